@@ -1,0 +1,1 @@
+//! `byok-guard`: see the crate description; under construction in its own issue.

@@ -1,0 +1,453 @@
+//! The key shapes of the format table (DESIGN.md), as one classifier over ASCII bytes.
+//!
+//! Both [`crate::ApiKey::parse`] and the scanner call [`classify`]: what the parser
+//! accepts and what the scanner reports can never drift apart.
+
+use crate::{FormatWarning, KeyError, KeyKind, Provider};
+
+/// base64 of "OpenAI": sits exactly in the middle of every OpenAI key body.
+pub(crate) const OPENAI_MARKER: &[u8; 8] = b"T3BlbkFJ";
+
+/// `[A-Za-z0-9_-]`, the alphabet of every key body.
+static B64URL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        c += 1;
+    }
+    t
+};
+
+/// Whether `b` is in the key alphabet `[A-Za-z0-9_-]`.
+#[inline(always)]
+pub(crate) fn is_key_byte(b: u8) -> bool {
+    B64URL[b as usize]
+}
+
+/// What [`classify`] learned about an accepted key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Shape {
+    pub(crate) provider: Provider,
+    pub(crate) kind: KeyKind,
+    /// Length of the public prefix the mask may show (`sk-proj-`, `AIza`, …).
+    pub(crate) prefix_len: usize,
+    pub(crate) warning: Option<FormatWarning>,
+}
+
+/// Which half-lengths (characters on each side of the OpenAI marker) have been seen.
+#[derive(Clone, Copy)]
+enum Known {
+    Set(&'static [usize]),
+    Range(usize, usize),
+}
+
+impl Known {
+    fn contains(self, n: usize) -> bool {
+        match self {
+            Known::Set(s) => s.contains(&n),
+            Known::Range(lo, hi) => (lo..=hi).contains(&n),
+        }
+    }
+    fn min(self) -> usize {
+        match self {
+            Known::Set(s) => s.iter().copied().min().unwrap_or(20),
+            Known::Range(lo, _) => lo,
+        }
+    }
+}
+
+/// OpenAI prefixes with a marker body, most specific first (`sk-` legacy is last).
+const OPENAI_SHAPES: [(&[u8], KeyKind, Known); 4] = [
+    (b"sk-proj-", KeyKind::Project, Known::Set(&[20, 58, 74])),
+    (b"sk-svcacct-", KeyKind::ServiceAccount, Known::Range(46, 74)),
+    (b"sk-admin-", KeyKind::Admin, Known::Set(&[58])),
+    (b"sk-None-", KeyKind::Unscoped, Known::Set(&[74])),
+];
+const LEGACY_KNOWN: Known = Known::Set(&[20, 42]);
+/// Shortest and longest marker half we still believe could be a real key.
+const MIN_HALF: usize = 16;
+const MAX_HALF: usize = 160;
+
+/// Anthropic: 93 characters then `AA`.
+const ANTHROPIC_BODY: usize = 95;
+/// Google: `AIza` + 35 = 39, exactly.
+const GOOGLE_STANDARD_LEN: usize = 39;
+/// Google auth keys: `AQ.` + 50 seen; other lengths in this range are accepted with a warning.
+const GOOGLE_AUTH_BODY: usize = 50;
+const GOOGLE_AUTH_RANGE: (usize, usize) = (32, 256);
+
+/// Prefixes of other services' credentials, so the error can say what the string is.
+const FOREIGN: [(&str, &str); 14] = [
+    ("sk-or-", "OpenRouter"),
+    ("sk-lf-", "Langfuse"),
+    ("sk_live_", "Stripe"),
+    ("sk_test_", "Stripe"),
+    ("gsk_", "Groq"),
+    ("xai-", "xAI"),
+    ("pplx-", "Perplexity"),
+    ("hf_", "Hugging Face"),
+    ("r8_", "Replicate"),
+    ("csk-", "Cerebras"),
+    ("ghp_", "GitHub"),
+    ("github_pat_", "GitHub"),
+    ("AKIA", "AWS"),
+    ("xoxb-", "Slack"),
+];
+
+/// Classify a candidate made only of key bytes and `.`.
+///
+/// The caller has already rejected whitespace, invisible and other invalid
+/// characters (with their positions); here only shape matters.
+pub(crate) fn classify(b: &[u8]) -> Result<Shape, KeyError> {
+    if b.is_empty() {
+        return Err(KeyError::Empty);
+    }
+    if let Some(dot) = b.iter().position(|&c| c == b'.') {
+        if b.starts_with(b"ya29.") {
+            return Err(KeyError::NotAnApiKey {
+                what: "a Google OAuth access token",
+            });
+        }
+        let allowed = b.starts_with(b"AQ.") && dot == 2;
+        let bad = if allowed {
+            b[3..].iter().position(|&c| c == b'.').map(|p| p + 3)
+        } else {
+            Some(dot)
+        };
+        if let Some(position) = bad {
+            return Err(KeyError::InvalidCharacter {
+                position,
+                character: '.',
+            });
+        }
+    }
+    if b.starts_with(b"sk-ant-") {
+        return anthropic(b);
+    }
+    if b.starts_with(b"sk-") {
+        for (prefix, kind, known) in OPENAI_SHAPES {
+            if b.starts_with(prefix) {
+                return openai_marker_body(b, prefix.len(), kind, known);
+            }
+        }
+        if b.starts_with(b"sk-service-") {
+            return openai_old_service(b);
+        }
+        if let Some(looks_like) = foreign(b) {
+            return Err(KeyError::UnknownFormat {
+                looks_like: Some(looks_like),
+            });
+        }
+        return openai_marker_body(b, 3, KeyKind::Legacy, LEGACY_KNOWN);
+    }
+    if b.starts_with(b"AIza") {
+        return google_standard(b);
+    }
+    if b.starts_with(b"AQ.") {
+        return google_auth(b);
+    }
+    Err(KeyError::UnknownFormat {
+        looks_like: foreign(b),
+    })
+}
+
+fn foreign(b: &[u8]) -> Option<&'static str> {
+    FOREIGN
+        .iter()
+        .find(|(p, _)| b.starts_with(p.as_bytes()))
+        .map(|&(_, name)| name)
+}
+
+fn accept(provider: Provider, kind: KeyKind, prefix_len: usize, warning: Option<FormatWarning>) -> Result<Shape, KeyError> {
+    Ok(Shape {
+        provider,
+        kind,
+        prefix_len,
+        warning,
+    })
+}
+
+/// `prefix + N + T3BlbkFJ + N`: the marker sits exactly in the middle of the body.
+fn openai_marker_body(b: &[u8], prefix_len: usize, kind: KeyKind, known: Known) -> Result<Shape, KeyError> {
+    let body = &b[prefix_len..];
+    placeholder_body(body)?;
+    let len = body.len();
+    if len >= 8 && (len - 8) % 2 == 0 {
+        let n = (len - 8) / 2;
+        if &body[n..n + 8] == OPENAI_MARKER {
+            if n < MIN_HALF {
+                return Err(KeyError::Truncated {
+                    position: b.len(),
+                    missing: Some(2 * (known.min() - n.min(known.min()))),
+                });
+            }
+            if n > MAX_HALF {
+                return Err(KeyError::TooLong {
+                    position: prefix_len + 2 * MAX_HALF + 8,
+                    extra: len - (2 * MAX_HALF + 8),
+                });
+            }
+            let warning = (!known.contains(n)).then_some(FormatWarning::UnusualLength { length: b.len() });
+            return accept(Provider::OpenAi, kind, prefix_len, warning);
+        }
+    }
+    match find_marker(body) {
+        Some(p) => {
+            let (left, right) = (p, len - p - 8);
+            if right < left {
+                Err(KeyError::Truncated {
+                    position: b.len(),
+                    missing: Some(left - right),
+                })
+            } else {
+                Err(KeyError::TooLong {
+                    position: prefix_len + p + 8 + left,
+                    extra: right - left,
+                })
+            }
+        }
+        None if len < known.min() + 8 => Err(KeyError::Truncated {
+            position: b.len(),
+            missing: Some(2 * known.min() + 8 - len),
+        }),
+        None => Err(KeyError::MissingMarker {
+            provider: Provider::OpenAi,
+            marker: "T3BlbkFJ",
+        }),
+    }
+}
+
+fn find_marker(body: &[u8]) -> Option<usize> {
+    body.windows(8).position(|w| w == OPENAI_MARKER)
+}
+
+/// The older service-account shape: `sk-service-NAME-` + 20 + marker + 20.
+fn openai_old_service(b: &[u8]) -> Result<Shape, KeyError> {
+    const PREFIX: usize = "sk-service-".len();
+    let rest = &b[PREFIX..];
+    placeholder_body(rest)?;
+    let Some(p) = find_marker(rest) else {
+        return Err(KeyError::MissingMarker {
+            provider: Provider::OpenAi,
+            marker: "T3BlbkFJ",
+        });
+    };
+    let right = rest.len() - p - 8;
+    if right < MIN_HALF {
+        return Err(KeyError::Truncated {
+            position: b.len(),
+            missing: Some(20usize.saturating_sub(right)),
+        });
+    }
+    // NAME is at least one character, then '-', then a left half as long as the right one.
+    if p < right + 2 || rest[p - right - 1] != b'-' {
+        return Err(KeyError::UnknownFormat { looks_like: None });
+    }
+    let warning = (right != 20).then_some(FormatWarning::UnusualLength { length: b.len() });
+    accept(Provider::OpenAi, KeyKind::ServiceAccount, PREFIX, warning)
+}
+
+/// `sk-ant-api03-` + 93 + `AA`; `sk-ant-admin01-` likewise; OAuth tokens refused.
+fn anthropic(b: &[u8]) -> Result<Shape, KeyError> {
+    const PREFIX: usize = "sk-ant-".len();
+    let rest = &b[PREFIX..];
+    let Some(dash) = rest.iter().position(|&c| c == b'-') else {
+        return Err(KeyError::Truncated {
+            position: b.len(),
+            missing: None,
+        });
+    };
+    let version = &rest[..dash];
+    if version.starts_with(b"oat") {
+        return Err(KeyError::NotAnApiKey {
+            what: "an Anthropic OAuth access token",
+        });
+    }
+    if version.starts_with(b"ort") {
+        return Err(KeyError::NotAnApiKey {
+            what: "an Anthropic OAuth refresh token",
+        });
+    }
+    let numbered = |word: &[u8]| {
+        version.len() > word.len() && version.starts_with(word) && version[word.len()..].iter().all(u8::is_ascii_digit)
+    };
+    let (kind, current): (KeyKind, &[u8]) = if numbered(b"api") {
+        (KeyKind::Api, b"api03")
+    } else if numbered(b"admin") {
+        (KeyKind::Admin, b"admin01")
+    } else {
+        return Err(KeyError::UnknownFormat { looks_like: None });
+    };
+    let prefix_len = PREFIX + dash + 1;
+    let body = &b[prefix_len..];
+    placeholder_body(body)?;
+    let len = body.len();
+    let ends_aa = body.ends_with(b"AA");
+    let warning = if len == ANTHROPIC_BODY && ends_aa {
+        None
+    } else if ends_aa && (64..=160).contains(&len) {
+        Some(FormatWarning::UnusualLength { length: b.len() })
+    } else if len < ANTHROPIC_BODY {
+        return Err(KeyError::Truncated {
+            position: b.len(),
+            missing: Some(ANTHROPIC_BODY - len),
+        });
+    } else if len > ANTHROPIC_BODY {
+        return Err(KeyError::TooLong {
+            position: prefix_len + ANTHROPIC_BODY,
+            extra: len - ANTHROPIC_BODY,
+        });
+    } else {
+        return Err(KeyError::MissingMarker {
+            provider: Provider::Anthropic,
+            marker: "AA",
+        });
+    };
+    // A version warning outranks a length warning: it explains the length too.
+    let warning = if version != current {
+        Some(FormatWarning::UnusualVersion {
+            version: String::from_utf8_lossy(version).into_owned(),
+        })
+    } else {
+        warning
+    };
+    accept(Provider::Anthropic, kind, prefix_len, warning)
+}
+
+/// `AIza` + 35, exactly 39.
+fn google_standard(b: &[u8]) -> Result<Shape, KeyError> {
+    placeholder_body(&b[4..])?;
+    match b.len() {
+        GOOGLE_STANDARD_LEN => accept(Provider::Google, KeyKind::Standard, 4, None),
+        n if n < GOOGLE_STANDARD_LEN => Err(KeyError::Truncated {
+            position: n,
+            missing: Some(GOOGLE_STANDARD_LEN - n),
+        }),
+        n => Err(KeyError::TooLong {
+            position: GOOGLE_STANDARD_LEN,
+            extra: n - GOOGLE_STANDARD_LEN,
+        }),
+    }
+}
+
+/// `AQ.` + base64url.
+fn google_auth(b: &[u8]) -> Result<Shape, KeyError> {
+    let body = &b[3..];
+    placeholder_body(body)?;
+    let (lo, hi) = GOOGLE_AUTH_RANGE;
+    match body.len() {
+        n if n < lo => Err(KeyError::Truncated {
+            position: b.len(),
+            missing: Some(GOOGLE_AUTH_BODY - n),
+        }),
+        n if n > hi => Err(KeyError::TooLong {
+            position: 3 + hi,
+            extra: n - hi,
+        }),
+        n => {
+            let warning = (n != GOOGLE_AUTH_BODY).then_some(FormatWarning::UnusualLength { length: b.len() });
+            accept(Provider::Google, KeyKind::Auth, 3, warning)
+        }
+    }
+}
+
+/// Low-entropy bodies: `xxxx`, `000000`, `abcdefgh`, few distinct characters.
+///
+/// Thresholds are chosen so a random base64url body trips them with probability
+/// below 1e-8 (a run of 6: 64^-5 per position; a sequence of 8: 64^-7).
+fn placeholder_body(body: &[u8]) -> Result<(), KeyError> {
+    if body.is_empty() {
+        return Ok(());
+    }
+    let mut seen = [false; 256];
+    let mut distinct = 0usize;
+    let (mut run, mut longest_run) = (0usize, 0usize);
+    let (mut seq, mut longest_seq) = (0usize, 0usize);
+    let mut prev: Option<u8> = None;
+    for &c in body {
+        if !seen[c as usize] {
+            seen[c as usize] = true;
+            distinct += 1;
+        }
+        match prev {
+            Some(p) if p == c => run += 1,
+            _ => run = 1,
+        }
+        match prev {
+            Some(p) if c.is_ascii_alphanumeric() && (p.wrapping_add(1) == c || c.wrapping_add(1) == p) => seq += 1,
+            _ => seq = 1,
+        }
+        longest_run = longest_run.max(run);
+        longest_seq = longest_seq.max(seq);
+        prev = Some(c);
+    }
+    let reason = if body.len() >= 4 && distinct == 1 {
+        "one character repeated"
+    } else if longest_run >= 6 {
+        "a long run of one character"
+    } else if longest_seq >= 8 {
+        "a sequence like abcdefgh or 12345678"
+    } else if body.len() >= 16 && distinct < body.len() / 4 + 2 {
+        "too few different characters to be random"
+    } else {
+        return Ok(());
+    };
+    Err(KeyError::Placeholder { reason })
+}
+
+/// Placeholders recognisable from the whole text, before any character check:
+/// ellipses, mask dots, template variables, variable names, instructions.
+pub(crate) fn placeholder_text(s: &str) -> Option<&'static str> {
+    if s.contains("...") || s.contains('…') {
+        return Some("contains an ellipsis: an example or a masked key");
+    }
+    if s.contains("***") || s.contains('•') || s.contains('●') {
+        return Some("contains mask characters: a masked key");
+    }
+    let t = s.trim();
+    if (t.starts_with('<') && t.ends_with('>')) || t.contains("${") || t.contains("{{") {
+        return Some("a template variable");
+    }
+    let is_name = t.len() < 64 && !t.is_empty() && t.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_');
+    if is_name && ["KEY", "TOKEN", "SECRET"].iter().any(|w| t.contains(w)) {
+        return Some("an environment variable name");
+    }
+    let lower = t.to_ascii_lowercase();
+    if lower.contains("your") && (lower.contains("key") || lower.contains("token")) {
+        return Some("an instruction to paste your key");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_alphabet() {
+        for b in 0..=255u8 {
+            let expect = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+            assert_eq!(is_key_byte(b), expect, "byte {b}");
+        }
+    }
+
+    #[test]
+    fn placeholder_bodies() {
+        assert!(placeholder_body(b"xxxx").is_err());
+        assert!(placeholder_body(b"abc000000def").is_err());
+        assert!(placeholder_body(b"q1abcdefghz").is_err());
+        assert!(placeholder_body(b"aAbBaAbBaAbBaAbBaAbB").is_err());
+        assert!(placeholder_body(b"Zq8-v_3kP0").is_ok());
+        assert!(placeholder_body(b"").is_ok());
+    }
+
+    #[test]
+    fn placeholder_texts() {
+        for s in ["sk-...", "sk-proj-…Q8xA", "YOUR_API_KEY", "OPENAI_API_KEY", "<api key>", "${OPENAI_API_KEY}", "sk-your-key-here", "sk-****"] {
+            assert!(placeholder_text(s).is_some(), "{s}");
+        }
+        assert!(placeholder_text("sk-proj-abc").is_none());
+    }
+}

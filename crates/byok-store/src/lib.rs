@@ -1,0 +1,1 @@
+//! `byok-store`: see the crate description; under construction in its own issue.

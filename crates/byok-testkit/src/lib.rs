@@ -1,0 +1,1 @@
+//! `byok-testkit`: see the crate description; under construction in its own issue.

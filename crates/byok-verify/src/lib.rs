@@ -1,0 +1,1 @@
+//! `byok-verify`: see the crate description; under construction in its own issue.
