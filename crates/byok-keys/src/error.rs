@@ -157,9 +157,9 @@ impl KeyError {
             KeyError::MissingMarker { .. } => {
                 "This is not a complete key from that provider: check that it was copied in full and from the right place."
             }
-            KeyError::UnknownFormat { looks_like: Some(_) } => {
-                "Paste a key from OpenAI, Anthropic or Google instead."
-            }
+            KeyError::UnknownFormat {
+                looks_like: Some(_),
+            } => "Paste a key from OpenAI, Anthropic or Google instead.",
             KeyError::UnknownFormat { looks_like: None } => {
                 "Check that this is an OpenAI (sk-…), Anthropic (sk-ant-…) or Google (AIza… or AQ.…) API key."
             }
@@ -178,30 +178,51 @@ impl fmt::Display for KeyError {
         match *self {
             KeyError::Empty => f.write_str("the key is empty"),
             KeyError::Placeholder { reason } => {
-                write!(f, "this is a placeholder or example, not a real key ({reason})")
+                write!(
+                    f,
+                    "this is a placeholder or example, not a real key ({reason})"
+                )
             }
-            KeyError::Whitespace { position, at_edge: true } => {
+            KeyError::Whitespace {
+                position,
+                at_edge: true,
+            } => {
                 write!(f, "whitespace at position {position}, around the key")
             }
-            KeyError::Whitespace { position, at_edge: false } => write!(
+            KeyError::Whitespace {
+                position,
+                at_edge: false,
+            } => write!(
                 f,
                 "space or line break at position {position}: the key was split across lines?"
             ),
-            KeyError::InvisibleCharacter { position, code_point } => write!(
+            KeyError::InvisibleCharacter {
+                position,
+                code_point,
+            } => write!(
                 f,
                 "invisible character U+{code_point:04X} at position {position}"
             ),
-            KeyError::InvalidCharacter { position, character } => write!(
+            KeyError::InvalidCharacter {
+                position,
+                character,
+            } => write!(
                 f,
                 "character {character:?} (U+{:04X}) at position {position} cannot occur in an API key",
                 character as u32
             ),
-            KeyError::Truncated { position, missing: Some(n) } => write!(
+            KeyError::Truncated {
+                position,
+                missing: Some(n),
+            } => write!(
                 f,
                 "the key ends at position {position}, about {n} character{} too early",
                 if n == 1 { "" } else { "s" }
             ),
-            KeyError::Truncated { position, missing: None } => {
+            KeyError::Truncated {
+                position,
+                missing: None,
+            } => {
                 write!(f, "the key ends too early, at position {position}")
             }
             KeyError::TooLong { position, extra } => write!(
@@ -214,8 +235,13 @@ impl fmt::Display for KeyError {
                 "this is not a complete {} key: the {marker:?} part every such key has is missing",
                 provider.display_name()
             ),
-            KeyError::UnknownFormat { looks_like: Some(service) } => {
-                write!(f, "this looks like a {service} key, which byok does not support")
+            KeyError::UnknownFormat {
+                looks_like: Some(service),
+            } => {
+                write!(
+                    f,
+                    "this looks like a {service} key, which byok does not support"
+                )
             }
             KeyError::UnknownFormat { looks_like: None } => {
                 f.write_str("this is not the format of any OpenAI, Anthropic or Google API key")
@@ -276,7 +302,10 @@ impl fmt::Display for FormatWarning {
                 "the key is {length} characters long, a length not seen before for this kind; it is accepted, but check it was copied in full"
             ),
             FormatWarning::UnusualVersion { version } => {
-                write!(f, "key version {version:?} is newer or older than the one byok knows; it is accepted")
+                write!(
+                    f,
+                    "key version {version:?} is newer or older than the one byok knows; it is accepted"
+                )
             }
         }
     }

@@ -84,7 +84,10 @@ pub fn key(provider: Provider, kind: KeyKind, seed: u64) -> String {
 /// # Panics
 /// If `kind` does not exist for `provider`.
 pub fn key_with_half(provider: Provider, kind: KeyKind, half: usize, seed: u64) -> String {
-    let mut rng = FakeRng::new(seed.wrapping_mul(31).wrapping_add(kind as u64 * 7 + provider as u64));
+    let mut rng = FakeRng::new(
+        seed.wrapping_mul(31)
+            .wrapping_add(kind as u64 * 7 + provider as u64),
+    );
     let mut out = String::with_capacity(200);
     match (provider, kind) {
         (Provider::OpenAi, KeyKind::Legacy) => {
@@ -108,7 +111,11 @@ pub fn key_with_half(provider: Provider, kind: KeyKind, half: usize, seed: u64) 
             marker_body(&mut rng, &mut out, B64URL, half);
         }
         (Provider::Anthropic, KeyKind::Api | KeyKind::Admin) => {
-            out.push_str(if kind == KeyKind::Api { "sk-ant-api03-" } else { "sk-ant-admin01-" });
+            out.push_str(if kind == KeyKind::Api {
+                "sk-ant-api03-"
+            } else {
+                "sk-ant-admin01-"
+            });
             rng.fill(&mut out, B64URL, 93);
             // The body must not end in 'A' before the fixed "AA": keep the 93rd character honest.
             if out.ends_with('A') {
@@ -132,5 +139,8 @@ pub fn key_with_half(provider: Provider, kind: KeyKind, half: usize, seed: u64) 
 
 /// One fake key of every shape, with its provider and kind.
 pub fn all(seed: u64) -> Vec<(Provider, KeyKind, String)> {
-    SHAPES.iter().map(|&(p, k)| (p, k, key(p, k, seed))).collect()
+    SHAPES
+        .iter()
+        .map(|&(p, k)| (p, k, key(p, k, seed)))
+        .collect()
 }

@@ -61,7 +61,11 @@ impl Known {
 /// OpenAI prefixes with a marker body, most specific first (`sk-` legacy is last).
 const OPENAI_SHAPES: [(&[u8], KeyKind, Known); 4] = [
     (b"sk-proj-", KeyKind::Project, Known::Set(&[20, 58, 74])),
-    (b"sk-svcacct-", KeyKind::ServiceAccount, Known::Range(46, 74)),
+    (
+        b"sk-svcacct-",
+        KeyKind::ServiceAccount,
+        Known::Range(46, 74),
+    ),
     (b"sk-admin-", KeyKind::Admin, Known::Set(&[58])),
     (b"sk-None-", KeyKind::Unscoped, Known::Set(&[74])),
 ];
@@ -160,7 +164,12 @@ fn foreign(b: &[u8]) -> Option<&'static str> {
         .map(|&(_, name)| name)
 }
 
-fn accept(provider: Provider, kind: KeyKind, prefix_len: usize, warning: Option<FormatWarning>) -> Result<Shape, KeyError> {
+fn accept(
+    provider: Provider,
+    kind: KeyKind,
+    prefix_len: usize,
+    warning: Option<FormatWarning>,
+) -> Result<Shape, KeyError> {
     Ok(Shape {
         provider,
         kind,
@@ -170,7 +179,12 @@ fn accept(provider: Provider, kind: KeyKind, prefix_len: usize, warning: Option<
 }
 
 /// `prefix + N + T3BlbkFJ + N`: the marker sits exactly in the middle of the body.
-fn openai_marker_body(b: &[u8], prefix_len: usize, kind: KeyKind, known: Known) -> Result<Shape, KeyError> {
+fn openai_marker_body(
+    b: &[u8],
+    prefix_len: usize,
+    kind: KeyKind,
+    known: Known,
+) -> Result<Shape, KeyError> {
     let body = &b[prefix_len..];
     placeholder_body(body)?;
     let len = body.len();
@@ -189,7 +203,8 @@ fn openai_marker_body(b: &[u8], prefix_len: usize, kind: KeyKind, known: Known) 
                     extra: len - (2 * MAX_HALF + 8),
                 });
             }
-            let warning = (!known.contains(n)).then_some(FormatWarning::UnusualLength { length: b.len() });
+            let warning =
+                (!known.contains(n)).then_some(FormatWarning::UnusualLength { length: b.len() });
             return accept(Provider::OpenAi, kind, prefix_len, warning);
         }
     }
@@ -271,7 +286,9 @@ fn anthropic(b: &[u8]) -> Result<Shape, KeyError> {
         });
     }
     let numbered = |word: &[u8]| {
-        version.len() > word.len() && version.starts_with(word) && version[word.len()..].iter().all(u8::is_ascii_digit)
+        version.len() > word.len()
+            && version.starts_with(word)
+            && version[word.len()..].iter().all(u8::is_ascii_digit)
     };
     let (kind, current): (KeyKind, &[u8]) = if numbered(b"api") {
         (KeyKind::Api, b"api03")
@@ -347,7 +364,8 @@ fn google_auth(b: &[u8]) -> Result<Shape, KeyError> {
             extra: n - hi,
         }),
         n => {
-            let warning = (n != GOOGLE_AUTH_BODY).then_some(FormatWarning::UnusualLength { length: b.len() });
+            let warning =
+                (n != GOOGLE_AUTH_BODY).then_some(FormatWarning::UnusualLength { length: b.len() });
             accept(Provider::Google, KeyKind::Auth, 3, warning)
         }
     }
@@ -376,7 +394,12 @@ fn placeholder_body(body: &[u8]) -> Result<(), KeyError> {
             _ => run = 1,
         }
         match prev {
-            Some(p) if c.is_ascii_alphanumeric() && (p.wrapping_add(1) == c || c.wrapping_add(1) == p) => seq += 1,
+            Some(p)
+                if c.is_ascii_alphanumeric()
+                    && (p.wrapping_add(1) == c || c.wrapping_add(1) == p) =>
+            {
+                seq += 1
+            }
             _ => seq = 1,
         }
         longest_run = longest_run.max(run);
@@ -410,7 +433,10 @@ pub(crate) fn placeholder_text(s: &str) -> Option<&'static str> {
     if (t.starts_with('<') && t.ends_with('>')) || t.contains("${") || t.contains("{{") {
         return Some("a template variable");
     }
-    let is_name = t.len() < 64 && !t.is_empty() && t.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_');
+    let is_name = t.len() < 64
+        && !t.is_empty()
+        && t.bytes()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_');
     if is_name && ["KEY", "TOKEN", "SECRET"].iter().any(|w| t.contains(w)) {
         return Some("an environment variable name");
     }
@@ -445,7 +471,16 @@ mod tests {
 
     #[test]
     fn placeholder_texts() {
-        for s in ["sk-...", "sk-proj-…Q8xA", "YOUR_API_KEY", "OPENAI_API_KEY", "<api key>", "${OPENAI_API_KEY}", "sk-your-key-here", "sk-****"] {
+        for s in [
+            "sk-...",
+            "sk-proj-…Q8xA",
+            "YOUR_API_KEY",
+            "OPENAI_API_KEY",
+            "<api key>",
+            "${OPENAI_API_KEY}",
+            "sk-your-key-here",
+            "sk-****",
+        ] {
             assert!(placeholder_text(s).is_some(), "{s}");
         }
         assert!(placeholder_text("sk-proj-abc").is_none());

@@ -157,7 +157,10 @@ impl Clone for ApiKey {
 impl PartialEq for ApiKey {
     /// Constant-time in the key's contents.
     fn eq(&self, other: &Self) -> bool {
-        let (a, b) = (self.secret.expose_secret().as_bytes(), other.secret.expose_secret().as_bytes());
+        let (a, b) = (
+            self.secret.expose_secret().as_bytes(),
+            other.secret.expose_secret().as_bytes(),
+        );
         bool::from(a.ct_eq(b))
     }
 }
@@ -284,7 +287,10 @@ fn first_bad_char(raw: &str) -> KeyError {
                 code_point: c as u32,
             }
         } else {
-            KeyError::InvalidCharacter { position, character: c }
+            KeyError::InvalidCharacter {
+                position,
+                character: c,
+            }
         };
     }
     // Unreachable for inputs that failed the byte check; stay total anyway.

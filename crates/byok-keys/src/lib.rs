@@ -51,7 +51,7 @@ pub use error::{FormatWarning, KeyError};
 pub use key::{ApiKey, Fingerprint};
 pub use normalize::{Fix, Normalized, normalize};
 pub use provider::{KeyKind, Provider, UnknownProvider};
-pub use scan::{Finding, Findings, redact, scan, scan_bytes};
+pub use scan::{Finding, Findings, redact, redact_bytes, scan, scan_bytes};
 
 /// Re-exported so callers can hold keys without depending on `secrecy` themselves.
 pub use secrecy::{ExposeSecret, SecretString};

@@ -115,11 +115,17 @@ impl Normalized {
                 position: map(position),
                 at_edge,
             },
-            KeyError::InvisibleCharacter { position, code_point } => KeyError::InvisibleCharacter {
+            KeyError::InvisibleCharacter {
+                position,
+                code_point,
+            } => KeyError::InvisibleCharacter {
                 position: map(position),
                 code_point,
             },
-            KeyError::InvalidCharacter { position, character } => KeyError::InvalidCharacter {
+            KeyError::InvalidCharacter {
+                position,
+                character,
+            } => KeyError::InvalidCharacter {
                 position: map(position),
                 character,
             },
@@ -138,7 +144,9 @@ impl Normalized {
 
 impl core::fmt::Debug for Normalized {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Normalized").field("fixes", &self.fixes).finish_non_exhaustive()
+        f.debug_struct("Normalized")
+            .field("fixes", &self.fixes)
+            .finish_non_exhaustive()
     }
 }
 
@@ -217,7 +225,8 @@ pub fn normalize(raw: &str) -> Normalized {
 /// Remove one layer of wrapping from `chars[start..end]`, if any.
 fn strip_once(chars: &[char], start: &mut usize, end: &mut usize) -> Option<Fix> {
     let s = &chars[*start..*end];
-    const QUOTES: [(char, char); 5] = [('"', '"'), ('\'', '\''), ('`', '`'), ('“', '”'), ('‘', '’')];
+    const QUOTES: [(char, char); 5] =
+        [('"', '"'), ('\'', '\''), ('`', '`'), ('“', '”'), ('‘', '’')];
     if s.len() >= 2 && QUOTES.contains(&(s[0], s[s.len() - 1])) {
         *start += 1;
         *end -= 1;
@@ -233,7 +242,8 @@ fn strip_once(chars: &[char], start: &mut usize, end: &mut usize) -> Option<Fix>
         *start += n;
         return Some(Fix::StrippedBearer);
     }
-    if let Some(n) = prefix_ci(s, "bearer").filter(|&n| s.get(n).is_some_and(|c| c.is_whitespace())) {
+    if let Some(n) = prefix_ci(s, "bearer").filter(|&n| s.get(n).is_some_and(|c| c.is_whitespace()))
+    {
         *start += n;
         return Some(Fix::StrippedBearer);
     }
@@ -249,7 +259,9 @@ fn strip_once(chars: &[char], start: &mut usize, end: &mut usize) -> Option<Fix>
         .iter()
         .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
         .count();
-    let first_ok = s.get(skip).is_some_and(|c| c.is_ascii_alphabetic() || *c == '_');
+    let first_ok = s
+        .get(skip)
+        .is_some_and(|c| c.is_ascii_alphabetic() || *c == '_');
     if first_ok && name_len > 0 {
         let mut n = skip + name_len;
         while s.get(n).is_some_and(|c| *c == ' ' || *c == '\t') {
@@ -266,5 +278,9 @@ fn strip_once(chars: &[char], start: &mut usize, end: &mut usize) -> Option<Fix>
 /// Length of `word` at the start of `s`, compared ASCII-case-insensitively.
 fn prefix_ci(s: &[char], word: &str) -> Option<usize> {
     let n = word.chars().count();
-    (s.len() >= n && s.iter().zip(word.chars()).all(|(a, b)| a.eq_ignore_ascii_case(&b))).then_some(n)
+    (s.len() >= n
+        && s.iter()
+            .zip(word.chars())
+            .all(|(a, b)| a.eq_ignore_ascii_case(&b)))
+    .then_some(n)
 }

@@ -157,7 +157,10 @@ mod tests {
     #[test]
     fn serde_names_are_the_stable_names() {
         for p in Provider::ALL {
-            assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{}\"", p.as_str()));
+            assert_eq!(
+                serde_json::to_string(&p).unwrap(),
+                format!("\"{}\"", p.as_str())
+            );
         }
         for k in [
             KeyKind::Legacy,
@@ -169,7 +172,10 @@ mod tests {
             KeyKind::Standard,
             KeyKind::Auth,
         ] {
-            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{}\"", k.as_str()));
+            assert_eq!(
+                serde_json::to_string(&k).unwrap(),
+                format!("\"{}\"", k.as_str())
+            );
         }
     }
 

@@ -133,17 +133,29 @@ fn left_boundary(text: &[u8], start: usize) -> bool {
 /// assert!(matches!(redact("nothing here"), std::borrow::Cow::Borrowed(_)));
 /// ```
 pub fn redact(text: &str) -> Cow<'_, str> {
-    let mut found = scan(text).peekable();
+    match redact_bytes(text.as_bytes()) {
+        Cow::Borrowed(_) => Cow::Borrowed(text),
+        // Spans start and end on ASCII bytes and masks are UTF-8, so the result is UTF-8.
+        Cow::Owned(bytes) => Cow::Owned(
+            String::from_utf8(bytes)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        ),
+    }
+}
+
+/// [`redact`] over bytes that need not be UTF-8.
+pub fn redact_bytes(text: &[u8]) -> Cow<'_, [u8]> {
+    let mut found = scan_bytes(text).peekable();
     if found.peek().is_none() {
         return Cow::Borrowed(text);
     }
-    let mut out = String::with_capacity(text.len());
+    let mut out = Vec::with_capacity(text.len());
     let mut last = 0;
     for f in found {
-        out.push_str(&text[last..f.span.start]);
-        out.push_str(&f.masked);
+        out.extend_from_slice(&text[last..f.span.start]);
+        out.extend_from_slice(f.masked.as_bytes());
         last = f.span.end;
     }
-    out.push_str(&text[last..]);
+    out.extend_from_slice(&text[last..]);
     Cow::Owned(out)
 }

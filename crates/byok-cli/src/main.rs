@@ -1,0 +1,44 @@
+//! `byok`: the command-line face of the byok crates.
+//!
+//! Secrets are read only from stdin, a file or the environment, never from argv.
+//! Every command has `--json` (one object per line). Exit codes: 0 ok / nothing
+//! found, 1 a negative result (invalid key, key found by scan, verdict other than
+//! valid, budget denied), 2 usage or I/O error.
+//!
+//! One module per command: each defines `Args` (clap) and `run(Args) -> ExitCode`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod inspect;
+mod output;
+mod redact;
+mod scan;
+
+/// Bring-your-own-key tooling for LLM API keys.
+#[derive(Debug, Parser)]
+#[command(name = "byok", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check keys read from stdin (one per line): provider, kind, mask, problems.
+    Inspect(inspect::Args),
+    /// Find API keys in files, directories (recursively) or stdin.
+    Scan(scan::Args),
+    /// Copy stdin to stdout with every API key replaced by its mask.
+    Redact(redact::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Inspect(args) => inspect::run(args),
+        Command::Scan(args) => scan::run(args),
+        Command::Redact(args) => redact::run(args),
+    }
+}
