@@ -374,7 +374,9 @@ fn google_auth(b: &[u8]) -> Result<Shape, KeyError> {
 /// Low-entropy bodies: `xxxx`, `000000`, `abcdefgh`, few distinct characters.
 ///
 /// Thresholds are chosen so a random base64url body trips them with probability
-/// below 1e-8 (a run of 6: 64^-5 per position; a sequence of 8: 64^-7).
+/// below 1e-8 (a run of 6: 64^-5 per position; a sequence of 8: 64^-7; fewer than
+/// min(len/4 + 2, 20) distinct characters, where a random body of 16 has ~14 and
+/// one of 72 or more has ~43 to 64).
 fn placeholder_body(body: &[u8]) -> Result<(), KeyError> {
     if body.is_empty() {
         return Ok(());
@@ -412,7 +414,7 @@ fn placeholder_body(body: &[u8]) -> Result<(), KeyError> {
         "a long run of one character"
     } else if longest_seq >= 8 {
         "a sequence like abcdefgh or 12345678"
-    } else if body.len() >= 16 && distinct < body.len() / 4 + 2 {
+    } else if body.len() >= 16 && distinct < (body.len() / 4 + 2).min(20) {
         "too few different characters to be random"
     } else {
         return Ok(());

@@ -238,18 +238,25 @@ fn strip_once(chars: &[char], start: &mut usize, end: &mut usize) -> Option<Fix>
         *end -= 1;
         return Some(Fix::StrippedTrailingPunctuation);
     }
+    // A prefix takes the blanks after it along: they are part of it, not of the key.
+    let blanks = |from: usize| {
+        from + s[from..]
+            .iter()
+            .take_while(|c| **c == ' ' || **c == '\t')
+            .count()
+    };
     if let Some(n) = prefix_ci(s, "authorization:") {
-        *start += n;
+        *start += blanks(n);
         return Some(Fix::StrippedBearer);
     }
     if let Some(n) = prefix_ci(s, "bearer").filter(|&n| s.get(n).is_some_and(|c| c.is_whitespace()))
     {
-        *start += n;
+        *start += blanks(n);
         return Some(Fix::StrippedBearer);
     }
     for header in ["x-api-key:", "x-goog-api-key:", "api-key:"] {
         if let Some(n) = prefix_ci(s, header) {
-            *start += n;
+            *start += blanks(n);
             return Some(Fix::StrippedHeader);
         }
     }
@@ -268,7 +275,7 @@ fn strip_once(chars: &[char], start: &mut usize, end: &mut usize) -> Option<Fix>
             n += 1;
         }
         if matches!(s.get(n), Some('=' | ':')) {
-            *start += n + 1;
+            *start += blanks(n + 1);
             return Some(Fix::StrippedAssignment);
         }
     }
