@@ -1,1 +1,35 @@
-//! `byok-guard`: see the crate description; under construction in its own issue.
+//! `byok-guard`: spend guardrails for LLM calls made with users' own keys.
+//!
+//! - [`Usd`]: exact money (integer picodollars), never `f64`.
+//! - [`PriceBook`]: per-token prices from LiteLLM-format JSON, embedded or loaded at run time.
+//! - [`Usage`]: token counts normalised from OpenAI, Anthropic and Gemini usage objects.
+//! - [`Cost`]: an amount with an honest [`Label`]; an unknown model has no amount, never $0.
+//! - [`estimate`](PriceBook::estimate): the worst-case cost of a call before it is made.
+//!
+//! ```
+//! use byok_guard::{PriceBook, Usage, Label};
+//! let body = r#"{"usage":{"input_tokens":1000,"output_tokens":200,"cache_read_input_tokens":5000}}"#;
+//! let usage = Usage::from_json(body)?;
+//! let cost = PriceBook::embedded().cost("claude-sonnet-4-5", &usage)?;
+//! assert_eq!(cost.usd.unwrap().to_string(), "0.0075"); // 0.003 + 0.003 + 0.0015
+//! assert_eq!(cost.label, Label::Estimated);
+//! # Ok::<(), byok_guard::GuardError>(())
+//! ```
+//!
+//! What it does not do: it does not make provider calls for inference, and a
+//! budget is a guardrail on this application's spending, not the provider's
+//! own spend cap — users still pay the provider directly.
+
+mod cost;
+mod error;
+mod estimate;
+mod money;
+pub mod price;
+mod usage;
+
+pub use cost::{Cost, Label, cost};
+pub use error::GuardError;
+pub use estimate::{Estimate, Prompt, TokenCounting, count_tokens};
+pub use money::{PICOS_PER_USD, Usd};
+pub use price::PriceBook;
+pub use usage::{Usage, UsageFormat};
