@@ -1,0 +1,137 @@
+//! Audit events: who did what to which key, and when. Never the secret.
+
+use core::fmt;
+use core::str::FromStr;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::error::StoreError;
+use crate::record::{KeyId, WorkspaceId, now};
+
+/// What happened to a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuditAction {
+    /// A key was added.
+    Add,
+    /// A key's secret was replaced (same id).
+    Rotate,
+    /// A key's non-secret fields changed (label, role, verdict, ...).
+    Update,
+    /// A key was disabled.
+    Disable,
+    /// A disabled key was enabled again.
+    Enable,
+    /// A key was revoked.
+    Revoke,
+    /// A key was deleted.
+    Delete,
+    /// A key's data key was re-wrapped under a new master key.
+    Rewrap,
+    /// A key's secret was handed out for use.
+    Use,
+}
+
+impl AuditAction {
+    /// Stable snake_case name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Add => "add",
+            AuditAction::Rotate => "rotate",
+            AuditAction::Update => "update",
+            AuditAction::Disable => "disable",
+            AuditAction::Enable => "enable",
+            AuditAction::Revoke => "revoke",
+            AuditAction::Delete => "delete",
+            AuditAction::Rewrap => "rewrap",
+            AuditAction::Use => "use",
+        }
+    }
+}
+
+impl fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AuditAction {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "add" => AuditAction::Add,
+            "rotate" => AuditAction::Rotate,
+            "update" => AuditAction::Update,
+            "disable" => AuditAction::Disable,
+            "enable" => AuditAction::Enable,
+            "revoke" => AuditAction::Revoke,
+            "delete" => AuditAction::Delete,
+            "rewrap" => AuditAction::Rewrap,
+            "use" => AuditAction::Use,
+            _ => return Err(StoreError::malformed(format!("unknown audit action {s:?}"))),
+        })
+    }
+}
+
+/// One appended audit event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AuditEvent {
+    /// When it happened (whole microseconds).
+    pub at: Timestamp,
+    /// Workspace of the key.
+    pub workspace: WorkspaceId,
+    /// The key concerned.
+    pub key_id: KeyId,
+    /// What happened.
+    pub action: AuditAction,
+    /// Who did it, as the caller names them (user id, service name, `cli`).
+    pub actor: String,
+}
+
+impl AuditEvent {
+    /// An event happening now.
+    pub fn now(
+        workspace: WorkspaceId,
+        key_id: KeyId,
+        action: AuditAction,
+        actor: impl Into<String>,
+    ) -> Self {
+        AuditEvent {
+            at: now(),
+            workspace,
+            key_id,
+            action,
+            actor: actor.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_round_trip() {
+        for a in [
+            AuditAction::Add,
+            AuditAction::Rotate,
+            AuditAction::Update,
+            AuditAction::Disable,
+            AuditAction::Enable,
+            AuditAction::Revoke,
+            AuditAction::Delete,
+            AuditAction::Rewrap,
+            AuditAction::Use,
+        ] {
+            assert_eq!(a.as_str().parse::<AuditAction>().unwrap(), a);
+            assert_eq!(serde_json::to_value(a).unwrap(), a.as_str());
+        }
+        assert_eq!(
+            "reveal".parse::<AuditAction>().unwrap_err().code(),
+            "malformed"
+        );
+    }
+}

@@ -1,0 +1,528 @@
+//! The `KeyStore` contract as runnable checks, for every backend — ours and yours.
+//!
+//! Each check panics with a message naming the broken rule. Checks use fresh
+//! random workspaces and metadata names, so they can run concurrently and
+//! repeatedly against one shared database.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! byok_store::conformance::run_all(&byok_store::MemoryStore::new()).await;
+//! # });
+//! ```
+
+use byok_keys::{KeyKind, Provider};
+use secrecy::ExposeSecret;
+
+use crate::audit::{AuditAction, AuditEvent};
+use crate::error::StoreError;
+use crate::kek::{DataKey, MasterKey};
+use crate::record::{KeyId, KeyRecord, LookupHash, Role, Status, WorkspaceId, now};
+use crate::sealed::{Binding, SealedSecret};
+use crate::store::KeyStore;
+
+/// Run every check below against `store`.
+pub async fn run_all(store: &dyn KeyStore) {
+    round_trip(store).await;
+    workspace_isolation(store).await;
+    duplicates(store).await;
+    optimistic_concurrency(store).await;
+    concurrent_updates_have_one_winner(store).await;
+    ordering_and_scan(store).await;
+    delete_and_mark_used(store).await;
+    audit_log(store).await;
+    metadata_compare_and_set(store).await;
+    tamper_and_swap_detection(store).await;
+}
+
+/// A fresh workspace with a random name.
+pub fn fresh_workspace() -> WorkspaceId {
+    WorkspaceId::new(format!("conformance-{}", uuid::Uuid::now_v7())).expect("valid workspace")
+}
+
+fn random_hash() -> LookupHash {
+    LookupHash(*DataKey::generate().expect("entropy").as_bytes())
+}
+
+/// A record with a really sealed secret, every optional field set.
+pub async fn sample_record(
+    kek: &MasterKey,
+    workspace: &WorkspaceId,
+    provider: Provider,
+    secret: &str,
+) -> KeyRecord {
+    let id = KeyId::new();
+    let sealed = SealedSecret::seal(
+        kek,
+        Binding {
+            workspace,
+            id,
+            provider,
+        },
+        secret,
+    )
+    .await
+    .expect("seal");
+    let kind = match provider {
+        Provider::Anthropic => KeyKind::Api,
+        Provider::Google => KeyKind::Standard,
+        _ => KeyKind::Project,
+    };
+    let mut r = KeyRecord::new(
+        id,
+        workspace.clone(),
+        provider,
+        kind,
+        "label ✓ with unicode",
+        "sk-proj-…AbCd",
+        "sha256:0123456789abcdef",
+        random_hash(),
+        kek_id(kek),
+        sealed,
+    );
+    r.last_verdict = Some("valid".into());
+    r.last_verdict_at = Some(now());
+    r.default_model = Some("gpt-4o-mini".into());
+    r.note = Some("note".into());
+    r
+}
+
+fn kek_id(kek: &MasterKey) -> String {
+    crate::kek::Kek::id(kek).to_owned()
+}
+
+/// What is stored is what comes back, through every read path.
+pub async fn round_trip(store: &dyn KeyStore) {
+    let kek = MasterKey::generate().expect("key");
+    let ws = fresh_workspace();
+    let mut rec = sample_record(&kek, &ws, Provider::OpenAi, "secret-round-trip").await;
+    rec.role = Role::Backup;
+    rec.order = 7;
+    store.insert(&rec).await.expect("insert");
+    assert_eq!(
+        store.get(&ws, rec.id).await.expect("get"),
+        rec,
+        "get returns the inserted record"
+    );
+    assert_eq!(
+        store.list(&ws).await.expect("list"),
+        vec![rec.clone()],
+        "list returns it"
+    );
+    assert_eq!(
+        store
+            .find_by_lookup(&ws, &rec.lookup_hash)
+            .await
+            .expect("find"),
+        Some(rec.clone()),
+        "find_by_lookup finds it"
+    );
+    assert_eq!(
+        store
+            .find_by_lookup(&ws, &random_hash())
+            .await
+            .expect("find"),
+        None
+    );
+    let mut minimal = sample_record(&kek, &ws, Provider::Google, "secret-2").await;
+    minimal.last_verdict = None;
+    minimal.last_verdict_at = None;
+    minimal.default_model = None;
+    minimal.note = None;
+    store.insert(&minimal).await.expect("insert minimal");
+    assert_eq!(
+        store.get(&ws, minimal.id).await.expect("get"),
+        minimal,
+        "None fields round-trip"
+    );
+    let got = store.get(&ws, rec.id).await.expect("get");
+    let opened = got
+        .sealed
+        .open(
+            &kek,
+            Binding {
+                workspace: &ws,
+                id: rec.id,
+                provider: rec.provider,
+            },
+        )
+        .await;
+    assert_eq!(
+        opened.expect("open").expose_secret(),
+        "secret-round-trip",
+        "sealed bytes round-trip"
+    );
+}
+
+/// Another workspace's record is indistinguishable from a missing one.
+pub async fn workspace_isolation(store: &dyn KeyStore) {
+    let kek = MasterKey::generate().expect("key");
+    let (a, b) = (fresh_workspace(), fresh_workspace());
+    let rec = sample_record(&kek, &a, Provider::OpenAi, "isolated").await;
+    store.insert(&rec).await.expect("insert");
+    let nf = |r: Result<(), StoreError>, what: &str| {
+        assert_eq!(
+            r.map_err(|e| e.code()),
+            Err("not_found"),
+            "{what} across workspaces must be not_found"
+        );
+    };
+    nf(store.get(&b, rec.id).await.map(|_| ()), "get");
+    let mut moved = rec.clone();
+    moved.workspace = b.clone();
+    nf(store.update(&moved).await.map(|_| ()), "update");
+    nf(store.delete(&b, rec.id).await, "delete");
+    nf(store.mark_used(&b, rec.id, now()).await, "mark_used");
+    assert!(
+        store.list(&b).await.expect("list").is_empty(),
+        "list shows only the workspace's records"
+    );
+    assert_eq!(
+        store
+            .find_by_lookup(&b, &rec.lookup_hash)
+            .await
+            .expect("find"),
+        None
+    );
+    assert_eq!(
+        store.get(&a, rec.id).await.expect("still there"),
+        rec,
+        "nothing changed in the owner workspace"
+    );
+    let mut same_hash = sample_record(&kek, &b, Provider::OpenAi, "isolated").await;
+    same_hash.lookup_hash = rec.lookup_hash;
+    store
+        .insert(&same_hash)
+        .await
+        .expect("the same lookup hash may exist in another workspace");
+}
+
+/// Ids and lookup hashes are unique (per workspace for hashes).
+pub async fn duplicates(store: &dyn KeyStore) {
+    let kek = MasterKey::generate().expect("key");
+    let ws = fresh_workspace();
+    let rec = sample_record(&kek, &ws, Provider::OpenAi, "dup").await;
+    store.insert(&rec).await.expect("insert");
+    let err = store.insert(&rec).await.expect_err("same id twice");
+    assert_eq!(err.code(), "duplicate");
+    let mut same_hash = sample_record(&kek, &ws, Provider::OpenAi, "dup").await;
+    same_hash.lookup_hash = rec.lookup_hash;
+    let err = store
+        .insert(&same_hash)
+        .await
+        .expect_err("same lookup hash in one workspace");
+    assert_eq!(
+        err,
+        StoreError::Duplicate {
+            existing: rec.id.to_string()
+        }
+    );
+    let other = sample_record(&kek, &ws, Provider::OpenAi, "other").await;
+    store.insert(&other).await.expect("insert other");
+    let mut clash = other.clone();
+    clash.lookup_hash = rec.lookup_hash;
+    let err = store
+        .update(&clash)
+        .await
+        .expect_err("update onto a taken lookup hash");
+    assert_eq!(err.code(), "duplicate");
+    assert_eq!(
+        store.get(&ws, other.id).await.expect("get"),
+        other,
+        "a refused update changes nothing"
+    );
+}
+
+/// A stale update is a conflict, never a lost update.
+pub async fn optimistic_concurrency(store: &dyn KeyStore) {
+    let kek = MasterKey::generate().expect("key");
+    let ws = fresh_workspace();
+    let rec = sample_record(&kek, &ws, Provider::Anthropic, "occ").await;
+    store.insert(&rec).await.expect("insert");
+    let mut first = rec.clone();
+    first.label = "first".into();
+    let stored = store.update(&first).await.expect("update from version 1");
+    assert_eq!(stored.version, 2, "update bumps the version");
+    assert_eq!(store.get(&ws, rec.id).await.expect("get"), stored);
+    let mut stale = rec.clone();
+    stale.label = "stale".into();
+    let err = store.update(&stale).await.expect_err("stale update");
+    assert_eq!(
+        err,
+        StoreError::Conflict {
+            id: rec.id.to_string(),
+            expected: 1
+        }
+    );
+    assert_eq!(
+        store.get(&ws, rec.id).await.expect("get").label,
+        "first",
+        "the stale write is not applied"
+    );
+}
+
+/// Two updates racing from the same version: exactly one wins.
+pub async fn concurrent_updates_have_one_winner(store: &dyn KeyStore) {
+    let kek = MasterKey::generate().expect("key");
+    let ws = fresh_workspace();
+    let rec = sample_record(&kek, &ws, Provider::OpenAi, "race").await;
+    store.insert(&rec).await.expect("insert");
+    for round in 0..5u64 {
+        let base = store.get(&ws, rec.id).await.expect("get");
+        let (mut x, mut y) = (base.clone(), base.clone());
+        x.label = format!("x{round}");
+        y.label = format!("y{round}");
+        let (rx, ry) = futures_join(store.update(&x), store.update(&y)).await;
+        let wins = [&rx, &ry].iter().filter(|r| r.is_ok()).count();
+        let conflicts = [&rx, &ry]
+            .iter()
+            .filter(|r| matches!(r, Err(StoreError::Conflict { .. })))
+            .count();
+        assert_eq!(
+            (wins, conflicts),
+            (1, 1),
+            "one winner and one conflict, got {rx:?} / {ry:?}"
+        );
+        let after = store.get(&ws, rec.id).await.expect("get");
+        assert_eq!(after.version, base.version + 1);
+        let winner = if rx.is_ok() { &x.label } else { &y.label };
+        assert_eq!(&after.label, winner, "the stored record is the winner's");
+    }
+}
+
+/// Polls two futures together on the current task (no runtime dependency).
+async fn futures_join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    use core::pin::pin;
+    use core::task::Poll;
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut ra, mut rb) = (None, None);
+    core::future::poll_fn(|cx| {
+        if ra.is_none() {
+            if let Poll::Ready(v) = a.as_mut().poll(cx) {
+                ra = Some(v);
+            }
+        }
+        if rb.is_none() {
+            if let Poll::Ready(v) = b.as_mut().poll(cx) {
+                rb = Some(v);
+            }
+        }
+        if ra.is_some() && rb.is_some() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    (ra.expect("ready"), rb.expect("ready"))
+}
+
+/// `list` puts primaries first, then backups by order; `scan` pages by id.
+pub async fn ordering_and_scan(store: &dyn KeyStore) {
+    let kek = MasterKey::generate().expect("key");
+    let ws = fresh_workspace();
+    let mut ids = Vec::new();
+    for (role, order) in [(Role::Backup, 2), (Role::Primary, 0), (Role::Backup, 1)] {
+        let mut r = sample_record(&kek, &ws, Provider::OpenAi, "order").await;
+        r.role = role;
+        r.order = order;
+        store.insert(&r).await.expect("insert");
+        ids.push(r.id);
+    }
+    let listed: Vec<KeyId> = store
+        .list(&ws)
+        .await
+        .expect("list")
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(
+        listed,
+        vec![ids[1], ids[2], ids[0]],
+        "primary, then backups by order"
+    );
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.scan(after, 2).await.expect("scan");
+        assert!(page.len() <= 2, "scan honours the limit");
+        assert!(
+            page.windows(2).all(|w| w[0].id < w[1].id),
+            "scan is ordered by id"
+        );
+        if let (Some(a), Some(first)) = (after, page.first()) {
+            assert!(first.id > a, "scan starts after `after`");
+        }
+        seen.extend(page.iter().map(|r| r.id));
+        match page.last() {
+            Some(last) if page.len() == 2 => after = Some(last.id),
+            _ => break,
+        }
+    }
+    for id in &ids {
+        assert!(
+            seen.contains(id),
+            "scan visits every record of every workspace"
+        );
+    }
+}
+
+/// Deleted records are gone; `mark_used` records the use without a new version.
+pub async fn delete_and_mark_used(store: &dyn KeyStore) {
+    let kek = MasterKey::generate().expect("key");
+    let ws = fresh_workspace();
+    let rec = sample_record(&kek, &ws, Provider::Google, "used").await;
+    store.insert(&rec).await.expect("insert");
+    let at = now();
+    store.mark_used(&ws, rec.id, at).await.expect("mark_used");
+    let got = store.get(&ws, rec.id).await.expect("get");
+    assert_eq!(
+        (got.last_used_at, got.version),
+        (Some(at), 1),
+        "mark_used sets the time, keeps the version"
+    );
+    let mut changed = got.clone();
+    changed.status = Status::Revoked;
+    store
+        .update(&changed)
+        .await
+        .expect("update after mark_used");
+    store.delete(&ws, rec.id).await.expect("delete");
+    assert_eq!(
+        store.get(&ws, rec.id).await.expect_err("gone").code(),
+        "not_found"
+    );
+    assert_eq!(
+        store.delete(&ws, rec.id).await.expect_err("gone").code(),
+        "not_found"
+    );
+    assert_eq!(
+        store.update(&changed).await.expect_err("gone").code(),
+        "not_found"
+    );
+    assert_eq!(
+        store
+            .find_by_lookup(&ws, &rec.lookup_hash)
+            .await
+            .expect("find"),
+        None
+    );
+}
+
+/// Audit events are appended and listed per workspace, oldest first.
+pub async fn audit_log(store: &dyn KeyStore) {
+    let (a, b) = (fresh_workspace(), fresh_workspace());
+    let id = KeyId::new();
+    let events = [
+        AuditAction::Add,
+        AuditAction::Use,
+        AuditAction::Rotate,
+        AuditAction::Delete,
+    ];
+    let mut expected = Vec::new();
+    for action in events {
+        let e = AuditEvent::now(a.clone(), id, action, "conformance@test");
+        store.append_audit(&e).await.expect("append");
+        expected.push(e);
+    }
+    store
+        .append_audit(&AuditEvent::now(
+            b.clone(),
+            KeyId::new(),
+            AuditAction::Add,
+            "other",
+        ))
+        .await
+        .expect("append");
+    assert_eq!(
+        store.audit(&a).await.expect("audit"),
+        expected,
+        "events come back in order, per workspace"
+    );
+    assert_eq!(store.audit(&b).await.expect("audit").len(), 1);
+}
+
+/// `swap_meta` is a compare-and-set.
+pub async fn metadata_compare_and_set(store: &dyn KeyStore) {
+    let name = format!("conformance-{}", uuid::Uuid::now_v7());
+    assert_eq!(store.get_meta(&name).await.expect("get"), None);
+    assert!(
+        store.swap_meta(&name, None, b"one").await.expect("swap"),
+        "create when absent"
+    );
+    assert!(
+        !store.swap_meta(&name, None, b"two").await.expect("swap"),
+        "absent expected but present"
+    );
+    assert!(
+        !store
+            .swap_meta(&name, Some(b"zzz"), b"two")
+            .await
+            .expect("swap"),
+        "wrong expected value"
+    );
+    assert_eq!(
+        store.get_meta(&name).await.expect("get").as_deref(),
+        Some(&b"one"[..])
+    );
+    assert!(
+        store
+            .swap_meta(&name, Some(b"one"), b"two")
+            .await
+            .expect("swap")
+    );
+    assert_eq!(
+        store.get_meta(&name).await.expect("get").as_deref(),
+        Some(&b"two"[..])
+    );
+}
+
+/// A flipped bit and swapped sealed values are detected per record; the rest stays readable.
+pub async fn tamper_and_swap_detection(store: &dyn KeyStore) {
+    let kek = MasterKey::generate().expect("key");
+    let ws = fresh_workspace();
+    let mut recs = Vec::new();
+    for i in 0..5 {
+        let r = sample_record(&kek, &ws, Provider::OpenAi, &format!("tamper-secret-{i}")).await;
+        store.insert(&r).await.expect("insert");
+        recs.push(r);
+    }
+    let mut flipped = recs[1].clone();
+    let mut bytes = flipped.sealed.as_bytes().to_vec();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
+    flipped.sealed = SealedSecret::from_bytes(bytes);
+    store.update(&flipped).await.expect("store flipped bytes");
+    let (mut x, mut y) = (recs[2].clone(), recs[3].clone());
+    core::mem::swap(&mut x.sealed, &mut y.sealed);
+    store.update(&x).await.expect("store swapped");
+    store.update(&y).await.expect("store swapped");
+
+    for (i, r) in recs.iter().enumerate() {
+        let got = store.get(&ws, r.id).await.expect("get");
+        let opened = got
+            .sealed
+            .open(
+                &kek,
+                Binding {
+                    workspace: &ws,
+                    id: r.id,
+                    provider: r.provider,
+                },
+            )
+            .await;
+        if (1..=3).contains(&i) {
+            assert_eq!(
+                opened.expect_err("tampered"),
+                StoreError::Corrupt {
+                    id: r.id.to_string()
+                }
+            );
+        } else {
+            assert_eq!(
+                opened.expect("untouched record opens").expose_secret(),
+                format!("tamper-secret-{i}")
+            );
+        }
+    }
+}

@@ -1,0 +1,589 @@
+//! `Keyring`: the unlocked vault's keys (current KEK, previous KEKs, lookup key)
+//! and the operations that need them: seal, open, lookup hash, check, rewrap.
+
+use core::fmt;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, KeyInit, Mac};
+use secrecy::SecretString;
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::audit::{AuditAction, AuditEvent};
+use crate::error::StoreError;
+use crate::kek::{DataKey, Kek};
+use crate::meta::VaultMeta;
+use crate::record::{KeyId, KeyRecord, LookupHash, WorkspaceId, now};
+use crate::sealed::{Binding, SealedSecret};
+use crate::store::KeyStore;
+
+/// AAD of the wrapped lookup key in the vault metadata.
+const LOOKUP_AAD: &[u8] = b"byok/v1/lookup-key";
+/// Records read per page by `check` and `rewrap`.
+const PAGE: usize = 256;
+
+/// The keys of an unlocked vault. Built by [`Keyring::unlock`], which fails with
+/// `WrongMasterKey` before anything else when the master key does not fit.
+#[derive(Clone)]
+pub struct Keyring {
+    current: Arc<dyn Kek>,
+    previous: Vec<Arc<dyn Kek>>,
+    lookup_key: Arc<Zeroizing<[u8; 32]>>,
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keyring")
+            .field("current", &self.current.id())
+            .field(
+                "previous",
+                &self.previous.iter().map(|k| k.id()).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// The result of opening one record during [`Keyring::check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckOutcome {
+    /// Record id.
+    pub id: KeyId,
+    /// Its workspace.
+    pub workspace: WorkspaceId,
+    /// Why it failed to open, or `None` when it opened.
+    pub error: Option<StoreError>,
+}
+
+impl CheckOutcome {
+    /// Whether the sealed secret opened.
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// Progress of a rewrap, reported after every record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RewrapProgress {
+    /// Records looked at so far.
+    pub seen: u64,
+    /// Of those, re-wrapped now.
+    pub rewrapped: u64,
+    /// Of those, already under the new KEK (an earlier, interrupted run).
+    pub already: u64,
+    /// Of those, failed (corrupt, or sealed under a KEK not supplied).
+    pub failed: u64,
+}
+
+/// What a finished rewrap did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RewrapReport {
+    /// Final counts.
+    pub progress: RewrapProgress,
+    /// The records that could not be re-wrapped, with why.
+    pub failures: Vec<CheckOutcome>,
+    /// Whether the vault now uses only the new KEK (no failures).
+    pub complete: bool,
+}
+
+impl Keyring {
+    /// Unlock the vault in `store` with `current` (and optionally `previous` KEKs,
+    /// needed while a rewrap is unfinished). A new vault is initialised under `current`.
+    ///
+    /// Fails with [`StoreError::WrongMasterKey`] when `current` is not a KEK of this vault.
+    pub async fn unlock(
+        store: &dyn KeyStore,
+        current: Arc<dyn Kek>,
+        previous: Vec<Arc<dyn Kek>>,
+    ) -> Result<Keyring, StoreError> {
+        loop {
+            let (mut meta, raw) = VaultMeta::load(store).await?;
+            if meta.keks.is_empty() {
+                let lookup = DataKey::generate()?;
+                let wrapped = current.wrap(&lookup, LOOKUP_AAD).await?;
+                meta.keks
+                    .insert(current.id().to_owned(), STANDARD.encode(wrapped));
+                meta.current = Some(current.id().to_owned());
+                if meta.store(store, raw.as_deref()).await? {
+                    return Ok(Keyring {
+                        current,
+                        previous,
+                        lookup_key: Arc::new(Zeroizing::new(*lookup.as_bytes())),
+                    });
+                }
+                continue;
+            }
+            let lookup_key = unwrap_lookup(&meta, current.as_ref())
+                .await?
+                .ok_or(StoreError::WrongMasterKey)?;
+            for p in &previous {
+                if meta.keks.contains_key(p.id())
+                    && unwrap_lookup(&meta, p.as_ref()).await?.is_none()
+                {
+                    return Err(StoreError::WrongMasterKey);
+                }
+            }
+            return Ok(Keyring {
+                current,
+                previous,
+                lookup_key: Arc::new(Zeroizing::new(*lookup_key.as_bytes())),
+            });
+        }
+    }
+
+    /// The KEK new secrets are sealed under.
+    pub fn current(&self) -> &dyn Kek {
+        self.current.as_ref()
+    }
+
+    /// The KEK with this id, if this keyring holds it.
+    pub fn kek(&self, id: &str) -> Option<&dyn Kek> {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .find(|k| k.id() == id)
+            .map(|k| k.as_ref())
+    }
+
+    /// Keyed hash of `secret` within `workspace`, for duplicate detection.
+    pub fn lookup_hash(&self, workspace: &WorkspaceId, secret: &str) -> LookupHash {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.lookup_key.as_slice())
+            .expect("HMAC accepts 32-byte keys");
+        mac.update(b"byok/v1/lookup");
+        mac.update(&(workspace.as_str().len() as u32).to_be_bytes());
+        mac.update(workspace.as_str().as_bytes());
+        mac.update(secret.as_bytes());
+        LookupHash(mac.finalize().into_bytes().into())
+    }
+
+    /// Seal `secret` under the current KEK; returns the KEK id to store with it.
+    pub async fn seal(
+        &self,
+        binding: Binding<'_>,
+        secret: &str,
+    ) -> Result<(String, SealedSecret), StoreError> {
+        let sealed = SealedSecret::seal(self.current(), binding, secret).await?;
+        Ok((self.current.id().to_owned(), sealed))
+    }
+
+    /// Open a record's secret.
+    pub async fn open(&self, record: &KeyRecord) -> Result<SecretString, StoreError> {
+        let kek = self
+            .kek(&record.kek_id)
+            .ok_or_else(|| StoreError::UnknownKek {
+                id: record.id.to_string(),
+                kek_id: record.kek_id.clone(),
+            })?;
+        record.sealed.open(kek, binding(record)).await
+    }
+
+    /// Open every record (of one workspace, or of all) and report which fail.
+    pub async fn check(
+        &self,
+        store: &dyn KeyStore,
+        workspace: Option<&WorkspaceId>,
+    ) -> Result<Vec<CheckOutcome>, StoreError> {
+        let mut out = Vec::new();
+        let mut visit = |r: &KeyRecord, e: Option<StoreError>| {
+            out.push(CheckOutcome {
+                id: r.id,
+                workspace: r.workspace.clone(),
+                error: e,
+            })
+        };
+        match workspace {
+            Some(ws) => {
+                for r in store.list(ws).await? {
+                    visit(&r, self.open(&r).await.err());
+                }
+            }
+            None => {
+                let mut after = None;
+                loop {
+                    let page = store.scan(after, PAGE).await?;
+                    for r in &page {
+                        visit(r, self.open(r).await.err());
+                    }
+                    match page.last() {
+                        Some(last) if page.len() == PAGE => after = Some(last.id),
+                        _ => break,
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Start rotating the master key to `new`: records the new KEK in the vault
+    /// (both keys are accepted from now on) and returns the keyring to use from now
+    /// on — `new` current, this keyring's KEKs as previous. Follow with
+    /// [`Keyring::finish_rewrap`] on the returned keyring.
+    pub async fn begin_rewrap(
+        &self,
+        store: &dyn KeyStore,
+        new: Arc<dyn Kek>,
+    ) -> Result<Keyring, StoreError> {
+        loop {
+            let (mut meta, raw) = VaultMeta::load(store).await?;
+            if !meta.keks.contains_key(self.current.id()) {
+                return Err(StoreError::WrongMasterKey);
+            }
+            if !meta.keks.contains_key(new.id()) {
+                let lookup = DataKey::from_bytes(Zeroizing::new(**self.lookup_key));
+                let wrapped = new.wrap(&lookup, LOOKUP_AAD).await?;
+                meta.keks
+                    .insert(new.id().to_owned(), STANDARD.encode(wrapped));
+            }
+            meta.rewrap_to = Some(new.id().to_owned());
+            if meta.store(store, raw.as_deref()).await? {
+                break;
+            }
+        }
+        let mut previous = vec![self.current.clone()];
+        previous.extend(self.previous.iter().filter(|k| k.id() != new.id()).cloned());
+        Ok(Keyring {
+            current: new,
+            previous,
+            lookup_key: self.lookup_key.clone(),
+        })
+    }
+
+    /// Re-wrap every record not yet under the current KEK (resumable: records
+    /// already done are skipped), appending a `rewrap` audit event per record and
+    /// calling `progress` after each. When nothing failed, the vault forgets every
+    /// other KEK. Concurrent edits are retried, never overwritten.
+    pub async fn finish_rewrap(
+        &self,
+        store: &dyn KeyStore,
+        actor: &str,
+        mut progress: impl FnMut(RewrapProgress) + Send,
+    ) -> Result<RewrapReport, StoreError> {
+        let mut counts = RewrapProgress::default();
+        let mut failures = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.scan(after, PAGE).await?;
+            for r in &page {
+                counts.seen += 1;
+                match self.rewrap_one(store, r.clone()).await {
+                    Ok(true) => {
+                        counts.rewrapped += 1;
+                        store
+                            .append_audit(&AuditEvent::now(
+                                r.workspace.clone(),
+                                r.id,
+                                AuditAction::Rewrap,
+                                actor,
+                            ))
+                            .await?;
+                    }
+                    Ok(false) => counts.already += 1,
+                    Err(e @ (StoreError::Corrupt { .. } | StoreError::UnknownKek { .. })) => {
+                        counts.failed += 1;
+                        failures.push(CheckOutcome {
+                            id: r.id,
+                            workspace: r.workspace.clone(),
+                            error: Some(e),
+                        });
+                    }
+                    Err(e) => return Err(e),
+                }
+                progress(counts);
+            }
+            match page.last() {
+                Some(last) if page.len() == PAGE => after = Some(last.id),
+                _ => break,
+            }
+        }
+        let complete = failures.is_empty();
+        if complete {
+            loop {
+                let (mut meta, raw) = VaultMeta::load(store).await?;
+                meta.keks.retain(|id, _| id == self.current.id());
+                meta.current = Some(self.current.id().to_owned());
+                meta.rewrap_to = None;
+                if meta.store(store, raw.as_deref()).await? {
+                    break;
+                }
+            }
+        }
+        Ok(RewrapReport {
+            progress: counts,
+            failures,
+            complete,
+        })
+    }
+
+    /// `Ok(true)` when re-wrapped, `Ok(false)` when already under the current KEK or deleted meanwhile.
+    async fn rewrap_one(
+        &self,
+        store: &dyn KeyStore,
+        mut record: KeyRecord,
+    ) -> Result<bool, StoreError> {
+        loop {
+            if record.kek_id == self.current.id() {
+                return Ok(false);
+            }
+            let old = self
+                .kek(&record.kek_id)
+                .ok_or_else(|| StoreError::UnknownKek {
+                    id: record.id.to_string(),
+                    kek_id: record.kek_id.clone(),
+                })?;
+            let mut next = record.clone();
+            next.sealed = record
+                .sealed
+                .rewrap(old, self.current(), binding(&record))
+                .await?;
+            next.kek_id = self.current.id().to_owned();
+            next.updated_at = now();
+            match store.update(&next).await {
+                Ok(_) => return Ok(true),
+                Err(StoreError::Conflict { .. }) => {
+                    match store.get(&record.workspace, record.id).await {
+                        Ok(fresh) => record = fresh,
+                        Err(StoreError::NotFound { .. }) => return Ok(false),
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(StoreError::NotFound { .. }) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// The binding of a stored record.
+pub fn binding(record: &KeyRecord) -> Binding<'_> {
+    Binding {
+        workspace: &record.workspace,
+        id: record.id,
+        provider: record.provider,
+    }
+}
+
+async fn unwrap_lookup(meta: &VaultMeta, kek: &dyn Kek) -> Result<Option<DataKey>, StoreError> {
+    let Some(encoded) = meta.keks.get(kek.id()) else {
+        return Ok(None);
+    };
+    let wrapped = STANDARD
+        .decode(encoded)
+        .map_err(|_| StoreError::malformed("wrapped lookup key is not base64"))?;
+    kek.unwrap(&wrapped, LOOKUP_AAD).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kek::MasterKey;
+    use crate::memory::MemoryStore;
+    use byok_keys::{KeyKind, Provider};
+    use secrecy::ExposeSecret;
+
+    fn mk() -> Arc<dyn Kek> {
+        Arc::new(MasterKey::generate().unwrap())
+    }
+
+    async fn add(store: &MemoryStore, ring: &Keyring, ws: &WorkspaceId, secret: &str) -> KeyRecord {
+        let id = KeyId::new();
+        let (kek_id, sealed) = ring
+            .seal(
+                Binding {
+                    workspace: ws,
+                    id,
+                    provider: Provider::OpenAi,
+                },
+                secret,
+            )
+            .await
+            .unwrap();
+        let r = KeyRecord::new(
+            id,
+            ws.clone(),
+            Provider::OpenAi,
+            KeyKind::Project,
+            "l",
+            "m",
+            "f",
+            ring.lookup_hash(ws, secret),
+            kek_id,
+            sealed,
+        );
+        store.insert(&r).await.unwrap();
+        r
+    }
+
+    #[tokio::test]
+    async fn wrong_master_key_fails_first() {
+        let store = MemoryStore::new();
+        let right = mk();
+        Keyring::unlock(&store, right.clone(), vec![])
+            .await
+            .unwrap();
+        let err = Keyring::unlock(&store, mk(), vec![]).await.unwrap_err();
+        assert_eq!(err, StoreError::WrongMasterKey);
+        Keyring::unlock(&store, right, vec![])
+            .await
+            .expect("the right key still opens");
+    }
+
+    #[tokio::test]
+    async fn a_tampered_check_value_is_a_wrong_master_key() {
+        let store = MemoryStore::new();
+        let key = mk();
+        Keyring::unlock(&store, key.clone(), vec![]).await.unwrap();
+        let (mut meta, raw) = VaultMeta::load(&store).await.unwrap();
+        let wrapped = meta.keks.get_mut(key.id()).unwrap();
+        let mut bytes = STANDARD.decode(&*wrapped).unwrap();
+        bytes[30] ^= 1;
+        *wrapped = STANDARD.encode(bytes);
+        assert!(meta.store(&store, raw.as_deref()).await.unwrap());
+        assert_eq!(
+            Keyring::unlock(&store, key, vec![]).await.unwrap_err(),
+            StoreError::WrongMasterKey
+        );
+    }
+
+    #[tokio::test]
+    async fn lookup_hash_is_keyed_and_workspace_bound() {
+        let store = MemoryStore::new();
+        let ring = Keyring::unlock(&store, mk(), vec![]).await.unwrap();
+        let other = Keyring::unlock(&MemoryStore::new(), mk(), vec![])
+            .await
+            .unwrap();
+        let (a, b) = (
+            WorkspaceId::new("a").unwrap(),
+            WorkspaceId::new("b").unwrap(),
+        );
+        assert_eq!(ring.lookup_hash(&a, "k"), ring.lookup_hash(&a, "k"));
+        assert_ne!(ring.lookup_hash(&a, "k"), ring.lookup_hash(&b, "k"));
+        assert_ne!(ring.lookup_hash(&a, "k"), other.lookup_hash(&a, "k"));
+    }
+
+    #[tokio::test]
+    async fn rewrap_moves_every_record_and_survives_an_interruption() {
+        let store = MemoryStore::new();
+        let (old, new) = (mk(), mk());
+        let ring = Keyring::unlock(&store, old.clone(), vec![]).await.unwrap();
+        let ws = WorkspaceId::new("w").unwrap();
+        let mut recs = Vec::new();
+        for i in 0..5 {
+            recs.push(add(&store, &ring, &ws, &format!("secret-{i}")).await);
+        }
+        let next = ring.begin_rewrap(&store, new.clone()).await.unwrap();
+        // Simulate a crash after two records: rewrap them by hand, then resume from a fresh unlock.
+        for r in &recs[..2] {
+            let mut moved = r.clone();
+            moved.sealed = r
+                .sealed
+                .rewrap(old.as_ref(), new.as_ref(), binding(r))
+                .await
+                .unwrap();
+            moved.kek_id = new.id().to_owned();
+            store.update(&moved).await.unwrap();
+        }
+        drop(next);
+        // During the rewrap both keys open the vault.
+        Keyring::unlock(&store, old.clone(), vec![]).await.unwrap();
+        let resumed = Keyring::unlock(&store, new.clone(), vec![old.clone()])
+            .await
+            .unwrap();
+        assert!(
+            resumed
+                .check(&store, None)
+                .await
+                .unwrap()
+                .iter()
+                .all(CheckOutcome::ok)
+        );
+        let mut seen = Vec::new();
+        let report = resumed
+            .finish_rewrap(&store, "test", |p| seen.push(p))
+            .await
+            .unwrap();
+        assert!(report.complete);
+        assert_eq!((report.progress.rewrapped, report.progress.already), (3, 2));
+        assert_eq!(seen.len(), 5, "progress after every record");
+        for r in store.list(&ws).await.unwrap() {
+            assert_eq!(r.kek_id, new.id());
+        }
+        let only_new = Keyring::unlock(&store, new.clone(), vec![]).await.unwrap();
+        for r in store.list(&ws).await.unwrap().iter() {
+            assert!(
+                only_new
+                    .open(r)
+                    .await
+                    .unwrap()
+                    .expose_secret()
+                    .starts_with("secret-")
+            );
+        }
+        assert_eq!(
+            Keyring::unlock(&store, old, vec![]).await.unwrap_err(),
+            StoreError::WrongMasterKey,
+            "the old key is retired"
+        );
+        let rewraps = store
+            .audit(&ws)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.action == AuditAction::Rewrap)
+            .count();
+        assert_eq!(rewraps, 3);
+    }
+
+    #[tokio::test]
+    async fn rewrap_reports_corrupt_records_and_keeps_both_keys() {
+        let store = MemoryStore::new();
+        let (old, new) = (mk(), mk());
+        let ring = Keyring::unlock(&store, old.clone(), vec![]).await.unwrap();
+        let ws = WorkspaceId::new("w").unwrap();
+        let good = add(&store, &ring, &ws, "good").await;
+        let mut bad = add(&store, &ring, &ws, "bad").await;
+        let mut bytes = bad.sealed.as_bytes().to_vec();
+        bytes[10] ^= 4;
+        bad.sealed = SealedSecret::from_bytes(bytes);
+        store.update(&bad).await.unwrap();
+        let next = ring.begin_rewrap(&store, new.clone()).await.unwrap();
+        let report = next.finish_rewrap(&store, "test", |_| {}).await.unwrap();
+        assert!(!report.complete);
+        assert_eq!(report.failures.len(), 1);
+        assert_eq!(report.failures[0].id, bad.id);
+        assert_eq!(store.get(&ws, good.id).await.unwrap().kek_id, new.id());
+        Keyring::unlock(&store, old, vec![])
+            .await
+            .expect("an incomplete rewrap keeps the old key valid");
+        let checks = next.check(&store, Some(&ws)).await.unwrap();
+        assert_eq!(checks.iter().filter(|c| !c.ok()).count(), 1);
+    }
+
+    #[tokio::test]
+    async fn readers_keep_working_during_a_rewrap() {
+        let store = MemoryStore::new();
+        let ring = Keyring::unlock(&store, mk(), vec![]).await.unwrap();
+        let ws = WorkspaceId::new("w").unwrap();
+        let a = add(&store, &ring, &ws, "a").await;
+        let next = ring.begin_rewrap(&store, mk()).await.unwrap();
+        let b = add(&store, &next, &ws, "b").await;
+        // Half-way: `a` still under the old KEK, `b` under the new one; `next` opens both.
+        assert_eq!(
+            next.open(&store.get(&ws, a.id).await.unwrap())
+                .await
+                .unwrap()
+                .expose_secret(),
+            "a"
+        );
+        assert_eq!(
+            next.open(&store.get(&ws, b.id).await.unwrap())
+                .await
+                .unwrap()
+                .expose_secret(),
+            "b"
+        );
+        assert_eq!(ring.open(&b).await.unwrap_err().code(), "unknown_kek");
+    }
+}

@@ -1,0 +1,388 @@
+//! `SqliteStore`: the embedded default — one file, WAL, mode 0600, migrations,
+//! and a busy timeout so several processes can share the vault.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use sqlx::Row as _;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::audit::AuditEvent;
+use crate::error::StoreError;
+use crate::record::{KeyId, KeyRecord, LookupHash, WorkspaceId};
+use crate::sql::{
+    RawRecord, audit_from_parts, backend, bind_raw_record, is_unique_violation, micros,
+    raw_record_from_row, select_keys,
+};
+use crate::store::KeyStore;
+
+/// Schema migrations, applied in order inside one `BEGIN IMMEDIATE` transaction.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE byok_keys (
+        id TEXT PRIMARY KEY NOT NULL,
+        workspace TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        label TEXT NOT NULL,
+        role TEXT NOT NULL,
+        ord INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        masked TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        lookup_hash BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        last_used_at INTEGER,
+        last_verdict TEXT,
+        last_verdict_at INTEGER,
+        default_model TEXT,
+        note TEXT,
+        version INTEGER NOT NULL,
+        kek_id TEXT NOT NULL,
+        sealed BLOB NOT NULL,
+        UNIQUE (workspace, lookup_hash)
+    );
+    CREATE INDEX byok_keys_workspace ON byok_keys (workspace);
+    CREATE TABLE byok_audit (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        workspace TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        actor TEXT NOT NULL
+    );
+    CREATE INDEX byok_audit_workspace ON byok_audit (workspace, seq);
+    CREATE TABLE byok_meta (
+        name TEXT PRIMARY KEY NOT NULL,
+        value BLOB NOT NULL
+    );",
+)];
+
+/// The embedded key store: one SQLite file in WAL mode, created with mode 0600.
+///
+/// Safe to share between processes: writes are single statements or
+/// `BEGIN IMMEDIATE` transactions, and a 10-second busy timeout waits for locks.
+/// `synchronous = FULL`, so an acknowledged write survives a crash or power loss.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Open (creating if missing, with mode 0600) the vault file at `path` and migrate it.
+    /// The parent directory must exist.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        create_private_file(&path)?;
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(false)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(backend)?;
+        let store = SqliteStore { pool, path };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The vault file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Close the connection pool (checkpointing the WAL when this is the last connection).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS byok_store_migrations (version INTEGER PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL)")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let applied: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM byok_store_migrations")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > applied) {
+            sqlx::raw_sql(*sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            sqlx::query("INSERT INTO byok_store_migrations (version, applied_at) VALUES (?, ?)")
+                .bind(version)
+                .bind(micros(crate::record::now()))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn existing_for(&self, record: &KeyRecord) -> Result<String, StoreError> {
+        if let Some(r) = self
+            .find_by_lookup(&record.workspace, &record.lookup_hash)
+            .await?
+        {
+            if r.id != record.id {
+                return Ok(r.id.to_string());
+            }
+        }
+        Ok(record.id.to_string())
+    }
+}
+
+/// Create the file with mode 0600 before SQLite does (SQLite gives its WAL and
+/// shared-memory files the database file's permissions).
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map(drop).map_err(|e| StoreError::Io {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    })
+}
+
+fn pool(s: &SqliteStore) -> &SqlitePool {
+    &s.pool
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    async fn insert(&self, record: &KeyRecord) -> Result<(), StoreError> {
+        let raw = RawRecord::from_record(record)?;
+        let sql = "INSERT INTO byok_keys (id, workspace, provider, kind, label, role, ord, status, masked, fingerprint, \
+             lookup_hash, created_at, updated_at, last_used_at, last_verdict, last_verdict_at, default_model, note, \
+             version, kek_id, sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        match bind_raw_record!(sqlx::query(sql), &raw)
+            .execute(pool(self))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate {
+                existing: self.existing_for(record).await?,
+            }),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn get(&self, workspace: &WorkspaceId, id: KeyId) -> Result<KeyRecord, StoreError> {
+        let row = sqlx::query(select_keys!("WHERE workspace = ? AND id = ?"))
+            .bind(workspace.as_str())
+            .bind(id.to_string())
+            .fetch_optional(pool(self))
+            .await
+            .map_err(backend)?;
+        match row {
+            Some(row) => raw_record_from_row!(&row),
+            None => Err(StoreError::not_found(id)),
+        }
+    }
+
+    async fn find_by_lookup(
+        &self,
+        workspace: &WorkspaceId,
+        hash: &LookupHash,
+    ) -> Result<Option<KeyRecord>, StoreError> {
+        let row = sqlx::query(select_keys!("WHERE workspace = ? AND lookup_hash = ?"))
+            .bind(workspace.as_str())
+            .bind(hash.0.to_vec())
+            .fetch_optional(pool(self))
+            .await
+            .map_err(backend)?;
+        row.map(|row| raw_record_from_row!(&row)).transpose()
+    }
+
+    async fn list(&self, workspace: &WorkspaceId) -> Result<Vec<KeyRecord>, StoreError> {
+        let rows = sqlx::query(select_keys!(
+            "WHERE workspace = ? ORDER BY CASE role WHEN 'primary' THEN 0 ELSE 1 END, ord, id"
+        ))
+        .bind(workspace.as_str())
+        .fetch_all(pool(self))
+        .await
+        .map_err(backend)?;
+        rows.iter().map(|row| raw_record_from_row!(row)).collect()
+    }
+
+    async fn update(&self, record: &KeyRecord) -> Result<KeyRecord, StoreError> {
+        let raw = RawRecord::from_record(record)?;
+        let result = sqlx::query(
+            "UPDATE byok_keys SET provider = ?, kind = ?, label = ?, role = ?, ord = ?, status = ?, masked = ?, \
+             fingerprint = ?, lookup_hash = ?, updated_at = ?, last_used_at = ?, last_verdict = ?, last_verdict_at = ?, \
+             default_model = ?, note = ?, version = version + 1, kek_id = ?, sealed = ? \
+             WHERE workspace = ? AND id = ? AND version = ?",
+        )
+        .bind(&raw.provider)
+        .bind(&raw.kind)
+        .bind(&raw.label)
+        .bind(&raw.role)
+        .bind(raw.ord)
+        .bind(&raw.status)
+        .bind(&raw.masked)
+        .bind(&raw.fingerprint)
+        .bind(&raw.lookup_hash)
+        .bind(raw.updated_at)
+        .bind(raw.last_used_at)
+        .bind(&raw.last_verdict)
+        .bind(raw.last_verdict_at)
+        .bind(&raw.default_model)
+        .bind(&raw.note)
+        .bind(&raw.kek_id)
+        .bind(&raw.sealed)
+        .bind(&raw.workspace)
+        .bind(&raw.id)
+        .bind(raw.version)
+        .execute(pool(self))
+        .await;
+        match result {
+            Ok(done) if done.rows_affected() == 1 => {
+                let mut stored = record.clone();
+                stored.version += 1;
+                Ok(stored)
+            }
+            Ok(_) => match self.get(&record.workspace, record.id).await {
+                Ok(_) => Err(StoreError::Conflict {
+                    id: record.id.to_string(),
+                    expected: record.version,
+                }),
+                Err(e) => Err(e),
+            },
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate {
+                existing: self.existing_for(record).await?,
+            }),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn delete(&self, workspace: &WorkspaceId, id: KeyId) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM byok_keys WHERE workspace = ? AND id = ?")
+            .bind(workspace.as_str())
+            .bind(id.to_string())
+            .execute(pool(self))
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(id));
+        }
+        Ok(())
+    }
+
+    async fn mark_used(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let done =
+            sqlx::query("UPDATE byok_keys SET last_used_at = ? WHERE workspace = ? AND id = ?")
+                .bind(micros(at))
+                .bind(workspace.as_str())
+                .bind(id.to_string())
+                .execute(pool(self))
+                .await
+                .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(id));
+        }
+        Ok(())
+    }
+
+    async fn scan(&self, after: Option<KeyId>, limit: usize) -> Result<Vec<KeyRecord>, StoreError> {
+        let rows = sqlx::query(select_keys!("WHERE id > ? ORDER BY id LIMIT ?"))
+            .bind(after.map(|a| a.to_string()).unwrap_or_default())
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(pool(self))
+            .await
+            .map_err(backend)?;
+        rows.iter().map(|row| raw_record_from_row!(row)).collect()
+    }
+
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO byok_audit (at, workspace, key_id, action, actor) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(micros(event.at))
+        .bind(event.workspace.as_str())
+        .bind(event.key_id.to_string())
+        .bind(event.action.as_str())
+        .bind(&event.actor)
+        .execute(pool(self))
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn audit(&self, workspace: &WorkspaceId) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = sqlx::query("SELECT at, workspace, key_id, action, actor FROM byok_audit WHERE workspace = ? ORDER BY seq")
+            .bind(workspace.as_str())
+            .fetch_all(pool(self))
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                audit_from_parts(
+                    row.try_get("at").map_err(backend)?,
+                    row.try_get("workspace").map_err(backend)?,
+                    row.try_get("key_id").map_err(backend)?,
+                    row.try_get("action").map_err(backend)?,
+                    row.try_get("actor").map_err(backend)?,
+                )
+            })
+            .collect()
+    }
+
+    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar("SELECT value FROM byok_meta WHERE name = ?")
+            .bind(name)
+            .fetch_optional(pool(self))
+            .await
+            .map_err(backend)
+    }
+
+    async fn swap_meta(
+        &self,
+        name: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        let done = match expected {
+            None => sqlx::query(
+                "INSERT INTO byok_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name)
+            .bind(new)
+            .execute(pool(self))
+            .await,
+            Some(old) => {
+                sqlx::query("UPDATE byok_meta SET value = ? WHERE name = ? AND value = ?")
+                    .bind(new)
+                    .bind(name)
+                    .bind(old)
+                    .execute(pool(self))
+                    .await
+            }
+        }
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,91 @@
+//! The `KeyStore` trait every backend implements.
+
+use core::fmt::Debug;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+use crate::audit::AuditEvent;
+use crate::error::StoreError;
+use crate::record::{KeyId, KeyRecord, LookupHash, WorkspaceId};
+
+/// Persistence of sealed key records, their audit trail and the vault's metadata.
+///
+/// Backends see only [`crate::SealedSecret`] bytes; sealing and opening happen
+/// above them (in `byok::Vault` or the caller).
+///
+/// # Contract
+/// Every backend must guarantee, and [`crate::conformance::run_all`] checks:
+/// - **Workspace isolation**: every record call is scoped by a [`WorkspaceId`]; a
+///   record of another workspace behaves exactly like a missing one (`NotFound`),
+///   including for `update`, `delete` and `mark_used`.
+/// - **Uniqueness**: `insert` fails with `Duplicate` when the id exists, or when the
+///   workspace already holds a record with the same lookup hash (also for `update`).
+/// - **Optimistic concurrency**: `update(record)` succeeds only when the stored
+///   version equals `record.version`; it stores the record with `version + 1` and
+///   returns it. Otherwise it fails with `Conflict`, and nothing changes. Of two
+///   concurrent updates from the same version, exactly one wins.
+/// - **Round trip**: what `insert`/`update` store is what `get`/`list`/`scan` return,
+///   byte for byte (timestamps are whole microseconds).
+/// - **Ordering**: `list` orders primaries first, then backups by `order`, then by
+///   id; `scan` orders by id across all workspaces and returns ids strictly greater
+///   than `after`.
+/// - **Audit** is append-only; `audit` returns a workspace's events oldest first.
+/// - **Metadata**: `swap_meta` is an atomic compare-and-set (`expected: None` means
+///   "absent"); it returns `false`, changing nothing, when the current value differs.
+/// - **Durability**: a call that returned `Ok` survives a crash of the process.
+#[async_trait]
+pub trait KeyStore: Send + Sync + Debug + 'static {
+    /// Store a new record (version 1).
+    async fn insert(&self, record: &KeyRecord) -> Result<(), StoreError>;
+
+    /// One record of the workspace.
+    async fn get(&self, workspace: &WorkspaceId, id: KeyId) -> Result<KeyRecord, StoreError>;
+
+    /// The workspace's record with this lookup hash, if any.
+    async fn find_by_lookup(
+        &self,
+        workspace: &WorkspaceId,
+        hash: &LookupHash,
+    ) -> Result<Option<KeyRecord>, StoreError>;
+
+    /// Every record of the workspace (see the ordering in the contract).
+    async fn list(&self, workspace: &WorkspaceId) -> Result<Vec<KeyRecord>, StoreError>;
+
+    /// Compare-and-set update from `record.version`; returns the stored record.
+    async fn update(&self, record: &KeyRecord) -> Result<KeyRecord, StoreError>;
+
+    /// Remove a record.
+    async fn delete(&self, workspace: &WorkspaceId, id: KeyId) -> Result<(), StoreError>;
+
+    /// Set `last_used_at` without changing the version (uses are not edits).
+    async fn mark_used(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Up to `limit` records of every workspace with ids after `after`, by id.
+    async fn scan(&self, after: Option<KeyId>, limit: usize) -> Result<Vec<KeyRecord>, StoreError>;
+
+    /// Append an audit event.
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
+
+    /// The workspace's audit events, oldest first.
+    async fn audit(&self, workspace: &WorkspaceId) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// A vault metadata value.
+    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Atomically replace a metadata value if it currently equals `expected`.
+    async fn swap_meta(
+        &self,
+        name: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, StoreError>;
+}
+
+// Compile-time check that the trait stays object safe.
+const _: fn(std::sync::Arc<dyn KeyStore>) = |_| {};
