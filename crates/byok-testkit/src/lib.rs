@@ -1,1 +1,72 @@
-//! `byok-testkit`: see the crate description; under construction in its own issue.
+//! # byok-testkit — mock OpenAI, Anthropic and Gemini servers
+//!
+//! Local HTTP servers (on [wiremock]) that answer like the real providers:
+//! the same paths, status codes, error bodies, request-id and rate-limit
+//! headers, and wait hints. Built for byok's own tests and for yours: point
+//! your app's provider base URL at [`MockProvider::uri`] and play a
+//! [`Scenario`] — valid, invalid, deactivated, no credits, spend limit, rate
+//! limited N times then fine, outage N times then fine, restricted by region,
+//! scope or model, slow, hanging, garbage body. Every request is recorded
+//! ([`MockProvider::requests`]) so tests can assert what was sent: paths, auth
+//! headers, bodies, counts.
+//!
+//! A downstream integration test (any HTTP client; here `reqwest`):
+//!
+//! ```
+//! use std::time::Duration;
+//! use byok_testkit::{Endpoint, MockOpenAi, Scenario};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = byok_keys::fake::key(byok_keys::Provider::OpenAi, byok_keys::KeyKind::Project, 1);
+//! let mock = MockOpenAi::builder()
+//!     .scenario(Scenario::RateLimited { times: 1, retry_after: Duration::from_millis(20) })
+//!     .start()
+//!     .await;
+//!
+//! // Your code under test would do this, with `mock.uri()` as its OpenAI base URL.
+//! let client = reqwest::Client::new();
+//! let url = format!("{}/v1/models", mock.uri());
+//! let first = client.get(&url).bearer_auth(&key).send().await?;
+//! assert_eq!(first.status(), 429);
+//! assert_eq!(first.headers()["retry-after-ms"], "20");
+//! let second = client.get(&url).bearer_auth(&key).send().await?;
+//! assert_eq!(second.status(), 200);
+//!
+//! // What did the code send?
+//! let sent = mock.requests().await;
+//! assert_eq!(mock.count(Endpoint::ListModels).await, 2);
+//! assert_eq!(sent[0].header("authorization"), Some(format!("Bearer {key}").as_str()));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Outside tests (a demo, a quickstart), start a mock in any tokio program the
+//! same way: `let mock = MockOpenAi::start().await;` and keep it alive.
+//!
+//! ## What the mocks check
+//! The auth header of each provider (`Authorization: Bearer`, `x-api-key` plus
+//! `anthropic-version`, `x-goog-api-key` — Gemini's `?key=` is accepted like the
+//! real API does, and recorded, so tests can assert it was *not* used), and the
+//! public paths (a path prefix before them is allowed). They do not check a key
+//! is real: any key plays the scenario, or its own with
+//! [`MockBuilder::scenario_for_key`]. Wrong-key answers echo a masked key the way
+//! OpenAI does, never the key.
+//!
+//! [wiremock]: https://docs.rs/wiremock
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod anthropic;
+mod gemini;
+mod mock;
+mod openai;
+mod providers;
+mod record;
+mod scenario;
+mod wire;
+
+pub use mock::{MockBuilder, MockProvider};
+pub use providers::{MockAnthropic, MockGemini, MockOpenAi};
+pub use record::{Endpoint, RecordedRequest};
+pub use scenario::Scenario;

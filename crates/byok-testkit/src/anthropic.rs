@@ -1,0 +1,169 @@
+//! Anthropic's answers: `{"type":"error","error":{"type","message"},"request_id"}`,
+//! `request-id`, `anthropic-ratelimit-*`, `retry-after` in seconds.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wiremock::ResponseTemplate;
+
+use crate::record::Endpoint;
+use crate::scenario::Scenario;
+use crate::wire::rfc3339_in;
+
+fn error(status: u16, kind: &str, message: &str, request_id: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({
+        "type": "error", "error": {"type": kind, "message": message}, "request_id": request_id
+    }))
+}
+
+fn limits(t: ResponseTemplate, remaining: u32, reset_in: Duration) -> ResponseTemplate {
+    let reset = rfc3339_in(reset_in);
+    t.insert_header("anthropic-ratelimit-requests-limit", "50")
+        .insert_header(
+            "anthropic-ratelimit-requests-remaining",
+            remaining.to_string(),
+        )
+        .insert_header("anthropic-ratelimit-requests-reset", reset.clone())
+        .insert_header("anthropic-ratelimit-tokens-limit", "90000")
+        .insert_header("anthropic-ratelimit-tokens-remaining", "89990")
+        .insert_header("anthropic-ratelimit-tokens-reset", reset)
+}
+
+pub(crate) fn success(endpoint: Endpoint, model: &str) -> ResponseTemplate {
+    let body = match endpoint {
+        Endpoint::Billable => json!({
+            "id": "msg_01BYOKTESTKIT",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": "P"}],
+            "stop_reason": "max_tokens",
+            "stop_sequence": null,
+            "usage": {"input_tokens": 8, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+                      "output_tokens": 1, "service_tier": "standard"}
+        }),
+        _ => json!({
+            "data": [
+                {"type": "model", "id": "claude-haiku-4-5-20251001", "display_name": "Claude Haiku 4.5",
+                 "created_at": "2025-10-15T00:00:00Z"},
+                {"type": "model", "id": "claude-sonnet-4-5-20250929", "display_name": "Claude Sonnet 4.5",
+                 "created_at": "2025-09-29T00:00:00Z"}
+            ],
+            "has_more": false,
+            "first_id": "claude-haiku-4-5-20251001",
+            "last_id": "claude-sonnet-4-5-20250929"
+        }),
+    };
+    limits(
+        ResponseTemplate::new(200).set_body_json(body),
+        49,
+        Duration::from_secs(1),
+    )
+}
+
+pub(crate) fn missing_auth(request_id: &str) -> ResponseTemplate {
+    error(
+        401,
+        "authentication_error",
+        "x-api-key header is required",
+        request_id,
+    )
+}
+
+pub(crate) fn missing_version(request_id: &str) -> ResponseTemplate {
+    error(
+        400,
+        "invalid_request_error",
+        "anthropic-version: header is required",
+        request_id,
+    )
+}
+
+pub(crate) fn not_found(request_id: &str) -> ResponseTemplate {
+    error(404, "not_found_error", "Not Found", request_id)
+}
+
+pub(crate) fn rate_limited(retry_after: Duration, request_id: &str) -> ResponseTemplate {
+    let t = error(
+        429,
+        "rate_limit_error",
+        "This request would exceed the rate limit for your organization of 50 requests per minute. For details, refer to: https://docs.claude.com/en/api/rate-limits.",
+        request_id,
+    )
+    // Anthropic sends whole seconds.
+    .insert_header("retry-after", retry_after.as_secs_f64().ceil().to_string());
+    limits(t, 0, retry_after)
+}
+
+pub(crate) fn outage(status: u16, request_id: &str) -> ResponseTemplate {
+    match status {
+        529 => error(529, "overloaded_error", "Overloaded", request_id),
+        _ => error(status, "api_error", "Internal server error", request_id),
+    }
+}
+
+/// The answer of a key or account scenario, `None` when this endpoint succeeds.
+pub(crate) fn situation(
+    scenario: &Scenario,
+    endpoint: Endpoint,
+    model: &str,
+    request_id: &str,
+) -> Option<ResponseTemplate> {
+    let inv = "invalid_request_error";
+    let billable = endpoint == Endpoint::Billable;
+    Some(match scenario {
+        Scenario::InvalidKey => error(401, "authentication_error", "invalid x-api-key", request_id),
+        Scenario::Deactivated => {
+            error(400, inv, "This organization has been disabled.", request_id)
+        }
+        Scenario::Region | Scenario::PermissionDenied => {
+            error(403, "permission_error", "Request not allowed", request_id)
+        }
+        Scenario::ModelAccess if billable => error(
+            404,
+            "not_found_error",
+            &format!("model: {model}"),
+            request_id,
+        ),
+        Scenario::NoCredits if billable => error(
+            400,
+            inv,
+            "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.",
+            request_id,
+        ),
+        Scenario::SpendLimit if billable => error(
+            400,
+            inv,
+            "You have reached your specified API usage limits. You will regain access on 2026-12-01 at 00:00 UTC.",
+            request_id,
+        ),
+        Scenario::TierSpendCap if billable => ResponseTemplate::new(429).set_body_json(json!({
+            "type": "error",
+            "error": {"type": "rate_limit_error",
+                      "message": "You have reached the spend limit for your usage tier.",
+                      "details": {"error_code": "enforced_spend_limit_reached"}},
+            "request_id": request_id
+        })),
+        Scenario::Billing if billable => error(
+            402,
+            "billing_error",
+            "There is an issue with your account's billing. Please check Plans & Billing.",
+            request_id,
+        ),
+        _ => return None,
+    })
+}
+
+/// The key from `x-api-key`, and whether `anthropic-version` was sent.
+pub(crate) fn key(headers: &wiremock::http::HeaderMap) -> Option<String> {
+    let k = headers.get("x-api-key")?.to_str().ok()?.trim();
+    (!k.is_empty()).then(|| k.to_owned())
+}
+
+/// The model of a messages request.
+pub(crate) fn model(body: &Value) -> String {
+    body.get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("claude-haiku-4-5")
+        .to_owned()
+}

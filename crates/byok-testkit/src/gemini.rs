@@ -1,0 +1,207 @@
+//! Gemini's answers: `{"error":{"code","message","status","details":[..]}}`
+//! with `google.rpc` details; no rate-limit headers.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wiremock::ResponseTemplate;
+
+use crate::record::Endpoint;
+use crate::scenario::Scenario;
+
+fn error(code: u16, status: &str, message: &str, details: Value) -> ResponseTemplate {
+    ResponseTemplate::new(code).set_body_json(json!({
+        "error": {"code": code, "message": message, "status": status, "details": details}
+    }))
+}
+
+fn error_info(reason: &str) -> Value {
+    json!([{
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": reason,
+        "domain": "googleapis.com",
+        "metadata": {"service": "generativelanguage.googleapis.com"}
+    }])
+}
+
+fn quota(quota_id: &str, retry_delay: Option<Duration>) -> Value {
+    let mut d = vec![json!({
+        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+        "violations": [{
+            "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+            "quotaId": quota_id,
+            "quotaDimensions": {"location": "global", "model": "gemini-2.5-flash-lite"},
+            "quotaValue": "15"
+        }]
+    })];
+    if let Some(delay) = retry_delay {
+        d.push(json!({
+            "@type": "type.googleapis.com/google.rpc.RetryInfo",
+            "retryDelay": format!("{}s", delay.as_secs_f64())
+        }));
+    }
+    Value::Array(d)
+}
+
+pub(crate) fn success(endpoint: Endpoint, model: &str) -> ResponseTemplate {
+    let body = match endpoint {
+        Endpoint::Billable => json!({
+            "candidates": [{"content": {"parts": [{"text": "P"}], "role": "model"},
+                            "finishReason": "MAX_TOKENS", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2,
+                              "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 1}]},
+            "modelVersion": model,
+            "responseId": "byoktestkit0001"
+        }),
+        _ => json!({
+            "models": [{
+                "name": "models/gemini-2.5-flash-lite",
+                "version": "001",
+                "displayName": "Gemini 2.5 Flash-Lite",
+                "inputTokenLimit": 1_048_576,
+                "outputTokenLimit": 65_536,
+                "supportedGenerationMethods": ["generateContent", "countTokens"]
+            }],
+            "nextPageToken": ""
+        }),
+    };
+    ResponseTemplate::new(200).set_body_json(body)
+}
+
+pub(crate) fn missing_auth() -> ResponseTemplate {
+    error(
+        403,
+        "PERMISSION_DENIED",
+        "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
+        json!([]),
+    )
+}
+
+pub(crate) fn not_found(path: &str) -> ResponseTemplate {
+    error(
+        404,
+        "NOT_FOUND",
+        &format!("{path} is not found for API version v1beta"),
+        json!([]),
+    )
+}
+
+pub(crate) fn rate_limited(retry_after: Duration) -> ResponseTemplate {
+    error(
+        429,
+        "RESOURCE_EXHAUSTED",
+        "You exceeded your current quota, please check your plan and billing details.",
+        quota(
+            "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+            Some(retry_after),
+        ),
+    )
+}
+
+pub(crate) fn outage(status: u16) -> ResponseTemplate {
+    match status {
+        503 => error(
+            503,
+            "UNAVAILABLE",
+            "The model is overloaded. Please try again later.",
+            json!([]),
+        ),
+        504 => error(
+            504,
+            "DEADLINE_EXCEEDED",
+            "Deadline expired before operation could complete.",
+            json!([]),
+        ),
+        _ => error(
+            status,
+            "INTERNAL",
+            "An internal error has occurred.",
+            json!([]),
+        ),
+    }
+}
+
+/// The answer of a key or account scenario, `None` when this endpoint succeeds.
+pub(crate) fn situation(scenario: &Scenario, endpoint: Endpoint) -> Option<ResponseTemplate> {
+    let billable = endpoint == Endpoint::Billable;
+    Some(match scenario {
+        Scenario::InvalidKey => error(
+            400,
+            "INVALID_ARGUMENT",
+            "API key not valid. Please pass a valid API key.",
+            error_info("API_KEY_INVALID"),
+        ),
+        Scenario::ExpiredKey => error(
+            400,
+            "INVALID_ARGUMENT",
+            "API key expired. Please renew the API key.",
+            error_info("API_KEY_INVALID"),
+        ),
+        Scenario::Suspended => error(
+            403,
+            "PERMISSION_DENIED",
+            "Permission denied: Consumer 'api_key:redacted' has been suspended.",
+            error_info("CONSUMER_SUSPENDED"),
+        ),
+        Scenario::ApiBlocked => error(
+            403,
+            "PERMISSION_DENIED",
+            "Requests to this API generativelanguage.googleapis.com method google.ai.generativelanguage.v1beta.ModelService.ListModels are blocked.",
+            error_info("API_KEY_SERVICE_BLOCKED"),
+        ),
+        Scenario::ServiceDisabled => error(
+            403,
+            "PERMISSION_DENIED",
+            "Generative Language API has not been used in project 1 before or it is disabled. Enable it by visiting the Google Cloud console, then retry.",
+            error_info("SERVICE_DISABLED"),
+        ),
+        Scenario::Region => error(
+            400,
+            "FAILED_PRECONDITION",
+            "User location is not supported for the API use.",
+            json!([]),
+        ),
+        Scenario::NoCredits if billable => error(
+            402,
+            "RESOURCE_EXHAUSTED",
+            "Your prepayment credits are depleted. Please go to AI Studio to manage your project and billing.",
+            json!([]),
+        ),
+        Scenario::DailyQuota if billable => error(
+            429,
+            "RESOURCE_EXHAUSTED",
+            "You exceeded your current quota, please check your plan and billing details.",
+            quota(
+                "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+                Some(Duration::from_secs(41)),
+            ),
+        ),
+        _ => return None,
+    })
+}
+
+/// The key from `x-goog-api-key`, or (as the real API accepts it) from `?key=`.
+pub(crate) fn key(
+    headers: &wiremock::http::HeaderMap,
+    url: &wiremock::http::Url,
+) -> Option<String> {
+    let from_header = headers
+        .get("x-goog-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    let k = from_header.map(str::to_owned).or_else(|| {
+        url.query_pairs()
+            .find(|(k, _)| k == "key")
+            .map(|(_, v)| v.into_owned())
+    })?;
+    (!k.is_empty()).then_some(k)
+}
+
+/// The model named in `/v1beta/models/{model}:generateContent`.
+pub(crate) fn model(path: &str) -> String {
+    path.rsplit('/')
+        .next()
+        .and_then(|last| last.strip_suffix(":generateContent"))
+        .unwrap_or("gemini-2.5-flash-lite")
+        .to_owned()
+}

@@ -1,0 +1,178 @@
+//! OpenAI's answers: `{"error":{"message","type","param","code"}}`, `x-request-id`, `x-ratelimit-*`.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wiremock::ResponseTemplate;
+
+use crate::record::Endpoint;
+use crate::scenario::Scenario;
+use crate::wire::{go_duration, openai_mask};
+
+fn error(status: u16, message: &str, kind: &str, code: Option<&str>) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({
+        "error": {"message": message, "type": kind, "param": null, "code": code}
+    }))
+}
+
+pub(crate) fn success(endpoint: Endpoint, model: &str) -> ResponseTemplate {
+    let body = match endpoint {
+        Endpoint::Billable => json!({
+            "id": "chatcmpl-BYOKTESTKIT0001",
+            "object": "chat.completion",
+            "created": 1_767_225_600,
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "P", "refusal": null},
+                         "logprobs": null, "finish_reason": "length"}],
+            "usage": {"prompt_tokens": 8, "completion_tokens": 1, "total_tokens": 9,
+                      "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                      "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                          "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}},
+            "service_tier": "default",
+            "system_fingerprint": "fp_byoktest"
+        }),
+        _ => json!({
+            "object": "list",
+            "data": [
+                {"id": "gpt-4o-mini-2024-07-18", "object": "model", "created": 1_721_172_741, "owned_by": "system"},
+                {"id": "gpt-4o-mini", "object": "model", "created": 1_721_172_741, "owned_by": "system"}
+            ]
+        }),
+    };
+    ResponseTemplate::new(200)
+        .set_body_json(body)
+        .insert_header("x-ratelimit-limit-requests", "500")
+        .insert_header("x-ratelimit-remaining-requests", "499")
+        .insert_header("x-ratelimit-reset-requests", "120ms")
+        .insert_header("x-ratelimit-limit-tokens", "200000")
+        .insert_header("x-ratelimit-remaining-tokens", "199990")
+        .insert_header("x-ratelimit-reset-tokens", "3ms")
+}
+
+pub(crate) fn missing_auth() -> ResponseTemplate {
+    error(
+        401,
+        "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+        "invalid_request_error",
+        None,
+    )
+}
+
+pub(crate) fn not_found(method: &str, path: &str) -> ResponseTemplate {
+    error(
+        404,
+        &format!("Invalid URL ({method} {path})"),
+        "invalid_request_error",
+        None,
+    )
+}
+
+pub(crate) fn rate_limited(retry_after: Duration) -> ResponseTemplate {
+    error(
+        429,
+        "Rate limit reached for gpt-4o-mini in organization org-byoktest on requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again later.",
+        "requests",
+        Some("rate_limit_exceeded"),
+    )
+    .insert_header("retry-after-ms", retry_after.as_millis().to_string())
+    .insert_header("x-ratelimit-limit-requests", "500")
+    .insert_header("x-ratelimit-remaining-requests", "0")
+    .insert_header("x-ratelimit-reset-requests", go_duration(retry_after))
+}
+
+pub(crate) fn outage(status: u16) -> ResponseTemplate {
+    match status {
+        503 => error(
+            503,
+            "The engine is currently overloaded, please try again later.",
+            "service_unavailable_error",
+            None,
+        ),
+        _ => error(
+            status,
+            "The server had an error while processing your request. Sorry about that!",
+            "server_error",
+            None,
+        ),
+    }
+}
+
+/// The answer of a key or account scenario, `None` when this endpoint succeeds.
+pub(crate) fn situation(
+    scenario: &Scenario,
+    endpoint: Endpoint,
+    key: &str,
+    model: &str,
+) -> Option<ResponseTemplate> {
+    let inv = "invalid_request_error";
+    let billable = endpoint == Endpoint::Billable;
+    Some(match scenario {
+        Scenario::InvalidKey => error(
+            401,
+            &format!(
+                "Incorrect API key provided: {}. You can find your API key at https://platform.openai.com/account/api-keys.",
+                openai_mask(key)
+            ),
+            inv,
+            Some("invalid_api_key"),
+        ),
+        Scenario::Deactivated => error(
+            401,
+            "This key is associated with a deactivated account. If you feel this is an error, contact us through our help center at help.openai.com.",
+            inv,
+            Some("account_deactivated"),
+        ),
+        Scenario::OrganizationMismatch => error(
+            401,
+            "OpenAI-Organization header should match organization for API key",
+            inv,
+            Some("mismatched_organization"),
+        ),
+        Scenario::MissingScope if !billable => error(
+            401,
+            "You have insufficient permissions for this operation. Missing scopes: api.model.read. Check that you have the correct role in your organization (Reader, Writer, Owner) and project (Member, Owner), and if you're using a restricted API key, that it has the necessary scopes.",
+            inv,
+            None,
+        ),
+        Scenario::ModelAccess if billable => error(
+            404,
+            &format!("The model `{model}` does not exist or you do not have access to it."),
+            inv,
+            Some("model_not_found"),
+        ),
+        Scenario::Region => error(
+            403,
+            "Country, region, or territory not supported",
+            "request_forbidden",
+            Some("unsupported_country_region_territory"),
+        ),
+        Scenario::NoCredits if billable => error(
+            429,
+            "You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.",
+            "insufficient_quota",
+            Some("insufficient_quota"),
+        ),
+        Scenario::SpendLimit if billable => error(
+            429,
+            "You have exceeded your organization's spend limit.",
+            inv,
+            Some("organization_spend_limit_exceeded"),
+        ),
+        _ => return None,
+    })
+}
+
+/// The key from `Authorization: Bearer KEY`.
+pub(crate) fn key(headers: &wiremock::http::HeaderMap) -> Option<String> {
+    let v = headers.get("authorization")?.to_str().ok()?;
+    let k = v.strip_prefix("Bearer ")?.trim();
+    (!k.is_empty()).then(|| k.to_owned())
+}
+
+/// The model of a chat completion request.
+pub(crate) fn model(body: &Value) -> String {
+    body.get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("gpt-4o-mini-2024-07-18")
+        .to_owned()
+}

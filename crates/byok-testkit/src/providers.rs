@@ -1,0 +1,29 @@
+//! One entry point per provider: `MockOpenAi::start()`, `MockOpenAi::builder()`, ...
+
+use byok_keys::Provider;
+
+use crate::mock::{MockBuilder, MockProvider};
+
+macro_rules! provider_mock {
+    ($name:ident, $provider:expr, $display:literal) => {
+        #[doc = concat!("A mock ", $display, " API.")]
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name;
+
+        impl $name {
+            #[doc = concat!("Start a mock ", $display, " that accepts every key ([`Scenario::Valid`](crate::Scenario::Valid)).")]
+            pub async fn start() -> MockProvider {
+                Self::builder().start().await
+            }
+
+            #[doc = concat!("Configure a mock ", $display, " before starting it.")]
+            pub fn builder() -> MockBuilder {
+                MockBuilder::new($provider)
+            }
+        }
+    };
+}
+
+provider_mock!(MockOpenAi, Provider::OpenAi, "OpenAI");
+provider_mock!(MockAnthropic, Provider::Anthropic, "Anthropic");
+provider_mock!(MockGemini, Provider::Google, "Gemini");

@@ -1,0 +1,127 @@
+//! What a mock received, for assertions: paths, headers, bodies, counts.
+
+use byok_keys::Provider;
+
+/// Which provider endpoint a request went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `GET /v1/models` (OpenAI, Anthropic) or `GET /v1beta/models` (Gemini).
+    ListModels,
+    /// `POST /v1/chat/completions`, `POST /v1/messages` or `POST /v1beta/models/{model}:generateContent`.
+    Billable,
+    /// Anything else (answered with the provider's 404).
+    Other,
+}
+
+impl Endpoint {
+    /// Classify `method` + `path`; a path prefix before the public path is allowed.
+    pub fn of(provider: Provider, method: &str, path: &str) -> Endpoint {
+        let (list, billable) = match provider {
+            Provider::OpenAi => (
+                path.ends_with("/v1/models"),
+                path.ends_with("/v1/chat/completions"),
+            ),
+            Provider::Anthropic => (path.ends_with("/v1/models"), path.ends_with("/v1/messages")),
+            _ => (
+                path.ends_with("/v1beta/models"),
+                path.contains("/v1beta/models/") && path.ends_with(":generateContent"),
+            ),
+        };
+        match method {
+            "GET" if list => Endpoint::ListModels,
+            "POST" if billable => Endpoint::Billable,
+            _ => Endpoint::Other,
+        }
+    }
+}
+
+/// One request a mock received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordedRequest {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The URL path (`/v1/models`).
+    pub path: String,
+    /// The raw query string, if any (a Gemini key in `?key=` would show here).
+    pub query: Option<String>,
+    /// Every header, names lowercase, in arrival order.
+    pub headers: Vec<(String, String)>,
+    /// The body bytes.
+    pub body: Vec<u8>,
+    /// The endpoint this request addressed.
+    pub endpoint: Endpoint,
+}
+
+impl RecordedRequest {
+    pub(crate) fn from_wiremock(provider: Provider, r: &wiremock::Request) -> RecordedRequest {
+        RecordedRequest {
+            method: r.method.to_string(),
+            path: r.url.path().to_owned(),
+            query: r.url.query().map(str::to_owned),
+            headers: r
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: r.body.clone(),
+            endpoint: Endpoint::of(provider, r.method.as_str(), r.url.path()),
+        }
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON, if it is JSON.
+    pub fn body_json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_with_and_without_prefix() {
+        assert_eq!(
+            Endpoint::of(Provider::OpenAi, "GET", "/v1/models"),
+            Endpoint::ListModels
+        );
+        assert_eq!(
+            Endpoint::of(Provider::OpenAi, "POST", "/gw/v1/chat/completions"),
+            Endpoint::Billable
+        );
+        assert_eq!(
+            Endpoint::of(Provider::OpenAi, "POST", "/v1/models"),
+            Endpoint::Other
+        );
+        assert_eq!(
+            Endpoint::of(
+                Provider::Google,
+                "POST",
+                "/v1beta/models/gemini-2.5-flash-lite:generateContent"
+            ),
+            Endpoint::Billable
+        );
+        assert_eq!(
+            Endpoint::of(Provider::Google, "GET", "/v1beta/models"),
+            Endpoint::ListModels
+        );
+        assert_eq!(
+            Endpoint::of(Provider::Anthropic, "POST", "/v1/complete"),
+            Endpoint::Other
+        );
+    }
+}

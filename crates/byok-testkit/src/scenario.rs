@@ -1,0 +1,154 @@
+//! What a mock provider does: one situation per row of the verdict table,
+//! plus the transport troubles tests need (rate limits, outages, slowness).
+
+use std::time::Duration;
+
+use byok_keys::Provider;
+
+/// How a mock answers authenticated requests.
+///
+/// Key problems (`InvalidKey`, `Deactivated`, ...) answer every endpoint.
+/// Account problems that only a billable call reveals (`NoCredits`,
+/// `SpendLimit`, `ModelAccess`, ...) let the free list-models call succeed,
+/// as the real providers do. `MissingScope` is the reverse: list-models fails,
+/// the billable call works.
+///
+/// | scenario | OpenAI | Anthropic | Gemini |
+/// |---|---|---|---|
+/// | `Valid` | 200 | 200 | 200 |
+/// | `InvalidKey` | 401 `invalid_api_key` | 401 `authentication_error` | 400 `API_KEY_INVALID` |
+/// | `Deactivated` | 401 `account_deactivated` | 400 "organization has been disabled" | — |
+/// | `OrganizationMismatch` | 401 `mismatched_organization` | — | — |
+/// | `ExpiredKey` | — | — | 400 `API_KEY_INVALID` "API key expired" |
+/// | `Suspended` | — | — | 403 `CONSUMER_SUSPENDED` |
+/// | `MissingScope` | models: 401 "Missing scopes" | — | — |
+/// | `ModelAccess` | billable: 404 `model_not_found` | billable: 404 `not_found_error` | — |
+/// | `Region` | 403 `unsupported_country_region_territory` | 403 `permission_error` | 400 `FAILED_PRECONDITION` |
+/// | `PermissionDenied` | — | 403 `permission_error` | — |
+/// | `ApiBlocked` | — | — | 403 `API_KEY_SERVICE_BLOCKED` |
+/// | `ServiceDisabled` | — | — | 403 `SERVICE_DISABLED` |
+/// | `NoCredits` | billable: 429 `insufficient_quota` | billable: 400 "credit balance is too low" | billable: 402 `RESOURCE_EXHAUSTED` |
+/// | `SpendLimit` | billable: 429 `organization_spend_limit_exceeded` | billable: 400 "specified API usage limits" | — |
+/// | `TierSpendCap` | — | billable: 429 `enforced_spend_limit_reached` | — |
+/// | `Billing` | — | billable: 402 `billing_error` | — |
+/// | `DailyQuota` | — | — | billable: 429 `PerDay` quota |
+/// | `RateLimited` | 429 `rate_limit_exceeded` + `retry-after-ms`, `x-ratelimit-*` | 429 `rate_limit_error` + `retry-after`, `anthropic-ratelimit-*` | 429 `PerMinute` + `RetryInfo` |
+/// | `Outage` | 5xx `server_error` | 5xx `api_error`, 529 `overloaded_error` | 5xx `INTERNAL`/`UNAVAILABLE`/`DEADLINE_EXCEEDED` |
+///
+/// "—": the provider has no such answer; [`MockBuilder::scenario`](crate::MockBuilder::scenario) panics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Scenario {
+    /// Every request succeeds with a realistic body.
+    Valid,
+    /// The key is wrong or revoked.
+    InvalidKey,
+    /// The account (OpenAI) or organization (Anthropic) is deactivated.
+    Deactivated,
+    /// OpenAI: the `OpenAI-Organization` header does not match the key.
+    OrganizationMismatch,
+    /// Gemini: the key has expired.
+    ExpiredKey,
+    /// Gemini: the consumer project is suspended.
+    Suspended,
+    /// OpenAI restricted key without "Models: read": list-models fails, requests work.
+    MissingScope,
+    /// The project or key has no access to the billable probe's model.
+    ModelAccess,
+    /// The caller's country or region is not supported.
+    Region,
+    /// Anthropic: the key may not use this resource.
+    PermissionDenied,
+    /// Gemini: the key is restricted away from the Generative Language API.
+    ApiBlocked,
+    /// Gemini: the API is disabled in the key's project.
+    ServiceDisabled,
+    /// The account has no credits (billable calls fail).
+    NoCredits,
+    /// A user-set spend or usage limit is reached (billable calls fail).
+    SpendLimit,
+    /// Anthropic: the usage tier's spend cap is reached (a 429 that is not a rate limit).
+    TierSpendCap,
+    /// Anthropic: a billing problem (402).
+    Billing,
+    /// Gemini: a per-day quota is used up (a 429 that will not lift today).
+    DailyQuota,
+    /// The first `times` requests are rate limited with the provider's wait
+    /// hint set to `retry_after`; later requests succeed.
+    RateLimited {
+        /// How many requests are refused.
+        times: u32,
+        /// The wait the provider asks for.
+        retry_after: Duration,
+    },
+    /// The first `times` requests fail with `status` (500, 502, 503, 504, or
+    /// Anthropic's 529) and the provider's body for it; later requests succeed.
+    Outage {
+        /// How many requests fail.
+        times: u32,
+        /// The HTTP status of the failures.
+        status: u16,
+    },
+    /// Every request succeeds, after the given delay.
+    Slow(Duration),
+    /// Every request hangs (an hour) before answering.
+    Hang,
+    /// Every request gets `200 OK` with an HTML page: a captive portal or a misconfigured proxy.
+    Garbage,
+}
+
+impl Scenario {
+    /// Whether `provider` has an answer for this scenario (see the table).
+    pub fn supported_by(&self, provider: Provider) -> bool {
+        use Scenario as S;
+        match self {
+            S::Valid
+            | S::InvalidKey
+            | S::Region
+            | S::NoCredits
+            | S::RateLimited { .. }
+            | S::Slow(_)
+            | S::Hang
+            | S::Garbage => true,
+            S::Outage { status, .. } => match status {
+                500 | 502 | 503 | 504 => true,
+                529 => provider == Provider::Anthropic,
+                _ => false,
+            },
+            S::Deactivated | S::SpendLimit | S::ModelAccess => {
+                matches!(provider, Provider::OpenAi | Provider::Anthropic)
+            }
+            S::OrganizationMismatch | S::MissingScope => provider == Provider::OpenAi,
+            S::PermissionDenied | S::TierSpendCap | S::Billing => provider == Provider::Anthropic,
+            S::ExpiredKey | S::Suspended | S::ApiBlocked | S::ServiceDisabled | S::DailyQuota => {
+                provider == Provider::Google
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn support_matches_the_table() {
+        assert!(Scenario::TierSpendCap.supported_by(Provider::Anthropic));
+        assert!(!Scenario::TierSpendCap.supported_by(Provider::OpenAi));
+        assert!(Scenario::DailyQuota.supported_by(Provider::Google));
+        assert!(!Scenario::MissingScope.supported_by(Provider::Google));
+        let overloaded = Scenario::Outage {
+            times: 1,
+            status: 529,
+        };
+        assert!(overloaded.supported_by(Provider::Anthropic));
+        assert!(!overloaded.supported_by(Provider::OpenAi));
+        assert!(
+            !Scenario::Outage {
+                times: 1,
+                status: 404
+            }
+            .supported_by(Provider::Google)
+        );
+    }
+}

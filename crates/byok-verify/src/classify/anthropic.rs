@@ -1,0 +1,200 @@
+//! Anthropic: `{"type":"error","error":{"type":..,"message":..},"request_id":..}`.
+
+use serde_json::Value;
+
+use super::{Reading, str_at};
+use crate::verdict::{InvalidReason, NoCreditsReason, RestrictedReason, Verdict};
+
+pub(super) fn read(status: u16, json: Option<&Value>) -> Reading {
+    let kind = str_at(json, &["error", "type"]).unwrap_or("");
+    let message = str_at(json, &["error", "message"]).unwrap_or("");
+    let detail = str_at(json, &["error", "details", "error_code"]).unwrap_or("");
+    let lower = message.to_ascii_lowercase();
+    use Verdict as V;
+    let (verdict, retryable) = match (status, kind) {
+        (401, "authentication_error") => (V::Invalid(InvalidReason::Unauthorized), false),
+        (400, "invalid_request_error") if lower.contains("organization has been disabled") => {
+            (V::Invalid(InvalidReason::Deactivated), false)
+        }
+        (400, "invalid_request_error") if lower.contains("credit balance is too low") => {
+            (V::NoCredits(NoCreditsReason::CreditBalance), false)
+        }
+        (400, "invalid_request_error")
+            if lower.contains("reached your specified api usage limits") =>
+        {
+            (V::NoCredits(NoCreditsReason::SpendLimit), false)
+        }
+        (402, "billing_error") => (V::NoCredits(NoCreditsReason::Billing), false),
+        (403, "permission_error") => (V::Restricted(RestrictedReason::Permission), false),
+        (404, "not_found_error") => (V::Restricted(RestrictedReason::ModelAccess), false),
+        // A tier spend cap looks like a rate limit but will not lift by waiting.
+        (429, "rate_limit_error") if detail == "enforced_spend_limit_reached" => {
+            (V::NoCredits(NoCreditsReason::SpendLimit), false)
+        }
+        (429, "rate_limit_error") => (V::RateLimited { retry_after: None }, true),
+        (500 | 502 | 503 | 504 | 529, _) => (V::ProviderUnavailable, true),
+        _ => (V::Indeterminate, false),
+    };
+    let code = [detail, kind]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .map(str::to_owned);
+    Reading {
+        code,
+        message: (!message.is_empty()).then(|| message.to_owned()),
+        body_request_id: str_at(json, &["request_id"]).map(str::to_owned),
+        ..Reading::new(verdict, retryable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use reqwest::header::HeaderMap;
+
+    use crate::Verdict;
+    use crate::classify::classify;
+    use crate::verdict::{InvalidReason as I, NoCreditsReason as N, RestrictedReason as R};
+    use byok_keys::Provider;
+
+    fn body(kind: &str, message: &str) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "type": "error", "error": {"type": kind, "message": message}, "request_id": "req_011CTest"
+        }))
+        .unwrap()
+    }
+
+    fn check(status: u16, b: &[u8], want: Verdict, retry: bool) {
+        let c = classify(Provider::Anthropic, status, &HeaderMap::new(), b);
+        assert_eq!(c.verdict, want, "{status} {}", String::from_utf8_lossy(b));
+        assert_eq!(
+            c.retryable,
+            retry,
+            "{status} {}",
+            String::from_utf8_lossy(b)
+        );
+    }
+
+    #[test]
+    fn every_row_of_the_table() {
+        let inv = "invalid_request_error";
+        check(
+            401,
+            &body("authentication_error", "invalid x-api-key"),
+            Verdict::Invalid(I::Unauthorized),
+            false,
+        );
+        check(
+            400,
+            &body(inv, "This organization has been disabled."),
+            Verdict::Invalid(I::Deactivated),
+            false,
+        );
+        check(
+            400,
+            &body(
+                inv,
+                "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.",
+            ),
+            Verdict::NoCredits(N::CreditBalance),
+            false,
+        );
+        check(
+            400,
+            &body(
+                inv,
+                "You have reached your specified API usage limits. You will regain access on 2026-12-01 at 00:00 UTC.",
+            ),
+            Verdict::NoCredits(N::SpendLimit),
+            false,
+        );
+        let cap = serde_json::to_vec(&serde_json::json!({"type":"error","error":{"type":"rate_limit_error","message":"spend limit","details":{"error_code":"enforced_spend_limit_reached"}}})).unwrap();
+        check(429, &cap, Verdict::NoCredits(N::SpendLimit), false);
+        check(
+            402,
+            &body("billing_error", "There is a problem with your billing."),
+            Verdict::NoCredits(N::Billing),
+            false,
+        );
+        check(
+            429,
+            &body(
+                "rate_limit_error",
+                "Number of request tokens has exceeded your per-minute rate limit",
+            ),
+            Verdict::RateLimited { retry_after: None },
+            true,
+        );
+        check(
+            403,
+            &body(
+                "permission_error",
+                "Your API key does not have permission to use the specified resource.",
+            ),
+            Verdict::Restricted(R::Permission),
+            false,
+        );
+        check(
+            404,
+            &body("not_found_error", "model: claude-haiku-4-5"),
+            Verdict::Restricted(R::ModelAccess),
+            false,
+        );
+        check(
+            529,
+            &body("overloaded_error", "Overloaded"),
+            Verdict::ProviderUnavailable,
+            true,
+        );
+        check(
+            500,
+            &body("api_error", "Internal server error"),
+            Verdict::ProviderUnavailable,
+            true,
+        );
+    }
+
+    #[test]
+    fn unknown_shapes_are_indeterminate() {
+        check(
+            400,
+            &body("invalid_request_error", "max_tokens: field required"),
+            Verdict::Indeterminate,
+            false,
+        );
+        check(
+            401,
+            &body("something_new", "?"),
+            Verdict::Indeterminate,
+            false,
+        );
+        let c = classify(
+            Provider::Anthropic,
+            400,
+            &HeaderMap::new(),
+            &body("invalid_request_error", "odd"),
+        );
+        assert_eq!(c.provider_code.as_deref(), Some("invalid_request_error"));
+    }
+
+    #[test]
+    fn rate_limit_uses_retry_after_and_should_retry() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", "3".parse().unwrap());
+        let c = classify(
+            Provider::Anthropic,
+            429,
+            &h,
+            &body("rate_limit_error", "slow down"),
+        );
+        assert_eq!(
+            c.verdict,
+            Verdict::RateLimited {
+                retry_after: Some(Duration::from_secs(3))
+            }
+        );
+        h.insert("x-should-retry", "false".parse().unwrap());
+        assert!(!classify(Provider::Anthropic, 429, &h, &body("rate_limit_error", "x")).retryable);
+    }
+}

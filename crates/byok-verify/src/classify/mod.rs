@@ -1,0 +1,218 @@
+//! From an HTTP answer (status, headers AND body) to a [`Verdict`], per provider.
+//!
+//! The status code alone lies: OpenAI's "no credits" is a 429 like a rate limit,
+//! Anthropic's is a 400. Each provider module reads its own error body shape.
+//! Pure functions: no I/O, no clock except the `now` passed in.
+
+mod anthropic;
+mod gemini;
+mod openai;
+
+use std::time::Duration;
+
+use byok_keys::Provider;
+use jiff::Timestamp;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+use crate::hint;
+use crate::ratelimit::{RateLimits, text};
+use crate::verdict::Verdict;
+
+/// Longest provider message kept in a report, in characters.
+const MESSAGE_MAX_CHARS: usize = 300;
+
+/// What one HTTP answer means: the verdict, whether it is worth retrying, and
+/// everything a report keeps about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Classification {
+    /// The verdict for this answer.
+    pub verdict: Verdict,
+    /// Whether the request may be retried (the verdict table, overridden by `x-should-retry`).
+    pub retryable: bool,
+    /// The HTTP status.
+    pub status: u16,
+    /// The provider's own error code or type (`insufficient_quota`, `API_KEY_INVALID`, ...).
+    pub provider_code: Option<String>,
+    /// The provider's error message, with anything shaped like an API key masked.
+    pub provider_message: Option<String>,
+    /// The provider's request id (`x-request-id`, `request-id`, or the body's `request_id`).
+    pub request_id: Option<String>,
+    /// Rate-limit state from the headers.
+    pub rate_limits: RateLimits,
+    /// How long the server asked to wait, from any of its hints.
+    pub retry_after: Option<Duration>,
+}
+
+/// What a provider module reads from its error body.
+#[derive(Debug)]
+struct Reading {
+    verdict: Verdict,
+    retryable: bool,
+    code: Option<String>,
+    message: Option<String>,
+    body_delay: Option<Duration>,
+    body_request_id: Option<String>,
+}
+
+impl Reading {
+    fn new(verdict: Verdict, retryable: bool) -> Reading {
+        Reading {
+            verdict,
+            retryable,
+            code: None,
+            message: None,
+            body_delay: None,
+            body_request_id: None,
+        }
+    }
+}
+
+/// Classify one answer of `provider` per the verdict table in `docs/PROVIDERS.md`.
+///
+/// Useful beyond the Test button: feed it the error answers of your own
+/// inference calls to tell "no credits" from "slow down".
+///
+/// ```
+/// use byok_verify::{Verdict, NoCreditsReason, classify};
+/// use byok_keys::Provider;
+///
+/// let body = br#"{"error":{"message":"You exceeded your current quota.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#;
+/// let c = classify(Provider::OpenAi, 429, &Default::default(), body);
+/// assert_eq!(c.verdict, Verdict::NoCredits(NoCreditsReason::InsufficientQuota));
+/// assert!(!c.retryable); // a no-credits 429 is never retried
+/// ```
+pub fn classify(
+    provider: Provider,
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Classification {
+    classify_at(provider, status, headers, body, Timestamp::now())
+}
+
+/// [`classify`] with an explicit clock, for reset timestamps and HTTP dates.
+pub(crate) fn classify_at(
+    provider: Provider,
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: Timestamp,
+) -> Classification {
+    let json: Option<Value> = serde_json::from_slice(body).ok();
+    let reading = match status {
+        200..=299 if json.as_ref().is_some_and(Value::is_object) => {
+            Reading::new(Verdict::Valid, false)
+        }
+        // A 2xx that is not a JSON object: a captive portal or proxy page, not the provider.
+        200..=299 => Reading::new(Verdict::Indeterminate, false),
+        _ => {
+            let mut r = match provider {
+                Provider::OpenAi => openai::read(status, json.as_ref()),
+                Provider::Anthropic => anthropic::read(status, json.as_ref()),
+                _ => gemini::read(status, json.as_ref()),
+            };
+            if matches!(r.verdict, Verdict::Indeterminate) && matches!(status, 408 | 409) {
+                r.retryable = true;
+            }
+            r
+        }
+    };
+    let rate_limits = match provider {
+        Provider::OpenAi => RateLimits::from_openai(headers),
+        Provider::Anthropic => RateLimits::from_anthropic(headers, now),
+        _ => RateLimits::default(),
+    };
+    let retry_after = hint::server_wait(headers, &rate_limits, reading.body_delay, now);
+    let retryable = match provider {
+        Provider::OpenAi | Provider::Anthropic => {
+            hint::should_retry(headers).unwrap_or(reading.retryable)
+        }
+        _ => reading.retryable,
+    };
+    let verdict = match reading.verdict {
+        Verdict::RateLimited { .. } => Verdict::RateLimited { retry_after },
+        v => v,
+    };
+    let request_id = ["x-request-id", "request-id"]
+        .iter()
+        .find_map(|h| text(headers, h))
+        .map(str::to_owned)
+        .or(reading.body_request_id);
+    Classification {
+        verdict,
+        retryable,
+        status,
+        provider_code: reading.code,
+        provider_message: reading.message.map(|m| clean_message(&m)),
+        request_id,
+        rate_limits,
+        retry_after,
+    }
+}
+
+/// Mask anything shaped like a key, and keep at most [`MESSAGE_MAX_CHARS`].
+pub(crate) fn clean_message(message: &str) -> String {
+    let redacted = byok_keys::redact(message);
+    match redacted.char_indices().nth(MESSAGE_MAX_CHARS) {
+        Some((cut, _)) => format!("{}…", &redacted[..cut]),
+        None => redacted.into_owned(),
+    }
+}
+
+/// `value[a][b]...` as a string.
+fn str_at<'v>(value: Option<&'v Value>, path: &[&str]) -> Option<&'v str> {
+    let mut v = value?;
+    for p in path {
+        v = v.get(p)?;
+    }
+    v.as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_hundred_needs_a_json_object() {
+        let h = HeaderMap::new();
+        let ok = classify(Provider::OpenAi, 200, &h, br#"{"object":"list","data":[]}"#);
+        assert_eq!(ok.verdict, Verdict::Valid);
+        let portal = classify(Provider::OpenAi, 200, &h, b"<html>Sign in to Wi-Fi</html>");
+        assert_eq!(portal.verdict, Verdict::Indeterminate);
+        assert!(!portal.retryable);
+    }
+
+    #[test]
+    fn timeout_and_conflict_statuses_retry_as_indeterminate() {
+        for status in [408, 409] {
+            let c = classify(Provider::Google, status, &HeaderMap::new(), b"");
+            assert_eq!(c.verdict, Verdict::Indeterminate);
+            assert!(c.retryable);
+        }
+    }
+
+    #[test]
+    fn messages_are_redacted_and_bounded() {
+        let key = byok_keys::fake::key(Provider::OpenAi, byok_keys::KeyKind::Project, 3);
+        let m = clean_message(&format!(
+            "Incorrect API key provided: {key}. {}",
+            "x".repeat(500)
+        ));
+        assert!(!m.contains(&key));
+        assert!(m.contains("sk-proj-…"));
+        assert_eq!(m.chars().count(), MESSAGE_MAX_CHARS + 1);
+    }
+
+    #[test]
+    fn request_id_from_header_or_body() {
+        let mut h = HeaderMap::new();
+        h.insert("x-request-id", "req_123".parse().unwrap());
+        let c = classify(Provider::OpenAi, 500, &h, b"");
+        assert_eq!(c.request_id.as_deref(), Some("req_123"));
+        let body = br#"{"type":"error","error":{"type":"api_error","message":"Internal"},"request_id":"req_body"}"#;
+        let c = classify(Provider::Anthropic, 500, &HeaderMap::new(), body);
+        assert_eq!(c.request_id.as_deref(), Some("req_body"));
+    }
+}

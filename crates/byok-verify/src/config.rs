@@ -1,0 +1,253 @@
+//! What a [`Verifier`](crate::Verifier) talks to and how patiently.
+
+use std::time::Duration;
+
+use byok_keys::Provider;
+
+use crate::error::VerifyError;
+use crate::retry::RetryPolicy;
+
+/// Production origins.
+const OPENAI_ORIGIN: &str = "https://api.openai.com";
+const ANTHROPIC_ORIGIN: &str = "https://api.anthropic.com";
+const GEMINI_ORIGIN: &str = "https://generativelanguage.googleapis.com";
+
+/// Default billable-probe models: cheap and dated where the provider dates them
+/// (an alias has been reported to answer while the dated model says "no quota").
+const OPENAI_MODEL: &str = "gpt-4o-mini-2024-07-18";
+const ANTHROPIC_MODEL: &str = "claude-haiku-4-5";
+const GEMINI_MODEL: &str = "gemini-2.5-flash-lite";
+
+/// Configuration of a [`Verifier`](crate::Verifier): base URLs, probe models,
+/// OpenAI organization/project headers, timeouts, retry policy, user agent.
+///
+/// ```
+/// use std::time::Duration;
+/// use byok_keys::Provider;
+/// use byok_verify::{RetryPolicy, VerifierConfig};
+///
+/// let config = VerifierConfig::default()
+///     .base_url(Provider::OpenAi, "https://proxy.example.com/openai")
+///     .probe_model(Provider::Anthropic, "claude-haiku-4-5")
+///     .deadline(Duration::from_secs(20))
+///     .retry(RetryPolicy::default().with_max_attempts(2));
+/// assert_eq!(config.base_url_of(Provider::OpenAi), "https://proxy.example.com/openai");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifierConfig {
+    openai_base: String,
+    anthropic_base: String,
+    gemini_base: String,
+    openai_model: String,
+    anthropic_model: String,
+    gemini_model: String,
+    pub(crate) openai_organization: Option<String>,
+    pub(crate) openai_project: Option<String>,
+    pub(crate) request_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) deadline: Duration,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) user_agent: String,
+}
+
+impl Default for VerifierConfig {
+    fn default() -> Self {
+        VerifierConfig {
+            openai_base: OPENAI_ORIGIN.to_owned(),
+            anthropic_base: ANTHROPIC_ORIGIN.to_owned(),
+            gemini_base: GEMINI_ORIGIN.to_owned(),
+            openai_model: OPENAI_MODEL.to_owned(),
+            anthropic_model: ANTHROPIC_MODEL.to_owned(),
+            gemini_model: GEMINI_MODEL.to_owned(),
+            openai_organization: None,
+            openai_project: None,
+            request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            deadline: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            user_agent: concat!("byok/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+impl VerifierConfig {
+    /// Send `provider`'s requests to `base`: an origin (`http://127.0.0.1:8080`),
+    /// optionally with a path prefix (`https://gateway.example.com/openai`). The
+    /// public request paths (`/v1/models`, ...) are appended. Checked by
+    /// [`Verifier::new`](crate::Verifier::new).
+    pub fn base_url(mut self, provider: Provider, base: &str) -> Self {
+        let base = base.trim().trim_end_matches('/').to_owned();
+        match provider {
+            Provider::OpenAi => self.openai_base = base,
+            Provider::Anthropic => self.anthropic_base = base,
+            _ => self.gemini_base = base,
+        }
+        self
+    }
+
+    /// The model of `provider`'s billable probe (1 output token).
+    pub fn probe_model(mut self, provider: Provider, model: &str) -> Self {
+        let model = model.trim().to_owned();
+        match provider {
+            Provider::OpenAi => self.openai_model = model,
+            Provider::Anthropic => self.anthropic_model = model,
+            _ => self.gemini_model = model,
+        }
+        self
+    }
+
+    /// Send `OpenAI-Organization: org` with OpenAI requests.
+    pub fn openai_organization(mut self, org: &str) -> Self {
+        self.openai_organization = Some(org.trim().to_owned());
+        self
+    }
+
+    /// Send `OpenAI-Project: project` with OpenAI requests.
+    pub fn openai_project(mut self, project: &str) -> Self {
+        self.openai_project = Some(project.trim().to_owned());
+        self
+    }
+
+    /// Longest wait for one HTTP answer (default 10 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Longest wait for a TCP/TLS connection (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Overall deadline of one verification, all probes and retries included (default 30 s).
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The retry policy (see [`RetryPolicy`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The `User-Agent` header (default `byok/<version>`).
+    pub fn user_agent(mut self, agent: &str) -> Self {
+        self.user_agent = agent.to_owned();
+        self
+    }
+
+    /// The configured base URL of `provider`.
+    pub fn base_url_of(&self, provider: Provider) -> &str {
+        match provider {
+            Provider::OpenAi => &self.openai_base,
+            Provider::Anthropic => &self.anthropic_base,
+            _ => &self.gemini_base,
+        }
+    }
+
+    /// The configured billable-probe model of `provider`.
+    pub fn probe_model_of(&self, provider: Provider) -> &str {
+        match provider {
+            Provider::OpenAi => &self.openai_model,
+            Provider::Anthropic => &self.anthropic_model,
+            _ => &self.gemini_model,
+        }
+    }
+
+    /// Check every base URL and model; called by `Verifier::new`.
+    pub(crate) fn validate(&self) -> Result<(), VerifyError> {
+        for p in Provider::ALL {
+            check_base(p, self.base_url_of(p))?;
+            let model = self.probe_model_of(p);
+            if model.is_empty()
+                || !model
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._:@".contains(&b))
+            {
+                return Err(VerifyError::InvalidModel { provider: p });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_base(provider: Provider, base: &str) -> Result<(), VerifyError> {
+    let bad = |reason: &'static str| VerifyError::InvalidBaseUrl { provider, reason };
+    let url = reqwest::Url::parse(base).map_err(|_| bad("not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("the scheme must be http or https"));
+    }
+    if url.host_str().is_none() {
+        return Err(bad("there is no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("credentials do not belong in a URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad(
+            "a query or fragment is not allowed (keys never go in URLs)",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_production_origins() {
+        let c = VerifierConfig::default();
+        assert_eq!(c.base_url_of(Provider::Google), GEMINI_ORIGIN);
+        assert_eq!(c.probe_model_of(Provider::OpenAi), OPENAI_MODEL);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn base_urls_are_checked() {
+        let ok = VerifierConfig::default().base_url(Provider::OpenAi, "http://127.0.0.1:9/prefix/");
+        assert_eq!(
+            ok.base_url_of(Provider::OpenAi),
+            "http://127.0.0.1:9/prefix"
+        );
+        ok.validate().unwrap();
+        for (bad, code) in [
+            ("ftp://x", "the scheme must be http or https"),
+            ("nonsense", "not a URL"),
+            ("https://u:p@host", "credentials do not belong in a URL"),
+            (
+                "https://host/?key=1",
+                "a query or fragment is not allowed (keys never go in URLs)",
+            ),
+        ] {
+            let err = VerifierConfig::default()
+                .base_url(Provider::Google, bad)
+                .validate()
+                .unwrap_err();
+            assert_eq!(
+                err,
+                VerifyError::InvalidBaseUrl {
+                    provider: Provider::Google,
+                    reason: code
+                }
+            );
+            assert_eq!(err.code(), "invalid_base_url");
+        }
+    }
+
+    #[test]
+    fn models_are_checked() {
+        let err = VerifierConfig::default()
+            .probe_model(Provider::Anthropic, "a/b")
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            VerifyError::InvalidModel {
+                provider: Provider::Anthropic
+            }
+        );
+    }
+}

@@ -1,0 +1,56 @@
+//! The crate's one error type: a [`Verifier`](crate::Verifier) that cannot be built.
+//! A verification itself never fails: every outcome is a [`Verdict`](crate::Verdict).
+
+use byok_keys::Provider;
+
+/// Why a [`Verifier`](crate::Verifier) could not be built. Never holds a key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// A configured base URL is unusable.
+    #[error(
+        "the base URL for {provider} is invalid: {reason}; give an http(s) origin, optionally with a path prefix"
+    )]
+    InvalidBaseUrl {
+        /// Whose base URL.
+        provider: Provider,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A configured probe model name cannot go in a request path.
+    #[error(
+        "the probe model for {provider} is not a valid model name; use the provider's model id, e.g. gpt-4o-mini-2024-07-18"
+    )]
+    InvalidModel {
+        /// Whose model.
+        provider: Provider,
+    },
+    /// The HTTP client could not be built (TLS setup).
+    #[error("the HTTP client could not be built ({0}); check the TLS configuration of this system")]
+    HttpClient(String),
+}
+
+impl VerifyError {
+    /// Stable snake_case code.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            VerifyError::InvalidBaseUrl { .. } => "invalid_base_url",
+            VerifyError::InvalidModel { .. } => "invalid_model",
+            VerifyError::HttpClient(_) => "http_client",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_say_what_to_do() {
+        let e = VerifyError::InvalidModel {
+            provider: Provider::OpenAi,
+        };
+        assert_eq!(e.code(), "invalid_model");
+        assert!(e.to_string().contains("use the provider's model id"));
+    }
+}

@@ -1,0 +1,264 @@
+//! The Test button: run the probes of a [`Depth`] against a key's provider.
+
+use std::error::Error as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use byok_keys::ApiKey;
+use tokio::time::Instant;
+
+use crate::bulk::Pacer;
+use crate::classify::{Classification, classify};
+use crate::config::VerifierConfig;
+use crate::error::VerifyError;
+use crate::ratelimit::RateLimits;
+use crate::report::{Depth, Probe, Report};
+use crate::request;
+use crate::retry::{self, Jitter, Retried, Try};
+use crate::verdict::{NetworkErrorKind, RestrictedReason, Verdict};
+
+/// Largest response body read; error bodies are small, anything bigger is cut.
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// Verifies keys against their provider over one shared HTTP client.
+///
+/// Cheap to clone (an `Arc`): build one per application and share it.
+/// `Debug` shows the configuration, which never holds a key.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: reqwest::Client,
+    config: VerifierConfig,
+    jitter: Jitter,
+}
+
+/// One attempt's outcome: an answer, or no answer.
+#[derive(Debug)]
+enum Observed {
+    Answer(Box<Classification>),
+    Network(NetworkErrorKind),
+}
+
+impl Verifier {
+    /// Build a verifier with its own HTTP client (rustls, connection pool).
+    ///
+    /// # Errors
+    /// [`VerifyError`] if a base URL or model is invalid or TLS cannot be set up.
+    pub fn new(config: VerifierConfig) -> Result<Verifier, VerifyError> {
+        config.validate()?;
+        let client = reqwest::Client::builder()
+            .user_agent(config.user_agent.clone())
+            .connect_timeout(config.connect_timeout)
+            .tcp_nodelay(true)
+            // A redirect could carry the auth header to another host: never follow one.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| VerifyError::HttpClient(e.without_url().to_string()))?;
+        Verifier::with_client(config, client)
+    }
+
+    /// Build a verifier on an existing client (to share its pool or proxy
+    /// settings). The client should not follow redirects.
+    ///
+    /// # Errors
+    /// [`VerifyError`] if a base URL or model is invalid.
+    pub fn with_client(
+        config: VerifierConfig,
+        client: reqwest::Client,
+    ) -> Result<Verifier, VerifyError> {
+        config.validate()?;
+        Ok(Verifier {
+            inner: Arc::new(Inner {
+                client,
+                config,
+                jitter: Jitter::from_clock(),
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &VerifierConfig {
+        &self.inner.config
+    }
+
+    /// Verify `key` to `depth`. Never fails: every outcome, including network
+    /// trouble and answers byok does not recognise, is a [`Verdict`] in the report.
+    ///
+    /// At [`Depth::Billing`] the billable probe runs when the free probe says
+    /// `valid` or `restricted (missing_scope)`, and its verdict wins. Admin keys
+    /// get `restricted (admin_key)` without a request.
+    pub async fn verify(&self, key: &ApiKey, depth: Depth) -> Report {
+        self.verify_paced(key, depth, None).await
+    }
+
+    pub(crate) async fn verify_paced(
+        &self,
+        key: &ApiKey,
+        depth: Depth,
+        pacer: Option<&Pacer>,
+    ) -> Report {
+        let start = Instant::now();
+        let deadline = start + self.inner.config.deadline;
+        let mut report = Report {
+            provider: key.provider(),
+            masked: key.masked(),
+            fingerprint: key.fingerprint(),
+            depth,
+            verdict: Verdict::Restricted(RestrictedReason::AdminKey),
+            probe: None,
+            attempts: 0,
+            elapsed: Duration::ZERO,
+            waited: Duration::ZERO,
+            retry_after: None,
+            http_status: None,
+            provider_code: None,
+            provider_message: None,
+            request_id: None,
+            rate_limits: RateLimits::default(),
+        };
+        if key.is_admin() {
+            tracing::debug!(provider = %key.provider(), key = %report.masked, "admin key refused without a request");
+            return report;
+        }
+        self.run_probe(key, Probe::ListModels, deadline, pacer, &mut report)
+            .await;
+        let go_on = matches!(
+            report.verdict,
+            Verdict::Valid | Verdict::Restricted(RestrictedReason::MissingScope)
+        );
+        if depth == Depth::Billing && go_on {
+            self.run_probe(key, Probe::Billable, deadline, pacer, &mut report)
+                .await;
+        }
+        report.elapsed = start.elapsed();
+        tracing::info!(
+            provider = %report.provider, key = %report.masked, verdict = %report.verdict,
+            attempts = report.attempts, elapsed_ms = report.elapsed.as_millis() as u64,
+            "key verified"
+        );
+        report
+    }
+
+    /// Run one probe with retries and record its outcome in `report`.
+    async fn run_probe(
+        &self,
+        key: &ApiKey,
+        probe: Probe,
+        deadline: Instant,
+        pacer: Option<&Pacer>,
+        report: &mut Report,
+    ) {
+        let inner = &self.inner;
+        let Retried { value, attempts, waited } = retry::run(&inner.config.retry, deadline, &inner.jitter, |n| async move {
+            if let Some(p) = pacer {
+                p.wait().await;
+            }
+            let observed = self.attempt(key, probe, deadline).await;
+            tracing::debug!(provider = %key.provider(), ?probe, attempt = n, outcome = ?observed, "probe answered");
+            match observed {
+                Observed::Answer(c) => Try {
+                    retryable: c.retryable,
+                    server_wait: c.retry_after,
+                    value: Observed::Answer(c),
+                },
+                // Network trouble is worth a few retries (the attempt cap applies).
+                Observed::Network(k) => Try {
+                    value: Observed::Network(k),
+                    retryable: true,
+                    server_wait: None,
+                },
+            }
+        })
+        .await;
+        report.attempts += attempts;
+        report.waited += waited;
+        report.probe = Some(probe);
+        match value {
+            Observed::Answer(c) => {
+                let c = *c;
+                report.retry_after = match c.verdict {
+                    Verdict::RateLimited { .. } | Verdict::ProviderUnavailable => c.retry_after,
+                    _ => None,
+                };
+                report.verdict = c.verdict;
+                report.http_status = Some(c.status);
+                report.provider_code = c.provider_code;
+                // Belt and braces: the classifier masks key-shaped text; also mask this exact key.
+                report.provider_message = c
+                    .provider_message
+                    .map(|m| m.replace(key.expose_secret(), &report.masked));
+                report.request_id = c.request_id;
+                if !c.rate_limits.is_empty() {
+                    report.rate_limits = c.rate_limits;
+                }
+            }
+            Observed::Network(kind) => {
+                report.verdict = Verdict::NetworkError(kind);
+                report.retry_after = None;
+                report.http_status = None;
+                report.provider_code = None;
+                report.provider_message = None;
+                report.request_id = None;
+            }
+        }
+    }
+
+    /// One HTTP request, bounded by the request timeout and the deadline.
+    async fn attempt(&self, key: &ApiKey, probe: Probe, deadline: Instant) -> Observed {
+        let inner = &self.inner;
+        let Some(request) = request::build(&inner.config, key, probe) else {
+            return Observed::Network(NetworkErrorKind::Io);
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let limit = inner.config.request_timeout.min(left);
+        let exchange = async {
+            let mut response = inner.client.execute(request).await?;
+            let status = response.status().as_u16();
+            let headers = std::mem::take(response.headers_mut());
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await? {
+                let room = BODY_LIMIT - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if body.len() == BODY_LIMIT {
+                    break;
+                }
+            }
+            Ok::<_, reqwest::Error>((status, headers, body))
+        };
+        match tokio::time::timeout(limit, exchange).await {
+            Err(_) => Observed::Network(NetworkErrorKind::Timeout),
+            Ok(Err(e)) => Observed::Network(network_kind(&e)),
+            Ok(Ok((status, headers, body))) => {
+                Observed::Answer(Box::new(classify(key.provider(), status, &headers, &body)))
+            }
+        }
+    }
+}
+
+/// Map a transport error to a kind. Only the kind is kept: reqwest errors
+/// carry the URL, and the lower layers' text is not ours to vouch for.
+fn network_kind(e: &reqwest::Error) -> NetworkErrorKind {
+    if e.is_timeout() {
+        return NetworkErrorKind::Timeout;
+    }
+    if e.is_dns() {
+        return NetworkErrorKind::Dns;
+    }
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string().to_ascii_lowercase();
+        if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
+            return NetworkErrorKind::Tls;
+        }
+        source = s.source();
+    }
+    if e.is_connect() {
+        NetworkErrorKind::Connect
+    } else {
+        NetworkErrorKind::Io
+    }
+}

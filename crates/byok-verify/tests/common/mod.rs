@@ -1,0 +1,48 @@
+//! Shared helpers of the integration tests (included with `mod common;`).
+#![allow(dead_code, unreachable_pub)]
+
+use std::time::Duration;
+
+use byok_keys::{ApiKey, KeyKind, Provider, fake};
+use byok_testkit::{MockProvider, Scenario};
+use byok_verify::{RetryPolicy, Verifier, VerifierConfig};
+
+/// Retries fast enough for tests; waits requested by a server are still honoured as sent.
+pub fn fast_retry() -> RetryPolicy {
+    RetryPolicy::default()
+        .with_backoff(Duration::from_millis(5), Duration::from_millis(20))
+        .with_jitter(0.0)
+}
+
+/// A config pointing `mock`'s provider at it, with fast retries.
+pub fn config_for(mock: &MockProvider) -> VerifierConfig {
+    VerifierConfig::default()
+        .base_url(mock.provider(), &mock.uri())
+        .retry(fast_retry())
+        .request_timeout(Duration::from_secs(5))
+}
+
+/// A verifier built from [`config_for`].
+pub fn verifier_for(mock: &MockProvider) -> Verifier {
+    Verifier::new(config_for(mock)).expect("valid config")
+}
+
+/// A well-formed fake key of `provider`'s usual kind.
+pub fn key_for(provider: Provider, seed: u64) -> ApiKey {
+    let kind = match provider {
+        Provider::OpenAi => KeyKind::Project,
+        Provider::Anthropic => KeyKind::Api,
+        _ => KeyKind::Standard,
+    };
+    ApiKey::parse(&fake::key(provider, kind, seed)).expect("fake keys parse")
+}
+
+/// Start `provider`'s mock playing `scenario`.
+pub async fn start(provider: Provider, scenario: Scenario) -> MockProvider {
+    let builder = match provider {
+        Provider::OpenAi => byok_testkit::MockOpenAi::builder(),
+        Provider::Anthropic => byok_testkit::MockAnthropic::builder(),
+        _ => byok_testkit::MockGemini::builder(),
+    };
+    builder.scenario(scenario).start().await
+}
