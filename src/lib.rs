@@ -43,3 +43,6 @@ pub use byok_guard as guard;
 #[cfg(feature = "testkit")]
 #[doc(inline)]
 pub use byok_testkit as testkit;
+
+mod vault;
+pub use vault::{NewKey, Purpose, Vault, VaultBuilder, VaultError};

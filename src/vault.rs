@@ -1,0 +1,993 @@
+//! `Vault`: the glue type — a key store plus a master key, with key parsing and
+//! policy in front and an audit trail behind.
+
+use std::sync::{Arc, RwLock};
+
+use crate::keys::{ApiKey, ExposeSecret, KeyError, KeyKind, Provider, SecretString, normalize};
+use crate::store::{
+    AuditAction, AuditEvent, Binding, CheckOutcome, Kek, KeyId, KeyRecord, KeyStore, KeyView,
+    Keyring, MasterKeySource, RewrapProgress, RewrapReport, Role, Status, StoreError, WorkspaceId,
+    now,
+};
+
+/// Why a vault operation failed. Never contains a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaultError {
+    /// The pasted text is not a usable key (the code says why: `truncated`, `wrong_provider`, ...).
+    #[error("{0}")]
+    Key(#[from] KeyError),
+    /// The store or the encryption layer failed (`not_found`, `duplicate`, `conflict`, `corrupt`, `wrong_master_key`, ...).
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// An admin key was offered for inference.
+    #[error(
+        "{masked} is an organisation admin key, which is for usage and cost reporting only; add a normal API key for inference, or add this one with the usage-sync purpose"
+    )]
+    AdminKeyRefused {
+        /// The key's mask.
+        masked: String,
+    },
+    /// The key is disabled or revoked, so it cannot be used or changed that way.
+    #[error("key {id} is {status}; enable it first (a revoked key can only be deleted)")]
+    Inactive {
+        /// The record id.
+        id: String,
+        /// Its status (`disabled` or `revoked`).
+        status: &'static str,
+    },
+    /// `Vault::builder()` was not given what it needs.
+    #[error("the vault builder needs {missing}")]
+    Incomplete {
+        /// What is missing.
+        missing: &'static str,
+    },
+}
+
+impl VaultError {
+    /// Stable snake_case code: the key or store error's own code, or
+    /// `admin_key_refused`, `key_inactive`, `incomplete_builder`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            VaultError::Key(e) => e.code(),
+            VaultError::Store(e) => e.code(),
+            VaultError::AdminKeyRefused { .. } => "admin_key_refused",
+            VaultError::Inactive { .. } => "key_inactive",
+            VaultError::Incomplete { .. } => "incomplete_builder",
+        }
+    }
+}
+
+/// What a key will be used for; admin keys are accepted only for [`Purpose::UsageSync`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Purpose {
+    /// Calling models (the default).
+    #[default]
+    Inference,
+    /// Reading an organisation's usage and costs (OpenAI / Anthropic admin APIs).
+    UsageSync,
+}
+
+/// A key to add: the pasted secret and how to file it.
+#[derive(Debug)]
+pub struct NewKey {
+    workspace: WorkspaceId,
+    secret: SecretString,
+    label: String,
+    provider: Option<Provider>,
+    role: Role,
+    order: u32,
+    purpose: Purpose,
+    default_model: Option<String>,
+    note: Option<String>,
+}
+
+impl NewKey {
+    /// A primary key for inference; the provider is recognised from the key.
+    pub fn new(workspace: WorkspaceId, secret: SecretString, label: impl Into<String>) -> Self {
+        NewKey {
+            workspace,
+            secret,
+            label: label.into(),
+            provider: None,
+            role: Role::Primary,
+            order: 0,
+            purpose: Purpose::Inference,
+            default_model: None,
+            note: None,
+        }
+    }
+
+    /// Require the key to belong to `provider` (else `wrong_provider`).
+    pub fn provider(mut self, provider: Provider) -> Self {
+        self.provider = Some(provider);
+        self
+    }
+
+    /// File it as a backup, `order` among backups (lower first).
+    pub fn backup(mut self, order: u32) -> Self {
+        self.role = Role::Backup;
+        self.order = order;
+        self
+    }
+
+    /// State what the key is for (admin keys need [`Purpose::UsageSync`]).
+    pub fn purpose(mut self, purpose: Purpose) -> Self {
+        self.purpose = purpose;
+        self
+    }
+
+    /// Model to use by default with this key.
+    pub fn default_model(mut self, model: impl Into<String>) -> Self {
+        self.default_model = Some(model.into());
+        self
+    }
+
+    /// A free-form note (never put the secret here).
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+}
+
+/// Builds a [`Vault`]. Verification (`byok-verify`) and spend guards
+/// (`byok-guard`) join here as further builder steps.
+#[derive(Debug, Default)]
+pub struct VaultBuilder {
+    store: Option<Arc<dyn KeyStore>>,
+    master: Option<MasterSpec>,
+    previous: Vec<MasterSpec>,
+    actor: Option<String>,
+}
+
+#[derive(Debug)]
+enum MasterSpec {
+    Source(MasterKeySource),
+    Kek(Arc<dyn Kek>),
+}
+
+impl MasterSpec {
+    async fn resolve(&self, store: &dyn KeyStore) -> Result<Arc<dyn Kek>, StoreError> {
+        match self {
+            MasterSpec::Source(s) => Ok(Arc::new(s.resolve(store).await?)),
+            MasterSpec::Kek(k) => Ok(k.clone()),
+        }
+    }
+}
+
+impl VaultBuilder {
+    /// Where sealed records live (`SqliteStore`, `PostgresStore`, `MemoryStore`, yours).
+    pub fn store(mut self, store: Arc<dyn KeyStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The master key (e.g. [`MasterKeySource::from_default_env`] for `BYOK_MASTER_KEY`).
+    pub fn master_key(mut self, source: MasterKeySource) -> Self {
+        self.master = Some(MasterSpec::Source(source));
+        self
+    }
+
+    /// A key-encryption key of your own (a KMS) instead of a local master key.
+    pub fn kek(mut self, kek: Arc<dyn Kek>) -> Self {
+        self.master = Some(MasterSpec::Kek(kek));
+        self
+    }
+
+    /// An older master key, accepted for records not yet re-wrapped (resuming a rewrap).
+    pub fn previous_master_key(mut self, source: MasterKeySource) -> Self {
+        self.previous.push(MasterSpec::Source(source));
+        self
+    }
+
+    /// Who the audit trail names for this vault's actions (default `byok`).
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = Some(actor.into());
+        self
+    }
+
+    /// Unlock the vault: fails with `wrong_master_key` before anything else if the key does not fit.
+    pub async fn build(self) -> Result<Vault, VaultError> {
+        let store = self
+            .store
+            .ok_or(VaultError::Incomplete { missing: "a store" })?;
+        let master = self.master.ok_or(StoreError::MissingMasterKey)?;
+        let current = master.resolve(store.as_ref()).await?;
+        let mut previous = Vec::new();
+        for p in &self.previous {
+            previous.push(p.resolve(store.as_ref()).await?);
+        }
+        let keyring = Keyring::unlock(store.as_ref(), current, previous).await?;
+        Ok(Vault {
+            shared: Arc::new(Shared {
+                store,
+                keyring: RwLock::new(keyring),
+            }),
+            actor: self.actor.unwrap_or_else(|| "byok".into()).into(),
+        })
+    }
+}
+
+/// An unlocked key vault: add, list, rotate, disable, revoke, delete, check,
+/// rewrap, and lease secrets for use. Cheap to clone.
+///
+/// Nothing here returns a plaintext secret except [`Vault::lease`] and
+/// [`Vault::lease_secret`], which record a `use` audit event.
+///
+/// ```
+/// use std::sync::Arc;
+/// use byok::keys::{KeyKind, Provider, SecretString, fake};
+/// use byok::store::{MasterKey, MasterKeySource, MemoryStore, WorkspaceId};
+/// use byok::{NewKey, Vault};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let master = MasterKey::generate()?.to_base64();
+/// let vault = Vault::builder()
+///     .store(Arc::new(MemoryStore::new()))
+///     .master_key(MasterKeySource::Base64(master))
+///     .actor("user:42")
+///     .build()
+///     .await?;
+///
+/// let ws = WorkspaceId::new("acme")?;
+/// let pasted = SecretString::from(format!(" {}\n", fake::key(Provider::OpenAi, KeyKind::Project, 3)));
+/// let view = vault.add(NewKey::new(ws.clone(), pasted, "production")).await?;
+/// assert!(view.masked.starts_with("sk-proj-…"));
+///
+/// let len = vault.lease(&ws, view.id, |key| key.expose_secret().len()).await?;
+/// assert!(len > 100);
+/// # Ok::<(), byok::VaultError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct Vault {
+    shared: Arc<Shared>,
+    actor: Arc<str>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    store: Arc<dyn KeyStore>,
+    keyring: RwLock<Keyring>,
+}
+
+impl Vault {
+    /// Start building a vault.
+    pub fn builder() -> VaultBuilder {
+        VaultBuilder::default()
+    }
+
+    /// The same vault acting for another actor in the audit trail.
+    pub fn with_actor(&self, actor: impl Into<String>) -> Vault {
+        Vault {
+            shared: self.shared.clone(),
+            actor: actor.into().into(),
+        }
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Arc<dyn KeyStore> {
+        &self.shared.store
+    }
+
+    fn keyring(&self) -> Keyring {
+        self.shared
+            .keyring
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn kv(&self) -> &dyn KeyStore {
+        self.shared.store.as_ref()
+    }
+
+    async fn audit_event(
+        &self,
+        ws: &WorkspaceId,
+        id: KeyId,
+        action: AuditAction,
+    ) -> Result<(), VaultError> {
+        let event = AuditEvent::now(ws.clone(), id, action, self.actor.as_ref());
+        Ok(self.kv().append_audit(&event).await?)
+    }
+
+    /// Normalise, parse, apply the admin-key policy, refuse duplicates, seal,
+    /// store and audit; returns the masked view.
+    pub async fn add(&self, new: NewKey) -> Result<KeyView, VaultError> {
+        let key = parse(&new.secret, new.provider)?;
+        if key.is_admin() && new.purpose != Purpose::UsageSync {
+            return Err(VaultError::AdminKeyRefused {
+                masked: key.masked(),
+            });
+        }
+        let ring = self.keyring();
+        let ws = new.workspace;
+        let hash = ring.lookup_hash(&ws, key.expose_secret());
+        if let Some(existing) = self.kv().find_by_lookup(&ws, &hash).await? {
+            return Err(StoreError::Duplicate {
+                existing: existing.id.to_string(),
+            }
+            .into());
+        }
+        let id = KeyId::new();
+        let binding = Binding {
+            workspace: &ws,
+            id,
+            provider: key.provider(),
+        };
+        let (kek_id, sealed) = ring.seal(binding, key.expose_secret()).await?;
+        let mut record = KeyRecord::new(
+            id,
+            ws.clone(),
+            key.provider(),
+            key.kind(),
+            new.label,
+            key.masked(),
+            key.fingerprint().to_string(),
+            hash,
+            kek_id,
+            sealed,
+        );
+        record.role = new.role;
+        record.order = new.order;
+        record.default_model = new.default_model;
+        record.note = new.note;
+        self.kv().insert(&record).await?;
+        self.audit_event(&ws, id, AuditAction::Add).await?;
+        Ok(record.view())
+    }
+
+    /// Every key of the workspace: primaries, then backups by order.
+    pub async fn list(&self, workspace: &WorkspaceId) -> Result<Vec<KeyView>, VaultError> {
+        Ok(self
+            .kv()
+            .list(workspace)
+            .await?
+            .iter()
+            .map(KeyRecord::view)
+            .collect())
+    }
+
+    /// One key's view.
+    pub async fn show(&self, workspace: &WorkspaceId, id: KeyId) -> Result<KeyView, VaultError> {
+        Ok(self.kv().get(workspace, id).await?.view())
+    }
+
+    /// The key to use now for `provider`: the first active inference key, primaries first.
+    pub async fn select(
+        &self,
+        workspace: &WorkspaceId,
+        provider: Provider,
+    ) -> Result<Option<KeyView>, VaultError> {
+        Ok(self
+            .kv()
+            .list(workspace)
+            .await?
+            .iter()
+            .find(|r| {
+                r.provider == provider && r.status == Status::Active && r.kind != KeyKind::Admin
+            })
+            .map(KeyRecord::view))
+    }
+
+    /// Replace a key's secret, keeping its id, label and role; the old secret is gone.
+    /// The new key must be of the same provider; a revoked key cannot be rotated.
+    pub async fn rotate(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+        secret: SecretString,
+    ) -> Result<KeyView, VaultError> {
+        let current = self.kv().get(workspace, id).await?;
+        if current.status == Status::Revoked {
+            return Err(VaultError::Inactive {
+                id: id.to_string(),
+                status: current.status.as_str(),
+            });
+        }
+        let key = parse(&secret, Some(current.provider))?;
+        if key.is_admin() && current.kind != KeyKind::Admin {
+            return Err(VaultError::AdminKeyRefused {
+                masked: key.masked(),
+            });
+        }
+        let ring = self.keyring();
+        let hash = ring.lookup_hash(workspace, key.expose_secret());
+        if let Some(existing) = self.kv().find_by_lookup(workspace, &hash).await? {
+            if existing.id != id {
+                return Err(StoreError::Duplicate {
+                    existing: existing.id.to_string(),
+                }
+                .into());
+            }
+        }
+        let binding = Binding {
+            workspace,
+            id,
+            provider: current.provider,
+        };
+        let (kek_id, sealed) = ring.seal(binding, key.expose_secret()).await?;
+        let mut next = current;
+        next.kind = key.kind();
+        next.masked = key.masked();
+        next.fingerprint = key.fingerprint().to_string();
+        next.lookup_hash = hash;
+        next.kek_id = kek_id;
+        next.sealed = sealed;
+        next.last_verdict = None;
+        next.last_verdict_at = None;
+        next.updated_at = now();
+        let stored = self.kv().update(&next).await?;
+        self.audit_event(workspace, id, AuditAction::Rotate).await?;
+        Ok(stored.view())
+    }
+
+    async fn set_status(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+        status: Status,
+        action: AuditAction,
+    ) -> Result<KeyView, VaultError> {
+        let current = self.kv().get(workspace, id).await?;
+        if current.status == Status::Revoked && status != Status::Revoked {
+            return Err(VaultError::Inactive {
+                id: id.to_string(),
+                status: current.status.as_str(),
+            });
+        }
+        let mut next = current;
+        next.status = status;
+        next.updated_at = now();
+        let stored = self.kv().update(&next).await?;
+        self.audit_event(workspace, id, action).await?;
+        Ok(stored.view())
+    }
+
+    /// Switch a key off (it can be enabled again).
+    pub async fn disable(&self, workspace: &WorkspaceId, id: KeyId) -> Result<KeyView, VaultError> {
+        self.set_status(workspace, id, Status::Disabled, AuditAction::Disable)
+            .await
+    }
+
+    /// Switch a disabled key on again (not a revoked one).
+    pub async fn enable(&self, workspace: &WorkspaceId, id: KeyId) -> Result<KeyView, VaultError> {
+        self.set_status(workspace, id, Status::Active, AuditAction::Enable)
+            .await
+    }
+
+    /// Mark a key revoked: never leased again; it can only be deleted.
+    pub async fn revoke(&self, workspace: &WorkspaceId, id: KeyId) -> Result<(), VaultError> {
+        self.set_status(workspace, id, Status::Revoked, AuditAction::Revoke)
+            .await
+            .map(drop)
+    }
+
+    /// Delete a key and its sealed secret.
+    pub async fn delete(&self, workspace: &WorkspaceId, id: KeyId) -> Result<(), VaultError> {
+        self.kv().delete(workspace, id).await?;
+        self.audit_event(workspace, id, AuditAction::Delete).await
+    }
+
+    /// The workspace's audit trail, oldest first.
+    pub async fn audit(&self, workspace: &WorkspaceId) -> Result<Vec<AuditEvent>, VaultError> {
+        Ok(self.kv().audit(workspace).await?)
+    }
+
+    /// Open every sealed secret (of one workspace, or all) and report which fail.
+    pub async fn check(
+        &self,
+        workspace: Option<&WorkspaceId>,
+    ) -> Result<Vec<CheckOutcome>, VaultError> {
+        Ok(self.keyring().check(self.kv(), workspace).await?)
+    }
+
+    /// Rotate the master key: from now on new secrets are sealed under `new`, and
+    /// every data key is re-wrapped, online (this vault reads old and new records
+    /// throughout). After a crash, build the vault with `new` as master key and the
+    /// old one as previous, and call `rewrap` with `new` again: it resumes.
+    pub async fn rewrap(
+        &self,
+        new: MasterKeySource,
+        progress: impl FnMut(RewrapProgress) + Send,
+    ) -> Result<RewrapReport, VaultError> {
+        let new: Arc<dyn Kek> = Arc::new(new.resolve(self.kv()).await?);
+        self.rewrap_to(new, progress).await
+    }
+
+    /// [`Vault::rewrap`] to a KEK of your own (a KMS).
+    pub async fn rewrap_to(
+        &self,
+        new: Arc<dyn Kek>,
+        progress: impl FnMut(RewrapProgress) + Send,
+    ) -> Result<RewrapReport, VaultError> {
+        let current = self.keyring();
+        let next = if current.current().id() == new.id() {
+            current
+        } else {
+            current.begin_rewrap(self.kv(), new).await?
+        };
+        *self
+            .shared
+            .keyring
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = next.clone();
+        Ok(next.finish_rewrap(self.kv(), &self.actor, progress).await?)
+    }
+
+    /// Hand an active key's secret to `f` and record the use (`last_used_at` and a `use` audit event).
+    pub async fn lease<R>(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+        f: impl FnOnce(&ApiKey) -> R,
+    ) -> Result<R, VaultError> {
+        let key = self.open_for_use(workspace, id).await?;
+        Ok(f(&key))
+    }
+
+    /// Like [`Vault::lease`], returning the secret itself (zeroed when dropped).
+    pub async fn lease_secret(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+    ) -> Result<SecretString, VaultError> {
+        let key = self.open_for_use(workspace, id).await?;
+        Ok(SecretString::from(key.expose_secret().to_owned()))
+    }
+
+    async fn open_for_use(&self, workspace: &WorkspaceId, id: KeyId) -> Result<ApiKey, VaultError> {
+        let record = self.kv().get(workspace, id).await?;
+        if record.status != Status::Active {
+            return Err(VaultError::Inactive {
+                id: id.to_string(),
+                status: record.status.as_str(),
+            });
+        }
+        let secret = self.keyring().open(&record).await?;
+        let key = ApiKey::from_secret(secret)?;
+        self.kv().mark_used(workspace, id, now()).await?;
+        self.audit_event(workspace, id, AuditAction::Use).await?;
+        Ok(key)
+    }
+}
+
+/// What a paste box does: normalise, then parse (for one provider if given).
+fn parse(secret: &SecretString, provider: Option<Provider>) -> Result<ApiKey, KeyError> {
+    let cleaned = normalize(secret.expose_secret());
+    match provider {
+        Some(p) => cleaned.parse_for(p),
+        None => cleaned.parse(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::fake;
+    use crate::store::{MasterKey, MemoryStore};
+
+    fn ws(name: &str) -> WorkspaceId {
+        WorkspaceId::new(name).unwrap()
+    }
+
+    fn secret(s: &str) -> SecretString {
+        SecretString::from(s.to_owned())
+    }
+
+    async fn vault_on(
+        store: Arc<dyn KeyStore>,
+        master: &SecretString,
+    ) -> Result<Vault, VaultError> {
+        Vault::builder()
+            .store(store)
+            .master_key(MasterKeySource::Base64(master.clone()))
+            .actor("tester")
+            .build()
+            .await
+    }
+
+    async fn fresh() -> (Vault, SecretString) {
+        let master = MasterKey::generate().unwrap().to_base64();
+        (
+            vault_on(Arc::new(MemoryStore::new()), &master)
+                .await
+                .unwrap(),
+            master,
+        )
+    }
+
+    #[tokio::test]
+    async fn add_normalises_parses_and_returns_a_masked_view() {
+        let (vault, _) = fresh().await;
+        let raw = fake::key(Provider::OpenAi, KeyKind::Project, 1);
+        let view = vault
+            .add(NewKey::new(
+                ws("a"),
+                secret(&format!("\"Bearer {raw}\"\n")),
+                "prod",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            (view.provider, view.kind, view.version),
+            (Provider::OpenAi, KeyKind::Project, 1)
+        );
+        let json = serde_json::to_string(&view).unwrap();
+        for field in [
+            "\"id\"",
+            "\"workspace\"",
+            "\"provider\"",
+            "\"kind\"",
+            "\"label\"",
+            "\"role\"",
+            "\"status\"",
+            "\"masked\"",
+            "\"fingerprint\"",
+            "\"created_at\"",
+        ] {
+            assert!(json.contains(field), "{field} missing in {json}");
+        }
+        assert!(
+            !json.contains(&raw[8..30]),
+            "the view never carries the secret"
+        );
+        let leased = vault
+            .lease(&ws("a"), view.id, |k| k.expose_secret() == raw)
+            .await
+            .unwrap();
+        assert!(leased);
+    }
+
+    #[tokio::test]
+    async fn bad_keys_wrong_providers_and_admin_keys_are_refused() {
+        let (vault, _) = fresh().await;
+        let err = vault
+            .add(NewKey::new(ws("a"), secret("sk-..."), "x"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "placeholder");
+        let anthropic = fake::key(Provider::Anthropic, KeyKind::Api, 2);
+        let err = vault
+            .add(NewKey::new(ws("a"), secret(&anthropic), "x").provider(Provider::OpenAi))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "wrong_provider");
+        let admin = fake::key(Provider::OpenAi, KeyKind::Admin, 3);
+        let err = vault
+            .add(NewKey::new(ws("a"), secret(&admin), "x"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "admin_key_refused");
+        assert!(!err.to_string().contains(&admin[10..40]));
+        let view = vault
+            .add(NewKey::new(ws("a"), secret(&admin), "costs").purpose(Purpose::UsageSync))
+            .await
+            .unwrap();
+        assert_eq!(view.kind, KeyKind::Admin);
+        assert_eq!(
+            vault.select(&ws("a"), Provider::OpenAi).await.unwrap(),
+            None,
+            "admin keys are never selected for inference"
+        );
+    }
+
+    #[tokio::test]
+    async fn duplicates_are_per_workspace() {
+        let (vault, _) = fresh().await;
+        let raw = fake::key(Provider::Google, KeyKind::Standard, 4);
+        let first = vault
+            .add(NewKey::new(ws("a"), secret(&raw), "one"))
+            .await
+            .unwrap();
+        let err = vault
+            .add(NewKey::new(ws("a"), secret(&format!(" {raw} ")), "two"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            VaultError::Store(StoreError::Duplicate {
+                existing: first.id.to_string()
+            })
+        );
+        vault
+            .add(NewKey::new(ws("b"), secret(&raw), "other tenant"))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn lifecycle_and_audit_trail() {
+        let (vault, _) = fresh().await;
+        let w = ws("a");
+        let k1 = fake::key(Provider::OpenAi, KeyKind::Project, 5);
+        let k2 = fake::key(Provider::OpenAi, KeyKind::Project, 6);
+        let view = vault
+            .add(NewKey::new(w.clone(), secret(&k1), "prod"))
+            .await
+            .unwrap();
+        let backup = vault
+            .add(
+                NewKey::new(
+                    w.clone(),
+                    secret(&fake::key(Provider::OpenAi, KeyKind::ServiceAccount, 7)),
+                    "b",
+                )
+                .backup(1),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            vault
+                .select(&w, Provider::OpenAi)
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            view.id
+        );
+
+        let rotated = vault.rotate(&w, view.id, secret(&k2)).await.unwrap();
+        assert_eq!((rotated.id, rotated.version), (view.id, 2));
+        assert_ne!(rotated.masked, view.masked);
+        assert_eq!(
+            vault
+                .lease_secret(&w, view.id)
+                .await
+                .unwrap()
+                .expose_secret(),
+            k2
+        );
+        let err = vault
+            .rotate(
+                &w,
+                view.id,
+                secret(&fake::key(Provider::Google, KeyKind::Standard, 1)),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "wrong_provider");
+
+        vault.disable(&w, view.id).await.unwrap();
+        assert_eq!(
+            vault.lease(&w, view.id, |_| ()).await.unwrap_err().code(),
+            "key_inactive"
+        );
+        assert_eq!(
+            vault
+                .select(&w, Provider::OpenAi)
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            backup.id,
+            "the backup takes over"
+        );
+        vault.enable(&w, view.id).await.unwrap();
+        vault.revoke(&w, view.id).await.unwrap();
+        assert_eq!(
+            vault.enable(&w, view.id).await.unwrap_err().code(),
+            "key_inactive"
+        );
+        assert_eq!(
+            vault
+                .rotate(&w, view.id, secret(&k1))
+                .await
+                .unwrap_err()
+                .code(),
+            "key_inactive"
+        );
+        vault.delete(&w, view.id).await.unwrap();
+        assert_eq!(
+            vault.show(&w, view.id).await.unwrap_err().code(),
+            "not_found"
+        );
+        assert_eq!(
+            vault
+                .show(&ws("other"), backup.id)
+                .await
+                .unwrap_err()
+                .code(),
+            "not_found"
+        );
+
+        let actions: Vec<_> = vault
+            .audit(&w)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.key_id == view.id)
+            .map(|e| (e.action, e.actor))
+            .collect();
+        let expected = [
+            AuditAction::Add,
+            AuditAction::Rotate,
+            AuditAction::Use,
+            AuditAction::Disable,
+            AuditAction::Enable,
+            AuditAction::Revoke,
+            AuditAction::Delete,
+        ];
+        assert_eq!(
+            actions,
+            expected
+                .iter()
+                .map(|a| (*a, "tester".to_owned()))
+                .collect::<Vec<_>>()
+        );
+        let other = vault.with_actor("admin:1");
+        other.disable(&w, backup.id).await.unwrap();
+        assert_eq!(
+            vault.audit(&w).await.unwrap().last().unwrap().actor,
+            "admin:1"
+        );
+    }
+
+    #[tokio::test]
+    async fn lease_records_last_use() {
+        let (vault, _) = fresh().await;
+        let w = ws("a");
+        let view = vault
+            .add(NewKey::new(
+                w.clone(),
+                secret(&fake::key(Provider::Anthropic, KeyKind::Api, 8)),
+                "x",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(view.last_used_at, None);
+        vault
+            .lease(&w, view.id, |k| {
+                assert_eq!(k.provider(), Provider::Anthropic)
+            })
+            .await
+            .unwrap();
+        let after = vault.show(&w, view.id).await.unwrap();
+        assert!(after.last_used_at.is_some());
+        assert_eq!(after.version, 1, "a use is not an edit");
+    }
+
+    #[tokio::test]
+    async fn wrong_master_key_fails_at_build_and_missing_parts_are_named() {
+        let store: Arc<dyn KeyStore> = Arc::new(MemoryStore::new());
+        let right = MasterKey::generate().unwrap().to_base64();
+        vault_on(store.clone(), &right).await.unwrap();
+        let wrong = MasterKey::generate().unwrap().to_base64();
+        let err = vault_on(store.clone(), &wrong).await.unwrap_err();
+        assert_eq!(err.code(), "wrong_master_key");
+        assert!(!err.to_string().contains(wrong.expose_secret()));
+        let err = Vault::builder().store(store).build().await.unwrap_err();
+        assert_eq!(err.code(), "missing_master_key");
+        let err = Vault::builder()
+            .master_key(MasterKeySource::Base64(right))
+            .build()
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "incomplete_builder");
+    }
+
+    #[tokio::test]
+    async fn passphrase_vaults_reopen_with_the_same_passphrase_only() {
+        let store: Arc<dyn KeyStore> = Arc::new(MemoryStore::new());
+        let open = |pass: &str| {
+            let store = store.clone();
+            let pass = secret(pass);
+            async move {
+                Vault::builder()
+                    .store(store)
+                    .master_key(MasterKeySource::Passphrase {
+                        passphrase: pass,
+                        cost: Some((64, 1, 1)),
+                    })
+                    .build()
+                    .await
+            }
+        };
+        let vault = open("a long passphrase").await.unwrap();
+        let w = ws("a");
+        let view = vault
+            .add(NewKey::new(
+                w.clone(),
+                secret(&fake::key(Provider::OpenAi, KeyKind::Legacy, 9)),
+                "x",
+            ))
+            .await
+            .unwrap();
+        let again = open("a long passphrase").await.unwrap();
+        assert!(again.lease(&w, view.id, |_| ()).await.is_ok());
+        assert_eq!(
+            open("another passphrase").await.unwrap_err().code(),
+            "wrong_master_key"
+        );
+    }
+
+    #[tokio::test]
+    async fn rewrap_keeps_every_key_readable_and_retires_the_old_master_key() {
+        let store: Arc<dyn KeyStore> = Arc::new(MemoryStore::new());
+        let old = MasterKey::generate().unwrap().to_base64();
+        let vault = vault_on(store.clone(), &old).await.unwrap();
+        let w = ws("a");
+        let mut ids = Vec::new();
+        for seed in 0..4 {
+            ids.push(
+                vault
+                    .add(NewKey::new(
+                        w.clone(),
+                        secret(&fake::key(Provider::OpenAi, KeyKind::Project, 100 + seed)),
+                        "k",
+                    ))
+                    .await
+                    .unwrap()
+                    .id,
+            );
+        }
+        let new = MasterKey::generate().unwrap().to_base64();
+        let mut calls = 0;
+        let report = vault
+            .rewrap(MasterKeySource::Base64(new.clone()), |_| calls += 1)
+            .await
+            .unwrap();
+        assert!(report.complete);
+        assert_eq!((report.progress.rewrapped, calls), (4, 4));
+        for id in &ids {
+            vault
+                .lease(&w, *id, |_| ())
+                .await
+                .expect("the same vault keeps reading");
+        }
+        assert_eq!(
+            vault_on(store.clone(), &old).await.unwrap_err().code(),
+            "wrong_master_key"
+        );
+        let reopened = vault_on(store, &new).await.unwrap();
+        assert!(
+            reopened
+                .check(None)
+                .await
+                .unwrap()
+                .iter()
+                .all(CheckOutcome::ok)
+        );
+        let rewraps = reopened
+            .audit(&w)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.action == AuditAction::Rewrap)
+            .count();
+        assert_eq!(rewraps, 4);
+    }
+
+    #[tokio::test]
+    async fn errors_and_debug_output_never_contain_secrets() {
+        let (vault, master) = fresh().await;
+        let raw = fake::key(Provider::OpenAi, KeyKind::Project, 10);
+        let w = ws("a");
+        let view = vault
+            .add(NewKey::new(w.clone(), secret(&raw), "x"))
+            .await
+            .unwrap();
+        let dup = vault
+            .add(NewKey::new(w.clone(), secret(&raw), "x"))
+            .await
+            .unwrap_err();
+        let new = NewKey::new(w.clone(), secret(&raw), "x");
+        let texts = [
+            format!("{vault:?}"),
+            format!("{dup:?} {dup}"),
+            format!("{new:?}"),
+            format!("{view:?}"),
+            format!("{:?}", vault.store().get(&w, view.id).await.unwrap()),
+            format!("{:?}", MasterKeySource::Base64(master.clone())),
+        ];
+        for text in texts {
+            assert!(!text.contains(&raw[8..24]), "secret leaked into {text}");
+            assert!(
+                !text.contains(master.expose_secret()),
+                "master key leaked into {text}"
+            );
+        }
+    }
+}
