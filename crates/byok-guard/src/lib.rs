@@ -20,16 +20,32 @@
 //! budget is a guardrail on this application's spending, not the provider's
 //! own spend cap — users still pay the provider directly.
 
+mod budget;
+pub mod conformance;
 mod cost;
 mod error;
 mod estimate;
+mod guard;
+pub mod ledger;
 mod money;
 pub mod price;
 mod usage;
 
+pub use budget::{Budget, Period, Scope, Window};
 pub use cost::{Cost, Label, cost};
 pub use error::GuardError;
 pub use estimate::{Estimate, Prompt, TokenCounting, count_tokens};
+pub use guard::{Actual, Admission, CallRequest, Guard, Reservation, UnpricedPolicy};
+pub use ledger::memory::MemoryLedger;
+#[cfg(feature = "postgres")]
+pub use ledger::postgres::PostgresLedger;
+#[cfg(feature = "redis")]
+pub use ledger::redis::RedisLedger;
+#[cfg(feature = "sqlite")]
+pub use ledger::sqlite::SqliteLedger;
+pub use ledger::{
+    Alert, BudgetStatus, Denied, DenyReason, Ledger, ReleaseOutcome, ReservationId, SettleOutcome,
+};
 pub use money::{PICOS_PER_USD, Usd};
 pub use price::PriceBook;
 pub use usage::{Usage, UsageFormat};

@@ -1,0 +1,406 @@
+//! The [`Ledger`] contract as runnable checks, for our backends and yours.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use byok_guard::{conformance, MemoryLedger};
+//! conformance::run_all(Arc::new(MemoryLedger::new())).await;
+//! # });
+//! ```
+//!
+//! Each check uses fresh, unique scopes (UUIDs), so the suite can run
+//! repeatedly and concurrently against one shared server. Checks panic with a
+//! message naming the broken rule.
+
+use std::sync::Arc;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::budget::{Budget, Period, Scope};
+use crate::cost::Label;
+use crate::ledger::{
+    DenyReason, HoldOutcome, HoldRequest, Ledger, ReleaseOutcome, ReservationId, SettleOutcome,
+};
+use crate::{GuardError, Usd};
+
+fn scope(name: &str) -> Scope {
+    Scope::custom(format!("conformance:{name}:{}", uuid::Uuid::now_v7())).expect("valid scope")
+}
+
+fn usd(s: &str) -> Usd {
+    s.parse().expect("valid amount")
+}
+
+fn t0() -> Timestamp {
+    "2031-05-14T10:00:00Z".parse().expect("valid timestamp")
+}
+
+fn req(scopes: &[&Scope], amount: Usd, now: Timestamp) -> HoldRequest {
+    HoldRequest {
+        id: ReservationId::new(),
+        scopes: scopes.iter().map(|s| (*s).clone()).collect(),
+        amount,
+        now,
+        expires_at: now + SignedDuration::from_mins(10),
+    }
+}
+
+async fn put(ledger: &dyn Ledger, scope: &Scope, limit: &str, period: Period) -> Budget {
+    let b = Budget::new(scope.clone(), usd(limit), period).alerts([50, 100]);
+    ledger.put_budget(&b).await.expect("put_budget");
+    b
+}
+
+async fn held(ledger: &dyn Ledger, r: &HoldRequest) -> bool {
+    match ledger.hold(r).await.expect("hold") {
+        HoldOutcome::Held { .. } => true,
+        HoldOutcome::Denied(_) => false,
+    }
+}
+
+/// Run every check.
+pub async fn run_all(ledger: Arc<dyn Ledger>) {
+    let l = &*ledger;
+    budgets_round_trip(l).await;
+    holds_up_to_the_limit_exactly(l).await;
+    holds_are_all_or_nothing(l).await;
+    settle_replaces_the_hold_and_keeps_its_label(l).await;
+    settle_and_release_are_exactly_once(l).await;
+    holds_expire(l).await;
+    alerts_fire_once_per_period(l).await;
+    periods_reset(l).await;
+    concurrent_holds_never_overspend(ledger.clone(), 16, 20).await;
+}
+
+/// Budgets are stored, replaced and deleted.
+pub async fn budgets_round_trip(ledger: &dyn Ledger) {
+    let s = scope("budgets");
+    assert_eq!(ledger.budget(&s).await.expect("budget"), None);
+    let b = put(ledger, &s, "5", Period::Month).await;
+    assert_eq!(ledger.budget(&s).await.expect("budget"), Some(b.clone()));
+    let b2 = Budget {
+        limit: usd("7.5"),
+        ..b
+    }
+    .time_zone("Europe/Paris");
+    ledger.put_budget(&b2).await.expect("replace");
+    assert_eq!(ledger.budget(&s).await.expect("budget"), Some(b2));
+    let bad = Budget::new(s.clone(), usd("1"), Period::Day).time_zone("No/Where");
+    assert_eq!(
+        ledger.put_budget(&bad).await.unwrap_err().code(),
+        "invalid_time_zone",
+        "put_budget validates"
+    );
+    assert!(ledger.delete_budget(&s).await.expect("delete"));
+    assert!(!ledger.delete_budget(&s).await.expect("delete again"));
+    assert_eq!(ledger.status(&s, t0()).await.expect("status"), None);
+}
+
+/// Admit while `spent + held + amount <= limit`, deny one past it, with the figures.
+pub async fn holds_up_to_the_limit_exactly(ledger: &dyn Ledger) {
+    let s = scope("limit");
+    put(ledger, &s, "1", Period::Total).await;
+    for i in 0..4 {
+        assert!(
+            held(ledger, &req(&[&s], usd("0.25"), t0())).await,
+            "hold {i} of 0.25 under a $1 limit must fit"
+        );
+    }
+    match ledger
+        .hold(&req(&[&s], usd("0.000000000001"), t0()))
+        .await
+        .expect("hold")
+    {
+        HoldOutcome::Denied(d) => {
+            assert_eq!(d.budget, s);
+            assert_eq!(
+                (d.limit, d.spent, d.reserved),
+                (usd("1"), Usd::ZERO, usd("1"))
+            );
+            assert_eq!(d.needed, Some(Usd::from_picos(1)));
+            assert_eq!(d.reason, DenyReason::OverLimit);
+        }
+        other => panic!("one picodollar past the limit must be denied, got {other:?}"),
+    }
+    // A zero-cost hold still fits a full budget; a scope without a budget never limits.
+    assert!(held(ledger, &req(&[&s], Usd::ZERO, t0())).await);
+    let free = scope("no-budget");
+    assert!(held(ledger, &req(&[&free], usd("1000000"), t0())).await);
+    // Repeating a hold id is the same reservation, not a second hold.
+    let r = req(&[&free, &s], Usd::ZERO, t0());
+    assert!(held(ledger, &r).await && held(ledger, &r).await);
+    let st = ledger
+        .status(&s, t0())
+        .await
+        .expect("status")
+        .expect("budget");
+    assert_eq!(st.held, usd("1"));
+}
+
+/// A denial on one budget holds nothing on the others.
+pub async fn holds_are_all_or_nothing(ledger: &dyn Ledger) {
+    let (wide, tight) = (scope("wide"), scope("tight"));
+    put(ledger, &wide, "100", Period::Day).await;
+    put(ledger, &tight, "1", Period::Day).await;
+    match ledger
+        .hold(&req(&[&wide, &tight], usd("2"), t0()))
+        .await
+        .expect("hold")
+    {
+        HoldOutcome::Denied(d) => assert_eq!(d.budget, tight, "the denying budget is named"),
+        other => panic!("must be denied by the tight budget, got {other:?}"),
+    }
+    let st = ledger
+        .status(&wide, t0())
+        .await
+        .expect("status")
+        .expect("budget");
+    assert_eq!(
+        st.held,
+        Usd::ZERO,
+        "nothing may be held on the wide budget after a denial"
+    );
+    match ledger
+        .hold(&req(&[&wide, &tight], usd("1"), t0()))
+        .await
+        .expect("hold")
+    {
+        HoldOutcome::Held { mut budgets } => {
+            budgets.sort();
+            let mut want = vec![wide.clone(), tight.clone()];
+            want.sort();
+            assert_eq!(budgets, want);
+        }
+        other => panic!("must fit both, got {other:?}"),
+    }
+}
+
+/// Settle records the actual amount under its label and drops the hold.
+pub async fn settle_replaces_the_hold_and_keeps_its_label(ledger: &dyn Ledger) {
+    let s = scope("settle");
+    put(ledger, &s, "10", Period::Month).await;
+    let a = req(&[&s], usd("2"), t0());
+    let b = req(&[&s], usd("2"), t0());
+    assert!(held(ledger, &a).await && held(ledger, &b).await);
+    ledger
+        .settle(a.id, usd("0.5"), Label::Estimated, t0())
+        .await
+        .expect("settle a");
+    ledger
+        .settle(b.id, usd("0.25"), Label::VerifiedByProvider, t0())
+        .await
+        .expect("settle b");
+    let st = ledger
+        .status(&s, t0())
+        .await
+        .expect("status")
+        .expect("budget");
+    assert_eq!(st.held, Usd::ZERO);
+    assert_eq!(st.spent, usd("0.75"));
+    assert_eq!(st.spent_by_label.get(&Label::Estimated), Some(&usd("0.5")));
+    assert_eq!(
+        st.spent_by_label.get(&Label::VerifiedByProvider),
+        Some(&usd("0.25"))
+    );
+    assert_eq!(st.remaining, usd("9.25"));
+    assert!(st.period_start.is_some() && st.period_end.is_some());
+}
+
+/// Settle once; repeat is a no-op; release and settle exclude each other.
+pub async fn settle_and_release_are_exactly_once(ledger: &dyn Ledger) {
+    let s = scope("once");
+    put(ledger, &s, "10", Period::Total).await;
+    let a = req(&[&s], usd("1"), t0());
+    assert!(held(ledger, &a).await);
+    let first = ledger
+        .settle(a.id, usd("1"), Label::Estimated, t0())
+        .await
+        .expect("settle");
+    assert!(matches!(first, SettleOutcome::Settled { .. }));
+    let again = ledger
+        .settle(a.id, usd("1"), Label::Estimated, t0())
+        .await
+        .expect("settle again");
+    assert_eq!(again, SettleOutcome::AlreadySettled);
+    let st = ledger
+        .status(&s, t0())
+        .await
+        .expect("status")
+        .expect("budget");
+    assert_eq!(st.spent, usd("1"), "a repeated settle must not add spend");
+    assert_eq!(
+        ledger.release(a.id).await.unwrap_err(),
+        GuardError::ReservationSettled {
+            id: a.id.to_string()
+        }
+    );
+
+    let b = req(&[&s], usd("1"), t0());
+    assert!(held(ledger, &b).await);
+    assert_eq!(
+        ledger.release(b.id).await.expect("release"),
+        ReleaseOutcome::Released
+    );
+    assert_eq!(
+        ledger.release(b.id).await.expect("release again"),
+        ReleaseOutcome::AlreadyReleased
+    );
+    assert_eq!(
+        ledger
+            .settle(b.id, usd("1"), Label::Estimated, t0())
+            .await
+            .unwrap_err()
+            .code(),
+        "reservation_released"
+    );
+    let unknown = ReservationId::new();
+    assert_eq!(
+        ledger
+            .settle(unknown, usd("1"), Label::Estimated, t0())
+            .await
+            .unwrap_err()
+            .code(),
+        "reservation_not_found"
+    );
+    assert_eq!(
+        ledger.release(unknown).await.unwrap_err().code(),
+        "reservation_not_found"
+    );
+    let st = ledger
+        .status(&s, t0())
+        .await
+        .expect("status")
+        .expect("budget");
+    assert_eq!((st.spent, st.held), (usd("1"), Usd::ZERO));
+}
+
+/// A hold stops counting at its expiry; settling it later still records the spend.
+pub async fn holds_expire(ledger: &dyn Ledger) {
+    let s = scope("ttl");
+    put(ledger, &s, "1", Period::Total).await;
+    let mut a = req(&[&s], usd("1"), t0());
+    a.expires_at = t0() + SignedDuration::from_secs(60);
+    assert!(held(ledger, &a).await);
+    let just_before = t0() + SignedDuration::from_secs(59);
+    assert!(
+        !held(ledger, &req(&[&s], usd("0.5"), just_before)).await,
+        "live hold still counts"
+    );
+    let after = t0() + SignedDuration::from_secs(60);
+    let st = ledger
+        .status(&s, after)
+        .await
+        .expect("status")
+        .expect("budget");
+    assert_eq!(st.held, Usd::ZERO, "an expired hold must not count");
+    let b = req(&[&s], usd("1"), after);
+    assert!(
+        held(ledger, &b).await,
+        "the expired hold's room is free again"
+    );
+    ledger
+        .settle(a.id, usd("0.1"), Label::Estimated, after)
+        .await
+        .expect("late settle");
+    let st = ledger
+        .status(&s, after)
+        .await
+        .expect("status")
+        .expect("budget");
+    assert_eq!((st.spent, st.held), (usd("0.1"), usd("1")));
+}
+
+/// 50 % and 100 % fire once each, on the settle that reaches them.
+pub async fn alerts_fire_once_per_period(ledger: &dyn Ledger) {
+    let s = scope("alerts");
+    put(ledger, &s, "1", Period::Day).await;
+    let mut fired = Vec::new();
+    for amount in ["0.4", "0.2", "0.1", "0.3", "0.1"] {
+        let r = req(&[&s], Usd::ZERO, t0());
+        assert!(held(ledger, &r).await);
+        match ledger
+            .settle(r.id, usd(amount), Label::Estimated, t0())
+            .await
+            .expect("settle")
+        {
+            SettleOutcome::Settled { alerts } => {
+                fired.push(alerts.iter().map(|a| a.percent).collect::<Vec<_>>())
+            }
+            other => panic!("fresh settle returned {other:?}"),
+        }
+    }
+    assert_eq!(fired, vec![vec![], vec![50], vec![], vec![100], vec![]]);
+    let st = ledger
+        .status(&s, t0())
+        .await
+        .expect("status")
+        .expect("budget");
+    assert_eq!(st.alerts_fired, vec![50, 100]);
+    assert_eq!(st.remaining, usd("-0.1"));
+}
+
+/// Day budgets count each day on its own.
+pub async fn periods_reset(ledger: &dyn Ledger) {
+    let s = scope("daily");
+    put(ledger, &s, "1", Period::Day).await;
+    let r = req(&[&s], usd("1"), t0());
+    assert!(held(ledger, &r).await);
+    ledger
+        .settle(r.id, usd("1"), Label::Estimated, t0())
+        .await
+        .expect("settle");
+    assert!(
+        !held(ledger, &req(&[&s], usd("0.01"), t0())).await,
+        "the day is spent"
+    );
+    let tomorrow = t0() + SignedDuration::from_hours(24);
+    assert!(
+        held(ledger, &req(&[&s], usd("1"), tomorrow)).await,
+        "a new day has a new budget"
+    );
+    let st = ledger
+        .status(&s, tomorrow)
+        .await
+        .expect("status")
+        .expect("budget");
+    assert_eq!((st.spent, st.held), (Usd::ZERO, usd("1")));
+}
+
+/// `tasks` concurrent tasks each try `per_task` holds of $0.01 on a $1 budget:
+/// exactly 100 are admitted — not one more, not one fewer.
+pub async fn concurrent_holds_never_overspend(
+    ledger: Arc<dyn Ledger>,
+    tasks: usize,
+    per_task: usize,
+) {
+    assert!(
+        tasks * per_task > 100,
+        "the race needs more attempts than room"
+    );
+    let s = scope("race");
+    put(&*ledger, &s, "1", Period::Total).await;
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let (ledger, s) = (ledger.clone(), s.clone());
+        handles.push(tokio::spawn(async move {
+            let mut admitted = 0usize;
+            for _ in 0..per_task {
+                if held(&*ledger, &req(&[&s], usd("0.01"), t0())).await {
+                    admitted += 1;
+                }
+            }
+            admitted
+        }));
+    }
+    let mut total = 0;
+    for h in handles {
+        total += h.await.expect("task");
+    }
+    assert_eq!(total, 100, "admitted holds must be exactly limit / amount");
+    let st = ledger
+        .status(&s, t0())
+        .await
+        .expect("status")
+        .expect("budget");
+    assert_eq!(st.held, usd("1"));
+}

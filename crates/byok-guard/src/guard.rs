@@ -1,0 +1,378 @@
+//! `Guard`: reserve before a call, settle after it, never overspend.
+
+use std::sync::Arc;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+use crate::budget::{Budget, Scope};
+use crate::cost::{Cost, Label};
+use crate::estimate::{Estimate, Prompt};
+use crate::ledger::{
+    BudgetStatus, Denied, DenyReason, HoldOutcome, HoldRequest, Ledger, ReleaseOutcome,
+    ReservationId, SettleOutcome,
+};
+use crate::price::PriceBook;
+use crate::{GuardError, Usage, Usd};
+
+/// What to do with a model the price book does not know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UnpricedPolicy {
+    /// Deny it wherever a budget applies (the default): an unknown cost cannot be kept under a limit.
+    #[default]
+    Deny,
+    /// Hold this fixed amount for it, and record that amount as `unavailable` spend on settle.
+    Hold(Usd),
+}
+
+/// A call about to be made.
+#[derive(Clone, Debug)]
+pub struct CallRequest<'a> {
+    /// Every scope it counts against (key, project, workspace, …).
+    pub scopes: Vec<Scope>,
+    /// The model, as the provider spells it.
+    pub model: &'a str,
+    /// The prompt text or its token count.
+    pub prompt: Prompt<'a>,
+    /// The request's output cap (else the model's maximum).
+    pub max_output_tokens: Option<u64>,
+}
+
+/// Held budget room for one call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Reservation {
+    /// Its id (settle and release take it).
+    pub id: ReservationId,
+    /// The model, when reserved for a call.
+    pub model: Option<String>,
+    /// The amount held on each budget.
+    pub amount: Usd,
+    /// The worst-case estimate behind the amount, when reserved for a call.
+    pub estimate: Option<Estimate>,
+    /// The budgets carrying the hold.
+    pub budgets: Vec<Scope>,
+    /// When the hold lapses unless settled or released.
+    pub expires_at: Timestamp,
+}
+
+/// The answer to a reservation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Go ahead; settle or release afterwards.
+    Reserved(Reservation),
+    /// Do not make the call.
+    Denied(Denied),
+}
+
+/// What a call actually cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Actual {
+    /// The provider's usage: priced with the guard's price book.
+    Usage(Usage),
+    /// A cost computed elsewhere.
+    Cost(Cost),
+}
+
+/// Budget enforcement over a [`Ledger`] and a [`PriceBook`].
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use byok_guard::{Actual, Admission, Budget, CallRequest, Guard, MemoryLedger, Period, Prompt, Scope, Usage, Usd};
+/// let guard = Guard::new(Arc::new(MemoryLedger::new()));
+/// let project = Scope::project("p1");
+/// guard.set_budget(&Budget::new(project.clone(), Usd::from_dollars(5), Period::Month)).await?;
+/// let call = CallRequest { scopes: vec![project.clone()], model: "gpt-4o",
+///     prompt: Prompt::Text("Say hi"), max_output_tokens: Some(100) };
+/// let Admission::Reserved(r) = guard.reserve(&call).await? else { panic!("denied") };
+/// let usage = Usage { input_tokens: 9, output_tokens: 3, ..Usage::default() };
+/// guard.settle(&r, Actual::Usage(usage)).await?;
+/// let status = guard.status(&project).await?.unwrap();
+/// assert_eq!(status.spent.to_string(), "0.0000525");
+/// # Ok::<(), byok_guard::GuardError>(()) }).unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct Guard {
+    ledger: Arc<dyn Ledger>,
+    prices: Arc<PriceBook>,
+    ttl: SignedDuration,
+    unpriced: UnpricedPolicy,
+}
+
+impl Guard {
+    /// Default hold lifetime: 10 minutes.
+    pub const DEFAULT_TTL: SignedDuration = SignedDuration::from_mins(10);
+
+    /// A guard with the embedded prices, a 10-minute TTL and unpriced models denied.
+    pub fn new(ledger: Arc<dyn Ledger>) -> Guard {
+        Guard {
+            ledger,
+            prices: Arc::new(PriceBook::embedded().clone()),
+            ttl: Guard::DEFAULT_TTL,
+            unpriced: UnpricedPolicy::Deny,
+        }
+    }
+
+    /// Use these prices.
+    pub fn with_prices(mut self, prices: Arc<PriceBook>) -> Guard {
+        self.prices = prices;
+        self
+    }
+
+    /// Holds lapse after `ttl` unless settled or released.
+    pub fn with_ttl(mut self, ttl: SignedDuration) -> Guard {
+        self.ttl = ttl;
+        self
+    }
+
+    /// What to do with models the price book does not know.
+    pub fn with_unpriced(mut self, policy: UnpricedPolicy) -> Guard {
+        self.unpriced = policy;
+        self
+    }
+
+    /// The ledger.
+    pub fn ledger(&self) -> &Arc<dyn Ledger> {
+        &self.ledger
+    }
+
+    /// The prices.
+    pub fn prices(&self) -> &PriceBook {
+        &self.prices
+    }
+
+    /// Create or replace a budget.
+    pub async fn set_budget(&self, budget: &Budget) -> Result<(), GuardError> {
+        self.ledger.put_budget(budget).await
+    }
+
+    /// Reserve the worst-case cost of a call on every budget of its scopes, atomically.
+    pub async fn reserve(&self, call: &CallRequest<'_>) -> Result<Admission, GuardError> {
+        let estimate = self
+            .prices
+            .estimate(call.model, call.prompt, call.max_output_tokens)?;
+        let amount = match (estimate.cost.usd, self.unpriced) {
+            (Some(usd), _) => usd,
+            (None, UnpricedPolicy::Hold(usd)) => usd,
+            (None, UnpricedPolicy::Deny) => {
+                for scope in &call.scopes {
+                    if let Some(st) = self.ledger.status(scope, Timestamp::now()).await? {
+                        return Ok(Admission::Denied(Denied {
+                            budget: scope.clone(),
+                            limit: st.budget.limit,
+                            spent: st.spent,
+                            reserved: st.held,
+                            needed: None,
+                            reason: DenyReason::UnpricedModel,
+                        }));
+                    }
+                }
+                Usd::ZERO
+            }
+        };
+        self.hold(&call.scopes, amount, Some(call.model), Some(estimate))
+            .await
+    }
+
+    /// Reserve an amount the caller priced itself.
+    pub async fn reserve_amount(
+        &self,
+        scopes: &[Scope],
+        usd: Usd,
+    ) -> Result<Admission, GuardError> {
+        if usd.is_negative() {
+            return Err(GuardError::InvalidAmount {
+                text: usd.to_string(),
+                reason: "a reservation cannot be negative",
+            });
+        }
+        self.hold(scopes, usd, None, None).await
+    }
+
+    async fn hold(
+        &self,
+        scopes: &[Scope],
+        amount: Usd,
+        model: Option<&str>,
+        estimate: Option<Estimate>,
+    ) -> Result<Admission, GuardError> {
+        let now = Timestamp::now();
+        let request = HoldRequest {
+            id: ReservationId::new(),
+            scopes: scopes.to_vec(),
+            amount,
+            now,
+            expires_at: now + self.ttl,
+        };
+        Ok(match self.ledger.hold(&request).await? {
+            HoldOutcome::Held { budgets } => Admission::Reserved(Reservation {
+                id: request.id,
+                model: model.map(str::to_owned),
+                amount,
+                estimate,
+                budgets,
+                expires_at: request.expires_at,
+            }),
+            HoldOutcome::Denied(d) => Admission::Denied(d),
+        })
+    }
+
+    /// Replace the hold with what the call cost, exactly once.
+    ///
+    /// A cost that cannot be priced (unknown model) records the held amount
+    /// labelled `unavailable`: the call happened, so it is never counted as $0.
+    pub async fn settle(
+        &self,
+        reservation: &Reservation,
+        actual: Actual,
+    ) -> Result<SettleOutcome, GuardError> {
+        let cost = match actual {
+            Actual::Cost(c) => c,
+            Actual::Usage(u) => match &reservation.model {
+                Some(m) => self.prices.cost(m, &u)?,
+                None => Cost::UNAVAILABLE,
+            },
+        };
+        let (amount, label) = match cost.usd {
+            Some(usd) => (usd, cost.label),
+            None => (reservation.amount, Label::Unavailable),
+        };
+        self.settle_amount(reservation.id, amount, label).await
+    }
+
+    /// Settle by id with a known amount and label.
+    pub async fn settle_amount(
+        &self,
+        id: ReservationId,
+        amount: Usd,
+        label: Label,
+    ) -> Result<SettleOutcome, GuardError> {
+        if amount.is_negative() {
+            return Err(GuardError::InvalidAmount {
+                text: amount.to_string(),
+                reason: "spend cannot be negative",
+            });
+        }
+        self.ledger
+            .settle(id, amount, label, Timestamp::now())
+            .await
+    }
+
+    /// Give the hold back (the call failed or was cancelled).
+    pub async fn release(&self, id: ReservationId) -> Result<ReleaseOutcome, GuardError> {
+        self.ledger.release(id).await
+    }
+
+    /// Limit, settled spend by label, held amount, remaining and period end of a scope's budget.
+    pub async fn status(&self, scope: &Scope) -> Result<Option<BudgetStatus>, GuardError> {
+        self.ledger.status(scope, Timestamp::now()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::Period;
+    use crate::ledger::memory::MemoryLedger;
+
+    fn guard() -> Guard {
+        Guard::new(Arc::new(MemoryLedger::new()))
+    }
+
+    #[tokio::test]
+    async fn unpriced_model_is_denied_under_a_budget_unless_configured() {
+        let g = guard();
+        let s = Scope::workspace("w");
+        g.set_budget(&Budget::new(s.clone(), Usd::from_dollars(1), Period::Day))
+            .await
+            .unwrap();
+        let call = CallRequest {
+            scopes: vec![s.clone()],
+            model: "mystery-model",
+            prompt: Prompt::Tokens(10),
+            max_output_tokens: Some(10),
+        };
+        match g.reserve(&call).await.unwrap() {
+            Admission::Denied(d) => {
+                assert_eq!(d.reason, DenyReason::UnpricedModel);
+                assert_eq!(d.needed, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without a budget there is nothing to protect.
+        let free = CallRequest {
+            scopes: vec![Scope::workspace("other")],
+            ..call.clone()
+        };
+        assert!(matches!(
+            g.reserve(&free).await.unwrap(),
+            Admission::Reserved(_)
+        ));
+        // Configured: a fixed hold, settled as `unavailable` at that amount.
+        let g = g.with_unpriced(UnpricedPolicy::Hold(Usd::from_picos(1_000)));
+        let Admission::Reserved(r) = g.reserve(&call).await.unwrap() else {
+            panic!("held")
+        };
+        g.settle(
+            &r,
+            Actual::Usage(Usage {
+                input_tokens: 3,
+                ..Usage::default()
+            }),
+        )
+        .await
+        .unwrap();
+        let st = g.status(&s).await.unwrap().unwrap();
+        assert_eq!(
+            st.spent_by_label.get(&Label::Unavailable),
+            Some(&Usd::from_picos(1_000))
+        );
+    }
+
+    #[tokio::test]
+    async fn reserve_holds_the_worst_case_and_settle_replaces_it() {
+        let g = guard();
+        let s = Scope::key("k1");
+        g.set_budget(&Budget::new(s.clone(), Usd::from_dollars(1), Period::Total))
+            .await
+            .unwrap();
+        let call = CallRequest {
+            scopes: vec![s.clone()],
+            model: "gpt-4o",
+            prompt: Prompt::Tokens(1000),
+            max_output_tokens: Some(1000),
+        };
+        let Admission::Reserved(r) = g.reserve(&call).await.unwrap() else {
+            panic!("held")
+        };
+        assert_eq!(r.amount.to_string(), "0.0125");
+        assert_eq!(g.status(&s).await.unwrap().unwrap().held, r.amount);
+        g.settle(
+            &r,
+            Actual::Usage(Usage {
+                input_tokens: 1000,
+                output_tokens: 10,
+                ..Usage::default()
+            }),
+        )
+        .await
+        .unwrap();
+        let st = g.status(&s).await.unwrap().unwrap();
+        assert_eq!(
+            (st.spent.to_string(), st.held),
+            ("0.0026".to_owned(), Usd::ZERO)
+        );
+        assert_eq!(
+            g.settle(&r, Actual::Cost(Cost::UNAVAILABLE)).await.unwrap(),
+            SettleOutcome::AlreadySettled
+        );
+        assert_eq!(
+            g.reserve_amount(&[s], Usd::from_picos(-1))
+                .await
+                .unwrap_err()
+                .code(),
+            "invalid_amount"
+        );
+    }
+}

@@ -1,0 +1,47 @@
+-- ARGV: prefix, id, amount "D:P", label
+-- Returns {'not_found'} | {'already'} | {'released'} | {'settled', (scope, percent, spent, limit, period)...}
+local P, id, amount, label = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local hk = P .. 'hold:' .. id
+local state = redis.call('HGET', hk, 'state')
+if not state then return {'not_found'} end
+if state == 'settled' then return {'already'} end
+if state == 'released' then return {'released'} end
+local ad, ap = parse(amount)
+local parts = split(redis.call('HGET', hk, 'scopes'))
+local out = {'settled'}
+for i = 1, #parts, 2 do
+  local scope, key = parts[i], parts[i + 1]
+  local sk = P .. 'spend:' .. scope .. '|' .. key
+  local d, p = parse(redis.call('HGET', sk, label))
+  d, p = add(d, p, ad, ap)
+  redis.call('HSET', sk, label, fmt(d, p))
+  redis.call('ZREM', P .. 'held:' .. scope, id)
+  local b = redis.call('HMGET', P .. 'budget:' .. scope, 'limit', 'alerts')
+  if b[1] and b[2] and b[2] ~= '' then
+    local sd, sp = 0, 0
+    for _, v in ipairs(redis.call('HVALS', sk)) do
+      local vd, vp = parse(v)
+      sd, sp = add(sd, sp, vd, vp)
+    end
+    local ld, lp = parse(b[1])
+    local ak = P .. 'alerts:' .. scope .. '|' .. key
+    for pct in string.gmatch(b[2], '[^,]+') do
+      local n = tonumber(pct)
+      -- spent * 100 >= limit * n, in the two-limb representation.
+      local xd, xp = sd * 100, sp * 100
+      xd, xp = xd + math.floor(xp / E), xp % E
+      local yd, yp = ld * n, lp * n
+      yd, yp = yd + math.floor(yp / E), yp % E
+      local positive = sd > 0 or sp > 0
+      if positive and not gt(yd, yp, xd, xp) and redis.call('SADD', ak, pct) == 1 then
+        table.insert(out, scope)
+        table.insert(out, pct)
+        table.insert(out, fmt(sd, sp))
+        table.insert(out, b[1])
+        table.insert(out, key)
+      end
+    end
+  end
+end
+redis.call('HSET', hk, 'state', 'settled')
+return out

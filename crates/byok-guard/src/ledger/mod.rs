@@ -1,0 +1,322 @@
+//! `Ledger`: where budgets, holds and spend live, and the contract every backend keeps.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::budget::{Budget, Scope};
+use crate::cost::Label;
+use crate::{GuardError, Usd};
+
+pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) mod sql;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+/// A reservation's id: a UUID v7 (time-ordered).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ReservationId(pub uuid::Uuid);
+
+impl ReservationId {
+    /// A fresh id.
+    pub fn new() -> ReservationId {
+        ReservationId(uuid::Uuid::now_v7())
+    }
+}
+
+impl Default for ReservationId {
+    fn default() -> Self {
+        ReservationId::new()
+    }
+}
+
+impl fmt::Display for ReservationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for ReservationId {
+    type Err = GuardError;
+    fn from_str(s: &str) -> Result<ReservationId, GuardError> {
+        uuid::Uuid::parse_str(s)
+            .map(ReservationId)
+            .map_err(|_| GuardError::ReservationNotFound {
+                id: s.chars().take(40).collect(),
+            })
+    }
+}
+
+/// A request to hold `amount` against every budget of `scopes` until `expires_at`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HoldRequest {
+    /// The new reservation's id (idempotency: a repeated id is the same reservation).
+    pub id: ReservationId,
+    /// Every scope the request counts against; scopes without a budget are ignored.
+    pub scopes: Vec<Scope>,
+    /// The amount to hold (the worst-case cost).
+    pub amount: Usd,
+    /// The current time (periods and expiry are computed from it).
+    pub now: Timestamp,
+    /// When the hold lapses if neither settled nor released.
+    pub expires_at: Timestamp,
+}
+
+/// Why a request was denied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DenyReason {
+    /// Spent + reserved + needed would pass the hard limit.
+    OverLimit,
+    /// The model has no known price and a hard budget applies.
+    UnpricedModel,
+}
+
+/// A denial: which budget said no, and its figures at that moment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Denied {
+    /// The budget's scope.
+    pub budget: Scope,
+    /// Its hard limit.
+    pub limit: Usd,
+    /// Settled spend this period.
+    pub spent: Usd,
+    /// Amount currently held by other reservations.
+    pub reserved: Usd,
+    /// What this request needed (`None` when it could not be priced).
+    pub needed: Option<Usd>,
+    /// Why.
+    pub reason: DenyReason,
+}
+
+/// The answer to a hold request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HoldOutcome {
+    /// Held on every budget of the request (listed; may be empty).
+    Held {
+        /// The scopes whose budgets now carry the hold.
+        budgets: Vec<Scope>,
+    },
+    /// Nothing was held anywhere.
+    Denied(Denied),
+}
+
+/// A soft threshold crossed by settled spend; fired once per budget, period and threshold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// The budget's scope.
+    pub scope: Scope,
+    /// The threshold in percent.
+    pub percent: u32,
+    /// Settled spend when it fired.
+    pub spent: Usd,
+    /// The budget's limit.
+    pub limit: Usd,
+    /// The period's key (`total` or its start).
+    pub period: String,
+}
+
+/// The answer to a settle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SettleOutcome {
+    /// The spend is recorded; these thresholds were crossed by it.
+    Settled {
+        /// Alerts fired by this settle.
+        alerts: Vec<Alert>,
+    },
+    /// It was settled before: nothing changed.
+    AlreadySettled,
+}
+
+/// The answer to a release.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReleaseOutcome {
+    /// The hold is gone.
+    Released,
+    /// It was released before: nothing changed.
+    AlreadyReleased,
+}
+
+/// A budget's figures for the period containing `now`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BudgetStatus {
+    /// The budget.
+    pub budget: Budget,
+    /// Period start (`None` for total).
+    pub period_start: Option<Timestamp>,
+    /// Period end (`None` for total).
+    pub period_end: Option<Timestamp>,
+    /// Settled spend, all labels.
+    pub spent: Usd,
+    /// Settled spend per label.
+    pub spent_by_label: BTreeMap<Label, Usd>,
+    /// Held by live reservations.
+    pub held: Usd,
+    /// `limit - spent - held` (negative when settled costs passed the limit).
+    pub remaining: Usd,
+    /// Thresholds already fired this period.
+    pub alerts_fired: Vec<u32>,
+}
+
+/// Storage for budgets, holds and spend.
+///
+/// # Contract
+///
+/// Every backend (ours and third parties') guarantees, checked by
+/// [`conformance::run_all`](crate::conformance::run_all):
+///
+/// - **Atomic, all-or-nothing holds.** `hold` checks every budget of the
+///   request's scopes and either holds the amount on all of them or on none.
+///   It denies exactly when `spent + held + amount > limit` for some budget,
+///   where `spent` is settled spend in the period containing `now` and `held`
+///   counts live (unexpired, unsettled, unreleased) holds. This holds under
+///   any number of concurrent callers, threads or processes sharing the
+///   ledger: never one admission past the limit, never a denial below it.
+/// - **Expiry.** A hold stops counting at `expires_at`; no explicit cleanup is needed.
+/// - **Settle exactly once.** `settle` records `amount` with its `label` in the
+///   period each hold was made in, and drops the holds. A repeated settle
+///   returns `AlreadySettled` and changes nothing; settle after release is
+///   `ReservationReleased`; an unknown id is `ReservationNotFound`. Settle after
+///   expiry still records the spend (the call happened).
+/// - **Release.** Drops the holds; repeated release is `AlreadyReleased`;
+///   release after settle is `ReservationSettled`.
+/// - **Alerts.** Each threshold of a budget fires at most once per period,
+///   across all callers, on the settle whose spend reaches it.
+/// - **Durability.** Once `settle` returns `Ok`, the spend survives a restart
+///   of the backend. Errors are returned, never swallowed; a failed call may be
+///   retried with the same arguments.
+/// - Budgets set with `put_budget` replace earlier ones of the same scope and
+///   keep existing spend.
+#[async_trait]
+pub trait Ledger: Send + Sync + fmt::Debug + 'static {
+    /// Create or replace a budget.
+    async fn put_budget(&self, budget: &Budget) -> Result<(), GuardError>;
+    /// The budget of `scope`, if any.
+    async fn budget(&self, scope: &Scope) -> Result<Option<Budget>, GuardError>;
+    /// Remove the budget of `scope` (its spend records stay). True if there was one.
+    async fn delete_budget(&self, scope: &Scope) -> Result<bool, GuardError>;
+    /// Atomically hold an amount on every applicable budget, or deny.
+    async fn hold(&self, request: &HoldRequest) -> Result<HoldOutcome, GuardError>;
+    /// Replace a reservation's holds with the actual spend, exactly once.
+    async fn settle(
+        &self,
+        id: ReservationId,
+        amount: Usd,
+        label: Label,
+        now: Timestamp,
+    ) -> Result<SettleOutcome, GuardError>;
+    /// Drop a reservation's holds.
+    async fn release(&self, id: ReservationId) -> Result<ReleaseOutcome, GuardError>;
+    /// A budget's figures for the period containing `now`; `None` without a budget.
+    async fn status(
+        &self,
+        scope: &Scope,
+        now: Timestamp,
+    ) -> Result<Option<BudgetStatus>, GuardError>;
+}
+
+const _OBJECT_SAFE: fn(Arc<dyn Ledger>) = |_| {};
+
+/// Open a ledger from a URL: `memory:`, `sqlite:PATH` (created if missing),
+/// `postgres://…`, `redis://…`. Error messages never repeat the URL.
+pub async fn open(url: &str) -> Result<Arc<dyn Ledger>, GuardError> {
+    let scheme = url.split(':').next().unwrap_or_default();
+    match scheme {
+        "memory" => Ok(Arc::new(memory::MemoryLedger::new())),
+        "sqlite" => {
+            #[cfg(feature = "sqlite")]
+            {
+                Ok(Arc::new(sqlite::SqliteLedger::open(url).await?))
+            }
+            #[cfg(not(feature = "sqlite"))]
+            {
+                Err(GuardError::BackendDisabled { backend: "sqlite" })
+            }
+        }
+        "postgres" | "postgresql" => {
+            #[cfg(feature = "postgres")]
+            {
+                Ok(Arc::new(postgres::PostgresLedger::connect(url).await?))
+            }
+            #[cfg(not(feature = "postgres"))]
+            {
+                Err(GuardError::BackendDisabled {
+                    backend: "postgres",
+                })
+            }
+        }
+        "redis" | "rediss" => {
+            #[cfg(feature = "redis")]
+            {
+                Ok(Arc::new(redis::RedisLedger::connect(url).await?))
+            }
+            #[cfg(not(feature = "redis"))]
+            {
+                Err(GuardError::BackendDisabled { backend: "redis" })
+            }
+        }
+        _ => Err(GuardError::InvalidLedgerUrl {
+            reason: "unknown scheme".into(),
+        }),
+    }
+}
+
+/// The decision for one budget: `Some(denial)` when `amount` does not fit.
+pub(crate) fn check(
+    budget: &Budget,
+    spent: Usd,
+    held: Usd,
+    amount: Usd,
+) -> Result<Option<Denied>, GuardError> {
+    let total = spent.checked_add(held)?.checked_add(amount)?;
+    Ok((total > budget.limit).then(|| Denied {
+        budget: budget.scope.clone(),
+        limit: budget.limit,
+        spent,
+        reserved: held,
+        needed: Some(amount),
+        reason: DenyReason::OverLimit,
+    }))
+}
+
+/// Assemble a status from raw figures.
+pub(crate) fn status_of(
+    budget: Budget,
+    window: crate::budget::Window,
+    spent_by_label: BTreeMap<Label, Usd>,
+    held: Usd,
+    mut alerts_fired: Vec<u32>,
+) -> Result<BudgetStatus, GuardError> {
+    let spent = Usd::checked_sum(spent_by_label.values().copied())?;
+    let remaining = budget.limit.checked_sub(spent)?.checked_sub(held)?;
+    alerts_fired.sort_unstable();
+    Ok(BudgetStatus {
+        period_start: window.start,
+        period_end: window.end,
+        budget,
+        spent,
+        spent_by_label,
+        held,
+        remaining,
+        alerts_fired,
+    })
+}
+
+/// Every distinct scope of a request, in a fixed order (locks are taken in this order).
+pub(crate) fn distinct_scopes(scopes: &[Scope]) -> Vec<Scope> {
+    let mut v = scopes.to_vec();
+    v.sort();
+    v.dedup();
+    v
+}

@@ -1,0 +1,370 @@
+//! `RedisLedger`: holds decided by one Lua script, one round trip.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use redis::Script;
+use redis::aio::ConnectionManager;
+
+use super::{
+    Alert, BudgetStatus, Denied, DenyReason, HoldOutcome, HoldRequest, Ledger, ReleaseOutcome,
+    ReservationId, SettleOutcome, distinct_scopes, status_of,
+};
+use crate::budget::{Budget, Scope};
+use crate::cost::Label;
+use crate::{GuardError, PICOS_PER_USD, Usd};
+
+macro_rules! lua {
+    ($file:literal) => {
+        concat!(include_str!("lua/common.lua"), "\n", include_str!($file))
+    };
+}
+
+/// A ledger in Redis (keys under `byok:guard:` by default).
+///
+/// A hold is one `EVALSHA` of a Lua script that reads every applicable
+/// budget's spend and live holds and writes the hold, atomically (Redis runs
+/// scripts one at a time). Amounts travel as exact `dollars:picodollars` pairs
+/// because Lua numbers are doubles. Once per period per budget the script asks
+/// the client to recompute the calendar window (time zones live in Rust), which
+/// costs one extra round trip. Durability follows the server's persistence
+/// settings: run Redis with AOF (`appendfsync always` or `everysec`) if settled
+/// spend must survive a restart. Keys are built inside the scripts, so this
+/// targets a single Redis node, not Redis Cluster.
+#[derive(Clone)]
+pub struct RedisLedger {
+    con: ConnectionManager,
+    prefix: String,
+    scripts: std::sync::Arc<Scripts>,
+}
+
+struct Scripts {
+    hold: Script,
+    settle: Script,
+    release: Script,
+    status: Script,
+}
+
+impl std::fmt::Debug for RedisLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // No connection info: the URL may carry a password.
+        f.debug_struct("RedisLedger")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+fn err(e: redis::RedisError) -> GuardError {
+    let message = if e.kind() == redis::ErrorKind::InvalidClientConfig {
+        "the connection settings are invalid".to_owned()
+    } else {
+        e.to_string()
+    };
+    GuardError::Ledger {
+        backend: "redis",
+        message,
+    }
+}
+
+fn corrupt(what: impl std::fmt::Display) -> GuardError {
+    GuardError::CorruptLedger {
+        backend: "redis",
+        message: what.to_string(),
+    }
+}
+
+/// `Usd` → `"D:P"` (non-negative amounts only reach the ledger).
+fn limbs(usd: Usd) -> Result<String, GuardError> {
+    if usd.is_negative() {
+        return Err(GuardError::InvalidAmount {
+            text: usd.to_string(),
+            reason: "ledger amounts cannot be negative",
+        });
+    }
+    let p = usd.picos();
+    Ok(format!("{}:{}", p / PICOS_PER_USD, p % PICOS_PER_USD))
+}
+
+fn from_limbs(s: &str) -> Result<Usd, GuardError> {
+    let (d, p) = s
+        .split_once(':')
+        .ok_or_else(|| corrupt(format!("amount {s:?}")))?;
+    let d: i128 = d.parse().map_err(|_| corrupt(format!("amount {s:?}")))?;
+    let p: i128 = p.parse().map_err(|_| corrupt(format!("amount {s:?}")))?;
+    d.checked_mul(PICOS_PER_USD)
+        .and_then(|v| v.checked_add(p))
+        .map(Usd::from_picos)
+        .ok_or(GuardError::Overflow)
+}
+
+impl RedisLedger {
+    /// Connect to `redis://…` with the default key prefix.
+    pub async fn connect(url: &str) -> Result<RedisLedger, GuardError> {
+        RedisLedger::connect_with_prefix(url, "byok:guard:").await
+    }
+
+    /// Connect with a key prefix of your own (several apps on one server).
+    pub async fn connect_with_prefix(url: &str, prefix: &str) -> Result<RedisLedger, GuardError> {
+        let client = redis::Client::open(url).map_err(|_| GuardError::InvalidLedgerUrl {
+            reason: "not a valid redis:// URL".into(),
+        })?;
+        let con = ConnectionManager::new(client).await.map_err(err)?;
+        Ok(RedisLedger {
+            con,
+            prefix: prefix.to_owned(),
+            scripts: std::sync::Arc::new(Scripts {
+                hold: Script::new(lua!("lua/hold.lua")),
+                settle: Script::new(lua!("lua/settle.lua")),
+                release: Script::new(lua!("lua/release.lua")),
+                status: Script::new(lua!("lua/status.lua")),
+            }),
+        })
+    }
+
+    fn key(&self, kind: &str, scope: &Scope) -> String {
+        format!("{}{kind}:{scope}", self.prefix)
+    }
+
+    /// Write the budget's current window (at `now`) next to its spec.
+    async fn refresh_window(&self, budget: &Budget, now: Timestamp) -> Result<(), GuardError> {
+        let w = budget.window(now)?;
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(self.key("budget", &budget.scope))
+            .arg("win_key")
+            .arg(w.key());
+        let mut con = self.con.clone();
+        match (w.start, w.end) {
+            (Some(s), Some(e)) => {
+                cmd.arg("win_start")
+                    .arg(s.as_millisecond())
+                    .arg("win_end")
+                    .arg(e.as_millisecond());
+                cmd.query_async::<()>(&mut con).await.map_err(err)
+            }
+            _ => {
+                cmd.query_async::<()>(&mut con).await.map_err(err)?;
+                redis::cmd("HDEL")
+                    .arg(self.key("budget", &budget.scope))
+                    .arg("win_start")
+                    .arg("win_end")
+                    .query_async::<()>(&mut con)
+                    .await
+                    .map_err(err)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Ledger for RedisLedger {
+    async fn put_budget(&self, budget: &Budget) -> Result<(), GuardError> {
+        budget.validate()?;
+        let spec = serde_json::to_string(budget).map_err(corrupt)?;
+        let alerts: Vec<String> = budget.alert_percents.iter().map(u32::to_string).collect();
+        let mut con = self.con.clone();
+        redis::cmd("HSET")
+            .arg(self.key("budget", &budget.scope))
+            .arg("spec")
+            .arg(spec)
+            .arg("limit")
+            .arg(limbs(budget.limit)?)
+            .arg("alerts")
+            .arg(alerts.join(","))
+            .query_async::<()>(&mut con)
+            .await
+            .map_err(err)?;
+        self.refresh_window(budget, Timestamp::now()).await
+    }
+
+    async fn budget(&self, scope: &Scope) -> Result<Option<Budget>, GuardError> {
+        let mut con = self.con.clone();
+        let spec: Option<String> = redis::cmd("HGET")
+            .arg(self.key("budget", scope))
+            .arg("spec")
+            .query_async(&mut con)
+            .await
+            .map_err(err)?;
+        spec.map(|s| serde_json::from_str(&s).map_err(|e| corrupt(format!("budget spec: {e}"))))
+            .transpose()
+    }
+
+    async fn delete_budget(&self, scope: &Scope) -> Result<bool, GuardError> {
+        let mut con = self.con.clone();
+        let n: i64 = redis::cmd("DEL")
+            .arg(self.key("budget", scope))
+            .query_async(&mut con)
+            .await
+            .map_err(err)?;
+        Ok(n > 0)
+    }
+
+    async fn hold(&self, req: &HoldRequest) -> Result<HoldOutcome, GuardError> {
+        let scopes = distinct_scopes(&req.scopes);
+        let amount = limbs(req.amount)?;
+        // At most a few passes: a stale window is refreshed, then the hold retried.
+        for _ in 0..4 {
+            let mut inv = self.scripts.hold.prepare_invoke();
+            inv.arg(&self.prefix)
+                .arg(req.id.to_string())
+                .arg(&amount)
+                .arg(req.now.as_millisecond())
+                .arg(req.expires_at.as_millisecond());
+            for s in &scopes {
+                inv.arg(s.as_str());
+            }
+            let mut con = self.con.clone();
+            let reply: Vec<String> = inv.invoke_async(&mut con).await.map_err(err)?;
+            match reply.first().map(String::as_str) {
+                Some("held") => {
+                    let lines: Vec<&str> = reply.get(1).map_or(Vec::new(), |s| s.lines().collect());
+                    let budgets = lines
+                        .chunks(2)
+                        .map(|c| Scope::custom(c[0]).map_err(|_| corrupt("scope")))
+                        .collect::<Result<_, _>>()?;
+                    return Ok(HoldOutcome::Held { budgets });
+                }
+                Some("denied") if reply.len() == 5 => {
+                    return Ok(HoldOutcome::Denied(Denied {
+                        budget: Scope::custom(reply[1].clone()).map_err(|_| corrupt("scope"))?,
+                        limit: from_limbs(&reply[2])?,
+                        spent: from_limbs(&reply[3])?,
+                        reserved: from_limbs(&reply[4])?,
+                        needed: Some(req.amount),
+                        reason: DenyReason::OverLimit,
+                    }));
+                }
+                Some("stale") => {
+                    for scope in &reply[1..] {
+                        let scope = Scope::custom(scope.clone()).map_err(|_| corrupt("scope"))?;
+                        if let Some(b) = self.budget(&scope).await? {
+                            self.refresh_window(&b, req.now).await?;
+                        }
+                    }
+                }
+                _ => return Err(corrupt(format!("unexpected hold reply {reply:?}"))),
+            }
+        }
+        Err(corrupt(
+            "budget windows keep going stale; check the clocks of the clients",
+        ))
+    }
+
+    async fn settle(
+        &self,
+        id: ReservationId,
+        amount: Usd,
+        label: Label,
+        _now: Timestamp,
+    ) -> Result<SettleOutcome, GuardError> {
+        let mut con = self.con.clone();
+        let reply: Vec<String> = self
+            .scripts
+            .settle
+            .prepare_invoke()
+            .arg(&self.prefix)
+            .arg(id.to_string())
+            .arg(limbs(amount)?)
+            .arg(label.as_str())
+            .invoke_async(&mut con)
+            .await
+            .map_err(err)?;
+        match reply.first().map(String::as_str) {
+            Some("not_found") => Err(GuardError::ReservationNotFound { id: id.to_string() }),
+            Some("released") => Err(GuardError::ReservationReleased { id: id.to_string() }),
+            Some("already") => Ok(SettleOutcome::AlreadySettled),
+            Some("settled") if (reply.len() - 1) % 5 == 0 => {
+                let alerts = reply[1..]
+                    .chunks(5)
+                    .map(|c| {
+                        Ok(Alert {
+                            scope: Scope::custom(c[0].clone()).map_err(|_| corrupt("scope"))?,
+                            percent: c[1].parse().map_err(|_| corrupt("alert percent"))?,
+                            spent: from_limbs(&c[2])?,
+                            limit: from_limbs(&c[3])?,
+                            period: c[4].clone(),
+                        })
+                    })
+                    .collect::<Result<_, GuardError>>()?;
+                Ok(SettleOutcome::Settled { alerts })
+            }
+            _ => Err(corrupt(format!("unexpected settle reply {reply:?}"))),
+        }
+    }
+
+    async fn release(&self, id: ReservationId) -> Result<ReleaseOutcome, GuardError> {
+        let mut con = self.con.clone();
+        let reply: String = self
+            .scripts
+            .release
+            .prepare_invoke()
+            .arg(&self.prefix)
+            .arg(id.to_string())
+            .invoke_async(&mut con)
+            .await
+            .map_err(err)?;
+        match reply.as_str() {
+            "released" => Ok(ReleaseOutcome::Released),
+            "already" => Ok(ReleaseOutcome::AlreadyReleased),
+            "settled" => Err(GuardError::ReservationSettled { id: id.to_string() }),
+            "not_found" => Err(GuardError::ReservationNotFound { id: id.to_string() }),
+            other => Err(corrupt(format!("unexpected release reply {other:?}"))),
+        }
+    }
+
+    async fn status(
+        &self,
+        scope: &Scope,
+        now: Timestamp,
+    ) -> Result<Option<BudgetStatus>, GuardError> {
+        let Some(budget) = self.budget(scope).await? else {
+            return Ok(None);
+        };
+        let window = budget.window(now)?;
+        let mut con = self.con.clone();
+        let reply: Vec<String> = self
+            .scripts
+            .status
+            .prepare_invoke()
+            .arg(&self.prefix)
+            .arg(scope.as_str())
+            .arg(window.key())
+            .arg(now.as_millisecond())
+            .invoke_async(&mut con)
+            .await
+            .map_err(err)?;
+        let [spend, held, fired] =
+            <[String; 3]>::try_from(reply).map_err(|r| corrupt(format!("status reply {r:?}")))?;
+        let lines: Vec<&str> = spend.lines().collect();
+        let mut by_label = BTreeMap::new();
+        for pair in lines.chunks(2) {
+            let [label, amount] = pair else {
+                return Err(corrupt("spend hash"));
+            };
+            let label: Label = label
+                .parse()
+                .map_err(|_| corrupt(format!("label {label:?}")))?;
+            by_label.insert(label, from_limbs(amount)?);
+        }
+        let fired = fired
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().map_err(|_| corrupt("alert percent")))
+            .collect::<Result<Vec<u32>, _>>()?;
+        status_of(budget, window, by_label, from_limbs(&held)?, fired).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn limbs_round_trip(p in 0i128..i128::MAX / 2) {
+            let u = Usd::from_picos(p);
+            prop_assert_eq!(from_limbs(&limbs(u).unwrap()).unwrap(), u);
+        }
+    }
+}

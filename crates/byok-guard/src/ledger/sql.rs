@@ -1,0 +1,469 @@
+//! The ledger logic shared by the SQL backends, written once over a tiny
+//! transaction interface so SQLite and PostgreSQL keep the same contract.
+//!
+//! Amounts are stored as decimal TEXT (exact i128 picodollars; SQLite integers
+//! are only 64-bit) and added in Rust inside the transaction. Every mutation
+//! first locks the budget rows of its scopes in scope order (PostgreSQL
+//! `FOR UPDATE`; SQLite `BEGIN IMMEDIATE` serialises writers), so reading
+//! spend and holds and writing the new hold is one atomic step.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+use super::{
+    Alert, BudgetStatus, HoldOutcome, HoldRequest, ReleaseOutcome, ReservationId, SettleOutcome,
+    check, distinct_scopes, status_of,
+};
+use crate::budget::{Budget, Scope};
+use crate::cost::Label;
+use crate::{GuardError, Usd};
+
+/// A bound parameter.
+pub(crate) enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// One open transaction.
+#[async_trait]
+pub(crate) trait SqlTx: Send {
+    /// Rows of a query whose columns are all TEXT.
+    async fn rows(&mut self, sql: &str, binds: Vec<Bind>) -> Result<Vec<Vec<String>>, GuardError>;
+    /// Run a statement; rows affected.
+    async fn exec(&mut self, sql: &str, binds: Vec<Bind>) -> Result<u64, GuardError>;
+    /// Commit (dropping the transaction rolls back).
+    async fn commit(self: Box<Self>) -> Result<(), GuardError>;
+}
+
+/// A database the shared logic runs on.
+#[async_trait]
+pub(crate) trait SqlDb: Send + Sync + fmt::Debug + 'static {
+    /// `sqlite` / `postgres`, for errors.
+    const BACKEND: &'static str;
+    /// Appended to the budget-row select to lock it (`" FOR UPDATE"` or `""`).
+    const LOCK: &'static str;
+    /// Begin a write transaction.
+    async fn begin(&self) -> Result<Box<dyn SqlTx>, GuardError>;
+}
+
+/// Tables, created if missing (one statement each).
+pub(crate) const SCHEMA: [&str; 6] = [
+    "CREATE TABLE IF NOT EXISTS byok_guard_budgets (scope TEXT PRIMARY KEY, spec TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS byok_guard_reservations (id TEXT PRIMARY KEY, state TEXT NOT NULL, expires_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS byok_guard_holds (id TEXT NOT NULL, scope TEXT NOT NULL, period TEXT NOT NULL, amount TEXT NOT NULL, expires_at BIGINT NOT NULL, active INTEGER NOT NULL, PRIMARY KEY (id, scope))",
+    "CREATE INDEX IF NOT EXISTS byok_guard_holds_live ON byok_guard_holds (scope, active, expires_at)",
+    "CREATE TABLE IF NOT EXISTS byok_guard_spend (scope TEXT NOT NULL, period TEXT NOT NULL, label TEXT NOT NULL, amount TEXT NOT NULL, PRIMARY KEY (scope, period, label))",
+    "CREATE TABLE IF NOT EXISTS byok_guard_alerts (scope TEXT NOT NULL, period TEXT NOT NULL, percent TEXT NOT NULL, PRIMARY KEY (scope, period, percent))",
+];
+
+/// The shared ledger over a database.
+#[derive(Debug)]
+pub(crate) struct SqlLedger<D> {
+    pub(crate) db: D,
+}
+
+fn corrupt<D: SqlDb>(what: impl fmt::Display) -> GuardError {
+    GuardError::CorruptLedger {
+        backend: D::BACKEND,
+        message: what.to_string(),
+    }
+}
+
+fn amount<D: SqlDb>(text: &str) -> Result<Usd, GuardError> {
+    Usd::parse(text).map_err(|_| corrupt::<D>(format!("amount {text:?} is not a decimal")))
+}
+
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn ms(t: Timestamp) -> Bind {
+    Bind::Int(t.as_millisecond())
+}
+
+impl<D: SqlDb> SqlLedger<D> {
+    /// Lock and read the budgets of `scopes` (sorted, distinct), in scope order.
+    async fn lock_budgets(tx: &mut dyn SqlTx, scopes: &[Scope]) -> Result<Vec<Budget>, GuardError> {
+        if scopes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT spec FROM byok_guard_budgets WHERE scope IN ({}) ORDER BY scope{}",
+            placeholders(1, scopes.len()),
+            D::LOCK
+        );
+        let binds = scopes.iter().map(|s| Bind::Text(s.to_string())).collect();
+        tx.rows(&sql, binds)
+            .await?
+            .into_iter()
+            .map(|r| {
+                serde_json::from_str(&r[0]).map_err(|e| corrupt::<D>(format!("budget spec: {e}")))
+            })
+            .collect()
+    }
+
+    async fn spend_by_label(
+        tx: &mut dyn SqlTx,
+        scope: &Scope,
+        period: &str,
+    ) -> Result<BTreeMap<Label, Usd>, GuardError> {
+        let rows = tx
+            .rows(
+                "SELECT label, amount FROM byok_guard_spend WHERE scope = $1 AND period = $2",
+                vec![Bind::Text(scope.to_string()), Bind::Text(period.to_owned())],
+            )
+            .await?;
+        let mut out = BTreeMap::new();
+        for r in rows {
+            let label: Label = r[0]
+                .parse()
+                .map_err(|_| corrupt::<D>(format!("label {:?}", r[0])))?;
+            out.insert(label, amount::<D>(&r[1])?);
+        }
+        Ok(out)
+    }
+
+    async fn held(tx: &mut dyn SqlTx, scope: &Scope, now: Timestamp) -> Result<Usd, GuardError> {
+        // Retire lapsed holds so the live index stays small.
+        tx.exec(
+            "UPDATE byok_guard_holds SET active = 0 WHERE scope = $1 AND active = 1 AND expires_at <= $2",
+            vec![Bind::Text(scope.to_string()), ms(now)],
+        )
+        .await?;
+        let rows = tx
+            .rows(
+                "SELECT amount FROM byok_guard_holds WHERE scope = $1 AND active = 1 AND expires_at > $2",
+                vec![Bind::Text(scope.to_string()), ms(now)],
+            )
+            .await?;
+        let amounts: Result<Vec<Usd>, GuardError> =
+            rows.iter().map(|r| amount::<D>(&r[0])).collect();
+        Usd::checked_sum(amounts?)
+    }
+
+    async fn fired(
+        tx: &mut dyn SqlTx,
+        scope: &Scope,
+        period: &str,
+    ) -> Result<Vec<u32>, GuardError> {
+        let rows = tx
+            .rows(
+                "SELECT percent FROM byok_guard_alerts WHERE scope = $1 AND period = $2",
+                vec![Bind::Text(scope.to_string()), Bind::Text(period.to_owned())],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                r[0].parse()
+                    .map_err(|_| corrupt::<D>(format!("alert percent {:?}", r[0])))
+            })
+            .collect()
+    }
+
+    /// The reservation's state, locked.
+    async fn reservation_state(
+        tx: &mut dyn SqlTx,
+        id: ReservationId,
+    ) -> Result<Option<String>, GuardError> {
+        let sql = format!(
+            "SELECT state FROM byok_guard_reservations WHERE id = $1{}",
+            D::LOCK
+        );
+        Ok(tx
+            .rows(&sql, vec![Bind::Text(id.to_string())])
+            .await?
+            .into_iter()
+            .next()
+            .map(|mut r| r.remove(0)))
+    }
+
+    async fn hold_scopes(
+        tx: &mut dyn SqlTx,
+        id: ReservationId,
+    ) -> Result<Vec<(Scope, String)>, GuardError> {
+        let rows = tx
+            .rows(
+                "SELECT scope, period FROM byok_guard_holds WHERE id = $1 ORDER BY scope",
+                vec![Bind::Text(id.to_string())],
+            )
+            .await?;
+        rows.into_iter()
+            .map(|mut r| {
+                let period = r.pop().unwrap_or_default();
+                let scope = Scope::custom(r.pop().unwrap_or_default())
+                    .map_err(|_| corrupt::<D>("scope"))?;
+                Ok((scope, period))
+            })
+            .collect()
+    }
+
+    pub(crate) async fn put_budget(&self, budget: &Budget) -> Result<(), GuardError> {
+        budget.validate()?;
+        let spec = serde_json::to_string(budget).map_err(|e| corrupt::<D>(e))?;
+        let mut tx = self.db.begin().await?;
+        tx.exec(
+            "INSERT INTO byok_guard_budgets (scope, spec) VALUES ($1, $2) ON CONFLICT (scope) DO UPDATE SET spec = excluded.spec",
+            vec![Bind::Text(budget.scope.to_string()), Bind::Text(spec)],
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    pub(crate) async fn budget(&self, scope: &Scope) -> Result<Option<Budget>, GuardError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx
+            .rows(
+                "SELECT spec FROM byok_guard_budgets WHERE scope = $1",
+                vec![Bind::Text(scope.to_string())],
+            )
+            .await?;
+        tx.commit().await?;
+        rows.into_iter()
+            .next()
+            .map(|r| {
+                serde_json::from_str(&r[0]).map_err(|e| corrupt::<D>(format!("budget spec: {e}")))
+            })
+            .transpose()
+    }
+
+    pub(crate) async fn delete_budget(&self, scope: &Scope) -> Result<bool, GuardError> {
+        let mut tx = self.db.begin().await?;
+        let n = tx
+            .exec(
+                "DELETE FROM byok_guard_budgets WHERE scope = $1",
+                vec![Bind::Text(scope.to_string())],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    pub(crate) async fn hold(&self, req: &HoldRequest) -> Result<HoldOutcome, GuardError> {
+        let mut tx = self.db.begin().await?;
+        let scopes = distinct_scopes(&req.scopes);
+        let budgets = Self::lock_budgets(&mut *tx, &scopes).await?;
+        if Self::reservation_state(&mut *tx, req.id).await?.is_some() {
+            let budgets = Self::hold_scopes(&mut *tx, req.id)
+                .await?
+                .into_iter()
+                .map(|(s, _)| s)
+                .collect();
+            tx.commit().await?;
+            return Ok(HoldOutcome::Held { budgets });
+        }
+        let mut holds = Vec::new();
+        for budget in budgets {
+            let period = budget.window(req.now)?.key();
+            let spent = Usd::checked_sum(
+                Self::spend_by_label(&mut *tx, &budget.scope, &period)
+                    .await?
+                    .into_values(),
+            )?;
+            let held = Self::held(&mut *tx, &budget.scope, req.now).await?;
+            if let Some(denied) = check(&budget, spent, held, req.amount)? {
+                // Dropping the transaction rolls back the retired-hold updates too; harmless.
+                return Ok(HoldOutcome::Denied(denied));
+            }
+            holds.push((budget.scope, period));
+        }
+        tx.exec(
+            "INSERT INTO byok_guard_reservations (id, state, expires_at) VALUES ($1, 'held', $2)",
+            vec![Bind::Text(req.id.to_string()), ms(req.expires_at)],
+        )
+        .await?;
+        for (scope, period) in &holds {
+            tx.exec(
+                "INSERT INTO byok_guard_holds (id, scope, period, amount, expires_at, active) VALUES ($1, $2, $3, $4, $5, 1)",
+                vec![
+                    Bind::Text(req.id.to_string()),
+                    Bind::Text(scope.to_string()),
+                    Bind::Text(period.clone()),
+                    Bind::Text(req.amount.to_string()),
+                    ms(req.expires_at),
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(HoldOutcome::Held {
+            budgets: holds.into_iter().map(|(s, _)| s).collect(),
+        })
+    }
+
+    pub(crate) async fn settle(
+        &self,
+        id: ReservationId,
+        settled: Usd,
+        label: Label,
+    ) -> Result<SettleOutcome, GuardError> {
+        let mut tx = self.db.begin().await?;
+        match Self::reservation_state(&mut *tx, id).await?.as_deref() {
+            None => return Err(GuardError::ReservationNotFound { id: id.to_string() }),
+            Some("settled") => return Ok(SettleOutcome::AlreadySettled),
+            Some("released") => return Err(GuardError::ReservationReleased { id: id.to_string() }),
+            Some(_) => {}
+        }
+        let holds = Self::hold_scopes(&mut *tx, id).await?;
+        let scopes: Vec<Scope> = holds.iter().map(|(s, _)| s.clone()).collect();
+        let budgets = Self::lock_budgets(&mut *tx, &scopes).await?;
+        let mut alerts = Vec::new();
+        for (scope, period) in &holds {
+            let mut by_label = Self::spend_by_label(&mut *tx, scope, period).await?;
+            let total = by_label
+                .get(&label)
+                .copied()
+                .unwrap_or_default()
+                .checked_add(settled)?;
+            tx.exec(
+                "INSERT INTO byok_guard_spend (scope, period, label, amount) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (scope, period, label) DO UPDATE SET amount = excluded.amount",
+                vec![
+                    Bind::Text(scope.to_string()),
+                    Bind::Text(period.clone()),
+                    Bind::Text(label.as_str().to_owned()),
+                    Bind::Text(total.to_string()),
+                ],
+            )
+            .await?;
+            by_label.insert(label, total);
+            let Some(budget) = budgets.iter().find(|b| &b.scope == scope) else {
+                continue;
+            };
+            let spent = Usd::checked_sum(by_label.into_values())?;
+            let fired = Self::fired(&mut *tx, scope, period).await?;
+            for percent in budget.crossed(spent, &fired) {
+                let inserted = tx
+                    .exec(
+                        "INSERT INTO byok_guard_alerts (scope, period, percent) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                        vec![Bind::Text(scope.to_string()), Bind::Text(period.clone()), Bind::Text(percent.to_string())],
+                    )
+                    .await?;
+                if inserted == 1 {
+                    alerts.push(Alert {
+                        scope: scope.clone(),
+                        percent,
+                        spent,
+                        limit: budget.limit,
+                        period: period.clone(),
+                    });
+                }
+            }
+        }
+        Self::finish(&mut *tx, id, "settled").await?;
+        tx.commit().await?;
+        Ok(SettleOutcome::Settled { alerts })
+    }
+
+    async fn finish(tx: &mut dyn SqlTx, id: ReservationId, state: &str) -> Result<(), GuardError> {
+        tx.exec(
+            "UPDATE byok_guard_reservations SET state = $2 WHERE id = $1",
+            vec![Bind::Text(id.to_string()), Bind::Text(state.to_owned())],
+        )
+        .await?;
+        tx.exec(
+            "UPDATE byok_guard_holds SET active = 0 WHERE id = $1",
+            vec![Bind::Text(id.to_string())],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn release(&self, id: ReservationId) -> Result<ReleaseOutcome, GuardError> {
+        let mut tx = self.db.begin().await?;
+        match Self::reservation_state(&mut *tx, id).await?.as_deref() {
+            None => return Err(GuardError::ReservationNotFound { id: id.to_string() }),
+            Some("released") => return Ok(ReleaseOutcome::AlreadyReleased),
+            Some("settled") => return Err(GuardError::ReservationSettled { id: id.to_string() }),
+            Some(_) => {}
+        }
+        let scopes: Vec<Scope> = Self::hold_scopes(&mut *tx, id)
+            .await?
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        Self::lock_budgets(&mut *tx, &scopes).await?;
+        Self::finish(&mut *tx, id, "released").await?;
+        tx.commit().await?;
+        Ok(ReleaseOutcome::Released)
+    }
+
+    pub(crate) async fn status(
+        &self,
+        scope: &Scope,
+        now: Timestamp,
+    ) -> Result<Option<BudgetStatus>, GuardError> {
+        let mut tx = self.db.begin().await?;
+        let Some(budget) = Self::lock_budgets(&mut *tx, std::slice::from_ref(scope))
+            .await?
+            .pop()
+        else {
+            return Ok(None);
+        };
+        let window = budget.window(now)?;
+        let period = window.key();
+        let by_label = Self::spend_by_label(&mut *tx, scope, &period).await?;
+        let held = Self::held(&mut *tx, scope, now).await?;
+        let fired = Self::fired(&mut *tx, scope, &period).await?;
+        tx.commit().await?;
+        status_of(budget, window, by_label, held, fired).map(Some)
+    }
+}
+
+/// Implement `Ledger` for a public wrapper holding `inner: SqlLedger<_>`.
+macro_rules! forward_ledger {
+    ($ty:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::ledger::Ledger for $ty {
+            async fn put_budget(&self, budget: &$crate::Budget) -> Result<(), $crate::GuardError> {
+                self.inner.put_budget(budget).await
+            }
+            async fn budget(
+                &self,
+                scope: &$crate::Scope,
+            ) -> Result<Option<$crate::Budget>, $crate::GuardError> {
+                self.inner.budget(scope).await
+            }
+            async fn delete_budget(
+                &self,
+                scope: &$crate::Scope,
+            ) -> Result<bool, $crate::GuardError> {
+                self.inner.delete_budget(scope).await
+            }
+            async fn hold(
+                &self,
+                request: &$crate::ledger::HoldRequest,
+            ) -> Result<$crate::ledger::HoldOutcome, $crate::GuardError> {
+                self.inner.hold(request).await
+            }
+            async fn settle(
+                &self,
+                id: $crate::ReservationId,
+                amount: $crate::Usd,
+                label: $crate::Label,
+                _now: jiff::Timestamp,
+            ) -> Result<$crate::SettleOutcome, $crate::GuardError> {
+                self.inner.settle(id, amount, label).await
+            }
+            async fn release(
+                &self,
+                id: $crate::ReservationId,
+            ) -> Result<$crate::ReleaseOutcome, $crate::GuardError> {
+                self.inner.release(id).await
+            }
+            async fn status(
+                &self,
+                scope: &$crate::Scope,
+                now: jiff::Timestamp,
+            ) -> Result<Option<$crate::BudgetStatus>, $crate::GuardError> {
+                self.inner.status(scope, now).await
+            }
+        }
+    };
+}
+pub(crate) use forward_ledger;
