@@ -15,6 +15,7 @@ mod inspect;
 mod output;
 mod redact;
 mod scan;
+mod test_cmd;
 
 /// Bring-your-own-key tooling for LLM API keys.
 #[derive(Debug, Parser)]
@@ -32,6 +33,8 @@ enum Command {
     Scan(scan::Args),
     /// Copy stdin to stdout with every API key replaced by its mask.
     Redact(redact::Args),
+    /// Test the key on stdin against its provider: valid, invalid, no credits, rate limited, ...
+    Test(test_cmd::Args),
 }
 
 fn main() -> ExitCode {
@@ -40,5 +43,6 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Scan(args) => scan::run(args),
         Command::Redact(args) => redact::run(args),
+        Command::Test(args) => test_cmd::run(args),
     }
 }

@@ -1,0 +1,129 @@
+//! `byok test`: the Test button on the command line. One key on stdin.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use byok::keys::{Provider, normalize};
+use byok::verify::{Depth, Report, Verifier, VerifierConfig};
+
+use crate::output::{self, CliError};
+
+/// Arguments of `byok test`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The key's provider (openai, anthropic, google); detected from the key when not given.
+    #[arg(long, value_name = "P")]
+    provider: Option<Provider>,
+    /// `auth`: the free list-models call only; `billing`: also a 1-token request,
+    /// the only way to learn whether the account has credits.
+    #[arg(long, value_name = "auth|billing", default_value = "billing")]
+    depth: Depth,
+    /// Send requests to this origin (optionally with a path prefix) instead of the provider's.
+    #[arg(long, value_name = "URL")]
+    base_url: Option<String>,
+    /// Overall deadline in seconds, all requests and retries included (default 30).
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<f64>,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(args: Args) -> ExitCode {
+    match test(&args) {
+        Ok(report) => {
+            print_report(&report, args.json);
+            ExitCode::from(if report.verdict.is_valid() {
+                output::OK
+            } else {
+                output::NEGATIVE
+            })
+        }
+        Err(e) => e.report(args.json),
+    }
+}
+
+fn test(args: &Args) -> Result<Report, CliError> {
+    let input = output::read_stdin()?;
+    let text = zeroize::Zeroizing::new(String::from_utf8_lossy(&input).into_owned());
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let Some(line) = lines.next() else {
+        return Err(CliError::new("empty", "no key on stdin").hint(
+            "pipe the key in, e.g. `byok test < key.txt` or `printenv OPENAI_API_KEY | byok test`",
+        ));
+    };
+    if lines.next().is_some() {
+        return Err(CliError::new(
+            "too_many_keys",
+            "byok test reads one key, stdin holds several lines",
+        )
+        .hint("test keys one at a time; `byok inspect` checks many keys offline"));
+    }
+    let normalized = normalize(line);
+    let parsed = match args.provider {
+        Some(p) => normalized.parse_for(p),
+        None => normalized.parse(),
+    };
+    let key = parsed.map_err(|e| {
+        let hint = e.hint().to_owned();
+        CliError::new(e.code(), e.to_string()).hint(hint)
+    })?;
+
+    let mut config = VerifierConfig::default();
+    if let Some(url) = &args.base_url {
+        config = config.base_url(key.provider(), url);
+    }
+    if let Some(secs) = args.timeout {
+        if !(secs.is_finite() && secs > 0.0 && secs <= 3600.0) {
+            return Err(CliError::new(
+                "invalid_timeout",
+                format!("--timeout {secs} is not a number of seconds between 0 and 3600"),
+            )
+            .hint("e.g. --timeout 10"));
+        }
+        let deadline = Duration::from_secs_f64(secs);
+        config = config
+            .deadline(deadline)
+            .request_timeout(deadline.min(Duration::from_secs(10)));
+    }
+    let verifier = Verifier::new(config).map_err(|e| CliError::new(e.code(), e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new("io_error", format!("cannot start the async runtime: {e}")))?;
+    Ok(runtime.block_on(verifier.verify(&key, args.depth)))
+}
+
+fn print_report(report: &Report, json: bool) {
+    if json {
+        match serde_json::to_value(report) {
+            Ok(v) => output::print_json(&v),
+            Err(e) => eprintln!("error[io_error]: cannot encode the report: {e}"),
+        }
+        return;
+    }
+    println!("{}: {}", report.verdict, report.message());
+    println!("key: {} ({})", report.masked, report.provider);
+    let mut facts = vec![format!(
+        "{} request{} in {} ms",
+        report.attempts,
+        if report.attempts == 1 { "" } else { "s" },
+        report.elapsed.as_millis()
+    )];
+    if let Some(status) = report.http_status {
+        facts.push(format!("HTTP {status}"));
+    }
+    if let Some(code) = &report.provider_code {
+        facts.push(format!("provider code {code}"));
+    }
+    if let Some(id) = &report.request_id {
+        facts.push(format!("request id {id}"));
+    }
+    println!("details: {}", facts.join(", "));
+    if let Some(message) = &report.provider_message {
+        println!("provider says: {message}");
+    }
+    if !report.verdict.is_valid() {
+        println!("what to do: {}", report.remediation());
+    }
+}

@@ -1,0 +1,298 @@
+//! Black-box tests of `byok test` against a tiny scripted HTTP server.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use byok::keys::{KeyKind, Provider, fake};
+use serde_json::Value;
+
+/// One recorded request: the request line and its headers, lowercase names.
+#[derive(Debug, Clone)]
+struct Seen {
+    line: String,
+    headers: Vec<(String, String)>,
+}
+
+/// A local HTTP/1.1 server answering requests in order with `answers`
+/// (status, body); the last answer repeats. `None` as status: never answer.
+fn serve(answers: Vec<(Option<u16>, &'static str)>) -> (String, Arc<Mutex<Vec<Seen>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        let answers = Arc::new(answers);
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let (log, answers) = (log.clone(), answers.clone());
+            std::thread::spawn(move || handle(stream, &log, &answers));
+        }
+    });
+    (url, seen)
+}
+
+fn handle(stream: TcpStream, log: &Mutex<Vec<Seen>>, answers: &[(Option<u16>, &str)]) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut out = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut headers = Vec::new();
+        let mut length = 0;
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h).unwrap();
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (k, v) = h.split_once(':').unwrap();
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_owned());
+            if k == "content-length" {
+                length = v.parse().unwrap();
+            }
+            headers.push((k, v));
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        let n = {
+            let mut log = log.lock().unwrap();
+            log.push(Seen {
+                line: line.trim_end().to_owned(),
+                headers,
+            });
+            log.len() - 1
+        };
+        let (status, body) = answers[n.min(answers.len() - 1)];
+        let Some(status) = status else {
+            std::thread::sleep(Duration::from_secs(30));
+            return;
+        };
+        let response = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\nx-request-id: req_cli{n}\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        out.write_all(response.as_bytes()).unwrap();
+    }
+}
+
+fn byok(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_byok"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run byok");
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim())
+        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {text}"))
+}
+
+fn assert_no_key(out: &Output, key: &str) {
+    let all = String::from_utf8_lossy(&[out.stdout.as_slice(), out.stderr.as_slice()].concat())
+        .into_owned();
+    assert!(
+        !all.contains(&key[12..key.len() - 4]),
+        "output holds the key: {all}"
+    );
+}
+
+const MODELS: &str = r#"{"object":"list","data":[]}"#;
+const CHAT: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","choices":[]}"#;
+const NO_QUOTA: &str = r#"{"error":{"message":"You exceeded your current quota.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#;
+
+#[test]
+fn valid_key_exits_zero_with_the_json_contract() {
+    let (url, seen) = serve(vec![(Some(200), MODELS), (Some(200), CHAT)]);
+    let key = fake::key(Provider::OpenAi, KeyKind::Project, 1);
+    let out = byok(&["test", "--base-url", &url, "--json"], &format!("{key}\n"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = json(&out);
+    assert_eq!(j["verdict"], "valid");
+    assert_eq!(j["reason"], Value::Null);
+    assert_eq!(j["attempts"], 2);
+    assert!(j["elapsed_ms"].is_u64());
+    assert_eq!(j["retry_after_ms"], Value::Null);
+    assert!(j["message"].is_string() && j["remediation"].is_string());
+    assert_eq!(j["request_id"], "req_cli1");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen[0].line, "GET /v1/models HTTP/1.1");
+    assert_eq!(seen[1].line, "POST /v1/chat/completions HTTP/1.1");
+    let auth = seen[0]
+        .headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .map(|(_, v)| v.clone());
+    assert_eq!(auth, Some(format!("Bearer {key}")));
+    assert_no_key(&out, &key);
+}
+
+#[test]
+fn no_credits_exits_one_and_is_sent_once() {
+    let (url, seen) = serve(vec![(Some(200), MODELS), (Some(429), NO_QUOTA)]);
+    let key = fake::key(Provider::OpenAi, KeyKind::Project, 2);
+    // A pasted key with quotes and a Bearer prefix is normalised first.
+    let out = byok(
+        &["test", "--base-url", &url, "--json"],
+        &format!("\"Bearer {key}\"\n"),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let j = json(&out);
+    assert_eq!(
+        (j["verdict"].as_str(), j["reason"].as_str()),
+        (Some("no_credits"), Some("insufficient_quota"))
+    );
+    assert_eq!(j["attempts"], 2);
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        2,
+        "the no-credits 429 is not retried"
+    );
+    assert!(j["remediation"].as_str().unwrap().contains("credits"));
+    assert_no_key(&out, &key);
+}
+
+#[test]
+fn depth_auth_makes_one_request_and_text_output_explains() {
+    let (url, seen) = serve(vec![(
+        Some(401),
+        r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#,
+    )]);
+    let key = fake::key(Provider::OpenAi, KeyKind::ServiceAccount, 3);
+    let out = byok(&["test", "--depth", "auth", "--base-url", &url], &key);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("invalid (unauthorized): "), "{text}");
+    assert!(
+        text.contains("what to do: Check for typos or extra spaces"),
+        "{text}"
+    );
+    assert!(text.contains("HTTP 401"), "{text}");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert_no_key(&out, &key);
+}
+
+#[test]
+fn gemini_key_goes_in_its_header_with_provider_given() {
+    let (url, seen) = serve(vec![(Some(200), r#"{"models":[]}"#)]);
+    let key = fake::key(Provider::Google, KeyKind::Auth, 4);
+    let out = byok(
+        &[
+            "test",
+            "--provider",
+            "gemini",
+            "--depth",
+            "auth",
+            "--base-url",
+            &url,
+            "--json",
+        ],
+        &key,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json(&out)["provider"], "google");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen[0].line, "GET /v1beta/models HTTP/1.1");
+    let carriers: Vec<_> = seen[0]
+        .headers
+        .iter()
+        .filter(|(_, v)| v.contains(&key))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(carriers, ["x-goog-api-key"]);
+}
+
+#[test]
+fn closed_port_is_a_network_error() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let key = fake::key(Provider::Anthropic, KeyKind::Api, 5);
+    let out = byok(
+        &[
+            "test",
+            "--base-url",
+            &format!("http://127.0.0.1:{port}"),
+            "--timeout",
+            "5",
+            "--json",
+        ],
+        &key,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let j = json(&out);
+    assert_eq!(
+        (j["verdict"].as_str(), j["reason"].as_str()),
+        (Some("network_error"), Some("connect"))
+    );
+    assert_no_key(&out, &key);
+}
+
+#[test]
+fn timeout_is_the_overall_deadline() {
+    let (url, _) = serve(vec![(None, "")]);
+    let key = fake::key(Provider::OpenAi, KeyKind::Project, 6);
+    let out = byok(
+        &["test", "--base-url", &url, "--timeout", "0.3", "--json"],
+        &key,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let j = json(&out);
+    assert_eq!(
+        (j["verdict"].as_str(), j["reason"].as_str()),
+        (Some("network_error"), Some("timeout"))
+    );
+    assert_eq!(j["attempts"], 1, "no time is left for a retry");
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    let key = fake::key(Provider::OpenAi, KeyKind::Project, 7);
+    let cases: [(&[&str], String, &str); 5] = [
+        (&["test", "--json"], String::new(), "empty"),
+        (
+            &["test", "--json"],
+            format!("{key}\n{key}\n"),
+            "too_many_keys",
+        ),
+        (&["test", "--json"], "sk-...".to_owned(), "placeholder"),
+        (
+            &["test", "--json", "--provider", "anthropic"],
+            key.clone(),
+            "wrong_provider",
+        ),
+        (
+            &["test", "--json", "--timeout", "0"],
+            key.clone(),
+            "invalid_timeout",
+        ),
+    ];
+    for (args, stdin, code) in cases {
+        let out = byok(args, &stdin);
+        assert_eq!(out.status.code(), Some(2), "{code}");
+        assert_eq!(json(&out)["error"]["code"], code);
+        assert_no_key(&out, &key);
+    }
+    let out = byok(&["test", "--base-url", "ftp://x", "--json"], &key);
+    assert_eq!(json(&out)["error"]["code"], "invalid_base_url");
+    let out = byok(&["test", "--depth", "deep"], &key);
+    assert_eq!(out.status.code(), Some(2));
+}
