@@ -108,7 +108,7 @@ pub(crate) fn classify(b: &[u8]) -> Result<Shape, KeyError> {
     if b.is_empty() {
         return Err(KeyError::Empty);
     }
-    if let Some(dot) = b.iter().position(|&c| c == b'.') {
+    if let Some(dot) = memchr::memchr(b'.', b) {
         if b.starts_with(b"ya29.") {
             return Err(KeyError::NotAnApiKey {
                 what: "a Google OAuth access token",
@@ -378,42 +378,35 @@ fn google_auth(b: &[u8]) -> Result<Shape, KeyError> {
 /// min(len/4 + 2, 20) distinct characters, where a random body of 16 has ~14 and
 /// one of 72 or more has ~43 to 64).
 fn placeholder_body(body: &[u8]) -> Result<(), KeyError> {
-    if body.is_empty() {
+    let Some((&first, rest)) = body.split_first() else {
         return Ok(());
+    };
+    // Key bytes are ASCII, so a u128 is the set of characters seen.
+    let mut seen: u128 = 1 << (first & 127);
+    let (mut run, mut seq) = (0u32, 0u32);
+    let mut prev = first;
+    for &c in rest {
+        seen |= 1 << (c & 127);
+        // In the key alphabet, neighbouring codes are always both letters or both
+        // digits ('-' and '_' have no neighbours in it), so no class test is needed.
+        let d = c.wrapping_sub(prev);
+        run = if d == 0 { run + 1 } else { 0 };
+        seq = if d == 1 || d == 255 { seq + 1 } else { 0 };
+        if run >= 5 {
+            return Err(KeyError::Placeholder {
+                reason: "a long run of one character",
+            });
+        }
+        if seq >= 7 {
+            return Err(KeyError::Placeholder {
+                reason: "a sequence like abcdefgh or 12345678",
+            });
+        }
+        prev = c;
     }
-    let mut seen = [false; 256];
-    let mut distinct = 0usize;
-    let (mut run, mut longest_run) = (0usize, 0usize);
-    let (mut seq, mut longest_seq) = (0usize, 0usize);
-    let mut prev: Option<u8> = None;
-    for &c in body {
-        if !seen[c as usize] {
-            seen[c as usize] = true;
-            distinct += 1;
-        }
-        match prev {
-            Some(p) if p == c => run += 1,
-            _ => run = 1,
-        }
-        match prev {
-            Some(p)
-                if c.is_ascii_alphanumeric()
-                    && (p.wrapping_add(1) == c || c.wrapping_add(1) == p) =>
-            {
-                seq += 1
-            }
-            _ => seq = 1,
-        }
-        longest_run = longest_run.max(run);
-        longest_seq = longest_seq.max(seq);
-        prev = Some(c);
-    }
+    let distinct = seen.count_ones() as usize;
     let reason = if body.len() >= 4 && distinct == 1 {
         "one character repeated"
-    } else if longest_run >= 6 {
-        "a long run of one character"
-    } else if longest_seq >= 8 {
-        "a sequence like abcdefgh or 12345678"
     } else if body.len() >= 16 && distinct < (body.len() / 4 + 2).min(20) {
         "too few different characters to be random"
     } else {

@@ -254,18 +254,24 @@ pub(crate) fn is_invisible(c: char) -> bool {
 }
 
 /// The strict check behind [`ApiKey::parse`]: characters first (with positions), then shape.
+///
+/// Placeholder texts (`YOUR_API_KEY`, `sk-...`) can never pass the shape check, so
+/// they are looked for only on the error path: a real key pays nothing for them.
 pub(crate) fn check(raw: &str) -> Result<Shape, KeyError> {
-    if raw.trim().is_empty() {
-        return Err(KeyError::Empty);
-    }
-    if let Some(reason) = format::placeholder_text(raw) {
-        return Err(KeyError::Placeholder { reason });
-    }
     let bytes = raw.as_bytes();
-    if !bytes.iter().all(|&b| format::is_key_byte(b) || b == b'.') {
-        return Err(first_bad_char(raw));
-    }
-    format::classify(bytes)
+    let result = if bytes.iter().all(|&b| format::is_key_byte(b) || b == b'.') {
+        format::classify(bytes)
+    } else if raw.trim().is_empty() {
+        Err(KeyError::Empty)
+    } else {
+        Err(first_bad_char(raw))
+    };
+    result.map_err(|e| match format::placeholder_text(raw) {
+        Some(reason) if !matches!(e, KeyError::Empty | KeyError::Placeholder { .. }) => {
+            KeyError::Placeholder { reason }
+        }
+        _ => e,
+    })
 }
 
 /// The first character that cannot be in a key, as an error with its char position.

@@ -1,27 +1,31 @@
 //! [`scan`] and [`redact`]: find keys inside arbitrary text.
 //!
-//! Two stages: a SIMD literal prefilter (aho-corasick's Teddy) finds the few places
-//! where `sk-`, `AIza` or `AQ.` occur, then each candidate is cut at the key
-//! alphabet's boundaries and handed to the same classifier as
-//! [`ApiKey::parse`](crate::ApiKey::parse). No regex, no fixed lengths.
+//! Two stages: a SIMD literal prefilter (aho-corasick's Teddy) finds the rare places
+//! where the OpenAI marker `T3BlbkFJ`, `sk-ant-`, `AIza` or `AQ.` occur; the token
+//! around each (the maximal run of key characters) is then handed to the same
+//! classifier as [`ApiKey::parse`](crate::ApiKey::parse). No regex, no fixed lengths.
 
 use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::LazyLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
+use aho_corasick::{AhoCorasick, FindIter, MatchKind};
 
 use crate::format::{self, is_key_byte};
 use crate::key::mask;
 use crate::{KeyKind, Provider};
 
+/// Rare anchors: the OpenAI marker sits inside every OpenAI key, so `sk-` (common
+/// inside words like `task-`, `disk-`, `risk-`) is never searched for at all.
 static PREFILTER: LazyLock<AhoCorasick> = LazyLock::new(|| {
     AhoCorasick::builder()
         .match_kind(MatchKind::LeftmostFirst)
-        .kind(Some(AhoCorasickKind::DFA))
-        .build(["sk-", "AIza", "AQ."])
-        .expect("three literal patterns always build")
+        .build(["T3BlbkFJ", "sk-ant-", "AIza", "AQ."])
+        .expect("four literal patterns always build")
 });
+
+/// Longest token worth classifying: the longest accepted shape is well under this.
+const MAX_TOKEN: usize = 512;
 
 /// A key found in text. Holds its location and public facts, never the secret:
 /// slice the text with [`span`](Finding::span) if you need the key itself.
@@ -60,14 +64,20 @@ pub fn scan(text: &str) -> Findings<'_> {
 
 /// [`scan`] over bytes that need not be UTF-8 (keys are ASCII).
 pub fn scan_bytes(text: &[u8]) -> Findings<'_> {
-    Findings { text, pos: 0 }
+    Findings {
+        text,
+        pos: 0,
+        anchors: PREFILTER.find_iter(text),
+    }
 }
 
 /// The iterator returned by [`scan`] and [`scan_bytes`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Findings<'a> {
     text: &'a [u8],
+    /// Everything before `pos` has been consumed.
     pos: usize,
+    anchors: FindIter<'static, 'a>,
 }
 
 impl Iterator for Findings<'_> {
@@ -75,29 +85,46 @@ impl Iterator for Findings<'_> {
 
     fn next(&mut self) -> Option<Finding> {
         let text = self.text;
-        while self.pos < text.len() {
-            let m = PREFILTER.find(Input::new(text).span(self.pos..text.len()))?;
-            let start = m.start();
-            // Resume after the literal; a rejected candidate may still hide a key later on.
-            self.pos = m.end();
-            if !left_boundary(text, start) {
+        for m in self.anchors.by_ref() {
+            if m.start() < self.pos {
                 continue;
             }
-            let body_from = m.end();
-            let end = body_from
-                + text[body_from..]
+            // The token is the maximal run of key characters around the anchor (for
+            // `AQ.`, the run after the dot); a key is always a whole token.
+            let run_end = m.end()
+                + text[m.end()..]
                     .iter()
                     .position(|&b| !is_key_byte(b))
-                    .unwrap_or(text.len() - body_from);
-            let candidate = &text[start..end];
+                    .unwrap_or(text.len() - m.end());
+            let lookback = m.start().saturating_sub(MAX_TOKEN);
+            let mut start = m.start()
+                - text[lookback..m.start()]
+                    .iter()
+                    .rev()
+                    .position(|&b| !is_key_byte(b))
+                    .unwrap_or(m.start() - lookback);
+            // `"…\nsk-…"` in a JSON string: the letter of the escape is not part of the key.
+            if start < m.start()
+                && matches!(text[start], b'n' | b't' | b'r')
+                && start >= 1
+                && text[start - 1] == b'\\'
+            {
+                start += 1;
+            }
+            // Nothing in this token can be a key unless it is one as a whole.
+            self.pos = run_end.max(m.end());
+            let anchored_at_start = m.pattern().as_usize() != 0;
+            if (anchored_at_start && start != m.start()) || run_end - start > MAX_TOKEN {
+                continue;
+            }
+            let candidate = &text[start..run_end];
             if let Ok(shape) = format::classify(candidate) {
-                self.pos = end;
                 // Keys are ASCII, so this never fails; stay total anyway.
                 let masked = core::str::from_utf8(candidate)
                     .map(|k| mask(k, shape.prefix_len))
                     .unwrap_or_default();
                 return Some(Finding {
-                    span: start..end,
+                    span: start..run_end,
                     provider: shape.provider,
                     kind: shape.kind,
                     masked,
@@ -105,18 +132,6 @@ impl Iterator for Findings<'_> {
             }
         }
         None
-    }
-}
-
-/// A key starts a token: the byte before it is not a key character, or it is
-/// the letter of a backslash escape (`\n`, `\t`, `\r`) inside a quoted string.
-#[inline]
-fn left_boundary(text: &[u8], start: usize) -> bool {
-    match start.checked_sub(1).map(|i| text[i]) {
-        None => true,
-        Some(b) if !is_key_byte(b) => true,
-        Some(b'n' | b't' | b'r') => start >= 2 && text[start - 2] == b'\\',
-        Some(_) => false,
     }
 }
 
@@ -133,29 +148,43 @@ fn left_boundary(text: &[u8], start: usize) -> bool {
 /// assert!(matches!(redact("nothing here"), std::borrow::Cow::Borrowed(_)));
 /// ```
 pub fn redact(text: &str) -> Cow<'_, str> {
-    match redact_bytes(text.as_bytes()) {
-        Cow::Borrowed(_) => Cow::Borrowed(text),
-        // Spans start and end on ASCII bytes and masks are UTF-8, so the result is UTF-8.
-        Cow::Owned(bytes) => Cow::Owned(
-            String::from_utf8(bytes)
-                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-        ),
-    }
+    // Spans start and end on ASCII bytes, so slicing `text` at them is always valid.
+    splice(
+        text.as_bytes(),
+        String::with_capacity,
+        |out, a, b| out.push_str(&text[a..b]),
+        |out, m| out.push_str(m),
+    )
+    .map_or(Cow::Borrowed(text), Cow::Owned)
 }
 
 /// [`redact`] over bytes that need not be UTF-8.
 pub fn redact_bytes(text: &[u8]) -> Cow<'_, [u8]> {
-    let mut found = scan_bytes(text).peekable();
-    if found.peek().is_none() {
-        return Cow::Borrowed(text);
-    }
-    let mut out = Vec::with_capacity(text.len());
+    splice(
+        text,
+        Vec::with_capacity,
+        |out, a, b| out.extend_from_slice(&text[a..b]),
+        |out, m| out.extend_from_slice(m.as_bytes()),
+    )
+    .map_or(Cow::Borrowed(text), Cow::Owned)
+}
+
+/// Copy `text` with every finding replaced by its mask; `None` when there is none.
+fn splice<O>(
+    text: &[u8],
+    new: impl FnOnce(usize) -> O,
+    mut copy: impl FnMut(&mut O, usize, usize),
+    mut put_mask: impl FnMut(&mut O, &str),
+) -> Option<O> {
+    let mut found = scan_bytes(text);
+    let first = found.next()?;
+    let mut out = new(text.len());
     let mut last = 0;
-    for f in found {
-        out.extend_from_slice(&text[last..f.span.start]);
-        out.extend_from_slice(f.masked.as_bytes());
+    for f in core::iter::once(first).chain(found) {
+        copy(&mut out, last, f.span.start);
+        put_mask(&mut out, &f.masked);
         last = f.span.end;
     }
-    out.extend_from_slice(&text[last..]);
-    Cow::Owned(out)
+    copy(&mut out, last, text.len());
+    Some(out)
 }

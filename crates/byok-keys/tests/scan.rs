@@ -22,7 +22,7 @@ fn found_once(text: &str, key: &str) {
 fn finds_keys_in_every_context() {
     for (_, _, k) in fake::all(1) {
         let contexts = [
-            format!("{k}"),
+            k.clone(),
             format!("{{\"api_key\":\"{k}\"}}"),
             format!("\"{{\\\"key\\\":\\\"{k}\\\"}}\""),
             format!("OPENAI_API_KEY={k}\nOTHER=1"),
