@@ -16,6 +16,7 @@ mod output;
 mod redact;
 mod scan;
 mod test_cmd;
+mod vault;
 
 /// Bring-your-own-key tooling for LLM API keys.
 #[derive(Debug, Parser)]
@@ -35,6 +36,8 @@ enum Command {
     Redact(redact::Args),
     /// Test the key on stdin against its provider: valid, invalid, no credits, rate limited, ...
     Test(test_cmd::Args),
+    /// The encrypted key vault: add, list, show, rotate, disable, revoke, delete, check, rewrap.
+    Vault(vault::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,5 +47,6 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan::run(args),
         Command::Redact(args) => redact::run(args),
         Command::Test(args) => test_cmd::run(args),
+        Command::Vault(args) => vault::run(args),
     }
 }

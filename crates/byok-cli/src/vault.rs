@@ -1,0 +1,449 @@
+//! `byok vault`: the encrypted key vault from the command line.
+//!
+//! Secrets come from stdin only; the master key from `BYOK_MASTER_KEY` (base64 of
+//! 32 bytes) or `BYOK_MASTER_KEY_FILE`; the new one for `rewrap` from
+//! `BYOK_NEW_MASTER_KEY`. Printed views carry the mask, never the secret.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use byok::keys::{Provider, SecretString};
+use byok::store::{
+    CheckOutcome, KeyId, KeyStore, KeyView, MasterKeySource, PostgresStore, RewrapReport, Role,
+    SqliteStore, StoreError, WorkspaceId,
+};
+use byok::{NewKey, Purpose, Vault, VaultError};
+use serde_json::json;
+
+use crate::output::{self, CliError};
+
+/// Environment variable with the master key for `rewrap` to move to.
+const NEW_MASTER_KEY_ENV: &str = "BYOK_NEW_MASTER_KEY";
+/// Environment variable with an older master key, accepted while a rewrap is unfinished.
+const PREVIOUS_MASTER_KEY_ENV: &str = "BYOK_PREVIOUS_MASTER_KEY";
+/// Environment variable naming a master key file (used when `BYOK_MASTER_KEY` is unset).
+const MASTER_KEY_FILE_ENV: &str = "BYOK_MASTER_KEY_FILE";
+
+/// Arguments of `byok vault`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Vault file (SQLite) or a postgres:// URL. Default: $XDG_DATA_HOME/byok/vault.db,
+    /// else $HOME/.local/share/byok/vault.db.
+    #[arg(long, global = true, value_name = "PATH")]
+    vault: Option<String>,
+    /// One JSON object per line.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Who the audit trail names (default cli:$USER).
+    #[arg(long, global = true, value_name = "NAME")]
+    actor: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Add the key read from stdin; prints its masked view.
+    Add(AddArgs),
+    /// List a workspace's keys (primaries first, then backups by order).
+    List(WorkspaceArg),
+    /// Show one key.
+    Show(KeyArg),
+    /// Replace a key's secret with the one read from stdin (same id).
+    Rotate(KeyArg),
+    /// Switch a key off (reversible with `enable`).
+    Disable(KeyArg),
+    /// Switch a disabled key on again.
+    Enable(KeyArg),
+    /// Revoke a key: never used again, can only be deleted.
+    Revoke(KeyArg),
+    /// Delete a key and its sealed secret.
+    Delete(KeyArg),
+    /// Open every sealed secret and report which fail (exit 1 if any).
+    Check(CheckArgs),
+    /// Re-wrap every data key under the master key in BYOK_NEW_MASTER_KEY (resumable).
+    Rewrap,
+    /// Print a workspace's audit trail, oldest first.
+    Audit(WorkspaceArg),
+}
+
+#[derive(Debug, clap::Args)]
+struct AddArgs {
+    /// Workspace (tenant) to add the key to.
+    #[arg(long, value_name = "W")]
+    workspace: String,
+    /// Provider the key must belong to (openai, anthropic, google).
+    #[arg(long, value_name = "P")]
+    provider: Provider,
+    /// A name for the key.
+    #[arg(long, value_name = "L")]
+    label: String,
+    /// primary or backup.
+    #[arg(long, default_value = "primary", value_parser = ["primary", "backup"])]
+    role: String,
+    /// Order among backups (lower first).
+    #[arg(long, default_value_t = 1)]
+    order: u32,
+    /// The key is an admin key for usage and cost sync, not for inference.
+    #[arg(long)]
+    usage_sync: bool,
+    /// Model to use by default with this key.
+    #[arg(long, value_name = "MODEL")]
+    default_model: Option<String>,
+    /// A note (never the secret).
+    #[arg(long)]
+    note: Option<String>,
+    /// Do not test the key against the provider. Testing on add arrives with the
+    /// verifier integration; until then `add` never calls the provider, with or
+    /// without this flag.
+    #[arg(long)]
+    no_test: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct WorkspaceArg {
+    /// Workspace (tenant).
+    #[arg(long, value_name = "W")]
+    workspace: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct KeyArg {
+    /// Workspace (tenant) of the key.
+    #[arg(long, value_name = "W")]
+    workspace: String,
+    /// Key id (from `add` or `list`).
+    id: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckArgs {
+    /// Only this workspace (default: every workspace).
+    #[arg(long, value_name = "W")]
+    workspace: Option<String>,
+}
+
+pub(crate) fn run(args: Args) -> ExitCode {
+    let json = args.json;
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return CliError::new("io_error", format!("cannot start the async runtime: {e}"))
+                .report(json);
+        }
+    };
+    match runtime.block_on(execute(args)) {
+        Ok(code) => code,
+        Err(e) => report(&e, json),
+    }
+}
+
+/// Errors about the key given are negative results (exit 1); the rest are usage or I/O errors (exit 2).
+fn report(e: &VaultError, json: bool) -> ExitCode {
+    let mut err = CliError::new(e.code(), e.to_string());
+    if let Some(hint) = hint(e) {
+        err = err.hint(hint);
+    }
+    let code = err.report(json);
+    match e {
+        VaultError::Key(_) | VaultError::AdminKeyRefused { .. } => ExitCode::from(output::NEGATIVE),
+        _ => code,
+    }
+}
+
+fn hint(e: &VaultError) -> Option<String> {
+    match e {
+        VaultError::Key(k) => Some(k.hint().to_owned()),
+        VaultError::Store(StoreError::MissingMasterKey) => Some(
+            "generate one with `head -c 32 /dev/urandom | base64` and keep it in a secret manager"
+                .into(),
+        ),
+        VaultError::Store(StoreError::WrongMasterKey) => Some(
+            "BYOK_MASTER_KEY must be the key this vault was created (or last rewrapped) with"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
+async fn execute(args: Args) -> Result<ExitCode, VaultError> {
+    let json = args.json;
+    let store = open_store(args.vault.as_deref()).await?;
+    let actor = args.actor.unwrap_or_else(|| {
+        format!(
+            "cli:{}",
+            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+        )
+    });
+    let mut builder = Vault::builder()
+        .store(store)
+        .master_key(master_key_source())
+        .actor(actor);
+    if std::env::var_os(PREVIOUS_MASTER_KEY_ENV).is_some() {
+        builder = builder.previous_master_key(MasterKeySource::Env(PREVIOUS_MASTER_KEY_ENV.into()));
+    }
+    if matches!(args.command, Command::Rewrap) && std::env::var_os(NEW_MASTER_KEY_ENV).is_none() {
+        return Err(StoreError::InvalidInput {
+            detail: format!("rewrap needs the new master key in {NEW_MASTER_KEY_ENV}"),
+        }
+        .into());
+    }
+    let vault = builder.build().await?;
+    match args.command {
+        Command::Add(a) => {
+            let secret = read_secret()?;
+            let mut new =
+                NewKey::new(workspace(&a.workspace)?, secret, a.label).provider(a.provider);
+            if a.role == Role::Backup.as_str() {
+                new = new.backup(a.order);
+            }
+            if a.usage_sync {
+                new = new.purpose(Purpose::UsageSync);
+            }
+            if let Some(m) = a.default_model {
+                new = new.default_model(m);
+            }
+            if let Some(n) = a.note {
+                new = new.note(n);
+            }
+            print_view(&vault.add(new).await?, json);
+        }
+        Command::List(w) => {
+            let views = vault.list(&workspace(&w.workspace)?).await?;
+            for v in &views {
+                print_view(v, json);
+            }
+        }
+        Command::Show(k) => print_view(
+            &vault
+                .show(&workspace(&k.workspace)?, key_id(&k.id)?)
+                .await?,
+            json,
+        ),
+        Command::Rotate(k) => {
+            let secret = read_secret()?;
+            print_view(
+                &vault
+                    .rotate(&workspace(&k.workspace)?, key_id(&k.id)?, secret)
+                    .await?,
+                json,
+            );
+        }
+        Command::Disable(k) => print_view(
+            &vault
+                .disable(&workspace(&k.workspace)?, key_id(&k.id)?)
+                .await?,
+            json,
+        ),
+        Command::Enable(k) => print_view(
+            &vault
+                .enable(&workspace(&k.workspace)?, key_id(&k.id)?)
+                .await?,
+            json,
+        ),
+        Command::Revoke(k) => {
+            let (ws, id) = (workspace(&k.workspace)?, key_id(&k.id)?);
+            vault.revoke(&ws, id).await?;
+            print_view(&vault.show(&ws, id).await?, json);
+        }
+        Command::Delete(k) => {
+            let id = key_id(&k.id)?;
+            vault.delete(&workspace(&k.workspace)?, id).await?;
+            if json {
+                output::print_json(&json!({ "id": id, "deleted": true }));
+            } else {
+                println!("deleted {id}");
+            }
+        }
+        Command::Check(c) => {
+            let ws = c.workspace.as_deref().map(workspace).transpose()?;
+            let outcomes = vault.check(ws.as_ref()).await?;
+            for o in &outcomes {
+                print_check(o, json);
+            }
+            if outcomes.iter().any(|o| !o.ok()) {
+                return Ok(ExitCode::from(output::NEGATIVE));
+            }
+        }
+        Command::Rewrap => {
+            let report = vault
+                .rewrap(MasterKeySource::Env(NEW_MASTER_KEY_ENV.into()), |p| {
+                    eprint!(
+                        "\rrewrap: {} seen, {} rewrapped, {} already done, {} failed",
+                        p.seen, p.rewrapped, p.already, p.failed
+                    );
+                })
+                .await?;
+            eprintln!();
+            print_rewrap(&report, json);
+            if !report.complete {
+                return Ok(ExitCode::from(output::NEGATIVE));
+            }
+        }
+        Command::Audit(w) => {
+            for e in vault.audit(&workspace(&w.workspace)?).await? {
+                if json {
+                    output::print_json(&serde_json::to_value(&e).unwrap_or_default());
+                } else {
+                    println!(
+                        "{} {} {} {} {}",
+                        e.at, e.workspace, e.key_id, e.action, e.actor
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::from(output::OK))
+}
+
+/// `BYOK_MASTER_KEY`, else the file named by `BYOK_MASTER_KEY_FILE`; a missing key is reported on unlock.
+fn master_key_source() -> MasterKeySource {
+    match (
+        std::env::var_os(byok::store::MASTER_KEY_ENV),
+        std::env::var_os(MASTER_KEY_FILE_ENV),
+    ) {
+        (None, Some(file)) => MasterKeySource::File(PathBuf::from(file)),
+        _ => MasterKeySource::from_default_env(),
+    }
+}
+
+async fn open_store(vault: Option<&str>) -> Result<Arc<dyn KeyStore>, VaultError> {
+    let target = match vault {
+        Some(v) => v.to_owned(),
+        None => default_path()?.display().to_string(),
+    };
+    if target.starts_with("postgres://") || target.starts_with("postgresql://") {
+        return Ok(Arc::new(PostgresStore::connect(&target).await?));
+    }
+    let path = PathBuf::from(target);
+    if vault.is_none() {
+        if let Some(parent) = path.parent() {
+            create_private_dir(parent)?;
+        }
+    }
+    Ok(Arc::new(SqliteStore::open(&path).await?))
+}
+
+/// `$XDG_DATA_HOME/byok/vault.db`, else `$HOME/.local/share/byok/vault.db`.
+fn default_path() -> Result<PathBuf, VaultError> {
+    let base = match (std::env::var_os("XDG_DATA_HOME"), std::env::var_os("HOME")) {
+        (Some(x), _) if !x.is_empty() => PathBuf::from(x),
+        (_, Some(h)) if !h.is_empty() => PathBuf::from(h).join(".local/share"),
+        _ => {
+            return Err(StoreError::InvalidInput {
+                detail: "neither XDG_DATA_HOME nor HOME is set; pass --vault PATH".into(),
+            }
+            .into());
+        }
+    };
+    Ok(base.join("byok").join("vault.db"))
+}
+
+fn create_private_dir(dir: &std::path::Path) -> Result<(), VaultError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| {
+        VaultError::Store(StoreError::Io {
+            path: dir.display().to_string(),
+            detail: e.to_string(),
+        })
+    })
+}
+
+/// The secret on stdin, held in zeroizing buffers until it becomes a `SecretString`.
+fn read_secret() -> Result<SecretString, VaultError> {
+    let bytes = output::read_stdin().map_err(|e| StoreError::Io {
+        path: "stdin".into(),
+        detail: e.message,
+    })?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| StoreError::InvalidInput {
+        detail: "the key on stdin is not UTF-8 text".into(),
+    })?;
+    let mut exact = String::with_capacity(text.len());
+    exact.push_str(text);
+    Ok(SecretString::from(exact))
+}
+
+fn workspace(name: &str) -> Result<WorkspaceId, VaultError> {
+    Ok(WorkspaceId::new(name)?)
+}
+
+fn key_id(id: &str) -> Result<KeyId, VaultError> {
+    Ok(id.parse::<KeyId>()?)
+}
+
+fn print_view(v: &KeyView, json: bool) {
+    if json {
+        output::print_json(&serde_json::to_value(v).unwrap_or_default());
+    } else {
+        println!(
+            "{}  {}  {}/{}  {}  {}  {}{}  {}  {}",
+            v.id,
+            v.workspace,
+            v.provider,
+            v.kind,
+            v.masked,
+            v.label,
+            v.role.as_str(),
+            if v.role == Role::Backup {
+                format!("#{}", v.order)
+            } else {
+                String::new()
+            },
+            v.status.as_str(),
+            v.fingerprint
+        );
+    }
+}
+
+fn error_json(e: &StoreError) -> serde_json::Value {
+    json!({ "code": e.code(), "message": e.to_string() })
+}
+
+fn print_check(o: &CheckOutcome, json: bool) {
+    if json {
+        output::print_json(&json!({
+            "id": o.id,
+            "workspace": o.workspace,
+            "ok": o.ok(),
+            "error": o.error.as_ref().map(error_json),
+        }));
+    } else {
+        match &o.error {
+            None => println!("ok    {}  {}", o.id, o.workspace),
+            Some(e) => println!("FAIL  {}  {}  {}: {}", o.id, o.workspace, e.code(), e),
+        }
+    }
+}
+
+fn print_rewrap(r: &RewrapReport, json: bool) {
+    if json {
+        output::print_json(&json!({
+            "seen": r.progress.seen,
+            "rewrapped": r.progress.rewrapped,
+            "already": r.progress.already,
+            "failed": r.progress.failed,
+            "complete": r.complete,
+            "failures": r.failures.iter().map(|o| json!({
+                "id": o.id, "workspace": o.workspace, "error": o.error.as_ref().map(error_json),
+            })).collect::<Vec<_>>(),
+        }));
+    } else {
+        println!(
+            "rewrap {}: {} rewrapped, {} already done, {} failed",
+            if r.complete { "complete" } else { "INCOMPLETE" },
+            r.progress.rewrapped,
+            r.progress.already,
+            r.progress.failed
+        );
+        for o in &r.failures {
+            print_check(o, false);
+        }
+    }
+}

@@ -1,0 +1,745 @@
+//! Black-box tests of `byok vault`: the CLI contract, and the vault's proofs —
+//! the file never holds a key, tampering is caught per record, SIGKILL loses no
+//! acknowledged write, and two processes can share one vault.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use byok::keys::{ExposeSecret, KeyKind, Provider, fake};
+use byok::store::{KeyStore, MasterKey, SealedSecret, SqliteStore, WorkspaceId};
+use serde_json::Value;
+
+fn master() -> String {
+    MasterKey::generate()
+        .unwrap()
+        .to_base64()
+        .expose_secret()
+        .to_owned()
+}
+
+struct Vault {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    master: String,
+}
+
+impl Vault {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vault.db");
+        Vault {
+            _dir: dir,
+            path,
+            master: master(),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_byok"));
+        c.arg("vault").arg("--vault").arg(&self.path).args(args);
+        c.env("BYOK_MASTER_KEY", &self.master)
+            .env_remove("BYOK_NEW_MASTER_KEY")
+            .env_remove("BYOK_PREVIOUS_MASTER_KEY")
+            .env_remove("BYOK_MASTER_KEY_FILE");
+        c
+    }
+
+    fn run(&self, args: &[&str], stdin: &str) -> Output {
+        run_cmd(self.cmd(args), stdin)
+    }
+
+    fn spawn(&self, args: &[&str], stdin: &str) -> Child {
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        child
+    }
+
+    fn add(&self, ws: &str, provider: &str, key: &str) -> Value {
+        let out = self.run(
+            &[
+                "add",
+                "--json",
+                "--workspace",
+                ws,
+                "--provider",
+                provider,
+                "--label",
+                "l",
+            ],
+            key,
+        );
+        assert_eq!(out.status.code(), Some(0), "add failed: {}", text(&out));
+        json_lines(&out).remove(0)
+    }
+
+    fn ids(&self, ws: &str) -> Vec<String> {
+        let out = self.run(&["list", "--json", "--workspace", ws], "");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        json_lines(&out)
+            .iter()
+            .map(|v| v["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+fn run_cmd(mut c: Command, stdin: &str) -> Output {
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn json_lines(o: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+fn assert_no_leak(out: &Output, key: &str) {
+    let all = text(out);
+    assert!(
+        !all.contains(&key[key.len() - 20..]),
+        "the secret leaked: {all}"
+    );
+}
+
+#[test]
+fn add_list_show_rotate_disable_revoke_delete() {
+    let v = Vault::new();
+    let key = fake::key(Provider::OpenAi, KeyKind::Project, 1);
+    let view = v.add("acme", "openai", &format!("  {key}\n"));
+    for field in [
+        "id",
+        "workspace",
+        "provider",
+        "kind",
+        "label",
+        "role",
+        "status",
+        "masked",
+        "fingerprint",
+        "created_at",
+    ] {
+        assert!(!view[field].is_null(), "{field} missing: {view}");
+    }
+    assert_eq!(
+        (view["workspace"].as_str(), view["provider"].as_str()),
+        (Some("acme"), Some("openai"))
+    );
+    assert_eq!(
+        (
+            view["kind"].as_str(),
+            view["role"].as_str(),
+            view["status"].as_str()
+        ),
+        (Some("project"), Some("primary"), Some("active"))
+    );
+    assert!(view["masked"].as_str().unwrap().starts_with("sk-proj-…"));
+    let id = view["id"].as_str().unwrap().to_owned();
+
+    let backup = fake::key(Provider::OpenAi, KeyKind::ServiceAccount, 2);
+    let out = v.run(
+        &[
+            "add",
+            "--json",
+            "--workspace",
+            "acme",
+            "--provider",
+            "openai",
+            "--label",
+            "b",
+            "--role",
+            "backup",
+            "--order",
+            "2",
+        ],
+        &backup,
+    );
+    assert_eq!(json_lines(&out)[0]["role"], "backup");
+    assert_eq!(v.ids("acme")[0], id, "primary listed first");
+    assert!(v.ids("other").is_empty(), "workspaces are isolated");
+
+    let out = v.run(&["show", "--json", "--workspace", "other", &id], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(json_lines(&out)[0]["error"]["code"], "not_found");
+
+    let new_key = fake::key(Provider::OpenAi, KeyKind::Project, 3);
+    let out = v.run(&["rotate", "--json", "--workspace", "acme", &id], &new_key);
+    let rotated = &json_lines(&out)[0];
+    assert_eq!(
+        (rotated["id"].as_str(), rotated["version"].as_u64()),
+        (Some(id.as_str()), Some(2))
+    );
+    assert_ne!(rotated["masked"], view["masked"]);
+    assert_no_leak(&out, &new_key);
+
+    for (cmd, status) in [
+        ("disable", "disabled"),
+        ("enable", "active"),
+        ("revoke", "revoked"),
+    ] {
+        let out = v.run(&[cmd, "--json", "--workspace", "acme", &id], "");
+        assert_eq!(out.status.code(), Some(0), "{cmd}: {}", text(&out));
+        assert_eq!(json_lines(&out)[0]["status"], status);
+    }
+    let out = v.run(&["enable", "--json", "--workspace", "acme", &id], "");
+    assert_eq!(json_lines(&out)[0]["error"]["code"], "key_inactive");
+
+    let out = v.run(&["delete", "--json", "--workspace", "acme", &id], "");
+    assert_eq!(json_lines(&out)[0]["deleted"], true);
+    assert_eq!(v.ids("acme").len(), 1);
+
+    let out = v.run(&["audit", "--json", "--workspace", "acme"], "");
+    let actions: Vec<String> = json_lines(&out)
+        .iter()
+        .filter(|e| e["key_id"] == id.as_str())
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        actions,
+        ["add", "rotate", "disable", "enable", "revoke", "delete"]
+    );
+}
+
+#[test]
+fn refusals_carry_codes_and_exit_codes() {
+    let v = Vault::new();
+    let key = fake::key(Provider::Anthropic, KeyKind::Api, 4);
+    v.add("w", "anthropic", &key);
+    let dup = v.run(
+        &[
+            "add",
+            "--json",
+            "--workspace",
+            "w",
+            "--provider",
+            "anthropic",
+            "--label",
+            "again",
+        ],
+        &key,
+    );
+    assert_eq!(
+        (
+            dup.status.code(),
+            json_lines(&dup)[0]["error"]["code"].as_str()
+        ),
+        (Some(2), Some("duplicate"))
+    );
+    assert_no_leak(&dup, &key);
+
+    let wrong = v.run(
+        &[
+            "add",
+            "--json",
+            "--workspace",
+            "w",
+            "--provider",
+            "openai",
+            "--label",
+            "x",
+        ],
+        &key,
+    );
+    assert_eq!(
+        (
+            wrong.status.code(),
+            json_lines(&wrong)[0]["error"]["code"].as_str()
+        ),
+        (Some(1), Some("wrong_provider"))
+    );
+
+    let admin = fake::key(Provider::OpenAi, KeyKind::Admin, 5);
+    let refused = v.run(
+        &[
+            "add",
+            "--json",
+            "--workspace",
+            "w",
+            "--provider",
+            "openai",
+            "--label",
+            "x",
+        ],
+        &admin,
+    );
+    assert_eq!(
+        json_lines(&refused)[0]["error"]["code"],
+        "admin_key_refused"
+    );
+    assert_no_leak(&refused, &admin);
+    let ok = v.run(
+        &[
+            "add",
+            "--json",
+            "--usage-sync",
+            "--workspace",
+            "w",
+            "--provider",
+            "openai",
+            "--label",
+            "costs",
+        ],
+        &admin,
+    );
+    assert_eq!(json_lines(&ok)[0]["kind"], "admin");
+
+    let mut c = v.cmd(&["list", "--json", "--workspace", "w"]);
+    c.env_remove("BYOK_MASTER_KEY");
+    let out = run_cmd(c, "");
+    assert_eq!(
+        (
+            out.status.code(),
+            json_lines(&out)[0]["error"]["code"].as_str()
+        ),
+        (Some(2), Some("missing_master_key"))
+    );
+
+    let mut c = v.cmd(&["list", "--json", "--workspace", "w"]);
+    let other = master();
+    c.env("BYOK_MASTER_KEY", &other);
+    let out = run_cmd(c, "");
+    assert_eq!(json_lines(&out)[0]["error"]["code"], "wrong_master_key");
+    assert!(!text(&out).contains(&other) && !text(&out).contains(&v.master));
+
+    let out = v.run(&["show", "--workspace", "w", "not-a-uuid"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error[invalid_input]"));
+}
+
+#[test]
+fn add_help_is_truthful_about_testing() {
+    let out = Command::new(env!("CARGO_BIN_EXE_byok"))
+        .args(["vault", "add", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("--no-test") && help.contains("verifier integration"),
+        "{help}"
+    );
+    assert!(help.contains("never calls the provider"));
+}
+
+#[test]
+fn master_key_file_and_default_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("master.key");
+    std::fs::write(&key_file, master()).unwrap();
+    let data = dir.path().join("data");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_byok"));
+    c.args([
+        "vault",
+        "add",
+        "--json",
+        "--workspace",
+        "w",
+        "--provider",
+        "google",
+        "--label",
+        "g",
+    ])
+    .env_remove("BYOK_MASTER_KEY")
+    .env("BYOK_MASTER_KEY_FILE", &key_file)
+    .env("XDG_DATA_HOME", &data);
+    let out = run_cmd(c, &fake::key(Provider::Google, KeyKind::Standard, 6));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        data.join("byok/vault.db").exists(),
+        "default path under XDG_DATA_HOME"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("byok"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+}
+
+/// Every way the secret part of a key (after its public prefix, which the mask
+/// shows on purpose) could sit in a file: raw, hex, base64 (every alignment), UTF-16.
+fn encodings_of(key: &str) -> Vec<Vec<u8>> {
+    const WINDOW: usize = 12;
+    let prefix = byok::keys::ApiKey::parse(key).unwrap().prefix().len();
+    let bytes = &key.as_bytes()[prefix..];
+    let mut needles = Vec::new();
+    for w in bytes.windows(WINDOW).step_by(3) {
+        needles.push(w.to_vec());
+        let hex: String = w.iter().map(|b| format!("{b:02x}")).collect();
+        needles.push(hex.clone().into_bytes());
+        needles.push(hex.to_uppercase().into_bytes());
+        needles.push(w.iter().flat_map(|&b| [b, 0]).collect());
+        needles.push(w.iter().flat_map(|&b| [0, b]).collect());
+    }
+    for alphabet in [B64_STANDARD, B64_URL] {
+        for skip in 0..3 {
+            let encoded = base64(&bytes[skip..], alphabet);
+            // Drop the edges, whose characters depend on neighbouring bytes.
+            let inner = &encoded.as_bytes()[4..encoded.len().saturating_sub(4)];
+            for w in inner.windows(16).step_by(4) {
+                needles.push(w.to_vec());
+            }
+        }
+    }
+    needles
+}
+
+const B64_STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const B64_URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Plain base64 (the CLI crate has no base64 dependency; padding is irrelevant here).
+fn base64(bytes: &[u8], alphabet: &[u8; 64]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(alphabet[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_base64_helper_is_right() {
+    assert_eq!(base64(b"OpenAI", B64_STANDARD), "T3BlbkFJ");
+    assert_eq!(base64(b"\xfb\xff", B64_URL), "-_8");
+}
+
+fn vault_files(path: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = path.parent().unwrap();
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("vault.db")
+        })
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect()
+}
+
+#[test]
+fn the_vault_file_never_holds_a_key_in_any_encoding() {
+    let v = Vault::new();
+    // Hold a connection open so the last CLI process does not checkpoint and delete the WAL.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let holder = rt.block_on(SqliteStore::open(&v.path)).unwrap();
+    let mut keys = Vec::new();
+    for (i, (p, k)) in [
+        (Provider::OpenAi, KeyKind::Project),
+        (Provider::OpenAi, KeyKind::Legacy),
+        (Provider::Anthropic, KeyKind::Api),
+        (Provider::Google, KeyKind::Standard),
+        (Provider::Google, KeyKind::Auth),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let key = fake::key(p, k, 40 + i as u64);
+        let view = v.add("w", p.as_str(), &key);
+        keys.push(key.clone());
+        if i == 0 {
+            let rotated = fake::key(p, k, 99);
+            let id = view["id"].as_str().unwrap();
+            assert_eq!(
+                v.run(&["rotate", "--workspace", "w", id], &rotated)
+                    .status
+                    .code(),
+                Some(0)
+            );
+            keys.push(rotated);
+        }
+    }
+    assert_eq!(v.run(&["check"], "").status.code(), Some(0));
+    let files = vault_files(&v.path);
+    let names: Vec<_> = files
+        .iter()
+        .map(|(p, b)| (p.display().to_string(), b.len()))
+        .collect();
+    let wal = files
+        .iter()
+        .find(|(p, _)| p.to_string_lossy().ends_with("-wal"));
+    assert!(
+        wal.is_some_and(|(_, b)| b.len() > 4096),
+        "the WAL holds the writes and is checked too: {names:?}"
+    );
+    assert!(
+        files.iter().map(|(_, b)| b.len()).sum::<usize>() > 4096,
+        "the files hold data"
+    );
+    // Group the needles by length, then slide over every file once per length.
+    let mut by_len: std::collections::HashMap<usize, std::collections::HashSet<Vec<u8>>> =
+        Default::default();
+    for key in &keys {
+        for needle in encodings_of(key) {
+            by_len.entry(needle.len()).or_default().insert(needle);
+        }
+    }
+    for (len, needles) in &by_len {
+        for (path, bytes) in &files {
+            if let Some(hit) = bytes.windows(*len).find(|w| needles.contains(*w)) {
+                panic!(
+                    "{} holds a piece of a key ({len} bytes: {:?})",
+                    path.display(),
+                    String::from_utf8_lossy(hit)
+                );
+            }
+        }
+    }
+    // The search itself works: the mask, which is stored on purpose, is found.
+    let mask_tail = keys[1].as_bytes()[keys[1].len() - 4..].to_vec();
+    assert!(files.iter().any(|(_, b)| {
+        b.windows(mask_tail.len())
+            .any(|w| w == mask_tail.as_slice())
+    }));
+    rt.block_on(holder.close());
+}
+
+#[test]
+fn bit_flips_and_swapped_rows_are_caught_per_record() {
+    let v = Vault::new();
+    let mut ids = Vec::new();
+    for seed in 0..5 {
+        let view = v.add(
+            "w",
+            "openai",
+            &fake::key(Provider::OpenAi, KeyKind::Project, 200 + seed),
+        );
+        ids.push(view["id"].as_str().unwrap().to_owned());
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = SqliteStore::open(&v.path).await.unwrap();
+        let ws = WorkspaceId::new("w").unwrap();
+        let get = |i: usize| {
+            let store = &store;
+            let ws = &ws;
+            let id = ids[i].parse().unwrap();
+            async move { store.get(ws, id).await.unwrap() }
+        };
+        let mut flipped = get(1).await;
+        let mut bytes = flipped.sealed.as_bytes().to_vec();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        flipped.sealed = SealedSecret::from_bytes(bytes);
+        store.update(&flipped).await.unwrap();
+        let (mut a, mut b) = (get(2).await, get(3).await);
+        std::mem::swap(&mut a.sealed, &mut b.sealed);
+        store.update(&a).await.unwrap();
+        store.update(&b).await.unwrap();
+        store.close().await;
+    });
+    let out = v.run(&["check", "--json"], "");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 5);
+    for line in &lines {
+        let i = ids.iter().position(|id| line["id"] == id.as_str()).unwrap();
+        assert_eq!(line["workspace"], "w");
+        assert_eq!(line["ok"], !(1..=3).contains(&i), "record {i}: {line}");
+        if (1..=3).contains(&i) {
+            assert_eq!(line["error"]["code"], "corrupt");
+        }
+    }
+    let out = v.run(&["check", "--json", "--workspace", "elsewhere"], "");
+    assert_eq!((out.status.code(), json_lines(&out).len()), (Some(0), 0));
+}
+
+#[test]
+fn rewrap_moves_to_the_new_master_key() {
+    let v = Vault::new();
+    for seed in 0..3 {
+        v.add(
+            "w",
+            "openai",
+            &fake::key(Provider::OpenAi, KeyKind::Project, 300 + seed),
+        );
+    }
+    let new = master();
+    let out = v.run(&["rewrap", "--json"], "");
+    assert_eq!(
+        json_lines(&out)[0]["error"]["code"],
+        "invalid_input",
+        "rewrap needs BYOK_NEW_MASTER_KEY"
+    );
+    let mut c = v.cmd(&["rewrap", "--json"]);
+    c.env("BYOK_NEW_MASTER_KEY", &new);
+    let out = run_cmd(c, "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = &json_lines(&out)[0];
+    assert_eq!(
+        (report["rewrapped"].as_u64(), report["complete"].as_bool()),
+        (Some(3), Some(true))
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("3 seen"),
+        "progress is reported"
+    );
+    assert!(!text(&out).contains(&new) && !text(&out).contains(&v.master));
+
+    let out = v.run(&["check"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("error[wrong_master_key]"),
+        "the old key is retired: {}",
+        text(&out)
+    );
+    let mut c = v.cmd(&["check", "--json"]);
+    c.env("BYOK_MASTER_KEY", &new);
+    let out = run_cmd(c, "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(json_lines(&out).iter().all(|l| l["ok"] == true));
+}
+
+#[test]
+fn two_processes_writing_one_vault_lose_nothing() {
+    let v = Vault::new();
+    // Create the vault first so both writers race on writes, not on creation.
+    v.add(
+        "w",
+        "openai",
+        &fake::key(Provider::OpenAi, KeyKind::Project, 1000),
+    );
+    let writers: Vec<_> = (0..2u64)
+        .map(|w| {
+            let args = (v.path.clone(), v.master.clone());
+            std::thread::spawn(move || {
+                let mut ids = Vec::new();
+                for i in 0..8u64 {
+                    let mut c = Command::new(env!("CARGO_BIN_EXE_byok"));
+                    c.args(["vault", "--vault"]).arg(&args.0).args([
+                        "add",
+                        "--json",
+                        "--workspace",
+                        "w",
+                        "--provider",
+                        "google",
+                        "--label",
+                        "x",
+                    ]);
+                    c.env("BYOK_MASTER_KEY", &args.1);
+                    let out = run_cmd(
+                        c,
+                        &fake::key(Provider::Google, KeyKind::Standard, 2000 + w * 100 + i),
+                    );
+                    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+                    ids.push(json_lines(&out)[0]["id"].as_str().unwrap().to_owned());
+                }
+                ids
+            })
+        })
+        .collect();
+    let written: Vec<String> = writers
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let listed = v.ids("w");
+    assert_eq!(listed.len(), 17);
+    for id in &written {
+        assert!(listed.contains(id), "lost write {id}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn sigkill_in_the_middle_of_writes_loses_no_acknowledged_write() {
+    let v = Vault::new();
+    v.add(
+        "w",
+        "openai",
+        &fake::key(Provider::OpenAi, KeyKind::Project, 5000),
+    );
+    let mut acknowledged = vec![];
+    let mut killed = 0;
+    for round in 0..6u64 {
+        let mut children: Vec<Child> = (0..4u64)
+            .map(|i| {
+                let key = fake::key(Provider::OpenAi, KeyKind::Project, 6000 + round * 10 + i);
+                v.spawn(
+                    &[
+                        "add",
+                        "--json",
+                        "--workspace",
+                        "w",
+                        "--provider",
+                        "openai",
+                        "--label",
+                        "k",
+                    ],
+                    &key,
+                )
+            })
+            .collect();
+        // Kill half of them at staggered moments while they open, migrate, seal and insert.
+        std::thread::sleep(std::time::Duration::from_millis(3 * round));
+        for child in children.iter_mut().step_by(2) {
+            let _ = child.kill();
+            killed += 1;
+        }
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            if out.status.code() == Some(0) {
+                acknowledged.push(json_lines(&out)[0]["id"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    assert!(killed > 0);
+    let out = v.run(&["check", "--json"], "");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the vault opens and every record passes check: {}",
+        text(&out)
+    );
+    let listed = v.ids("w");
+    for id in &acknowledged {
+        assert!(listed.contains(id), "acknowledged write {id} lost");
+    }
+    assert!(
+        acknowledged.len() >= 12,
+        "the unkilled writers all succeeded"
+    );
+}
