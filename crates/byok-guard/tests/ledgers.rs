@@ -104,7 +104,11 @@ async fn race_processes(url: &str) {
         let n: u32 = text
             .lines()
             .find_map(|l| l.split("RACE_ADMITTED=").nth(1))
-            .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect::<String>())
+            .map(|rest| {
+                rest.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+            })
             .unwrap_or_else(|| panic!("child printed no count: {text}"))
             .parse()
             .unwrap();

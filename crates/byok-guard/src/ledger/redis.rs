@@ -109,7 +109,13 @@ impl RedisLedger {
         let client = redis::Client::open(url).map_err(|_| GuardError::InvalidLedgerUrl {
             reason: "not a valid redis:// URL".into(),
         })?;
-        let con = ConnectionManager::new(client).await.map_err(err)?;
+        // Under heavy contention scripts queue on the server: allow them time.
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(Some(std::time::Duration::from_secs(30)))
+            .set_connection_timeout(Some(std::time::Duration::from_secs(5)));
+        let con = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(err)?;
         Ok(RedisLedger {
             con,
             prefix: prefix.to_owned(),

@@ -11,6 +11,38 @@ local function add(d1, p1, d2, p2)
   if p >= E then p = p - E; d = d + 1 end
   return d, p
 end
+local function sub(d1, p1, d2, p2)
+  local d, p = d1 - d2, p1 - p2
+  if p < 0 then p = p + E; d = d - 1 end
+  return d, p
+end
+-- Live holds of a scope: a running total plus a sorted set of "id|amount" by expiry.
+-- Lapsed ids are subtracted and dropped lazily (when `prune` is true).
+local function held_total(P, scope, now, prune)
+  local zk, tk = P .. 'held:' .. scope, P .. 'heldsum:' .. scope
+  local hd, hp = parse(redis.call('GET', tk))
+  local lapsed = redis.call('ZRANGEBYSCORE', zk, '-inf', now)
+  for _, member in ipairs(lapsed) do
+    -- A member is "id|D:P": the amount travels with it, whatever happens to the hold record.
+    local d, p = parse(string.sub(member, string.find(member, '|', 1, true) + 1))
+    hd, hp = sub(hd, hp, d, p)
+  end
+  if prune and #lapsed > 0 then
+    redis.call('ZREMRANGEBYSCORE', zk, '-inf', now)
+    redis.call('SET', tk, string.format('%d:%d', hd, hp))
+  end
+  return hd, hp
+end
+-- Drop one live hold (settle/release): only a hold still in the set is subtracted.
+local function drop_hold(P, scope, id, amount)
+  if redis.call('ZREM', P .. 'held:' .. scope, id .. '|' .. amount) == 1 then
+    local tk = P .. 'heldsum:' .. scope
+    local hd, hp = parse(redis.call('GET', tk))
+    local d, p = parse(amount)
+    hd, hp = sub(hd, hp, d, p)
+    redis.call('SET', tk, string.format('%d:%d', hd, hp))
+  end
+end
 local function gt(d1, p1, d2, p2)
   return d1 > d2 or (d1 == d2 and p1 > p2)
 end

@@ -31,14 +31,7 @@ for _, c in ipairs(checks) do
     local d, p = parse(v)
     sd, sp = add(sd, sp, d, p)
   end
-  local zk = P .. 'held:' .. scope
-  -- Lapsed holds stop counting: a hold expires at its expiry instant.
-  redis.call('ZREMRANGEBYSCORE', zk, '-inf', now)
-  local hd, hp = 0, 0
-  for _, hid in ipairs(redis.call('ZRANGE', zk, 0, -1)) do
-    local d, p = parse(redis.call('HGET', P .. 'hold:' .. hid, 'amount'))
-    hd, hp = add(hd, hp, d, p)
-  end
+  local hd, hp = held_total(P, scope, ARGV[4], true)
   local ld, lp = parse(limit)
   local td, tp = add(sd, sp, hd, hp)
   td, tp = add(td, tp, ad, ap)
@@ -48,7 +41,11 @@ for _, c in ipairs(checks) do
 end
 local lines = {}
 for _, c in ipairs(checks) do
-  redis.call('ZADD', P .. 'held:' .. c[1], ARGV[5], id)
+  redis.call('ZADD', P .. 'held:' .. c[1], ARGV[5], id .. '|' .. ARGV[3])
+  local tk = P .. 'heldsum:' .. c[1]
+  local hd, hp = parse(redis.call('GET', tk))
+  hd, hp = add(hd, hp, ad, ap)
+  redis.call('SET', tk, fmt(hd, hp))
   table.insert(lines, c[1])
   table.insert(lines, c[3])
 end

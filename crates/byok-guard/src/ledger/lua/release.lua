@@ -7,7 +7,7 @@ if state == 'released' then return 'already' end
 if state == 'settled' then return 'settled' end
 local parts = split(redis.call('HGET', hk, 'scopes'))
 for i = 1, #parts, 2 do
-  redis.call('ZREM', P .. 'held:' .. parts[i], id)
+  drop_hold(P, parts[i], id, redis.call('HGET', hk, 'amount'))
 end
 redis.call('HSET', hk, 'state', 'released')
 return 'released'

@@ -7,6 +7,7 @@ if not state then return {'not_found'} end
 if state == 'settled' then return {'already'} end
 if state == 'released' then return {'released'} end
 local ad, ap = parse(amount)
+local held_amount = redis.call('HGET', hk, 'amount')
 local parts = split(redis.call('HGET', hk, 'scopes'))
 local out = {'settled'}
 for i = 1, #parts, 2 do
@@ -15,7 +16,7 @@ for i = 1, #parts, 2 do
   local d, p = parse(redis.call('HGET', sk, label))
   d, p = add(d, p, ad, ap)
   redis.call('HSET', sk, label, fmt(d, p))
-  redis.call('ZREM', P .. 'held:' .. scope, id)
+  drop_hold(P, scope, id, held_amount)
   local b = redis.call('HMGET', P .. 'budget:' .. scope, 'limit', 'alerts')
   if b[1] and b[2] and b[2] ~= '' then
     local sd, sp = 0, 0
