@@ -70,7 +70,7 @@ mod postgres {
     use byok_store::PostgresStore;
 
     /// The test server's URL, or `None` after a loud skip line (a panic when services are required).
-    fn url(test: &str) -> Option<String> {
+    pub(super) fn url_for(test: &str) -> Option<String> {
         match std::env::var("BYOK_TEST_POSTGRES_URL") {
             Ok(u) if !u.is_empty() => Some(u),
             _ if std::env::var("BYOK_REQUIRE_SERVICES").as_deref() == Ok("1") => {
@@ -85,7 +85,7 @@ mod postgres {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres_store_conforms() {
-        let Some(url) = url("postgres_store_conforms") else {
+        let Some(url) = url_for("postgres_store_conforms") else {
             return;
         };
         let store = PostgresStore::connect(&url).await.unwrap();
@@ -94,7 +94,7 @@ mod postgres {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_connects_migrate_once() {
-        let Some(url) = url("concurrent_connects_migrate_once") else {
+        let Some(url) = url_for("concurrent_connects_migrate_once") else {
             return;
         };
         let (a, b) = tokio::join!(PostgresStore::connect(&url), PostgresStore::connect(&url));
@@ -104,7 +104,7 @@ mod postgres {
 
     #[tokio::test]
     async fn debug_hides_the_connection_string() {
-        let Some(url) = url("debug_hides_the_connection_string") else {
+        let Some(url) = url_for("debug_hides_the_connection_string") else {
             return;
         };
         let store = PostgresStore::connect(&url).await.unwrap();
@@ -113,5 +113,174 @@ mod postgres {
             !dbg.contains("postgres://") && !dbg.contains("127.0.0.1"),
             "{dbg}"
         );
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres_vault {
+    //! Vault-level behaviour on PostgreSQL. The vault metadata is per database, so
+    //! each test gets a database of its own, dropped at the end.
+    use std::sync::Arc;
+
+    use byok_keys::{KeyKind, Provider, fake};
+    use byok_store::{
+        Binding, CheckOutcome, Kek, KeyId, KeyRecord, KeyStore, Keyring, MasterKey, PostgresStore,
+        StoreError, WorkspaceId,
+    };
+    use secrecy::ExposeSecret;
+    use sqlx::postgres::PgPoolOptions;
+
+    struct TempDb {
+        admin: String,
+        name: String,
+        url: String,
+    }
+
+    impl TempDb {
+        async fn create(test: &str) -> Option<TempDb> {
+            let admin = super::postgres::url_for(test)?;
+            let name = format!("byok_store_{}", uuid::Uuid::now_v7().simple());
+            let pool = PgPoolOptions::new()
+                .max_connections(1)
+                .connect(&admin)
+                .await
+                .unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
+            let url = format!("{base}/{name}");
+            Some(TempDb { admin, name, url })
+        }
+
+        async fn drop_db(self) {
+            let pool = PgPoolOptions::new()
+                .max_connections(1)
+                .connect(&self.admin)
+                .await
+                .unwrap();
+            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+    }
+
+    async fn add(store: &dyn KeyStore, ring: &Keyring, ws: &WorkspaceId, secret: &str) -> KeyId {
+        let id = KeyId::new();
+        let (kek_id, sealed) = ring
+            .seal(
+                Binding {
+                    workspace: ws,
+                    id,
+                    provider: Provider::OpenAi,
+                },
+                secret,
+            )
+            .await
+            .unwrap();
+        let hash = ring.lookup_hash(ws, secret);
+        let record = KeyRecord::new(
+            id,
+            ws.clone(),
+            Provider::OpenAi,
+            KeyKind::Project,
+            "k",
+            "m",
+            "f",
+            hash,
+            kek_id,
+            sealed,
+        );
+        store.insert(&record).await.unwrap();
+        id
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_app_instances_share_one_vault_and_rewrap_online() {
+        let Some(db) = TempDb::create("two_app_instances_share_one_vault_and_rewrap_online").await
+        else {
+            return;
+        };
+        let (a, b) = tokio::join!(
+            PostgresStore::connect(&db.url),
+            PostgresStore::connect(&db.url)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let old: Arc<dyn Kek> = Arc::new(MasterKey::generate().unwrap());
+        // Both instances initialise the new vault at once: they must agree on one lookup key.
+        let (ra, rb) = tokio::join!(
+            Keyring::unlock(&a, old.clone(), vec![]),
+            Keyring::unlock(&b, old.clone(), vec![])
+        );
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        let ws = WorkspaceId::new("tenant").unwrap();
+        assert_eq!(
+            ra.lookup_hash(&ws, "x"),
+            rb.lookup_hash(&ws, "x"),
+            "one lookup key for every instance"
+        );
+        let wrong: Arc<dyn Kek> = Arc::new(MasterKey::generate().unwrap());
+        assert_eq!(
+            Keyring::unlock(&b, wrong, vec![]).await.unwrap_err(),
+            StoreError::WrongMasterKey
+        );
+
+        let mut ids = Vec::new();
+        for seed in 0..20 {
+            ids.push(
+                add(
+                    &a,
+                    &ra,
+                    &ws,
+                    &fake::key(Provider::OpenAi, KeyKind::Project, seed),
+                )
+                .await,
+            );
+        }
+        // Instance A rotates the master key while instance B (holding both keys) keeps reading.
+        let new: Arc<dyn Kek> = Arc::new(MasterKey::generate().unwrap());
+        let next_a = ra.begin_rewrap(&a, new.clone()).await.unwrap();
+        let reader = Keyring::unlock(&b, new.clone(), vec![old.clone()])
+            .await
+            .unwrap();
+        let rewrap = next_a.finish_rewrap(&a, "instance-a", |_| {});
+        let reads = async {
+            for id in &ids {
+                let record = b.get(&ws, *id).await.unwrap();
+                assert!(
+                    reader
+                        .open(&record)
+                        .await
+                        .unwrap()
+                        .expose_secret()
+                        .starts_with("sk-proj-")
+                );
+            }
+        };
+        let (report, ()) = tokio::join!(rewrap, reads);
+        let report = report.unwrap();
+        assert!(report.complete);
+        assert_eq!(report.progress.rewrapped, 20);
+        let only_new = Keyring::unlock(&b, new, vec![]).await.unwrap();
+        assert!(
+            only_new
+                .check(&b, None)
+                .await
+                .unwrap()
+                .iter()
+                .all(CheckOutcome::ok)
+        );
+        assert_eq!(
+            Keyring::unlock(&b, old, vec![]).await.unwrap_err(),
+            StoreError::WrongMasterKey
+        );
+        a.pool().close().await;
+        b.pool().close().await;
+        db.drop_db().await;
     }
 }
