@@ -11,6 +11,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod budget;
+mod cost;
+mod estimate;
 mod inspect;
 mod output;
 mod redact;
@@ -38,6 +41,12 @@ enum Command {
     Test(test_cmd::Args),
     /// The encrypted key vault: add, list, show, rotate, disable, revoke, delete, check, rewrap.
     Vault(vault::Args),
+    /// What a call cost, from its usage: amount, label (estimated / unavailable / ...) and price tier.
+    Cost(cost::Args),
+    /// The worst-case cost of a call before it is made; prompt on stdin.
+    Estimate(estimate::Args),
+    /// Budgets on a ledger: set, status, reserve, settle, release.
+    Budget(budget::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,5 +57,8 @@ fn main() -> ExitCode {
         Command::Redact(args) => redact::run(args),
         Command::Test(args) => test_cmd::run(args),
         Command::Vault(args) => vault::run(args),
+        Command::Cost(args) => cost::run(args),
+        Command::Estimate(args) => estimate::run(args),
+        Command::Budget(args) => budget::run(args),
     }
 }

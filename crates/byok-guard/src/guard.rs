@@ -102,14 +102,14 @@ pub struct Guard {
 
 impl Guard {
     /// Default hold lifetime: 10 minutes.
-    pub const DEFAULT_TTL: SignedDuration = SignedDuration::from_mins(10);
+    pub const DEFAULT_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 
     /// A guard with the embedded prices, a 10-minute TTL and unpriced models denied.
     pub fn new(ledger: Arc<dyn Ledger>) -> Guard {
         Guard {
             ledger,
             prices: Arc::new(PriceBook::embedded().clone()),
-            ttl: Guard::DEFAULT_TTL,
+            ttl: SignedDuration::from_mins(10),
             unpriced: UnpricedPolicy::Deny,
         }
     }
@@ -121,8 +121,9 @@ impl Guard {
     }
 
     /// Holds lapse after `ttl` unless settled or released.
-    pub fn with_ttl(mut self, ttl: SignedDuration) -> Guard {
-        self.ttl = ttl;
+    pub fn with_ttl(mut self, ttl: std::time::Duration) -> Guard {
+        // Durations past jiff's range (centuries) are clamped: they never expire in practice.
+        self.ttl = SignedDuration::try_from(ttl).unwrap_or(SignedDuration::MAX);
         self
     }
 

@@ -40,6 +40,8 @@ impl PostgresLedger {
     pub async fn connect(url: &str) -> Result<PostgresLedger, GuardError> {
         let pool = PgPoolOptions::new()
             .max_connections(8)
+            // Fail fast when the server is down; callers retry.
+            .acquire_timeout(std::time::Duration::from_secs(5))
             .connect(url)
             .await
             .map_err(err)?;

@@ -1,0 +1,81 @@
+//! `byok estimate`: the worst-case cost of a call before it is made; prompt on stdin.
+
+use std::process::ExitCode;
+
+use byok::guard::{Estimate, Prompt};
+
+use crate::cost::{guard_error, prices};
+use crate::output::{self, CliError};
+
+/// Arguments of `byok estimate`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The model, as the provider spells it.
+    #[arg(long)]
+    model: String,
+    /// The request's output cap (default: the model's maximum output).
+    #[arg(long)]
+    max_output_tokens: Option<u64>,
+    /// A known prompt token count instead of reading the prompt from stdin.
+    #[arg(long)]
+    input_tokens: Option<u64>,
+    /// A LiteLLM-format price file to use instead of the embedded prices.
+    #[arg(long, value_name = "FILE")]
+    prices: Option<String>,
+    /// One JSON object: {"model","input_tokens","counting","output_tokens","usd","label","tier"}.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(args: Args) -> ExitCode {
+    match estimate(&args) {
+        Ok(e) => {
+            print(&args.model, &e, args.json);
+            ExitCode::from(output::OK)
+        }
+        Err(e) => e.report(args.json),
+    }
+}
+
+fn estimate(args: &Args) -> Result<Estimate, CliError> {
+    let book = prices(args.prices.as_deref())?;
+    match args.input_tokens {
+        Some(n) => book.estimate(&args.model, Prompt::Tokens(n), args.max_output_tokens),
+        None => {
+            let bytes = output::read_stdin()?;
+            let text = std::str::from_utf8(&bytes).map_err(|_| {
+                CliError::new("invalid_prompt", "the prompt on stdin is not UTF-8 text")
+            })?;
+            book.estimate(&args.model, Prompt::Text(text), args.max_output_tokens)
+        }
+    }
+    .map_err(guard_error)
+}
+
+fn print(model: &str, e: &Estimate, json: bool) {
+    let counting = serde_json::to_value(e.counting).unwrap_or_default();
+    if json {
+        output::print_json(&serde_json::json!({
+            "model": model,
+            "input_tokens": e.input_tokens,
+            "counting": counting,
+            "output_tokens": e.output_tokens,
+            "usd": e.cost.usd.map(|u| u.to_string()),
+            "label": e.cost.label.as_str(),
+            "tier": e.cost.tier.map(|t| t.to_string()),
+        }));
+        return;
+    }
+    let how = counting.as_str().unwrap_or("counted");
+    match e.cost.usd {
+        Some(usd) => println!(
+            "{model}: at most ${usd} ({} input tokens {how}, up to {} output tokens)",
+            e.input_tokens, e.output_tokens
+        ),
+        None => println!(
+            "{model}: {} ({} input tokens {how}; no price known for this model)",
+            e.cost.label.human(),
+            e.input_tokens
+        ),
+    }
+}

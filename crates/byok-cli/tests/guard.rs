@@ -1,0 +1,370 @@
+//! Black-box tests of `byok cost`, `byok estimate` and `byok budget`.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{Value, json};
+
+fn byok(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_byok"))
+        .args(args)
+        .env_remove("BYOK_LEDGER")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run byok");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn json_line(out: &Output) -> Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.lines().next().unwrap_or_default()).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {text:?} / {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn cost_from_token_flags() {
+    let out = byok(
+        &[
+            "cost",
+            "--model",
+            "gpt-4o",
+            "--input-tokens",
+            "1000000",
+            "--output-tokens",
+            "1000000",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        json_line(&out),
+        json!({"model": "gpt-4o", "usd": "12.5", "label": "estimated", "tier": "base"})
+    );
+}
+
+#[test]
+fn cost_from_a_response_body_on_stdin_with_cache_and_tier() {
+    let body = r#"{"type":"message","usage":{"input_tokens":150001,"output_tokens":1000,
+        "cache_read_input_tokens":50000}}"#;
+    let out = byok(
+        &[
+            "cost",
+            "--model",
+            "claude-sonnet-4-5",
+            "--usage",
+            "-",
+            "--json",
+        ],
+        body,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        json_line(&out),
+        json!({"model": "claude-sonnet-4-5", "usd": "0.952506", "label": "estimated", "tier": "above_200k_tokens"})
+    );
+    let human = byok(
+        &["cost", "--model", "claude-sonnet-4-5", "--usage", "-"],
+        body,
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&human.stdout).trim(),
+        "claude-sonnet-4-5: $0.952506 (Estimated, tier above_200k_tokens)"
+    );
+}
+
+#[test]
+fn cost_of_an_unknown_model_is_unavailable_not_zero() {
+    let out = byok(
+        &[
+            "cost",
+            "--model",
+            "my-private-model",
+            "--input-tokens",
+            "5",
+            "--output-tokens",
+            "5",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        json_line(&out),
+        json!({"model": "my-private-model", "usd": null, "label": "unavailable", "tier": null})
+    );
+}
+
+#[test]
+fn bad_usage_exits_2_with_a_code() {
+    let out = byok(
+        &["cost", "--model", "gpt-4o", "--usage", "-", "--json"],
+        r#"{"prompt_tokens":-5,"completion_tokens":1}"#,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(json_line(&out)["error"]["code"], "negative_token_count");
+    let out = byok(&["cost", "--model", "gpt-4o", "--usage", "-"], "not json");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error[missing_usage]"));
+    let out = byok(&["cost", "--model", "gpt-4o", "--json"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(json_line(&out)["error"]["code"], "missing_usage");
+    let out = byok(
+        &[
+            "cost",
+            "--model",
+            "gpt-4o",
+            "--input-tokens",
+            "x",
+            "--output-tokens",
+            "1",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "clap usage error");
+}
+
+#[test]
+fn estimate_counts_openai_prompts_exactly() {
+    let out = byok(
+        &[
+            "estimate",
+            "--model",
+            "gpt-4o",
+            "--max-output-tokens",
+            "10",
+            "--json",
+        ],
+        "hello world",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    // 2 tokens × $2.50/1M + 10 × $10/1M
+    assert_eq!(
+        json_line(&out),
+        json!({"model": "gpt-4o", "input_tokens": 2, "counting": "o200k", "output_tokens": 10,
+               "usd": "0.000105", "label": "estimated", "tier": "base"})
+    );
+    let claude = json_line(&byok(
+        &["estimate", "--model", "claude-sonnet-4-5", "--json"],
+        "hello world",
+    ));
+    assert_eq!(claude["counting"], "conservative");
+    assert_eq!(claude["output_tokens"], 64000);
+}
+
+#[test]
+fn budget_set_reserve_settle_release_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
+    let l = url.as_str();
+    let set = byok(
+        &[
+            "budget",
+            "--ledger",
+            l,
+            "set",
+            "--scope",
+            "project:p1",
+            "--limit-usd",
+            "1",
+            "--period",
+            "total",
+            "--alerts",
+            "50,100",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(
+        set.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+
+    let r = json_line(&byok(
+        &[
+            "budget",
+            "--ledger",
+            l,
+            "reserve",
+            "--scope",
+            "project:p1",
+            "--usd",
+            "0.6",
+            "--json",
+        ],
+        "",
+    ));
+    assert_eq!(r["reserved"], true);
+    let id = r["id"].as_str().unwrap().to_owned();
+
+    let denied = byok(
+        &[
+            "budget",
+            "--ledger",
+            l,
+            "reserve",
+            "--scope",
+            "project:p1",
+            "--usd",
+            "0.5",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(
+        denied.status.code(),
+        Some(1),
+        "a denial is a negative result"
+    );
+    let d = json_line(&denied);
+    assert_eq!(d["denied"]["budget"], "project:p1");
+    assert_eq!(
+        (
+            d["denied"]["limit"].clone(),
+            d["denied"]["reserved"].clone(),
+            d["denied"]["needed"].clone()
+        ),
+        (json!("1"), json!("0.6"), json!("0.5"))
+    );
+
+    let s = json_line(&byok(
+        &[
+            "budget", "--ledger", l, "settle", "--id", &id, "--usd", "0.55", "--json",
+        ],
+        "",
+    ));
+    assert_eq!(s["settled"], true);
+    assert_eq!(s["alerts"][0]["percent"], 50);
+    let again = json_line(&byok(
+        &[
+            "budget", "--ledger", l, "settle", "--id", &id, "--usd", "0.55", "--json",
+        ],
+        "",
+    ));
+    assert_eq!(again["already_settled"], true);
+
+    let st = json_line(&byok(
+        &[
+            "budget",
+            "--ledger",
+            l,
+            "status",
+            "--scope",
+            "project:p1",
+            "--json",
+        ],
+        "",
+    ));
+    assert_eq!(
+        (
+            st["spent"].clone(),
+            st["held"].clone(),
+            st["remaining"].clone()
+        ),
+        (json!("0.55"), json!("0"), json!("0.45"))
+    );
+    assert_eq!(st["spent_by_label"], json!({"estimated": "0.55"}));
+
+    let rel = byok(
+        &["budget", "--ledger", l, "release", "--id", &id, "--json"],
+        "",
+    );
+    assert_eq!(rel.status.code(), Some(2));
+    assert_eq!(json_line(&rel)["error"]["code"], "reservation_settled");
+
+    let r2 = json_line(&byok(
+        &[
+            "budget",
+            "--ledger",
+            l,
+            "reserve",
+            "--scope",
+            "project:p1",
+            "--model",
+            "gpt-4o",
+            "--input-tokens",
+            "100",
+            "--max-output-tokens",
+            "100",
+            "--json",
+        ],
+        "",
+    ));
+    assert_eq!(r2["usd"], "0.00125");
+    let rel = json_line(&byok(
+        &[
+            "budget",
+            "--ledger",
+            l,
+            "release",
+            "--id",
+            r2["id"].as_str().unwrap(),
+            "--json",
+        ],
+        "",
+    ));
+    assert_eq!(rel["released"], true);
+}
+
+#[test]
+fn budget_errors_are_coded_and_never_echo_a_ledger_password() {
+    let out = byok(
+        &[
+            "budget",
+            "--ledger",
+            "postgres://app:hunter2-very-secret@127.0.0.1:1/nodb",
+            "status",
+            "--scope",
+            "w",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(json_line(&out)["error"]["code"], "ledger_unavailable");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains("hunter2"), "{all}");
+
+    let out = byok(
+        &[
+            "budget", "--ledger", "ftp://x", "status", "--scope", "w", "--json",
+        ],
+        "",
+    );
+    assert_eq!(json_line(&out)["error"]["code"], "invalid_ledger_url");
+    let out = byok(
+        &[
+            "budget", "--ledger", "memory:", "reserve", "--scope", "w", "--usd", "1,5", "--json",
+        ],
+        "",
+    );
+    assert_eq!(
+        (out.status.code(), json_line(&out)["error"]["code"].clone()),
+        (Some(2), json!("invalid_amount"))
+    );
+    let out = byok(
+        &[
+            "budget", "--ledger", "memory:", "status", "--scope", "w", "--json",
+        ],
+        "",
+    );
+    assert_eq!(json_line(&out)["error"]["code"], "budget_not_found");
+}
