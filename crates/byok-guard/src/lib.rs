@@ -29,6 +29,7 @@ mod guard;
 pub mod ledger;
 mod money;
 pub mod price;
+pub mod sync;
 mod usage;
 
 pub use budget::{Budget, Period, Scope, Window};

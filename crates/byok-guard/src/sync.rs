@@ -1,0 +1,364 @@
+//! Provider cost sync: the provider's own figures (admin keys), and how far
+//! our estimates drifted from them.
+//!
+//! - OpenAI `GET /v1/organization/costs` (an `sk-admin-…` key): daily buckets,
+//!   `amount.value` in dollars (read from its decimal text, never through f64).
+//! - Anthropic `GET /v1/organizations/cost_report` (an `sk-ant-admin01-…` key):
+//!   daily buckets, `amount` a decimal string in **cents**.
+//!
+//! [`reconcile`] then labels our spend: covered by a provider bucket →
+//! `verified_by_provider`; later than the last covered bucket →
+//! `pending_provider_sync`; and reports the drift per bucket.
+
+use std::collections::BTreeMap;
+
+use byok_keys::{ApiKey, Provider};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::cost::Label;
+use crate::{GuardError, Usd};
+
+/// One provider-reported amount for one time bucket (and group, when grouped).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProviderCost {
+    /// Who reported it.
+    pub provider: Provider,
+    /// Bucket start (inclusive).
+    pub start: Timestamp,
+    /// Bucket end (exclusive).
+    pub end: Timestamp,
+    /// The amount in dollars, exact.
+    pub usd: Usd,
+    /// OpenAI `project_id` / Anthropic `workspace_id`, when reported.
+    pub group: Option<String>,
+    /// OpenAI `line_item` / Anthropic `description`, when reported.
+    pub item: Option<String>,
+}
+
+/// Clients for the providers' cost APIs. Cheap to clone (one shared HTTP pool).
+#[derive(Clone, Debug)]
+pub struct CostSync {
+    http: reqwest::Client,
+    openai_base: String,
+    anthropic_base: String,
+}
+
+impl Default for CostSync {
+    fn default() -> Self {
+        CostSync::new()
+    }
+}
+
+fn sync_error(message: String) -> GuardError {
+    // Provider bodies can quote the key that failed: mask any key-shaped text.
+    GuardError::Sync {
+        message: byok_keys::redact(&message).into_owned(),
+    }
+}
+
+impl CostSync {
+    /// Clients for the public API origins.
+    pub fn new() -> CostSync {
+        CostSync {
+            http: reqwest::Client::new(),
+            openai_base: "https://api.openai.com".into(),
+            anthropic_base: "https://api.anthropic.com".into(),
+        }
+    }
+
+    /// Use another origin (optionally with a path prefix) for one provider, e.g. a mock.
+    pub fn with_base_url(mut self, provider: Provider, base: impl Into<String>) -> CostSync {
+        let base = base.into().trim_end_matches('/').to_owned();
+        match provider {
+            Provider::Anthropic => self.anthropic_base = base,
+            _ => self.openai_base = base,
+        }
+        self
+    }
+
+    /// Every cost bucket in `[start, end)` for the admin key's organisation.
+    pub async fn costs(
+        &self,
+        admin_key: &ApiKey,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<ProviderCost>, GuardError> {
+        if !admin_key.is_admin() {
+            return Err(sync_error(format!(
+                "the {} key {} is not an admin key; cost reports need an admin key",
+                admin_key.provider().as_str(),
+                admin_key.masked()
+            )));
+        }
+        match admin_key.provider() {
+            Provider::OpenAi => self.openai(admin_key, start, end).await,
+            Provider::Anthropic => self.anthropic(admin_key, start, end).await,
+            other => Err(sync_error(format!(
+                "{} has no cost report API; its spend stays pending_provider_sync",
+                other.as_str()
+            ))),
+        }
+    }
+
+    async fn get_page(
+        &self,
+        request: reqwest::RequestBuilder,
+        provider: &str,
+    ) -> Result<String, GuardError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| sync_error(format!("{provider} cost API unreachable: {e}")))?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| sync_error(format!("{provider} cost API body unreadable: {e}")))?;
+        if !status.is_success() {
+            let snippet: String = body.chars().take(300).collect();
+            return Err(sync_error(format!(
+                "{provider} cost API returned HTTP {}: {snippet}",
+                status.as_u16()
+            )));
+        }
+        Ok(body)
+    }
+
+    async fn openai(
+        &self,
+        key: &ApiKey,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<ProviderCost>, GuardError> {
+        #[derive(Deserialize)]
+        struct Page<'a> {
+            #[serde(borrow)]
+            data: Vec<Bucket<'a>>,
+            #[serde(default)]
+            has_more: bool,
+            next_page: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Bucket<'a> {
+            start_time: i64,
+            end_time: i64,
+            #[serde(borrow)]
+            results: Vec<Result_<'a>>,
+        }
+        #[derive(Deserialize)]
+        struct Result_<'a> {
+            #[serde(borrow)]
+            amount: Amount<'a>,
+            line_item: Option<String>,
+            project_id: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Amount<'a> {
+            #[serde(borrow)]
+            value: &'a RawValue,
+            currency: String,
+        }
+        let url = format!("{}/v1/organization/costs", self.openai_base);
+        let mut page: Option<String> = None;
+        let mut out = Vec::new();
+        loop {
+            let mut query = vec![
+                ("start_time", start.as_second().to_string()),
+                ("end_time", end.as_second().to_string()),
+                ("bucket_width", "1d".to_owned()),
+                ("limit", "31".to_owned()),
+            ];
+            if let Some(p) = &page {
+                query.push(("page", p.clone()));
+            }
+            let request = self
+                .http
+                .get(&url)
+                .bearer_auth(key.expose_secret())
+                .query(&query);
+            let body = self.get_page(request, "OpenAI").await?;
+            let parsed: Page<'_> = serde_json::from_str(&body)
+                .map_err(|e| sync_error(format!("OpenAI cost API sent an unexpected body: {e}")))?;
+            for bucket in parsed.data {
+                let ts = |s: i64| {
+                    Timestamp::from_second(s)
+                        .map_err(|_| sync_error(format!("OpenAI bucket time {s} is out of range")))
+                };
+                let (b_start, b_end) = (ts(bucket.start_time)?, ts(bucket.end_time)?);
+                for r in bucket.results {
+                    if !r.amount.currency.eq_ignore_ascii_case("usd") {
+                        return Err(sync_error(format!(
+                            "OpenAI reported currency {:?}; only USD is supported",
+                            r.amount.currency
+                        )));
+                    }
+                    out.push(ProviderCost {
+                        provider: Provider::OpenAi,
+                        start: b_start,
+                        end: b_end,
+                        usd: Usd::parse(r.amount.value.get())?,
+                        group: r.project_id,
+                        item: r.line_item,
+                    });
+                }
+            }
+            match (parsed.has_more, parsed.next_page) {
+                (true, Some(next)) => page = Some(next),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    async fn anthropic(
+        &self,
+        key: &ApiKey,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<ProviderCost>, GuardError> {
+        #[derive(Deserialize)]
+        struct Page {
+            data: Vec<Bucket>,
+            #[serde(default)]
+            has_more: bool,
+            next_page: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Bucket {
+            starting_at: Timestamp,
+            ending_at: Timestamp,
+            results: Vec<Item>,
+        }
+        #[derive(Deserialize)]
+        struct Item {
+            amount: String,
+            currency: String,
+            workspace_id: Option<String>,
+            description: Option<String>,
+        }
+        let url = format!("{}/v1/organizations/cost_report", self.anthropic_base);
+        let mut page: Option<String> = None;
+        let mut out = Vec::new();
+        loop {
+            let mut query = vec![
+                ("starting_at", start.to_string()),
+                ("ending_at", end.to_string()),
+                ("bucket_width", "1d".to_owned()),
+            ];
+            if let Some(p) = &page {
+                query.push(("page", p.clone()));
+            }
+            let request = self
+                .http
+                .get(&url)
+                .header("x-api-key", key.expose_secret())
+                .header("anthropic-version", "2023-06-01")
+                .query(&query);
+            let body = self.get_page(request, "Anthropic").await?;
+            let parsed: Page = serde_json::from_str(&body).map_err(|e| {
+                sync_error(format!("Anthropic cost API sent an unexpected body: {e}"))
+            })?;
+            for bucket in parsed.data {
+                for r in bucket.results {
+                    if !r.currency.eq_ignore_ascii_case("usd") {
+                        return Err(sync_error(format!(
+                            "Anthropic reported currency {:?}; only USD is supported",
+                            r.currency
+                        )));
+                    }
+                    // Cents → dollars exactly: shift the decimal point by two places.
+                    let usd = Usd::parse(&format!("{}e-2", r.amount))?;
+                    out.push(ProviderCost {
+                        provider: Provider::Anthropic,
+                        start: bucket.starting_at,
+                        end: bucket.ending_at,
+                        usd,
+                        group: r.workspace_id,
+                        item: r.description,
+                    });
+                }
+            }
+            match (parsed.has_more, parsed.next_page) {
+                (true, Some(next)) => page = Some(next),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
+/// One of our own cost records, to compare with the provider's figures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpendRecord {
+    /// When the call was made.
+    pub at: Timestamp,
+    /// Our estimate of its cost.
+    pub usd: Usd,
+}
+
+/// Our estimates against the provider's figure for one bucket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    /// Bucket start.
+    pub start: Timestamp,
+    /// Bucket end.
+    pub end: Timestamp,
+    /// What the provider billed.
+    pub provider_usd: Usd,
+    /// What we estimated for calls in the bucket.
+    pub estimated_usd: Usd,
+    /// `provider_usd - estimated_usd` (positive: we under-estimated).
+    pub drift_usd: Usd,
+}
+
+/// The result of comparing our spend with the provider's report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Reconciliation {
+    /// Per bucket, ascending.
+    pub buckets: Vec<Drift>,
+    /// The end of the last bucket the provider reported; later spend is pending.
+    pub synced_until: Option<Timestamp>,
+}
+
+impl Reconciliation {
+    /// The honest label for a call made at `at`: `verified_by_provider` when a
+    /// provider bucket covers it, else `pending_provider_sync`.
+    pub fn label_at(&self, at: Timestamp) -> Label {
+        if self.buckets.iter().any(|b| b.start <= at && at < b.end) {
+            Label::VerifiedByProvider
+        } else {
+            Label::PendingProviderSync
+        }
+    }
+}
+
+/// Compare our records with provider buckets (groups within a bucket are summed).
+pub fn reconcile(
+    ours: &[SpendRecord],
+    provider: &[ProviderCost],
+) -> Result<Reconciliation, GuardError> {
+    let mut buckets: BTreeMap<(Timestamp, Timestamp), Usd> = BTreeMap::new();
+    for c in provider {
+        let slot = buckets.entry((c.start, c.end)).or_default();
+        *slot = slot.checked_add(c.usd)?;
+    }
+    let mut out = Vec::with_capacity(buckets.len());
+    for ((start, end), provider_usd) in buckets {
+        let estimated_usd = Usd::checked_sum(
+            ours.iter()
+                .filter(|r| start <= r.at && r.at < end)
+                .map(|r| r.usd),
+        )?;
+        out.push(Drift {
+            start,
+            end,
+            provider_usd,
+            estimated_usd,
+            drift_usd: provider_usd.checked_sub(estimated_usd)?,
+        });
+    }
+    Ok(Reconciliation {
+        synced_until: out.iter().map(|d| d.end).max(),
+        buckets: out,
+    })
+}
