@@ -26,6 +26,18 @@ pub(crate) fn is_key_byte(b: u8) -> bool {
     B64URL[b as usize]
 }
 
+/// Whether every byte is a key byte or `.`: arithmetic rather than a table, and
+/// no early exit, so the compiler can vectorise it (a parse checks 164 bytes).
+pub(crate) fn all_key_bytes_or_dot(bytes: &[u8]) -> bool {
+    bytes.chunks(32).all(|chunk| {
+        chunk.iter().fold(true, |ok, &b| {
+            let letter = (b | 0x20).wrapping_sub(b'a') < 26;
+            let digit = b.wrapping_sub(b'0') < 10;
+            ok & (letter | digit | (b == b'-') | (b == b'_') | (b == b'.'))
+        })
+    })
+}
+
 /// What [`classify`] learned about an accepted key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Shape {
@@ -378,41 +390,103 @@ fn google_auth(b: &[u8]) -> Result<Shape, KeyError> {
 /// min(len/4 + 2, 20) distinct characters, where a random body of 16 has ~14 and
 /// one of 72 or more has ~43 to 64).
 fn placeholder_body(body: &[u8]) -> Result<(), KeyError> {
-    let Some((&first, rest)) = body.split_first() else {
+    let Some(&first) = body.first() else {
         return Ok(());
     };
-    // Key bytes are ASCII, so a u128 is the set of characters seen.
-    let mut seen: u128 = 1 << (first & 127);
-    let (mut run, mut seq) = (0u32, 0u32);
-    let mut prev = first;
-    for &c in rest {
-        seen |= 1 << (c & 127);
-        // In the key alphabet, neighbouring codes are always both letters or both
-        // digits ('-' and '_' have no neighbours in it), so no class test is needed.
-        let d = c.wrapping_sub(prev);
-        run = if d == 0 { run + 1 } else { 0 };
-        seq = if d == 1 || d == 255 { seq + 1 } else { 0 };
-        if run >= 5 {
-            return Err(KeyError::Placeholder {
-                reason: "a long run of one character",
-            });
-        }
-        if seq >= 7 {
-            return Err(KeyError::Placeholder {
-                reason: "a sequence like abcdefgh or 12345678",
-            });
-        }
-        prev = c;
+    // Branch-free on purpose: this is most of the cost of a parse and of each
+    // scanner hit. Key bytes are ASCII, so 128 slots cover every character.
+    let mut seen = [0u8; 128];
+    seen[(first & 127) as usize] = 1;
+    for &c in &body[1..] {
+        seen[(c & 127) as usize] = 1;
     }
-    let distinct = seen.count_ones() as usize;
+    let (long_run, long_seq) = runs_and_sequences(body);
+    let distinct: usize = seen.iter().map(|&s| s as usize).sum();
     let reason = if body.len() >= 4 && distinct == 1 {
         "one character repeated"
+    } else if long_run {
+        "a long run of one character"
+    } else if long_seq {
+        "a sequence like abcdefgh or 12345678"
     } else if body.len() >= 16 && distinct < (body.len() / 4 + 2).min(20) {
         "too few different characters to be random"
     } else {
         return Ok(());
     };
     Err(KeyError::Placeholder { reason })
+}
+
+/// Whether `body` has 6 equal characters in a row, and whether it has a sequence of
+/// 8 (each character one above or below the previous: `abcdefgh`, `87654321`).
+///
+/// In the key alphabet, neighbouring codes are always both letters or both digits
+/// ('-' and '_' have no neighbours in it), so no class test is needed. Each step
+/// between neighbours becomes one bit of a 64-step window (8 steps at a time with
+/// SWAR arithmetic on `u64`s); runs are then found with shifts. Windows start every
+/// 56 steps and the last one ends at the end, so every run of up to 8 steps lies
+/// wholly inside some window.
+fn runs_and_sequences(body: &[u8]) -> (bool, bool) {
+    let steps = body.len().saturating_sub(1);
+    if steps < 64 {
+        let (eq, seq) = step_bits_scalar(body);
+        return (has_run(eq, 5), has_run(seq, 7));
+    }
+    let (mut long_run, mut long_seq) = (false, false);
+    let mut start = 0;
+    loop {
+        let (eq, seq) = step_bits_swar(&body[start..start + 65]);
+        long_run |= has_run(eq, 5);
+        long_seq |= has_run(seq, 7);
+        if start + 64 == steps {
+            return (long_run, long_seq);
+        }
+        start = (start + 56).min(steps - 64);
+    }
+}
+
+/// `k` consecutive one bits anywhere in `m`.
+fn has_run(m: u64, k: u32) -> bool {
+    let mut acc = m;
+    for i in 1..k {
+        acc &= m >> i;
+    }
+    acc != 0
+}
+
+/// Step bits for fewer than 64 steps: bit `k` of `eq` when `body[k] == body[k+1]`,
+/// of `seq` when they differ by exactly one.
+fn step_bits_scalar(body: &[u8]) -> (u64, u64) {
+    let (mut eq, mut seq) = (0u64, 0u64);
+    for (k, w) in body.windows(2).take(64).enumerate() {
+        let d = w[1].wrapping_sub(w[0]);
+        eq |= u64::from(d == 0) << k;
+        seq |= u64::from(d == 1 || d == 255) << k;
+    }
+    (eq, seq)
+}
+
+/// [`step_bits_scalar`] for exactly 64 steps (`window.len() == 65`), 8 at a time.
+fn step_bits_swar(window: &[u8]) -> (u64, u64) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // 0x80 in every byte of `x` that is zero, 0 elsewhere (exact: no carries between bytes).
+    let zero = |x: u64| !(((x & !HIGH) + !HIGH) | x) & HIGH;
+    // The top bit of each byte, gathered into 8 bits (byte j -> bit j).
+    let pack = |flags: u64| ((flags >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
+    let load = |at: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&window[at..at + 8]);
+        u64::from_le_bytes(b)
+    };
+    let (mut eq, mut seq) = (0u64, 0u64);
+    for block in 0..8 {
+        let (a, b) = (load(block * 8), load(block * 8 + 1));
+        // Bytewise b - a, with no borrow crossing bytes.
+        let d = ((b | HIGH) - (a & !HIGH)) ^ ((b ^ !a) & HIGH);
+        eq |= pack(zero(a ^ b)) << (block * 8);
+        seq |= pack(zero(d ^ ONES) | zero(!d)) << (block * 8);
+    }
+    (eq, seq)
 }
 
 /// Placeholders recognisable from the whole text, before any character check:
@@ -451,6 +525,56 @@ mod tests {
         for b in 0..=255u8 {
             let expect = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
             assert_eq!(is_key_byte(b), expect, "byte {b}");
+        }
+    }
+
+    /// The straightforward version of `placeholder_body`, as the oracle for the fast one.
+    fn placeholder_body_reference(body: &[u8]) -> bool {
+        let distinct = body.iter().collect::<std::collections::BTreeSet<_>>().len();
+        let longest = |step: &dyn Fn(u8, u8) -> bool| {
+            let (mut best, mut cur) = (1, 1);
+            for w in body.windows(2) {
+                cur = if step(w[0], w[1]) { cur + 1 } else { 1 };
+                best = best.max(cur);
+            }
+            best
+        };
+        let run = longest(&|a, b| a == b);
+        let seq = longest(&|a, b| b.wrapping_sub(a) == 1 || a.wrapping_sub(b) == 1);
+        !body.is_empty()
+            && ((body.len() >= 4 && distinct == 1)
+                || run >= 6
+                || seq >= 8
+                || (body.len() >= 16 && distinct < (body.len() / 4 + 2).min(20)))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn placeholder_body_matches_its_reference(body in "[A-Za-z0-9_-]{0,40}|[A-Za-z0-9_-]{60,400}|[a-f0-3]{0,200}|[ab]{0,30}|[a-h]{50,300}") {
+            proptest::prop_assert_eq!(placeholder_body(body.as_bytes()).is_err(), placeholder_body_reference(body.as_bytes()));
+        }
+
+        #[test]
+        fn key_byte_check_matches_the_table(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..100)) {
+            let table = bytes.iter().all(|&b| is_key_byte(b) || b == b'.');
+            proptest::prop_assert_eq!(all_key_bytes_or_dot(&bytes), table);
+        }
+    }
+
+    #[test]
+    fn runs_across_window_edges_are_found() {
+        // A random-looking body of 300 with one planted run or sequence at every offset.
+        let base: Vec<u8> = (0..300u32)
+            .map(|i| b"Q7xK2mP9vR4tW8nZ3cF6hJ1"[(i as usize * 7) % 23])
+            .collect();
+        assert_eq!(runs_and_sequences(&base), (false, false));
+        for at in 0..base.len() - 8 {
+            let mut run = base.clone();
+            run[at..at + 6].fill(b'z');
+            assert!(runs_and_sequences(&run).0, "run at {at}");
+            let mut seq = base.clone();
+            seq[at..at + 8].copy_from_slice(b"abcdefgh");
+            assert!(runs_and_sequences(&seq).1, "sequence at {at}");
         }
     }
 

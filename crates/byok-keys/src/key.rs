@@ -259,7 +259,7 @@ pub(crate) fn is_invisible(c: char) -> bool {
 /// they are looked for only on the error path: a real key pays nothing for them.
 pub(crate) fn check(raw: &str) -> Result<Shape, KeyError> {
     let bytes = raw.as_bytes();
-    let result = if bytes.iter().all(|&b| format::is_key_byte(b) || b == b'.') {
+    let result = if format::all_key_bytes_or_dot(bytes) {
         format::classify(bytes)
     } else if raw.trim().is_empty() {
         Err(KeyError::Empty)

@@ -1,7 +1,7 @@
 //! [`scan`] and [`redact`]: find keys inside arbitrary text.
 //!
 //! Two stages: a SIMD literal prefilter (aho-corasick's Teddy) finds the rare places
-//! where the OpenAI marker `T3BlbkFJ`, `sk-ant-`, `AIza` or `AQ.` occur; the token
+//! where the OpenAI marker `T3BlbkFJ`, `-ant-`, `AIza` or `AQ.` occur; the token
 //! around each (the maximal run of key characters) is then handed to the same
 //! classifier as [`ApiKey::parse`](crate::ApiKey::parse). No regex, no fixed lengths.
 
@@ -15,12 +15,17 @@ use crate::format::{self, is_key_byte};
 use crate::key::mask;
 use crate::{KeyKind, Provider};
 
-/// Rare anchors: the OpenAI marker sits inside every OpenAI key, so `sk-` (common
-/// inside words like `task-`, `disk-`, `risk-`) is never searched for at all.
+/// Rare anchors. `sk-` is common inside words (`task-`, `disk-`, `risk-`), and the
+/// prefilter fingerprints a pattern by its first bytes, so no anchor starts with it:
+/// OpenAI keys are found by the marker in their middle, Anthropic keys by `-ant-`.
+/// The first two anchors sit inside the key; the others start it.
+const ANCHORS: [&str; 4] = ["T3BlbkFJ", "-ant-", "AIza", "AQ."];
+const INSIDE_ANCHORS: usize = 2;
+
 static PREFILTER: LazyLock<AhoCorasick> = LazyLock::new(|| {
     AhoCorasick::builder()
         .match_kind(MatchKind::LeftmostFirst)
-        .build(["T3BlbkFJ", "sk-ant-", "AIza", "AQ."])
+        .build(ANCHORS)
         .expect("four literal patterns always build")
 });
 
@@ -113,7 +118,7 @@ impl Iterator for Findings<'_> {
             }
             // Nothing in this token can be a key unless it is one as a whole.
             self.pos = run_end.max(m.end());
-            let anchored_at_start = m.pattern().as_usize() != 0;
+            let anchored_at_start = m.pattern().as_usize() >= INSIDE_ANCHORS;
             if (anchored_at_start && start != m.start()) || run_end - start > MAX_TOKEN {
                 continue;
             }
