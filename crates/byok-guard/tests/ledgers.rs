@@ -155,6 +155,36 @@ async fn postgres_ledger_keeps_the_contract() {
     conformance::concurrent_holds_never_overspend(l, 32, 10).await;
 }
 
+#[tokio::test]
+async fn postgres_ledger_debug_never_shows_the_password() {
+    let Some(url) = service(
+        "BYOK_TEST_POSTGRES_URL",
+        "postgres_ledger_debug_never_shows_the_password",
+    ) else {
+        return;
+    };
+    let _shared = SERVERS.read().await;
+    // Trust authentication ignores the password, so any value connects.
+    let with_password = url.replacen(
+        "postgres://postgres@",
+        "postgres://postgres:Sup3rSecretPw@",
+        1,
+    );
+    if with_password == url {
+        eprintln!(
+            "SKIPPED (URL has no plain `postgres@` user): postgres_ledger_debug_never_shows_the_password"
+        );
+        return;
+    }
+    let l = ledger::open(&with_password).await.unwrap();
+    assert!(!format!("{l:?}").contains("Sup3rSecretPw"));
+    let bad = ledger::open("postgres://postgres:Sup3rSecretPw@127.0.0.1:1/nodb")
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), "ledger_unavailable");
+    assert!(!format!("{bad} {bad:?}").contains("Sup3rSecretPw"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_two_processes_never_overspend() {
     let Some(url) = service(

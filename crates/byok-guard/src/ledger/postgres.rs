@@ -13,14 +13,25 @@ use crate::GuardError;
 /// `SELECT … FOR UPDATE` in scope order, reads spend and live holds, and
 /// inserts the hold, so concurrent instances never admit past a limit and
 /// never deadlock. Amounts are exact decimal text.
-#[derive(Debug)]
 pub struct PostgresLedger {
     inner: SqlLedger<PgDb>,
 }
 
-#[derive(Debug)]
+impl std::fmt::Debug for PostgresLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The pool's options hold the connection password: never print them.
+        f.debug_struct("PostgresLedger").finish_non_exhaustive()
+    }
+}
+
 pub(crate) struct PgDb {
     pool: PgPool,
+}
+
+impl std::fmt::Debug for PgDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgDb").finish_non_exhaustive()
+    }
 }
 
 fn err(e: sqlx::Error) -> GuardError {

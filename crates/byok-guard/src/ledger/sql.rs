@@ -130,12 +130,8 @@ impl<D: SqlDb> SqlLedger<D> {
     }
 
     async fn held(tx: &mut dyn SqlTx, scope: &Scope, now: Timestamp) -> Result<Usd, GuardError> {
-        // Retire lapsed holds so the live index stays small.
-        tx.exec(
-            "UPDATE byok_guard_holds SET active = 0 WHERE scope = $1 AND active = 1 AND expires_at <= $2",
-            vec![Bind::Text(scope.to_string()), ms(now)],
-        )
-        .await?;
+        // Lapsed holds are simply not counted: the (scope, active, expires_at) index
+        // range-scans only live ones, so no cleanup write is needed on the hot path.
         let rows = tx
             .rows(
                 "SELECT amount FROM byok_guard_holds WHERE scope = $1 AND active = 1 AND expires_at > $2",

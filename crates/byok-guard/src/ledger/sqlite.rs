@@ -4,13 +4,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row, Sqlite, SqlitePool, Transaction};
 
 use super::sql::{Bind, SCHEMA, SqlDb, SqlLedger, SqlTx, forward_ledger};
 use crate::GuardError;
 
-/// A ledger in one SQLite file (WAL mode).
+/// A ledger in one SQLite file (WAL mode, `synchronous = NORMAL`).
 ///
 /// Every mutation runs in a `BEGIN IMMEDIATE` transaction, so writers —
 /// tasks or whole processes sharing the file — are serialised and a hold's
@@ -59,6 +59,9 @@ impl SqliteLedger {
             } else {
                 SqliteJournalMode::Wal
             })
+            // WAL + NORMAL: a commit survives a crash of any process; only an OS crash or
+            // power loss can drop the last commits. FULL would cost an fsync per operation.
+            .synchronous(SqliteSynchronous::Normal)
             // Writers queue behind `BEGIN IMMEDIATE`; wait rather than fail under contention.
             .busy_timeout(Duration::from_secs(60));
         let pool = SqlitePoolOptions::new()
