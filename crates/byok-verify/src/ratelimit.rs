@@ -8,6 +8,38 @@ use serde::Serialize;
 
 use crate::duration::{parse_go_duration, serialize_opt_ms};
 
+// Header names spelled out: parsing runs on every answer, so no `format!`.
+const OPENAI_REQUESTS: [&str; 3] = [
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
+];
+const OPENAI_TOKENS: [&str; 3] = [
+    "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-tokens",
+];
+const ANTHROPIC_REQUESTS: [&str; 3] = [
+    "anthropic-ratelimit-requests-limit",
+    "anthropic-ratelimit-requests-remaining",
+    "anthropic-ratelimit-requests-reset",
+];
+const ANTHROPIC_TOKENS: [&str; 3] = [
+    "anthropic-ratelimit-tokens-limit",
+    "anthropic-ratelimit-tokens-remaining",
+    "anthropic-ratelimit-tokens-reset",
+];
+const ANTHROPIC_INPUT_TOKENS: [&str; 3] = [
+    "anthropic-ratelimit-input-tokens-limit",
+    "anthropic-ratelimit-input-tokens-remaining",
+    "anthropic-ratelimit-input-tokens-reset",
+];
+const ANTHROPIC_OUTPUT_TOKENS: [&str; 3] = [
+    "anthropic-ratelimit-output-tokens-limit",
+    "anthropic-ratelimit-output-tokens-remaining",
+    "anthropic-ratelimit-output-tokens-reset",
+];
+
 /// One limit's state: how many per window, how many are left, when it resets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -50,18 +82,17 @@ impl RateLimits {
     /// Parse OpenAI headers: `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`,
     /// resets as Go durations (`6m0s`). Azure's `-1` means "unknown" and is dropped.
     pub fn from_openai(headers: &HeaderMap) -> RateLimits {
-        let one = |what: &str| {
+        let one = |[limit, remaining, reset]: [&str; 3]| {
             let l = RateLimit {
-                limit: number(headers, &format!("x-ratelimit-limit-{what}")),
-                remaining: number(headers, &format!("x-ratelimit-remaining-{what}")),
-                reset_after: text(headers, &format!("x-ratelimit-reset-{what}"))
-                    .and_then(parse_go_duration),
+                limit: number(headers, limit),
+                remaining: number(headers, remaining),
+                reset_after: text(headers, reset).and_then(parse_go_duration),
             };
             (!l.is_empty()).then_some(l)
         };
         RateLimits {
-            requests: one("requests"),
-            tokens: one("tokens"),
+            requests: one(OPENAI_REQUESTS),
+            tokens: one(OPENAI_TOKENS),
             ..RateLimits::default()
         }
     }
@@ -69,22 +100,21 @@ impl RateLimits {
     /// Parse Anthropic headers: `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}`,
     /// resets as RFC 3339 timestamps, taken relative to `now`.
     pub fn from_anthropic(headers: &HeaderMap, now: Timestamp) -> RateLimits {
-        let one = |what: &str| {
-            let reset = text(headers, &format!("anthropic-ratelimit-{what}-reset"))
-                .and_then(|s| s.parse::<Timestamp>().ok())
-                .map(|t| until(now, t));
+        let one = |[limit, remaining, reset]: [&str; 3]| {
             let l = RateLimit {
-                limit: number(headers, &format!("anthropic-ratelimit-{what}-limit")),
-                remaining: number(headers, &format!("anthropic-ratelimit-{what}-remaining")),
-                reset_after: reset,
+                limit: number(headers, limit),
+                remaining: number(headers, remaining),
+                reset_after: text(headers, reset)
+                    .and_then(|s| s.parse::<Timestamp>().ok())
+                    .map(|t| until(now, t)),
             };
             (!l.is_empty()).then_some(l)
         };
         RateLimits {
-            requests: one("requests"),
-            tokens: one("tokens"),
-            input_tokens: one("input-tokens"),
-            output_tokens: one("output-tokens"),
+            requests: one(ANTHROPIC_REQUESTS),
+            tokens: one(ANTHROPIC_TOKENS),
+            input_tokens: one(ANTHROPIC_INPUT_TOKENS),
+            output_tokens: one(ANTHROPIC_OUTPUT_TOKENS),
         }
     }
 

@@ -3,23 +3,89 @@
 
 use byok_keys::{ApiKey, Provider};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
-use reqwest::{Method, Request};
+use reqwest::{Method, Request, Url};
 use serde_json::json;
 
 use crate::config::VerifierConfig;
+use crate::error::VerifyError;
 use crate::report::Probe;
 
 /// Anthropic API version header value.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 
-/// Build the request of `probe` for `key`. `None` if the key cannot go in a
-/// header (impossible for a parsed key, whose characters are all printable ASCII).
-pub(crate) fn build(config: &VerifierConfig, key: &ApiKey, probe: Probe) -> Option<Request> {
-    let provider = key.provider();
-    let base = config.base_url_of(provider);
+/// One probe's request line and body, resolved from the configuration.
+#[derive(Debug, Clone)]
+struct Route {
+    provider: Provider,
+    probe: Probe,
+    method: Method,
+    url: Url,
+    body: Option<Vec<u8>>,
+}
+
+/// Every (provider, probe) request, resolved once when a verifier is built so
+/// a verification does no URL parsing or JSON encoding.
+#[derive(Debug, Clone)]
+pub(crate) struct Routes(Vec<Route>);
+
+impl Routes {
+    pub(crate) fn new(config: &VerifierConfig) -> Result<Routes, VerifyError> {
+        let mut routes = Vec::with_capacity(6);
+        for provider in Provider::ALL {
+            for probe in [Probe::ListModels, Probe::Billable] {
+                let (method, path, body) = line(config, provider, probe);
+                let base = config.base_url_of(provider);
+                let url = Url::parse(&format!("{base}{path}")).map_err(|_| {
+                    VerifyError::InvalidBaseUrl {
+                        provider,
+                        reason: "it cannot be joined with the request path",
+                    }
+                })?;
+                let body = body.map(|b| b.to_string().into_bytes());
+                routes.push(Route {
+                    provider,
+                    probe,
+                    method,
+                    url,
+                    body,
+                });
+            }
+        }
+        Ok(Routes(routes))
+    }
+
+    /// The request of `probe` for `key`. `None` if the key cannot go in a header
+    /// (impossible for a parsed key, whose characters are all printable ASCII).
+    pub(crate) fn build(
+        &self,
+        config: &VerifierConfig,
+        key: &ApiKey,
+        probe: Probe,
+    ) -> Option<Request> {
+        let route = self
+            .0
+            .iter()
+            .find(|r| r.provider == key.provider() && r.probe == probe)?;
+        let mut request = Request::new(route.method.clone(), route.url.clone());
+        let headers = request.headers_mut();
+        add_auth(headers, config, key)?;
+        if let Some(body) = &route.body {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            *request.body_mut() = Some(body.clone().into());
+        }
+        Some(request)
+    }
+}
+
+/// Method, public path and JSON body of `probe` at `provider`.
+fn line(
+    config: &VerifierConfig,
+    provider: Provider,
+    probe: Probe,
+) -> (Method, String, Option<serde_json::Value>) {
     let model = config.probe_model_of(provider);
-    let (method, path, body) = match (provider, probe) {
-        (Provider::OpenAi, Probe::ListModels) | (Provider::Anthropic, Probe::ListModels) => {
+    match (provider, probe) {
+        (Provider::OpenAi | Provider::Anthropic, Probe::ListModels) => {
             (Method::GET, "/v1/models".to_owned(), None)
         }
         (Provider::OpenAi, Probe::Billable) => (
@@ -49,17 +115,7 @@ pub(crate) fn build(config: &VerifierConfig, key: &ApiKey, probe: Probe) -> Opti
                 "generationConfig": {"maxOutputTokens": 1}
             })),
         ),
-    };
-    // Base and model were validated by `Verifier::new`, so the URL parses.
-    let url = reqwest::Url::parse(&format!("{base}{path}")).ok()?;
-    let mut request = Request::new(method, url);
-    let headers = request.headers_mut();
-    add_auth(headers, config, key)?;
-    if let Some(body) = body {
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        *request.body_mut() = Some(serde_json::to_vec(&body).ok()?.into());
     }
-    Some(request)
 }
 
 fn add_auth(headers: &mut HeaderMap, config: &VerifierConfig, key: &ApiKey) -> Option<()> {
@@ -119,7 +175,10 @@ mod tests {
         let key = ApiKey::parse(&raw).unwrap();
         let config = VerifierConfig::default().base_url(Provider::Google, "http://127.0.0.1:1/gw");
         for probe in [Probe::ListModels, Probe::Billable] {
-            let r = build(&config, &key, probe).unwrap();
+            let r = Routes::new(&config)
+                .unwrap()
+                .build(&config, &key, probe)
+                .unwrap();
             assert!(!r.url().as_str().contains(&raw));
             assert_eq!(r.url().query(), None);
             assert_eq!(r.headers()["x-goog-api-key"].to_str().unwrap(), raw);
@@ -136,7 +195,10 @@ mod tests {
         let config = VerifierConfig::default()
             .openai_organization("org-1")
             .openai_project("proj_1");
-        let r = build(&config, &key, Probe::Billable).unwrap();
+        let r = Routes::new(&config)
+            .unwrap()
+            .build(&config, &key, Probe::Billable)
+            .unwrap();
         assert_eq!(
             r.url().as_str(),
             "https://api.openai.com/v1/chat/completions"
@@ -157,7 +219,11 @@ mod tests {
     fn anthropic_version_header() {
         let raw = fake::key(Provider::Anthropic, KeyKind::Api, 11);
         let key = ApiKey::parse(&raw).unwrap();
-        let r = build(&VerifierConfig::default(), &key, Probe::ListModels).unwrap();
+        let config = VerifierConfig::default();
+        let r = Routes::new(&config)
+            .unwrap()
+            .build(&config, &key, Probe::ListModels)
+            .unwrap();
         assert_eq!(r.headers()["anthropic-version"], ANTHROPIC_VERSION);
         assert_eq!(r.headers()["x-api-key"].to_str().unwrap(), raw);
         assert_eq!(r.method(), Method::GET);

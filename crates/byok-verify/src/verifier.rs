@@ -13,7 +13,7 @@ use crate::config::VerifierConfig;
 use crate::error::VerifyError;
 use crate::ratelimit::RateLimits;
 use crate::report::{Depth, Probe, Report};
-use crate::request;
+use crate::request::Routes;
 use crate::retry::{self, Jitter, Retried, Try};
 use crate::verdict::{NetworkErrorKind, RestrictedReason, Verdict};
 
@@ -33,6 +33,7 @@ pub struct Verifier {
 struct Inner {
     client: reqwest::Client,
     config: VerifierConfig,
+    routes: Routes,
     jitter: Jitter,
 }
 
@@ -71,10 +72,12 @@ impl Verifier {
         client: reqwest::Client,
     ) -> Result<Verifier, VerifyError> {
         config.validate()?;
+        let routes = Routes::new(&config)?;
         Ok(Verifier {
             inner: Arc::new(Inner {
                 client,
                 config,
+                routes,
                 jitter: Jitter::from_clock(),
             }),
         })
@@ -210,7 +213,7 @@ impl Verifier {
     /// One HTTP request, bounded by the request timeout and the deadline.
     async fn attempt(&self, key: &ApiKey, probe: Probe, deadline: Instant) -> Observed {
         let inner = &self.inner;
-        let Some(request) = request::build(&inner.config, key, probe) else {
+        let Some(request) = inner.routes.build(&inner.config, key, probe) else {
             return Observed::Network(NetworkErrorKind::Io);
         };
         let left = deadline.saturating_duration_since(Instant::now());

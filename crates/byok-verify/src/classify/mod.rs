@@ -100,14 +100,12 @@ pub(crate) fn classify_at(
     body: &[u8],
     now: Timestamp,
 ) -> Classification {
-    let json: Option<Value> = serde_json::from_slice(body).ok();
     let reading = match status {
-        200..=299 if json.as_ref().is_some_and(Value::is_object) => {
-            Reading::new(Verdict::Valid, false)
-        }
+        200..=299 if is_json_object(body) => Reading::new(Verdict::Valid, false),
         // A 2xx that is not a JSON object: a captive portal or proxy page, not the provider.
         200..=299 => Reading::new(Verdict::Indeterminate, false),
         _ => {
+            let json: Option<Value> = serde_json::from_slice(body).ok();
             let mut r = match provider {
                 Provider::OpenAi => openai::read(status, json.as_ref()),
                 Provider::Anthropic => anthropic::read(status, json.as_ref()),
@@ -150,6 +148,13 @@ pub(crate) fn classify_at(
         rate_limits,
         retry_after,
     }
+}
+
+/// Whether `body` is one well-formed JSON object; checked without building it
+/// (success bodies can be large model lists).
+fn is_json_object(body: &[u8]) -> bool {
+    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
 }
 
 /// Mask anything shaped like a key, and keep at most [`MESSAGE_MAX_CHARS`].
