@@ -287,6 +287,18 @@ mod tests {
         }
 
         #[test]
+        fn arbitrary_bytes_never_open_and_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            rt().block_on(async {
+                let kek = MasterKey::generate().unwrap();
+                let w = ws("w");
+                let bind = Binding { workspace: &w, id: KeyId::new(), provider: Provider::OpenAi };
+                let err = SealedSecret::from_bytes(bytes).open(&kek, bind).await.unwrap_err();
+                prop_assert_eq!(err.code(), "corrupt");
+                Ok(())
+            })?;
+        }
+
+        #[test]
         fn round_trip_any_text(secret in "\\PC{0,300}") {
             rt().block_on(async {
                 let kek = MasterKey::generate().unwrap();

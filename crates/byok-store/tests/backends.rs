@@ -103,6 +103,19 @@ mod postgres {
     }
 
     #[tokio::test]
+    async fn connection_errors_never_show_the_password() {
+        for url in [
+            "postgres://byok:hunter2-secret-pw@127.0.0.1:1/none",
+            "postgres://byok:hunter2-secret-pw@127.0.0.1:notaport/none",
+        ] {
+            let err = PostgresStore::connect(url).await.unwrap_err();
+            assert_eq!(err.code(), "backend_error");
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+    }
+
+    #[tokio::test]
     async fn debug_hides_the_connection_string() {
         let Some(url) = url_for("debug_hides_the_connection_string") else {
             return;
