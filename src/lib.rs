@@ -45,4 +45,4 @@ pub use byok_guard as guard;
 pub use byok_testkit as testkit;
 
 mod vault;
-pub use vault::{NewKey, Purpose, Vault, VaultBuilder, VaultError};
+pub use vault::{KeyEdit, NewKey, Purpose, Vault, VaultBuilder, VaultError};

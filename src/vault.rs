@@ -131,6 +131,58 @@ impl NewKey {
     }
 }
 
+/// Changes to a key's non-secret fields, applied only if the key is still at the
+/// version the caller saw (else `conflict`). Fields left `None` stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyEdit {
+    /// New label.
+    pub label: Option<String>,
+    /// New role and order among backups.
+    pub role: Option<(Role, u32)>,
+    /// New default model (`Some(None)` clears it).
+    pub default_model: Option<Option<String>>,
+    /// New note (`Some(None)` clears it).
+    pub note: Option<Option<String>>,
+}
+
+impl KeyEdit {
+    /// No changes yet.
+    pub fn new() -> Self {
+        KeyEdit::default()
+    }
+
+    /// Set the label.
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Make it the primary key.
+    pub fn primary(mut self) -> Self {
+        self.role = Some((Role::Primary, 0));
+        self
+    }
+
+    /// Make it a backup, `order` among backups.
+    pub fn backup(mut self, order: u32) -> Self {
+        self.role = Some((Role::Backup, order));
+        self
+    }
+
+    /// Set or clear the default model.
+    pub fn default_model(mut self, model: Option<String>) -> Self {
+        self.default_model = Some(model);
+        self
+    }
+
+    /// Set or clear the note.
+    pub fn note(mut self, note: Option<String>) -> Self {
+        self.note = Some(note);
+        self
+    }
+}
+
 /// Builds a [`Vault`]. Verification (`byok-verify`) and spend guards
 /// (`byok-guard`) join here as further builder steps.
 #[derive(Debug, Default)]
@@ -421,6 +473,42 @@ impl Vault {
         next.updated_at = now();
         let stored = self.kv().update(&next).await?;
         self.audit_event(workspace, id, AuditAction::Rotate).await?;
+        Ok(stored.view())
+    }
+
+    /// Apply `edit` if the key is still at `expected_version` (the `version` of the
+    /// view the caller edited); a stale edit fails with `conflict` and changes nothing.
+    pub async fn edit(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+        expected_version: u64,
+        edit: KeyEdit,
+    ) -> Result<KeyView, VaultError> {
+        let mut next = self.kv().get(workspace, id).await?;
+        if next.version != expected_version {
+            return Err(StoreError::Conflict {
+                id: id.to_string(),
+                expected: expected_version,
+            }
+            .into());
+        }
+        if let Some(label) = edit.label {
+            next.label = label;
+        }
+        if let Some((role, order)) = edit.role {
+            next.role = role;
+            next.order = order;
+        }
+        if let Some(model) = edit.default_model {
+            next.default_model = model;
+        }
+        if let Some(note) = edit.note {
+            next.note = note;
+        }
+        next.updated_at = now();
+        let stored = self.kv().update(&next).await?;
+        self.audit_event(workspace, id, AuditAction::Update).await?;
         Ok(stored.view())
     }
 
@@ -823,6 +911,89 @@ mod tests {
             vault.audit(&w).await.unwrap().last().unwrap().actor,
             "admin:1"
         );
+    }
+
+    #[tokio::test]
+    async fn a_stale_edit_is_a_conflict_never_a_lost_update() {
+        let (vault, _) = fresh().await;
+        let w = ws("a");
+        let view = vault
+            .add(NewKey::new(
+                w.clone(),
+                secret(&fake::key(Provider::OpenAi, KeyKind::Project, 11)),
+                "old",
+            ))
+            .await
+            .unwrap();
+        let edited = vault
+            .edit(
+                &w,
+                view.id,
+                view.version,
+                KeyEdit::new().label("new").backup(3).note(Some("n".into())),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                edited.label.as_str(),
+                edited.role,
+                edited.order,
+                edited.version
+            ),
+            ("new", Role::Backup, 3, 2)
+        );
+        assert_eq!(edited.note.as_deref(), Some("n"));
+        let err = vault
+            .edit(&w, view.id, view.version, KeyEdit::new().label("stale"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "conflict");
+        assert_eq!(vault.show(&w, view.id).await.unwrap().label, "new");
+        let last = vault.audit(&w).await.unwrap().pop().unwrap();
+        assert_eq!(last.action, AuditAction::Update);
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_edits_on_sqlite_have_exactly_one_winner() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::SqliteStore::open(dir.path().join("v.db"))
+            .await
+            .unwrap();
+        let master = MasterKey::generate().unwrap().to_base64();
+        let vault = vault_on(Arc::new(store), &master).await.unwrap();
+        let w = ws("a");
+        let view = vault
+            .add(NewKey::new(
+                w.clone(),
+                secret(&fake::key(Provider::OpenAi, KeyKind::Project, 12)),
+                "x",
+            ))
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let (vault, w) = (vault.clone(), w.clone());
+                tokio::spawn(async move {
+                    vault
+                        .edit(&w, view.id, 1, KeyEdit::new().label(format!("t{i}")))
+                        .await
+                })
+            })
+            .collect();
+        let mut wins = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => wins += 1,
+                Err(e) => assert_eq!(e.code(), "conflict"),
+            }
+        }
+        assert_eq!(
+            wins, 1,
+            "exactly one of eight concurrent edits from version 1 wins"
+        );
+        assert_eq!(vault.show(&w, view.id).await.unwrap().version, 2);
     }
 
     #[tokio::test]
