@@ -87,7 +87,8 @@ fn check(provider: Provider, scenario: &Scenario) {
     );
 }
 
-/// A running mock provider. Dropping it stops the server.
+/// A running mock provider. Dropping it releases the server (wiremock reuses
+/// it for a later mock after clearing it).
 pub struct MockProvider {
     server: MockServer,
     state: Arc<State>,

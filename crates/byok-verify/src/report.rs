@@ -5,14 +5,14 @@ use core::str::FromStr;
 use std::time::Duration;
 
 use byok_keys::{Fingerprint, Provider};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::duration::{serialize_ms, serialize_opt_ms};
 use crate::ratelimit::RateLimits;
 use crate::verdict::Verdict;
 
 /// How far a verification goes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Depth {
@@ -53,7 +53,7 @@ impl FromStr for Depth {
 }
 
 /// Which call decided the verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Probe {
@@ -85,7 +85,8 @@ pub struct Report {
     pub verdict: Verdict,
     /// The probe whose answer decided, `None` when no request was needed.
     pub probe: Option<Probe>,
-    /// HTTP requests sent, all probes and retries included.
+    /// HTTP requests attempted, all probes and retries included (one cut off by
+    /// the deadline before it was sent counts too).
     pub attempts: u32,
     /// Wall time of the whole verification.
     pub elapsed: Duration,
@@ -215,5 +216,9 @@ mod tests {
         assert_eq!("Auth".parse::<Depth>(), Ok(Depth::Auth));
         assert_eq!(Depth::default(), Depth::Billing);
         assert!("deep".parse::<Depth>().is_err());
+        assert_eq!(
+            serde_json::from_str::<Depth>("\"auth\"").unwrap(),
+            Depth::Auth
+        );
     }
 }

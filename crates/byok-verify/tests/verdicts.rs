@@ -580,3 +580,27 @@ async fn path_prefix_is_kept() {
         ]
     );
 }
+
+#[tokio::test]
+async fn user_agent_is_configurable() {
+    let mock = start(Provider::Google, Scenario::Valid).await;
+    let key = key_for(Provider::Google, 1);
+    verifier_for(&mock).verify(&key, Depth::Auth).await;
+    let custom =
+        byok_verify::Verifier::new(common::config_for(&mock).user_agent("acme-app/2.1 (byok)"))
+            .unwrap();
+    custom.verify(&key, Depth::Auth).await;
+    let agents: Vec<_> = mock
+        .requests()
+        .await
+        .iter()
+        .map(|r| r.header("user-agent").unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        agents,
+        [
+            concat!("byok/", env!("CARGO_PKG_VERSION")),
+            "acme-app/2.1 (byok)"
+        ]
+    );
+}

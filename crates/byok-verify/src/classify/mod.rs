@@ -210,6 +210,40 @@ mod tests {
         assert_eq!(m.chars().count(), MESSAGE_MAX_CHARS + 1);
     }
 
+    proptest::proptest! {
+        /// Any answer classifies without panicking; key and account problems are
+        /// never retried unless the server says so.
+        #[test]
+        fn any_answer_is_classified(status in 100u16..600, body in proptest::collection::vec(proptest::num::u8::ANY, 0..300), p in 0usize..3) {
+            let provider = Provider::ALL[p];
+            let c = classify(provider, status, &HeaderMap::new(), &body);
+            proptest::prop_assert_eq!(c.status, status);
+            if c.retryable {
+                proptest::prop_assert!(matches!(
+                    c.verdict,
+                    Verdict::RateLimited { .. } | Verdict::ProviderUnavailable | Verdict::Indeterminate
+                ), "{:?}", c.verdict);
+            }
+        }
+
+        /// Well-formed error bodies with arbitrary codes and messages never panic
+        /// and never turn a no-credits or invalid verdict retryable.
+        #[test]
+        fn shaped_bodies_with_any_text(status in 400u16..600, code in "[a-z_]{0,30}", message in "\\PC{0,80}") {
+            let bodies = [
+                serde_json::json!({"error": {"message": message, "type": code, "param": null, "code": code}}),
+                serde_json::json!({"type": "error", "error": {"type": code, "message": message}}),
+                serde_json::json!({"error": {"code": status, "message": message, "status": code, "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": code}]}}),
+            ];
+            for (provider, body) in Provider::ALL.into_iter().zip(bodies) {
+                let c = classify(provider, status, &HeaderMap::new(), body.to_string().as_bytes());
+                if matches!(c.verdict, Verdict::NoCredits(_) | Verdict::Invalid(_) | Verdict::Restricted(_)) {
+                    proptest::prop_assert!(!c.retryable);
+                }
+            }
+        }
+    }
+
     #[test]
     fn request_id_from_header_or_body() {
         let mut h = HeaderMap::new();
