@@ -196,7 +196,7 @@ impl Respond for Responder {
         let state = &self.0;
         let n = state.sequence.fetch_add(1, Ordering::Relaxed);
         let response = answer(state, request, n);
-        with_request_id(state.provider, response, n)
+        with_common_headers(state.provider, response, n)
     }
 }
 
@@ -207,12 +207,22 @@ fn request_id(provider: Provider, n: u64) -> String {
     }
 }
 
-fn with_request_id(provider: Provider, response: ResponseTemplate, n: u64) -> ResponseTemplate {
+/// Headers every answer of the provider carries: request id, API version, organization.
+fn with_common_headers(provider: Provider, response: ResponseTemplate, n: u64) -> ResponseTemplate {
     match provider {
-        Provider::OpenAi => response.insert_header("x-request-id", request_id(provider, n)),
-        Provider::Anthropic => response.insert_header("request-id", request_id(provider, n)),
+        Provider::OpenAi => response
+            .insert_header("x-request-id", request_id(provider, n))
+            .insert_header("openai-version", "2020-10-01")
+            .insert_header("openai-organization", "org-byoktestkit")
+            .insert_header("openai-processing-ms", "42"),
+        Provider::Anthropic => response
+            .insert_header("request-id", request_id(provider, n))
+            .insert_header(
+                "anthropic-organization-id",
+                "00000000-0000-4000-8000-000000000000",
+            ),
         // Gemini sends no request id header.
-        _ => response,
+        _ => response.insert_header("server", "scaffolding on HTTPServer2"),
     }
 }
 

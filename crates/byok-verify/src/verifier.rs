@@ -8,7 +8,7 @@ use byok_keys::ApiKey;
 use tokio::time::Instant;
 
 use crate::bulk::Pacer;
-use crate::classify::{Classification, classify};
+use crate::classify::{Classification, classify_at};
 use crate::config::VerifierConfig;
 use crate::error::VerifyError;
 use crate::ratelimit::RateLimits;
@@ -17,8 +17,9 @@ use crate::request::Routes;
 use crate::retry::{self, Jitter, Retried, Try};
 use crate::verdict::{NetworkErrorKind, RestrictedReason, Verdict};
 
-/// Largest response body read; error bodies are small, anything bigger is cut.
-const BODY_LIMIT: usize = 64 * 1024;
+/// Largest response body read. Error bodies are small; a long model list is cut
+/// here and judged by its start.
+const BODY_LIMIT: usize = 256 * 1024;
 
 /// Verifies keys against their provider over one shared HTTP client.
 ///
@@ -138,7 +139,7 @@ impl Verifier {
                 .await;
         }
         report.elapsed = start.elapsed();
-        tracing::info!(
+        tracing::debug!(
             provider = %report.provider, key = %report.masked, verdict = %report.verdict,
             attempts = report.attempts, elapsed_ms = report.elapsed.as_millis() as u64,
             "key verified"
@@ -223,21 +224,29 @@ impl Verifier {
             let status = response.status().as_u16();
             let headers = std::mem::take(response.headers_mut());
             let mut body = Vec::new();
+            let mut complete = true;
             while let Some(chunk) = response.chunk().await? {
                 let room = BODY_LIMIT - body.len();
-                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if body.len() == BODY_LIMIT {
+                if chunk.len() > room {
+                    body.extend_from_slice(&chunk[..room]);
+                    complete = false;
                     break;
                 }
+                body.extend_from_slice(&chunk);
             }
-            Ok::<_, reqwest::Error>((status, headers, body))
+            Ok::<_, reqwest::Error>((status, headers, body, complete))
         };
         match tokio::time::timeout(limit, exchange).await {
             Err(_) => Observed::Network(NetworkErrorKind::Timeout),
             Ok(Err(e)) => Observed::Network(network_kind(&e)),
-            Ok(Ok((status, headers, body))) => {
-                Observed::Answer(Box::new(classify(key.provider(), status, &headers, &body)))
-            }
+            Ok(Ok((status, headers, body, complete))) => Observed::Answer(Box::new(classify_at(
+                key.provider(),
+                status,
+                &headers,
+                &body,
+                complete,
+                jiff::Timestamp::now(),
+            ))),
         }
     }
 }

@@ -604,3 +604,26 @@ async fn user_agent_is_configurable() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_long_model_list_is_still_valid() {
+    use wiremock::{Mock, ResponseTemplate, matchers::any};
+    let mock = start(Provider::Google, Scenario::Valid).await;
+    let models: Vec<_> = (0..5000)
+        .map(|i| serde_json::json!({"name": format!("models/gemini-{i}"), "description": "x".repeat(60)}))
+        .collect();
+    let body = serde_json::json!({ "models": models });
+    assert!(
+        body.to_string().len() > 256 * 1024,
+        "longer than the read limit"
+    );
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .with_priority(1)
+        .mount(mock.server())
+        .await;
+    let report = verifier_for(&mock)
+        .verify(&key_for(Provider::Google, 1), Depth::Auth)
+        .await;
+    assert_eq!(report.verdict, Verdict::Valid);
+}

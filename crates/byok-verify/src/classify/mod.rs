@@ -89,19 +89,21 @@ pub fn classify(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Classification {
-    classify_at(provider, status, headers, body, Timestamp::now())
+    classify_at(provider, status, headers, body, true, Timestamp::now())
 }
 
-/// [`classify`] with an explicit clock, for reset timestamps and HTTP dates.
+/// [`classify`] with an explicit clock (reset timestamps, HTTP dates) and
+/// whether `body` is complete or was cut at the read limit.
 pub(crate) fn classify_at(
     provider: Provider,
     status: u16,
     headers: &HeaderMap,
     body: &[u8],
+    complete: bool,
     now: Timestamp,
 ) -> Classification {
     let reading = match status {
-        200..=299 if is_json_object(body) => Reading::new(Verdict::Valid, false),
+        200..=299 if is_json_object(body, complete) => Reading::new(Verdict::Valid, false),
         // A 2xx that is not a JSON object: a captive portal or proxy page, not the provider.
         200..=299 => Reading::new(Verdict::Indeterminate, false),
         _ => {
@@ -150,11 +152,11 @@ pub(crate) fn classify_at(
     }
 }
 
-/// Whether `body` is one well-formed JSON object; checked without building it
-/// (success bodies can be large model lists).
-fn is_json_object(body: &[u8]) -> bool {
+/// Whether `body` is one well-formed JSON object, checked without building it.
+/// A body cut at the read limit (a long model list) can only show its start.
+fn is_json_object(body: &[u8], complete: bool) -> bool {
     body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
-        && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+        && (!complete || serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok())
 }
 
 /// Mask anything shaped like a key, and keep at most [`MESSAGE_MAX_CHARS`].
@@ -187,6 +189,19 @@ mod tests {
         let portal = classify(Provider::OpenAi, 200, &h, b"<html>Sign in to Wi-Fi</html>");
         assert_eq!(portal.verdict, Verdict::Indeterminate);
         assert!(!portal.retryable);
+    }
+
+    #[test]
+    fn a_cut_success_body_is_judged_by_its_start() {
+        let h = HeaderMap::new();
+        let now = Timestamp::now();
+        let cut = br#"{"object":"list","data":[{"id":"gpt-4o"#;
+        let c = classify_at(Provider::OpenAi, 200, &h, cut, false, now);
+        assert_eq!(c.verdict, Verdict::Valid);
+        let c = classify_at(Provider::OpenAi, 200, &h, cut, true, now);
+        assert_eq!(c.verdict, Verdict::Indeterminate);
+        let c = classify_at(Provider::OpenAi, 200, &h, b"<html>", false, now);
+        assert_eq!(c.verdict, Verdict::Indeterminate);
     }
 
     #[test]
