@@ -10,7 +10,7 @@ use super::{
     BudgetStatus, HoldOutcome, HoldRequest, Ledger, ReleaseOutcome, ReservationId, SettleOutcome,
     check, distinct_scopes, status_of,
 };
-use crate::budget::{Budget, Scope};
+use crate::budget::{Budget, Scope, Window};
 use crate::cost::Label;
 use crate::ledger::Alert;
 use crate::{GuardError, Usd};
@@ -34,6 +34,8 @@ struct State {
     reservations: HashMap<ReservationId, Reservation>,
     /// scope → live hold ids (may include expired ones until the next hold prunes them).
     live: HashMap<Scope, HashSet<ReservationId>>,
+    /// scope → its current period window and key (calendar math is the slow part of a hold).
+    windows: HashMap<Scope, (Window, String)>,
 }
 
 #[derive(Debug)]
@@ -65,6 +67,20 @@ impl MemoryLedger {
 }
 
 impl State {
+    /// The period key of `budget` at `now`, from the cache while `now` is inside it.
+    fn period(&mut self, budget: &Budget, now: Timestamp) -> Result<String, GuardError> {
+        if let Some((w, key)) = self.windows.get(&budget.scope) {
+            let inside = w.start.is_none_or(|s| s <= now) && w.end.is_none_or(|e| now < e);
+            if inside {
+                return Ok(key.clone());
+            }
+        }
+        let w = budget.window(now)?;
+        let key = w.key();
+        self.windows.insert(budget.scope.clone(), (w, key.clone()));
+        Ok(key)
+    }
+
     fn held(&mut self, scope: &Scope, now: Timestamp) -> Result<Usd, GuardError> {
         let Some(ids) = self.live.get_mut(scope) else {
             return Ok(Usd::ZERO);
@@ -106,7 +122,9 @@ impl Ledger for MemoryLedger {
     }
 
     async fn delete_budget(&self, scope: &Scope) -> Result<bool, GuardError> {
-        Ok(self.lock().budgets.remove(scope).is_some())
+        let mut st = self.lock();
+        st.windows.remove(scope);
+        Ok(st.budgets.remove(scope).is_some())
     }
 
     async fn hold(&self, req: &HoldRequest) -> Result<HoldOutcome, GuardError> {
@@ -121,7 +139,7 @@ impl Ledger for MemoryLedger {
             let Some(budget) = st.budgets.get(&scope).cloned() else {
                 continue;
             };
-            let period = budget.window(req.now)?.key();
+            let period = st.period(&budget, req.now)?;
             let spent = st.spent(&scope, &period)?;
             let held = st.held(&scope, req.now)?;
             if let Some(denied) = check(&budget, spent, held, req.amount)? {

@@ -143,6 +143,33 @@ impl<D: SqlDb> SqlLedger<D> {
         Usd::checked_sum(amounts?)
     }
 
+    /// Settled spend in `period` and live holds of `scope`, in one round trip.
+    async fn spent_and_held(
+        tx: &mut dyn SqlTx,
+        scope: &Scope,
+        period: &str,
+        now: Timestamp,
+    ) -> Result<(Usd, Usd), GuardError> {
+        let rows = tx
+            .rows(
+                "SELECT 's', amount FROM byok_guard_spend WHERE scope = $1 AND period = $2 \
+                 UNION ALL \
+                 SELECT 'h', amount FROM byok_guard_holds WHERE scope = $1 AND active = 1 AND expires_at > $3",
+                vec![Bind::Text(scope.to_string()), Bind::Text(period.to_owned()), ms(now)],
+            )
+            .await?;
+        let (mut spent, mut held) = (Usd::ZERO, Usd::ZERO);
+        for r in rows {
+            let a = amount::<D>(&r[1])?;
+            if r[0] == "s" {
+                spent = spent.checked_add(a)?;
+            } else {
+                held = held.checked_add(a)?;
+            }
+        }
+        Ok((spent, held))
+    }
+
     async fn fired(
         tx: &mut dyn SqlTx,
         scope: &Scope,
@@ -244,7 +271,16 @@ impl<D: SqlDb> SqlLedger<D> {
         let mut tx = self.db.begin().await?;
         let scopes = distinct_scopes(&req.scopes);
         let budgets = Self::lock_budgets(&mut *tx, &scopes).await?;
-        if Self::reservation_state(&mut *tx, req.id).await?.is_some() {
+        // Claim the id first: a repeated hold (a retry) finds it taken and returns
+        // the original answer instead of being evaluated against its own hold.
+        let claimed = tx
+            .exec(
+                "INSERT INTO byok_guard_reservations (id, state, expires_at) VALUES ($1, 'held', $2) \
+                 ON CONFLICT (id) DO NOTHING",
+                vec![Bind::Text(req.id.to_string()), ms(req.expires_at)],
+            )
+            .await?;
+        if claimed == 0 {
             let budgets = Self::hold_scopes(&mut *tx, req.id)
                 .await?
                 .into_iter()
@@ -256,35 +292,33 @@ impl<D: SqlDb> SqlLedger<D> {
         let mut holds = Vec::new();
         for budget in budgets {
             let period = budget.window(req.now)?.key();
-            let spent = Usd::checked_sum(
-                Self::spend_by_label(&mut *tx, &budget.scope, &period)
-                    .await?
-                    .into_values(),
-            )?;
-            let held = Self::held(&mut *tx, &budget.scope, req.now).await?;
+            let (spent, held) =
+                Self::spent_and_held(&mut *tx, &budget.scope, &period, req.now).await?;
             if let Some(denied) = check(&budget, spent, held, req.amount)? {
-                // Dropping the transaction rolls back the retired-hold updates too; harmless.
+                // Dropping the transaction rolls back the claimed id: nothing is held anywhere.
                 return Ok(HoldOutcome::Denied(denied));
             }
             holds.push((budget.scope, period));
         }
-        tx.exec(
-            "INSERT INTO byok_guard_reservations (id, state, expires_at) VALUES ($1, 'held', $2)",
-            vec![Bind::Text(req.id.to_string()), ms(req.expires_at)],
-        )
-        .await?;
-        for (scope, period) in &holds {
-            tx.exec(
-                "INSERT INTO byok_guard_holds (id, scope, period, amount, expires_at, active) VALUES ($1, $2, $3, $4, $5, 1)",
-                vec![
-                    Bind::Text(req.id.to_string()),
-                    Bind::Text(scope.to_string()),
-                    Bind::Text(period.clone()),
-                    Bind::Text(req.amount.to_string()),
-                    ms(req.expires_at),
-                ],
-            )
-            .await?;
+        if !holds.is_empty() {
+            // One multi-row insert: one round trip whatever the number of budgets.
+            let rows: Vec<String> = (0..holds.len())
+                .map(|i| format!("($1, ${}, ${}, $2, $3, 1)", 4 + 2 * i, 5 + 2 * i))
+                .collect();
+            let sql = format!(
+                "INSERT INTO byok_guard_holds (id, scope, period, amount, expires_at, active) VALUES {}",
+                rows.join(", ")
+            );
+            let mut binds = vec![
+                Bind::Text(req.id.to_string()),
+                Bind::Text(req.amount.to_string()),
+                ms(req.expires_at),
+            ];
+            for (scope, period) in &holds {
+                binds.push(Bind::Text(scope.to_string()));
+                binds.push(Bind::Text(period.clone()));
+            }
+            tx.exec(&sql, binds).await?;
         }
         tx.commit().await?;
         Ok(HoldOutcome::Held {
