@@ -15,10 +15,11 @@
 //! | [`guard`] | `byok-guard` | prices, costs with labels, budgets and reservations |
 //!
 //! ```
-//! use byok::keys::{ApiKey, Provider, normalize};
+//! use byok::keys::{Provider, normalize};
 //!
 //! // What a paste box receives: quotes, a Bearer prefix, a trailing newline.
-//! let pasted = format!("\"Bearer {}\"\n", byok::keys::fake::key(byok::keys::KeyKind::Project, 7));
+//! let raw = byok::keys::fake::key(Provider::OpenAi, byok::keys::KeyKind::Project, 7);
+//! let pasted = format!("\"Bearer {raw}\"\n");
 //! let cleaned = normalize(&pasted);
 //! let key = cleaned.parse().expect("a well-formed project key");
 //! assert_eq!(key.provider(), Provider::OpenAi);
