@@ -683,6 +683,36 @@ fn two_processes_writing_one_vault_lose_nothing() {
     }
 }
 
+#[test]
+fn processes_racing_to_create_a_new_vault_all_succeed() {
+    for round in 0..3u64 {
+        let v = Vault::new();
+        let children: Vec<Child> = (0..4u64)
+            .map(|i| {
+                let key = fake::key(Provider::Anthropic, KeyKind::Api, 7000 + round * 10 + i);
+                v.spawn(
+                    &[
+                        "add",
+                        "--json",
+                        "--workspace",
+                        "w",
+                        "--provider",
+                        "anthropic",
+                        "--label",
+                        "k",
+                    ],
+                    &key,
+                )
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        }
+        assert_eq!(v.ids("w").len(), 4, "every creator's key is there");
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn sigkill_in_the_middle_of_writes_loses_no_acknowledged_write() {
