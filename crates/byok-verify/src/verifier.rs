@@ -262,8 +262,7 @@ fn network_kind(e: &reqwest::Error) -> NetworkErrorKind {
     }
     let mut source = e.source();
     while let Some(s) = source {
-        let text = s.to_string().to_ascii_lowercase();
-        if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
+        if is_tls(s) {
             return NetworkErrorKind::Tls;
         }
         source = s.source();
@@ -272,5 +271,20 @@ fn network_kind(e: &reqwest::Error) -> NetworkErrorKind {
         NetworkErrorKind::Connect
     } else {
         NetworkErrorKind::Io
+    }
+}
+
+/// Whether `e` is a rustls error, possibly wrapped in `io::Error`s (whose
+/// `source()` skips the wrapped error, so `get_ref` is needed to see it).
+fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    if e.is::<rustls::Error>() {
+        return true;
+    }
+    match e
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::get_ref)
+    {
+        Some(inner) => is_tls(inner),
+        None => false,
     }
 }

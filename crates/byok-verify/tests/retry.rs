@@ -219,3 +219,28 @@ async fn redirects_are_not_followed() {
         "the key must not travel to another host"
     );
 }
+
+#[tokio::test]
+async fn dns_and_tls_failures_have_their_kind() {
+    // `.invalid` never resolves (RFC 2606).
+    let config = VerifierConfig::default()
+        .base_url(Provider::OpenAi, "http://byok-verify-test.invalid")
+        .retry(RetryPolicy::no_retry());
+    let report = Verifier::new(config)
+        .unwrap()
+        .verify(&key_for(Provider::OpenAi, 1), Depth::Auth)
+        .await;
+    assert_eq!(report.verdict, Verdict::NetworkError(NetworkErrorKind::Dns));
+
+    // TLS to a server that speaks plain HTTP: the handshake fails.
+    let mock = start(Provider::OpenAi, Scenario::Valid).await;
+    let https = mock.uri().replacen("http://", "https://", 1);
+    let config = VerifierConfig::default()
+        .base_url(Provider::OpenAi, &https)
+        .retry(RetryPolicy::no_retry());
+    let report = Verifier::new(config)
+        .unwrap()
+        .verify(&key_for(Provider::OpenAi, 1), Depth::Auth)
+        .await;
+    assert_eq!(report.verdict, Verdict::NetworkError(NetworkErrorKind::Tls));
+}
