@@ -45,5 +45,6 @@ pub use byok_guard as guard;
 #[doc(inline)]
 pub use byok_testkit as testkit;
 
+pub mod select;
 mod vault;
 pub use vault::{KeyEdit, NewKey, Purpose, Vault, VaultBuilder, VaultError};
