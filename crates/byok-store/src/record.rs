@@ -409,6 +409,36 @@ mod tests {
         assert_eq!("nope".parse::<KeyId>().unwrap_err().code(), "invalid_input");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn workspace_ids_accept_exactly_printable_names(name in "\\PC{0,220}") {
+            let ok = !name.is_empty() && name.chars().count() <= 200;
+            match WorkspaceId::new(name.clone()) {
+                Ok(ws) => {
+                    proptest::prop_assert!(ok);
+                    let json = serde_json::to_string(&ws).unwrap();
+                    proptest::prop_assert_eq!(serde_json::from_str::<WorkspaceId>(&json).unwrap(), ws);
+                }
+                Err(e) => {
+                    proptest::prop_assert!(!ok);
+                    proptest::prop_assert_eq!(e.code(), "invalid_input");
+                }
+            }
+        }
+
+        #[test]
+        fn control_characters_are_refused(prefix in "[a-z]{0,10}", c in proptest::char::range('\u{0}', '\u{1f}')) {
+            let name = format!("{prefix}{c}");
+            proptest::prop_assert!(WorkspaceId::new(name).is_err());
+        }
+
+        #[test]
+        fn key_ids_round_trip(bytes in proptest::array::uniform16(proptest::prelude::any::<u8>())) {
+            let id = KeyId::from_uuid(Uuid::from_bytes(bytes));
+            proptest::prop_assert_eq!(id.to_string().parse::<KeyId>().unwrap(), id);
+        }
+    }
+
     #[test]
     fn now_is_whole_microseconds() {
         assert_eq!(now().subsec_nanosecond() % 1000, 0);
