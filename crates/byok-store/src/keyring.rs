@@ -562,6 +562,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_stale_instance_is_caught_by_check_and_repaired_by_a_resumed_rewrap() {
+        let store = MemoryStore::new();
+        let (old, new) = (mk(), mk());
+        let stale = Keyring::unlock(&store, old.clone(), vec![]).await.unwrap();
+        let ws = WorkspaceId::new("w").unwrap();
+        add(&store, &stale, &ws, "before").await;
+        let next = stale.begin_rewrap(&store, new.clone()).await.unwrap();
+        assert!(
+            next.finish_rewrap(&store, "a", |_| {})
+                .await
+                .unwrap()
+                .complete
+        );
+        // An instance never restarted keeps sealing under the retired key.
+        let late = add(&store, &stale, &ws, "late").await;
+        let only_new = Keyring::unlock(&store, new.clone(), vec![]).await.unwrap();
+        let failed: Vec<_> = only_new
+            .check(&store, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|c| !c.ok())
+            .collect();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(
+            (failed[0].id, failed[0].error.as_ref().map(StoreError::code)),
+            (late.id, Some("unknown_kek"))
+        );
+        let repair = Keyring::unlock(&store, new.clone(), vec![old])
+            .await
+            .unwrap();
+        let report = repair.finish_rewrap(&store, "a", |_| {}).await.unwrap();
+        assert_eq!((report.complete, report.progress.rewrapped), (true, 1));
+        assert!(
+            only_new
+                .check(&store, None)
+                .await
+                .unwrap()
+                .iter()
+                .all(CheckOutcome::ok)
+        );
+    }
+
+    #[tokio::test]
     async fn readers_keep_working_during_a_rewrap() {
         let store = MemoryStore::new();
         let ring = Keyring::unlock(&store, mk(), vec![]).await.unwrap();
