@@ -116,8 +116,15 @@ impl Iterator for Findings<'_> {
             {
                 start += 1;
             }
-            // Nothing in this token can be a key unless it is one as a whole.
-            self.pos = run_end.max(m.end());
+            // Nothing in a maximal run of key characters can be a key unless the run is
+            // one as a whole, so a rejected token is skipped. Not after `AQ.`: a dot
+            // ends runs, so the run after it may itself start the next `AQ.` key.
+            let anchor_has_dot = m.pattern().as_usize() == ANCHORS.len() - 1;
+            self.pos = if anchor_has_dot {
+                m.end()
+            } else {
+                run_end.max(m.end())
+            };
             let anchored_at_start = m.pattern().as_usize() >= INSIDE_ANCHORS;
             if (anchored_at_start && start != m.start()) || run_end - start > MAX_TOKEN {
                 continue;

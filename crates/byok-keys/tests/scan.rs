@@ -95,6 +95,24 @@ fn near_misses_are_never_reported() {
 }
 
 #[test]
+fn a_rejected_auth_prefix_does_not_hide_the_key_after_it() {
+    // Found by the scan fuzz target: the run after a rejected `AQ.` is the start of the next key.
+    let k = fake::key(Provider::Google, KeyKind::Auth, 12);
+    for text in [
+        format!("x AQ.{k} y"),
+        format!("AQ.AQ.{k}."),
+        format!("\"AQ.AQ.AQ.{k}\""),
+    ] {
+        found_once(&text, &k);
+        assert_eq!(
+            spans(&redact(&text)),
+            vec![],
+            "nothing left after redaction"
+        );
+    }
+}
+
+#[test]
 fn a_rejected_candidate_does_not_hide_a_later_key() {
     let k = fake::key(Provider::OpenAi, KeyKind::Legacy, 5);
     let text = format!("sk-short sk-proj-nope {k}");
