@@ -300,6 +300,35 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever the inputs, a wait is never past the deadline, a server's
+        /// hint is followed exactly (or not at all, when over the cap), and a
+        /// backoff never exceeds its cap.
+        #[test]
+        fn next_wait_respects_every_cap(
+            attempts in 1u32..10,
+            max_attempts in 1u32..10,
+            retryable: bool,
+            hint_ms in proptest::option::of(0u64..200_000),
+            left_ms in 0u64..100_000,
+            r in 0.0f64..1.0,
+        ) {
+            let p = RetryPolicy::default().with_max_attempts(max_attempts);
+            let hint = hint_ms.map(MS);
+            match p.next_wait(attempts, retryable, hint, MS(left_ms), r) {
+                None => {}
+                Some(wait) => {
+                    proptest::prop_assert!(retryable && attempts < max_attempts);
+                    proptest::prop_assert!(wait < MS(left_ms));
+                    match hint {
+                        Some(h) => proptest::prop_assert!(wait == h && h <= p.max_wait),
+                        None => proptest::prop_assert!(wait <= p.max_backoff),
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn no_retry_policy_never_waits() {
         let p = RetryPolicy::no_retry();
