@@ -58,6 +58,7 @@
 #![warn(missing_docs)]
 
 mod anthropic;
+mod error;
 mod gemini;
 mod mock;
 mod openai;
@@ -66,6 +67,7 @@ mod record;
 mod scenario;
 mod wire;
 
+pub use error::TestkitError;
 pub use mock::{MockBuilder, MockProvider};
 pub use providers::{MockAnthropic, MockGemini, MockOpenAi};
 pub use record::{Endpoint, RecordedRequest};

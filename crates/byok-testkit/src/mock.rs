@@ -9,6 +9,7 @@ use byok_keys::{Fingerprint, Provider};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+use crate::error::TestkitError;
 use crate::record::{Endpoint, RecordedRequest};
 use crate::scenario::Scenario;
 use crate::{anthropic, gemini, openai};
@@ -40,11 +41,21 @@ impl MockBuilder {
     /// The scenario for every key without its own (default [`Scenario::Valid`]).
     ///
     /// # Panics
-    /// If the provider has no such answer (see the table on [`Scenario`]).
-    pub fn scenario(mut self, scenario: Scenario) -> Self {
-        check(self.provider, &scenario);
+    /// If the provider has no such answer (see the table on [`Scenario`]);
+    /// [`try_scenario`](MockBuilder::try_scenario) returns the error instead.
+    pub fn scenario(self, scenario: Scenario) -> Self {
+        self.try_scenario(scenario)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`scenario`](MockBuilder::scenario), without panicking.
+    ///
+    /// # Errors
+    /// [`TestkitError::UnsupportedScenario`] if the provider has no such answer.
+    pub fn try_scenario(mut self, scenario: Scenario) -> Result<Self, TestkitError> {
+        check(self.provider, &scenario)?;
         self.scenario = scenario;
-        self
+        Ok(self)
     }
 
     /// A scenario for one key only (matched by its fingerprint; the mock keeps no key).
@@ -52,7 +63,7 @@ impl MockBuilder {
     /// # Panics
     /// If the provider has no such answer (see the table on [`Scenario`]).
     pub fn scenario_for_key(mut self, key: &str, scenario: Scenario) -> Self {
-        check(self.provider, &scenario);
+        check(self.provider, &scenario).unwrap_or_else(|e| panic!("{e}"));
         self.per_key.push((Fingerprint::of(key), scenario));
         self
     }
@@ -79,12 +90,15 @@ impl MockBuilder {
     }
 }
 
-fn check(provider: Provider, scenario: &Scenario) {
-    assert!(
-        scenario.supported_by(provider),
-        "{scenario:?} has no {} answer; see the table on byok_testkit::Scenario",
-        provider.display_name()
-    );
+fn check(provider: Provider, scenario: &Scenario) -> Result<(), TestkitError> {
+    if scenario.supported_by(provider) {
+        Ok(())
+    } else {
+        Err(TestkitError::UnsupportedScenario {
+            scenario: scenario.clone(),
+            provider,
+        })
+    }
 }
 
 /// A running mock provider. Dropping it releases the server (wiremock reuses
@@ -120,7 +134,7 @@ impl MockProvider {
     /// # Panics
     /// If the provider has no such answer.
     pub fn set_scenario(&self, scenario: Scenario) {
-        check(self.state.provider, &scenario);
+        check(self.state.provider, &scenario).unwrap_or_else(|e| panic!("{e}"));
         self.state.default.replace(scenario);
     }
 

@@ -252,3 +252,24 @@ async fn garbage_is_a_200_html_page() {
 fn unsupported_scenarios_are_refused() {
     let _ = MockGemini::builder().scenario(Scenario::OrganizationMismatch);
 }
+
+#[test]
+fn unsupported_scenarios_as_errors() {
+    let err = MockOpenAi::builder()
+        .try_scenario(Scenario::DailyQuota)
+        .unwrap_err();
+    assert_eq!(err.code(), "unsupported_scenario");
+    assert_eq!(
+        err,
+        byok_testkit::TestkitError::UnsupportedScenario {
+            scenario: Scenario::DailyQuota,
+            provider: Provider::OpenAi
+        }
+    );
+    assert!(err.to_string().contains("pick a scenario"));
+    assert!(
+        MockOpenAi::builder()
+            .try_scenario(Scenario::NoCredits)
+            .is_ok()
+    );
+}
