@@ -131,6 +131,8 @@ impl Iterator for Findings<'_> {
             }
             let candidate = &text[start..run_end];
             if let Ok(shape) = format::classify(candidate) {
+                // A found key consumes its whole span, whatever its anchor.
+                self.pos = run_end;
                 // Keys are ASCII, so this never fails; stay total anyway.
                 let masked = core::str::from_utf8(candidate)
                     .map(|k| mask(k, shape.prefix_len))

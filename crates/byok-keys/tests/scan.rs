@@ -113,6 +113,22 @@ fn a_rejected_auth_prefix_does_not_hide_the_key_after_it() {
 }
 
 #[test]
+fn anchors_inside_a_found_key_are_not_reported_again() {
+    // Found by the scan fuzz target: an auth key whose body is itself a 39-character
+    // `AIza…` was reported twice, once whole and once from the `AIza` after the dot.
+    let inner = fake::key(Provider::Google, KeyKind::Standard, 13);
+    let auth = format!("AQ.{inner}");
+    let text = format!("\\n{auth} and \"{auth}\"");
+    let found: Vec<_> = scan(&text).collect();
+    assert_eq!(found.len(), 2);
+    assert!(
+        found
+            .iter()
+            .all(|f| f.kind == KeyKind::Auth && &text[f.span.clone()] == auth)
+    );
+}
+
+#[test]
 fn a_rejected_candidate_does_not_hide_a_later_key() {
     let k = fake::key(Provider::OpenAi, KeyKind::Legacy, 5);
     let text = format!("sk-short sk-proj-nope {k}");
