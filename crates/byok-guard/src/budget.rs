@@ -218,12 +218,6 @@ impl Budget {
 
     /// The period containing `now`.
     pub fn window(&self, now: Timestamp) -> Result<Window, GuardError> {
-        if self.period == Period::Total {
-            return Ok(Window {
-                start: None,
-                end: None,
-            });
-        }
         let tz = jiff::tz::db()
             .get(&self.time_zone)
             .map_err(|_| GuardError::InvalidTimeZone {
@@ -233,28 +227,35 @@ impl Budget {
         let err = |e: jiff::Error| GuardError::InvalidBudget {
             reason: format!("cannot compute the period window: {e}"),
         };
-        let start: Zoned = match self.period {
-            Period::Day => local.start_of_day().map_err(err)?,
+        let (start, length): (Zoned, jiff::Span) = match self.period {
+            Period::Total => {
+                return Ok(Window {
+                    start: None,
+                    end: None,
+                });
+            }
+            Period::Day => (local.start_of_day().map_err(err)?, 1.day()),
             Period::Week => {
                 let back = i64::from(local.weekday().to_monday_zero_offset());
-                local
+                let monday = local
                     .checked_sub(back.days())
                     .and_then(|z| z.start_of_day())
-                    .map_err(err)?
+                    .map_err(err)?;
+                (monday, 1.week())
             }
-            Period::Month => local
-                .first_of_month()
-                .and_then(|z| z.start_of_day())
-                .map_err(err)?,
-            Period::Total => unreachable!("handled above"),
+            Period::Month => (
+                local
+                    .first_of_month()
+                    .and_then(|z| z.start_of_day())
+                    .map_err(err)?,
+                1.month(),
+            ),
         };
-        let end = match self.period {
-            Period::Day => start.checked_add(1.day()),
-            Period::Week => start.checked_add(1.week()),
-            _ => start.checked_add(1.month()),
-        }
-        .and_then(|z| z.start_of_day())
-        .map_err(err)?;
+        // Calendar arithmetic, then midnight again: DST days are 23 or 25 hours long.
+        let end = start
+            .checked_add(length)
+            .and_then(|z| z.start_of_day())
+            .map_err(err)?;
         Ok(Window {
             start: Some(start.timestamp()),
             end: Some(end.timestamp()),

@@ -5,6 +5,16 @@
 //! - [`Usage`]: token counts normalised from OpenAI, Anthropic and Gemini usage objects.
 //! - [`Cost`]: an amount with an honest [`Label`]; an unknown model has no amount, never $0.
 //! - [`estimate`](PriceBook::estimate): the worst-case cost of a call before it is made.
+//! - [`Budget`], [`Guard`]: reserve before a call, settle after it, across every
+//!   applicable budget atomically; holds expire after a TTL so none leaks.
+//! - [`Ledger`] (with a `# Contract`) and [`conformance`]: where holds and spend live —
+//!   [`MemoryLedger`], and behind features `SqliteLedger` (`sqlite`, default),
+//!   `PostgresLedger` (`postgres`), `RedisLedger` (`redis`); [`ledger::open`] takes
+//!   `memory:`, `sqlite:PATH`, `postgres://…`, `redis://…`.
+//! - [`sync`]: the providers' own cost reports (admin keys) and drift from our estimates.
+//!
+//! Pricing rules, label meanings, estimate accuracy per provider and budget
+//! semantics are in `docs/COSTS.md`.
 //!
 //! ```
 //! use byok_guard::{PriceBook, Usage, Label};
