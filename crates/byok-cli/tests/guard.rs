@@ -368,3 +368,87 @@ fn budget_errors_are_coded_and_never_echo_a_ledger_password() {
     );
     assert_eq!(json_line(&out)["error"]["code"], "budget_not_found");
 }
+
+#[test]
+fn unknown_models_are_unavailable_in_estimates_and_denied_under_a_budget() {
+    let e = json_line(&byok(
+        &["estimate", "--model", "my-private-model", "--json"],
+        "hello",
+    ));
+    assert_eq!(
+        (e["usd"].clone(), e["label"].clone()),
+        (json!(null), json!("unavailable"))
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
+    let l = url.as_str();
+    let set = byok(
+        &[
+            "budget",
+            "--ledger",
+            l,
+            "set",
+            "--scope",
+            "workspace:w",
+            "--limit-usd",
+            "100",
+            "--period",
+            "day",
+            "--time-zone",
+            "Europe/Paris",
+        ],
+        "",
+    );
+    assert_eq!(set.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&set.stdout).contains("budget workspace:w set: $100 per day"));
+    let denied = byok(
+        &[
+            "budget",
+            "--ledger",
+            l,
+            "reserve",
+            "--scope",
+            "workspace:w",
+            "--model",
+            "my-private-model",
+            "--input-tokens",
+            "10",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(denied.status.code(), Some(1));
+    let d = json_line(&denied);
+    assert_eq!(
+        (d["denied"]["reason"].clone(), d["denied"]["needed"].clone()),
+        (json!("unpriced_model"), json!(null))
+    );
+
+    let st = byok(
+        &["budget", "--ledger", l, "status", "--scope", "workspace:w"],
+        "",
+    );
+    let text = String::from_utf8_lossy(&st.stdout);
+    assert!(
+        text.contains("limit $100 per day") && text.contains("remaining $100"),
+        "{text}"
+    );
+    let bad_tz = byok(
+        &[
+            "budget",
+            "--ledger",
+            l,
+            "set",
+            "--scope",
+            "w",
+            "--limit-usd",
+            "1",
+            "--time-zone",
+            "Mars/Base",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(json_line(&bad_tz)["error"]["code"], "invalid_time_zone");
+}

@@ -377,3 +377,59 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod hierarchy_tests {
+    use super::*;
+    use crate::budget::Period;
+    use crate::ledger::memory::MemoryLedger;
+
+    #[tokio::test]
+    async fn every_level_is_checked_and_alerts_come_back_from_settle() {
+        let g = Guard::new(Arc::new(MemoryLedger::new()));
+        let (key, project, workspace) =
+            (Scope::key("k"), Scope::project("p"), Scope::workspace("w"));
+        for (s, dollars) in [(&key, 100), (&project, 50), (&workspace, 2)] {
+            let b = Budget::new(s.clone(), Usd::from_dollars(dollars), Period::Month).alerts([50]);
+            g.set_budget(&b).await.unwrap();
+        }
+        let scopes = vec![key.clone(), project.clone(), workspace.clone()];
+        let Admission::Reserved(r) = g
+            .reserve_amount(&scopes, Usd::from_dollars(1))
+            .await
+            .unwrap()
+        else {
+            panic!("fits every level")
+        };
+        match g
+            .reserve_amount(&scopes, Usd::from_dollars(2))
+            .await
+            .unwrap()
+        {
+            Admission::Denied(d) => assert_eq!(d.budget, workspace, "the tightest level denies"),
+            other => panic!("{other:?}"),
+        }
+        let SettleOutcome::Settled { alerts } = g
+            .settle_amount(r.id, Usd::from_dollars(1), Label::Estimated)
+            .await
+            .unwrap()
+        else {
+            panic!("first settle")
+        };
+        let fired: Vec<_> = alerts
+            .iter()
+            .map(|a| (a.scope.clone(), a.percent))
+            .collect();
+        assert_eq!(
+            fired,
+            vec![(workspace.clone(), 50)],
+            "only the workspace crossed 50 %"
+        );
+        for s in [&key, &project] {
+            assert_eq!(
+                g.status(s).await.unwrap().unwrap().spent,
+                Usd::from_dollars(1)
+            );
+        }
+    }
+}
