@@ -124,7 +124,7 @@ fn anchors_inside_a_found_key_are_not_reported_again() {
     assert!(
         found
             .iter()
-            .all(|f| f.kind == KeyKind::Auth && &text[f.span.clone()] == auth)
+            .all(|f| f.kind == KeyKind::Auth && text[f.span.clone()] == auth)
     );
 }
 
