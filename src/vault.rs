@@ -335,14 +335,9 @@ impl Vault {
         self.shared.store.as_ref()
     }
 
-    async fn audit_event(
-        &self,
-        ws: &WorkspaceId,
-        id: KeyId,
-        action: AuditAction,
-    ) -> Result<(), VaultError> {
-        let event = AuditEvent::now(ws.clone(), id, action, self.actor.as_ref());
-        Ok(self.kv().append_audit(&event).await?)
+    /// The audit event for `action` on a key, by this vault's actor, now.
+    fn event(&self, workspace: &WorkspaceId, id: KeyId, action: AuditAction) -> AuditEvent {
+        AuditEvent::now(workspace.clone(), id, action, self.actor.as_ref())
     }
 
     /// Normalise, parse, apply the admin-key policy, refuse duplicates, seal,
@@ -386,8 +381,9 @@ impl Vault {
         record.order = new.order;
         record.default_model = new.default_model;
         record.note = new.note;
-        self.kv().insert(&record).await?;
-        self.audit_event(&ws, id, AuditAction::Add).await?;
+        self.kv()
+            .insert(&record, &self.event(&ws, id, AuditAction::Add))
+            .await?;
         Ok(record.view())
     }
 
@@ -471,8 +467,10 @@ impl Vault {
         next.last_verdict = None;
         next.last_verdict_at = None;
         next.updated_at = now();
-        let stored = self.kv().update(&next).await?;
-        self.audit_event(workspace, id, AuditAction::Rotate).await?;
+        let stored = self
+            .kv()
+            .update(&next, &self.event(workspace, id, AuditAction::Rotate))
+            .await?;
         Ok(stored.view())
     }
 
@@ -507,8 +505,10 @@ impl Vault {
             next.note = note;
         }
         next.updated_at = now();
-        let stored = self.kv().update(&next).await?;
-        self.audit_event(workspace, id, AuditAction::Update).await?;
+        let stored = self
+            .kv()
+            .update(&next, &self.event(workspace, id, AuditAction::Update))
+            .await?;
         Ok(stored.view())
     }
 
@@ -529,8 +529,10 @@ impl Vault {
         let mut next = current;
         next.status = status;
         next.updated_at = now();
-        let stored = self.kv().update(&next).await?;
-        self.audit_event(workspace, id, action).await?;
+        let stored = self
+            .kv()
+            .update(&next, &self.event(workspace, id, action))
+            .await?;
         Ok(stored.view())
     }
 
@@ -555,8 +557,8 @@ impl Vault {
 
     /// Delete a key and its sealed secret.
     pub async fn delete(&self, workspace: &WorkspaceId, id: KeyId) -> Result<(), VaultError> {
-        self.kv().delete(workspace, id).await?;
-        self.audit_event(workspace, id, AuditAction::Delete).await
+        let event = self.event(workspace, id, AuditAction::Delete);
+        Ok(self.kv().delete(workspace, id, &event).await?)
     }
 
     /// The workspace's audit trail, oldest first.
@@ -636,8 +638,9 @@ impl Vault {
         }
         let secret = self.keyring().open(&record).await?;
         let key = ApiKey::from_secret(secret)?;
-        self.kv().mark_used(workspace, id, now()).await?;
-        self.audit_event(workspace, id, AuditAction::Use).await?;
+        self.kv()
+            .mark_used(workspace, id, &self.event(workspace, id, AuditAction::Use))
+            .await?;
         Ok(key)
     }
 }

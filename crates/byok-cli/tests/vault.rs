@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use byok::keys::{ExposeSecret, KeyKind, Provider, fake};
-use byok::store::{KeyStore, MasterKey, SealedSecret, SqliteStore, WorkspaceId};
+use byok::store::{
+    AuditAction, KeyStore, MasterKey, SealedSecret, SqliteStore, WorkspaceId, conformance,
+};
 use serde_json::Value;
 
 fn master() -> String {
@@ -565,11 +567,20 @@ fn bit_flips_and_swapped_rows_are_caught_per_record() {
         let last = bytes.len() - 1;
         bytes[last] ^= 0x01;
         flipped.sealed = SealedSecret::from_bytes(bytes);
-        store.update(&flipped).await.unwrap();
+        store
+            .update(&flipped, &conformance::event(&flipped, AuditAction::Update))
+            .await
+            .unwrap();
         let (mut a, mut b) = (get(2).await, get(3).await);
         std::mem::swap(&mut a.sealed, &mut b.sealed);
-        store.update(&a).await.unwrap();
-        store.update(&b).await.unwrap();
+        store
+            .update(&a, &conformance::event(&a, AuditAction::Update))
+            .await
+            .unwrap();
+        store
+            .update(&b, &conformance::event(&b, AuditAction::Update))
+            .await
+            .unwrap();
         store.close().await;
     });
     let out = v.run(&["check", "--json"], "");

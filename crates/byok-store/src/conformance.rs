@@ -86,6 +86,11 @@ pub async fn sample_record(
     r
 }
 
+/// The audit event that goes with a change to `record`.
+pub fn event(record: &KeyRecord, action: AuditAction) -> AuditEvent {
+    AuditEvent::now(record.workspace.clone(), record.id, action, "conformance")
+}
+
 fn kek_id(kek: &MasterKey) -> String {
     crate::kek::Kek::id(kek).to_owned()
 }
@@ -97,7 +102,10 @@ pub async fn round_trip(store: &dyn KeyStore) {
     let mut rec = sample_record(&kek, &ws, Provider::OpenAi, "secret-round-trip").await;
     rec.role = Role::Backup;
     rec.order = 7;
-    store.insert(&rec).await.expect("insert");
+    store
+        .insert(&rec, &event(&rec, AuditAction::Add))
+        .await
+        .expect("insert");
     assert_eq!(
         store.get(&ws, rec.id).await.expect("get"),
         rec,
@@ -128,7 +136,10 @@ pub async fn round_trip(store: &dyn KeyStore) {
     minimal.last_verdict_at = None;
     minimal.default_model = None;
     minimal.note = None;
-    store.insert(&minimal).await.expect("insert minimal");
+    store
+        .insert(&minimal, &event(&minimal, AuditAction::Add))
+        .await
+        .expect("insert minimal");
     assert_eq!(
         store.get(&ws, minimal.id).await.expect("get"),
         minimal,
@@ -158,7 +169,10 @@ pub async fn workspace_isolation(store: &dyn KeyStore) {
     let kek = MasterKey::generate().expect("key");
     let (a, b) = (fresh_workspace(), fresh_workspace());
     let rec = sample_record(&kek, &a, Provider::OpenAi, "isolated").await;
-    store.insert(&rec).await.expect("insert");
+    store
+        .insert(&rec, &event(&rec, AuditAction::Add))
+        .await
+        .expect("insert");
     let nf = |r: Result<(), StoreError>, what: &str| {
         assert_eq!(
             r.map_err(|e| e.code()),
@@ -169,9 +183,29 @@ pub async fn workspace_isolation(store: &dyn KeyStore) {
     nf(store.get(&b, rec.id).await.map(|_| ()), "get");
     let mut moved = rec.clone();
     moved.workspace = b.clone();
-    nf(store.update(&moved).await.map(|_| ()), "update");
-    nf(store.delete(&b, rec.id).await, "delete");
-    nf(store.mark_used(&b, rec.id, now()).await, "mark_used");
+    nf(
+        store
+            .update(&moved, &event(&moved, AuditAction::Update))
+            .await
+            .map(|_| ()),
+        "update",
+    );
+    nf(
+        store
+            .delete(&b, rec.id, &event(&moved, AuditAction::Delete))
+            .await,
+        "delete",
+    );
+    nf(
+        store
+            .mark_used(&b, rec.id, &event(&moved, AuditAction::Use))
+            .await,
+        "mark_used",
+    );
+    assert!(
+        store.audit(&b).await.expect("audit").is_empty(),
+        "refused changes append no audit event"
+    );
     assert!(
         store.list(&b).await.expect("list").is_empty(),
         "list shows only the workspace's records"
@@ -191,7 +225,7 @@ pub async fn workspace_isolation(store: &dyn KeyStore) {
     let mut same_hash = sample_record(&kek, &b, Provider::OpenAi, "isolated").await;
     same_hash.lookup_hash = rec.lookup_hash;
     store
-        .insert(&same_hash)
+        .insert(&same_hash, &event(&same_hash, AuditAction::Add))
         .await
         .expect("the same lookup hash may exist in another workspace");
 }
@@ -201,13 +235,19 @@ pub async fn duplicates(store: &dyn KeyStore) {
     let kek = MasterKey::generate().expect("key");
     let ws = fresh_workspace();
     let rec = sample_record(&kek, &ws, Provider::OpenAi, "dup").await;
-    store.insert(&rec).await.expect("insert");
-    let err = store.insert(&rec).await.expect_err("same id twice");
+    store
+        .insert(&rec, &event(&rec, AuditAction::Add))
+        .await
+        .expect("insert");
+    let err = store
+        .insert(&rec, &event(&rec, AuditAction::Add))
+        .await
+        .expect_err("same id twice");
     assert_eq!(err.code(), "duplicate");
     let mut same_hash = sample_record(&kek, &ws, Provider::OpenAi, "dup").await;
     same_hash.lookup_hash = rec.lookup_hash;
     let err = store
-        .insert(&same_hash)
+        .insert(&same_hash, &event(&same_hash, AuditAction::Add))
         .await
         .expect_err("same lookup hash in one workspace");
     assert_eq!(
@@ -217,11 +257,14 @@ pub async fn duplicates(store: &dyn KeyStore) {
         }
     );
     let other = sample_record(&kek, &ws, Provider::OpenAi, "other").await;
-    store.insert(&other).await.expect("insert other");
+    store
+        .insert(&other, &event(&other, AuditAction::Add))
+        .await
+        .expect("insert other");
     let mut clash = other.clone();
     clash.lookup_hash = rec.lookup_hash;
     let err = store
-        .update(&clash)
+        .update(&clash, &event(&clash, AuditAction::Update))
         .await
         .expect_err("update onto a taken lookup hash");
     assert_eq!(err.code(), "duplicate");
@@ -237,15 +280,24 @@ pub async fn optimistic_concurrency(store: &dyn KeyStore) {
     let kek = MasterKey::generate().expect("key");
     let ws = fresh_workspace();
     let rec = sample_record(&kek, &ws, Provider::Anthropic, "occ").await;
-    store.insert(&rec).await.expect("insert");
+    store
+        .insert(&rec, &event(&rec, AuditAction::Add))
+        .await
+        .expect("insert");
     let mut first = rec.clone();
     first.label = "first".into();
-    let stored = store.update(&first).await.expect("update from version 1");
+    let stored = store
+        .update(&first, &event(&first, AuditAction::Update))
+        .await
+        .expect("update from version 1");
     assert_eq!(stored.version, 2, "update bumps the version");
     assert_eq!(store.get(&ws, rec.id).await.expect("get"), stored);
     let mut stale = rec.clone();
     stale.label = "stale".into();
-    let err = store.update(&stale).await.expect_err("stale update");
+    let err = store
+        .update(&stale, &event(&stale, AuditAction::Update))
+        .await
+        .expect_err("stale update");
     assert_eq!(
         err,
         StoreError::Conflict {
@@ -258,6 +310,18 @@ pub async fn optimistic_concurrency(store: &dyn KeyStore) {
         "first",
         "the stale write is not applied"
     );
+    let actions: Vec<AuditAction> = store
+        .audit(&ws)
+        .await
+        .expect("audit")
+        .iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [AuditAction::Add, AuditAction::Update],
+        "each change has its event; a refused one has none"
+    );
 }
 
 /// Two updates racing from the same version: exactly one wins.
@@ -265,13 +329,20 @@ pub async fn concurrent_updates_have_one_winner(store: &dyn KeyStore) {
     let kek = MasterKey::generate().expect("key");
     let ws = fresh_workspace();
     let rec = sample_record(&kek, &ws, Provider::OpenAi, "race").await;
-    store.insert(&rec).await.expect("insert");
+    store
+        .insert(&rec, &event(&rec, AuditAction::Add))
+        .await
+        .expect("insert");
     for round in 0..5u64 {
         let base = store.get(&ws, rec.id).await.expect("get");
         let (mut x, mut y) = (base.clone(), base.clone());
         x.label = format!("x{round}");
         y.label = format!("y{round}");
-        let (rx, ry) = futures_join(store.update(&x), store.update(&y)).await;
+        let (rx, ry) = futures_join(
+            store.update(&x, &event(&x, AuditAction::Update)),
+            store.update(&y, &event(&y, AuditAction::Update)),
+        )
+        .await;
         let wins = [&rx, &ry].iter().filter(|r| r.is_ok()).count();
         let conflicts = [&rx, &ry]
             .iter()
@@ -325,7 +396,10 @@ pub async fn ordering_and_scan(store: &dyn KeyStore) {
         let mut r = sample_record(&kek, &ws, Provider::OpenAi, "order").await;
         r.role = role;
         r.order = order;
-        store.insert(&r).await.expect("insert");
+        store
+            .insert(&r, &event(&r, AuditAction::Add))
+            .await
+            .expect("insert");
         ids.push(r.id);
     }
     let listed: Vec<KeyId> = store
@@ -372,9 +446,16 @@ pub async fn delete_and_mark_used(store: &dyn KeyStore) {
     let kek = MasterKey::generate().expect("key");
     let ws = fresh_workspace();
     let rec = sample_record(&kek, &ws, Provider::Google, "used").await;
-    store.insert(&rec).await.expect("insert");
-    let at = now();
-    store.mark_used(&ws, rec.id, at).await.expect("mark_used");
+    store
+        .insert(&rec, &event(&rec, AuditAction::Add))
+        .await
+        .expect("insert");
+    let used = event(&rec, AuditAction::Use);
+    let at = used.at;
+    store
+        .mark_used(&ws, rec.id, &used)
+        .await
+        .expect("mark_used");
     let got = store.get(&ws, rec.id).await.expect("get");
     assert_eq!(
         (got.last_used_at, got.version),
@@ -384,20 +465,31 @@ pub async fn delete_and_mark_used(store: &dyn KeyStore) {
     let mut changed = got.clone();
     changed.status = Status::Revoked;
     store
-        .update(&changed)
+        .update(&changed, &event(&changed, AuditAction::Update))
         .await
         .expect("update after mark_used");
-    store.delete(&ws, rec.id).await.expect("delete");
+    store
+        .delete(&ws, rec.id, &event(&rec, AuditAction::Delete))
+        .await
+        .expect("delete");
     assert_eq!(
         store.get(&ws, rec.id).await.expect_err("gone").code(),
         "not_found"
     );
     assert_eq!(
-        store.delete(&ws, rec.id).await.expect_err("gone").code(),
+        store
+            .delete(&ws, rec.id, &event(&rec, AuditAction::Delete))
+            .await
+            .expect_err("gone")
+            .code(),
         "not_found"
     );
     assert_eq!(
-        store.update(&changed).await.expect_err("gone").code(),
+        store
+            .update(&changed, &event(&changed, AuditAction::Update))
+            .await
+            .expect_err("gone")
+            .code(),
         "not_found"
     );
     assert_eq!(
@@ -406,6 +498,23 @@ pub async fn delete_and_mark_used(store: &dyn KeyStore) {
             .await
             .expect("find"),
         None
+    );
+    let actions: Vec<AuditAction> = store
+        .audit(&ws)
+        .await
+        .expect("audit")
+        .iter()
+        .map(|e| e.action)
+        .collect();
+    let expected = [
+        AuditAction::Add,
+        AuditAction::Use,
+        AuditAction::Update,
+        AuditAction::Delete,
+    ];
+    assert_eq!(
+        actions, expected,
+        "every successful change, and only those, appended its event"
     );
 }
 
@@ -484,7 +593,10 @@ pub async fn tamper_and_swap_detection(store: &dyn KeyStore) {
     let mut recs = Vec::new();
     for i in 0..5 {
         let r = sample_record(&kek, &ws, Provider::OpenAi, &format!("tamper-secret-{i}")).await;
-        store.insert(&r).await.expect("insert");
+        store
+            .insert(&r, &event(&r, AuditAction::Add))
+            .await
+            .expect("insert");
         recs.push(r);
     }
     let mut flipped = recs[1].clone();
@@ -492,11 +604,20 @@ pub async fn tamper_and_swap_detection(store: &dyn KeyStore) {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x10;
     flipped.sealed = SealedSecret::from_bytes(bytes);
-    store.update(&flipped).await.expect("store flipped bytes");
+    store
+        .update(&flipped, &event(&flipped, AuditAction::Update))
+        .await
+        .expect("store flipped bytes");
     let (mut x, mut y) = (recs[2].clone(), recs[3].clone());
     core::mem::swap(&mut x.sealed, &mut y.sealed);
-    store.update(&x).await.expect("store swapped");
-    store.update(&y).await.expect("store swapped");
+    store
+        .update(&x, &event(&x, AuditAction::Update))
+        .await
+        .expect("store swapped");
+    store
+        .update(&y, &event(&y, AuditAction::Update))
+        .await
+        .expect("store swapped");
 
     for (i, r) in recs.iter().enumerate() {
         let got = store.get(&ws, r.id).await.expect("get");

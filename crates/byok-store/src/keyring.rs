@@ -268,18 +268,8 @@ impl Keyring {
             let page = store.scan(after, PAGE).await?;
             for r in &page {
                 counts.seen += 1;
-                match self.rewrap_one(store, r.clone()).await {
-                    Ok(true) => {
-                        counts.rewrapped += 1;
-                        store
-                            .append_audit(&AuditEvent::now(
-                                r.workspace.clone(),
-                                r.id,
-                                AuditAction::Rewrap,
-                                actor,
-                            ))
-                            .await?;
-                    }
+                match self.rewrap_one(store, r.clone(), actor).await {
+                    Ok(true) => counts.rewrapped += 1,
                     Ok(false) => counts.already += 1,
                     Err(e @ (StoreError::Corrupt { .. } | StoreError::UnknownKek { .. })) => {
                         counts.failed += 1;
@@ -322,6 +312,7 @@ impl Keyring {
         &self,
         store: &dyn KeyStore,
         mut record: KeyRecord,
+        actor: &str,
     ) -> Result<bool, StoreError> {
         loop {
             if record.kek_id == self.current.id() {
@@ -340,7 +331,13 @@ impl Keyring {
                 .await?;
             next.kek_id = self.current.id().to_owned();
             next.updated_at = now();
-            match store.update(&next).await {
+            let event = AuditEvent::now(
+                record.workspace.clone(),
+                record.id,
+                AuditAction::Rewrap,
+                actor,
+            );
+            match store.update(&next, &event).await {
                 Ok(_) => return Ok(true),
                 Err(StoreError::Conflict { .. }) => {
                     match store.get(&record.workspace, record.id).await {
@@ -412,7 +409,10 @@ mod tests {
             kek_id,
             sealed,
         );
-        store.insert(&r).await.unwrap();
+        store
+            .insert(&r, &AuditEvent::now(ws.clone(), id, AuditAction::Add, "t"))
+            .await
+            .unwrap();
         r
     }
 
@@ -483,7 +483,13 @@ mod tests {
                 .await
                 .unwrap();
             moved.kek_id = new.id().to_owned();
-            store.update(&moved).await.unwrap();
+            store
+                .update(
+                    &moved,
+                    &AuditEvent::now(ws.clone(), r.id, AuditAction::Update, "t"),
+                )
+                .await
+                .unwrap();
         }
         drop(next);
         // During the rewrap both keys open the vault.
@@ -547,7 +553,13 @@ mod tests {
         let mut bytes = bad.sealed.as_bytes().to_vec();
         bytes[10] ^= 4;
         bad.sealed = SealedSecret::from_bytes(bytes);
-        store.update(&bad).await.unwrap();
+        store
+            .update(
+                &bad,
+                &AuditEvent::now(ws.clone(), bad.id, AuditAction::Update, "t"),
+            )
+            .await
+            .unwrap();
         let next = ring.begin_rewrap(&store, new.clone()).await.unwrap();
         let report = next.finish_rewrap(&store, "test", |_| {}).await.unwrap();
         assert!(!report.complete);

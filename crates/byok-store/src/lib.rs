@@ -31,7 +31,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use byok_store::{Binding, KeyId, KeyRecord, KeyStore, Keyring, MasterKey, MemoryStore, WorkspaceId};
+//! use byok_store::{AuditAction, AuditEvent, Binding, KeyId, KeyRecord, KeyStore, Keyring, MasterKey, MemoryStore, WorkspaceId};
 //! use byok_keys::{ApiKey, ExposeSecret, KeyKind, Provider, fake};
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -47,7 +47,7 @@
 //! let hash = keyring.lookup_hash(&ws, key.expose_secret());
 //! let record = KeyRecord::new(id, ws.clone(), key.provider(), key.kind(), "prod",
 //!     key.masked(), key.fingerprint().to_string(), hash, kek_id, sealed);
-//! store.insert(&record).await?;
+//! store.insert(&record, &AuditEvent::now(ws.clone(), id, AuditAction::Add, "user:42")).await?;
 //!
 //! let stored = store.get(&ws, id).await?;
 //! assert_eq!(keyring.open(&stored).await?.expose_secret(), key.expose_secret());

@@ -4,7 +4,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use jiff::Timestamp;
 
 use crate::audit::AuditEvent;
 use crate::error::StoreError;
@@ -55,7 +54,7 @@ impl Inner {
 
 #[async_trait]
 impl KeyStore for MemoryStore {
-    async fn insert(&self, record: &KeyRecord) -> Result<(), StoreError> {
+    async fn insert(&self, record: &KeyRecord, event: &AuditEvent) -> Result<(), StoreError> {
         let mut inner = self.lock();
         if inner.records.contains_key(&record.id) {
             return Err(StoreError::Duplicate {
@@ -68,6 +67,7 @@ impl KeyStore for MemoryStore {
             });
         }
         inner.records.insert(record.id, record.clone());
+        inner.audit.push(event.clone());
         Ok(())
     }
 
@@ -103,7 +103,11 @@ impl KeyStore for MemoryStore {
         Ok(out)
     }
 
-    async fn update(&self, record: &KeyRecord) -> Result<KeyRecord, StoreError> {
+    async fn update(
+        &self,
+        record: &KeyRecord,
+        event: &AuditEvent,
+    ) -> Result<KeyRecord, StoreError> {
         let mut inner = self.lock();
         let current = inner
             .in_workspace(&record.workspace, record.id)
@@ -122,15 +126,22 @@ impl KeyStore for MemoryStore {
         let mut stored = record.clone();
         stored.version += 1;
         inner.records.insert(stored.id, stored.clone());
+        inner.audit.push(event.clone());
         Ok(stored)
     }
 
-    async fn delete(&self, workspace: &WorkspaceId, id: KeyId) -> Result<(), StoreError> {
+    async fn delete(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let mut inner = self.lock();
         if inner.in_workspace(workspace, id).is_none() {
             return Err(StoreError::not_found(id));
         }
         inner.records.remove(&id);
+        inner.audit.push(event.clone());
         Ok(())
     }
 
@@ -138,16 +149,18 @@ impl KeyStore for MemoryStore {
         &self,
         workspace: &WorkspaceId,
         id: KeyId,
-        at: Timestamp,
+        event: &AuditEvent,
     ) -> Result<(), StoreError> {
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         match inner
             .records
             .get_mut(&id)
             .filter(|r| &r.workspace == workspace)
         {
             Some(r) => {
-                r.last_used_at = Some(at);
+                r.last_used_at = Some(event.at);
+                inner.audit.push(event.clone());
                 Ok(())
             }
             None => Err(StoreError::not_found(id)),

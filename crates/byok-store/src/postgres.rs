@@ -5,7 +5,6 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use jiff::Timestamp;
 use sqlx::Row as _;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
@@ -154,23 +153,48 @@ fn pool(s: &PostgresStore) -> &PgPool {
     &s.pool
 }
 
+/// Append an audit event on `conn` (inside the caller's transaction, if any).
+async fn append_audit_in(
+    conn: &mut sqlx::PgConnection,
+    event: &AuditEvent,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO byok_audit (at, workspace, key_id, action, actor) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(micros(event.at))
+    .bind(event.workspace.as_str())
+    .bind(event.key_id.to_string())
+    .bind(event.action.as_str())
+    .bind(&event.actor)
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
 #[async_trait]
 impl KeyStore for PostgresStore {
-    async fn insert(&self, record: &KeyRecord) -> Result<(), StoreError> {
+    async fn insert(&self, record: &KeyRecord, event: &AuditEvent) -> Result<(), StoreError> {
         let raw = RawRecord::from_record(record)?;
         let sql = "INSERT INTO byok_keys (id, workspace, provider, kind, label, role, ord, status, masked, fingerprint, \
              lookup_hash, created_at, updated_at, last_used_at, last_verdict, last_verdict_at, default_model, note, \
              version, kek_id, sealed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
+        let mut tx = self.pool.begin().await.map_err(backend)?;
         match bind_raw_record!(sqlx::query(sql), &raw)
-            .execute(pool(self))
+            .execute(&mut *tx)
             .await
         {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate {
-                existing: self.existing_for(record).await?,
-            }),
-            Err(e) => Err(backend(e)),
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                drop(tx);
+                return Err(StoreError::Duplicate {
+                    existing: self.existing_for(record).await?,
+                });
+            }
+            Err(e) => return Err(backend(e)),
         }
+        append_audit_in(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn get(&self, workspace: &WorkspaceId, id: KeyId) -> Result<KeyRecord, StoreError> {
@@ -211,8 +235,13 @@ impl KeyStore for PostgresStore {
         rows.iter().map(|row| raw_record_from_row!(row)).collect()
     }
 
-    async fn update(&self, record: &KeyRecord) -> Result<KeyRecord, StoreError> {
+    async fn update(
+        &self,
+        record: &KeyRecord,
+        event: &AuditEvent,
+    ) -> Result<KeyRecord, StoreError> {
         let raw = RawRecord::from_record(record)?;
+        let mut tx = self.pool.begin().await.map_err(backend)?;
         let result = sqlx::query(
             "UPDATE byok_keys SET provider = $1, kind = $2, label = $3, role = $4, ord = $5, status = $6, masked = $7, \
              fingerprint = $8, lookup_hash = $9, updated_at = $10, last_used_at = $11, last_verdict = $12, last_verdict_at = $13, \
@@ -239,59 +268,74 @@ impl KeyStore for PostgresStore {
         .bind(&raw.workspace)
         .bind(&raw.id)
         .bind(raw.version)
-        .execute(pool(self))
+        .execute(&mut *tx)
         .await;
         match result {
             Ok(done) if done.rows_affected() == 1 => {
+                append_audit_in(&mut tx, event).await?;
+                tx.commit().await.map_err(backend)?;
                 let mut stored = record.clone();
                 stored.version += 1;
                 Ok(stored)
             }
-            Ok(_) => match self.get(&record.workspace, record.id).await {
-                Ok(_) => Err(StoreError::Conflict {
+            Ok(_) => {
+                drop(tx);
+                self.get(&record.workspace, record.id).await?;
+                Err(StoreError::Conflict {
                     id: record.id.to_string(),
                     expected: record.version,
-                }),
-                Err(e) => Err(e),
-            },
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate {
-                existing: self.existing_for(record).await?,
-            }),
+                })
+            }
+            Err(e) if is_unique_violation(&e) => {
+                drop(tx);
+                Err(StoreError::Duplicate {
+                    existing: self.existing_for(record).await?,
+                })
+            }
             Err(e) => Err(backend(e)),
         }
     }
 
-    async fn delete(&self, workspace: &WorkspaceId, id: KeyId) -> Result<(), StoreError> {
+    async fn delete(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
         let done = sqlx::query("DELETE FROM byok_keys WHERE workspace = $1 AND id = $2")
             .bind(workspace.as_str())
             .bind(id.to_string())
-            .execute(pool(self))
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found(id));
         }
-        Ok(())
+        append_audit_in(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn mark_used(
         &self,
         workspace: &WorkspaceId,
         id: KeyId,
-        at: Timestamp,
+        event: &AuditEvent,
     ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
         let done =
             sqlx::query("UPDATE byok_keys SET last_used_at = $1 WHERE workspace = $2 AND id = $3")
-                .bind(micros(at))
+                .bind(micros(event.at))
                 .bind(workspace.as_str())
                 .bind(id.to_string())
-                .execute(pool(self))
+                .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found(id));
         }
-        Ok(())
+        append_audit_in(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn scan(&self, after: Option<KeyId>, limit: usize) -> Result<Vec<KeyRecord>, StoreError> {
@@ -305,16 +349,8 @@ impl KeyStore for PostgresStore {
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO byok_audit (at, workspace, key_id, action, actor) VALUES ($1, $2, $3, $4, $5)")
-            .bind(micros(event.at))
-            .bind(event.workspace.as_str())
-            .bind(event.key_id.to_string())
-            .bind(event.action.as_str())
-            .bind(&event.actor)
-            .execute(pool(self))
-            .await
-            .map_err(backend)?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        append_audit_in(&mut conn, event).await
     }
 
     async fn audit(&self, workspace: &WorkspaceId) -> Result<Vec<AuditEvent>, StoreError> {

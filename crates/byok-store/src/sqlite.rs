@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use jiff::Timestamp;
 use sqlx::Row as _;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -167,23 +166,52 @@ fn pool(s: &SqliteStore) -> &SqlitePool {
     &s.pool
 }
 
+/// Append an audit event on `conn` (inside the caller's transaction, if any).
+async fn append_audit_in(
+    conn: &mut sqlx::SqliteConnection,
+    event: &AuditEvent,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO byok_audit (at, workspace, key_id, action, actor) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(micros(event.at))
+    .bind(event.workspace.as_str())
+    .bind(event.key_id.to_string())
+    .bind(event.action.as_str())
+    .bind(&event.actor)
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
 #[async_trait]
 impl KeyStore for SqliteStore {
-    async fn insert(&self, record: &KeyRecord) -> Result<(), StoreError> {
+    async fn insert(&self, record: &KeyRecord, event: &AuditEvent) -> Result<(), StoreError> {
         let raw = RawRecord::from_record(record)?;
         let sql = "INSERT INTO byok_keys (id, workspace, provider, kind, label, role, ord, status, masked, fingerprint, \
              lookup_hash, created_at, updated_at, last_used_at, last_verdict, last_verdict_at, default_model, note, \
              version, kek_id, sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
         match bind_raw_record!(sqlx::query(sql), &raw)
-            .execute(pool(self))
+            .execute(&mut *tx)
             .await
         {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate {
-                existing: self.existing_for(record).await?,
-            }),
-            Err(e) => Err(backend(e)),
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                drop(tx);
+                return Err(StoreError::Duplicate {
+                    existing: self.existing_for(record).await?,
+                });
+            }
+            Err(e) => return Err(backend(e)),
         }
+        append_audit_in(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn get(&self, workspace: &WorkspaceId, id: KeyId) -> Result<KeyRecord, StoreError> {
@@ -224,8 +252,17 @@ impl KeyStore for SqliteStore {
         rows.iter().map(|row| raw_record_from_row!(row)).collect()
     }
 
-    async fn update(&self, record: &KeyRecord) -> Result<KeyRecord, StoreError> {
+    async fn update(
+        &self,
+        record: &KeyRecord,
+        event: &AuditEvent,
+    ) -> Result<KeyRecord, StoreError> {
         let raw = RawRecord::from_record(record)?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
         let result = sqlx::query(
             "UPDATE byok_keys SET provider = ?, kind = ?, label = ?, role = ?, ord = ?, status = ?, masked = ?, \
              fingerprint = ?, lookup_hash = ?, updated_at = ?, last_used_at = ?, last_verdict = ?, last_verdict_at = ?, \
@@ -252,59 +289,82 @@ impl KeyStore for SqliteStore {
         .bind(&raw.workspace)
         .bind(&raw.id)
         .bind(raw.version)
-        .execute(pool(self))
+        .execute(&mut *tx)
         .await;
         match result {
             Ok(done) if done.rows_affected() == 1 => {
+                append_audit_in(&mut tx, event).await?;
+                tx.commit().await.map_err(backend)?;
                 let mut stored = record.clone();
                 stored.version += 1;
                 Ok(stored)
             }
-            Ok(_) => match self.get(&record.workspace, record.id).await {
-                Ok(_) => Err(StoreError::Conflict {
+            Ok(_) => {
+                drop(tx);
+                self.get(&record.workspace, record.id).await?;
+                Err(StoreError::Conflict {
                     id: record.id.to_string(),
                     expected: record.version,
-                }),
-                Err(e) => Err(e),
-            },
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate {
-                existing: self.existing_for(record).await?,
-            }),
+                })
+            }
+            Err(e) if is_unique_violation(&e) => {
+                drop(tx);
+                Err(StoreError::Duplicate {
+                    existing: self.existing_for(record).await?,
+                })
+            }
             Err(e) => Err(backend(e)),
         }
     }
 
-    async fn delete(&self, workspace: &WorkspaceId, id: KeyId) -> Result<(), StoreError> {
+    async fn delete(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
         let done = sqlx::query("DELETE FROM byok_keys WHERE workspace = ? AND id = ?")
             .bind(workspace.as_str())
             .bind(id.to_string())
-            .execute(pool(self))
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found(id));
         }
-        Ok(())
+        append_audit_in(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn mark_used(
         &self,
         workspace: &WorkspaceId,
         id: KeyId,
-        at: Timestamp,
+        event: &AuditEvent,
     ) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
         let done =
             sqlx::query("UPDATE byok_keys SET last_used_at = ? WHERE workspace = ? AND id = ?")
-                .bind(micros(at))
+                .bind(micros(event.at))
                 .bind(workspace.as_str())
                 .bind(id.to_string())
-                .execute(pool(self))
+                .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found(id));
         }
-        Ok(())
+        append_audit_in(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn scan(&self, after: Option<KeyId>, limit: usize) -> Result<Vec<KeyRecord>, StoreError> {
@@ -318,18 +378,8 @@ impl KeyStore for SqliteStore {
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO byok_audit (at, workspace, key_id, action, actor) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(micros(event.at))
-        .bind(event.workspace.as_str())
-        .bind(event.key_id.to_string())
-        .bind(event.action.as_str())
-        .bind(&event.actor)
-        .execute(pool(self))
-        .await
-        .map_err(backend)?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        append_audit_in(&mut conn, event).await
     }
 
     async fn audit(&self, workspace: &WorkspaceId) -> Result<Vec<AuditEvent>, StoreError> {

@@ -3,7 +3,6 @@
 use core::fmt::Debug;
 
 use async_trait::async_trait;
-use jiff::Timestamp;
 
 use crate::audit::AuditEvent;
 use crate::error::StoreError;
@@ -30,14 +29,17 @@ use crate::record::{KeyId, KeyRecord, LookupHash, WorkspaceId};
 /// - **Ordering**: `list` orders primaries first, then backups by `order`, then by
 ///   id; `scan` orders by id across all workspaces and returns ids strictly greater
 ///   than `after`.
-/// - **Audit** is append-only; `audit` returns a workspace's events oldest first.
+/// - **Audit**: `insert`, `update`, `delete` and `mark_used` take the event that
+///   describes them and commit it atomically with the change — both or neither
+///   (a refused or failed change appends nothing). The log is append-only;
+///   `audit` returns a workspace's events oldest first.
 /// - **Metadata**: `swap_meta` is an atomic compare-and-set (`expected: None` means
 ///   "absent"); it returns `false`, changing nothing, when the current value differs.
 /// - **Durability**: a call that returned `Ok` survives a crash of the process.
 #[async_trait]
 pub trait KeyStore: Send + Sync + Debug + 'static {
-    /// Store a new record (version 1).
-    async fn insert(&self, record: &KeyRecord) -> Result<(), StoreError>;
+    /// Store a new record (version 1) and its audit event, atomically.
+    async fn insert(&self, record: &KeyRecord, event: &AuditEvent) -> Result<(), StoreError>;
 
     /// One record of the workspace.
     async fn get(&self, workspace: &WorkspaceId, id: KeyId) -> Result<KeyRecord, StoreError>;
@@ -52,24 +54,32 @@ pub trait KeyStore: Send + Sync + Debug + 'static {
     /// Every record of the workspace (see the ordering in the contract).
     async fn list(&self, workspace: &WorkspaceId) -> Result<Vec<KeyRecord>, StoreError>;
 
-    /// Compare-and-set update from `record.version`; returns the stored record.
-    async fn update(&self, record: &KeyRecord) -> Result<KeyRecord, StoreError>;
+    /// Compare-and-set update from `record.version` with its audit event, atomically;
+    /// returns the stored record.
+    async fn update(&self, record: &KeyRecord, event: &AuditEvent)
+    -> Result<KeyRecord, StoreError>;
 
-    /// Remove a record.
-    async fn delete(&self, workspace: &WorkspaceId, id: KeyId) -> Result<(), StoreError>;
+    /// Remove a record and append its audit event, atomically.
+    async fn delete(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
 
-    /// Set `last_used_at` without changing the version (uses are not edits).
+    /// Set `last_used_at` to `event.at` without changing the version (uses are not
+    /// edits) and append the `use` event, atomically.
     async fn mark_used(
         &self,
         workspace: &WorkspaceId,
         id: KeyId,
-        at: Timestamp,
+        event: &AuditEvent,
     ) -> Result<(), StoreError>;
 
     /// Up to `limit` records of every workspace with ids after `after`, by id.
     async fn scan(&self, after: Option<KeyId>, limit: usize) -> Result<Vec<KeyRecord>, StoreError>;
 
-    /// Append an audit event.
+    /// Append an audit event that goes with no record change.
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
 
     /// The workspace's audit events, oldest first.

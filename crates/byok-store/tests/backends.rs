@@ -137,8 +137,8 @@ mod postgres_vault {
 
     use byok_keys::{KeyKind, Provider, fake};
     use byok_store::{
-        Binding, CheckOutcome, Kek, KeyId, KeyRecord, KeyStore, Keyring, MasterKey, PostgresStore,
-        StoreError, WorkspaceId,
+        AuditAction, AuditEvent, Binding, CheckOutcome, Kek, KeyId, KeyRecord, KeyStore, Keyring,
+        MasterKey, PostgresStore, StoreError, WorkspaceId,
     };
     use secrecy::ExposeSecret;
     use sqlx::postgres::PgPoolOptions;
@@ -209,7 +209,8 @@ mod postgres_vault {
             kek_id,
             sealed,
         );
-        store.insert(&record).await.unwrap();
+        let event = AuditEvent::now(ws.clone(), id, AuditAction::Add, "test");
+        store.insert(&record, &event).await.unwrap();
         id
     }
 
