@@ -98,6 +98,7 @@ pub struct Guard {
     prices: Arc<PriceBook>,
     ttl: SignedDuration,
     unpriced: UnpricedPolicy,
+    provider_synced: bool,
 }
 
 impl Guard {
@@ -111,6 +112,7 @@ impl Guard {
             prices: Arc::new(PriceBook::embedded().clone()),
             ttl: SignedDuration::from_mins(10),
             unpriced: UnpricedPolicy::Deny,
+            provider_synced: false,
         }
     }
 
@@ -124,6 +126,14 @@ impl Guard {
     pub fn with_ttl(mut self, ttl: std::time::Duration) -> Guard {
         // Durations past jiff's range (centuries) are clamped: they never expire in practice.
         self.ttl = SignedDuration::try_from(ttl).unwrap_or(SignedDuration::MAX);
+        self
+    }
+
+    /// Say that a provider cost sync will cover these calls: costs priced from
+    /// usage are then settled as `pending_provider_sync` instead of `estimated`,
+    /// until the provider's report verifies them.
+    pub fn with_provider_sync(mut self, synced: bool) -> Guard {
+        self.provider_synced = synced;
         self
     }
 
@@ -231,7 +241,13 @@ impl Guard {
         let cost = match actual {
             Actual::Cost(c) => c,
             Actual::Usage(u) => match &reservation.model {
-                Some(m) => self.prices.cost(m, &u)?,
+                Some(m) => {
+                    let mut c = self.prices.cost(m, &u)?;
+                    if self.provider_synced && c.label == Label::Estimated {
+                        c.label = Label::PendingProviderSync;
+                    }
+                    c
+                }
                 None => Cost::UNAVAILABLE,
             },
         };
@@ -431,5 +447,39 @@ mod hierarchy_tests {
                 Usd::from_dollars(1)
             );
         }
+    }
+
+    #[tokio::test]
+    async fn synced_guards_settle_usage_as_pending_provider_sync() {
+        let g = Guard::new(Arc::new(MemoryLedger::new())).with_provider_sync(true);
+        let s = Scope::project("synced");
+        g.set_budget(&Budget::new(s.clone(), Usd::from_dollars(1), Period::Day))
+            .await
+            .unwrap();
+        let call = CallRequest {
+            scopes: vec![s.clone()],
+            model: "gpt-4o",
+            prompt: Prompt::Tokens(10),
+            max_output_tokens: Some(10),
+        };
+        let Admission::Reserved(r) = g.reserve(&call).await.unwrap() else {
+            panic!("held")
+        };
+        g.settle(
+            &r,
+            Actual::Usage(Usage {
+                input_tokens: 10,
+                output_tokens: 10,
+                ..Usage::default()
+            }),
+        )
+        .await
+        .unwrap();
+        let st = g.status(&s).await.unwrap().unwrap();
+        assert_eq!(
+            st.spent_by_label.keys().copied().collect::<Vec<_>>(),
+            vec![Label::PendingProviderSync]
+        );
+        assert_eq!(st.spent.to_string(), "0.000125");
     }
 }
