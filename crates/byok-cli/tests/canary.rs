@@ -1,0 +1,699 @@
+//! The canary suite, command-line side: every `byok` command, with and without
+//! `--json`, error paths included, fed the same canary secrets as the facade's
+//! suite (`tests/canary/forms.rs` at the workspace root, included below). Every
+//! stdout, every stderr and every file a command writes is searched for every form
+//! of every canary: whole, body, 16-character windows, base64, hex, percent-encoded.
+//!
+//! The binary runs with `RUST_LOG=trace` and `RUST_BACKTRACE=1`, so anything it would
+//! log or print on a panic is on stderr and searched too.
+
+// The CLI suite needs the detector, not every helper the root suite uses.
+#[allow(dead_code)]
+#[path = "../../../tests/canary/forms.rs"]
+mod forms;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use byok::keys::{KeyKind, Provider};
+use byok_testkit::{MockAnthropic, MockGemini, MockOpenAi, MockProvider, Scenario};
+use forms::{assert_clean, canary_key, canary_keys, canary_master_key, canary_passphrase};
+use serde_json::Value;
+
+/// What one run showed: its arguments (for failure messages) and its output.
+struct Run {
+    what: String,
+    out: Output,
+}
+
+impl Run {
+    fn code(&self) -> Option<i32> {
+        self.out.status.code()
+    }
+
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+
+    fn first_json(&self) -> Value {
+        let text = self.stdout();
+        serde_json::from_str(text.lines().next().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {text:?}", self.what))
+    }
+}
+
+/// A command environment: a temporary directory that is also `HOME`, so every file
+/// any command writes by default lands where [`Env::assert_files_clean`] looks.
+struct Env {
+    dir: tempfile::TempDir,
+    vars: Vec<(&'static str, String)>,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().expect("tempdir"),
+            vars: Vec::new(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn set(mut self, name: &'static str, value: String) -> Env {
+        self.vars.push((name, value));
+        self
+    }
+
+    /// Run `byok args` with `stdin`; check stdout and stderr at once.
+    #[track_caller]
+    fn run(&self, args: &[&str], stdin: &str) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_byok"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("HOME", self.dir.path())
+            .env("XDG_DATA_HOME", self.dir.path())
+            .env("RUST_LOG", "trace")
+            .env("RUST_BACKTRACE", "1");
+        for name in [
+            "BYOK_MASTER_KEY",
+            "BYOK_MASTER_KEY_FILE",
+            "BYOK_NEW_MASTER_KEY",
+            "BYOK_PREVIOUS_MASTER_KEY",
+            "BYOK_LEDGER",
+        ] {
+            cmd.env_remove(name);
+        }
+        for (name, value) in &self.vars {
+            cmd.env(name, value);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run byok");
+        // A command may exit before reading stdin (a usage error): ignore EPIPE.
+        let _ = child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes());
+        let out = child.wait_with_output().expect("byok finishes");
+        // A failure message names the command, unless its arguments hold a canary.
+        let joined = args.join(" ");
+        let what = match forms::find_leak(joined.as_bytes()) {
+            None => format!("byok {joined}"),
+            Some(_) => format!("byok {} (arguments hold a canary)", args[0]),
+        };
+        assert_clean(&format!("{what}: stdout"), &out.stdout);
+        assert_clean(&format!("{what}: stderr"), &out.stderr);
+        Run { what, out }
+    }
+
+    /// Run with and without `--json` (appended), expecting `code` both times.
+    #[track_caller]
+    fn both(&self, args: &[&str], stdin: &str, code: i32) -> Run {
+        let plain = self.run(args, stdin);
+        assert_eq!(plain.code(), Some(code), "{}: {:?}", plain.what, plain.out);
+        let mut with_json = args.to_vec();
+        with_json.push("--json");
+        let json = self.run(&with_json, stdin);
+        assert_eq!(json.code(), Some(code), "{}: {:?}", json.what, json.out);
+        json
+    }
+
+    /// Every file under the directory, read whole, checked; how many there were.
+    fn assert_files_clean(&self, label: &str) -> usize {
+        files_clean(label, self.dir.path())
+    }
+}
+
+fn files_clean(label: &str, dir: &Path) -> usize {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).expect("readable dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            seen += files_clean(label, &path);
+        } else {
+            let bytes = std::fs::read(&path).expect("readable file");
+            assert_clean(&format!("{label}: file {}", path.display()), &bytes);
+            seen += 1;
+        }
+    }
+    seen
+}
+
+/// Every canary key of seed `n`, one per line.
+fn all_keys(n: usize) -> String {
+    canary_keys(n)
+        .into_iter()
+        .map(|(_, _, raw)| raw + "\n")
+        .collect()
+}
+
+/// The same keys, broken in the ways pastes break.
+fn broken_keys(n: usize) -> String {
+    let mut out = String::new();
+    for (_, _, raw) in canary_keys(n) {
+        let mid = raw.len() / 2;
+        out += &format!("{}\n", &raw[..raw.len() - 3]);
+        out += &format!("{raw}xyz\n");
+        out += &format!("{}!{}\n", &raw[..mid], &raw[mid + 1..]);
+        out += &format!("{}\u{200B}{}\n", &raw[..mid], &raw[mid..]);
+        out += &format!("\"Bearer {raw}\"\n");
+    }
+    out
+}
+
+#[test]
+fn inspect_scan_redact() {
+    let env = Env::new();
+    // inspect: good keys (exit 0), broken ones (exit 1), nothing (exit 2).
+    env.both(&["inspect"], &all_keys(0), 0);
+    env.both(&["inspect"], &broken_keys(1), 1);
+    for provider in ["openai", "anthropic", "google"] {
+        let run = env.run(&["inspect", "--provider", provider], &all_keys(0));
+        assert_eq!(run.code(), Some(1), "{}", run.what);
+    }
+    env.run(&["inspect"], "");
+
+    // scan: stdin, a file, a directory, a missing path.
+    let text = format!(
+        "OPENAI_API_KEY={}\n{{\"k\": \"{}\"}}\nhttps://x/?key={}&alt=json\n{}",
+        canary_key(Provider::OpenAi, KeyKind::Project, 2),
+        canary_key(Provider::Anthropic, KeyKind::Api, 2),
+        canary_key(Provider::Google, KeyKind::Standard, 2),
+        all_keys(2)
+    );
+    let found = env.both(&["scan"], &text, 1);
+    assert!(found.stdout().contains("sk-proj-"), "{}", found.stdout());
+    let secrets = env.path("repo");
+    std::fs::create_dir_all(secrets.join("nested")).unwrap();
+    std::fs::write(secrets.join(".env"), &text).unwrap();
+    std::fs::write(secrets.join("nested/config.json"), broken_keys(2)).unwrap();
+    env.both(&["scan", secrets.to_str().unwrap()], "", 1);
+    env.both(&["scan", secrets.join(".env").to_str().unwrap()], "", 1);
+    env.both(&["scan", env.path("missing").to_str().unwrap()], "", 2);
+    std::fs::remove_dir_all(&secrets).unwrap();
+
+    // redact: every key masked, nothing else changed.
+    let run = env.run(&["redact"], &text);
+    assert_eq!(run.code(), Some(0), "{}", run.what);
+    assert!(
+        run.stdout().contains("https://x/?key=AIza"),
+        "{}",
+        run.stdout()
+    );
+    env.run(&["redact", "--json"], &text);
+    env.assert_files_clean("inspect/scan/redact");
+}
+
+#[test]
+fn vault_every_command_and_error() {
+    let env = Env::new().set("BYOK_MASTER_KEY", canary_master_key(0));
+    let db = env.path("vault.db");
+    let db = db.to_str().unwrap();
+    let v = |rest: &[&str]| -> Vec<String> {
+        let mut args = vec!["vault".to_owned(), "--vault".to_owned(), db.to_owned()];
+        args.extend(rest.iter().map(|s| (*s).to_owned()));
+        args
+    };
+    let run = |rest: &[&str], stdin: &str, code: i32| -> Run {
+        let args = v(rest);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        env.both(&args, stdin, code)
+    };
+
+    // add: every shape (admin keys only for usage sync), pasted messily.
+    let mut ids = Vec::new();
+    for (i, (provider, kind, raw)) in canary_keys(4).into_iter().enumerate() {
+        let label = format!("l{i}");
+        let mut args = vec![
+            "add",
+            "--workspace",
+            "acme",
+            "--provider",
+            provider.as_str(),
+            "--label",
+            &label,
+            "--no-test",
+        ];
+        if kind == KeyKind::Admin {
+            let refused = env.run(
+                &v(&args).iter().map(String::as_str).collect::<Vec<_>>(),
+                &raw,
+            );
+            assert_ne!(refused.code(), Some(0), "{}", refused.what);
+            args.push("--usage-sync");
+        }
+        if i % 2 == 1 {
+            args.extend(["--role", "backup"]);
+        }
+        args.push("--json");
+        let added = env.run(
+            &v(&args).iter().map(String::as_str).collect::<Vec<_>>(),
+            &format!(" \"{raw}\"\n"),
+        );
+        assert_eq!(added.code(), Some(0), "{}: {:?}", added.what, added.out);
+        ids.push((
+            provider,
+            kind,
+            added.first_json()["id"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let (_, _, id0) = ids[0].clone();
+    let (_, _, id1) = ids[1].clone();
+
+    // add: duplicate, wrong provider, malformed, empty.
+    let dup = canary_key(Provider::OpenAi, KeyKind::Project, 4);
+    let add = [
+        "add",
+        "--workspace",
+        "acme",
+        "--provider",
+        "openai",
+        "--label",
+        "x",
+    ];
+    let failed = env.run(
+        &v(&add).iter().map(String::as_str).collect::<Vec<_>>(),
+        &dup,
+    );
+    assert_ne!(failed.code(), Some(0), "duplicate refused");
+    let add_google = [
+        "add",
+        "--workspace",
+        "acme",
+        "--provider",
+        "google",
+        "--label",
+        "x",
+    ];
+    for stdin in [
+        dup.clone(),
+        dup[..dup.len() - 4].to_owned(),
+        format!("{dup} {dup}"),
+        String::new(),
+    ] {
+        let r = env.run(
+            &v(&add_google)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            &stdin,
+        );
+        assert_ne!(r.code(), Some(0), "{}", r.what);
+        let r = env.run(
+            &v(&add).iter().map(String::as_str).collect::<Vec<_>>(),
+            &stdin,
+        );
+        assert_ne!(r.code(), Some(0), "{}", r.what);
+    }
+
+    run(&["list", "--workspace", "acme"], "", 0);
+    run(&["show", "--workspace", "acme", &id0], "", 0);
+    run(&["show", "--workspace", "other", &id0], "", 2);
+    run(&["show", "--workspace", "acme", "not-a-uuid"], "", 2);
+
+    // rotate: same provider, another provider, malformed.
+    let next = canary_key(Provider::OpenAi, KeyKind::Legacy, 5);
+    run(
+        &["rotate", "--workspace", "acme", &id0],
+        &format!("{next}\n"),
+        0,
+    );
+    let google = canary_key(Provider::Google, KeyKind::Standard, 5);
+    let r = env.run(
+        &v(&["rotate", "--workspace", "acme", &id0])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &google,
+    );
+    assert_ne!(r.code(), Some(0), "{}", r.what);
+    let r = env.run(
+        &v(&["rotate", "--workspace", "acme", &id0])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &next[..next.len() - 2],
+    );
+    assert_ne!(r.code(), Some(0), "{}", r.what);
+
+    // disable, enable, revoke, delete and their refusals.
+    run(&["disable", "--workspace", "acme", &id1], "", 0);
+    run(&["enable", "--workspace", "acme", &id1], "", 0);
+    run(&["revoke", "--workspace", "acme", &id1], "", 0);
+    let r = env.run(
+        &v(&["rotate", "--workspace", "acme", &id1])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &canary_key(Provider::OpenAi, KeyKind::Project, 6),
+    );
+    assert_ne!(r.code(), Some(0), "{}", r.what);
+    let once = |rest: &[&str], code: i32| {
+        let args = v(rest);
+        let r = env.run(&args.iter().map(String::as_str).collect::<Vec<_>>(), "");
+        assert_eq!(r.code(), Some(code), "{}: {:?}", r.what, r.out);
+    };
+    once(&["delete", "--workspace", "acme", &id1], 0);
+    once(&["delete", "--workspace", "acme", &id1], 2);
+    once(&["delete", "--workspace", "acme", &id1, "--json"], 2);
+    run(&["check"], "", 0);
+    run(&["check", "--workspace", "acme"], "", 0);
+    run(&["audit", "--workspace", "acme"], "", 0);
+    assert!(env.assert_files_clean("vault (after writes)") >= 1);
+
+    // rewrap to master key #1; then master key #0 is wrong.
+    let rewrap = Env {
+        dir: tempfile::tempdir().unwrap(),
+        vars: vec![
+            ("BYOK_MASTER_KEY", canary_master_key(0)),
+            ("BYOK_NEW_MASTER_KEY", canary_master_key(1)),
+        ],
+    };
+    let r = rewrap.run(&["vault", "--vault", db, "rewrap", "--json"], "");
+    assert_eq!(r.code(), Some(0), "{}: {:?}", r.what, r.out);
+    let wrong = env.run(&["vault", "--vault", db, "list", "--workspace", "acme"], "");
+    assert_eq!(wrong.code(), Some(2), "{}", wrong.what);
+    let wrong = env.run(
+        &[
+            "vault",
+            "--vault",
+            db,
+            "list",
+            "--workspace",
+            "acme",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(wrong.code(), Some(2), "{}", wrong.what);
+    let after = Env {
+        dir: tempfile::tempdir().unwrap(),
+        vars: vec![("BYOK_MASTER_KEY", canary_master_key(1))],
+    };
+    let ok = after.run(&["vault", "--vault", db, "check", "--json"], "");
+    assert_eq!(ok.code(), Some(0), "{}: {:?}", ok.what, ok.out);
+
+    // Master keys that are malformed, missing, or in a missing file; a missing vault dir.
+    for vars in [
+        vec![("BYOK_MASTER_KEY", format!("{}!", canary_master_key(2)))],
+        vec![("BYOK_MASTER_KEY", canary_passphrase())],
+        vec![(
+            "BYOK_MASTER_KEY_FILE",
+            env.path("no-such-file").display().to_string(),
+        )],
+        vec![],
+    ] {
+        let e = Env {
+            dir: tempfile::tempdir().unwrap(),
+            vars,
+        };
+        for json in [false, true] {
+            let mut args = vec!["vault", "--vault", db, "list", "--workspace", "acme"];
+            if json {
+                args.push("--json");
+            }
+            let r = e.run(&args, "");
+            assert_eq!(r.code(), Some(2), "{}: {:?}", r.what, r.out);
+        }
+        e.assert_files_clean("vault master key errors");
+    }
+    let missing = env.path("no/such/dir/vault.db");
+    let r = after.run(
+        &[
+            "vault",
+            "--vault",
+            missing.to_str().unwrap(),
+            "list",
+            "--workspace",
+            "a",
+        ],
+        "",
+    );
+    assert_eq!(r.code(), Some(2), "{}", r.what);
+    // A master key file holding the canary master key.
+    let key_file = env.path("master.key");
+    std::fs::write(&key_file, canary_master_key(1)).unwrap();
+    let from_file = Env {
+        dir: tempfile::tempdir().unwrap(),
+        vars: vec![("BYOK_MASTER_KEY_FILE", key_file.display().to_string())],
+    };
+    let r = from_file.run(&["vault", "--vault", db, "list", "--workspace", "acme"], "");
+    assert_eq!(r.code(), Some(0), "{}: {:?}", r.what, r.out);
+    std::fs::remove_file(&key_file).unwrap();
+
+    assert!(env.assert_files_clean("vault (end)") >= 1);
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+async fn mock(provider: Provider, scenario: Scenario) -> MockProvider {
+    let builder = match provider {
+        Provider::OpenAi => MockOpenAi::builder(),
+        Provider::Anthropic => MockAnthropic::builder(),
+        _ => MockGemini::builder(),
+    };
+    builder.scenario(scenario).start().await
+}
+
+#[test]
+fn test_command_against_mock_providers() {
+    let rt = runtime();
+    let env = Env::new();
+    let scenarios = [
+        (Scenario::Valid, 0),
+        (Scenario::InvalidKey, 1),
+        (Scenario::NoCredits, 1),
+        (
+            Scenario::RateLimited {
+                times: 9,
+                retry_after: Duration::from_secs(3600),
+            },
+            1,
+        ),
+        (
+            Scenario::Outage {
+                times: 9,
+                status: 503,
+            },
+            1,
+        ),
+        (Scenario::Garbage, 1),
+        (Scenario::Hang, 1),
+    ];
+    let expected_header = |provider: Provider| match provider {
+        Provider::OpenAi => "authorization",
+        Provider::Anthropic => "x-api-key",
+        _ => "x-goog-api-key",
+    };
+    for (provider, kind, raw) in canary_keys(5) {
+        if kind == KeyKind::Admin {
+            continue;
+        }
+        // Every scenario for the first key of each provider, a valid answer for the others.
+        let first = matches!(kind, KeyKind::Legacy | KeyKind::Api | KeyKind::Standard);
+        for (scenario, code) in scenarios.clone() {
+            if !scenario.supported_by(provider) || (!first && scenario != Scenario::Valid) {
+                continue;
+            }
+            let server = rt.block_on(mock(provider, scenario.clone()));
+            let uri = server.uri();
+            env.both(
+                &["test", "--base-url", &uri, "--timeout", "0.5"],
+                &format!("{raw}\n"),
+                code,
+            );
+            let requests = rt.block_on(server.requests());
+            assert!(
+                !requests.is_empty(),
+                "{provider} {scenario:?}: the mock was called"
+            );
+            for r in requests {
+                assert_clean("test: request path", r.path.as_bytes());
+                assert_clean(
+                    "test: request query",
+                    r.query.unwrap_or_default().as_bytes(),
+                );
+                assert_clean("test: request body", &r.body);
+                let carriers: Vec<_> = r
+                    .headers
+                    .iter()
+                    .filter(|(_, v)| v.contains(raw.as_str()))
+                    .map(|(k, _)| k.to_ascii_lowercase())
+                    .collect();
+                assert_eq!(
+                    carriers,
+                    [expected_header(provider)],
+                    "{provider} {scenario:?}"
+                );
+            }
+        }
+    }
+    // Errors before any request: malformed, wrong provider, two keys, nothing, bad timeout.
+    let raw = canary_key(Provider::Anthropic, KeyKind::Api, 6);
+    env.both(&["test"], &raw[..raw.len() - 3], 2);
+    env.both(&["test", "--provider", "openai"], &raw, 2);
+    env.both(&["test"], &format!("{raw}\n{raw}\n"), 2);
+    env.both(&["test"], "", 2);
+    env.both(&["test", "--timeout", "-1"], &raw, 2);
+    // Nobody listens.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let closed = format!("http://127.0.0.1:{port}");
+    env.both(&["test", "--base-url", &closed, "--timeout", "1"], &raw, 1);
+    env.both(&["test", "--base-url", "not a url"], &raw, 2);
+    env.assert_files_clean("test");
+}
+
+#[test]
+fn cost_estimate_budget_with_secrets_in_their_input() {
+    let env = Env::new();
+    let key = canary_key(Provider::OpenAi, KeyKind::Project, 7);
+    // A response body that quotes a key: cost reads the usage, never echoes the rest.
+    let body = format!(
+        "{{\"id\": \"{key}\", \"model\": \"gpt-4o\", \"usage\": {{\"prompt_tokens\": 10, \"completion_tokens\": 5}}, \"key\": \"{key}\"}}"
+    );
+    env.both(&["cost", "--model", "gpt-4o", "--usage", "-"], &body, 0);
+    env.both(
+        &["cost", "--model", "gpt-4o", "--usage", "-"],
+        &format!("{{\"usage\": {key}}}"),
+        2,
+    );
+    env.both(&["cost", "--model", "gpt-4o", "--usage", "-"], &key, 2);
+    let usage_file = env.path("usage.json");
+    std::fs::write(&usage_file, &body).unwrap();
+    env.both(
+        &[
+            "cost",
+            "--model",
+            "gpt-4o",
+            "--usage",
+            usage_file.to_str().unwrap(),
+        ],
+        "",
+        0,
+    );
+    std::fs::remove_file(&usage_file).unwrap();
+    // An unknown model: priced as unavailable, not an error.
+    env.both(
+        &["cost", "--model", "no-such-model", "--usage", "-"],
+        &body,
+        0,
+    );
+
+    // estimate: a prompt full of keys.
+    let prompt = format!("Here is my key {key} and {}", all_keys(7));
+    env.both(
+        &[
+            "estimate",
+            "--model",
+            "gpt-4o",
+            "--max-output-tokens",
+            "100",
+        ],
+        &prompt,
+        0,
+    );
+    env.both(&["estimate", "--model", "no-such-model"], &prompt, 0);
+    env.both(
+        &["estimate", "--model", "gpt-4o", "--input-tokens", "x"],
+        &prompt,
+        2,
+    );
+
+    // budget on a SQLite ledger in the temp dir: set, reserve (a prompt with keys), settle, status.
+    let ledger = format!("sqlite:{}", env.path("ledger.db").display());
+    let b = |rest: &[&str], stdin: &str, code: i32| -> Run {
+        let mut args = vec!["budget", "--ledger", ledger.as_str()];
+        args.extend_from_slice(rest);
+        env.both(&args, stdin, code)
+    };
+    b(
+        &["set", "--scope", "workspace:acme", "--limit-usd", "25"],
+        "",
+        0,
+    );
+    let reserved = b(
+        &[
+            "reserve",
+            "--scope",
+            "workspace:acme",
+            "--model",
+            "gpt-4o",
+            "--max-output-tokens",
+            "50",
+        ],
+        &prompt,
+        0,
+    );
+    let id = reserved.first_json()["id"].as_str().unwrap().to_owned();
+    b(&["settle", "--id", &id, "--usd", "0.01"], "", 0);
+    b(&["status", "--scope", "workspace:acme"], "", 0);
+    let held = b(
+        &["reserve", "--scope", "workspace:acme", "--usd", "1"],
+        "",
+        0,
+    );
+    let id = held.first_json()["id"].as_str().unwrap().to_owned();
+    b(&["release", "--id", &id], "", 0);
+    // Ledger URLs whose password is a secret are never repeated: on a parse error,
+    // an unknown scheme, a missing directory, and (once: it waits for the connect
+    // timeout) a server that is not there.
+    let pass = canary_passphrase().replace(' ', "-");
+    for url in [
+        format!("postgres://byok:{pass}@127.0.0.1:99999/ledger"),
+        format!("redis://:{pass}@127.0.0.1:99999/"),
+        format!("nosuch://byok:{pass}@127.0.0.1/"),
+        format!("sqlite:{}/missing/{pass}/l.db", env.path("x").display()),
+    ] {
+        let r = env.both(
+            &["budget", "--ledger", &url, "status", "--scope", "s"],
+            "",
+            2,
+        );
+        assert!(!r.stdout().is_empty(), "{}", r.what);
+        let with_env = Env {
+            dir: tempfile::tempdir().unwrap(),
+            vars: vec![("BYOK_LEDGER", url.clone())],
+        };
+        let r = with_env.run(&["budget", "status", "--scope", "s"], "");
+        assert_eq!(r.code(), Some(2), "{}", r.what);
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://byok:{pass}@127.0.0.1:{port}/ledger");
+    let r = env.run(
+        &[
+            "budget", "--ledger", &url, "--json", "status", "--scope", "s",
+        ],
+        "",
+    );
+    assert_eq!(r.code(), Some(2), "{}", r.what);
+    env.assert_files_clean("cost/estimate/budget");
+}
+
+#[test]
+#[ignore = "leak: byok-keys redact (and `byok redact`) passes near-miss keys through unmasked: a key missing its last 1-3 characters, or glued to more key characters, still holds the whole body (see report)"]
+fn redact_near_miss_keys() {
+    let env = Env::new();
+    env.run(&["redact"], &broken_keys(3));
+}

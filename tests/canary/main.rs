@@ -1,0 +1,35 @@
+//! The canary suite: run every public operation of every byok crate, error paths
+//! included, with known canary secrets, and prove none of them ever comes out —
+//! not in return values' `Debug`/`Display`/JSON, not in TRACE-level logs, not in
+//! panic messages, not in any file written, not whole, not in part, not encoded.
+//!
+//! The CLI side lives in `crates/byok-cli/tests/canary.rs` (only that package can
+//! run the binary). Leaks found in other crates are kept here as
+//! `#[ignore = "leak: ..."]` tests, so the suite stays green and the leak stays visible.
+
+mod capture;
+mod forms;
+mod guard;
+mod keys;
+mod selftest;
+mod vault;
+mod verify;
+
+/// `Debug`, alternate `Debug` and `Display` of a value, one per line.
+fn shown<T: std::fmt::Debug + std::fmt::Display>(value: &T) -> String {
+    format!("{value:?}\n{value:#?}\n{value}\n")
+}
+
+/// `Debug` and alternate `Debug` of a value.
+fn debugged<T: std::fmt::Debug>(value: &T) -> String {
+    format!("{value:?}\n{value:#?}\n")
+}
+
+/// JSON of a DTO, compact and pretty.
+fn json<T: serde::Serialize>(value: &T) -> String {
+    format!(
+        "{}\n{}\n",
+        serde_json::to_string(value).expect("DTOs serialise"),
+        serde_json::to_string_pretty(value).expect("DTOs serialise")
+    )
+}
