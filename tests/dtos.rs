@@ -47,7 +47,6 @@ const EXACT: &[&str] = &[
     "label",
     "tier",
     "counting",
-    "period",
     "time_zone",
     "fixes",
     "workspace",
@@ -279,6 +278,36 @@ async fn real() -> Real {
         choose(&vault.list(&ws).await.expect("list"), Provider::OpenAi).expect("backup usable");
     assert_eq!(chosen.id, backup.id);
     dtos.insert("Skipped".to_owned(), json(&skipped[0]));
+    // The backup's last call said "no credits": now no key is usable, and both are listed.
+    let mut record = vault.store().get(&ws, backup.id).await.expect("added");
+    record.last_verdict = Some("no_credits".into());
+    record.last_verdict_at = Some(now());
+    let event = AuditEvent::now(ws.clone(), backup.id, AuditAction::Update, "user:42");
+    vault
+        .store()
+        .update(&record, &event)
+        .await
+        .expect("no concurrent edit");
+    let none = choose(&vault.list(&ws).await.expect("list"), Provider::OpenAi)
+        .expect_err("neither key is usable");
+    assert_eq!(none.len(), 2);
+    dtos.insert("Skipped (last_verdict)".to_owned(), json(&none[1]));
+    let trail = vault.audit(&ws).await.expect("audit trail");
+    dtos.insert("AuditEvent".to_owned(), json(&trail[0]));
+    codes_of.insert(
+        "audit_action".to_owned(),
+        serde_codes(&[
+            AuditAction::Add,
+            AuditAction::Rotate,
+            AuditAction::Update,
+            AuditAction::Disable,
+            AuditAction::Enable,
+            AuditAction::Revoke,
+            AuditAction::Delete,
+            AuditAction::Rewrap,
+            AuditAction::Use,
+        ]),
+    );
     codes_of.insert(
         "skip_reason".to_owned(),
         codes([
@@ -350,6 +379,27 @@ async fn real() -> Real {
         .expect("status")
         .expect("a budget");
     dtos.insert("BudgetStatus".to_owned(), json(&status));
+    // A settle that crosses a soft threshold fires an alert (once per period).
+    let team = Scope::project("p2");
+    guard
+        .set_budget(&Budget::new(team.clone(), Usd::from_dollars(10), Period::Month).alerts([50]))
+        .await
+        .expect("a valid budget");
+    let Admission::Reserved(big) = guard
+        .reserve_amount(std::slice::from_ref(&team), Usd::from_dollars(6))
+        .await
+        .expect("reserve")
+    else {
+        panic!("$6 fits a $10 budget");
+    };
+    let byok::guard::SettleOutcome::Settled { alerts } = guard
+        .settle_amount(big.id, Usd::from_dollars(6), Label::Estimated)
+        .await
+        .expect("settle")
+    else {
+        panic!("a first settle records the spend");
+    };
+    dtos.insert("Alert".to_owned(), json(&alerts[0]));
     let huge = CallRequest {
         max_output_tokens: Some(1_000_000),
         prompt: Prompt::Tokens(2_000_000),
