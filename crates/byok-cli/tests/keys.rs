@@ -43,9 +43,17 @@ fn assert_no_secret(out: &Output, keys: &[String]) {
 fn inspect_json_reports_each_line() {
     let good = fake::key(Provider::OpenAi, KeyKind::Project, 1);
     let split = fake::key(Provider::Anthropic, KeyKind::Api, 2);
-    let input = format!("\"Bearer {good}\"\n\n{} {}\nsk-...\n", &split[..40], &split[40..]);
+    let input = format!(
+        "\"Bearer {good}\"\n\n{} {}\nsk-...\n",
+        &split[..40],
+        &split[40..]
+    );
     let out = byok(&["inspect", "--json"], input.as_bytes());
-    assert_eq!(out.status.code(), Some(1), "a bad line makes the result negative");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a bad line makes the result negative"
+    );
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 3, "blank lines are skipped");
 
@@ -53,9 +61,20 @@ fn inspect_json_reports_each_line() {
     assert_eq!(lines[0]["ok"], true);
     assert_eq!(lines[0]["provider"], "openai");
     assert_eq!(lines[0]["kind"], "project");
-    assert_eq!(lines[0]["masked"], format!("sk-proj-…{}", &good[good.len() - 4..]));
-    assert!(lines[0]["fingerprint"].as_str().unwrap().starts_with("sha256:"));
-    assert_eq!(lines[0]["fixes"], serde_json::json!(["stripped_quotes", "stripped_bearer"]));
+    assert_eq!(
+        lines[0]["masked"],
+        format!("sk-proj-…{}", &good[good.len() - 4..])
+    );
+    assert!(
+        lines[0]["fingerprint"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    assert_eq!(
+        lines[0]["fixes"],
+        serde_json::json!(["stripped_quotes", "stripped_bearer"])
+    );
     assert_eq!(lines[0]["warnings"], serde_json::json!([]));
     assert!(lines[0]["error"].is_null());
 
@@ -99,9 +118,17 @@ fn scan_walks_directories_with_lines_and_columns() {
     let k3 = fake::key(Provider::Anthropic, KeyKind::Admin, 6);
     std::fs::create_dir_all(dir.path().join("src/deep")).unwrap();
     std::fs::create_dir_all(dir.path().join(".git")).unwrap();
-    std::fs::write(dir.path().join("src/deep/config.env"), format!("# config\nOPENAI_API_KEY={k1}\n")).unwrap();
+    std::fs::write(
+        dir.path().join("src/deep/config.env"),
+        format!("# config\nOPENAI_API_KEY={k1}\n"),
+    )
+    .unwrap();
     // Two multi-byte characters before the key: column counts characters.
-    std::fs::write(dir.path().join("src/page.html"), format!("<p>\n\n  éé <a href=\"?key={k2}&alt=json\">\n")).unwrap();
+    std::fs::write(
+        dir.path().join("src/page.html"),
+        format!("<p>\n\n  éé <a href=\"?key={k2}&alt=json\">\n"),
+    )
+    .unwrap();
     std::fs::write(dir.path().join(".git/config"), format!("{k3}\n")).unwrap();
     let mut binary = vec![0u8, 1, 2, 3];
     binary.extend_from_slice(k3.as_bytes());
@@ -112,18 +139,37 @@ fn scan_walks_directories_with_lines_and_columns() {
     let out = byok(&["scan", "--json", root], b"");
     assert_eq!(out.status.code(), Some(1), "keys found");
     let found = json_lines(&out);
-    assert_eq!(found.len(), 2, "binary files and .git are skipped: {found:?}");
-    let env = found.iter().find(|f| f["path"].as_str().unwrap().ends_with("config.env")).unwrap();
-    assert_eq!((env["line"].as_u64(), env["column"].as_u64()), (Some(2), Some(16)));
+    assert_eq!(
+        found.len(),
+        2,
+        "binary files and .git are skipped: {found:?}"
+    );
+    let env = found
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with("config.env"))
+        .unwrap();
+    assert_eq!(
+        (env["line"].as_u64(), env["column"].as_u64()),
+        (Some(2), Some(16))
+    );
     assert_eq!(env["provider"], "openai");
     assert_eq!(env["kind"], "service_account");
-    let html = found.iter().find(|f| f["path"].as_str().unwrap().ends_with("page.html")).unwrap();
-    assert_eq!((html["line"].as_u64(), html["column"].as_u64()), (Some(3), Some(20)));
+    let html = found
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with("page.html"))
+        .unwrap();
+    assert_eq!(
+        (html["line"].as_u64(), html["column"].as_u64()),
+        (Some(3), Some(20))
+    );
     assert_eq!(html["masked"], format!("AIza…{}", &k2[35..]));
 
     let text = byok(&["scan", root], b"");
     let text_out = String::from_utf8_lossy(&text.stdout);
-    assert!(text_out.contains("config.env:2:16: openai service_account sk-svcacct-…"), "{text_out}");
+    assert!(
+        text_out.contains("config.env:2:16: openai service_account sk-svcacct-…"),
+        "{text_out}"
+    );
     assert_no_secret(&out, &[k1.clone(), k2.clone(), k3.clone()]);
     assert_no_secret(&text, &[k1, k2, k3]);
 }
@@ -134,7 +180,10 @@ fn scan_stdin_and_exit_codes() {
     let out = byok(&["scan", "--json"], format!("x\n  {k}").as_bytes());
     assert_eq!(out.status.code(), Some(1));
     let f = &json_lines(&out)[0];
-    assert_eq!((f["path"].as_str(), f["line"].as_u64(), f["column"].as_u64()), (Some("-"), Some(2), Some(3)));
+    assert_eq!(
+        (f["path"].as_str(), f["line"].as_u64(), f["column"].as_u64()),
+        (Some("-"), Some(2), Some(3))
+    );
     assert_eq!(f["kind"], "unscoped");
 
     let out = byok(&["scan"], b"nothing to see, just task-runner");
@@ -161,5 +210,8 @@ fn redact_masks_stdin_and_keeps_everything_else() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.lines().count(), keys.len() + 2);
     assert!(text.contains("level=error key=\"sk-proj-…"));
-    assert!(out.stdout.ends_with(&[0xff, b'\n', b'e', b'n', b'd']), "non-UTF-8 bytes pass through");
+    assert!(
+        out.stdout.ends_with(&[0xff, b'\n', b'e', b'n', b'd']),
+        "non-UTF-8 bytes pass through"
+    );
 }
