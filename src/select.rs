@@ -18,8 +18,10 @@ use serde::Serialize;
 pub const BENCHING_VERDICTS: [&str; 2] = ["invalid", "no_credits"];
 
 /// Why a key was passed over.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "code", rename_all = "snake_case")]
+///
+/// Serialised as `{"code", "message", "verdict"}`, one shape for every reason
+/// (`verdict` is null except for `last_verdict`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SkipReason {
     /// Switched off by its owner (it can be enabled again).
@@ -55,6 +57,21 @@ impl SkipReason {
                 format!("the key's last test or call said {verdict}")
             }
         }
+    }
+}
+
+impl Serialize for SkipReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let verdict = match self {
+            SkipReason::LastVerdict { verdict } => Some(verdict.as_str()),
+            _ => None,
+        };
+        let mut st = s.serialize_struct("SkipReason", 3)?;
+        st.serialize_field("code", self.code())?;
+        st.serialize_field("message", &self.message())?;
+        st.serialize_field("verdict", &verdict)?;
+        st.end()
     }
 }
 
@@ -245,6 +262,11 @@ mod tests {
             .collect();
         assert_eq!(got, [("primary", "last_verdict"), ("backup-1", "disabled")]);
         assert!(skipped[0].reason.message().contains("no credits"));
+        let json = serde_json::to_value(&skipped[0].reason).unwrap();
+        assert_eq!(json["code"], "last_verdict");
+        assert_eq!(json["verdict"], "no_credits");
+        assert!(json["message"].as_str().unwrap().contains("no credits"));
+        assert!(serde_json::to_value(&skipped[1].reason).unwrap()["verdict"].is_null());
     }
 
     #[test]
