@@ -1,14 +1,14 @@
 //! `MemoryLedger`: one process, one mutex; for tests and single-instance apps.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 
 use super::{
     BudgetStatus, HoldOutcome, HoldRequest, Ledger, ReleaseOutcome, ReservationId, SettleOutcome,
-    check, distinct_scopes, status_of,
+    check, status_of,
 };
 use crate::budget::{Budget, Scope, Window};
 use crate::cost::Label;
@@ -27,23 +27,29 @@ pub struct MemoryLedger {
 
 #[derive(Debug, Default)]
 struct State {
-    budgets: HashMap<Scope, Budget>,
-    /// (scope, period key) → label → settled amount.
-    spend: HashMap<(Scope, String), BTreeMap<Label, Usd>>,
-    fired: HashSet<(Scope, String, u32)>,
+    scopes: HashMap<Scope, ScopeState>,
     reservations: HashMap<ReservationId, Reservation>,
-    /// scope → live hold ids (may include expired ones until the next hold prunes them).
-    live: HashMap<Scope, HashSet<ReservationId>>,
-    /// scope → its current period window and key (calendar math is the slow part of a hold).
-    windows: HashMap<Scope, (Window, String)>,
+}
+
+/// Everything about one scope, found with one hash lookup on the hot path.
+#[derive(Debug, Default)]
+struct ScopeState {
+    budget: Option<Budget>,
+    /// The current period window and key (calendar math is the slow part of a hold).
+    window: Option<(Window, Arc<str>)>,
+    /// period key → label → settled amount.
+    spend: HashMap<Arc<str>, BTreeMap<Label, Usd>>,
+    /// (period key, percent) already fired.
+    fired: HashSet<(Arc<str>, u32)>,
+    /// Live holds: id → (amount, expiry). Lapsed ones are pruned on the next hold.
+    live: HashMap<ReservationId, (Usd, Timestamp)>,
 }
 
 #[derive(Debug)]
 struct Reservation {
     state: HoldState,
-    expires_at: Timestamp,
-    /// (scope, period key, amount) per budget held.
-    holds: Vec<(Scope, String, Usd)>,
+    /// (scope, period key) per budget held.
+    holds: Vec<(Scope, Arc<str>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,44 +72,49 @@ impl MemoryLedger {
     }
 }
 
-impl State {
-    /// The period key of `budget` at `now`, from the cache while `now` is inside it.
-    fn period(&mut self, budget: &Budget, now: Timestamp) -> Result<String, GuardError> {
-        if let Some((w, key)) = self.windows.get(&budget.scope) {
-            let inside = w.start.is_none_or(|s| s <= now) && w.end.is_none_or(|e| now < e);
-            if inside {
+impl ScopeState {
+    /// The period key of the budget at `now`, from the cache while `now` is inside it.
+    fn period(&mut self, budget: &Budget, now: Timestamp) -> Result<Arc<str>, GuardError> {
+        if let Some((w, key)) = &self.window {
+            if w.start.is_none_or(|s| s <= now) && w.end.is_none_or(|e| now < e) {
                 return Ok(key.clone());
             }
         }
         let w = budget.window(now)?;
-        let key = w.key();
-        self.windows.insert(budget.scope.clone(), (w, key.clone()));
+        let key: Arc<str> = w.key().into();
+        self.window = Some((w, key.clone()));
         Ok(key)
     }
 
-    fn held(&mut self, scope: &Scope, now: Timestamp) -> Result<Usd, GuardError> {
-        let Some(ids) = self.live.get_mut(scope) else {
-            return Ok(Usd::ZERO);
-        };
-        let reservations = &self.reservations;
-        ids.retain(|id| {
-            reservations
-                .get(id)
-                .is_some_and(|r| r.state == HoldState::Held && r.expires_at > now)
-        });
-        Usd::checked_sum(ids.iter().filter_map(|id| {
-            reservations[id]
-                .holds
-                .iter()
-                .find(|(s, _, _)| s == scope)
-                .map(|(_, _, a)| *a)
-        }))
+    fn spent(&self, period: &str) -> Result<Usd, GuardError> {
+        self.spend
+            .get(period)
+            .map_or(Ok(Usd::ZERO), |m| Usd::checked_sum(m.values().copied()))
     }
 
-    fn spent(&self, scope: &Scope, period: &str) -> Result<Usd, GuardError> {
-        self.spend
-            .get(&(scope.clone(), period.to_owned()))
-            .map_or(Ok(Usd::ZERO), |m| Usd::checked_sum(m.values().copied()))
+    /// Live holds at `now`, dropping lapsed ones.
+    fn held(&mut self, now: Timestamp) -> Result<Usd, GuardError> {
+        self.live.retain(|_, (_, expires_at)| *expires_at > now);
+        Usd::checked_sum(self.live.values().map(|(a, _)| *a))
+    }
+
+    /// Live holds at `now`, without pruning (for read-only status).
+    fn held_at(&self, now: Timestamp) -> Result<Usd, GuardError> {
+        Usd::checked_sum(
+            self.live
+                .values()
+                .filter(|(_, e)| *e > now)
+                .map(|(a, _)| *a),
+        )
+    }
+
+    fn fired_in(&self, budget: &Budget, period: &Arc<str>) -> Vec<u32> {
+        budget
+            .alert_percents
+            .iter()
+            .copied()
+            .filter(|p| self.fired.contains(&(period.clone(), *p)))
+            .collect()
     }
 }
 
@@ -111,51 +122,67 @@ impl State {
 impl Ledger for MemoryLedger {
     async fn put_budget(&self, budget: &Budget) -> Result<(), GuardError> {
         budget.validate()?;
-        self.lock()
-            .budgets
-            .insert(budget.scope.clone(), budget.clone());
+        let mut st = self.lock();
+        let slot = st.scopes.entry(budget.scope.clone()).or_default();
+        slot.window = None;
+        slot.budget = Some(budget.clone());
         Ok(())
     }
 
     async fn budget(&self, scope: &Scope) -> Result<Option<Budget>, GuardError> {
-        Ok(self.lock().budgets.get(scope).cloned())
+        Ok(self.lock().scopes.get(scope).and_then(|s| s.budget.clone()))
     }
 
     async fn delete_budget(&self, scope: &Scope) -> Result<bool, GuardError> {
         let mut st = self.lock();
-        st.windows.remove(scope);
-        Ok(st.budgets.remove(scope).is_some())
+        Ok(st.scopes.get_mut(scope).is_some_and(|s| {
+            s.window = None;
+            s.budget.take().is_some()
+        }))
     }
 
     async fn hold(&self, req: &HoldRequest) -> Result<HoldOutcome, GuardError> {
         let mut st = self.lock();
+        let st = &mut *st;
         if let Some(r) = st.reservations.get(&req.id) {
             return Ok(HoldOutcome::Held {
-                budgets: r.holds.iter().map(|(s, _, _)| s.clone()).collect(),
+                budgets: r.holds.iter().map(|(s, _)| s.clone()).collect(),
             });
         }
-        let mut holds = Vec::new();
-        for scope in distinct_scopes(&req.scopes) {
-            let Some(budget) = st.budgets.get(&scope).cloned() else {
+        let mut order: Vec<&Scope> = req.scopes.iter().collect();
+        order.sort();
+        order.dedup();
+        // Check every budget first; write only when all of them admit.
+        let mut holds: Vec<(Scope, Arc<str>)> = Vec::with_capacity(order.len());
+        for scope in order {
+            let Some(ss) = st.scopes.get_mut(scope) else {
                 continue;
             };
-            let period = st.period(&budget, req.now)?;
-            let spent = st.spent(&scope, &period)?;
-            let held = st.held(&scope, req.now)?;
-            if let Some(denied) = check(&budget, spent, held, req.amount)? {
-                return Ok(HoldOutcome::Denied(denied));
+            let Some(budget) = ss.budget.take() else {
+                continue;
+            };
+            let verdict = (|| {
+                let period = ss.period(&budget, req.now)?;
+                let spent = ss.spent(&period)?;
+                let held = ss.held(req.now)?;
+                Ok::<_, GuardError>((period, check(&budget, spent, held, req.amount)?))
+            })();
+            ss.budget = Some(budget);
+            match verdict? {
+                (_, Some(denied)) => return Ok(HoldOutcome::Denied(denied)),
+                (period, None) => holds.push((scope.clone(), period)),
             }
-            holds.push((scope, period, req.amount));
         }
-        for (scope, _, _) in &holds {
-            st.live.entry(scope.clone()).or_default().insert(req.id);
+        for (scope, _) in &holds {
+            if let Some(ss) = st.scopes.get_mut(scope) {
+                ss.live.insert(req.id, (req.amount, req.expires_at));
+            }
         }
-        let budgets = holds.iter().map(|(s, _, _)| s.clone()).collect();
+        let budgets = holds.iter().map(|(s, _)| s.clone()).collect();
         st.reservations.insert(
             req.id,
             Reservation {
                 state: HoldState::Held,
-                expires_at: req.expires_at,
                 holds,
             },
         );
@@ -183,46 +210,42 @@ impl Ledger for MemoryLedger {
             HoldState::Held => {}
         }
         // Compute every new total first so an overflow changes nothing.
-        let mut updates = Vec::new();
-        for (scope, period, _) in &r.holds {
-            let key = (scope.clone(), period.clone());
+        let mut totals = Vec::with_capacity(r.holds.len());
+        for (scope, period) in &r.holds {
             let current = st
-                .spend
-                .get(&key)
+                .scopes
+                .get(scope)
+                .and_then(|ss| ss.spend.get(&**period))
                 .and_then(|m| m.get(&label))
                 .copied()
                 .unwrap_or_default();
-            updates.push((key, current.checked_add(amount)?));
+            totals.push(current.checked_add(amount)?);
         }
         r.state = HoldState::Settled;
-        let holds = r.holds.clone();
-        for (key, total) in updates {
-            st.spend.entry(key).or_default().insert(label, total);
-        }
         let mut alerts = Vec::new();
-        for (scope, period, _) in holds {
-            if let Some(live) = st.live.get_mut(&scope) {
-                live.remove(&id);
-            }
-            let Some(budget) = st.budgets.get(&scope) else {
+        for ((scope, period), total) in r.holds.iter().zip(totals) {
+            let ss = st.scopes.entry(scope.clone()).or_default();
+            ss.spend
+                .entry(period.clone())
+                .or_default()
+                .insert(label, total);
+            ss.live.remove(&id);
+            let Some(budget) = &ss.budget else {
                 continue;
             };
-            let spent = st.spent(&scope, &period)?;
-            let fired: Vec<u32> = budget
-                .alert_percents
-                .iter()
-                .copied()
-                .filter(|p| st.fired.contains(&(scope.clone(), period.clone(), *p)))
-                .collect();
+            let spent = ss.spent(period)?;
+            let fired = ss.fired_in(budget, period);
             for percent in budget.crossed(spent, &fired) {
-                st.fired.insert((scope.clone(), period.clone(), percent));
                 alerts.push(Alert {
                     scope: scope.clone(),
                     percent,
                     spent,
                     limit: budget.limit,
-                    period: period.clone(),
+                    period: period.to_string(),
                 });
+            }
+            for a in alerts.iter().filter(|a| &a.scope == scope) {
+                ss.fired.insert((period.clone(), a.percent));
             }
         }
         Ok(SettleOutcome::Settled { alerts })
@@ -242,9 +265,9 @@ impl Ledger for MemoryLedger {
             }
             HoldState::Held => r.state = HoldState::Released,
         }
-        for (scope, _, _) in &r.holds {
-            if let Some(live) = st.live.get_mut(scope) {
-                live.remove(&id);
+        for (scope, _) in &r.holds {
+            if let Some(ss) = st.scopes.get_mut(scope) {
+                ss.live.remove(&id);
             }
         }
         Ok(ReleaseOutcome::Released)
@@ -256,23 +279,17 @@ impl Ledger for MemoryLedger {
         now: Timestamp,
     ) -> Result<Option<BudgetStatus>, GuardError> {
         let mut st = self.lock();
-        let Some(budget) = st.budgets.get(scope).cloned() else {
+        let Some(ss) = st.scopes.get_mut(scope) else {
+            return Ok(None);
+        };
+        let Some(budget) = ss.budget.clone() else {
             return Ok(None);
         };
         let window = budget.window(now)?;
-        let period = window.key();
-        let by_label = st
-            .spend
-            .get(&(scope.clone(), period.clone()))
-            .cloned()
-            .unwrap_or_default();
-        let held = st.held(scope, now)?;
-        let fired = budget
-            .alert_percents
-            .iter()
-            .copied()
-            .filter(|p| st.fired.contains(&(scope.clone(), period.clone(), *p)))
-            .collect();
+        let period: Arc<str> = window.key().into();
+        let by_label = ss.spend.get(&*period).cloned().unwrap_or_default();
+        let held = ss.held_at(now)?;
+        let fired = ss.fired_in(&budget, &period);
         status_of(budget, window, by_label, held, fired).map(Some)
     }
 }
