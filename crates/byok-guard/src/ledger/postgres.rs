@@ -126,6 +126,7 @@ impl SqlTx for PgTx {
 #[async_trait]
 impl SqlDb for PgDb {
     const BACKEND: &'static str = "postgres";
+    const LOCK_RESERVATION: &'static str = " FOR UPDATE OF r";
     const LOCK: &'static str = " FOR UPDATE";
 
     async fn begin(&self) -> Result<Box<dyn SqlTx>, GuardError> {

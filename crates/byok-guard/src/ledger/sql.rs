@@ -45,6 +45,8 @@ pub(crate) trait SqlDb: Send + Sync + fmt::Debug + 'static {
     const BACKEND: &'static str;
     /// Appended to the budget-row select to lock it (`" FOR UPDATE"` or `""`).
     const LOCK: &'static str;
+    /// Appended to the reservation-with-holds join to lock the reservation row only.
+    const LOCK_RESERVATION: &'static str;
     /// Begin a write transaction.
     async fn begin(&self) -> Result<Box<dyn SqlTx>, GuardError>;
 }
@@ -189,21 +191,64 @@ impl<D: SqlDb> SqlLedger<D> {
             .collect()
     }
 
-    /// The reservation's state, locked.
-    async fn reservation_state(
+    /// The reservation's state (locked) and its holds, in one round trip.
+    async fn reservation(
         tx: &mut dyn SqlTx,
         id: ReservationId,
-    ) -> Result<Option<String>, GuardError> {
+    ) -> Result<Option<(String, Vec<(Scope, String)>)>, GuardError> {
         let sql = format!(
-            "SELECT state FROM byok_guard_reservations WHERE id = $1{}",
-            D::LOCK
+            "SELECT r.state, COALESCE(h.scope, ''), COALESCE(h.period, '') \
+             FROM byok_guard_reservations r LEFT JOIN byok_guard_holds h ON h.id = r.id \
+             WHERE r.id = $1 ORDER BY 2{}",
+            D::LOCK_RESERVATION
         );
-        Ok(tx
-            .rows(&sql, vec![Bind::Text(id.to_string())])
-            .await?
-            .into_iter()
-            .next()
-            .map(|mut r| r.remove(0)))
+        let rows = tx.rows(&sql, vec![Bind::Text(id.to_string())]).await?;
+        let Some(state) = rows.first().map(|r| r[0].clone()) else {
+            return Ok(None);
+        };
+        let mut holds = Vec::new();
+        for mut r in rows {
+            let period = r.pop().unwrap_or_default();
+            let scope = r.pop().unwrap_or_default();
+            if !scope.is_empty() {
+                holds.push((
+                    Scope::custom(scope).map_err(|_| corrupt::<D>("scope"))?,
+                    period,
+                ));
+            }
+        }
+        Ok(Some((state, holds)))
+    }
+
+    /// Settled spend by label and the alerts fired, for one scope and period, in one round trip.
+    async fn spend_and_fired(
+        tx: &mut dyn SqlTx,
+        scope: &Scope,
+        period: &str,
+    ) -> Result<(BTreeMap<Label, Usd>, Vec<u32>), GuardError> {
+        let rows = tx
+            .rows(
+                "SELECT 's', label, amount FROM byok_guard_spend WHERE scope = $1 AND period = $2 \
+                 UNION ALL \
+                 SELECT 'a', percent, '' FROM byok_guard_alerts WHERE scope = $1 AND period = $2",
+                vec![Bind::Text(scope.to_string()), Bind::Text(period.to_owned())],
+            )
+            .await?;
+        let (mut by_label, mut fired) = (BTreeMap::new(), Vec::new());
+        for r in rows {
+            if r[0] == "s" {
+                let label: Label = r[1]
+                    .parse()
+                    .map_err(|_| corrupt::<D>(format!("label {:?}", r[1])))?;
+                by_label.insert(label, amount::<D>(&r[2])?);
+            } else {
+                fired.push(
+                    r[1].parse()
+                        .map_err(|_| corrupt::<D>(format!("alert percent {:?}", r[1])))?,
+                );
+            }
+        }
+        Ok((by_label, fired))
     }
 
     async fn hold_scopes(
@@ -333,18 +378,19 @@ impl<D: SqlDb> SqlLedger<D> {
         label: Label,
     ) -> Result<SettleOutcome, GuardError> {
         let mut tx = self.db.begin().await?;
-        match Self::reservation_state(&mut *tx, id).await?.as_deref() {
+        let holds = match Self::reservation(&mut *tx, id).await? {
             None => return Err(GuardError::ReservationNotFound { id: id.to_string() }),
-            Some("settled") => return Ok(SettleOutcome::AlreadySettled),
-            Some("released") => return Err(GuardError::ReservationReleased { id: id.to_string() }),
-            Some(_) => {}
-        }
-        let holds = Self::hold_scopes(&mut *tx, id).await?;
+            Some((state, _)) if state == "settled" => return Ok(SettleOutcome::AlreadySettled),
+            Some((state, _)) if state == "released" => {
+                return Err(GuardError::ReservationReleased { id: id.to_string() });
+            }
+            Some((_, holds)) => holds,
+        };
         let scopes: Vec<Scope> = holds.iter().map(|(s, _)| s.clone()).collect();
         let budgets = Self::lock_budgets(&mut *tx, &scopes).await?;
         let mut alerts = Vec::new();
         for (scope, period) in &holds {
-            let mut by_label = Self::spend_by_label(&mut *tx, scope, period).await?;
+            let (mut by_label, fired) = Self::spend_and_fired(&mut *tx, scope, period).await?;
             let total = by_label
                 .get(&label)
                 .copied()
@@ -366,7 +412,6 @@ impl<D: SqlDb> SqlLedger<D> {
                 continue;
             };
             let spent = Usd::checked_sum(by_label.into_values())?;
-            let fired = Self::fired(&mut *tx, scope, period).await?;
             for percent in budget.crossed(spent, &fired) {
                 let inserted = tx
                     .exec(
@@ -406,17 +451,15 @@ impl<D: SqlDb> SqlLedger<D> {
 
     pub(crate) async fn release(&self, id: ReservationId) -> Result<ReleaseOutcome, GuardError> {
         let mut tx = self.db.begin().await?;
-        match Self::reservation_state(&mut *tx, id).await?.as_deref() {
+        let holds = match Self::reservation(&mut *tx, id).await? {
             None => return Err(GuardError::ReservationNotFound { id: id.to_string() }),
-            Some("released") => return Ok(ReleaseOutcome::AlreadyReleased),
-            Some("settled") => return Err(GuardError::ReservationSettled { id: id.to_string() }),
-            Some(_) => {}
-        }
-        let scopes: Vec<Scope> = Self::hold_scopes(&mut *tx, id)
-            .await?
-            .into_iter()
-            .map(|(s, _)| s)
-            .collect();
+            Some((state, _)) if state == "released" => return Ok(ReleaseOutcome::AlreadyReleased),
+            Some((state, _)) if state == "settled" => {
+                return Err(GuardError::ReservationSettled { id: id.to_string() });
+            }
+            Some((_, holds)) => holds,
+        };
+        let scopes: Vec<Scope> = holds.into_iter().map(|(s, _)| s).collect();
         Self::lock_budgets(&mut *tx, &scopes).await?;
         Self::finish(&mut *tx, id, "released").await?;
         tx.commit().await?;

@@ -125,6 +125,7 @@ impl SqlTx for SqliteTx {
 #[async_trait]
 impl SqlDb for SqliteDb {
     const BACKEND: &'static str = "sqlite";
+    const LOCK_RESERVATION: &'static str = "";
     const LOCK: &'static str = "";
 
     async fn begin(&self) -> Result<Box<dyn SqlTx>, GuardError> {
