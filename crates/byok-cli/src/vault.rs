@@ -13,7 +13,7 @@ use byok::store::{
     CheckOutcome, KeyId, KeyStore, KeyView, MasterKeySource, PostgresStore, RewrapReport, Role,
     SqliteStore, StoreError, WorkspaceId,
 };
-use byok::{NewKey, Purpose, Vault, VaultError};
+use byok::{KeyEdit, NewKey, Purpose, Vault, VaultError};
 use serde_json::json;
 
 use crate::output::{self, CliError};
@@ -52,6 +52,9 @@ enum Command {
     Show(KeyArg),
     /// Replace a key's secret with the one read from stdin (same id).
     Rotate(KeyArg),
+    /// Change a key's label, role, default model or note, from the version you saw
+    /// (a stale version is a `conflict`).
+    Edit(EditArgs),
     /// Switch a key off (reversible with `enable`).
     Disable(KeyArg),
     /// Switch a disabled key on again.
@@ -115,6 +118,30 @@ struct KeyArg {
     workspace: String,
     /// Key id (from `add` or `list`).
     id: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct EditArgs {
+    #[command(flatten)]
+    key: KeyArg,
+    /// The `version` of the key as last shown; the edit applies only if it is still current.
+    #[arg(long, value_name = "N")]
+    version: u64,
+    /// New label.
+    #[arg(long, value_name = "L")]
+    label: Option<String>,
+    /// New role: primary or backup.
+    #[arg(long, value_parser = ["primary", "backup"])]
+    role: Option<String>,
+    /// Order among backups, with `--role backup`.
+    #[arg(long, default_value_t = 1)]
+    order: u32,
+    /// New default model.
+    #[arg(long, value_name = "MODEL")]
+    default_model: Option<String>,
+    /// New note (never the secret).
+    #[arg(long)]
+    note: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -232,6 +259,25 @@ async fn execute(args: Args) -> Result<ExitCode, VaultError> {
                     .await?,
                 json,
             );
+        }
+        Command::Edit(e) => {
+            let mut edit = KeyEdit::new();
+            if let Some(label) = e.label {
+                edit = edit.label(label);
+            }
+            match e.role.as_deref() {
+                Some("primary") => edit = edit.primary(),
+                Some(_) => edit = edit.backup(e.order),
+                None => {}
+            }
+            if let Some(model) = e.default_model {
+                edit = edit.default_model(Some(model));
+            }
+            if let Some(note) = e.note {
+                edit = edit.note(Some(note));
+            }
+            let (ws, id) = (workspace(&e.key.workspace)?, key_id(&e.key.id)?);
+            print_view(&vault.edit(&ws, id, e.version, edit).await?, json);
         }
         Command::Disable(k) => print_view(
             &vault

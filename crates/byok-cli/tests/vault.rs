@@ -229,6 +229,83 @@ fn add_list_show_rotate_disable_revoke_delete() {
 }
 
 #[test]
+fn edit_applies_only_from_the_current_version() {
+    let v = Vault::new();
+    let view = v.add(
+        "w",
+        "openai",
+        &fake::key(Provider::OpenAi, KeyKind::Project, 8),
+    );
+    let id = view["id"].as_str().unwrap();
+    let args = [
+        "edit",
+        "--json",
+        "--workspace",
+        "w",
+        id,
+        "--version",
+        "1",
+        "--label",
+        "renamed",
+    ];
+    let out = v.run(&args, "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let edited = &json_lines(&out)[0];
+    assert_eq!(
+        (edited["label"].as_str(), edited["version"].as_u64()),
+        (Some("renamed"), Some(2))
+    );
+    let out = v.run(
+        &[
+            "edit",
+            "--json",
+            "--workspace",
+            "w",
+            id,
+            "--version",
+            "1",
+            "--role",
+            "backup",
+            "--order",
+            "4",
+        ],
+        "",
+    );
+    assert_eq!(
+        (
+            out.status.code(),
+            json_lines(&out)[0]["error"]["code"].as_str()
+        ),
+        (Some(2), Some("conflict"))
+    );
+    let out = v.run(
+        &[
+            "edit",
+            "--json",
+            "--workspace",
+            "w",
+            id,
+            "--version",
+            "2",
+            "--role",
+            "backup",
+            "--order",
+            "4",
+        ],
+        "",
+    );
+    let edited = &json_lines(&out)[0];
+    assert_eq!(
+        (
+            edited["role"].as_str(),
+            edited["order"].as_u64(),
+            edited["label"].as_str()
+        ),
+        (Some("backup"), Some(4), Some("renamed"))
+    );
+}
+
+#[test]
 fn refusals_carry_codes_and_exit_codes() {
     let v = Vault::new();
     let key = fake::key(Provider::Anthropic, KeyKind::Api, 4);
