@@ -1,6 +1,6 @@
 //! The conformance suite on every backend, plus backend-specific guarantees.
 
-use byok_store::{KeyStore, MemoryStore, conformance};
+use byok_store::{MemoryStore, conformance};
 
 #[tokio::test]
 async fn memory_store_conforms() {
@@ -10,6 +10,7 @@ async fn memory_store_conforms() {
 #[cfg(feature = "sqlite")]
 mod sqlite {
     use super::*;
+    use byok_store::KeyStore;
     use byok_store::SqliteStore;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
