@@ -156,3 +156,24 @@ impl GuardError {
         }
     }
 }
+
+/// Where and what kind of JSON problem, never the offending text: serde's own
+/// messages quote string values, and a value may be a key.
+pub(crate) fn json_problem(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Io => "an I/O error",
+        serde_json::error::Category::Syntax => "a syntax error",
+        serde_json::error::Category::Data => "a value of the wrong type",
+        serde_json::error::Category::Eof => "an unexpected end of input",
+    };
+    format!("{what} at line {} column {}", e.line(), e.column())
+}
+
+/// Why an amount was rejected, without its text.
+pub(crate) fn amount_problem(e: &GuardError) -> &'static str {
+    match e {
+        GuardError::InvalidAmount { reason, .. } => reason,
+        GuardError::Overflow => "it is too large",
+        _ => "it is not a decimal number",
+    }
+}

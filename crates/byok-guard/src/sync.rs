@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::cost::Label;
+use crate::error::{amount_problem, json_problem};
 use crate::{GuardError, Usd};
 
 /// One provider-reported amount for one time bucket (and group, when grouped).
@@ -52,10 +53,41 @@ impl Default for CostSync {
 }
 
 fn sync_error(message: String) -> GuardError {
-    // Provider bodies can quote the key that failed: mask any key-shaped text.
+    // Provider text can quote the key that failed: mask any key-shaped text.
     GuardError::Sync {
         message: byok_keys::redact(&message).into_owned(),
     }
+}
+
+/// Provider text made safe to show: masked by the key scanner, then every run
+/// of key characters that shares 12 characters with `secret` (the whole key
+/// glued to a word, or a fragment of it) replaced, and only then cut to size —
+/// cutting first could split a key where the scanner no longer sees it.
+fn scrub(text: &str, secret: &str, max_chars: usize) -> String {
+    const WINDOW: usize = 12;
+    let redacted = byok_keys::redact(text);
+    let windows: std::collections::HashSet<&[u8]> = secret.as_bytes().windows(WINDOW).collect();
+    let is_key_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let mut out = String::with_capacity(redacted.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.as_bytes().windows(WINDOW).any(|w| windows.contains(w)) {
+            out.push_str("[redacted]");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in redacted.chars() {
+        if is_key_char(c) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out.chars().take(max_chars).collect()
 }
 
 impl CostSync {
@@ -106,18 +138,25 @@ impl CostSync {
         &self,
         request: reqwest::RequestBuilder,
         provider: &str,
+        secret: &str,
     ) -> Result<String, GuardError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| sync_error(format!("{provider} cost API unreachable: {e}")))?;
+        let response = request.send().await.map_err(|e| {
+            sync_error(scrub(
+                &format!("{provider} cost API unreachable: {e}"),
+                secret,
+                400,
+            ))
+        })?;
         let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| sync_error(format!("{provider} cost API body unreadable: {e}")))?;
+        let body = response.text().await.map_err(|e| {
+            sync_error(scrub(
+                &format!("{provider} cost API body unreadable: {e}"),
+                secret,
+                400,
+            ))
+        })?;
         if !status.is_success() {
-            let snippet: String = body.chars().take(300).collect();
+            let snippet = scrub(&body, secret, 300);
             return Err(sync_error(format!(
                 "{provider} cost API returned HTTP {}: {snippet}",
                 status.as_u16()
@@ -178,9 +217,15 @@ impl CostSync {
                 .get(&url)
                 .bearer_auth(key.expose_secret())
                 .query(&query);
-            let body = self.get_page(request, "OpenAI").await?;
-            let parsed: Page<'_> = serde_json::from_str(&body)
-                .map_err(|e| sync_error(format!("OpenAI cost API sent an unexpected body: {e}")))?;
+            let body = self
+                .get_page(request, "OpenAI", key.expose_secret())
+                .await?;
+            let parsed: Page<'_> = serde_json::from_str(&body).map_err(|e| {
+                sync_error(format!(
+                    "OpenAI cost API sent an unexpected body: {}",
+                    json_problem(&e)
+                ))
+            })?;
             for bucket in parsed.data {
                 let ts = |s: i64| {
                     Timestamp::from_second(s)
@@ -198,7 +243,12 @@ impl CostSync {
                         provider: Provider::OpenAi,
                         start: b_start,
                         end: b_end,
-                        usd: Usd::parse(r.amount.value.get())?,
+                        usd: Usd::parse(r.amount.value.get()).map_err(|e| {
+                            sync_error(format!(
+                                "OpenAI sent an amount that is not an exact decimal: {}",
+                                amount_problem(&e)
+                            ))
+                        })?,
                         group: r.project_id,
                         item: r.line_item,
                     });
@@ -255,9 +305,14 @@ impl CostSync {
                 .header("x-api-key", key.expose_secret())
                 .header("anthropic-version", "2023-06-01")
                 .query(&query);
-            let body = self.get_page(request, "Anthropic").await?;
+            let body = self
+                .get_page(request, "Anthropic", key.expose_secret())
+                .await?;
             let parsed: Page = serde_json::from_str(&body).map_err(|e| {
-                sync_error(format!("Anthropic cost API sent an unexpected body: {e}"))
+                sync_error(format!(
+                    "Anthropic cost API sent an unexpected body: {}",
+                    json_problem(&e)
+                ))
             })?;
             for bucket in parsed.data {
                 for r in bucket.results {
@@ -268,7 +323,12 @@ impl CostSync {
                         )));
                     }
                     // Cents → dollars exactly: shift the decimal point by two places.
-                    let usd = Usd::parse(&format!("{}e-2", r.amount))?;
+                    let usd = Usd::parse(&format!("{}e-2", r.amount)).map_err(|e| {
+                        sync_error(format!(
+                            "Anthropic sent an amount that is not an exact decimal: {}",
+                            amount_problem(&e)
+                        ))
+                    })?;
                     out.push(ProviderCost {
                         provider: Provider::Anthropic,
                         start: bucket.starting_at,
@@ -361,4 +421,25 @@ pub fn reconcile(
         synced_until: out.iter().map(|d| d.end).max(),
         buckets: out,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scrub;
+
+    #[test]
+    fn scrub_removes_glued_and_cut_keys_before_cutting() {
+        let secret = "sk-admin-ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghij";
+        let glued = format!("bad credential key_{secret}");
+        assert_eq!(scrub(&glued, secret, 300), "bad credential [redacted]");
+        let fragment = format!("rejected {} (truncated)", &secret[5..30]);
+        assert!(!scrub(&fragment, secret, 300).contains(&secret[5..30]));
+        let padded = format!("{} {secret} was rejected", "x".repeat(260));
+        let shown = scrub(&padded, secret, 300);
+        assert!(!shown.contains("ABCDEFGHIJKL"), "{shown}");
+        assert_eq!(
+            scrub("no key here at all", secret, 300),
+            "no key here at all"
+        );
+    }
 }

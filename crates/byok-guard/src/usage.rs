@@ -69,7 +69,7 @@ impl Usage {
     /// A body's `usage` or `usageMetadata` member is used when present.
     pub fn from_json(text: &str) -> Result<Usage, GuardError> {
         let value: Value = serde_json::from_str(text).map_err(|e| GuardError::MissingUsage {
-            reason: format!("the input is not JSON ({e})"),
+            reason: format!("the input is not JSON ({})", crate::error::json_problem(&e)),
         })?;
         Usage::from_value(&value)
     }
