@@ -549,10 +549,9 @@ impl Vault {
     }
 
     /// Mark a key revoked: never leased again; it can only be deleted.
-    pub async fn revoke(&self, workspace: &WorkspaceId, id: KeyId) -> Result<(), VaultError> {
+    pub async fn revoke(&self, workspace: &WorkspaceId, id: KeyId) -> Result<KeyView, VaultError> {
         self.set_status(workspace, id, Status::Revoked, AuditAction::Revoke)
             .await
-            .map(drop)
     }
 
     /// Delete a key and its sealed secret.

@@ -291,11 +291,12 @@ async fn execute(args: Args) -> Result<ExitCode, VaultError> {
                 .await?,
             json,
         ),
-        Command::Revoke(k) => {
-            let (ws, id) = (workspace(&k.workspace)?, key_id(&k.id)?);
-            vault.revoke(&ws, id).await?;
-            print_view(&vault.show(&ws, id).await?, json);
-        }
+        Command::Revoke(k) => print_view(
+            &vault
+                .revoke(&workspace(&k.workspace)?, key_id(&k.id)?)
+                .await?,
+            json,
+        ),
         Command::Delete(k) => {
             let id = key_id(&k.id)?;
             vault.delete(&workspace(&k.workspace)?, id).await?;
