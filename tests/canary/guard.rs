@@ -208,3 +208,100 @@ async fn ledger_urls_with_a_secret_password_are_never_repeated() {
     assert_clean("guard: ledger URL errors", out.as_bytes());
     assert_emitted_clean("guard: ledger URLs");
 }
+
+/// Inputs a caller might feed the usage parser and the price loader that quote a key
+/// where a number or an object belongs.
+fn hostile_inputs(raw: &str) -> Vec<String> {
+    vec![
+        format!("\"{raw}\""),
+        format!("[\"{raw}\"]"),
+        format!("{{\"usage\": \"{raw}\"}}"),
+        format!("{{\"usage\": {{\"prompt_tokens\": \"{raw}\", \"completion_tokens\": 1}}}}"),
+        format!("{{\"usage\": {{\"input_tokens\": 1, \"output_tokens\": \"{raw}\"}}}}"),
+        format!("{{\"usageMetadata\": {{\"promptTokenCount\": \"{raw}\"}}}}"),
+        format!("{{\"{raw}\": {{\"prompt_tokens\": 1}}}}"),
+        format!(
+            "{{\"usage\": {{\"prompt_tokens\": 1, \"completion_tokens\": 2}}, \"key\": \"{raw}\"}}"
+        ),
+        format!("{{\"usage\": {raw}}}"),
+        raw.to_owned(),
+    ]
+}
+
+/// Price files that hold a key where a model object or a price belongs.
+fn price_inputs(raw: &str) -> Vec<String> {
+    vec![
+        format!("{{\"gpt-4o\": \"{raw}\"}}"),
+        format!("{{\"gpt-4o\": {{\"litellm_provider\": \"{raw}\", \"mode\": \"chat\"}}}}"),
+        format!(
+            "{{\"gpt-4o\": {{\"litellm_provider\": \"openai\", \"mode\": \"chat\", \"max_output_tokens\": \"{raw}\", \"input_cost_per_token\": 1e-6, \"output_cost_per_token\": 1e-6}}}}"
+        ),
+        raw.to_owned(),
+    ]
+}
+
+/// The same, where byok-guard quotes the offending value in its error.
+fn leaking_price_inputs(raw: &str) -> Vec<String> {
+    vec![
+        format!("\"{raw}\""),
+        format!(
+            "{{\"gpt-4o\": {{\"litellm_provider\": \"openai\", \"mode\": \"chat\", \"input_cost_per_token\": \"{raw}\", \"output_cost_per_token\": 1e-6}}}}"
+        ),
+    ]
+}
+
+/// Load `inputs` as price files; everything the loader shows.
+fn load_prices(inputs: Vec<String>) -> String {
+    let mut out = String::new();
+    for input in inputs {
+        match byok::guard::PriceBook::from_litellm_json(&input) {
+            Ok(book) => out += &format!("{:?}\n", book.models()),
+            Err(e) => out += &error_surfaces(&e),
+        }
+        if let Err(e) = byok::guard::price::litellm_subset(&input) {
+            out += &error_surfaces(&e);
+        }
+    }
+    out
+}
+
+#[test]
+fn usage_bodies_quoting_a_key() {
+    init();
+    let mut out = String::new();
+    let raw = canary_key(Provider::Anthropic, KeyKind::Api, 5);
+    for input in hostile_inputs(&raw) {
+        out += &debugged(&byok::guard::Usage::from_json(&input));
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(&input) {
+            out += &debugged(&byok::guard::Usage::from_value(&value));
+            for provider in [Provider::OpenAi, Provider::Anthropic, Provider::Google] {
+                match byok::guard::Usage::from_provider_value(provider, &value) {
+                    Ok(u) => out += &debugged(&u),
+                    Err(e) => out += &error_surfaces(&e),
+                }
+            }
+        }
+        if let Err(e) = byok::guard::Usage::from_json(&input) {
+            out += &error_surfaces(&e);
+        }
+    }
+    assert_clean("guard: usage errors", out.as_bytes());
+    assert_emitted_clean("guard: usage errors");
+}
+
+#[test]
+fn price_files_quoting_a_key() {
+    init();
+    let raw = canary_key(Provider::OpenAi, KeyKind::Project, 5);
+    let out = load_prices(price_inputs(&raw));
+    assert_clean("guard: price file errors", out.as_bytes());
+    assert_emitted_clean("guard: price file errors");
+}
+
+#[test]
+#[ignore = "leak: byok-guard price.rs from_litellm_json / litellm_subset quote the offending JSON in InvalidPriceFile (serde's `invalid type: string \"…\"` at lines 143/197, `raw.get()` at line 318), so a key in a price file is repeated (see report)"]
+fn price_files_quoting_a_key_where_a_number_belongs() {
+    let raw = canary_key(Provider::OpenAi, KeyKind::Project, 6);
+    let out = load_prices(leaking_price_inputs(&raw));
+    assert_clean("guard: price file errors quoting the value", out.as_bytes());
+}
