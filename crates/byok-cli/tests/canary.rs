@@ -268,6 +268,20 @@ fn vault_every_command_and_error() {
     let (_, _, id0) = ids[0].clone();
     let (_, _, id1) = ids[1].clone();
 
+    // A PostgreSQL vault URL whose password is a secret: malformed, and nobody listening.
+    let pass = canary_passphrase().replace(' ', "-");
+    for url in [
+        format!("postgres://byok:{pass}@127.0.0.1:99999/vault"),
+        format!("postgres://byok:{pass}@[::1/vault"),
+    ] {
+        let r = env.both(
+            &["vault", "--vault", &url, "list", "--workspace", "acme"],
+            "",
+            2,
+        );
+        assert!(!r.stdout().is_empty(), "{}", r.what);
+    }
+
     // add: duplicate, wrong provider, malformed, empty.
     let dup = canary_key(Provider::OpenAi, KeyKind::Project, 4);
     let add = [
@@ -558,6 +572,11 @@ fn test_command_against_mock_providers() {
     let closed = format!("http://127.0.0.1:{port}");
     env.both(&["test", "--base-url", &closed, "--timeout", "1"], &raw, 1);
     env.both(&["test", "--base-url", "not a url"], &raw, 2);
+    // A gateway URL with credentials in it is refused, and not repeated.
+    let pass = canary_passphrase().replace(' ', "-");
+    let gateway = format!("http://byok:{pass}@127.0.0.1:{port}/gw");
+    env.both(&["test", "--base-url", &gateway, "--timeout", "1"], &raw, 2);
+    env.both(&["test", "--base-url", &format!("{gateway}:x:y")], &raw, 2);
     env.assert_files_clean("test");
 }
 
@@ -590,6 +609,47 @@ fn cost_estimate_budget_with_secrets_in_their_input() {
         0,
     );
     std::fs::remove_file(&usage_file).unwrap();
+    // Price files holding a key where a model or a number belongs (the cases the
+    // library quotes are in the root suite's ignored leak test).
+    let prices = env.path("prices.json");
+    for text in [
+        format!("{{\"gpt-4o\": \"{key}\"}}"),
+        format!("{{\"gpt-4o\": {{\"litellm_provider\": \"{key}\", \"mode\": \"chat\"}}}}"),
+        key.clone(),
+    ] {
+        std::fs::write(&prices, text).unwrap();
+        let p = prices.to_str().unwrap();
+        let r = env.run(
+            &[
+                "cost",
+                "--model",
+                "gpt-4o",
+                "--input-tokens",
+                "1",
+                "--output-tokens",
+                "1",
+                "--prices",
+                p,
+            ],
+            "",
+        );
+        assert_ne!(r.code(), None, "{}", r.what);
+        let r = env.run(
+            &[
+                "estimate",
+                "--model",
+                "gpt-4o",
+                "--input-tokens",
+                "1",
+                "--prices",
+                p,
+                "--json",
+            ],
+            "",
+        );
+        assert_ne!(r.code(), None, "{}", r.what);
+    }
+    std::fs::remove_file(&prices).unwrap();
     // An unknown model: priced as unavailable, not an error.
     env.both(
         &["cost", "--model", "no-such-model", "--usage", "-"],
