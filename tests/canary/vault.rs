@@ -260,6 +260,10 @@ fn every_vault_operation_on_sqlite_leaves_no_trace() {
 
         // Files mid-flight: the WAL holds the recent writes.
         assert!(assert_files_clean("vault (open)", dir.path()) >= 1);
+        assert!(
+            dir.path().join("vault.db-wal").exists(),
+            "the write-ahead log was there to be searched"
+        );
         drop(vault);
 
         // Wrong master key: the old one after the rewrap, and one never used.
@@ -348,4 +352,60 @@ fn passphrase_vault_and_master_key_errors() {
     assert_clean("vault: master key surfaces", out.as_bytes());
     assert_files_clean("passphrase vault", dir.path());
     assert_emitted_clean("vault: master keys");
+}
+
+#[test]
+fn sealing_every_shape_and_every_way_opening_fails() {
+    use byok::store::{Binding, Kek, SealedSecret};
+    init();
+    let mut out = String::new();
+    rt().block_on(async {
+        let kek = MasterKey::from_base64(&SecretString::from(canary_master_key(2))).expect("kek");
+        let other = MasterKey::from_base64(&SecretString::from(canary_master_key(1))).unwrap();
+        out += &(debugged(&kek) + &format!("{}\n", kek.id()));
+        let ws = WorkspaceId::new("seal").unwrap();
+        let other_ws = WorkspaceId::new("seal-other").unwrap();
+        for (provider, _, raw) in canary_keys(6) {
+            let id = KeyId::new();
+            let binding = Binding {
+                workspace: &ws,
+                id,
+                provider,
+            };
+            let sealed = SealedSecret::seal(&kek, binding, &raw).await.expect("seal");
+            assert_clean("sealed bytes", sealed.as_bytes());
+            out += &(debugged(&sealed) + &debugged(&binding));
+            let opened = sealed.open(&kek, binding).await.expect("open");
+            assert_eq!(opened.expose_secret(), raw, "the canary went in");
+            out += &debugged(&opened);
+
+            // Every way opening fails: another KEK, another binding, tampered bytes.
+            let moved = Binding {
+                workspace: &other_ws,
+                ..binding
+            };
+            let mut tampered = sealed.as_bytes().to_vec();
+            let last = tampered.len() - 1;
+            tampered[last] ^= 1;
+            let tampered = SealedSecret::from_bytes(tampered);
+            let truncated = SealedSecret::from_bytes(sealed.as_bytes()[..10].to_vec());
+            for result in [
+                sealed.open(&other, binding).await,
+                sealed.open(&kek, moved).await,
+                tampered.open(&kek, binding).await,
+                truncated.open(&kek, binding).await,
+            ] {
+                let e = result.expect_err("does not open");
+                out += &error_surfaces(&VaultError::Store(e));
+            }
+            let rewrapped = sealed.rewrap(&kek, &other, binding).await.expect("rewrap");
+            assert_clean("rewrapped bytes", rewrapped.as_bytes());
+            out += &debugged(&rewrapped);
+            if let Err(e) = rewrapped.rewrap(&kek, &other, binding).await {
+                out += &error_surfaces(&VaultError::Store(e));
+            }
+        }
+    });
+    assert_clean("store: sealing surfaces", out.as_bytes());
+    assert_emitted_clean("store: sealing");
 }
