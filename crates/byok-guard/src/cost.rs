@@ -64,8 +64,9 @@ impl std::str::FromStr for Label {
 
 /// The cost of one call. `usd` is `None` exactly when `label` is `Unavailable`.
 ///
-/// Serialises as `{"usd": "0.0025" | null, "label": "estimated", "tier": "base" | null}`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// Serialises as `{"usd": "0.0025" | null, "label": "estimated", "label_text":
+/// "Estimated", "tier": "base" | null}`: `label_text` is what a UI shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cost {
     /// The amount, absent when unavailable.
     pub usd: Option<Usd>,
@@ -73,6 +74,18 @@ pub struct Cost {
     pub label: Label,
     /// The price tier used, absent when unavailable.
     pub tier: Option<TierName>,
+}
+
+impl Serialize for Cost {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Cost", 4)?;
+        st.serialize_field("usd", &self.usd)?;
+        st.serialize_field("label", &self.label)?;
+        st.serialize_field("label_text", self.label.human())?;
+        st.serialize_field("tier", &self.tier)?;
+        st.end()
+    }
 }
 
 impl Cost {
@@ -235,7 +248,7 @@ mod tests {
         assert_eq!(c, Cost::UNAVAILABLE);
         assert_eq!(
             serde_json::to_value(c).unwrap(),
-            json!({"usd": null, "label": "unavailable", "tier": null})
+            json!({"usd": null, "label": "unavailable", "label_text": "Cost unavailable", "tier": null})
         );
     }
 
@@ -251,7 +264,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             serde_json::to_value(c).unwrap(),
-            json!({"usd": "0.00001", "label": "estimated", "tier": "base"})
+            json!({"usd": "0.00001", "label": "estimated", "label_text": "Estimated", "tier": "base"})
         );
     }
 }

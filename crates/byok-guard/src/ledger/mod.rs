@@ -84,7 +84,10 @@ pub enum DenyReason {
 }
 
 /// A denial: which budget said no, and its figures at that moment.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Serialises with two more fields for UIs: `message` (what happened, with the
+/// figures) and `hint` (what to do).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct Denied {
     /// The budget's scope.
     pub budget: Scope,
@@ -98,6 +101,55 @@ pub struct Denied {
     pub needed: Option<Usd>,
     /// Why.
     pub reason: DenyReason,
+}
+
+impl Denied {
+    /// What happened, for people, with the budget's figures.
+    pub fn message(&self) -> String {
+        match self.reason {
+            DenyReason::OverLimit => format!(
+                "the {} budget would go over its ${} limit: ${} spent, ${} held, ${} needed",
+                self.budget,
+                self.limit,
+                self.spent,
+                self.reserved,
+                self.needed
+                    .map_or_else(|| "?".to_owned(), |n| n.to_string())
+            ),
+            DenyReason::UnpricedModel => format!(
+                "the model has no known price, so the {} budget cannot be kept",
+                self.budget
+            ),
+        }
+    }
+
+    /// What to do about it.
+    pub fn hint(&self) -> &'static str {
+        match self.reason {
+            DenyReason::OverLimit => {
+                "Wait for the next period, raise the budget's limit, or use a cheaper model or a smaller output cap."
+            }
+            DenyReason::UnpricedModel => {
+                "Add the model's price to the price book (a LiteLLM-format file), or let the guard hold a fixed amount for unpriced models."
+            }
+        }
+    }
+}
+
+impl Serialize for Denied {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Denied", 8)?;
+        st.serialize_field("budget", &self.budget)?;
+        st.serialize_field("limit", &self.limit)?;
+        st.serialize_field("spent", &self.spent)?;
+        st.serialize_field("reserved", &self.reserved)?;
+        st.serialize_field("needed", &self.needed)?;
+        st.serialize_field("reason", &self.reason)?;
+        st.serialize_field("message", &self.message())?;
+        st.serialize_field("hint", self.hint())?;
+        st.end()
+    }
 }
 
 /// The answer to a hold request.
