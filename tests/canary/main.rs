@@ -11,6 +11,8 @@ mod capture;
 mod forms;
 mod guard;
 mod keys;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod selftest;
 mod vault;
 mod verify;
