@@ -2,7 +2,8 @@
 //!
 //! Secrets come from stdin only; the master key from `BYOK_MASTER_KEY` (base64 of
 //! 32 bytes) or `BYOK_MASTER_KEY_FILE`; the new one for `rewrap` from
-//! `BYOK_NEW_MASTER_KEY`. Printed views carry the mask, never the secret.
+//! `BYOK_NEW_MASTER_KEY`; while a rewrap is unfinished, the older key may be given
+//! in `BYOK_PREVIOUS_MASTER_KEY`. Printed views carry the mask, never the secret.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,7 +66,8 @@ enum Command {
     Delete(KeyArg),
     /// Open every sealed secret and report which fail (exit 1 if any).
     Check(CheckArgs),
-    /// Re-wrap every data key under the master key in BYOK_NEW_MASTER_KEY (resumable).
+    /// Re-wrap every data key under the master key in BYOK_NEW_MASTER_KEY. Resumable: after an
+    /// interruption, run the same command again.
     Rewrap,
     /// Print a workspace's audit trail, oldest first.
     Audit(WorkspaceArg),

@@ -7,8 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use byok::keys::{ExposeSecret, KeyKind, Provider, fake};
+use std::sync::Arc;
+
+use byok::keys::SecretString;
 use byok::store::{
-    AuditAction, KeyStore, MasterKey, SealedSecret, SqliteStore, WorkspaceId, conformance,
+    AuditAction, Kek, KeyStore, Keyring, MasterKey, SealedSecret, SqliteStore, WorkspaceId,
+    binding, conformance,
 };
 use serde_json::Value;
 
@@ -720,6 +724,68 @@ fn rewrap_moves_to_the_new_master_key() {
     let out = run_cmd(c, "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(json_lines(&out).iter().all(|l| l["ok"] == true));
+}
+
+#[test]
+fn an_interrupted_rewrap_resumes_with_the_same_command() {
+    let v = Vault::new();
+    let mut ids = Vec::new();
+    for seed in 0..4 {
+        let view = v.add(
+            "w",
+            "openai",
+            &fake::key(Provider::OpenAi, KeyKind::Project, 400 + seed),
+        );
+        ids.push(view["id"].as_str().unwrap().to_owned());
+    }
+    let new = master();
+    // Interrupt a rewrap by hand: new KEK registered, half the records moved, then "crash".
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = SqliteStore::open(&v.path).await.unwrap();
+        let key = |b64: &str| -> Arc<dyn Kek> {
+            Arc::new(MasterKey::from_base64(&SecretString::from(b64.to_owned())).unwrap())
+        };
+        let (old, next) = (key(&v.master), key(&new));
+        let ring = Keyring::unlock(&store, old.clone(), vec![]).await.unwrap();
+        ring.begin_rewrap(&store, next.clone()).await.unwrap();
+        let ws = WorkspaceId::new("w").unwrap();
+        for id in &ids[..2] {
+            let mut r = store.get(&ws, id.parse().unwrap()).await.unwrap();
+            r.sealed = r
+                .sealed
+                .rewrap(old.as_ref(), next.as_ref(), binding(&r))
+                .await
+                .unwrap();
+            r.kek_id = next.id().to_owned();
+            store
+                .update(&r, &conformance::event(&r, AuditAction::Rewrap))
+                .await
+                .unwrap();
+        }
+        store.close().await;
+    });
+    let mut c = v.cmd(&["rewrap", "--json"]);
+    c.env("BYOK_NEW_MASTER_KEY", &new);
+    let out = run_cmd(c, "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = &json_lines(&out)[0];
+    assert_eq!(
+        (
+            report["rewrapped"].as_u64(),
+            report["already"].as_u64(),
+            report["complete"].as_bool()
+        ),
+        (Some(2), Some(2), Some(true))
+    );
+    let mut c = v.cmd(&["check", "--json"]);
+    c.env("BYOK_MASTER_KEY", &new);
+    let out = run_cmd(c, "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(json_lines(&out).len(), 4);
 }
 
 #[test]
