@@ -5,11 +5,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-
-use byok::keys::{ExposeSecret, KeyKind, Provider, fake};
 use std::sync::Arc;
 
-use byok::keys::SecretString;
+use byok::keys::{ExposeSecret, KeyKind, Provider, SecretString, fake};
 use byok::store::{
     AuditAction, Kek, KeyStore, Keyring, MasterKey, SealedSecret, SqliteStore, WorkspaceId,
     binding, conformance,
