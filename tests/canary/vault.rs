@@ -8,7 +8,7 @@ use byok::keys::{ExposeSecret, KeyKind, Provider, SecretString};
 use byok::store::{
     KeyId, MasterKey, MasterKeySource, MemoryStore, SqliteStore, StoreError, WorkspaceId,
 };
-use byok::{NewKey, Purpose, Vault, VaultError};
+use byok::{KeyEdit, NewKey, Purpose, Vault, VaultError};
 
 use crate::capture::{assert_emitted_clean, init, unwrap_panic};
 use crate::forms::{assert_clean, canary_key, canary_keys, canary_master_key, canary_passphrase};
@@ -240,6 +240,31 @@ fn every_vault_operation_on_sqlite_leaves_no_trace() {
         vault.delete(&ws, id).await.expect("delete");
         out += &expect_error(vault.show(&ws, id).await, "not_found");
         out += &expect_error(vault.delete(&ws, id).await, "not_found");
+
+        // edit: labels, role, model, note; a stale version is a conflict.
+        let (_, _, id, _) = ids[3].clone();
+        let current = vault.show(&ws, id).await.expect("show");
+        let edited = vault
+            .edit(
+                &ws,
+                id,
+                current.version,
+                KeyEdit::new()
+                    .label("renamed")
+                    .backup(7)
+                    .default_model(Some("claude-haiku-4-5".into()))
+                    .note(None),
+            )
+            .await
+            .expect("edit");
+        out += &(debugged(&edited) + &json(&edited));
+        out += &debugged(&KeyEdit::new().label("x").primary());
+        out += &expect_error(
+            vault
+                .edit(&ws, id, current.version, KeyEdit::new().label("stale"))
+                .await,
+            "conflict",
+        );
 
         // The raw records and their sealed secrets.
         let (_, _, id, _) = ids[3].clone();
