@@ -225,10 +225,20 @@ async fn admin_keys_closed_ports_and_echoing_providers() {
         }
     }
 
-    // Bulk verification, every provider at once.
-    let mock = start(Provider::OpenAi, Scenario::InvalidKey).await;
-    let verifier = Verifier::new(config(Provider::OpenAi, &mock.uri())).expect("config");
-    let keys: Vec<_> = (0..8).flat_map(|n| keys_of(Provider::OpenAi, n)).collect();
+    // Bulk verification, every provider at once, every shape (admin keys included).
+    let openai = start(Provider::OpenAi, Scenario::InvalidKey).await;
+    let anthropic = start(Provider::Anthropic, Scenario::NoCredits).await;
+    let google = start(Provider::Google, Scenario::Valid).await;
+    let verifier = Verifier::new(
+        config(Provider::OpenAi, &openai.uri())
+            .base_url(Provider::Anthropic, &anthropic.uri())
+            .base_url(Provider::Google, &google.uri()),
+    )
+    .expect("config");
+    let keys: Vec<_> = (0..8)
+        .flat_map(canary_keys)
+        .map(|(_, _, raw)| ApiKey::parse(&raw).expect("canary parses"))
+        .collect();
     let count = keys.len();
     let results: Vec<_> = verifier
         .verify_many(
@@ -236,11 +246,20 @@ async fn admin_keys_closed_ports_and_echoing_providers() {
             BulkOptions::default()
                 .requests_per_second(None)
                 .concurrency_per_provider(4)
-                .depth(Depth::Auth),
+                .depth(Depth::Billing),
         )
         .collect()
         .await;
     assert_eq!(results.len(), count);
+    for mock in [&openai, &anthropic, &google] {
+        let keys: Vec<_> = (0..8)
+            .flat_map(canary_keys)
+            .filter(|(p, _, _)| *p == mock.provider())
+            .map(|(_, _, raw)| ApiKey::parse(&raw).expect("canary parses"))
+            .collect();
+        assert!(!mock.requests().await.is_empty(), "{}", mock.provider());
+        assert_carried_only_in_header(mock, &keys).await;
+    }
     for r in &results {
         out += &(debugged(r) + &surfaces(&r.report, &verifier));
     }
