@@ -144,7 +144,6 @@ async fn cost_sync_refusal_quoting_the_whole_key() {
 }
 
 #[tokio::test(flavor = "current_thread")]
-#[ignore = "leak: byok-guard sync.rs get_page cuts the error body at 300 chars before redacting, so a key straddling the cut is quoted in part (see report)"]
 async fn cost_sync_refusal_quoting_the_key_at_the_snippet_cut() {
     init();
     let mut out = String::new();
@@ -161,10 +160,10 @@ async fn cost_sync_refusal_quoting_the_key_at_the_snippet_cut() {
         .await;
     }
     assert_clean("guard: key cut by the error snippet", out.as_bytes());
+    assert_emitted_clean("guard: key cut by the error snippet");
 }
 
 #[tokio::test(flavor = "current_thread")]
-#[ignore = "leak: byok-guard sync.rs sync_error relies on byok_keys::redact, which skips a key glued to other key characters (key_<key>), so the provider's quote passes through (see report)"]
 async fn cost_sync_refusal_quoting_the_key_glued_to_a_word() {
     init();
     let mut out = String::new();
@@ -179,6 +178,7 @@ async fn cost_sync_refusal_quoting_the_key_glued_to_a_word() {
         .await;
     }
     assert_clean("guard: key glued to a word", out.as_bytes());
+    assert_emitted_clean("guard: key glued to a word");
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -240,7 +240,8 @@ fn price_inputs(raw: &str) -> Vec<String> {
     ]
 }
 
-/// The same, where byok-guard quotes the offending value in its error.
+/// The same, where byok-guard once quoted the offending value in its error (fixed in
+/// 23048e9: errors name the field and position, never the value).
 fn leaking_price_inputs(raw: &str) -> Vec<String> {
     vec![
         format!("\"{raw}\""),
@@ -299,9 +300,10 @@ fn price_files_quoting_a_key() {
 }
 
 #[test]
-#[ignore = "leak: byok-guard price.rs from_litellm_json / litellm_subset quote the offending JSON in InvalidPriceFile (serde's `invalid type: string \"…\"` at lines 143/197, `raw.get()` at line 318), so a key in a price file is repeated (see report)"]
 fn price_files_quoting_a_key_where_a_number_belongs() {
+    init();
     let raw = canary_key(Provider::OpenAi, KeyKind::Project, 6);
     let out = load_prices(leaking_price_inputs(&raw));
     assert_clean("guard: price file errors quoting the value", out.as_bytes());
+    assert_emitted_clean("guard: price file errors quoting the value");
 }

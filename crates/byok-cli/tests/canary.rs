@@ -609,12 +609,15 @@ fn cost_estimate_budget_with_secrets_in_their_input() {
         0,
     );
     std::fs::remove_file(&usage_file).unwrap();
-    // Price files holding a key where a model or a number belongs (the cases the
-    // library quotes are in the root suite's ignored leak test).
+    // Price files holding a key where a model or a number belongs.
     let prices = env.path("prices.json");
     for text in [
         format!("{{\"gpt-4o\": \"{key}\"}}"),
         format!("{{\"gpt-4o\": {{\"litellm_provider\": \"{key}\", \"mode\": \"chat\"}}}}"),
+        format!("\"{key}\""),
+        format!(
+            "{{\"gpt-4o\": {{\"litellm_provider\": \"openai\", \"mode\": \"chat\", \"input_cost_per_token\": \"{key}\", \"output_cost_per_token\": 1e-6}}}}"
+        ),
         key.clone(),
     ] {
         std::fs::write(&prices, text).unwrap();
