@@ -47,4 +47,6 @@ pub use byok_testkit as testkit;
 
 pub mod select;
 mod vault;
-pub use vault::{KeyEdit, NewKey, Purpose, Vault, VaultBuilder, VaultError};
+pub use vault::{
+    Added, KeyEdit, Lease, NewKey, Purpose, Vault, VaultBuilder, VaultError, VerifyPolicy,
+};

@@ -1,14 +1,24 @@
 //! `Vault`: the glue type — a key store plus a master key, with key parsing and
-//! policy in front and an audit trail behind.
+//! policy in front and an audit trail behind. The flow on top (test on add, the
+//! Test button, select with fallback, outcomes reported back, the guard) is in
+//! [`flow`].
+
+mod flow;
+
+pub use flow::{Added, Lease, VerifyPolicy};
 
 use std::sync::{Arc, RwLock};
 
 use crate::keys::{ApiKey, ExposeSecret, KeyError, KeyKind, Provider, SecretString, normalize};
 use crate::store::{
     AuditAction, AuditEvent, Binding, CheckOutcome, Kek, KeyId, KeyRecord, KeyStore, KeyView,
-    Keyring, MasterKeySource, RewrapProgress, RewrapReport, Role, Status, StoreError, WorkspaceId,
-    now,
+    Keyring, LookupHash, MasterKeySource, RewrapProgress, RewrapReport, Role, Status, StoreError,
+    WorkspaceId, now,
 };
+use byok_guard::Guard;
+use byok_verify::{Report, Verifier};
+
+use crate::select::Skipped;
 
 /// Why a vault operation failed. Never contains a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,6 +46,20 @@ pub enum VaultError {
         /// Its status (`disabled` or `revoked`).
         status: &'static str,
     },
+    /// The provider said the key does not work: it was not saved.
+    #[error("the key was not saved: {}", report.message())]
+    KeyRejected {
+        /// The Test that refused it (verdict, reason, remediation).
+        report: Box<Report>,
+    },
+    /// No key of the workspace can serve calls to this provider right now.
+    #[error("no usable {} key in this workspace ({} passed over)", provider.display_name(), skipped.len())]
+    NoUsableKey {
+        /// The provider asked for.
+        provider: Provider,
+        /// Every candidate and why it was passed over (empty: there is no key at all).
+        skipped: Vec<Skipped>,
+    },
     /// `Vault::builder()` was not given what it needs.
     #[error("the vault builder needs {missing}")]
     Incomplete {
@@ -53,6 +77,8 @@ impl VaultError {
             VaultError::Store(e) => e.code(),
             VaultError::AdminKeyRefused { .. } => "admin_key_refused",
             VaultError::Inactive { .. } => "key_inactive",
+            VaultError::KeyRejected { .. } => "key_rejected",
+            VaultError::NoUsableKey { .. } => "no_usable_key",
             VaultError::Incomplete { .. } => "incomplete_builder",
         }
     }
@@ -183,14 +209,17 @@ impl KeyEdit {
     }
 }
 
-/// Builds a [`Vault`]. Verification (`byok-verify`) and spend guards
-/// (`byok-guard`) join here as further builder steps.
+/// Builds a [`Vault`]: a store and a master key are required; a verifier (to
+/// test keys on add and with [`Vault::test`]) and a spend guard are optional.
 #[derive(Debug, Default)]
 pub struct VaultBuilder {
     store: Option<Arc<dyn KeyStore>>,
     master: Option<MasterSpec>,
     previous: Vec<MasterSpec>,
     actor: Option<String>,
+    verifier: Option<Verifier>,
+    verify_policy: Option<VerifyPolicy>,
+    guard: Option<Guard>,
 }
 
 #[derive(Debug)]
@@ -239,6 +268,26 @@ impl VaultBuilder {
         self
     }
 
+    /// Test keys with this verifier: on [`Vault::add`] (per the
+    /// [`VerifyPolicy`], `Test(Depth::Billing)` by default once a verifier is
+    /// set) and with [`Vault::test`]. Without one, `add` saves without testing.
+    pub fn verifier(mut self, verifier: Verifier) -> Self {
+        self.verifier = Some(verifier);
+        self
+    }
+
+    /// Whether and how deep `add` tests a key before saving it.
+    pub fn verify_policy(mut self, policy: VerifyPolicy) -> Self {
+        self.verify_policy = Some(policy);
+        self
+    }
+
+    /// The spend guard for calls made with this vault's keys ([`Vault::guard`]).
+    pub fn guard(mut self, guard: Guard) -> Self {
+        self.guard = Some(guard);
+        self
+    }
+
     /// Unlock the vault: fails with `wrong_master_key` before anything else if the key does not fit.
     pub async fn build(self) -> Result<Vault, VaultError> {
         let store = self
@@ -255,6 +304,13 @@ impl VaultBuilder {
             shared: Arc::new(Shared {
                 store,
                 keyring: RwLock::new(keyring),
+                verify_policy: self.verify_policy.unwrap_or(if self.verifier.is_some() {
+                    VerifyPolicy::default()
+                } else {
+                    VerifyPolicy::Skip
+                }),
+                verifier: self.verifier,
+                guard: self.guard,
             }),
             actor: self.actor.unwrap_or_else(|| "byok".into()).into(),
         })
@@ -302,6 +358,9 @@ pub struct Vault {
 struct Shared {
     store: Arc<dyn KeyStore>,
     keyring: RwLock<Keyring>,
+    verifier: Option<Verifier>,
+    verify_policy: VerifyPolicy,
+    guard: Option<Guard>,
 }
 
 impl Vault {
@@ -340,24 +399,44 @@ impl Vault {
         AuditEvent::now(workspace.clone(), id, action, self.actor.as_ref())
     }
 
-    /// Normalise, parse, apply the admin-key policy, refuse duplicates, seal,
-    /// store and audit; returns the masked view.
+    /// Normalise, parse, apply the admin-key policy, refuse duplicates, test the
+    /// key when a verifier is configured (see [`Vault::add_with_report`]), seal,
+    /// store and audit; returns the masked view, whose `last_verdict` holds the
+    /// test's verdict.
     pub async fn add(&self, new: NewKey) -> Result<KeyView, VaultError> {
+        Ok(self.add_with_report(new).await?.key)
+    }
+
+    /// The checks before any provider call: parse, the admin-key policy, duplicates.
+    async fn accept(&self, new: &NewKey) -> Result<(ApiKey, LookupHash), VaultError> {
         let key = parse(&new.secret, new.provider)?;
         if key.is_admin() && new.purpose != Purpose::UsageSync {
             return Err(VaultError::AdminKeyRefused {
                 masked: key.masked(),
             });
         }
-        let ring = self.keyring();
-        let ws = new.workspace;
-        let hash = ring.lookup_hash(&ws, key.expose_secret());
-        if let Some(existing) = self.kv().find_by_lookup(&ws, &hash).await? {
+        let hash = self
+            .keyring()
+            .lookup_hash(&new.workspace, key.expose_secret());
+        if let Some(existing) = self.kv().find_by_lookup(&new.workspace, &hash).await? {
             return Err(StoreError::Duplicate {
                 existing: existing.id.to_string(),
             }
             .into());
         }
+        Ok((key, hash))
+    }
+
+    /// Seal, store and audit an accepted key, with its test's verdict if it had one.
+    async fn store_new(
+        &self,
+        new: NewKey,
+        key: &ApiKey,
+        hash: LookupHash,
+        verdict: Option<&str>,
+    ) -> Result<KeyView, VaultError> {
+        let ring = self.keyring();
+        let ws = new.workspace;
         let id = KeyId::new();
         let binding = Binding {
             workspace: &ws,
@@ -381,6 +460,10 @@ impl Vault {
         record.order = new.order;
         record.default_model = new.default_model;
         record.note = new.note;
+        if let Some(v) = verdict {
+            record.last_verdict = Some(v.to_owned());
+            record.last_verdict_at = Some(now());
+        }
         self.kv()
             .insert(&record, &self.event(&ws, id, AuditAction::Add))
             .await?;
@@ -401,23 +484,6 @@ impl Vault {
     /// One key's view.
     pub async fn show(&self, workspace: &WorkspaceId, id: KeyId) -> Result<KeyView, VaultError> {
         Ok(self.kv().get(workspace, id).await?.view())
-    }
-
-    /// The key to use now for `provider`: the first active inference key, primaries first.
-    pub async fn select(
-        &self,
-        workspace: &WorkspaceId,
-        provider: Provider,
-    ) -> Result<Option<KeyView>, VaultError> {
-        Ok(self
-            .kv()
-            .list(workspace)
-            .await?
-            .iter()
-            .find(|r| {
-                r.provider == provider && r.status == Status::Active && r.kind != KeyKind::Admin
-            })
-            .map(KeyRecord::view))
     }
 
     /// Replace a key's secret, keeping its id, label and role; the old secret is gone.
@@ -757,11 +823,13 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(view.kind, KeyKind::Admin);
+        let err = vault.select(&ws("a"), Provider::OpenAi).await.unwrap_err();
         assert_eq!(
-            vault.select(&ws("a"), Provider::OpenAi).await.unwrap(),
-            None,
+            err.code(),
+            "no_usable_key",
             "admin keys are never selected for inference"
         );
+        assert!(matches!(err, VaultError::NoUsableKey { ref skipped, .. } if skipped.is_empty()));
     }
 
     #[tokio::test]
@@ -810,12 +878,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            vault
-                .select(&w, Provider::OpenAi)
-                .await
-                .unwrap()
-                .unwrap()
-                .id,
+            vault.select(&w, Provider::OpenAi).await.unwrap().id(),
             view.id
         );
 
@@ -846,12 +909,7 @@ mod tests {
             "key_inactive"
         );
         assert_eq!(
-            vault
-                .select(&w, Provider::OpenAi)
-                .await
-                .unwrap()
-                .unwrap()
-                .id,
+            vault.select(&w, Provider::OpenAi).await.unwrap().id(),
             backup.id,
             "the backup takes over"
         );
@@ -891,8 +949,10 @@ mod tests {
             .filter(|e| e.key_id == view.id)
             .map(|e| (e.action, e.actor))
             .collect();
+        // `select` leases the key, so it is audited as a use like `lease`.
         let expected = [
             AuditAction::Add,
+            AuditAction::Use,
             AuditAction::Rotate,
             AuditAction::Use,
             AuditAction::Disable,

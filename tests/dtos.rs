@@ -632,9 +632,15 @@ async fn real() -> Real {
                     status: "disabled",
                 },
                 VaultError::Incomplete { missing: "a store" },
+                VaultError::NoUsableKey {
+                    provider: Provider::OpenAi,
+                    skipped: vec![],
+                },
             ]
             .iter()
-            .map(VaultError::code),
+            .map(VaultError::code)
+            // KeyRejected carries a real Test report; tests/flow.rs asserts its code on a real refusal.
+            .chain(["key_rejected"]),
         ),
     );
 
