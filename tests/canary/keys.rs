@@ -230,7 +230,6 @@ fn scan_and_redact_report_masks_and_remove_every_key() {
 }
 
 #[test]
-#[ignore = "leak: byok-keys scan.rs `Findings` derives Debug, and its aho-corasick iterator prints the whole scanned text (every key in it) (see report)"]
 fn findings_iterator_debug() {
     let (_, _, raw) = &canary_keys(3)[0];
     let text = format!("KEY={raw}\n");

@@ -276,7 +276,6 @@ async fn admin_keys_closed_ports_and_echoing_providers() {
 }
 
 #[tokio::test(flavor = "current_thread")]
-#[ignore = "leak: byok-verify copies the response's request-id header verbatim into Report::request_id (Debug, JSON, the `key verified` log event); a proxy or provider that echoes the key there leaks it (see report)"]
 async fn provider_echoing_the_key_in_a_response_header() {
     init();
     let mut out = String::new();

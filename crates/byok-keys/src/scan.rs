@@ -77,12 +77,21 @@ pub fn scan_bytes(text: &[u8]) -> Findings<'_> {
 }
 
 /// The iterator returned by [`scan`] and [`scan_bytes`].
-#[derive(Debug)]
 pub struct Findings<'a> {
     text: &'a [u8],
     /// Everything before `pos` has been consumed.
     pos: usize,
     anchors: FindIter<'static, 'a>,
+}
+
+/// Shows the position only: the scanned text holds the keys.
+impl core::fmt::Debug for Findings<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Findings")
+            .field("text_len", &self.text.len())
+            .field("pos", &self.pos)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Iterator for Findings<'_> {

@@ -195,7 +195,9 @@ impl Verifier {
                 report.provider_message = c
                     .provider_message
                     .map(|m| m.replace(key.expose_secret(), &report.masked));
-                report.request_id = c.request_id;
+                report.request_id = c
+                    .request_id
+                    .map(|id| id.replace(key.expose_secret(), &report.masked));
                 if !c.rate_limits.is_empty() {
                     report.rate_limits = c.rate_limits;
                 }

@@ -135,11 +135,13 @@ pub(crate) fn classify_at(
         Verdict::RateLimited { .. } => Verdict::RateLimited { retry_after },
         v => v,
     };
+    // A proxy may echo anything here, even the key: mask anything key-shaped.
     let request_id = ["x-request-id", "request-id"]
         .iter()
         .find_map(|h| text(headers, h))
         .map(str::to_owned)
-        .or(reading.body_request_id);
+        .or(reading.body_request_id)
+        .map(|id| byok_keys::redact(&id).into_owned());
     Classification {
         verdict,
         retryable,
@@ -180,6 +182,7 @@ fn str_at<'v>(value: Option<&'v Value>, path: &[&str]) -> Option<&'v str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use byok_keys::KeyKind;
 
     #[test]
     fn two_hundred_needs_a_json_object() {
@@ -268,5 +271,15 @@ mod tests {
         let body = br#"{"type":"error","error":{"type":"api_error","message":"Internal"},"request_id":"req_body"}"#;
         let c = classify(Provider::Anthropic, 500, &HeaderMap::new(), body);
         assert_eq!(c.request_id.as_deref(), Some("req_body"));
+    }
+
+    #[test]
+    fn a_key_echoed_as_request_id_is_masked() {
+        let key = byok_keys::fake::key(Provider::OpenAi, KeyKind::Project, 5);
+        let mut h = HeaderMap::new();
+        h.insert("x-request-id", format!("req {key}").parse().unwrap());
+        let id = classify(Provider::OpenAi, 500, &h, b"").request_id.unwrap();
+        assert!(!id.contains(&key[8..160]), "{id}");
+        assert!(id.starts_with("req sk-proj-…"));
     }
 }
