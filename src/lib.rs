@@ -50,3 +50,8 @@ mod vault;
 pub use vault::{
     Added, KeyEdit, Lease, NewKey, Purpose, Vault, VaultBuilder, VaultError, VerifyPolicy,
 };
+
+/// The README's code blocks, compiled as doctests so the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
