@@ -20,6 +20,7 @@ mod redact;
 mod scan;
 mod test_cmd;
 mod vault;
+mod verify_args;
 
 /// Bring-your-own-key tooling for LLM API keys.
 #[derive(Debug, Parser)]

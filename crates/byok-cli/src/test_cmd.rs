@@ -1,12 +1,12 @@
 //! `byok test`: the Test button on the command line. One key on stdin.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use byok::keys::{Provider, normalize};
-use byok::verify::{Depth, Report, Verifier, VerifierConfig};
+use byok::verify::Report;
 
 use crate::output::{self, CliError};
+use crate::verify_args::VerifyArgs;
 
 /// Arguments of `byok test`.
 #[derive(Debug, clap::Args)]
@@ -14,16 +14,8 @@ pub(crate) struct Args {
     /// The key's provider (openai, anthropic, google); detected from the key when not given.
     #[arg(long, value_name = "P")]
     provider: Option<Provider>,
-    /// `auth`: the free list-models call only; `billing`: also a 1-token request,
-    /// the only way to learn whether the account has credits.
-    #[arg(long, value_name = "auth|billing", default_value = "billing")]
-    depth: Depth,
-    /// Send requests to this origin (optionally with a path prefix) instead of the provider's.
-    #[arg(long, value_name = "URL")]
-    base_url: Option<String>,
-    /// Overall deadline in seconds, all requests and retries included (default 30).
-    #[arg(long, value_name = "SECS")]
-    timeout: Option<f64>,
+    #[command(flatten)]
+    verify: VerifyArgs,
     /// One JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -69,32 +61,16 @@ fn test(args: &Args) -> Result<Report, CliError> {
         CliError::new(e.code(), e.to_string()).hint(hint)
     })?;
 
-    let mut config = VerifierConfig::default();
-    if let Some(url) = &args.base_url {
-        config = config.base_url(key.provider(), url);
-    }
-    if let Some(secs) = args.timeout {
-        if !(secs.is_finite() && secs > 0.0 && secs <= 3600.0) {
-            return Err(CliError::new(
-                "invalid_timeout",
-                format!("--timeout {secs} is not a number of seconds between 0 and 3600"),
-            )
-            .hint("e.g. --timeout 10"));
-        }
-        let deadline = Duration::from_secs_f64(secs);
-        config = config
-            .deadline(deadline)
-            .request_timeout(deadline.min(Duration::from_secs(10)));
-    }
-    let verifier = Verifier::new(config).map_err(|e| CliError::new(e.code(), e.to_string()))?;
+    let verifier = args.verify.verifier(key.provider())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::new("io_error", format!("cannot start the async runtime: {e}")))?;
-    Ok(runtime.block_on(verifier.verify(&key, args.depth)))
+    Ok(runtime.block_on(verifier.verify(&key, args.verify.depth)))
 }
 
-fn print_report(report: &Report, json: bool) {
+/// The report as `byok test` prints it (also used by `byok vault test`).
+pub(crate) fn print_report(report: &Report, json: bool) {
     if json {
         match serde_json::to_value(report) {
             Ok(v) => output::print_json(&v),

@@ -4,20 +4,29 @@
 //! 32 bytes) or `BYOK_MASTER_KEY_FILE`; the new one for `rewrap` from
 //! `BYOK_NEW_MASTER_KEY`; while a rewrap is unfinished, the older key may be given
 //! in `BYOK_PREVIOUS_MASTER_KEY`. Printed views carry the mask, never the secret.
+//!
+//! `add` tests a key with its provider before saving it (`--no-test` skips that):
+//! an `invalid` key is refused with the verdict (exit 1), any other verdict is saved
+//! with the key and printed with it. `test` is the Test button for a stored key and
+//! `select` shows which key a call would use, and which keys it passed over and why.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use byok::keys::{Provider, SecretString};
+use byok::select::Skipped;
 use byok::store::{
     CheckOutcome, KeyId, KeyStore, KeyView, MasterKeySource, PostgresStore, RewrapReport, Role,
     SqliteStore, StoreError, WorkspaceId,
 };
-use byok::{KeyEdit, NewKey, Purpose, Vault, VaultError};
+use byok::verify::Report;
+use byok::{Added, KeyEdit, NewKey, Purpose, Vault, VaultError, VerifyPolicy};
 use serde_json::json;
 
 use crate::output::{self, CliError};
+use crate::test_cmd::print_report;
+use crate::verify_args::VerifyArgs;
 
 /// Environment variable with the master key for `rewrap` to move to.
 const NEW_MASTER_KEY_ENV: &str = "BYOK_NEW_MASTER_KEY";
@@ -45,12 +54,20 @@ pub(crate) struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
-    /// Add the key read from stdin; prints its masked view.
+    /// Test the key read from stdin with its provider, then add it; prints its masked
+    /// view and the verdict. An `invalid` key is refused (exit 1); `no_credits`,
+    /// `rate_limited` and other verdicts are saved with a warning.
     Add(AddArgs),
     /// List a workspace's keys (primaries first, then backups by order).
     List(WorkspaceArg),
     /// Show one key.
     Show(KeyArg),
+    /// Test a stored key with its provider and record the verdict on it
+    /// (exit 0 only when valid).
+    Test(TestArgs),
+    /// Which key a call to a provider would use: the primary, or the first usable
+    /// backup, with every key passed over and why (never the secret).
+    Select(SelectArgs),
     /// Replace a key's secret with the one read from stdin (same id).
     Rotate(KeyArg),
     /// Change a key's label, role, default model or note, from the version you saw
@@ -99,11 +116,30 @@ struct AddArgs {
     /// A note (never the secret).
     #[arg(long)]
     note: Option<String>,
-    /// Do not test the key against the provider. Testing on add arrives with the
-    /// verifier integration; until then `add` never calls the provider, with or
-    /// without this flag.
+    /// Save without testing the key: no request is sent to the provider (offline
+    /// imports). The key is then untested until `byok vault test`.
     #[arg(long)]
     no_test: bool,
+    #[command(flatten)]
+    verify: VerifyArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct TestArgs {
+    #[command(flatten)]
+    key: KeyArg,
+    #[command(flatten)]
+    verify: VerifyArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct SelectArgs {
+    /// Workspace (tenant).
+    #[arg(long, value_name = "W")]
+    workspace: String,
+    /// Provider the call is for (openai, anthropic, google).
+    #[arg(long, value_name = "P")]
+    provider: Provider,
 }
 
 #[derive(Debug, clap::Args)]
@@ -179,7 +215,10 @@ fn report(e: &VaultError, json: bool) -> ExitCode {
     }
     let code = err.report(json);
     match e {
-        VaultError::Key(_) | VaultError::AdminKeyRefused { .. } => ExitCode::from(output::NEGATIVE),
+        VaultError::Key(_)
+        | VaultError::AdminKeyRefused { .. }
+        | VaultError::KeyRejected { .. }
+        | VaultError::NoUsableKey { .. } => ExitCode::from(output::NEGATIVE),
         _ => code,
     }
 }
@@ -193,6 +232,11 @@ fn hint(e: &VaultError) -> Option<String> {
         ),
         VaultError::Store(StoreError::WrongMasterKey) => Some(
             "BYOK_MASTER_KEY must be the key this vault was created (or last rewrapped) with"
+                .into(),
+        ),
+        VaultError::KeyRejected { report } => Some(report.remediation()),
+        VaultError::NoUsableKey { .. } => Some(
+            "add a key with `byok vault add`, enable a disabled one, or re-test a benched one with `byok vault test`"
                 .into(),
         ),
         _ => None,
@@ -209,7 +253,7 @@ async fn execute(args: Args) -> Result<ExitCode, VaultError> {
         )
     });
     let mut builder = Vault::builder()
-        .store(store)
+        .store(store.clone())
         .master_key(master_key_source())
         .actor(actor);
     if std::env::var_os(PREVIOUS_MASTER_KEY_ENV).is_some() {
@@ -220,6 +264,26 @@ async fn execute(args: Args) -> Result<ExitCode, VaultError> {
             detail: format!("rewrap needs the new master key in {NEW_MASTER_KEY_ENV}"),
         }
         .into());
+    }
+    // The provider the verifier is for: the one given to `add`, or the stored key's for `test`.
+    let verify = match &args.command {
+        Command::Add(a) if !a.no_test => Some((&a.verify, a.provider)),
+        Command::Test(t) => {
+            let ws = workspace(&t.key.workspace)?;
+            let record = store.get(&ws, key_id(&t.key.id)?).await?;
+            Some((&t.verify, record.provider))
+        }
+        _ => None,
+    };
+    if let Some((v, provider)) = verify {
+        match v.verifier(provider) {
+            Ok(verifier) => {
+                builder = builder
+                    .verifier(verifier)
+                    .verify_policy(VerifyPolicy::Test(v.depth));
+            }
+            Err(e) => return Ok(e.report(json)),
+        }
     }
     let vault = builder.build().await?;
     match args.command {
@@ -239,8 +303,71 @@ async fn execute(args: Args) -> Result<ExitCode, VaultError> {
             if let Some(n) = a.note {
                 new = new.note(n);
             }
-            print_view(&vault.add(new).await?, json);
+            match vault.add_with_report(new).await {
+                Ok(added) => print_added(&added, json),
+                Err(e @ VaultError::KeyRejected { .. }) => {
+                    print_rejected(&e, json);
+                    return Ok(ExitCode::from(output::NEGATIVE));
+                }
+                Err(e) => return Err(e),
+            }
         }
+        Command::Test(t) => {
+            let id = key_id(&t.key.id)?;
+            let report = vault
+                .test(&workspace(&t.key.workspace)?, id, t.verify.depth)
+                .await?;
+            if json {
+                let mut value = serde_json::to_value(&report).unwrap_or_default();
+                value["id"] = json!(id);
+                output::print_json(&value);
+            } else {
+                print_report(&report, false);
+            }
+            if !report.verdict.is_valid() {
+                return Ok(ExitCode::from(output::NEGATIVE));
+            }
+        }
+        Command::Select(s) => match vault.select(&workspace(&s.workspace)?, s.provider).await {
+            Ok(lease) => {
+                if json {
+                    let mut value = serde_json::to_value(lease.view()).unwrap_or_default();
+                    value["skipped"] = serde_json::to_value(lease.skipped()).unwrap_or_default();
+                    output::print_json(&value);
+                } else {
+                    print_view(lease.view(), false);
+                    print_skipped(lease.skipped());
+                }
+            }
+            Err(VaultError::NoUsableKey { provider, skipped }) => {
+                let e = VaultError::NoUsableKey {
+                    provider,
+                    skipped: Vec::new(),
+                };
+                let (message, hint) = (
+                    format!(
+                        "no usable {} key in this workspace ({} passed over)",
+                        provider.display_name(),
+                        skipped.len()
+                    ),
+                    hint(&e),
+                );
+                if json {
+                    output::print_json(&json!({
+                        "error": { "code": e.code(), "message": message, "hint": hint },
+                        "skipped": skipped,
+                    }));
+                } else {
+                    eprintln!("error[{}]: {message}", e.code());
+                    if let Some(h) = hint {
+                        eprintln!("hint: {h}");
+                    }
+                    print_skipped(&skipped);
+                }
+                return Ok(ExitCode::from(output::NEGATIVE));
+            }
+            Err(e) => return Err(e),
+        },
         Command::List(w) => {
             let views = vault.list(&workspace(&w.workspace)?).await?;
             for v in &views {
@@ -447,6 +574,65 @@ fn print_view(v: &KeyView, json: bool) {
             },
             v.status.as_str(),
             v.fingerprint
+        );
+    }
+}
+
+/// The saved key's view plus `verdict` (null when not tested) and, when the verdict
+/// is not `valid`, `warning`.
+fn print_added(added: &Added, json: bool) {
+    let verdict = added.report.as_ref().map(|r| r.verdict.code());
+    let warning = added.warning();
+    if json {
+        let mut value = serde_json::to_value(&added.key).unwrap_or_default();
+        value["verdict"] = json!(verdict);
+        if let Some(w) = &warning {
+            value["warning"] = json!(w);
+        }
+        output::print_json(&value);
+    } else {
+        print_view(&added.key, false);
+        match &added.report {
+            Some(r) => println!("verdict: {}: {}", r.verdict, r.message()),
+            None => println!("verdict: not tested (--no-test)"),
+        }
+        if let Some(w) = &warning {
+            println!("warning: {w}");
+        }
+    }
+}
+
+/// A key refused by its Test: the report's fields (as `byok test` prints them)
+/// and the `key_rejected` error.
+fn print_rejected(e: &VaultError, json: bool) {
+    let VaultError::KeyRejected { report: r } = e else {
+        return;
+    };
+    let r: &Report = r;
+    if json {
+        let mut value = serde_json::to_value(r).unwrap_or_default();
+        value["error"] = json!({
+            "code": e.code(),
+            "message": e.to_string(),
+            "hint": r.remediation(),
+        });
+        output::print_json(&value);
+    } else {
+        print_report(r, false);
+        report(e, false);
+    }
+}
+
+/// The keys `select` passed over, one text line each.
+fn print_skipped(skipped: &[Skipped]) {
+    for s in skipped {
+        println!(
+            "skipped  {}  {}  {}  {}: {}",
+            s.id,
+            s.masked,
+            s.label,
+            s.role.as_str(),
+            s.reason.message()
         );
     }
 }

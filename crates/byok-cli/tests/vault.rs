@@ -69,6 +69,7 @@ impl Vault {
         let out = self.run(
             &[
                 "add",
+                "--no-test",
                 "--json",
                 "--workspace",
                 ws,
@@ -170,6 +171,7 @@ fn add_list_show_rotate_disable_revoke_delete() {
     let out = v.run(
         &[
             "add",
+            "--no-test",
             "--json",
             "--workspace",
             "acme",
@@ -315,6 +317,7 @@ fn refusals_carry_codes_and_exit_codes() {
     let dup = v.run(
         &[
             "add",
+            "--no-test",
             "--json",
             "--workspace",
             "w",
@@ -337,6 +340,7 @@ fn refusals_carry_codes_and_exit_codes() {
     let wrong = v.run(
         &[
             "add",
+            "--no-test",
             "--json",
             "--workspace",
             "w",
@@ -359,6 +363,7 @@ fn refusals_carry_codes_and_exit_codes() {
     let refused = v.run(
         &[
             "add",
+            "--no-test",
             "--json",
             "--workspace",
             "w",
@@ -377,6 +382,7 @@ fn refusals_carry_codes_and_exit_codes() {
     let ok = v.run(
         &[
             "add",
+            "--no-test",
             "--json",
             "--usage-sync",
             "--workspace",
@@ -414,17 +420,20 @@ fn refusals_carry_codes_and_exit_codes() {
 }
 
 #[test]
-fn add_help_is_truthful_about_testing() {
+fn add_help_says_it_tests_and_how_to_skip() {
     let out = Command::new(env!("CARGO_BIN_EXE_byok"))
         .args(["vault", "add", "--help"])
         .output()
         .unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(
-        help.contains("--no-test") && help.contains("verifier integration"),
+        help.contains("--no-test") && help.contains("no request is sent"),
         "{help}"
     );
-    assert!(help.contains("never calls the provider"));
+    for flag in ["--depth", "--base-url", "--timeout"] {
+        assert!(help.contains(flag), "{flag} missing: {help}");
+    }
+    assert!(!help.contains("arrives with"), "stale text: {help}");
 }
 
 #[test]
@@ -437,6 +446,7 @@ fn master_key_file_and_default_path() {
     c.args([
         "vault",
         "add",
+        "--no-test",
         "--json",
         "--workspace",
         "w",
@@ -804,6 +814,7 @@ fn two_processes_writing_one_vault_lose_nothing() {
                     let mut c = Command::new(env!("CARGO_BIN_EXE_byok"));
                     c.args(["vault", "--vault"]).arg(&args.0).args([
                         "add",
+                        "--no-test",
                         "--json",
                         "--workspace",
                         "w",
@@ -845,6 +856,7 @@ fn processes_racing_to_create_a_new_vault_all_succeed() {
                 v.spawn(
                     &[
                         "add",
+                        "--no-test",
                         "--json",
                         "--workspace",
                         "w",
@@ -883,6 +895,7 @@ fn sigkill_in_the_middle_of_writes_loses_no_acknowledged_write() {
                 v.spawn(
                     &[
                         "add",
+                        "--no-test",
                         "--json",
                         "--workspace",
                         "w",
@@ -924,4 +937,334 @@ fn sigkill_in_the_middle_of_writes_loses_no_acknowledged_write() {
         acknowledged.len() >= 12,
         "the unkilled writers all succeeded"
     );
+}
+
+// ---- The Vault flow: test on add, `vault test`, `vault select`, against mock providers.
+
+/// A mock OpenAI (its server runs on its own thread) and a runtime to read its records.
+struct Mock {
+    rt: tokio::runtime::Runtime,
+    provider: byok_testkit::MockProvider,
+}
+
+impl Mock {
+    fn start(builder: byok_testkit::MockBuilder) -> Mock {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let provider = rt.block_on(builder.start());
+        Mock { rt, provider }
+    }
+
+    fn uri(&self) -> String {
+        self.provider.uri()
+    }
+
+    fn requests(&self) -> usize {
+        self.rt.block_on(self.provider.requests()).len()
+    }
+}
+
+/// `vault add --json` of `key` to workspace `ws`, tested against `mock`.
+fn add_tested(v: &Vault, mock: &Mock, ws: &str, key: &str, extra: &[&str]) -> Output {
+    let uri = mock.uri();
+    let mut args = vec![
+        "add",
+        "--json",
+        "--workspace",
+        ws,
+        "--provider",
+        "openai",
+        "--label",
+        "l",
+        "--base-url",
+        &uri,
+        "--timeout",
+        "20",
+    ];
+    args.extend_from_slice(extra);
+    v.run(&args, key)
+}
+
+#[test]
+fn add_tests_the_key_first_and_saves_a_valid_one_with_its_verdict() {
+    let v = Vault::new();
+    let mock = Mock::start(byok_testkit::MockOpenAi::builder());
+    let key = fake::key(Provider::OpenAi, KeyKind::Project, 11);
+    let out = add_tested(&v, &mock, "w", &key, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_no_leak(&out, &key);
+    let view = json_lines(&out).remove(0);
+    assert_eq!(view["verdict"], "valid");
+    assert_eq!(view["last_verdict"], "valid");
+    assert!(view.get("warning").is_none(), "{view}");
+    assert!(view["masked"].as_str().unwrap().starts_with("sk-proj-…"));
+    assert!(
+        mock.requests() >= 2,
+        "billing depth: list models and a 1-token call"
+    );
+
+    // Text mode says the verdict under the view line.
+    let key2 = fake::key(Provider::OpenAi, KeyKind::Project, 12);
+    let uri = mock.uri();
+    let out = v.run(
+        &[
+            "add",
+            "--workspace",
+            "w",
+            "--provider",
+            "openai",
+            "--label",
+            "t",
+            "--depth",
+            "auth",
+            "--base-url",
+            &uri,
+        ],
+        &key2,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("verdict: valid"), "{}", text(&out));
+    assert_no_leak(&out, &key2);
+    assert_eq!(v.ids("w").len(), 2);
+}
+
+#[test]
+fn an_invalid_key_is_refused_with_its_verdict_and_not_stored() {
+    let v = Vault::new();
+    let key = fake::key(Provider::OpenAi, KeyKind::Project, 13);
+    let mock = Mock::start(
+        byok_testkit::MockOpenAi::builder()
+            .scenario_for_key(&key, byok_testkit::Scenario::InvalidKey),
+    );
+    let out = add_tested(&v, &mock, "w", &key, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_no_leak(&out, &key);
+    let refused = json_lines(&out).remove(0);
+    assert_eq!(refused["error"]["code"], "key_rejected");
+    assert_eq!(refused["verdict"], "invalid");
+    for field in ["reason", "message", "remediation"] {
+        assert!(refused[field].is_string(), "{field} missing: {refused}");
+    }
+    assert!(refused.get("id").is_none(), "nothing was saved: {refused}");
+    assert!(v.ids("w").is_empty(), "an invalid key must not be stored");
+
+    // Text mode: the report on stdout, the error code on stderr, exit 1.
+    let uri = mock.uri();
+    let out = v.run(
+        &[
+            "add",
+            "--workspace",
+            "w",
+            "--provider",
+            "openai",
+            "--label",
+            "l",
+            "--base-url",
+            &uri,
+        ],
+        &key,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error[key_rejected]"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("what to do:"));
+    assert_no_leak(&out, &key);
+    assert!(v.ids("w").is_empty());
+}
+
+#[test]
+fn a_key_without_credits_is_saved_with_a_warning() {
+    let v = Vault::new();
+    let mock = Mock::start(
+        byok_testkit::MockOpenAi::builder().scenario(byok_testkit::Scenario::NoCredits),
+    );
+    let key = fake::key(Provider::OpenAi, KeyKind::Project, 14);
+    let out = add_tested(&v, &mock, "w", &key, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_no_leak(&out, &key);
+    let view = json_lines(&out).remove(0);
+    assert_eq!(view["verdict"], "no_credits");
+    assert_eq!(view["last_verdict"], "no_credits");
+    assert!(
+        view["warning"].as_str().unwrap().starts_with("saved, but:"),
+        "{view}"
+    );
+    assert_eq!(v.ids("w"), vec![view["id"].as_str().unwrap().to_owned()]);
+}
+
+#[test]
+fn no_test_sends_no_request() {
+    let v = Vault::new();
+    let mock = Mock::start(byok_testkit::MockOpenAi::builder());
+    let key = fake::key(Provider::OpenAi, KeyKind::Project, 15);
+    let out = add_tested(&v, &mock, "w", &key, &["--no-test"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let view = json_lines(&out).remove(0);
+    assert!(view["verdict"].is_null(), "{view}");
+    assert!(view["last_verdict"].is_null(), "{view}");
+    assert!(view.get("warning").is_none(), "{view}");
+    assert_eq!(mock.requests(), 0, "--no-test must not call the provider");
+}
+
+#[test]
+fn vault_test_records_the_verdict_on_the_key() {
+    let v = Vault::new();
+    let mock = Mock::start(byok_testkit::MockOpenAi::builder());
+    let key = fake::key(Provider::OpenAi, KeyKind::Project, 16);
+    let id = json_lines(&add_tested(&v, &mock, "w", &key, &["--no-test"]))[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let uri = mock.uri();
+    let test = |json: bool| {
+        let mut args = vec!["test", "--workspace", "w", &id, "--base-url", &uri];
+        if json {
+            args.push("--json");
+        }
+        v.run(&args, "")
+    };
+    let show = || {
+        let out = v.run(&["show", "--json", "--workspace", "w", &id], "");
+        json_lines(&out).remove(0)
+    };
+
+    mock.provider
+        .set_scenario(byok_testkit::Scenario::NoCredits);
+    let out = test(true);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_no_leak(&out, &key);
+    let report = json_lines(&out).remove(0);
+    assert_eq!(
+        (report["verdict"].as_str(), report["id"].as_str()),
+        (Some("no_credits"), Some(id.as_str()))
+    );
+    for field in ["reason", "message", "remediation", "masked", "attempts"] {
+        assert!(!report[field].is_null(), "{field} missing: {report}");
+    }
+    let shown = show();
+    assert_eq!(shown["last_verdict"], "no_credits");
+    assert!(shown["last_verdict_at"].is_string());
+
+    mock.provider.set_scenario(byok_testkit::Scenario::Valid);
+    let out = test(false);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).starts_with("valid"), "{}", text(&out));
+    assert_no_leak(&out, &key);
+    assert_eq!(show()["last_verdict"], "valid");
+
+    // Usage errors: an unknown id, a bad timeout.
+    let missing = "0190b1a2-0000-7000-8000-000000000000";
+    let out = v.run(&["test", "--json", "--workspace", "w", missing], "");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(json_lines(&out)[0]["error"]["code"], "not_found");
+    let out = v.run(
+        &["test", "--json", "--workspace", "w", &id, "--timeout", "0"],
+        "",
+    );
+    assert_eq!(
+        (
+            out.status.code(),
+            json_lines(&out)[0]["error"]["code"].as_str()
+        ),
+        (Some(2), Some("invalid_timeout"))
+    );
+}
+
+#[test]
+fn vault_select_falls_back_from_a_primary_without_credits() {
+    let v = Vault::new();
+    let primary = fake::key(Provider::OpenAi, KeyKind::Project, 17);
+    let backup = fake::key(Provider::OpenAi, KeyKind::Project, 18);
+    let mock = Mock::start(
+        byok_testkit::MockOpenAi::builder()
+            .scenario_for_key(&primary, byok_testkit::Scenario::NoCredits),
+    );
+    let p = json_lines(&add_tested(&v, &mock, "w", &primary, &[])).remove(0);
+    assert_eq!(p["verdict"], "no_credits");
+    let b = json_lines(&add_tested(
+        &v,
+        &mock,
+        "w",
+        &backup,
+        &["--role", "backup", "--order", "1"],
+    ))
+    .remove(0);
+    assert_eq!(b["verdict"], "valid");
+
+    let out = v.run(
+        &[
+            "select",
+            "--json",
+            "--workspace",
+            "w",
+            "--provider",
+            "openai",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_no_leak(&out, &primary);
+    assert_no_leak(&out, &backup);
+    let chosen = json_lines(&out).remove(0);
+    assert_eq!(chosen["id"], b["id"]);
+    assert_eq!(chosen["masked"], b["masked"]);
+    let skipped = chosen["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{chosen}");
+    assert_eq!(skipped[0]["id"], p["id"]);
+    assert_eq!(skipped[0]["masked"], p["masked"]);
+    assert_eq!(skipped[0]["role"], "primary");
+    assert_eq!(skipped[0]["reason"]["code"], "last_verdict");
+    assert_eq!(skipped[0]["reason"]["verdict"], "no_credits");
+    assert!(skipped[0]["reason"]["message"].is_string());
+
+    let out = v.run(&["select", "--workspace", "w", "--provider", "openai"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        t.lines()
+            .next()
+            .unwrap()
+            .starts_with(b["id"].as_str().unwrap()),
+        "{t}"
+    );
+    assert!(t.contains("skipped") && t.contains("no credits"), "{t}");
+
+    // With the backup disabled nothing can serve: exit 1, every candidate and why.
+    let bid = b["id"].as_str().unwrap();
+    assert_eq!(
+        v.run(&["disable", "--workspace", "w", bid], "")
+            .status
+            .code(),
+        Some(0)
+    );
+    let out = v.run(
+        &[
+            "select",
+            "--json",
+            "--workspace",
+            "w",
+            "--provider",
+            "openai",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_no_leak(&out, &primary);
+    assert_no_leak(&out, &backup);
+    let none = json_lines(&out).remove(0);
+    assert_eq!(none["error"]["code"], "no_usable_key");
+    let reasons: Vec<&str> = none["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["reason"]["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["last_verdict", "disabled"]);
+    let out = v.run(
+        &["select", "--workspace", "w", "--provider", "anthropic"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error[no_usable_key]"));
 }

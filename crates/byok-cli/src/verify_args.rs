@@ -1,0 +1,48 @@
+//! The verifier options shared by `byok test` and `byok vault add|test`:
+//! `--depth`, `--base-url`, `--timeout`, and the one way they become a [`Verifier`].
+
+use std::time::Duration;
+
+use byok::keys::Provider;
+use byok::verify::{Depth, Verifier, VerifierConfig};
+
+use crate::output::CliError;
+
+/// How to test a key with its provider.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct VerifyArgs {
+    /// `auth`: the free list-models call only; `billing`: also a 1-token request,
+    /// the only way to learn whether the account has credits.
+    #[arg(long, value_name = "auth|billing", default_value = "billing")]
+    pub(crate) depth: Depth,
+    /// Send requests to this origin (optionally with a path prefix) instead of the provider's.
+    #[arg(long, value_name = "URL")]
+    pub(crate) base_url: Option<String>,
+    /// Overall deadline in seconds, all requests and retries included (default 30).
+    #[arg(long, value_name = "SECS")]
+    pub(crate) timeout: Option<f64>,
+}
+
+impl VerifyArgs {
+    /// A verifier for keys of `provider` (`--base-url` applies to that provider).
+    pub(crate) fn verifier(&self, provider: Provider) -> Result<Verifier, CliError> {
+        let mut config = VerifierConfig::default();
+        if let Some(url) = &self.base_url {
+            config = config.base_url(provider, url);
+        }
+        if let Some(secs) = self.timeout {
+            if !(secs.is_finite() && secs > 0.0 && secs <= 3600.0) {
+                return Err(CliError::new(
+                    "invalid_timeout",
+                    format!("--timeout {secs} is not a number of seconds between 0 and 3600"),
+                )
+                .hint("e.g. --timeout 10"));
+            }
+            let deadline = Duration::from_secs_f64(secs);
+            config = config
+                .deadline(deadline)
+                .request_timeout(deadline.min(Duration::from_secs(10)));
+        }
+        Verifier::new(config).map_err(|e| CliError::new(e.code(), e.to_string()))
+    }
+}
