@@ -40,7 +40,8 @@ enum Command {
     Redact(redact::Args),
     /// Test the key on stdin against its provider: valid, invalid, no credits, rate limited, ...
     Test(test_cmd::Args),
-    /// The encrypted key vault: add, list, show, rotate, disable, revoke, delete, check, rewrap.
+    /// The encrypted key vault: add (tested first), list, show, test, select, rotate, disable,
+    /// revoke, delete, check, rewrap.
     Vault(vault::Args),
     /// What a call cost, from its usage: amount, label (estimated / unavailable / ...) and price tier.
     Cost(cost::Args),
