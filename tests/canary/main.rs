@@ -8,6 +8,7 @@
 //! `#[ignore = "leak: ..."]` tests, so the suite stays green and the leak stays visible.
 
 mod capture;
+mod flow;
 mod forms;
 mod guard;
 mod keys;

@@ -14,11 +14,11 @@ use crate::capture::{assert_emitted_clean, init, unwrap_panic};
 use crate::forms::{assert_clean, canary_key, canary_keys, canary_master_key, canary_passphrase};
 use crate::{debugged, json, shown};
 
-fn master(n: u64) -> MasterKeySource {
+pub(crate) fn master(n: u64) -> MasterKeySource {
     MasterKeySource::Base64(SecretString::from(canary_master_key(n)))
 }
 
-fn rt() -> tokio::runtime::Runtime {
+pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -45,7 +45,7 @@ async fn open(path: &Path, source: MasterKeySource) -> Result<(Vault, SqliteStor
 }
 
 /// Every error a caller can see, every way it can see it.
-fn error_surfaces(e: &VaultError) -> String {
+pub(crate) fn error_surfaces(e: &VaultError) -> String {
     let mut out = format!("{}{}\n", shown(e), e.code());
     if let VaultError::Store(s) = e {
         out += &format!("{}{}\n", shown(s), s.code());
@@ -55,7 +55,10 @@ fn error_surfaces(e: &VaultError) -> String {
 
 /// Run `result`, expecting an error with `code`, and return what it shows.
 #[track_caller]
-fn expect_error<T: std::fmt::Debug>(result: Result<T, VaultError>, code: &str) -> String {
+pub(crate) fn expect_error<T: std::fmt::Debug>(
+    result: Result<T, VaultError>,
+    code: &str,
+) -> String {
     match result {
         Ok(v) => panic!("expected {code}, got {v:?}"),
         Err(e) => {
@@ -66,7 +69,7 @@ fn expect_error<T: std::fmt::Debug>(result: Result<T, VaultError>, code: &str) -
 }
 
 /// Every file under `dir`, read whole, checked.
-fn assert_files_clean(label: &str, dir: &Path) -> usize {
+pub(crate) fn assert_files_clean(label: &str, dir: &Path) -> usize {
     let mut seen = 0;
     for entry in std::fs::read_dir(dir).expect("readable dir") {
         let path = entry.expect("entry").path();

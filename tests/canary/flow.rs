@@ -1,0 +1,830 @@
+//! The Vault flow on SQLite against the testkit's mock providers: `add` with and
+//! without a verifier and for every verdict, `add_with_report`, the Test button,
+//! `select` with every fallback and the `NoUsableKey` error, the `Lease`, `report`
+//! with every `CallOutcome` (bodies that quote the key included), and the guard
+//! tied to a lease. Everything shown, logged, panicked, sent to a mock or written
+//! to disk is checked for the canaries.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use byok::guard::{Admission, Budget, Guard, Label, Period, SqliteLedger, Usd};
+use byok::keys::{KeyKind, Provider, SecretString};
+use byok::select::{self, CallOutcome};
+use byok::store::{KeyId, SqliteStore, WorkspaceId};
+use byok::verify::{
+    Depth, InvalidReason, NetworkErrorKind, NoCreditsReason, RestrictedReason, RetryPolicy,
+    Verdict, Verifier, VerifierConfig,
+};
+use byok::{Added, Lease, NewKey, Purpose, Vault, VaultError, VerifyPolicy};
+use byok_testkit::{MockAnthropic, MockGemini, MockOpenAi, MockProvider, Scenario};
+use wiremock::{Mock, ResponseTemplate, matchers::any};
+
+use crate::capture::{assert_emitted_clean, init, unwrap_panic};
+use crate::forms::{assert_clean, canary_key, canary_keys};
+use crate::vault::{assert_files_clean, error_surfaces, expect_error, master, rt};
+use crate::{debugged, json, shown};
+
+/// Every scenario the mocks play, as in the verifier's canary tests.
+fn scenarios() -> Vec<Scenario> {
+    let ms = Duration::from_millis;
+    vec![
+        Scenario::Valid,
+        Scenario::InvalidKey,
+        Scenario::Deactivated,
+        Scenario::OrganizationMismatch,
+        Scenario::ExpiredKey,
+        Scenario::Suspended,
+        Scenario::MissingScope,
+        Scenario::ModelAccess,
+        Scenario::Region,
+        Scenario::PermissionDenied,
+        Scenario::ApiBlocked,
+        Scenario::ServiceDisabled,
+        Scenario::NoCredits,
+        Scenario::SpendLimit,
+        Scenario::TierSpendCap,
+        Scenario::Billing,
+        Scenario::DailyQuota,
+        Scenario::RateLimited {
+            times: 1,
+            retry_after: ms(5),
+        },
+        Scenario::RateLimited {
+            times: 99,
+            retry_after: Duration::from_secs(3600),
+        },
+        Scenario::Outage {
+            times: 99,
+            status: 503,
+        },
+        Scenario::Hang,
+        Scenario::Garbage,
+    ]
+}
+
+/// The three mock providers, one server each, all in `Valid` until told otherwise.
+struct Mocks(Vec<MockProvider>);
+
+impl Mocks {
+    async fn start() -> Mocks {
+        Mocks(vec![
+            MockOpenAi::start().await,
+            MockAnthropic::start().await,
+            MockGemini::start().await,
+        ])
+    }
+
+    fn of(&self, provider: Provider) -> &MockProvider {
+        self.0
+            .iter()
+            .find(|m| m.provider() == provider)
+            .expect("a mock per provider")
+    }
+
+    fn verifier(&self) -> Verifier {
+        let mut config = VerifierConfig::default()
+            // A hang is cut here: short, so the suite stays fast.
+            .request_timeout(Duration::from_millis(150))
+            .deadline(Duration::from_secs(2))
+            .retry(
+                RetryPolicy::default()
+                    .with_backoff(Duration::from_millis(1), Duration::from_millis(5))
+                    .with_max_wait(Duration::from_millis(50))
+                    .with_max_attempts(2),
+            );
+        for mock in &self.0 {
+            config = config.base_url(mock.provider(), &mock.uri());
+        }
+        Verifier::new(config).expect("config")
+    }
+
+    /// Every request each mock received carries a canary only in the provider's
+    /// auth header: never in the path, the query, the body or another header.
+    async fn assert_requests_clean(&self, label: &str) -> usize {
+        let mut seen = 0;
+        for mock in &self.0 {
+            let auth = match mock.provider() {
+                Provider::OpenAi => "authorization",
+                Provider::Anthropic => "x-api-key",
+                _ => "x-goog-api-key",
+            };
+            for r in mock.requests().await {
+                seen += 1;
+                let what = format!("{label}: {} {}", mock.provider(), r.path);
+                assert_clean(&format!("{what}: path"), r.path.as_bytes());
+                let query = r.query.as_deref().unwrap_or_default();
+                assert_clean(&format!("{what}: query"), query.as_bytes());
+                assert_clean(&format!("{what}: body"), &r.body);
+                for (name, value) in &r.headers {
+                    if !name.eq_ignore_ascii_case(auth) {
+                        assert_clean(&format!("{what}: header {name}"), value.as_bytes());
+                    }
+                }
+            }
+        }
+        seen
+    }
+}
+
+/// A vault on the SQLite file at `path` with a verifier on `mocks` (or none) and a
+/// guard on a SQLite ledger beside it; the store is returned so it can be closed.
+async fn open(
+    dir: &Path,
+    mocks: Option<&Mocks>,
+    policy: Option<VerifyPolicy>,
+) -> (Vault, SqliteStore) {
+    std::fs::create_dir_all(dir).expect("a directory");
+    let store = SqliteStore::open(&dir.join("vault.db"))
+        .await
+        .expect("a new store");
+    let ledger = SqliteLedger::open(&format!("sqlite:{}", dir.join("ledger.db").display()))
+        .await
+        .expect("a new ledger");
+    let mut builder = Vault::builder()
+        .store(Arc::new(store.clone()))
+        .master_key(master(1))
+        .actor("canary")
+        .guard(Guard::new(Arc::new(ledger)));
+    if let Some(mocks) = mocks {
+        builder = builder.verifier(mocks.verifier());
+    }
+    if let Some(policy) = policy {
+        builder = builder.verify_policy(policy);
+    }
+    let shown = debugged(&builder);
+    assert_clean("flow: the builder", shown.as_bytes());
+    (builder.build().await.expect("a vault"), store)
+}
+
+fn ws(name: impl std::fmt::Display) -> WorkspaceId {
+    WorkspaceId::new(name.to_string()).expect("a workspace id")
+}
+
+fn new_key(workspace: &WorkspaceId, raw: &str, label: &str) -> NewKey {
+    // Pasted the messy way people paste.
+    NewKey::new(
+        workspace.clone(),
+        SecretString::from(format!(" \"Bearer {raw}\"\n")),
+        label,
+    )
+}
+
+/// The first non-admin canary key of `provider` from seed number `n`.
+fn key_of(provider: Provider, n: usize) -> String {
+    let kind = canary_keys(0)
+        .into_iter()
+        .find(|(p, k, _)| *p == provider && *k != KeyKind::Admin)
+        .map(|(_, k, _)| k)
+        .expect("every provider has a non-admin shape");
+    canary_key(provider, kind, n)
+}
+
+/// Everything an `Added` shows.
+fn added_surfaces(added: &Added) -> String {
+    let mut out = debugged(added) + &json(added);
+    out += &format!("{:?}\n", added.warning());
+    if let Some(r) = &added.report {
+        out += &format!("{}\n{}\n", r.message(), r.remediation());
+    }
+    out
+}
+
+/// Everything an error from `add` shows, the rejected report's JSON included.
+fn rejected_surfaces(e: &VaultError) -> String {
+    let mut out = error_surfaces(e);
+    if let VaultError::KeyRejected { report } = e {
+        out += &(json(&**report) + &debugged(report));
+        out += &format!("{}\n{}\n", report.message(), report.remediation());
+    }
+    out
+}
+
+/// Everything a lease shows: Debug (plain and `{:#?}`), its view, what it skipped,
+/// its budget scopes, and the panic of a caller expecting an error instead.
+fn lease_surfaces(lease: &Lease) -> String {
+    let mut out = debugged(lease);
+    out += &(debugged(lease.view()) + &json(lease.view()));
+    out += &(debugged(&lease.skipped()) + &json(&lease.skipped()));
+    for s in lease.skipped() {
+        out += &format!("{} {}\n", s.reason.code(), s.reason.message());
+    }
+    let scopes = lease.scopes();
+    out += &(debugged(&scopes) + &json(&scopes));
+    for s in &scopes {
+        out += &format!("{s}\n");
+    }
+    out += &format!("{:?} {:?}\n", lease.id(), lease.key());
+    out
+}
+
+/// `select`, checked through every surface, including a caller's failed `expect_err`.
+async fn select(
+    vault: &Vault,
+    workspace: &WorkspaceId,
+    provider: Provider,
+    out: &mut String,
+) -> Lease {
+    *out += &unwrap_panic(vault.select(workspace, provider).await);
+    let lease = vault
+        .select(workspace, provider)
+        .await
+        .expect("a usable key");
+    *out += &lease_surfaces(&lease);
+    lease
+}
+
+fn verdict_surfaces(v: &Verdict) -> String {
+    format!("{}{:?} {:?}\n", shown(v), v.code(), v.reason())
+}
+
+#[test]
+fn add_and_test_every_verdict_of_every_provider() {
+    init();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut out = String::new();
+    let mut codes = BTreeSet::new();
+    rt().block_on(async {
+        let mocks = Mocks::start().await;
+        let (vault, store) = open(dir.path(), Some(&mocks), None).await;
+        for provider in Provider::ALL {
+            let raw = key_of(provider, 1);
+            for (i, scenario) in scenarios().into_iter().enumerate() {
+                if !scenario.supported_by(provider) {
+                    continue;
+                }
+                let mock = mocks.of(provider);
+                // `add`: the view, or the refusal.
+                mock.set_scenario(scenario.clone());
+                let plain = ws(format!("add-{provider}-{i}"));
+                match vault.add(new_key(&plain, &raw, "plain add")).await {
+                    Ok(view) => out += &(debugged(&view) + &json(&view)),
+                    Err(e) => {
+                        assert_eq!(e.code(), "key_rejected", "{e}");
+                        out += &rejected_surfaces(&e);
+                    }
+                }
+
+                // `add_with_report`: the verdict decides, and is kept on the record.
+                mock.set_scenario(scenario.clone());
+                let reported = ws(format!("report-{provider}-{i}"));
+                let result = vault
+                    .add_with_report(new_key(&reported, &raw, "with report"))
+                    .await;
+                let saved = vault.list(&reported).await.expect("list");
+                match &result {
+                    Ok(added) => {
+                        let report = added.report.as_ref().expect("tested before saving");
+                        codes.insert(report.verdict.code());
+                        assert_ne!(report.verdict.code(), "invalid", "{scenario:?}");
+                        assert_eq!(
+                            added.key.last_verdict.as_deref(),
+                            Some(report.verdict.code()),
+                            "{scenario:?}: the verdict is kept on the record"
+                        );
+                        assert_eq!(
+                            added.warning().is_some(),
+                            !report.verdict.is_valid(),
+                            "{scenario:?}: a warning exactly when the key does not work now"
+                        );
+                        assert_eq!(saved.len(), 1);
+                        out += &added_surfaces(added);
+                    }
+                    Err(e) => {
+                        let VaultError::KeyRejected { report } = e else {
+                            panic!("{scenario:?}: {e}")
+                        };
+                        codes.insert(report.verdict.code());
+                        assert_eq!(report.verdict.code(), "invalid", "{scenario:?}");
+                        assert!(saved.is_empty(), "{scenario:?}: a refused key is not saved");
+                        out += &rejected_surfaces(e);
+                    }
+                }
+                out += &unwrap_panic(result);
+
+                // The Test button on a stored key, for this scenario.
+                let stored = ws(format!("test-{provider}-{i}"));
+                mock.set_scenario(Scenario::Valid);
+                let id = vault
+                    .add(new_key(&stored, &raw, "tested later"))
+                    .await
+                    .expect("valid keys are saved")
+                    .id;
+                mock.set_scenario(scenario.clone());
+                let report = vault
+                    .test(&stored, id, Depth::Billing)
+                    .await
+                    .expect("a report");
+                out += &(json(&report) + &debugged(&report) + &verdict_surfaces(&report.verdict));
+                let recorded = vault.show(&stored, id).await.expect("show").last_verdict;
+                let expected = if select::worth_recording(&report.verdict) {
+                    report.verdict.code()
+                } else {
+                    "valid"
+                };
+                assert_eq!(recorded.as_deref(), Some(expected), "{scenario:?}");
+                out += &unwrap_panic(vault.test(&stored, id, Depth::Auth).await);
+            }
+        }
+        assert!(mocks.assert_requests_clean("flow: add and test").await > 50);
+        out += &vault
+            .audit(&ws("test-openai-0"))
+            .await
+            .expect("audit")
+            .iter()
+            .map(|e| debugged(e) + &json(e))
+            .collect::<String>();
+        store.close().await;
+    });
+    let every: BTreeSet<_> = [
+        "valid",
+        "invalid",
+        "no_credits",
+        "rate_limited",
+        "restricted",
+        "provider_unavailable",
+        "network_error",
+        "indeterminate",
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(codes, every, "every verdict was met");
+    assert_clean("flow: add and test", out.as_bytes());
+    assert!(assert_files_clean("flow: add and test", dir.path()) >= 2);
+    assert_emitted_clean("flow: add and test");
+}
+
+#[test]
+fn add_without_a_verifier_with_skip_and_admin_keys() {
+    init();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut out = String::new();
+    rt().block_on(async {
+        let mocks = Mocks::start().await;
+        // No verifier: saved untested; the Test button says what is missing.
+        let (vault, store) = open(&dir.path().join("none"), None, None).await;
+        let space = ws("no-verifier");
+        for (i, (_, kind, raw)) in canary_keys(2).into_iter().enumerate() {
+            let mut new = new_key(&space, &raw, &format!("untested {i}"));
+            if kind == KeyKind::Admin {
+                new = new.purpose(Purpose::UsageSync);
+            }
+            let added = vault.add_with_report(new).await.expect("saved");
+            assert!(added.report.is_none() && added.key.last_verdict.is_none());
+            assert!(added.warning().is_none());
+            out += &added_surfaces(&added);
+            out += &expect_error(
+                vault.test(&space, added.key.id, Depth::Billing).await,
+                "incomplete_builder",
+            );
+        }
+        store.close().await;
+
+        // A verifier, but `VerifyPolicy::Skip`: nothing is sent.
+        let (vault, store) = open(
+            &dir.path().join("skip"),
+            Some(&mocks),
+            Some(VerifyPolicy::Skip),
+        )
+        .await;
+        for mock in &mocks.0 {
+            mock.set_scenario(Scenario::InvalidKey);
+        }
+        for (i, (_, kind, raw)) in canary_keys(3).into_iter().enumerate() {
+            let mut new = new_key(&ws("skip"), &raw, &format!("offline {i}"));
+            if kind == KeyKind::Admin {
+                new = new.purpose(Purpose::UsageSync);
+            }
+            let added = vault.add_with_report(new).await.expect("saved untested");
+            assert!(added.report.is_none());
+            out += &added_surfaces(&added);
+        }
+        assert_eq!(mocks.assert_requests_clean("flow: skip").await, 0);
+        store.close().await;
+
+        // Testing at auth depth; admin keys for usage sync are saved untested.
+        let (vault, store) = open(
+            &dir.path().join("auth"),
+            Some(&mocks),
+            Some(VerifyPolicy::Test(Depth::Auth)),
+        )
+        .await;
+        for mock in &mocks.0 {
+            mock.set_scenario(Scenario::Valid);
+        }
+        for (i, (_, kind, raw)) in canary_keys(3).into_iter().enumerate() {
+            let space = ws(format!("auth-{i}"));
+            if kind == KeyKind::Admin {
+                out += &expect_error(
+                    vault.add(new_key(&space, &raw, "admin")).await,
+                    "admin_key_refused",
+                );
+                let added = vault
+                    .add_with_report(new_key(&space, &raw, "usage").purpose(Purpose::UsageSync))
+                    .await
+                    .expect("admin key for usage sync");
+                assert!(added.report.is_none(), "admin keys are not tested");
+                out += &added_surfaces(&added);
+            } else {
+                let added = vault
+                    .add_with_report(new_key(&space, &raw, "auth depth"))
+                    .await
+                    .expect("valid");
+                let report = added.report.as_ref().expect("tested");
+                assert_eq!(report.depth, Depth::Auth);
+                out += &added_surfaces(&added);
+            }
+        }
+        assert!(mocks.assert_requests_clean("flow: auth depth").await > 0);
+        store.close().await;
+    });
+    assert_clean("flow: add without testing", out.as_bytes());
+    assert!(assert_files_clean("flow: add without testing", dir.path()) >= 6);
+    assert_emitted_clean("flow: add without testing");
+}
+
+/// A mock of `provider` refusing every request with an error that quotes the key
+/// in its body and echoes it in its headers.
+async fn echoing(provider: Provider, raw: &str) -> MockProvider {
+    let mock = match provider {
+        Provider::OpenAi => MockOpenAi::start().await,
+        Provider::Anthropic => MockAnthropic::start().await,
+        _ => MockGemini::start().await,
+    };
+    // Each in the provider's own error shape, so the refusal is recognised.
+    let (status, body) = match provider {
+        Provider::OpenAi => (
+            401,
+            format!(
+                r#"{{"error":{{"message":"Incorrect API key provided: {raw}. You can find your API key at https://example.invalid/keys?key={raw}","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}}}"#
+            ),
+        ),
+        Provider::Anthropic => (
+            401,
+            format!(
+                r#"{{"type":"error","error":{{"type":"authentication_error","message":"invalid x-api-key: {raw}"}}}}"#
+            ),
+        ),
+        _ => (
+            400,
+            format!(
+                r#"{{"error":{{"code":400,"message":"API key not valid: {raw}. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com","metadata":{{"key":"{raw}"}}}}]}}}}"#
+            ),
+        ),
+    };
+    Mock::given(any())
+        .respond_with(
+            ResponseTemplate::new(status)
+                .insert_header("x-request-id", raw)
+                .insert_header("request-id", raw)
+                .set_body_string(body),
+        )
+        .with_priority(1)
+        .mount(mock.server())
+        .await;
+    mock
+}
+
+#[test]
+fn providers_quoting_the_key_in_their_refusal() {
+    init();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut out = String::new();
+    rt().block_on(async {
+        for provider in Provider::ALL {
+            let raw = key_of(provider, 6);
+            let mock = echoing(provider, &raw).await;
+            let mocks = Mocks(vec![mock]);
+            let (vault, store) =
+                open(&dir.path().join(provider.as_str()), Some(&mocks), None).await;
+            let space = ws("echo");
+            let result = vault.add_with_report(new_key(&space, &raw, "echoed")).await;
+            match &result {
+                Err(e) => {
+                    assert_eq!(e.code(), "key_rejected", "{e}");
+                    out += &rejected_surfaces(e);
+                }
+                Ok(added) => out += &added_surfaces(added),
+            }
+            out += &unwrap_panic(result);
+            assert!(vault.list(&space).await.expect("list").is_empty());
+            store.close().await;
+        }
+    });
+    assert_clean("flow: echoing providers", out.as_bytes());
+    assert_files_clean("flow: echoing providers", dir.path());
+    assert_emitted_clean("flow: echoing providers");
+}
+
+/// Bench or clear a key by feeding back a verdict through a fresh lease on it.
+async fn feed(vault: &Vault, lease: &Lease, verdict: Verdict, out: &mut String) {
+    let v = vault
+        .report(lease, CallOutcome::Verdict(verdict))
+        .await
+        .expect("reported");
+    *out += &verdict_surfaces(&v);
+}
+
+#[test]
+fn select_with_every_fallback_and_no_usable_key() {
+    init();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut out = String::new();
+    rt().block_on(async {
+        let mocks = Mocks::start().await;
+        let (vault, store) = open(dir.path(), Some(&mocks), None).await;
+        for provider in Provider::ALL {
+            let space = ws(format!("fleet-{provider}"));
+            let add = |raw: String, label: &'static str, order: Option<u32>| {
+                let space = space.clone();
+                let vault = &vault;
+                async move {
+                    let mut new = new_key(&space, &raw, label);
+                    if let Some(order) = order {
+                        new = new.backup(order);
+                    }
+                    vault.add(new).await.expect("added").id
+                }
+            };
+            // Backups added first: order, not age, decides.
+            let b2 = add(key_of(provider, 7), "backup two", Some(2)).await;
+            let b1 = add(key_of(provider, 3), "backup one", Some(1)).await;
+            let primary = add(key_of(provider, 2), "primary", None).await;
+            if provider != Provider::Google {
+                let admin = canary_key(provider, KeyKind::Admin, 2);
+                vault
+                    .add(new_key(&space, &admin, "usage").purpose(Purpose::UsageSync))
+                    .await
+                    .expect("admin key");
+            }
+            let ids = |lease: &Lease| -> (KeyId, Vec<(KeyId, &'static str)>) {
+                (
+                    lease.id(),
+                    lease
+                        .skipped()
+                        .iter()
+                        .map(|s| (s.id, s.reason.code()))
+                        .collect(),
+                )
+            };
+
+            // The primary serves, and the lease holds exactly its key.
+            let lease = select(&vault, &space, provider, &mut out).await;
+            assert_eq!(ids(&lease), (primary, vec![]));
+            assert!(
+                lease.key().expose_secret() == key_of(provider, 2),
+                "the lease holds the primary's key"
+            );
+
+            // Disabled: the first backup, with the reason.
+            out += &debugged(&vault.disable(&space, primary).await.expect("disable"));
+            let lease = select(&vault, &space, provider, &mut out).await;
+            assert_eq!(ids(&lease), (b1, vec![(primary, "disabled")]));
+            out += &debugged(&vault.enable(&space, primary).await.expect("enable"));
+
+            // A call said invalid: benched.
+            let lease = select(&vault, &space, provider, &mut out).await;
+            feed(
+                &vault,
+                &lease,
+                Verdict::Invalid(InvalidReason::Unauthorized),
+                &mut out,
+            )
+            .await;
+            let lease = select(&vault, &space, provider, &mut out).await;
+            assert_eq!(ids(&lease), (b1, vec![(primary, "last_verdict")]));
+
+            // The backup has no credits: the next backup.
+            feed(
+                &vault,
+                &lease,
+                Verdict::NoCredits(NoCreditsReason::CreditBalance),
+                &mut out,
+            )
+            .await;
+            let lease = select(&vault, &space, provider, &mut out).await;
+            assert_eq!(
+                ids(&lease),
+                (b2, vec![(primary, "last_verdict"), (b1, "last_verdict")])
+            );
+
+            // Passing states change nothing.
+            for passing in [
+                Verdict::RateLimited {
+                    retry_after: Some(Duration::from_secs(30)),
+                },
+                Verdict::ProviderUnavailable,
+                Verdict::NetworkError(NetworkErrorKind::Timeout),
+                Verdict::Indeterminate,
+                Verdict::Restricted(RestrictedReason::ModelAccess),
+            ] {
+                feed(&vault, &lease, passing, &mut out).await;
+                assert_eq!(select(&vault, &space, provider, &mut out).await.id(), b2);
+            }
+
+            // The last one revoked: nothing usable, every candidate with its reason,
+            // admin keys never among them.
+            out += &debugged(&vault.revoke(&space, b2).await.expect("revoke"));
+            let err = vault
+                .select(&space, provider)
+                .await
+                .expect_err("none usable");
+            let VaultError::NoUsableKey { skipped, .. } = &err else {
+                panic!("{err}")
+            };
+            let got: Vec<_> = skipped.iter().map(|s| (s.id, s.reason.code())).collect();
+            assert_eq!(
+                got,
+                [
+                    (primary, "last_verdict"),
+                    (b1, "last_verdict"),
+                    (b2, "revoked")
+                ]
+            );
+            out += &(error_surfaces(&err) + &debugged(skipped) + &json(skipped));
+            out += &unwrap_panic(vault.select(&space, provider).await);
+
+            // The Test button says the primary works again: it serves, no one skipped.
+            mocks.of(provider).set_scenario(Scenario::Valid);
+            let report = vault
+                .test(&space, primary, Depth::Billing)
+                .await
+                .expect("tested");
+            assert!(report.verdict.is_valid());
+            out += &json(&report);
+            let lease = select(&vault, &space, provider, &mut out).await;
+            assert_eq!(ids(&lease), (primary, vec![]));
+        }
+
+        // No key at all for a provider, and a workspace of admin keys only.
+        let empty = ws("empty");
+        out += &expect_error(
+            vault.select(&empty, Provider::Google).await,
+            "no_usable_key",
+        );
+        let admins = ws("admins-only");
+        vault
+            .add(
+                new_key(
+                    &admins,
+                    &canary_key(Provider::OpenAi, KeyKind::Admin, 5),
+                    "usage",
+                )
+                .purpose(Purpose::UsageSync),
+            )
+            .await
+            .expect("admin key");
+        let err = vault
+            .select(&admins, Provider::OpenAi)
+            .await
+            .expect_err("no candidate");
+        let VaultError::NoUsableKey { skipped, provider } = &err else {
+            panic!("{err}")
+        };
+        assert!(skipped.is_empty() && *provider == Provider::OpenAi);
+        out += &error_surfaces(&err);
+        mocks.assert_requests_clean("flow: select").await;
+        store.close().await;
+    });
+    assert_clean("flow: select", out.as_bytes());
+    assert_files_clean("flow: select", dir.path());
+    assert_emitted_clean("flow: select");
+}
+
+/// What real calls return, bodies quoting the key included, per provider.
+fn outcomes(raw: &str) -> Vec<(u16, Vec<u8>)> {
+    let quoted = format!(
+        r#"{{"error":{{"message":"Incorrect API key provided: {raw}.","type":"invalid_request_error","code":"invalid_api_key"}}}}"#
+    );
+    let mut garbage = b"\xff\xfe<html>".to_vec();
+    garbage.extend_from_slice(raw.as_bytes());
+    vec![
+        (401, quoted.clone().into_bytes()),
+        (403, quoted.clone().into_bytes()),
+        (400, format!(r#"{{"error":{{"code":400,"message":"API key not valid: {raw}","status":"INVALID_ARGUMENT","details":[{{"reason":"API_KEY_INVALID"}}]}}}}"#).into_bytes()),
+        (429, br#"{"error":{"message":"You exceeded your current quota.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#.to_vec()),
+        (400, br#"{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}"#.to_vec()),
+        (429, br#"{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#.to_vec()),
+        (500, quoted.into_bytes()),
+        (503, Vec::new()),
+        (502, garbage),
+    ]
+}
+
+#[test]
+fn report_every_outcome_and_the_guard_of_a_lease() {
+    init();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut out = String::new();
+    let mut benched = 0;
+    rt().block_on(async {
+        let mocks = Mocks::start().await;
+        let (vault, store) = open(dir.path(), Some(&mocks), None).await;
+        for provider in Provider::ALL {
+            let space = ws(format!("report-{provider}"));
+            let raw = key_of(provider, 4);
+            let id = vault
+                .add(new_key(&space, &raw, "reported"))
+                .await
+                .expect("added")
+                .id;
+            let mut calls: Vec<CallOutcome<'_>> = vec![CallOutcome::Success];
+            let bodies = outcomes(&raw);
+            calls.extend(bodies.iter().map(|(status, body)| CallOutcome::HttpError {
+                status: *status,
+                body,
+            }));
+            for v in [
+                Verdict::Valid,
+                Verdict::Invalid(InvalidReason::Deactivated),
+                Verdict::Invalid(InvalidReason::Expired),
+                Verdict::NoCredits(NoCreditsReason::InsufficientQuota),
+                Verdict::NoCredits(NoCreditsReason::QuotaExhausted),
+                Verdict::RateLimited { retry_after: None },
+                Verdict::Restricted(RestrictedReason::Region),
+                Verdict::ProviderUnavailable,
+                Verdict::NetworkError(NetworkErrorKind::Connect),
+                Verdict::Indeterminate,
+            ] {
+                calls.push(CallOutcome::Verdict(v));
+            }
+            for call in calls {
+                let lease = select(&vault, &space, provider, &mut out).await;
+                let verdict = vault.report(&lease, call).await.expect("reported");
+                out += &verdict_surfaces(&verdict);
+                let recorded = vault.show(&space, id).await.expect("show").last_verdict;
+                if select::BENCHING_VERDICTS.contains(&verdict.code()) {
+                    benched += 1;
+                    assert_eq!(recorded.as_deref(), Some(verdict.code()));
+                    out += &expect_error(vault.select(&space, provider).await, "no_usable_key");
+                    // Back in service after a good Test.
+                    mocks.of(provider).set_scenario(Scenario::Valid);
+                    let report = vault.test(&space, id, Depth::Auth).await.expect("tested");
+                    assert!(report.verdict.is_valid());
+                } else {
+                    assert!(
+                        recorded
+                            .as_deref()
+                            .is_none_or(|v| !select::BENCHING_VERDICTS.contains(&v)),
+                        "{verdict:?} does not bench"
+                    );
+                }
+            }
+
+            // The guard tied to a lease: the key's and the workspace's budgets.
+            let lease = select(&vault, &space, provider, &mut out).await;
+            let guard = vault.guard().expect("configured");
+            out += &debugged(guard);
+            let scopes = lease.scopes();
+            for (scope, cap) in [(&scopes[0], "0.010"), (&scopes[1], "1.00")] {
+                let budget = Budget::new(scope.clone(), cap.parse::<Usd>().unwrap(), Period::Total);
+                out += &(debugged(&budget) + &json(&budget));
+                guard.set_budget(&budget).await.expect("budget");
+            }
+            let admitted = guard
+                .reserve_amount(&scopes, "0.006".parse().unwrap())
+                .await
+                .expect("reserve");
+            out += &debugged(&admitted);
+            let Admission::Reserved(reservation) = admitted else {
+                panic!("the first call fits")
+            };
+            out += &json(&reservation);
+            let denied = guard
+                .reserve_amount(&scopes, "0.006".parse().unwrap())
+                .await
+                .expect("reserve");
+            out += &debugged(&denied);
+            let Admission::Denied(d) = denied else {
+                panic!("the key's budget refuses the second")
+            };
+            assert_eq!(d.budget, scopes[0]);
+            out += &json(&d);
+            let settled = guard
+                .settle_amount(reservation.id, "0.004".parse().unwrap(), Label::Estimated)
+                .await
+                .expect("settled");
+            out += &debugged(&settled);
+            for scope in &scopes {
+                let status = guard
+                    .status(scope)
+                    .await
+                    .expect("status")
+                    .expect("a budget");
+                out += &(debugged(&status) + &json(&status));
+            }
+            out += &unwrap_panic(guard.reserve_amount(&scopes, "-1".parse().unwrap()).await);
+        }
+        mocks.assert_requests_clean("flow: report").await;
+        store.close().await;
+    });
+    assert!(
+        benched >= 9,
+        "invalid and no-credit outcomes bench the key: {benched}"
+    );
+    assert_clean("flow: report and guard", out.as_bytes());
+    assert_files_clean("flow: report and guard", dir.path());
+    assert_emitted_clean("flow: report and guard");
+}
