@@ -1268,3 +1268,70 @@ fn vault_select_falls_back_from_a_primary_without_credits() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("error[no_usable_key]"));
 }
+
+#[test]
+fn vault_test_sends_base_url_to_the_stored_keys_provider() {
+    let v = Vault::new();
+    let mock = Mock::start(
+        byok_testkit::MockAnthropic::builder().scenario(byok_testkit::Scenario::InvalidKey),
+    );
+    let key = fake::key(Provider::Anthropic, KeyKind::Api, 19);
+    let view = v.add("w", "anthropic", &key);
+    let id = view["id"].as_str().unwrap();
+    let uri = mock.uri();
+    let out = v.run(
+        &[
+            "test",
+            "--json",
+            "--workspace",
+            "w",
+            id,
+            "--depth",
+            "auth",
+            "--base-url",
+            &uri,
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_no_leak(&out, &key);
+    let report = json_lines(&out).remove(0);
+    assert_eq!(
+        (report["verdict"].as_str(), report["provider"].as_str()),
+        (Some("invalid"), Some("anthropic"))
+    );
+    assert_eq!(mock.requests(), 1, "auth depth: one list-models call");
+    let out = v.run(&["show", "--json", "--workspace", "w", id], "");
+    assert_eq!(json_lines(&out)[0]["last_verdict"], "invalid");
+    // An invalid stored key is passed over by select.
+    let out = v.run(
+        &[
+            "select",
+            "--json",
+            "--workspace",
+            "w",
+            "--provider",
+            "anthropic",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        json_lines(&out)[0]["skipped"][0]["reason"]["verdict"],
+        "invalid"
+    );
+}
+
+#[test]
+fn usage_sync_admin_keys_are_saved_untested() {
+    let v = Vault::new();
+    let mock = Mock::start(byok_testkit::MockOpenAi::builder());
+    let admin = fake::key(Provider::OpenAi, KeyKind::Admin, 20);
+    let out = add_tested(&v, &mock, "w", &admin, &["--usage-sync"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_no_leak(&out, &admin);
+    let view = json_lines(&out).remove(0);
+    assert_eq!(view["kind"], "admin");
+    assert!(view["verdict"].is_null(), "{view}");
+    assert_eq!(mock.requests(), 0, "admin keys cannot make inference calls");
+}
