@@ -305,11 +305,13 @@ async fn execute(args: Args) -> Result<ExitCode, VaultError> {
             }
             match vault.add_with_report(new).await {
                 Ok(added) => print_added(&added, json),
-                Err(e @ VaultError::KeyRejected { .. }) => {
-                    print_rejected(&e, json);
-                    return Ok(ExitCode::from(output::NEGATIVE));
-                }
-                Err(e) => return Err(e),
+                Err(e) => match &e {
+                    VaultError::KeyRejected { report: r } => {
+                        print_rejected(&e, r, json);
+                        return Ok(ExitCode::from(output::NEGATIVE));
+                    }
+                    _ => return Err(e),
+                },
             }
         }
         Command::Test(t) => {
@@ -339,34 +341,13 @@ async fn execute(args: Args) -> Result<ExitCode, VaultError> {
                     print_skipped(lease.skipped());
                 }
             }
-            Err(VaultError::NoUsableKey { provider, skipped }) => {
-                let e = VaultError::NoUsableKey {
-                    provider,
-                    skipped: Vec::new(),
-                };
-                let (message, hint) = (
-                    format!(
-                        "no usable {} key in this workspace ({} passed over)",
-                        provider.display_name(),
-                        skipped.len()
-                    ),
-                    hint(&e),
-                );
-                if json {
-                    output::print_json(&json!({
-                        "error": { "code": e.code(), "message": message, "hint": hint },
-                        "skipped": skipped,
-                    }));
-                } else {
-                    eprintln!("error[{}]: {message}", e.code());
-                    if let Some(h) = hint {
-                        eprintln!("hint: {h}");
-                    }
-                    print_skipped(&skipped);
+            Err(e) => match &e {
+                VaultError::NoUsableKey { skipped, .. } => {
+                    print_no_usable(&e, skipped, json);
+                    return Ok(ExitCode::from(output::NEGATIVE));
                 }
-                return Ok(ExitCode::from(output::NEGATIVE));
-            }
-            Err(e) => return Err(e),
+                _ => return Err(e),
+            },
         },
         Command::List(w) => {
             let views = vault.list(&workspace(&w.workspace)?).await?;
@@ -602,13 +583,9 @@ fn print_added(added: &Added, json: bool) {
     }
 }
 
-/// A key refused by its Test: the report's fields (as `byok test` prints them)
-/// and the `key_rejected` error.
-fn print_rejected(e: &VaultError, json: bool) {
-    let VaultError::KeyRejected { report: r } = e else {
-        return;
-    };
-    let r: &Report = r;
+/// A key refused by its Test (`e`, with report `r`): the report's fields (as
+/// `byok test` prints them) and the `key_rejected` error.
+fn print_rejected(e: &VaultError, r: &Report, json: bool) {
     if json {
         let mut value = serde_json::to_value(r).unwrap_or_default();
         value["error"] = json!({
@@ -620,6 +597,20 @@ fn print_rejected(e: &VaultError, json: bool) {
     } else {
         print_report(r, false);
         report(e, false);
+    }
+}
+
+/// `no_usable_key` (`e`): the error and every candidate passed over, in one JSON
+/// object, or the error on stderr and one line per candidate on stdout.
+fn print_no_usable(e: &VaultError, skipped: &[Skipped], json: bool) {
+    if json {
+        output::print_json(&json!({
+            "error": { "code": e.code(), "message": e.to_string(), "hint": hint(e) },
+            "skipped": skipped,
+        }));
+    } else {
+        report(e, false);
+        print_skipped(skipped);
     }
 }
 
