@@ -760,3 +760,216 @@ fn redact_near_miss_keys() {
     let env = Env::new();
     env.run(&["redact"], &broken_keys(3));
 }
+
+#[test]
+fn vault_add_test_select_against_mock_providers() {
+    let rt = runtime();
+    let env = Env::new().set("BYOK_MASTER_KEY", canary_master_key(1));
+    let db = env.path("flow.db");
+    let db = db.to_str().unwrap().to_owned();
+    let vault = |rest: &[&str]| -> Vec<String> {
+        let mut args = vec!["vault".to_owned(), "--vault".to_owned(), db.clone()];
+        args.extend(rest.iter().map(|s| (*s).to_owned()));
+        args
+    };
+    // One run, plain or `--json`, expecting `code`.
+    let run = |rest: &[&str], stdin: &str, code: i32| -> Run {
+        let args = vault(rest);
+        let r = env.run(&args.iter().map(String::as_str).collect::<Vec<_>>(), stdin);
+        assert_eq!(r.code(), Some(code), "{}: {:?}", r.what, r.out);
+        r
+    };
+    let both = |rest: &[&str], code: i32| -> Run {
+        let args = vault(rest);
+        env.both(
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            "",
+            code,
+        )
+    };
+    let scenarios = [
+        (Scenario::Valid, 0, &["valid"][..]),
+        (Scenario::InvalidKey, 1, &["invalid"]),
+        (Scenario::NoCredits, 0, &["no_credits"]),
+        (
+            Scenario::RateLimited {
+                times: 99,
+                retry_after: Duration::from_secs(3600),
+            },
+            0,
+            &["rate_limited"],
+        ),
+        (
+            Scenario::Outage {
+                times: 99,
+                status: 503,
+            },
+            0,
+            // Retries may run into the short deadline.
+            &["provider_unavailable", "network_error"],
+        ),
+        (Scenario::Garbage, 0, &["indeterminate"]),
+        (Scenario::Hang, 0, &["network_error"]),
+    ];
+    let mut servers = Vec::new();
+    for provider in Provider::ALL {
+        let raw = canary_keys(6)
+            .into_iter()
+            .find(|(p, k, _)| *p == provider && *k != KeyKind::Admin)
+            .map(|(_, _, raw)| raw)
+            .expect("a non-admin shape");
+        let p = provider.as_str();
+        let server = rt.block_on(mock(provider, Scenario::Valid));
+        let uri = server.uri();
+        let flags = ["--base-url", uri.as_str(), "--timeout", "0.5"];
+
+        // add tests first: every verdict, plain and JSON, each in its own workspace.
+        for (i, (scenario, code, verdict)) in scenarios.iter().enumerate() {
+            if !scenario.supported_by(provider) {
+                continue;
+            }
+            server.set_scenario(scenario.clone());
+            for json in [false, true] {
+                let ws = format!("add-{p}-{i}-{json}");
+                let mut args = vec!["add", "--workspace", &ws, "--provider", p, "--label", "x"];
+                args.extend(flags);
+                if json {
+                    args.push("--json");
+                }
+                let r = run(&args, &format!(" \"{raw}\"\n"), *code);
+                if json && *code == 0 {
+                    let got = r.first_json()["verdict"].as_str().map(str::to_owned);
+                    assert!(
+                        got.as_deref().is_some_and(|v| verdict.contains(&v)),
+                        "{}: {got:?}",
+                        r.what
+                    );
+                }
+                let listed = both(&["list", "--workspace", &ws], 0);
+                assert_eq!(
+                    listed.stdout().trim().is_empty() || listed.stdout().trim() == "[]",
+                    *code != 0,
+                    "{}: a refused key is not saved",
+                    listed.what
+                );
+            }
+        }
+
+        // The fleet: a primary and a backup, saved untested.
+        let ws = format!("fleet-{p}");
+        let backup_raw = canary_key(
+            provider,
+            match provider {
+                Provider::OpenAi => KeyKind::Project,
+                Provider::Anthropic => KeyKind::Api,
+                _ => KeyKind::Standard,
+            },
+            7,
+        );
+        let mut ids = Vec::new();
+        for (label, key, role) in [
+            ("primary", &raw, "primary"),
+            ("backup", &backup_raw, "backup"),
+        ] {
+            let args = [
+                "add",
+                "--workspace",
+                &ws,
+                "--provider",
+                p,
+                "--label",
+                label,
+                "--role",
+                role,
+                "--no-test",
+                "--json",
+            ];
+            let r = run(&args, key, 0);
+            assert!(r.first_json()["verdict"].is_null(), "{}", r.what);
+            ids.push(r.first_json()["id"].as_str().unwrap().to_owned());
+        }
+        let (primary, backup) = (ids[0].as_str(), ids[1].as_str());
+        let select = ["select", "--workspace", ws.as_str(), "--provider", p];
+
+        // The primary serves.
+        let r = both(&select, 0);
+        assert_eq!(r.first_json()["id"], primary, "{}", r.what);
+
+        // The Test button, every verdict; `invalid` and `no_credits` bench the primary.
+        for (scenario, _, verdict) in &scenarios {
+            if !scenario.supported_by(provider) {
+                continue;
+            }
+            server.set_scenario(scenario.clone());
+            let mut args = vec!["test", "--workspace", ws.as_str(), primary];
+            args.extend(flags);
+            let r = both(&args, i32::from(verdict[0] != "valid"));
+            let got = r.first_json()["verdict"].as_str().map(str::to_owned);
+            assert!(
+                got.as_deref().is_some_and(|v| verdict.contains(&v)),
+                "{}: {got:?}",
+                r.what
+            );
+        }
+        let r = both(&select, 0);
+        assert_eq!(r.first_json()["id"], backup, "{}", r.what);
+        assert_eq!(r.first_json()["skipped"][0]["id"], primary, "{}", r.what);
+
+        // Backup disabled too: no usable key, each with its reason.
+        both(&["disable", "--workspace", &ws, backup], 0);
+        let r = both(&select, 1);
+        assert_eq!(
+            r.first_json()["error"]["code"],
+            "no_usable_key",
+            "{}",
+            r.what
+        );
+        assert_eq!(r.first_json()["skipped"].as_array().map(Vec::len), Some(2));
+
+        // A good Test puts the primary back.
+        server.set_scenario(Scenario::Valid);
+        let mut args = vec!["test", "--workspace", ws.as_str(), primary];
+        args.extend(flags);
+        both(&args, 0);
+        let r = both(&select, 0);
+        assert_eq!(r.first_json()["id"], primary, "{}", r.what);
+        assert_eq!(r.first_json()["skipped"].as_array().map(Vec::len), Some(0));
+
+        // Errors: unknown key, bad timeout, empty workspace, unknown provider.
+        both(&["test", "--workspace", &ws, "not-an-id"], 2);
+        let mut args = vec!["test", "--workspace", ws.as_str(), primary];
+        args.extend(["--timeout", "-1"]);
+        both(&args, 2);
+        both(&["select", "--workspace", "nobody", "--provider", p], 1);
+        servers.push((provider, server));
+    }
+    both(
+        &["select", "--workspace", "acme", "--provider", "mistral"],
+        2,
+    );
+
+    // What the mocks received: the key only in the provider's auth header.
+    for (provider, server) in &servers {
+        let auth = match provider {
+            Provider::OpenAi => "authorization",
+            Provider::Anthropic => "x-api-key",
+            _ => "x-goog-api-key",
+        };
+        let requests = rt.block_on(server.requests());
+        assert!(!requests.is_empty(), "{provider}: the mock was called");
+        for r in requests {
+            assert_clean("vault flow: request path", r.path.as_bytes());
+            assert_clean(
+                "vault flow: request query",
+                r.query.unwrap_or_default().as_bytes(),
+            );
+            assert_clean("vault flow: request body", &r.body);
+            for (name, value) in &r.headers {
+                if !name.eq_ignore_ascii_case(auth) {
+                    assert_clean(&format!("vault flow: header {name}"), value.as_bytes());
+                }
+            }
+        }
+    }
+    assert!(env.assert_files_clean("vault flow") >= 1);
+}
