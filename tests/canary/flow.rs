@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use byok::guard::{Admission, Budget, Guard, Label, Period, SqliteLedger, Usd};
 use byok::keys::{KeyKind, Provider, SecretString};
-use byok::select::{self, CallOutcome};
+use byok::select::{self, CallOutcome, SkipReason};
 use byok::store::{KeyId, SqliteStore, WorkspaceId};
 use byok::verify::{
     Depth, InvalidReason, NetworkErrorKind, NoCreditsReason, RestrictedReason, RetryPolicy,
@@ -23,7 +23,7 @@ use byok_testkit::{MockAnthropic, MockGemini, MockOpenAi, MockProvider, Scenario
 use wiremock::{Mock, ResponseTemplate, matchers::any};
 
 use crate::capture::{assert_emitted_clean, init, unwrap_panic};
-use crate::forms::{assert_clean, canary_key, canary_keys};
+use crate::forms::{assert_clean, canary_key, canary_keys, find_leak};
 use crate::vault::{assert_files_clean, error_surfaces, expect_error, master, rt};
 use crate::{debugged, json, shown};
 
@@ -179,7 +179,13 @@ fn key_of(provider: Provider, n: usize) -> String {
         .find(|(p, k, _)| *p == provider && *k != KeyKind::Admin)
         .map(|(_, k, _)| k)
         .expect("every provider has a non-admin shape");
-    canary_key(provider, kind, n)
+    let raw = canary_key(provider, kind, n);
+    // Else every check below would pass vacuously.
+    assert!(
+        find_leak(raw.as_bytes()).is_some(),
+        "a key the detector knows"
+    );
+    raw
 }
 
 /// Everything an `Added` shows.
@@ -206,6 +212,10 @@ fn rejected_surfaces(e: &VaultError) -> String {
 /// its budget scopes, and the panic of a caller expecting an error instead.
 fn lease_surfaces(lease: &Lease) -> String {
     let mut out = debugged(lease);
+    assert!(
+        out.contains(&lease.view().masked),
+        "a lease's Debug names its key by the mask"
+    );
     out += &(debugged(lease.view()) + &json(lease.view()));
     out += &(debugged(&lease.skipped()) + &json(&lease.skipped()));
     for s in lease.skipped() {
@@ -577,6 +587,11 @@ fn select_with_every_fallback_and_no_usable_key() {
                 lease.key().expose_secret() == key_of(provider, 2),
                 "the lease holds the primary's key"
             );
+            // `select::choose` over the listed views picks the same key, and shows the same.
+            let views = vault.list(&space).await.expect("list");
+            let (chosen, skipped) = select::choose(&views, provider).expect("one usable");
+            assert_eq!((chosen.id, skipped.len()), (primary, 0));
+            out += &(debugged(&views) + &json(&views));
 
             // Disabled: the first backup, with the reason.
             out += &debugged(&vault.disable(&space, primary).await.expect("disable"));
@@ -609,6 +624,19 @@ fn select_with_every_fallback_and_no_usable_key() {
                 ids(&lease),
                 (b2, vec![(primary, "last_verdict"), (b1, "last_verdict")])
             );
+            let reasons: Vec<_> = lease.skipped().iter().map(|s| s.reason.clone()).collect();
+            assert_eq!(
+                reasons,
+                [
+                    SkipReason::LastVerdict {
+                        verdict: "invalid".into()
+                    },
+                    SkipReason::LastVerdict {
+                        verdict: "no_credits".into()
+                    }
+                ]
+            );
+            out += &(debugged(&reasons) + &json(&reasons));
 
             // Passing states change nothing.
             for passing in [
