@@ -973,3 +973,114 @@ fn vault_add_test_select_against_mock_providers() {
     }
     assert!(env.assert_files_clean("vault flow") >= 1);
 }
+
+/// A bare HTTP server refusing every request the way `provider` refuses a wrong key,
+/// quoting `raw` in the body and echoing it in request-id headers. Returns its origin.
+fn echoing_provider(provider: Provider, raw: &str) -> String {
+    use std::io::{BufRead, BufReader};
+    let (status, body) = match provider {
+        Provider::OpenAi => (
+            "401 Unauthorized",
+            format!(
+                r#"{{"error":{{"message":"Incorrect API key provided: {raw}.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}}}"#
+            ),
+        ),
+        Provider::Anthropic => (
+            "401 Unauthorized",
+            format!(
+                r#"{{"type":"error","error":{{"type":"authentication_error","message":"invalid x-api-key: {raw}"}}}}"#
+            ),
+        ),
+        _ => (
+            "400 Bad Request",
+            format!(
+                r#"{{"error":{{"code":400,"message":"API key not valid: {raw}. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com","metadata":{{"key":"{raw}"}}}}]}}}}"#
+            ),
+        ),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nx-request-id: {raw}\r\nrequest-id: {raw}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let origin = format!("http://{}", listener.local_addr().expect("bound"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            // The request head, up to its blank line; then the refusal.
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    origin
+}
+
+#[test]
+fn vault_add_and_test_against_providers_quoting_the_key() {
+    let env = Env::new().set("BYOK_MASTER_KEY", canary_master_key(2));
+    let db = env.path("echo.db");
+    let db = db.to_str().unwrap().to_owned();
+    for (provider, kind, raw) in canary_keys(7) {
+        if kind == KeyKind::Admin {
+            continue;
+        }
+        let p = provider.as_str();
+        let origin = echoing_provider(provider, &raw);
+        let ws = format!("echo-{p}-{}", kind.as_str());
+        let vault = |rest: &[&str]| -> Vec<String> {
+            let mut args = vec!["vault".to_owned(), "--vault".to_owned(), db.clone()];
+            args.extend(rest.iter().map(|s| (*s).to_owned()));
+            args
+        };
+        // Refused on add, plain and JSON, with the verdict.
+        let add = vault(&[
+            "add",
+            "--workspace",
+            &ws,
+            "--provider",
+            p,
+            "--label",
+            "echoed",
+            "--base-url",
+            &origin,
+            "--timeout",
+            "2",
+        ]);
+        let r = env.both(&add.iter().map(String::as_str).collect::<Vec<_>>(), &raw, 1);
+        assert!(r.stdout().contains("invalid"), "{}: {}", r.what, r.stdout());
+        // Saved untested, then the Test button meets the same refusal.
+        let mut untested = add.clone();
+        untested.push("--no-test".into());
+        untested.push("--json".into());
+        let r = env.run(
+            &untested.iter().map(String::as_str).collect::<Vec<_>>(),
+            &raw,
+        );
+        assert_eq!(r.code(), Some(0), "{}: {:?}", r.what, r.out);
+        let id = r.first_json()["id"].as_str().unwrap().to_owned();
+        let test = vault(&[
+            "test",
+            "--workspace",
+            &ws,
+            &id,
+            "--base-url",
+            &origin,
+            "--timeout",
+            "2",
+        ]);
+        let r = env.both(&test.iter().map(String::as_str).collect::<Vec<_>>(), "", 1);
+        assert_eq!(r.first_json()["verdict"], "invalid", "{}", r.what);
+        // Benched: select says so, naming the key by its mask only.
+        let select = vault(&["select", "--workspace", &ws, "--provider", p]);
+        env.both(
+            &select.iter().map(String::as_str).collect::<Vec<_>>(),
+            "",
+            1,
+        );
+    }
+    assert!(env.assert_files_clean("vault echo") >= 1);
+}
