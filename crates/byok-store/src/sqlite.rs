@@ -76,22 +76,46 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Open (creating if missing, with mode 0600) the vault file at `path` and migrate it.
     /// The parent directory must exist.
+    ///
+    /// Several processes may open (and create) the same file at once: SQLite can
+    /// answer "busy" at once while they race to switch a new file to WAL or to
+    /// migrate it (no busy handler applies to a journal-mode switch or a lock
+    /// upgrade), so opening retries on "busy" or "locked" for up to the busy timeout.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         create_private_file(&path)?;
+        let started = std::time::Instant::now();
+        let mut attempt = 0u64;
+        loop {
+            match Self::open_once(&path).await {
+                Ok(store) => return Ok(store),
+                Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
+                    attempt += 1;
+                    // Growing, jittered waits so racing processes do not retry in step.
+                    let jitter = u64::from(std::process::id() % 7) + attempt % 5;
+                    tokio::time::sleep(Duration::from_millis(5 * attempt.min(20) + jitter)).await;
+                }
+                Err(e) => return Err(backend(e)),
+            }
+        }
+    }
+
+    async fn open_once(path: &Path) -> Result<Self, sqlx::Error> {
         let options = SqliteConnectOptions::new()
-            .filename(&path)
+            .filename(path)
             .create_if_missing(false)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
-            .await
-            .map_err(backend)?;
-        let store = SqliteStore { pool, path };
+            .await?;
+        let store = SqliteStore {
+            pool,
+            path: path.to_path_buf(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -106,34 +130,24 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)?;
+    async fn migrate(&self) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("CREATE TABLE IF NOT EXISTS byok_store_migrations (version INTEGER PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL)")
             .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+            .await?;
         let applied: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM byok_store_migrations")
                 .fetch_one(&mut *tx)
-                .await
-                .map_err(backend)?;
+                .await?;
         for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > applied) {
-            sqlx::raw_sql(*sql)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+            sqlx::raw_sql(*sql).execute(&mut *tx).await?;
             sqlx::query("INSERT INTO byok_store_migrations (version, applied_at) VALUES (?, ?)")
                 .bind(version)
                 .bind(micros(crate::record::now()))
                 .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+                .await?;
         }
-        tx.commit().await.map_err(backend)
+        tx.commit().await
     }
 
     async fn existing_for(&self, record: &KeyRecord) -> Result<String, StoreError> {
@@ -147,6 +161,17 @@ impl SqliteStore {
         }
         Ok(record.id.to_string())
     }
+}
+
+/// How long a writer waits for another's lock, and how long opening retries.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// SQLITE_BUSY or SQLITE_LOCKED, with any extended code.
+fn is_busy(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
 /// Create the file with mode 0600 before SQLite does (SQLite gives its WAL and
