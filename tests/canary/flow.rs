@@ -10,7 +10,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use byok::guard::{Admission, Budget, Guard, Label, Period, SqliteLedger, Usd};
+use byok::guard::{
+    Actual, Admission, Budget, CallRequest, Guard, Label, Period, Prompt, Scope, SqliteLedger,
+    Usage, Usd,
+};
 use byok::keys::{KeyKind, Provider, SecretString};
 use byok::select::{self, CallOutcome, SkipReason};
 use byok::store::{KeyId, SqliteStore, WorkspaceId};
@@ -361,6 +364,10 @@ fn add_and_test_every_verdict_of_every_provider() {
     .into_iter()
     .collect();
     assert_eq!(codes, every, "every verdict was met");
+    assert!(
+        String::from_utf8_lossy(&crate::capture::logs()).contains("key verified"),
+        "the verifier's events during add and test are captured"
+    );
     assert_clean("flow: add and test", out.as_bytes());
     assert!(assert_files_clean("flow: add and test", dir.path()) >= 2);
     assert_emitted_clean("flow: add and test");
@@ -844,6 +851,40 @@ fn report_every_outcome_and_the_guard_of_a_lease() {
                 out += &(debugged(&status) + &json(&status));
             }
             out += &unwrap_panic(guard.reserve_amount(&scopes, "-1".parse().unwrap()).await);
+
+            // A priced call on the lease's scopes plus a project, its prompt quoting
+            // the key (a user pasting it into the chat), settled from the usage.
+            let prompt = format!("my key is {raw}, why does it not work?");
+            let mut call_scopes = lease.scopes();
+            call_scopes.push(Scope::project("canary-project"));
+            let call = CallRequest {
+                scopes: call_scopes,
+                model: match provider {
+                    Provider::OpenAi => "gpt-4o",
+                    Provider::Anthropic => "claude-sonnet-4-5",
+                    _ => "gemini-2.5-pro",
+                },
+                prompt: Prompt::Text(&prompt),
+                max_output_tokens: Some(100),
+            };
+            let admitted = guard.reserve(&call).await.expect("reserve");
+            out += &debugged(&admitted);
+            let Admission::Reserved(reservation) = admitted else {
+                panic!("{provider}: a small call fits the key's remaining budget")
+            };
+            assert_eq!(reservation.budgets.len(), 2, "the project has no budget");
+            out += &json(&reservation);
+            let usage = Usage {
+                input_tokens: 20,
+                output_tokens: 40,
+                ..Usage::default()
+            };
+            let settled = guard
+                .settle(&reservation, Actual::Usage(usage))
+                .await
+                .expect("settled");
+            out += &debugged(&settled);
+            out += &unwrap_panic(guard.reserve(&call).await);
         }
         mocks.assert_requests_clean("flow: report").await;
         store.close().await;
