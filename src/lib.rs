@@ -5,14 +5,67 @@
 //! pasted, store it encrypted, test it against the provider, pick a backup when the
 //! primary fails, and keep spending inside budgets with honest cost labels.
 //!
-//! This crate is a thin facade over the workspace crates:
+//! This crate is a thin facade over the workspace crates, plus the glue an
+//! application embeds: [`Vault`] (store + master key + verifier + guard) and
+//! [`select`] (which key serves a call).
 //!
 //! | module | crate | what it does |
 //! |---|---|---|
 //! | [`keys`] | `byok-keys` | parse, normalise, mask, fingerprint, scan and redact keys (no I/O) |
-//! | [`store`] | `byok-store` | envelope-encrypted key storage |
+//! | [`store`] | `byok-store` | envelope-encrypted key storage: memory, SQLite, PostgreSQL |
 //! | [`verify`] | `byok-verify` | the Test button: provider probes and verdicts |
 //! | [`guard`] | `byok-guard` | prices, costs with labels, budgets and reservations |
+//! | [`select`] | this crate | primary, then backups, with the reason each key was skipped |
+//! | `testkit` (feature) | `byok-testkit` | mock providers for tests |
+//!
+//! ## The whole flow
+//!
+//! Paste → check → Test → save encrypted → select → reserve → call → report →
+//! settle. Here against byok-testkit's mock OpenAI, so it runs anywhere:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use byok::guard::{Actual, Admission, Budget, CallRequest, Guard, MemoryLedger, Period, Prompt, Scope, Usage, Usd};
+//! use byok::keys::{KeyKind, Provider, SecretString, fake};
+//! use byok::select::CallOutcome;
+//! use byok::store::{MasterKey, MasterKeySource, MemoryStore, WorkspaceId};
+//! use byok::verify::{Verifier, VerifierConfig};
+//! use byok::{NewKey, Vault};
+//!
+//! let openai = byok_testkit::MockOpenAi::start().await; // a real HTTP server on 127.0.0.1
+//! let vault = Vault::builder()
+//!     .store(Arc::new(MemoryStore::new())) // SqliteStore / PostgresStore in production
+//!     .master_key(MasterKeySource::Base64(MasterKey::generate()?.to_base64()))
+//!     .verifier(Verifier::new(VerifierConfig::default().base_url(Provider::OpenAi, &openai.uri()))?)
+//!     .guard(Guard::new(Arc::new(MemoryLedger::new())))
+//!     .build()
+//!     .await?;
+//! let ws = WorkspaceId::new("acme")?;
+//!
+//! // The paste box: normalised, checked, tested (an invalid key is refused), sealed, audited.
+//! let pasted = format!("Bearer {}\n", fake::key(Provider::OpenAi, KeyKind::Project, 1));
+//! let key = vault.add(NewKey::new(ws.clone(), SecretString::from(pasted), "production")).await?;
+//! assert_eq!(key.last_verdict.as_deref(), Some("valid"));
+//!
+//! // A call: pick the key, hold the worst case on the budget, call, report, settle.
+//! let guard = vault.guard().unwrap();
+//! guard.set_budget(&Budget::new(Scope::workspace("acme"), Usd::from_dollars(5), Period::Month)).await?;
+//! let lease = vault.select(&ws, Provider::OpenAi).await?;
+//! let call = CallRequest { scopes: lease.scopes(), model: "gpt-4o-mini", prompt: Prompt::Text("Hi"), max_output_tokens: Some(50) };
+//! let Admission::Reserved(hold) = guard.reserve(&call).await? else { panic!("within budget") };
+//! // ... POST to the provider with lease.key().expose_secret(); it answered 200 with this usage:
+//! let body = br#"{"usage":{"prompt_tokens":8,"completion_tokens":1,"total_tokens":9}}"#;
+//! vault.report(&lease, CallOutcome::HttpError { status: 200, body }).await?;
+//! guard.settle(&hold, Actual::Usage(Usage::from_json(std::str::from_utf8(body)?)?)).await?;
+//! let status = guard.status(&Scope::workspace("acme")).await?.unwrap();
+//! assert_eq!(status.spent.to_string(), "0.0000018"); // labelled "Estimated"
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Just the key formats
 //!
 //! ```
 //! use byok::keys::{Provider, normalize};
