@@ -897,3 +897,163 @@ fn report_every_outcome_and_the_guard_of_a_lease() {
     assert_files_clean("flow: report and guard", dir.path());
     assert_emitted_clean("flow: report and guard");
 }
+
+/// The flow on PostgreSQL with the guard's ledger in the same throwaway database:
+/// then every row of every table, as JSON text, searched for every canary.
+#[cfg(feature = "postgres")]
+#[test]
+fn flow_on_postgres_leaves_no_trace_in_any_row() {
+    use byok::guard::PostgresLedger;
+    use byok::store::PostgresStore;
+    use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Row};
+
+    init();
+    let url = match std::env::var("BYOK_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ if std::env::var("BYOK_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("BYOK_REQUIRE_SERVICES=1 but BYOK_TEST_POSTGRES_URL is unset: flow on postgres")
+        }
+        _ => {
+            eprintln!(
+                "SKIPPED (set BYOK_TEST_POSTGRES_URL): flow_on_postgres_leaves_no_trace_in_any_row"
+            );
+            return;
+        }
+    };
+    // Unique per run (a v7 uuid), so runs side by side never meet.
+    let db = format!(
+        "byok_canary_flow_{}",
+        KeyId::new().to_string().replace('-', "_")
+    );
+    let (base, rest) = url.rsplit_once('/').expect("a database URL");
+    let query = rest
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    let db_url = format!("{base}/{db}{query}");
+    let mut out = String::new();
+    rt().block_on(async {
+        let mut admin = PgConnection::connect(&url).await.expect("server");
+        admin
+            .execute(AssertSqlSafe(format!("CREATE DATABASE {db}")))
+            .await
+            .expect("create database");
+        let mocks = Mocks::start().await;
+        let store = PostgresStore::connect(&db_url).await.expect("connect");
+        let ledger = PostgresLedger::connect(&db_url).await.expect("ledger");
+        let vault = Vault::builder()
+            .store(Arc::new(store.clone()))
+            .master_key(master(2))
+            .verifier(mocks.verifier())
+            .guard(Guard::new(Arc::new(ledger)))
+            .build()
+            .await
+            .expect("vault");
+        for provider in Provider::ALL {
+            let space = ws(format!("pg-{provider}"));
+            let mock = mocks.of(provider);
+            mock.set_scenario(Scenario::InvalidKey);
+            out += &rejected_surfaces(
+                &vault
+                    .add_with_report(new_key(&space, &key_of(provider, 5), "refused"))
+                    .await
+                    .expect_err("invalid"),
+            );
+            mock.set_scenario(Scenario::NoCredits);
+            let added = vault
+                .add_with_report(new_key(&space, &key_of(provider, 6), "broke"))
+                .await
+                .expect("saved with a warning");
+            out += &added_surfaces(&added);
+            mock.set_scenario(Scenario::Valid);
+            let backup = vault
+                .add_with_report(new_key(&space, &key_of(provider, 7), "backup").backup(1))
+                .await
+                .expect("valid");
+            out += &added_surfaces(&backup);
+            let lease = select(&vault, &space, provider, &mut out).await;
+            assert_eq!(
+                lease.id(),
+                backup.key.id,
+                "the broke primary is passed over"
+            );
+            let body = format!(
+                r#"{{"error":{{"message":"bad key {}"}}}}"#,
+                key_of(provider, 7)
+            );
+            let v = vault
+                .report(
+                    &lease,
+                    CallOutcome::HttpError {
+                        status: 401,
+                        body: body.as_bytes(),
+                    },
+                )
+                .await
+                .expect("reported");
+            out += &verdict_surfaces(&v);
+            out += &json(
+                &vault
+                    .test(&space, added.key.id, Depth::Billing)
+                    .await
+                    .expect("test"),
+            );
+            let guard = vault.guard().expect("guard");
+            let budget = Budget::new(
+                lease.scopes()[0].clone(),
+                "0.01".parse().unwrap(),
+                Period::Total,
+            );
+            guard.set_budget(&budget).await.expect("budget");
+            if let Admission::Reserved(r) = guard
+                .reserve_amount(&lease.scopes(), "0.002".parse().unwrap())
+                .await
+                .expect("reserve")
+            {
+                out += &debugged(
+                    &guard
+                        .settle_amount(r.id, "0.001".parse().unwrap(), Label::Estimated)
+                        .await
+                        .expect("settle"),
+                );
+            }
+        }
+
+        // Every row of every table, as text.
+        let mut conn = PgConnection::connect(&db_url).await.expect("connect");
+        let tables = sqlx::query(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("tables");
+        let mut rows = 0;
+        for t in tables {
+            let name: String = t.get(0);
+            let dump = sqlx::query(AssertSqlSafe(format!(
+                "SELECT row_to_json(t)::text FROM \"{name}\" t"
+            )))
+            .fetch_all(&mut conn)
+            .await
+            .expect("dump");
+            for row in dump {
+                let text: String = row.get(0);
+                assert_clean(&format!("postgres flow: table {name}"), text.as_bytes());
+                rows += 1;
+            }
+        }
+        assert!(
+            rows > 6,
+            "records, audit events and ledger rows were dumped: {rows}"
+        );
+        drop(conn);
+        drop(vault);
+        store.pool().close().await;
+        admin
+            .execute(AssertSqlSafe(format!("DROP DATABASE {db} WITH (FORCE)")))
+            .await
+            .expect("drop database");
+    });
+    assert_clean("postgres flow: surfaces", out.as_bytes());
+    assert_emitted_clean("postgres flow");
+}
