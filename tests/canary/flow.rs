@@ -2,8 +2,9 @@
 //! without a verifier and for every verdict, `add_with_report`, the Test button,
 //! `select` with every fallback and the `NoUsableKey` error, the `Lease`, `report`
 //! with every `CallOutcome` (bodies that quote the key included), and the guard
-//! tied to a lease. Everything shown, logged, panicked, sent to a mock or written
-//! to disk is checked for the canaries.
+//! tied to a lease; on PostgreSQL too, when a server is given. Everything shown,
+//! logged, panicked, sent to a mock, written to disk or stored in a row is checked
+//! for the canaries.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -527,6 +528,7 @@ fn providers_quoting_the_key_in_their_refusal() {
             }
             out += &unwrap_panic(result);
             assert!(vault.list(&space).await.expect("list").is_empty());
+            assert!(mocks.assert_requests_clean("flow: echo").await > 0);
             store.close().await;
         }
     });
