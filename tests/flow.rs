@@ -220,6 +220,14 @@ async fn the_guard_counts_a_leased_key_against_its_own_and_its_workspace_budgets
         lease.scopes(),
         vec![key_scope.clone(), Scope::workspace("acme")]
     );
+    assert_eq!(
+        lease.scopes_in("support-bot"),
+        vec![
+            key_scope.clone(),
+            Scope::project("support-bot"),
+            Scope::workspace("acme")
+        ]
+    );
     guard
         .set_budget(&Budget::new(
             key_scope.clone(),

@@ -83,12 +83,20 @@ impl Lease {
     }
 
     /// The budget scopes a call with this key counts against: the key and its
-    /// workspace. Add a project scope of your own where you have one.
+    /// workspace ([`scopes_in`](Lease::scopes_in) adds the caller's project).
     pub fn scopes(&self) -> Vec<Scope> {
         vec![
             Scope::key(self.view.id),
             Scope::workspace(self.view.workspace.as_str()),
         ]
+    }
+
+    /// [`scopes`](Lease::scopes) plus the project the call is made for: keys
+    /// belong to a workspace, projects are the application's own grouping.
+    pub fn scopes_in(&self, project: &str) -> Vec<Scope> {
+        let mut scopes = self.scopes();
+        scopes.insert(1, Scope::project(project));
+        scopes
     }
 }
 
