@@ -90,9 +90,10 @@ impl Mocks {
 
     fn verifier(&self) -> Verifier {
         let mut config = VerifierConfig::default()
-            // A hang is cut here: short, so the suite stays fast.
-            .request_timeout(Duration::from_millis(150))
-            .deadline(Duration::from_secs(2))
+            // A hang is cut here: short, so the suite stays fast, yet long enough
+            // for a real answer on a busy machine.
+            .request_timeout(Duration::from_millis(500))
+            .deadline(Duration::from_secs(3))
             .retry(
                 RetryPolicy::default()
                     .with_backoff(Duration::from_millis(1), Duration::from_millis(5))

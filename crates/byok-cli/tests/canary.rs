@@ -821,7 +821,15 @@ fn vault_add_test_select_against_mock_providers() {
         let p = provider.as_str();
         let server = rt.block_on(mock(provider, Scenario::Valid));
         let uri = server.uri();
-        let flags = ["--base-url", uri.as_str(), "--timeout", "0.5"];
+        let flags = ["--base-url", uri.as_str(), "--timeout", "3"];
+        // A hang is cut by a short deadline; real answers get time to spare on a busy machine.
+        let flags_for = |scenario: &Scenario| {
+            let mut f = flags;
+            if *scenario == Scenario::Hang {
+                f[3] = "0.5";
+            }
+            f
+        };
 
         // add tests first: every verdict, plain and JSON, each in its own workspace.
         for (i, (scenario, code, verdict)) in scenarios.iter().enumerate() {
@@ -832,7 +840,7 @@ fn vault_add_test_select_against_mock_providers() {
             for json in [false, true] {
                 let ws = format!("add-{p}-{i}-{json}");
                 let mut args = vec!["add", "--workspace", &ws, "--provider", p, "--label", "x"];
-                args.extend(flags);
+                args.extend(flags_for(scenario));
                 if json {
                     args.push("--json");
                 }
@@ -902,7 +910,7 @@ fn vault_add_test_select_against_mock_providers() {
             }
             server.set_scenario(scenario.clone());
             let mut args = vec!["test", "--workspace", ws.as_str(), primary];
-            args.extend(flags);
+            args.extend(flags_for(scenario));
             let r = both(&args, i32::from(verdict[0] != "valid"));
             let got = r.first_json()["verdict"].as_str().map(str::to_owned);
             assert!(
