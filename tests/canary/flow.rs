@@ -858,8 +858,16 @@ fn report_every_outcome_and_the_guard_of_a_lease() {
             // A priced call on the lease's scopes plus a project, its prompt quoting
             // the key (a user pasting it into the chat), settled from the usage.
             let prompt = format!("my key is {raw}, why does it not work?");
-            let mut call_scopes = lease.scopes();
-            call_scopes.push(Scope::project("canary-project"));
+            let call_scopes = lease.scopes_in("canary-project");
+            assert_eq!(
+                call_scopes,
+                [
+                    scopes[0].clone(),
+                    Scope::project("canary-project"),
+                    scopes[1].clone()
+                ]
+            );
+            out += &(debugged(&call_scopes) + &json(&call_scopes));
             let call = CallRequest {
                 scopes: call_scopes,
                 model: match provider {
