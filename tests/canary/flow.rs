@@ -31,44 +31,6 @@ use crate::forms::{assert_clean, canary_key, canary_keys, find_leak};
 use crate::vault::{assert_files_clean, error_surfaces, expect_error, master, rt};
 use crate::{debugged, json, shown};
 
-/// Every scenario the mocks play, as in the verifier's canary tests.
-fn scenarios() -> Vec<Scenario> {
-    let ms = Duration::from_millis;
-    vec![
-        Scenario::Valid,
-        Scenario::InvalidKey,
-        Scenario::Deactivated,
-        Scenario::OrganizationMismatch,
-        Scenario::ExpiredKey,
-        Scenario::Suspended,
-        Scenario::MissingScope,
-        Scenario::ModelAccess,
-        Scenario::Region,
-        Scenario::PermissionDenied,
-        Scenario::ApiBlocked,
-        Scenario::ServiceDisabled,
-        Scenario::NoCredits,
-        Scenario::SpendLimit,
-        Scenario::TierSpendCap,
-        Scenario::Billing,
-        Scenario::DailyQuota,
-        Scenario::RateLimited {
-            times: 1,
-            retry_after: ms(5),
-        },
-        Scenario::RateLimited {
-            times: 99,
-            retry_after: Duration::from_secs(3600),
-        },
-        Scenario::Outage {
-            times: 99,
-            status: 503,
-        },
-        Scenario::Hang,
-        Scenario::Garbage,
-    ]
-}
-
 /// The three mock providers, one server each, all in `Valid` until told otherwise.
 struct Mocks(Vec<MockProvider>);
 
@@ -266,7 +228,7 @@ fn add_and_test_every_verdict_of_every_provider() {
         let (vault, store) = open(dir.path(), Some(&mocks), None).await;
         for provider in Provider::ALL {
             let raw = key_of(provider, 1);
-            for (i, scenario) in scenarios().into_iter().enumerate() {
+            for (i, scenario) in Scenario::catalogue().into_iter().enumerate() {
                 if !scenario.supported_by(provider) {
                     continue;
                 }

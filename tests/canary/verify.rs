@@ -15,47 +15,6 @@ use crate::capture::{assert_emitted_clean, init, logs};
 use crate::forms::{assert_clean, canary_key, canary_keys};
 use crate::{debugged, json};
 
-fn scenarios() -> Vec<Scenario> {
-    let ms = Duration::from_millis;
-    vec![
-        Scenario::Valid,
-        Scenario::InvalidKey,
-        Scenario::Deactivated,
-        Scenario::OrganizationMismatch,
-        Scenario::ExpiredKey,
-        Scenario::Suspended,
-        Scenario::MissingScope,
-        Scenario::ModelAccess,
-        Scenario::Region,
-        Scenario::PermissionDenied,
-        Scenario::ApiBlocked,
-        Scenario::ServiceDisabled,
-        Scenario::NoCredits,
-        Scenario::SpendLimit,
-        Scenario::TierSpendCap,
-        Scenario::Billing,
-        Scenario::DailyQuota,
-        Scenario::RateLimited {
-            times: 1,
-            retry_after: ms(5),
-        },
-        Scenario::RateLimited {
-            times: 9,
-            retry_after: Duration::from_secs(3600),
-        },
-        Scenario::Outage {
-            times: 1,
-            status: 500,
-        },
-        Scenario::Outage {
-            times: 9,
-            status: 503,
-        },
-        Scenario::Hang,
-        Scenario::Garbage,
-    ]
-}
-
 async fn start(provider: Provider, scenario: Scenario) -> MockProvider {
     let builder = match provider {
         Provider::OpenAi => MockOpenAi::builder(),
@@ -134,7 +93,7 @@ async fn every_scenario_of_every_provider() {
     let mut out = String::new();
     let mut answered = 0;
     for provider in Provider::ALL {
-        for scenario in scenarios() {
+        for scenario in Scenario::catalogue() {
             if !scenario.supported_by(provider) {
                 continue;
             }

@@ -98,6 +98,56 @@ pub enum Scenario {
 }
 
 impl Scenario {
+    /// One of every behaviour the mocks can play, with small parameters, for
+    /// suites that must cover them all (leak tests, UI snapshots, retry policies).
+    /// Keep the ones a provider has with [`supported_by`](Scenario::supported_by).
+    ///
+    /// Outages and rate limits appear twice: once short (one refusal, then the
+    /// provider recovers) and once long enough to outlast any retry policy.
+    pub fn catalogue() -> Vec<Scenario> {
+        use Scenario as S;
+        let outlast = 99;
+        vec![
+            S::Valid,
+            S::InvalidKey,
+            S::Deactivated,
+            S::OrganizationMismatch,
+            S::ExpiredKey,
+            S::Suspended,
+            S::MissingScope,
+            S::ModelAccess,
+            S::Region,
+            S::PermissionDenied,
+            S::ApiBlocked,
+            S::ServiceDisabled,
+            S::NoCredits,
+            S::SpendLimit,
+            S::TierSpendCap,
+            S::Billing,
+            S::DailyQuota,
+            S::RateLimited {
+                times: 1,
+                retry_after: Duration::from_millis(10),
+            },
+            S::RateLimited {
+                times: outlast,
+                retry_after: Duration::from_secs(3600),
+            },
+            S::Outage { times: 1, status: 500 },
+            S::Outage {
+                times: outlast,
+                status: 503,
+            },
+            S::Outage {
+                times: outlast,
+                status: 529,
+            },
+            S::Slow(Duration::from_millis(20)),
+            S::Hang,
+            S::Garbage,
+        ]
+    }
+
     /// Whether `provider` has an answer for this scenario (see the table).
     pub fn supported_by(&self, provider: Provider) -> bool {
         use Scenario as S;
@@ -130,6 +180,44 @@ impl Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_catalogue_has_every_scenario() {
+        // No wildcard arm: a new scenario does not compile here until it is counted,
+        // which is the reminder to add it to the catalogue.
+        let slot = |s: &Scenario| match s {
+            Scenario::Valid => 0,
+            Scenario::InvalidKey => 1,
+            Scenario::Deactivated => 2,
+            Scenario::OrganizationMismatch => 3,
+            Scenario::ExpiredKey => 4,
+            Scenario::Suspended => 5,
+            Scenario::MissingScope => 6,
+            Scenario::ModelAccess => 7,
+            Scenario::Region => 8,
+            Scenario::PermissionDenied => 9,
+            Scenario::ApiBlocked => 10,
+            Scenario::ServiceDisabled => 11,
+            Scenario::NoCredits => 12,
+            Scenario::SpendLimit => 13,
+            Scenario::TierSpendCap => 14,
+            Scenario::Billing => 15,
+            Scenario::DailyQuota => 16,
+            Scenario::RateLimited { .. } => 17,
+            Scenario::Outage { .. } => 18,
+            Scenario::Slow(_) => 19,
+            Scenario::Hang => 20,
+            Scenario::Garbage => 21,
+        };
+        let mut seen = [false; 22];
+        for s in Scenario::catalogue() {
+            seen[slot(&s)] = true;
+        }
+        assert!(seen.iter().all(|&x| x), "missing from the catalogue: {seen:?}");
+        for p in Provider::ALL {
+            assert!(Scenario::catalogue().iter().filter(|s| s.supported_by(p)).count() >= 10, "{p}");
+        }
+    }
 
     #[test]
     fn support_matches_the_table() {

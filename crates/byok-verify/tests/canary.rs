@@ -29,48 +29,6 @@ impl Write for Capture {
     }
 }
 
-fn scenarios() -> Vec<Scenario> {
-    let ms = Duration::from_millis;
-    vec![
-        Scenario::Valid,
-        Scenario::InvalidKey,
-        Scenario::Deactivated,
-        Scenario::OrganizationMismatch,
-        Scenario::ExpiredKey,
-        Scenario::Suspended,
-        Scenario::MissingScope,
-        Scenario::ModelAccess,
-        Scenario::Region,
-        Scenario::PermissionDenied,
-        Scenario::ApiBlocked,
-        Scenario::ServiceDisabled,
-        Scenario::NoCredits,
-        Scenario::SpendLimit,
-        Scenario::TierSpendCap,
-        Scenario::Billing,
-        Scenario::DailyQuota,
-        Scenario::RateLimited {
-            times: 1,
-            retry_after: ms(10),
-        },
-        Scenario::RateLimited {
-            times: 9,
-            retry_after: Duration::from_secs(3600),
-        },
-        Scenario::Outage {
-            times: 1,
-            status: 500,
-        },
-        Scenario::Outage {
-            times: 1,
-            status: 529,
-        },
-        Scenario::Slow(ms(10)),
-        Scenario::Hang,
-        Scenario::Garbage,
-    ]
-}
-
 fn config(mock: &MockProvider) -> VerifierConfig {
     VerifierConfig::default()
         .base_url(mock.provider(), &mock.uri())
@@ -114,7 +72,7 @@ async fn no_key_anywhere() {
     let mut out = String::new();
     let mut keys = Vec::new();
     for (p, provider) in Provider::ALL.into_iter().enumerate() {
-        for (s, scenario) in scenarios().into_iter().enumerate() {
+        for (s, scenario) in Scenario::catalogue().into_iter().enumerate() {
             if !scenario.supported_by(provider) {
                 continue;
             }
