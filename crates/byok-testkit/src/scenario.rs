@@ -133,7 +133,10 @@ impl Scenario {
                 times: outlast,
                 retry_after: Duration::from_secs(3600),
             },
-            S::Outage { times: 1, status: 500 },
+            S::Outage {
+                times: 1,
+                status: 500,
+            },
             S::Outage {
                 times: outlast,
                 status: 503,
@@ -213,9 +216,19 @@ mod tests {
         for s in Scenario::catalogue() {
             seen[slot(&s)] = true;
         }
-        assert!(seen.iter().all(|&x| x), "missing from the catalogue: {seen:?}");
+        assert!(
+            seen.iter().all(|&x| x),
+            "missing from the catalogue: {seen:?}"
+        );
         for p in Provider::ALL {
-            assert!(Scenario::catalogue().iter().filter(|s| s.supported_by(p)).count() >= 10, "{p}");
+            assert!(
+                Scenario::catalogue()
+                    .iter()
+                    .filter(|s| s.supported_by(p))
+                    .count()
+                    >= 10,
+                "{p}"
+            );
         }
     }
 
