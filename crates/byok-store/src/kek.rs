@@ -6,14 +6,13 @@ use std::path::Path;
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use chacha20poly1305::aead::AeadInOut;
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use crate::aead;
 use crate::error::StoreError;
 
 /// Environment variable holding the base64 of the 32-byte master key.
@@ -236,11 +235,6 @@ impl MasterKey {
     pub fn to_base64(&self) -> SecretString {
         SecretString::from(STANDARD.encode(self.key.as_ref()))
     }
-
-    fn cipher(&self) -> XChaCha20Poly1305 {
-        let key: &[u8; 32] = &self.key;
-        XChaCha20Poly1305::new(key.into())
-    }
 }
 
 impl fmt::Debug for MasterKey {
@@ -258,11 +252,11 @@ impl Kek for MasterKey {
     }
 
     async fn wrap(&self, key: &DataKey, aad: &[u8]) -> Result<Vec<u8>, StoreError> {
-        Ok(seal_bytes(&self.cipher(), key.as_bytes(), aad)?)
+        Ok(seal_bytes(&self.key, key.as_bytes(), aad)?)
     }
 
     async fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<Option<DataKey>, StoreError> {
-        let Some(plain) = open_bytes(&self.cipher(), wrapped, aad) else {
+        let Some(plain) = open_bytes(&self.key, wrapped, aad) else {
             return Ok(None);
         };
         let mut bytes = Zeroizing::new([0u8; 32]);
@@ -274,47 +268,28 @@ impl Kek for MasterKey {
     }
 }
 
-/// Nonce length of XChaCha20-Poly1305.
-pub(crate) const NONCE_LEN: usize = 24;
-/// Tag length of Poly1305.
-pub(crate) const TAG_LEN: usize = 16;
+/// `nonce || ciphertext || tag` under `key`, with a fresh random nonce.
+pub(crate) fn seal_bytes(key: &[u8; 32], plain: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError> {
+    let mut nonce = [0u8; aead::NONCE_LEN];
+    getrandom::fill(&mut nonce).map_err(|_| StoreError::Random)?;
+    seal_with_nonce(key, &nonce, plain, aad)
+}
 
-/// `nonce || ciphertext || tag` with a random nonce. The working buffer is zeroed.
-pub(crate) fn seal_bytes(
-    cipher: &XChaCha20Poly1305,
+/// [`seal_bytes`] with a nonce the caller drew from the OS (batched with other randomness).
+pub(crate) fn seal_with_nonce(
+    key: &[u8; 32],
+    nonce: &[u8; aead::NONCE_LEN],
     plain: &[u8],
     aad: &[u8],
 ) -> Result<Vec<u8>, StoreError> {
-    let mut nonce = [0u8; NONCE_LEN];
-    getrandom::fill(&mut nonce).map_err(|_| StoreError::Random)?;
-    let mut out = Vec::with_capacity(NONCE_LEN + plain.len() + TAG_LEN);
-    out.extend_from_slice(&nonce);
-    let mut buf = Zeroizing::new(Vec::with_capacity(plain.len() + TAG_LEN));
-    buf.extend_from_slice(plain);
-    cipher
-        .encrypt_in_place(&XNonce::from(nonce), aad, &mut *buf)
-        .map_err(|_| StoreError::InvalidInput {
-            detail: "secret too long to encrypt".into(),
-        })?;
-    out.extend_from_slice(&buf);
-    Ok(out)
+    aead::seal(key, nonce, plain, aad).ok_or_else(|| StoreError::InvalidInput {
+        detail: "secret too long to encrypt".into(),
+    })
 }
 
 /// Inverse of [`seal_bytes`]; `None` when it does not authenticate.
-pub(crate) fn open_bytes(
-    cipher: &XChaCha20Poly1305,
-    sealed: &[u8],
-    aad: &[u8],
-) -> Option<Zeroizing<Vec<u8>>> {
-    if sealed.len() < NONCE_LEN + TAG_LEN {
-        return None;
-    }
-    let (nonce, body) = sealed.split_at(NONCE_LEN);
-    let nonce = XNonce::try_from(nonce).ok()?;
-    let mut buf = Zeroizing::new(Vec::with_capacity(body.len()));
-    buf.extend_from_slice(body);
-    cipher.decrypt_in_place(&nonce, aad, &mut *buf).ok()?;
-    Some(buf)
+pub(crate) fn open_bytes(key: &[u8; 32], sealed: &[u8], aad: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    aead::open(key, sealed, aad)
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -67,6 +67,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod aead;
 mod audit;
 pub mod conformance;
 mod error;

@@ -4,11 +4,12 @@
 use core::fmt;
 
 use byok_keys::Provider;
-use chacha20poly1305::{KeyInit, XChaCha20Poly1305};
 use secrecy::SecretString;
+use zeroize::Zeroizing;
 
+use crate::aead::NONCE_LEN;
 use crate::error::StoreError;
-use crate::kek::{DataKey, Kek, open_bytes, seal_bytes};
+use crate::kek::{DataKey, Kek, open_bytes, seal_with_nonce};
 use crate::record::{KeyId, WorkspaceId};
 
 /// Version of the sealed format; bound into the AAD of both layers.
@@ -72,9 +73,18 @@ impl SealedSecret {
         binding: Binding<'_>,
         secret: &str,
     ) -> Result<Self, StoreError> {
-        let data_key = DataKey::generate()?;
-        let body = seal_bytes(
-            &cipher(&data_key),
+        // The data key and the secret's nonce in one call to the OS: the
+        // syscall costs as much as the cipher for a key-sized secret.
+        let mut fresh = Zeroizing::new([0u8; 32 + NONCE_LEN]);
+        getrandom::fill(fresh.as_mut()).map_err(|_| StoreError::Random)?;
+        let (key_bytes, nonce) = fresh.split_at(32);
+        let mut data_key = Zeroizing::new([0u8; 32]);
+        data_key.copy_from_slice(key_bytes);
+        let data_key = DataKey::from_bytes(data_key);
+        let nonce: &[u8; NONCE_LEN] = nonce.try_into().map_err(|_| StoreError::Random)?;
+        let body = seal_with_nonce(
+            data_key.as_bytes(),
+            nonce,
             secret.as_bytes(),
             &binding.aad(b"secret"),
         )?;
@@ -98,7 +108,7 @@ impl SealedSecret {
             .await?
             .ok_or_else(corrupt)?;
         let plain =
-            open_bytes(&cipher(&data_key), body, &binding.aad(b"secret")).ok_or_else(corrupt)?;
+            open_bytes(data_key.as_bytes(), body, &binding.aad(b"secret")).ok_or_else(corrupt)?;
         let text = std::str::from_utf8(&plain).map_err(|_| corrupt())?;
         // Exact capacity, so turning it into a boxed str does not reallocate and leave a copy.
         let mut exact = String::with_capacity(text.len());
@@ -120,7 +130,7 @@ impl SealedSecret {
         let aad = binding.aad(b"data-key");
         let data_key = old.unwrap(wrapped, &aad).await?.ok_or_else(corrupt)?;
         // Prove the body still opens before committing to the new wrapping.
-        open_bytes(&cipher(&data_key), body, &binding.aad(b"secret")).ok_or_else(corrupt)?;
+        open_bytes(data_key.as_bytes(), body, &binding.aad(b"secret")).ok_or_else(corrupt)?;
         let rewrapped = new.wrap(&data_key, &aad).await?;
         SealedSecret::assemble(&rewrapped, body)
     }
@@ -146,10 +156,6 @@ impl SealedSecret {
         let rest = &rest[2..];
         (rest.len() >= len).then(|| rest.split_at(len))
     }
-}
-
-fn cipher(key: &DataKey) -> XChaCha20Poly1305 {
-    XChaCha20Poly1305::new(key.as_bytes().into())
 }
 
 #[cfg(test)]
@@ -237,6 +243,54 @@ mod tests {
             sealed.rewrap(&new, &old, bind).await.unwrap_err().code(),
             "corrupt"
         );
+    }
+
+    /// A value sealed with the `chacha20poly1305` crate (the implementation
+    /// before `aead.rs`) opens unchanged, and ours opens with that crate.
+    #[tokio::test]
+    async fn compatible_with_values_sealed_by_the_chacha20poly1305_crate() {
+        use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+        use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+        let seal_with = |key: &[u8; 32], nonce: [u8; 24], msg: &[u8], aad: &[u8]| {
+            let ct = XChaCha20Poly1305::new(key.into())
+                .encrypt(&XNonce::from(nonce), Payload { msg, aad })
+                .unwrap();
+            [&nonce[..], &ct].concat()
+        };
+        let master = [0x42u8; 32];
+        let kek = MasterKey::from_bytes(Zeroizing::new(master));
+        let w = ws("legacy");
+        let bind = Binding {
+            workspace: &w,
+            id: KeyId::new(),
+            provider: Provider::Anthropic,
+        };
+        let data_key = [0x17u8; 32];
+        let wrapped = seal_with(&master, [1; 24], &data_key, &bind.aad(b"data-key"));
+        let body = seal_with(&data_key, [2; 24], b"sk-ant-legacy", &bind.aad(b"secret"));
+        let old = SealedSecret::assemble(&wrapped, &body).unwrap();
+        assert_eq!(
+            old.open(&kek, bind).await.unwrap().expose_secret(),
+            "sk-ant-legacy"
+        );
+
+        let ours = SealedSecret::seal(&kek, bind, "sk-ant-new").await.unwrap();
+        let (wrapped, body) = ours.split().unwrap();
+        let open_with = |key: &[u8; 32], sealed: &[u8], aad: &[u8]| {
+            XChaCha20Poly1305::new(key.into())
+                .decrypt(
+                    &XNonce::try_from(&sealed[..24]).unwrap(),
+                    Payload {
+                        msg: &sealed[24..],
+                        aad,
+                    },
+                )
+                .unwrap()
+        };
+        let dk: [u8; 32] = open_with(&master, wrapped, &bind.aad(b"data-key"))
+            .try_into()
+            .unwrap();
+        assert_eq!(open_with(&dk, body, &bind.aad(b"secret")), b"sk-ant-new");
     }
 
     #[tokio::test]
