@@ -19,7 +19,8 @@ use jiff::{SignedDuration, Timestamp};
 use crate::budget::{Budget, Period, Scope};
 use crate::cost::Label;
 use crate::ledger::{
-    DenyReason, HoldOutcome, HoldRequest, Ledger, ReleaseOutcome, ReservationId, SettleOutcome,
+    DenyReason, HoldOutcome, HoldRequest, Ledger, RelabelRequest, Relabeled, ReleaseOutcome,
+    ReservationId, SettleOutcome,
 };
 use crate::{GuardError, Usd};
 
@@ -69,6 +70,7 @@ pub async fn run_all(ledger: Arc<dyn Ledger>) {
     holds_expire(l).await;
     alerts_fire_once_per_period(l).await;
     periods_reset(l).await;
+    relabel_moves_calls_on_every_budget(l).await;
     concurrent_holds_never_overspend(ledger.clone(), 16, 20).await;
 }
 
@@ -204,6 +206,112 @@ pub async fn settle_replaces_the_hold_and_keeps_its_label(ledger: &dyn Ledger) {
     );
     assert_eq!(st.remaining, usd("9.25"));
     assert!(st.period_start.is_some() && st.period_end.is_some());
+}
+
+/// Relabel moves the calls of one scope and window, on all of their budgets, once.
+pub async fn relabel_moves_calls_on_every_budget(ledger: &dyn Ledger) {
+    let key = scope("relabel-key");
+    let ws = scope("relabel-ws");
+    let other_key = scope("relabel-other");
+    for s in [&key, &ws, &other_key] {
+        put(ledger, s, "1000", Period::Month).await;
+    }
+    let hour = SignedDuration::from_hours(1);
+    let day_start = t0();
+    let in_day = day_start + hour;
+    let next_day = day_start + SignedDuration::from_hours(25);
+    // (scopes, amount, label, settled at)
+    let calls: [(&[&Scope], &str, Label, Timestamp); 5] = [
+        (&[&key, &ws], "1", Label::Estimated, in_day),
+        (&[&key, &ws], "2", Label::PendingProviderSync, day_start),
+        (&[&key, &ws], "4", Label::Unavailable, in_day),
+        (&[&key, &ws], "8", Label::PendingProviderSync, next_day),
+        (&[&other_key, &ws], "16", Label::PendingProviderSync, in_day),
+    ];
+    for (scopes, amount, label, at) in calls {
+        let r = req(scopes, usd(amount), day_start);
+        assert!(held(ledger, &r).await, "relabel setup hold");
+        ledger
+            .settle(r.id, usd(amount), label, at)
+            .await
+            .expect("settle");
+    }
+    // A held call and a released call are not settled spend: never counted.
+    let open = req(&[&key], usd("32"), day_start);
+    assert!(held(ledger, &open).await);
+    let gone = req(&[&key], usd("64"), day_start);
+    assert!(held(ledger, &gone).await);
+    ledger.release(gone.id).await.expect("release");
+
+    let request = RelabelRequest {
+        scope: key.clone(),
+        start: day_start,
+        end: day_start + SignedDuration::from_hours(24),
+        from: vec![Label::Estimated, Label::PendingProviderSync],
+        to: Label::VerifiedByProvider,
+    };
+    let first = ledger.relabel(&request).await.expect("relabel");
+    assert_eq!(
+        first,
+        Relabeled {
+            calls: 3,
+            total: usd("7"),
+            moved_calls: 2,
+            moved: usd("3"),
+        },
+        "relabel selects the scope's settled calls in [start, end) and moves those with a `from` label"
+    );
+    let again = ledger.relabel(&request).await.expect("relabel again");
+    assert_eq!(
+        (again.calls, again.total, again.moved_calls, again.moved),
+        (3, usd("7"), 0, Usd::ZERO),
+        "a repeated relabel moves nothing"
+    );
+    let by_label = |st: &crate::BudgetStatus| {
+        st.spent_by_label
+            .iter()
+            .map(|(l, u)| (*l, *u))
+            .collect::<Vec<_>>()
+    };
+    let st = ledger
+        .status(&key, day_start)
+        .await
+        .expect("status")
+        .expect("budget");
+    assert_eq!(st.spent, usd("15"), "relabel never changes spent totals");
+    assert_eq!(
+        by_label(&st),
+        vec![
+            (Label::VerifiedByProvider, usd("3")),
+            (Label::PendingProviderSync, usd("8")),
+            (Label::Unavailable, usd("4")),
+        ],
+        "the key budget's labels after relabel"
+    );
+    assert_eq!(st.held, usd("32"));
+    let st = ledger
+        .status(&ws, day_start)
+        .await
+        .expect("status")
+        .expect("budget");
+    assert_eq!(st.spent, usd("31"));
+    assert_eq!(
+        by_label(&st),
+        vec![
+            (Label::VerifiedByProvider, usd("3")),
+            (Label::PendingProviderSync, usd("24")),
+            (Label::Unavailable, usd("4")),
+        ],
+        "a relabelled call moves on every budget it counts against"
+    );
+    let nothing = ledger
+        .relabel(&RelabelRequest {
+            scope: scope("relabel-none"),
+            ..request
+        })
+        .await
+        .expect("relabel of a scope without calls");
+    assert_eq!(nothing, Relabeled::default());
 }
 
 /// Settle once; repeat is a no-op; release and settle exclude each other.

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use super::{
-    BudgetStatus, HoldOutcome, HoldRequest, Ledger, ReleaseOutcome, ReservationId, SettleOutcome,
-    check, status_of,
+    BudgetStatus, HoldOutcome, HoldRequest, Ledger, RelabelRequest, Relabeled, ReleaseOutcome,
+    ReservationId, SettleOutcome, check, status_of,
 };
 use crate::budget::{Budget, Scope, Window};
 use crate::cost::Label;
@@ -43,6 +43,8 @@ struct ScopeState {
     fired: HashSet<(Arc<str>, u32)>,
     /// Live holds: id → (amount, expiry). Lapsed ones are pruned on the next hold.
     live: HashMap<ReservationId, (Usd, Timestamp)>,
+    /// Settled calls by settle time, for relabelling.
+    settled: BTreeMap<(Timestamp, ReservationId), ()>,
 }
 
 #[derive(Debug)]
@@ -50,6 +52,8 @@ struct Reservation {
     state: HoldState,
     /// (scope, period key) per budget held.
     holds: Vec<(Scope, Arc<str>)>,
+    /// Once settled: the amount and its current label.
+    settled: Option<(Usd, Label)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,6 +188,7 @@ impl Ledger for MemoryLedger {
             Reservation {
                 state: HoldState::Held,
                 holds,
+                settled: None,
             },
         );
         Ok(HoldOutcome::Held { budgets })
@@ -194,7 +199,7 @@ impl Ledger for MemoryLedger {
         id: ReservationId,
         amount: Usd,
         label: Label,
-        _now: Timestamp,
+        now: Timestamp,
     ) -> Result<SettleOutcome, GuardError> {
         let mut st = self.lock();
         let st = &mut *st;
@@ -222,6 +227,7 @@ impl Ledger for MemoryLedger {
             totals.push(current.checked_add(amount)?);
         }
         r.state = HoldState::Settled;
+        r.settled = Some((amount, label));
         let mut alerts = Vec::new();
         for ((scope, period), total) in r.holds.iter().zip(totals) {
             let ss = st.scopes.entry(scope.clone()).or_default();
@@ -230,6 +236,7 @@ impl Ledger for MemoryLedger {
                 .or_default()
                 .insert(label, total);
             ss.live.remove(&id);
+            ss.settled.insert((now, id), ());
             let Some(budget) = &ss.budget else {
                 continue;
             };
@@ -271,6 +278,62 @@ impl Ledger for MemoryLedger {
             }
         }
         Ok(ReleaseOutcome::Released)
+    }
+
+    async fn relabel(&self, req: &RelabelRequest) -> Result<Relabeled, GuardError> {
+        let mut st = self.lock();
+        let st = &mut *st;
+        let Some(ss) = st.scopes.get(&req.scope) else {
+            return Ok(Relabeled::default());
+        };
+        let ids: Vec<ReservationId> = ss
+            .settled
+            .range((req.start, ReservationId(uuid::Uuid::nil()))..)
+            .take_while(|((at, _), _)| *at < req.end)
+            .map(|((_, id), _)| *id)
+            .collect();
+        let mut out = Relabeled::default();
+        for id in ids {
+            let Some(r) = st.reservations.get_mut(&id) else {
+                continue;
+            };
+            let Some((amount, label)) = r.settled else {
+                continue;
+            };
+            out.calls += 1;
+            out.total = out.total.checked_add(amount)?;
+            if label == req.to || !req.from.contains(&label) {
+                continue;
+            }
+            // Every new figure first, so an overflow changes nothing.
+            let mut updates = Vec::with_capacity(r.holds.len());
+            for (scope, period) in &r.holds {
+                let by_label = st
+                    .scopes
+                    .get(scope)
+                    .and_then(|s| s.spend.get(&**period))
+                    .cloned()
+                    .unwrap_or_default();
+                let from = by_label.get(&label).copied().unwrap_or_default();
+                let to = by_label.get(&req.to).copied().unwrap_or_default();
+                updates.push((from.checked_sub(amount)?, to.checked_add(amount)?));
+            }
+            for ((scope, period), (from, to)) in r.holds.iter().zip(updates) {
+                let by_label = st
+                    .scopes
+                    .entry(scope.clone())
+                    .or_default()
+                    .spend
+                    .entry(period.clone())
+                    .or_default();
+                by_label.insert(label, from);
+                by_label.insert(req.to, to);
+            }
+            r.settled = Some((amount, req.to));
+            out.moved_calls += 1;
+            out.moved = out.moved.checked_add(amount)?;
+        }
+        Ok(out)
     }
 
     async fn status(

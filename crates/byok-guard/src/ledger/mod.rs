@@ -200,6 +200,38 @@ pub enum ReleaseOutcome {
     AlreadyReleased,
 }
 
+/// Give settled calls another label: how a provider's cost report turns our
+/// figures into `verified_by_provider` after the fact.
+///
+/// Selects every settled reservation that holds on `scope`'s budget and was
+/// settled (the `now` given to [`Ledger::settle`]) in `[start, end)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelabelRequest {
+    /// Calls that count against this scope's budget.
+    pub scope: Scope,
+    /// Settle times from (inclusive).
+    pub start: Timestamp,
+    /// Settle times until (exclusive).
+    pub end: Timestamp,
+    /// Only calls with one of these labels move; the others are counted, not moved.
+    pub from: Vec<Label>,
+    /// The label they move to.
+    pub to: Label,
+}
+
+/// What a [`RelabelRequest`] found and moved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Relabeled {
+    /// Calls settled in the window that count against the scope, any label.
+    pub calls: u64,
+    /// Their settled amount, any label: our own figure for the window.
+    pub total: Usd,
+    /// Calls this request moved to the new label.
+    pub moved_calls: u64,
+    /// Their settled amount.
+    pub moved: Usd,
+}
+
 /// A budget's figures for the period containing `now`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct BudgetStatus {
@@ -211,7 +243,7 @@ pub struct BudgetStatus {
     pub period_end: Option<Timestamp>,
     /// Settled spend, all labels.
     pub spent: Usd,
-    /// Settled spend per label.
+    /// Settled spend per label (labels with nothing settled are left out).
     pub spent_by_label: BTreeMap<Label, Usd>,
     /// Held by live reservations.
     pub held: Usd,
@@ -250,6 +282,11 @@ pub struct BudgetStatus {
 ///   retried with the same arguments.
 /// - Budgets set with `put_budget` replace earlier ones of the same scope and
 ///   keep existing spend.
+/// - **Relabel.** `relabel` moves each selected call's amount from its label
+///   to the new one in the spend of every budget the call was settled into
+///   (all of its scopes, not only the requested one), in the period it was
+///   held in, atomically per call. Spent totals never change. A repeated
+///   request moves nothing. A call is relabelled on all of its budgets or on none.
 #[async_trait]
 pub trait Ledger: Send + Sync + fmt::Debug + 'static {
     /// Create or replace a budget.
@@ -270,6 +307,8 @@ pub trait Ledger: Send + Sync + fmt::Debug + 'static {
     ) -> Result<SettleOutcome, GuardError>;
     /// Drop a reservation's holds.
     async fn release(&self, id: ReservationId) -> Result<ReleaseOutcome, GuardError>;
+    /// Move settled calls of a scope and time window to another label.
+    async fn relabel(&self, request: &RelabelRequest) -> Result<Relabeled, GuardError>;
     /// A budget's figures for the period containing `now`; `None` without a budget.
     async fn status(
         &self,
@@ -346,10 +385,13 @@ pub(crate) fn check(
 pub(crate) fn status_of(
     budget: Budget,
     window: crate::budget::Window,
-    spent_by_label: BTreeMap<Label, Usd>,
+    mut spent_by_label: BTreeMap<Label, Usd>,
     held: Usd,
     mut alerts_fired: Vec<u32>,
 ) -> Result<BudgetStatus, GuardError> {
+    // A label emptied by a relabel (or only $0 calls) says nothing: leave it out,
+    // the same way on every backend.
+    spent_by_label.retain(|_, usd| *usd != Usd::ZERO);
     let spent = Usd::checked_sum(spent_by_label.values().copied())?;
     let remaining = budget.limit.checked_sub(spent)?.checked_sub(held)?;
     alerts_fired.sort_unstable();

@@ -66,6 +66,13 @@ impl PostgresLedger {
         // Instances starting together must not race on CREATE TABLE.
         tx.exec("SELECT pg_advisory_xact_lock(7262853541)", Vec::new())
             .await?;
+        // Ledgers created before relabelling existed lack these columns.
+        tx.exec(
+            "ALTER TABLE IF EXISTS byok_guard_reservations ADD COLUMN IF NOT EXISTS settled_at BIGINT, \
+             ADD COLUMN IF NOT EXISTS amount TEXT, ADD COLUMN IF NOT EXISTS label TEXT",
+            Vec::new(),
+        )
+        .await?;
         for stmt in SCHEMA {
             tx.exec(stmt, Vec::new()).await?;
         }

@@ -8,8 +8,8 @@ use redis::Script;
 use redis::aio::ConnectionManager;
 
 use super::{
-    Alert, BudgetStatus, Denied, DenyReason, HoldOutcome, HoldRequest, Ledger, ReleaseOutcome,
-    ReservationId, SettleOutcome, distinct_scopes, status_of,
+    Alert, BudgetStatus, Denied, DenyReason, HoldOutcome, HoldRequest, Ledger, RelabelRequest,
+    Relabeled, ReleaseOutcome, ReservationId, SettleOutcome, distinct_scopes, status_of,
 };
 use crate::budget::{Budget, Scope};
 use crate::cost::Label;
@@ -44,6 +44,7 @@ struct Scripts {
     settle: Script,
     release: Script,
     status: Script,
+    relabel: Script,
 }
 
 impl std::fmt::Debug for RedisLedger {
@@ -124,6 +125,7 @@ impl RedisLedger {
                 settle: Script::new(lua!("lua/settle.lua")),
                 release: Script::new(lua!("lua/release.lua")),
                 status: Script::new(lua!("lua/status.lua")),
+                relabel: Script::new(lua!("lua/relabel.lua")),
             }),
         })
     }
@@ -261,7 +263,7 @@ impl Ledger for RedisLedger {
         id: ReservationId,
         amount: Usd,
         label: Label,
-        _now: Timestamp,
+        now: Timestamp,
     ) -> Result<SettleOutcome, GuardError> {
         let mut con = self.con.clone();
         let reply: Vec<String> = self
@@ -272,6 +274,7 @@ impl Ledger for RedisLedger {
             .arg(id.to_string())
             .arg(limbs(amount)?)
             .arg(label.as_str())
+            .arg(now.as_millisecond())
             .invoke_async(&mut con)
             .await
             .map_err(err)?;
@@ -316,6 +319,32 @@ impl Ledger for RedisLedger {
             "not_found" => Err(GuardError::ReservationNotFound { id: id.to_string() }),
             other => Err(corrupt(format!("unexpected release reply {other:?}"))),
         }
+    }
+
+    async fn relabel(&self, req: &RelabelRequest) -> Result<Relabeled, GuardError> {
+        let mut con = self.con.clone();
+        let mut inv = self.scripts.relabel.prepare_invoke();
+        inv.arg(&self.prefix)
+            .arg(req.scope.as_str())
+            .arg(req.start.as_millisecond())
+            .arg(req.end.as_millisecond())
+            .arg(req.to.as_str());
+        for l in &req.from {
+            inv.arg(l.as_str());
+        }
+        let reply: Vec<String> = inv.invoke_async(&mut con).await.map_err(err)?;
+        let [calls, total, moved_calls, moved] =
+            <[String; 4]>::try_from(reply).map_err(|r| corrupt(format!("relabel reply {r:?}")))?;
+        let count = |s: &str| {
+            s.parse::<u64>()
+                .map_err(|_| corrupt(format!("count {s:?}")))
+        };
+        Ok(Relabeled {
+            calls: count(&calls)?,
+            total: from_limbs(&total)?,
+            moved_calls: count(&moved_calls)?,
+            moved: from_limbs(&moved)?,
+        })
     }
 
     async fn status(

@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use super::{
-    Alert, BudgetStatus, HoldOutcome, HoldRequest, ReleaseOutcome, ReservationId, SettleOutcome,
-    check, distinct_scopes, status_of,
+    Alert, BudgetStatus, HoldOutcome, HoldRequest, RelabelRequest, Relabeled, ReleaseOutcome,
+    ReservationId, SettleOutcome, check, distinct_scopes, status_of,
 };
 use crate::budget::{Budget, Scope};
 use crate::cost::Label;
@@ -51,10 +51,12 @@ pub(crate) trait SqlDb: Send + Sync + fmt::Debug + 'static {
     async fn begin(&self) -> Result<Box<dyn SqlTx>, GuardError>;
 }
 
-/// Tables, created if missing (one statement each).
-pub(crate) const SCHEMA: [&str; 6] = [
+/// Tables, created if missing (one statement each). A settled reservation
+/// keeps its settle time (ms), amount and current label, for relabelling.
+pub(crate) const SCHEMA: [&str; 7] = [
     "CREATE TABLE IF NOT EXISTS byok_guard_budgets (scope TEXT PRIMARY KEY, spec TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS byok_guard_reservations (id TEXT PRIMARY KEY, state TEXT NOT NULL, expires_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS byok_guard_reservations (id TEXT PRIMARY KEY, state TEXT NOT NULL, expires_at BIGINT NOT NULL, settled_at BIGINT, amount TEXT, label TEXT)",
+    "CREATE INDEX IF NOT EXISTS byok_guard_reservations_settled ON byok_guard_reservations (settled_at)",
     "CREATE TABLE IF NOT EXISTS byok_guard_holds (id TEXT NOT NULL, scope TEXT NOT NULL, period TEXT NOT NULL, amount TEXT NOT NULL, expires_at BIGINT NOT NULL, active INTEGER NOT NULL, PRIMARY KEY (id, scope))",
     "CREATE INDEX IF NOT EXISTS byok_guard_holds_live ON byok_guard_holds (scope, active, expires_at)",
     "CREATE TABLE IF NOT EXISTS byok_guard_spend (scope TEXT NOT NULL, period TEXT NOT NULL, label TEXT NOT NULL, amount TEXT NOT NULL, PRIMARY KEY (scope, period, label))",
@@ -376,6 +378,7 @@ impl<D: SqlDb> SqlLedger<D> {
         id: ReservationId,
         settled: Usd,
         label: Label,
+        now: Timestamp,
     ) -> Result<SettleOutcome, GuardError> {
         let mut tx = self.db.begin().await?;
         let holds = match Self::reservation(&mut *tx, id).await? {
@@ -431,8 +434,110 @@ impl<D: SqlDb> SqlLedger<D> {
             }
         }
         Self::finish(&mut *tx, id, "settled").await?;
+        tx.exec(
+            "UPDATE byok_guard_reservations SET settled_at = $2, amount = $3, label = $4 WHERE id = $1",
+            vec![
+                Bind::Text(id.to_string()),
+                ms(now),
+                Bind::Text(settled.to_string()),
+                Bind::Text(label.as_str().to_owned()),
+            ],
+        )
+        .await?;
         tx.commit().await?;
         Ok(SettleOutcome::Settled { alerts })
+    }
+
+    pub(crate) async fn relabel(&self, req: &RelabelRequest) -> Result<Relabeled, GuardError> {
+        let mut tx = self.db.begin().await?;
+        let calls = tx
+            .rows(
+                "SELECT r.id, r.amount, r.label FROM byok_guard_reservations r \
+                 JOIN byok_guard_holds h ON h.id = r.id AND h.scope = $1 \
+                 WHERE r.state = 'settled' AND r.settled_at >= $2 AND r.settled_at < $3 \
+                 ORDER BY r.id",
+                vec![
+                    Bind::Text(req.scope.to_string()),
+                    ms(req.start),
+                    ms(req.end),
+                ],
+            )
+            .await?;
+        let mut out = Relabeled::default();
+        let mut moving = Vec::new();
+        for r in &calls {
+            let settled = amount::<D>(&r[1])?;
+            let label: Label = r[2]
+                .parse()
+                .map_err(|_| corrupt::<D>(format!("label {:?}", r[2])))?;
+            out.calls += 1;
+            out.total = out.total.checked_add(settled)?;
+            if label != req.to && req.from.contains(&label) {
+                moving.push((r[0].clone(), settled, label));
+            }
+        }
+        if !moving.is_empty() {
+            // Lock the budgets every moved call counts against, in scope order.
+            let mut scopes = Vec::new();
+            for (id, _, _) in &moving {
+                let id: ReservationId = id.parse()?;
+                scopes.extend(
+                    Self::hold_scopes(&mut *tx, id)
+                        .await?
+                        .into_iter()
+                        .map(|(s, _)| s),
+                );
+            }
+            Self::lock_budgets(&mut *tx, &distinct_scopes(&scopes)).await?;
+        }
+        for (id, settled, label) in moving {
+            // Re-read under the lock: another relabel may have moved it meanwhile.
+            let current = tx
+                .rows(
+                    "SELECT label FROM byok_guard_reservations WHERE id = $1",
+                    vec![Bind::Text(id.clone())],
+                )
+                .await?;
+            if current.first().map(|r| r[0].as_str()) != Some(label.as_str()) {
+                continue;
+            }
+            let rid: ReservationId = id.parse()?;
+            for (scope, period) in Self::hold_scopes(&mut *tx, rid).await? {
+                let by_label = Self::spend_by_label(&mut *tx, &scope, &period).await?;
+                let from = by_label
+                    .get(&label)
+                    .copied()
+                    .unwrap_or_default()
+                    .checked_sub(settled)?;
+                let to = by_label
+                    .get(&req.to)
+                    .copied()
+                    .unwrap_or_default()
+                    .checked_add(settled)?;
+                for (l, total) in [(label, from), (req.to, to)] {
+                    tx.exec(
+                        "INSERT INTO byok_guard_spend (scope, period, label, amount) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (scope, period, label) DO UPDATE SET amount = excluded.amount",
+                        vec![
+                            Bind::Text(scope.to_string()),
+                            Bind::Text(period.clone()),
+                            Bind::Text(l.as_str().to_owned()),
+                            Bind::Text(total.to_string()),
+                        ],
+                    )
+                    .await?;
+                }
+            }
+            tx.exec(
+                "UPDATE byok_guard_reservations SET label = $2 WHERE id = $1",
+                vec![Bind::Text(id), Bind::Text(req.to.as_str().to_owned())],
+            )
+            .await?;
+            out.moved_calls += 1;
+            out.moved = out.moved.checked_add(settled)?;
+        }
+        tx.commit().await?;
+        Ok(out)
     }
 
     async fn finish(tx: &mut dyn SqlTx, id: ReservationId, state: &str) -> Result<(), GuardError> {
@@ -519,9 +624,15 @@ macro_rules! forward_ledger {
                 id: $crate::ReservationId,
                 amount: $crate::Usd,
                 label: $crate::Label,
-                _now: jiff::Timestamp,
+                now: jiff::Timestamp,
             ) -> Result<$crate::SettleOutcome, $crate::GuardError> {
-                self.inner.settle(id, amount, label).await
+                self.inner.settle(id, amount, label, now).await
+            }
+            async fn relabel(
+                &self,
+                request: &$crate::RelabelRequest,
+            ) -> Result<$crate::Relabeled, $crate::GuardError> {
+                self.inner.relabel(request).await
             }
             async fn release(
                 &self,

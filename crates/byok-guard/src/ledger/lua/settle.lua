@@ -1,4 +1,4 @@
--- ARGV: prefix, id, amount "D:P", label
+-- ARGV: prefix, id, amount "D:P", label, now_ms
 -- Returns {'not_found'} | {'already'} | {'released'} | {'settled', (scope, percent, spent, limit, period)...}
 local P, id, amount, label = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local hk = P .. 'hold:' .. id
@@ -44,5 +44,16 @@ for i = 1, #parts, 2 do
     end
   end
 end
-redis.call('HSET', hk, 'state', 'settled')
+-- Remember the settled call for relabelling (provider cost sync): its amount,
+-- label and time on the record, and its id in each budget's by-time index.
+-- Kept 90 days past the settle, then let go.
+local now = tonumber(ARGV[5])
+local keep = now + 7776000000
+redis.call('HSET', hk, 'state', 'settled', 'settled_amount', amount, 'label', label, 'settled_at', ARGV[5])
+redis.call('PEXPIREAT', hk, string.format('%d', keep))
+for i = 1, #parts, 2 do
+  local zk = P .. 'settled:' .. parts[i]
+  redis.call('ZADD', zk, ARGV[5], id)
+  redis.call('ZREMRANGEBYSCORE', zk, '-inf', string.format('(%d', now - 7776000000))
+end
 return out
