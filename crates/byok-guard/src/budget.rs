@@ -10,25 +10,26 @@ use crate::{GuardError, Usd};
 /// What a budget applies to: a workspace, project, key, or any custom string.
 ///
 /// Scopes are plain strings (`workspace:acme`, `project:p1`, `key:<id>`, or
-/// your own); a request names every scope it counts against.
+/// your own); a request names every scope it counts against. Cloning is a
+/// reference-count increment: scopes are copied into every hold on the hot path.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Scope(String);
+pub struct Scope(std::sync::Arc<str>);
 
 impl Scope {
     /// `workspace:<id>`.
     pub fn workspace(id: impl fmt::Display) -> Scope {
-        Scope(format!("workspace:{id}"))
+        Scope(format!("workspace:{id}").into())
     }
 
     /// `project:<id>`.
     pub fn project(id: impl fmt::Display) -> Scope {
-        Scope(format!("project:{id}"))
+        Scope(format!("project:{id}").into())
     }
 
     /// `key:<id>` (use a key record id or fingerprint, never the key).
     pub fn key(id: impl fmt::Display) -> Scope {
-        Scope(format!("key:{id}"))
+        Scope(format!("key:{id}").into())
     }
 
     /// Any scope string: 1 to 200 characters, no control characters.
@@ -39,7 +40,7 @@ impl Scope {
                 reason: "a scope is 1 to 200 characters without control characters".into(),
             });
         }
-        Ok(Scope(name))
+        Ok(Scope(name.into()))
     }
 
     /// The scope string.
@@ -63,7 +64,7 @@ impl TryFrom<String> for Scope {
 
 impl From<Scope> for String {
     fn from(s: Scope) -> String {
-        s.0
+        s.0.to_string()
     }
 }
 

@@ -1,10 +1,10 @@
 //! `MemoryLedger`: one process, one mutex; for tests and single-instance apps.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use super::{
     BudgetStatus, HoldOutcome, HoldRequest, Ledger, RelabelRequest, Relabeled, ReleaseOutcome,
@@ -18,17 +18,31 @@ use crate::{GuardError, Usd};
 /// An in-memory ledger. Holds and spend vanish with the process.
 ///
 /// Every operation takes one mutex, so holds are atomic across all tasks of
-/// the process. Settled and released reservations are remembered (for
-/// idempotent settle) for the life of the ledger.
+/// the process. A reservation is remembered a week past its expiry (so a late
+/// settle or release still answers exactly once), and a settled one 90 days
+/// past its settle (so provider cost sync can relabel it), as in the Redis
+/// ledger; after that it is forgotten, so memory stays bounded.
 #[derive(Debug, Default)]
 pub struct MemoryLedger {
     state: Mutex<State>,
 }
 
+/// Hash maps with foldhash's seeded hasher: several times faster than SipHash
+/// on the three scope lookups and two id lookups of every hold and settle.
+type Map<K, V> = std::collections::HashMap<K, V, foldhash::quality::RandomState>;
+type Set<K> = std::collections::HashSet<K, foldhash::quality::RandomState>;
+
+/// How long an unsettled reservation is remembered past its expiry.
+const KEEP_UNSETTLED: SignedDuration = SignedDuration::from_hours(7 * 24);
+/// How long a settled reservation is remembered past its settle.
+const KEEP_SETTLED: SignedDuration = SignedDuration::from_hours(90 * 24);
+
 #[derive(Debug, Default)]
 struct State {
-    scopes: HashMap<Scope, ScopeState>,
-    reservations: HashMap<ReservationId, Reservation>,
+    scopes: Map<Scope, ScopeState>,
+    reservations: Map<ReservationId, Reservation>,
+    /// (when it may be forgotten, id), roughly in time order; checked on each hold.
+    forget: VecDeque<(Timestamp, ReservationId)>,
 }
 
 /// Everything about one scope, found with one hash lookup on the hot path.
@@ -38,11 +52,11 @@ struct ScopeState {
     /// The current period window and key (calendar math is the slow part of a hold).
     window: Option<(Window, Arc<str>)>,
     /// period key → label → settled amount.
-    spend: HashMap<Arc<str>, BTreeMap<Label, Usd>>,
+    spend: Map<Arc<str>, BTreeMap<Label, Usd>>,
     /// (period key, percent) already fired.
-    fired: HashSet<(Arc<str>, u32)>,
+    fired: Set<(Arc<str>, u32)>,
     /// Live holds: id → (amount, expiry). Lapsed ones are pruned on the next hold.
-    live: HashMap<ReservationId, (Usd, Timestamp)>,
+    live: Map<ReservationId, (Usd, Timestamp)>,
     /// Settled calls by settle time, for relabelling.
     settled: BTreeMap<(Timestamp, ReservationId), ()>,
 }
@@ -54,6 +68,53 @@ struct Reservation {
     holds: Vec<(Scope, Arc<str>)>,
     /// Once settled: the amount and its current label.
     settled: Option<(Usd, Label)>,
+    /// When the holds lapse.
+    expires_at: Timestamp,
+    /// When it was settled.
+    settled_at: Option<Timestamp>,
+}
+
+impl Reservation {
+    /// When this record may be forgotten.
+    fn forget_at(&self) -> Timestamp {
+        let unsettled = self
+            .expires_at
+            .saturating_add(KEEP_UNSETTLED)
+            .unwrap_or(Timestamp::MAX);
+        match self.settled_at {
+            Some(at) => unsettled.max(at.saturating_add(KEEP_SETTLED).unwrap_or(Timestamp::MAX)),
+            None => unsettled,
+        }
+    }
+}
+
+impl State {
+    /// Forget the reservations whose time has passed at `now`.
+    fn prune(&mut self, now: Timestamp) {
+        while let Some(&(at, id)) = self.forget.front() {
+            if at > now {
+                break;
+            }
+            self.forget.pop_front();
+            let Some(r) = self.reservations.get(&id) else {
+                continue;
+            };
+            if r.forget_at() > now {
+                // Settled since: its later entry is further back in the queue.
+                continue;
+            }
+            if let Some(r) = self.reservations.remove(&id) {
+                for (scope, _) in &r.holds {
+                    if let Some(ss) = self.scopes.get_mut(scope) {
+                        ss.live.remove(&id);
+                        if let Some(at) = r.settled_at {
+                            ss.settled.remove(&(at, id));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +209,7 @@ impl Ledger for MemoryLedger {
     async fn hold(&self, req: &HoldRequest) -> Result<HoldOutcome, GuardError> {
         let mut st = self.lock();
         let st = &mut *st;
+        st.prune(req.now);
         if let Some(r) = st.reservations.get(&req.id) {
             return Ok(HoldOutcome::Held {
                 budgets: r.holds.iter().map(|(s, _)| s.clone()).collect(),
@@ -189,8 +251,15 @@ impl Ledger for MemoryLedger {
                 state: HoldState::Held,
                 holds,
                 settled: None,
+                expires_at: req.expires_at,
+                settled_at: None,
             },
         );
+        let forget = st
+            .reservations
+            .get(&req.id)
+            .map_or(req.expires_at, Reservation::forget_at);
+        st.forget.push_back((forget, req.id));
         Ok(HoldOutcome::Held { budgets })
     }
 
@@ -228,6 +297,8 @@ impl Ledger for MemoryLedger {
         }
         r.state = HoldState::Settled;
         r.settled = Some((amount, label));
+        r.settled_at = Some(now);
+        st.forget.push_back((r.forget_at(), id));
         let mut alerts = Vec::new();
         for ((scope, period), total) in r.holds.iter().zip(totals) {
             let ss = st.scopes.entry(scope.clone()).or_default();
@@ -366,6 +437,63 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn memory_ledger_keeps_the_contract() {
         crate::conformance::run_all(Arc::new(MemoryLedger::new())).await;
+    }
+
+    /// Records are forgotten on schedule, so a long-running process stays bounded.
+    #[tokio::test]
+    async fn old_reservations_are_forgotten() {
+        use crate::ledger::{HoldRequest, Ledger, RelabelRequest, ReservationId};
+        use crate::{Budget, Label, Period, Scope, Usd};
+        use jiff::{SignedDuration, Timestamp};
+
+        let l = MemoryLedger::new();
+        let s = Scope::custom("forget").unwrap();
+        l.put_budget(&Budget::new(
+            s.clone(),
+            Usd::from_dollars(100),
+            Period::Total,
+        ))
+        .await
+        .unwrap();
+        let t0: Timestamp = "2030-01-01T00:00:00Z".parse().unwrap();
+        let hold = |now: Timestamp| HoldRequest {
+            id: ReservationId::new(),
+            scopes: vec![s.clone()],
+            amount: Usd::from_dollars(1),
+            now,
+            expires_at: now + SignedDuration::from_mins(10),
+        };
+        let (open, settled) = (hold(t0), hold(t0));
+        l.hold(&open).await.unwrap();
+        l.hold(&settled).await.unwrap();
+        l.settle(settled.id, Usd::from_dollars(1), Label::Estimated, t0)
+            .await
+            .unwrap();
+        let days = |n: i64| t0 + SignedDuration::from_hours(24 * n);
+        // Six days on, both are remembered; eight days on, only the settled one.
+        l.hold(&hold(days(6))).await.unwrap();
+        assert_eq!(l.lock().reservations.len(), 3);
+        l.hold(&hold(days(8))).await.unwrap();
+        assert!(!l.lock().reservations.contains_key(&open.id));
+        assert_eq!(
+            l.release(open.id).await.unwrap_err().code(),
+            "reservation_not_found"
+        );
+        let relabel = RelabelRequest {
+            scope: s.clone(),
+            start: t0,
+            end: days(1),
+            from: vec![Label::Estimated],
+            to: Label::VerifiedByProvider,
+        };
+        assert_eq!(l.relabel(&relabel).await.unwrap().calls, 1);
+        // Ninety-one days on, the settled one is gone too; its spend stays.
+        l.hold(&hold(days(91))).await.unwrap();
+        assert!(!l.lock().reservations.contains_key(&settled.id));
+        assert_eq!(l.relabel(&relabel).await.unwrap().calls, 0);
+        let st = l.status(&s, days(91)).await.unwrap().unwrap();
+        assert_eq!(st.spent, Usd::from_dollars(1));
+        assert_eq!(l.lock().reservations.len(), 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -17,7 +17,7 @@ pub mod memory;
 pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(feature = "postgres")]
 pub(crate) mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
