@@ -6,9 +6,46 @@
 //! - Anthropic `GET /v1/organizations/cost_report` (an `sk-ant-admin01-…` key):
 //!   daily buckets, `amount` a decimal string in **cents**.
 //!
-//! [`reconcile`] then labels our spend: covered by a provider bucket →
-//! `verified_by_provider`; later than the last covered bucket →
-//! `pending_provider_sync`; and reports the drift per bucket.
+//! [`Guard::apply_provider_costs`] writes the report back into the ledger: every
+//! call a complete provider bucket covers becomes `verified_by_provider` on all
+//! of its budgets, later calls stay `pending_provider_sync` (or `estimated`),
+//! and the drift between the provider's figure and ours is reported per
+//! bucket. [`reconcile`] does the same comparison over per-call records you
+//! keep yourself.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use byok_guard::sync::ProviderCost;
+//! use byok_guard::{Budget, Guard, Label, MemoryLedger, Period, Scope, Usd};
+//!
+//! let guard = Guard::new(Arc::new(MemoryLedger::new()));
+//! let org = Scope::workspace("acme");
+//! guard.set_budget(&Budget::new(org.clone(), Usd::from_dollars(100), Period::Month)).await?;
+//! let byok_guard::Admission::Reserved(r) = guard.reserve_amount(&[org.clone()], Usd::from_dollars(1)).await? else {
+//!     unreachable!()
+//! };
+//! guard.settle_amount(r.id, "0.42".parse()?, Label::PendingProviderSync).await?;
+//!
+//! // Later, the provider's report for the day of that call (from `CostSync::costs`):
+//! let now = jiff::Timestamp::now();
+//! let day = ProviderCost {
+//!     provider: byok_keys::Provider::OpenAi,
+//!     start: now - jiff::SignedDuration::from_hours(1),
+//!     end: now + jiff::SignedDuration::from_millis(1),
+//!     usd: "0.45".parse()?,
+//!     group: None,
+//!     item: None,
+//! };
+//! // A bucket still running is compared but not written back; pretend it ended.
+//! let synced = guard.apply_provider_costs_until(&org, &[day], now + jiff::SignedDuration::from_secs(1)).await?;
+//! assert_eq!(synced.buckets[0].drift.drift_usd.to_string(), "0.03");
+//! assert_eq!(synced.buckets[0].relabeled.moved_calls, 1);
+//! let status = guard.status(&org).await?.unwrap();
+//! assert_eq!(status.spent_by_label[&Label::VerifiedByProvider].to_string(), "0.42");
+//! # Ok::<(), byok_guard::GuardError>(())
+//! # }).unwrap();
+//! ```
 
 use std::collections::BTreeMap;
 
@@ -17,9 +54,11 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::budget::Scope;
 use crate::cost::Label;
 use crate::error::{amount_problem, json_problem};
-use crate::{GuardError, Usd};
+use crate::ledger::{RelabelRequest, Relabeled};
+use crate::{Guard, GuardError, Usd};
 
 /// One provider-reported amount for one time bucket (and group, when grouped).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -389,6 +428,96 @@ impl Reconciliation {
         } else {
             Label::PendingProviderSync
         }
+    }
+}
+
+/// One provider bucket written back into the ledger.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SyncedBucket {
+    /// The provider's figure against ours (our figure: every call the ledger
+    /// holds for the scope in the bucket, any label).
+    #[serde(flatten)]
+    pub drift: Drift,
+    /// Whether the bucket had ended: only complete buckets are written back.
+    pub complete: bool,
+    /// What the ledger found and moved to `verified_by_provider`.
+    pub relabeled: Relabeled,
+}
+
+/// The result of [`Guard::apply_provider_costs`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProviderSync {
+    /// Per bucket, ascending.
+    pub buckets: Vec<SyncedBucket>,
+    /// The end of the last complete bucket written back; later spend stays pending.
+    pub synced_until: Option<Timestamp>,
+}
+
+impl Guard {
+    /// Write a provider's cost report back into the ledger for `scope`.
+    ///
+    /// `costs` are the provider's buckets for what `scope` stands for (all of
+    /// an organisation for a workspace scope; filter by [`ProviderCost::group`]
+    /// for a project). Buckets are summed per time range. For every bucket that
+    /// has ended, each call the scope's budget holds with a settle time inside
+    /// it moves from `estimated` or `pending_provider_sync` to
+    /// `verified_by_provider`, on every budget the call counts against
+    /// (`unavailable` calls stay: we never knew their price). A bucket still
+    /// running is compared but not written back, since the provider has not
+    /// counted its later calls yet. Safe to repeat: a call moves once.
+    pub async fn apply_provider_costs(
+        &self,
+        scope: &Scope,
+        costs: &[ProviderCost],
+    ) -> Result<ProviderSync, GuardError> {
+        self.apply_provider_costs_until(scope, costs, Timestamp::now())
+            .await
+    }
+
+    /// [`Guard::apply_provider_costs`] as of `now` (buckets ending after it are incomplete).
+    pub async fn apply_provider_costs_until(
+        &self,
+        scope: &Scope,
+        costs: &[ProviderCost],
+        now: Timestamp,
+    ) -> Result<ProviderSync, GuardError> {
+        let mut buckets: BTreeMap<(Timestamp, Timestamp), Usd> = BTreeMap::new();
+        for c in costs {
+            let slot = buckets.entry((c.start, c.end)).or_default();
+            *slot = slot.checked_add(c.usd)?;
+        }
+        let mut out = Vec::with_capacity(buckets.len());
+        for ((start, end), provider_usd) in buckets {
+            let complete = end <= now;
+            let request = RelabelRequest {
+                scope: scope.clone(),
+                start,
+                end,
+                // A bucket still running only counts: nothing moves.
+                from: if complete {
+                    vec![Label::Estimated, Label::PendingProviderSync]
+                } else {
+                    Vec::new()
+                },
+                to: Label::VerifiedByProvider,
+            };
+            let relabeled = self.ledger().relabel(&request).await?;
+            out.push(SyncedBucket {
+                drift: Drift {
+                    start,
+                    end,
+                    provider_usd,
+                    estimated_usd: relabeled.total,
+                    drift_usd: provider_usd.checked_sub(relabeled.total)?,
+                },
+                complete,
+                relabeled,
+            });
+        }
+        Ok(ProviderSync {
+            synced_until: out.iter().filter(|b| b.complete).map(|b| b.drift.end).max(),
+            buckets: out,
+        })
     }
 }
 

@@ -163,3 +163,130 @@ async fn reconcile_labels_synced_spend_and_reports_drift() {
     assert_eq!(r.label_at(ours[0].at), Label::VerifiedByProvider);
     assert_eq!(r.label_at(ours[2].at), Label::PendingProviderSync);
 }
+
+/// The whole write-back: settled calls in a ledger, the provider's report from a
+/// mock of OpenAI's costs API, and the labels the ledger ends with — on the
+/// embedded ledgers (PostgreSQL and Redis run the same `relabel` contract in
+/// the conformance suite).
+#[tokio::test]
+async fn provider_costs_are_written_back_into_the_ledger() {
+    use std::sync::Arc;
+
+    use byok_guard::ledger::{self, HoldRequest, Ledger};
+    use byok_guard::{Budget, Guard, Period, ReservationId, Scope};
+    use jiff::SignedDuration;
+
+    let server = MockServer::start().await;
+    let (_, key) = admin(Provider::OpenAi);
+    // Two complete days, the second split across two projects.
+    let page = json!({"object": "page", "data": [
+        {"object": "bucket", "start_time": 1767225600, "end_time": 1767312000,
+         "results": [{"object": "organization.costs.result", "amount": {"value": 1.05, "currency": "usd"},
+                      "line_item": null, "project_id": "proj_a", "organization_id": "org-1"}]},
+        {"object": "bucket", "start_time": 1767312000, "end_time": 1767398400,
+         "results": [{"object": "organization.costs.result", "amount": {"value": 0.5, "currency": "usd"},
+                      "line_item": null, "project_id": "proj_a", "organization_id": "org-1"},
+                     {"object": "organization.costs.result", "amount": {"value": 1.5, "currency": "usd"},
+                      "line_item": null, "project_id": "proj_b", "organization_id": "org-1"}]}],
+        "has_more": false, "next_page": null});
+    Mock::given(method("GET"))
+        .and(path("/v1/organization/costs"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page))
+        .mount(&server)
+        .await;
+    let costs = CostSync::new()
+        .with_base_url(Provider::OpenAi, server.uri())
+        .costs(&key, ts("2026-01-01T00:00:00Z"), ts("2026-01-04T00:00:00Z"))
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let urls = [
+        "memory:".to_owned(),
+        format!("sqlite:{}", dir.path().join("sync.db").display()),
+    ];
+    for url in urls {
+        let ledger: Arc<dyn Ledger> = ledger::open(&url).await.unwrap();
+        let org = Scope::workspace(format!("org-{}", ReservationId::new()));
+        ledger
+            .put_budget(&Budget::new(
+                org.clone(),
+                Usd::from_dollars(100),
+                Period::Total,
+            ))
+            .await
+            .unwrap();
+        // (settled at, amount, label)
+        let calls = [
+            ("2026-01-01T09:00:00Z", "1", Label::PendingProviderSync),
+            ("2026-01-02T23:59:59Z", "0.25", Label::Estimated),
+            ("2026-01-02T10:00:00Z", "1.5", Label::Unavailable),
+            ("2026-01-03T08:00:00Z", "0.75", Label::PendingProviderSync),
+        ];
+        for (at, amount, label) in calls {
+            let at = ts(at);
+            let id = ReservationId::new();
+            ledger
+                .hold(&HoldRequest {
+                    id,
+                    scopes: vec![org.clone()],
+                    amount: amount.parse().unwrap(),
+                    now: at,
+                    expires_at: at + SignedDuration::from_mins(10),
+                })
+                .await
+                .unwrap();
+            ledger
+                .settle(id, amount.parse().unwrap(), label, at)
+                .await
+                .unwrap();
+        }
+        let guard = Guard::new(ledger.clone());
+        let synced = guard
+            .apply_provider_costs_until(&org, &costs, ts("2026-01-03T12:00:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(synced.buckets.len(), 2, "{url}");
+        let (d1, d2) = (&synced.buckets[0], &synced.buckets[1]);
+        assert!(d1.complete && d2.complete);
+        assert_eq!(d1.drift.provider_usd.to_string(), "1.05");
+        assert_eq!(d1.drift.estimated_usd, Usd::from_dollars(1));
+        assert_eq!(d1.drift.drift_usd.to_string(), "0.05");
+        assert_eq!((d1.relabeled.calls, d1.relabeled.moved_calls), (1, 1));
+        // Day two: both projects summed; the unavailable call counts but does not move.
+        assert_eq!(d2.drift.provider_usd, Usd::from_dollars(2));
+        assert_eq!(d2.drift.estimated_usd.to_string(), "1.75");
+        assert_eq!((d2.relabeled.calls, d2.relabeled.moved_calls), (2, 1));
+        assert_eq!(synced.synced_until, Some(ts("2026-01-03T00:00:00Z")));
+
+        let st = ledger
+            .status(&org, ts("2026-01-03T12:00:00Z"))
+            .await
+            .unwrap()
+            .unwrap();
+        let by = |l: Label| st.spent_by_label.get(&l).map(ToString::to_string);
+        assert_eq!(by(Label::VerifiedByProvider).as_deref(), Some("1.25"));
+        assert_eq!(by(Label::PendingProviderSync).as_deref(), Some("0.75"));
+        assert_eq!(by(Label::Unavailable).as_deref(), Some("1.5"));
+        assert_eq!(by(Label::Estimated), None);
+        assert_eq!(
+            st.spent.to_string(),
+            "3.5",
+            "relabelling never changes the total"
+        );
+
+        // Running the sync again moves nothing more.
+        let again = guard
+            .apply_provider_costs_until(&org, &costs, ts("2026-01-03T12:00:00Z"))
+            .await
+            .unwrap();
+        assert!(again.buckets.iter().all(|b| b.relabeled.moved_calls == 0));
+        // A bucket that has not ended is compared but not written back.
+        let early = guard
+            .apply_provider_costs_until(&org, &costs[..1], ts("2026-01-01T12:00:00Z"))
+            .await
+            .unwrap();
+        assert!(!early.buckets[0].complete);
+        assert_eq!(early.synced_until, None);
+    }
+}

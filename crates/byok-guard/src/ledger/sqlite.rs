@@ -299,8 +299,23 @@ fn open_with_retries(path: &str) -> Result<Connection, GuardError> {
     }
 }
 
+/// Create the file with mode 0600 before SQLite does (which would use 0644):
+/// budgets and scopes are nobody else's business. SQLite gives the `-wal` and
+/// `-shm` files the same mode. An existing file is left as it is; a failure
+/// here surfaces when SQLite opens the path.
+fn create_private(path: &str) {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let _ = options.open(path);
+}
+
 fn open_once(path: &str) -> rusqlite::Result<Connection> {
     let in_memory = path == ":memory:";
+    if !in_memory {
+        create_private(path);
+    }
     let mut conn = if in_memory {
         Connection::open_in_memory()?
     } else {
@@ -869,6 +884,21 @@ mod tests {
             .unwrap();
         assert_eq!(st.spent, "1.5".parse().unwrap());
         crate::conformance::run_all(Arc::new(ledger)).await;
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_new_ledger_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("private.db");
+        let _l = SqliteLedger::open(&format!("sqlite:{}", path.display()))
+            .await
+            .unwrap();
+        for file in [path.clone(), dir.path().join("private.db-wal")] {
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", file.display());
+        }
     }
 
     #[tokio::test]
