@@ -161,6 +161,22 @@ fn scope(text: String) -> Result<Scope, GuardError> {
     Scope::custom(text).map_err(|_| corrupt("scope"))
 }
 
+/// An error while opening: rusqlite puts the file's path in its message, and
+/// the path comes from the ledger URL, which must never be repeated (it can
+/// hold anything a caller put there). Keep only SQLite's code and its generic text.
+fn open_err(e: rusqlite::Error) -> GuardError {
+    let message = match &e {
+        rusqlite::Error::SqliteFailure(code, _) => format!(
+            "cannot open the ledger file: {code} (check that its directory exists and is writable)"
+        ),
+        _ => "cannot open the ledger file".to_owned(),
+    };
+    GuardError::Ledger {
+        backend: "sqlite",
+        message,
+    }
+}
+
 /// True for the answers SQLite gives while another connection holds a lock
 /// that its busy handler does not wait for (e.g. during the switch to WAL).
 fn is_busy(e: &rusqlite::Error) -> bool {
@@ -294,7 +310,7 @@ fn open_with_retries(path: &str) -> Result<Connection, GuardError> {
                 let jitter = u64::from(std::process::id() % 7) + attempt % 5;
                 std::thread::sleep(Duration::from_millis(5 * attempt + jitter));
             }
-            other => return other.map_err(err),
+            other => return other.map_err(open_err),
         }
     }
 }
@@ -899,6 +915,20 @@ mod tests {
             let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{}", file.display());
         }
+    }
+
+    #[tokio::test]
+    async fn open_errors_never_repeat_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}/missing/secret-part.db", dir.path().display());
+        let e = SqliteLedger::open(&url).await.unwrap_err();
+        assert_eq!(e.code(), "ledger_unavailable");
+        let shown = format!("{e} {e:?}");
+        assert!(
+            !shown.contains("secret-part") && !shown.contains("missing"),
+            "{shown}"
+        );
+        assert!(shown.contains("cannot open the ledger file"), "{shown}");
     }
 
     #[tokio::test]
