@@ -18,6 +18,10 @@ use byok::store::{
 use byok::{NewKey, Vault};
 use criterion::{Criterion, criterion_group};
 
+#[path = "common/stats.rs"]
+mod stats;
+use stats::Stats;
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -104,28 +108,6 @@ fn passphrase(c: &mut Criterion) {
 
 criterion_group!(benches, seal_open, passphrase);
 
-/// Latency distribution of `n` runs of one operation.
-struct Stats {
-    name: String,
-    samples: Vec<Duration>,
-}
-
-impl Stats {
-    fn report(mut self) {
-        self.samples.sort_unstable();
-        let total: Duration = self.samples.iter().sum();
-        let pct = |p: f64| self.samples[((self.samples.len() as f64 - 1.0) * p).round() as usize];
-        println!(
-            "{:<36} n={:<5} {:>9.0} ops/s   p50 {:>8.1} µs   p99 {:>8.1} µs",
-            self.name,
-            self.samples.len(),
-            self.samples.len() as f64 / total.as_secs_f64(),
-            pct(0.50).as_secs_f64() * 1e6,
-            pct(0.99).as_secs_f64() * 1e6,
-        );
-    }
-}
-
 async fn time<F: Future>(f: F) -> (F::Output, Duration) {
     let start = Instant::now();
     let out = f.await;
@@ -143,10 +125,7 @@ async fn vault_ops(backend: &str, store: Arc<dyn KeyStore>) {
         .await
         .expect("vault");
     let ws = WorkspaceId::new("bench").expect("workspace");
-    let mut add = Stats {
-        name: format!("{backend} add"),
-        samples: vec![],
-    };
+    let mut add = Stats::new(format!("{backend} add"), 0);
     let mut ids = Vec::new();
     for seed in 0..500u64 {
         let secret =
@@ -155,14 +134,8 @@ async fn vault_ops(backend: &str, store: Arc<dyn KeyStore>) {
         ids.push(view.expect("add").id);
         add.samples.push(d);
     }
-    let mut show = Stats {
-        name: format!("{backend} get (show)"),
-        samples: vec![],
-    };
-    let mut lease = Stats {
-        name: format!("{backend} get+open (lease)"),
-        samples: vec![],
-    };
+    let mut show = Stats::new(format!("{backend} get (show)"), 0);
+    let mut lease = Stats::new(format!("{backend} get+open (lease)"), 0);
     for id in ids.iter().cycle().take(2000) {
         let (v, d) = time(vault.show(&ws, *id)).await;
         black_box(v.expect("show"));
@@ -185,10 +158,7 @@ async fn vault_ops(backend: &str, store: Arc<dyn KeyStore>) {
             .await
             .expect("add");
     }
-    let mut list = Stats {
-        name: format!("{backend} list (50 keys)"),
-        samples: vec![],
-    };
+    let mut list = Stats::new(format!("{backend} list (50 keys)"), 0);
     for _ in 0..300 {
         let (v, d) = time(vault.list(&small)).await;
         black_box(v.expect("list"));
