@@ -23,6 +23,9 @@ const FUNCTIONS: &str = include_str!("pg/functions.sql");
 /// Instances starting together must not race on CREATE TABLE / FUNCTION.
 const MIGRATION_LOCK: i64 = 7262853541;
 
+/// Pooled connections idle this long are pinged before use.
+const IDLE_PING: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Scopes whose budget spec is remembered; past this the cache starts over.
 const CACHE_LIMIT: usize = 4096;
 
@@ -160,6 +163,18 @@ impl PostgresLedger {
             .max_connections(8)
             // Fail fast when the server is down; callers retry.
             .acquire_timeout(std::time::Duration::from_secs(5))
+            // A health check on every acquire costs a round trip per call; check
+            // only connections that sat idle (a restart while busy surfaces as an
+            // error on the calls that hit a dead connection, which is then dropped).
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_PING {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect(url)
             .await
             .map_err(err)?;

@@ -23,7 +23,14 @@ CREATE OR REPLACE FUNCTION byok_guard_hold___V__(
   p_id text, p_amount text, p_now bigint, p_expires bigint,
   p_scopes text[], p_specs text[], p_keys text[], p_limits text[])
 RETURNS TABLE (r_tag text, r_scope text, r_a text, r_b text, r_c text)
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql
+-- Settled and released holds leave dead `active = 1` entries in the
+-- (scope, active, expires_at) index until vacuum. A plain index scan marks
+-- them dead on first sight and skips them after; a bitmap scan (which the
+-- planner likes here) never does and visits every one's heap page, so a busy
+-- budget's holds would get slower with each call until the next vacuum.
+SET enable_bitmapscan = off
+AS $fn$
 DECLARE
   b record;
   v_scopes text[] := '{}';
