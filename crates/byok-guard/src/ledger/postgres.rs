@@ -2,11 +2,13 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, ConnectOptions, Postgres, Row, Transaction};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::sql::{Bind, SCHEMA, SqlDb, SqlLedger, SqlTx};
 use super::{
@@ -23,8 +25,17 @@ const FUNCTIONS: &str = include_str!("pg/functions.sql");
 /// Instances starting together must not race on CREATE TABLE / FUNCTION.
 const MIGRATION_LOCK: i64 = 7262853541;
 
-/// Pooled connections idle this long are pinged before use.
-const IDLE_PING: std::time::Duration = std::time::Duration::from_secs(5);
+/// Connections idle this long are pinged before use.
+const IDLE_PING: Duration = Duration::from_secs(5);
+
+/// Hot-path connections unused this long are closed.
+const IDLE_CLOSE: Duration = Duration::from_secs(60);
+
+/// Hot-path connections of a ledger from [`PostgresLedger::connect`].
+const HOT_CONNECTIONS: u32 = 8;
+
+/// How long a call waits for a connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Scopes whose budget spec is remembered; past this the cache starts over.
 const CACHE_LIMIT: usize = 4096;
@@ -47,6 +58,7 @@ const CACHE_LIMIT: usize = 4096;
 /// source, so instances of different versions can share a database.
 pub struct PostgresLedger {
     inner: SqlLedger<PgDb>,
+    hot: Hot,
     calls: Calls,
     specs: Mutex<HashMap<Scope, Known>>,
 }
@@ -82,13 +94,109 @@ impl Known {
 
     /// The period key at `now` (recomputed when `now` left the remembered window).
     fn key_at(&mut self, now: Timestamp) -> Result<&str, GuardError> {
-        let inside = self.window.start.is_none_or(|s| s <= now)
-            && self.window.end.is_none_or(|e| now < e);
+        let inside =
+            self.window.start.is_none_or(|s| s <= now) && self.window.end.is_none_or(|e| now < e);
         if !inside {
             self.window = self.budget.window(now)?;
             self.key = self.window.key();
         }
         Ok(&self.key)
+    }
+}
+
+/// The connections of the hot paths: opened with the pool's settings, reused
+/// most-recently-used first, never shared while a call runs.
+///
+/// sqlx's pool pings every connection it takes back (a round trip per call)
+/// and hands calls round-robin to its connections; a call here costs one
+/// round trip on the connection that served the previous one. A connection
+/// that saw an error is closed, never reused.
+struct Hot {
+    options: PgConnectOptions,
+    idle: Mutex<Vec<(PgConnection, Instant)>>,
+    permits: Semaphore,
+}
+
+/// One connection taken from [`Hot`] for one call.
+struct Lease<'a> {
+    hot: &'a Hot,
+    conn: Option<PgConnection>,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Lease<'_> {
+    fn conn(&mut self) -> &mut PgConnection {
+        self.conn
+            .as_mut()
+            .expect("a lease holds its connection until kept")
+    }
+
+    /// The call succeeded: the connection goes back for the next one.
+    fn keep(mut self) {
+        if let Some(conn) = self.conn.take() {
+            let mut idle = self.hot.idle();
+            // Least recently used first: close those unused for a while.
+            while idle
+                .first()
+                .is_some_and(|(_, at)| at.elapsed() >= IDLE_CLOSE)
+            {
+                idle.remove(0);
+            }
+            idle.push((conn, Instant::now()));
+        }
+    }
+}
+
+impl Hot {
+    fn new(options: PgConnectOptions, max: u32) -> Hot {
+        Hot {
+            options,
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(max.max(1) as usize),
+        }
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<(PgConnection, Instant)>> {
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn lease(&self) -> Result<Lease<'_>, GuardError> {
+        let busy = || GuardError::Ledger {
+            backend: "postgres",
+            message: "every connection stayed busy for 5 s".to_owned(),
+        };
+        let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.acquire())
+            .await
+            .map_err(|_| busy())?
+            .map_err(|_| busy())?;
+        loop {
+            let popped = self.idle().pop();
+            let Some((mut conn, since)) = popped else {
+                break;
+            };
+            // One that sat idle may have been cut (server restart, idle timeout).
+            if since.elapsed() < IDLE_PING || sqlx::Connection::ping(&mut conn).await.is_ok() {
+                return Ok(Lease {
+                    hot: self,
+                    conn: Some(conn),
+                    _permit: permit,
+                });
+            }
+        }
+        let conn = tokio::time::timeout(ACQUIRE_TIMEOUT, self.options.connect())
+            .await
+            .map_err(|_| GuardError::Ledger {
+                backend: "postgres",
+                message: "connecting took more than 5 s".to_owned(),
+            })?
+            .map_err(err)?;
+        Ok(Lease {
+            hot: self,
+            conn: Some(conn),
+            _permit: permit,
+        })
     }
 }
 
@@ -158,11 +266,14 @@ fn version() -> String {
 
 impl PostgresLedger {
     /// Connect to `postgres://…` and create the tables and functions if missing.
+    ///
+    /// Opens up to 8 connections for holds, settles, releases and relabels,
+    /// and up to 2 more for budgets and status.
     pub async fn connect(url: &str) -> Result<PostgresLedger, GuardError> {
         let pool = PgPoolOptions::new()
-            .max_connections(8)
+            .max_connections(2)
             // Fail fast when the server is down; callers retry.
-            .acquire_timeout(std::time::Duration::from_secs(5))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             // A health check on every acquire costs a round trip per call; check
             // only connections that sat idle (a restart while busy surfaces as an
             // error on the calls that hit a dead connection, which is then dropped).
@@ -178,11 +289,21 @@ impl PostgresLedger {
             .connect(url)
             .await
             .map_err(err)?;
-        PostgresLedger::with_pool(pool).await
+        PostgresLedger::setup(pool, HOT_CONNECTIONS).await
     }
 
     /// Use an existing pool and create the tables and functions if missing.
+    ///
+    /// Budgets and status use the pool. Holds, settles, releases and relabels
+    /// use connections of their own, opened with the pool's connect options,
+    /// at most the pool's `max_connections` of them: sqlx's pool costs a
+    /// round trip per call (it pings every connection it takes back).
     pub async fn with_pool(pool: PgPool) -> Result<PostgresLedger, GuardError> {
+        let max = pool.options().get_max_connections();
+        PostgresLedger::setup(pool, max).await
+    }
+
+    async fn setup(pool: PgPool, hot: u32) -> Result<PostgresLedger, GuardError> {
         let v = version();
         let name = |f: &str| format!("byok_guard_{f}_{v}");
         let mut tx: Transaction<'static, Postgres> = pool.begin().await.map_err(err)?;
@@ -237,9 +358,8 @@ impl PostgresLedger {
             .into(),
         };
         Ok(PostgresLedger {
-            inner: SqlLedger {
-                db: PgDb { pool },
-            },
+            hot: Hot::new((*pool.connect_options()).clone(), hot),
+            inner: SqlLedger { db: PgDb { pool } },
             calls,
             specs: Mutex::new(HashMap::new()),
         })
@@ -332,6 +452,7 @@ impl Ledger for PostgresLedger {
         // more pass; more than a few means budgets are being rewritten nonstop.
         for _ in 0..4 {
             let (specs, keys, limits) = self.views(&scopes, req.now)?;
+            let mut lease = self.hot.lease().await?;
             let rows = sqlx::query(AssertSqlSafe(self.calls.hold.clone()))
                 .bind(req.id.to_string())
                 .bind(&held_amount)
@@ -341,9 +462,10 @@ impl Ledger for PostgresLedger {
                 .bind(specs)
                 .bind(keys)
                 .bind(limits)
-                .fetch_all(self.pool())
+                .fetch_all(lease.conn())
                 .await
                 .map_err(err)?;
+            lease.keep();
             let tag = match rows.first() {
                 Some(row) => req_col(row, 0)?,
                 None => return Err(corrupt("empty hold reply")),
@@ -396,14 +518,16 @@ impl Ledger for PostgresLedger {
         label: Label,
         now: Timestamp,
     ) -> Result<SettleOutcome, GuardError> {
+        let mut lease = self.hot.lease().await?;
         let rows = sqlx::query(AssertSqlSafe(self.calls.settle.clone()))
             .bind(id.to_string())
             .bind(settled.to_string())
             .bind(label.as_str())
             .bind(now.as_millisecond())
-            .fetch_all(self.pool())
+            .fetch_all(lease.conn())
             .await
             .map_err(err)?;
+        lease.keep();
         let mut alerts = Vec::new();
         for row in &rows {
             match req_col(row, 0)?.as_str() {
@@ -427,11 +551,13 @@ impl Ledger for PostgresLedger {
     }
 
     async fn release(&self, id: ReservationId) -> Result<ReleaseOutcome, GuardError> {
+        let mut lease = self.hot.lease().await?;
         let reply: Option<String> = sqlx::query_scalar(AssertSqlSafe(self.calls.release.clone()))
             .bind(id.to_string())
-            .fetch_one(self.pool())
+            .fetch_one(lease.conn())
             .await
             .map_err(err)?;
+        lease.keep();
         match reply.as_deref() {
             Some("released") => Ok(ReleaseOutcome::Released),
             Some("already") => Ok(ReleaseOutcome::AlreadyReleased),
@@ -443,15 +569,17 @@ impl Ledger for PostgresLedger {
 
     async fn relabel(&self, req: &RelabelRequest) -> Result<Relabeled, GuardError> {
         let from: Vec<&str> = req.from.iter().map(|l| l.as_str()).collect();
+        let mut lease = self.hot.lease().await?;
         let row = sqlx::query(AssertSqlSafe(self.calls.relabel.clone()))
             .bind(req.scope.as_str())
             .bind(req.start.as_millisecond())
             .bind(req.end.as_millisecond())
             .bind(from)
             .bind(req.to.as_str())
-            .fetch_one(self.pool())
+            .fetch_one(lease.conn())
             .await
             .map_err(err)?;
+        lease.keep();
         let count = |i: usize| -> Result<u64, GuardError> {
             let n: i64 = row.try_get(i).map_err(err)?;
             u64::try_from(n).map_err(|_| corrupt(format!("count {n}")))
@@ -526,5 +654,208 @@ impl SqlDb for PgDb {
 
     async fn begin(&self) -> Result<Box<dyn SqlTx>, GuardError> {
         Ok(Box::new(PgTx(self.pool.begin().await.map_err(err)?)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::Period;
+    use jiff::SignedDuration;
+
+    /// A ledger on `BYOK_TEST_POSTGRES_URL`, or `None` (skipped loudly) without one.
+    async fn ledger(test: &str) -> Option<PostgresLedger> {
+        match std::env::var("BYOK_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => Some(PostgresLedger::connect(&url).await.unwrap()),
+            _ if std::env::var("BYOK_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+                panic!("BYOK_TEST_POSTGRES_URL is required for {test}")
+            }
+            _ => {
+                eprintln!("SKIPPED (set BYOK_TEST_POSTGRES_URL): {test}");
+                None
+            }
+        }
+    }
+
+    fn usd(s: &str) -> Usd {
+        s.parse().unwrap()
+    }
+
+    fn scope(name: &str) -> Scope {
+        Scope::custom(format!("pg-test:{name}:{}", uuid::Uuid::now_v7())).unwrap()
+    }
+
+    fn req(scopes: &[&Scope], amount: &str, now: Timestamp) -> HoldRequest {
+        HoldRequest {
+            id: ReservationId::new(),
+            scopes: scopes.iter().map(|s| (*s).clone()).collect(),
+            amount: usd(amount),
+            now,
+            expires_at: now + SignedDuration::from_mins(10),
+        }
+    }
+
+    async fn held(l: &dyn Ledger, r: &HoldRequest) -> bool {
+        matches!(l.hold(r).await.unwrap(), HoldOutcome::Held { .. })
+    }
+
+    #[tokio::test]
+    async fn a_budget_replaced_by_another_instance_applies_at_once() {
+        let (Some(a), Some(b)) = (
+            ledger("a_budget_replaced_by_another_instance_applies_at_once").await,
+            ledger("a_budget_replaced_by_another_instance_applies_at_once").await,
+        ) else {
+            return;
+        };
+        let s = scope("replaced");
+        let now = Timestamp::now();
+        a.put_budget(&Budget::new(s.clone(), usd("1"), Period::Total))
+            .await
+            .unwrap();
+        // `b` learns the budget from its first hold, then keeps its copy.
+        assert!(held(&b, &req(&[&s], "0.5", now)).await);
+        a.put_budget(&Budget::new(s.clone(), usd("0.6"), Period::Day))
+            .await
+            .unwrap();
+        match b.hold(&req(&[&s], "0.25", now)).await.unwrap() {
+            HoldOutcome::Denied(d) => {
+                assert_eq!((d.limit, d.reserved), (usd("0.6"), usd("0.5")));
+            }
+            other => panic!("b must apply a's new limit, got {other:?}"),
+        }
+        assert!(held(&b, &req(&[&s], "0.1", now)).await);
+        // Deleted by another instance: the scope no longer limits anything.
+        assert!(a.delete_budget(&s).await.unwrap());
+        match b.hold(&req(&[&s], "100", now)).await.unwrap() {
+            HoldOutcome::Held { budgets } => assert!(budgets.is_empty()),
+            other => panic!("a deleted budget cannot deny, got {other:?}"),
+        }
+    }
+
+    /// Instances of the previous version (multi-statement transactions over the
+    /// same tables) and this one keep one set of books.
+    #[tokio::test]
+    async fn the_previous_version_shares_the_books() {
+        let Some(new) = ledger("the_previous_version_shares_the_books").await else {
+            return;
+        };
+        let old = SqlLedger {
+            db: PgDb {
+                pool: new.pool().clone(),
+            },
+        };
+        let (s, t) = (scope("shared"), scope("shared-2"));
+        let now = Timestamp::now();
+        let budget = Budget::new(s.clone(), usd("1"), Period::Month).alerts([50]);
+        old.put_budget(&budget).await.unwrap();
+        new.put_budget(&Budget::new(t.clone(), usd("10"), Period::Day))
+            .await
+            .unwrap();
+        let a = req(&[&s, &t], "0.5", now);
+        assert!(matches!(
+            old.hold(&a).await.unwrap(),
+            HoldOutcome::Held { .. }
+        ));
+        // The old instance's hold counts for the new one, and the other way round.
+        let b = req(&[&s], "0.5", now);
+        assert!(held(&new, &b).await);
+        assert!(matches!(
+            old.hold(&req(&[&s], "0.01", now)).await.unwrap(),
+            HoldOutcome::Denied(_)
+        ));
+        assert!(!held(&new, &req(&[&t, &s], "0.01", now)).await);
+        // Settled by the other version: spend lands in the same rows, alerts fire once.
+        match new
+            .settle(a.id, usd("0.25"), Label::Estimated, now)
+            .await
+            .unwrap()
+        {
+            SettleOutcome::Settled { alerts } => assert!(alerts.is_empty()),
+            other => panic!("{other:?}"),
+        }
+        match old
+            .settle(b.id, usd("0.375"), Label::Estimated, now)
+            .await
+            .unwrap()
+        {
+            SettleOutcome::Settled { alerts } => {
+                assert_eq!(alerts.len(), 1);
+                assert_eq!(alerts[0].spent, usd("0.625"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            old.settle(a.id, usd("0.25"), Label::Estimated, now)
+                .await
+                .unwrap(),
+            SettleOutcome::AlreadySettled
+        );
+        for l in [&new as &dyn Ledger] {
+            let st = l.status(&s, now).await.unwrap().unwrap();
+            assert_eq!((st.spent, st.held), (usd("0.625"), Usd::ZERO));
+            assert_eq!(st.alerts_fired, vec![50]);
+        }
+        // Exactly the room left: 0.375 fits, a picodollar more does not.
+        assert!(!held(&new, &req(&[&s], "0.375000000001", now)).await);
+        assert!(held(&new, &req(&[&s], "0.375", now)).await);
+        let moved = new
+            .relabel(&RelabelRequest {
+                scope: s.clone(),
+                start: now,
+                end: now + SignedDuration::from_secs(1),
+                from: vec![Label::Estimated],
+                to: Label::VerifiedByProvider,
+            })
+            .await
+            .unwrap();
+        assert_eq!((moved.calls, moved.moved_calls), (2, 2));
+        assert_eq!(moved.moved, usd("0.625"));
+        let st = new.status(&t, now).await.unwrap().unwrap();
+        assert_eq!(
+            st.spent_by_label.get(&Label::VerifiedByProvider),
+            Some(&usd("0.25"))
+        );
+        assert_eq!(st.spent_by_label.get(&Label::Estimated), None);
+    }
+
+    #[tokio::test]
+    async fn figures_come_back_exact() {
+        let Some(l) = ledger("figures_come_back_exact").await else {
+            return;
+        };
+        let s = scope("exact");
+        let now = Timestamp::now();
+        l.put_budget(&Budget::new(s.clone(), usd("0.3"), Period::Week).alerts([100]))
+            .await
+            .unwrap();
+        let a = req(&[&s], "0.1", now);
+        let b = req(&[&s], "0.000000000001", now);
+        assert!(held(&l, &a).await && held(&l, &b).await);
+        match l.hold(&req(&[&s], "0.2", now)).await.unwrap() {
+            HoldOutcome::Denied(d) => {
+                assert_eq!(d.reserved, usd("0.100000000001"));
+                assert_eq!(d.spent, Usd::ZERO);
+            }
+            other => panic!("{other:?}"),
+        }
+        l.settle(a.id, usd("0.15"), Label::Estimated, now)
+            .await
+            .unwrap();
+        match l
+            .settle(b.id, usd("0.15"), Label::Unavailable, now)
+            .await
+            .unwrap()
+        {
+            SettleOutcome::Settled { alerts } => {
+                assert_eq!(alerts.len(), 1);
+                assert_eq!((alerts[0].spent, alerts[0].limit), (usd("0.3"), usd("0.3")));
+                assert_eq!(alerts[0].percent, 100);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            l.release(b.id).await.unwrap_err().code(),
+            "reservation_settled"
+        );
     }
 }
