@@ -185,7 +185,17 @@ impl Hot {
                 });
             }
         }
-        let conn = tokio::time::timeout(ACQUIRE_TIMEOUT, self.options.connect())
+        let connect = async {
+            let mut conn = self.options.connect().await?;
+            // The functions rely on READ COMMITTED: each statement after the
+            // budget locks sees what earlier lock holders committed. (They
+            // refuse to run under another level, e.g. a database default.)
+            sqlx::query("SET default_transaction_isolation = 'read committed'")
+                .execute(&mut conn)
+                .await?;
+            Ok::<_, sqlx::Error>(conn)
+        };
+        let conn = tokio::time::timeout(ACQUIRE_TIMEOUT, connect)
             .await
             .map_err(|_| GuardError::Ledger {
                 backend: "postgres",
@@ -816,6 +826,27 @@ mod tests {
             Some(&usd("0.25"))
         );
         assert_eq!(st.spent_by_label.get(&Label::Estimated), None);
+    }
+
+    #[tokio::test]
+    async fn the_functions_refuse_snapshot_isolation() {
+        let Some(l) = ledger("the_functions_refuse_snapshot_isolation").await else {
+            return;
+        };
+        let mut tx = l.pool().begin().await.unwrap();
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let e = sqlx::query(AssertSqlSafe(l.calls.settle.clone()))
+            .bind(ReservationId::new().to_string())
+            .bind("1")
+            .bind("estimated")
+            .bind(0i64)
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("READ COMMITTED"), "{e}");
     }
 
     #[tokio::test]

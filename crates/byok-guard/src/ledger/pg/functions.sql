@@ -9,6 +9,10 @@
 --
 -- Amounts arrive as exact decimal text and are added as `numeric` (exact);
 -- results go back as `numeric::text` (scale at most 12, maybe trailing zeros).
+-- Every function relies on READ COMMITTED (a fresh snapshot per statement,
+-- so reads after the budget locks see what earlier lock holders committed)
+-- and refuses to run under another isolation level.
+--
 -- Calendar windows are computed by the client: a hold carries, per scope, the
 -- budget spec text its period key and limit were derived from, and the
 -- function answers `stale` (with the current spec) when that text differs.
@@ -42,6 +46,10 @@ DECLARE
   v_held numeric;
   j int;
 BEGIN
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION 'byok-guard ledger functions need READ COMMITTED, not %',
+      current_setting('transaction_isolation');
+  END IF;
   -- Lock the budgets in scope order (rows are locked after the sort).
   FOR b IN
     SELECT t.scope, t.spec FROM byok_guard_budgets t
@@ -128,6 +136,10 @@ DECLARE
   v_spent numeric;
   v_pct text;
 BEGIN
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION 'byok-guard ledger functions need READ COMMITTED, not %',
+      current_setting('transaction_isolation');
+  END IF;
   SELECT r.state INTO v_state FROM byok_guard_reservations r WHERE r.id = p_id FOR UPDATE;
   IF NOT FOUND THEN
     r_tag := 'not_found'; RETURN NEXT; RETURN;
@@ -221,6 +233,10 @@ DECLARE
   v_label text;
   i int;
 BEGIN
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION 'byok-guard ledger functions need READ COMMITTED, not %',
+      current_setting('transaction_isolation');
+  END IF;
   FOR c IN
     SELECT r.id, r.amount, r.label FROM byok_guard_reservations r
       JOIN byok_guard_holds x ON x.id = r.id AND x.scope = p_scope
