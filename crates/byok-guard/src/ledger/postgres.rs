@@ -828,6 +828,62 @@ mod tests {
         assert_eq!(st.spent_by_label.get(&Label::Estimated), None);
     }
 
+    /// Old and new instances racing on one budget admit exactly its room.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_previous_version_races_fairly() {
+        let Some(new) = ledger("the_previous_version_races_fairly").await else {
+            return;
+        };
+        let new = Arc::new(new);
+        let old = Arc::new(SqlLedger {
+            db: PgDb {
+                pool: new.pool().clone(),
+            },
+        });
+        let s = scope("mixed-race");
+        new.put_budget(&Budget::new(s.clone(), usd("1"), Period::Total))
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let (new, old, s) = (new.clone(), old.clone(), s.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut admitted = 0;
+                for _ in 0..10 {
+                    let r = req(&[&s], "0.01", Timestamp::now());
+                    let outcome = if i % 2 == 0 {
+                        new.hold(&r).await.unwrap()
+                    } else {
+                        old.hold(&r).await.unwrap()
+                    };
+                    if let HoldOutcome::Held { .. } = outcome {
+                        admitted += 1;
+                        // Settle half of them on the other version, at the held amount.
+                        if admitted % 2 == 0 {
+                            let settled = if i % 2 == 0 {
+                                old.settle(r.id, usd("0.01"), Label::Estimated, r.now).await
+                            } else {
+                                new.settle(r.id, usd("0.01"), Label::Estimated, r.now).await
+                            };
+                            settled.unwrap();
+                        }
+                    }
+                }
+                admitted
+            }));
+        }
+        let mut total = 0;
+        for t in tasks {
+            total += t.await.unwrap();
+        }
+        assert_eq!(
+            total, 100,
+            "exactly limit / amount admitted across versions"
+        );
+        let st = new.status(&s, Timestamp::now()).await.unwrap().unwrap();
+        assert_eq!(st.spent.checked_add(st.held).unwrap(), usd("1"));
+    }
+
     #[tokio::test]
     async fn the_functions_refuse_snapshot_isolation() {
         let Some(l) = ledger("the_functions_refuse_snapshot_isolation").await else {
