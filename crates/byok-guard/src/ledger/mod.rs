@@ -408,6 +408,7 @@ pub(crate) fn status_of(
 }
 
 /// Every distinct scope of a request, in a fixed order (locks are taken in this order).
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 pub(crate) fn distinct_scopes(scopes: &[Scope]) -> Vec<Scope> {
     let mut v = scopes.to_vec();
     v.sort();

@@ -659,6 +659,7 @@ impl SqlTx for PgTx {
 #[async_trait]
 impl SqlDb for PgDb {
     const BACKEND: &'static str = "postgres";
+    #[cfg(test)]
     const LOCK_RESERVATION: &'static str = " FOR UPDATE OF r";
     const LOCK: &'static str = " FOR UPDATE";
 

@@ -10,11 +10,8 @@
 //! `PostgresLedger` runs its hot paths as PL/pgSQL functions over the same
 //! tables and uses this logic only for budgets and status (and, in tests, as
 //! the previous version it must share a database with).
-// Without SQLite the mutations here serve only PostgreSQL's tests.
-#![cfg_attr(
-    not(feature = "sqlite"),
-    allow(dead_code, unused_macros, unused_imports)
-)]
+// The mutations (hold, settle, release, relabel) serve only PostgreSQL's
+// tests now, as the previous version a new instance must share a database with.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -22,10 +19,11 @@ use std::fmt;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
+#[cfg(test)]
 use super::{
-    Alert, BudgetStatus, HoldOutcome, HoldRequest, RelabelRequest, Relabeled, ReleaseOutcome,
-    ReservationId, SettleOutcome, check, distinct_scopes, status_of,
+    Alert, HoldOutcome, HoldRequest, ReservationId, SettleOutcome, check, distinct_scopes,
 };
+use super::{BudgetStatus, status_of};
 use crate::budget::{Budget, Scope};
 use crate::cost::Label;
 use crate::{GuardError, Usd};
@@ -54,6 +52,7 @@ pub(crate) trait SqlDb: Send + Sync + fmt::Debug + 'static {
     const BACKEND: &'static str;
     /// Appended to the budget-row select to lock it (`" FOR UPDATE"` or `""`).
     const LOCK: &'static str;
+    #[cfg(test)]
     /// Appended to the reservation-with-holds join to lock the reservation row only.
     const LOCK_RESERVATION: &'static str;
     /// Begin a write transaction.
@@ -156,6 +155,7 @@ impl<D: SqlDb> SqlLedger<D> {
         Usd::checked_sum(amounts?)
     }
 
+    #[cfg(test)]
     /// Settled spend in `period` and live holds of `scope`, in one round trip.
     async fn spent_and_held(
         tx: &mut dyn SqlTx,
@@ -202,6 +202,7 @@ impl<D: SqlDb> SqlLedger<D> {
             .collect()
     }
 
+    #[cfg(test)]
     /// The reservation's state (locked) and its holds, in one round trip.
     async fn reservation(
         tx: &mut dyn SqlTx,
@@ -231,6 +232,7 @@ impl<D: SqlDb> SqlLedger<D> {
         Ok(Some((state, holds)))
     }
 
+    #[cfg(test)]
     /// Settled spend by label and the alerts fired, for one scope and period, in one round trip.
     async fn spend_and_fired(
         tx: &mut dyn SqlTx,
@@ -262,6 +264,7 @@ impl<D: SqlDb> SqlLedger<D> {
         Ok((by_label, fired))
     }
 
+    #[cfg(test)]
     async fn hold_scopes(
         tx: &mut dyn SqlTx,
         id: ReservationId,
@@ -282,6 +285,7 @@ impl<D: SqlDb> SqlLedger<D> {
             .collect()
     }
 
+    #[cfg(test)]
     pub(crate) async fn put_budget(&self, budget: &Budget) -> Result<(), GuardError> {
         budget.validate()?;
         let spec = serde_json::to_string(budget).map_err(|e| corrupt::<D>(e))?;
@@ -323,6 +327,7 @@ impl<D: SqlDb> SqlLedger<D> {
         Ok(n > 0)
     }
 
+    #[cfg(test)]
     pub(crate) async fn hold(&self, req: &HoldRequest) -> Result<HoldOutcome, GuardError> {
         let mut tx = self.db.begin().await?;
         let scopes = distinct_scopes(&req.scopes);
@@ -382,6 +387,7 @@ impl<D: SqlDb> SqlLedger<D> {
         })
     }
 
+    #[cfg(test)]
     pub(crate) async fn settle(
         &self,
         id: ReservationId,
@@ -457,98 +463,7 @@ impl<D: SqlDb> SqlLedger<D> {
         Ok(SettleOutcome::Settled { alerts })
     }
 
-    pub(crate) async fn relabel(&self, req: &RelabelRequest) -> Result<Relabeled, GuardError> {
-        let mut tx = self.db.begin().await?;
-        let calls = tx
-            .rows(
-                "SELECT r.id, r.amount, r.label FROM byok_guard_reservations r \
-                 JOIN byok_guard_holds h ON h.id = r.id AND h.scope = $1 \
-                 WHERE r.state = 'settled' AND r.settled_at >= $2 AND r.settled_at < $3 \
-                 ORDER BY r.id",
-                vec![
-                    Bind::Text(req.scope.to_string()),
-                    ms(req.start),
-                    ms(req.end),
-                ],
-            )
-            .await?;
-        let mut out = Relabeled::default();
-        let mut moving = Vec::new();
-        for r in &calls {
-            let settled = amount::<D>(&r[1])?;
-            let label: Label = r[2]
-                .parse()
-                .map_err(|_| corrupt::<D>(format!("label {:?}", r[2])))?;
-            out.calls += 1;
-            out.total = out.total.checked_add(settled)?;
-            if label != req.to && req.from.contains(&label) {
-                moving.push((r[0].clone(), settled, label));
-            }
-        }
-        if !moving.is_empty() {
-            // Lock the budgets every moved call counts against, in scope order.
-            let mut scopes = Vec::new();
-            for (id, _, _) in &moving {
-                let id: ReservationId = id.parse()?;
-                scopes.extend(
-                    Self::hold_scopes(&mut *tx, id)
-                        .await?
-                        .into_iter()
-                        .map(|(s, _)| s),
-                );
-            }
-            Self::lock_budgets(&mut *tx, &distinct_scopes(&scopes)).await?;
-        }
-        for (id, settled, label) in moving {
-            // Re-read under the lock: another relabel may have moved it meanwhile.
-            let current = tx
-                .rows(
-                    "SELECT label FROM byok_guard_reservations WHERE id = $1",
-                    vec![Bind::Text(id.clone())],
-                )
-                .await?;
-            if current.first().map(|r| r[0].as_str()) != Some(label.as_str()) {
-                continue;
-            }
-            let rid: ReservationId = id.parse()?;
-            for (scope, period) in Self::hold_scopes(&mut *tx, rid).await? {
-                let by_label = Self::spend_by_label(&mut *tx, &scope, &period).await?;
-                let from = by_label
-                    .get(&label)
-                    .copied()
-                    .unwrap_or_default()
-                    .checked_sub(settled)?;
-                let to = by_label
-                    .get(&req.to)
-                    .copied()
-                    .unwrap_or_default()
-                    .checked_add(settled)?;
-                for (l, total) in [(label, from), (req.to, to)] {
-                    tx.exec(
-                        "INSERT INTO byok_guard_spend (scope, period, label, amount) VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (scope, period, label) DO UPDATE SET amount = excluded.amount",
-                        vec![
-                            Bind::Text(scope.to_string()),
-                            Bind::Text(period.clone()),
-                            Bind::Text(l.as_str().to_owned()),
-                            Bind::Text(total.to_string()),
-                        ],
-                    )
-                    .await?;
-                }
-            }
-            tx.exec(
-                "UPDATE byok_guard_reservations SET label = $2 WHERE id = $1",
-                vec![Bind::Text(id), Bind::Text(req.to.as_str().to_owned())],
-            )
-            .await?;
-            out.moved_calls += 1;
-            out.moved = out.moved.checked_add(settled)?;
-        }
-        tx.commit().await?;
-        Ok(out)
-    }
-
+    #[cfg(test)]
     async fn finish(tx: &mut dyn SqlTx, id: ReservationId, state: &str) -> Result<(), GuardError> {
         tx.exec(
             "UPDATE byok_guard_reservations SET state = $2 WHERE id = $1",
@@ -561,23 +476,6 @@ impl<D: SqlDb> SqlLedger<D> {
         )
         .await?;
         Ok(())
-    }
-
-    pub(crate) async fn release(&self, id: ReservationId) -> Result<ReleaseOutcome, GuardError> {
-        let mut tx = self.db.begin().await?;
-        let holds = match Self::reservation(&mut *tx, id).await? {
-            None => return Err(GuardError::ReservationNotFound { id: id.to_string() }),
-            Some((state, _)) if state == "released" => return Ok(ReleaseOutcome::AlreadyReleased),
-            Some((state, _)) if state == "settled" => {
-                return Err(GuardError::ReservationSettled { id: id.to_string() });
-            }
-            Some((_, holds)) => holds,
-        };
-        let scopes: Vec<Scope> = holds.into_iter().map(|(s, _)| s).collect();
-        Self::lock_budgets(&mut *tx, &scopes).await?;
-        Self::finish(&mut *tx, id, "released").await?;
-        tx.commit().await?;
-        Ok(ReleaseOutcome::Released)
     }
 
     pub(crate) async fn status(
@@ -601,62 +499,3 @@ impl<D: SqlDb> SqlLedger<D> {
         status_of(budget, window, by_label, held, fired).map(Some)
     }
 }
-
-/// Implement `Ledger` for a public wrapper holding `inner: SqlLedger<_>`.
-macro_rules! forward_ledger {
-    ($ty:ty) => {
-        #[async_trait::async_trait]
-        impl $crate::ledger::Ledger for $ty {
-            async fn put_budget(&self, budget: &$crate::Budget) -> Result<(), $crate::GuardError> {
-                self.inner.put_budget(budget).await
-            }
-            async fn budget(
-                &self,
-                scope: &$crate::Scope,
-            ) -> Result<Option<$crate::Budget>, $crate::GuardError> {
-                self.inner.budget(scope).await
-            }
-            async fn delete_budget(
-                &self,
-                scope: &$crate::Scope,
-            ) -> Result<bool, $crate::GuardError> {
-                self.inner.delete_budget(scope).await
-            }
-            async fn hold(
-                &self,
-                request: &$crate::ledger::HoldRequest,
-            ) -> Result<$crate::ledger::HoldOutcome, $crate::GuardError> {
-                self.inner.hold(request).await
-            }
-            async fn settle(
-                &self,
-                id: $crate::ReservationId,
-                amount: $crate::Usd,
-                label: $crate::Label,
-                now: jiff::Timestamp,
-            ) -> Result<$crate::SettleOutcome, $crate::GuardError> {
-                self.inner.settle(id, amount, label, now).await
-            }
-            async fn relabel(
-                &self,
-                request: &$crate::RelabelRequest,
-            ) -> Result<$crate::Relabeled, $crate::GuardError> {
-                self.inner.relabel(request).await
-            }
-            async fn release(
-                &self,
-                id: $crate::ReservationId,
-            ) -> Result<$crate::ReleaseOutcome, $crate::GuardError> {
-                self.inner.release(id).await
-            }
-            async fn status(
-                &self,
-                scope: &$crate::Scope,
-                now: jiff::Timestamp,
-            ) -> Result<Option<$crate::BudgetStatus>, $crate::GuardError> {
-                self.inner.status(scope, now).await
-            }
-        }
-    };
-}
-pub(crate) use forward_ledger;
