@@ -481,11 +481,7 @@ impl Guard {
         costs: &[ProviderCost],
         now: Timestamp,
     ) -> Result<ProviderSync, GuardError> {
-        let mut buckets: BTreeMap<(Timestamp, Timestamp), Usd> = BTreeMap::new();
-        for c in costs {
-            let slot = buckets.entry((c.start, c.end)).or_default();
-            *slot = slot.checked_add(c.usd)?;
-        }
+        let buckets = per_time_range(costs)?;
         let mut out = Vec::with_capacity(buckets.len());
         for ((start, end), provider_usd) in buckets {
             let complete = end <= now;
@@ -521,16 +517,24 @@ impl Guard {
     }
 }
 
+/// The provider's amounts summed per time range (groups and line items of one bucket together), in time order.
+fn per_time_range(
+    costs: &[ProviderCost],
+) -> Result<BTreeMap<(Timestamp, Timestamp), Usd>, GuardError> {
+    let mut buckets: BTreeMap<(Timestamp, Timestamp), Usd> = BTreeMap::new();
+    for c in costs {
+        let slot = buckets.entry((c.start, c.end)).or_default();
+        *slot = slot.checked_add(c.usd)?;
+    }
+    Ok(buckets)
+}
+
 /// Compare our records with provider buckets (groups within a bucket are summed).
 pub fn reconcile(
     ours: &[SpendRecord],
     provider: &[ProviderCost],
 ) -> Result<Reconciliation, GuardError> {
-    let mut buckets: BTreeMap<(Timestamp, Timestamp), Usd> = BTreeMap::new();
-    for c in provider {
-        let slot = buckets.entry((c.start, c.end)).or_default();
-        *slot = slot.checked_add(c.usd)?;
-    }
+    let buckets = per_time_range(provider)?;
     let mut out = Vec::with_capacity(buckets.len());
     for ((start, end), provider_usd) in buckets {
         let estimated_usd = Usd::checked_sum(
