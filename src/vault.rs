@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::keys::{ApiKey, ExposeSecret, KeyError, KeyKind, Provider, SecretString, normalize};
 use crate::store::{
-    AuditAction, AuditEvent, Binding, CheckOutcome, Kek, KeyId, KeyRecord, KeyStore, KeyView,
+    AuditAction, AuditEvent, AuditPage, AuditQuery, Binding, CheckOutcome, Kek, KeyId, KeyRecord, KeyStore, KeyView,
     Keyring, LookupHash, MasterKeySource, RewrapProgress, RewrapReport, Role, Status, StoreError,
     WorkspaceId, now,
 };
@@ -626,9 +626,20 @@ impl Vault {
         Ok(self.kv().delete(workspace, id, &event).await?)
     }
 
-    /// The workspace's audit trail, oldest first.
+    /// The workspace's audit trail, oldest first (the whole trail in memory: prefer
+    /// [`audit_page`](Vault::audit_page) for a trail that may be long).
     pub async fn audit(&self, workspace: &WorkspaceId) -> Result<Vec<AuditEvent>, VaultError> {
         Ok(self.kv().audit(workspace).await?)
+    }
+
+    /// One page of the workspace's audit trail, oldest first; pass the page's
+    /// `next` as [`AuditQuery::after`] for the following one.
+    pub async fn audit_page(
+        &self,
+        workspace: &WorkspaceId,
+        query: &AuditQuery,
+    ) -> Result<AuditPage, VaultError> {
+        Ok(self.kv().audit_page(workspace, query).await?)
     }
 
     /// Open every sealed secret (of one workspace, or all) and report which fail.

@@ -17,8 +17,9 @@ use std::sync::Arc;
 use byok::keys::{Provider, SecretString};
 use byok::select::Skipped;
 use byok::store::{
-    CheckOutcome, KeyId, KeyStore, KeyView, MasterKeySource, PostgresStore, RewrapReport, Role,
-    SqliteStore, StoreError, WorkspaceId,
+    AuditQuery, CheckOutcome, KeyId, KeyStore, KeyView, MasterKeySource, OpenMode, RewrapReport,
+    Role,
+    StoreError, VAULT_ENV, VaultLocation, WorkspaceId, permissions_warning,
 };
 use byok::verify::Report;
 use byok::{Added, KeyEdit, NewKey, Purpose, Vault, VaultError, VerifyPolicy};
@@ -32,15 +33,15 @@ use crate::verify_args::VerifyArgs;
 const NEW_MASTER_KEY_ENV: &str = "BYOK_NEW_MASTER_KEY";
 /// Environment variable with an older master key, accepted while a rewrap is unfinished.
 const PREVIOUS_MASTER_KEY_ENV: &str = "BYOK_PREVIOUS_MASTER_KEY";
-/// Environment variable naming a master key file (used when `BYOK_MASTER_KEY` is unset).
-const MASTER_KEY_FILE_ENV: &str = "BYOK_MASTER_KEY_FILE";
 
 /// Arguments of `byok vault`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Vault file (SQLite) or a postgres:// URL. Default: $XDG_DATA_HOME/byok/vault.db,
-    /// else $HOME/.local/share/byok/vault.db.
-    #[arg(long, global = true, value_name = "PATH")]
+    /// Vault file (SQLite, or sqlite:PATH) or a postgres:// URL. Default: $BYOK_VAULT
+    /// (keeps a URL with a password off the command line), else
+    /// $XDG_DATA_HOME/byok/vault.db, else $HOME/.local/share/byok/vault.db. Only
+    /// `add` and `init` create a vault; every other command needs an existing one.
+    #[arg(long, global = true, value_name = "PATH|URL")]
     vault: Option<String>,
     /// One JSON object per line.
     #[arg(long, global = true)]
@@ -54,6 +55,9 @@ pub(crate) struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// Create the vault (file or tables) and its metadata under the master key, if
+    /// not there yet; prints where it is. Safe to run again.
+    Init,
     /// Test the key read from stdin with its provider, then add it; prints its masked
     /// view and the verdict. An `invalid` key is refused (exit 1); `no_credits`,
     /// `rate_limited` and other verdicts are saved with a warning.
@@ -86,8 +90,9 @@ enum Command {
     /// Re-wrap every data key under the master key in BYOK_NEW_MASTER_KEY. Resumable: after an
     /// interruption, run the same command again.
     Rewrap,
-    /// Print a workspace's audit trail, oldest first.
-    Audit(WorkspaceArg),
+    /// Print a workspace's audit trail, oldest first, read page by page (memory stays
+    /// small however long the trail). `--json` lines carry `seq`, for `--after`.
+    Audit(AuditArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -147,6 +152,21 @@ struct WorkspaceArg {
     /// Workspace (tenant).
     #[arg(long, value_name = "W")]
     workspace: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct AuditArgs {
+    #[command(flatten)]
+    workspace: WorkspaceArg,
+    /// Only events at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    since: Option<jiff::Timestamp>,
+    /// Only events after this `seq` (the last one a previous run printed).
+    #[arg(long, value_name = "SEQ")]
+    after: Option<u64>,
+    /// Print at most this many events.
+    #[arg(long, value_name = "N")]
+    limit: Option<u64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -235,6 +255,12 @@ fn hint(e: &VaultError) -> Option<String> {
                 .into(),
         ),
         VaultError::KeyRejected { report } => Some(report.remediation()),
+        VaultError::Store(StoreError::VaultNotFound { .. }) => Some(format!(
+            "pass --vault PATH|URL or set {VAULT_ENV} to the vault you mean; `byok vault init` creates a new one"
+        )),
+        VaultError::Store(StoreError::InvalidVaultUrl { .. }) => Some(format!(
+            "use a file path, sqlite:PATH, or postgres://USER@HOST/DB (in {VAULT_ENV} it stays off the command line)"
+        )),
         VaultError::NoUsableKey { .. } => Some(
             "add a key with `byok vault add`, enable a disabled one, or re-test a benched one with `byok vault test`"
                 .into(),
@@ -245,16 +271,24 @@ fn hint(e: &VaultError) -> Option<String> {
 
 async fn execute(args: Args) -> Result<ExitCode, VaultError> {
     let json = args.json;
-    let store = open_store(args.vault.as_deref()).await?;
+    let mode = match args.command {
+        Command::Add(_) | Command::Init => OpenMode::Create,
+        _ => OpenMode::Existing,
+    };
+    let (store, location) = open_store(args.vault.as_deref(), mode).await?;
     let actor = args.actor.unwrap_or_else(|| {
         format!(
             "cli:{}",
             std::env::var("USER").unwrap_or_else(|_| "unknown".into())
         )
     });
+    let master = MasterKeySource::from_env()?;
+    if let MasterKeySource::File(path) = &master {
+        warn_if_readable(path, "the master key file");
+    }
     let mut builder = Vault::builder()
         .store(store.clone())
-        .master_key(master_key_source())
+        .master_key(master)
         .actor(actor);
     if std::env::var_os(PREVIOUS_MASTER_KEY_ENV).is_some() {
         builder = builder.previous_master_key(MasterKeySource::Env(PREVIOUS_MASTER_KEY_ENV.into()));
@@ -287,6 +321,13 @@ async fn execute(args: Args) -> Result<ExitCode, VaultError> {
     }
     let vault = builder.build().await?;
     match args.command {
+        Command::Init => {
+            if json {
+                output::print_json(&json!({ "vault": location, "ready": true }));
+            } else {
+                println!("vault ready: {location}");
+            }
+        }
         Command::Add(a) => {
             let secret = read_secret()?;
             let mut new =
@@ -441,48 +482,85 @@ async fn execute(args: Args) -> Result<ExitCode, VaultError> {
                 return Ok(ExitCode::from(output::NEGATIVE));
             }
         }
-        Command::Audit(w) => {
-            for e in vault.audit(&workspace(&w.workspace)?).await? {
-                if json {
-                    output::print_json(&serde_json::to_value(&e).unwrap_or_default());
-                } else {
-                    println!(
-                        "{} {} {} {} {}",
-                        e.at, e.workspace, e.key_id, e.action, e.actor
-                    );
-                }
-            }
-        }
+        Command::Audit(a) => print_audit(&vault, &a, json).await?,
     }
     Ok(ExitCode::from(output::OK))
 }
 
-/// `BYOK_MASTER_KEY`, else the file named by `BYOK_MASTER_KEY_FILE`; a missing key is reported on unlock.
-fn master_key_source() -> MasterKeySource {
-    match (
-        std::env::var_os(byok::store::MASTER_KEY_ENV),
-        std::env::var_os(MASTER_KEY_FILE_ENV),
-    ) {
-        (None, Some(file)) => MasterKeySource::File(PathBuf::from(file)),
-        _ => MasterKeySource::from_default_env(),
+/// Events read per page by `audit`.
+const AUDIT_PAGE: u64 = 1000;
+
+/// The audit trail, page by page, as `--since`, `--after` and `--limit` select.
+async fn print_audit(vault: &Vault, a: &AuditArgs, json: bool) -> Result<(), VaultError> {
+    let ws = workspace(&a.workspace.workspace)?;
+    let mut left = a.limit.unwrap_or(u64::MAX);
+    let mut after = a.after;
+    while left > 0 {
+        let mut query = AuditQuery::first(usize::try_from(left.min(AUDIT_PAGE)).unwrap_or(1));
+        if let Some(since) = a.since {
+            query = query.since(since);
+        }
+        if let Some(seq) = after {
+            query = query.after(seq);
+        }
+        let page = vault.audit_page(&ws, &query).await?;
+        for (seq, e) in &page.events {
+            if json {
+                let mut value = serde_json::to_value(e).unwrap_or_default();
+                value["seq"] = json!(seq);
+                output::print_json(&value);
+            } else {
+                println!(
+                    "{} {} {} {} {}",
+                    e.at, e.workspace, e.key_id, e.action, e.actor
+                );
+            }
+        }
+        left = left.saturating_sub(page.events.len() as u64);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    Ok(())
+}
+
+/// A warning on stderr when `path` can be read by other local users.
+fn warn_if_readable(path: &std::path::Path, what: &str) {
+    if let Some(w) = permissions_warning(path, what) {
+        eprintln!("warning: {w}");
     }
 }
 
-async fn open_store(vault: Option<&str>) -> Result<Arc<dyn KeyStore>, VaultError> {
-    let target = match vault {
-        Some(v) => v.to_owned(),
-        None => default_path()?.display().to_string(),
-    };
-    if target.starts_with("postgres://") || target.starts_with("postgresql://") {
-        return Ok(Arc::new(PostgresStore::connect(&target).await?));
-    }
-    let path = PathBuf::from(target);
-    if vault.is_none() {
-        if let Some(parent) = path.parent() {
-            create_private_dir(parent)?;
+/// The store `--vault`, else `BYOK_VAULT`, else the default path names, and how
+/// to show where it is (a path with any key masked; a URL only as "PostgreSQL").
+async fn open_store(
+    vault: Option<&str>,
+    mode: OpenMode,
+) -> Result<(Arc<dyn KeyStore>, String), VaultError> {
+    let from_env = std::env::var(VAULT_ENV).ok().filter(|v| !v.is_empty());
+    let target = match vault.map(str::to_owned).or(from_env) {
+        Some(v) => v,
+        None => {
+            let path = default_path()?;
+            if mode == OpenMode::Create {
+                if let Some(parent) = path.parent() {
+                    create_private_dir(parent)?;
+                }
+            }
+            path.display().to_string()
         }
-    }
-    Ok(Arc::new(SqliteStore::open(&path).await?))
+    };
+    let location = VaultLocation::parse(&target)?;
+    let store = byok::store::open(&target, mode).await?;
+    let shown = match &location {
+        VaultLocation::Sqlite(path) => {
+            warn_if_readable(path, "the vault file");
+            byok::keys::redact(&path.display().to_string()).into_owned()
+        }
+        _ => "PostgreSQL database".to_owned(),
+    };
+    Ok((store, shown))
 }
 
 /// `$XDG_DATA_HOME/byok/vault.db`, else `$HOME/.local/share/byok/vault.db`.
@@ -507,7 +585,7 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), VaultError> {
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir).map_err(|e| {
         VaultError::Store(StoreError::Io {
-            path: dir.display().to_string(),
+            path: byok::keys::redact(&dir.display().to_string()).into_owned(),
             detail: e.to_string(),
         })
     })

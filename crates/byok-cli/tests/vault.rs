@@ -45,7 +45,8 @@ impl Vault {
         c.env("BYOK_MASTER_KEY", &self.master)
             .env_remove("BYOK_NEW_MASTER_KEY")
             .env_remove("BYOK_PREVIOUS_MASTER_KEY")
-            .env_remove("BYOK_MASTER_KEY_FILE");
+            .env_remove("BYOK_MASTER_KEY_FILE")
+            .env_remove("BYOK_VAULT");
         c
     }
 
@@ -1334,4 +1335,287 @@ fn usage_sync_admin_keys_are_saved_untested() {
     assert_eq!(view["kind"], "admin");
     assert!(view["verdict"].is_null(), "{view}");
     assert_eq!(mock.requests(), 0, "admin keys cannot make inference calls");
+}
+
+// ---- Operator mistakes (hardening): read-only opens, URLs, key sources, permissions.
+
+/// `byok vault ARGS` with exactly the environment given (no inherited BYOK_*).
+fn bare(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_byok"));
+    c.arg("vault").args(args);
+    for var in [
+        "BYOK_MASTER_KEY",
+        "BYOK_MASTER_KEY_FILE",
+        "BYOK_NEW_MASTER_KEY",
+        "BYOK_PREVIOUS_MASTER_KEY",
+        "BYOK_VAULT",
+    ] {
+        c.env_remove(var);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+fn error_code(out: &Output) -> Option<String> {
+    json_lines(out)
+        .first()
+        .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
+}
+
+#[test]
+fn read_only_commands_never_create_a_vault() {
+    let v = Vault::new();
+    let id = "0190b5a0-0000-7000-8000-000000000000";
+    let read_only: [&[&str]; 7] = [
+        &["check", "--json"],
+        &["list", "--json", "--workspace", "w"],
+        &["show", "--json", "--workspace", "w", id],
+        &["audit", "--json", "--workspace", "w"],
+        &["select", "--json", "--workspace", "w", "--provider", "openai"],
+        &["test", "--json", "--workspace", "w", id],
+        &["disable", "--json", "--workspace", "w", id],
+    ];
+    for args in read_only {
+        // A path that does not exist: `not_found`, exit 2, and still no file.
+        let out = v.run(args, "");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert_eq!(error_code(&out).as_deref(), Some("not_found"), "{args:?}");
+        assert!(!v.path.exists(), "{args:?} created the vault");
+    }
+    // An empty file (the restore test's typo, `touch`, a failed copy): the same, untouched.
+    std::fs::write(&v.path, b"").unwrap();
+    for args in read_only {
+        let out = v.run(args, "");
+        assert_eq!(error_code(&out).as_deref(), Some("not_found"), "{args:?}: {}", text(&out));
+        assert_eq!(std::fs::metadata(&v.path).unwrap().len(), 0, "{args:?} wrote to it");
+    }
+    // A SQLite file that is not a vault is not turned into one either.
+    std::fs::remove_file(&v.path).unwrap();
+    {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            use sqlx::Connection;
+            let url = format!("sqlite://{}?mode=rwc", v.path.display());
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query("CREATE TABLE other (x INTEGER)").execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        });
+    }
+    let before = std::fs::read(&v.path).unwrap();
+    let out = v.run(&["check", "--json"], "");
+    assert_eq!(error_code(&out).as_deref(), Some("not_found"), "{}", text(&out));
+    assert_eq!(std::fs::read(&v.path).unwrap(), before);
+    std::fs::remove_file(&v.path).unwrap();
+
+    // `init` creates it (idempotently); then the read-only commands work.
+    for _ in 0..2 {
+        let out = v.run(&["init", "--json"], "");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert_eq!(json_lines(&out)[0]["ready"], true);
+    }
+    let out = v.run(&["check", "--json"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = v.run(&["list", "--json", "--workspace", "w"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // `add` also creates a vault where there is none.
+    let fresh = Vault::new();
+    fresh.add("w", "openai", &fake::key(Provider::OpenAi, KeyKind::Project, 21));
+    assert_eq!(fresh.ids("w").len(), 1);
+}
+
+#[test]
+fn vault_url_mistakes_never_print_the_password() {
+    let secret = "Zq9-database-password-Xw2";
+    let dir = tempfile::tempdir().unwrap();
+    let master = master();
+    let targets = [
+        format!("redis://:{secret}@127.0.0.1:1/0"),
+        format!("mysql://root:{secret}@127.0.0.1:1/byok"),
+        format!("postgres:/app:{secret}@127.0.0.1:1/byok"),
+        format!("postgresql:app:{secret}@127.0.0.1/byok"),
+        format!("mongodb+srv://u:{secret}@cluster/x"),
+    ];
+    for target in &targets {
+        for via_env in [false, true] {
+            let mut c = if via_env {
+                bare(
+                    &["list", "--json", "--workspace", "w"],
+                    &[("BYOK_VAULT", target.as_ref()), ("BYOK_MASTER_KEY", master.as_ref())],
+                )
+            } else {
+                bare(
+                    &["--vault", target, "add", "--no-test", "--json", "--workspace", "w", "--provider", "openai", "--label", "l"],
+                    &[("BYOK_MASTER_KEY", master.as_ref())],
+                )
+            };
+            c.current_dir(dir.path());
+            // The URL is refused before the key is read: no stdin, no broken pipe.
+            let out = run_cmd(c, "");
+            assert_eq!(out.status.code(), Some(2), "{target}: {}", text(&out));
+            assert_eq!(error_code(&out).as_deref(), Some("invalid_vault_url"), "{target}");
+            assert!(!text(&out).contains(secret), "password printed: {}", text(&out));
+            assert!(!text(&out).contains("127.0.0.1"), "URL printed: {}", text(&out));
+        }
+    }
+    // Nothing was created under any of those names.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+    // A well-formed URL with options the driver rejects: a fixed message, no echo.
+    let bad_option = format!("postgres://app:{secret}@127.0.0.1:1/byok?sslmode={secret}");
+    let out = run_cmd(
+        bare(&["--vault", &bad_option, "list", "--json", "--workspace", "w"], &[("BYOK_MASTER_KEY", master.as_ref())]),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(error_code(&out).as_deref(), Some("backend_error"));
+    assert!(!text(&out).contains(secret), "{}", text(&out));
+    // Unreachable server: the driver's own message, still without the URL.
+    let unreachable = format!("postgres://app:{secret}@127.0.0.1:1/byok");
+    let out = run_cmd(
+        bare(&["--vault", &unreachable, "list", "--json", "--workspace", "w"], &[("BYOK_MASTER_KEY", master.as_ref())]),
+        "",
+    );
+    assert_eq!(error_code(&out).as_deref(), Some("backend_error"), "{}", text(&out));
+    assert!(!text(&out).contains(secret), "{}", text(&out));
+}
+
+#[test]
+fn byok_vault_names_the_vault_without_argv() {
+    let v = Vault::new();
+    let env = [
+        ("BYOK_VAULT", v.path.as_os_str()),
+        ("BYOK_MASTER_KEY", v.master.as_ref()),
+    ];
+    let key = fake::key(Provider::Anthropic, KeyKind::Api, 31);
+    let out = run_cmd(
+        bare(&["add", "--no-test", "--json", "--workspace", "w", "--provider", "anthropic", "--label", "a"], &env),
+        &key,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(v.path.exists());
+    assert_eq!(v.ids("w").len(), 1, "the same vault as --vault names");
+    // --vault wins over BYOK_VAULT.
+    let other = Vault::new();
+    let mut c = bare(&["--vault", other.path.to_str().unwrap(), "list", "--json", "--workspace", "w"], &env);
+    c.env("BYOK_MASTER_KEY", &other.master);
+    let out = run_cmd(c, "");
+    assert_eq!(error_code(&out).as_deref(), Some("not_found"), "{}", text(&out));
+}
+
+#[test]
+fn master_key_sources_are_unambiguous_and_bounded() {
+    let v = Vault::new();
+    v.add("w", "openai", &fake::key(Provider::OpenAi, KeyKind::Project, 41));
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("master.key");
+    std::fs::write(&key_file, format!("{}\n", v.master)).unwrap();
+    let list = ["--vault", v.path.to_str().unwrap(), "list", "--json", "--workspace", "w"];
+
+    // Set but empty does not hide the file.
+    let out = run_cmd(
+        bare(&list, &[("BYOK_MASTER_KEY", "".as_ref()), ("BYOK_MASTER_KEY_FILE", key_file.as_os_str())]),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Set but empty and nothing else: said so, not a base64 error.
+    let out = run_cmd(bare(&list, &[("BYOK_MASTER_KEY", "".as_ref())]), "");
+    assert_eq!(error_code(&out).as_deref(), Some("invalid_master_key"), "{}", text(&out));
+    assert!(text(&out).contains("empty"), "{}", text(&out));
+    // Both given: refused, naming both variables (and neither value).
+    let out = run_cmd(
+        bare(&list, &[("BYOK_MASTER_KEY", v.master.as_ref()), ("BYOK_MASTER_KEY_FILE", key_file.as_os_str())]),
+        "",
+    );
+    assert_eq!(error_code(&out).as_deref(), Some("invalid_master_key"), "{}", text(&out));
+    assert!(text(&out).contains("BYOK_MASTER_KEY_FILE"), "{}", text(&out));
+    assert!(!text(&out).contains(&v.master), "{}", text(&out));
+    // A huge "key file" is refused after reading at most a few KiB.
+    let huge = dir.path().join("huge.key");
+    let mut body = format!("{}\n", v.master).into_bytes();
+    body.resize(64 << 20, b'A');
+    std::fs::write(&huge, body).unwrap();
+    let out = run_cmd(bare(&list, &[("BYOK_MASTER_KEY_FILE", huge.as_os_str())]), "");
+    assert_eq!(error_code(&out).as_deref(), Some("invalid_master_key"), "{}", text(&out));
+    assert!(text(&out).contains("larger than"), "{}", text(&out));
+}
+
+#[cfg(unix)]
+#[test]
+fn readable_vault_and_key_files_are_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let v = Vault::new();
+    v.add("w", "openai", &fake::key(Provider::OpenAi, KeyKind::Project, 51));
+    let out = v.run(&["list", "--workspace", "w"], "");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"), "private by default");
+
+    std::fs::set_permissions(&v.path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = v.run(&["list", "--workspace", "w"], "");
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("warning: the vault file") && err.contains("chmod 600"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("master.key");
+    std::fs::write(&key_file, &v.master).unwrap();
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = run_cmd(
+        bare(
+            &["--vault", v.path.to_str().unwrap(), "list", "--workspace", "w"],
+            &[("BYOK_MASTER_KEY_FILE", key_file.as_os_str())],
+        ),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("warning: the master key file"), "{err}");
+    assert!(!err.contains(&v.master), "{err}");
+}
+
+#[test]
+fn audit_is_read_in_pages_and_filtered() {
+    let v = Vault::new();
+    let added = v.add("w", "openai", &fake::key(Provider::OpenAi, KeyKind::Project, 61));
+    let id: byok::store::KeyId = added["id"].as_str().unwrap().parse().unwrap();
+    let ws = WorkspaceId::new("w").unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    // 2,500 more events: more than two of the CLI's pages of 1,000.
+    let middle = rt.block_on(async {
+        let store = SqliteStore::open(&v.path).await.unwrap();
+        let mut middle = None;
+        for i in 0..2500 {
+            if i == 1250 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                middle = Some(jiff::Timestamp::now());
+            }
+            let e = byok::store::AuditEvent::now(ws.clone(), id, AuditAction::Use, format!("svc-{i}"));
+            store.append_audit(&e).await.unwrap();
+        }
+        store.close().await;
+        middle.unwrap()
+    });
+    let all = v.run(&["audit", "--json", "--workspace", "w"], "");
+    assert_eq!(all.status.code(), Some(0), "{}", text(&all));
+    let all = json_lines(&all);
+    assert_eq!(all.len(), 2501, "every event, across pages");
+    assert_eq!(all[0]["action"], "add");
+    let seqs: Vec<u64> = all.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "oldest first, no repeats");
+    assert_eq!(all[2500]["actor"], "svc-2499");
+
+    let first = json_lines(&v.run(&["audit", "--json", "--workspace", "w", "--limit", "10"], ""));
+    assert_eq!(first.len(), 10);
+    let after = seqs[9].to_string();
+    let rest = json_lines(&v.run(&["audit", "--json", "--workspace", "w", "--after", &after, "--limit", "1500"], ""));
+    assert_eq!(rest.len(), 1500);
+    assert_eq!(rest[0]["seq"].as_u64(), Some(seqs[10]), "resumes right after the cursor");
+
+    let since = middle.to_string();
+    let late = json_lines(&v.run(&["audit", "--json", "--workspace", "w", "--since", &since], ""));
+    assert_eq!(late.len(), 1250, "only events at or after --since");
+    assert_eq!(late[0]["actor"], "svc-1250");
+
+    let bad = v.run(&["audit", "--json", "--workspace", "w", "--since", "yesterday"], "");
+    assert_eq!(bad.status.code(), Some(2));
 }

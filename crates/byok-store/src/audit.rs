@@ -109,6 +109,70 @@ impl AuditEvent {
     }
 }
 
+/// Which part of a workspace's audit trail to read with
+/// [`KeyStore::audit_page`](crate::KeyStore::audit_page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditQuery {
+    /// Only events after this cursor (a previous page's [`AuditPage::next`]).
+    pub after: Option<u64>,
+    /// Only events at or after this time.
+    pub since: Option<Timestamp>,
+    /// At most this many events (at least one is asked for even when 0).
+    pub limit: usize,
+}
+
+impl AuditQuery {
+    /// The first `limit` events of the trail.
+    pub fn first(limit: usize) -> Self {
+        AuditQuery {
+            after: None,
+            since: None,
+            limit,
+        }
+    }
+
+    /// Only events at or after `since`.
+    pub fn since(mut self, since: Timestamp) -> Self {
+        self.since = Some(since);
+        self
+    }
+
+    /// Only events after the cursor `after`.
+    pub fn after(mut self, after: u64) -> Self {
+        self.after = Some(after);
+        self
+    }
+
+    /// The limit as a SQL bind value (1 ..= i64::MAX).
+    pub(crate) fn sql_limit(&self) -> i64 {
+        i64::try_from(self.limit.max(1)).unwrap_or(i64::MAX)
+    }
+}
+
+/// One page of a workspace's audit trail, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditPage {
+    /// The events, each with its cursor (the store's sequence number: increasing,
+    /// unique in the vault, not contiguous per workspace).
+    pub events: Vec<(u64, AuditEvent)>,
+    /// Where the next page starts (`AuditQuery::after`), or `None` after the last page.
+    pub next: Option<u64>,
+}
+
+impl AuditPage {
+    /// A page from events read with `limit + 1` asked for: the extra one only says
+    /// that another page exists.
+    pub(crate) fn from_probe(mut events: Vec<(u64, AuditEvent)>, limit: usize) -> Self {
+        let limit = limit.max(1);
+        let more = events.len() > limit;
+        events.truncate(limit);
+        let next = if more { events.last().map(|(seq, _)| *seq) } else { None };
+        AuditPage { events, next }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@
 use byok_keys::{KeyKind, Provider};
 use secrecy::ExposeSecret;
 
-use crate::audit::{AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent, AuditQuery};
 use crate::error::StoreError;
 use crate::kek::{DataKey, MasterKey};
 use crate::record::{KeyId, KeyRecord, LookupHash, Role, Status, WorkspaceId, now};
@@ -549,6 +549,45 @@ pub async fn audit_log(store: &dyn KeyStore) {
         "events come back in order, per workspace"
     );
     assert_eq!(store.audit(&b).await.expect("audit").len(), 1);
+
+    // Paged: the same events, in order, two at a time, with no page past the end.
+    let mut paged = Vec::new();
+    let mut query = AuditQuery::first(2);
+    let mut pages = 0;
+    loop {
+        let page = store.audit_page(&a, &query).await.expect("audit page");
+        assert!(page.events.len() <= 2, "a page holds at most `limit` events");
+        pages += 1;
+        let cursors: Vec<u64> = page.events.iter().map(|(seq, _)| *seq).collect();
+        assert!(cursors.windows(2).all(|w| w[0] < w[1]), "cursors increase");
+        paged.extend(page.events.into_iter().map(|(_, e)| e));
+        match page.next {
+            Some(next) => query = query.after(next),
+            None => break,
+        }
+    }
+    assert_eq!(paged, expected, "pages add up to the whole trail");
+    assert_eq!(pages, 2, "four events in pages of two: no empty third page");
+    // `since`: events at or after a time (the last two share the same or a later time).
+    let since = expected[2].at;
+    let late = store
+        .audit_page(&a, &AuditQuery::first(100).since(since))
+        .await
+        .expect("audit since");
+    assert!(late.events.iter().all(|(_, e)| e.at >= since));
+    assert!(late.events.iter().any(|(_, e)| e == &expected[3]));
+    assert!(!late.events.iter().any(|(_, e)| e.at < since));
+    assert_eq!(late.next, None);
+    assert_eq!(
+        store
+            .audit_page(&b, &AuditQuery::first(0))
+            .await
+            .expect("audit b")
+            .events
+            .len(),
+        1,
+        "a limit of 0 still reads one event"
+    );
 }
 
 /// `swap_meta` is a compare-and-set.

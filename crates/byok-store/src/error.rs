@@ -100,6 +100,22 @@ pub enum StoreError {
         /// The OS error.
         detail: String,
     },
+    /// No vault where one was expected: a missing or empty file, or a database
+    /// without byok's tables. Read-only commands never create a vault.
+    #[error(
+        "no vault at {location}; check the path or URL (BYOK_VAULT / --vault), or create one by adding a key or with `byok vault init`"
+    )]
+    VaultNotFound {
+        /// The path (any key in it masked) or "the PostgreSQL database given"; never a URL.
+        location: String,
+    },
+    /// The vault location is URL-shaped but not one byok opens (another database's
+    /// scheme, a typo such as `postgres:/…`). The location itself is never repeated.
+    #[error("the vault location is not usable: {reason}")]
+    InvalidVaultUrl {
+        /// What is wrong, naming at most the scheme.
+        reason: String,
+    },
     /// The database failed (connection, query, migration).
     #[error("database error: {detail}; check that the database is reachable and retry")]
     Backend {
@@ -126,6 +142,9 @@ impl StoreError {
             StoreError::Kek { .. } => "kek_error",
             StoreError::Io { .. } => "io_error",
             StoreError::Backend { .. } => "backend_error",
+            // The same code as a missing record: what was asked for is not there.
+            StoreError::VaultNotFound { .. } => "not_found",
+            StoreError::InvalidVaultUrl { .. } => "invalid_vault_url",
         }
     }
 
@@ -172,6 +191,7 @@ mod tests {
                 detail: "d".into(),
             },
             StoreError::Backend { detail: "d".into() },
+            StoreError::InvalidVaultUrl { reason: "r".into() },
         ];
         let mut codes: Vec<_> = all.iter().map(StoreError::code).collect();
         assert!(
@@ -183,5 +203,10 @@ mod tests {
         codes.dedup();
         assert_eq!(codes.len(), all.len(), "every variant has its own code");
         assert_eq!(StoreError::WrongMasterKey.code(), "wrong_master_key");
+        // A missing vault shares `not_found` with a missing record, by design.
+        let missing = StoreError::VaultNotFound {
+            location: "v.db".into(),
+        };
+        assert_eq!(missing.code(), "not_found");
     }
 }

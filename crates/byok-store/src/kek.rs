@@ -18,6 +18,10 @@ use crate::error::StoreError;
 /// Environment variable holding the base64 of the 32-byte master key.
 pub const MASTER_KEY_ENV: &str = "BYOK_MASTER_KEY";
 
+/// The largest master-key file [`MasterKey::from_file`] reads (base64 of 32 bytes
+/// is 44 characters; the rest is room for whitespace and a trailing newline).
+pub const MAX_KEY_FILE_BYTES: u64 = 4096;
+
 /// A 256-bit data key (or any 32-byte secret a KEK wraps). Zeroed on drop; its
 /// `Debug` shows nothing.
 pub struct DataKey(Zeroizing<[u8; 32]>);
@@ -171,6 +175,9 @@ impl MasterKey {
     /// Read `BYOK_MASTER_KEY` (or another variable) from the environment.
     pub fn from_env_var(name: &str) -> Result<Self, StoreError> {
         match std::env::var(name) {
+            Ok(v) if v.trim().is_empty() => Err(StoreError::InvalidMasterKey {
+                reason: format!("{name} is set but empty"),
+            }),
             Ok(v) => MasterKey::from_base64(&SecretString::from(v)),
             Err(std::env::VarError::NotPresent) => Err(StoreError::MissingMasterKey),
             Err(std::env::VarError::NotUnicode(_)) => Err(StoreError::InvalidMasterKey {
@@ -180,11 +187,27 @@ impl MasterKey {
     }
 
     /// Read a key file: the base64 of 32 bytes (surrounding whitespace ignored), or exactly 32 raw bytes.
+    ///
+    /// At most [`MAX_KEY_FILE_BYTES`] are read: a larger file (a device, a log, a
+    /// whole disk image named by mistake) is refused without being read further.
     pub fn from_file(path: &Path) -> Result<Self, StoreError> {
-        let raw = Zeroizing::new(std::fs::read(path).map_err(|e| StoreError::Io {
-            path: path.display().to_string(),
+        use std::io::Read;
+        let io = |e: std::io::Error| StoreError::Io {
+            path: crate::open::display_path(path),
             detail: e.to_string(),
-        })?);
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let mut raw = Zeroizing::new(Vec::with_capacity(64));
+        file.take(MAX_KEY_FILE_BYTES + 1)
+            .read_to_end(&mut raw)
+            .map_err(io)?;
+        if raw.len() as u64 > MAX_KEY_FILE_BYTES {
+            return Err(StoreError::InvalidMasterKey {
+                reason: format!(
+                    "the key file is larger than {MAX_KEY_FILE_BYTES} bytes; it must hold only the key"
+                ),
+            });
+        }
         // Base64 of 32 bytes is 43+ characters, so a 32-byte file can only be raw key bytes.
         if raw.len() == 32 {
             let mut bytes = Zeroizing::new([0u8; 32]);

@@ -75,6 +75,7 @@ mod kek;
 mod keyring;
 mod memory;
 mod meta;
+mod open;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod record;
@@ -86,9 +87,9 @@ mod sql;
 mod sqlite;
 mod store;
 
-pub use audit::{AuditAction, AuditEvent};
+pub use audit::{AuditAction, AuditEvent, AuditPage, AuditQuery};
 pub use error::StoreError;
-pub use kek::{DataKey, KdfParams, Kek, MASTER_KEY_ENV, MasterKey};
+pub use kek::{DataKey, KdfParams, Kek, MASTER_KEY_ENV, MAX_KEY_FILE_BYTES, MasterKey};
 pub use keyring::{CheckOutcome, Keyring, RewrapProgress, RewrapReport, binding};
 pub use memory::MemoryStore;
 pub use meta::kdf_params;
@@ -96,7 +97,8 @@ pub use meta::kdf_params;
 pub use postgres::PostgresStore;
 pub use record::{KeyId, KeyRecord, KeyView, LookupHash, Role, Status, WorkspaceId, now};
 pub use sealed::{Binding, FORMAT_VERSION, SealedSecret};
-pub use source::MasterKeySource;
+pub use open::{OpenMode, VAULT_ENV, VaultLocation, open, permissions_warning};
+pub use source::{MASTER_KEY_FILE_ENV, MasterKeySource};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use store::KeyStore;

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use sqlx::Row as _;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, AuditPage, AuditQuery};
 use crate::error::StoreError;
 use crate::record::{KeyId, KeyRecord, LookupHash, WorkspaceId};
 use crate::sql::{
@@ -83,13 +83,17 @@ impl PostgresStore {
     /// Connect to `url` (`postgres://user@host:port/db`) with a pool of up to 10
     /// connections, and migrate the schema.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new()
+        PostgresStore::from_pool(PostgresStore::pool_for(url).await?).await
+    }
+
+    /// The pool `connect` uses: up to 10 connections, 10 s to acquire one.
+    pub(crate) async fn pool_for(url: &str) -> Result<PgPool, StoreError> {
+        PgPoolOptions::new()
             .max_connections(10)
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await
-            .map_err(backend)?;
-        PostgresStore::from_pool(pool).await
+            .map_err(backend)
     }
 
     /// Use an existing pool (your own settings) and migrate the schema.
@@ -147,6 +151,46 @@ impl PostgresStore {
         }
         Ok(record.id.to_string())
     }
+}
+
+/// Whether the database behind `pool` already holds byok's tables (creates nothing).
+pub(crate) async fn has_vault_tables(pool: &PgPool) -> Result<bool, StoreError> {
+    sqlx::query_scalar("SELECT to_regclass('byok_keys') IS NOT NULL")
+        .fetch_one(pool)
+        .await
+        .map_err(backend)
+}
+
+/// The workspace's audit events matching `query`, with their sequence numbers.
+async fn audit_rows(
+    store: &PostgresStore,
+    workspace: &WorkspaceId,
+    query: &AuditQuery,
+) -> Result<Vec<(u64, AuditEvent)>, StoreError> {
+    let after = query.after.map_or(0, |a| i64::try_from(a).unwrap_or(i64::MAX));
+    let rows = sqlx::query("SELECT seq, at, workspace, key_id, action, actor FROM byok_audit WHERE workspace = $1 AND seq > $2 AND at >= $3 ORDER BY seq LIMIT $4")
+        .bind(workspace.as_str())
+        .bind(after)
+        .bind(query.since.map_or(i64::MIN, micros))
+        .bind(query.sql_limit())
+        .fetch_all(pool(store))
+        .await
+        .map_err(backend)?;
+    rows.iter()
+        .map(|row| {
+            let seq: i64 = row.try_get("seq").map_err(backend)?;
+            let event = audit_from_parts(
+                row.try_get("at").map_err(backend)?,
+                row.try_get("workspace").map_err(backend)?,
+                row.try_get("key_id").map_err(backend)?,
+                row.try_get("action").map_err(backend)?,
+                row.try_get("actor").map_err(backend)?,
+            )?;
+            let seq = u64::try_from(seq)
+                .map_err(|_| StoreError::malformed("negative audit sequence number"))?;
+            Ok((seq, event))
+        })
+        .collect()
 }
 
 fn pool(s: &PostgresStore) -> &PgPool {
@@ -354,22 +398,27 @@ impl KeyStore for PostgresStore {
     }
 
     async fn audit(&self, workspace: &WorkspaceId) -> Result<Vec<AuditEvent>, StoreError> {
-        let rows = sqlx::query("SELECT at, workspace, key_id, action, actor FROM byok_audit WHERE workspace = $1 ORDER BY seq")
-            .bind(workspace.as_str())
-            .fetch_all(pool(self))
-            .await
-            .map_err(backend)?;
-        rows.iter()
-            .map(|row| {
-                audit_from_parts(
-                    row.try_get("at").map_err(backend)?,
-                    row.try_get("workspace").map_err(backend)?,
-                    row.try_get("key_id").map_err(backend)?,
-                    row.try_get("action").map_err(backend)?,
-                    row.try_get("actor").map_err(backend)?,
-                )
-            })
-            .collect()
+        let all = AuditQuery::first(usize::MAX - 1);
+        Ok(audit_rows(self, workspace, &all)
+            .await?
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect())
+    }
+
+    async fn audit_page(
+        &self,
+        workspace: &WorkspaceId,
+        query: &AuditQuery,
+    ) -> Result<AuditPage, StoreError> {
+        let probe = AuditQuery {
+            limit: query.limit.max(1).saturating_add(1),
+            ..*query
+        };
+        Ok(AuditPage::from_probe(
+            audit_rows(self, workspace, &probe).await?,
+            query.limit,
+        ))
     }
 
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {

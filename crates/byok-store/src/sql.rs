@@ -210,9 +210,15 @@ pub(crate) fn audit_from_parts(
 
 /// A driver error as a store error (the message never includes a connection string).
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
-    StoreError::Backend {
-        detail: e.to_string(),
-    }
+    let detail = match e {
+        // Configuration errors can repeat the URL or one of its query values, which
+        // may hold a password: a fixed message instead.
+        sqlx::Error::Configuration(_) => {
+            "the connection settings are invalid (check the URL's form and options)".to_owned()
+        }
+        other => byok_keys::redact(&other.to_string()).into_owned(),
+    };
+    StoreError::Backend { detail }
 }
 
 /// Whether a driver error is a unique-constraint violation.

@@ -10,7 +10,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, AuditPage, AuditQuery};
 use crate::error::StoreError;
 use crate::record::{KeyId, KeyRecord, LookupHash, WorkspaceId};
 use crate::sql::{
@@ -166,6 +166,27 @@ impl SqliteStore {
 /// How long a writer waits for another's lock, and how long opening retries.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Whether the SQLite file at `path` already holds byok's tables, read through a
+/// read-only connection that creates and changes nothing.
+pub(crate) async fn has_vault_tables(path: &Path) -> Result<bool, StoreError> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .create_if_missing(false)
+        .busy_timeout(BUSY_TIMEOUT);
+    let mut conn = sqlx::ConnectOptions::connect(&options)
+        .await
+        .map_err(backend)?;
+    let found: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'byok_keys'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .map_err(backend)?;
+    let _ = sqlx::Connection::close(conn).await;
+    Ok(found > 0)
+}
+
 /// SQLITE_BUSY or SQLITE_LOCKED, with any extended code.
 fn is_busy(e: &sqlx::Error) -> bool {
     e.as_database_error()
@@ -182,9 +203,41 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path).map(drop).map_err(|e| StoreError::Io {
-        path: path.display().to_string(),
+        path: crate::open::display_path(path),
         detail: e.to_string(),
     })
+}
+
+/// The workspace's audit events matching `query`, with their sequence numbers.
+async fn audit_rows(
+    store: &SqliteStore,
+    workspace: &WorkspaceId,
+    query: &AuditQuery,
+) -> Result<Vec<(u64, AuditEvent)>, StoreError> {
+    let after = query.after.map_or(0, |a| i64::try_from(a).unwrap_or(i64::MAX));
+    let rows = sqlx::query("SELECT seq, at, workspace, key_id, action, actor FROM byok_audit WHERE workspace = ? AND seq > ? AND at >= ? ORDER BY seq LIMIT ?")
+        .bind(workspace.as_str())
+        .bind(after)
+        .bind(query.since.map_or(i64::MIN, micros))
+        .bind(query.sql_limit())
+        .fetch_all(pool(store))
+        .await
+        .map_err(backend)?;
+    rows.iter()
+        .map(|row| {
+            let seq: i64 = row.try_get("seq").map_err(backend)?;
+            let event = audit_from_parts(
+                row.try_get("at").map_err(backend)?,
+                row.try_get("workspace").map_err(backend)?,
+                row.try_get("key_id").map_err(backend)?,
+                row.try_get("action").map_err(backend)?,
+                row.try_get("actor").map_err(backend)?,
+            )?;
+            let seq = u64::try_from(seq)
+                .map_err(|_| StoreError::malformed("negative audit sequence number"))?;
+            Ok((seq, event))
+        })
+        .collect()
 }
 
 fn pool(s: &SqliteStore) -> &SqlitePool {
@@ -408,22 +461,27 @@ impl KeyStore for SqliteStore {
     }
 
     async fn audit(&self, workspace: &WorkspaceId) -> Result<Vec<AuditEvent>, StoreError> {
-        let rows = sqlx::query("SELECT at, workspace, key_id, action, actor FROM byok_audit WHERE workspace = ? ORDER BY seq")
-            .bind(workspace.as_str())
-            .fetch_all(pool(self))
-            .await
-            .map_err(backend)?;
-        rows.iter()
-            .map(|row| {
-                audit_from_parts(
-                    row.try_get("at").map_err(backend)?,
-                    row.try_get("workspace").map_err(backend)?,
-                    row.try_get("key_id").map_err(backend)?,
-                    row.try_get("action").map_err(backend)?,
-                    row.try_get("actor").map_err(backend)?,
-                )
-            })
-            .collect()
+        let all = AuditQuery::first(usize::MAX - 1);
+        Ok(audit_rows(self, workspace, &all)
+            .await?
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect())
+    }
+
+    async fn audit_page(
+        &self,
+        workspace: &WorkspaceId,
+        query: &AuditQuery,
+    ) -> Result<AuditPage, StoreError> {
+        let probe = AuditQuery {
+            limit: query.limit.max(1).saturating_add(1),
+            ..*query
+        };
+        Ok(AuditPage::from_probe(
+            audit_rows(self, workspace, &probe).await?,
+            query.limit,
+        ))
     }
 
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {

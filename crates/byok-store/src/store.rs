@@ -4,7 +4,7 @@ use core::fmt::Debug;
 
 use async_trait::async_trait;
 
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, AuditPage, AuditQuery};
 use crate::error::StoreError;
 use crate::record::{KeyId, KeyRecord, LookupHash, WorkspaceId};
 
@@ -82,8 +82,33 @@ pub trait KeyStore: Send + Sync + Debug + 'static {
     /// Append an audit event that goes with no record change.
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
 
-    /// The workspace's audit events, oldest first.
+    /// The workspace's audit events, oldest first. Loads the whole trail: prefer
+    /// [`audit_page`](KeyStore::audit_page) for anything that may grow.
     async fn audit(&self, workspace: &WorkspaceId) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// One page of the workspace's audit trail, oldest first, filtered by `query`.
+    ///
+    /// The provided implementation reads the whole trail with
+    /// [`audit`](KeyStore::audit) and numbers events from 1; backends override it
+    /// to read only the page (ours do, in one indexed query).
+    async fn audit_page(
+        &self,
+        workspace: &WorkspaceId,
+        query: &AuditQuery,
+    ) -> Result<AuditPage, StoreError> {
+        let events = self
+            .audit(workspace)
+            .await?
+            .into_iter()
+            .zip(1u64..)
+            .map(|(e, seq)| (seq, e))
+            .filter(|(seq, e)| {
+                query.after.is_none_or(|a| *seq > a) && query.since.is_none_or(|s| e.at >= s)
+            })
+            .take(query.limit.max(1).saturating_add(1))
+            .collect();
+        Ok(AuditPage::from_probe(events, query.limit))
+    }
 
     /// A vault metadata value.
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
