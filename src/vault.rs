@@ -11,9 +11,9 @@ use std::sync::{Arc, RwLock};
 
 use crate::keys::{ApiKey, ExposeSecret, KeyError, KeyKind, Provider, SecretString, normalize};
 use crate::store::{
-    AuditAction, AuditEvent, AuditPage, AuditQuery, Binding, CheckOutcome, Kek, KeyId, KeyRecord, KeyStore, KeyView,
-    Keyring, LookupHash, MasterKeySource, RewrapProgress, RewrapReport, Role, Status, StoreError,
-    WorkspaceId, now,
+    AuditAction, AuditEvent, AuditPage, AuditQuery, Binding, CheckOutcome, Kek, KeyId, KeyRecord,
+    KeyStore, KeyView, Keyring, LookupHash, MasterKeySource, RewrapProgress, RewrapReport, Role,
+    Status, StoreError, WorkspaceId, now, refuse_secrets,
 };
 use byok_guard::Guard;
 use byok_verify::{Report, Verifier};
@@ -293,6 +293,7 @@ impl VaultBuilder {
         let store = self
             .store
             .ok_or(VaultError::Incomplete { missing: "a store" })?;
+        refuse_secrets("actor", self.actor.as_deref().unwrap_or(""))?;
         let master = self.master.ok_or(StoreError::MissingMasterKey)?;
         let current = master.resolve(store.as_ref()).await?;
         let mut previous = Vec::new();
@@ -369,11 +370,13 @@ impl Vault {
         VaultBuilder::default()
     }
 
-    /// The same vault acting for another actor in the audit trail.
+    /// The same vault acting for another actor in the audit trail. An API key in
+    /// `actor` is stored masked (the builder's `actor` refuses one instead).
     pub fn with_actor(&self, actor: impl Into<String>) -> Vault {
+        let actor = actor.into();
         Vault {
             shared: self.shared.clone(),
-            actor: actor.into().into(),
+            actor: crate::keys::redact(&actor).into_owned().into(),
         }
     }
 
@@ -409,6 +412,10 @@ impl Vault {
 
     /// The checks before any provider call: parse, the admin-key policy, duplicates.
     async fn accept(&self, new: &NewKey) -> Result<(ApiKey, LookupHash), VaultError> {
+        refuse_secrets("workspace", new.workspace.as_str())?;
+        refuse_secrets("label", &new.label)?;
+        refuse_secrets("default_model", new.default_model.as_deref().unwrap_or(""))?;
+        refuse_secrets("note", new.note.as_deref().unwrap_or(""))?;
         let key = parse(&new.secret, new.provider)?;
         if key.is_admin() && new.purpose != Purpose::UsageSync {
             return Err(VaultError::AdminKeyRefused {
@@ -557,6 +564,18 @@ impl Vault {
             }
             .into());
         }
+        refuse_secrets("label", edit.label.as_deref().unwrap_or(""))?;
+        refuse_secrets(
+            "default_model",
+            edit.default_model
+                .as_ref()
+                .and_then(|m| m.as_deref())
+                .unwrap_or(""),
+        )?;
+        refuse_secrets(
+            "note",
+            edit.note.as_ref().and_then(|n| n.as_deref()).unwrap_or(""),
+        )?;
         if let Some(label) = edit.label {
             next.label = label;
         }

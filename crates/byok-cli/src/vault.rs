@@ -18,8 +18,7 @@ use byok::keys::{Provider, SecretString};
 use byok::select::Skipped;
 use byok::store::{
     AuditQuery, CheckOutcome, KeyId, KeyStore, KeyView, MasterKeySource, OpenMode, RewrapReport,
-    Role,
-    StoreError, VAULT_ENV, VaultLocation, WorkspaceId, permissions_warning,
+    Role, StoreError, VAULT_ENV, VaultLocation, WorkspaceId, permissions_warning,
 };
 use byok::verify::Report;
 use byok::{Added, KeyEdit, NewKey, Purpose, Vault, VaultError, VerifyPolicy};

@@ -1373,7 +1373,14 @@ fn read_only_commands_never_create_a_vault() {
         &["list", "--json", "--workspace", "w"],
         &["show", "--json", "--workspace", "w", id],
         &["audit", "--json", "--workspace", "w"],
-        &["select", "--json", "--workspace", "w", "--provider", "openai"],
+        &[
+            "select",
+            "--json",
+            "--workspace",
+            "w",
+            "--provider",
+            "openai",
+        ],
         &["test", "--json", "--workspace", "w", id],
         &["disable", "--json", "--workspace", "w", id],
     ];
@@ -1388,24 +1395,44 @@ fn read_only_commands_never_create_a_vault() {
     std::fs::write(&v.path, b"").unwrap();
     for args in read_only {
         let out = v.run(args, "");
-        assert_eq!(error_code(&out).as_deref(), Some("not_found"), "{args:?}: {}", text(&out));
-        assert_eq!(std::fs::metadata(&v.path).unwrap().len(), 0, "{args:?} wrote to it");
+        assert_eq!(
+            error_code(&out).as_deref(),
+            Some("not_found"),
+            "{args:?}: {}",
+            text(&out)
+        );
+        assert_eq!(
+            std::fs::metadata(&v.path).unwrap().len(),
+            0,
+            "{args:?} wrote to it"
+        );
     }
     // A SQLite file that is not a vault is not turned into one either.
     std::fs::remove_file(&v.path).unwrap();
     {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             use sqlx::Connection;
             let url = format!("sqlite://{}?mode=rwc", v.path.display());
             let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            sqlx::query("CREATE TABLE other (x INTEGER)").execute(&mut conn).await.unwrap();
+            sqlx::query("CREATE TABLE other (x INTEGER)")
+                .execute(&mut conn)
+                .await
+                .unwrap();
             conn.close().await.unwrap();
         });
     }
     let before = std::fs::read(&v.path).unwrap();
     let out = v.run(&["check", "--json"], "");
-    assert_eq!(error_code(&out).as_deref(), Some("not_found"), "{}", text(&out));
+    assert_eq!(
+        error_code(&out).as_deref(),
+        Some("not_found"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(std::fs::read(&v.path).unwrap(), before);
     std::fs::remove_file(&v.path).unwrap();
 
@@ -1421,7 +1448,11 @@ fn read_only_commands_never_create_a_vault() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // `add` also creates a vault where there is none.
     let fresh = Vault::new();
-    fresh.add("w", "openai", &fake::key(Provider::OpenAi, KeyKind::Project, 21));
+    fresh.add(
+        "w",
+        "openai",
+        &fake::key(Provider::OpenAi, KeyKind::Project, 21),
+    );
     assert_eq!(fresh.ids("w").len(), 1);
 }
 
@@ -1442,11 +1473,26 @@ fn vault_url_mistakes_never_print_the_password() {
             let mut c = if via_env {
                 bare(
                     &["list", "--json", "--workspace", "w"],
-                    &[("BYOK_VAULT", target.as_ref()), ("BYOK_MASTER_KEY", master.as_ref())],
+                    &[
+                        ("BYOK_VAULT", target.as_ref()),
+                        ("BYOK_MASTER_KEY", master.as_ref()),
+                    ],
                 )
             } else {
                 bare(
-                    &["--vault", target, "add", "--no-test", "--json", "--workspace", "w", "--provider", "openai", "--label", "l"],
+                    &[
+                        "--vault",
+                        target,
+                        "add",
+                        "--no-test",
+                        "--json",
+                        "--workspace",
+                        "w",
+                        "--provider",
+                        "openai",
+                        "--label",
+                        "l",
+                    ],
                     &[("BYOK_MASTER_KEY", master.as_ref())],
                 )
             };
@@ -1454,9 +1500,21 @@ fn vault_url_mistakes_never_print_the_password() {
             // The URL is refused before the key is read: no stdin, no broken pipe.
             let out = run_cmd(c, "");
             assert_eq!(out.status.code(), Some(2), "{target}: {}", text(&out));
-            assert_eq!(error_code(&out).as_deref(), Some("invalid_vault_url"), "{target}");
-            assert!(!text(&out).contains(secret), "password printed: {}", text(&out));
-            assert!(!text(&out).contains("127.0.0.1"), "URL printed: {}", text(&out));
+            assert_eq!(
+                error_code(&out).as_deref(),
+                Some("invalid_vault_url"),
+                "{target}"
+            );
+            assert!(
+                !text(&out).contains(secret),
+                "password printed: {}",
+                text(&out)
+            );
+            assert!(
+                !text(&out).contains("127.0.0.1"),
+                "URL printed: {}",
+                text(&out)
+            );
         }
     }
     // Nothing was created under any of those names.
@@ -1465,7 +1523,10 @@ fn vault_url_mistakes_never_print_the_password() {
     // A well-formed URL with options the driver rejects: a fixed message, no echo.
     let bad_option = format!("postgres://app:{secret}@127.0.0.1:1/byok?sslmode={secret}");
     let out = run_cmd(
-        bare(&["--vault", &bad_option, "list", "--json", "--workspace", "w"], &[("BYOK_MASTER_KEY", master.as_ref())]),
+        bare(
+            &["--vault", &bad_option, "list", "--json", "--workspace", "w"],
+            &[("BYOK_MASTER_KEY", master.as_ref())],
+        ),
         "",
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
@@ -1474,10 +1535,25 @@ fn vault_url_mistakes_never_print_the_password() {
     // Unreachable server: the driver's own message, still without the URL.
     let unreachable = format!("postgres://app:{secret}@127.0.0.1:1/byok");
     let out = run_cmd(
-        bare(&["--vault", &unreachable, "list", "--json", "--workspace", "w"], &[("BYOK_MASTER_KEY", master.as_ref())]),
+        bare(
+            &[
+                "--vault",
+                &unreachable,
+                "list",
+                "--json",
+                "--workspace",
+                "w",
+            ],
+            &[("BYOK_MASTER_KEY", master.as_ref())],
+        ),
         "",
     );
-    assert_eq!(error_code(&out).as_deref(), Some("backend_error"), "{}", text(&out));
+    assert_eq!(
+        error_code(&out).as_deref(),
+        Some("backend_error"),
+        "{}",
+        text(&out)
+    );
     assert!(!text(&out).contains(secret), "{}", text(&out));
 }
 
@@ -1490,7 +1566,20 @@ fn byok_vault_names_the_vault_without_argv() {
     ];
     let key = fake::key(Provider::Anthropic, KeyKind::Api, 31);
     let out = run_cmd(
-        bare(&["add", "--no-test", "--json", "--workspace", "w", "--provider", "anthropic", "--label", "a"], &env),
+        bare(
+            &[
+                "add",
+                "--no-test",
+                "--json",
+                "--workspace",
+                "w",
+                "--provider",
+                "anthropic",
+                "--label",
+                "a",
+            ],
+            &env,
+        ),
         &key,
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -1498,46 +1587,106 @@ fn byok_vault_names_the_vault_without_argv() {
     assert_eq!(v.ids("w").len(), 1, "the same vault as --vault names");
     // --vault wins over BYOK_VAULT.
     let other = Vault::new();
-    let mut c = bare(&["--vault", other.path.to_str().unwrap(), "list", "--json", "--workspace", "w"], &env);
+    let mut c = bare(
+        &[
+            "--vault",
+            other.path.to_str().unwrap(),
+            "list",
+            "--json",
+            "--workspace",
+            "w",
+        ],
+        &env,
+    );
     c.env("BYOK_MASTER_KEY", &other.master);
     let out = run_cmd(c, "");
-    assert_eq!(error_code(&out).as_deref(), Some("not_found"), "{}", text(&out));
+    assert_eq!(
+        error_code(&out).as_deref(),
+        Some("not_found"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
 fn master_key_sources_are_unambiguous_and_bounded() {
     let v = Vault::new();
-    v.add("w", "openai", &fake::key(Provider::OpenAi, KeyKind::Project, 41));
+    v.add(
+        "w",
+        "openai",
+        &fake::key(Provider::OpenAi, KeyKind::Project, 41),
+    );
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("master.key");
     std::fs::write(&key_file, format!("{}\n", v.master)).unwrap();
-    let list = ["--vault", v.path.to_str().unwrap(), "list", "--json", "--workspace", "w"];
+    let list = [
+        "--vault",
+        v.path.to_str().unwrap(),
+        "list",
+        "--json",
+        "--workspace",
+        "w",
+    ];
 
     // Set but empty does not hide the file.
     let out = run_cmd(
-        bare(&list, &[("BYOK_MASTER_KEY", "".as_ref()), ("BYOK_MASTER_KEY_FILE", key_file.as_os_str())]),
+        bare(
+            &list,
+            &[
+                ("BYOK_MASTER_KEY", "".as_ref()),
+                ("BYOK_MASTER_KEY_FILE", key_file.as_os_str()),
+            ],
+        ),
         "",
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // Set but empty and nothing else: said so, not a base64 error.
     let out = run_cmd(bare(&list, &[("BYOK_MASTER_KEY", "".as_ref())]), "");
-    assert_eq!(error_code(&out).as_deref(), Some("invalid_master_key"), "{}", text(&out));
+    assert_eq!(
+        error_code(&out).as_deref(),
+        Some("invalid_master_key"),
+        "{}",
+        text(&out)
+    );
     assert!(text(&out).contains("empty"), "{}", text(&out));
     // Both given: refused, naming both variables (and neither value).
     let out = run_cmd(
-        bare(&list, &[("BYOK_MASTER_KEY", v.master.as_ref()), ("BYOK_MASTER_KEY_FILE", key_file.as_os_str())]),
+        bare(
+            &list,
+            &[
+                ("BYOK_MASTER_KEY", v.master.as_ref()),
+                ("BYOK_MASTER_KEY_FILE", key_file.as_os_str()),
+            ],
+        ),
         "",
     );
-    assert_eq!(error_code(&out).as_deref(), Some("invalid_master_key"), "{}", text(&out));
-    assert!(text(&out).contains("BYOK_MASTER_KEY_FILE"), "{}", text(&out));
+    assert_eq!(
+        error_code(&out).as_deref(),
+        Some("invalid_master_key"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("BYOK_MASTER_KEY_FILE"),
+        "{}",
+        text(&out)
+    );
     assert!(!text(&out).contains(&v.master), "{}", text(&out));
     // A huge "key file" is refused after reading at most a few KiB.
     let huge = dir.path().join("huge.key");
     let mut body = format!("{}\n", v.master).into_bytes();
     body.resize(64 << 20, b'A');
     std::fs::write(&huge, body).unwrap();
-    let out = run_cmd(bare(&list, &[("BYOK_MASTER_KEY_FILE", huge.as_os_str())]), "");
-    assert_eq!(error_code(&out).as_deref(), Some("invalid_master_key"), "{}", text(&out));
+    let out = run_cmd(
+        bare(&list, &[("BYOK_MASTER_KEY_FILE", huge.as_os_str())]),
+        "",
+    );
+    assert_eq!(
+        error_code(&out).as_deref(),
+        Some("invalid_master_key"),
+        "{}",
+        text(&out)
+    );
     assert!(text(&out).contains("larger than"), "{}", text(&out));
 }
 
@@ -1546,15 +1695,25 @@ fn master_key_sources_are_unambiguous_and_bounded() {
 fn readable_vault_and_key_files_are_warned_about() {
     use std::os::unix::fs::PermissionsExt;
     let v = Vault::new();
-    v.add("w", "openai", &fake::key(Provider::OpenAi, KeyKind::Project, 51));
+    v.add(
+        "w",
+        "openai",
+        &fake::key(Provider::OpenAi, KeyKind::Project, 51),
+    );
     let out = v.run(&["list", "--workspace", "w"], "");
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"), "private by default");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("warning"),
+        "private by default"
+    );
 
     std::fs::set_permissions(&v.path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = v.run(&["list", "--workspace", "w"], "");
     assert_eq!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("warning: the vault file") && err.contains("chmod 600"), "{err}");
+    assert!(
+        err.contains("warning: the vault file") && err.contains("chmod 600"),
+        "{err}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("master.key");
@@ -1562,7 +1721,13 @@ fn readable_vault_and_key_files_are_warned_about() {
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o640)).unwrap();
     let out = run_cmd(
         bare(
-            &["--vault", v.path.to_str().unwrap(), "list", "--workspace", "w"],
+            &[
+                "--vault",
+                v.path.to_str().unwrap(),
+                "list",
+                "--workspace",
+                "w",
+            ],
             &[("BYOK_MASTER_KEY_FILE", key_file.as_os_str())],
         ),
         "",
@@ -1576,10 +1741,17 @@ fn readable_vault_and_key_files_are_warned_about() {
 #[test]
 fn audit_is_read_in_pages_and_filtered() {
     let v = Vault::new();
-    let added = v.add("w", "openai", &fake::key(Provider::OpenAi, KeyKind::Project, 61));
+    let added = v.add(
+        "w",
+        "openai",
+        &fake::key(Provider::OpenAi, KeyKind::Project, 61),
+    );
     let id: byok::store::KeyId = added["id"].as_str().unwrap().parse().unwrap();
     let ws = WorkspaceId::new("w").unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     // 2,500 more events: more than two of the CLI's pages of 1,000.
     let middle = rt.block_on(async {
         let store = SqliteStore::open(&v.path).await.unwrap();
@@ -1589,7 +1761,8 @@ fn audit_is_read_in_pages_and_filtered() {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                 middle = Some(jiff::Timestamp::now());
             }
-            let e = byok::store::AuditEvent::now(ws.clone(), id, AuditAction::Use, format!("svc-{i}"));
+            let e =
+                byok::store::AuditEvent::now(ws.clone(), id, AuditAction::Use, format!("svc-{i}"));
             store.append_audit(&e).await.unwrap();
         }
         store.close().await;
@@ -1601,21 +1774,99 @@ fn audit_is_read_in_pages_and_filtered() {
     assert_eq!(all.len(), 2501, "every event, across pages");
     assert_eq!(all[0]["action"], "add");
     let seqs: Vec<u64> = all.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
-    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "oldest first, no repeats");
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "oldest first, no repeats"
+    );
     assert_eq!(all[2500]["actor"], "svc-2499");
 
-    let first = json_lines(&v.run(&["audit", "--json", "--workspace", "w", "--limit", "10"], ""));
+    let first = json_lines(&v.run(
+        &["audit", "--json", "--workspace", "w", "--limit", "10"],
+        "",
+    ));
     assert_eq!(first.len(), 10);
     let after = seqs[9].to_string();
-    let rest = json_lines(&v.run(&["audit", "--json", "--workspace", "w", "--after", &after, "--limit", "1500"], ""));
+    let rest = json_lines(&v.run(
+        &[
+            "audit",
+            "--json",
+            "--workspace",
+            "w",
+            "--after",
+            &after,
+            "--limit",
+            "1500",
+        ],
+        "",
+    ));
     assert_eq!(rest.len(), 1500);
-    assert_eq!(rest[0]["seq"].as_u64(), Some(seqs[10]), "resumes right after the cursor");
+    assert_eq!(
+        rest[0]["seq"].as_u64(),
+        Some(seqs[10]),
+        "resumes right after the cursor"
+    );
 
     let since = middle.to_string();
-    let late = json_lines(&v.run(&["audit", "--json", "--workspace", "w", "--since", &since], ""));
+    let late = json_lines(&v.run(
+        &["audit", "--json", "--workspace", "w", "--since", &since],
+        "",
+    ));
     assert_eq!(late.len(), 1250, "only events at or after --since");
     assert_eq!(late[0]["actor"], "svc-1250");
 
-    let bad = v.run(&["audit", "--json", "--workspace", "w", "--since", "yesterday"], "");
+    let bad = v.run(
+        &[
+            "audit",
+            "--json",
+            "--workspace",
+            "w",
+            "--since",
+            "yesterday",
+        ],
+        "",
+    );
     assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn keys_in_plain_text_fields_are_refused() {
+    let v = Vault::new();
+    let secret = fake::key(Provider::OpenAi, KeyKind::Project, 71);
+    let stray = fake::key(Provider::Anthropic, KeyKind::Api, 72);
+    let note = format!("old key: {stray}");
+    let add = |extra: &[&str]| {
+        let mut args = vec!["add", "--no-test", "--json", "--provider", "openai"];
+        args.extend_from_slice(extra);
+        v.run(&args, &secret)
+    };
+    let cases: [(&str, Vec<&str>); 5] = [
+        ("label", vec!["--workspace", "w", "--label", &stray]),
+        ("note", vec!["--workspace", "w", "--label", "l", "--note", &note]),
+        ("default_model", vec!["--workspace", "w", "--label", "l", "--default-model", &stray]),
+        ("workspace", vec!["--workspace", &stray, "--label", "l"]),
+        ("actor", vec!["--workspace", "w", "--label", "l", "--actor", &stray]),
+    ];
+    for (field, extra) in &cases {
+        let out = add(extra);
+        assert_eq!(out.status.code(), Some(2), "{field}: {}", text(&out));
+        assert_eq!(error_code(&out).as_deref(), Some("secret_in_field"), "{field}");
+        assert!(text(&out).contains(field), "names the field: {}", text(&out));
+        assert_no_leak(&out, &stray);
+        assert_no_leak(&out, &secret);
+    }
+    // Nothing was stored by any of them.
+    let out = v.run(&["init"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(v.ids("w").is_empty());
+    // An edit is refused the same way, and the record is unchanged.
+    let added = v.add("w", "openai", &secret);
+    let id = added["id"].as_str().unwrap();
+    let version = added["version"].to_string();
+    for flag in ["--label", "--note", "--default-model"] {
+        let out = v.run(&["edit", "--json", "--workspace", "w", id, "--version", &version, flag, &note], "");
+        assert_eq!(error_code(&out).as_deref(), Some("secret_in_field"), "{flag}: {}", text(&out));
+    }
+    let shown = v.run(&["show", "--json", "--workspace", "w", id], "");
+    assert_eq!(json_lines(&shown)[0]["version"], added["version"]);
+    assert_eq!(json_lines(&shown)[0]["label"], "l");
 }

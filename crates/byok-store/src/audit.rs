@@ -168,7 +168,11 @@ impl AuditPage {
         let limit = limit.max(1);
         let more = events.len() > limit;
         events.truncate(limit);
-        let next = if more { events.last().map(|(seq, _)| *seq) } else { None };
+        let next = if more {
+            events.last().map(|(seq, _)| *seq)
+        } else {
+            None
+        };
         AuditPage { events, next }
     }
 }

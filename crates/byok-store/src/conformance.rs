@@ -556,7 +556,10 @@ pub async fn audit_log(store: &dyn KeyStore) {
     let mut pages = 0;
     loop {
         let page = store.audit_page(&a, &query).await.expect("audit page");
-        assert!(page.events.len() <= 2, "a page holds at most `limit` events");
+        assert!(
+            page.events.len() <= 2,
+            "a page holds at most `limit` events"
+        );
         pages += 1;
         let cursors: Vec<u64> = page.events.iter().map(|(seq, _)| *seq).collect();
         assert!(cursors.windows(2).all(|w| w[0] < w[1]), "cursors increase");

@@ -116,6 +116,16 @@ pub enum StoreError {
         /// What is wrong, naming at most the scheme.
         reason: String,
     },
+    /// A plain-text field (label, note, default model, workspace, actor) holds
+    /// what the scanner recognises as an API key. Those fields are stored in clear,
+    /// so the value is refused (and never repeated).
+    #[error(
+        "the {field} holds what looks like an API key; fields are stored in clear, so pass the key only as the secret (stdin), never in the {field}"
+    )]
+    SecretInField {
+        /// Which field (`label`, `note`, `default_model`, `workspace`, `actor`).
+        field: String,
+    },
     /// The database failed (connection, query, migration).
     #[error("database error: {detail}; check that the database is reachable and retry")]
     Backend {
@@ -145,6 +155,7 @@ impl StoreError {
             // The same code as a missing record: what was asked for is not there.
             StoreError::VaultNotFound { .. } => "not_found",
             StoreError::InvalidVaultUrl { .. } => "invalid_vault_url",
+            StoreError::SecretInField { .. } => "secret_in_field",
         }
     }
 
@@ -192,6 +203,9 @@ mod tests {
             },
             StoreError::Backend { detail: "d".into() },
             StoreError::InvalidVaultUrl { reason: "r".into() },
+            StoreError::SecretInField {
+                field: "label".into(),
+            },
         ];
         let mut codes: Vec<_> = all.iter().map(StoreError::code).collect();
         assert!(

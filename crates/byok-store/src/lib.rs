@@ -93,11 +93,13 @@ pub use kek::{DataKey, KdfParams, Kek, MASTER_KEY_ENV, MAX_KEY_FILE_BYTES, Maste
 pub use keyring::{CheckOutcome, Keyring, RewrapProgress, RewrapReport, binding};
 pub use memory::MemoryStore;
 pub use meta::kdf_params;
+pub use open::{OpenMode, VAULT_ENV, VaultLocation, open, permissions_warning};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
-pub use record::{KeyId, KeyRecord, KeyView, LookupHash, Role, Status, WorkspaceId, now};
+pub use record::{
+    KeyId, KeyRecord, KeyView, LookupHash, Role, Status, WorkspaceId, now, refuse_secrets,
+};
 pub use sealed::{Binding, FORMAT_VERSION, SealedSecret};
-pub use open::{OpenMode, VAULT_ENV, VaultLocation, open, permissions_warning};
 pub use source::{MASTER_KEY_FILE_ENV, MasterKeySource};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;

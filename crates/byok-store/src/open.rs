@@ -47,10 +47,9 @@ impl core::fmt::Debug for VaultLocation {
     // A URL may hold a password: only its kind is shown.
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            VaultLocation::Sqlite(path) => f
-                .debug_tuple("Sqlite")
-                .field(&display_path(path))
-                .finish(),
+            VaultLocation::Sqlite(path) => {
+                f.debug_tuple("Sqlite").field(&display_path(path)).finish()
+            }
             VaultLocation::Postgres(_) => f.write_str("Postgres(..)"),
         }
     }
@@ -225,7 +224,9 @@ async fn open_postgres(url: &str, mode: OpenMode) -> Result<Arc<dyn KeyStore>, S
             location: "the PostgreSQL database given".into(),
         });
     }
-    Ok(Arc::new(crate::postgres::PostgresStore::from_pool(pool).await?))
+    Ok(Arc::new(
+        crate::postgres::PostgresStore::from_pool(pool).await?,
+    ))
 }
 
 #[cfg(not(feature = "postgres"))]
@@ -263,13 +264,23 @@ mod tests {
 
     #[test]
     fn paths_and_urls_are_told_apart() {
-        for path in ["vault.db", "./v.db", "/var/lib/byok/vault.db", "C:\\byok\\v.db", "dir:name/v.db"] {
+        for path in [
+            "vault.db",
+            "./v.db",
+            "/var/lib/byok/vault.db",
+            "C:\\byok\\v.db",
+            "dir:name/v.db",
+        ] {
             let parsed = VaultLocation::parse(path);
             if path == "dir:name/v.db" {
                 // `dir:name/…` is not URL-shaped (no slash after the colon, unknown scheme).
                 assert_eq!(parsed.unwrap(), VaultLocation::Sqlite(path.into()));
             } else {
-                assert_eq!(parsed.unwrap(), VaultLocation::Sqlite(path.into()), "{path}");
+                assert_eq!(
+                    parsed.unwrap(),
+                    VaultLocation::Sqlite(path.into()),
+                    "{path}"
+                );
             }
         }
         assert_eq!(
@@ -303,9 +314,15 @@ mod tests {
             assert_eq!(err.code(), "invalid_vault_url", "{target}");
             let shown = format!("{err} {err:?}");
             assert!(!shown.contains(secret), "{shown}");
-            assert!(!shown.contains("myproto"), "unknown schemes are not echoed: {shown}");
+            assert!(
+                !shown.contains("myproto"),
+                "unknown schemes are not echoed: {shown}"
+            );
         }
-        let debug = format!("{:?}", VaultLocation::parse(&format!("postgres://u:{secret}@h/db")).unwrap());
+        let debug = format!(
+            "{:?}",
+            VaultLocation::parse(&format!("postgres://u:{secret}@h/db")).unwrap()
+        );
         assert!(!debug.contains(secret), "{debug}");
     }
 
@@ -314,6 +331,9 @@ mod tests {
         let key = byok_keys::fake::key(byok_keys::Provider::OpenAi, byok_keys::KeyKind::Project, 7);
         let shown = display_path(&PathBuf::from(format!("/tmp/{key}/vault.db")));
         assert!(!shown.contains(&key[10..]), "{shown}");
-        assert!(shown.starts_with("/tmp/") && shown.ends_with("/vault.db"), "{shown}");
+        assert!(
+            shown.starts_with("/tmp/") && shown.ends_with("/vault.db"),
+            "{shown}"
+        );
     }
 }

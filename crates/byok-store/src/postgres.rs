@@ -167,7 +167,9 @@ async fn audit_rows(
     workspace: &WorkspaceId,
     query: &AuditQuery,
 ) -> Result<Vec<(u64, AuditEvent)>, StoreError> {
-    let after = query.after.map_or(0, |a| i64::try_from(a).unwrap_or(i64::MAX));
+    let after = query
+        .after
+        .map_or(0, |a| i64::try_from(a).unwrap_or(i64::MAX));
     let rows = sqlx::query("SELECT seq, at, workspace, key_id, action, actor FROM byok_audit WHERE workspace = $1 AND seq > $2 AND at >= $3 ORDER BY seq LIMIT $4")
         .bind(workspace.as_str())
         .bind(after)

@@ -56,6 +56,27 @@ impl fmt::Display for WorkspaceId {
     }
 }
 
+/// Refuse a plain-text `value` (stored in clear: a label, a note, a workspace or
+/// actor name) in which [`byok_keys::scan`] finds an API key: `secret_in_field`,
+/// naming the field and never the value.
+///
+/// ```
+/// use byok_store::refuse_secrets;
+/// assert!(refuse_secrets("label", "production (EU)").is_ok());
+/// let key = byok_keys::fake::key(byok_keys::Provider::OpenAi, byok_keys::KeyKind::Project, 1);
+/// let err = refuse_secrets("note", &format!("old one was {key}")).unwrap_err();
+/// assert_eq!(err.code(), "secret_in_field");
+/// assert!(!err.to_string().contains(&key[8..]));
+/// ```
+pub fn refuse_secrets(field: &str, value: &str) -> Result<(), StoreError> {
+    if byok_keys::scan(value).next().is_some() {
+        return Err(StoreError::SecretInField {
+            field: field.to_owned(),
+        });
+    }
+    Ok(())
+}
+
 /// A record id: a UUID v7 (time-ordered), chosen when the key is added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -214,7 +214,9 @@ async fn audit_rows(
     workspace: &WorkspaceId,
     query: &AuditQuery,
 ) -> Result<Vec<(u64, AuditEvent)>, StoreError> {
-    let after = query.after.map_or(0, |a| i64::try_from(a).unwrap_or(i64::MAX));
+    let after = query
+        .after
+        .map_or(0, |a| i64::try_from(a).unwrap_or(i64::MAX));
     let rows = sqlx::query("SELECT seq, at, workspace, key_id, action, actor FROM byok_audit WHERE workspace = ? AND seq > ? AND at >= ? ORDER BY seq LIMIT ?")
         .bind(workspace.as_str())
         .bind(after)
