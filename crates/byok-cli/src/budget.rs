@@ -67,7 +67,7 @@ enum Action {
         /// The call's output cap.
         #[arg(long, requires = "model")]
         max_output_tokens: Option<u64>,
-        /// Seconds until the hold lapses if never settled or released.
+        /// Seconds until the hold lapses if never settled or released (at least 60; longer than the call).
         #[arg(long, default_value_t = 600)]
         ttl_secs: u32,
     },
@@ -283,13 +283,14 @@ async fn act(args: Args) -> Result<u8, CliError> {
                 }
             }
             .map_err(guard_error)?;
-            let (settled, alerts) = match outcome {
-                SettleOutcome::Settled { alerts } => (true, alerts),
-                SettleOutcome::AlreadySettled => (false, Vec::new()),
+            let (settled, alerts, over_limit) = match outcome {
+                SettleOutcome::Settled { alerts, over_limit } => (true, alerts, over_limit),
+                SettleOutcome::AlreadySettled => (false, Vec::new(), Vec::new()),
             };
             if json {
                 output::print_json(&serde_json::json!({
                     "settled": settled, "already_settled": !settled, "id": id.to_string(), "alerts": alerts,
+                    "over_limit": over_limit,
                 }));
             } else {
                 println!(
@@ -305,6 +306,9 @@ async fn act(args: Args) -> Result<u8, CliError> {
                         "alert: {} reached {}% of ${} (spent ${})",
                         a.scope, a.percent, a.limit, a.spent
                     );
+                }
+                for o in &over_limit {
+                    eprintln!("warning[over_limit]: {}", o.message());
                 }
             }
             Ok(output::OK)

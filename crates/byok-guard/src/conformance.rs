@@ -19,8 +19,8 @@ use jiff::{SignedDuration, Timestamp};
 use crate::budget::{Budget, Period, Scope};
 use crate::cost::Label;
 use crate::ledger::{
-    DenyReason, HoldOutcome, HoldRequest, Ledger, RelabelRequest, Relabeled, ReleaseOutcome,
-    ReservationId, SettleOutcome,
+    DenyReason, HoldOutcome, HoldRequest, Ledger, MIN_HOLD_TTL, OverLimit, RelabelRequest,
+    Relabeled, ReleaseOutcome, ReservationId, SettleOutcome,
 };
 use crate::{GuardError, Usd};
 
@@ -68,6 +68,8 @@ pub async fn run_all(ledger: Arc<dyn Ledger>) {
     settle_replaces_the_hold_and_keeps_its_label(l).await;
     settle_and_release_are_exactly_once(l).await;
     holds_expire(l).await;
+    short_holds_are_refused(l).await;
+    settles_past_the_limit_are_reported(l).await;
     alerts_fire_once_per_period(l).await;
     periods_reset(l).await;
     relabel_moves_calls_on_every_budget(l).await;
@@ -418,6 +420,122 @@ pub async fn holds_expire(ledger: &dyn Ledger) {
     assert_eq!((st.spent, st.held), (usd("0.1"), usd("1")));
 }
 
+/// A hold shorter than [`MIN_HOLD_TTL`] is refused (`hold_ttl_too_short`), nothing held.
+pub async fn short_holds_are_refused(ledger: &dyn Ledger) {
+    let s = scope("short-ttl");
+    put(ledger, &s, "5", Period::Total).await;
+    let floor = SignedDuration::try_from(MIN_HOLD_TTL).expect("a small duration");
+    for ttl in [
+        SignedDuration::ZERO,
+        SignedDuration::from_secs(-5),
+        SignedDuration::from_millis(1),
+        floor - SignedDuration::from_millis(1),
+    ] {
+        let mut r = req(&[&s], usd("5"), t0());
+        r.expires_at = t0() + ttl;
+        let e = ledger
+            .hold(&r)
+            .await
+            .expect_err("a hold shorter than the floor must be refused");
+        assert_eq!(e.code(), "hold_ttl_too_short", "TTL {ttl:?}");
+        // Refused on a scope without a budget too: the TTL is the caller's mistake either way.
+        r.scopes = vec![scope("short-ttl-free")];
+        assert_eq!(
+            ledger.hold(&r).await.unwrap_err().code(),
+            "hold_ttl_too_short"
+        );
+    }
+    let st = ledger
+        .status(&s, t0())
+        .await
+        .expect("status")
+        .expect("budget");
+    assert_eq!(st.held, Usd::ZERO, "a refused hold holds nothing");
+    let mut r = req(&[&s], usd("5"), t0());
+    r.expires_at = t0() + floor;
+    assert!(
+        held(ledger, &r).await,
+        "a hold of exactly the floor is fine"
+    );
+}
+
+/// A settle that leaves a budget over its limit says so: `late` when its hold
+/// had lapsed and another call was admitted into its room.
+pub async fn settles_past_the_limit_are_reported(ledger: &dyn Ledger) {
+    let s = scope("overrun");
+    let other = scope("overrun-wide");
+    put(ledger, &s, "5", Period::Total).await;
+    put(ledger, &other, "100", Period::Total).await;
+    let over = |outcome: SettleOutcome| match outcome {
+        SettleOutcome::Settled { over_limit, .. } => over_limit,
+        other => panic!("a fresh settle returned {other:?}"),
+    };
+    let minute = SignedDuration::from_secs(60);
+    let mut a = req(&[&s, &other], usd("5"), t0());
+    a.expires_at = t0() + minute;
+    assert!(held(ledger, &a).await);
+    // `a`'s call outlives its hold: its room goes to `b`.
+    let later = t0() + minute;
+    let b = req(&[&s, &other], usd("5"), later);
+    assert!(held(ledger, &b).await, "a lapsed hold's room is free");
+    let at = later + SignedDuration::from_secs(1);
+    let on_time = ledger
+        .settle(b.id, usd("5"), Label::Estimated, at)
+        .await
+        .expect("settle b");
+    assert_eq!(
+        over(on_time),
+        vec![],
+        "spend equal to the limit is not over it"
+    );
+    let late = ledger
+        .settle(a.id, usd("5"), Label::Estimated, at)
+        .await
+        .expect("late settle of a");
+    assert_eq!(
+        over(late),
+        vec![OverLimit {
+            scope: s.clone(),
+            limit: usd("5"),
+            spent: usd("10"),
+            period: "total".to_owned(),
+            late: true,
+        }],
+        "a late settle past the limit is reported, only on the budget it overran"
+    );
+    // On time but costlier than its hold; a $0 settle into an overspent period adds nothing
+    // and reports nothing.
+    let c = req(&[&other], usd("1"), at);
+    assert!(held(ledger, &c).await);
+    let d = req(&[&other], Usd::ZERO, at);
+    assert!(held(ledger, &d).await);
+    let dearer = ledger
+        .settle(c.id, usd("95"), Label::Estimated, at)
+        .await
+        .expect("settle c");
+    assert_eq!(
+        over(dearer),
+        vec![OverLimit {
+            scope: other.clone(),
+            limit: usd("100"),
+            spent: usd("105"),
+            period: "total".to_owned(),
+            late: false,
+        }]
+    );
+    let free = ledger
+        .settle(d.id, Usd::ZERO, Label::Estimated, at)
+        .await
+        .expect("settle d");
+    assert_eq!(over(free), vec![]);
+    let st = ledger
+        .status(&s, at)
+        .await
+        .expect("status")
+        .expect("budget");
+    assert_eq!((st.spent, st.remaining), (usd("10"), usd("-5")));
+}
+
 /// 50 % and 100 % fire once each, on the settle that reaches them.
 pub async fn alerts_fire_once_per_period(ledger: &dyn Ledger) {
     let s = scope("alerts");
@@ -431,7 +549,7 @@ pub async fn alerts_fire_once_per_period(ledger: &dyn Ledger) {
             .await
             .expect("settle")
         {
-            SettleOutcome::Settled { alerts } => {
+            SettleOutcome::Settled { alerts, .. } => {
                 fired.push(alerts.iter().map(|a| a.percent).collect::<Vec<_>>())
             }
             other => panic!("fresh settle returned {other:?}"),

@@ -8,7 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::{
     BudgetStatus, HoldOutcome, HoldRequest, Ledger, RelabelRequest, Relabeled, ReleaseOutcome,
-    ReservationId, SettleOutcome, check, status_of,
+    ReservationId, SettleOutcome, check, over_limit, status_of,
 };
 use crate::budget::{Budget, Scope, Window};
 use crate::cost::Label;
@@ -207,6 +207,7 @@ impl Ledger for MemoryLedger {
     }
 
     async fn hold(&self, req: &HoldRequest) -> Result<HoldOutcome, GuardError> {
+        req.check_ttl()?;
         let mut st = self.lock();
         let st = &mut *st;
         st.prune(req.now);
@@ -298,8 +299,10 @@ impl Ledger for MemoryLedger {
         r.state = HoldState::Settled;
         r.settled = Some((amount, label));
         r.settled_at = Some(now);
+        let late = now >= r.expires_at;
         st.forget.push_back((r.forget_at(), id));
         let mut alerts = Vec::new();
+        let mut over = Vec::new();
         for ((scope, period), total) in r.holds.iter().zip(totals) {
             let ss = st.scopes.entry(scope.clone()).or_default();
             ss.spend
@@ -312,6 +315,13 @@ impl Ledger for MemoryLedger {
                 continue;
             };
             let spent = ss.spent(period)?;
+            over.extend(over_limit(
+                (scope, budget.limit),
+                spent,
+                amount,
+                period,
+                late,
+            ));
             let fired = ss.fired_in(budget, period);
             for percent in budget.crossed(spent, &fired) {
                 alerts.push(Alert {
@@ -326,7 +336,10 @@ impl Ledger for MemoryLedger {
                 ss.fired.insert((period.clone(), a.percent));
             }
         }
-        Ok(SettleOutcome::Settled { alerts })
+        Ok(SettleOutcome::Settled {
+            alerts,
+            over_limit: over,
+        })
     }
 
     async fn release(&self, id: ReservationId) -> Result<ReleaseOutcome, GuardError> {

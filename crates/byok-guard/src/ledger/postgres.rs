@@ -13,7 +13,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use super::sql::{Bind, SCHEMA, SqlDb, SqlLedger, SqlTx};
 use super::{
     Alert, BudgetStatus, Denied, DenyReason, HoldOutcome, HoldRequest, Ledger, RelabelRequest,
-    Relabeled, ReleaseOutcome, ReservationId, SettleOutcome, distinct_scopes,
+    Relabeled, ReleaseOutcome, ReservationId, SettleOutcome, distinct_scopes, over_limit,
 };
 use crate::budget::{Budget, Scope, Window};
 use crate::cost::Label;
@@ -455,6 +455,7 @@ impl Ledger for PostgresLedger {
     }
 
     async fn hold(&self, req: &HoldRequest) -> Result<HoldOutcome, GuardError> {
+        req.check_ttl()?;
         let scopes = distinct_scopes(&req.scopes);
         let names: Vec<String> = scopes.iter().map(Scope::to_string).collect();
         let held_amount = req.amount.to_string();
@@ -539,6 +540,7 @@ impl Ledger for PostgresLedger {
             .map_err(err)?;
         lease.keep();
         let mut alerts = Vec::new();
+        let mut spent = Vec::new();
         for row in &rows {
             match req_col(row, 0)?.as_str() {
                 "not_found" => return Err(GuardError::ReservationNotFound { id: id.to_string() }),
@@ -553,7 +555,25 @@ impl Ledger for PostgresLedger {
                     limit: amount(&req_col(row, 4)?)?,
                     period: req_col(row, 5)?,
                 }),
-                "settled" => return Ok(SettleOutcome::Settled { alerts }),
+                "spent" => spent.push((
+                    scope(&req_col(row, 1)?)?,
+                    amount(&req_col(row, 2)?)?,
+                    amount(&req_col(row, 3)?)?,
+                    req_col(row, 4)?,
+                )),
+                "settled" => {
+                    let expires: i64 = req_col(row, 2)?
+                        .parse()
+                        .map_err(|_| corrupt("reservation expiry"))?;
+                    let late = now.as_millisecond() >= expires;
+                    let over_limit = spent
+                        .iter()
+                        .filter_map(|(s, total, limit, period)| {
+                            over_limit((s, *limit), *total, settled, period, late)
+                        })
+                        .collect();
+                    return Ok(SettleOutcome::Settled { alerts, over_limit });
+                }
                 other => return Err(corrupt(format!("unexpected settle reply {other:?}"))),
             }
         }
@@ -781,7 +801,7 @@ mod tests {
             .await
             .unwrap()
         {
-            SettleOutcome::Settled { alerts } => assert!(alerts.is_empty()),
+            SettleOutcome::Settled { alerts, .. } => assert!(alerts.is_empty()),
             other => panic!("{other:?}"),
         }
         match old
@@ -789,7 +809,7 @@ mod tests {
             .await
             .unwrap()
         {
-            SettleOutcome::Settled { alerts } => {
+            SettleOutcome::Settled { alerts, .. } => {
                 assert_eq!(alerts.len(), 1);
                 assert_eq!(alerts[0].spent, usd("0.625"));
             }
@@ -934,7 +954,7 @@ mod tests {
             .await
             .unwrap()
         {
-            SettleOutcome::Settled { alerts } => {
+            SettleOutcome::Settled { alerts, .. } => {
                 assert_eq!(alerts.len(), 1);
                 assert_eq!((alerts[0].spent, alerts[0].limit), (usd("0.3"), usd("0.3")));
                 assert_eq!(alerts[0].percent, 100);

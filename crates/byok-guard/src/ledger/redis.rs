@@ -9,7 +9,8 @@ use redis::aio::ConnectionManager;
 
 use super::{
     Alert, BudgetStatus, Denied, DenyReason, HoldOutcome, HoldRequest, Ledger, RelabelRequest,
-    Relabeled, ReleaseOutcome, ReservationId, SettleOutcome, distinct_scopes, status_of,
+    Relabeled, ReleaseOutcome, ReservationId, SettleOutcome, distinct_scopes, over_limit,
+    status_of,
 };
 use crate::budget::{Budget, Scope};
 use crate::cost::Label;
@@ -208,6 +209,7 @@ impl Ledger for RedisLedger {
     }
 
     async fn hold(&self, req: &HoldRequest) -> Result<HoldOutcome, GuardError> {
+        req.check_ttl()?;
         let scopes = distinct_scopes(&req.scopes);
         let amount = limbs(req.amount)?;
         // At most a few passes: a stale window is refreshed, then the hold retried.
@@ -282,20 +284,43 @@ impl Ledger for RedisLedger {
             Some("not_found") => Err(GuardError::ReservationNotFound { id: id.to_string() }),
             Some("released") => Err(GuardError::ReservationReleased { id: id.to_string() }),
             Some("already") => Ok(SettleOutcome::AlreadySettled),
-            Some("settled") if (reply.len() - 1) % 5 == 0 => {
-                let alerts = reply[1..]
-                    .chunks(5)
-                    .map(|c| {
-                        Ok(Alert {
-                            scope: Scope::custom(c[0].clone()).map_err(|_| corrupt("scope"))?,
-                            percent: c[1].parse().map_err(|_| corrupt("alert percent"))?,
-                            spent: from_limbs(&c[2])?,
-                            limit: from_limbs(&c[3])?,
-                            period: c[4].clone(),
-                        })
-                    })
-                    .collect::<Result<_, GuardError>>()?;
-                Ok(SettleOutcome::Settled { alerts })
+            Some("settled") if reply.len() >= 2 => {
+                let expires: i64 = reply[1]
+                    .parse()
+                    .map_err(|_| corrupt("reservation expiry"))?;
+                let late = now.as_millisecond() >= expires;
+                let scope = |s: &str| Scope::custom(s).map_err(|_| corrupt("scope"));
+                let (mut alerts, mut over) = (Vec::new(), Vec::new());
+                let mut rest = &reply[2..];
+                while let Some(tag) = rest.first() {
+                    match (tag.as_str(), rest) {
+                        ("alert", [_, s, pct, spent, limit, period, ..]) => {
+                            alerts.push(Alert {
+                                scope: scope(s)?,
+                                percent: pct.parse().map_err(|_| corrupt("alert percent"))?,
+                                spent: from_limbs(spent)?,
+                                limit: from_limbs(limit)?,
+                                period: period.clone(),
+                            });
+                            rest = &rest[6..];
+                        }
+                        ("spent", [_, s, spent, limit, period, ..]) => {
+                            over.extend(over_limit(
+                                (&scope(s)?, from_limbs(limit)?),
+                                from_limbs(spent)?,
+                                amount,
+                                period,
+                                late,
+                            ));
+                            rest = &rest[5..];
+                        }
+                        _ => return Err(corrupt(format!("unexpected settle reply {reply:?}"))),
+                    }
+                }
+                Ok(SettleOutcome::Settled {
+                    alerts,
+                    over_limit: over,
+                })
             }
             _ => Err(corrupt(format!("unexpected settle reply {reply:?}"))),
         }
