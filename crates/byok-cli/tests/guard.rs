@@ -422,6 +422,68 @@ fn short_ttls_are_refused_and_settles_past_the_limit_are_reported() {
     assert_eq!(r["reserved"], false, "an overspent budget admits nothing");
 }
 
+/// `budget set` with another time zone or period once forgot the open
+/// period's spend: $9 spent on a $5 limit.
+#[test]
+fn redefining_a_budget_keeps_its_spend() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
+    let l = url.as_str();
+    let set = |extra: &[&str]| {
+        let mut args = vec![
+            "budget",
+            "--ledger",
+            l,
+            "set",
+            "--scope",
+            "project:tz",
+            "--limit-usd",
+            "5",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let out = byok(&args, "");
+        assert_eq!(out.status.code(), Some(0), "{extra:?}");
+    };
+    let reserve = |usd: &str| {
+        byok(
+            &[
+                "budget",
+                "--ledger",
+                l,
+                "reserve",
+                "--scope",
+                "project:tz",
+                "--usd",
+                usd,
+                "--json",
+            ],
+            "",
+        )
+    };
+    set(&["--period", "month"]);
+    let r = json_line(&reserve("4"));
+    let id = r["id"].as_str().unwrap();
+    let s = byok(
+        &[
+            "budget", "--ledger", l, "settle", "--id", id, "--usd", "4", "--json",
+        ],
+        "",
+    );
+    assert_eq!(s.status.code(), Some(0));
+    for extra in [
+        &["--period", "month", "--time-zone", "Pacific/Kiritimati"][..],
+        &["--period", "week", "--time-zone", "Pacific/Kiritimati"][..],
+        &["--period", "total"][..],
+    ] {
+        set(extra);
+        let denied = reserve("5");
+        assert_eq!(denied.status.code(), Some(1), "{extra:?}");
+        assert_eq!(json_line(&denied)["denied"]["spent"], "4", "{extra:?}");
+    }
+    assert_eq!(reserve("1").status.code(), Some(0));
+}
+
 #[test]
 fn budget_errors_are_coded_and_never_echo_a_ledger_password() {
     let out = byok(

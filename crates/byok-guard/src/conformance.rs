@@ -72,6 +72,7 @@ pub async fn run_all(ledger: Arc<dyn Ledger>) {
     settles_past_the_limit_are_reported(l).await;
     alerts_fire_once_per_period(l).await;
     periods_reset(l).await;
+    redefining_a_budget_keeps_the_open_periods_spend(l).await;
     relabel_moves_calls_on_every_budget(l).await;
     concurrent_holds_never_overspend(ledger.clone(), 16, 20).await;
 }
@@ -590,6 +591,77 @@ pub async fn periods_reset(ledger: &dyn Ledger) {
         .expect("status")
         .expect("budget");
     assert_eq!((st.spent, st.held), (Usd::ZERO, usd("1")));
+}
+
+/// A budget set again with another time zone or period keeps what its open
+/// period has spent, held and fired (once, $9 were spent on a $5 limit).
+///
+/// `put_budget` has no `now`: it redefines the period open on the wall clock,
+/// so this check runs at the wall clock and starts over if a period boundary
+/// passes while it runs.
+pub async fn redefining_a_budget_keeps_the_open_periods_spend(ledger: &dyn Ledger) {
+    for _ in 0..3 {
+        let s = scope("redefine");
+        let start = Timestamp::now();
+        let utc_day = Budget::new(s.clone(), usd("5"), Period::Day).alerts([50]);
+        // UTC+14: its days start ten hours before UTC's, so the open period's key differs.
+        let far_day = utc_day.clone().time_zone("Pacific/Kiritimati");
+        let far_month = Budget {
+            period: Period::Month,
+            ..far_day.clone()
+        };
+        ledger.put_budget(&utc_day).await.expect("put_budget");
+        let a = req(&[&s], usd("4"), start);
+        assert!(held(ledger, &a).await);
+        ledger
+            .settle(a.id, usd("4"), Label::Estimated, start)
+            .await
+            .expect("settle");
+        let open = req(&[&s], usd("0.5"), start);
+        assert!(held(ledger, &open).await);
+        ledger.put_budget(&far_day).await.expect("new time zone");
+        let now = Timestamp::now();
+        let windows = |t: Timestamp| {
+            [&utc_day, &far_day, &far_month].map(|b| b.window(t).expect("window").key())
+        };
+        if windows(start) != windows(now) {
+            continue; // a period began while this ran: try again in the new one
+        }
+        let st = ledger
+            .status(&s, now)
+            .await
+            .expect("status")
+            .expect("budget");
+        assert_eq!(
+            (st.spent, st.held, st.alerts_fired.clone()),
+            (usd("4"), usd("0.5"), vec![50]),
+            "another time zone keeps the open period's spend, holds and fired alerts"
+        );
+        assert_eq!(st.period_start, far_day.window(now).expect("window").start);
+        assert!(
+            !held(ledger, &req(&[&s], usd("1"), now)).await,
+            "$4 spent and $0.5 held leave no room for $1 of $5"
+        );
+        ledger
+            .settle(open.id, usd("0.5"), Label::Estimated, now)
+            .await
+            .expect("settle the hold made before the change");
+        ledger.put_budget(&far_month).await.expect("new period");
+        let st = ledger
+            .status(&s, now)
+            .await
+            .expect("status")
+            .expect("budget");
+        assert_eq!(
+            (st.spent, st.held),
+            (usd("4.5"), Usd::ZERO),
+            "another period keeps the open period's spend, and a hold made before the change settles into it"
+        );
+        assert!(!held(ledger, &req(&[&s], usd("0.6"), now)).await);
+        assert!(held(ledger, &req(&[&s], usd("0.5"), now)).await);
+        return;
+    }
+    panic!("period boundaries kept passing during the check");
 }
 
 /// `tasks` concurrent tasks each try `per_task` holds of $0.01 on a $1 budget:

@@ -187,8 +187,42 @@ impl ScopeState {
 impl Ledger for MemoryLedger {
     async fn put_budget(&self, budget: &Budget) -> Result<(), GuardError> {
         budget.validate()?;
+        let now = Timestamp::now();
         let mut st = self.lock();
+        let st = &mut *st;
         let slot = st.scopes.entry(budget.scope.clone()).or_default();
+        let carry = match &slot.budget {
+            Some(old) => budget.carry_from(old, now)?,
+            None => None,
+        };
+        if let Some((from, into)) = carry {
+            let (from, into): (Arc<str>, Arc<str>) = (from.into(), into.into());
+            // Every new figure first, so an overflow changes nothing.
+            let mut merged = slot.spend.get(&into).cloned().unwrap_or_default();
+            for (label, amount) in slot.spend.get(&from).into_iter().flatten() {
+                let total = merged.get(label).copied().unwrap_or_default();
+                merged.insert(*label, total.checked_add(*amount)?);
+            }
+            slot.spend.remove(&from);
+            slot.spend.insert(into.clone(), merged);
+            let fired: Vec<u32> = slot
+                .fired
+                .iter()
+                .filter(|(p, _)| *p == from)
+                .map(|(_, pct)| *pct)
+                .collect();
+            for pct in fired {
+                slot.fired.remove(&(from.clone(), pct));
+                slot.fired.insert((into.clone(), pct));
+            }
+            for r in st.reservations.values_mut() {
+                for (s, p) in &mut r.holds {
+                    if *s == budget.scope && *p == from {
+                        *p = into.clone();
+                    }
+                }
+            }
+        }
         slot.window = None;
         slot.budget = Some(budget.clone());
         Ok(())

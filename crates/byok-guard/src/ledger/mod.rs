@@ -367,7 +367,10 @@ pub struct BudgetStatus {
 ///   of the backend. Errors are returned, never swallowed; a failed call may be
 ///   retried with the same arguments.
 /// - Budgets set with `put_budget` replace earlier ones of the same scope and
-///   keep existing spend.
+///   keep existing spend. When the period or time zone changes, the spend,
+///   holds (live and settled) and fired thresholds of the period open at the
+///   wall clock under the old definition move, atomically with the
+///   replacement, into the period open under the new one (never forgotten).
 /// - **Relabel.** `relabel` moves each selected call's amount from its label
 ///   to the new one in the spend of every budget the call was settled into
 ///   (all of its scopes, not only the requested one), in the period it was

@@ -433,15 +433,53 @@ impl Ledger for PostgresLedger {
     async fn put_budget(&self, budget: &Budget) -> Result<(), GuardError> {
         budget.validate()?;
         let spec = serde_json::to_string(budget).map_err(corrupt)?;
+        let s = budget.scope.as_str();
+        let mut tx = self.pool().begin().await.map_err(err)?;
+        // Holds and settles lock this row too: the carry below is atomic with them.
+        let old: Option<String> =
+            sqlx::query_scalar("SELECT spec FROM byok_guard_budgets WHERE scope = $1 FOR UPDATE")
+                .bind(s)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(err)?;
+        if let Some(old) = old {
+            let old: Budget =
+                serde_json::from_str(&old).map_err(|e| corrupt(format!("budget spec: {e}")))?;
+            if let Some((from, into)) = budget.carry_from(&old, Timestamp::now())? {
+                // Each statement takes (scope, from, into).
+                for sql in [
+                    "INSERT INTO byok_guard_spend AS s (scope, period, label, amount) \
+                     SELECT scope, $3, label, amount FROM byok_guard_spend \
+                     WHERE scope = $1 AND period = $2 \
+                     ON CONFLICT (scope, period, label) \
+                     DO UPDATE SET amount = (s.amount::numeric + excluded.amount::numeric)::text",
+                    "DELETE FROM byok_guard_spend WHERE scope = $1 AND period = $2 AND $3::text IS NOT NULL",
+                    "UPDATE byok_guard_holds SET period = $3 WHERE scope = $1 AND period = $2",
+                    "INSERT INTO byok_guard_alerts (scope, period, percent) \
+                     SELECT scope, $3, percent FROM byok_guard_alerts \
+                     WHERE scope = $1 AND period = $2 ON CONFLICT DO NOTHING",
+                    "DELETE FROM byok_guard_alerts WHERE scope = $1 AND period = $2 AND $3::text IS NOT NULL",
+                ] {
+                    sqlx::query(sql)
+                        .bind(s)
+                        .bind(&from)
+                        .bind(&into)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(err)?;
+                }
+            }
+        }
         sqlx::query(
             "INSERT INTO byok_guard_budgets (scope, spec) VALUES ($1, $2) \
              ON CONFLICT (scope) DO UPDATE SET spec = excluded.spec",
         )
-        .bind(budget.scope.as_str())
+        .bind(s)
         .bind(&spec)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
         .map_err(err)?;
+        tx.commit().await.map_err(err)?;
         self.remember(spec, budget.clone(), Timestamp::now())
     }
 

@@ -41,6 +41,7 @@ pub struct RedisLedger {
 }
 
 struct Scripts {
+    budget: Script,
     hold: Script,
     settle: Script,
     release: Script,
@@ -122,6 +123,7 @@ impl RedisLedger {
             con,
             prefix: prefix.to_owned(),
             scripts: std::sync::Arc::new(Scripts {
+                budget: Script::new(lua!("lua/budget.lua")),
                 hold: Script::new(lua!("lua/hold.lua")),
                 settle: Script::new(lua!("lua/settle.lua")),
                 release: Script::new(lua!("lua/release.lua")),
@@ -171,19 +173,65 @@ impl Ledger for RedisLedger {
         budget.validate()?;
         let spec = serde_json::to_string(budget).map_err(corrupt)?;
         let alerts: Vec<String> = budget.alert_percents.iter().map(u32::to_string).collect();
-        let mut con = self.con.clone();
-        redis::cmd("HSET")
-            .arg(self.key("budget", &budget.scope))
-            .arg("spec")
-            .arg(spec)
-            .arg("limit")
-            .arg(limbs(budget.limit)?)
-            .arg("alerts")
-            .arg(alerts.join(","))
-            .query_async::<()>(&mut con)
-            .await
-            .map_err(err)?;
-        self.refresh_window(budget, Timestamp::now()).await
+        let limit = limbs(budget.limit)?;
+        // The script writes only if the stored spec is still the one the carry was computed from.
+        for _ in 0..4 {
+            let mut con = self.con.clone();
+            let old: Option<String> = redis::cmd("HGET")
+                .arg(self.key("budget", &budget.scope))
+                .arg("spec")
+                .query_async(&mut con)
+                .await
+                .map_err(err)?;
+            let now = Timestamp::now();
+            let (from, from_start) = match &old {
+                Some(text) => {
+                    let old: Budget = serde_json::from_str(text)
+                        .map_err(|e| corrupt(format!("budget spec: {e}")))?;
+                    match budget.carry_from(&old, now)? {
+                        Some((from, _)) => {
+                            let start = old.window(now)?.start;
+                            (
+                                from,
+                                start.map_or("-inf".to_owned(), |s| s.as_millisecond().to_string()),
+                            )
+                        }
+                        None => (String::new(), String::new()),
+                    }
+                }
+                None => (String::new(), String::new()),
+            };
+            let w = budget.window(now)?;
+            let ms =
+                |t: Option<Timestamp>| t.map_or(String::new(), |t| t.as_millisecond().to_string());
+            let reply: String = self
+                .scripts
+                .budget
+                .prepare_invoke()
+                .arg(&self.prefix)
+                .arg(budget.scope.as_str())
+                .arg(old.as_deref().unwrap_or_default())
+                .arg(&spec)
+                .arg(&limit)
+                .arg(alerts.join(","))
+                .arg(w.key())
+                .arg(ms(w.start))
+                .arg(ms(w.end))
+                .arg(from)
+                .arg(from_start)
+                .invoke_async(&mut con)
+                .await
+                .map_err(err)?;
+            match reply.as_str() {
+                "ok" => return Ok(()),
+                "changed" => continue,
+                other => return Err(corrupt(format!("unexpected budget reply {other:?}"))),
+            }
+        }
+        Err(GuardError::Ledger {
+            backend: "redis",
+            message: "the budget kept being replaced by other clients while it was set".to_owned(),
+        })
     }
 
     async fn budget(&self, scope: &Scope) -> Result<Option<Budget>, GuardError> {

@@ -523,6 +523,42 @@ fn deactivate(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<(), GuardError
 
 type Budgets = HashMap<String, Cached>;
 
+/// Move a scope's spend, holds and fired thresholds from period `from` to `into`
+/// (a redefined budget keeps its open period's figures; see `Budget::carry_from`).
+fn carry_period(
+    tx: &rusqlite::Transaction<'_>,
+    scope: &str,
+    from: &str,
+    into: &str,
+) -> Result<(), GuardError> {
+    let mut merged = spend_by_label(tx, scope, into)?;
+    for (label, amount) in spend_by_label(tx, scope, from)? {
+        let total = merged.get(&label).copied().unwrap_or_default();
+        merged.insert(label, total.checked_add(amount)?);
+    }
+    for (label, amount) in merged {
+        tx.prepare_cached(UPSERT_SPEND)
+            .map_err(err)?
+            .execute(params![scope, into, label.as_str(), amount.to_string()])
+            .map_err(err)?;
+    }
+    // Each statement takes (scope, from, into); the deletes mention `into` only to bind it.
+    for sql in [
+        "DELETE FROM byok_guard_spend WHERE scope = ?1 AND period = ?2 AND ?3 IS NOT NULL",
+        "UPDATE byok_guard_holds SET period = ?3 WHERE scope = ?1 AND period = ?2",
+        "INSERT INTO byok_guard_alerts (scope, period, percent) \
+         SELECT scope, ?3, percent FROM byok_guard_alerts WHERE scope = ?1 AND period = ?2 \
+         ON CONFLICT DO NOTHING",
+        "DELETE FROM byok_guard_alerts WHERE scope = ?1 AND period = ?2 AND ?3 IS NOT NULL",
+    ] {
+        tx.prepare_cached(sql)
+            .map_err(err)?
+            .execute([scope, from, into])
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
 fn hold(
     tx: rusqlite::Transaction<'_>,
     budgets: &mut Budgets,
@@ -783,7 +819,15 @@ impl Ledger for SqliteLedger {
         budget.validate()?;
         let spec = serde_json::to_string(budget).map_err(corrupt)?;
         let s = budget.scope.to_string();
-        self.write(move |tx, _| {
+        let new = budget.clone();
+        self.write(move |tx, budgets| {
+            let carry = match load_budget(&tx, budgets, &s)? {
+                Some(old) => new.carry_from(&old.budget, Timestamp::now())?,
+                None => None,
+            };
+            if let Some((from, into)) = carry {
+                carry_period(&tx, &s, &from, &into)?;
+            }
             tx.prepare_cached(
                 "INSERT INTO byok_guard_budgets (scope, spec) VALUES (?1, ?2) \
                  ON CONFLICT (scope) DO UPDATE SET spec = excluded.spec",
