@@ -72,6 +72,7 @@ pub async fn run_all(ledger: Arc<dyn Ledger>) {
     settles_past_the_limit_are_reported(l).await;
     alerts_fire_once_per_period(l).await;
     periods_reset(l).await;
+    huge_amounts_are_exact_or_refused(l).await;
     redefining_a_budget_keeps_the_open_periods_spend(l).await;
     relabel_moves_calls_on_every_budget(l).await;
     concurrent_holds_never_overspend(ledger.clone(), 16, 20).await;
@@ -662,6 +663,46 @@ pub async fn redefining_a_budget_keeps_the_open_periods_spend(ledger: &dyn Ledge
         return;
     }
     panic!("period boundaries kept passing during the check");
+}
+
+/// Amounts past 2^53 dollars (where doubles stop being exact) are either kept
+/// exactly or refused with `amount_out_of_range`; a hold past the limit is never admitted.
+pub async fn huge_amounts_are_exact_or_refused(ledger: &dyn Ledger) {
+    let refused = |e: &GuardError| {
+        assert_eq!(
+            e.code(),
+            "amount_out_of_range",
+            "only a range refusal may stop huge amounts: {e}"
+        );
+    };
+    let s = scope("huge");
+    let limit = Usd::from_dollars(1 << 53);
+    if let Err(e) = ledger
+        .put_budget(&Budget::new(s.clone(), limit, Period::Total))
+        .await
+    {
+        refused(&e);
+        // The backend has a smaller range: a huge hold on a small budget is refused too.
+        put(ledger, &s, "10", Period::Total).await;
+        match ledger.hold(&req(&[&s], limit, t0())).await {
+            Err(e) => refused(&e),
+            Ok(HoldOutcome::Denied(_)) => {}
+            Ok(other) => panic!("a hold past a $10 limit was admitted: {other:?}"),
+        }
+        return;
+    }
+    match ledger.hold(&req(&[&s], limit, t0())).await {
+        Ok(HoldOutcome::Held { .. }) => {}
+        Err(e) => return refused(&e),
+        Ok(other) => panic!("a hold of exactly the limit must fit: {other:?}"),
+    }
+    for past in [usd("1"), Usd::from_picos(1)] {
+        match ledger.hold(&req(&[&s], past, t0())).await {
+            Ok(HoldOutcome::Denied(d)) => assert_eq!(d.reserved, limit, "exact figures"),
+            Err(e) => refused(&e),
+            Ok(other) => panic!("${past} past a 2^53-dollar limit was admitted: {other:?}"),
+        }
+    }
 }
 
 /// `tasks` concurrent tasks each try `per_task` holds of $0.01 on a $1 budget:

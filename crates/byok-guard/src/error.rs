@@ -133,6 +133,19 @@ pub enum GuardError {
         /// The floor in seconds.
         min_secs: u64,
     },
+    /// A ledger cannot hold this amount exactly (the Redis ledger computes in
+    /// Lua, whose numbers are doubles): refused rather than rounded.
+    #[error(
+        "the {backend} ledger keeps amounts exact only up to ${max} (budget limits, holds and settles) and ${max_total} of spend per period; this one is larger: use the SQLite or PostgreSQL ledger for such amounts"
+    )]
+    AmountOutOfRange {
+        /// Which backend.
+        backend: &'static str,
+        /// The largest amount it accepts, in dollars.
+        max: u64,
+        /// The largest spend per period it accepts, in dollars.
+        max_total: u64,
+    },
     /// A provider cost API call failed.
     #[error("provider cost sync failed: {message}")]
     Sync {
@@ -164,6 +177,7 @@ impl GuardError {
             GuardError::CorruptLedger { .. } => "ledger_corrupt",
             GuardError::Sync { .. } => "provider_sync_failed",
             GuardError::HoldTtlTooShort { .. } => "hold_ttl_too_short",
+            GuardError::AmountOutOfRange { .. } => "amount_out_of_range",
         }
     }
 }

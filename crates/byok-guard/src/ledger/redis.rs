@@ -77,13 +77,43 @@ fn corrupt(what: impl std::fmt::Display) -> GuardError {
     }
 }
 
-/// `Usd` → `"D:P"` (non-negative amounts only reach the ledger).
+/// The largest amount (limit, hold, settle) in whole dollars: 10^12.
+///
+/// Lua numbers are doubles, exact only up to 2^53 (about 9 × 10^15). With
+/// amounts at most 10^12 dollars and a period's spend at most [`MAX_TOTAL`]
+/// (checked by `settle.lua`), every sum the scripts form, and `spent × 100`
+/// and `limit × percent` of the alert test, stays below 2^53: exact.
+const MAX_DOLLARS: u64 = 1_000_000_000_000;
+/// The largest settled spend of one budget period, in whole dollars (`MAXT` in `common.lua`).
+const MAX_TOTAL: u64 = 90_000_000_000_000;
+
+// Every figure the scripts form stays below 2^53, checked at compile time:
+// hold: spent + held + amount; alerts: spent × 100 and limit × 1000.
+const _: () = {
+    const EXACT: u64 = 1 << 53;
+    assert!(MAX_TOTAL + 2 * MAX_DOLLARS < EXACT);
+    assert!(MAX_TOTAL * 100 + 100 < EXACT);
+    assert!(MAX_DOLLARS * 1000 + 1000 < EXACT);
+};
+
+fn out_of_range() -> GuardError {
+    GuardError::AmountOutOfRange {
+        backend: "redis",
+        max: MAX_DOLLARS,
+        max_total: MAX_TOTAL,
+    }
+}
+
+/// `Usd` → `"D:P"` (non-negative amounts only reach the ledger, and at most `MAX_DOLLARS`).
 fn limbs(usd: Usd) -> Result<String, GuardError> {
     if usd.is_negative() {
         return Err(GuardError::InvalidAmount {
             text: usd.to_string(),
             reason: "ledger amounts cannot be negative",
         });
+    }
+    if usd > Usd::from_picos(i128::from(MAX_DOLLARS) * PICOS_PER_USD) {
+        return Err(out_of_range());
     }
     let p = usd.picos();
     Ok(format!("{}:{}", p / PICOS_PER_USD, p % PICOS_PER_USD))
@@ -332,6 +362,7 @@ impl Ledger for RedisLedger {
             Some("not_found") => Err(GuardError::ReservationNotFound { id: id.to_string() }),
             Some("released") => Err(GuardError::ReservationReleased { id: id.to_string() }),
             Some("already") => Ok(SettleOutcome::AlreadySettled),
+            Some("range") => Err(out_of_range()),
             Some("settled") if reply.len() >= 2 => {
                 let expires: i64 = reply[1]
                     .parse()
@@ -470,9 +501,24 @@ mod tests {
 
     proptest! {
         #[test]
-        fn limbs_round_trip(p in 0i128..i128::MAX / 2) {
+        fn limbs_round_trip(p in 0i128..=i128::from(MAX_DOLLARS) * PICOS_PER_USD) {
             let u = Usd::from_picos(p);
             prop_assert_eq!(from_limbs(&limbs(u).unwrap()).unwrap(), u);
         }
+
+        #[test]
+        fn amounts_past_the_exact_range_are_refused(p in i128::from(MAX_DOLLARS) * PICOS_PER_USD + 1..i128::MAX) {
+            prop_assert_eq!(limbs(Usd::from_picos(p)).unwrap_err().code(), "amount_out_of_range");
+        }
+    }
+
+    /// The Lua side uses the same bound as this file.
+    #[test]
+    fn the_bounds_keep_lua_exact() {
+        let lua = include_str!("lua/common.lua");
+        assert!(
+            lua.contains(&format!("local MAXT = {MAX_TOTAL}\n")),
+            "common.lua agrees"
+        );
     }
 }

@@ -1,5 +1,5 @@
 -- ARGV: prefix, id, amount "D:P", label, now_ms
--- Returns {'not_found'} | {'already'} | {'released'} |
+-- Returns {'not_found'} | {'already'} | {'released'} | {'range'} (nothing written) |
 -- {'settled', expires_ms, ('alert', scope, percent, spent, limit, period) | ('spent', scope, spent, limit, period)...}
 local P, id, amount, label = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local hk = P .. 'hold:' .. id
@@ -10,6 +10,16 @@ if state == 'released' then return {'released'} end
 local ad, ap = parse(amount)
 local held_amount = redis.call('HGET', hk, 'amount')
 local parts = split(redis.call('HGET', hk, 'scopes'))
+-- Refuse, before writing anything, a settle that would take a period's spend past MAXT.
+for i = 1, #parts, 2 do
+  local sd, sp = 0, 0
+  for _, v in ipairs(redis.call('HVALS', P .. 'spend:' .. parts[i] .. '|' .. parts[i + 1])) do
+    local vd, vp = parse(v)
+    sd, sp = add(sd, sp, vd, vp)
+  end
+  sd, sp = add(sd, sp, ad, ap)
+  if gt(sd, sp, MAXT, 0) then return {'range'} end
+end
 local out = {'settled', redis.call('HGET', hk, 'expires_at')}
 for i = 1, #parts, 2 do
   local scope, key = parts[i], parts[i + 1]
