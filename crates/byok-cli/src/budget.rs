@@ -235,13 +235,26 @@ async fn act(args: Args) -> Result<u8, CliError> {
                     if json {
                         output::print_json(&serde_json::json!({
                             "reserved": true, "id": r.id.to_string(), "usd": r.amount.to_string(),
-                            "budgets": r.budgets, "expires_at": r.expires_at.to_string(),
+                            "budgets": r.budgets, "uncovered": r.uncovered,
+                            "expires_at": r.expires_at.to_string(),
                         }));
                     } else {
                         println!(
                             "reserved ${} as {} (expires {})",
                             r.amount, r.id, r.expires_at
                         );
+                        if !r.uncovered.is_empty() {
+                            let names: Vec<&str> = r.uncovered.iter().map(Scope::as_str).collect();
+                            let what = if r.budgets.is_empty() {
+                                "nothing limits this reservation"
+                            } else {
+                                "only the other scopes' budgets limit it"
+                            };
+                            eprintln!(
+                                "warning[uncovered_scope]: no budget covers {}: {what}; set one with `byok budget set --scope …`",
+                                names.join(", ")
+                            );
+                        }
                     }
                     Ok(output::OK)
                 }

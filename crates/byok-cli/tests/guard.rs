@@ -422,6 +422,55 @@ fn short_ttls_are_refused_and_settles_past_the_limit_are_reported() {
     assert_eq!(r["reserved"], false, "an overspent budget admits nothing");
 }
 
+/// A reservation on scopes no budget covers was admitted silently.
+#[test]
+fn reservations_on_uncovered_scopes_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
+    let l = url.as_str();
+    let set = byok(
+        &[
+            "budget",
+            "--ledger",
+            l,
+            "set",
+            "--scope",
+            "workspace:w",
+            "--limit-usd",
+            "5",
+        ],
+        "",
+    );
+    assert_eq!(set.status.code(), Some(0));
+    let args = |scopes: &[&'static str], json: bool| {
+        let mut a = vec!["budget", "--ledger", l, "reserve", "--usd", "1"];
+        for s in scopes {
+            a.extend(["--scope", s]);
+        }
+        if json {
+            a.push("--json");
+        }
+        a
+    };
+    let r = json_line(&byok(&args(&["key:k1", "workspace:w"], true), ""));
+    assert_eq!(
+        (r["budgets"].clone(), r["uncovered"].clone()),
+        (json!(["workspace:w"]), json!(["key:k1"]))
+    );
+    let text = byok(&args(&["key:typo"], false), "");
+    assert_eq!(text.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&text.stderr);
+    assert!(
+        err.contains("warning[uncovered_scope]: no budget covers key:typo: nothing limits"),
+        "{err}"
+    );
+    let covered = byok(&args(&["workspace:w"], false), "");
+    assert!(
+        covered.stderr.is_empty(),
+        "no warning when every scope has a budget"
+    );
+}
+
 /// `budget set` with another time zone or period once forgot the open
 /// period's spend: $9 spent on a $5 limit.
 #[test]

@@ -52,6 +52,10 @@ pub struct Reservation {
     pub estimate: Option<Estimate>,
     /// The budgets carrying the hold.
     pub budgets: Vec<Scope>,
+    /// Requested scopes that no budget covers (nothing limits spend on them),
+    /// in request order, without repeats. When it holds every requested scope,
+    /// nothing limited this call at all.
+    pub uncovered: Vec<Scope>,
     /// When the hold lapses unless settled or released.
     pub expires_at: Timestamp,
 }
@@ -224,14 +228,43 @@ impl Guard {
         // The ledgers refuse it too; checked here as well so no backend can forget.
         request.check_ttl()?;
         Ok(match self.ledger.hold(&request).await? {
-            HoldOutcome::Held { budgets } => Admission::Reserved(Reservation {
-                id: request.id,
-                model: model.map(str::to_owned),
-                amount,
-                estimate,
-                budgets,
-                expires_at: request.expires_at,
-            }),
+            HoldOutcome::Held { budgets } => {
+                let mut uncovered: Vec<Scope> = Vec::new();
+                for s in scopes {
+                    if !budgets.contains(s) && !uncovered.contains(s) {
+                        uncovered.push(s.clone());
+                    }
+                }
+                if !uncovered.is_empty() {
+                    let names = uncovered
+                        .iter()
+                        .map(Scope::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    if budgets.is_empty() {
+                        tracing::warn!(
+                            reservation = %request.id,
+                            uncovered = %names,
+                            "no budget covers any scope of this reservation: nothing limits its spend"
+                        );
+                    } else {
+                        tracing::debug!(
+                            reservation = %request.id,
+                            uncovered = %names,
+                            "some scopes of this reservation have no budget"
+                        );
+                    }
+                }
+                Admission::Reserved(Reservation {
+                    id: request.id,
+                    model: model.map(str::to_owned),
+                    amount,
+                    estimate,
+                    budgets,
+                    uncovered,
+                    expires_at: request.expires_at,
+                })
+            }
             HoldOutcome::Denied(d) => Admission::Denied(d),
         })
     }
@@ -339,15 +372,29 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        // Without a budget there is nothing to protect.
+        // Without a budget there is nothing to protect, and the reservation says so.
+        let free = CallRequest {
+            scopes: vec![
+                Scope::workspace("other"),
+                s.clone(),
+                Scope::workspace("other"),
+            ],
+            model: "gpt-4o",
+            ..call.clone()
+        };
+        let Admission::Reserved(r) = g.reserve(&free).await.unwrap() else {
+            panic!("admitted")
+        };
+        assert_eq!(r.budgets, vec![s.clone()]);
+        assert_eq!(r.uncovered, vec![Scope::workspace("other")]);
         let free = CallRequest {
             scopes: vec![Scope::workspace("other")],
             ..call.clone()
         };
-        assert!(matches!(
-            g.reserve(&free).await.unwrap(),
-            Admission::Reserved(_)
-        ));
+        let Admission::Reserved(r) = g.reserve(&free).await.unwrap() else {
+            panic!("admitted")
+        };
+        assert_eq!((r.budgets.len(), r.uncovered.len()), (0, 1));
         // Configured: a fixed hold, settled as `unavailable` at that amount.
         let g = g.with_unpriced(UnpricedPolicy::Hold(Usd::from_picos(1_000)));
         let Admission::Reserved(r) = g.reserve(&call).await.unwrap() else {
