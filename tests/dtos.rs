@@ -392,7 +392,7 @@ async fn real() -> Real {
     else {
         panic!("$6 fits a $10 budget");
     };
-    let byok::guard::SettleOutcome::Settled { alerts } = guard
+    let byok::guard::SettleOutcome::Settled { alerts, .. } = guard
         .settle_amount(big.id, Usd::from_dollars(6), Label::Estimated)
         .await
         .expect("settle")

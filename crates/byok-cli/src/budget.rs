@@ -67,7 +67,7 @@ enum Action {
         /// The call's output cap.
         #[arg(long, requires = "model")]
         max_output_tokens: Option<u64>,
-        /// Seconds until the hold lapses if never settled or released.
+        /// Seconds until the hold lapses if never settled or released (at least 60; longer than the call).
         #[arg(long, default_value_t = 600)]
         ttl_secs: u32,
     },
@@ -235,13 +235,26 @@ async fn act(args: Args) -> Result<u8, CliError> {
                     if json {
                         output::print_json(&serde_json::json!({
                             "reserved": true, "id": r.id.to_string(), "usd": r.amount.to_string(),
-                            "budgets": r.budgets, "expires_at": r.expires_at.to_string(),
+                            "budgets": r.budgets, "uncovered": r.uncovered,
+                            "expires_at": r.expires_at.to_string(),
                         }));
                     } else {
                         println!(
                             "reserved ${} as {} (expires {})",
                             r.amount, r.id, r.expires_at
                         );
+                        if !r.uncovered.is_empty() {
+                            let names: Vec<&str> = r.uncovered.iter().map(Scope::as_str).collect();
+                            let what = if r.budgets.is_empty() {
+                                "nothing limits this reservation"
+                            } else {
+                                "only the other scopes' budgets limit it"
+                            };
+                            eprintln!(
+                                "warning[uncovered_scope]: no budget covers {}: {what}; set one with `byok budget set --scope …`",
+                                names.join(", ")
+                            );
+                        }
                     }
                     Ok(output::OK)
                 }
@@ -283,13 +296,14 @@ async fn act(args: Args) -> Result<u8, CliError> {
                 }
             }
             .map_err(guard_error)?;
-            let (settled, alerts) = match outcome {
-                SettleOutcome::Settled { alerts } => (true, alerts),
-                SettleOutcome::AlreadySettled => (false, Vec::new()),
+            let (settled, alerts, over_limit) = match outcome {
+                SettleOutcome::Settled { alerts, over_limit } => (true, alerts, over_limit),
+                SettleOutcome::AlreadySettled => (false, Vec::new(), Vec::new()),
             };
             if json {
                 output::print_json(&serde_json::json!({
                     "settled": settled, "already_settled": !settled, "id": id.to_string(), "alerts": alerts,
+                    "over_limit": over_limit,
                 }));
             } else {
                 println!(
@@ -305,6 +319,9 @@ async fn act(args: Args) -> Result<u8, CliError> {
                         "alert: {} reached {}% of ${} (spent ${})",
                         a.scope, a.percent, a.limit, a.spent
                     );
+                }
+                for o in &over_limit {
+                    eprintln!("warning[over_limit]: {}", o.message());
                 }
             }
             Ok(output::OK)

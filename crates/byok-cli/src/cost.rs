@@ -125,6 +125,9 @@ pub(crate) fn guard_error(e: GuardError) -> CliError {
     let hint = match e.code() {
         "invalid_amount" => Some("amounts are decimal dollars, e.g. 0.25"),
         "ledger_unavailable" => Some("check that the ledger server is running and reachable"),
+        "hold_ttl_too_short" => {
+            Some("pass --ttl-secs 60 or more (default 600), longer than the slowest call")
+        }
         _ => None,
     };
     let err = CliError::new(e.code(), e.to_string());

@@ -320,6 +320,219 @@ fn budget_set_reserve_settle_release_status() {
     assert_eq!(rel["released"], true);
 }
 
+/// A TTL of 0 once let every hold lapse at once ($15 spent on a $5 limit);
+/// a settle past the limit is now reported.
+#[test]
+fn short_ttls_are_refused_and_settles_past_the_limit_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
+    let l = url.as_str();
+    let set = byok(
+        &[
+            "budget",
+            "--ledger",
+            l,
+            "set",
+            "--scope",
+            "project:ttl",
+            "--limit-usd",
+            "5",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(set.status.code(), Some(0));
+    for ttl in ["0", "59"] {
+        for json in [true, false] {
+            let mut args = vec![
+                "budget",
+                "--ledger",
+                l,
+                "reserve",
+                "--scope",
+                "project:ttl",
+                "--usd",
+                "5",
+                "--ttl-secs",
+                ttl,
+            ];
+            if json {
+                args.push("--json");
+            }
+            let out = byok(&args, "");
+            assert_eq!(out.status.code(), Some(2), "TTL {ttl}");
+            if json {
+                let e = json_line(&out);
+                assert_eq!(e["error"]["code"], "hold_ttl_too_short");
+                assert!(
+                    e["error"]["hint"]
+                        .as_str()
+                        .unwrap()
+                        .contains("--ttl-secs 60")
+                );
+            } else {
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert!(err.contains("error[hold_ttl_too_short]"), "{err}");
+            }
+        }
+    }
+    let r = json_line(&byok(
+        &[
+            "budget",
+            "--ledger",
+            l,
+            "reserve",
+            "--scope",
+            "project:ttl",
+            "--usd",
+            "1",
+            "--ttl-secs",
+            "60",
+            "--json",
+        ],
+        "",
+    ));
+    assert_eq!(r["reserved"], true);
+    let id = r["id"].as_str().unwrap();
+    let s = json_line(&byok(
+        &[
+            "budget", "--ledger", l, "settle", "--id", id, "--usd", "7", "--json",
+        ],
+        "",
+    ));
+    assert_eq!(s["settled"], true);
+    assert_eq!(
+        s["over_limit"],
+        json!([{"scope": "project:ttl", "limit": "5", "spent": "7", "period": s["over_limit"][0]["period"], "late": false}])
+    );
+    let r = json_line(&byok(
+        &[
+            "budget",
+            "--ledger",
+            l,
+            "reserve",
+            "--scope",
+            "project:ttl",
+            "--usd",
+            "0",
+            "--json",
+        ],
+        "",
+    ));
+    assert_eq!(r["reserved"], false, "an overspent budget admits nothing");
+}
+
+/// A reservation on scopes no budget covers was admitted silently.
+#[test]
+fn reservations_on_uncovered_scopes_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
+    let l = url.as_str();
+    let set = byok(
+        &[
+            "budget",
+            "--ledger",
+            l,
+            "set",
+            "--scope",
+            "workspace:w",
+            "--limit-usd",
+            "5",
+        ],
+        "",
+    );
+    assert_eq!(set.status.code(), Some(0));
+    let args = |scopes: &[&'static str], json: bool| {
+        let mut a = vec!["budget", "--ledger", l, "reserve", "--usd", "1"];
+        for s in scopes {
+            a.extend(["--scope", s]);
+        }
+        if json {
+            a.push("--json");
+        }
+        a
+    };
+    let r = json_line(&byok(&args(&["key:k1", "workspace:w"], true), ""));
+    assert_eq!(
+        (r["budgets"].clone(), r["uncovered"].clone()),
+        (json!(["workspace:w"]), json!(["key:k1"]))
+    );
+    let text = byok(&args(&["key:typo"], false), "");
+    assert_eq!(text.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&text.stderr);
+    assert!(
+        err.contains("warning[uncovered_scope]: no budget covers key:typo: nothing limits"),
+        "{err}"
+    );
+    let covered = byok(&args(&["workspace:w"], false), "");
+    assert!(
+        covered.stderr.is_empty(),
+        "no warning when every scope has a budget"
+    );
+}
+
+/// `budget set` with another time zone or period once forgot the open
+/// period's spend: $9 spent on a $5 limit.
+#[test]
+fn redefining_a_budget_keeps_its_spend() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
+    let l = url.as_str();
+    let set = |extra: &[&str]| {
+        let mut args = vec![
+            "budget",
+            "--ledger",
+            l,
+            "set",
+            "--scope",
+            "project:tz",
+            "--limit-usd",
+            "5",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let out = byok(&args, "");
+        assert_eq!(out.status.code(), Some(0), "{extra:?}");
+    };
+    let reserve = |usd: &str| {
+        byok(
+            &[
+                "budget",
+                "--ledger",
+                l,
+                "reserve",
+                "--scope",
+                "project:tz",
+                "--usd",
+                usd,
+                "--json",
+            ],
+            "",
+        )
+    };
+    set(&["--period", "month"]);
+    let r = json_line(&reserve("4"));
+    let id = r["id"].as_str().unwrap();
+    let s = byok(
+        &[
+            "budget", "--ledger", l, "settle", "--id", id, "--usd", "4", "--json",
+        ],
+        "",
+    );
+    assert_eq!(s.status.code(), Some(0));
+    for extra in [
+        &["--period", "month", "--time-zone", "Pacific/Kiritimati"][..],
+        &["--period", "week", "--time-zone", "Pacific/Kiritimati"][..],
+        &["--period", "total"][..],
+    ] {
+        set(extra);
+        let denied = reserve("5");
+        assert_eq!(denied.status.code(), Some(1), "{extra:?}");
+        assert_eq!(json_line(&denied)["denied"]["spent"], "4", "{extra:?}");
+    }
+    assert_eq!(reserve("1").status.code(), Some(0));
+}
+
 #[test]
 fn budget_errors_are_coded_and_never_echo_a_ledger_password() {
     let out = byok(

@@ -263,6 +263,26 @@ impl Budget {
         })
     }
 
+    /// Where the open period's records go when `self` replaces `old` at `now`:
+    /// `Some((from, into))` period keys when the period or time zone changed
+    /// and the period containing `now` has another key under `self`.
+    ///
+    /// Every ledger moves the spend, holds and fired thresholds of `from` into
+    /// `into` in the same transaction as the replacement, so redefining a
+    /// budget never forgets (or gives back) what its open period has spent.
+    pub(crate) fn carry_from(
+        &self,
+        old: &Budget,
+        now: Timestamp,
+    ) -> Result<Option<(String, String)>, GuardError> {
+        if old.period == self.period && old.time_zone == self.time_zone {
+            return Ok(None);
+        }
+        let from = old.window(now)?.key();
+        let into = self.window(now)?.key();
+        Ok((from != into).then_some((from, into)))
+    }
+
     /// Thresholds reached by `spent` that are not in `fired`, ascending.
     pub(crate) fn crossed(&self, spent: Usd, fired: &[u32]) -> Vec<u32> {
         if spent.picos() <= 0 {

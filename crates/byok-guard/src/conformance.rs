@@ -19,8 +19,8 @@ use jiff::{SignedDuration, Timestamp};
 use crate::budget::{Budget, Period, Scope};
 use crate::cost::Label;
 use crate::ledger::{
-    DenyReason, HoldOutcome, HoldRequest, Ledger, RelabelRequest, Relabeled, ReleaseOutcome,
-    ReservationId, SettleOutcome,
+    DenyReason, HoldOutcome, HoldRequest, Ledger, MIN_HOLD_TTL, OverLimit, RelabelRequest,
+    Relabeled, ReleaseOutcome, ReservationId, SettleOutcome,
 };
 use crate::{GuardError, Usd};
 
@@ -68,8 +68,12 @@ pub async fn run_all(ledger: Arc<dyn Ledger>) {
     settle_replaces_the_hold_and_keeps_its_label(l).await;
     settle_and_release_are_exactly_once(l).await;
     holds_expire(l).await;
+    short_holds_are_refused(l).await;
+    settles_past_the_limit_are_reported(l).await;
     alerts_fire_once_per_period(l).await;
     periods_reset(l).await;
+    huge_amounts_are_exact_or_refused(l).await;
+    redefining_a_budget_keeps_the_open_periods_spend(l).await;
     relabel_moves_calls_on_every_budget(l).await;
     concurrent_holds_never_overspend(ledger.clone(), 16, 20).await;
 }
@@ -418,6 +422,122 @@ pub async fn holds_expire(ledger: &dyn Ledger) {
     assert_eq!((st.spent, st.held), (usd("0.1"), usd("1")));
 }
 
+/// A hold shorter than [`MIN_HOLD_TTL`] is refused (`hold_ttl_too_short`), nothing held.
+pub async fn short_holds_are_refused(ledger: &dyn Ledger) {
+    let s = scope("short-ttl");
+    put(ledger, &s, "5", Period::Total).await;
+    let floor = SignedDuration::try_from(MIN_HOLD_TTL).expect("a small duration");
+    for ttl in [
+        SignedDuration::ZERO,
+        SignedDuration::from_secs(-5),
+        SignedDuration::from_millis(1),
+        floor - SignedDuration::from_millis(1),
+    ] {
+        let mut r = req(&[&s], usd("5"), t0());
+        r.expires_at = t0() + ttl;
+        let e = ledger
+            .hold(&r)
+            .await
+            .expect_err("a hold shorter than the floor must be refused");
+        assert_eq!(e.code(), "hold_ttl_too_short", "TTL {ttl:?}");
+        // Refused on a scope without a budget too: the TTL is the caller's mistake either way.
+        r.scopes = vec![scope("short-ttl-free")];
+        assert_eq!(
+            ledger.hold(&r).await.unwrap_err().code(),
+            "hold_ttl_too_short"
+        );
+    }
+    let st = ledger
+        .status(&s, t0())
+        .await
+        .expect("status")
+        .expect("budget");
+    assert_eq!(st.held, Usd::ZERO, "a refused hold holds nothing");
+    let mut r = req(&[&s], usd("5"), t0());
+    r.expires_at = t0() + floor;
+    assert!(
+        held(ledger, &r).await,
+        "a hold of exactly the floor is fine"
+    );
+}
+
+/// A settle that leaves a budget over its limit says so: `late` when its hold
+/// had lapsed and another call was admitted into its room.
+pub async fn settles_past_the_limit_are_reported(ledger: &dyn Ledger) {
+    let s = scope("overrun");
+    let other = scope("overrun-wide");
+    put(ledger, &s, "5", Period::Total).await;
+    put(ledger, &other, "100", Period::Total).await;
+    let over = |outcome: SettleOutcome| match outcome {
+        SettleOutcome::Settled { over_limit, .. } => over_limit,
+        other => panic!("a fresh settle returned {other:?}"),
+    };
+    let minute = SignedDuration::from_secs(60);
+    let mut a = req(&[&s, &other], usd("5"), t0());
+    a.expires_at = t0() + minute;
+    assert!(held(ledger, &a).await);
+    // `a`'s call outlives its hold: its room goes to `b`.
+    let later = t0() + minute;
+    let b = req(&[&s, &other], usd("5"), later);
+    assert!(held(ledger, &b).await, "a lapsed hold's room is free");
+    let at = later + SignedDuration::from_secs(1);
+    let on_time = ledger
+        .settle(b.id, usd("5"), Label::Estimated, at)
+        .await
+        .expect("settle b");
+    assert_eq!(
+        over(on_time),
+        vec![],
+        "spend equal to the limit is not over it"
+    );
+    let late = ledger
+        .settle(a.id, usd("5"), Label::Estimated, at)
+        .await
+        .expect("late settle of a");
+    assert_eq!(
+        over(late),
+        vec![OverLimit {
+            scope: s.clone(),
+            limit: usd("5"),
+            spent: usd("10"),
+            period: "total".to_owned(),
+            late: true,
+        }],
+        "a late settle past the limit is reported, only on the budget it overran"
+    );
+    // On time but costlier than its hold; a $0 settle into an overspent period adds nothing
+    // and reports nothing.
+    let c = req(&[&other], usd("1"), at);
+    assert!(held(ledger, &c).await);
+    let d = req(&[&other], Usd::ZERO, at);
+    assert!(held(ledger, &d).await);
+    let dearer = ledger
+        .settle(c.id, usd("95"), Label::Estimated, at)
+        .await
+        .expect("settle c");
+    assert_eq!(
+        over(dearer),
+        vec![OverLimit {
+            scope: other.clone(),
+            limit: usd("100"),
+            spent: usd("105"),
+            period: "total".to_owned(),
+            late: false,
+        }]
+    );
+    let free = ledger
+        .settle(d.id, Usd::ZERO, Label::Estimated, at)
+        .await
+        .expect("settle d");
+    assert_eq!(over(free), vec![]);
+    let st = ledger
+        .status(&s, at)
+        .await
+        .expect("status")
+        .expect("budget");
+    assert_eq!((st.spent, st.remaining), (usd("10"), usd("-5")));
+}
+
 /// 50 % and 100 % fire once each, on the settle that reaches them.
 pub async fn alerts_fire_once_per_period(ledger: &dyn Ledger) {
     let s = scope("alerts");
@@ -431,7 +551,7 @@ pub async fn alerts_fire_once_per_period(ledger: &dyn Ledger) {
             .await
             .expect("settle")
         {
-            SettleOutcome::Settled { alerts } => {
+            SettleOutcome::Settled { alerts, .. } => {
                 fired.push(alerts.iter().map(|a| a.percent).collect::<Vec<_>>())
             }
             other => panic!("fresh settle returned {other:?}"),
@@ -472,6 +592,117 @@ pub async fn periods_reset(ledger: &dyn Ledger) {
         .expect("status")
         .expect("budget");
     assert_eq!((st.spent, st.held), (Usd::ZERO, usd("1")));
+}
+
+/// A budget set again with another time zone or period keeps what its open
+/// period has spent, held and fired (once, $9 were spent on a $5 limit).
+///
+/// `put_budget` has no `now`: it redefines the period open on the wall clock,
+/// so this check runs at the wall clock and starts over if a period boundary
+/// passes while it runs.
+pub async fn redefining_a_budget_keeps_the_open_periods_spend(ledger: &dyn Ledger) {
+    for _ in 0..3 {
+        let s = scope("redefine");
+        let start = Timestamp::now();
+        let utc_day = Budget::new(s.clone(), usd("5"), Period::Day).alerts([50]);
+        // UTC+14: its days start ten hours before UTC's, so the open period's key differs.
+        let far_day = utc_day.clone().time_zone("Pacific/Kiritimati");
+        let far_month = Budget {
+            period: Period::Month,
+            ..far_day.clone()
+        };
+        ledger.put_budget(&utc_day).await.expect("put_budget");
+        let a = req(&[&s], usd("4"), start);
+        assert!(held(ledger, &a).await);
+        ledger
+            .settle(a.id, usd("4"), Label::Estimated, start)
+            .await
+            .expect("settle");
+        let open = req(&[&s], usd("0.5"), start);
+        assert!(held(ledger, &open).await);
+        ledger.put_budget(&far_day).await.expect("new time zone");
+        let now = Timestamp::now();
+        let windows = |t: Timestamp| {
+            [&utc_day, &far_day, &far_month].map(|b| b.window(t).expect("window").key())
+        };
+        if windows(start) != windows(now) {
+            continue; // a period began while this ran: try again in the new one
+        }
+        let st = ledger
+            .status(&s, now)
+            .await
+            .expect("status")
+            .expect("budget");
+        assert_eq!(
+            (st.spent, st.held, st.alerts_fired.clone()),
+            (usd("4"), usd("0.5"), vec![50]),
+            "another time zone keeps the open period's spend, holds and fired alerts"
+        );
+        assert_eq!(st.period_start, far_day.window(now).expect("window").start);
+        assert!(
+            !held(ledger, &req(&[&s], usd("1"), now)).await,
+            "$4 spent and $0.5 held leave no room for $1 of $5"
+        );
+        ledger
+            .settle(open.id, usd("0.5"), Label::Estimated, now)
+            .await
+            .expect("settle the hold made before the change");
+        ledger.put_budget(&far_month).await.expect("new period");
+        let st = ledger
+            .status(&s, now)
+            .await
+            .expect("status")
+            .expect("budget");
+        assert_eq!(
+            (st.spent, st.held),
+            (usd("4.5"), Usd::ZERO),
+            "another period keeps the open period's spend, and a hold made before the change settles into it"
+        );
+        assert!(!held(ledger, &req(&[&s], usd("0.6"), now)).await);
+        assert!(held(ledger, &req(&[&s], usd("0.5"), now)).await);
+        return;
+    }
+    panic!("period boundaries kept passing during the check");
+}
+
+/// Amounts past 2^53 dollars (where doubles stop being exact) are either kept
+/// exactly or refused with `amount_out_of_range`; a hold past the limit is never admitted.
+pub async fn huge_amounts_are_exact_or_refused(ledger: &dyn Ledger) {
+    let refused = |e: &GuardError| {
+        assert_eq!(
+            e.code(),
+            "amount_out_of_range",
+            "only a range refusal may stop huge amounts: {e}"
+        );
+    };
+    let s = scope("huge");
+    let limit = Usd::from_dollars(1 << 53);
+    if let Err(e) = ledger
+        .put_budget(&Budget::new(s.clone(), limit, Period::Total))
+        .await
+    {
+        refused(&e);
+        // The backend has a smaller range: a huge hold on a small budget is refused too.
+        put(ledger, &s, "10", Period::Total).await;
+        match ledger.hold(&req(&[&s], limit, t0())).await {
+            Err(e) => refused(&e),
+            Ok(HoldOutcome::Denied(_)) => {}
+            Ok(other) => panic!("a hold past a $10 limit was admitted: {other:?}"),
+        }
+        return;
+    }
+    match ledger.hold(&req(&[&s], limit, t0())).await {
+        Ok(HoldOutcome::Held { .. }) => {}
+        Err(e) => return refused(&e),
+        Ok(other) => panic!("a hold of exactly the limit must fit: {other:?}"),
+    }
+    for past in [usd("1"), Usd::from_picos(1)] {
+        match ledger.hold(&req(&[&s], past, t0())).await {
+            Ok(HoldOutcome::Denied(d)) => assert_eq!(d.reserved, limit, "exact figures"),
+            Err(e) => refused(&e),
+            Ok(other) => panic!("${past} past a 2^53-dollar limit was admitted: {other:?}"),
+        }
+    }
 }
 
 /// `tasks` concurrent tasks each try `per_task` holds of $0.01 on a $1 budget:

@@ -123,6 +123,29 @@ pub enum GuardError {
         /// What could not be decoded.
         message: String,
     },
+    /// A hold would lapse sooner than [`MIN_HOLD_TTL`](crate::ledger::MIN_HOLD_TTL) after it is made.
+    #[error(
+        "a budget hold must last at least {min_secs} s, this one would last {ttl_ms} ms: a hold that lapses while its call runs frees its room for other calls and the limit no longer holds; use a TTL longer than the slowest call (the default is 600 s)"
+    )]
+    HoldTtlTooShort {
+        /// The requested lifetime in milliseconds (`expires_at - now`, maybe negative).
+        ttl_ms: i64,
+        /// The floor in seconds.
+        min_secs: u64,
+    },
+    /// A ledger cannot hold this amount exactly (the Redis ledger computes in
+    /// Lua, whose numbers are doubles): refused rather than rounded.
+    #[error(
+        "the {backend} ledger keeps amounts exact only up to ${max} (budget limits, holds and settles) and ${max_total} of spend per period; this one is larger: use the SQLite or PostgreSQL ledger for such amounts"
+    )]
+    AmountOutOfRange {
+        /// Which backend.
+        backend: &'static str,
+        /// The largest amount it accepts, in dollars.
+        max: u64,
+        /// The largest spend per period it accepts, in dollars.
+        max_total: u64,
+    },
     /// A provider cost API call failed.
     #[error("provider cost sync failed: {message}")]
     Sync {
@@ -153,6 +176,8 @@ impl GuardError {
             GuardError::Ledger { .. } => "ledger_unavailable",
             GuardError::CorruptLedger { .. } => "ledger_corrupt",
             GuardError::Sync { .. } => "provider_sync_failed",
+            GuardError::HoldTtlTooShort { .. } => "hold_ttl_too_short",
+            GuardError::AmountOutOfRange { .. } => "amount_out_of_range",
         }
     }
 }

@@ -52,6 +52,10 @@ pub struct Reservation {
     pub estimate: Option<Estimate>,
     /// The budgets carrying the hold.
     pub budgets: Vec<Scope>,
+    /// Requested scopes that no budget covers (nothing limits spend on them),
+    /// in request order, without repeats. When it holds every requested scope,
+    /// nothing limited this call at all.
+    pub uncovered: Vec<Scope>,
     /// When the hold lapses unless settled or released.
     pub expires_at: Timestamp,
 }
@@ -123,6 +127,11 @@ impl Guard {
     }
 
     /// Holds lapse after `ttl` unless settled or released.
+    ///
+    /// Choose it longer than the slowest call (the provider's timeout): a hold
+    /// that lapses mid-call frees its room for other calls. A TTL below
+    /// [`MIN_HOLD_TTL`](crate::MIN_HOLD_TTL) (60 s) makes every reservation fail
+    /// with `hold_ttl_too_short`.
     pub fn with_ttl(mut self, ttl: std::time::Duration) -> Guard {
         // Durations past jiff's range (centuries) are clamped: they never expire in practice.
         self.ttl = SignedDuration::try_from(ttl).unwrap_or(SignedDuration::MAX);
@@ -216,15 +225,46 @@ impl Guard {
             now,
             expires_at: now + self.ttl,
         };
+        // The ledgers refuse it too; checked here as well so no backend can forget.
+        request.check_ttl()?;
         Ok(match self.ledger.hold(&request).await? {
-            HoldOutcome::Held { budgets } => Admission::Reserved(Reservation {
-                id: request.id,
-                model: model.map(str::to_owned),
-                amount,
-                estimate,
-                budgets,
-                expires_at: request.expires_at,
-            }),
+            HoldOutcome::Held { budgets } => {
+                let mut uncovered: Vec<Scope> = Vec::new();
+                for s in scopes {
+                    if !budgets.contains(s) && !uncovered.contains(s) {
+                        uncovered.push(s.clone());
+                    }
+                }
+                if !uncovered.is_empty() {
+                    let names = uncovered
+                        .iter()
+                        .map(Scope::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    if budgets.is_empty() {
+                        tracing::warn!(
+                            reservation = %request.id,
+                            uncovered = %names,
+                            "no budget covers any scope of this reservation: nothing limits its spend"
+                        );
+                    } else {
+                        tracing::debug!(
+                            reservation = %request.id,
+                            uncovered = %names,
+                            "some scopes of this reservation have no budget"
+                        );
+                    }
+                }
+                Admission::Reserved(Reservation {
+                    id: request.id,
+                    model: model.map(str::to_owned),
+                    amount,
+                    estimate,
+                    budgets,
+                    uncovered,
+                    expires_at: request.expires_at,
+                })
+            }
             HoldOutcome::Denied(d) => Admission::Denied(d),
         })
     }
@@ -271,9 +311,24 @@ impl Guard {
                 reason: "spend cannot be negative",
             });
         }
-        self.ledger
+        let outcome = self
+            .ledger
             .settle(id, amount, label, Timestamp::now())
-            .await
+            .await?;
+        if let SettleOutcome::Settled { over_limit, .. } = &outcome {
+            for o in over_limit {
+                tracing::warn!(
+                    reservation = %id,
+                    scope = %o.scope,
+                    limit = %o.limit,
+                    spent = %o.spent,
+                    late = o.late,
+                    "{}",
+                    o.message()
+                );
+            }
+        }
+        Ok(outcome)
     }
 
     /// Give the hold back (the call failed or was cancelled).
@@ -317,15 +372,29 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        // Without a budget there is nothing to protect.
+        // Without a budget there is nothing to protect, and the reservation says so.
+        let free = CallRequest {
+            scopes: vec![
+                Scope::workspace("other"),
+                s.clone(),
+                Scope::workspace("other"),
+            ],
+            model: "gpt-4o",
+            ..call.clone()
+        };
+        let Admission::Reserved(r) = g.reserve(&free).await.unwrap() else {
+            panic!("admitted")
+        };
+        assert_eq!(r.budgets, vec![s.clone()]);
+        assert_eq!(r.uncovered, vec![Scope::workspace("other")]);
         let free = CallRequest {
             scopes: vec![Scope::workspace("other")],
             ..call.clone()
         };
-        assert!(matches!(
-            g.reserve(&free).await.unwrap(),
-            Admission::Reserved(_)
-        ));
+        let Admission::Reserved(r) = g.reserve(&free).await.unwrap() else {
+            panic!("admitted")
+        };
+        assert_eq!((r.budgets.len(), r.uncovered.len()), (0, 1));
         // Configured: a fixed hold, settled as `unavailable` at that amount.
         let g = g.with_unpriced(UnpricedPolicy::Hold(Usd::from_picos(1_000)));
         let Admission::Reserved(r) = g.reserve(&call).await.unwrap() else {
@@ -395,6 +464,54 @@ mod tests {
 }
 
 #[cfg(test)]
+mod ttl_tests {
+    use super::*;
+    use crate::budget::Period;
+    use crate::ledger::memory::MemoryLedger;
+
+    /// A TTL of 0 once made every hold lapse at once: $15 spent on a $5 limit.
+    #[tokio::test]
+    async fn a_ttl_below_the_floor_is_refused_and_a_late_settle_is_reported() {
+        let s = Scope::project("ttl");
+        let base = Guard::new(Arc::new(MemoryLedger::new()));
+        base.set_budget(&Budget::new(s.clone(), Usd::from_dollars(5), Period::Day))
+            .await
+            .unwrap();
+        for secs in [0, 1, 59] {
+            let g = base.clone().with_ttl(std::time::Duration::from_secs(secs));
+            let e = g
+                .reserve_amount(std::slice::from_ref(&s), Usd::from_dollars(5))
+                .await
+                .unwrap_err();
+            assert_eq!(e.code(), "hold_ttl_too_short", "{secs} s");
+            assert!(e.to_string().contains("at least 60 s"), "{e}");
+        }
+        let g = base.with_ttl(crate::MIN_HOLD_TTL);
+        let Admission::Reserved(r) = g
+            .reserve_amount(std::slice::from_ref(&s), Usd::from_dollars(1))
+            .await
+            .unwrap()
+        else {
+            panic!("fits")
+        };
+        let SettleOutcome::Settled { over_limit, .. } = g
+            .settle_amount(r.id, Usd::from_dollars(6), Label::Estimated)
+            .await
+            .unwrap()
+        else {
+            panic!("first settle")
+        };
+        assert_eq!(over_limit.len(), 1);
+        assert!(!over_limit[0].late);
+        assert!(
+            over_limit[0].message().contains("cost more than it held"),
+            "{}",
+            over_limit[0].message()
+        );
+    }
+}
+
+#[cfg(test)]
 mod hierarchy_tests {
     use super::*;
     use crate::budget::Period;
@@ -425,7 +542,7 @@ mod hierarchy_tests {
             Admission::Denied(d) => assert_eq!(d.budget, workspace, "the tightest level denies"),
             other => panic!("{other:?}"),
         }
-        let SettleOutcome::Settled { alerts } = g
+        let SettleOutcome::Settled { alerts, .. } = g
             .settle_amount(r.id, Usd::from_dollars(1), Label::Estimated)
             .await
             .unwrap()

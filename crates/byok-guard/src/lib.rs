@@ -55,8 +55,8 @@ pub use ledger::redis::RedisLedger;
 #[cfg(feature = "sqlite")]
 pub use ledger::sqlite::SqliteLedger;
 pub use ledger::{
-    Alert, BudgetStatus, Denied, DenyReason, Ledger, RelabelRequest, Relabeled, ReleaseOutcome,
-    ReservationId, SettleOutcome,
+    Alert, BudgetStatus, Denied, DenyReason, Ledger, MIN_HOLD_TTL, OverLimit, RelabelRequest,
+    Relabeled, ReleaseOutcome, ReservationId, SettleOutcome,
 };
 pub use money::{PICOS_PER_USD, Usd};
 pub use price::PriceBook;

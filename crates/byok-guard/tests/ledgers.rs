@@ -220,6 +220,72 @@ async fn redis_ledger_keeps_the_contract() {
     conformance::concurrent_holds_never_overspend(l, 32, 10).await;
 }
 
+/// Lua numbers are doubles: past 2^53 dollars a hold was admitted over the
+/// limit. Amounts past 10^12 dollars and a period's spend past 9 × 10^13 are
+/// refused (`amount_out_of_range`), with nothing written.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_refuses_amounts_it_cannot_hold_exactly() {
+    let Some(url) = service(
+        "BYOK_TEST_REDIS_URL",
+        "redis_refuses_amounts_it_cannot_hold_exactly",
+    ) else {
+        return;
+    };
+    let _shared = SERVERS.read().await;
+    let l = ledger::open(&url).await.unwrap();
+    let s = Scope::custom(format!("huge:{}", uuid::Uuid::now_v7())).unwrap();
+    let trillion = Usd::from_dollars(1_000_000_000_000);
+    let too_big = trillion.checked_add(Usd::from_picos(1)).unwrap();
+    let e = l
+        .put_budget(&Budget::new(s.clone(), too_big, Period::Total))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "amount_out_of_range");
+    assert!(l.budget(&s).await.unwrap().is_none(), "nothing written");
+    l.put_budget(&Budget::new(s.clone(), trillion, Period::Total))
+        .await
+        .unwrap();
+    let now = Timestamp::now();
+    let hold = |amount: Usd| HoldRequest {
+        id: ReservationId::new(),
+        scopes: vec![s.clone()],
+        amount,
+        now,
+        expires_at: now + SignedDuration::from_hours(1),
+    };
+    assert_eq!(
+        l.hold(&hold(too_big)).await.unwrap_err().code(),
+        "amount_out_of_range"
+    );
+    // 91 calls held at $0, each settled at $10^12: the 91st would pass 9 × 10^13.
+    let mut ids = Vec::new();
+    for _ in 0..91 {
+        let r = hold(Usd::ZERO);
+        assert!(matches!(
+            l.hold(&r).await.unwrap(),
+            HoldOutcome::Held { .. }
+        ));
+        ids.push(r.id);
+    }
+    for id in &ids[..90] {
+        l.settle(*id, trillion, Label::Estimated, now)
+            .await
+            .unwrap();
+    }
+    let e = l
+        .settle(ids[90], trillion, Label::Estimated, now)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "amount_out_of_range");
+    let st = l.status(&s, now).await.unwrap().unwrap();
+    assert_eq!(st.spent, Usd::from_dollars(90_000_000_000_000));
+    // Refused, not settled: the call can still be settled at a smaller amount.
+    l.settle(ids[90], Usd::ZERO, Label::Estimated, now)
+        .await
+        .unwrap();
+}
+
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_two_processes_never_overspend() {

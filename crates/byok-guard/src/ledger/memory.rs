@@ -8,7 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::{
     BudgetStatus, HoldOutcome, HoldRequest, Ledger, RelabelRequest, Relabeled, ReleaseOutcome,
-    ReservationId, SettleOutcome, check, status_of,
+    ReservationId, SettleOutcome, check, over_limit, status_of,
 };
 use crate::budget::{Budget, Scope, Window};
 use crate::cost::Label;
@@ -187,8 +187,42 @@ impl ScopeState {
 impl Ledger for MemoryLedger {
     async fn put_budget(&self, budget: &Budget) -> Result<(), GuardError> {
         budget.validate()?;
+        let now = Timestamp::now();
         let mut st = self.lock();
+        let st = &mut *st;
         let slot = st.scopes.entry(budget.scope.clone()).or_default();
+        let carry = match &slot.budget {
+            Some(old) => budget.carry_from(old, now)?,
+            None => None,
+        };
+        if let Some((from, into)) = carry {
+            let (from, into): (Arc<str>, Arc<str>) = (from.into(), into.into());
+            // Every new figure first, so an overflow changes nothing.
+            let mut merged = slot.spend.get(&into).cloned().unwrap_or_default();
+            for (label, amount) in slot.spend.get(&from).into_iter().flatten() {
+                let total = merged.get(label).copied().unwrap_or_default();
+                merged.insert(*label, total.checked_add(*amount)?);
+            }
+            slot.spend.remove(&from);
+            slot.spend.insert(into.clone(), merged);
+            let fired: Vec<u32> = slot
+                .fired
+                .iter()
+                .filter(|(p, _)| *p == from)
+                .map(|(_, pct)| *pct)
+                .collect();
+            for pct in fired {
+                slot.fired.remove(&(from.clone(), pct));
+                slot.fired.insert((into.clone(), pct));
+            }
+            for r in st.reservations.values_mut() {
+                for (s, p) in &mut r.holds {
+                    if *s == budget.scope && *p == from {
+                        *p = into.clone();
+                    }
+                }
+            }
+        }
         slot.window = None;
         slot.budget = Some(budget.clone());
         Ok(())
@@ -207,6 +241,7 @@ impl Ledger for MemoryLedger {
     }
 
     async fn hold(&self, req: &HoldRequest) -> Result<HoldOutcome, GuardError> {
+        req.check_ttl()?;
         let mut st = self.lock();
         let st = &mut *st;
         st.prune(req.now);
@@ -298,8 +333,10 @@ impl Ledger for MemoryLedger {
         r.state = HoldState::Settled;
         r.settled = Some((amount, label));
         r.settled_at = Some(now);
+        let late = now >= r.expires_at;
         st.forget.push_back((r.forget_at(), id));
         let mut alerts = Vec::new();
+        let mut over = Vec::new();
         for ((scope, period), total) in r.holds.iter().zip(totals) {
             let ss = st.scopes.entry(scope.clone()).or_default();
             ss.spend
@@ -312,6 +349,13 @@ impl Ledger for MemoryLedger {
                 continue;
             };
             let spent = ss.spent(period)?;
+            over.extend(over_limit(
+                (scope, budget.limit),
+                spent,
+                amount,
+                period,
+                late,
+            ));
             let fired = ss.fired_in(budget, period);
             for percent in budget.crossed(spent, &fired) {
                 alerts.push(Alert {
@@ -326,7 +370,10 @@ impl Ledger for MemoryLedger {
                 ss.fired.insert((period.clone(), a.percent));
             }
         }
-        Ok(SettleOutcome::Settled { alerts })
+        Ok(SettleOutcome::Settled {
+            alerts,
+            over_limit: over,
+        })
     }
 
     async fn release(&self, id: ReservationId) -> Result<ReleaseOutcome, GuardError> {

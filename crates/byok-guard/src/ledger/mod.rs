@@ -57,6 +57,16 @@ impl std::str::FromStr for ReservationId {
     }
 }
 
+/// The shortest hold a ledger accepts: 60 seconds.
+///
+/// A hold that lapses while its call still runs frees its room for other
+/// calls, and the call's settle then adds spend on top of theirs: with a TTL of
+/// 0 a hard limit would be no limit at all. Choose a TTL longer than the
+/// slowest call (the default, [`Guard::DEFAULT_TTL`](crate::Guard::DEFAULT_TTL),
+/// is 10 minutes); a settle that arrives after its hold lapsed and leaves a
+/// budget over its limit is reported in [`SettleOutcome::Settled`]'s `over_limit`.
+pub const MIN_HOLD_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A request to hold `amount` against every budget of `scopes` until `expires_at`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HoldRequest {
@@ -70,6 +80,23 @@ pub struct HoldRequest {
     pub now: Timestamp,
     /// When the hold lapses if neither settled nor released.
     pub expires_at: Timestamp,
+}
+
+impl HoldRequest {
+    /// Refuse a hold that would last less than [`MIN_HOLD_TTL`] (`hold_ttl_too_short`).
+    ///
+    /// Every backend calls this before deciding a hold.
+    pub fn check_ttl(&self) -> Result<(), GuardError> {
+        let ttl = self.expires_at.duration_since(self.now);
+        let min = jiff::SignedDuration::try_from(MIN_HOLD_TTL).unwrap_or(jiff::SignedDuration::MAX);
+        if ttl < min {
+            return Err(GuardError::HoldTtlTooShort {
+                ttl_ms: i64::try_from(ttl.as_millis()).unwrap_or(i64::MIN),
+                min_secs: MIN_HOLD_TTL.as_secs(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Why a request was denied.
@@ -179,6 +206,58 @@ pub struct Alert {
     pub period: String,
 }
 
+/// A budget that a settle left over its hard limit.
+///
+/// Holds keep admitted calls under the limit; settled spend can still pass it
+/// when a call cost more than it held, or when its hold lapsed before the
+/// settle (`late`) and other calls were admitted into the room it had held.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverLimit {
+    /// The budget's scope.
+    pub scope: Scope,
+    /// Its hard limit.
+    pub limit: Usd,
+    /// Settled spend of the period after this settle (more than `limit`).
+    pub spent: Usd,
+    /// The period's key (`total` or its start).
+    pub period: String,
+    /// The reservation's hold had lapsed (its TTL passed) before this settle.
+    pub late: bool,
+}
+
+impl OverLimit {
+    /// What happened, for people.
+    pub fn message(&self) -> String {
+        let why = if self.late {
+            "this call's hold had lapsed before it settled, so other calls were admitted into its room"
+        } else {
+            "this call cost more than it held"
+        };
+        format!(
+            "the {} budget is over its ${} limit: ${} spent this period ({why})",
+            self.scope, self.limit, self.spent
+        )
+    }
+}
+
+/// The report of one budget's settle (its scope and limit): `Some` when
+/// `spent` (after adding `amount`) passed the limit. The one rule every backend applies.
+pub(crate) fn over_limit(
+    (scope, limit): (&Scope, Usd),
+    spent: Usd,
+    amount: Usd,
+    period: &str,
+    late: bool,
+) -> Option<OverLimit> {
+    (amount > Usd::ZERO && spent > limit).then(|| OverLimit {
+        scope: scope.clone(),
+        limit,
+        spent,
+        period: period.to_owned(),
+        late,
+    })
+}
+
 /// The answer to a settle.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SettleOutcome {
@@ -186,6 +265,9 @@ pub enum SettleOutcome {
     Settled {
         /// Alerts fired by this settle.
         alerts: Vec<Alert>,
+        /// Budgets this settle left over their hard limit (each settle that
+        /// adds spend to an overspent period is reported; see [`OverLimit`]).
+        over_limit: Vec<OverLimit>,
     },
     /// It was settled before: nothing changed.
     AlreadySettled,
@@ -268,11 +350,15 @@ pub struct BudgetStatus {
 ///   any number of concurrent callers, threads or processes sharing the
 ///   ledger: never one admission past the limit, never a denial below it.
 /// - **Expiry.** A hold stops counting at `expires_at`; no explicit cleanup is needed.
+///   A request whose `expires_at` is less than [`MIN_HOLD_TTL`] after its `now`
+///   is refused with `hold_ttl_too_short` ([`HoldRequest::check_ttl`]), nothing held.
 /// - **Settle exactly once.** `settle` records `amount` with its `label` in the
 ///   period each hold was made in, and drops the holds. A repeated settle
 ///   returns `AlreadySettled` and changes nothing; settle after release is
 ///   `ReservationReleased`; an unknown id is `ReservationNotFound`. Settle after
-///   expiry still records the spend (the call happened).
+///   expiry still records the spend (the call happened). Every budget whose
+///   period spend the settle leaves above its limit (with an amount above 0) is
+///   listed in `over_limit`, `late` when the settle came at or after `expires_at`.
 /// - **Release.** Drops the holds; repeated release is `AlreadyReleased`;
 ///   release after settle is `ReservationSettled`.
 /// - **Alerts.** Each threshold of a budget fires at most once per period,
@@ -281,7 +367,10 @@ pub struct BudgetStatus {
 ///   of the backend. Errors are returned, never swallowed; a failed call may be
 ///   retried with the same arguments.
 /// - Budgets set with `put_budget` replace earlier ones of the same scope and
-///   keep existing spend.
+///   keep existing spend. When the period or time zone changes, the spend,
+///   holds (live and settled) and fired thresholds of the period open at the
+///   wall clock under the old definition move, atomically with the
+///   replacement, into the period open under the new one (never forgotten).
 /// - **Relabel.** `relabel` moves each selected call's amount from its label
 ///   to the new one in the spend of every budget the call was settled into
 ///   (all of its scopes, not only the requested one), in the period it was

@@ -13,7 +13,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use super::sql::{Bind, SCHEMA, SqlDb, SqlLedger, SqlTx};
 use super::{
     Alert, BudgetStatus, Denied, DenyReason, HoldOutcome, HoldRequest, Ledger, RelabelRequest,
-    Relabeled, ReleaseOutcome, ReservationId, SettleOutcome, distinct_scopes,
+    Relabeled, ReleaseOutcome, ReservationId, SettleOutcome, distinct_scopes, over_limit,
 };
 use crate::budget::{Budget, Scope, Window};
 use crate::cost::Label;
@@ -433,15 +433,53 @@ impl Ledger for PostgresLedger {
     async fn put_budget(&self, budget: &Budget) -> Result<(), GuardError> {
         budget.validate()?;
         let spec = serde_json::to_string(budget).map_err(corrupt)?;
+        let s = budget.scope.as_str();
+        let mut tx = self.pool().begin().await.map_err(err)?;
+        // Holds and settles lock this row too: the carry below is atomic with them.
+        let old: Option<String> =
+            sqlx::query_scalar("SELECT spec FROM byok_guard_budgets WHERE scope = $1 FOR UPDATE")
+                .bind(s)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(err)?;
+        if let Some(old) = old {
+            let old: Budget =
+                serde_json::from_str(&old).map_err(|e| corrupt(format!("budget spec: {e}")))?;
+            if let Some((from, into)) = budget.carry_from(&old, Timestamp::now())? {
+                // Each statement takes (scope, from, into).
+                for sql in [
+                    "INSERT INTO byok_guard_spend AS s (scope, period, label, amount) \
+                     SELECT scope, $3, label, amount FROM byok_guard_spend \
+                     WHERE scope = $1 AND period = $2 \
+                     ON CONFLICT (scope, period, label) \
+                     DO UPDATE SET amount = (s.amount::numeric + excluded.amount::numeric)::text",
+                    "DELETE FROM byok_guard_spend WHERE scope = $1 AND period = $2 AND $3::text IS NOT NULL",
+                    "UPDATE byok_guard_holds SET period = $3 WHERE scope = $1 AND period = $2",
+                    "INSERT INTO byok_guard_alerts (scope, period, percent) \
+                     SELECT scope, $3, percent FROM byok_guard_alerts \
+                     WHERE scope = $1 AND period = $2 ON CONFLICT DO NOTHING",
+                    "DELETE FROM byok_guard_alerts WHERE scope = $1 AND period = $2 AND $3::text IS NOT NULL",
+                ] {
+                    sqlx::query(sql)
+                        .bind(s)
+                        .bind(&from)
+                        .bind(&into)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(err)?;
+                }
+            }
+        }
         sqlx::query(
             "INSERT INTO byok_guard_budgets (scope, spec) VALUES ($1, $2) \
              ON CONFLICT (scope) DO UPDATE SET spec = excluded.spec",
         )
-        .bind(budget.scope.as_str())
+        .bind(s)
         .bind(&spec)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
         .map_err(err)?;
+        tx.commit().await.map_err(err)?;
         self.remember(spec, budget.clone(), Timestamp::now())
     }
 
@@ -455,6 +493,7 @@ impl Ledger for PostgresLedger {
     }
 
     async fn hold(&self, req: &HoldRequest) -> Result<HoldOutcome, GuardError> {
+        req.check_ttl()?;
         let scopes = distinct_scopes(&req.scopes);
         let names: Vec<String> = scopes.iter().map(Scope::to_string).collect();
         let held_amount = req.amount.to_string();
@@ -539,6 +578,7 @@ impl Ledger for PostgresLedger {
             .map_err(err)?;
         lease.keep();
         let mut alerts = Vec::new();
+        let mut spent = Vec::new();
         for row in &rows {
             match req_col(row, 0)?.as_str() {
                 "not_found" => return Err(GuardError::ReservationNotFound { id: id.to_string() }),
@@ -553,7 +593,25 @@ impl Ledger for PostgresLedger {
                     limit: amount(&req_col(row, 4)?)?,
                     period: req_col(row, 5)?,
                 }),
-                "settled" => return Ok(SettleOutcome::Settled { alerts }),
+                "spent" => spent.push((
+                    scope(&req_col(row, 1)?)?,
+                    amount(&req_col(row, 2)?)?,
+                    amount(&req_col(row, 3)?)?,
+                    req_col(row, 4)?,
+                )),
+                "settled" => {
+                    let expires: i64 = req_col(row, 2)?
+                        .parse()
+                        .map_err(|_| corrupt("reservation expiry"))?;
+                    let late = now.as_millisecond() >= expires;
+                    let over_limit = spent
+                        .iter()
+                        .filter_map(|(s, total, limit, period)| {
+                            over_limit((s, *limit), *total, settled, period, late)
+                        })
+                        .collect();
+                    return Ok(SettleOutcome::Settled { alerts, over_limit });
+                }
                 other => return Err(corrupt(format!("unexpected settle reply {other:?}"))),
             }
         }
@@ -781,7 +839,7 @@ mod tests {
             .await
             .unwrap()
         {
-            SettleOutcome::Settled { alerts } => assert!(alerts.is_empty()),
+            SettleOutcome::Settled { alerts, .. } => assert!(alerts.is_empty()),
             other => panic!("{other:?}"),
         }
         match old
@@ -789,7 +847,7 @@ mod tests {
             .await
             .unwrap()
         {
-            SettleOutcome::Settled { alerts } => {
+            SettleOutcome::Settled { alerts, .. } => {
                 assert_eq!(alerts.len(), 1);
                 assert_eq!(alerts[0].spent, usd("0.625"));
             }
@@ -934,7 +992,7 @@ mod tests {
             .await
             .unwrap()
         {
-            SettleOutcome::Settled { alerts } => {
+            SettleOutcome::Settled { alerts, .. } => {
                 assert_eq!(alerts.len(), 1);
                 assert_eq!((alerts[0].spent, alerts[0].limit), (usd("0.3"), usd("0.3")));
                 assert_eq!(alerts[0].percent, 100);

@@ -9,7 +9,8 @@ use redis::aio::ConnectionManager;
 
 use super::{
     Alert, BudgetStatus, Denied, DenyReason, HoldOutcome, HoldRequest, Ledger, RelabelRequest,
-    Relabeled, ReleaseOutcome, ReservationId, SettleOutcome, distinct_scopes, status_of,
+    Relabeled, ReleaseOutcome, ReservationId, SettleOutcome, distinct_scopes, over_limit,
+    status_of,
 };
 use crate::budget::{Budget, Scope};
 use crate::cost::Label;
@@ -40,6 +41,7 @@ pub struct RedisLedger {
 }
 
 struct Scripts {
+    budget: Script,
     hold: Script,
     settle: Script,
     release: Script,
@@ -75,13 +77,43 @@ fn corrupt(what: impl std::fmt::Display) -> GuardError {
     }
 }
 
-/// `Usd` → `"D:P"` (non-negative amounts only reach the ledger).
+/// The largest amount (limit, hold, settle) in whole dollars: 10^12.
+///
+/// Lua numbers are doubles, exact only up to 2^53 (about 9 × 10^15). With
+/// amounts at most 10^12 dollars and a period's spend at most [`MAX_TOTAL`]
+/// (checked by `settle.lua`), every sum the scripts form, and `spent × 100`
+/// and `limit × percent` of the alert test, stays below 2^53: exact.
+const MAX_DOLLARS: u64 = 1_000_000_000_000;
+/// The largest settled spend of one budget period, in whole dollars (`MAXT` in `common.lua`).
+const MAX_TOTAL: u64 = 90_000_000_000_000;
+
+// Every figure the scripts form stays below 2^53, checked at compile time:
+// hold: spent + held + amount; alerts: spent × 100 and limit × 1000.
+const _: () = {
+    const EXACT: u64 = 1 << 53;
+    assert!(MAX_TOTAL + 2 * MAX_DOLLARS < EXACT);
+    assert!(MAX_TOTAL * 100 + 100 < EXACT);
+    assert!(MAX_DOLLARS * 1000 + 1000 < EXACT);
+};
+
+fn out_of_range() -> GuardError {
+    GuardError::AmountOutOfRange {
+        backend: "redis",
+        max: MAX_DOLLARS,
+        max_total: MAX_TOTAL,
+    }
+}
+
+/// `Usd` → `"D:P"` (non-negative amounts only reach the ledger, and at most `MAX_DOLLARS`).
 fn limbs(usd: Usd) -> Result<String, GuardError> {
     if usd.is_negative() {
         return Err(GuardError::InvalidAmount {
             text: usd.to_string(),
             reason: "ledger amounts cannot be negative",
         });
+    }
+    if usd > Usd::from_picos(i128::from(MAX_DOLLARS) * PICOS_PER_USD) {
+        return Err(out_of_range());
     }
     let p = usd.picos();
     Ok(format!("{}:{}", p / PICOS_PER_USD, p % PICOS_PER_USD))
@@ -121,6 +153,7 @@ impl RedisLedger {
             con,
             prefix: prefix.to_owned(),
             scripts: std::sync::Arc::new(Scripts {
+                budget: Script::new(lua!("lua/budget.lua")),
                 hold: Script::new(lua!("lua/hold.lua")),
                 settle: Script::new(lua!("lua/settle.lua")),
                 release: Script::new(lua!("lua/release.lua")),
@@ -170,19 +203,65 @@ impl Ledger for RedisLedger {
         budget.validate()?;
         let spec = serde_json::to_string(budget).map_err(corrupt)?;
         let alerts: Vec<String> = budget.alert_percents.iter().map(u32::to_string).collect();
-        let mut con = self.con.clone();
-        redis::cmd("HSET")
-            .arg(self.key("budget", &budget.scope))
-            .arg("spec")
-            .arg(spec)
-            .arg("limit")
-            .arg(limbs(budget.limit)?)
-            .arg("alerts")
-            .arg(alerts.join(","))
-            .query_async::<()>(&mut con)
-            .await
-            .map_err(err)?;
-        self.refresh_window(budget, Timestamp::now()).await
+        let limit = limbs(budget.limit)?;
+        // The script writes only if the stored spec is still the one the carry was computed from.
+        for _ in 0..4 {
+            let mut con = self.con.clone();
+            let old: Option<String> = redis::cmd("HGET")
+                .arg(self.key("budget", &budget.scope))
+                .arg("spec")
+                .query_async(&mut con)
+                .await
+                .map_err(err)?;
+            let now = Timestamp::now();
+            let (from, from_start) = match &old {
+                Some(text) => {
+                    let old: Budget = serde_json::from_str(text)
+                        .map_err(|e| corrupt(format!("budget spec: {e}")))?;
+                    match budget.carry_from(&old, now)? {
+                        Some((from, _)) => {
+                            let start = old.window(now)?.start;
+                            (
+                                from,
+                                start.map_or("-inf".to_owned(), |s| s.as_millisecond().to_string()),
+                            )
+                        }
+                        None => (String::new(), String::new()),
+                    }
+                }
+                None => (String::new(), String::new()),
+            };
+            let w = budget.window(now)?;
+            let ms =
+                |t: Option<Timestamp>| t.map_or(String::new(), |t| t.as_millisecond().to_string());
+            let reply: String = self
+                .scripts
+                .budget
+                .prepare_invoke()
+                .arg(&self.prefix)
+                .arg(budget.scope.as_str())
+                .arg(old.as_deref().unwrap_or_default())
+                .arg(&spec)
+                .arg(&limit)
+                .arg(alerts.join(","))
+                .arg(w.key())
+                .arg(ms(w.start))
+                .arg(ms(w.end))
+                .arg(from)
+                .arg(from_start)
+                .invoke_async(&mut con)
+                .await
+                .map_err(err)?;
+            match reply.as_str() {
+                "ok" => return Ok(()),
+                "changed" => continue,
+                other => return Err(corrupt(format!("unexpected budget reply {other:?}"))),
+            }
+        }
+        Err(GuardError::Ledger {
+            backend: "redis",
+            message: "the budget kept being replaced by other clients while it was set".to_owned(),
+        })
     }
 
     async fn budget(&self, scope: &Scope) -> Result<Option<Budget>, GuardError> {
@@ -208,6 +287,7 @@ impl Ledger for RedisLedger {
     }
 
     async fn hold(&self, req: &HoldRequest) -> Result<HoldOutcome, GuardError> {
+        req.check_ttl()?;
         let scopes = distinct_scopes(&req.scopes);
         let amount = limbs(req.amount)?;
         // At most a few passes: a stale window is refreshed, then the hold retried.
@@ -282,20 +362,44 @@ impl Ledger for RedisLedger {
             Some("not_found") => Err(GuardError::ReservationNotFound { id: id.to_string() }),
             Some("released") => Err(GuardError::ReservationReleased { id: id.to_string() }),
             Some("already") => Ok(SettleOutcome::AlreadySettled),
-            Some("settled") if (reply.len() - 1) % 5 == 0 => {
-                let alerts = reply[1..]
-                    .chunks(5)
-                    .map(|c| {
-                        Ok(Alert {
-                            scope: Scope::custom(c[0].clone()).map_err(|_| corrupt("scope"))?,
-                            percent: c[1].parse().map_err(|_| corrupt("alert percent"))?,
-                            spent: from_limbs(&c[2])?,
-                            limit: from_limbs(&c[3])?,
-                            period: c[4].clone(),
-                        })
-                    })
-                    .collect::<Result<_, GuardError>>()?;
-                Ok(SettleOutcome::Settled { alerts })
+            Some("range") => Err(out_of_range()),
+            Some("settled") if reply.len() >= 2 => {
+                let expires: i64 = reply[1]
+                    .parse()
+                    .map_err(|_| corrupt("reservation expiry"))?;
+                let late = now.as_millisecond() >= expires;
+                let scope = |s: &str| Scope::custom(s).map_err(|_| corrupt("scope"));
+                let (mut alerts, mut over) = (Vec::new(), Vec::new());
+                let mut rest = &reply[2..];
+                while let Some(tag) = rest.first() {
+                    match (tag.as_str(), rest) {
+                        ("alert", [_, s, pct, spent, limit, period, ..]) => {
+                            alerts.push(Alert {
+                                scope: scope(s)?,
+                                percent: pct.parse().map_err(|_| corrupt("alert percent"))?,
+                                spent: from_limbs(spent)?,
+                                limit: from_limbs(limit)?,
+                                period: period.clone(),
+                            });
+                            rest = &rest[6..];
+                        }
+                        ("spent", [_, s, spent, limit, period, ..]) => {
+                            over.extend(over_limit(
+                                (&scope(s)?, from_limbs(limit)?),
+                                from_limbs(spent)?,
+                                amount,
+                                period,
+                                late,
+                            ));
+                            rest = &rest[5..];
+                        }
+                        _ => return Err(corrupt(format!("unexpected settle reply {reply:?}"))),
+                    }
+                }
+                Ok(SettleOutcome::Settled {
+                    alerts,
+                    over_limit: over,
+                })
             }
             _ => Err(corrupt(format!("unexpected settle reply {reply:?}"))),
         }
@@ -397,9 +501,24 @@ mod tests {
 
     proptest! {
         #[test]
-        fn limbs_round_trip(p in 0i128..i128::MAX / 2) {
+        fn limbs_round_trip(p in 0i128..=i128::from(MAX_DOLLARS) * PICOS_PER_USD) {
             let u = Usd::from_picos(p);
             prop_assert_eq!(from_limbs(&limbs(u).unwrap()).unwrap(), u);
         }
+
+        #[test]
+        fn amounts_past_the_exact_range_are_refused(p in i128::from(MAX_DOLLARS) * PICOS_PER_USD + 1..i128::MAX) {
+            prop_assert_eq!(limbs(Usd::from_picos(p)).unwrap_err().code(), "amount_out_of_range");
+        }
+    }
+
+    /// The Lua side uses the same bound as this file.
+    #[test]
+    fn the_bounds_keep_lua_exact() {
+        let lua = include_str!("lua/common.lua");
+        assert!(
+            lua.contains(&format!("local MAXT = {MAX_TOTAL}\n")),
+            "common.lua agrees"
+        );
     }
 }

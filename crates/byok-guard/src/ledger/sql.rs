@@ -460,7 +460,10 @@ impl<D: SqlDb> SqlLedger<D> {
         )
         .await?;
         tx.commit().await?;
-        Ok(SettleOutcome::Settled { alerts })
+        Ok(SettleOutcome::Settled {
+            alerts,
+            over_limit: Vec::new(),
+        })
     }
 
     #[cfg(test)]

@@ -23,7 +23,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionB
 
 use super::{
     Alert, BudgetStatus, HoldOutcome, HoldRequest, Ledger, RelabelRequest, Relabeled,
-    ReleaseOutcome, ReservationId, SettleOutcome, check, distinct_scopes, status_of,
+    ReleaseOutcome, ReservationId, SettleOutcome, check, distinct_scopes, over_limit, status_of,
 };
 use crate::budget::{Budget, Scope, Window};
 use crate::cost::Label;
@@ -501,14 +501,14 @@ fn hold_scopes(
     rows.collect::<rusqlite::Result<_>>().map_err(err)
 }
 
-/// The reservation's state (`held`, `settled`, `released`).
+/// The reservation's state (`held`, `settled`, `released`) and expiry (ms).
 fn reservation_state(
     tx: &rusqlite::Transaction<'_>,
     id: &str,
-) -> Result<Option<String>, GuardError> {
-    tx.prepare_cached("SELECT state FROM byok_guard_reservations WHERE id = ?1")
+) -> Result<Option<(String, i64)>, GuardError> {
+    tx.prepare_cached("SELECT state, expires_at FROM byok_guard_reservations WHERE id = ?1")
         .map_err(err)?
-        .query_row([id], |r| r.get(0))
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
         .map_err(err)
 }
@@ -522,6 +522,42 @@ fn deactivate(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<(), GuardError
 }
 
 type Budgets = HashMap<String, Cached>;
+
+/// Move a scope's spend, holds and fired thresholds from period `from` to `into`
+/// (a redefined budget keeps its open period's figures; see `Budget::carry_from`).
+fn carry_period(
+    tx: &rusqlite::Transaction<'_>,
+    scope: &str,
+    from: &str,
+    into: &str,
+) -> Result<(), GuardError> {
+    let mut merged = spend_by_label(tx, scope, into)?;
+    for (label, amount) in spend_by_label(tx, scope, from)? {
+        let total = merged.get(&label).copied().unwrap_or_default();
+        merged.insert(label, total.checked_add(amount)?);
+    }
+    for (label, amount) in merged {
+        tx.prepare_cached(UPSERT_SPEND)
+            .map_err(err)?
+            .execute(params![scope, into, label.as_str(), amount.to_string()])
+            .map_err(err)?;
+    }
+    // Each statement takes (scope, from, into); the deletes mention `into` only to bind it.
+    for sql in [
+        "DELETE FROM byok_guard_spend WHERE scope = ?1 AND period = ?2 AND ?3 IS NOT NULL",
+        "UPDATE byok_guard_holds SET period = ?3 WHERE scope = ?1 AND period = ?2",
+        "INSERT INTO byok_guard_alerts (scope, period, percent) \
+         SELECT scope, ?3, percent FROM byok_guard_alerts WHERE scope = ?1 AND period = ?2 \
+         ON CONFLICT DO NOTHING",
+        "DELETE FROM byok_guard_alerts WHERE scope = ?1 AND period = ?2 AND ?3 IS NOT NULL",
+    ] {
+        tx.prepare_cached(sql)
+            .map_err(err)?
+            .execute([scope, from, into])
+            .map_err(err)?;
+    }
+    Ok(())
+}
 
 fn hold(
     tx: rusqlite::Transaction<'_>,
@@ -598,13 +634,16 @@ fn settle(
     now: Timestamp,
 ) -> Result<SettleOutcome, GuardError> {
     let id = rid.to_string();
-    match reservation_state(&tx, &id)?.as_deref() {
+    let state = reservation_state(&tx, &id)?;
+    let expires_at = match state.as_ref().map(|(s, e)| (s.as_str(), *e)) {
         None => return Err(GuardError::ReservationNotFound { id }),
-        Some("settled") => return Ok(SettleOutcome::AlreadySettled),
-        Some("released") => return Err(GuardError::ReservationReleased { id }),
-        Some(_) => {}
-    }
+        Some(("settled", _)) => return Ok(SettleOutcome::AlreadySettled),
+        Some(("released", _)) => return Err(GuardError::ReservationReleased { id }),
+        Some((_, expires_at)) => expires_at,
+    };
+    let late = now.as_millisecond() >= expires_at;
     let mut alerts = Vec::new();
+    let mut over = Vec::new();
     for (s, period) in hold_scopes(&tx, &id)? {
         let mut by_label = spend_by_label(&tx, &s, &period)?;
         let total = by_label
@@ -620,10 +659,17 @@ fn settle(
         let Some(cached) = load_budget(&tx, budgets, &s)? else {
             continue;
         };
+        let spent = Usd::checked_sum(by_label.into_values())?;
+        over.extend(over_limit(
+            (&cached.budget.scope, cached.budget.limit),
+            spent,
+            settled,
+            &period,
+            late,
+        ));
         if cached.budget.alert_percents.is_empty() {
             continue;
         }
-        let spent = Usd::checked_sum(by_label.into_values())?;
         let already = fired(&tx, &s, &period)?;
         for percent in cached.budget.crossed(spent, &already) {
             let inserted = tx
@@ -659,7 +705,10 @@ fn settle(
     .map_err(err)?;
     deactivate(&tx, &id)?;
     tx.commit().map_err(err)?;
-    Ok(SettleOutcome::Settled { alerts })
+    Ok(SettleOutcome::Settled {
+        alerts,
+        over_limit: over,
+    })
 }
 
 fn release(
@@ -667,7 +716,10 @@ fn release(
     rid: ReservationId,
 ) -> Result<ReleaseOutcome, GuardError> {
     let id = rid.to_string();
-    match reservation_state(&tx, &id)?.as_deref() {
+    match reservation_state(&tx, &id)?
+        .as_ref()
+        .map(|(s, _)| s.as_str())
+    {
         None => return Err(GuardError::ReservationNotFound { id }),
         Some("released") => return Ok(ReleaseOutcome::AlreadyReleased),
         Some("settled") => return Err(GuardError::ReservationSettled { id }),
@@ -767,7 +819,15 @@ impl Ledger for SqliteLedger {
         budget.validate()?;
         let spec = serde_json::to_string(budget).map_err(corrupt)?;
         let s = budget.scope.to_string();
-        self.write(move |tx, _| {
+        let new = budget.clone();
+        self.write(move |tx, budgets| {
+            let carry = match load_budget(&tx, budgets, &s)? {
+                Some(old) => new.carry_from(&old.budget, Timestamp::now())?,
+                None => None,
+            };
+            if let Some((from, into)) = carry {
+                carry_period(&tx, &s, &from, &into)?;
+            }
             tx.prepare_cached(
                 "INSERT INTO byok_guard_budgets (scope, spec) VALUES (?1, ?2) \
                  ON CONFLICT (scope) DO UPDATE SET spec = excluded.spec",
@@ -807,6 +867,7 @@ impl Ledger for SqliteLedger {
     }
 
     async fn hold(&self, request: &HoldRequest) -> Result<HoldOutcome, GuardError> {
+        request.check_ttl()?;
         let request = request.clone();
         self.write(move |tx, budgets| hold(tx, budgets, &request))
             .await

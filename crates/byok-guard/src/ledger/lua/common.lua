@@ -1,6 +1,9 @@
 -- Exact money in Lua: Redis' Lua numbers are doubles (exact to 2^53), so an
 -- amount travels as "D:P" — whole dollars and picodollars (0 <= P < 10^12).
 local E = 1000000000000
+-- The largest settled spend of one budget period, in dollars (MAX_TOTAL in redis.rs):
+-- with amounts at most 10^12 dollars, every figure formed below stays under 2^53.
+local MAXT = 90000000000000
 local function parse(s)
   if not s then return 0, 0 end
   local c = string.find(s, ':', 1, true)

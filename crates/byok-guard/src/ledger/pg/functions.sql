@@ -123,7 +123,8 @@ $fn$;
 -- Settle a reservation: add `p_amount` under `p_label` to the spend of each
 -- hold's scope and period, fire the thresholds it reaches, drop the holds.
 -- Rows: ('not_found') | ('already') | ('released') | ('alert', scope,
--- percent, spent, limit, period)... then ('settled').
+-- percent, spent, limit, period) and ('spent', scope, spent, limit, period)
+-- per budget... then ('settled', NULL, expires_at).
 CREATE OR REPLACE FUNCTION byok_guard_settle___V__(
   p_id text, p_amount text, p_label text, p_now bigint)
 RETURNS TABLE (r_tag text, r_scope text, r_a text, r_b text, r_c text, r_d text)
@@ -131,6 +132,7 @@ LANGUAGE plpgsql AS $fn$
 DECLARE
   c record;
   v_state text;
+  v_expires bigint;
   v_spec jsonb;
   v_limit numeric;
   v_spent numeric;
@@ -140,7 +142,8 @@ BEGIN
     RAISE EXCEPTION 'byok-guard ledger functions need READ COMMITTED, not %',
       current_setting('transaction_isolation');
   END IF;
-  SELECT r.state INTO v_state FROM byok_guard_reservations r WHERE r.id = p_id FOR UPDATE;
+  SELECT r.state, r.expires_at INTO v_state, v_expires
+    FROM byok_guard_reservations r WHERE r.id = p_id FOR UPDATE;
   IF NOT FOUND THEN
     r_tag := 'not_found'; RETURN NEXT; RETURN;
   ELSIF v_state = 'settled' THEN
@@ -162,11 +165,15 @@ BEGIN
       DO UPDATE SET amount = (s.amount::numeric + excluded.amount::numeric)::text;
     CONTINUE WHEN c.spec IS NULL;
     v_spec := c.spec::jsonb;
-    CONTINUE WHEN jsonb_typeof(v_spec -> 'alert_percents') IS DISTINCT FROM 'array'
-      OR jsonb_array_length(v_spec -> 'alert_percents') = 0;
     v_limit := (v_spec ->> 'limit')::numeric;
     SELECT coalesce(sum(s.amount::numeric), 0) INTO v_spent
       FROM byok_guard_spend s WHERE s.scope = c.scope AND s.period = c.period;
+    -- The client decides from these figures whether the budget is now over its limit.
+    r_tag := 'spent'; r_scope := c.scope; r_a := v_spent::text;
+    r_b := v_spec ->> 'limit'; r_c := c.period; r_d := NULL;
+    RETURN NEXT;
+    CONTINUE WHEN jsonb_typeof(v_spec -> 'alert_percents') IS DISTINCT FROM 'array'
+      OR jsonb_array_length(v_spec -> 'alert_percents') = 0;
     CONTINUE WHEN v_spent <= 0;
     FOR v_pct IN SELECT jsonb_array_elements_text(v_spec -> 'alert_percents') LOOP
       IF v_spent * 100 >= v_limit * v_pct::numeric THEN
@@ -184,7 +191,7 @@ BEGIN
     SET state = 'settled', settled_at = p_now, amount = p_amount, label = p_label
     WHERE id = p_id;
   UPDATE byok_guard_holds SET active = 0 WHERE id = p_id;
-  r_tag := 'settled'; r_scope := NULL; r_a := NULL; r_b := NULL; r_c := NULL; r_d := NULL;
+  r_tag := 'settled'; r_scope := NULL; r_a := v_expires::text; r_b := NULL; r_c := NULL; r_d := NULL;
   RETURN NEXT;
 END
 $fn$;
