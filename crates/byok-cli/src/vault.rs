@@ -24,7 +24,7 @@ use byok::verify::Report;
 use byok::{Added, KeyEdit, NewKey, Purpose, Vault, VaultError, VerifyPolicy};
 use serde_json::json;
 
-use crate::output::{self, CliError};
+use crate::output::{self, CliError, outln};
 use crate::test_cmd::print_report;
 use crate::verify_args::VerifyArgs;
 
@@ -413,7 +413,7 @@ async fn execute(args: Args) -> Result<ExitCode, VaultError> {
             if json {
                 output::print_json(&json!({ "id": id, "deleted": true }));
             } else {
-                println!("deleted {id}");
+                outln!("deleted {id}");
             }
         }
         Command::Check(c) => {
@@ -446,9 +446,13 @@ async fn execute(args: Args) -> Result<ExitCode, VaultError> {
                 if json {
                     output::print_json(&serde_json::to_value(&e).unwrap_or_default());
                 } else {
-                    println!(
+                    outln!(
                         "{} {} {} {} {}",
-                        e.at, e.workspace, e.key_id, e.action, e.actor
+                        e.at,
+                        e.workspace,
+                        e.key_id,
+                        e.action,
+                        e.actor
                     );
                 }
             }
@@ -539,7 +543,7 @@ fn print_view(v: &KeyView, json: bool) {
     if json {
         output::print_json(&serde_json::to_value(v).unwrap_or_default());
     } else {
-        println!(
+        outln!(
             "{}  {}  {}/{}  {}  {}  {}{}  {}  {}",
             v.id,
             v.workspace,
@@ -574,11 +578,11 @@ fn print_added(added: &Added, json: bool) {
     } else {
         print_view(&added.key, false);
         match &added.report {
-            Some(r) => println!("verdict: {}: {}", r.verdict, r.message()),
-            None => println!("verdict: not tested (--no-test)"),
+            Some(r) => outln!("verdict: {}: {}", r.verdict, r.message()),
+            None => outln!("verdict: not tested (--no-test)"),
         }
         if let Some(w) = &warning {
-            println!("warning: {w}");
+            outln!("warning: {w}");
         }
     }
 }
@@ -617,7 +621,7 @@ fn print_no_usable(e: &VaultError, skipped: &[Skipped], json: bool) {
 /// The keys `select` passed over, one text line each.
 fn print_skipped(skipped: &[Skipped]) {
     for s in skipped {
-        println!(
+        outln!(
             "skipped  {}  {}  {}  {}: {}",
             s.id,
             s.masked,
@@ -642,8 +646,8 @@ fn print_check(o: &CheckOutcome, json: bool) {
         }));
     } else {
         match &o.error {
-            None => println!("ok    {}  {}", o.id, o.workspace),
-            Some(e) => println!("FAIL  {}  {}  {}: {}", o.id, o.workspace, e.code(), e),
+            None => outln!("ok    {}  {}", o.id, o.workspace),
+            Some(e) => outln!("FAIL  {}  {}  {}: {}", o.id, o.workspace, e.code(), e),
         }
     }
 }
@@ -661,7 +665,7 @@ fn print_rewrap(r: &RewrapReport, json: bool) {
             })).collect::<Vec<_>>(),
         }));
     } else {
-        println!(
+        outln!(
             "rewrap {}: {} rewrapped, {} already done, {} failed",
             if r.complete { "complete" } else { "INCOMPLETE" },
             r.progress.rewrapped,
