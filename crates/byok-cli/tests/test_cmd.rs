@@ -398,3 +398,43 @@ fn vault_labels_notes_actor_and_workspace_cannot_draw_on_the_terminal() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn plain_http_to_another_host_is_refused_unless_allowed() {
+    let key = fake::key(Provider::OpenAi, KeyKind::Project, 10);
+    // `.invalid` never resolves (RFC 2606): no request can leave this machine.
+    let far = "http://byok-cli-test.invalid/openai";
+    let out = byok(&["test", "--base-url", far, "--json"], &key);
+    assert_eq!(out.status.code(), Some(2));
+    let j = json(&out);
+    assert_eq!(j["error"]["code"], "insecure_base_url");
+    assert!(
+        j["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("--allow-http")
+    );
+    let out = byok(&["test", "--base-url", far], &key);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error[insecure_base_url]"));
+    // Allowed explicitly: the request is attempted (and the name does not resolve).
+    let out = byok(
+        &[
+            "test",
+            "--base-url",
+            far,
+            "--allow-http",
+            "--timeout",
+            "20",
+            "--json",
+        ],
+        &key,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["verdict"], "network_error");
+    // Loopback stays allowed over http (the mocks of every other test).
+    let (url, _) = serve(vec![(Some(200), MODELS)]);
+    let out = byok(&["test", "--depth", "auth", "--base-url", &url], &key);
+    assert_eq!(out.status.code(), Some(0));
+    assert_no_key(&out, &key);
+}
