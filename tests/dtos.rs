@@ -573,6 +573,9 @@ async fn real() -> Real {
                     provider: Provider::OpenAi,
                     reason: "r",
                 },
+                VerifyError::InsecureBaseUrl {
+                    provider: Provider::OpenAi,
+                },
                 VerifyError::InvalidModel {
                     provider: Provider::OpenAi,
                 },

@@ -23,8 +23,11 @@ use byok::verify::{
     Verdict, Verifier, VerifierConfig,
 };
 use byok::{Added, Lease, NewKey, Purpose, Vault, VaultError, VerifyPolicy};
-use byok_testkit::{MockAnthropic, MockGemini, MockOpenAi, MockProvider, Scenario};
-use wiremock::{Mock, ResponseTemplate, matchers::any};
+use byok_testkit::{
+    EchoAnswer, MockAnthropic, MockGemini, MockOpenAi, MockProvider, Scenario, echo_forms,
+    echo_refusal,
+};
+use wiremock::{Mock, matchers::any};
 
 use crate::capture::{assert_emitted_clean, init, unwrap_panic};
 use crate::forms::{assert_clean, canary_key, canary_keys, find_leak};
@@ -426,42 +429,16 @@ fn add_without_a_verifier_with_skip_and_admin_keys() {
     assert_emitted_clean("flow: add without testing");
 }
 
-/// A mock of `provider` refusing every request with an error that quotes the key
-/// in its body and echoes it in its headers.
-async fn echoing(provider: Provider, raw: &str) -> MockProvider {
+/// A mock of `provider` refusing every request with `answer`: a wrong-key refusal
+/// in the provider's own shape (so it is recognised) that echoes the key.
+async fn echoing(provider: Provider, answer: &EchoAnswer) -> MockProvider {
     let mock = match provider {
         Provider::OpenAi => MockOpenAi::start().await,
         Provider::Anthropic => MockAnthropic::start().await,
         _ => MockGemini::start().await,
     };
-    // Each in the provider's own error shape, so the refusal is recognised.
-    let (status, body) = match provider {
-        Provider::OpenAi => (
-            401,
-            format!(
-                r#"{{"error":{{"message":"Incorrect API key provided: {raw}. You can find your API key at https://example.invalid/keys?key={raw}","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}}}"#
-            ),
-        ),
-        Provider::Anthropic => (
-            401,
-            format!(
-                r#"{{"type":"error","error":{{"type":"authentication_error","message":"invalid x-api-key: {raw}"}}}}"#
-            ),
-        ),
-        _ => (
-            400,
-            format!(
-                r#"{{"error":{{"code":400,"message":"API key not valid: {raw}. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com","metadata":{{"key":"{raw}"}}}}]}}}}"#
-            ),
-        ),
-    };
     Mock::given(any())
-        .respond_with(
-            ResponseTemplate::new(status)
-                .insert_header("x-request-id", raw)
-                .insert_header("request-id", raw)
-                .set_body_string(body),
-        )
+        .respond_with(answer.template())
         .with_priority(1)
         .mount(mock.server())
         .await;
@@ -474,12 +451,18 @@ fn providers_quoting_the_key_in_their_refusal() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut out = String::new();
     rt().block_on(async {
-        for provider in Provider::ALL {
+        // Every form of the key in every field that does not decide the verdict.
+        for (provider, (n, (form, echoed))) in Provider::ALL.into_iter().flat_map(|p| {
+            echo_forms(&key_of(p, 6))
+                .into_iter()
+                .enumerate()
+                .map(move |f| (p, f))
+        }) {
             let raw = key_of(provider, 6);
-            let mock = echoing(provider, &raw).await;
+            let mock = echoing(provider, &echo_refusal(provider, form, &echoed)).await;
             let mocks = Mocks(vec![mock]);
-            let (vault, store) =
-                open(&dir.path().join(provider.as_str()), Some(&mocks), None).await;
+            let at = dir.path().join(format!("{provider}-{n}"));
+            let (vault, store) = open(&at, Some(&mocks), None).await;
             let space = ws("echo");
             let result = vault.add_with_report(new_key(&space, &raw, "echoed")).await;
             match &result {

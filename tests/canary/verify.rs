@@ -1,13 +1,17 @@
 //! `byok::verify::Verifier` against the testkit's mock providers: every scenario,
 //! a hang cut by a short timeout, a closed port, a provider that echoes the key, and
-//! bulk verification. Also: what the mocks received carries the key only where the
+//! bulk verification, and hostile answers that echo the key in every field of a
+//! report in every form (`byok_testkit::echo_answers`). Also: what the mocks received carries the key only where the
 //! provider expects it (the Gemini key only in `x-goog-api-key`).
 
 use std::time::Duration;
 
 use byok::keys::{ApiKey, KeyKind, Provider};
 use byok::verify::{BulkOptions, Depth, Report, RetryPolicy, Verifier, VerifierConfig};
-use byok_testkit::{MockAnthropic, MockGemini, MockOpenAi, MockProvider, Scenario};
+use byok_testkit::{
+    MockAnthropic, MockGemini, MockOpenAi, MockProvider, Scenario, echo_answers, echo_forms,
+    echo_refusal,
+};
 use futures::StreamExt;
 use wiremock::{Mock, ResponseTemplate, matchers::any};
 
@@ -255,4 +259,40 @@ async fn provider_echoing_the_key_in_a_response_header() {
     }
     assert_clean("verify: request-id echo", out.as_bytes());
     assert_emitted_clean("verify: request-id echo");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn providers_echoing_the_key_in_every_field_in_every_form() {
+    init();
+    let mut out = String::new();
+    let mut answered = 0;
+    for provider in Provider::ALL {
+        let keys = keys_of(provider, 4);
+        // Every field and form for the first key of each provider; a recognised
+        // refusal carrying every form for every key.
+        let mut plays: Vec<_> = echo_answers(provider, keys[0].expose_secret())
+            .into_iter()
+            .map(|a| (keys[0].clone(), a))
+            .collect();
+        for key in &keys {
+            for (form, echoed) in echo_forms(key.expose_secret()) {
+                plays.push((key.clone(), echo_refusal(provider, form, &echoed)));
+            }
+        }
+        for (key, answer) in plays {
+            let server = answer.serve().await;
+            let verifier = Verifier::new(config(provider, &server.uri())).expect("config");
+            let report = verifier.verify(&key, Depth::Billing).await;
+            answered += usize::from(report.http_status == Some(answer.status));
+            let shown = surfaces(&report, &verifier);
+            assert_clean(&format!("verify: {}", answer.label), shown.as_bytes());
+            if answer.label.contains("refusal") {
+                assert_eq!(report.code(), "invalid", "{}: {report:?}", answer.label);
+            }
+            out += &shown;
+        }
+    }
+    assert!(answered > 150, "the echoing servers answered: {answered}");
+    assert_clean("verify: echo in every field", out.as_bytes());
+    assert_emitted_clean("verify: echo in every field");
 }

@@ -1,7 +1,25 @@
-//! Output conventions shared by every command: exit codes and error reporting.
+//! Output conventions shared by every command: exit codes, error reporting, and
+//! text lines that cannot drive the terminal.
 
+use core::fmt;
 use std::io::Write;
 use std::process::ExitCode;
+
+/// `println!` through [`Inert`]: the one way text output is printed.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        println!("{}", $crate::output::Inert(format_args!($($arg)*)))
+    };
+}
+
+/// `eprintln!` through [`Inert`].
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        eprintln!("{}", $crate::output::Inert(format_args!($($arg)*)))
+    };
+}
+
+pub(crate) use {errln, outln};
 
 /// Exit code 0: success, nothing found.
 pub(crate) const OK: u8 = 0;
@@ -41,9 +59,9 @@ impl CliError {
                 "error": { "code": self.code, "message": self.message, "hint": self.hint }
             }));
         } else {
-            eprintln!("error[{}]: {}", self.code, self.message);
+            errln!("error[{}]: {}", self.code, self.message);
             if let Some(h) = &self.hint {
-                eprintln!("hint: {h}");
+                errln!("hint: {h}");
             }
         }
         ExitCode::from(USAGE)
@@ -66,4 +84,60 @@ pub(crate) fn read_stdin() -> Result<zeroize::Zeroizing<Vec<u8>>, CliError> {
         .read_to_end(&mut buf)
         .map_err(|e| CliError::new("io_error", format!("cannot read stdin: {e}")))?;
     Ok(buf)
+}
+
+/// Text shown with every character that could drive a terminal escaped as
+/// `\u{1b}`, `\r`, ...: C0 and C1 controls, DEL, bidi overrides and isolates,
+/// line and paragraph separators. Provider messages, labels, notes, actors and
+/// workspaces are anybody's text: printed raw, an escape sequence could erase a
+/// line and draw a fake `valid` one.
+pub(crate) struct Inert<T>(pub(crate) T);
+
+/// Whether `c` is escaped by [`Inert`].
+fn drives_the_terminal(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
+
+impl<T: fmt::Display> fmt::Display for Inert<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Escaping<'a, 'b>(&'a mut fmt::Formatter<'b>);
+        impl fmt::Write for Escaping<'_, '_> {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                for c in s.chars() {
+                    if drives_the_terminal(c) {
+                        write!(self.0, "{}", c.escape_debug())?;
+                    } else {
+                        fmt::Write::write_char(self.0, c)?;
+                    }
+                }
+                Ok(())
+            }
+        }
+        fmt::Write::write_fmt(&mut Escaping(f), format_args!("{}", self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Inert;
+
+    #[test]
+    fn controls_and_bidi_overrides_are_escaped_the_rest_is_kept() {
+        let shown = Inert("a\u{1b}[2K\r\nb\u{202e}c\u{85}\u{7f}\u{2028}é…").to_string();
+        assert_eq!(
+            shown,
+            "a\\u{1b}[2K\\r\\nb\\u{202e}c\\u{85}\\u{7f}\\u{2028}é…"
+        );
+        assert_eq!(Inert(format_args!("{} {}", 1, "x")).to_string(), "1 x");
+    }
 }

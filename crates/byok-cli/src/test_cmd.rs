@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use byok::keys::{Provider, normalize};
 use byok::verify::Report;
 
-use crate::output::{self, CliError};
+use crate::output::{self, CliError, errln, outln};
 use crate::verify_args::VerifyArgs;
 
 /// Arguments of `byok test`.
@@ -74,12 +74,12 @@ pub(crate) fn print_report(report: &Report, json: bool) {
     if json {
         match serde_json::to_value(report) {
             Ok(v) => output::print_json(&v),
-            Err(e) => eprintln!("error[io_error]: cannot encode the report: {e}"),
+            Err(e) => errln!("error[io_error]: cannot encode the report: {e}"),
         }
         return;
     }
-    println!("{}: {}", report.verdict, report.message());
-    println!("key: {} ({})", report.masked, report.provider);
+    outln!("{}: {}", report.verdict, report.message());
+    outln!("key: {} ({})", report.masked, report.provider);
     let mut facts = vec![format!(
         "{} request{} in {} ms",
         report.attempts,
@@ -95,11 +95,11 @@ pub(crate) fn print_report(report: &Report, json: bool) {
     if let Some(id) = &report.request_id {
         facts.push(format!("request id {id}"));
     }
-    println!("details: {}", facts.join(", "));
+    outln!("details: {}", facts.join(", "));
     if let Some(message) = &report.provider_message {
-        println!("provider says: {message}");
+        outln!("provider says: {message}");
     }
     if !report.verdict.is_valid() {
-        println!("what to do: {}", report.remediation());
+        outln!("what to do: {}", report.remediation());
     }
 }

@@ -24,7 +24,7 @@ use byok::verify::Report;
 use byok::{Added, KeyEdit, NewKey, Purpose, Vault, VaultError, VerifyPolicy};
 use serde_json::json;
 
-use crate::output::{self, CliError};
+use crate::output::{self, CliError, errln, outln};
 use crate::test_cmd::print_report;
 use crate::verify_args::VerifyArgs;
 
@@ -324,7 +324,7 @@ async fn execute(args: Args) -> Result<ExitCode, VaultError> {
             if json {
                 output::print_json(&json!({ "vault": location, "ready": true }));
             } else {
-                println!("vault ready: {location}");
+                outln!("vault ready: {location}");
             }
         }
         Command::Add(a) => {
@@ -453,7 +453,7 @@ async fn execute(args: Args) -> Result<ExitCode, VaultError> {
             if json {
                 output::print_json(&json!({ "id": id, "deleted": true }));
             } else {
-                println!("deleted {id}");
+                outln!("deleted {id}");
             }
         }
         Command::Check(c) => {
@@ -509,9 +509,13 @@ async fn print_audit(vault: &Vault, a: &AuditArgs, json: bool) -> Result<(), Vau
                 value["seq"] = json!(seq);
                 output::print_json(&value);
             } else {
-                println!(
+                outln!(
                     "{} {} {} {} {}",
-                    e.at, e.workspace, e.key_id, e.action, e.actor
+                    e.at,
+                    e.workspace,
+                    e.key_id,
+                    e.action,
+                    e.actor
                 );
             }
         }
@@ -527,7 +531,7 @@ async fn print_audit(vault: &Vault, a: &AuditArgs, json: bool) -> Result<(), Vau
 /// A warning on stderr when `path` can be read by other local users.
 fn warn_if_readable(path: &std::path::Path, what: &str) {
     if let Some(w) = permissions_warning(path, what) {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
 }
 
@@ -616,7 +620,7 @@ fn print_view(v: &KeyView, json: bool) {
     if json {
         output::print_json(&serde_json::to_value(v).unwrap_or_default());
     } else {
-        println!(
+        outln!(
             "{}  {}  {}/{}  {}  {}  {}{}  {}  {}",
             v.id,
             v.workspace,
@@ -651,11 +655,11 @@ fn print_added(added: &Added, json: bool) {
     } else {
         print_view(&added.key, false);
         match &added.report {
-            Some(r) => println!("verdict: {}: {}", r.verdict, r.message()),
-            None => println!("verdict: not tested (--no-test)"),
+            Some(r) => outln!("verdict: {}: {}", r.verdict, r.message()),
+            None => outln!("verdict: not tested (--no-test)"),
         }
         if let Some(w) = &warning {
-            println!("warning: {w}");
+            outln!("warning: {w}");
         }
     }
 }
@@ -694,7 +698,7 @@ fn print_no_usable(e: &VaultError, skipped: &[Skipped], json: bool) {
 /// The keys `select` passed over, one text line each.
 fn print_skipped(skipped: &[Skipped]) {
     for s in skipped {
-        println!(
+        outln!(
             "skipped  {}  {}  {}  {}: {}",
             s.id,
             s.masked,
@@ -719,8 +723,8 @@ fn print_check(o: &CheckOutcome, json: bool) {
         }));
     } else {
         match &o.error {
-            None => println!("ok    {}  {}", o.id, o.workspace),
-            Some(e) => println!("FAIL  {}  {}  {}: {}", o.id, o.workspace, e.code(), e),
+            None => outln!("ok    {}  {}", o.id, o.workspace),
+            Some(e) => outln!("FAIL  {}  {}  {}: {}", o.id, o.workspace, e.code(), e),
         }
     }
 }
@@ -738,7 +742,7 @@ fn print_rewrap(r: &RewrapReport, json: bool) {
             })).collect::<Vec<_>>(),
         }));
     } else {
-        println!(
+        outln!(
             "rewrap {}: {} rewrapped, {} already done, {} failed",
             if r.complete { "complete" } else { "INCOMPLETE" },
             r.progress.rewrapped,

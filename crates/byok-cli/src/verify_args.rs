@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use byok::keys::Provider;
-use byok::verify::{Depth, Verifier, VerifierConfig};
+use byok::verify::{Depth, Verifier, VerifierConfig, VerifyError};
 
 use crate::output::CliError;
 
@@ -16,8 +16,12 @@ pub(crate) struct VerifyArgs {
     #[arg(long, value_name = "auth|billing", default_value = "billing")]
     pub(crate) depth: Depth,
     /// Send requests to this origin (optionally with a path prefix) instead of the provider's.
+    /// Must be https, or http to this machine (127.0.0.0/8, ::1, localhost).
     #[arg(long, value_name = "URL")]
     pub(crate) base_url: Option<String>,
+    /// Accept an http:// --base-url to another host: the key then travels in cleartext.
+    #[arg(long)]
+    pub(crate) allow_http: bool,
     /// Overall deadline in seconds, all requests and retries included (default 30).
     #[arg(long, value_name = "SECS")]
     pub(crate) timeout: Option<f64>,
@@ -26,7 +30,7 @@ pub(crate) struct VerifyArgs {
 impl VerifyArgs {
     /// A verifier for keys of `provider` (`--base-url` applies to that provider).
     pub(crate) fn verifier(&self, provider: Provider) -> Result<Verifier, CliError> {
-        let mut config = VerifierConfig::default();
+        let mut config = VerifierConfig::default().allow_http(self.allow_http);
         if let Some(url) = &self.base_url {
             config = config.base_url(provider, url);
         }
@@ -43,6 +47,14 @@ impl VerifyArgs {
                 .deadline(deadline)
                 .request_timeout(deadline.min(Duration::from_secs(10)));
         }
-        Verifier::new(config).map_err(|e| CliError::new(e.code(), e.to_string()))
+        Verifier::new(config).map_err(|e| {
+            let err = CliError::new(e.code(), e.to_string());
+            match e {
+                VerifyError::InsecureBaseUrl { .. } => {
+                    err.hint("use an https:// URL; for a trusted network only, add --allow-http")
+                }
+                _ => err,
+            }
+        })
     }
 }

@@ -18,7 +18,10 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use byok::keys::{KeyKind, Provider};
-use byok_testkit::{MockAnthropic, MockGemini, MockOpenAi, MockProvider, Scenario};
+use byok_testkit::{
+    MockAnthropic, MockGemini, MockOpenAi, MockProvider, Scenario, echo_answers, echo_forms,
+    echo_refusal,
+};
 use forms::{assert_clean, canary_key, canary_keys, canary_master_key, canary_passphrase};
 use serde_json::Value;
 
@@ -982,63 +985,31 @@ fn vault_add_test_select_against_mock_providers() {
     assert!(env.assert_files_clean("vault flow") >= 1);
 }
 
-/// A bare HTTP server refusing every request the way `provider` refuses a wrong key,
-/// quoting `raw` in the body and echoing it in request-id headers. Returns its origin.
-fn echoing_provider(provider: Provider, raw: &str) -> String {
-    use std::io::{BufRead, BufReader};
-    let (status, body) = match provider {
-        Provider::OpenAi => (
-            "401 Unauthorized",
-            format!(
-                r#"{{"error":{{"message":"Incorrect API key provided: {raw}.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}}}"#
-            ),
-        ),
-        Provider::Anthropic => (
-            "401 Unauthorized",
-            format!(
-                r#"{{"type":"error","error":{{"type":"authentication_error","message":"invalid x-api-key: {raw}"}}}}"#
-            ),
-        ),
-        _ => (
-            "400 Bad Request",
-            format!(
-                r#"{{"error":{{"code":400,"message":"API key not valid: {raw}. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com","metadata":{{"key":"{raw}"}}}}]}}}}"#
-            ),
-        ),
-    };
-    let response = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nx-request-id: {raw}\r\nrequest-id: {raw}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
-    let origin = format!("http://{}", listener.local_addr().expect("bound"));
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            // The request head, up to its blank line; then the refusal.
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            let _ = stream.write_all(response.as_bytes());
-        }
-    });
-    origin
-}
-
 #[test]
 fn vault_add_and_test_against_providers_quoting_the_key() {
     let env = Env::new().set("BYOK_MASTER_KEY", canary_master_key(2));
     let db = env.path("echo.db");
     let db = db.to_str().unwrap().to_owned();
+    let rt = runtime();
+    // Every form for the first key of each provider, two forms for the others.
+    let mut plays: Vec<(Provider, KeyKind, String, &str, String)> = Vec::new();
     for (provider, kind, raw) in canary_keys(7) {
         if kind == KeyKind::Admin {
             continue;
         }
+        let first = !plays.iter().any(|(p, ..)| *p == provider);
+        for (form, echoed) in echo_forms(&raw) {
+            if first || matches!(form, "the whole key" | "one character short") {
+                plays.push((provider, kind, raw.clone(), form, echoed));
+            }
+        }
+    }
+    for (n, (provider, kind, raw, form, echoed)) in plays.into_iter().enumerate() {
         let p = provider.as_str();
-        let origin = echoing_provider(provider, &raw);
-        let ws = format!("echo-{p}-{}", kind.as_str());
+        // A wrong-key refusal the verdict table recognises, the key in every other field.
+        let server = rt.block_on(echo_refusal(provider, form, &echoed).serve());
+        let origin = server.uri();
+        let ws = format!("echo-{p}-{}-{n}", kind.as_str());
         let vault = |rest: &[&str]| -> Vec<String> {
             let mut args = vec!["vault".to_owned(), "--vault".to_owned(), db.clone()];
             args.extend(rest.iter().map(|s| (*s).to_owned()));
@@ -1091,4 +1062,42 @@ fn vault_add_and_test_against_providers_quoting_the_key() {
         );
     }
     assert!(env.assert_files_clean("vault echo") >= 1);
+}
+
+#[test]
+fn test_command_against_providers_echoing_the_key_in_every_field() {
+    let rt = runtime();
+    let env = Env::new();
+    let mut answered = 0;
+    for provider in Provider::ALL {
+        let raw = canary_keys(3)
+            .into_iter()
+            .find(|(p, kind, _)| *p == provider && *kind != KeyKind::Admin)
+            .map(|(_, _, raw)| raw)
+            .expect("a canary key per provider");
+        for answer in echo_answers(provider, &raw) {
+            let server = rt.block_on(answer.serve());
+            let uri = server.uri();
+            // Never valid: exit 1, text and JSON; both outputs searched by `run`.
+            let r = env.both(
+                &["test", "--base-url", &uri, "--timeout", "2"],
+                &format!("{raw}\n"),
+                1,
+            );
+            let report = r.first_json();
+            answered += usize::from(report["http_status"] == answer.status);
+            if let Some(code) = report["provider_code"].as_str() {
+                assert!(
+                    code.len() <= 64
+                        && code
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b)),
+                    "{}: {code:?}",
+                    answer.label
+                );
+            }
+        }
+    }
+    assert!(answered > 100, "the echoing servers answered: {answered}");
+    env.assert_files_clean("test echo");
 }

@@ -82,8 +82,14 @@ fn handle(stream: TcpStream, log: &Mutex<Vec<Seen>>, answers: &[(Option<u16>, &s
 }
 
 fn byok(args: &[&str], stdin: &str) -> Output {
+    byok_with(args, stdin, &[])
+}
+
+/// [`byok`] with environment variables set.
+fn byok_with(args: &[&str], stdin: &str, vars: &[(&str, &str)]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_byok"))
         .args(args)
+        .envs(vars.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -295,4 +301,140 @@ fn usage_errors_exit_two() {
     assert_eq!(json(&out)["error"]["code"], "invalid_base_url");
     let out = byok(&["test", "--depth", "deep"], &key);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// No byte of `out` (stdout and stderr) is a terminal control, a C1 control or a
+/// bidi override; no stdout line but the first claims a verdict.
+fn assert_inert(out: &Output) {
+    let all = [out.stdout.as_slice(), out.stderr.as_slice()].concat();
+    let text = String::from_utf8_lossy(&all);
+    for c in text.chars() {
+        let control = (c.is_control() && c != '\n')
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}');
+        assert!(!control, "a raw {:?} in {text:?}", c);
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stdout.lines().skip(1).any(|l| l.starts_with("valid")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn provider_text_cannot_draw_on_the_terminal() {
+    // A message, code and request id that would erase the line and draw a fake verdict.
+    const HOSTILE: &str = r#"{"error":{"message":"\u001b[2K\r\u001b[32mvalid: The key works.\u001b[0m\nvalid\u202e\u0085\u0007","type":"x\u001b[1m","param":null,"code":null}}"#;
+    let (url, _) = serve(vec![(Some(401), HOSTILE)]);
+    let key = fake::key(Provider::OpenAi, KeyKind::Project, 8);
+    let out = byok(&["test", "--depth", "auth", "--base-url", &url], &key);
+    assert_eq!(out.status.code(), Some(1));
+    assert_inert(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(r"provider says: \u{1b}[2K\r\u{1b}[32mvalid"),
+        "{text}"
+    );
+    // JSON keeps the text, escaped by the encoder.
+    let out = byok(
+        &["test", "--depth", "auth", "--base-url", &url, "--json"],
+        &key,
+    );
+    assert!(
+        json(&out)["provider_message"]
+            .as_str()
+            .unwrap()
+            .starts_with("\u{1b}[2K\r")
+    );
+}
+
+#[test]
+fn vault_labels_notes_actor_and_workspace_cannot_draw_on_the_terminal() {
+    let dir = std::env::temp_dir().join(format!("byok-inert-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("v.db");
+    let db = db.to_str().unwrap();
+    let key = fake::key(Provider::OpenAi, KeyKind::Project, 9);
+    let master = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let vault = |args: &[&str], stdin: &str| {
+        let all = [&["vault", "--vault", db][..], args].concat();
+        byok_with(&all, stdin, &[("BYOK_MASTER_KEY", master)])
+    };
+    let label = "ok\u{1b}[2K\r\u{1b}[32mvalid: The key works.\u{202e}";
+    let actor = "me\u{1b}]0;title\u{7}";
+    let out = vault(
+        &[
+            "add",
+            "--workspace",
+            "w1",
+            "--provider",
+            "openai",
+            "--label",
+            label,
+            "--note",
+            label,
+            "--actor",
+            actor,
+            "--no-test",
+        ],
+        &key,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_inert(&out);
+    for args in [
+        &["list", "--workspace", "w1"][..],
+        &["audit", "--workspace", "w1"],
+        &["select", "--workspace", "w1", "--provider", "openai"],
+        &["check"],
+        &["list", "--workspace", "bad\u{1b}[31m workspace"],
+    ] {
+        let out = vault(args, "");
+        assert_inert(&out);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn plain_http_to_another_host_is_refused_unless_allowed() {
+    let key = fake::key(Provider::OpenAi, KeyKind::Project, 10);
+    // `.invalid` never resolves (RFC 2606): no request can leave this machine.
+    let far = "http://byok-cli-test.invalid/openai";
+    let out = byok(&["test", "--base-url", far, "--json"], &key);
+    assert_eq!(out.status.code(), Some(2));
+    let j = json(&out);
+    assert_eq!(j["error"]["code"], "insecure_base_url");
+    assert!(
+        j["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("--allow-http")
+    );
+    let out = byok(&["test", "--base-url", far], &key);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error[insecure_base_url]"));
+    // Allowed explicitly: the request is attempted (and the name does not resolve).
+    let out = byok(
+        &[
+            "test",
+            "--base-url",
+            far,
+            "--allow-http",
+            "--timeout",
+            "20",
+            "--json",
+        ],
+        &key,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["verdict"], "network_error");
+    // Loopback stays allowed over http (the mocks of every other test).
+    let (url, _) = serve(vec![(Some(200), MODELS)]);
+    let out = byok(&["test", "--depth", "auth", "--base-url", &url], &key);
+    assert_eq!(out.status.code(), Some(0));
+    assert_no_key(&out, &key);
 }

@@ -1841,16 +1841,40 @@ fn keys_in_plain_text_fields_are_refused() {
     };
     let cases: [(&str, Vec<&str>); 5] = [
         ("label", vec!["--workspace", "w", "--label", &stray]),
-        ("note", vec!["--workspace", "w", "--label", "l", "--note", &note]),
-        ("default_model", vec!["--workspace", "w", "--label", "l", "--default-model", &stray]),
+        (
+            "note",
+            vec!["--workspace", "w", "--label", "l", "--note", &note],
+        ),
+        (
+            "default_model",
+            vec![
+                "--workspace",
+                "w",
+                "--label",
+                "l",
+                "--default-model",
+                &stray,
+            ],
+        ),
         ("workspace", vec!["--workspace", &stray, "--label", "l"]),
-        ("actor", vec!["--workspace", "w", "--label", "l", "--actor", &stray]),
+        (
+            "actor",
+            vec!["--workspace", "w", "--label", "l", "--actor", &stray],
+        ),
     ];
     for (field, extra) in &cases {
         let out = add(extra);
         assert_eq!(out.status.code(), Some(2), "{field}: {}", text(&out));
-        assert_eq!(error_code(&out).as_deref(), Some("secret_in_field"), "{field}");
-        assert!(text(&out).contains(field), "names the field: {}", text(&out));
+        assert_eq!(
+            error_code(&out).as_deref(),
+            Some("secret_in_field"),
+            "{field}"
+        );
+        assert!(
+            text(&out).contains(field),
+            "names the field: {}",
+            text(&out)
+        );
         assert_no_leak(&out, &stray);
         assert_no_leak(&out, &secret);
     }
@@ -1863,8 +1887,26 @@ fn keys_in_plain_text_fields_are_refused() {
     let id = added["id"].as_str().unwrap();
     let version = added["version"].to_string();
     for flag in ["--label", "--note", "--default-model"] {
-        let out = v.run(&["edit", "--json", "--workspace", "w", id, "--version", &version, flag, &note], "");
-        assert_eq!(error_code(&out).as_deref(), Some("secret_in_field"), "{flag}: {}", text(&out));
+        let out = v.run(
+            &[
+                "edit",
+                "--json",
+                "--workspace",
+                "w",
+                id,
+                "--version",
+                &version,
+                flag,
+                &note,
+            ],
+            "",
+        );
+        assert_eq!(
+            error_code(&out).as_deref(),
+            Some("secret_in_field"),
+            "{flag}: {}",
+            text(&out)
+        );
     }
     let shown = v.run(&["show", "--json", "--workspace", "w", id], "");
     assert_eq!(json_lines(&shown)[0]["version"], added["version"]);

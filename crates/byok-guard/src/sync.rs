@@ -98,37 +98,6 @@ fn sync_error(message: String) -> GuardError {
     }
 }
 
-/// Provider text made safe to show: masked by the key scanner, then every run
-/// of key characters that shares 12 characters with `secret` (the whole key
-/// glued to a word, or a fragment of it) replaced, and only then cut to size —
-/// cutting first could split a key where the scanner no longer sees it.
-fn scrub(text: &str, secret: &str, max_chars: usize) -> String {
-    const WINDOW: usize = 12;
-    let redacted = byok_keys::redact(text);
-    let windows: std::collections::HashSet<&[u8]> = secret.as_bytes().windows(WINDOW).collect();
-    let is_key_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-    let mut out = String::with_capacity(redacted.len());
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        if run.as_bytes().windows(WINDOW).any(|w| windows.contains(w)) {
-            out.push_str("[redacted]");
-        } else {
-            out.push_str(run);
-        }
-        run.clear();
-    };
-    for c in redacted.chars() {
-        if is_key_char(c) {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut run, &mut out);
-    out.chars().take(max_chars).collect()
-}
-
 impl CostSync {
     /// Clients for the public API origins.
     pub fn new() -> CostSync {
@@ -180,22 +149,22 @@ impl CostSync {
         secret: &str,
     ) -> Result<String, GuardError> {
         let response = request.send().await.map_err(|e| {
-            sync_error(scrub(
+            sync_error(byok_keys::scrub(
                 &format!("{provider} cost API unreachable: {e}"),
-                secret,
+                Some(secret),
                 400,
             ))
         })?;
         let status = response.status();
         let body = response.text().await.map_err(|e| {
-            sync_error(scrub(
+            sync_error(byok_keys::scrub(
                 &format!("{provider} cost API body unreadable: {e}"),
-                secret,
+                Some(secret),
                 400,
             ))
         })?;
         if !status.is_success() {
-            let snippet = scrub(&body, secret, 300);
+            let snippet = byok_keys::scrub(&body, Some(secret), 300);
             return Err(sync_error(format!(
                 "{provider} cost API returned HTTP {}: {snippet}",
                 status.as_u16()
@@ -554,25 +523,4 @@ pub fn reconcile(
         synced_until: out.iter().map(|d| d.end).max(),
         buckets: out,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::scrub;
-
-    #[test]
-    fn scrub_removes_glued_and_cut_keys_before_cutting() {
-        let secret = "sk-admin-ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghij";
-        let glued = format!("bad credential key_{secret}");
-        assert_eq!(scrub(&glued, secret, 300), "bad credential [redacted]");
-        let fragment = format!("rejected {} (truncated)", &secret[5..30]);
-        assert!(!scrub(&fragment, secret, 300).contains(&secret[5..30]));
-        let padded = format!("{} {secret} was rejected", "x".repeat(260));
-        let shown = scrub(&padded, secret, 300);
-        assert!(!shown.contains("ABCDEFGHIJKL"), "{shown}");
-        assert_eq!(
-            scrub("no key here at all", secret, 300),
-            "no key here at all"
-        );
-    }
 }

@@ -9,6 +9,8 @@
 //! - [`normalize`]: what a paste box does first (quotes, `Bearer `, `NAME=`,
 //!   invisible characters), reporting each [`Fix`].
 //! - [`scan`] / [`redact`]: every key in arbitrary text, at memory speed.
+//! - [`scrub`]: provider or proxy text made safe to show: the key that was sent
+//!   removed in any fragment of 12 characters or more, other keys masked, then cut.
 //! - [`fake`]: well-formed fake keys for tests.
 //!
 //! ```
@@ -46,12 +48,14 @@ mod key;
 mod normalize;
 mod provider;
 mod scan;
+mod scrub;
 
 pub use error::{FormatWarning, KeyError};
 pub use key::{ApiKey, Fingerprint};
 pub use normalize::{Fix, Normalized, normalize};
 pub use provider::{KeyKind, Provider, UnknownProvider};
 pub use scan::{Finding, Findings, redact, redact_bytes, scan, scan_bytes};
+pub use scrub::{SCRUB_WINDOW, SCRUBBED, scrub};
 
 /// Re-exported so callers can hold keys without depending on `secrecy` themselves.
 pub use secrecy::{ExposeSecret, SecretString};

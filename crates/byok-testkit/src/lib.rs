@@ -53,11 +53,18 @@
 //! [`MockBuilder::scenario_for_key`]. Wrong-key answers echo a masked key the way
 //! OpenAI does, never the key.
 //!
+//! ## Hostile answers
+//! For leak tests, [`echo_answers`] and [`echo_refusal`] build answers that repeat
+//! the key they are given in every field a client could keep or print (error codes
+//! and types, messages, request ids, retry and rate-limit headers), in several
+//! forms: whole, cut, its first 100 characters, one character short, glued.
+//!
 //! [wiremock]: https://docs.rs/wiremock
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod anthropic;
+mod echo;
 mod error;
 mod gemini;
 mod mock;
@@ -67,6 +74,7 @@ mod record;
 mod scenario;
 mod wire;
 
+pub use echo::{EchoAnswer, echo_answers, echo_forms, echo_refusal};
 pub use error::TestkitError;
 pub use mock::{MockBuilder, MockProvider};
 pub use providers::{MockAnthropic, MockGemini, MockOpenAi};

@@ -48,6 +48,7 @@ pub struct VerifierConfig {
     pub(crate) deadline: Duration,
     pub(crate) retry: RetryPolicy,
     pub(crate) user_agent: String,
+    allow_http: bool,
 }
 
 impl Default for VerifierConfig {
@@ -66,6 +67,7 @@ impl Default for VerifierConfig {
             deadline: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             user_agent: concat!("byok/", env!("CARGO_PKG_VERSION")).to_owned(),
+            allow_http: false,
         }
     }
 }
@@ -74,7 +76,9 @@ impl VerifierConfig {
     /// Send `provider`'s requests to `base`: an origin (`http://127.0.0.1:8080`),
     /// optionally with a path prefix (`https://gateway.example.com/openai`). The
     /// public request paths (`/v1/models`, ...) are appended. Checked by
-    /// [`Verifier::new`](crate::Verifier::new).
+    /// [`Verifier::new`](crate::Verifier::new): `https`, or `http` to a loopback
+    /// host (`127.0.0.0/8`, `::1`, `localhost`) only, unless
+    /// [`allow_http`](VerifierConfig::allow_http) — the key travels in a header.
     pub fn base_url(mut self, provider: Provider, base: &str) -> Self {
         let base = base.trim().trim_end_matches('/').to_owned();
         match provider {
@@ -138,6 +142,13 @@ impl VerifierConfig {
         self
     }
 
+    /// Accept `http://` base URLs to any host (default `false`: only loopback
+    /// hosts). Plain HTTP sends the key in cleartext to everyone on the path.
+    pub fn allow_http(mut self, allow: bool) -> Self {
+        self.allow_http = allow;
+        self
+    }
+
     /// The configured base URL of `provider`.
     pub fn base_url_of(&self, provider: Provider) -> &str {
         match provider {
@@ -159,7 +170,7 @@ impl VerifierConfig {
     /// Check every base URL and model; called by `Verifier::new`.
     pub(crate) fn validate(&self) -> Result<(), VerifyError> {
         for p in Provider::ALL {
-            check_base(p, self.base_url_of(p))?;
+            check_base(p, self.base_url_of(p), self.allow_http)?;
             let model = self.probe_model_of(p);
             if model.is_empty()
                 || !model
@@ -173,14 +184,17 @@ impl VerifierConfig {
     }
 }
 
-fn check_base(provider: Provider, base: &str) -> Result<(), VerifyError> {
+fn check_base(provider: Provider, base: &str, allow_http: bool) -> Result<(), VerifyError> {
     let bad = |reason: &'static str| VerifyError::InvalidBaseUrl { provider, reason };
     let url = reqwest::Url::parse(base).map_err(|_| bad("not a URL"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad("the scheme must be http or https"));
     }
-    if url.host_str().is_none() {
+    let Some(host) = url.host_str() else {
         return Err(bad("there is no host"));
+    };
+    if url.scheme() == "http" && !allow_http && !is_loopback(host) {
+        return Err(VerifyError::InsecureBaseUrl { provider });
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(bad("credentials do not belong in a URL"));
@@ -191,6 +205,19 @@ fn check_base(provider: Provider, base: &str) -> Result<(), VerifyError> {
         ));
     }
     Ok(())
+}
+
+/// `127.0.0.0/8`, `::1` (also as `::ffff:127.x.y.z`) or `localhost`, as a URL
+/// writes its host (IPv6 in brackets).
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback(),
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
 }
 
 #[cfg(test)]
@@ -234,6 +261,42 @@ mod tests {
                 }
             );
             assert_eq!(err.code(), "invalid_base_url");
+        }
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback_unless_allowed() {
+        for ok in [
+            "http://127.0.0.1:9",
+            "http://127.8.9.10/gw",
+            "http://[::1]:9",
+            "http://[::ffff:127.0.0.1]:9",
+            "http://localhost:8080",
+            "http://LOCALHOST",
+            "https://gateway.example.com/openai",
+        ] {
+            let c = VerifierConfig::default().base_url(Provider::Anthropic, ok);
+            assert_eq!(c.validate(), Ok(()), "{ok}");
+        }
+        for insecure in [
+            "http://gateway.example.com",
+            "http://10.0.0.1:8080",
+            "http://[::2]",
+            "http://localhost.example.com",
+            "http://128.0.0.1",
+        ] {
+            let c = VerifierConfig::default().base_url(Provider::Anthropic, insecure);
+            let err = c.clone().validate().unwrap_err();
+            assert_eq!(
+                err,
+                VerifyError::InsecureBaseUrl {
+                    provider: Provider::Anthropic
+                },
+                "{insecure}"
+            );
+            assert_eq!(err.code(), "insecure_base_url");
+            assert!(err.to_string().contains("https"), "{err}");
+            assert_eq!(c.allow_http(true).validate(), Ok(()), "{insecure}");
         }
     }
 

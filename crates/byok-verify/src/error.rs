@@ -17,6 +17,15 @@ pub enum VerifyError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A configured base URL is plain `http` to a host that is not loopback: the
+    /// key would travel in cleartext. Allowed with `VerifierConfig::allow_http`.
+    #[error(
+        "the base URL for {provider} is plain http to a host that is not this machine: the key would travel in cleartext; use https, or allow http explicitly (VerifierConfig::allow_http, `--allow-http`)"
+    )]
+    InsecureBaseUrl {
+        /// Whose base URL.
+        provider: Provider,
+    },
     /// A configured probe model name cannot go in a request path.
     #[error(
         "the probe model for {provider} is not a valid model name; use the provider's model id, e.g. gpt-4o-mini-2024-07-18"
@@ -35,6 +44,7 @@ impl VerifyError {
     pub const fn code(&self) -> &'static str {
         match self {
             VerifyError::InvalidBaseUrl { .. } => "invalid_base_url",
+            VerifyError::InsecureBaseUrl { .. } => "insecure_base_url",
             VerifyError::InvalidModel { .. } => "invalid_model",
             VerifyError::HttpClient(_) => "http_client",
         }

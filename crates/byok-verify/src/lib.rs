@@ -66,7 +66,7 @@ mod verdict;
 mod verifier;
 
 pub use bulk::{BulkOptions, BulkResult};
-pub use classify::{Classification, classify};
+pub use classify::{Classification, classify, classify_for_key};
 pub use config::VerifierConfig;
 pub use error::VerifyError;
 pub use ratelimit::{RateLimit, RateLimits};

@@ -190,14 +190,10 @@ impl Verifier {
                 };
                 report.verdict = c.verdict;
                 report.http_status = Some(c.status);
+                // Scrubbed by the classifier, which knew the key (see `attempt`).
                 report.provider_code = c.provider_code;
-                // Belt and braces: the classifier masks key-shaped text; also mask this exact key.
-                report.provider_message = c
-                    .provider_message
-                    .map(|m| m.replace(key.expose_secret(), &report.masked));
-                report.request_id = c
-                    .request_id
-                    .map(|id| id.replace(key.expose_secret(), &report.masked));
+                report.provider_message = c.provider_message;
+                report.request_id = c.request_id;
                 if !c.rate_limits.is_empty() {
                     report.rate_limits = c.rate_limits;
                 }
@@ -248,6 +244,7 @@ impl Verifier {
                 &body,
                 complete,
                 jiff::Timestamp::now(),
+                Some(key.expose_secret()),
             ))),
         }
     }

@@ -5,29 +5,14 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use byok_keys::{ApiKey, Provider};
 use byok_testkit::{MockProvider, Scenario};
 use byok_verify::{BulkOptions, Depth, RetryPolicy, Verifier, VerifierConfig};
-use common::{key_for, start};
+use common::{Capture, key_for, start};
 use futures::StreamExt;
 use wiremock::{Mock, ResponseTemplate, matchers::any};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn config(mock: &MockProvider) -> VerifierConfig {
     VerifierConfig::default()
@@ -60,14 +45,7 @@ fn assert_clean(text: &str, key: &ApiKey, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_key_anywhere() {
-    let logs = Capture::default();
-    let sink = logs.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .try_init()
-        .expect("first subscriber in this test binary");
+    let logs = Capture::install();
 
     let mut out = String::new();
     let mut keys = Vec::new();
@@ -178,7 +156,7 @@ async fn no_key_anywhere() {
     }
     keys.extend(bulk_keys);
 
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     assert!(
         logs.contains("key verified"),
         "the capture works: {}",

@@ -224,7 +224,7 @@ async fn redirects_are_not_followed() {
 async fn dns_and_tls_failures_have_their_kind() {
     // `.invalid` never resolves (RFC 2606).
     let config = VerifierConfig::default()
-        .base_url(Provider::OpenAi, "http://byok-verify-test.invalid")
+        .base_url(Provider::OpenAi, "https://byok-verify-test.invalid")
         // A slow resolver must still end in a DNS error, not a timeout.
         .request_timeout(Duration::from_secs(25))
         .retry(RetryPolicy::no_retry());

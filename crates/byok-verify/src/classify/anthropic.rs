@@ -10,9 +10,16 @@ pub(super) fn read(status: u16, json: Option<&Value>) -> Reading {
     let message = str_at(json, &["error", "message"]).unwrap_or("");
     let detail = str_at(json, &["error", "details", "error_code"]).unwrap_or("");
     let lower = message.to_ascii_lowercase();
+    // Anthropic's own error envelope. A body without it (a proxy's JSON, an HTML
+    // page) says nothing about the key, whatever its status: only 5xx are judged
+    // without it.
+    let anthropic = str_at(json, &["type"]) == Some("error") && !kind.is_empty();
     use Verdict as V;
     let (verdict, retryable) = match (status, kind) {
-        (401, "authentication_error") => (V::Invalid(InvalidReason::Unauthorized), false),
+        (500 | 502 | 503 | 504 | 529, _) => (V::ProviderUnavailable, true),
+        _ if !anthropic => (V::Indeterminate, false),
+        // Status first: a 401 from Anthropic itself means the key was refused.
+        (401, _) => (V::Invalid(InvalidReason::Unauthorized), false),
         (400, "invalid_request_error") if lower.contains("organization has been disabled") => {
             (V::Invalid(InvalidReason::Deactivated), false)
         }
@@ -32,7 +39,6 @@ pub(super) fn read(status: u16, json: Option<&Value>) -> Reading {
             (V::NoCredits(NoCreditsReason::SpendLimit), false)
         }
         (429, "rate_limit_error") => (V::RateLimited { retry_after: None }, true),
-        (500 | 502 | 503 | 504 | 529, _) => (V::ProviderUnavailable, true),
         _ => (V::Indeterminate, false),
     };
     let code = [detail, kind]
@@ -163,10 +169,11 @@ mod tests {
             Verdict::Indeterminate,
             false,
         );
+        // Anthropic's own 401, whatever its error type, refuses the key.
         check(
             401,
             &body("something_new", "?"),
-            Verdict::Indeterminate,
+            Verdict::Invalid(I::Unauthorized),
             false,
         );
         let c = classify(
@@ -176,6 +183,37 @@ mod tests {
             &body("invalid_request_error", "odd"),
         );
         assert_eq!(c.provider_code.as_deref(), Some("invalid_request_error"));
+    }
+
+    #[test]
+    fn a_401_that_is_not_anthropics_is_indeterminate_and_keeps_its_text() {
+        // A proxy's JSON (no `"type":"error"` envelope), an HTML page, nothing.
+        let proxy =
+            br#"{"error":{"type":"authentication_error","message":"gateway token expired"}}"#;
+        for b in [&proxy[..], b"<html>401 Authorization Required</html>", b""] {
+            check(401, b, Verdict::Indeterminate, false);
+        }
+        let c = classify(Provider::Anthropic, 401, &HeaderMap::new(), proxy);
+        assert_eq!(c.provider_message.as_deref(), Some("gateway token expired"));
+        assert_eq!(c.provider_code.as_deref(), Some("authentication_error"));
+        // A proxy's body imitating another row is not believed either.
+        let cap = br#"{"error":{"type":"rate_limit_error","details":{"error_code":"enforced_spend_limit_reached"}}}"#;
+        check(429, cap, Verdict::Indeterminate, false);
+        // The status alone decides an outage.
+        check(
+            529,
+            b"<html>overloaded</html>",
+            Verdict::ProviderUnavailable,
+            true,
+        );
+        let c = classify(
+            Provider::Anthropic,
+            401,
+            &HeaderMap::new(),
+            &body("authentication_error", "invalid x-api-key"),
+        );
+        assert_eq!(c.verdict, Verdict::Invalid(I::Unauthorized));
+        assert_eq!(c.provider_message.as_deref(), Some("invalid x-api-key"));
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod openai;
 
 use std::time::Duration;
 
-use byok_keys::Provider;
+use byok_keys::{ApiKey, Provider, scrub};
 use jiff::Timestamp;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
@@ -21,6 +21,10 @@ use crate::verdict::Verdict;
 
 /// Longest provider message kept in a report, in characters.
 const MESSAGE_MAX_CHARS: usize = 300;
+/// Longest request id kept in a report, in characters.
+const REQUEST_ID_MAX_CHARS: usize = 128;
+/// Longest provider code kept in a report, in bytes (longer codes are dropped).
+const CODE_MAX_BYTES: usize = 64;
 
 /// What one HTTP answer means: the verdict, whether it is worth retrying, and
 /// everything a report keeps about it.
@@ -33,11 +37,14 @@ pub struct Classification {
     pub retryable: bool,
     /// The HTTP status.
     pub status: u16,
-    /// The provider's own error code or type (`insufficient_quota`, `API_KEY_INVALID`, ...).
+    /// The provider's own error code or type (`insufficient_quota`, `API_KEY_INVALID`, ...):
+    /// at most 64 characters of `A-Z a-z 0-9 _ . : -`, else `None`, never anything of a key.
     pub provider_code: Option<String>,
-    /// The provider's error message, with anything shaped like an API key masked.
+    /// The provider's error message, scrubbed ([`byok_keys::scrub`]: the key that was
+    /// sent removed, anything key-shaped masked) and cut to 300 characters.
     pub provider_message: Option<String>,
-    /// The provider's request id (`x-request-id`, `request-id`, or the body's `request_id`).
+    /// The provider's request id (`x-request-id`, `request-id`, or the body's
+    /// `request_id`), scrubbed like the message and cut to 128 characters.
     pub request_id: Option<String>,
     /// Rate-limit state from the headers.
     pub rate_limits: RateLimits,
@@ -89,11 +96,41 @@ pub fn classify(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Classification {
-    classify_at(provider, status, headers, body, true, Timestamp::now())
+    classify_at(
+        provider,
+        status,
+        headers,
+        body,
+        true,
+        Timestamp::now(),
+        None,
+    )
 }
 
-/// [`classify`] with an explicit clock (reset timestamps, HTTP dates) and
-/// whether `body` is complete or was cut at the read limit.
+/// [`classify`] an answer to a request made with `key`: besides anything shaped
+/// like a key, every fragment of `key` itself (12 characters or more, cut, one
+/// character short, glued to other text) is removed from the provider's text.
+/// Use this one for your own inference calls' errors, where the key is known.
+pub fn classify_for_key(
+    key: &ApiKey,
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Classification {
+    classify_at(
+        key.provider(),
+        status,
+        headers,
+        body,
+        true,
+        Timestamp::now(),
+        Some(key.expose_secret()),
+    )
+}
+
+/// [`classify`] with an explicit clock (reset timestamps, HTTP dates), whether
+/// `body` is complete or was cut at the read limit, and the key that was sent
+/// (`known`), whose fragments are scrubbed from every provider-controlled field.
 pub(crate) fn classify_at(
     provider: Provider,
     status: u16,
@@ -101,6 +138,7 @@ pub(crate) fn classify_at(
     body: &[u8],
     complete: bool,
     now: Timestamp,
+    known: Option<&str>,
 ) -> Classification {
     let reading = match status {
         200..=299 if is_json_object(body, complete) => Reading::new(Verdict::Valid, false),
@@ -135,23 +173,34 @@ pub(crate) fn classify_at(
         Verdict::RateLimited { .. } => Verdict::RateLimited { retry_after },
         v => v,
     };
-    // A proxy may echo anything here, even the key: mask anything key-shaped.
+    // Every text below is the provider's (or a proxy's): it may echo anything, even
+    // the key, whole or in part. Scrub before cutting, so a cut cannot hide a key.
     let request_id = ["x-request-id", "request-id"]
         .iter()
         .find_map(|h| text(headers, h))
-        .map(str::to_owned)
-        .or(reading.body_request_id)
-        .map(|id| byok_keys::redact(&id).into_owned());
+        .or(reading.body_request_id.as_deref())
+        .map(|id| scrub(id, known, REQUEST_ID_MAX_CHARS));
     Classification {
         verdict,
         retryable,
         status,
-        provider_code: reading.code,
-        provider_message: reading.message.map(|m| clean_message(&m)),
+        provider_code: reading.code.as_deref().and_then(|c| code(c, known)),
+        provider_message: reading
+            .message
+            .as_deref()
+            .map(|m| scrub(m, known, MESSAGE_MAX_CHARS)),
         request_id,
         rate_limits,
         retry_after,
     }
+}
+
+/// A provider code as a report keeps it: scrubbed, then kept only if it is an
+/// identifier (`A-Z a-z 0-9 _ . : -`) of at most [`CODE_MAX_BYTES`].
+fn code(raw: &str, known: Option<&str>) -> Option<String> {
+    let c = scrub(raw, known, CODE_MAX_BYTES + 1);
+    let identifier = |b: u8| b.is_ascii_alphanumeric() || b"_.:-".contains(&b);
+    (!c.is_empty() && c.len() <= CODE_MAX_BYTES && c.bytes().all(identifier)).then_some(c)
 }
 
 /// Whether `body` is one well-formed JSON object, checked without building it.
@@ -159,15 +208,6 @@ pub(crate) fn classify_at(
 fn is_json_object(body: &[u8], complete: bool) -> bool {
     body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
         && (!complete || serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok())
-}
-
-/// Mask anything shaped like a key, and keep at most [`MESSAGE_MAX_CHARS`].
-pub(crate) fn clean_message(message: &str) -> String {
-    let redacted = byok_keys::redact(message);
-    match redacted.char_indices().nth(MESSAGE_MAX_CHARS) {
-        Some((cut, _)) => format!("{}…", &redacted[..cut]),
-        None => redacted.into_owned(),
-    }
 }
 
 /// `value[a][b]...` as a string.
@@ -199,11 +239,11 @@ mod tests {
         let h = HeaderMap::new();
         let now = Timestamp::now();
         let cut = br#"{"object":"list","data":[{"id":"gpt-4o"#;
-        let c = classify_at(Provider::OpenAi, 200, &h, cut, false, now);
+        let c = classify_at(Provider::OpenAi, 200, &h, cut, false, now, None);
         assert_eq!(c.verdict, Verdict::Valid);
-        let c = classify_at(Provider::OpenAi, 200, &h, cut, true, now);
+        let c = classify_at(Provider::OpenAi, 200, &h, cut, true, now, None);
         assert_eq!(c.verdict, Verdict::Indeterminate);
-        let c = classify_at(Provider::OpenAi, 200, &h, b"<html>", false, now);
+        let c = classify_at(Provider::OpenAi, 200, &h, b"<html>", false, now, None);
         assert_eq!(c.verdict, Verdict::Indeterminate);
     }
 
@@ -216,16 +256,87 @@ mod tests {
         }
     }
 
+    fn openai_error(message: &str, code: &str) -> Vec<u8> {
+        serde_json::json!({"error": {"message": message, "type": "x", "param": null, "code": code}})
+            .to_string()
+            .into_bytes()
+    }
+
     #[test]
     fn messages_are_redacted_and_bounded() {
         let key = byok_keys::fake::key(Provider::OpenAi, byok_keys::KeyKind::Project, 3);
-        let m = clean_message(&format!(
-            "Incorrect API key provided: {key}. {}",
-            "x".repeat(500)
-        ));
+        let body = openai_error(
+            &format!("Incorrect API key provided: {key}. {}", "x".repeat(500)),
+            "c",
+        );
+        let m = classify(Provider::OpenAi, 401, &HeaderMap::new(), &body)
+            .provider_message
+            .unwrap();
         assert!(!m.contains(&key));
         assert!(m.contains("sk-proj-…"));
-        assert_eq!(m.chars().count(), MESSAGE_MAX_CHARS + 1);
+        // At most 300 characters, the cut marked by `…` (counted).
+        assert_eq!(m.chars().count(), MESSAGE_MAX_CHARS);
+        assert!(m.ends_with('…'));
+    }
+
+    #[test]
+    fn codes_are_identifiers_or_nothing() {
+        let key = byok_keys::fake::key(Provider::OpenAi, KeyKind::Project, 4);
+        let h = HeaderMap::new();
+        let code_of = |code: &str| {
+            classify(Provider::OpenAi, 401, &h, &openai_error("m", code)).provider_code
+        };
+        assert_eq!(
+            code_of("invalid_api_key").as_deref(),
+            Some("invalid_api_key")
+        );
+        assert_eq!(code_of("a.b:c-d_9").as_deref(), Some("a.b:c-d_9"));
+        for bad in [
+            key.as_str(),
+            "has space",
+            "\u{1b}[32mvalid",
+            "é",
+            "x".repeat(65).as_str(),
+        ] {
+            assert_eq!(code_of(bad), None, "{bad:?}");
+        }
+        assert_eq!(code_of(&"x".repeat(64)).map(|c| c.len()), Some(64));
+    }
+
+    #[test]
+    fn every_fragment_of_the_known_key_is_scrubbed_before_cutting() {
+        let raw = byok_keys::fake::key(Provider::OpenAi, KeyKind::Project, 6);
+        let key = ApiKey::parse(&raw).unwrap();
+        let forms = [
+            raw.clone(),
+            raw[..raw.len() - 1].to_owned(),
+            raw[..100].to_owned(),
+            format!("{}{}", "x ".repeat(140), &raw[..50]),
+        ];
+        for form in &forms {
+            let mut h = HeaderMap::new();
+            h.insert("x-request-id", form.parse().unwrap());
+            let body = openai_error(form, form);
+            for c in [
+                classify_for_key(&key, 401, &h, &body),
+                classify_at(
+                    Provider::OpenAi,
+                    401,
+                    &h,
+                    &body,
+                    true,
+                    Timestamp::now(),
+                    Some(&raw),
+                ),
+            ] {
+                let shown = format!("{c:?}");
+                for w in raw.as_bytes()[8..].windows(12) {
+                    let w = std::str::from_utf8(w).unwrap();
+                    assert!(!shown.contains(w), "{shown}");
+                }
+                assert_eq!(c.provider_code, None);
+            }
+        }
     }
 
     proptest::proptest! {

@@ -1,6 +1,8 @@
 //! Shared helpers of the integration tests (included with `mod common;`).
 #![allow(dead_code, unreachable_pub)]
 
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use byok_keys::{ApiKey, KeyKind, Provider, fake};
@@ -45,4 +47,38 @@ pub async fn start(provider: Provider, scenario: Scenario) -> MockProvider {
         _ => byok_testkit::MockGemini::builder(),
     };
     builder.scenario(scenario).start().await
+}
+
+/// Everything logged, at every level, by every crate of this test binary.
+#[derive(Clone, Default)]
+pub struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Capture {
+    /// Install a TRACE subscriber writing here (once per test binary).
+    pub fn install() -> Capture {
+        let logs = Capture::default();
+        let sink = logs.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .try_init()
+            .expect("first subscriber in this test binary");
+        logs
+    }
+
+    /// What was logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
 }
