@@ -658,6 +658,7 @@ async fn real() -> Real {
         GuardError::MissingUsage { reason: s("r") },
         GuardError::NegativeTokens { field: s("f") },
         GuardError::NonIntegerTokens { field: s("f") },
+        GuardError::TooManyTokens { field: s("f") },
         GuardError::InconsistentUsage { reason: s("r") },
         GuardError::OutputCapUnknown { model: s("m") },
         GuardError::InvalidBudget { reason: s("r") },
@@ -676,6 +677,15 @@ async fn real() -> Real {
             message: s("m"),
         },
         GuardError::Sync { message: s("m") },
+        GuardError::HoldTtlTooShort {
+            ttl_ms: 0,
+            min_secs: 60,
+        },
+        GuardError::AmountOutOfRange {
+            backend: "redis",
+            max: 1,
+            max_total: 1,
+        },
     ];
     codes_of.insert(
         "guard_error".to_owned(),

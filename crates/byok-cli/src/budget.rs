@@ -62,10 +62,10 @@ enum Action {
         #[arg(long)]
         model: Option<String>,
         /// Prompt tokens, instead of reading the prompt from stdin.
-        #[arg(long, requires = "model")]
+        #[arg(long, value_parser = crate::cost::token_count, requires = "model")]
         input_tokens: Option<u64>,
         /// The call's output cap.
-        #[arg(long, requires = "model")]
+        #[arg(long, value_parser = crate::cost::token_count, requires = "model")]
         max_output_tokens: Option<u64>,
         /// Seconds until the hold lapses if never settled or released (at least 60; longer than the call).
         #[arg(long, default_value_t = 600)]

@@ -16,22 +16,22 @@ pub(crate) struct Args {
     #[arg(long, conflicts_with_all = ["input_tokens", "output_tokens"])]
     usage: Option<String>,
     /// Uncached input tokens (excluding cached reads and cache writes).
-    #[arg(long, requires = "output_tokens")]
+    #[arg(long, value_parser = crate::cost::token_count, requires = "output_tokens")]
     input_tokens: Option<u64>,
     /// Visible output tokens (excluding reasoning tokens).
-    #[arg(long, requires = "input_tokens")]
+    #[arg(long, value_parser = crate::cost::token_count, requires = "input_tokens")]
     output_tokens: Option<u64>,
     /// Input tokens read from the prompt cache.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_parser = crate::cost::token_count, default_value_t = 0)]
     cached_input_tokens: u64,
     /// Input tokens written to a 5-minute cache.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_parser = crate::cost::token_count, default_value_t = 0)]
     cache_write_tokens: u64,
     /// Input tokens written to a 1-hour cache.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_parser = crate::cost::token_count, default_value_t = 0)]
     cache_write_1h_tokens: u64,
     /// Reasoning (thinking) tokens.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_parser = crate::cost::token_count, default_value_t = 0)]
     reasoning_tokens: u64,
     /// A LiteLLM-format price file to use instead of the embedded prices.
     #[arg(long, value_name = "FILE")]
@@ -118,6 +118,16 @@ pub(crate) fn read_usage(path: &str) -> Result<Usage, CliError> {
             .map_err(|e| CliError::new("io_error", format!("cannot read usage file {path}: {e}")))?
     };
     Usage::from_json(&text).map_err(guard_error)
+}
+
+/// A token-count flag: a whole number from 0 to 2^64 - 1; the message starts with a stable code.
+pub(crate) fn token_count(text: &str) -> Result<u64, String> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("invalid_token_count: a token count is a whole number >= 0".to_owned());
+    }
+    text.parse().map_err(|_| {
+        "token_count_too_large: a token count is at most 18446744073709551615 (2^64 - 1)".to_owned()
+    })
 }
 
 /// A guard error as a CLI error with the same stable code.

@@ -14,10 +14,10 @@ pub(crate) struct Args {
     #[arg(long)]
     model: String,
     /// The request's output cap (default: the model's maximum output).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cost::token_count)]
     max_output_tokens: Option<u64>,
     /// A known prompt token count instead of reading the prompt from stdin.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cost::token_count)]
     input_tokens: Option<u64>,
     /// A LiteLLM-format price file to use instead of the embedded prices.
     #[arg(long, value_name = "FILE")]

@@ -422,6 +422,75 @@ fn short_ttls_are_refused_and_settles_past_the_limit_are_reported() {
     assert_eq!(r["reserved"], false, "an overspent budget admits nothing");
 }
 
+/// 2^64 tokens once said "not a whole number": it is too large, with a stable code.
+#[test]
+fn token_counts_past_u64_are_too_large() {
+    let big = "18446744073709551616";
+    for args in [
+        &[
+            "estimate",
+            "--model",
+            "gpt-4o",
+            "--input-tokens",
+            "1",
+            "--max-output-tokens",
+            big,
+        ][..],
+        &["estimate", "--model", "gpt-4o", "--input-tokens", big][..],
+        &[
+            "cost",
+            "--model",
+            "gpt-4o",
+            "--input-tokens",
+            big,
+            "--output-tokens",
+            "1",
+        ][..],
+        &[
+            "budget",
+            "--ledger",
+            "memory:",
+            "reserve",
+            "--scope",
+            "s",
+            "--model",
+            "gpt-4o",
+            "--input-tokens",
+            "1",
+            "--max-output-tokens",
+            big,
+        ][..],
+    ] {
+        let out = byok(args, "");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("token_count_too_large") && err.contains("at most 18446744073709551615"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("whole number"), "{err}");
+    }
+    let out = byok(
+        &["estimate", "--model", "gpt-4o", "--input-tokens", "1.5"],
+        "",
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid_token_count"));
+    let body = format!(r#"{{"usage":{{"prompt_tokens":{big},"completion_tokens":1}}}}"#);
+    let out = byok(
+        &["cost", "--model", "gpt-4o", "--usage", "-", "--json"],
+        &body,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let e = json_line(&out);
+    assert_eq!(e["error"]["code"], "token_count_too_large");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too large")
+    );
+}
+
 /// A reservation on scopes no budget covers was admitted silently.
 #[test]
 fn reservations_on_uncovered_scopes_say_so() {

@@ -49,6 +49,14 @@ pub enum GuardError {
         /// The JSON field.
         field: String,
     },
+    /// A token count is a whole number too large to count (2^64 or more).
+    #[error(
+        "token count `{field}` is too large: at most 18446744073709551615 (2^64 - 1); the usage object may be corrupted"
+    )]
+    TooManyTokens {
+        /// The JSON field.
+        field: String,
+    },
     /// Token counts contradict each other (e.g. more cached tokens than prompt tokens).
     #[error(
         "inconsistent usage: {reason}; the usage object may be from another provider or corrupted"
@@ -164,6 +172,7 @@ impl GuardError {
             GuardError::MissingUsage { .. } => "missing_usage",
             GuardError::NegativeTokens { .. } => "negative_token_count",
             GuardError::NonIntegerTokens { .. } => "non_integer_token_count",
+            GuardError::TooManyTokens { .. } => "token_count_too_large",
             GuardError::InconsistentUsage { .. } => "inconsistent_usage",
             GuardError::OutputCapUnknown { .. } => "output_cap_unknown",
             GuardError::InvalidBudget { .. } => "invalid_budget",

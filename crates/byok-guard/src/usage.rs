@@ -274,6 +274,12 @@ fn count(obj: &Value, path: &[&str]) -> Result<u64, GuardError> {
                 Ok(u)
             } else if n.as_i64().is_some_and(|i| i < 0) || n.as_f64().is_some_and(|f| f < 0.0) {
                 Err(GuardError::NegativeTokens { field })
+            } else if n
+                .as_f64()
+                .is_some_and(|f| f.fract() == 0.0 && f >= 18_446_744_073_709_551_616.0)
+            {
+                // serde_json reads an integer past u64 as a float: whole, just too large.
+                Err(GuardError::TooManyTokens { field })
             } else {
                 Err(GuardError::NonIntegerTokens { field })
             }
@@ -384,6 +390,15 @@ mod tests {
         assert_eq!(frac.unwrap_err().code(), "non_integer_token_count");
         let text = Usage::from_value(&json!({"prompt_tokens": "12", "completion_tokens": 1}));
         assert_eq!(text.unwrap_err().code(), "non_integer_token_count");
+        // 2^64 and more once said "not a whole number".
+        for big in ["18446744073709551616", "1e30", "99999999999999999999999"] {
+            let body = format!(r#"{{"prompt_tokens": {big}, "completion_tokens": 1}}"#);
+            let e = Usage::from_json(&body).unwrap_err();
+            assert_eq!(e.code(), "token_count_too_large", "{big}");
+            assert!(e.to_string().contains("too large"), "{e}");
+        }
+        let most = r#"{"prompt_tokens": 18446744073709551615, "completion_tokens": 0}"#;
+        assert_eq!(Usage::from_json(most).unwrap().input_tokens, u64::MAX);
         let more_cached = Usage::from_value(&json!({"prompt_tokens": 1, "completion_tokens": 1,
             "prompt_tokens_details": {"cached_tokens": 2}}));
         assert_eq!(more_cached.unwrap_err().code(), "inconsistent_usage");
