@@ -96,13 +96,15 @@ impl Env {
             .stderr(Stdio::piped())
             .spawn()
             .expect("run byok");
-        // A command may exit before reading stdin (a usage error): ignore EPIPE.
-        let _ = child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin.as_bytes());
+        // A command may exit before reading stdin (a usage error): ignore EPIPE. Written
+        // from a thread: a streaming command writes output before it has read all input.
+        let mut pipe = child.stdin.take().expect("stdin");
+        let input = stdin.as_bytes().to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = pipe.write_all(&input);
+        });
         let out = child.wait_with_output().expect("byok finishes");
+        writer.join().expect("stdin writer");
         // A failure message names the command, unless its arguments hold a canary.
         let joined = args.join(" ");
         let what = match forms::find_leak(joined.as_bytes()) {
@@ -754,11 +756,49 @@ fn cost_estimate_budget_with_secrets_in_their_input() {
     env.assert_files_clean("cost/estimate/budget");
 }
 
+/// Near misses and log shapes of every canary: cut short by 1 to 3 characters, glued
+/// to more key characters, an invisible character or a JSON escape inside, glued
+/// after an ANSI colour, a URL or a JSON escape. None is a key `scan` may report;
+/// all must leave `byok redact` masked.
+fn near_miss_keys(n: usize) -> String {
+    let mut out = String::new();
+    for (_, _, raw) in canary_keys(n) {
+        let mid = raw.len() / 2;
+        for cut in 1..=3 {
+            out += &format!("{}\n", &raw[..raw.len() - cut]);
+        }
+        out += &format!("{raw}xyz\n");
+        out += &format!("key={raw}_OLD&x=1\n");
+        out += &format!("{}\u{200B}{}\n", &raw[..mid], &raw[mid..]);
+        out += &format!("{}\u{FEFF}{}\n", &raw[..5], &raw[5..]);
+        out += &format!("{{\"k\":\"{}\\u00{:02x}{}\"}}\n", &raw[..mid], raw.as_bytes()[mid], &raw[mid + 1..]);
+        out += &format!("\x1b[1;32m{raw}\x1b[0m\n");
+        out += &format!("GET /v1?token%3D{raw}%26alt=json Authorization: Bearer%20{raw}\n");
+        out += &format!("{{\\u0022key\\u0022:\\u0022{raw}\\u0022}}\n");
+        out += &format!("\"Bearer {raw}\"\n");
+    }
+    out
+}
+
 #[test]
-#[ignore = "leak: byok-keys redact (and `byok redact`) passes near-miss keys through unmasked: a key missing its last 1-3 characters, or glued to more key characters, still holds the whole body (see report)"]
 fn redact_near_miss_keys() {
     let env = Env::new();
-    env.run(&["redact"], &broken_keys(3));
+    // Not the `!` lines of `broken_keys`: a character replaced by one that ends runs
+    // splits the key into two runs, and the one without an anchor cannot be found
+    // (docs/KEYS.md says so).
+    let broken: String = broken_keys(3)
+        .lines()
+        .filter(|l| !l.contains('!'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let text = near_miss_keys(3) + &broken;
+    let run = env.run(&["redact"], &text);
+    assert_eq!(run.code(), Some(0), "{}", run.what);
+    assert_eq!(run.stdout().lines().count(), text.lines().count());
+    // In one long line too: the redactor works in windows, not lines.
+    let one_line = text.replace('\n', " ").repeat(40);
+    let run = env.run(&["redact"], &one_line);
+    assert_eq!(run.code(), Some(0), "{}", run.what);
 }
 
 #[test]
