@@ -771,7 +771,12 @@ fn near_miss_keys(n: usize) -> String {
         out += &format!("key={raw}_OLD&x=1\n");
         out += &format!("{}\u{200B}{}\n", &raw[..mid], &raw[mid..]);
         out += &format!("{}\u{FEFF}{}\n", &raw[..5], &raw[5..]);
-        out += &format!("{{\"k\":\"{}\\u00{:02x}{}\"}}\n", &raw[..mid], raw.as_bytes()[mid], &raw[mid + 1..]);
+        out += &format!(
+            "{{\"k\":\"{}\\u00{:02x}{}\"}}\n",
+            &raw[..mid],
+            raw.as_bytes()[mid],
+            &raw[mid + 1..]
+        );
         out += &format!("\x1b[1;32m{raw}\x1b[0m\n");
         out += &format!("GET /v1?token%3D{raw}%26alt=json Authorization: Bearer%20{raw}\n");
         out += &format!("{{\\u0022key\\u0022:\\u0022{raw}\\u0022}}\n");
