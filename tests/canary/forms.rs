@@ -177,3 +177,32 @@ pub(crate) fn assert_clean(label: &str, bytes: &[u8]) {
         panic!("LEAK in {label}: {form} at byte {at} (after {before:?})");
     }
 }
+
+/// Near misses and log shapes of every canary: cut short by 1 to 3 characters, glued
+/// to more key characters, an invisible character or a JSON escape inside, glued
+/// after an ANSI colour, a URL or a JSON escape. None is a key `scan` may report;
+/// all must leave `byok redact` masked.
+pub(crate) fn near_miss_keys(n: usize) -> String {
+    let mut out = String::new();
+    for (_, _, raw) in canary_keys(n) {
+        let mid = raw.len() / 2;
+        for cut in 1..=3 {
+            out += &format!("{}\n", &raw[..raw.len() - cut]);
+        }
+        out += &format!("{raw}xyz\n");
+        out += &format!("key={raw}_OLD&x=1\n");
+        out += &format!("{}\u{200B}{}\n", &raw[..mid], &raw[mid..]);
+        out += &format!("{}\u{FEFF}{}\n", &raw[..5], &raw[5..]);
+        out += &format!(
+            "{{\"k\":\"{}\\u00{:02x}{}\"}}\n",
+            &raw[..mid],
+            raw.as_bytes()[mid],
+            &raw[mid + 1..]
+        );
+        out += &format!("\x1b[1;32m{raw}\x1b[0m\n");
+        out += &format!("GET /v1?token%3D{raw}%26alt=json Authorization: Bearer%20{raw}\n");
+        out += &format!("{{\\u0022key\\u0022:\\u0022{raw}\\u0022}}\n");
+        out += &format!("\"Bearer {raw}\"\n");
+    }
+    out
+}

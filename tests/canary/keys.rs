@@ -2,11 +2,12 @@
 //! error path, with every key shape.
 
 use byok::keys::{
-    ApiKey, KeyError, Provider, SecretString, normalize, redact, redact_bytes, scan, scan_bytes,
+    ApiKey, KeyError, Provider, Redactor, SecretString, normalize, redact, redact_bytes, scan,
+    scan_bytes,
 };
 
 use crate::capture::{assert_emitted_clean, init, unwrap_panic};
-use crate::forms::{assert_clean, canary_keys};
+use crate::forms::{assert_clean, canary_keys, near_miss_keys};
 use crate::{debugged, json, shown};
 
 const PROVIDERS: [Provider; 3] = [Provider::OpenAi, Provider::Anthropic, Provider::Google];
@@ -235,4 +236,31 @@ fn findings_iterator_debug() {
     let text = format!("KEY={raw}\n");
     let findings = scan(&text);
     assert_clean("keys: Debug of Findings", debugged(&findings).as_bytes());
+}
+
+#[test]
+fn redact_masks_near_misses_and_log_shapes_whole_and_streamed() {
+    init();
+    for n in 0..4 {
+        let text = near_miss_keys(n);
+        let whole = redact(&text);
+        assert_clean("keys: redact of near misses", whole.as_bytes());
+        assert_eq!(redact_bytes(text.as_bytes()), whole.as_bytes());
+        // One long line, streamed in small pieces through small windows.
+        let line = text.replace('\n', " ").repeat(8);
+        let mut r = Redactor::with_window(4096);
+        let mut out = Vec::new();
+        for piece in line.as_bytes().chunks(333) {
+            r.push(piece, &mut out);
+        }
+        r.finish(&mut out);
+        assert_clean("keys: streamed redact of near misses", &out);
+        assert_eq!(out, redact_bytes(line.as_bytes()).as_ref());
+        assert_clean("keys: Debug of Redactor", debugged(&r).as_bytes());
+        // Scan stays exact: what it reports parses.
+        for f in scan(&text) {
+            assert!(ApiKey::parse(&text[f.span]).is_ok());
+        }
+    }
+    assert_emitted_clean("keys: near misses");
 }

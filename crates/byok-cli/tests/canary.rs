@@ -22,7 +22,9 @@ use byok_testkit::{
     MockAnthropic, MockGemini, MockOpenAi, MockProvider, Scenario, echo_answers, echo_forms,
     echo_refusal,
 };
-use forms::{assert_clean, canary_key, canary_keys, canary_master_key, canary_passphrase};
+use forms::{
+    assert_clean, canary_key, canary_keys, canary_master_key, canary_passphrase, near_miss_keys,
+};
 use serde_json::Value;
 
 /// What one run showed: its arguments (for failure messages) and its output.
@@ -99,13 +101,15 @@ impl Env {
             .stderr(Stdio::piped())
             .spawn()
             .expect("run byok");
-        // A command may exit before reading stdin (a usage error): ignore EPIPE.
-        let _ = child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin.as_bytes());
+        // A command may exit before reading stdin (a usage error): ignore EPIPE. Written
+        // from a thread: a streaming command writes output before it has read all input.
+        let mut pipe = child.stdin.take().expect("stdin");
+        let input = stdin.as_bytes().to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = pipe.write_all(&input);
+        });
         let out = child.wait_with_output().expect("byok finishes");
+        writer.join().expect("stdin writer");
         // A failure message names the command, unless its arguments hold a canary.
         let joined = args.join(" ");
         let what = match forms::find_leak(joined.as_bytes()) {
@@ -758,10 +762,24 @@ fn cost_estimate_budget_with_secrets_in_their_input() {
 }
 
 #[test]
-#[ignore = "leak: byok-keys redact (and `byok redact`) passes near-miss keys through unmasked: a key missing its last 1-3 characters, or glued to more key characters, still holds the whole body (see report)"]
 fn redact_near_miss_keys() {
     let env = Env::new();
-    env.run(&["redact"], &broken_keys(3));
+    // Not the `!` lines of `broken_keys`: a character replaced by one that ends runs
+    // splits the key into two runs, and the one without an anchor cannot be found
+    // (docs/KEYS.md says so).
+    let broken: String = broken_keys(3)
+        .lines()
+        .filter(|l| !l.contains('!'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let text = near_miss_keys(3) + &broken;
+    let run = env.run(&["redact"], &text);
+    assert_eq!(run.code(), Some(0), "{}", run.what);
+    assert_eq!(run.stdout().lines().count(), text.lines().count());
+    // In one long line too: the redactor works in windows, not lines.
+    let one_line = text.replace('\n', " ").repeat(40);
+    let run = env.run(&["redact"], &one_line);
+    assert_eq!(run.code(), Some(0), "{}", run.what);
 }
 
 #[test]

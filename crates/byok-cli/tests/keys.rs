@@ -7,16 +7,39 @@ use byok::keys::{KeyKind, Provider, fake};
 use serde_json::Value;
 
 fn byok(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_byok"))
-        .args(args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_byok"));
+    cmd.args(args);
+    run(cmd, stdin)
+}
+
+/// Run `cmd` with `stdin`, capturing stdout and stderr.
+fn run(mut cmd: Command, stdin: &[u8]) -> Output {
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("run byok");
     // A usage error exits before reading stdin: a broken pipe here is expected then.
-    let _ = child.stdin.take().unwrap().write_all(stdin);
-    child.wait_with_output().unwrap()
+    // Written from a thread: `redact` answers before it has read all of its input.
+    let mut pipe = child.stdin.take().unwrap();
+    let input = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = pipe.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+/// `sh -c script` under an address-space limit of 160,000 KiB, `$1` set to `arg`:
+/// the debug binary maps under 100 MB, so that leaves it about 60 MB.
+#[cfg(target_os = "linux")]
+fn limited(script: &str, arg: &str, stdin: &[u8]) -> Output {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &format!("ulimit -v 160000 && {script}"), "sh", arg])
+        .env("BYOK", env!("CARGO_BIN_EXE_byok"));
+    run(cmd, stdin)
 }
 
 fn json_lines(out: &Output) -> Vec<Value> {
@@ -214,4 +237,222 @@ fn redact_masks_stdin_and_keeps_everything_else() {
         out.stdout.ends_with(&[0xff, b'\n', b'e', b'n', b'd']),
         "non-UTF-8 bytes pass through"
     );
+}
+
+/// `text` in UTF-16, little or big endian, with or without a byte-order mark.
+fn utf16(text: &str, big_endian: bool, bom: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let units = bom.then_some(0xFEFF).into_iter().chain(text.encode_utf16());
+    for u in units {
+        out.extend_from_slice(&if big_endian {
+            u.to_be_bytes()
+        } else {
+            u.to_le_bytes()
+        });
+    }
+    out
+}
+
+#[test]
+fn scan_decodes_utf16_files_and_says_what_it_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut keys = Vec::new();
+    for (i, (big_endian, bom)) in [(false, true), (false, false), (true, true), (true, false)]
+        .into_iter()
+        .enumerate()
+    {
+        let k = fake::key(Provider::OpenAi, KeyKind::Project, 20 + i as u64);
+        // PowerShell's `Out-File` default: UTF-16LE with a mark, CRLF.
+        let text = format!("# é config\r\nOPENAI_API_KEY={k}\r\n");
+        std::fs::write(
+            dir.path().join(format!("{i}.env")),
+            utf16(&text, big_endian, bom),
+        )
+        .unwrap();
+        keys.push(k);
+    }
+    let hidden = fake::key(Provider::Google, KeyKind::Standard, 24);
+    let mut binary = vec![0u8, 1, 2, 0, 0, 7, 0xff];
+    binary.extend_from_slice(hidden.as_bytes());
+    std::fs::write(dir.path().join("blob.bin"), binary).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(dir.path().join("0.env"), dir.path().join("link.env")).unwrap();
+    let root = dir.path().to_str().unwrap();
+
+    let out = byok(&["scan", "--json", root], b"");
+    assert_eq!(out.status.code(), Some(1), "keys found");
+    let found = json_lines(&out);
+    assert_eq!(found.len(), 4, "{found:?}");
+    for (i, f) in found.iter().enumerate() {
+        assert!(f["path"].as_str().unwrap().ends_with(&format!("{i}.env")));
+        assert_eq!(
+            (f["line"].as_u64(), f["column"].as_u64()),
+            (Some(2), Some(16))
+        );
+        assert_eq!(f["kind"], "project");
+        let want = if i < 2 { "utf-16le" } else { "utf-16be" };
+        assert_eq!(f["encoding"], want);
+        assert_eq!(
+            f["fingerprint"],
+            serde_json::json!(byok::keys::ApiKey::parse(&keys[i]).unwrap().fingerprint())
+        );
+    }
+    let summary: Value = serde_json::from_slice(&out.stderr).expect("one JSON line on stderr");
+    assert_eq!(summary["reasons"]["binary"], 1);
+    #[cfg(unix)]
+    assert_eq!(
+        (
+            summary["skipped"].as_u64(),
+            summary["reasons"]["symlink"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+
+    let text = byok(&["scan", root], b"");
+    let stderr = String::from_utf8_lossy(&text.stderr);
+    assert!(
+        stderr.contains("skipped") && stderr.contains("1 binary"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&text.stdout).contains("0.env:2:16: openai project sk-proj-…"));
+    keys.push(hidden);
+    assert_no_secret(&out, &keys);
+    assert_no_secret(&text, &keys);
+
+    // Stdin in UTF-16 too.
+    let piped = byok(
+        &["scan", "--json"],
+        &utf16(&format!("x={}", keys[0]), false, true),
+    );
+    assert_eq!(json_lines(&piped)[0]["column"], 3);
+}
+
+#[test]
+fn scan_finds_every_key_once_in_a_large_file_and_across_window_edges() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys: Vec<String> = fake::all(30).into_iter().map(|(_, _, k)| k).collect();
+    // 3.5 MiB of keys, 50 to a line: whatever the windows, keys straddle their edges.
+    let mut text = String::new();
+    let mut n = 0usize;
+    while text.len() < 3_500_000 {
+        // Keys back to back (wherever the windows end, some key spans the edge),
+        // with a longer gap now and then to shift them against it.
+        let pad = if n % 7 == 0 { 1 + n % 61 } else { 1 };
+        text.push_str(&"lorem ipsum task-runner ".repeat(pad / 24 + 1)[..pad - 1]);
+        text.push(' ');
+        text.push_str(&keys[n % keys.len()]);
+        n += 1;
+        // Most keys share a line with others: some lines are long.
+        text.push(if n % 50 == 0 { '\n' } else { ' ' });
+    }
+    // Columns on a line are cumulative: recompute them from the text itself.
+    let mut expect = Vec::new();
+    for (i, l) in text.lines().enumerate() {
+        for k in &keys {
+            for (at, _) in l.match_indices(k.as_str()) {
+                expect.push((i + 1, l[..at].chars().count() + 1));
+            }
+        }
+    }
+    expect.sort();
+    std::fs::write(dir.path().join("big.log"), &text).unwrap();
+    let out = byok(&["scan", "--json", dir.path().to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let mut found: Vec<(usize, usize)> = json_lines(&out)
+        .iter()
+        .map(|f| {
+            (
+                f["line"].as_u64().unwrap() as usize,
+                f["column"].as_u64().unwrap() as usize,
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(found.len(), expect.len(), "every key once");
+    assert_eq!(found, expect);
+}
+
+#[test]
+fn printed_paths_are_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let named = fake::key(Provider::Anthropic, KeyKind::Api, 31);
+    let inside = fake::key(Provider::Google, KeyKind::Auth, 32);
+    let sub = dir.path().join(&named);
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(sub.join("a.env"), format!("K={inside}\n")).unwrap();
+    let missing = dir.path().join(format!("{named}.missing"));
+    for json in [false, true] {
+        let mut args = vec!["scan", sub.to_str().unwrap(), missing.to_str().unwrap()];
+        if json {
+            args.push("--json");
+        }
+        let out = byok(&args, b"");
+        assert_eq!(out.status.code(), Some(2), "an unreadable path is an error");
+        let all = String::from_utf8_lossy(&[out.stdout.clone(), out.stderr.clone()].concat())
+            .into_owned();
+        assert!(all.contains("sk-ant-api03-…"), "{all}");
+        assert!(all.contains("AQ.…"), "the finding is reported: {all}");
+        assert_no_secret(&out, &[named.clone(), inside.clone()]);
+    }
+}
+
+/// `byok redact` holds a bounded window, not a line: a 128 MiB line passes through
+/// under an address-space limit far below that (the old line-by-line redactor held
+/// the whole line).
+#[cfg(target_os = "linux")]
+#[test]
+fn redact_streams_a_huge_line_in_bounded_memory() {
+    let key = fake::key(Provider::OpenAi, KeyKind::Project, 33);
+    let mut line = Vec::with_capacity(128 << 20);
+    while line.len() < (128 << 20) {
+        line.extend_from_slice(b"task-runner disk-usage lorem ipsum dolor sit amet ");
+        if line.len() % (16 << 20) < 60 {
+            line.extend_from_slice(key.as_bytes());
+            line.push(b' ');
+        }
+    }
+    let out = limited("exec \"$BYOK\" redact", "", &line);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, byok::keys::redact_bytes(&line).as_ref());
+    assert!(!out.stdout.windows(key.len()).any(|w| w == key.as_bytes()));
+}
+
+/// `byok scan` reads a file window by window: a 128 MiB file is scanned under an
+/// address-space limit far below that (it used to read the whole file first).
+#[cfg(target_os = "linux")]
+#[test]
+fn scan_reads_a_huge_file_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = fake::key(Provider::Anthropic, KeyKind::Admin, 34);
+    let path = dir.path().join("huge.log");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let mut written = 0usize;
+    while written < (128 << 20) {
+        file.write_all(b"2026-11-22 INFO task-runner: nothing to see here, disk-usage ok\n")
+            .unwrap();
+        written += 64;
+    }
+    file.write_all(format!("ANTHROPIC_ADMIN_KEY={key}\n").as_bytes())
+        .unwrap();
+    drop(file);
+    let out = limited(
+        "exec \"$BYOK\" scan --json \"$1\"",
+        path.to_str().unwrap(),
+        b"",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found = json_lines(&out);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["line"].as_u64(), Some((128u64 << 20) / 64 + 1));
+    assert_no_secret(&out, &[key]);
 }

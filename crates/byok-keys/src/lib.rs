@@ -8,7 +8,8 @@
 //!   hint and the character position.
 //! - [`normalize`]: what a paste box does first (quotes, `Bearer `, `NAME=`,
 //!   invisible characters), reporting each [`Fix`].
-//! - [`scan`] / [`redact`]: every key in arbitrary text, at memory speed.
+//! - [`scan`] / [`redact`]: every key in arbitrary text, at memory speed; [`Redactor`]
+//!   redacts a stream in bounded memory.
 //! - [`scrub`]: provider or proxy text made safe to show: the key that was sent
 //!   removed in any fragment of 12 characters or more, other keys masked, then cut.
 //! - [`fake`]: well-formed fake keys for tests.
@@ -47,6 +48,7 @@ mod format;
 mod key;
 mod normalize;
 mod provider;
+mod redact;
 mod scan;
 mod scrub;
 
@@ -54,7 +56,8 @@ pub use error::{FormatWarning, KeyError};
 pub use key::{ApiKey, Fingerprint};
 pub use normalize::{Fix, Normalized, normalize};
 pub use provider::{KeyKind, Provider, UnknownProvider};
-pub use scan::{Finding, Findings, redact, redact_bytes, scan, scan_bytes};
+pub use redact::{Redactor, redact, redact_bytes};
+pub use scan::{Finding, Findings, scan, scan_bytes};
 pub use scrub::{SCRUB_WINDOW, SCRUBBED, scrub};
 
 /// Re-exported so callers can hold keys without depending on `secrecy` themselves.

@@ -5,7 +5,6 @@
 //! around each (the maximal run of key characters) is then handed to the same
 //! classifier as [`ApiKey::parse`](crate::ApiKey::parse). No regex, no fixed lengths.
 
-use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::LazyLock;
 
@@ -19,7 +18,7 @@ use crate::{KeyKind, Provider};
 /// prefilter fingerprints a pattern by its first bytes, so no anchor starts with it:
 /// OpenAI keys are found by the marker in their middle, Anthropic keys by `-ant-`.
 /// The first two anchors sit inside the key; the others start it.
-const ANCHORS: [&str; 4] = ["T3BlbkFJ", "-ant-", "AIza", "AQ."];
+pub(crate) const ANCHORS: [&str; 4] = ["T3BlbkFJ", "-ant-", "AIza", "AQ."];
 const INSIDE_ANCHORS: usize = 2;
 
 static PREFILTER: LazyLock<AhoCorasick> = LazyLock::new(|| {
@@ -30,7 +29,7 @@ static PREFILTER: LazyLock<AhoCorasick> = LazyLock::new(|| {
 });
 
 /// Longest token worth classifying: the longest accepted shape is well under this.
-const MAX_TOKEN: usize = 512;
+pub(crate) const MAX_TOKEN: usize = 512;
 
 /// A key found in text. Holds its location and public facts, never the secret:
 /// slice the text with [`span`](Finding::span) if you need the key itself.
@@ -117,14 +116,8 @@ impl Iterator for Findings<'_> {
                     .rev()
                     .position(|&b| !is_key_byte(b))
                     .unwrap_or(m.start() - lookback);
-            // `"…\nsk-…"` in a JSON string: the letter of the escape is not part of the key.
-            if start < m.start()
-                && matches!(text[start], b'n' | b't' | b'r')
-                && start >= 1
-                && text[start - 1] == b'\\'
-            {
-                start += 1;
-            }
+            // Context glued to the key (`\n`, `\u0022`, `%3D`, an ANSI colour) is not part of it.
+            start = strip_context(text, start, m.start());
             // Nothing in a maximal run of key characters can be a key unless the run is
             // one as a whole, so a rejected token is skipped. Not after `AQ.`: a dot
             // ends runs, so the run after it may itself start the next `AQ.` key.
@@ -158,56 +151,55 @@ impl Iterator for Findings<'_> {
     }
 }
 
-/// `text` with every key replaced by its mask; borrowed when nothing was found.
-///
-/// ```
-/// use byok_keys::{KeyKind, Provider, fake, redact};
-///
-/// let key = fake::key(Provider::OpenAi, KeyKind::Project, 2);
-/// let log = format!("auth failed for {key}.");
-/// let clean = redact(&log);
-/// assert!(!clean.contains(&key));
-/// assert!(clean.starts_with("auth failed for sk-proj-…"));
-/// assert!(matches!(redact("nothing here"), std::borrow::Cow::Borrowed(_)));
-/// ```
-pub fn redact(text: &str) -> Cow<'_, str> {
-    // Spans start and end on ASCII bytes, so slicing `text` at them is always valid.
-    splice(
-        text.as_bytes(),
-        String::with_capacity,
-        |out, a, b| out.push_str(&text[a..b]),
-        |out, m| out.push_str(m),
-    )
-    .map_or(Cow::Borrowed(text), Cow::Owned)
-}
-
-/// [`redact`] over bytes that need not be UTF-8.
-pub fn redact_bytes(text: &[u8]) -> Cow<'_, [u8]> {
-    splice(
-        text,
-        Vec::with_capacity,
-        |out, a, b| out.extend_from_slice(&text[a..b]),
-        |out, m| out.extend_from_slice(m.as_bytes()),
-    )
-    .map_or(Cow::Borrowed(text), Cow::Owned)
-}
-
-/// Copy `text` with every finding replaced by its mask; `None` when there is none.
-fn splice<O>(
-    text: &[u8],
-    new: impl FnOnce(usize) -> O,
-    mut copy: impl FnMut(&mut O, usize, usize),
-    mut put_mask: impl FnMut(&mut O, &str),
-) -> Option<O> {
-    let mut found = scan_bytes(text);
-    let first = found.next()?;
-    let mut out = new(text.len());
-    let mut last = 0;
-    for f in core::iter::once(first).chain(found) {
-        copy(&mut out, last, f.span.start);
-        put_mask(&mut out, &f.masked);
-        last = f.span.end;
+/// Where a key may start in a run of key characters that begins at `start`, once a
+/// known piece of context glued in front of it is skipped: the letter of a `\n`-style
+/// escape, the `uXXXX` of a JSON `\uXXXX` escape, the two hex digits of a `%XX`
+/// escape, the parameters and final letter of an ANSI escape (`\x1b[1;32m`, also
+/// written out as `\x1b[`, `\033[`, `\e[`, `\u001b[` or `^[[`). Never past `limit`.
+pub(crate) fn strip_context(text: &[u8], start: usize, limit: usize) -> usize {
+    let at = |i: usize| text.get(i).copied().unwrap_or(0);
+    let hex = |i: usize| at(i).is_ascii_hexdigit();
+    let before = if start == 0 { 0 } else { text[start - 1] };
+    let skipped = match before {
+        b'\\' if matches!(at(start), b'n' | b't' | b'r' | b'b' | b'f') => 1,
+        b'\\' if at(start) == b'u' && (1..5).all(|k| hex(start + k)) => 5,
+        b'%' if hex(start) && hex(start + 1) => 2,
+        b'0'..=b'9' | b';' | b':' | b'?' | b'[' => ansi_tail(text, start),
+        _ => 0,
+    };
+    if start + skipped <= limit {
+        start + skipped
+    } else {
+        start
     }
-    copy(&mut out, last, text.len());
-    Some(out)
+}
+
+/// Length of the `32m` that ends an ANSI escape whose `\x1b[` (or a spelling of it)
+/// comes before `start`; 0 if there is none.
+fn ansi_tail(text: &[u8], start: usize) -> usize {
+    // Parameters before the run (`1;` of `\x1b[1;32m`), then `[`, then an escape.
+    let mut k = start;
+    while k > 0 && start - k < 32 && matches!(text[k - 1], b'0'..=b'9' | b';' | b':' | b'?') {
+        k -= 1;
+    }
+    if k == 0 || text[k - 1] != b'[' {
+        return 0;
+    }
+    let head = &text[..k - 1];
+    const ESCAPES: [&[u8]; 8] = [
+        b"\x1b", b"\\x1b", b"\\x1B", b"\\033", b"\\e", b"\\u001b", b"\\u001B", b"^[",
+    ];
+    if !ESCAPES.iter().any(|e| head.ends_with(e)) {
+        return 0;
+    }
+    // In the run: more digits, then the final letter.
+    let digits = text[start..]
+        .iter()
+        .take(16)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    match text.get(start + digits) {
+        Some(b) if b.is_ascii_alphabetic() => digits + 1,
+        _ => 0,
+    }
 }

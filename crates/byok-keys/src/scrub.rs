@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 
 use crate::key::ApiKey;
-use crate::scan::redact;
+use crate::redact::redact;
 
 /// Shortest run of the known key's characters that is removed. Twelve random
 /// key characters are about 70 bits: enough to matter, too many to occur by chance.

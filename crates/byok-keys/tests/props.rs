@@ -108,3 +108,60 @@ proptest! {
         prop_assert_eq!(scan(&red).count(), 0);
     }
 }
+
+/// A piece of a log: a key, a near miss, context, noise, or a run of key characters
+/// long enough to cross a window.
+fn log_piece() -> impl Strategy<Value = String> {
+    (
+        0usize..10,
+        any::<u64>(),
+        0usize..12_000,
+        "[ -~\u{200B}\u{FEFF}\u{e9}\\n]{0,40}",
+    )
+        .prop_map(|(what, seed, n, noise)| {
+            let (p, k) = fake::SHAPES[(seed % 9) as usize];
+            let key = fake::key(p, k, seed);
+            let run: String = (0..n)
+                .map(|i| b"aZ0_-q9X"[(i + seed as usize) % 8] as char)
+                .collect();
+            match what {
+                0 => key,
+                1 => key[..key.len() - 1 - (seed % 3) as usize].to_owned(),
+                2 => format!("{key}{run}"),
+                3 => format!("{}\u{200B}{}", &key[..key.len() / 2], &key[key.len() / 2..]),
+                4 => format!("\x1b[32m{key}\x1b[0m"),
+                5 => format!("%22{}\\u0041{}", &key[..9], &key[10..]),
+                6 => format!("{run}{key}"),
+                7 => format!("sk-proj-{run}T3BlbkFJ{run}"),
+                8 => run,
+                _ => noise,
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The streaming redactor gives byte for byte what whole-text redaction gives,
+    /// however the stream is cut, with lines far longer than its window.
+    #[test]
+    fn streamed_redaction_equals_whole_text_redaction(
+        pieces in proptest::collection::vec((log_piece(), "[ \\n\"=.]{0,2}"), 1..24),
+        cuts in proptest::collection::vec(1usize..9000, 1..40),
+    ) {
+        let text: String = pieces.iter().map(|(p, sep)| format!("{p}{sep}")).collect();
+        let whole = byok_keys::redact_bytes(text.as_bytes()).into_owned();
+        let mut r = byok_keys::Redactor::with_window(4096);
+        let mut out = Vec::new();
+        let (mut at, mut i) = (0, 0);
+        while at < text.len() {
+            let n = cuts[i % cuts.len()].min(text.len() - at);
+            r.push(&text.as_bytes()[at..at + n], &mut out);
+            at += n;
+            i += 1;
+        }
+        r.finish(&mut out);
+        prop_assert!(out == whole, "streamed output differs ({} vs {} bytes)", out.len(), whole.len());
+        prop_assert_eq!(scan(std::str::from_utf8(&whole).unwrap()).count(), 0);
+    }
+}
