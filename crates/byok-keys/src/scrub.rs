@@ -34,9 +34,12 @@ pub const SCRUBBED: &str = "[redacted]";
 ///
 /// ```
 /// let key = byok_keys::fake::key(byok_keys::Provider::OpenAi, byok_keys::KeyKind::Project, 7);
-/// let echoed = format!("bad key {}", &key[..key.len() - 1]); // one character short
-/// let shown = byok_keys::scrub(&echoed, Some(&key), 300);
-/// assert_eq!(shown, "bad key [redacted]");
+/// // One character short: `redact` (step 1) already masks it as a near miss.
+/// let echoed = format!("bad key {}", &key[..key.len() - 1]);
+/// assert_eq!(byok_keys::scrub(&echoed, Some(&key), 300), "bad key sk-proj-…");
+/// // A piece from the middle, with no prefix to recognise: step 2 removes it.
+/// let echoed = format!("bad key …{}…", &key[20..60]);
+/// assert_eq!(byok_keys::scrub(&echoed, Some(&key), 300), "bad key …[redacted]…");
 /// ```
 pub fn scrub(text: &str, known: Option<&str>, max_chars: usize) -> String {
     let redacted = redact(text);
