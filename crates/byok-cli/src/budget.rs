@@ -9,7 +9,7 @@ use byok::guard::{
 use clap::Subcommand;
 
 use crate::cost::{guard_error, prices, read_usage};
-use crate::output::{self, CliError};
+use crate::output::{self, CliError, errln, outln};
 
 /// Arguments of `byok budget`.
 #[derive(Debug, clap::Args)]
@@ -147,7 +147,7 @@ async fn act(args: Args) -> Result<u8, CliError> {
             if json {
                 output::print_json(&serde_json::json!({ "budget": budget }));
             } else {
-                println!(
+                outln!(
                     "budget {} set: ${} per {}",
                     budget.scope,
                     budget.limit,
@@ -167,21 +167,23 @@ async fn act(args: Args) -> Result<u8, CliError> {
             if json {
                 output::print_json(&serde_json::to_value(&st).unwrap_or_default());
             } else {
-                println!(
+                outln!(
                     "{}: limit ${} per {}",
                     s,
                     st.budget.limit,
                     st.budget.period.as_str()
                 );
-                println!(
+                outln!(
                     "  spent ${} (held ${}), remaining ${}",
-                    st.spent, st.held, st.remaining
+                    st.spent,
+                    st.held,
+                    st.remaining
                 );
                 for (label, amount) in &st.spent_by_label {
-                    println!("  {}: ${amount}", label.human());
+                    outln!("  {}: ${amount}", label.human());
                 }
                 if let Some(end) = st.period_end {
-                    println!("  period ends {end}");
+                    outln!("  period ends {end}");
                 }
             }
             Ok(output::OK)
@@ -239,9 +241,11 @@ async fn act(args: Args) -> Result<u8, CliError> {
                             "expires_at": r.expires_at.to_string(),
                         }));
                     } else {
-                        println!(
+                        outln!(
                             "reserved ${} as {} (expires {})",
-                            r.amount, r.id, r.expires_at
+                            r.amount,
+                            r.id,
+                            r.expires_at
                         );
                         if !r.uncovered.is_empty() {
                             let names: Vec<&str> = r.uncovered.iter().map(Scope::as_str).collect();
@@ -250,7 +254,7 @@ async fn act(args: Args) -> Result<u8, CliError> {
                             } else {
                                 "only the other scopes' budgets limit it"
                             };
-                            eprintln!(
+                            errln!(
                                 "warning[uncovered_scope]: no budget covers {}: {what}; set one with `byok budget set --scope …`",
                                 names.join(", ")
                             );
@@ -306,7 +310,7 @@ async fn act(args: Args) -> Result<u8, CliError> {
                     "over_limit": over_limit,
                 }));
             } else {
-                println!(
+                outln!(
                     "{}",
                     if settled {
                         "settled"
@@ -315,13 +319,16 @@ async fn act(args: Args) -> Result<u8, CliError> {
                     }
                 );
                 for a in alerts {
-                    println!(
+                    outln!(
                         "alert: {} reached {}% of ${} (spent ${})",
-                        a.scope, a.percent, a.limit, a.spent
+                        a.scope,
+                        a.percent,
+                        a.limit,
+                        a.spent
                     );
                 }
                 for o in &over_limit {
-                    eprintln!("warning[over_limit]: {}", o.message());
+                    errln!("warning[over_limit]: {}", o.message());
                 }
             }
             Ok(output::OK)
@@ -335,7 +342,7 @@ async fn act(args: Args) -> Result<u8, CliError> {
                     "released": released, "already_released": !released, "id": id.to_string(),
                 }));
             } else {
-                println!(
+                outln!(
                     "{}",
                     if released {
                         "released"
@@ -358,9 +365,12 @@ fn print_denied(d: &Denied, json: bool) {
         let needed = d
             .needed
             .map_or_else(|| "an unknown amount".to_owned(), |n| format!("${n}"));
-        println!(
+        outln!(
             "denied by budget {}: limit ${}, spent ${}, reserved ${}, needed {needed}",
-            d.budget, d.limit, d.spent, d.reserved
+            d.budget,
+            d.limit,
+            d.spent,
+            d.reserved
         );
     }
 }

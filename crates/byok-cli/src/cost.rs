@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use byok::guard::{Cost, GuardError, PriceBook, Usage};
 
-use crate::output::{self, CliError};
+use crate::output::{self, CliError, outln};
 
 /// Arguments of `byok cost`.
 #[derive(Debug, clap::Args)]
@@ -84,9 +84,9 @@ fn print(model: &str, cost: &Cost, json: bool) {
     }
     match (cost.usd, cost.tier) {
         (Some(usd), Some(tier)) => {
-            println!("{model}: ${usd} ({}, tier {tier})", cost.label.human())
+            outln!("{model}: ${usd} ({}, tier {tier})", cost.label.human())
         }
-        _ => println!(
+        _ => outln!(
             "{model}: {} (no price known for this model)",
             cost.label.human()
         ),

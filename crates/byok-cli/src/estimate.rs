@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use byok::guard::{Estimate, Prompt};
 
 use crate::cost::{guard_error, prices};
-use crate::output::{self, CliError};
+use crate::output::{self, CliError, outln};
 
 /// Arguments of `byok estimate`.
 #[derive(Debug, clap::Args)]
@@ -68,11 +68,12 @@ fn print(model: &str, e: &Estimate, json: bool) {
     }
     let how = counting.as_str().unwrap_or("counted");
     match e.cost.usd {
-        Some(usd) => println!(
+        Some(usd) => outln!(
             "{model}: at most ${usd} ({} input tokens {how}, up to {} output tokens)",
-            e.input_tokens, e.output_tokens
+            e.input_tokens,
+            e.output_tokens
         ),
-        None => println!(
+        None => outln!(
             "{model}: {} ({} input tokens {how}; no price known for this model)",
             e.cost.label.human(),
             e.input_tokens

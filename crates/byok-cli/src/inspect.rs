@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use byok::keys::{ApiKey, KeyError, Provider, normalize};
 use serde_json::json;
 
-use crate::output::{self, CliError};
+use crate::output::{self, CliError, outln};
 
 /// Arguments of `byok inspect`.
 #[derive(Debug, clap::Args)]
@@ -73,7 +73,7 @@ fn report_line(
             "warnings": [], "fixes": fix_codes, "error": e,
         })),
         (Ok(key), false) => {
-            println!(
+            outln!(
                 "line {line}: ok {} {} {} {}",
                 key.provider(),
                 key.kind(),
@@ -81,17 +81,17 @@ fn report_line(
                 key.fingerprint()
             );
             for w in key.warnings() {
-                println!("  warning[{}]: {w}", w.code());
+                outln!("  warning[{}]: {w}", w.code());
             }
             for f in fixes {
-                println!("  fixed: {}", f.message());
+                outln!("  fixed: {}", f.message());
             }
         }
         (Err(e), false) => {
-            println!("line {line}: error[{}]: {e}", e.code());
-            println!("  hint: {}", e.hint());
+            outln!("line {line}: error[{}]: {e}", e.code());
+            outln!("  hint: {}", e.hint());
             for f in fixes {
-                println!("  fixed: {}", f.message());
+                outln!("  fixed: {}", f.message());
             }
         }
     }

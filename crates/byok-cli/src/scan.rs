@@ -14,7 +14,7 @@ use byok::keys::{Fingerprint, redact, scan_bytes};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::output::{self, CliError};
+use crate::output::{self, CliError, errln, outln};
 
 /// Arguments of `byok scan`.
 #[derive(Debug, clap::Args)]
@@ -156,7 +156,7 @@ fn report_skipped(tally: &Tally, json: bool) {
             .iter()
             .map(|&s| (s.code().to_owned(), count(s).into()))
             .collect();
-        eprintln!(
+        errln!(
             "{}",
             json!({ "skipped": tally.skipped.len(), "files": tally.files, "reasons": by_reason })
         );
@@ -166,7 +166,7 @@ fn report_skipped(tally: &Tally, json: bool) {
             .filter(|&&s| count(s) > 0)
             .map(|&s| format!("{} {}", count(s), s.words()))
             .collect();
-        eprintln!(
+        errln!(
             "byok scan: skipped {} of {} file(s): {}",
             tally.skipped.len(),
             tally.files,
@@ -382,9 +382,11 @@ fn scan_file(
                     "fingerprint": fingerprint, "encoding": encoding.name(),
                 }));
             } else {
-                println!(
+                outln!(
                     "{shown}:{line}:{column}: {} {} {}",
-                    f.provider, f.kind, f.masked
+                    f.provider,
+                    f.kind,
+                    f.masked
                 );
             }
         }

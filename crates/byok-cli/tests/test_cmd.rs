@@ -438,3 +438,49 @@ fn plain_http_to_another_host_is_refused_unless_allowed() {
     assert_eq!(out.status.code(), Some(0));
     assert_no_key(&out, &key);
 }
+
+#[test]
+fn scan_and_budget_text_cannot_draw_on_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file name that would clear the line and print a fake verdict.
+    let name = "a\u{1b}[2K\r\u{1b}[32mvalid\u{202e}.env";
+    std::fs::write(
+        dir.path().join(name),
+        format!("KEY={}\n", fake::key(Provider::OpenAi, KeyKind::Project, 3)),
+    )
+    .unwrap();
+    let out = byok_with(&["scan", dir.path().to_str().unwrap()], "", &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_inert(&out);
+
+    let ledger = format!("sqlite:{}", dir.path().join("ledger.db").display());
+    let scope = "project:p\u{1b}]0;pwned\u{7}\u{1b}[2K";
+    let set = byok_with(
+        &[
+            "budget",
+            "--ledger",
+            &ledger,
+            "set",
+            "--scope",
+            scope,
+            "--limit-usd",
+            "1",
+            "--period",
+            "total",
+        ],
+        "",
+        &[],
+    );
+    assert_inert(&set);
+    let status = byok_with(
+        &["budget", "--ledger", &ledger, "status", "--scope", scope],
+        "",
+        &[],
+    );
+    assert_inert(&status);
+}
