@@ -688,6 +688,61 @@ fn bit_flips_and_swapped_rows_are_caught_per_record() {
     assert_eq!((out.status.code(), json_lines(&out).len()), (Some(0), 0));
 }
 
+/// One byte of the schema text made invalid UTF-8 (sqlx's SQLite worker thread
+/// panics on it): every read fails with `backend_error` and exit 2, never an
+/// empty vault and exit 0.
+#[test]
+fn a_damaged_schema_fails_every_read_instead_of_showing_an_empty_vault() {
+    let v = Vault::new();
+    for seed in 0..2 {
+        v.add(
+            "w",
+            "openai",
+            &fake::key(Provider::OpenAi, KeyKind::Project, 300 + seed),
+        );
+    }
+    // Closing the last connection folds the WAL back into the file.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async { SqliteStore::open(&v.path).await.unwrap().close().await });
+    let mut bytes = std::fs::read(&v.path).unwrap();
+    let needle = b"label TEXT";
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the schema text is in the file");
+    bytes[at + 7] = 0xFF;
+    std::fs::write(&v.path, &bytes).unwrap();
+    for args in [
+        &["check", "--json"][..],
+        &["check", "--json", "--workspace", "w"],
+        &["list", "--json", "--workspace", "w"],
+        &[
+            "select",
+            "--json",
+            "--workspace",
+            "w",
+            "--provider",
+            "openai",
+        ],
+    ] {
+        let out = v.run(args, "");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("backend_error"),
+            "{args:?}: {}",
+            text(&out)
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("\"ok\":true"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+}
+
 #[test]
 fn rewrap_moves_to_the_new_master_key() {
     let v = Vault::new();

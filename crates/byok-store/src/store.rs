@@ -35,6 +35,9 @@ use crate::record::{KeyId, KeyRecord, LookupHash, WorkspaceId};
 ///   `audit` returns a workspace's events oldest first.
 /// - **Metadata**: `swap_meta` is an atomic compare-and-set (`expected: None` means
 ///   "absent"); it returns `false`, changing nothing, when the current value differs.
+/// - **Complete answers**: a read that fails part-way (a driver error, a crashed
+///   driver thread, a damaged file) returns `Err` (`Backend`), never fewer rows,
+///   `None` or "nothing changed" in its place.
 /// - **Durability**: a call that returned `Ok` survives a crash of the process.
 #[async_trait]
 pub trait KeyStore: Send + Sync + Debug + 'static {
