@@ -789,6 +789,48 @@ fn rewrap_moves_to_the_new_master_key() {
     assert!(json_lines(&out).iter().all(|l| l["ok"] == true));
 }
 
+/// A rewrap killed after it retired the old key (the last step) is resumed by
+/// the command `rewrap --help` gives: the same command again.
+#[test]
+fn a_rewrap_killed_after_retiring_the_old_key_resumes_with_the_same_command() {
+    let v = Vault::new();
+    for seed in 0..2 {
+        v.add(
+            "w",
+            "openai",
+            &fake::key(Provider::OpenAi, KeyKind::Project, 320 + seed),
+        );
+    }
+    let new = master();
+    let rewrap = || {
+        let mut c = v.cmd(&["rewrap", "--json"]);
+        c.env("BYOK_NEW_MASTER_KEY", &new);
+        run_cmd(c, "")
+    };
+    // The first run got as far as retiring the old key; whether its report was
+    // printed does not matter to the operator, who runs the same command again.
+    let first = rewrap();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let help = v.run(&["rewrap", "--help"], "");
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("run the same command again"),
+        "{}",
+        text(&help)
+    );
+    let again = rewrap();
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    let report = &json_lines(&again)[0];
+    assert_eq!(
+        (
+            report["already"].as_u64(),
+            report["remaining"].as_u64(),
+            report["complete"].as_bool()
+        ),
+        (Some(2), Some(0), Some(true)),
+        "{report}"
+    );
+}
+
 #[test]
 fn an_interrupted_rewrap_resumes_with_the_same_command() {
     let v = Vault::new();

@@ -99,4 +99,4 @@ pub use sealed::{Binding, FORMAT_VERSION, SealedSecret};
 pub use source::MasterKeySource;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
-pub use store::KeyStore;
+pub use store::{KeyStore, RetireOutcome};

@@ -66,14 +66,18 @@ impl VaultMeta {
         Ok((meta, raw))
     }
 
+    /// The stored form.
+    pub(crate) fn encode(&self) -> Result<Vec<u8>, StoreError> {
+        serde_json::to_vec(self).map_err(|e| StoreError::malformed(e.to_string()))
+    }
+
     /// Compare-and-set against the bytes read by [`VaultMeta::load`].
     pub(crate) async fn store(
         &self,
         store: &dyn KeyStore,
         expected: Option<&[u8]>,
     ) -> Result<bool, StoreError> {
-        let bytes = serde_json::to_vec(self).map_err(|e| StoreError::malformed(e.to_string()))?;
-        store.swap_meta(META_NAME, expected, &bytes).await
+        store.swap_meta(META_NAME, expected, &self.encode()?).await
     }
 }
 

@@ -18,7 +18,7 @@ use crate::sql::{
     RawRecord, audit_from_parts, backend, bind_raw_record, is_unique_violation, micros,
     raw_record_from_row, select_keys,
 };
-use crate::store::KeyStore;
+use crate::store::{KeyStore, RetireOutcome};
 
 /// Schema migrations, applied in order inside one `BEGIN IMMEDIATE` transaction.
 const MIGRATIONS: &[(i64, &str)] = &[(
@@ -540,5 +540,47 @@ impl KeyStore for SqliteStore {
             }
         };
         Ok(changed == 1)
+    }
+
+    async fn retire_keks(
+        &self,
+        name: &str,
+        expected: &[u8],
+        new: &[u8],
+        retired: &[String],
+    ) -> Result<RetireOutcome, StoreError> {
+        // BEGIN IMMEDIATE takes the write lock first: every other write waits for this one.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        let mut records = 0i64;
+        for kek in retired {
+            records +=
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM byok_keys WHERE kek_id = ?")
+                    .bind(kek)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+        }
+        if records > 0 {
+            return Ok(RetireOutcome::InUse {
+                records: records.unsigned_abs(),
+            });
+        }
+        let done = sqlx::query("UPDATE byok_meta SET value = ? WHERE name = ? AND value = ?")
+            .bind(new)
+            .bind(name)
+            .bind(expected)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() != 1 {
+            ran(&mut tx).await?;
+            return Ok(RetireOutcome::MetaChanged);
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(RetireOutcome::Retired)
     }
 }

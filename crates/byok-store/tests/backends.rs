@@ -7,6 +7,12 @@ async fn memory_store_conforms() {
     conformance::run_all(&MemoryStore::new()).await;
 }
 
+#[tokio::test]
+async fn memory_rewrap_with_concurrent_writers_strands_nothing() {
+    conformance::rewrap_with_concurrent_writers(&MemoryStore::new(), false).await;
+    conformance::rewrap_with_concurrent_writers(&MemoryStore::new(), true).await;
+}
+
 #[cfg(feature = "sqlite")]
 mod sqlite {
     use super::*;
@@ -20,6 +26,17 @@ mod sqlite {
             .await
             .unwrap();
         conformance::run_all(&store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_rewrap_with_concurrent_writers_strands_nothing() {
+        for with_old_only in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteStore::open(dir.path().join("vault.db"))
+                .await
+                .unwrap();
+            conformance::rewrap_with_concurrent_writers(&store, with_old_only).await;
+        }
     }
 
     #[tokio::test]
@@ -236,6 +253,21 @@ mod postgres_vault {
                 .await
                 .unwrap();
             pool.close().await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_rewrap_with_concurrent_writers_strands_nothing() {
+        for with_old_only in [false, true] {
+            let Some(db) =
+                TempDb::create("postgres_rewrap_with_concurrent_writers_strands_nothing").await
+            else {
+                return;
+            };
+            let store = PostgresStore::connect(&db.url).await.unwrap();
+            byok_store::conformance::rewrap_with_concurrent_writers(&store, with_old_only).await;
+            store.pool().close().await;
+            db.drop_db().await;
         }
     }
 
