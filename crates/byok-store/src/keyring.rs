@@ -112,6 +112,14 @@ impl Keyring {
         loop {
             let (mut meta, raw) = VaultMeta::load(store).await?;
             if meta.keks.is_empty() {
+                if !store.scan(None, 1).await?.is_empty() {
+                    // Records and no metadata: refuse, unless another process
+                    // created both since the read above.
+                    if VaultMeta::load(store).await?.0.keks.is_empty() {
+                        return Err(StoreError::MissingMetadata);
+                    }
+                    continue;
+                }
                 let lookup = DataKey::generate()?;
                 let wrapped = current.wrap(&lookup, LOOKUP_AAD).await?;
                 meta.keks
@@ -130,11 +138,9 @@ impl Keyring {
                 .await?
                 .ok_or(StoreError::WrongMasterKey)?;
             for p in &previous {
-                if meta.keks.contains_key(p.id())
-                    && unwrap_lookup(&meta, p.as_ref()).await?.is_none()
-                {
-                    return Err(StoreError::WrongMasterKey);
-                }
+                // A previous key the vault does not know is simply held; one it
+                // knows must open its entry.
+                unwrap_lookup(&meta, p.as_ref()).await?;
             }
             return Ok(Keyring {
                 current,
@@ -495,14 +501,24 @@ pub fn binding(record: &KeyRecord) -> Binding<'_> {
     }
 }
 
+/// The lookup key wrapped under `kek`: `None` when the vault does not know `kek`.
+///
+/// A KEK's id is derived from its key material, so an entry under `kek`'s id
+/// that does not open under `kek` is damage to the metadata, not a wrong key.
 async fn unwrap_lookup(meta: &VaultMeta, kek: &dyn Kek) -> Result<Option<DataKey>, StoreError> {
     let Some(encoded) = meta.keks.get(kek.id()) else {
         return Ok(None);
     };
+    let damaged = |what: &str| StoreError::CorruptMetadata {
+        detail: format!("the check value of master key {} {what}", kek.id()),
+    };
     let wrapped = STANDARD
         .decode(encoded)
-        .map_err(|_| StoreError::malformed("wrapped lookup key is not base64"))?;
-    kek.unwrap(&wrapped, LOOKUP_AAD).await
+        .map_err(|_| damaged("is not base64"))?;
+    match kek.unwrap(&wrapped, LOOKUP_AAD).await? {
+        Some(key) => Ok(Some(key)),
+        None => Err(damaged("fails its integrity check")),
+    }
 }
 
 #[cfg(test)]
@@ -563,8 +579,113 @@ mod tests {
             .expect("the right key still opens");
     }
 
+    /// Records without metadata: no master key may claim the vault.
     #[tokio::test]
-    async fn a_tampered_check_value_is_a_wrong_master_key() {
+    async fn records_without_metadata_are_refused_not_claimed() {
+        let store = MemoryStore::new();
+        let right = mk();
+        let ring = Keyring::unlock(&store, right.clone(), vec![])
+            .await
+            .unwrap();
+        let ws = WorkspaceId::new("w").unwrap();
+        add(&store, &ring, &ws, "secret").await;
+        let saved = store
+            .get_meta(crate::meta::META_NAME)
+            .await
+            .unwrap()
+            .unwrap();
+        let stripped = MemoryStore::new();
+        for r in store.list(&ws).await.unwrap() {
+            stripped
+                .insert(
+                    &r,
+                    &AuditEvent::now(ws.clone(), r.id, AuditAction::Add, "t"),
+                )
+                .await
+                .unwrap();
+        }
+        let err = Keyring::unlock(&stripped, mk(), vec![]).await.unwrap_err();
+        assert_eq!(err.code(), "metadata_missing");
+        assert!(err.to_string().contains("backup"), "{err}");
+        assert!(
+            stripped
+                .get_meta(crate::meta::META_NAME)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Restored from a backup, the real key opens it again.
+        assert!(
+            stripped
+                .swap_meta(crate::meta::META_NAME, None, &saved)
+                .await
+                .unwrap()
+        );
+        let back = Keyring::unlock(&stripped, right, vec![]).await.unwrap();
+        assert!(
+            back.check(&stripped, None)
+                .await
+                .unwrap()
+                .iter()
+                .all(CheckOutcome::ok)
+        );
+    }
+
+    /// Damage to the metadata is `corrupt_metadata`; `wrong_master_key` is kept
+    /// for a key the intact document does not know.
+    #[tokio::test]
+    async fn damaged_metadata_is_not_a_wrong_master_key() {
+        let store = MemoryStore::new();
+        let key = mk();
+        Keyring::unlock(&store, key.clone(), vec![]).await.unwrap();
+        let (meta, raw) = VaultMeta::load(&store).await.unwrap();
+        // Not JSON any more.
+        assert!(
+            store
+                .swap_meta(
+                    crate::meta::META_NAME,
+                    raw.as_deref(),
+                    b"{\"format\":1,\"keks\":{"
+                )
+                .await
+                .unwrap()
+        );
+        let err = Keyring::unlock(&store, key.clone(), vec![])
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "corrupt_metadata");
+        assert!(
+            meta.store(&store, Some(b"{\"format\":1,\"keks\":{"))
+                .await
+                .unwrap()
+        );
+        // The check value of the key given is not base64.
+        let (mut bad, raw) = VaultMeta::load(&store).await.unwrap();
+        bad.keks.insert(key.id().to_owned(), "%%%".into());
+        assert!(bad.store(&store, raw.as_deref()).await.unwrap());
+        let err = Keyring::unlock(&store, key.clone(), vec![])
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "corrupt_metadata");
+        assert!(
+            meta.store(&store, Some(&bad.encode().unwrap()))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            Keyring::unlock(&store, mk(), vec![]).await.unwrap_err(),
+            StoreError::WrongMasterKey,
+            "a key the intact document does not know"
+        );
+        Keyring::unlock(&store, key, vec![])
+            .await
+            .expect("intact again");
+    }
+
+    /// A bit flipped in the check value of the key given: that key is the
+    /// vault's (its id is listed), so the document is damaged.
+    #[tokio::test]
+    async fn a_tampered_check_value_is_corrupt_metadata() {
         let store = MemoryStore::new();
         let key = mk();
         Keyring::unlock(&store, key.clone(), vec![]).await.unwrap();
@@ -575,8 +696,11 @@ mod tests {
         *wrapped = STANDARD.encode(bytes);
         assert!(meta.store(&store, raw.as_deref()).await.unwrap());
         assert_eq!(
-            Keyring::unlock(&store, key, vec![]).await.unwrap_err(),
-            StoreError::WrongMasterKey
+            Keyring::unlock(&store, key, vec![])
+                .await
+                .unwrap_err()
+                .code(),
+            "corrupt_metadata"
         );
     }
 

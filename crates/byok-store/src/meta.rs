@@ -54,8 +54,11 @@ impl VaultMeta {
         let raw = store.get_meta(META_NAME).await?;
         let meta = match &raw {
             None => VaultMeta::default(),
-            Some(bytes) => serde_json::from_slice::<VaultMeta>(bytes)
-                .map_err(|e| StoreError::malformed(format!("vault metadata: {e}")))?,
+            Some(bytes) => serde_json::from_slice::<VaultMeta>(bytes).map_err(|e| {
+                StoreError::CorruptMetadata {
+                    detail: format!("not a vault metadata document: {e}"),
+                }
+            })?,
         };
         if meta.format > META_FORMAT {
             return Err(StoreError::malformed(format!(
