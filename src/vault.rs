@@ -216,6 +216,7 @@ pub struct VaultBuilder {
     store: Option<Arc<dyn KeyStore>>,
     master: Option<MasterSpec>,
     previous: Vec<MasterSpec>,
+    rewrap_target: Option<MasterSpec>,
     actor: Option<String>,
     verifier: Option<Verifier>,
     verify_policy: Option<VerifyPolicy>,
@@ -262,6 +263,15 @@ impl VaultBuilder {
         self
     }
 
+    /// The master key a rewrap is moving to, for resuming one: when the master
+    /// key given no longer opens the vault because that rewrap already retired
+    /// it, the vault opens with `target` as master key and the given one as
+    /// previous, so running the same rewrap again finishes it.
+    pub fn rewrap_target(mut self, target: MasterKeySource) -> Self {
+        self.rewrap_target = Some(MasterSpec::Source(target));
+        self
+    }
+
     /// Who the audit trail names for this vault's actions (default `byok`).
     pub fn actor(mut self, actor: impl Into<String>) -> Self {
         self.actor = Some(actor.into());
@@ -300,7 +310,18 @@ impl VaultBuilder {
         for p in &self.previous {
             previous.push(p.resolve(store.as_ref()).await?);
         }
-        let keyring = Keyring::unlock(store.as_ref(), current, previous).await?;
+        let keyring = match Keyring::unlock(store.as_ref(), current.clone(), previous.clone()).await
+        {
+            Err(StoreError::WrongMasterKey) if self.rewrap_target.is_some() => {
+                let target = match &self.rewrap_target {
+                    Some(t) => t.resolve(store.as_ref()).await?,
+                    None => return Err(StoreError::WrongMasterKey.into()),
+                };
+                previous.insert(0, current);
+                Keyring::unlock(store.as_ref(), target, previous).await?
+            }
+            other => other?,
+        };
         Ok(Vault {
             shared: Arc::new(Shared {
                 store,
@@ -450,7 +471,9 @@ impl Vault {
             id,
             provider: key.provider(),
         };
-        let (kek_id, sealed) = ring.seal(binding, key.expose_secret()).await?;
+        let (kek_id, sealed) = ring
+            .seal_for(self.kv(), binding, key.expose_secret())
+            .await?;
         let mut record = KeyRecord::new(
             id,
             ws.clone(),
@@ -474,6 +497,7 @@ impl Vault {
         self.kv()
             .insert(&record, &self.event(&ws, id, AuditAction::Add))
             .await?;
+        ring.after_write(self.kv(), &record, &self.actor).await?;
         Ok(record.view())
     }
 
@@ -529,7 +553,9 @@ impl Vault {
             id,
             provider: current.provider,
         };
-        let (kek_id, sealed) = ring.seal(binding, key.expose_secret()).await?;
+        let (kek_id, sealed) = ring
+            .seal_for(self.kv(), binding, key.expose_secret())
+            .await?;
         let mut next = current;
         next.kind = key.kind();
         next.masked = key.masked();
@@ -544,6 +570,7 @@ impl Vault {
             .kv()
             .update(&next, &self.event(workspace, id, AuditAction::Rotate))
             .await?;
+        ring.after_write(self.kv(), &stored, &self.actor).await?;
         Ok(stored.view())
     }
 

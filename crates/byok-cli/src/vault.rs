@@ -298,6 +298,10 @@ async fn execute(args: Args) -> Result<ExitCode, VaultError> {
         }
         .into());
     }
+    if matches!(args.command, Command::Rewrap) {
+        // Resumes a rewrap killed after it retired the key in BYOK_MASTER_KEY.
+        builder = builder.rewrap_target(MasterKeySource::Env(NEW_MASTER_KEY_ENV.into()));
+    }
     // The provider the verifier is for: the one given to `add`, or the stored key's for `test`.
     let verify = match &args.command {
         Command::Add(a) if !a.no_test => Some((&a.verify, a.provider)),
@@ -736,6 +740,7 @@ fn print_rewrap(r: &RewrapReport, json: bool) {
             "rewrapped": r.progress.rewrapped,
             "already": r.progress.already,
             "failed": r.progress.failed,
+            "remaining": r.remaining,
             "complete": r.complete,
             "failures": r.failures.iter().map(|o| json!({
                 "id": o.id, "workspace": o.workspace, "error": o.error.as_ref().map(error_json),

@@ -689,6 +689,61 @@ fn bit_flips_and_swapped_rows_are_caught_per_record() {
     assert_eq!((out.status.code(), json_lines(&out).len()), (Some(0), 0));
 }
 
+/// One byte of the schema text made invalid UTF-8 (sqlx's SQLite worker thread
+/// panics on it): every read fails with `backend_error` and exit 2, never an
+/// empty vault and exit 0.
+#[test]
+fn a_damaged_schema_fails_every_read_instead_of_showing_an_empty_vault() {
+    let v = Vault::new();
+    for seed in 0..2 {
+        v.add(
+            "w",
+            "openai",
+            &fake::key(Provider::OpenAi, KeyKind::Project, 300 + seed),
+        );
+    }
+    // Closing the last connection folds the WAL back into the file.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async { SqliteStore::open(&v.path).await.unwrap().close().await });
+    let mut bytes = std::fs::read(&v.path).unwrap();
+    let needle = b"label TEXT";
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the schema text is in the file");
+    bytes[at + 7] = 0xFF;
+    std::fs::write(&v.path, &bytes).unwrap();
+    for args in [
+        &["check", "--json"][..],
+        &["check", "--json", "--workspace", "w"],
+        &["list", "--json", "--workspace", "w"],
+        &[
+            "select",
+            "--json",
+            "--workspace",
+            "w",
+            "--provider",
+            "openai",
+        ],
+    ] {
+        let out = v.run(args, "");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("backend_error"),
+            "{args:?}: {}",
+            text(&out)
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("\"ok\":true"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+}
+
 #[test]
 fn rewrap_moves_to_the_new_master_key() {
     let v = Vault::new();
@@ -733,6 +788,48 @@ fn rewrap_moves_to_the_new_master_key() {
     let out = run_cmd(c, "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(json_lines(&out).iter().all(|l| l["ok"] == true));
+}
+
+/// A rewrap killed after it retired the old key (the last step) is resumed by
+/// the command `rewrap --help` gives: the same command again.
+#[test]
+fn a_rewrap_killed_after_retiring_the_old_key_resumes_with_the_same_command() {
+    let v = Vault::new();
+    for seed in 0..2 {
+        v.add(
+            "w",
+            "openai",
+            &fake::key(Provider::OpenAi, KeyKind::Project, 320 + seed),
+        );
+    }
+    let new = master();
+    let rewrap = || {
+        let mut c = v.cmd(&["rewrap", "--json"]);
+        c.env("BYOK_NEW_MASTER_KEY", &new);
+        run_cmd(c, "")
+    };
+    // The first run got as far as retiring the old key; whether its report was
+    // printed does not matter to the operator, who runs the same command again.
+    let first = rewrap();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let help = v.run(&["rewrap", "--help"], "");
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("run the same command again"),
+        "{}",
+        text(&help)
+    );
+    let again = rewrap();
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    let report = &json_lines(&again)[0];
+    assert_eq!(
+        (
+            report["already"].as_u64(),
+            report["remaining"].as_u64(),
+            report["complete"].as_bool()
+        ),
+        (Some(2), Some(0), Some(true)),
+        "{report}"
+    );
 }
 
 #[test]

@@ -18,7 +18,7 @@ use crate::error::StoreError;
 use crate::kek::{DataKey, MasterKey};
 use crate::record::{KeyId, KeyRecord, LookupHash, Role, Status, WorkspaceId, now};
 use crate::sealed::{Binding, SealedSecret};
-use crate::store::KeyStore;
+use crate::store::{KeyStore, RetireOutcome};
 
 /// Run every check below against `store`.
 pub async fn run_all(store: &dyn KeyStore) {
@@ -32,6 +32,7 @@ pub async fn run_all(store: &dyn KeyStore) {
     audit_log(store).await;
     metadata_compare_and_set(store).await;
     tamper_and_swap_detection(store).await;
+    retire_keks_is_a_checked_compare_and_set(store).await;
 }
 
 /// A fresh workspace with a random name.
@@ -686,6 +687,285 @@ pub async fn tamper_and_swap_detection(store: &dyn KeyStore) {
                 opened.expect("untouched record opens").expose_secret(),
                 format!("tamper-secret-{i}")
             );
+        }
+    }
+}
+
+/// `retire_keks` refuses while a record carries a retired KEK, and is a compare-and-set otherwise.
+pub async fn retire_keks_is_a_checked_compare_and_set(store: &dyn KeyStore) {
+    let name = format!("conformance-{}", uuid::Uuid::now_v7());
+    assert!(store.swap_meta(&name, None, b"one").await.expect("swap"));
+    let kek = MasterKey::generate().expect("key");
+    let ws = fresh_workspace();
+    let rec = sample_record(&kek, &ws, Provider::OpenAi, "retire").await;
+    store
+        .insert(&rec, &event(&rec, AuditAction::Add))
+        .await
+        .expect("insert");
+    let retired = [
+        rec.kek_id.clone(),
+        format!("unused-{}", uuid::Uuid::now_v7()),
+    ];
+    assert_eq!(
+        store
+            .retire_keks(&name, b"one", b"two", &retired)
+            .await
+            .expect("retire"),
+        RetireOutcome::InUse { records: 1 },
+        "a record still carries the KEK"
+    );
+    assert_eq!(
+        store.get_meta(&name).await.expect("get").as_deref(),
+        Some(&b"one"[..]),
+        "a refused retirement changes nothing"
+    );
+    store
+        .delete(&ws, rec.id, &event(&rec, AuditAction::Delete))
+        .await
+        .expect("delete");
+    assert_eq!(
+        store
+            .retire_keks(&name, b"stale", b"two", &retired)
+            .await
+            .expect("retire"),
+        RetireOutcome::MetaChanged
+    );
+    assert_eq!(
+        store
+            .retire_keks(&name, b"one", b"two", &retired)
+            .await
+            .expect("retire"),
+        RetireOutcome::Retired
+    );
+    assert_eq!(
+        store.get_meta(&name).await.expect("get").as_deref(),
+        Some(&b"two"[..])
+    );
+}
+
+/// Writes one record per call (an add or a rotation), as `byok::Vault` does:
+/// sealed for the vault's state now, then settled after the write.
+struct Writer<'a> {
+    store: &'a dyn KeyStore,
+    ring: crate::Keyring,
+    ws: WorkspaceId,
+    name: &'static str,
+    ids: Vec<KeyId>,
+    refused: u64,
+    /// Written under a KEK retired meanwhile, and reported so by `after_write`.
+    stranded: Vec<KeyId>,
+}
+
+impl Writer<'_> {
+    async fn write(&mut self, i: u64) {
+        let secret = format!("conformance-rewrap-{}-{i}", self.name);
+        let rotate = i % 2 == 1 && !self.ids.is_empty();
+        let mut record = if rotate {
+            let id = self.ids[(i as usize / 2) % self.ids.len()];
+            self.store.get(&self.ws, id).await.expect("get")
+        } else {
+            sample_record(
+                &MasterKey::generate().expect("key"),
+                &self.ws,
+                Provider::OpenAi,
+                "x",
+            )
+            .await
+        };
+        let bind = Binding {
+            workspace: &self.ws,
+            id: record.id,
+            provider: record.provider,
+        };
+        let (kek_id, sealed) = match self.ring.seal_for(self.store, bind, &secret).await {
+            Ok(v) => v,
+            Err(StoreError::WrongMasterKey) => {
+                self.refused += 1;
+                return;
+            }
+            Err(e) => panic!("seal_for: {e}"),
+        };
+        record.kek_id = kek_id;
+        record.sealed = sealed;
+        record.lookup_hash = self.ring.lookup_hash(&self.ws, &secret);
+        let stored = if rotate {
+            match self
+                .store
+                .update(&record, &event(&record, AuditAction::Rotate))
+                .await
+            {
+                Ok(stored) => stored,
+                Err(StoreError::Conflict { .. }) => return,
+                Err(e) => panic!("rotate: {e}"),
+            }
+        } else {
+            self.store
+                .insert(&record, &event(&record, AuditAction::Add))
+                .await
+                .expect("insert");
+            self.ids.push(record.id);
+            record
+        };
+        match self
+            .ring
+            .after_write(self.store, &stored, "conformance")
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::UnknownKek { .. }) => self.stranded.push(stored.id),
+            Err(e) => panic!("after_write: {e}"),
+        }
+    }
+
+    async fn run(&mut self, writes: u64) {
+        for i in 0..writes {
+            self.write(i).await;
+            yield_now().await;
+        }
+    }
+}
+
+/// Lets the other futures of a join run.
+async fn yield_now() {
+    let mut yielded = false;
+    core::future::poll_fn(|cx| {
+        if yielded {
+            core::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            core::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
+/// An online rewrap with processes adding and rotating keys all the while never
+/// strands a record: every record stays under a KEK the vault still accepts,
+/// and a rewrap that reports `complete` left none under the old one.
+///
+/// One writer holds both keys, the old one current (as an operator deploys them
+/// before a rotation), and must end up entirely under the new key; a second one
+/// (when `with_old_only`) holds only the old key, as an instance not yet
+/// redeployed: its writes are moved, kept under a still-accepted old key
+/// (`complete: false`), or refused once the old key is retired.
+///
+/// Uses the vault metadata of `store`: give it a store of its own (a fresh
+/// file or database), not one shared with other tests.
+pub async fn rewrap_with_concurrent_writers(store: &dyn KeyStore, with_old_only: bool) {
+    use std::sync::Arc;
+    let old: Arc<dyn crate::Kek> = Arc::new(MasterKey::generate().expect("key"));
+    let new: Arc<dyn crate::Kek> = Arc::new(MasterKey::generate().expect("key"));
+    let admin = crate::Keyring::unlock(store, old.clone(), vec![])
+        .await
+        .expect("unlock");
+    let ws = fresh_workspace();
+    let mut both = Writer {
+        store,
+        ring: crate::Keyring::unlock(store, old.clone(), vec![new.clone()])
+            .await
+            .expect("unlock with both keys"),
+        ws: ws.clone(),
+        name: "both",
+        ids: Vec::new(),
+        refused: 0,
+        stranded: Vec::new(),
+    };
+    let mut old_only = Writer {
+        store,
+        ring: admin.clone(),
+        ws: ws.clone(),
+        name: "old",
+        ids: Vec::new(),
+        refused: 0,
+        stranded: Vec::new(),
+    };
+    both.run(10).await;
+    old_only.run(if with_old_only { 10 } else { 0 }).await;
+    let rewrap = async {
+        let next = admin.begin_rewrap(store, new.clone()).await.expect("begin");
+        next.finish_rewrap(store, "conformance", |_| {})
+            .await
+            .expect("finish")
+    };
+    let writers = async {
+        futures_join(both.run(60), async {
+            if with_old_only {
+                old_only.run(60).await;
+            }
+        })
+        .await
+    };
+    let (report, _) = futures_join(rewrap, writers).await;
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+
+    let (meta, _) = crate::meta::VaultMeta::load(store).await.expect("meta");
+    let mut after = None;
+    let mut records = Vec::new();
+    loop {
+        let page = store.scan(after, 256).await.expect("scan");
+        records.extend(page.iter().filter(|r| r.workspace == ws).cloned());
+        match page.last() {
+            Some(last) if page.len() == 256 => after = Some(last.id),
+            _ => break,
+        }
+    }
+    assert!(
+        both.stranded.is_empty(),
+        "a writer with the new key strands nothing"
+    );
+    for r in &records {
+        assert!(
+            meta.keks.contains_key(&r.kek_id) || old_only.stranded.contains(&r.id),
+            "record {} is sealed under {}, which the vault no longer accepts, and its writer was not told (complete: {})",
+            r.id,
+            r.kek_id,
+            report.complete
+        );
+    }
+    if !old_only.stranded.is_empty() {
+        // What the error tells the operator: resume with the old key as previous.
+        let resumed = crate::Keyring::unlock(store, new.clone(), vec![old.clone()])
+            .await
+            .expect("unlock to resume");
+        let again = resumed
+            .finish_rewrap(store, "conformance", |_| {})
+            .await
+            .expect("resume");
+        assert!(again.complete, "{again:?}");
+        records.clear();
+        let mut after = None;
+        loop {
+            let page = store.scan(after, 256).await.expect("scan");
+            records.extend(page.iter().filter(|r| r.workspace == ws).cloned());
+            match page.last() {
+                Some(last) if page.len() == 256 => after = Some(last.id),
+                _ => break,
+            }
+        }
+        for r in &records {
+            assert_eq!(r.kek_id, new.id(), "the resumed rewrap moved every record");
+        }
+        return;
+    }
+    assert_eq!(
+        report.complete,
+        !meta.keks.contains_key(old.id()),
+        "complete exactly when the old KEK was retired"
+    );
+    if !with_old_only {
+        assert!(
+            report.complete,
+            "writers holding the new key seal under it: nothing is left behind ({report:?})"
+        );
+    }
+    if report.complete {
+        let only_new = crate::Keyring::unlock(store, new.clone(), vec![])
+            .await
+            .expect("the new key opens the vault");
+        for r in &records {
+            assert_eq!(r.kek_id, new.id());
+            only_new.open(r).await.expect("opens under the new key");
         }
     }
 }

@@ -46,6 +46,21 @@ pub enum StoreError {
         "the master key does not open this vault; use the master key the vault was created with"
     )]
     WrongMasterKey,
+    /// The vault's metadata (check values, KDF parameters) is damaged: the master
+    /// key given is one the vault knows, but its entry does not open.
+    #[error(
+        "the vault metadata is damaged ({detail}); restore the byok_meta table from a backup (the keys' records are not affected)"
+    )]
+    CorruptMetadata {
+        /// What is damaged (never key material).
+        detail: String,
+    },
+    /// The vault holds records but no metadata: opening it would make the
+    /// master key given the vault's key, whatever key sealed the records.
+    #[error(
+        "this vault holds keys but its metadata (the byok_meta row `vault`) is missing, so no master key can be checked against it; restore byok_meta from a backup"
+    )]
+    MissingMetadata,
     /// No master key was supplied.
     #[error(
         "no master key given; set BYOK_MASTER_KEY to the base64 of 32 random bytes (or use a key file or passphrase)"
@@ -143,6 +158,8 @@ impl StoreError {
             StoreError::Conflict { .. } => "conflict",
             StoreError::Corrupt { .. } => "corrupt",
             StoreError::WrongMasterKey => "wrong_master_key",
+            StoreError::CorruptMetadata { .. } => "corrupt_metadata",
+            StoreError::MissingMetadata => "metadata_missing",
             StoreError::MissingMasterKey => "missing_master_key",
             StoreError::InvalidMasterKey { .. } => "invalid_master_key",
             StoreError::UnknownKek { .. } => "unknown_kek",
@@ -187,6 +204,8 @@ mod tests {
             },
             StoreError::Corrupt { id: "x".into() },
             StoreError::WrongMasterKey,
+            StoreError::CorruptMetadata { detail: "d".into() },
+            StoreError::MissingMetadata,
             StoreError::MissingMasterKey,
             StoreError::InvalidMasterKey { reason: "r".into() },
             StoreError::UnknownKek {

@@ -14,15 +14,18 @@ use zeroize::Zeroizing;
 use crate::audit::{AuditAction, AuditEvent};
 use crate::error::StoreError;
 use crate::kek::{DataKey, Kek};
-use crate::meta::VaultMeta;
+use crate::meta::{META_NAME, VaultMeta};
 use crate::record::{KeyId, KeyRecord, LookupHash, WorkspaceId, now};
 use crate::sealed::{Binding, SealedSecret};
-use crate::store::KeyStore;
+use crate::store::{KeyStore, RetireOutcome};
 
 /// AAD of the wrapped lookup key in the vault metadata.
 const LOOKUP_AAD: &[u8] = b"byok/v1/lookup-key";
 /// Records read per page by `check` and `rewrap`.
 const PAGE: usize = 256;
+/// How many times `finish_rewrap` re-visits records written under an old KEK
+/// while it ran, before it reports the rewrap incomplete.
+const FINAL_ROUNDS: usize = 5;
 
 /// The keys of an unlocked vault. Built by [`Keyring::unlock`], which fails with
 /// `WrongMasterKey` before anything else when the master key does not fit.
@@ -86,7 +89,13 @@ pub struct RewrapReport {
     pub progress: RewrapProgress,
     /// The records that could not be re-wrapped, with why.
     pub failures: Vec<CheckOutcome>,
-    /// Whether the vault now uses only the new KEK (no failures).
+    /// Records still sealed under an old KEK at the final check (written by
+    /// processes that do not hold the new key while the rewrap ran); the old KEK
+    /// was kept for them. Run the rewrap again once those processes hold the new key.
+    pub remaining: u64,
+    /// Whether the vault now uses only the new KEK: nothing failed, no record
+    /// carries an old KEK, and the old KEKs were dropped in the same atomic step
+    /// as that last check.
     pub complete: bool,
 }
 
@@ -103,6 +112,14 @@ impl Keyring {
         loop {
             let (mut meta, raw) = VaultMeta::load(store).await?;
             if meta.keks.is_empty() {
+                if !store.scan(None, 1).await?.is_empty() {
+                    // Records and no metadata: refuse, unless another process
+                    // created both since the read above.
+                    if VaultMeta::load(store).await?.0.keks.is_empty() {
+                        return Err(StoreError::MissingMetadata);
+                    }
+                    continue;
+                }
                 let lookup = DataKey::generate()?;
                 let wrapped = current.wrap(&lookup, LOOKUP_AAD).await?;
                 meta.keks
@@ -121,11 +138,9 @@ impl Keyring {
                 .await?
                 .ok_or(StoreError::WrongMasterKey)?;
             for p in &previous {
-                if meta.keks.contains_key(p.id())
-                    && unwrap_lookup(&meta, p.as_ref()).await?.is_none()
-                {
-                    return Err(StoreError::WrongMasterKey);
-                }
+                // A previous key the vault does not know is simply held; one it
+                // knows must open its entry.
+                unwrap_lookup(&meta, p.as_ref()).await?;
             }
             return Ok(Keyring {
                 current,
@@ -160,6 +175,9 @@ impl Keyring {
     }
 
     /// Seal `secret` under the current KEK; returns the KEK id to store with it.
+    ///
+    /// For a record about to be written to a vault that other processes may be
+    /// re-wrapping, use [`Keyring::seal_for`], which follows the vault's metadata.
     pub async fn seal(
         &self,
         binding: Binding<'_>,
@@ -167,6 +185,73 @@ impl Keyring {
     ) -> Result<(String, SealedSecret), StoreError> {
         let sealed = SealedSecret::seal(self.current(), binding, secret).await?;
         Ok((self.current.id().to_owned(), sealed))
+    }
+
+    /// The KEK new records of the vault in `store` are to be sealed under, as its
+    /// metadata says now: the target of an unfinished rewrap when this keyring
+    /// holds it, else this keyring's current KEK while the vault still knows it,
+    /// else the vault's current KEK if held. `WrongMasterKey` when this keyring
+    /// holds no KEK the vault still accepts (it was retired by a rewrap: restart
+    /// with the new master key).
+    pub async fn sealing_kek(&self, store: &dyn KeyStore) -> Result<&dyn Kek, StoreError> {
+        let (meta, _) = VaultMeta::load(store).await?;
+        let held = |id: &Option<String>| id.as_deref().and_then(|id| self.kek(id));
+        if let Some(target) = held(&meta.rewrap_to) {
+            return Ok(target);
+        }
+        if meta.keks.contains_key(self.current.id()) {
+            return Ok(self.current());
+        }
+        held(&meta.current)
+            .filter(|k| meta.keks.contains_key(k.id()))
+            .ok_or(StoreError::WrongMasterKey)
+    }
+
+    /// [`Keyring::seal`] under [`Keyring::sealing_kek`]: what to store in a vault
+    /// that may be mid-rewrap. Follow the write with [`Keyring::after_write`].
+    pub async fn seal_for(
+        &self,
+        store: &dyn KeyStore,
+        binding: Binding<'_>,
+        secret: &str,
+    ) -> Result<(String, SealedSecret), StoreError> {
+        let kek = self.sealing_kek(store).await?;
+        let sealed = SealedSecret::seal(kek, binding, secret).await?;
+        Ok((kek.id().to_owned(), sealed))
+    }
+
+    /// After writing `record` (sealed by [`Keyring::seal_for`]): if a rewrap
+    /// retired its KEK in the meantime, move it to a KEK the vault accepts now.
+    ///
+    /// When this keyring holds none (a process that was never given the new
+    /// master key), the record stays written under the retired KEK and this
+    /// fails with `UnknownKek` naming it, so the write is never stranded
+    /// silently: resume the rewrap with that key as previous to move it.
+    pub async fn after_write(
+        &self,
+        store: &dyn KeyStore,
+        record: &KeyRecord,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let (meta, _) = VaultMeta::load(store).await?;
+        if meta.keks.contains_key(&record.kek_id) {
+            return Ok(());
+        }
+        let stranded = || StoreError::UnknownKek {
+            id: record.id.to_string(),
+            kek_id: record.kek_id.clone(),
+        };
+        let Ok(target) = self.sealing_kek(store).await else {
+            return Err(stranded());
+        };
+        let stored = match store.get(&record.workspace, record.id).await {
+            Ok(r) => r,
+            Err(StoreError::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        self.rewrap_one(store, stored, actor, target)
+            .await
+            .map(drop)
     }
 
     /// Open a record's secret.
@@ -263,15 +348,86 @@ impl Keyring {
     ) -> Result<RewrapReport, StoreError> {
         let mut counts = RewrapProgress::default();
         let mut failures = Vec::new();
+        self.rewrap_pass(store, actor, &mut counts, &mut failures, &mut progress)
+            .await?;
+        let mut remaining = 0;
+        let mut complete = false;
+        if failures.is_empty() {
+            // Retire every other KEK only in the same atomic step as the check that
+            // no record carries one; records written under one while the pass ran
+            // (by processes without the new key) are moved first, a few times over.
+            let mut rounds = 0;
+            loop {
+                let (mut meta, raw) = VaultMeta::load(store).await?;
+                let retired: Vec<String> = meta
+                    .keks
+                    .keys()
+                    .filter(|id| *id != self.current.id())
+                    .cloned()
+                    .collect();
+                meta.keks.retain(|id, _| id == self.current.id());
+                meta.current = Some(self.current.id().to_owned());
+                meta.rewrap_to = None;
+                let new = meta.encode()?;
+                let outcome = match raw.as_deref() {
+                    Some(raw) => store.retire_keks(META_NAME, raw, &new, &retired).await?,
+                    None => return Err(StoreError::WrongMasterKey),
+                };
+                match outcome {
+                    RetireOutcome::Retired => {
+                        complete = true;
+                        break;
+                    }
+                    RetireOutcome::InUse { records } if rounds >= FINAL_ROUNDS => {
+                        remaining = records;
+                        break;
+                    }
+                    RetireOutcome::InUse { .. } => {
+                        rounds += 1;
+                        self.rewrap_pass(store, actor, &mut counts, &mut failures, &mut progress)
+                            .await?;
+                        if !failures.is_empty() {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(RewrapReport {
+            progress: counts,
+            failures,
+            remaining,
+            complete,
+        })
+    }
+
+    /// One pass over every record: re-wrap those not under the current KEK.
+    async fn rewrap_pass(
+        &self,
+        store: &dyn KeyStore,
+        actor: &str,
+        counts: &mut RewrapProgress,
+        failures: &mut Vec<CheckOutcome>,
+        progress: &mut (impl FnMut(RewrapProgress) + Send),
+    ) -> Result<(), StoreError> {
+        let first = counts.seen == 0;
         let mut after = None;
         loop {
             let page = store.scan(after, PAGE).await?;
             for r in &page {
-                counts.seen += 1;
-                match self.rewrap_one(store, r.clone(), actor).await {
+                // Later passes count only what they move.
+                let moved = self
+                    .rewrap_one(store, r.clone(), actor, self.current())
+                    .await;
+                match moved {
                     Ok(true) => counts.rewrapped += 1,
-                    Ok(false) => counts.already += 1,
+                    Ok(false) if first => counts.already += 1,
+                    Ok(false) => continue,
                     Err(e @ (StoreError::Corrupt { .. } | StoreError::UnknownKek { .. })) => {
+                        if failures.iter().any(|f| f.id == r.id) {
+                            continue;
+                        }
                         counts.failed += 1;
                         failures.push(CheckOutcome {
                             id: r.id,
@@ -281,41 +437,27 @@ impl Keyring {
                     }
                     Err(e) => return Err(e),
                 }
-                progress(counts);
+                counts.seen += 1;
+                progress(*counts);
             }
             match page.last() {
                 Some(last) if page.len() == PAGE => after = Some(last.id),
                 _ => break,
             }
         }
-        let complete = failures.is_empty();
-        if complete {
-            loop {
-                let (mut meta, raw) = VaultMeta::load(store).await?;
-                meta.keks.retain(|id, _| id == self.current.id());
-                meta.current = Some(self.current.id().to_owned());
-                meta.rewrap_to = None;
-                if meta.store(store, raw.as_deref()).await? {
-                    break;
-                }
-            }
-        }
-        Ok(RewrapReport {
-            progress: counts,
-            failures,
-            complete,
-        })
+        Ok(())
     }
 
-    /// `Ok(true)` when re-wrapped, `Ok(false)` when already under the current KEK or deleted meanwhile.
+    /// `Ok(true)` when re-wrapped to `target`, `Ok(false)` when already under it or deleted meanwhile.
     async fn rewrap_one(
         &self,
         store: &dyn KeyStore,
         mut record: KeyRecord,
         actor: &str,
+        target: &dyn Kek,
     ) -> Result<bool, StoreError> {
         loop {
-            if record.kek_id == self.current.id() {
+            if record.kek_id == target.id() {
                 return Ok(false);
             }
             let old = self
@@ -325,11 +467,8 @@ impl Keyring {
                     kek_id: record.kek_id.clone(),
                 })?;
             let mut next = record.clone();
-            next.sealed = record
-                .sealed
-                .rewrap(old, self.current(), binding(&record))
-                .await?;
-            next.kek_id = self.current.id().to_owned();
+            next.sealed = record.sealed.rewrap(old, target, binding(&record)).await?;
+            next.kek_id = target.id().to_owned();
             next.updated_at = now();
             let event = AuditEvent::now(
                 record.workspace.clone(),
@@ -362,14 +501,24 @@ pub fn binding(record: &KeyRecord) -> Binding<'_> {
     }
 }
 
+/// The lookup key wrapped under `kek`: `None` when the vault does not know `kek`.
+///
+/// A KEK's id is derived from its key material, so an entry under `kek`'s id
+/// that does not open under `kek` is damage to the metadata, not a wrong key.
 async fn unwrap_lookup(meta: &VaultMeta, kek: &dyn Kek) -> Result<Option<DataKey>, StoreError> {
     let Some(encoded) = meta.keks.get(kek.id()) else {
         return Ok(None);
     };
+    let damaged = |what: &str| StoreError::CorruptMetadata {
+        detail: format!("the check value of master key {} {what}", kek.id()),
+    };
     let wrapped = STANDARD
         .decode(encoded)
-        .map_err(|_| StoreError::malformed("wrapped lookup key is not base64"))?;
-    kek.unwrap(&wrapped, LOOKUP_AAD).await
+        .map_err(|_| damaged("is not base64"))?;
+    match kek.unwrap(&wrapped, LOOKUP_AAD).await? {
+        Some(key) => Ok(Some(key)),
+        None => Err(damaged("fails its integrity check")),
+    }
 }
 
 #[cfg(test)]
@@ -430,8 +579,113 @@ mod tests {
             .expect("the right key still opens");
     }
 
+    /// Records without metadata: no master key may claim the vault.
     #[tokio::test]
-    async fn a_tampered_check_value_is_a_wrong_master_key() {
+    async fn records_without_metadata_are_refused_not_claimed() {
+        let store = MemoryStore::new();
+        let right = mk();
+        let ring = Keyring::unlock(&store, right.clone(), vec![])
+            .await
+            .unwrap();
+        let ws = WorkspaceId::new("w").unwrap();
+        add(&store, &ring, &ws, "secret").await;
+        let saved = store
+            .get_meta(crate::meta::META_NAME)
+            .await
+            .unwrap()
+            .unwrap();
+        let stripped = MemoryStore::new();
+        for r in store.list(&ws).await.unwrap() {
+            stripped
+                .insert(
+                    &r,
+                    &AuditEvent::now(ws.clone(), r.id, AuditAction::Add, "t"),
+                )
+                .await
+                .unwrap();
+        }
+        let err = Keyring::unlock(&stripped, mk(), vec![]).await.unwrap_err();
+        assert_eq!(err.code(), "metadata_missing");
+        assert!(err.to_string().contains("backup"), "{err}");
+        assert!(
+            stripped
+                .get_meta(crate::meta::META_NAME)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Restored from a backup, the real key opens it again.
+        assert!(
+            stripped
+                .swap_meta(crate::meta::META_NAME, None, &saved)
+                .await
+                .unwrap()
+        );
+        let back = Keyring::unlock(&stripped, right, vec![]).await.unwrap();
+        assert!(
+            back.check(&stripped, None)
+                .await
+                .unwrap()
+                .iter()
+                .all(CheckOutcome::ok)
+        );
+    }
+
+    /// Damage to the metadata is `corrupt_metadata`; `wrong_master_key` is kept
+    /// for a key the intact document does not know.
+    #[tokio::test]
+    async fn damaged_metadata_is_not_a_wrong_master_key() {
+        let store = MemoryStore::new();
+        let key = mk();
+        Keyring::unlock(&store, key.clone(), vec![]).await.unwrap();
+        let (meta, raw) = VaultMeta::load(&store).await.unwrap();
+        // Not JSON any more.
+        assert!(
+            store
+                .swap_meta(
+                    crate::meta::META_NAME,
+                    raw.as_deref(),
+                    b"{\"format\":1,\"keks\":{"
+                )
+                .await
+                .unwrap()
+        );
+        let err = Keyring::unlock(&store, key.clone(), vec![])
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "corrupt_metadata");
+        assert!(
+            meta.store(&store, Some(b"{\"format\":1,\"keks\":{"))
+                .await
+                .unwrap()
+        );
+        // The check value of the key given is not base64.
+        let (mut bad, raw) = VaultMeta::load(&store).await.unwrap();
+        bad.keks.insert(key.id().to_owned(), "%%%".into());
+        assert!(bad.store(&store, raw.as_deref()).await.unwrap());
+        let err = Keyring::unlock(&store, key.clone(), vec![])
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "corrupt_metadata");
+        assert!(
+            meta.store(&store, Some(&bad.encode().unwrap()))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            Keyring::unlock(&store, mk(), vec![]).await.unwrap_err(),
+            StoreError::WrongMasterKey,
+            "a key the intact document does not know"
+        );
+        Keyring::unlock(&store, key, vec![])
+            .await
+            .expect("intact again");
+    }
+
+    /// A bit flipped in the check value of the key given: that key is the
+    /// vault's (its id is listed), so the document is damaged.
+    #[tokio::test]
+    async fn a_tampered_check_value_is_corrupt_metadata() {
         let store = MemoryStore::new();
         let key = mk();
         Keyring::unlock(&store, key.clone(), vec![]).await.unwrap();
@@ -442,8 +696,11 @@ mod tests {
         *wrapped = STANDARD.encode(bytes);
         assert!(meta.store(&store, raw.as_deref()).await.unwrap());
         assert_eq!(
-            Keyring::unlock(&store, key, vec![]).await.unwrap_err(),
-            StoreError::WrongMasterKey
+            Keyring::unlock(&store, key, vec![])
+                .await
+                .unwrap_err()
+                .code(),
+            "corrupt_metadata"
         );
     }
 

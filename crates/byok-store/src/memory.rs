@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use crate::audit::{AuditEvent, AuditPage, AuditQuery};
 use crate::error::StoreError;
 use crate::record::{KeyId, KeyRecord, LookupHash, WorkspaceId};
-use crate::store::KeyStore;
+use crate::store::{KeyStore, RetireOutcome};
 
 /// An in-memory [`KeyStore`]; everything is lost when it is dropped.
 #[derive(Debug, Default)]
@@ -229,5 +229,28 @@ impl KeyStore for MemoryStore {
         }
         inner.meta.insert(name.to_owned(), new.to_vec());
         Ok(true)
+    }
+
+    async fn retire_keks(
+        &self,
+        name: &str,
+        expected: &[u8],
+        new: &[u8],
+        retired: &[String],
+    ) -> Result<RetireOutcome, StoreError> {
+        let mut inner = self.lock();
+        let records = inner
+            .records
+            .values()
+            .filter(|r| retired.contains(&r.kek_id))
+            .count() as u64;
+        if records > 0 {
+            return Ok(RetireOutcome::InUse { records });
+        }
+        if inner.meta.get(name).map(Vec::as_slice) != Some(expected) {
+            return Ok(RetireOutcome::MetaChanged);
+        }
+        inner.meta.insert(name.to_owned(), new.to_vec());
+        Ok(RetireOutcome::Retired)
     }
 }

@@ -54,8 +54,11 @@ impl VaultMeta {
         let raw = store.get_meta(META_NAME).await?;
         let meta = match &raw {
             None => VaultMeta::default(),
-            Some(bytes) => serde_json::from_slice::<VaultMeta>(bytes)
-                .map_err(|e| StoreError::malformed(format!("vault metadata: {e}")))?,
+            Some(bytes) => serde_json::from_slice::<VaultMeta>(bytes).map_err(|e| {
+                StoreError::CorruptMetadata {
+                    detail: format!("not a vault metadata document: {e}"),
+                }
+            })?,
         };
         if meta.format > META_FORMAT {
             return Err(StoreError::malformed(format!(
@@ -66,14 +69,18 @@ impl VaultMeta {
         Ok((meta, raw))
     }
 
+    /// The stored form.
+    pub(crate) fn encode(&self) -> Result<Vec<u8>, StoreError> {
+        serde_json::to_vec(self).map_err(|e| StoreError::malformed(e.to_string()))
+    }
+
     /// Compare-and-set against the bytes read by [`VaultMeta::load`].
     pub(crate) async fn store(
         &self,
         store: &dyn KeyStore,
         expected: Option<&[u8]>,
     ) -> Result<bool, StoreError> {
-        let bytes = serde_json::to_vec(self).map_err(|e| StoreError::malformed(e.to_string()))?;
-        store.swap_meta(META_NAME, expected, &bytes).await
+        store.swap_meta(META_NAME, expected, &self.encode()?).await
     }
 }
 

@@ -15,7 +15,7 @@ use crate::sql::{
     RawRecord, audit_from_parts, backend, bind_raw_record, is_unique_violation, micros,
     raw_record_from_row, select_keys,
 };
-use crate::store::KeyStore;
+use crate::store::{KeyStore, RetireOutcome};
 
 /// Arbitrary constant key of the advisory lock that serialises migrations.
 const MIGRATION_LOCK: i64 = 0x6279_6f6b_7374_6f72; // "byokstor"
@@ -456,5 +456,45 @@ impl KeyStore for PostgresStore {
         }
         .map_err(backend)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn retire_keks(
+        &self,
+        name: &str,
+        expected: &[u8],
+        new: &[u8],
+        retired: &[String],
+    ) -> Result<RetireOutcome, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // SHARE mode waits for every open write on the table to commit and holds
+        // new ones until this transaction ends, so the count below misses none,
+        // and no record under a retired KEK commits before the metadata changes.
+        sqlx::query("LOCK TABLE byok_keys IN SHARE MODE")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let records: i64 =
+            sqlx::query_scalar("SELECT COUNT(*)::BIGINT FROM byok_keys WHERE kek_id = ANY($1)")
+                .bind(retired)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
+        if records > 0 {
+            return Ok(RetireOutcome::InUse {
+                records: records.unsigned_abs(),
+            });
+        }
+        let done = sqlx::query("UPDATE byok_meta SET value = $1 WHERE name = $2 AND value = $3")
+            .bind(new)
+            .bind(name)
+            .bind(expected)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() != 1 {
+            return Ok(RetireOutcome::MetaChanged);
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(RetireOutcome::Retired)
     }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::Row as _;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    Sqlite, SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 
 use crate::audit::{AuditEvent, AuditPage, AuditQuery};
@@ -17,7 +18,7 @@ use crate::sql::{
     RawRecord, audit_from_parts, backend, bind_raw_record, is_unique_violation, micros,
     raw_record_from_row, select_keys,
 };
-use crate::store::KeyStore;
+use crate::store::{KeyStore, RetireOutcome};
 
 /// Schema migrations, applied in order inside one `BEGIN IMMEDIATE` transaction.
 const MIGRATIONS: &[(i64, &str)] = &[(
@@ -217,14 +218,15 @@ async fn audit_rows(
     let after = query
         .after
         .map_or(0, |a| i64::try_from(a).unwrap_or(i64::MAX));
-    let rows = sqlx::query("SELECT seq, at, workspace, key_id, action, actor FROM byok_audit WHERE workspace = ? AND seq > ? AND at >= ? ORDER BY seq LIMIT ?")
-        .bind(workspace.as_str())
-        .bind(after)
-        .bind(query.since.map_or(i64::MIN, micros))
-        .bind(query.sql_limit())
-        .fetch_all(pool(store))
-        .await
-        .map_err(backend)?;
+    let rows = store
+        .fetch_all(
+            sqlx::query("SELECT seq, at, workspace, key_id, action, actor FROM byok_audit WHERE workspace = ? AND seq > ? AND at >= ? ORDER BY seq LIMIT ?")
+                .bind(workspace.as_str())
+                .bind(after)
+                .bind(query.since.map_or(i64::MIN, micros))
+                .bind(query.sql_limit()),
+        )
+        .await?;
     rows.iter()
         .map(|row| {
             let seq: i64 = row.try_get("seq").map_err(backend)?;
@@ -242,8 +244,76 @@ async fn audit_rows(
         .collect()
 }
 
-fn pool(s: &SqliteStore) -> &SqlitePool {
-    &s.pool
+/// A statement of this backend, with its bound arguments.
+type Statement<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments>;
+
+impl SqliteStore {
+    /// Every row of `query`, or an error: never fewer rows than the database holds.
+    async fn fetch_all(&self, query: Statement<'_>) -> Result<Vec<SqliteRow>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        let rows = query.fetch_all(&mut *conn).await.map_err(backend);
+        alive(conn).await?;
+        rows
+    }
+
+    /// The row of `query` if there is one, or an error: never "none" for a failed read.
+    async fn fetch_optional(&self, query: Statement<'_>) -> Result<Option<SqliteRow>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        let row = query.fetch_optional(&mut *conn).await.map_err(backend);
+        alive(conn).await?;
+        row
+    }
+
+    /// Rows changed by `query`, or an error: never 0 for a statement that did not run.
+    async fn execute(&self, query: Statement<'_>) -> Result<u64, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        let done = query.execute(&mut *conn).await.map_err(backend);
+        alive(conn).await?;
+        Ok(done?.rows_affected())
+    }
+}
+
+/// Prove that `conn`'s worker thread survived the statement it just ran.
+///
+/// sqlx runs each SQLite connection on a worker thread. When that thread panics
+/// (as it does on some damaged files: a declared column type that is not UTF-8
+/// in the schema text, for one), the statement's row stream simply ends, which
+/// reads as "no rows" or "nothing changed". A follow-up statement on the same
+/// connection tells the two apart; a dead connection is not returned to the pool.
+async fn alive(mut conn: sqlx::pool::PoolConnection<Sqlite>) -> Result<(), StoreError> {
+    match sqlx::query_scalar::<_, i64>("SELECT 1")
+        .fetch_one(&mut *conn)
+        .await
+    {
+        Ok(1) => Ok(()),
+        _ => {
+            // Out of the pool, so the pool opens a fresh connection in its place.
+            drop(conn.detach());
+            Err(StoreError::Backend {
+                detail:
+                    "the SQLite driver failed while reading the vault (its file may be damaged: \
+                         run `sqlite3 FILE 'PRAGMA integrity_check'` and restore from a backup), \
+                         so the partial answer was discarded"
+                        .into(),
+            })
+        }
+    }
+}
+
+/// After a write statement in a transaction reported no changed row: prove it ran.
+async fn ran(conn: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
+    match sqlx::query_scalar::<_, i64>("SELECT 1")
+        .fetch_one(conn)
+        .await
+    {
+        Ok(1) => Ok(()),
+        _ => Err(StoreError::Backend {
+            detail:
+                "the SQLite driver failed while writing to the vault (its file may be damaged: \
+                     run `sqlite3 FILE 'PRAGMA integrity_check'` and restore from a backup)"
+                    .into(),
+        }),
+    }
 }
 
 /// Append an audit event on `conn` (inside the caller's transaction, if any).
@@ -295,12 +365,13 @@ impl KeyStore for SqliteStore {
     }
 
     async fn get(&self, workspace: &WorkspaceId, id: KeyId) -> Result<KeyRecord, StoreError> {
-        let row = sqlx::query(select_keys!("WHERE workspace = ? AND id = ?"))
-            .bind(workspace.as_str())
-            .bind(id.to_string())
-            .fetch_optional(pool(self))
-            .await
-            .map_err(backend)?;
+        let row = self
+            .fetch_optional(
+                sqlx::query(select_keys!("WHERE workspace = ? AND id = ?"))
+                    .bind(workspace.as_str())
+                    .bind(id.to_string()),
+            )
+            .await?;
         match row {
             Some(row) => raw_record_from_row!(&row),
             None => Err(StoreError::not_found(id)),
@@ -312,23 +383,25 @@ impl KeyStore for SqliteStore {
         workspace: &WorkspaceId,
         hash: &LookupHash,
     ) -> Result<Option<KeyRecord>, StoreError> {
-        let row = sqlx::query(select_keys!("WHERE workspace = ? AND lookup_hash = ?"))
-            .bind(workspace.as_str())
-            .bind(hash.0.to_vec())
-            .fetch_optional(pool(self))
-            .await
-            .map_err(backend)?;
+        let row = self
+            .fetch_optional(
+                sqlx::query(select_keys!("WHERE workspace = ? AND lookup_hash = ?"))
+                    .bind(workspace.as_str())
+                    .bind(hash.0.to_vec()),
+            )
+            .await?;
         row.map(|row| raw_record_from_row!(&row)).transpose()
     }
 
     async fn list(&self, workspace: &WorkspaceId) -> Result<Vec<KeyRecord>, StoreError> {
-        let rows = sqlx::query(select_keys!(
-            "WHERE workspace = ? ORDER BY CASE role WHEN 'primary' THEN 0 ELSE 1 END, ord, id"
-        ))
-        .bind(workspace.as_str())
-        .fetch_all(pool(self))
-        .await
-        .map_err(backend)?;
+        let rows = self
+            .fetch_all(
+                sqlx::query(select_keys!(
+                    "WHERE workspace = ? ORDER BY CASE role WHEN 'primary' THEN 0 ELSE 1 END, ord, id"
+                ))
+                .bind(workspace.as_str()),
+            )
+            .await?;
         rows.iter().map(|row| raw_record_from_row!(row)).collect()
     }
 
@@ -380,6 +453,7 @@ impl KeyStore for SqliteStore {
                 Ok(stored)
             }
             Ok(_) => {
+                ran(&mut tx).await?;
                 drop(tx);
                 self.get(&record.workspace, record.id).await?;
                 Err(StoreError::Conflict {
@@ -415,6 +489,7 @@ impl KeyStore for SqliteStore {
             .await
             .map_err(backend)?;
         if done.rows_affected() == 0 {
+            ran(&mut tx).await?;
             return Err(StoreError::not_found(id));
         }
         append_audit_in(&mut tx, event).await?;
@@ -441,6 +516,7 @@ impl KeyStore for SqliteStore {
                 .await
                 .map_err(backend)?;
         if done.rows_affected() == 0 {
+            ran(&mut tx).await?;
             return Err(StoreError::not_found(id));
         }
         append_audit_in(&mut tx, event).await?;
@@ -448,18 +524,21 @@ impl KeyStore for SqliteStore {
     }
 
     async fn scan(&self, after: Option<KeyId>, limit: usize) -> Result<Vec<KeyRecord>, StoreError> {
-        let rows = sqlx::query(select_keys!("WHERE id > ? ORDER BY id LIMIT ?"))
-            .bind(after.map(|a| a.to_string()).unwrap_or_default())
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(pool(self))
-            .await
-            .map_err(backend)?;
+        let rows = self
+            .fetch_all(
+                sqlx::query(select_keys!("WHERE id > ? ORDER BY id LIMIT ?"))
+                    .bind(after.map(|a| a.to_string()).unwrap_or_default())
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX)),
+            )
+            .await?;
         rows.iter().map(|row| raw_record_from_row!(row)).collect()
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(backend)?;
-        append_audit_in(&mut conn, event).await
+        let appended = append_audit_in(&mut conn, event).await;
+        alive(conn).await?;
+        appended
     }
 
     async fn audit(&self, workspace: &WorkspaceId) -> Result<Vec<AuditEvent>, StoreError> {
@@ -487,11 +566,10 @@ impl KeyStore for SqliteStore {
     }
 
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        sqlx::query_scalar("SELECT value FROM byok_meta WHERE name = ?")
-            .bind(name)
-            .fetch_optional(pool(self))
-            .await
-            .map_err(backend)
+        let row = self
+            .fetch_optional(sqlx::query("SELECT value FROM byok_meta WHERE name = ?").bind(name))
+            .await?;
+        row.map(|r| r.try_get("value").map_err(backend)).transpose()
     }
 
     async fn swap_meta(
@@ -500,24 +578,69 @@ impl KeyStore for SqliteStore {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> Result<bool, StoreError> {
-        let done = match expected {
-            None => sqlx::query(
-                "INSERT INTO byok_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-            )
-            .bind(name)
-            .bind(new)
-            .execute(pool(self))
-            .await,
-            Some(old) => {
-                sqlx::query("UPDATE byok_meta SET value = ? WHERE name = ? AND value = ?")
-                    .bind(new)
+        let changed = match expected {
+            None => {
+                self.execute(
+                    sqlx::query(
+                        "INSERT INTO byok_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                    )
                     .bind(name)
-                    .bind(old)
-                    .execute(pool(self))
-                    .await
+                    .bind(new),
+                )
+                .await?
             }
+            Some(old) => {
+                self.execute(
+                    sqlx::query("UPDATE byok_meta SET value = ? WHERE name = ? AND value = ?")
+                        .bind(new)
+                        .bind(name)
+                        .bind(old),
+                )
+                .await?
+            }
+        };
+        Ok(changed == 1)
+    }
+
+    async fn retire_keks(
+        &self,
+        name: &str,
+        expected: &[u8],
+        new: &[u8],
+        retired: &[String],
+    ) -> Result<RetireOutcome, StoreError> {
+        // BEGIN IMMEDIATE takes the write lock first: every other write waits for this one.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        let mut records = 0i64;
+        for kek in retired {
+            records +=
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM byok_keys WHERE kek_id = ?")
+                    .bind(kek)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(backend)?;
         }
-        .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+        if records > 0 {
+            return Ok(RetireOutcome::InUse {
+                records: records.unsigned_abs(),
+            });
+        }
+        let done = sqlx::query("UPDATE byok_meta SET value = ? WHERE name = ? AND value = ?")
+            .bind(new)
+            .bind(name)
+            .bind(expected)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() != 1 {
+            ran(&mut tx).await?;
+            return Ok(RetireOutcome::MetaChanged);
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(RetireOutcome::Retired)
     }
 }

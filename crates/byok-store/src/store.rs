@@ -35,6 +35,13 @@ use crate::record::{KeyId, KeyRecord, LookupHash, WorkspaceId};
 ///   `audit` returns a workspace's events oldest first.
 /// - **Metadata**: `swap_meta` is an atomic compare-and-set (`expected: None` means
 ///   "absent"); it returns `false`, changing nothing, when the current value differs.
+/// - **Complete answers**: a read that fails part-way (a driver error, a crashed
+///   driver thread, a damaged file) returns `Err` (`Backend`), never fewer rows,
+///   `None` or "nothing changed" in its place.
+/// - **Retiring a KEK**: `retire_keks` counts the records sealed under the given
+///   KEKs and compare-and-sets the metadata in one atomic step: no record
+///   committed before it is missed, and none written under those KEKs
+///   commits between the count and the metadata change.
 /// - **Durability**: a call that returned `Ok` survives a crash of the process.
 #[async_trait]
 pub trait KeyStore: Send + Sync + Debug + 'static {
@@ -120,6 +127,53 @@ pub trait KeyStore: Send + Sync + Debug + 'static {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> Result<bool, StoreError>;
+
+    /// Replace metadata `name` from `expected` to `new` only if no record is
+    /// sealed under a KEK in `retired`, atomically (see the contract).
+    ///
+    /// The default counts with `scan`, then calls `swap_meta`: correct only when
+    /// nothing writes in between. Every backend of this crate overrides it with
+    /// one transaction; a backend of yours should too.
+    async fn retire_keks(
+        &self,
+        name: &str,
+        expected: &[u8],
+        new: &[u8],
+        retired: &[String],
+    ) -> Result<RetireOutcome, StoreError> {
+        let mut records = 0u64;
+        let mut after = None;
+        loop {
+            let page = self.scan(after, 256).await?;
+            records += page.iter().filter(|r| retired.contains(&r.kek_id)).count() as u64;
+            match page.last() {
+                Some(last) if page.len() == 256 => after = Some(last.id),
+                _ => break,
+            }
+        }
+        if records > 0 {
+            return Ok(RetireOutcome::InUse { records });
+        }
+        Ok(match self.swap_meta(name, Some(expected), new).await? {
+            true => RetireOutcome::Retired,
+            false => RetireOutcome::MetaChanged,
+        })
+    }
+}
+
+/// What [`KeyStore::retire_keks`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RetireOutcome {
+    /// No record carried a retired KEK, and the metadata was replaced.
+    Retired,
+    /// The metadata no longer held the expected value; nothing changed.
+    MetaChanged,
+    /// This many records are still sealed under a retired KEK; nothing changed.
+    InUse {
+        /// How many.
+        records: u64,
+    },
 }
 
 // Compile-time check that the trait stays object safe.

@@ -7,6 +7,12 @@ async fn memory_store_conforms() {
     conformance::run_all(&MemoryStore::new()).await;
 }
 
+#[tokio::test]
+async fn memory_rewrap_with_concurrent_writers_strands_nothing() {
+    conformance::rewrap_with_concurrent_writers(&MemoryStore::new(), false).await;
+    conformance::rewrap_with_concurrent_writers(&MemoryStore::new(), true).await;
+}
+
 #[cfg(feature = "sqlite")]
 mod sqlite {
     use super::*;
@@ -20,6 +26,17 @@ mod sqlite {
             .await
             .unwrap();
         conformance::run_all(&store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_rewrap_with_concurrent_writers_strands_nothing() {
+        for with_old_only in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteStore::open(dir.path().join("vault.db"))
+                .await
+                .unwrap();
+            conformance::rewrap_with_concurrent_writers(&store, with_old_only).await;
+        }
     }
 
     #[tokio::test]
@@ -52,6 +69,61 @@ mod sqlite {
         assert!(
             std::fs::read_dir(dir.path()).unwrap().count() >= 2,
             "the WAL file exists and was checked"
+        );
+    }
+
+    /// Replace one byte of the `CREATE TABLE byok_keys` text in `sqlite_master` with
+    /// 0xFF: the column's declared type is no longer UTF-8, and sqlx's worker
+    /// thread panics on every statement that reads the column.
+    pub(super) async fn corrupt_schema_text(path: &std::path::Path) {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display()))
+            .await
+            .unwrap();
+        sqlx::raw_sql(
+            "PRAGMA writable_schema = ON; \
+             UPDATE sqlite_master SET sql = replace(sql, 'label TEXT', 'label T' || CAST(X'FF' AS TEXT) || 'XT') \
+             WHERE name = 'byok_keys';",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+    }
+
+    /// A read that fails (here: the driver's worker thread panics on a damaged
+    /// schema) is an error, never an empty answer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_damaged_schema_is_an_error_never_an_empty_vault() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vault.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        let kek = byok_store::MasterKey::generate().unwrap();
+        let ws = conformance::fresh_workspace();
+        let rec = conformance::sample_record(&kek, &ws, byok_keys::Provider::OpenAi, "s").await;
+        store
+            .insert(
+                &rec,
+                &conformance::event(&rec, byok_store::AuditAction::Add),
+            )
+            .await
+            .unwrap();
+        assert!(store.swap_meta("vault", None, b"{}").await.unwrap());
+        store.close().await;
+        corrupt_schema_text(&path).await;
+        let store = SqliteStore::open(&path).await.unwrap();
+        let list = store.list(&ws).await;
+        assert_eq!(list.map_err(|e| e.code()), Err("backend_error"), "list");
+        let scan = store.scan(None, 10).await;
+        assert_eq!(scan.map_err(|e| e.code()), Err("backend_error"), "scan");
+        let got = store.get(&ws, rec.id).await;
+        assert_eq!(got.map_err(|e| e.code()), Err("backend_error"), "get");
+        let found = store.find_by_lookup(&ws, &rec.lookup_hash).await;
+        assert_eq!(found.map_err(|e| e.code()), Err("backend_error"), "find");
+        assert_eq!(
+            store.get_meta("vault").await.unwrap().as_deref(),
+            Some(&b"{}"[..]),
+            "the pool still serves the tables that are intact"
         );
     }
 
@@ -181,6 +253,21 @@ mod postgres_vault {
                 .await
                 .unwrap();
             pool.close().await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_rewrap_with_concurrent_writers_strands_nothing() {
+        for with_old_only in [false, true] {
+            let Some(db) =
+                TempDb::create("postgres_rewrap_with_concurrent_writers_strands_nothing").await
+            else {
+                return;
+            };
+            let store = PostgresStore::connect(&db.url).await.unwrap();
+            byok_store::conformance::rewrap_with_concurrent_writers(&store, with_old_only).await;
+            store.pool().close().await;
+            db.drop_db().await;
         }
     }
 
