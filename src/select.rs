@@ -33,15 +33,28 @@ pub enum SkipReason {
         /// `invalid` or `no_credits`.
         verdict: String,
     },
+    /// Its sealed secret failed its integrity check (tampered, damaged, moved).
+    Corrupt,
+    /// It is sealed under a master key this instance was not given.
+    UnknownKek,
+    /// It was disabled, revoked or deleted between listing and opening it.
+    Changed,
+    /// Its row says it serves calls, but the opened secret is an admin key.
+    AdminSecret,
 }
 
 impl SkipReason {
-    /// Stable snake_case code: `disabled`, `revoked` or `last_verdict`.
+    /// Stable snake_case code: `disabled`, `revoked`, `last_verdict`, `corrupt`,
+    /// `unknown_kek`, `changed` or `admin_secret`.
     pub fn code(&self) -> &'static str {
         match self {
             SkipReason::Disabled => "disabled",
             SkipReason::Revoked => "revoked",
             SkipReason::LastVerdict { .. } => "last_verdict",
+            SkipReason::Corrupt => "corrupt",
+            SkipReason::UnknownKek => "unknown_kek",
+            SkipReason::Changed => "changed",
+            SkipReason::AdminSecret => "admin_secret",
         }
     }
 
@@ -55,6 +68,20 @@ impl SkipReason {
             }
             SkipReason::LastVerdict { verdict } => {
                 format!("the key's last test or call said {verdict}")
+            }
+            SkipReason::Corrupt => {
+                "the key's sealed secret failed its integrity check (run `byok vault check`)"
+                    .into()
+            }
+            SkipReason::UnknownKek => {
+                "the key is sealed under a master key this instance was not given".into()
+            }
+            SkipReason::Changed => {
+                "the key was disabled, revoked or deleted while it was being selected".into()
+            }
+            SkipReason::AdminSecret => {
+                "the stored secret is an admin key, which never serves calls (its record was altered)"
+                    .into()
             }
         }
     }
@@ -103,6 +130,24 @@ pub fn unusable(key: &KeyView) -> Option<SkipReason> {
         .map(|v| SkipReason::LastVerdict {
             verdict: v.to_owned(),
         })
+}
+
+/// Why a chosen key that failed to open is passed over, or `None` when the error
+/// is not about that key (the store is down, say) and must reach the caller.
+pub(crate) fn skip_reason_for(e: &crate::VaultError) -> Option<SkipReason> {
+    use crate::VaultError;
+    use byok_store::StoreError;
+    match e {
+        VaultError::Store(StoreError::Corrupt { .. }) | VaultError::Key(_) => {
+            Some(SkipReason::Corrupt)
+        }
+        VaultError::Store(StoreError::UnknownKek { .. }) => Some(SkipReason::UnknownKek),
+        VaultError::Store(StoreError::NotFound { .. }) | VaultError::Inactive { .. } => {
+            Some(SkipReason::Changed)
+        }
+        VaultError::AdminKeyRefused { .. } => Some(SkipReason::AdminSecret),
+        _ => None,
+    }
 }
 
 /// Selection order: primaries before backups, then ascending `order`, then oldest first.

@@ -751,6 +751,26 @@ impl Vault {
     }
 
     async fn open_for_use(&self, workspace: &WorkspaceId, id: KeyId) -> Result<ApiKey, VaultError> {
+        self.open_checked(workspace, id, false).await
+    }
+
+    /// [`open_for_use`](Vault::open_for_use) for a call to the provider's API: an
+    /// admin secret is refused (`admin_key_refused`) whatever its record's kind says,
+    /// before any `use` is recorded.
+    pub(crate) async fn open_for_inference(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+    ) -> Result<ApiKey, VaultError> {
+        self.open_checked(workspace, id, true).await
+    }
+
+    async fn open_checked(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+        inference: bool,
+    ) -> Result<ApiKey, VaultError> {
         let record = self.kv().get(workspace, id).await?;
         if record.status != Status::Active {
             return Err(VaultError::Inactive {
@@ -760,6 +780,11 @@ impl Vault {
         }
         let secret = self.keyring().open(&record).await?;
         let key = ApiKey::from_secret(secret)?;
+        if inference && key.is_admin() {
+            return Err(VaultError::AdminKeyRefused {
+                masked: key.masked(),
+            });
+        }
         self.kv()
             .mark_used(workspace, id, &self.event(workspace, id, AuditAction::Use))
             .await?;
@@ -887,6 +912,104 @@ mod tests {
             "admin keys are never selected for inference"
         );
         assert!(matches!(err, VaultError::NoUsableKey { ref skipped, .. } if skipped.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn select_passes_over_keys_it_cannot_open_and_admin_secrets() {
+        let store = Arc::new(MemoryStore::new());
+        let master = MasterKey::generate().unwrap().to_base64();
+        let vault = vault_on(store.clone(), &master).await.unwrap();
+        let w = ws("a");
+        let add = |key: String, label: &str, order: Option<u32>| {
+            let mut new = NewKey::new(w.clone(), secret(&key), label);
+            if let Some(o) = order {
+                new = new.backup(o);
+            }
+            vault.add(new)
+        };
+        let primary = add(fake::key(Provider::OpenAi, KeyKind::Project, 81), "p", None)
+            .await
+            .unwrap();
+        let backup1 = add(
+            fake::key(Provider::OpenAi, KeyKind::Project, 82),
+            "b1",
+            Some(1),
+        )
+        .await
+        .unwrap();
+        let backup2 = add(
+            fake::key(Provider::OpenAi, KeyKind::Project, 83),
+            "b2",
+            Some(2),
+        )
+        .await
+        .unwrap();
+        let admin = vault
+            .add(
+                NewKey::new(
+                    w.clone(),
+                    secret(&fake::key(Provider::OpenAi, KeyKind::Admin, 84)),
+                    "adm",
+                )
+                .purpose(Purpose::UsageSync),
+            )
+            .await
+            .unwrap();
+        let event = |id| AuditEvent::now(w.clone(), id, AuditAction::Update, "attacker");
+        // The primary's sealed secret is swapped for the backup's: it fails to open.
+        let mut p = store.get(&w, primary.id).await.unwrap();
+        p.sealed = store.get(&w, backup1.id).await.unwrap().sealed;
+        store.update(&p, &event(p.id)).await.unwrap();
+        // The admin key's row is altered to look like a backup for inference.
+        let mut a = store.get(&w, admin.id).await.unwrap();
+        a.kind = KeyKind::Project;
+        a.role = Role::Backup;
+        a.order = 0;
+        store.update(&a, &event(a.id)).await.unwrap();
+
+        let lease = vault.select(&w, Provider::OpenAi).await.unwrap();
+        let reasons: Vec<(KeyId, &str)> = lease
+            .skipped()
+            .iter()
+            .map(|s| (s.id, s.reason.code()))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![(primary.id, "corrupt"), (admin.id, "admin_secret")],
+            "the damaged primary and the disguised admin key are passed over, in order"
+        );
+        assert_eq!(
+            lease.id(),
+            backup1.id,
+            "the next usable key serves the call"
+        );
+        let used: Vec<KeyId> = vault
+            .audit(&w)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == AuditAction::Use)
+            .map(|e| e.key_id)
+            .collect();
+        assert_eq!(
+            used,
+            vec![backup1.id],
+            "only the key handed out is recorded as used"
+        );
+
+        // With every inference key unusable, `no_usable_key` lists each with its reason.
+        let mut b = store.get(&w, backup1.id).await.unwrap();
+        b.sealed = store.get(&w, backup2.id).await.unwrap().sealed;
+        store.update(&b, &event(b.id)).await.unwrap();
+        let mut b = store.get(&w, backup2.id).await.unwrap();
+        b.sealed = store.get(&w, primary.id).await.unwrap().sealed;
+        store.update(&b, &event(b.id)).await.unwrap();
+        let err = vault.select(&w, Provider::OpenAi).await.unwrap_err();
+        let VaultError::NoUsableKey { skipped, .. } = err else {
+            panic!("{err:?}")
+        };
+        let codes: Vec<&str> = skipped.iter().map(|s| s.reason.code()).collect();
+        assert_eq!(codes, ["corrupt", "admin_secret", "corrupt", "corrupt"]);
     }
 
     #[tokio::test]

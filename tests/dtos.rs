@@ -317,6 +317,10 @@ async fn real() -> Real {
                 verdict: "invalid".into(),
             }
             .code(),
+            SkipReason::Corrupt.code(),
+            SkipReason::UnknownKek.code(),
+            SkipReason::Changed.code(),
+            SkipReason::AdminSecret.code(),
         ]),
     );
 

@@ -178,17 +178,50 @@ impl Vault {
         workspace: &WorkspaceId,
         provider: Provider,
     ) -> Result<Lease, VaultError> {
-        let views: Vec<KeyView> = self
+        let mut views: Vec<KeyView> = self
             .kv()
             .list(workspace)
             .await?
             .iter()
             .map(|r| r.view())
             .collect();
-        let (view, skipped) = select::choose(&views, provider)
-            .map_err(|skipped| VaultError::NoUsableKey { provider, skipped })?;
-        let key = self.open_for_use(workspace, view.id).await?;
-        Ok(Lease { key, view, skipped })
+        let mut passed = Vec::new();
+        loop {
+            let (view, skipped) = match select::choose(&views, provider) {
+                Ok(found) => found,
+                Err(skipped) => {
+                    passed.extend(skipped);
+                    return Err(VaultError::NoUsableKey {
+                        provider,
+                        skipped: passed,
+                    });
+                }
+            };
+            passed.extend(skipped);
+            // A key that cannot be opened now is passed over with its reason, and
+            // the next one in order is tried; other failures are the caller's.
+            let reason = match self.open_for_inference(workspace, view.id).await {
+                Ok(key) => {
+                    return Ok(Lease {
+                        key,
+                        view,
+                        skipped: passed,
+                    });
+                }
+                Err(e) => match select::skip_reason_for(&e) {
+                    Some(reason) => reason,
+                    None => return Err(e),
+                },
+            };
+            passed.push(Skipped {
+                id: view.id,
+                masked: view.masked.clone(),
+                label: view.label.clone(),
+                role: view.role,
+                reason,
+            });
+            views.retain(|v| v.id != view.id);
+        }
     }
 
     /// Feed back what a real call with a leased key returned. An `invalid` or
