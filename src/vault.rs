@@ -519,11 +519,24 @@ impl Vault {
 
     /// Replace a key's secret, keeping its id, label and role; the old secret is gone.
     /// The new key must be of the same provider; a revoked key cannot be rotated.
+    ///
+    /// The caller pins no version, so a concurrent edit of the record is not a
+    /// `conflict`: the record is read again and the rotation retried (a few times).
     pub async fn rotate(
         &self,
         workspace: &WorkspaceId,
         id: KeyId,
         secret: SecretString,
+    ) -> Result<KeyView, VaultError> {
+        let secret = &secret;
+        unpinned(move || self.rotate_once(workspace, id, secret)).await
+    }
+
+    async fn rotate_once(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+        secret: &SecretString,
     ) -> Result<KeyView, VaultError> {
         let current = self.kv().get(workspace, id).await?;
         if current.status == Status::Revoked {
@@ -532,7 +545,7 @@ impl Vault {
                 status: current.status.as_str(),
             });
         }
-        let key = parse(&secret, Some(current.provider))?;
+        let key = parse(secret, Some(current.provider))?;
         if key.is_admin() && current.kind != KeyKind::Admin {
             return Err(VaultError::AdminKeyRefused {
                 masked: key.masked(),
@@ -624,7 +637,19 @@ impl Vault {
         Ok(stored.view())
     }
 
+    /// Set a key's status from whatever version it is at now (re-read and retried
+    /// on a concurrent edit: the caller pinned no version).
     async fn set_status(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+        status: Status,
+        action: AuditAction,
+    ) -> Result<KeyView, VaultError> {
+        unpinned(move || self.set_status_once(workspace, id, status, action)).await
+    }
+
+    async fn set_status_once(
         &self,
         workspace: &WorkspaceId,
         id: KeyId,
@@ -789,6 +814,28 @@ impl Vault {
             .mark_used(workspace, id, &self.event(workspace, id, AuditAction::Use))
             .await?;
         Ok(key)
+    }
+}
+
+/// How often an operation whose caller pinned no version is retried after a
+/// concurrent edit won the record's compare-and-set.
+const UNPINNED_RETRIES: u32 = 8;
+
+/// Run `op` (which reads the record afresh each time) until it does not lose a
+/// compare-and-set to a concurrent edit, at most [`UNPINNED_RETRIES`] more times.
+async fn unpinned<T, F, Fut>(mut op: F) -> Result<T, VaultError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, VaultError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match op().await {
+            Err(VaultError::Store(StoreError::Conflict { .. })) if attempt < UNPINNED_RETRIES => {
+                attempt += 1;
+            }
+            other => return other,
+        }
     }
 }
 
@@ -1010,6 +1057,58 @@ mod tests {
         };
         let codes: Vec<&str> = skipped.iter().map(|s| s.reason.code()).collect();
         assert_eq!(codes, ["corrupt", "admin_secret", "corrupt", "corrupt"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unpinned_changes_survive_concurrent_edits() {
+        let (vault, _) = fresh().await;
+        let w = ws("a");
+        let view = vault
+            .add(NewKey::new(
+                w.clone(),
+                secret(&fake::key(Provider::OpenAi, KeyKind::Project, 91)),
+                "k",
+            ))
+            .await
+            .unwrap();
+        let id = view.id;
+        // (2,000 rounds each: without the retry, a run sees conflicts every time.)
+        // One task toggles the key's status, the other edits its label from
+        // whatever version it reads: every status change must land, none is a
+        // `conflict` (the editor's pinned edits may lose and simply retry).
+        let toggler = {
+            let (vault, w) = (vault.clone(), w.clone());
+            tokio::spawn(async move {
+                for i in 0..2000 {
+                    let done = if i % 2 == 0 {
+                        vault.disable(&w, id).await
+                    } else {
+                        vault.enable(&w, id).await
+                    };
+                    done.expect("an unpinned status change never fails with conflict");
+                }
+            })
+        };
+        let editor = {
+            let (vault, w) = (vault.clone(), w.clone());
+            tokio::spawn(async move {
+                let mut edits = 0;
+                while edits < 2000 {
+                    let v = vault.show(&w, id).await.unwrap();
+                    let edit = KeyEdit::new().label(format!("label {edits}"));
+                    match vault.edit(&w, id, v.version, edit).await {
+                        Ok(_) => edits += 1,
+                        Err(VaultError::Store(StoreError::Conflict { .. })) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            })
+        };
+        toggler.await.unwrap();
+        editor.await.unwrap();
+        let last = vault.show(&w, id).await.unwrap();
+        assert_eq!(last.status, Status::Active, "2,000 toggles end enabled");
+        assert_eq!(last.version, 1 + 2000 + 2000, "every change landed once");
     }
 
     #[tokio::test]
