@@ -1112,6 +1112,63 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn check_finds_rows_that_do_not_match_their_secret() {
+        let store = Arc::new(MemoryStore::new());
+        let master = MasterKey::generate().unwrap().to_base64();
+        let vault = vault_on(store.clone(), &master).await.unwrap();
+        let w = ws("a");
+        let mut ids = Vec::new();
+        for seed in 0..5 {
+            let new = NewKey::new(
+                w.clone(),
+                secret(&fake::key(Provider::OpenAi, KeyKind::Admin, 100 + seed)),
+                "k",
+            )
+            .purpose(Purpose::UsageSync);
+            ids.push(vault.add(new).await.unwrap().id);
+        }
+        let event = |id| AuditEvent::now(w.clone(), id, AuditAction::Update, "attacker");
+        let alter = |i: usize, f: fn(&mut KeyRecord)| {
+            let (store, id, event) = (store.clone(), ids[i], event(ids[i]));
+            let w = w.clone();
+            async move {
+                let mut r = store.get(&w, id).await.unwrap();
+                f(&mut r);
+                store.update(&r, &event).await.unwrap();
+            }
+        };
+        alter(0, |r| r.kind = KeyKind::Project).await;
+        alter(1, |r| r.masked = "sk-proj-…Q8xA".into()).await;
+        alter(2, |r| r.fingerprint = "sha256:0000000000000000".into()).await;
+        alter(3, |r| r.lookup_hash = LookupHash([7; 32])).await;
+        let outcomes = vault.check(Some(&w)).await.unwrap();
+        let found: Vec<(KeyId, Option<String>)> = outcomes
+            .iter()
+            .map(|o| (o.id, o.error.as_ref().map(|e| e.to_string())))
+            .collect();
+        for (i, field) in ["kind", "masked", "fingerprint", "lookup_hash"]
+            .iter()
+            .enumerate()
+        {
+            let (_, error) = found.iter().find(|(id, _)| *id == ids[i]).unwrap();
+            let error = error.as_deref().unwrap_or("ok");
+            assert!(
+                error.contains(&format!("({field} differs)")),
+                "{field}: {error}"
+            );
+        }
+        let codes: Vec<Option<&str>> = outcomes
+            .iter()
+            .map(|o| o.error.as_ref().map(StoreError::code))
+            .collect();
+        assert_eq!(codes.iter().filter(|c| **c == Some("tampered")).count(), 4);
+        assert!(
+            outcomes.iter().any(|o| o.id == ids[4] && o.ok()),
+            "the untouched row is ok"
+        );
+    }
+
+    #[tokio::test]
     async fn duplicates_are_per_workspace() {
         let (vault, _) = fresh().await;
         let raw = fake::key(Provider::Google, KeyKind::Standard, 4);

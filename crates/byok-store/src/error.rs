@@ -41,6 +41,17 @@ pub enum StoreError {
         /// The record id.
         id: String,
     },
+    /// A record's clear fields (provider, kind, mask, fingerprint, lookup hash) do
+    /// not match the secret it seals: the row was altered outside byok.
+    #[error(
+        "the record of key {id} does not match its sealed secret ({field} differs): its row was altered; restore it from a backup, or delete and re-add the key"
+    )]
+    Tampered {
+        /// The record id.
+        id: String,
+        /// The first field found to differ.
+        field: String,
+    },
     /// The master key given does not open this vault.
     #[error(
         "the master key does not open this vault; use the master key the vault was created with"
@@ -173,6 +184,7 @@ impl StoreError {
             StoreError::VaultNotFound { .. } => "not_found",
             StoreError::InvalidVaultUrl { .. } => "invalid_vault_url",
             StoreError::SecretInField { .. } => "secret_in_field",
+            StoreError::Tampered { .. } => "tampered",
         }
     }
 
@@ -224,6 +236,10 @@ mod tests {
             StoreError::InvalidVaultUrl { reason: "r".into() },
             StoreError::SecretInField {
                 field: "label".into(),
+            },
+            StoreError::Tampered {
+                id: "x".into(),
+                field: "kind".into(),
             },
         ];
         let mut codes: Vec<_> = all.iter().map(StoreError::code).collect();

@@ -282,7 +282,7 @@ impl Keyring {
         match workspace {
             Some(ws) => {
                 for r in store.list(ws).await? {
-                    visit(&r, self.open(&r).await.err());
+                    visit(&r, self.verify(&r).await.err());
                 }
             }
             None => {
@@ -290,7 +290,7 @@ impl Keyring {
                 loop {
                     let page = store.scan(after, PAGE).await?;
                     for r in &page {
-                        visit(r, self.open(r).await.err());
+                        visit(r, self.verify(r).await.err());
                     }
                     match page.last() {
                         Some(last) if page.len() == PAGE => after = Some(last.id),
@@ -300,6 +300,39 @@ impl Keyring {
             }
         }
         Ok(out)
+    }
+
+    /// Open `record` and check that its clear fields say what its secret is:
+    /// provider, kind, mask, fingerprint and lookup hash are all derived from the
+    /// key, so a row whose mask was spoofed or whose kind was changed (an admin key
+    /// passed off as one for inference) is `tampered`, not "ok".
+    pub async fn verify(&self, record: &KeyRecord) -> Result<(), StoreError> {
+        let secret = self.open(record).await?;
+        let tampered = |field: &str| StoreError::Tampered {
+            id: record.id.to_string(),
+            field: field.to_owned(),
+        };
+        let hash = self.lookup_hash(
+            &record.workspace,
+            secrecy::ExposeSecret::expose_secret(&secret),
+        );
+        let key = byok_keys::ApiKey::from_secret(secret).map_err(|_| tampered("secret"))?;
+        if key.provider() != record.provider {
+            return Err(tampered("provider"));
+        }
+        if key.kind() != record.kind {
+            return Err(tampered("kind"));
+        }
+        if key.masked() != record.masked {
+            return Err(tampered("masked"));
+        }
+        if key.fingerprint().to_string() != record.fingerprint {
+            return Err(tampered("fingerprint"));
+        }
+        if hash != record.lookup_hash {
+            return Err(tampered("lookup_hash"));
+        }
+        Ok(())
     }
 
     /// Start rotating the master key to `new`: records the new KEK in the vault
