@@ -144,6 +144,15 @@ impl AuditQuery {
         self
     }
 
+    /// The same query asking one event more, to learn whether another page follows
+    /// (see [`AuditPage::from_probe`]).
+    pub(crate) fn probe(&self) -> Self {
+        AuditQuery {
+            limit: self.limit.max(1).saturating_add(1),
+            ..*self
+        }
+    }
+
     /// The limit as a SQL bind value (1 ..= i64::MAX).
     pub(crate) fn sql_limit(&self) -> i64 {
         i64::try_from(self.limit.max(1)).unwrap_or(i64::MAX)

@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::audit::{AuditEvent, AuditPage, AuditQuery};
+use crate::audit::AuditEvent;
 use crate::error::StoreError;
 use crate::record::{KeyId, KeyRecord, LookupHash, WorkspaceId};
 use crate::store::{KeyStore, RetireOutcome};
@@ -189,28 +189,6 @@ impl KeyStore for MemoryStore {
             .filter(|e| &e.workspace == workspace)
             .cloned()
             .collect())
-    }
-
-    async fn audit_page(
-        &self,
-        workspace: &WorkspaceId,
-        query: &AuditQuery,
-    ) -> Result<AuditPage, StoreError> {
-        // The sequence number of an event is its place in the vault's one trail, from 1.
-        let events = self
-            .lock()
-            .audit
-            .iter()
-            .zip(1u64..)
-            .filter(|(e, seq)| {
-                &e.workspace == workspace
-                    && query.after.is_none_or(|a| *seq > a)
-                    && query.since.is_none_or(|s| e.at >= s)
-            })
-            .take(query.limit.max(1).saturating_add(1))
-            .map(|(e, seq)| (seq, e.clone()))
-            .collect();
-        Ok(AuditPage::from_probe(events, query.limit))
     }
 
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -413,14 +413,8 @@ impl KeyStore for PostgresStore {
         workspace: &WorkspaceId,
         query: &AuditQuery,
     ) -> Result<AuditPage, StoreError> {
-        let probe = AuditQuery {
-            limit: query.limit.max(1).saturating_add(1),
-            ..*query
-        };
-        Ok(AuditPage::from_probe(
-            audit_rows(self, workspace, &probe).await?,
-            query.limit,
-        ))
+        let events = audit_rows(self, workspace, &query.probe()).await?;
+        Ok(AuditPage::from_probe(events, query.limit))
     }
 
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {

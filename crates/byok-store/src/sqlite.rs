@@ -175,16 +175,23 @@ pub(crate) async fn has_vault_tables(path: &Path) -> Result<bool, StoreError> {
         .read_only(true)
         .create_if_missing(false)
         .busy_timeout(BUSY_TIMEOUT);
-    let mut conn = sqlx::ConnectOptions::connect(&options)
+    // A pooled connection, so a worker that dies on a damaged file is detected by
+    // `alive` and detached (a bare connection's close would wait for it forever).
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
         .await
         .map_err(backend)?;
-    let found: i64 = sqlx::query_scalar(
+    let mut conn = pool.acquire().await.map_err(backend)?;
+    let found = sqlx::query_scalar::<_, i64>(
         "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'byok_keys'",
     )
-    .fetch_one(&mut conn)
+    .fetch_one(&mut *conn)
     .await
-    .map_err(backend)?;
-    let _ = sqlx::Connection::close(conn).await;
+    .map_err(backend);
+    alive(conn).await?;
+    let found = found?;
+    pool.close().await;
     Ok(found > 0)
 }
 
@@ -555,14 +562,8 @@ impl KeyStore for SqliteStore {
         workspace: &WorkspaceId,
         query: &AuditQuery,
     ) -> Result<AuditPage, StoreError> {
-        let probe = AuditQuery {
-            limit: query.limit.max(1).saturating_add(1),
-            ..*query
-        };
-        Ok(AuditPage::from_probe(
-            audit_rows(self, workspace, &probe).await?,
-            query.limit,
-        ))
+        let events = audit_rows(self, workspace, &query.probe()).await?;
+        Ok(AuditPage::from_probe(events, query.limit))
     }
 
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {

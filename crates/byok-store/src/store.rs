@@ -96,8 +96,9 @@ pub trait KeyStore: Send + Sync + Debug + 'static {
     /// One page of the workspace's audit trail, oldest first, filtered by `query`.
     ///
     /// The provided implementation reads the whole trail with
-    /// [`audit`](KeyStore::audit) and numbers events from 1; backends override it
-    /// to read only the page (ours do, in one indexed query).
+    /// [`audit`](KeyStore::audit) and numbers the workspace's events from 1 (what
+    /// `MemoryStore` uses); SQL backends override it to read only the page, in one
+    /// indexed query, with the vault-wide sequence number as cursor.
     async fn audit_page(
         &self,
         workspace: &WorkspaceId,
@@ -112,7 +113,7 @@ pub trait KeyStore: Send + Sync + Debug + 'static {
             .filter(|(seq, e)| {
                 query.after.is_none_or(|a| *seq > a) && query.since.is_none_or(|s| e.at >= s)
             })
-            .take(query.limit.max(1).saturating_add(1))
+            .take(query.probe().limit)
             .collect();
         Ok(AuditPage::from_probe(events, query.limit))
     }
