@@ -566,7 +566,18 @@ mod tests {
         Arc::new(MasterKey::generate().unwrap())
     }
 
-    async fn add(store: &MemoryStore, ring: &Keyring, ws: &WorkspaceId, secret: &str) -> KeyRecord {
+    /// A real (fake) OpenAI key standing for `name`, so records carry the mask,
+    /// fingerprint and kind their secret implies (`check` compares them).
+    fn key_for(name: &str) -> String {
+        let seed = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        byok_keys::fake::key(Provider::OpenAi, KeyKind::Project, seed)
+    }
+
+    async fn add(store: &MemoryStore, ring: &Keyring, ws: &WorkspaceId, name: &str) -> KeyRecord {
+        let key = byok_keys::ApiKey::parse(&key_for(name)).unwrap();
+        let secret = key.expose_secret();
         let id = KeyId::new();
         let (kek_id, sealed) = ring
             .seal(
@@ -585,8 +596,8 @@ mod tests {
             Provider::OpenAi,
             KeyKind::Project,
             "l",
-            "m",
-            "f",
+            key.masked(),
+            key.fingerprint().to_string(),
             ring.lookup_hash(ws, secret),
             kek_id,
             sealed,
@@ -814,7 +825,7 @@ mod tests {
                     .await
                     .unwrap()
                     .expose_secret()
-                    .starts_with("secret-")
+                    .starts_with("sk-proj-")
             );
         }
         assert_eq!(
@@ -921,14 +932,14 @@ mod tests {
                 .await
                 .unwrap()
                 .expose_secret(),
-            "a"
+            key_for("a")
         );
         assert_eq!(
             next.open(&store.get(&ws, b.id).await.unwrap())
                 .await
                 .unwrap()
                 .expose_secret(),
-            "b"
+            key_for("b")
         );
         assert_eq!(ring.open(&b).await.unwrap_err().code(), "unknown_kek");
     }

@@ -297,14 +297,16 @@ mod postgres_vault {
             .await
             .unwrap();
         let hash = ring.lookup_hash(ws, secret);
+        // The mask and fingerprint the secret implies: `check` compares them.
+        let key = byok_keys::ApiKey::parse(secret).unwrap();
         let record = KeyRecord::new(
             id,
             ws.clone(),
             Provider::OpenAi,
-            KeyKind::Project,
+            key.kind(),
             "k",
-            "m",
-            "f",
+            key.masked(),
+            key.fingerprint().to_string(),
             hash,
             kek_id,
             sealed,
