@@ -89,7 +89,10 @@ impl SqliteStore {
         let mut attempt = 0u64;
         loop {
             match Self::open_once(&path).await {
-                Ok(store) => return Ok(store),
+                Ok(store) => {
+                    store.check_schema_text().await?;
+                    return Ok(store);
+                }
                 Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
                     attempt += 1;
                     // Growing, jittered waits so racing processes do not retry in step.
@@ -119,6 +122,30 @@ impl SqliteStore {
         };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Refuse a file whose schema text is not UTF-8 (a damaged byte in a declared
+    /// column type, say). sqlx's worker thread panics on such a type the first time
+    /// a statement reads the column, and a dead worker can leave a later call
+    /// waiting; checking the text first (as bytes, which involves no declared
+    /// type) fails the open cleanly instead.
+    async fn check_schema_text(&self) -> Result<(), StoreError> {
+        let rows = self
+            .fetch_all(sqlx::query(
+                "SELECT CAST(sql AS BLOB) AS sql FROM sqlite_master WHERE sql IS NOT NULL",
+            ))
+            .await?;
+        for row in &rows {
+            let sql: Vec<u8> = row.try_get("sql").map_err(backend)?;
+            if std::str::from_utf8(&sql).is_err() {
+                return Err(StoreError::Backend {
+                    detail: "the vault file's schema is damaged (its text is not UTF-8): run \
+                             `sqlite3 FILE 'PRAGMA integrity_check'` and restore from a backup"
+                        .into(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The vault file.
