@@ -264,6 +264,7 @@ mod tests {
 
     #[test]
     fn paths_and_urls_are_told_apart() {
+        // `dir:name/…` is not URL-shaped: an unknown scheme with no slash after the colon.
         for path in [
             "vault.db",
             "./v.db",
@@ -271,17 +272,11 @@ mod tests {
             "C:\\byok\\v.db",
             "dir:name/v.db",
         ] {
-            let parsed = VaultLocation::parse(path);
-            if path == "dir:name/v.db" {
-                // `dir:name/…` is not URL-shaped (no slash after the colon, unknown scheme).
-                assert_eq!(parsed.unwrap(), VaultLocation::Sqlite(path.into()));
-            } else {
-                assert_eq!(
-                    parsed.unwrap(),
-                    VaultLocation::Sqlite(path.into()),
-                    "{path}"
-                );
-            }
+            assert_eq!(
+                VaultLocation::parse(path).unwrap(),
+                VaultLocation::Sqlite(path.into()),
+                "{path}"
+            );
         }
         assert_eq!(
             VaultLocation::parse("sqlite:///tmp/v.db").unwrap(),
