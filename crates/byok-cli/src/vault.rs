@@ -586,11 +586,7 @@ fn default_path() -> Result<PathBuf, VaultError> {
 }
 
 fn create_private_dir(dir: &std::path::Path) -> Result<(), VaultError> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(|e| {
+    byok::keys::fs::create_private_dir(dir).map_err(|e| {
         VaultError::Store(StoreError::Io {
             path: byok::keys::redact(&dir.display().to_string()).into_owned(),
             detail: e.to_string(),

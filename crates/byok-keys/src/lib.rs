@@ -45,6 +45,7 @@
 mod error;
 pub mod fake;
 mod format;
+pub mod fs;
 mod key;
 mod normalize;
 mod provider;

@@ -84,7 +84,10 @@ impl SqliteStore {
     /// upgrade), so opening retries on "busy" or "locked" for up to the busy timeout.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        create_private_file(&path)?;
+        byok_keys::fs::create_private_file(&path).map_err(|e| StoreError::Io {
+            path: crate::open::display_path(&path),
+            detail: e.to_string(),
+        })?;
         let started = std::time::Instant::now();
         let mut attempt = 0u64;
         loop {
@@ -228,19 +231,6 @@ fn is_busy(e: &sqlx::Error) -> bool {
         .and_then(|d| d.code())
         .and_then(|c| c.parse::<i32>().ok())
         .is_some_and(|c| matches!(c & 0xff, 5 | 6))
-}
-
-/// Create the file with mode 0600 before SQLite does (SQLite gives its WAL and
-/// shared-memory files the database file's permissions).
-fn create_private_file(path: &Path) -> Result<(), StoreError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path).map(drop).map_err(|e| StoreError::Io {
-        path: crate::open::display_path(path),
-        detail: e.to_string(),
-    })
 }
 
 /// The workspace's audit events matching `query`, with their sequence numbers.

@@ -315,22 +315,12 @@ fn open_with_retries(path: &str) -> Result<Connection, GuardError> {
     }
 }
 
-/// Create the file with mode 0600 before SQLite does (which would use 0644):
-/// budgets and scopes are nobody else's business. SQLite gives the `-wal` and
-/// `-shm` files the same mode. An existing file is left as it is; a failure
-/// here surfaces when SQLite opens the path.
-fn create_private(path: &str) {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let _ = options.open(path);
-}
-
 fn open_once(path: &str) -> rusqlite::Result<Connection> {
     let in_memory = path == ":memory:";
     if !in_memory {
-        create_private(path);
+        // Budgets and scopes are nobody else's business. A failure here
+        // surfaces when SQLite opens the path.
+        let _ = byok_keys::fs::create_private_file(std::path::Path::new(path));
     }
     let mut conn = if in_memory {
         Connection::open_in_memory()?
