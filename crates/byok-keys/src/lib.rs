@@ -52,6 +52,7 @@ mod provider;
 mod redact;
 mod scan;
 mod scrub;
+mod verdict;
 
 pub use error::{FormatWarning, KeyError};
 pub use key::{ApiKey, Fingerprint};
@@ -60,6 +61,7 @@ pub use provider::{KeyKind, Provider, UnknownProvider};
 pub use redact::{Redactor, redact, redact_bytes};
 pub use scan::{Finding, Findings, scan, scan_bytes};
 pub use scrub::{SCRUB_WINDOW, SCRUBBED, scrub};
+pub use verdict::{UnknownVerdict, VerdictCode};
 
 /// Re-exported so callers can hold keys without depending on `secrecy` themselves.
 pub use secrecy::{ExposeSecret, SecretString};

@@ -66,6 +66,9 @@ mod verdict;
 mod verifier;
 
 pub use bulk::{BulkOptions, BulkResult};
+/// The stable code of a verdict ([`Verdict::verdict_code`]), defined in `byok-keys` so the
+/// store can keep one without depending on this crate.
+pub use byok_keys::{UnknownVerdict, VerdictCode};
 pub use classify::{Classification, classify, classify_for_key};
 pub use config::VerifierConfig;
 pub use error::VerifyError;

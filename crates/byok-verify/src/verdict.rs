@@ -3,7 +3,7 @@
 use core::fmt;
 use std::time::Duration;
 
-use byok_keys::Provider;
+use byok_keys::{Provider, VerdictCode};
 
 /// The answer to "does this key work?".
 ///
@@ -37,17 +37,23 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// Stable snake_case code of the verdict (not of the reason).
+    /// Stable snake_case code of the verdict (not of the reason):
+    /// [`Verdict::verdict_code`] as a string.
     pub const fn code(&self) -> &'static str {
+        self.verdict_code().as_str()
+    }
+
+    /// The verdict's typed code, the form a store keeps and key selection reads.
+    pub const fn verdict_code(&self) -> VerdictCode {
         match self {
-            Verdict::Valid => "valid",
-            Verdict::Invalid(_) => "invalid",
-            Verdict::NoCredits(_) => "no_credits",
-            Verdict::RateLimited { .. } => "rate_limited",
-            Verdict::Restricted(_) => "restricted",
-            Verdict::ProviderUnavailable => "provider_unavailable",
-            Verdict::NetworkError(_) => "network_error",
-            Verdict::Indeterminate => "indeterminate",
+            Verdict::Valid => VerdictCode::Valid,
+            Verdict::Invalid(_) => VerdictCode::Invalid,
+            Verdict::NoCredits(_) => VerdictCode::NoCredits,
+            Verdict::RateLimited { .. } => VerdictCode::RateLimited,
+            Verdict::Restricted(_) => VerdictCode::Restricted,
+            Verdict::ProviderUnavailable => VerdictCode::ProviderUnavailable,
+            Verdict::NetworkError(_) => VerdictCode::NetworkError,
+            Verdict::Indeterminate => VerdictCode::Indeterminate,
         }
     }
 
