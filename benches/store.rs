@@ -142,7 +142,7 @@ async fn vault_ops(backend: &str, store: Arc<dyn KeyStore>) {
         show.samples.push(d);
     }
     for id in ids.iter().take(500) {
-        let (v, d) = time(vault.lease(&ws, *id, |k| k.len())).await;
+        let (v, d) = time(vault.with_key(&ws, *id, |k| k.len())).await;
         black_box(v.expect("lease"));
         lease.samples.push(d);
     }

@@ -62,11 +62,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         key.masked, rotated.masked, rotated.version
     );
     let len = vault
-        .lease(&ws, key.id, |k| k.expose_secret().len())
+        .with_key(&ws, key.id, |k| k.expose_secret().len())
         .await?;
     println!("leased  the secret to a closure ({len} characters), audited as a use");
     vault.disable(&ws, key.id).await?;
-    let refused = vault.lease(&ws, key.id, |_| ()).await.unwrap_err();
+    let refused = vault.with_key(&ws, key.id, |_| ()).await.unwrap_err();
     println!("disabled: a lease is refused [{}]", refused.code());
     vault.enable(&ws, key.id).await?;
     vault.revoke(&ws, key.id).await?;

@@ -244,7 +244,7 @@ async fn key_view(vault: &Vault, ws: &WorkspaceId) -> KeyView {
         .await
         .expect("no concurrent edit");
     vault
-        .lease(ws, view.id, |key| key.kind())
+        .with_key(ws, view.id, |key| key.kind())
         .await
         .expect("an active key is leased");
     vault.show(ws, view.id).await.expect("still there")
@@ -636,7 +636,7 @@ async fn real() -> Real {
                 VaultError::AdminKeyRefused { masked: s("m") },
                 VaultError::Inactive {
                     id: s("x"),
-                    status: "disabled",
+                    status: byok::store::Status::Disabled,
                 },
                 VaultError::Incomplete { missing: "a store" },
                 VaultError::NoUsableKey {

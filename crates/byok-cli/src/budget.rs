@@ -99,17 +99,7 @@ enum Action {
 
 pub(crate) fn run(args: Args) -> ExitCode {
     let json = args.json;
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            return CliError::new("io_error", format!("cannot start the runtime: {e}"))
-                .report(json);
-        }
-    };
-    match runtime.block_on(act(args)) {
+    match output::block_on(act(args)).and_then(|r| r) {
         Ok(code) => ExitCode::from(code),
         Err(e) => e.report(json),
     }

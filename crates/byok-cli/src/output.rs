@@ -68,6 +68,16 @@ impl CliError {
     }
 }
 
+/// Run a command's async part to completion on a current-thread runtime: the
+/// one runtime every command uses.
+pub(crate) fn block_on<F: std::future::Future>(fut: F) -> Result<F::Output, CliError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new("io_error", format!("cannot start the async runtime: {e}")))?;
+    Ok(runtime.block_on(fut))
+}
+
 /// One JSON object on one line of stdout. A closed pipe is not an error worth a panic.
 pub(crate) fn print_json(value: &serde_json::Value) {
     let mut out = std::io::stdout().lock();

@@ -62,11 +62,7 @@ fn test(args: &Args) -> Result<Report, CliError> {
     })?;
 
     let verifier = args.verify.verifier(key.provider())?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::new("io_error", format!("cannot start the async runtime: {e}")))?;
-    Ok(runtime.block_on(verifier.verify(&key, args.verify.depth)))
+    output::block_on(verifier.verify(&key, args.verify.depth))
 }
 
 /// The report as `byok test` prints it (also used by `byok vault test`).

@@ -210,26 +210,17 @@ struct CheckArgs {
 
 pub(crate) fn run(args: Args) -> ExitCode {
     let json = args.json;
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            return CliError::new("io_error", format!("cannot start the async runtime: {e}"))
-                .report(json);
-        }
-    };
-    match runtime.block_on(execute(args)) {
-        Ok(code) => code,
-        Err(e) => report(&e, json),
+    match output::block_on(execute(args)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => report(&e, json),
+        Err(e) => e.report(json),
     }
 }
 
 /// Errors about the key given are negative results (exit 1); the rest are usage or I/O errors (exit 2).
 fn report(e: &VaultError, json: bool) -> ExitCode {
     let mut err = CliError::new(e.code(), e.to_string());
-    if let Some(hint) = hint(e) {
+    if let Some(hint) = e.hint() {
         err = err.hint(hint);
     }
     let code = err.report(json);
@@ -239,32 +230,6 @@ fn report(e: &VaultError, json: bool) -> ExitCode {
         | VaultError::KeyRejected { .. }
         | VaultError::NoUsableKey { .. } => ExitCode::from(output::NEGATIVE),
         _ => code,
-    }
-}
-
-fn hint(e: &VaultError) -> Option<String> {
-    match e {
-        VaultError::Key(k) => Some(k.hint().to_owned()),
-        VaultError::Store(StoreError::MissingMasterKey) => Some(
-            "generate one with `head -c 32 /dev/urandom | base64` and keep it in a secret manager"
-                .into(),
-        ),
-        VaultError::Store(StoreError::WrongMasterKey) => Some(
-            "BYOK_MASTER_KEY must be the key this vault was created (or last rewrapped) with"
-                .into(),
-        ),
-        VaultError::KeyRejected { report } => Some(report.remediation()),
-        VaultError::Store(StoreError::VaultNotFound { .. }) => Some(format!(
-            "pass --vault PATH|URL or set {VAULT_ENV} to the vault you mean; `byok vault init` creates a new one"
-        )),
-        VaultError::Store(StoreError::InvalidVaultUrl { .. }) => Some(format!(
-            "use a file path, sqlite:PATH, or postgres://USER@HOST/DB (in {VAULT_ENV} it stays off the command line)"
-        )),
-        VaultError::NoUsableKey { .. } => Some(
-            "add a key with `byok vault add`, enable a disabled one, or re-test a benched one with `byok vault test`"
-                .into(),
-        ),
-        _ => None,
     }
 }
 
@@ -686,7 +651,7 @@ fn print_rejected(e: &VaultError, r: &Report, json: bool) {
 fn print_no_usable(e: &VaultError, skipped: &[Skipped], json: bool) {
     if json {
         output::print_json(&json!({
-            "error": { "code": e.code(), "message": e.to_string(), "hint": hint(e) },
+            "error": { "code": e.code(), "message": e.to_string(), "hint": e.hint() },
             "skipped": skipped,
         }));
     } else {
@@ -709,18 +674,9 @@ fn print_skipped(skipped: &[Skipped]) {
     }
 }
 
-fn error_json(e: &StoreError) -> serde_json::Value {
-    json!({ "code": e.code(), "message": e.to_string() })
-}
-
 fn print_check(o: &CheckOutcome, json: bool) {
     if json {
-        output::print_json(&json!({
-            "id": o.id,
-            "workspace": o.workspace,
-            "ok": o.ok(),
-            "error": o.error.as_ref().map(error_json),
-        }));
+        output::print_json(&serde_json::to_value(o).unwrap_or_default());
     } else {
         match &o.error {
             None => outln!("ok    {}  {}", o.id, o.workspace),
@@ -731,17 +687,7 @@ fn print_check(o: &CheckOutcome, json: bool) {
 
 fn print_rewrap(r: &RewrapReport, json: bool) {
     if json {
-        output::print_json(&json!({
-            "seen": r.progress.seen,
-            "rewrapped": r.progress.rewrapped,
-            "already": r.progress.already,
-            "failed": r.progress.failed,
-            "remaining": r.remaining,
-            "complete": r.complete,
-            "failures": r.failures.iter().map(|o| json!({
-                "id": o.id, "workspace": o.workspace, "error": o.error.as_ref().map(error_json),
-            })).collect::<Vec<_>>(),
-        }));
+        output::print_json(&serde_json::to_value(r).unwrap_or_default());
     } else {
         outln!(
             "rewrap {}: {} rewrapped, {} already done, {} failed",

@@ -76,6 +76,7 @@ mod keyring;
 mod memory;
 mod meta;
 mod open;
+mod outcome_json;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod record;

@@ -1,56 +1,15 @@
-//! The BYOK flow on top of storage: test on add, the Test button, select with
-//! fallback, outcomes reported back, and the guard tied to the chosen key.
+//! Using a stored key: [`Vault::select`] (the primary, else the next usable
+//! backup) hands out a [`Lease`], [`Vault::report`] feeds the call's outcome
+//! back, [`Vault::test`] is the Test button; [`Vault::with_key`] and
+//! [`Vault::secret`] open a key by id. Every use is audited.
 
 use byok_guard::{Guard, Scope};
-use byok_keys::{ApiKey, Provider};
-use byok_store::{AuditAction, KeyId, KeyView, StoreError, WorkspaceId};
 use byok_verify::{Depth, Report, Verdict};
-use serde::Serialize;
 
 use super::{Vault, VaultError};
-use crate::NewKey;
+use crate::keys::{ApiKey, Provider, SecretString};
 use crate::select::{self, CallOutcome, Skipped};
-
-/// Whether [`Vault::add`] tests a key with its provider before saving it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum VerifyPolicy {
-    /// Save without calling the provider (tests, offline imports, `--no-test`).
-    Skip,
-    /// Test at this depth first: an `invalid` key is refused; every other
-    /// verdict is saved with the key, so a UI can warn about it.
-    Test(Depth),
-}
-
-impl Default for VerifyPolicy {
-    /// `Test(Depth::Billing)`: "valid" means the key works *and* has credits.
-    fn default() -> Self {
-        VerifyPolicy::Test(Depth::Billing)
-    }
-}
-
-/// What [`Vault::add`] did: the stored key and, when it was tested, the report.
-#[derive(Debug, Clone, Serialize)]
-#[non_exhaustive]
-pub struct Added {
-    /// The stored key (masked).
-    pub key: KeyView,
-    /// The Test made before saving, if any.
-    pub report: Option<Report>,
-}
-
-impl Added {
-    /// A line a UI can show when the key was saved but does not work right now
-    /// (`no_credits`, `rate_limited`, `restricted`, provider down, ...).
-    pub fn warning(&self) -> Option<String> {
-        let report = self.report.as_ref().filter(|r| !r.verdict.is_valid())?;
-        Some(format!(
-            "saved, but: {} {}",
-            report.message(),
-            report.remediation()
-        ))
-    }
-}
+use crate::store::{AuditAction, KeyId, KeyView, Status, StoreError, WorkspaceId};
 
 /// A key chosen by [`Vault::select`], ready for one call.
 ///
@@ -111,36 +70,6 @@ impl core::fmt::Debug for Lease {
 }
 
 impl Vault {
-    /// [`add`](Vault::add), returning the Test report as well.
-    ///
-    /// When a verifier is configured and the [`VerifyPolicy`] says so (the
-    /// default once a verifier is set), the key is tested before anything is
-    /// stored: an `invalid` verdict refuses it ([`VaultError::KeyRejected`]
-    /// carries the report); any other verdict is saved on the record and
-    /// returned, so `no_credits` or `rate_limited` keys are kept with a warning
-    /// ([`Added::warning`]), as users expect from a paste box. Admin keys added
-    /// for usage sync are not tested (they cannot make inference calls).
-    pub async fn add_with_report(&self, new: NewKey) -> Result<Added, VaultError> {
-        let (key, hash) = self.accept(&new).await?;
-        let report = match (&self.shared.verifier, self.shared.verify_policy) {
-            (Some(verifier), VerifyPolicy::Test(depth)) if !key.is_admin() => {
-                Some(verifier.verify(&key, depth).await)
-            }
-            _ => None,
-        };
-        if let Some(r) = report
-            .as_ref()
-            .filter(|r| matches!(r.verdict, Verdict::Invalid(_)))
-        {
-            return Err(VaultError::KeyRejected {
-                report: Box::new(r.clone()),
-            });
-        }
-        let verdict = report.as_ref().map(|r| r.verdict.code());
-        let view = self.store_new(new, &key, hash, verdict).await?;
-        Ok(Added { key: view, report })
-    }
-
     /// The Test button for a stored key: run the probes of `depth`, record the
     /// verdict and its time on the record, return the full report.
     ///
@@ -278,5 +207,91 @@ impl Vault {
             }
         }
         Ok(())
+    }
+
+    /// Hand an active key's secret to `f` and return what `f` returns, recording
+    /// the use (`last_used_at` and a `use` audit event). The secret never leaves
+    /// the closure.
+    pub async fn with_key<R>(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+        f: impl FnOnce(&ApiKey) -> R,
+    ) -> Result<R, VaultError> {
+        let key = self.open_for_use(workspace, id).await?;
+        Ok(f(&key))
+    }
+
+    /// An active key's secret itself (zeroed when dropped), recording the use
+    /// like [`Vault::with_key`].
+    pub async fn secret(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+    ) -> Result<SecretString, VaultError> {
+        let key = self.open_for_use(workspace, id).await?;
+        Ok(SecretString::from(key.expose_secret().to_owned()))
+    }
+
+    /// The old name of [`Vault::with_key`] (it returns `f`'s result, not a [`Lease`]).
+    #[deprecated(since = "0.2.0", note = "renamed to `Vault::with_key`")]
+    pub async fn lease<R>(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+        f: impl FnOnce(&ApiKey) -> R,
+    ) -> Result<R, VaultError> {
+        self.with_key(workspace, id, f).await
+    }
+
+    /// The old name of [`Vault::secret`].
+    #[deprecated(since = "0.2.0", note = "renamed to `Vault::secret`")]
+    pub async fn lease_secret(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+    ) -> Result<SecretString, VaultError> {
+        self.secret(workspace, id).await
+    }
+
+    async fn open_for_use(&self, workspace: &WorkspaceId, id: KeyId) -> Result<ApiKey, VaultError> {
+        self.open_checked(workspace, id, false).await
+    }
+
+    /// [`open_for_use`](Vault::open_for_use) for a call to the provider's API: an
+    /// admin secret is refused (`admin_key_refused`) whatever its record's kind says,
+    /// before any `use` is recorded.
+    pub(crate) async fn open_for_inference(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+    ) -> Result<ApiKey, VaultError> {
+        self.open_checked(workspace, id, true).await
+    }
+
+    async fn open_checked(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+        inference: bool,
+    ) -> Result<ApiKey, VaultError> {
+        let record = self.kv().get(workspace, id).await?;
+        if record.status != Status::Active {
+            return Err(VaultError::Inactive {
+                id: id.to_string(),
+                status: record.status,
+            });
+        }
+        let secret = self.keyring().open(&record).await?;
+        let key = ApiKey::from_secret(secret)?;
+        if inference && key.is_admin() {
+            return Err(VaultError::AdminKeyRefused {
+                masked: key.masked(),
+            });
+        }
+        self.kv()
+            .mark_used(workspace, id, &self.event(workspace, id, AuditAction::Use))
+            .await?;
+        Ok(key)
     }
 }

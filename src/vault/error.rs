@@ -1,0 +1,98 @@
+//! [`VaultError`]: why a vault operation failed, its stable code and a hint.
+
+use crate::keys::{KeyError, Provider};
+use crate::select::Skipped;
+use crate::store::{Status, StoreError, VAULT_ENV};
+use byok_verify::Report;
+
+/// Why a vault operation failed. Never contains a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaultError {
+    /// The pasted text is not a usable key (the code says why: `truncated`, `wrong_provider`, ...).
+    #[error("{0}")]
+    Key(#[from] KeyError),
+    /// The store or the encryption layer failed (`not_found`, `duplicate`, `conflict`, `corrupt`, `wrong_master_key`, ...).
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// An admin key was offered for inference.
+    #[error(
+        "{masked} is an organisation admin key, which is for usage and cost reporting only; add a normal API key for inference, or add this one with the usage-sync purpose"
+    )]
+    AdminKeyRefused {
+        /// The key's mask.
+        masked: String,
+    },
+    /// The key is disabled or revoked, so it cannot be used or changed that way.
+    #[error("key {id} is {}; enable it first (a revoked key can only be deleted)", status.as_str())]
+    Inactive {
+        /// The record id.
+        id: String,
+        /// Its status (disabled or revoked).
+        status: Status,
+    },
+    /// The provider said the key does not work: it was not saved.
+    #[error("the key was not saved: {}", report.message())]
+    KeyRejected {
+        /// The Test that refused it (verdict, reason, remediation).
+        report: Box<Report>,
+    },
+    /// No key of the workspace can serve calls to this provider right now.
+    #[error("no usable {} key in this workspace ({} passed over)", provider.display_name(), skipped.len())]
+    NoUsableKey {
+        /// The provider asked for.
+        provider: Provider,
+        /// Every candidate and why it was passed over (empty: there is no key at all).
+        skipped: Vec<Skipped>,
+    },
+    /// `Vault::builder()` was not given what it needs.
+    #[error("the vault builder needs {missing}")]
+    Incomplete {
+        /// What is missing.
+        missing: &'static str,
+    },
+}
+
+impl VaultError {
+    /// Stable snake_case code: the key or store error's own code, or
+    /// `admin_key_refused`, `key_inactive`, `incomplete_builder`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            VaultError::Key(e) => e.code(),
+            VaultError::Store(e) => e.code(),
+            VaultError::AdminKeyRefused { .. } => "admin_key_refused",
+            VaultError::Inactive { .. } => "key_inactive",
+            VaultError::KeyRejected { .. } => "key_rejected",
+            VaultError::NoUsableKey { .. } => "no_usable_key",
+            VaultError::Incomplete { .. } => "incomplete_builder",
+        }
+    }
+
+    /// What to do about it, where there is something to say: one line for a
+    /// person, shown by the CLI (and a server) under the message.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            VaultError::Key(k) => Some(k.hint().to_owned()),
+            VaultError::Store(StoreError::MissingMasterKey) => Some(
+                "generate one with `head -c 32 /dev/urandom | base64` and keep it in a secret manager"
+                    .into(),
+            ),
+            VaultError::Store(StoreError::WrongMasterKey) => Some(
+                "BYOK_MASTER_KEY must be the key this vault was created (or last rewrapped) with"
+                    .into(),
+            ),
+            VaultError::KeyRejected { report } => Some(report.remediation()),
+            VaultError::Store(StoreError::VaultNotFound { .. }) => Some(format!(
+                "pass --vault PATH|URL or set {VAULT_ENV} to the vault you mean; `byok vault init` creates a new one"
+            )),
+            VaultError::Store(StoreError::InvalidVaultUrl { .. }) => Some(format!(
+                "use a file path, sqlite:PATH, or postgres://USER@HOST/DB (in {VAULT_ENV} it stays off the command line)"
+            )),
+            VaultError::NoUsableKey { .. } => Some(
+                "add a key with `byok vault add`, enable a disabled one, or re-test a benched one with `byok vault test`"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}

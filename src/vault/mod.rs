@@ -1,0 +1,146 @@
+//! `Vault`: the glue type — a key store plus a master key, with key parsing and
+//! policy in front and an audit trail behind.
+//!
+//! One file an idea: [`error`] (why an operation failed), [`new_key`] (what
+//! callers hand in), [`builder`] (unlocking), [`lifecycle`] (add, rotate, edit,
+//! status, delete, audit, check, rewrap) and [`using`] (select, lease, report,
+//! the Test button).
+
+mod builder;
+mod error;
+mod lifecycle;
+mod new_key;
+mod using;
+
+pub use builder::{VaultBuilder, VerifyPolicy};
+pub use error::VaultError;
+pub use lifecycle::Added;
+pub use new_key::{KeyEdit, NewKey, Purpose};
+pub use using::Lease;
+
+use std::sync::{Arc, RwLock};
+
+use byok_guard::Guard;
+use byok_verify::Verifier;
+
+use crate::keys::{ApiKey, ExposeSecret, KeyError, Provider, SecretString, normalize};
+use crate::store::{AuditAction, AuditEvent, KeyId, KeyStore, Keyring, StoreError, WorkspaceId};
+
+/// An unlocked key vault: add, list, rotate, disable, revoke, delete, check,
+/// rewrap, and lease secrets for use. Cheap to clone.
+///
+/// Nothing here returns a plaintext secret except [`Vault::with_key`] and
+/// [`Vault::secret`], which record a `use` audit event.
+///
+/// ```
+/// use std::sync::Arc;
+/// use byok::keys::{KeyKind, Provider, SecretString, fake};
+/// use byok::store::{MasterKey, MasterKeySource, MemoryStore, WorkspaceId};
+/// use byok::{NewKey, Vault};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let master = MasterKey::generate()?.to_base64();
+/// let vault = Vault::builder()
+///     .store(Arc::new(MemoryStore::new()))
+///     .master_key(MasterKeySource::Base64(master))
+///     .actor("user:42")
+///     .build()
+///     .await?;
+///
+/// let ws = WorkspaceId::new("acme")?;
+/// let pasted = SecretString::from(format!(" {}\n", fake::key(Provider::OpenAi, KeyKind::Project, 3)));
+/// let view = vault.add(NewKey::new(ws.clone(), pasted, "production")).await?;
+/// assert!(view.masked.starts_with("sk-proj-…"));
+///
+/// let len = vault.with_key(&ws, view.id, |key| key.expose_secret().len()).await?;
+/// assert!(len > 100);
+/// # Ok::<(), byok::VaultError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct Vault {
+    shared: Arc<Shared>,
+    actor: Arc<str>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    store: Arc<dyn KeyStore>,
+    keyring: RwLock<Keyring>,
+    verifier: Option<Verifier>,
+    verify_policy: VerifyPolicy,
+    guard: Option<Guard>,
+}
+
+impl Vault {
+    /// Start building a vault.
+    pub fn builder() -> VaultBuilder {
+        VaultBuilder::default()
+    }
+
+    /// The same vault acting for another actor in the audit trail. An API key in
+    /// `actor` is stored masked (the builder's `actor` refuses one instead).
+    pub fn with_actor(&self, actor: impl Into<String>) -> Vault {
+        let actor = actor.into();
+        Vault {
+            shared: self.shared.clone(),
+            actor: crate::keys::redact(&actor).into_owned().into(),
+        }
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Arc<dyn KeyStore> {
+        &self.shared.store
+    }
+
+    fn keyring(&self) -> Keyring {
+        self.shared
+            .keyring
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn kv(&self) -> &dyn KeyStore {
+        self.shared.store.as_ref()
+    }
+
+    /// The audit event for `action` on a key, by this vault's actor, now.
+    fn event(&self, workspace: &WorkspaceId, id: KeyId, action: AuditAction) -> AuditEvent {
+        AuditEvent::now(workspace.clone(), id, action, self.actor.as_ref())
+    }
+}
+
+/// How often an operation whose caller pinned no version is retried after a
+/// concurrent edit won the record's compare-and-set.
+const UNPINNED_RETRIES: u32 = 8;
+
+/// Run `op` (which reads the record afresh each time) until it does not lose a
+/// compare-and-set to a concurrent edit, at most [`UNPINNED_RETRIES`] more times.
+async fn unpinned<T, F, Fut>(mut op: F) -> Result<T, VaultError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, VaultError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match op().await {
+            Err(VaultError::Store(StoreError::Conflict { .. })) if attempt < UNPINNED_RETRIES => {
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// What a paste box does: normalise, then parse (for one provider if given).
+fn parse(secret: &SecretString, provider: Option<Provider>) -> Result<ApiKey, KeyError> {
+    let cleaned = normalize(secret.expose_secret());
+    match provider {
+        Some(p) => cleaned.parse_for(p),
+        None => cleaned.parse(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
