@@ -14,18 +14,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use byok::keys::{Provider, SecretString};
-use byok::select::Skipped;
-use byok::store::{
-    AuditQuery, CheckOutcome, KeyId, KeyStore, KeyView, MasterKeySource, OpenMode, RewrapReport,
-    Role, StoreError, VAULT_ENV, VaultLocation, WorkspaceId, permissions_warning,
-};
-use byok::verify::Report;
-use byok::{Added, KeyEdit, NewKey, Purpose, Vault, VaultError, VerifyPolicy};
-use serde_json::json;
+mod commands;
+mod print;
 
-use crate::output::{self, CliError, errln, outln};
-use crate::test_cmd::print_report;
+use byok::keys::{Provider, SecretString};
+use byok::store::{
+    KeyId, KeyStore, MasterKeySource, OpenMode, StoreError, VAULT_ENV, VaultLocation, WorkspaceId,
+    permissions_warning,
+};
+use byok::{Vault, VaultError, VerifyPolicy};
+
+use commands::StatusChange;
+
+use crate::output::{self, CliError, errln};
 use crate::verify_args::VerifyArgs;
 
 /// Environment variable with the master key for `rewrap` to move to.
@@ -289,212 +290,22 @@ async fn execute(args: Args) -> Result<ExitCode, VaultError> {
     }
     let vault = builder.build().await?;
     match args.command {
-        Command::Init => {
-            if json {
-                output::print_json(&json!({ "vault": location, "ready": true }));
-            } else {
-                outln!("vault ready: {location}");
-            }
-        }
-        Command::Add(a) => {
-            let secret = read_secret()?;
-            let mut new =
-                NewKey::new(workspace(&a.workspace)?, secret, a.label).provider(a.provider);
-            if a.role == Role::Backup.as_str() {
-                new = new.backup(a.order);
-            }
-            if a.usage_sync {
-                new = new.purpose(Purpose::UsageSync);
-            }
-            if let Some(m) = a.default_model {
-                new = new.default_model(m);
-            }
-            if let Some(n) = a.note {
-                new = new.note(n);
-            }
-            match vault.add_with_report(new).await {
-                Ok(added) => print_added(&added, json),
-                Err(e) => match &e {
-                    VaultError::KeyRejected { report: r } => {
-                        print_rejected(&e, r, json);
-                        return Ok(ExitCode::from(output::NEGATIVE));
-                    }
-                    _ => return Err(e),
-                },
-            }
-        }
-        Command::Test(t) => {
-            let id = key_id(&t.key.id)?;
-            let report = vault
-                .test(&workspace(&t.key.workspace)?, id, t.verify.depth)
-                .await?;
-            if json {
-                let mut value = serde_json::to_value(&report).unwrap_or_default();
-                value["id"] = json!(id);
-                output::print_json(&value);
-            } else {
-                print_report(&report, false);
-            }
-            if !report.verdict.is_valid() {
-                return Ok(ExitCode::from(output::NEGATIVE));
-            }
-        }
-        Command::Select(s) => match vault.select(&workspace(&s.workspace)?, s.provider).await {
-            Ok(lease) => {
-                if json {
-                    let mut value = serde_json::to_value(lease.view()).unwrap_or_default();
-                    value["skipped"] = serde_json::to_value(lease.skipped()).unwrap_or_default();
-                    output::print_json(&value);
-                } else {
-                    print_view(lease.view(), false);
-                    print_skipped(lease.skipped());
-                }
-            }
-            Err(e) => match &e {
-                VaultError::NoUsableKey { skipped, .. } => {
-                    print_no_usable(&e, skipped, json);
-                    return Ok(ExitCode::from(output::NEGATIVE));
-                }
-                _ => return Err(e),
-            },
-        },
-        Command::List(w) => {
-            let views = vault.list(&workspace(&w.workspace)?).await?;
-            for v in &views {
-                print_view(v, json);
-            }
-        }
-        Command::Show(k) => print_view(
-            &vault
-                .show(&workspace(&k.workspace)?, key_id(&k.id)?)
-                .await?,
-            json,
-        ),
-        Command::Rotate(k) => {
-            let secret = read_secret()?;
-            print_view(
-                &vault
-                    .rotate(&workspace(&k.workspace)?, key_id(&k.id)?, secret)
-                    .await?,
-                json,
-            );
-        }
-        Command::Edit(e) => {
-            let mut edit = KeyEdit::new();
-            if let Some(label) = e.label {
-                edit = edit.label(label);
-            }
-            match e.role.as_deref() {
-                Some("primary") => edit = edit.primary(),
-                Some(_) => edit = edit.backup(e.order),
-                None => {}
-            }
-            if let Some(model) = e.default_model {
-                edit = edit.default_model(Some(model));
-            }
-            if let Some(note) = e.note {
-                edit = edit.note(Some(note));
-            }
-            let (ws, id) = (workspace(&e.key.workspace)?, key_id(&e.key.id)?);
-            print_view(&vault.edit(&ws, id, e.version, edit).await?, json);
-        }
-        Command::Disable(k) => print_view(
-            &vault
-                .disable(&workspace(&k.workspace)?, key_id(&k.id)?)
-                .await?,
-            json,
-        ),
-        Command::Enable(k) => print_view(
-            &vault
-                .enable(&workspace(&k.workspace)?, key_id(&k.id)?)
-                .await?,
-            json,
-        ),
-        Command::Revoke(k) => print_view(
-            &vault
-                .revoke(&workspace(&k.workspace)?, key_id(&k.id)?)
-                .await?,
-            json,
-        ),
-        Command::Delete(k) => {
-            let id = key_id(&k.id)?;
-            vault.delete(&workspace(&k.workspace)?, id).await?;
-            if json {
-                output::print_json(&json!({ "id": id, "deleted": true }));
-            } else {
-                outln!("deleted {id}");
-            }
-        }
-        Command::Check(c) => {
-            let ws = c.workspace.as_deref().map(workspace).transpose()?;
-            let outcomes = vault.check(ws.as_ref()).await?;
-            for o in &outcomes {
-                print_check(o, json);
-            }
-            if outcomes.iter().any(|o| !o.ok()) {
-                return Ok(ExitCode::from(output::NEGATIVE));
-            }
-        }
-        Command::Rewrap => {
-            let report = vault
-                .rewrap(MasterKeySource::Env(NEW_MASTER_KEY_ENV.into()), |p| {
-                    eprint!(
-                        "\rrewrap: {} seen, {} rewrapped, {} already done, {} failed",
-                        p.seen, p.rewrapped, p.already, p.failed
-                    );
-                })
-                .await?;
-            eprintln!();
-            print_rewrap(&report, json);
-            if !report.complete {
-                return Ok(ExitCode::from(output::NEGATIVE));
-            }
-        }
-        Command::Audit(a) => print_audit(&vault, &a, json).await?,
+        Command::Init => commands::init(&location, json),
+        Command::Add(a) => commands::add(&vault, a, json).await,
+        Command::Test(t) => commands::test(&vault, t, json).await,
+        Command::Select(s) => commands::select(&vault, s, json).await,
+        Command::List(w) => commands::list(&vault, w, json).await,
+        Command::Show(k) => commands::show(&vault, k, json).await,
+        Command::Rotate(k) => commands::rotate(&vault, k, json).await,
+        Command::Edit(e) => commands::edit(&vault, e, json).await,
+        Command::Disable(k) => commands::set_status(&vault, k, StatusChange::Disable, json).await,
+        Command::Enable(k) => commands::set_status(&vault, k, StatusChange::Enable, json).await,
+        Command::Revoke(k) => commands::set_status(&vault, k, StatusChange::Revoke, json).await,
+        Command::Delete(k) => commands::delete(&vault, k, json).await,
+        Command::Check(c) => commands::check(&vault, c, json).await,
+        Command::Rewrap => commands::rewrap(&vault, json).await,
+        Command::Audit(a) => commands::audit(&vault, a, json).await,
     }
-    Ok(ExitCode::from(output::OK))
-}
-
-/// Events read per page by `audit`.
-const AUDIT_PAGE: u64 = 1000;
-
-/// The audit trail, page by page, as `--since`, `--after` and `--limit` select.
-async fn print_audit(vault: &Vault, a: &AuditArgs, json: bool) -> Result<(), VaultError> {
-    let ws = workspace(&a.workspace.workspace)?;
-    let mut left = a.limit.unwrap_or(u64::MAX);
-    let mut after = a.after;
-    while left > 0 {
-        let mut query = AuditQuery::first(usize::try_from(left.min(AUDIT_PAGE)).unwrap_or(1));
-        if let Some(since) = a.since {
-            query = query.since(since);
-        }
-        if let Some(seq) = after {
-            query = query.after(seq);
-        }
-        let page = vault.audit_page(&ws, &query).await?;
-        for (seq, e) in &page.events {
-            if json {
-                let mut value = serde_json::to_value(e).unwrap_or_default();
-                value["seq"] = json!(seq);
-                output::print_json(&value);
-            } else {
-                outln!(
-                    "{} {} {} {} {}",
-                    e.at,
-                    e.workspace,
-                    e.key_id,
-                    e.action,
-                    e.actor
-                );
-            }
-        }
-        left = left.saturating_sub(page.events.len() as u64);
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
-    Ok(())
 }
 
 /// A warning on stderr when `path` can be read by other local users.
@@ -579,125 +390,4 @@ fn workspace(name: &str) -> Result<WorkspaceId, VaultError> {
 
 fn key_id(id: &str) -> Result<KeyId, VaultError> {
     Ok(id.parse::<KeyId>()?)
-}
-
-fn print_view(v: &KeyView, json: bool) {
-    if json {
-        output::print_json(&serde_json::to_value(v).unwrap_or_default());
-    } else {
-        outln!(
-            "{}  {}  {}/{}  {}  {}  {}{}  {}  {}",
-            v.id,
-            v.workspace,
-            v.provider,
-            v.kind,
-            v.masked,
-            v.label,
-            v.role.as_str(),
-            if v.role == Role::Backup {
-                format!("#{}", v.order)
-            } else {
-                String::new()
-            },
-            v.status.as_str(),
-            v.fingerprint
-        );
-    }
-}
-
-/// The saved key's view plus `verdict` (null when not tested) and, when the verdict
-/// is not `valid`, `warning`.
-fn print_added(added: &Added, json: bool) {
-    let verdict = added.report.as_ref().map(|r| r.verdict.code());
-    let warning = added.warning();
-    if json {
-        let mut value = serde_json::to_value(&added.key).unwrap_or_default();
-        value["verdict"] = json!(verdict);
-        if let Some(w) = &warning {
-            value["warning"] = json!(w);
-        }
-        output::print_json(&value);
-    } else {
-        print_view(&added.key, false);
-        match &added.report {
-            Some(r) => outln!("verdict: {}: {}", r.verdict, r.message()),
-            None => outln!("verdict: not tested (--no-test)"),
-        }
-        if let Some(w) = &warning {
-            outln!("warning: {w}");
-        }
-    }
-}
-
-/// A key refused by its Test (`e`, with report `r`): the report's fields (as
-/// `byok test` prints them) and the `key_rejected` error.
-fn print_rejected(e: &VaultError, r: &Report, json: bool) {
-    if json {
-        let mut value = serde_json::to_value(r).unwrap_or_default();
-        value["error"] = json!({
-            "code": e.code(),
-            "message": e.to_string(),
-            "hint": r.remediation(),
-        });
-        output::print_json(&value);
-    } else {
-        print_report(r, false);
-        report(e, false);
-    }
-}
-
-/// `no_usable_key` (`e`): the error and every candidate passed over, in one JSON
-/// object, or the error on stderr and one line per candidate on stdout.
-fn print_no_usable(e: &VaultError, skipped: &[Skipped], json: bool) {
-    if json {
-        output::print_json(&json!({
-            "error": { "code": e.code(), "message": e.to_string(), "hint": e.hint() },
-            "skipped": skipped,
-        }));
-    } else {
-        report(e, false);
-        print_skipped(skipped);
-    }
-}
-
-/// The keys `select` passed over, one text line each.
-fn print_skipped(skipped: &[Skipped]) {
-    for s in skipped {
-        outln!(
-            "skipped  {}  {}  {}  {}: {}",
-            s.id,
-            s.masked,
-            s.label,
-            s.role.as_str(),
-            s.reason.message()
-        );
-    }
-}
-
-fn print_check(o: &CheckOutcome, json: bool) {
-    if json {
-        output::print_json(&serde_json::to_value(o).unwrap_or_default());
-    } else {
-        match &o.error {
-            None => outln!("ok    {}  {}", o.id, o.workspace),
-            Some(e) => outln!("FAIL  {}  {}  {}: {}", o.id, o.workspace, e.code(), e),
-        }
-    }
-}
-
-fn print_rewrap(r: &RewrapReport, json: bool) {
-    if json {
-        output::print_json(&serde_json::to_value(r).unwrap_or_default());
-    } else {
-        outln!(
-            "rewrap {}: {} rewrapped, {} already done, {} failed",
-            if r.complete { "complete" } else { "INCOMPLETE" },
-            r.progress.rewrapped,
-            r.progress.already,
-            r.progress.failed
-        );
-        for o in &r.failures {
-            print_check(o, false);
-        }
-    }
 }
