@@ -80,6 +80,7 @@
 //! assert!(!format!("{key:?}").contains(key.expose_secret()));
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 #[doc(inline)]
@@ -95,6 +96,7 @@ pub use byok_verify as verify;
 pub use byok_guard as guard;
 
 #[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 #[doc(inline)]
 pub use byok_testkit as testkit;
 

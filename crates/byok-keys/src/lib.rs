@@ -40,6 +40,7 @@
 //! `ApiKey` has no `Serialize` and no `Display`/`Debug` of the secret; errors,
 //! warnings, fixes and findings never hold key material.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod error;

@@ -61,6 +61,7 @@
 //!
 //! [wiremock]: https://docs.rs/wiremock
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod anthropic;

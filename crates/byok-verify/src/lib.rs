@@ -50,6 +50,7 @@
 //! It does not store keys (`byok-store`) or count spending (`byok-guard`). A
 //! `valid` verdict is a snapshot: credits and limits change.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod bulk;
