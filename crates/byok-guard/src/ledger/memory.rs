@@ -259,6 +259,7 @@ impl Ledger for MemoryLedger {
             let period = cached.period_key(req.now)?;
             let spent = ss.spent(&period)?;
             let held = ss.held(req.now)?;
+            // Borrowed again: `spent` and `held` read the rest of the scope's state.
             let Some(budget) = ss.budget() else {
                 continue;
             };
