@@ -1,6 +1,7 @@
 //! Budgets: a scope, a period, a hard limit and soft alert thresholds.
 
 use std::fmt;
+use std::sync::Arc;
 
 use jiff::{Timestamp, ToSpan, Zoned};
 use serde::{Deserialize, Serialize};
@@ -14,7 +15,7 @@ use crate::{GuardError, Usd};
 /// reference-count increment: scopes are copied into every hold on the hot path.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Scope(std::sync::Arc<str>);
+pub struct Scope(Arc<str>);
 
 impl Scope {
     /// `workspace:<id>`.
@@ -131,6 +132,50 @@ impl Window {
     pub fn key(&self) -> String {
         self.start
             .map_or_else(|| "total".to_owned(), |s| s.to_string())
+    }
+
+    /// Whether `now` falls inside this period (start inclusive, end exclusive).
+    pub(crate) fn contains(&self, now: Timestamp) -> bool {
+        self.start.is_none_or(|s| s <= now) && self.end.is_none_or(|e| now < e)
+    }
+}
+
+/// A budget and the period it was last asked about: what every ledger keeps
+/// per budget so that a hold does the calendar math of [`Budget::window`]
+/// (the slow part of a hold) once per period, not once per call.
+#[derive(Clone, Debug)]
+pub(crate) struct CachedBudget {
+    budget: Budget,
+    /// The window last computed and its key.
+    current: Option<(Window, Arc<str>)>,
+}
+
+impl CachedBudget {
+    /// Nothing computed yet: the first [`period_key`](Self::period_key) computes it.
+    pub(crate) fn new(budget: Budget) -> CachedBudget {
+        CachedBudget {
+            budget,
+            current: None,
+        }
+    }
+
+    /// The budget.
+    pub(crate) fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    /// The key of the period containing `now` ([`Window::key`]), from the
+    /// remembered window while `now` is inside it, recomputed when it left.
+    pub(crate) fn period_key(&mut self, now: Timestamp) -> Result<Arc<str>, GuardError> {
+        if let Some((window, key)) = &self.current {
+            if window.contains(now) {
+                return Ok(key.clone());
+            }
+        }
+        let window = self.budget.window(now)?;
+        let key: Arc<str> = window.key().into();
+        self.current = Some((window, key.clone()));
+        Ok(key)
     }
 }
 
@@ -360,6 +405,26 @@ mod tests {
         assert_eq!(zero_alert.validate().unwrap_err().code(), "invalid_budget");
         assert!(Scope::custom("").is_err());
         assert!(Scope::custom("a\nb").is_err());
+    }
+
+    #[test]
+    fn the_cached_period_follows_now() {
+        let mut c = CachedBudget::new(budget(Period::Day, "UTC"));
+        let key = c.period_key(ts("2026-03-08T23:59:59Z")).unwrap();
+        assert_eq!(&*key, "2026-03-08T00:00:00Z");
+        // Inside the window: the same key; at its (exclusive) end: the next day's.
+        assert_eq!(c.period_key(ts("2026-03-08T00:00:00Z")).unwrap(), key);
+        assert_eq!(
+            &*c.period_key(ts("2026-03-09T00:00:00Z")).unwrap(),
+            "2026-03-09T00:00:00Z"
+        );
+        // And back: a `now` before the remembered window is recomputed too.
+        assert_eq!(c.period_key(ts("2026-03-08T12:00:00Z")).unwrap(), key);
+        let mut total = CachedBudget::new(budget(Period::Total, "UTC"));
+        assert_eq!(
+            &*total.period_key(ts("2026-03-08T12:00:00Z")).unwrap(),
+            "total"
+        );
     }
 
     #[test]

@@ -8,9 +8,21 @@
 //! # });
 //! ```
 //!
+//! Behind the `conformance` feature: add `byok-guard = { version = "…",
+//! features = ["conformance"] }` to a backend's `[dev-dependencies]`.
+//!
 //! Each check uses fresh, unique scopes (UUIDs), so the suite can run
 //! repeatedly and concurrently against one shared server. Checks panic with a
-//! message naming the broken rule.
+//! message naming the broken rule. [`run_all`] takes the backend as an
+//! `Arc<dyn Ledger>`; each case takes `&dyn Ledger`, except those that spawn
+//! concurrent tasks, which take an `Arc<dyn Ledger>`.
+//!
+//! # Semver
+//!
+//! The suite may gain cases, and existing cases may check more, in minor
+//! releases: a case that a backend newly fails has found a bug in that backend
+//! (the [`Ledger`] contract did not change), not a breaking change of this crate.
+//! Removing or renaming a public case is a breaking change.
 
 use std::sync::Arc;
 
@@ -46,22 +58,22 @@ fn req(scopes: &[&Scope], amount: Usd, now: Timestamp) -> HoldRequest {
     }
 }
 
-async fn put(ledger: &dyn Ledger, scope: &Scope, limit: &str, period: Period) -> Budget {
+async fn put(backend: &dyn Ledger, scope: &Scope, limit: &str, period: Period) -> Budget {
     let b = Budget::new(scope.clone(), usd(limit), period).alerts([50, 100]);
-    ledger.put_budget(&b).await.expect("put_budget");
+    backend.put_budget(&b).await.expect("put_budget");
     b
 }
 
-async fn held(ledger: &dyn Ledger, r: &HoldRequest) -> bool {
-    match ledger.hold(r).await.expect("hold") {
+async fn held(backend: &dyn Ledger, r: &HoldRequest) -> bool {
+    match backend.hold(r).await.expect("hold") {
         HoldOutcome::Held { .. } => true,
         HoldOutcome::Denied(_) => false,
     }
 }
 
 /// Run every check.
-pub async fn run_all(ledger: Arc<dyn Ledger>) {
-    let l = &*ledger;
+pub async fn run_all(backend: Arc<dyn Ledger>) {
+    let l = &*backend;
     budgets_round_trip(l).await;
     holds_up_to_the_limit_exactly(l).await;
     holds_are_all_or_nothing(l).await;
@@ -75,44 +87,44 @@ pub async fn run_all(ledger: Arc<dyn Ledger>) {
     huge_amounts_are_exact_or_refused(l).await;
     redefining_a_budget_keeps_the_open_periods_spend(l).await;
     relabel_moves_calls_on_every_budget(l).await;
-    concurrent_holds_never_overspend(ledger.clone(), 16, 20).await;
+    concurrent_holds_never_overspend(backend.clone(), 16, 20).await;
 }
 
 /// Budgets are stored, replaced and deleted.
-pub async fn budgets_round_trip(ledger: &dyn Ledger) {
+pub async fn budgets_round_trip(backend: &dyn Ledger) {
     let s = scope("budgets");
-    assert_eq!(ledger.budget(&s).await.expect("budget"), None);
-    let b = put(ledger, &s, "5", Period::Month).await;
-    assert_eq!(ledger.budget(&s).await.expect("budget"), Some(b.clone()));
+    assert_eq!(backend.budget(&s).await.expect("budget"), None);
+    let b = put(backend, &s, "5", Period::Month).await;
+    assert_eq!(backend.budget(&s).await.expect("budget"), Some(b.clone()));
     let b2 = Budget {
         limit: usd("7.5"),
         ..b
     }
     .time_zone("Europe/Paris");
-    ledger.put_budget(&b2).await.expect("replace");
-    assert_eq!(ledger.budget(&s).await.expect("budget"), Some(b2));
+    backend.put_budget(&b2).await.expect("replace");
+    assert_eq!(backend.budget(&s).await.expect("budget"), Some(b2));
     let bad = Budget::new(s.clone(), usd("1"), Period::Day).time_zone("No/Where");
     assert_eq!(
-        ledger.put_budget(&bad).await.unwrap_err().code(),
+        backend.put_budget(&bad).await.unwrap_err().code(),
         "invalid_time_zone",
         "put_budget validates"
     );
-    assert!(ledger.delete_budget(&s).await.expect("delete"));
-    assert!(!ledger.delete_budget(&s).await.expect("delete again"));
-    assert_eq!(ledger.status(&s, t0()).await.expect("status"), None);
+    assert!(backend.delete_budget(&s).await.expect("delete"));
+    assert!(!backend.delete_budget(&s).await.expect("delete again"));
+    assert_eq!(backend.status(&s, t0()).await.expect("status"), None);
 }
 
 /// Admit while `spent + held + amount <= limit`, deny one past it, with the figures.
-pub async fn holds_up_to_the_limit_exactly(ledger: &dyn Ledger) {
+pub async fn holds_up_to_the_limit_exactly(backend: &dyn Ledger) {
     let s = scope("limit");
-    put(ledger, &s, "1", Period::Total).await;
+    put(backend, &s, "1", Period::Total).await;
     for i in 0..4 {
         assert!(
-            held(ledger, &req(&[&s], usd("0.25"), t0())).await,
+            held(backend, &req(&[&s], usd("0.25"), t0())).await,
             "hold {i} of 0.25 under a $1 limit must fit"
         );
     }
-    match ledger
+    match backend
         .hold(&req(&[&s], usd("0.000000000001"), t0()))
         .await
         .expect("hold")
@@ -129,13 +141,13 @@ pub async fn holds_up_to_the_limit_exactly(ledger: &dyn Ledger) {
         other => panic!("one picodollar past the limit must be denied, got {other:?}"),
     }
     // A zero-cost hold still fits a full budget; a scope without a budget never limits.
-    assert!(held(ledger, &req(&[&s], Usd::ZERO, t0())).await);
+    assert!(held(backend, &req(&[&s], Usd::ZERO, t0())).await);
     let free = scope("no-budget");
-    assert!(held(ledger, &req(&[&free], usd("1000000"), t0())).await);
+    assert!(held(backend, &req(&[&free], usd("1000000"), t0())).await);
     // Repeating a hold id is the same reservation, not a second hold.
     let r = req(&[&free, &s], Usd::ZERO, t0());
-    assert!(held(ledger, &r).await && held(ledger, &r).await);
-    let st = ledger
+    assert!(held(backend, &r).await && held(backend, &r).await);
+    let st = backend
         .status(&s, t0())
         .await
         .expect("status")
@@ -144,11 +156,11 @@ pub async fn holds_up_to_the_limit_exactly(ledger: &dyn Ledger) {
 }
 
 /// A denial on one budget holds nothing on the others.
-pub async fn holds_are_all_or_nothing(ledger: &dyn Ledger) {
+pub async fn holds_are_all_or_nothing(backend: &dyn Ledger) {
     let (wide, tight) = (scope("wide"), scope("tight"));
-    put(ledger, &wide, "100", Period::Day).await;
-    put(ledger, &tight, "1", Period::Day).await;
-    match ledger
+    put(backend, &wide, "100", Period::Day).await;
+    put(backend, &tight, "1", Period::Day).await;
+    match backend
         .hold(&req(&[&wide, &tight], usd("2"), t0()))
         .await
         .expect("hold")
@@ -156,7 +168,7 @@ pub async fn holds_are_all_or_nothing(ledger: &dyn Ledger) {
         HoldOutcome::Denied(d) => assert_eq!(d.budget, tight, "the denying budget is named"),
         other => panic!("must be denied by the tight budget, got {other:?}"),
     }
-    let st = ledger
+    let st = backend
         .status(&wide, t0())
         .await
         .expect("status")
@@ -166,7 +178,7 @@ pub async fn holds_are_all_or_nothing(ledger: &dyn Ledger) {
         Usd::ZERO,
         "nothing may be held on the wide budget after a denial"
     );
-    match ledger
+    match backend
         .hold(&req(&[&wide, &tight], usd("1"), t0()))
         .await
         .expect("hold")
@@ -182,21 +194,21 @@ pub async fn holds_are_all_or_nothing(ledger: &dyn Ledger) {
 }
 
 /// Settle records the actual amount under its label and drops the hold.
-pub async fn settle_replaces_the_hold_and_keeps_its_label(ledger: &dyn Ledger) {
+pub async fn settle_replaces_the_hold_and_keeps_its_label(backend: &dyn Ledger) {
     let s = scope("settle");
-    put(ledger, &s, "10", Period::Month).await;
+    put(backend, &s, "10", Period::Month).await;
     let a = req(&[&s], usd("2"), t0());
     let b = req(&[&s], usd("2"), t0());
-    assert!(held(ledger, &a).await && held(ledger, &b).await);
-    ledger
+    assert!(held(backend, &a).await && held(backend, &b).await);
+    backend
         .settle(a.id, usd("0.5"), Label::Estimated, t0())
         .await
         .expect("settle a");
-    ledger
+    backend
         .settle(b.id, usd("0.25"), Label::VerifiedByProvider, t0())
         .await
         .expect("settle b");
-    let st = ledger
+    let st = backend
         .status(&s, t0())
         .await
         .expect("status")
@@ -213,12 +225,12 @@ pub async fn settle_replaces_the_hold_and_keeps_its_label(ledger: &dyn Ledger) {
 }
 
 /// Relabel moves the calls of one scope and window, on all of their budgets, once.
-pub async fn relabel_moves_calls_on_every_budget(ledger: &dyn Ledger) {
+pub async fn relabel_moves_calls_on_every_budget(backend: &dyn Ledger) {
     let key = scope("relabel-key");
     let ws = scope("relabel-ws");
     let other_key = scope("relabel-other");
     for s in [&key, &ws, &other_key] {
-        put(ledger, s, "1000", Period::Month).await;
+        put(backend, s, "1000", Period::Month).await;
     }
     let hour = SignedDuration::from_hours(1);
     let day_start = t0();
@@ -234,18 +246,18 @@ pub async fn relabel_moves_calls_on_every_budget(ledger: &dyn Ledger) {
     ];
     for (scopes, amount, label, at) in calls {
         let r = req(scopes, usd(amount), day_start);
-        assert!(held(ledger, &r).await, "relabel setup hold");
-        ledger
+        assert!(held(backend, &r).await, "relabel setup hold");
+        backend
             .settle(r.id, usd(amount), label, at)
             .await
             .expect("settle");
     }
     // A held call and a released call are not settled spend: never counted.
     let open = req(&[&key], usd("32"), day_start);
-    assert!(held(ledger, &open).await);
+    assert!(held(backend, &open).await);
     let gone = req(&[&key], usd("64"), day_start);
-    assert!(held(ledger, &gone).await);
-    ledger.release(gone.id).await.expect("release");
+    assert!(held(backend, &gone).await);
+    backend.release(gone.id).await.expect("release");
 
     let request = RelabelRequest {
         scope: key.clone(),
@@ -254,7 +266,7 @@ pub async fn relabel_moves_calls_on_every_budget(ledger: &dyn Ledger) {
         from: vec![Label::Estimated, Label::PendingProviderSync],
         to: Label::VerifiedByProvider,
     };
-    let first = ledger.relabel(&request).await.expect("relabel");
+    let first = backend.relabel(&request).await.expect("relabel");
     assert_eq!(
         first,
         Relabeled {
@@ -265,7 +277,7 @@ pub async fn relabel_moves_calls_on_every_budget(ledger: &dyn Ledger) {
         },
         "relabel selects the scope's settled calls in [start, end) and moves those with a `from` label"
     );
-    let again = ledger.relabel(&request).await.expect("relabel again");
+    let again = backend.relabel(&request).await.expect("relabel again");
     assert_eq!(
         (again.calls, again.total, again.moved_calls, again.moved),
         (3, usd("7"), 0, Usd::ZERO),
@@ -277,7 +289,7 @@ pub async fn relabel_moves_calls_on_every_budget(ledger: &dyn Ledger) {
             .map(|(l, u)| (*l, *u))
             .collect::<Vec<_>>()
     };
-    let st = ledger
+    let st = backend
         .status(&key, day_start)
         .await
         .expect("status")
@@ -293,7 +305,7 @@ pub async fn relabel_moves_calls_on_every_budget(ledger: &dyn Ledger) {
         "the key budget's labels after relabel"
     );
     assert_eq!(st.held, usd("32"));
-    let st = ledger
+    let st = backend
         .status(&ws, day_start)
         .await
         .expect("status")
@@ -308,7 +320,7 @@ pub async fn relabel_moves_calls_on_every_budget(ledger: &dyn Ledger) {
         ],
         "a relabelled call moves on every budget it counts against"
     );
-    let nothing = ledger
+    let nothing = backend
         .relabel(&RelabelRequest {
             scope: scope("relabel-none"),
             ..request
@@ -319,46 +331,46 @@ pub async fn relabel_moves_calls_on_every_budget(ledger: &dyn Ledger) {
 }
 
 /// Settle once; repeat is a no-op; release and settle exclude each other.
-pub async fn settle_and_release_are_exactly_once(ledger: &dyn Ledger) {
+pub async fn settle_and_release_are_exactly_once(backend: &dyn Ledger) {
     let s = scope("once");
-    put(ledger, &s, "10", Period::Total).await;
+    put(backend, &s, "10", Period::Total).await;
     let a = req(&[&s], usd("1"), t0());
-    assert!(held(ledger, &a).await);
-    let first = ledger
+    assert!(held(backend, &a).await);
+    let first = backend
         .settle(a.id, usd("1"), Label::Estimated, t0())
         .await
         .expect("settle");
     assert!(matches!(first, SettleOutcome::Settled { .. }));
-    let again = ledger
+    let again = backend
         .settle(a.id, usd("1"), Label::Estimated, t0())
         .await
         .expect("settle again");
     assert_eq!(again, SettleOutcome::AlreadySettled);
-    let st = ledger
+    let st = backend
         .status(&s, t0())
         .await
         .expect("status")
         .expect("budget");
     assert_eq!(st.spent, usd("1"), "a repeated settle must not add spend");
     assert_eq!(
-        ledger.release(a.id).await.unwrap_err(),
+        backend.release(a.id).await.unwrap_err(),
         GuardError::ReservationSettled {
             id: a.id.to_string()
         }
     );
 
     let b = req(&[&s], usd("1"), t0());
-    assert!(held(ledger, &b).await);
+    assert!(held(backend, &b).await);
     assert_eq!(
-        ledger.release(b.id).await.expect("release"),
+        backend.release(b.id).await.expect("release"),
         ReleaseOutcome::Released
     );
     assert_eq!(
-        ledger.release(b.id).await.expect("release again"),
+        backend.release(b.id).await.expect("release again"),
         ReleaseOutcome::AlreadyReleased
     );
     assert_eq!(
-        ledger
+        backend
             .settle(b.id, usd("1"), Label::Estimated, t0())
             .await
             .unwrap_err()
@@ -367,7 +379,7 @@ pub async fn settle_and_release_are_exactly_once(ledger: &dyn Ledger) {
     );
     let unknown = ReservationId::new();
     assert_eq!(
-        ledger
+        backend
             .settle(unknown, usd("1"), Label::Estimated, t0())
             .await
             .unwrap_err()
@@ -375,10 +387,10 @@ pub async fn settle_and_release_are_exactly_once(ledger: &dyn Ledger) {
         "reservation_not_found"
     );
     assert_eq!(
-        ledger.release(unknown).await.unwrap_err().code(),
+        backend.release(unknown).await.unwrap_err().code(),
         "reservation_not_found"
     );
-    let st = ledger
+    let st = backend
         .status(&s, t0())
         .await
         .expect("status")
@@ -387,19 +399,19 @@ pub async fn settle_and_release_are_exactly_once(ledger: &dyn Ledger) {
 }
 
 /// A hold stops counting at its expiry; settling it later still records the spend.
-pub async fn holds_expire(ledger: &dyn Ledger) {
+pub async fn holds_expire(backend: &dyn Ledger) {
     let s = scope("ttl");
-    put(ledger, &s, "1", Period::Total).await;
+    put(backend, &s, "1", Period::Total).await;
     let mut a = req(&[&s], usd("1"), t0());
     a.expires_at = t0() + SignedDuration::from_secs(60);
-    assert!(held(ledger, &a).await);
+    assert!(held(backend, &a).await);
     let just_before = t0() + SignedDuration::from_secs(59);
     assert!(
-        !held(ledger, &req(&[&s], usd("0.5"), just_before)).await,
+        !held(backend, &req(&[&s], usd("0.5"), just_before)).await,
         "live hold still counts"
     );
     let after = t0() + SignedDuration::from_secs(60);
-    let st = ledger
+    let st = backend
         .status(&s, after)
         .await
         .expect("status")
@@ -407,14 +419,14 @@ pub async fn holds_expire(ledger: &dyn Ledger) {
     assert_eq!(st.held, Usd::ZERO, "an expired hold must not count");
     let b = req(&[&s], usd("1"), after);
     assert!(
-        held(ledger, &b).await,
+        held(backend, &b).await,
         "the expired hold's room is free again"
     );
-    ledger
+    backend
         .settle(a.id, usd("0.1"), Label::Estimated, after)
         .await
         .expect("late settle");
-    let st = ledger
+    let st = backend
         .status(&s, after)
         .await
         .expect("status")
@@ -423,9 +435,9 @@ pub async fn holds_expire(ledger: &dyn Ledger) {
 }
 
 /// A hold shorter than [`MIN_HOLD_TTL`] is refused (`hold_ttl_too_short`), nothing held.
-pub async fn short_holds_are_refused(ledger: &dyn Ledger) {
+pub async fn short_holds_are_refused(backend: &dyn Ledger) {
     let s = scope("short-ttl");
-    put(ledger, &s, "5", Period::Total).await;
+    put(backend, &s, "5", Period::Total).await;
     let floor = SignedDuration::try_from(MIN_HOLD_TTL).expect("a small duration");
     for ttl in [
         SignedDuration::ZERO,
@@ -435,7 +447,7 @@ pub async fn short_holds_are_refused(ledger: &dyn Ledger) {
     ] {
         let mut r = req(&[&s], usd("5"), t0());
         r.expires_at = t0() + ttl;
-        let e = ledger
+        let e = backend
             .hold(&r)
             .await
             .expect_err("a hold shorter than the floor must be refused");
@@ -443,11 +455,11 @@ pub async fn short_holds_are_refused(ledger: &dyn Ledger) {
         // Refused on a scope without a budget too: the TTL is the caller's mistake either way.
         r.scopes = vec![scope("short-ttl-free")];
         assert_eq!(
-            ledger.hold(&r).await.unwrap_err().code(),
+            backend.hold(&r).await.unwrap_err().code(),
             "hold_ttl_too_short"
         );
     }
-    let st = ledger
+    let st = backend
         .status(&s, t0())
         .await
         .expect("status")
@@ -456,18 +468,18 @@ pub async fn short_holds_are_refused(ledger: &dyn Ledger) {
     let mut r = req(&[&s], usd("5"), t0());
     r.expires_at = t0() + floor;
     assert!(
-        held(ledger, &r).await,
+        held(backend, &r).await,
         "a hold of exactly the floor is fine"
     );
 }
 
 /// A settle that leaves a budget over its limit says so: `late` when its hold
 /// had lapsed and another call was admitted into its room.
-pub async fn settles_past_the_limit_are_reported(ledger: &dyn Ledger) {
+pub async fn settles_past_the_limit_are_reported(backend: &dyn Ledger) {
     let s = scope("overrun");
     let other = scope("overrun-wide");
-    put(ledger, &s, "5", Period::Total).await;
-    put(ledger, &other, "100", Period::Total).await;
+    put(backend, &s, "5", Period::Total).await;
+    put(backend, &other, "100", Period::Total).await;
     let over = |outcome: SettleOutcome| match outcome {
         SettleOutcome::Settled { over_limit, .. } => over_limit,
         other => panic!("a fresh settle returned {other:?}"),
@@ -475,13 +487,13 @@ pub async fn settles_past_the_limit_are_reported(ledger: &dyn Ledger) {
     let minute = SignedDuration::from_secs(60);
     let mut a = req(&[&s, &other], usd("5"), t0());
     a.expires_at = t0() + minute;
-    assert!(held(ledger, &a).await);
+    assert!(held(backend, &a).await);
     // `a`'s call outlives its hold: its room goes to `b`.
     let later = t0() + minute;
     let b = req(&[&s, &other], usd("5"), later);
-    assert!(held(ledger, &b).await, "a lapsed hold's room is free");
+    assert!(held(backend, &b).await, "a lapsed hold's room is free");
     let at = later + SignedDuration::from_secs(1);
-    let on_time = ledger
+    let on_time = backend
         .settle(b.id, usd("5"), Label::Estimated, at)
         .await
         .expect("settle b");
@@ -490,7 +502,7 @@ pub async fn settles_past_the_limit_are_reported(ledger: &dyn Ledger) {
         vec![],
         "spend equal to the limit is not over it"
     );
-    let late = ledger
+    let late = backend
         .settle(a.id, usd("5"), Label::Estimated, at)
         .await
         .expect("late settle of a");
@@ -508,10 +520,10 @@ pub async fn settles_past_the_limit_are_reported(ledger: &dyn Ledger) {
     // On time but costlier than its hold; a $0 settle into an overspent period adds nothing
     // and reports nothing.
     let c = req(&[&other], usd("1"), at);
-    assert!(held(ledger, &c).await);
+    assert!(held(backend, &c).await);
     let d = req(&[&other], Usd::ZERO, at);
-    assert!(held(ledger, &d).await);
-    let dearer = ledger
+    assert!(held(backend, &d).await);
+    let dearer = backend
         .settle(c.id, usd("95"), Label::Estimated, at)
         .await
         .expect("settle c");
@@ -525,12 +537,12 @@ pub async fn settles_past_the_limit_are_reported(ledger: &dyn Ledger) {
             late: false,
         }]
     );
-    let free = ledger
+    let free = backend
         .settle(d.id, Usd::ZERO, Label::Estimated, at)
         .await
         .expect("settle d");
     assert_eq!(over(free), vec![]);
-    let st = ledger
+    let st = backend
         .status(&s, at)
         .await
         .expect("status")
@@ -539,14 +551,14 @@ pub async fn settles_past_the_limit_are_reported(ledger: &dyn Ledger) {
 }
 
 /// 50 % and 100 % fire once each, on the settle that reaches them.
-pub async fn alerts_fire_once_per_period(ledger: &dyn Ledger) {
+pub async fn alerts_fire_once_per_period(backend: &dyn Ledger) {
     let s = scope("alerts");
-    put(ledger, &s, "1", Period::Day).await;
+    put(backend, &s, "1", Period::Day).await;
     let mut fired = Vec::new();
     for amount in ["0.4", "0.2", "0.1", "0.3", "0.1"] {
         let r = req(&[&s], Usd::ZERO, t0());
-        assert!(held(ledger, &r).await);
-        match ledger
+        assert!(held(backend, &r).await);
+        match backend
             .settle(r.id, usd(amount), Label::Estimated, t0())
             .await
             .expect("settle")
@@ -558,7 +570,7 @@ pub async fn alerts_fire_once_per_period(ledger: &dyn Ledger) {
         }
     }
     assert_eq!(fired, vec![vec![], vec![50], vec![], vec![100], vec![]]);
-    let st = ledger
+    let st = backend
         .status(&s, t0())
         .await
         .expect("status")
@@ -568,25 +580,25 @@ pub async fn alerts_fire_once_per_period(ledger: &dyn Ledger) {
 }
 
 /// Day budgets count each day on its own.
-pub async fn periods_reset(ledger: &dyn Ledger) {
+pub async fn periods_reset(backend: &dyn Ledger) {
     let s = scope("daily");
-    put(ledger, &s, "1", Period::Day).await;
+    put(backend, &s, "1", Period::Day).await;
     let r = req(&[&s], usd("1"), t0());
-    assert!(held(ledger, &r).await);
-    ledger
+    assert!(held(backend, &r).await);
+    backend
         .settle(r.id, usd("1"), Label::Estimated, t0())
         .await
         .expect("settle");
     assert!(
-        !held(ledger, &req(&[&s], usd("0.01"), t0())).await,
+        !held(backend, &req(&[&s], usd("0.01"), t0())).await,
         "the day is spent"
     );
     let tomorrow = t0() + SignedDuration::from_hours(24);
     assert!(
-        held(ledger, &req(&[&s], usd("1"), tomorrow)).await,
+        held(backend, &req(&[&s], usd("1"), tomorrow)).await,
         "a new day has a new budget"
     );
-    let st = ledger
+    let st = backend
         .status(&s, tomorrow)
         .await
         .expect("status")
@@ -600,7 +612,7 @@ pub async fn periods_reset(ledger: &dyn Ledger) {
 /// `put_budget` has no `now`: it redefines the period open on the wall clock,
 /// so this check runs at the wall clock and starts over if a period boundary
 /// passes while it runs.
-pub async fn redefining_a_budget_keeps_the_open_periods_spend(ledger: &dyn Ledger) {
+pub async fn redefining_a_budget_keeps_the_open_periods_spend(backend: &dyn Ledger) {
     for _ in 0..3 {
         let s = scope("redefine");
         let start = Timestamp::now();
@@ -611,16 +623,16 @@ pub async fn redefining_a_budget_keeps_the_open_periods_spend(ledger: &dyn Ledge
             period: Period::Month,
             ..far_day.clone()
         };
-        ledger.put_budget(&utc_day).await.expect("put_budget");
+        backend.put_budget(&utc_day).await.expect("put_budget");
         let a = req(&[&s], usd("4"), start);
-        assert!(held(ledger, &a).await);
-        ledger
+        assert!(held(backend, &a).await);
+        backend
             .settle(a.id, usd("4"), Label::Estimated, start)
             .await
             .expect("settle");
         let open = req(&[&s], usd("0.5"), start);
-        assert!(held(ledger, &open).await);
-        ledger.put_budget(&far_day).await.expect("new time zone");
+        assert!(held(backend, &open).await);
+        backend.put_budget(&far_day).await.expect("new time zone");
         let now = Timestamp::now();
         let windows = |t: Timestamp| {
             [&utc_day, &far_day, &far_month].map(|b| b.window(t).expect("window").key())
@@ -628,7 +640,7 @@ pub async fn redefining_a_budget_keeps_the_open_periods_spend(ledger: &dyn Ledge
         if windows(start) != windows(now) {
             continue; // a period began while this ran: try again in the new one
         }
-        let st = ledger
+        let st = backend
             .status(&s, now)
             .await
             .expect("status")
@@ -640,15 +652,15 @@ pub async fn redefining_a_budget_keeps_the_open_periods_spend(ledger: &dyn Ledge
         );
         assert_eq!(st.period_start, far_day.window(now).expect("window").start);
         assert!(
-            !held(ledger, &req(&[&s], usd("1"), now)).await,
+            !held(backend, &req(&[&s], usd("1"), now)).await,
             "$4 spent and $0.5 held leave no room for $1 of $5"
         );
-        ledger
+        backend
             .settle(open.id, usd("0.5"), Label::Estimated, now)
             .await
             .expect("settle the hold made before the change");
-        ledger.put_budget(&far_month).await.expect("new period");
-        let st = ledger
+        backend.put_budget(&far_month).await.expect("new period");
+        let st = backend
             .status(&s, now)
             .await
             .expect("status")
@@ -658,8 +670,8 @@ pub async fn redefining_a_budget_keeps_the_open_periods_spend(ledger: &dyn Ledge
             (usd("4.5"), Usd::ZERO),
             "another period keeps the open period's spend, and a hold made before the change settles into it"
         );
-        assert!(!held(ledger, &req(&[&s], usd("0.6"), now)).await);
-        assert!(held(ledger, &req(&[&s], usd("0.5"), now)).await);
+        assert!(!held(backend, &req(&[&s], usd("0.6"), now)).await);
+        assert!(held(backend, &req(&[&s], usd("0.5"), now)).await);
         return;
     }
     panic!("period boundaries kept passing during the check");
@@ -667,7 +679,7 @@ pub async fn redefining_a_budget_keeps_the_open_periods_spend(ledger: &dyn Ledge
 
 /// Amounts past 2^53 dollars (where doubles stop being exact) are either kept
 /// exactly or refused with `amount_out_of_range`; a hold past the limit is never admitted.
-pub async fn huge_amounts_are_exact_or_refused(ledger: &dyn Ledger) {
+pub async fn huge_amounts_are_exact_or_refused(backend: &dyn Ledger) {
     let refused = |e: &GuardError| {
         assert_eq!(
             e.code(),
@@ -677,27 +689,27 @@ pub async fn huge_amounts_are_exact_or_refused(ledger: &dyn Ledger) {
     };
     let s = scope("huge");
     let limit = Usd::from_dollars(1 << 53);
-    if let Err(e) = ledger
+    if let Err(e) = backend
         .put_budget(&Budget::new(s.clone(), limit, Period::Total))
         .await
     {
         refused(&e);
         // The backend has a smaller range: a huge hold on a small budget is refused too.
-        put(ledger, &s, "10", Period::Total).await;
-        match ledger.hold(&req(&[&s], limit, t0())).await {
+        put(backend, &s, "10", Period::Total).await;
+        match backend.hold(&req(&[&s], limit, t0())).await {
             Err(e) => refused(&e),
             Ok(HoldOutcome::Denied(_)) => {}
             Ok(other) => panic!("a hold past a $10 limit was admitted: {other:?}"),
         }
         return;
     }
-    match ledger.hold(&req(&[&s], limit, t0())).await {
+    match backend.hold(&req(&[&s], limit, t0())).await {
         Ok(HoldOutcome::Held { .. }) => {}
         Err(e) => return refused(&e),
         Ok(other) => panic!("a hold of exactly the limit must fit: {other:?}"),
     }
     for past in [usd("1"), Usd::from_picos(1)] {
-        match ledger.hold(&req(&[&s], past, t0())).await {
+        match backend.hold(&req(&[&s], past, t0())).await {
             Ok(HoldOutcome::Denied(d)) => assert_eq!(d.reserved, limit, "exact figures"),
             Err(e) => refused(&e),
             Ok(other) => panic!("${past} past a 2^53-dollar limit was admitted: {other:?}"),
@@ -708,7 +720,7 @@ pub async fn huge_amounts_are_exact_or_refused(ledger: &dyn Ledger) {
 /// `tasks` concurrent tasks each try `per_task` holds of $0.01 on a $1 budget:
 /// exactly 100 are admitted — not one more, not one fewer.
 pub async fn concurrent_holds_never_overspend(
-    ledger: Arc<dyn Ledger>,
+    backend: Arc<dyn Ledger>,
     tasks: usize,
     per_task: usize,
 ) {
@@ -717,14 +729,14 @@ pub async fn concurrent_holds_never_overspend(
         "the race needs more attempts than room"
     );
     let s = scope("race");
-    put(&*ledger, &s, "1", Period::Total).await;
+    put(&*backend, &s, "1", Period::Total).await;
     let mut handles = Vec::new();
     for _ in 0..tasks {
-        let (ledger, s) = (ledger.clone(), s.clone());
+        let (backend, s) = (backend.clone(), s.clone());
         handles.push(tokio::spawn(async move {
             let mut admitted = 0usize;
             for _ in 0..per_task {
-                if held(&*ledger, &req(&[&s], usd("0.01"), t0())).await {
+                if held(&*backend, &req(&[&s], usd("0.01"), t0())).await {
                     admitted += 1;
                 }
             }
@@ -736,7 +748,7 @@ pub async fn concurrent_holds_never_overspend(
         total += h.await.expect("task");
     }
     assert_eq!(total, 100, "admitted holds must be exactly limit / amount");
-    let st = ledger
+    let st = backend
         .status(&s, t0())
         .await
         .expect("status")

@@ -7,7 +7,7 @@
 //! - [`estimate`](PriceBook::estimate): the worst-case cost of a call before it is made.
 //! - [`Budget`], [`Guard`]: reserve before a call, settle after it, across every
 //!   applicable budget atomically; holds expire after a TTL so none leaks.
-//! - [`Ledger`] (with a `# Contract`) and [`conformance`]: where holds and spend live —
+//! - [`Ledger`] (with a `# Contract`) and `conformance` (feature `conformance`): where holds and spend live —
 //!   [`MemoryLedger`], and behind features `SqliteLedger` (`sqlite`, default),
 //!   `PostgresLedger` (`postgres`), `RedisLedger` (`redis`); [`ledger::open`] takes
 //!   `memory:`, `sqlite:PATH`, `postgres://…`, `redis://…`.
@@ -26,11 +26,20 @@
 //! # Ok::<(), byok_guard::GuardError>(())
 //! ```
 //!
+//! Every type of the [`Ledger`] trait's signatures is in [`ledger`] (with
+//! `async_trait` and `Timestamp`), so a backend of your own imports
+//! `byok_guard::ledger::*` and runs `byok_guard::conformance` (feature `conformance`)
+//! in its tests.
+//!
 //! What it does not do: it does not make provider calls for inference, and a
 //! budget is a guardrail on this application's spending, not the provider's
 //! own spend cap — users still pay the provider directly.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod budget;
+#[cfg(any(test, feature = "conformance"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 mod cost;
 mod error;
@@ -49,14 +58,17 @@ pub use estimate::{Estimate, Prompt, TokenCounting, count_tokens};
 pub use guard::{Actual, Admission, CallRequest, Guard, Reservation, UnpricedPolicy};
 pub use ledger::memory::MemoryLedger;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use ledger::postgres::PostgresLedger;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use ledger::redis::RedisLedger;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use ledger::sqlite::SqliteLedger;
 pub use ledger::{
-    Alert, BudgetStatus, Denied, DenyReason, Ledger, MIN_HOLD_TTL, OverLimit, RelabelRequest,
-    Relabeled, ReleaseOutcome, ReservationId, SettleOutcome,
+    Alert, BudgetStatus, Denied, DenyReason, HoldOutcome, HoldRequest, Ledger, MIN_HOLD_TTL,
+    OverLimit, RelabelRequest, Relabeled, ReleaseOutcome, ReservationId, SettleOutcome,
 };
 pub use money::{PICOS_PER_USD, Usd};
 pub use price::PriceBook;

@@ -10,7 +10,7 @@ use super::{
     BudgetStatus, HoldOutcome, HoldRequest, Ledger, RelabelRequest, Relabeled, ReleaseOutcome,
     ReservationId, SettleOutcome, check, over_limit, status_of,
 };
-use crate::budget::{Budget, Scope, Window};
+use crate::budget::{Budget, CachedBudget, Scope};
 use crate::cost::Label;
 use crate::ledger::Alert;
 use crate::{GuardError, Usd};
@@ -48,9 +48,8 @@ struct State {
 /// Everything about one scope, found with one hash lookup on the hot path.
 #[derive(Debug, Default)]
 struct ScopeState {
-    budget: Option<Budget>,
-    /// The current period window and key (calendar math is the slow part of a hold).
-    window: Option<(Window, Arc<str>)>,
+    /// The budget and its current period.
+    budget: Option<CachedBudget>,
     /// period key → label → settled amount.
     spend: Map<Arc<str>, BTreeMap<Label, Usd>>,
     /// (period key, percent) already fired.
@@ -138,17 +137,9 @@ impl MemoryLedger {
 }
 
 impl ScopeState {
-    /// The period key of the budget at `now`, from the cache while `now` is inside it.
-    fn period(&mut self, budget: &Budget, now: Timestamp) -> Result<Arc<str>, GuardError> {
-        if let Some((w, key)) = &self.window {
-            if w.start.is_none_or(|s| s <= now) && w.end.is_none_or(|e| now < e) {
-                return Ok(key.clone());
-            }
-        }
-        let w = budget.window(now)?;
-        let key: Arc<str> = w.key().into();
-        self.window = Some((w, key.clone()));
-        Ok(key)
+    /// The budget, if the scope has one.
+    fn budget(&self) -> Option<&Budget> {
+        self.budget.as_ref().map(CachedBudget::budget)
     }
 
     fn spent(&self, period: &str) -> Result<Usd, GuardError> {
@@ -191,7 +182,7 @@ impl Ledger for MemoryLedger {
         let mut st = self.lock();
         let st = &mut *st;
         let slot = st.scopes.entry(budget.scope.clone()).or_default();
-        let carry = match &slot.budget {
+        let carry = match slot.budget() {
             Some(old) => budget.carry_from(old, now)?,
             None => None,
         };
@@ -223,21 +214,24 @@ impl Ledger for MemoryLedger {
                 }
             }
         }
-        slot.window = None;
-        slot.budget = Some(budget.clone());
+        slot.budget = Some(CachedBudget::new(budget.clone()));
         Ok(())
     }
 
     async fn budget(&self, scope: &Scope) -> Result<Option<Budget>, GuardError> {
-        Ok(self.lock().scopes.get(scope).and_then(|s| s.budget.clone()))
+        Ok(self
+            .lock()
+            .scopes
+            .get(scope)
+            .and_then(|s| s.budget().cloned()))
     }
 
     async fn delete_budget(&self, scope: &Scope) -> Result<bool, GuardError> {
         let mut st = self.lock();
-        Ok(st.scopes.get_mut(scope).is_some_and(|s| {
-            s.window = None;
-            s.budget.take().is_some()
-        }))
+        Ok(st
+            .scopes
+            .get_mut(scope)
+            .is_some_and(|s| s.budget.take().is_some()))
     }
 
     async fn hold(&self, req: &HoldRequest) -> Result<HoldOutcome, GuardError> {
@@ -259,19 +253,19 @@ impl Ledger for MemoryLedger {
             let Some(ss) = st.scopes.get_mut(scope) else {
                 continue;
             };
-            let Some(budget) = ss.budget.take() else {
+            let Some(cached) = ss.budget.as_mut() else {
                 continue;
             };
-            let verdict = (|| {
-                let period = ss.period(&budget, req.now)?;
-                let spent = ss.spent(&period)?;
-                let held = ss.held(req.now)?;
-                Ok::<_, GuardError>((period, check(&budget, spent, held, req.amount)?))
-            })();
-            ss.budget = Some(budget);
-            match verdict? {
-                (_, Some(denied)) => return Ok(HoldOutcome::Denied(denied)),
-                (period, None) => holds.push((scope.clone(), period)),
+            let period = cached.period_key(req.now)?;
+            let spent = ss.spent(&period)?;
+            let held = ss.held(req.now)?;
+            // Borrowed again: `spent` and `held` read the rest of the scope's state.
+            let Some(budget) = ss.budget() else {
+                continue;
+            };
+            match check(budget, spent, held, req.amount)? {
+                Some(denied) => return Ok(HoldOutcome::Denied(denied)),
+                None => holds.push((scope.clone(), period)),
             }
         }
         for (scope, _) in &holds {
@@ -345,7 +339,7 @@ impl Ledger for MemoryLedger {
                 .insert(label, total);
             ss.live.remove(&id);
             ss.settled.insert((now, id), ());
-            let Some(budget) = &ss.budget else {
+            let Some(budget) = ss.budget() else {
                 continue;
             };
             let spent = ss.spent(period)?;
@@ -463,7 +457,7 @@ impl Ledger for MemoryLedger {
         let Some(ss) = st.scopes.get_mut(scope) else {
             return Ok(None);
         };
-        let Some(budget) = ss.budget.clone() else {
+        let Some(budget) = ss.budget().cloned() else {
             return Ok(None);
         };
         let window = budget.window(now)?;

@@ -4,22 +4,29 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::budget::{Budget, Scope};
-use crate::cost::Label;
-use crate::{GuardError, Usd};
+// Everything the `Ledger` trait's signatures name, so that a backend of your
+// own needs one import: `use byok_guard::ledger::*;`.
+pub use crate::budget::{Budget, Period, Scope};
+pub use crate::cost::Label;
+pub use crate::{GuardError, Usd};
+pub use async_trait::async_trait;
+pub use jiff::Timestamp;
 
 pub mod memory;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
-#[cfg(feature = "postgres")]
-pub(crate) mod sql;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+mod row;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod schema;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;
 
 /// A reservation's id: a UUID v7 (time-ordered).
@@ -340,7 +347,7 @@ pub struct BudgetStatus {
 /// # Contract
 ///
 /// Every backend (ours and third parties') guarantees, checked by
-/// [`conformance::run_all`](crate::conformance::run_all):
+/// `byok_guard::conformance::run_all` (feature `conformance`):
 ///
 /// - **Atomic, all-or-nothing holds.** `hold` checks every budget of the
 ///   request's scopes and either holds the amount on all of them or on none.

@@ -1,41 +1,49 @@
 //! `PostgresLedger`: many application instances on one PostgreSQL database.
+//!
+//! This file is what ships: setup, the hot paths (one PL/pgSQL function call
+//! each, `postgres/functions.sql`) and the cold paths (budgets, status) as
+//! plain queries. `postgres/hot.rs` is the connection pool of the hot paths;
+//! `postgres/previous.rs` (tests only) is the previous version, kept to prove
+//! that old and new instances can share a database.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, ConnectOptions, Postgres, Row, Transaction};
-use tokio::sync::{Semaphore, SemaphorePermit};
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
 
-use super::sql::{Bind, SCHEMA, SqlDb, SqlLedger, SqlTx};
+use super::row::Rows;
+use super::schema::{self, Dialect, SETTLE_COLUMNS};
 use super::{
     Alert, BudgetStatus, Denied, DenyReason, HoldOutcome, HoldRequest, Ledger, RelabelRequest,
     Relabeled, ReleaseOutcome, ReservationId, SettleOutcome, distinct_scopes, over_limit,
+    status_of,
 };
-use crate::budget::{Budget, Scope, Window};
+use crate::budget::{Budget, CachedBudget, Scope};
 use crate::cost::Label;
 use crate::{GuardError, Usd};
 
+mod hot;
+#[cfg(test)]
+mod previous;
+#[cfg(test)]
+mod tests;
+
+use hot::{ACQUIRE_TIMEOUT, Hot, IDLE_PING};
+
+/// Reads stored text back (errors name the `postgres` backend).
+const ROWS: Rows = Rows::new("postgres");
+
 /// The hot paths as PL/pgSQL functions; `__V__` becomes [`version`].
-const FUNCTIONS: &str = include_str!("pg/functions.sql");
+const FUNCTIONS: &str = include_str!("postgres/functions.sql");
 
 /// Instances starting together must not race on CREATE TABLE / FUNCTION.
 const MIGRATION_LOCK: i64 = 7262853541;
 
-/// Connections idle this long are pinged before use.
-const IDLE_PING: Duration = Duration::from_secs(5);
-
-/// Hot-path connections unused this long are closed.
-const IDLE_CLOSE: Duration = Duration::from_secs(60);
-
 /// Hot-path connections of a ledger from [`PostgresLedger::connect`].
 const HOT_CONNECTIONS: u32 = 8;
-
-/// How long a call waits for a connection.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Scopes whose budget spec is remembered; past this the cache starts over.
 const CACHE_LIMIT: usize = 4096;
@@ -57,7 +65,9 @@ const CACHE_LIMIT: usize = 4096;
 /// The functions are created at connect under names carrying a hash of their
 /// source, so instances of different versions can share a database.
 pub struct PostgresLedger {
-    inner: SqlLedger<PgDb>,
+    /// Budgets, status, setup.
+    pool: PgPool,
+    /// Holds, settles, releases, relabels.
     hot: Hot,
     calls: Calls,
     specs: Mutex<HashMap<Scope, Known>>,
@@ -71,141 +81,23 @@ struct Calls {
     relabel: Arc<str>,
 }
 
-/// A budget as this instance last saw it, and its period at some instant.
+/// A budget as this instance last saw it (its spec as stored, its limit as
+/// sent to the functions) and its current period.
 struct Known {
     spec: String,
-    budget: Budget,
     limit: String,
-    window: Window,
-    key: String,
+    cached: CachedBudget,
 }
 
 impl Known {
     fn new(spec: String, budget: Budget, now: Timestamp) -> Result<Known, GuardError> {
-        let window = budget.window(now)?;
+        let limit = budget.limit.to_string();
+        let mut cached = CachedBudget::new(budget);
+        cached.period_key(now)?;
         Ok(Known {
-            key: window.key(),
-            limit: budget.limit.to_string(),
             spec,
-            budget,
-            window,
-        })
-    }
-
-    /// The period key at `now` (recomputed when `now` left the remembered window).
-    fn key_at(&mut self, now: Timestamp) -> Result<&str, GuardError> {
-        let inside =
-            self.window.start.is_none_or(|s| s <= now) && self.window.end.is_none_or(|e| now < e);
-        if !inside {
-            self.window = self.budget.window(now)?;
-            self.key = self.window.key();
-        }
-        Ok(&self.key)
-    }
-}
-
-/// The connections of the hot paths: opened with the pool's settings, reused
-/// most-recently-used first, never shared while a call runs.
-///
-/// sqlx's pool pings every connection it takes back (a round trip per call)
-/// and hands calls round-robin to its connections; a call here costs one
-/// round trip on the connection that served the previous one. A connection
-/// that saw an error is closed, never reused.
-struct Hot {
-    options: PgConnectOptions,
-    idle: Mutex<Vec<(PgConnection, Instant)>>,
-    permits: Semaphore,
-}
-
-/// One connection taken from [`Hot`] for one call.
-struct Lease<'a> {
-    hot: &'a Hot,
-    conn: Option<PgConnection>,
-    _permit: SemaphorePermit<'a>,
-}
-
-impl Lease<'_> {
-    fn conn(&mut self) -> &mut PgConnection {
-        self.conn
-            .as_mut()
-            .expect("a lease holds its connection until kept")
-    }
-
-    /// The call succeeded: the connection goes back for the next one.
-    fn keep(mut self) {
-        if let Some(conn) = self.conn.take() {
-            let mut idle = self.hot.idle();
-            // Least recently used first: close those unused for a while.
-            while idle
-                .first()
-                .is_some_and(|(_, at)| at.elapsed() >= IDLE_CLOSE)
-            {
-                idle.remove(0);
-            }
-            idle.push((conn, Instant::now()));
-        }
-    }
-}
-
-impl Hot {
-    fn new(options: PgConnectOptions, max: u32) -> Hot {
-        Hot {
-            options,
-            idle: Mutex::new(Vec::new()),
-            permits: Semaphore::new(max.max(1) as usize),
-        }
-    }
-
-    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<(PgConnection, Instant)>> {
-        self.idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    async fn lease(&self) -> Result<Lease<'_>, GuardError> {
-        let busy = || GuardError::Ledger {
-            backend: "postgres",
-            message: "every connection stayed busy for 5 s".to_owned(),
-        };
-        let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.acquire())
-            .await
-            .map_err(|_| busy())?
-            .map_err(|_| busy())?;
-        loop {
-            let popped = self.idle().pop();
-            let Some((mut conn, since)) = popped else {
-                break;
-            };
-            // One that sat idle may have been cut (server restart, idle timeout).
-            if since.elapsed() < IDLE_PING || sqlx::Connection::ping(&mut conn).await.is_ok() {
-                return Ok(Lease {
-                    hot: self,
-                    conn: Some(conn),
-                    _permit: permit,
-                });
-            }
-        }
-        let connect = async {
-            let mut conn = self.options.connect().await?;
-            // The functions rely on READ COMMITTED: each statement after the
-            // budget locks sees what earlier lock holders committed. (They
-            // refuse to run under another level, e.g. a database default.)
-            sqlx::query("SET default_transaction_isolation = 'read committed'")
-                .execute(&mut conn)
-                .await?;
-            Ok::<_, sqlx::Error>(conn)
-        };
-        let conn = tokio::time::timeout(ACQUIRE_TIMEOUT, connect)
-            .await
-            .map_err(|_| GuardError::Ledger {
-                backend: "postgres",
-                message: "connecting took more than 5 s".to_owned(),
-            })?
-            .map_err(err)?;
-        Ok(Lease {
-            hot: self,
-            conn: Some(conn),
-            _permit: permit,
+            limit,
+            cached,
         })
     }
 }
@@ -217,16 +109,7 @@ impl std::fmt::Debug for PostgresLedger {
     }
 }
 
-pub(crate) struct PgDb {
-    pool: PgPool,
-}
-
-impl std::fmt::Debug for PgDb {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgDb").finish_non_exhaustive()
-    }
-}
-
+/// A driver error, never echoing the connection settings.
 fn err(e: sqlx::Error) -> GuardError {
     let message = match e {
         // Configuration errors can echo the URL, which may hold a password.
@@ -239,21 +122,6 @@ fn err(e: sqlx::Error) -> GuardError {
     }
 }
 
-fn corrupt(what: impl std::fmt::Display) -> GuardError {
-    GuardError::CorruptLedger {
-        backend: "postgres",
-        message: what.to_string(),
-    }
-}
-
-fn amount(text: &str) -> Result<Usd, GuardError> {
-    Usd::parse(text).map_err(|_| corrupt(format!("amount {text:?} is not a decimal")))
-}
-
-fn scope(text: &str) -> Result<Scope, GuardError> {
-    Scope::custom(text).map_err(|_| corrupt(format!("scope {text:?}")))
-}
-
 /// Text column `i` of a function's reply row (`None` for SQL NULL).
 fn col(row: &PgRow, i: usize) -> Result<Option<String>, GuardError> {
     row.try_get::<Option<String>, _>(i).map_err(err)
@@ -261,7 +129,7 @@ fn col(row: &PgRow, i: usize) -> Result<Option<String>, GuardError> {
 
 /// Text column `i`, which must be present.
 fn req_col(row: &PgRow, i: usize) -> Result<String, GuardError> {
-    col(row, i)?.ok_or_else(|| corrupt(format!("reply column {i} is NULL")))
+    col(row, i)?.ok_or_else(|| ROWS.corrupt(format!("reply column {i} is NULL")))
 }
 
 /// A short, stable name suffix from the functions' source (FNV-1a, 48 bits).
@@ -308,9 +176,18 @@ impl PostgresLedger {
     /// use connections of their own, opened with the pool's connect options,
     /// at most the pool's `max_connections` of them: sqlx's pool costs a
     /// round trip per call (it pings every connection it takes back).
-    pub async fn with_pool(pool: PgPool) -> Result<PostgresLedger, GuardError> {
+    pub async fn from_pool(pool: PgPool) -> Result<PostgresLedger, GuardError> {
         let max = pool.options().get_max_connections();
         PostgresLedger::setup(pool, max).await
+    }
+
+    /// The former name of [`from_pool`](Self::from_pool).
+    #[deprecated(
+        since = "0.2.0",
+        note = "renamed `from_pool` (byok's constructor names: `open(path)`, `connect(url)`, `from_pool(pool)`)"
+    )]
+    pub async fn with_pool(pool: PgPool) -> Result<PostgresLedger, GuardError> {
+        PostgresLedger::from_pool(pool).await
     }
 
     async fn setup(pool: PgPool, hot: u32) -> Result<PostgresLedger, GuardError> {
@@ -322,16 +199,29 @@ impl PostgresLedger {
             .execute(&mut *tx)
             .await
             .map_err(err)?;
+        for stmt in schema::tables(Dialect::Postgres) {
+            sqlx::query(AssertSqlSafe(stmt))
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+        }
         // Ledgers created before relabelling existed lack these columns.
-        sqlx::query(
-            "ALTER TABLE IF EXISTS byok_guard_reservations ADD COLUMN IF NOT EXISTS settled_at BIGINT, \
-             ADD COLUMN IF NOT EXISTS amount TEXT, ADD COLUMN IF NOT EXISTS label TEXT",
-        )
+        let add: Vec<String> = SETTLE_COLUMNS
+            .iter()
+            .map(|(name, ty)| format!("ADD COLUMN IF NOT EXISTS {name} {ty}"))
+            .collect();
+        sqlx::query(AssertSqlSafe(format!(
+            "ALTER TABLE byok_guard_reservations {}",
+            add.join(", ")
+        )))
         .execute(&mut *tx)
         .await
         .map_err(err)?;
-        for stmt in SCHEMA {
-            sqlx::query(stmt).execute(&mut *tx).await.map_err(err)?;
+        for stmt in schema::indexes() {
+            sqlx::query(AssertSqlSafe(stmt))
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
         }
         // The functions are created together, so one of them tells whether they exist.
         let present: bool = sqlx::query_scalar(
@@ -369,14 +259,14 @@ impl PostgresLedger {
         };
         Ok(PostgresLedger {
             hot: Hot::new((*pool.connect_options()).clone(), hot),
-            inner: SqlLedger { db: PgDb { pool } },
+            pool,
             calls,
             specs: Mutex::new(HashMap::new()),
         })
     }
 
     fn pool(&self) -> &PgPool {
-        &self.inner.db.pool
+        &self.pool
     }
 
     fn specs(&self) -> std::sync::MutexGuard<'_, HashMap<Scope, Known>> {
@@ -390,10 +280,11 @@ impl PostgresLedger {
     fn remember(&self, spec: String, budget: Budget, now: Timestamp) -> Result<(), GuardError> {
         let known = Known::new(spec, budget, now)?;
         let mut specs = self.specs();
-        if specs.len() >= CACHE_LIMIT && !specs.contains_key(&known.budget.scope) {
+        let scope = known.cached.budget().scope.clone();
+        if specs.len() >= CACHE_LIMIT && !specs.contains_key(&scope) {
             specs.clear();
         }
-        specs.insert(known.budget.scope.clone(), known);
+        specs.insert(scope, known);
         Ok(())
     }
 
@@ -413,7 +304,7 @@ impl PostgresLedger {
         for scope in scopes {
             match specs.get_mut(scope) {
                 Some(known) => {
-                    k.push(known.key_at(now)?.to_owned());
+                    k.push(known.cached.period_key(now)?.to_string());
                     s.push(known.spec.clone());
                     l.push(known.limit.clone());
                 }
@@ -432,7 +323,7 @@ impl PostgresLedger {
 impl Ledger for PostgresLedger {
     async fn put_budget(&self, budget: &Budget) -> Result<(), GuardError> {
         budget.validate()?;
-        let spec = serde_json::to_string(budget).map_err(corrupt)?;
+        let spec = ROWS.spec(budget)?;
         let s = budget.scope.as_str();
         let mut tx = self.pool().begin().await.map_err(err)?;
         // Holds and settles lock this row too: the carry below is atomic with them.
@@ -443,8 +334,7 @@ impl Ledger for PostgresLedger {
                 .await
                 .map_err(err)?;
         if let Some(old) = old {
-            let old: Budget =
-                serde_json::from_str(&old).map_err(|e| corrupt(format!("budget spec: {e}")))?;
+            let old = ROWS.budget(&old)?;
             if let Some((from, into)) = budget.carry_from(&old, Timestamp::now())? {
                 // Each statement takes (scope, from, into).
                 for sql in [
@@ -484,12 +374,24 @@ impl Ledger for PostgresLedger {
     }
 
     async fn budget(&self, scope: &Scope) -> Result<Option<Budget>, GuardError> {
-        self.inner.budget(scope).await
+        let spec: Option<String> =
+            sqlx::query_scalar("SELECT spec FROM byok_guard_budgets WHERE scope = $1")
+                .bind(scope.as_str())
+                .fetch_optional(self.pool())
+                .await
+                .map_err(err)?;
+        spec.map(|spec| ROWS.budget(&spec)).transpose()
     }
 
     async fn delete_budget(&self, scope: &Scope) -> Result<bool, GuardError> {
         self.specs().remove(scope);
-        self.inner.delete_budget(scope).await
+        let deleted = sqlx::query("DELETE FROM byok_guard_budgets WHERE scope = $1")
+            .bind(scope.as_str())
+            .execute(self.pool())
+            .await
+            .map_err(err)?
+            .rows_affected();
+        Ok(deleted > 0)
     }
 
     async fn hold(&self, req: &HoldRequest) -> Result<HoldOutcome, GuardError> {
@@ -517,14 +419,14 @@ impl Ledger for PostgresLedger {
             lease.keep();
             let tag = match rows.first() {
                 Some(row) => req_col(row, 0)?,
-                None => return Err(corrupt("empty hold reply")),
+                None => return Err(ROWS.corrupt("empty hold reply")),
             };
             match tag.as_str() {
                 "held" => {
                     let mut budgets = Vec::new();
                     for row in &rows {
                         if let Some(s) = col(row, 1)? {
-                            budgets.push(scope(&s)?);
+                            budgets.push(ROWS.scope(&s)?);
                         }
                     }
                     return Ok(HoldOutcome::Held { budgets });
@@ -532,10 +434,10 @@ impl Ledger for PostgresLedger {
                 "denied" => {
                     let row = &rows[0];
                     return Ok(HoldOutcome::Denied(Denied {
-                        budget: scope(&req_col(row, 1)?)?,
-                        limit: amount(&req_col(row, 2)?)?,
-                        spent: amount(&req_col(row, 3)?)?,
-                        reserved: amount(&req_col(row, 4)?)?,
+                        budget: ROWS.scope(&req_col(row, 1)?)?,
+                        limit: ROWS.amount(&req_col(row, 2)?)?,
+                        spent: ROWS.amount(&req_col(row, 3)?)?,
+                        reserved: ROWS.amount(&req_col(row, 4)?)?,
                         needed: Some(req.amount),
                         reason: DenyReason::OverLimit,
                     }));
@@ -543,15 +445,14 @@ impl Ledger for PostgresLedger {
                 "stale" => {
                     for row in &rows {
                         let spec = req_col(row, 2)?;
-                        let budget: Budget = serde_json::from_str(&spec)
-                            .map_err(|e| corrupt(format!("budget spec: {e}")))?;
+                        let budget = ROWS.budget(&spec)?;
                         if budget.scope.as_str() != req_col(row, 1)? {
-                            return Err(corrupt("a budget spec names another scope"));
+                            return Err(ROWS.corrupt("a budget spec names another scope"));
                         }
                         self.remember(spec, budget, req.now)?;
                     }
                 }
-                other => return Err(corrupt(format!("unexpected hold reply {other:?}"))),
+                other => return Err(ROWS.corrupt(format!("unexpected hold reply {other:?}"))),
             }
         }
         Err(GuardError::Ledger {
@@ -585,24 +486,22 @@ impl Ledger for PostgresLedger {
                 "released" => return Err(GuardError::ReservationReleased { id: id.to_string() }),
                 "already" => return Ok(SettleOutcome::AlreadySettled),
                 "alert" => alerts.push(Alert {
-                    scope: scope(&req_col(row, 1)?)?,
-                    percent: req_col(row, 2)?
-                        .parse()
-                        .map_err(|_| corrupt("alert percent"))?,
-                    spent: amount(&req_col(row, 3)?)?,
-                    limit: amount(&req_col(row, 4)?)?,
+                    scope: ROWS.scope(&req_col(row, 1)?)?,
+                    percent: ROWS.percent(&req_col(row, 2)?)?,
+                    spent: ROWS.amount(&req_col(row, 3)?)?,
+                    limit: ROWS.amount(&req_col(row, 4)?)?,
                     period: req_col(row, 5)?,
                 }),
                 "spent" => spent.push((
-                    scope(&req_col(row, 1)?)?,
-                    amount(&req_col(row, 2)?)?,
-                    amount(&req_col(row, 3)?)?,
+                    ROWS.scope(&req_col(row, 1)?)?,
+                    ROWS.amount(&req_col(row, 2)?)?,
+                    ROWS.amount(&req_col(row, 3)?)?,
                     req_col(row, 4)?,
                 )),
                 "settled" => {
                     let expires: i64 = req_col(row, 2)?
                         .parse()
-                        .map_err(|_| corrupt("reservation expiry"))?;
+                        .map_err(|_| ROWS.corrupt("reservation expiry"))?;
                     let late = now.as_millisecond() >= expires;
                     let over_limit = spent
                         .iter()
@@ -612,10 +511,10 @@ impl Ledger for PostgresLedger {
                         .collect();
                     return Ok(SettleOutcome::Settled { alerts, over_limit });
                 }
-                other => return Err(corrupt(format!("unexpected settle reply {other:?}"))),
+                other => return Err(ROWS.corrupt(format!("unexpected settle reply {other:?}"))),
             }
         }
-        Err(corrupt("settle reply without an outcome"))
+        Err(ROWS.corrupt("settle reply without an outcome"))
     }
 
     async fn release(&self, id: ReservationId) -> Result<ReleaseOutcome, GuardError> {
@@ -631,7 +530,7 @@ impl Ledger for PostgresLedger {
             Some("already") => Ok(ReleaseOutcome::AlreadyReleased),
             Some("settled") => Err(GuardError::ReservationSettled { id: id.to_string() }),
             Some("not_found") => Err(GuardError::ReservationNotFound { id: id.to_string() }),
-            other => Err(corrupt(format!("unexpected release reply {other:?}"))),
+            other => Err(ROWS.corrupt(format!("unexpected release reply {other:?}"))),
         }
     }
 
@@ -650,13 +549,13 @@ impl Ledger for PostgresLedger {
         lease.keep();
         let count = |i: usize| -> Result<u64, GuardError> {
             let n: i64 = row.try_get(i).map_err(err)?;
-            u64::try_from(n).map_err(|_| corrupt(format!("count {n}")))
+            u64::try_from(n).map_err(|_| ROWS.corrupt(format!("count {n}")))
         };
         Ok(Relabeled {
             calls: count(0)?,
-            total: amount(&req_col(&row, 1)?)?,
+            total: ROWS.amount(&req_col(&row, 1)?)?,
             moved_calls: count(2)?,
-            moved: amount(&req_col(&row, 3)?)?,
+            moved: ROWS.amount(&req_col(&row, 3)?)?,
         })
     }
 
@@ -665,343 +564,46 @@ impl Ledger for PostgresLedger {
         scope: &Scope,
         now: Timestamp,
     ) -> Result<Option<BudgetStatus>, GuardError> {
-        self.inner.status(scope, now).await
-    }
-}
-
-struct PgTx(Transaction<'static, Postgres>);
-
-fn query(
-    sql: &str,
-    binds: Vec<Bind>,
-) -> sqlx::query::Query<'static, Postgres, sqlx::postgres::PgArguments> {
-    let mut q = sqlx::query(AssertSqlSafe(sql.to_owned()));
-    for b in binds {
-        q = match b {
-            Bind::Text(s) => q.bind(s),
-            Bind::Int(i) => q.bind(i),
-        };
-    }
-    q
-}
-
-#[async_trait]
-impl SqlTx for PgTx {
-    async fn rows(&mut self, sql: &str, binds: Vec<Bind>) -> Result<Vec<Vec<String>>, GuardError> {
-        let rows = query(sql, binds)
-            .fetch_all(&mut *self.0)
-            .await
-            .map_err(err)?;
-        rows.iter()
-            .map(|r| {
-                (0..r.len())
-                    .map(|i| r.try_get::<String, _>(i).map_err(err))
-                    .collect()
-            })
-            .collect()
-    }
-
-    async fn exec(&mut self, sql: &str, binds: Vec<Bind>) -> Result<u64, GuardError> {
-        Ok(query(sql, binds)
-            .execute(&mut *self.0)
-            .await
-            .map_err(err)?
-            .rows_affected())
-    }
-
-    async fn commit(self: Box<Self>) -> Result<(), GuardError> {
-        self.0.commit().await.map_err(err)
-    }
-}
-
-#[async_trait]
-impl SqlDb for PgDb {
-    const BACKEND: &'static str = "postgres";
-    #[cfg(test)]
-    const LOCK_RESERVATION: &'static str = " FOR UPDATE OF r";
-    const LOCK: &'static str = " FOR UPDATE";
-
-    async fn begin(&self) -> Result<Box<dyn SqlTx>, GuardError> {
-        Ok(Box::new(PgTx(self.pool.begin().await.map_err(err)?)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::budget::Period;
-    use jiff::SignedDuration;
-
-    /// A ledger on `BYOK_TEST_POSTGRES_URL`, or `None` (skipped loudly) without one.
-    async fn ledger(test: &str) -> Option<PostgresLedger> {
-        match std::env::var("BYOK_TEST_POSTGRES_URL") {
-            Ok(url) if !url.is_empty() => Some(PostgresLedger::connect(&url).await.unwrap()),
-            _ if std::env::var("BYOK_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-                panic!("BYOK_TEST_POSTGRES_URL is required for {test}")
-            }
-            _ => {
-                eprintln!("SKIPPED (set BYOK_TEST_POSTGRES_URL): {test}");
-                None
-            }
-        }
-    }
-
-    fn usd(s: &str) -> Usd {
-        s.parse().unwrap()
-    }
-
-    fn scope(name: &str) -> Scope {
-        Scope::custom(format!("pg-test:{name}:{}", uuid::Uuid::now_v7())).unwrap()
-    }
-
-    fn req(scopes: &[&Scope], amount: &str, now: Timestamp) -> HoldRequest {
-        HoldRequest {
-            id: ReservationId::new(),
-            scopes: scopes.iter().map(|s| (*s).clone()).collect(),
-            amount: usd(amount),
-            now,
-            expires_at: now + SignedDuration::from_mins(10),
-        }
-    }
-
-    async fn held(l: &dyn Ledger, r: &HoldRequest) -> bool {
-        matches!(l.hold(r).await.unwrap(), HoldOutcome::Held { .. })
-    }
-
-    #[tokio::test]
-    async fn a_budget_replaced_by_another_instance_applies_at_once() {
-        let (Some(a), Some(b)) = (
-            ledger("a_budget_replaced_by_another_instance_applies_at_once").await,
-            ledger("a_budget_replaced_by_another_instance_applies_at_once").await,
-        ) else {
-            return;
-        };
-        let s = scope("replaced");
-        let now = Timestamp::now();
-        a.put_budget(&Budget::new(s.clone(), usd("1"), Period::Total))
-            .await
-            .unwrap();
-        // `b` learns the budget from its first hold, then keeps its copy.
-        assert!(held(&b, &req(&[&s], "0.5", now)).await);
-        a.put_budget(&Budget::new(s.clone(), usd("0.6"), Period::Day))
-            .await
-            .unwrap();
-        match b.hold(&req(&[&s], "0.25", now)).await.unwrap() {
-            HoldOutcome::Denied(d) => {
-                assert_eq!((d.limit, d.reserved), (usd("0.6"), usd("0.5")));
-            }
-            other => panic!("b must apply a's new limit, got {other:?}"),
-        }
-        assert!(held(&b, &req(&[&s], "0.1", now)).await);
-        // Deleted by another instance: the scope no longer limits anything.
-        assert!(a.delete_budget(&s).await.unwrap());
-        match b.hold(&req(&[&s], "100", now)).await.unwrap() {
-            HoldOutcome::Held { budgets } => assert!(budgets.is_empty()),
-            other => panic!("a deleted budget cannot deny, got {other:?}"),
-        }
-    }
-
-    /// Instances of the previous version (multi-statement transactions over the
-    /// same tables) and this one keep one set of books.
-    #[tokio::test]
-    async fn the_previous_version_shares_the_books() {
-        let Some(new) = ledger("the_previous_version_shares_the_books").await else {
-            return;
-        };
-        let old = SqlLedger {
-            db: PgDb {
-                pool: new.pool().clone(),
-            },
-        };
-        let (s, t) = (scope("shared"), scope("shared-2"));
-        let now = Timestamp::now();
-        let budget = Budget::new(s.clone(), usd("1"), Period::Month).alerts([50]);
-        old.put_budget(&budget).await.unwrap();
-        new.put_budget(&Budget::new(t.clone(), usd("10"), Period::Day))
-            .await
-            .unwrap();
-        let a = req(&[&s, &t], "0.5", now);
-        assert!(matches!(
-            old.hold(&a).await.unwrap(),
-            HoldOutcome::Held { .. }
-        ));
-        // The old instance's hold counts for the new one, and the other way round.
-        let b = req(&[&s], "0.5", now);
-        assert!(held(&new, &b).await);
-        assert!(matches!(
-            old.hold(&req(&[&s], "0.01", now)).await.unwrap(),
-            HoldOutcome::Denied(_)
-        ));
-        assert!(!held(&new, &req(&[&t, &s], "0.01", now)).await);
-        // Settled by the other version: spend lands in the same rows, alerts fire once.
-        match new
-            .settle(a.id, usd("0.25"), Label::Estimated, now)
-            .await
-            .unwrap()
-        {
-            SettleOutcome::Settled { alerts, .. } => assert!(alerts.is_empty()),
-            other => panic!("{other:?}"),
-        }
-        match old
-            .settle(b.id, usd("0.375"), Label::Estimated, now)
-            .await
-            .unwrap()
-        {
-            SettleOutcome::Settled { alerts, .. } => {
-                assert_eq!(alerts.len(), 1);
-                assert_eq!(alerts[0].spent, usd("0.625"));
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(
-            old.settle(a.id, usd("0.25"), Label::Estimated, now)
+        let mut tx = self.pool().begin().await.map_err(err)?;
+        // Locked as a hold locks it: the figures below are those of one moment.
+        let spec: Option<String> =
+            sqlx::query_scalar("SELECT spec FROM byok_guard_budgets WHERE scope = $1 FOR UPDATE")
+                .bind(scope.as_str())
+                .fetch_optional(&mut *tx)
                 .await
-                .unwrap(),
-            SettleOutcome::AlreadySettled
-        );
-        for l in [&new as &dyn Ledger] {
-            let st = l.status(&s, now).await.unwrap().unwrap();
-            assert_eq!((st.spent, st.held), (usd("0.625"), Usd::ZERO));
-            assert_eq!(st.alerts_fired, vec![50]);
-        }
-        // Exactly the room left: 0.375 fits, a picodollar more does not.
-        assert!(!held(&new, &req(&[&s], "0.375000000001", now)).await);
-        assert!(held(&new, &req(&[&s], "0.375", now)).await);
-        let moved = new
-            .relabel(&RelabelRequest {
-                scope: s.clone(),
-                start: now,
-                end: now + SignedDuration::from_secs(1),
-                from: vec![Label::Estimated],
-                to: Label::VerifiedByProvider,
-            })
-            .await
-            .unwrap();
-        assert_eq!((moved.calls, moved.moved_calls), (2, 2));
-        assert_eq!(moved.moved, usd("0.625"));
-        let st = new.status(&t, now).await.unwrap().unwrap();
-        assert_eq!(
-            st.spent_by_label.get(&Label::VerifiedByProvider),
-            Some(&usd("0.25"))
-        );
-        assert_eq!(st.spent_by_label.get(&Label::Estimated), None);
-    }
-
-    /// Old and new instances racing on one budget admit exactly its room.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn the_previous_version_races_fairly() {
-        let Some(new) = ledger("the_previous_version_races_fairly").await else {
-            return;
+                .map_err(err)?;
+        let Some(spec) = spec else {
+            return Ok(None);
         };
-        let new = Arc::new(new);
-        let old = Arc::new(SqlLedger {
-            db: PgDb {
-                pool: new.pool().clone(),
-            },
-        });
-        let s = scope("mixed-race");
-        new.put_budget(&Budget::new(s.clone(), usd("1"), Period::Total))
-            .await
-            .unwrap();
-        let mut tasks = Vec::new();
-        for i in 0..16 {
-            let (new, old, s) = (new.clone(), old.clone(), s.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut admitted = 0;
-                for _ in 0..10 {
-                    let r = req(&[&s], "0.01", Timestamp::now());
-                    let outcome = if i % 2 == 0 {
-                        new.hold(&r).await.unwrap()
-                    } else {
-                        old.hold(&r).await.unwrap()
-                    };
-                    if let HoldOutcome::Held { .. } = outcome {
-                        admitted += 1;
-                        // Settle half of them on the other version, at the held amount.
-                        if admitted % 2 == 0 {
-                            let settled = if i % 2 == 0 {
-                                old.settle(r.id, usd("0.01"), Label::Estimated, r.now).await
-                            } else {
-                                new.settle(r.id, usd("0.01"), Label::Estimated, r.now).await
-                            };
-                            settled.unwrap();
-                        }
-                    }
+        let budget = ROWS.budget(&spec)?;
+        let window = budget.window(now)?;
+        let period = window.key();
+        // Spend by label, live holds (lapsed ones are not counted; the
+        // `holds_live` index scans only live ones) and fired thresholds, in one round trip.
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT 's', label, amount FROM byok_guard_spend WHERE scope = $1 AND period = $2 \
+             UNION ALL \
+             SELECT 'h', '', amount FROM byok_guard_holds WHERE scope = $1 AND active = 1 AND expires_at > $3 \
+             UNION ALL \
+             SELECT 'a', percent, '' FROM byok_guard_alerts WHERE scope = $1 AND period = $2",
+        )
+        .bind(scope.as_str())
+        .bind(&period)
+        .bind(now.as_millisecond())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        let (mut by_label, mut held, mut fired) = (BTreeMap::new(), Usd::ZERO, Vec::new());
+        for (kind, key, amount) in &rows {
+            match kind.as_str() {
+                "s" => {
+                    by_label.insert(ROWS.label(key)?, ROWS.amount(amount)?);
                 }
-                admitted
-            }));
-        }
-        let mut total = 0;
-        for t in tasks {
-            total += t.await.unwrap();
-        }
-        assert_eq!(
-            total, 100,
-            "exactly limit / amount admitted across versions"
-        );
-        let st = new.status(&s, Timestamp::now()).await.unwrap().unwrap();
-        assert_eq!(st.spent.checked_add(st.held).unwrap(), usd("1"));
-    }
-
-    #[tokio::test]
-    async fn the_functions_refuse_snapshot_isolation() {
-        let Some(l) = ledger("the_functions_refuse_snapshot_isolation").await else {
-            return;
-        };
-        let mut tx = l.pool().begin().await.unwrap();
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        let e = sqlx::query(AssertSqlSafe(l.calls.settle.clone()))
-            .bind(ReservationId::new().to_string())
-            .bind("1")
-            .bind("estimated")
-            .bind(0i64)
-            .fetch_all(&mut *tx)
-            .await
-            .unwrap_err();
-        assert!(e.to_string().contains("READ COMMITTED"), "{e}");
-    }
-
-    #[tokio::test]
-    async fn figures_come_back_exact() {
-        let Some(l) = ledger("figures_come_back_exact").await else {
-            return;
-        };
-        let s = scope("exact");
-        let now = Timestamp::now();
-        l.put_budget(&Budget::new(s.clone(), usd("0.3"), Period::Week).alerts([100]))
-            .await
-            .unwrap();
-        let a = req(&[&s], "0.1", now);
-        let b = req(&[&s], "0.000000000001", now);
-        assert!(held(&l, &a).await && held(&l, &b).await);
-        match l.hold(&req(&[&s], "0.2", now)).await.unwrap() {
-            HoldOutcome::Denied(d) => {
-                assert_eq!(d.reserved, usd("0.100000000001"));
-                assert_eq!(d.spent, Usd::ZERO);
+                "h" => held = held.checked_add(ROWS.amount(amount)?)?,
+                _ => fired.push(ROWS.percent(key)?),
             }
-            other => panic!("{other:?}"),
         }
-        l.settle(a.id, usd("0.15"), Label::Estimated, now)
-            .await
-            .unwrap();
-        match l
-            .settle(b.id, usd("0.15"), Label::Unavailable, now)
-            .await
-            .unwrap()
-        {
-            SettleOutcome::Settled { alerts, .. } => {
-                assert_eq!(alerts.len(), 1);
-                assert_eq!((alerts[0].spent, alerts[0].limit), (usd("0.3"), usd("0.3")));
-                assert_eq!(alerts[0].percent, 100);
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(
-            l.release(b.id).await.unwrap_err().code(),
-            "reservation_settled"
-        );
+        status_of(budget, window, by_label, held, fired).map(Some)
     }
 }

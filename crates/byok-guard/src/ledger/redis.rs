@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use redis::Script;
 use redis::aio::ConnectionManager;
 
+use super::row::Rows;
 use super::{
     Alert, BudgetStatus, Denied, DenyReason, HoldOutcome, HoldRequest, Ledger, RelabelRequest,
     Relabeled, ReleaseOutcome, ReservationId, SettleOutcome, distinct_scopes, over_limit,
@@ -70,12 +71,8 @@ fn err(e: redis::RedisError) -> GuardError {
     }
 }
 
-fn corrupt(what: impl std::fmt::Display) -> GuardError {
-    GuardError::CorruptLedger {
-        backend: "redis",
-        message: what.to_string(),
-    }
-}
+/// Reads stored text back (errors name the `redis` backend).
+const ROWS: Rows = Rows::new("redis");
 
 /// The largest amount (limit, hold, settle) in whole dollars: 10^12.
 ///
@@ -122,9 +119,13 @@ fn limbs(usd: Usd) -> Result<String, GuardError> {
 fn from_limbs(s: &str) -> Result<Usd, GuardError> {
     let (d, p) = s
         .split_once(':')
-        .ok_or_else(|| corrupt(format!("amount {s:?}")))?;
-    let d: i128 = d.parse().map_err(|_| corrupt(format!("amount {s:?}")))?;
-    let p: i128 = p.parse().map_err(|_| corrupt(format!("amount {s:?}")))?;
+        .ok_or_else(|| ROWS.corrupt(format!("amount {s:?}")))?;
+    let d: i128 = d
+        .parse()
+        .map_err(|_| ROWS.corrupt(format!("amount {s:?}")))?;
+    let p: i128 = p
+        .parse()
+        .map_err(|_| ROWS.corrupt(format!("amount {s:?}")))?;
     d.checked_mul(PICOS_PER_USD)
         .and_then(|v| v.checked_add(p))
         .map(Usd::from_picos)
@@ -201,7 +202,7 @@ impl RedisLedger {
 impl Ledger for RedisLedger {
     async fn put_budget(&self, budget: &Budget) -> Result<(), GuardError> {
         budget.validate()?;
-        let spec = serde_json::to_string(budget).map_err(corrupt)?;
+        let spec = ROWS.spec(budget)?;
         let alerts: Vec<String> = budget.alert_percents.iter().map(u32::to_string).collect();
         let limit = limbs(budget.limit)?;
         // The script writes only if the stored spec is still the one the carry was computed from.
@@ -216,8 +217,7 @@ impl Ledger for RedisLedger {
             let now = Timestamp::now();
             let (from, from_start) = match &old {
                 Some(text) => {
-                    let old: Budget = serde_json::from_str(text)
-                        .map_err(|e| corrupt(format!("budget spec: {e}")))?;
+                    let old = ROWS.budget(text)?;
                     match budget.carry_from(&old, now)? {
                         Some((from, _)) => {
                             let start = old.window(now)?.start;
@@ -255,7 +255,7 @@ impl Ledger for RedisLedger {
             match reply.as_str() {
                 "ok" => return Ok(()),
                 "changed" => continue,
-                other => return Err(corrupt(format!("unexpected budget reply {other:?}"))),
+                other => return Err(ROWS.corrupt(format!("unexpected budget reply {other:?}"))),
             }
         }
         Err(GuardError::Ledger {
@@ -272,8 +272,7 @@ impl Ledger for RedisLedger {
             .query_async(&mut con)
             .await
             .map_err(err)?;
-        spec.map(|s| serde_json::from_str(&s).map_err(|e| corrupt(format!("budget spec: {e}"))))
-            .transpose()
+        spec.map(|s| ROWS.budget(&s)).transpose()
     }
 
     async fn delete_budget(&self, scope: &Scope) -> Result<bool, GuardError> {
@@ -308,13 +307,13 @@ impl Ledger for RedisLedger {
                     let lines: Vec<&str> = reply.get(1).map_or(Vec::new(), |s| s.lines().collect());
                     let budgets = lines
                         .chunks(2)
-                        .map(|c| Scope::custom(c[0]).map_err(|_| corrupt("scope")))
+                        .map(|c| ROWS.scope(c[0]))
                         .collect::<Result<_, _>>()?;
                     return Ok(HoldOutcome::Held { budgets });
                 }
                 Some("denied") if reply.len() == 5 => {
                     return Ok(HoldOutcome::Denied(Denied {
-                        budget: Scope::custom(reply[1].clone()).map_err(|_| corrupt("scope"))?,
+                        budget: ROWS.scope(&reply[1])?,
                         limit: from_limbs(&reply[2])?,
                         spent: from_limbs(&reply[3])?,
                         reserved: from_limbs(&reply[4])?,
@@ -324,18 +323,16 @@ impl Ledger for RedisLedger {
                 }
                 Some("stale") => {
                     for scope in &reply[1..] {
-                        let scope = Scope::custom(scope.clone()).map_err(|_| corrupt("scope"))?;
+                        let scope = ROWS.scope(scope)?;
                         if let Some(b) = self.budget(&scope).await? {
                             self.refresh_window(&b, req.now).await?;
                         }
                     }
                 }
-                _ => return Err(corrupt(format!("unexpected hold reply {reply:?}"))),
+                _ => return Err(ROWS.corrupt(format!("unexpected hold reply {reply:?}"))),
             }
         }
-        Err(corrupt(
-            "budget windows keep going stale; check the clocks of the clients",
-        ))
+        Err(ROWS.corrupt("budget windows keep going stale; check the clocks of the clients"))
     }
 
     async fn settle(
@@ -366,17 +363,16 @@ impl Ledger for RedisLedger {
             Some("settled") if reply.len() >= 2 => {
                 let expires: i64 = reply[1]
                     .parse()
-                    .map_err(|_| corrupt("reservation expiry"))?;
+                    .map_err(|_| ROWS.corrupt("reservation expiry"))?;
                 let late = now.as_millisecond() >= expires;
-                let scope = |s: &str| Scope::custom(s).map_err(|_| corrupt("scope"));
                 let (mut alerts, mut over) = (Vec::new(), Vec::new());
                 let mut rest = &reply[2..];
                 while let Some(tag) = rest.first() {
                     match (tag.as_str(), rest) {
                         ("alert", [_, s, pct, spent, limit, period, ..]) => {
                             alerts.push(Alert {
-                                scope: scope(s)?,
-                                percent: pct.parse().map_err(|_| corrupt("alert percent"))?,
+                                scope: ROWS.scope(s)?,
+                                percent: ROWS.percent(pct)?,
                                 spent: from_limbs(spent)?,
                                 limit: from_limbs(limit)?,
                                 period: period.clone(),
@@ -385,7 +381,7 @@ impl Ledger for RedisLedger {
                         }
                         ("spent", [_, s, spent, limit, period, ..]) => {
                             over.extend(over_limit(
-                                (&scope(s)?, from_limbs(limit)?),
+                                (&ROWS.scope(s)?, from_limbs(limit)?),
                                 from_limbs(spent)?,
                                 amount,
                                 period,
@@ -393,7 +389,7 @@ impl Ledger for RedisLedger {
                             ));
                             rest = &rest[5..];
                         }
-                        _ => return Err(corrupt(format!("unexpected settle reply {reply:?}"))),
+                        _ => return Err(ROWS.corrupt(format!("unexpected settle reply {reply:?}"))),
                     }
                 }
                 Ok(SettleOutcome::Settled {
@@ -401,7 +397,7 @@ impl Ledger for RedisLedger {
                     over_limit: over,
                 })
             }
-            _ => Err(corrupt(format!("unexpected settle reply {reply:?}"))),
+            _ => Err(ROWS.corrupt(format!("unexpected settle reply {reply:?}"))),
         }
     }
 
@@ -421,7 +417,7 @@ impl Ledger for RedisLedger {
             "already" => Ok(ReleaseOutcome::AlreadyReleased),
             "settled" => Err(GuardError::ReservationSettled { id: id.to_string() }),
             "not_found" => Err(GuardError::ReservationNotFound { id: id.to_string() }),
-            other => Err(corrupt(format!("unexpected release reply {other:?}"))),
+            other => Err(ROWS.corrupt(format!("unexpected release reply {other:?}"))),
         }
     }
 
@@ -437,11 +433,11 @@ impl Ledger for RedisLedger {
             inv.arg(l.as_str());
         }
         let reply: Vec<String> = inv.invoke_async(&mut con).await.map_err(err)?;
-        let [calls, total, moved_calls, moved] =
-            <[String; 4]>::try_from(reply).map_err(|r| corrupt(format!("relabel reply {r:?}")))?;
+        let [calls, total, moved_calls, moved] = <[String; 4]>::try_from(reply)
+            .map_err(|r| ROWS.corrupt(format!("relabel reply {r:?}")))?;
         let count = |s: &str| {
             s.parse::<u64>()
-                .map_err(|_| corrupt(format!("count {s:?}")))
+                .map_err(|_| ROWS.corrupt(format!("count {s:?}")))
         };
         Ok(Relabeled {
             calls: count(&calls)?,
@@ -472,23 +468,20 @@ impl Ledger for RedisLedger {
             .invoke_async(&mut con)
             .await
             .map_err(err)?;
-        let [spend, held, fired] =
-            <[String; 3]>::try_from(reply).map_err(|r| corrupt(format!("status reply {r:?}")))?;
+        let [spend, held, fired] = <[String; 3]>::try_from(reply)
+            .map_err(|r| ROWS.corrupt(format!("status reply {r:?}")))?;
         let lines: Vec<&str> = spend.lines().collect();
         let mut by_label = BTreeMap::new();
         for pair in lines.chunks(2) {
             let [label, amount] = pair else {
-                return Err(corrupt("spend hash"));
+                return Err(ROWS.corrupt("spend hash"));
             };
-            let label: Label = label
-                .parse()
-                .map_err(|_| corrupt(format!("label {label:?}")))?;
-            by_label.insert(label, from_limbs(amount)?);
+            by_label.insert(ROWS.label(label)?, from_limbs(amount)?);
         }
         let fired = fired
             .split(',')
             .filter(|s| !s.is_empty())
-            .map(|s| s.parse().map_err(|_| corrupt("alert percent")))
+            .map(|s| ROWS.percent(s))
             .collect::<Result<Vec<u32>, _>>()?;
         status_of(budget, window, by_label, from_limbs(&held)?, fired).map(Some)
     }

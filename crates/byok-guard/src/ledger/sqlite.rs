@@ -13,6 +13,7 @@
 //! seventieth or so reserve + settle paid for one, which doubled the average.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,13 +22,21 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
+use super::row::Rows;
+use super::schema::{self, Dialect, SETTLE_COLUMNS};
 use super::{
     Alert, BudgetStatus, HoldOutcome, HoldRequest, Ledger, RelabelRequest, Relabeled,
     ReleaseOutcome, ReservationId, SettleOutcome, check, distinct_scopes, over_limit, status_of,
 };
-use crate::budget::{Budget, Scope, Window};
+use crate::budget::{Budget, CachedBudget, Scope};
 use crate::cost::Label;
 use crate::{GuardError, Usd};
+
+#[cfg(test)]
+mod tests;
+
+/// Reads stored text back (errors name the `sqlite` backend).
+const ROWS: Rows = Rows::new("sqlite");
 
 /// A ledger in one SQLite file (WAL mode, `synchronous = NORMAL`).
 ///
@@ -76,7 +85,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// holds this many pages (400 MiB), so the WAL can never grow without bound.
 const AUTOCHECKPOINT_BACKSTOP: i64 = 100_000;
 
-fn start_checkpointer(path: &str, dirty: Arc<AtomicBool>) -> Option<Checkpointer> {
+fn start_checkpointer(path: &Path, dirty: Arc<AtomicBool>) -> Option<Checkpointer> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -113,24 +122,11 @@ struct Conn {
     budgets: HashMap<String, Cached>,
 }
 
+/// A budget's spec as last read, and the budget with its current period.
 struct Cached {
     spec: String,
-    budget: Budget,
-    window: Option<(Window, String)>,
+    budget: CachedBudget,
 }
-
-/// Tables, created if missing. A settled reservation keeps its settle time
-/// (ms), amount and current label, for relabelling. `WITHOUT ROWID`: rows live
-/// in their primary-key tree, so a write touches one tree instead of a table
-/// and its key index — fewer pages per commit in the WAL.
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS byok_guard_budgets (scope TEXT PRIMARY KEY, spec TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS byok_guard_reservations (id TEXT PRIMARY KEY, state TEXT NOT NULL, expires_at BIGINT NOT NULL, settled_at BIGINT, amount TEXT, label TEXT) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS byok_guard_holds (id TEXT NOT NULL, scope TEXT NOT NULL, period TEXT NOT NULL, amount TEXT NOT NULL, expires_at BIGINT NOT NULL, active INTEGER NOT NULL, PRIMARY KEY (id, scope)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS byok_guard_holds_live ON byok_guard_holds (scope, active, expires_at);
-CREATE TABLE IF NOT EXISTS byok_guard_spend (scope TEXT NOT NULL, period TEXT NOT NULL, label TEXT NOT NULL, amount TEXT NOT NULL, PRIMARY KEY (scope, period, label)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS byok_guard_alerts (scope TEXT NOT NULL, period TEXT NOT NULL, percent TEXT NOT NULL, PRIMARY KEY (scope, period, percent)) WITHOUT ROWID;
-";
 
 const UPSERT_SPEND: &str = "INSERT INTO byok_guard_spend (scope, period, label, amount) VALUES (?1, ?2, ?3, ?4) \
      ON CONFLICT (scope, period, label) DO UPDATE SET amount = excluded.amount";
@@ -140,25 +136,6 @@ fn err(e: rusqlite::Error) -> GuardError {
         backend: "sqlite",
         message: e.to_string(),
     }
-}
-
-fn corrupt(what: impl std::fmt::Display) -> GuardError {
-    GuardError::CorruptLedger {
-        backend: "sqlite",
-        message: what.to_string(),
-    }
-}
-
-fn amount(text: &str) -> Result<Usd, GuardError> {
-    Usd::parse(text).map_err(|_| corrupt(format!("amount {text:?} is not a decimal")))
-}
-
-fn label(text: &str) -> Result<Label, GuardError> {
-    text.parse().map_err(|_| corrupt(format!("label {text:?}")))
-}
-
-fn scope(text: String) -> Result<Scope, GuardError> {
-    Scope::custom(text).map_err(|_| corrupt("scope"))
 }
 
 /// An error while opening: rusqlite puts the file's path in its message, and
@@ -187,15 +164,34 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 }
 
 impl SqliteLedger {
-    /// Open (creating if missing) `sqlite:PATH`, `sqlite://PATH` or `sqlite::memory:`.
-    pub async fn open(url: &str) -> Result<SqliteLedger, GuardError> {
+    /// Open (creating if missing, with mode 0600) the ledger file at `path`;
+    /// `:memory:` is a ledger of this handle only. The parent directory must exist.
+    ///
+    /// For compatibility with 0.1, whose `open` took a URL, a path whose text
+    /// starts with `sqlite:` is read as a URL ([`connect`](Self::connect)); to
+    /// open a file whose name really starts that way, write it `./sqlite:…`.
+    pub async fn open(path: impl AsRef<Path>) -> Result<SqliteLedger, GuardError> {
+        let path = path.as_ref();
+        match path.to_str() {
+            Some(url) if url.starts_with("sqlite:") => SqliteLedger::connect(url).await,
+            _ => SqliteLedger::open_path(path.to_path_buf()).await,
+        }
+    }
+
+    /// Open (creating if missing) `sqlite:PATH`, `sqlite://PATH` or
+    /// `sqlite::memory:`, the URLs [`ledger::open`](super::open) takes.
+    pub async fn connect(url: &str) -> Result<SqliteLedger, GuardError> {
         let path = url
             .strip_prefix("sqlite:")
             .ok_or_else(|| GuardError::InvalidLedgerUrl {
                 reason: "a SQLite URL starts with sqlite:".into(),
             })?;
-        let path = path.strip_prefix("//").unwrap_or(path).to_owned();
-        if path.is_empty() {
+        let path = path.strip_prefix("//").unwrap_or(path);
+        SqliteLedger::open_path(PathBuf::from(path)).await
+    }
+
+    async fn open_path(path: PathBuf) -> Result<SqliteLedger, GuardError> {
+        if path.as_os_str().is_empty() {
             return Err(GuardError::InvalidLedgerUrl {
                 reason: "the SQLite path is empty".into(),
             });
@@ -204,7 +200,7 @@ impl SqliteLedger {
         let flag = dirty.clone();
         let (conn, checkpointer) = tokio::task::spawn_blocking(move || {
             let conn = open_with_retries(&path)?;
-            if path == ":memory:" {
+            if is_memory(&path) {
                 return Ok((conn, None));
             }
             let checkpointer = start_checkpointer(&path, flag);
@@ -215,7 +211,7 @@ impl SqliteLedger {
             Ok::<_, GuardError>((conn, checkpointer))
         })
         .await
-        .map_err(|_| corrupt("the ledger's opening task panicked"))??;
+        .map_err(|_| ROWS.corrupt("the ledger's opening task panicked"))??;
         Ok(SqliteLedger {
             db: Arc::new(Db {
                 conn: Mutex::new(Conn {
@@ -244,7 +240,7 @@ impl SqliteLedger {
             out
         })
         .await
-        .map_err(|_| corrupt("a ledger operation panicked"))?
+        .map_err(|_| ROWS.corrupt("a ledger operation panicked"))?
     }
 }
 
@@ -283,7 +279,7 @@ impl SqliteLedger {
             }
         }
         let Some(f) = f else {
-            return Err(corrupt("a ledger operation ran twice"));
+            return Err(ROWS.corrupt("a ledger operation ran twice"));
         };
         self.run(move |c| {
             let tx = c
@@ -299,7 +295,12 @@ impl SqliteLedger {
 /// How long an operation waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn open_with_retries(path: &str) -> Result<Connection, GuardError> {
+/// `:memory:`: SQLite's name for a database of one connection.
+fn is_memory(path: &Path) -> bool {
+    path == Path::new(":memory:")
+}
+
+fn open_with_retries(path: &Path) -> Result<Connection, GuardError> {
     // Processes opening one new file together can see "locked" at once while
     // another switches it to WAL; wait a little and try again, a bounded number of times.
     let mut attempt = 0u64;
@@ -315,12 +316,12 @@ fn open_with_retries(path: &str) -> Result<Connection, GuardError> {
     }
 }
 
-fn open_once(path: &str) -> rusqlite::Result<Connection> {
-    let in_memory = path == ":memory:";
+fn open_once(path: &Path) -> rusqlite::Result<Connection> {
+    let in_memory = is_memory(path);
     if !in_memory {
         // Budgets and scopes are nobody else's business. A failure here
         // surfaces when SQLite opens the path.
-        let _ = byok_keys::fs::create_private_file(std::path::Path::new(path));
+        let _ = byok_keys::fs::create_private_file(path);
     }
     let mut conn = if in_memory {
         Connection::open_in_memory()?
@@ -348,26 +349,24 @@ fn open_once(path: &str) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.set_prepared_statement_cache_capacity(64);
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute_batch(SCHEMA)?;
+    for stmt in schema::tables(Dialect::Sqlite) {
+        tx.execute_batch(&stmt)?;
+    }
     // Ledgers created before relabelling existed lack these columns.
     let columns: Vec<String> = tx
         .prepare("SELECT name FROM pragma_table_info('byok_guard_reservations')")?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    for (name, ty) in [
-        ("settled_at", "BIGINT"),
-        ("amount", "TEXT"),
-        ("label", "TEXT"),
-    ] {
+    for (name, ty) in SETTLE_COLUMNS {
         if !columns.iter().any(|c| c == name) {
             tx.execute_batch(&format!(
                 "ALTER TABLE byok_guard_reservations ADD COLUMN {name} {ty}"
             ))?;
         }
     }
-    tx.execute_batch(
-        "CREATE INDEX IF NOT EXISTS byok_guard_reservations_settled ON byok_guard_reservations (settled_at)",
-    )?;
+    for stmt in schema::indexes() {
+        tx.execute_batch(&stmt)?;
+    }
     tx.commit()?;
     Ok(conn)
 }
@@ -390,33 +389,10 @@ fn load_budget<'c>(
     };
     let fresh = cache.get(scope).is_none_or(|c| c.spec != spec);
     if fresh {
-        let budget: Budget =
-            serde_json::from_str(&spec).map_err(|e| corrupt(format!("budget spec: {e}")))?;
-        cache.insert(
-            scope.to_owned(),
-            Cached {
-                spec,
-                budget,
-                window: None,
-            },
-        );
+        let budget = CachedBudget::new(ROWS.budget(&spec)?);
+        cache.insert(scope.to_owned(), Cached { spec, budget });
     }
     Ok(cache.get_mut(scope))
-}
-
-impl Cached {
-    /// The period key at `now`, from the cached window while `now` is inside it.
-    fn period(&mut self, now: Timestamp) -> Result<String, GuardError> {
-        if let Some((w, key)) = &self.window {
-            if w.start.is_none_or(|s| s <= now) && w.end.is_none_or(|e| now < e) {
-                return Ok(key.clone());
-            }
-        }
-        let w = self.budget.window(now)?;
-        let key = w.key();
-        self.window = Some((w, key.clone()));
-        Ok(key)
-    }
 }
 
 fn spend_by_label(
@@ -434,7 +410,7 @@ fn spend_by_label(
     while let Some(r) = rows.next().map_err(err)? {
         let l: String = r.get(0).map_err(err)?;
         let a: String = r.get(1).map_err(err)?;
-        out.insert(label(&l)?, amount(&a)?);
+        out.insert(ROWS.label(&l)?, ROWS.amount(&a)?);
     }
     Ok(out)
 }
@@ -453,7 +429,7 @@ fn held(tx: &rusqlite::Transaction<'_>, scope: &str, now: Timestamp) -> Result<U
     let mut total = Usd::ZERO;
     while let Some(r) = rows.next().map_err(err)? {
         let a: String = r.get(0).map_err(err)?;
-        total = total.checked_add(amount(&a)?)?;
+        total = total.checked_add(ROWS.amount(&a)?)?;
     }
     Ok(total)
 }
@@ -470,10 +446,7 @@ fn fired(
     let mut out = Vec::new();
     while let Some(r) = rows.next().map_err(err)? {
         let p: String = r.get(0).map_err(err)?;
-        out.push(
-            p.parse()
-                .map_err(|_| corrupt(format!("alert percent {p:?}")))?,
-        );
+        out.push(ROWS.percent(&p)?);
     }
     Ok(out)
 }
@@ -569,7 +542,7 @@ fn hold(
     if claimed == 0 {
         let budgets = hold_scopes(&tx, &id)?
             .into_iter()
-            .map(|(s, _)| scope(s))
+            .map(|(s, _)| ROWS.scope(&s))
             .collect::<Result<_, _>>()?;
         tx.commit().map_err(err)?;
         return Ok(HoldOutcome::Held { budgets });
@@ -579,11 +552,11 @@ fn hold(
         let Some(cached) = load_budget(&tx, budgets, s.as_str())? else {
             continue;
         };
-        let period = cached.period(req.now)?;
+        let period = cached.budget.period_key(req.now)?;
         let by_label = spend_by_label(&tx, s.as_str(), &period)?;
         let spent = Usd::checked_sum(by_label.into_values())?;
         let live = held(&tx, s.as_str(), req.now)?;
-        if let Some(denied) = check(&cached.budget, spent, live, req.amount)? {
+        if let Some(denied) = check(cached.budget.budget(), spent, live, req.amount)? {
             // Dropping the transaction rolls back the claimed id: nothing is held anywhere.
             return Ok(HoldOutcome::Denied(denied));
         }
@@ -602,7 +575,7 @@ fn hold(
                 .execute(params![
                     id,
                     s.as_str(),
-                    period,
+                    &**period,
                     held_amount,
                     req.expires_at.as_millisecond()
                 ])
@@ -649,19 +622,20 @@ fn settle(
         let Some(cached) = load_budget(&tx, budgets, &s)? else {
             continue;
         };
+        let budget = cached.budget.budget();
         let spent = Usd::checked_sum(by_label.into_values())?;
         over.extend(over_limit(
-            (&cached.budget.scope, cached.budget.limit),
+            (&budget.scope, budget.limit),
             spent,
             settled,
             &period,
             late,
         ));
-        if cached.budget.alert_percents.is_empty() {
+        if budget.alert_percents.is_empty() {
             continue;
         }
         let already = fired(&tx, &s, &period)?;
-        for percent in cached.budget.crossed(spent, &already) {
+        for percent in budget.crossed(spent, &already) {
             let inserted = tx
                 .prepare_cached(
                     "INSERT INTO byok_guard_alerts (scope, period, percent) VALUES (?1, ?2, ?3) \
@@ -672,10 +646,10 @@ fn settle(
                 .map_err(err)?;
             if inserted == 1 {
                 alerts.push(Alert {
-                    scope: scope(s.clone())?,
+                    scope: ROWS.scope(&s)?,
                     percent,
                     spent,
-                    limit: cached.budget.limit,
+                    limit: budget.limit,
                     period: period.clone(),
                 });
             }
@@ -748,8 +722,8 @@ fn relabel(tx: rusqlite::Transaction<'_>, req: &RelabelRequest) -> Result<Relabe
     };
     let mut out = Relabeled::default();
     for (id, settled, old) in calls {
-        let settled = amount(&settled)?;
-        let old = label(&old)?;
+        let settled = ROWS.amount(&settled)?;
+        let old = ROWS.label(&old)?;
         out.calls += 1;
         out.total = out.total.checked_add(settled)?;
         if old == req.to || !req.from.contains(&old) {
@@ -793,7 +767,7 @@ fn status(c: &mut Conn, s: &Scope, now: Timestamp) -> Result<Option<BudgetStatus
     let Some(cached) = load_budget(&tx, &mut c.budgets, s.as_str())? else {
         return Ok(None);
     };
-    let budget = cached.budget.clone();
+    let budget = cached.budget.budget().clone();
     let window = budget.window(now)?;
     let period = window.key();
     let by_label = spend_by_label(&tx, s.as_str(), &period)?;
@@ -807,12 +781,12 @@ fn status(c: &mut Conn, s: &Scope, now: Timestamp) -> Result<Option<BudgetStatus
 impl Ledger for SqliteLedger {
     async fn put_budget(&self, budget: &Budget) -> Result<(), GuardError> {
         budget.validate()?;
-        let spec = serde_json::to_string(budget).map_err(corrupt)?;
+        let spec = ROWS.spec(budget)?;
         let s = budget.scope.to_string();
         let new = budget.clone();
         self.write(move |tx, budgets| {
             let carry = match load_budget(&tx, budgets, &s)? {
-                Some(old) => new.carry_from(&old.budget, Timestamp::now())?,
+                Some(old) => new.carry_from(old.budget.budget(), Timestamp::now())?,
                 None => None,
             };
             if let Some((from, into)) = carry {
@@ -834,7 +808,7 @@ impl Ledger for SqliteLedger {
         let s = scope.to_string();
         self.run(move |c| {
             let tx = c.sql.transaction().map_err(err)?;
-            let out = load_budget(&tx, &mut c.budgets, &s)?.map(|b| b.budget.clone());
+            let out = load_budget(&tx, &mut c.budgets, &s)?.map(|b| b.budget.budget().clone());
             tx.commit().map_err(err)?;
             Ok(out)
         })
@@ -890,107 +864,5 @@ impl Ledger for SqliteLedger {
     ) -> Result<Option<BudgetStatus>, GuardError> {
         let scope = scope.clone();
         self.run(move |c| status(c, &scope, now)).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use super::SqliteLedger;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn sqlite_ledger_keeps_the_contract() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
-        crate::conformance::run_all(Arc::new(SqliteLedger::open(&url).await.unwrap())).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn sqlite_in_memory_and_two_handles_on_one_file() {
-        crate::conformance::run_all(Arc::new(
-            SqliteLedger::open("sqlite::memory:").await.unwrap(),
-        ))
-        .await;
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("shared.db").display());
-        let a = Arc::new(SqliteLedger::open(&url).await.unwrap());
-        let b = Arc::new(SqliteLedger::open(&url).await.unwrap());
-        // Two connections on one file stand in for two processes inside one test.
-        let (ra, rb) = tokio::join!(
-            crate::conformance::concurrent_holds_never_overspend(a, 8, 20),
-            crate::conformance::concurrent_holds_never_overspend(b, 8, 20),
-        );
-        let _ = (ra, rb);
-    }
-
-    /// A file written by the earlier schema (no settle columns) opens, gains
-    /// them, and keeps its spend.
-    #[tokio::test]
-    async fn an_older_ledger_file_is_migrated() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.db");
-        {
-            let c = rusqlite::Connection::open(&path).unwrap();
-            c.execute_batch(
-                "CREATE TABLE byok_guard_budgets (scope TEXT PRIMARY KEY, spec TEXT NOT NULL);
-                 CREATE TABLE byok_guard_reservations (id TEXT PRIMARY KEY, state TEXT NOT NULL, expires_at BIGINT NOT NULL);
-                 CREATE TABLE byok_guard_spend (scope TEXT NOT NULL, period TEXT NOT NULL, label TEXT NOT NULL, amount TEXT NOT NULL, PRIMARY KEY (scope, period, label));
-                 INSERT INTO byok_guard_budgets VALUES ('old', '{\"scope\":\"old\",\"limit\":\"5\",\"period\":\"total\"}');
-                 INSERT INTO byok_guard_spend VALUES ('old', 'total', 'estimated', '1.5');",
-            )
-            .unwrap();
-        }
-        let ledger = SqliteLedger::open(&format!("sqlite:{}", path.display()))
-            .await
-            .unwrap();
-        let scope = crate::Scope::custom("old").unwrap();
-        let st = crate::Ledger::status(&ledger, &scope, jiff::Timestamp::now())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(st.spent, "1.5".parse().unwrap());
-        crate::conformance::run_all(Arc::new(ledger)).await;
-    }
-
-    #[cfg(unix)]
-    #[tokio::test]
-    async fn a_new_ledger_file_is_private() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("private.db");
-        let _l = SqliteLedger::open(&format!("sqlite:{}", path.display()))
-            .await
-            .unwrap();
-        for file in [path.clone(), dir.path().join("private.db-wal")] {
-            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode, 0o600, "{}", file.display());
-        }
-    }
-
-    #[tokio::test]
-    async fn open_errors_never_repeat_the_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite:{}/missing/secret-part.db", dir.path().display());
-        let e = SqliteLedger::open(&url).await.unwrap_err();
-        assert_eq!(e.code(), "ledger_unavailable");
-        let shown = format!("{e} {e:?}");
-        assert!(
-            !shown.contains("secret-part") && !shown.contains("missing"),
-            "{shown}"
-        );
-        assert!(shown.contains("cannot open the ledger file"), "{shown}");
-    }
-
-    #[tokio::test]
-    async fn bad_urls_are_coded() {
-        assert_eq!(
-            SqliteLedger::open("sqlite:").await.unwrap_err().code(),
-            "invalid_ledger_url"
-        );
-        assert_eq!(
-            SqliteLedger::open("postgres://x").await.unwrap_err().code(),
-            "invalid_ledger_url"
-        );
     }
 }

@@ -1,91 +1,35 @@
-//! The ledger logic shared by the SQL backends, written once over a tiny
-//! transaction interface so SQLite and PostgreSQL keep the same contract.
+//! The previous PostgreSQL ledger, frozen for tests: holds and settles as
+//! multi-statement transactions over the same tables, from before the hot
+//! paths became PL/pgSQL functions.
 //!
-//! Amounts are stored as decimal TEXT (exact i128 picodollars; SQLite integers
-//! are only 64-bit) and added in Rust inside the transaction. Every mutation
-//! first locks the budget rows of its scopes in scope order (PostgreSQL
-//! `FOR UPDATE`; SQLite `BEGIN IMMEDIATE` serialises writers), so reading
-//! spend and holds and writing the new hold is one atomic step.
-//!
-//! `PostgresLedger` runs its hot paths as PL/pgSQL functions over the same
-//! tables and uses this logic only for budgets and status (and, in tests, as
-//! the previous version it must share a database with).
-// The mutations (hold, settle, release, relabel) serve only PostgreSQL's
-// tests now, as the previous version a new instance must share a database with.
+//! Instances of the previous version and the shipping one may share a
+//! database during a rolling upgrade; `tests.rs` runs both on one database
+//! and checks that they keep one set of books. Its statements are kept as
+//! they were (only the layer that sent them to either SQL backend is gone).
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use async_trait::async_trait;
 use jiff::Timestamp;
+use sqlx::postgres::{PgArguments, PgPool};
+use sqlx::query::Query;
+use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
 
-#[cfg(test)]
-use super::{
-    Alert, HoldOutcome, HoldRequest, ReservationId, SettleOutcome, check, distinct_scopes,
-};
-use super::{BudgetStatus, status_of};
+use super::{ROWS, err};
 use crate::budget::{Budget, Scope};
 use crate::cost::Label;
+use crate::ledger::{
+    Alert, HoldOutcome, HoldRequest, ReservationId, SettleOutcome, check, distinct_scopes,
+};
 use crate::{GuardError, Usd};
 
 /// A bound parameter.
-pub(crate) enum Bind {
+enum Bind {
     Text(String),
     Int(i64),
 }
 
-/// One open transaction.
-#[async_trait]
-pub(crate) trait SqlTx: Send {
-    /// Rows of a query whose columns are all TEXT.
-    async fn rows(&mut self, sql: &str, binds: Vec<Bind>) -> Result<Vec<Vec<String>>, GuardError>;
-    /// Run a statement; rows affected.
-    async fn exec(&mut self, sql: &str, binds: Vec<Bind>) -> Result<u64, GuardError>;
-    /// Commit (dropping the transaction rolls back).
-    async fn commit(self: Box<Self>) -> Result<(), GuardError>;
-}
-
-/// A database the shared logic runs on.
-#[async_trait]
-pub(crate) trait SqlDb: Send + Sync + fmt::Debug + 'static {
-    /// `sqlite` / `postgres`, for errors.
-    const BACKEND: &'static str;
-    /// Appended to the budget-row select to lock it (`" FOR UPDATE"` or `""`).
-    const LOCK: &'static str;
-    #[cfg(test)]
-    /// Appended to the reservation-with-holds join to lock the reservation row only.
-    const LOCK_RESERVATION: &'static str;
-    /// Begin a write transaction.
-    async fn begin(&self) -> Result<Box<dyn SqlTx>, GuardError>;
-}
-
-/// Tables, created if missing (one statement each). A settled reservation
-/// keeps its settle time (ms), amount and current label, for relabelling.
-pub(crate) const SCHEMA: [&str; 7] = [
-    "CREATE TABLE IF NOT EXISTS byok_guard_budgets (scope TEXT PRIMARY KEY, spec TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS byok_guard_reservations (id TEXT PRIMARY KEY, state TEXT NOT NULL, expires_at BIGINT NOT NULL, settled_at BIGINT, amount TEXT, label TEXT)",
-    "CREATE INDEX IF NOT EXISTS byok_guard_reservations_settled ON byok_guard_reservations (settled_at)",
-    "CREATE TABLE IF NOT EXISTS byok_guard_holds (id TEXT NOT NULL, scope TEXT NOT NULL, period TEXT NOT NULL, amount TEXT NOT NULL, expires_at BIGINT NOT NULL, active INTEGER NOT NULL, PRIMARY KEY (id, scope))",
-    "CREATE INDEX IF NOT EXISTS byok_guard_holds_live ON byok_guard_holds (scope, active, expires_at)",
-    "CREATE TABLE IF NOT EXISTS byok_guard_spend (scope TEXT NOT NULL, period TEXT NOT NULL, label TEXT NOT NULL, amount TEXT NOT NULL, PRIMARY KEY (scope, period, label))",
-    "CREATE TABLE IF NOT EXISTS byok_guard_alerts (scope TEXT NOT NULL, period TEXT NOT NULL, percent TEXT NOT NULL, PRIMARY KEY (scope, period, percent))",
-];
-
-/// The shared ledger over a database.
-#[derive(Debug)]
-pub(crate) struct SqlLedger<D> {
-    pub(crate) db: D,
-}
-
-fn corrupt<D: SqlDb>(what: impl fmt::Display) -> GuardError {
-    GuardError::CorruptLedger {
-        backend: D::BACKEND,
-        message: what.to_string(),
-    }
-}
-
-fn amount<D: SqlDb>(text: &str) -> Result<Usd, GuardError> {
-    Usd::parse(text).map_err(|_| corrupt::<D>(format!("amount {text:?} is not a decimal")))
+fn ms(t: Timestamp) -> Bind {
+    Bind::Int(t.as_millisecond())
 }
 
 fn placeholders(from: usize, n: usize) -> String {
@@ -95,70 +39,89 @@ fn placeholders(from: usize, n: usize) -> String {
         .join(",")
 }
 
-fn ms(t: Timestamp) -> Bind {
-    Bind::Int(t.as_millisecond())
+fn query(sql: &str, binds: Vec<Bind>) -> Query<'static, Postgres, PgArguments> {
+    let mut q = sqlx::query(AssertSqlSafe(sql.to_owned()));
+    for b in binds {
+        q = match b {
+            Bind::Text(s) => q.bind(s),
+            Bind::Int(i) => q.bind(i),
+        };
+    }
+    q
 }
 
-impl<D: SqlDb> SqlLedger<D> {
+/// One open transaction.
+struct Tx(Transaction<'static, Postgres>);
+
+impl Tx {
+    /// Rows of a query whose columns are all TEXT.
+    async fn rows(&mut self, sql: &str, binds: Vec<Bind>) -> Result<Vec<Vec<String>>, GuardError> {
+        let rows = query(sql, binds)
+            .fetch_all(&mut *self.0)
+            .await
+            .map_err(err)?;
+        rows.iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| r.try_get::<String, _>(i).map_err(err))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Run a statement; rows affected.
+    async fn exec(&mut self, sql: &str, binds: Vec<Bind>) -> Result<u64, GuardError> {
+        Ok(query(sql, binds)
+            .execute(&mut *self.0)
+            .await
+            .map_err(err)?
+            .rows_affected())
+    }
+
+    /// Commit (dropping the transaction rolls back).
+    async fn commit(self) -> Result<(), GuardError> {
+        self.0.commit().await.map_err(err)
+    }
+}
+
+/// The previous version's ledger on a pool.
+pub(super) struct Previous {
+    pool: PgPool,
+}
+
+impl Previous {
+    /// The previous version on `pool`'s database.
+    pub(super) fn new(pool: PgPool) -> Previous {
+        Previous { pool }
+    }
+
+    async fn begin(&self) -> Result<Tx, GuardError> {
+        Ok(Tx(self.pool.begin().await.map_err(err)?))
+    }
+
     /// Lock and read the budgets of `scopes` (sorted, distinct), in scope order.
-    async fn lock_budgets(tx: &mut dyn SqlTx, scopes: &[Scope]) -> Result<Vec<Budget>, GuardError> {
+    async fn lock_budgets(tx: &mut Tx, scopes: &[Scope]) -> Result<Vec<Budget>, GuardError> {
         if scopes.is_empty() {
             return Ok(Vec::new());
         }
         let sql = format!(
             "SELECT spec FROM byok_guard_budgets WHERE scope IN ({}) ORDER BY scope{}",
             placeholders(1, scopes.len()),
-            D::LOCK
+            " FOR UPDATE"
         );
         let binds = scopes.iter().map(|s| Bind::Text(s.to_string())).collect();
         tx.rows(&sql, binds)
             .await?
             .into_iter()
             .map(|r| {
-                serde_json::from_str(&r[0]).map_err(|e| corrupt::<D>(format!("budget spec: {e}")))
+                serde_json::from_str(&r[0]).map_err(|e| ROWS.corrupt(format!("budget spec: {e}")))
             })
             .collect()
     }
 
-    async fn spend_by_label(
-        tx: &mut dyn SqlTx,
-        scope: &Scope,
-        period: &str,
-    ) -> Result<BTreeMap<Label, Usd>, GuardError> {
-        let rows = tx
-            .rows(
-                "SELECT label, amount FROM byok_guard_spend WHERE scope = $1 AND period = $2",
-                vec![Bind::Text(scope.to_string()), Bind::Text(period.to_owned())],
-            )
-            .await?;
-        let mut out = BTreeMap::new();
-        for r in rows {
-            let label: Label = r[0]
-                .parse()
-                .map_err(|_| corrupt::<D>(format!("label {:?}", r[0])))?;
-            out.insert(label, amount::<D>(&r[1])?);
-        }
-        Ok(out)
-    }
-
-    async fn held(tx: &mut dyn SqlTx, scope: &Scope, now: Timestamp) -> Result<Usd, GuardError> {
-        // Lapsed holds are simply not counted: the (scope, active, expires_at) index
-        // range-scans only live ones, so no cleanup write is needed on the hot path.
-        let rows = tx
-            .rows(
-                "SELECT amount FROM byok_guard_holds WHERE scope = $1 AND active = 1 AND expires_at > $2",
-                vec![Bind::Text(scope.to_string()), ms(now)],
-            )
-            .await?;
-        let amounts: Result<Vec<Usd>, GuardError> =
-            rows.iter().map(|r| amount::<D>(&r[0])).collect();
-        Usd::checked_sum(amounts?)
-    }
-
-    #[cfg(test)]
     /// Settled spend in `period` and live holds of `scope`, in one round trip.
     async fn spent_and_held(
-        tx: &mut dyn SqlTx,
+        tx: &mut Tx,
         scope: &Scope,
         period: &str,
         now: Timestamp,
@@ -173,7 +136,7 @@ impl<D: SqlDb> SqlLedger<D> {
             .await?;
         let (mut spent, mut held) = (Usd::ZERO, Usd::ZERO);
         for r in rows {
-            let a = amount::<D>(&r[1])?;
+            let a = ROWS.amount(&r[1])?;
             if r[0] == "s" {
                 spent = spent.checked_add(a)?;
             } else {
@@ -183,36 +146,16 @@ impl<D: SqlDb> SqlLedger<D> {
         Ok((spent, held))
     }
 
-    async fn fired(
-        tx: &mut dyn SqlTx,
-        scope: &Scope,
-        period: &str,
-    ) -> Result<Vec<u32>, GuardError> {
-        let rows = tx
-            .rows(
-                "SELECT percent FROM byok_guard_alerts WHERE scope = $1 AND period = $2",
-                vec![Bind::Text(scope.to_string()), Bind::Text(period.to_owned())],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                r[0].parse()
-                    .map_err(|_| corrupt::<D>(format!("alert percent {:?}", r[0])))
-            })
-            .collect()
-    }
-
-    #[cfg(test)]
     /// The reservation's state (locked) and its holds, in one round trip.
     async fn reservation(
-        tx: &mut dyn SqlTx,
+        tx: &mut Tx,
         id: ReservationId,
     ) -> Result<Option<(String, Vec<(Scope, String)>)>, GuardError> {
         let sql = format!(
             "SELECT r.state, COALESCE(h.scope, ''), COALESCE(h.period, '') \
              FROM byok_guard_reservations r LEFT JOIN byok_guard_holds h ON h.id = r.id \
              WHERE r.id = $1 ORDER BY 2{}",
-            D::LOCK_RESERVATION
+            " FOR UPDATE OF r"
         );
         let rows = tx.rows(&sql, vec![Bind::Text(id.to_string())]).await?;
         let Some(state) = rows.first().map(|r| r[0].clone()) else {
@@ -224,7 +167,7 @@ impl<D: SqlDb> SqlLedger<D> {
             let scope = r.pop().unwrap_or_default();
             if !scope.is_empty() {
                 holds.push((
-                    Scope::custom(scope).map_err(|_| corrupt::<D>("scope"))?,
+                    Scope::custom(scope).map_err(|_| ROWS.corrupt("scope"))?,
                     period,
                 ));
             }
@@ -232,10 +175,9 @@ impl<D: SqlDb> SqlLedger<D> {
         Ok(Some((state, holds)))
     }
 
-    #[cfg(test)]
     /// Settled spend by label and the alerts fired, for one scope and period, in one round trip.
     async fn spend_and_fired(
-        tx: &mut dyn SqlTx,
+        tx: &mut Tx,
         scope: &Scope,
         period: &str,
     ) -> Result<(BTreeMap<Label, Usd>, Vec<u32>), GuardError> {
@@ -252,21 +194,20 @@ impl<D: SqlDb> SqlLedger<D> {
             if r[0] == "s" {
                 let label: Label = r[1]
                     .parse()
-                    .map_err(|_| corrupt::<D>(format!("label {:?}", r[1])))?;
-                by_label.insert(label, amount::<D>(&r[2])?);
+                    .map_err(|_| ROWS.corrupt(format!("label {:?}", r[1])))?;
+                by_label.insert(label, ROWS.amount(&r[2])?);
             } else {
                 fired.push(
                     r[1].parse()
-                        .map_err(|_| corrupt::<D>(format!("alert percent {:?}", r[1])))?,
+                        .map_err(|_| ROWS.corrupt(format!("alert percent {:?}", r[1])))?,
                 );
             }
         }
         Ok((by_label, fired))
     }
 
-    #[cfg(test)]
     async fn hold_scopes(
-        tx: &mut dyn SqlTx,
+        tx: &mut Tx,
         id: ReservationId,
     ) -> Result<Vec<(Scope, String)>, GuardError> {
         let rows = tx
@@ -279,17 +220,16 @@ impl<D: SqlDb> SqlLedger<D> {
             .map(|mut r| {
                 let period = r.pop().unwrap_or_default();
                 let scope = Scope::custom(r.pop().unwrap_or_default())
-                    .map_err(|_| corrupt::<D>("scope"))?;
+                    .map_err(|_| ROWS.corrupt("scope"))?;
                 Ok((scope, period))
             })
             .collect()
     }
 
-    #[cfg(test)]
-    pub(crate) async fn put_budget(&self, budget: &Budget) -> Result<(), GuardError> {
+    pub(super) async fn put_budget(&self, budget: &Budget) -> Result<(), GuardError> {
         budget.validate()?;
-        let spec = serde_json::to_string(budget).map_err(|e| corrupt::<D>(e))?;
-        let mut tx = self.db.begin().await?;
+        let spec = serde_json::to_string(budget).map_err(|e| ROWS.corrupt(e))?;
+        let mut tx = self.begin().await?;
         tx.exec(
             "INSERT INTO byok_guard_budgets (scope, spec) VALUES ($1, $2) ON CONFLICT (scope) DO UPDATE SET spec = excluded.spec",
             vec![Bind::Text(budget.scope.to_string()), Bind::Text(spec)],
@@ -298,40 +238,10 @@ impl<D: SqlDb> SqlLedger<D> {
         tx.commit().await
     }
 
-    pub(crate) async fn budget(&self, scope: &Scope) -> Result<Option<Budget>, GuardError> {
-        let mut tx = self.db.begin().await?;
-        let rows = tx
-            .rows(
-                "SELECT spec FROM byok_guard_budgets WHERE scope = $1",
-                vec![Bind::Text(scope.to_string())],
-            )
-            .await?;
-        tx.commit().await?;
-        rows.into_iter()
-            .next()
-            .map(|r| {
-                serde_json::from_str(&r[0]).map_err(|e| corrupt::<D>(format!("budget spec: {e}")))
-            })
-            .transpose()
-    }
-
-    pub(crate) async fn delete_budget(&self, scope: &Scope) -> Result<bool, GuardError> {
-        let mut tx = self.db.begin().await?;
-        let n = tx
-            .exec(
-                "DELETE FROM byok_guard_budgets WHERE scope = $1",
-                vec![Bind::Text(scope.to_string())],
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(n > 0)
-    }
-
-    #[cfg(test)]
-    pub(crate) async fn hold(&self, req: &HoldRequest) -> Result<HoldOutcome, GuardError> {
-        let mut tx = self.db.begin().await?;
+    pub(super) async fn hold(&self, req: &HoldRequest) -> Result<HoldOutcome, GuardError> {
+        let mut tx = self.begin().await?;
         let scopes = distinct_scopes(&req.scopes);
-        let budgets = Self::lock_budgets(&mut *tx, &scopes).await?;
+        let budgets = Previous::lock_budgets(&mut tx, &scopes).await?;
         // Claim the id first: a repeated hold (a retry) finds it taken and returns
         // the original answer instead of being evaluated against its own hold.
         let claimed = tx
@@ -342,7 +252,7 @@ impl<D: SqlDb> SqlLedger<D> {
             )
             .await?;
         if claimed == 0 {
-            let budgets = Self::hold_scopes(&mut *tx, req.id)
+            let budgets = Previous::hold_scopes(&mut tx, req.id)
                 .await?
                 .into_iter()
                 .map(|(s, _)| s)
@@ -354,7 +264,7 @@ impl<D: SqlDb> SqlLedger<D> {
         for budget in budgets {
             let period = budget.window(req.now)?.key();
             let (spent, held) =
-                Self::spent_and_held(&mut *tx, &budget.scope, &period, req.now).await?;
+                Previous::spent_and_held(&mut tx, &budget.scope, &period, req.now).await?;
             if let Some(denied) = check(&budget, spent, held, req.amount)? {
                 // Dropping the transaction rolls back the claimed id: nothing is held anywhere.
                 return Ok(HoldOutcome::Denied(denied));
@@ -387,16 +297,15 @@ impl<D: SqlDb> SqlLedger<D> {
         })
     }
 
-    #[cfg(test)]
-    pub(crate) async fn settle(
+    pub(super) async fn settle(
         &self,
         id: ReservationId,
         settled: Usd,
         label: Label,
         now: Timestamp,
     ) -> Result<SettleOutcome, GuardError> {
-        let mut tx = self.db.begin().await?;
-        let holds = match Self::reservation(&mut *tx, id).await? {
+        let mut tx = self.begin().await?;
+        let holds = match Previous::reservation(&mut tx, id).await? {
             None => return Err(GuardError::ReservationNotFound { id: id.to_string() }),
             Some((state, _)) if state == "settled" => return Ok(SettleOutcome::AlreadySettled),
             Some((state, _)) if state == "released" => {
@@ -405,10 +314,10 @@ impl<D: SqlDb> SqlLedger<D> {
             Some((_, holds)) => holds,
         };
         let scopes: Vec<Scope> = holds.iter().map(|(s, _)| s.clone()).collect();
-        let budgets = Self::lock_budgets(&mut *tx, &scopes).await?;
+        let budgets = Previous::lock_budgets(&mut tx, &scopes).await?;
         let mut alerts = Vec::new();
         for (scope, period) in &holds {
-            let (mut by_label, fired) = Self::spend_and_fired(&mut *tx, scope, period).await?;
+            let (mut by_label, fired) = Previous::spend_and_fired(&mut tx, scope, period).await?;
             let total = by_label
                 .get(&label)
                 .copied()
@@ -448,7 +357,7 @@ impl<D: SqlDb> SqlLedger<D> {
                 }
             }
         }
-        Self::finish(&mut *tx, id, "settled").await?;
+        Previous::finish(&mut tx, id, "settled").await?;
         tx.exec(
             "UPDATE byok_guard_reservations SET settled_at = $2, amount = $3, label = $4 WHERE id = $1",
             vec![
@@ -466,8 +375,7 @@ impl<D: SqlDb> SqlLedger<D> {
         })
     }
 
-    #[cfg(test)]
-    async fn finish(tx: &mut dyn SqlTx, id: ReservationId, state: &str) -> Result<(), GuardError> {
+    async fn finish(tx: &mut Tx, id: ReservationId, state: &str) -> Result<(), GuardError> {
         tx.exec(
             "UPDATE byok_guard_reservations SET state = $2 WHERE id = $1",
             vec![Bind::Text(id.to_string()), Bind::Text(state.to_owned())],
@@ -479,26 +387,5 @@ impl<D: SqlDb> SqlLedger<D> {
         )
         .await?;
         Ok(())
-    }
-
-    pub(crate) async fn status(
-        &self,
-        scope: &Scope,
-        now: Timestamp,
-    ) -> Result<Option<BudgetStatus>, GuardError> {
-        let mut tx = self.db.begin().await?;
-        let Some(budget) = Self::lock_budgets(&mut *tx, std::slice::from_ref(scope))
-            .await?
-            .pop()
-        else {
-            return Ok(None);
-        };
-        let window = budget.window(now)?;
-        let period = window.key();
-        let by_label = Self::spend_by_label(&mut *tx, scope, &period).await?;
-        let held = Self::held(&mut *tx, scope, now).await?;
-        let fired = Self::fired(&mut *tx, scope, &period).await?;
-        tx.commit().await?;
-        status_of(budget, window, by_label, held, fired).map(Some)
     }
 }

@@ -1,0 +1,181 @@
+//! SQLite-only guarantees: files, paths, URLs, older files, two handles on one file.
+
+use std::sync::Arc;
+
+use super::SqliteLedger;
+use crate::{Budget, Ledger, Period, Scope, Usd};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_ledger_keeps_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
+    crate::conformance::run_all(Arc::new(SqliteLedger::open(&url).await.unwrap())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_in_memory_and_two_handles_on_one_file() {
+    crate::conformance::run_all(Arc::new(
+        SqliteLedger::open("sqlite::memory:").await.unwrap(),
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let a = Arc::new(SqliteLedger::open(&url).await.unwrap());
+    let b = Arc::new(SqliteLedger::open(&url).await.unwrap());
+    // Two connections on one file stand in for two processes inside one test.
+    let (ra, rb) = tokio::join!(
+        crate::conformance::concurrent_holds_never_overspend(a, 8, 20),
+        crate::conformance::concurrent_holds_never_overspend(b, 8, 20),
+    );
+    let _ = (ra, rb);
+}
+
+/// A file written by the earlier schema (no settle columns) opens, gains
+/// them, and keeps its spend.
+#[tokio::test]
+async fn an_older_ledger_file_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE byok_guard_budgets (scope TEXT PRIMARY KEY, spec TEXT NOT NULL);
+             CREATE TABLE byok_guard_reservations (id TEXT PRIMARY KEY, state TEXT NOT NULL, expires_at BIGINT NOT NULL);
+             CREATE TABLE byok_guard_spend (scope TEXT NOT NULL, period TEXT NOT NULL, label TEXT NOT NULL, amount TEXT NOT NULL, PRIMARY KEY (scope, period, label));
+             INSERT INTO byok_guard_budgets VALUES ('old', '{\"scope\":\"old\",\"limit\":\"5\",\"period\":\"total\"}');
+             INSERT INTO byok_guard_spend VALUES ('old', 'total', 'estimated', '1.5');",
+        )
+        .unwrap();
+    }
+    let ledger = SqliteLedger::open(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
+    let scope = Scope::custom("old").unwrap();
+    let st = Ledger::status(&ledger, &scope, jiff::Timestamp::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(st.spent, "1.5".parse().unwrap());
+    crate::conformance::run_all(Arc::new(ledger)).await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_ledger_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("private.db");
+    let _l = SqliteLedger::open(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
+    for file in [path.clone(), dir.path().join("private.db-wal")] {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
+}
+
+#[tokio::test]
+async fn open_errors_never_repeat_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}/missing/secret-part.db", dir.path().display());
+    let e = SqliteLedger::open(&url).await.unwrap_err();
+    assert_eq!(e.code(), "ledger_unavailable");
+    let shown = format!("{e} {e:?}");
+    assert!(
+        !shown.contains("secret-part") && !shown.contains("missing"),
+        "{shown}"
+    );
+    assert!(shown.contains("cannot open the ledger file"), "{shown}");
+}
+
+#[tokio::test]
+async fn bad_urls_are_coded() {
+    for bad in ["sqlite:", "sqlite://", "postgres://x", "/a/plain/path.db"] {
+        assert_eq!(
+            SqliteLedger::connect(bad).await.unwrap_err().code(),
+            "invalid_ledger_url",
+            "{bad}"
+        );
+    }
+    for empty in ["", "sqlite:"] {
+        assert_eq!(
+            SqliteLedger::open(empty).await.unwrap_err().code(),
+            "invalid_ledger_url",
+            "{empty:?}"
+        );
+    }
+}
+
+/// `open` takes a path (`&str`, `String`, `&Path`, `PathBuf`; `:memory:`),
+/// `connect` a URL, and `open` still reads the 0.1 form `sqlite:PATH` as a URL.
+#[tokio::test]
+async fn open_takes_a_path_and_connect_a_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("paths.db");
+    let s = Scope::custom(format!("paths:{}", uuid::Uuid::now_v7())).unwrap();
+    let by_path = SqliteLedger::open(&path).await.unwrap();
+    by_path
+        .put_budget(&Budget::new(s.clone(), Usd::from_dollars(1), Period::Total))
+        .await
+        .unwrap();
+    let same_file = [
+        SqliteLedger::open(path.to_str().unwrap()).await.unwrap(),
+        SqliteLedger::open(format!("sqlite:{}", path.display()))
+            .await
+            .unwrap(),
+        SqliteLedger::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap(),
+    ];
+    for l in &same_file {
+        assert!(l.budget(&s).await.unwrap().is_some(), "{l:?}");
+    }
+    let memory = SqliteLedger::open(":memory:").await.unwrap();
+    assert!(memory.budget(&s).await.unwrap().is_none());
+    assert!(!std::path::Path::new(":memory:").exists());
+    // Only the text `sqlite:` at the start makes a URL: this is a file of that name.
+    let named = dir.path().join("sqlite:named.db");
+    let _named = SqliteLedger::open(&named).await.unwrap();
+    assert!(named.exists());
+}
+
+/// A file made by the previous version (the two SQL backends each had their
+/// own schema) opens as it is, keeps its figures, and is the file this
+/// version makes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_ledger_file_of_the_previous_schema_opens_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (before, fresh) = (dir.path().join("before.db"), dir.path().join("fresh.db"));
+    {
+        let c = rusqlite::Connection::open(&before).unwrap();
+        c.execute_batch(crate::ledger::schema::SQLITE_BEFORE)
+            .unwrap();
+        c.execute_batch(
+            "INSERT INTO byok_guard_budgets VALUES ('kept', '{\"scope\":\"kept\",\"limit\":\"5\",\"period\":\"total\"}');
+             INSERT INTO byok_guard_spend VALUES ('kept', 'total', 'estimated', '1.5');",
+        )
+        .unwrap();
+    }
+    let objects = |path: &std::path::Path| -> Vec<(String, String, Option<String>)> {
+        let c = rusqlite::Connection::open(path).unwrap();
+        let mut stmt = c
+            .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    };
+    let made_before = objects(&before);
+    let ledger = SqliteLedger::open(&before).await.unwrap();
+    let _fresh = SqliteLedger::open(&fresh).await.unwrap();
+    assert_eq!(objects(&before), made_before, "opening changed nothing");
+    assert_eq!(objects(&fresh), made_before, "the same tables and indexes");
+    let st = ledger
+        .status(&Scope::custom("kept").unwrap(), jiff::Timestamp::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(st.spent, "1.5".parse().unwrap());
+    crate::conformance::run_all(Arc::new(ledger)).await;
+}
