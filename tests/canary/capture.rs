@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, Once};
 
 use tracing_subscriber::fmt::format::FmtSpan;
 
-use crate::forms::assert_clean;
+use byok_testkit::canary::standard::assert_clean;
 
 #[derive(Clone, Default)]
 struct Buffer(Arc<Mutex<Vec<u8>>>);

@@ -12,8 +12,8 @@ use byok::{NewKey, Purpose, Vault};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Row};
 
 use crate::capture::{assert_emitted_clean, init};
-use crate::forms::{assert_clean, canary_keys, canary_master_key};
 use crate::{debugged, json};
+use byok_testkit::canary::standard::{self as canary, assert_clean};
 
 fn url_for(test: &str) -> Option<String> {
     match std::env::var("BYOK_TEST_POSTGRES_URL") {
@@ -62,14 +62,14 @@ async fn vault_on_postgres_leaves_no_trace_in_any_row() {
     let vault = Vault::builder()
         .store(Arc::new(store.clone()))
         .master_key(MasterKeySource::Base64(SecretString::from(
-            canary_master_key(0),
+            canary::master_key(0),
         )))
         .build()
         .await
         .expect("vault");
     let ws = WorkspaceId::new("pg").unwrap();
     let mut ids = Vec::new();
-    for (_, kind, raw) in canary_keys(2) {
+    for (_, kind, raw) in canary::keys(2) {
         let mut new = NewKey::new(ws.clone(), SecretString::from(format!("{raw}\n")), "pg");
         if kind == KeyKind::Admin {
             new = new.purpose(Purpose::UsageSync);
@@ -88,7 +88,7 @@ async fn vault_on_postgres_leaves_no_trace_in_any_row() {
     vault.delete(&ws, id).await.expect("delete");
     let report = vault
         .rewrap(
-            MasterKeySource::Base64(SecretString::from(canary_master_key(1))),
+            MasterKeySource::Base64(SecretString::from(canary::master_key(1))),
             |_| {},
         )
         .await
