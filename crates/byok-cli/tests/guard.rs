@@ -1,37 +1,9 @@
 //! Black-box tests of `byok cost`, `byok estimate` and `byok budget`.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
 
-use serde_json::{Value, json};
-
-fn byok(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_byok"))
-        .args(args)
-        .env_remove("BYOK_LEDGER")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run byok");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn json_line(out: &Output) -> Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.lines().next().unwrap_or_default()).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {text:?} / {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
+use common::{byok, json_line};
+use serde_json::json;
 
 #[test]
 fn cost_from_token_flags() {

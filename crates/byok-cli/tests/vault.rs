@@ -2,16 +2,21 @@
 //! the file never holds a key, tampering is caught per record, SIGKILL loses no
 //! acknowledged write, and two processes can share one vault.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 
+use base64::Engine as _;
 use byok::keys::{ExposeSecret, KeyKind, Provider, SecretString, fake};
 use byok::store::{
     AuditAction, Kek, KeyStore, Keyring, MasterKey, SealedSecret, SqliteStore, WorkspaceId,
     binding, conformance,
 };
+use byok_testkit::canary::{Canary, Detector};
+use common::{assert_no_leak, byok_cmd, error_code, json_lines, run, text};
 use serde_json::Value;
 
 fn master() -> String {
@@ -40,18 +45,14 @@ impl Vault {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_byok"));
+        let mut c = byok_cmd();
         c.arg("vault").arg("--vault").arg(&self.path).args(args);
-        c.env("BYOK_MASTER_KEY", &self.master)
-            .env_remove("BYOK_NEW_MASTER_KEY")
-            .env_remove("BYOK_PREVIOUS_MASTER_KEY")
-            .env_remove("BYOK_MASTER_KEY_FILE")
-            .env_remove("BYOK_VAULT");
+        c.env("BYOK_MASTER_KEY", &self.master);
         c
     }
 
     fn run(&self, args: &[&str], stdin: &str) -> Output {
-        run_cmd(self.cmd(args), stdin)
+        run(self.cmd(args), stdin)
     }
 
     fn spawn(&self, args: &[&str], stdin: &str) -> Child {
@@ -93,45 +94,6 @@ impl Vault {
             .map(|v| v["id"].as_str().unwrap().to_owned())
             .collect()
     }
-}
-
-fn run_cmd(mut c: Command, stdin: &str) -> Output {
-    let mut child = c
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn json_lines(o: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
-}
-
-fn assert_no_leak(out: &Output, key: &str) {
-    let all = text(out);
-    assert!(
-        !all.contains(&key[key.len() - 20..]),
-        "the secret leaked: {all}"
-    );
 }
 
 #[test]
@@ -203,7 +165,7 @@ fn add_list_show_rotate_disable_revoke_delete() {
         (Some(id.as_str()), Some(2))
     );
     assert_ne!(rotated["masked"], view["masked"]);
-    assert_no_leak(&out, &new_key);
+    assert_no_leak(&out, &[&new_key]);
 
     for (cmd, status) in [
         ("disable", "disabled"),
@@ -336,7 +298,7 @@ fn refusals_carry_codes_and_exit_codes() {
         ),
         (Some(2), Some("duplicate"))
     );
-    assert_no_leak(&dup, &key);
+    assert_no_leak(&dup, &[&key]);
 
     let wrong = v.run(
         &[
@@ -379,7 +341,7 @@ fn refusals_carry_codes_and_exit_codes() {
         json_lines(&refused)[0]["error"]["code"],
         "admin_key_refused"
     );
-    assert_no_leak(&refused, &admin);
+    assert_no_leak(&refused, &[&admin]);
     let ok = v.run(
         &[
             "add",
@@ -399,7 +361,7 @@ fn refusals_carry_codes_and_exit_codes() {
 
     let mut c = v.cmd(&["list", "--json", "--workspace", "w"]);
     c.env_remove("BYOK_MASTER_KEY");
-    let out = run_cmd(c, "");
+    let out = run(c, "");
     assert_eq!(
         (
             out.status.code(),
@@ -411,7 +373,7 @@ fn refusals_carry_codes_and_exit_codes() {
     let mut c = v.cmd(&["list", "--json", "--workspace", "w"]);
     let other = master();
     c.env("BYOK_MASTER_KEY", &other);
-    let out = run_cmd(c, "");
+    let out = run(c, "");
     assert_eq!(json_lines(&out)[0]["error"]["code"], "wrong_master_key");
     assert!(!text(&out).contains(&other) && !text(&out).contains(&v.master));
 
@@ -422,7 +384,7 @@ fn refusals_carry_codes_and_exit_codes() {
 
 #[test]
 fn add_help_says_it_tests_and_how_to_skip() {
-    let out = Command::new(env!("CARGO_BIN_EXE_byok"))
+    let out = byok_cmd()
         .args(["vault", "add", "--help"])
         .output()
         .unwrap();
@@ -443,7 +405,7 @@ fn master_key_file_and_default_path() {
     let key_file = dir.path().join("master.key");
     std::fs::write(&key_file, master()).unwrap();
     let data = dir.path().join("data");
-    let mut c = Command::new(env!("CARGO_BIN_EXE_byok"));
+    let mut c = byok_cmd();
     c.args([
         "vault",
         "add",
@@ -459,7 +421,7 @@ fn master_key_file_and_default_path() {
     .env_remove("BYOK_MASTER_KEY")
     .env("BYOK_MASTER_KEY_FILE", &key_file)
     .env("XDG_DATA_HOME", &data);
-    let out = run_cmd(c, &fake::key(Provider::Google, KeyKind::Standard, 6));
+    let out = run(c, &fake::key(Provider::Google, KeyKind::Standard, 6));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         data.join("byok/vault.db").exists(),
@@ -475,58 +437,6 @@ fn master_key_file_and_default_path() {
             & 0o777;
         assert_eq!(mode, 0o700);
     }
-}
-
-/// Every way the secret part of a key (after its public prefix, which the mask
-/// shows on purpose) could sit in a file: raw, hex, base64 (every alignment), UTF-16.
-fn encodings_of(key: &str) -> Vec<Vec<u8>> {
-    const WINDOW: usize = 12;
-    let prefix = byok::keys::ApiKey::parse(key).unwrap().prefix().len();
-    let bytes = &key.as_bytes()[prefix..];
-    let mut needles = Vec::new();
-    for w in bytes.windows(WINDOW).step_by(3) {
-        needles.push(w.to_vec());
-        let hex: String = w.iter().map(|b| format!("{b:02x}")).collect();
-        needles.push(hex.clone().into_bytes());
-        needles.push(hex.to_uppercase().into_bytes());
-        needles.push(w.iter().flat_map(|&b| [b, 0]).collect());
-        needles.push(w.iter().flat_map(|&b| [0, b]).collect());
-    }
-    for alphabet in [B64_STANDARD, B64_URL] {
-        for skip in 0..3 {
-            let encoded = base64(&bytes[skip..], alphabet);
-            // Drop the edges, whose characters depend on neighbouring bytes.
-            let inner = &encoded.as_bytes()[4..encoded.len().saturating_sub(4)];
-            for w in inner.windows(16).step_by(4) {
-                needles.push(w.to_vec());
-            }
-        }
-    }
-    needles
-}
-
-const B64_STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const B64_URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/// Plain base64 (the CLI crate has no base64 dependency; padding is irrelevant here).
-fn base64(bytes: &[u8], alphabet: &[u8; 64]) -> String {
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(alphabet[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-#[test]
-fn the_base64_helper_is_right() {
-    assert_eq!(base64(b"OpenAI", B64_STANDARD), "T3BlbkFJ");
-    assert_eq!(base64(b"\xfb\xff", B64_URL), "-_8");
 }
 
 fn vault_files(path: &Path) -> Vec<(PathBuf, Vec<u8>)> {
@@ -599,25 +509,27 @@ fn the_vault_file_never_holds_a_key_in_any_encoding() {
         files.iter().map(|(_, b)| b.len()).sum::<usize>() > 4096,
         "the files hold data"
     );
-    // Group the needles by length, then slide over every file once per length.
-    let mut by_len: std::collections::HashMap<usize, std::collections::HashSet<Vec<u8>>> =
-        Default::default();
-    for key in &keys {
-        for needle in encodings_of(key) {
-            by_len.entry(needle.len()).or_default().insert(needle);
-        }
+    // Every form of every key: any 12 characters of its secret part (after the public
+    // prefix, which the mask shows on purpose), raw, hex, base64 (every alignment),
+    // UTF-16, escaped.
+    let detector: Detector = keys
+        .iter()
+        .enumerate()
+        .map(|(n, key)| Canary::api_key(format!("key #{n}"), key))
+        .collect();
+    for (path, bytes) in &files {
+        detector.assert_clean(&path.display().to_string(), bytes);
     }
-    for (len, needles) in &by_len {
-        for (path, bytes) in &files {
-            if let Some(hit) = bytes.windows(*len).find(|w| needles.contains(*w)) {
-                panic!(
-                    "{} holds a piece of a key ({len} bytes: {:?})",
-                    path.display(),
-                    String::from_utf8_lossy(hit)
-                );
-            }
-        }
-    }
+    // The search itself works: a piece of a key, base64-encoded inside the file, is found.
+    let mut planted = files[0].1.clone();
+    let piece = &keys[3][20..60];
+    planted.extend(
+        base64::engine::general_purpose::STANDARD
+            .encode(piece)
+            .bytes(),
+    );
+    let leak = detector.find(&planted).expect("a planted piece is found");
+    assert!(leak.form().starts_with("key #3: base64"), "{leak}");
     // The search itself works: the mask, which is stored on purpose, is found.
     let mask_tail = keys[1].as_bytes()[keys[1].len() - 4..].to_vec();
     assert!(files.iter().any(|(_, b)| {
@@ -763,7 +675,7 @@ fn rewrap_moves_to_the_new_master_key() {
     );
     let mut c = v.cmd(&["rewrap", "--json"]);
     c.env("BYOK_NEW_MASTER_KEY", &new);
-    let out = run_cmd(c, "");
+    let out = run(c, "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let report = &json_lines(&out)[0];
     assert_eq!(
@@ -785,7 +697,7 @@ fn rewrap_moves_to_the_new_master_key() {
     );
     let mut c = v.cmd(&["check", "--json"]);
     c.env("BYOK_MASTER_KEY", &new);
-    let out = run_cmd(c, "");
+    let out = run(c, "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(json_lines(&out).iter().all(|l| l["ok"] == true));
 }
@@ -806,7 +718,7 @@ fn a_rewrap_killed_after_retiring_the_old_key_resumes_with_the_same_command() {
     let rewrap = || {
         let mut c = v.cmd(&["rewrap", "--json"]);
         c.env("BYOK_NEW_MASTER_KEY", &new);
-        run_cmd(c, "")
+        run(c, "")
     };
     // The first run got as far as retiring the old key; whether its report was
     // printed does not matter to the operator, who runs the same command again.
@@ -876,7 +788,7 @@ fn an_interrupted_rewrap_resumes_with_the_same_command() {
     });
     let mut c = v.cmd(&["rewrap", "--json"]);
     c.env("BYOK_NEW_MASTER_KEY", &new);
-    let out = run_cmd(c, "");
+    let out = run(c, "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let report = &json_lines(&out)[0];
     assert_eq!(
@@ -889,7 +801,7 @@ fn an_interrupted_rewrap_resumes_with_the_same_command() {
     );
     let mut c = v.cmd(&["check", "--json"]);
     c.env("BYOK_MASTER_KEY", &new);
-    let out = run_cmd(c, "");
+    let out = run(c, "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(json_lines(&out).len(), 4);
 }
@@ -909,7 +821,7 @@ fn two_processes_writing_one_vault_lose_nothing() {
             std::thread::spawn(move || {
                 let mut ids = Vec::new();
                 for i in 0..8u64 {
-                    let mut c = Command::new(env!("CARGO_BIN_EXE_byok"));
+                    let mut c = byok_cmd();
                     c.args(["vault", "--vault"]).arg(&args.0).args([
                         "add",
                         "--no-test",
@@ -922,7 +834,7 @@ fn two_processes_writing_one_vault_lose_nothing() {
                         "x",
                     ]);
                     c.env("BYOK_MASTER_KEY", &args.1);
-                    let out = run_cmd(
+                    let out = run(
                         c,
                         &fake::key(Provider::Google, KeyKind::Standard, 2000 + w * 100 + i),
                     );
@@ -1092,7 +1004,7 @@ fn add_tests_the_key_first_and_saves_a_valid_one_with_its_verdict() {
     let key = fake::key(Provider::OpenAi, KeyKind::Project, 11);
     let out = add_tested(&v, &mock, "w", &key, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_no_leak(&out, &key);
+    assert_no_leak(&out, &[&key]);
     let view = json_lines(&out).remove(0);
     assert_eq!(view["verdict"], "valid");
     assert_eq!(view["last_verdict"], "valid");
@@ -1124,7 +1036,7 @@ fn add_tests_the_key_first_and_saves_a_valid_one_with_its_verdict() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("verdict: valid"), "{}", text(&out));
-    assert_no_leak(&out, &key2);
+    assert_no_leak(&out, &[&key2]);
     assert_eq!(v.ids("w").len(), 2);
 }
 
@@ -1138,7 +1050,7 @@ fn an_invalid_key_is_refused_with_its_verdict_and_not_stored() {
     );
     let out = add_tested(&v, &mock, "w", &key, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert_no_leak(&out, &key);
+    assert_no_leak(&out, &[&key]);
     let refused = json_lines(&out).remove(0);
     assert_eq!(refused["error"]["code"], "key_rejected");
     assert_eq!(refused["verdict"], "invalid");
@@ -1167,7 +1079,7 @@ fn an_invalid_key_is_refused_with_its_verdict_and_not_stored() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("error[key_rejected]"));
     assert!(String::from_utf8_lossy(&out.stdout).contains("what to do:"));
-    assert_no_leak(&out, &key);
+    assert_no_leak(&out, &[&key]);
     assert!(v.ids("w").is_empty());
 }
 
@@ -1180,7 +1092,7 @@ fn a_key_without_credits_is_saved_with_a_warning() {
     let key = fake::key(Provider::OpenAi, KeyKind::Project, 14);
     let out = add_tested(&v, &mock, "w", &key, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_no_leak(&out, &key);
+    assert_no_leak(&out, &[&key]);
     let view = json_lines(&out).remove(0);
     assert_eq!(view["verdict"], "no_credits");
     assert_eq!(view["last_verdict"], "no_credits");
@@ -1231,7 +1143,7 @@ fn vault_test_records_the_verdict_on_the_key() {
         .set_scenario(byok_testkit::Scenario::NoCredits);
     let out = test(true);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert_no_leak(&out, &key);
+    assert_no_leak(&out, &[&key]);
     let report = json_lines(&out).remove(0);
     assert_eq!(
         (report["verdict"].as_str(), report["id"].as_str()),
@@ -1248,7 +1160,7 @@ fn vault_test_records_the_verdict_on_the_key() {
     let out = test(false);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).starts_with("valid"), "{}", text(&out));
-    assert_no_leak(&out, &key);
+    assert_no_leak(&out, &[&key]);
     assert_eq!(show()["last_verdict"], "valid");
 
     // Usage errors: an unknown id, a bad timeout.
@@ -1302,8 +1214,7 @@ fn vault_select_falls_back_from_a_primary_without_credits() {
         "",
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_no_leak(&out, &primary);
-    assert_no_leak(&out, &backup);
+    assert_no_leak(&out, &[&primary, &backup]);
     let chosen = json_lines(&out).remove(0);
     assert_eq!(chosen["id"], b["id"]);
     assert_eq!(chosen["masked"], b["masked"]);
@@ -1348,8 +1259,7 @@ fn vault_select_falls_back_from_a_primary_without_credits() {
         "",
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert_no_leak(&out, &primary);
-    assert_no_leak(&out, &backup);
+    assert_no_leak(&out, &[&primary, &backup]);
     let none = json_lines(&out).remove(0);
     assert_eq!(none["error"]["code"], "no_usable_key");
     let reasons: Vec<&str> = none["skipped"]
@@ -1392,7 +1302,7 @@ fn vault_test_sends_base_url_to_the_stored_keys_provider() {
         "",
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert_no_leak(&out, &key);
+    assert_no_leak(&out, &[&key]);
     let report = json_lines(&out).remove(0);
     assert_eq!(
         (report["verdict"].as_str(), report["provider"].as_str()),
@@ -1427,7 +1337,7 @@ fn usage_sync_admin_keys_are_saved_untested() {
     let admin = fake::key(Provider::OpenAi, KeyKind::Admin, 20);
     let out = add_tested(&v, &mock, "w", &admin, &["--usage-sync"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_no_leak(&out, &admin);
+    assert_no_leak(&out, &[&admin]);
     let view = json_lines(&out).remove(0);
     assert_eq!(view["kind"], "admin");
     assert!(view["verdict"].is_null(), "{view}");
@@ -1438,27 +1348,12 @@ fn usage_sync_admin_keys_are_saved_untested() {
 
 /// `byok vault ARGS` with exactly the environment given (no inherited BYOK_*).
 fn bare(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_byok"));
+    let mut c = byok_cmd();
     c.arg("vault").args(args);
-    for var in [
-        "BYOK_MASTER_KEY",
-        "BYOK_MASTER_KEY_FILE",
-        "BYOK_NEW_MASTER_KEY",
-        "BYOK_PREVIOUS_MASTER_KEY",
-        "BYOK_VAULT",
-    ] {
-        c.env_remove(var);
-    }
     for (k, v) in env {
         c.env(k, v);
     }
     c
-}
-
-fn error_code(out: &Output) -> Option<String> {
-    json_lines(out)
-        .first()
-        .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
 }
 
 #[test]
@@ -1595,7 +1490,7 @@ fn vault_url_mistakes_never_print_the_password() {
             };
             c.current_dir(dir.path());
             // The URL is refused before the key is read: no stdin, no broken pipe.
-            let out = run_cmd(c, "");
+            let out = run(c, "");
             assert_eq!(out.status.code(), Some(2), "{target}: {}", text(&out));
             assert_eq!(
                 error_code(&out).as_deref(),
@@ -1619,7 +1514,7 @@ fn vault_url_mistakes_never_print_the_password() {
 
     // A well-formed URL with options the driver rejects: a fixed message, no echo.
     let bad_option = format!("postgres://app:{secret}@127.0.0.1:1/byok?sslmode={secret}");
-    let out = run_cmd(
+    let out = run(
         bare(
             &["--vault", &bad_option, "list", "--json", "--workspace", "w"],
             &[("BYOK_MASTER_KEY", master.as_ref())],
@@ -1631,7 +1526,7 @@ fn vault_url_mistakes_never_print_the_password() {
     assert!(!text(&out).contains(secret), "{}", text(&out));
     // Unreachable server: the driver's own message, still without the URL.
     let unreachable = format!("postgres://app:{secret}@127.0.0.1:1/byok");
-    let out = run_cmd(
+    let out = run(
         bare(
             &[
                 "--vault",
@@ -1662,7 +1557,7 @@ fn byok_vault_names_the_vault_without_argv() {
         ("BYOK_MASTER_KEY", v.master.as_ref()),
     ];
     let key = fake::key(Provider::Anthropic, KeyKind::Api, 31);
-    let out = run_cmd(
+    let out = run(
         bare(
             &[
                 "add",
@@ -1696,7 +1591,7 @@ fn byok_vault_names_the_vault_without_argv() {
         &env,
     );
     c.env("BYOK_MASTER_KEY", &other.master);
-    let out = run_cmd(c, "");
+    let out = run(c, "");
     assert_eq!(
         error_code(&out).as_deref(),
         Some("not_found"),
@@ -1726,7 +1621,7 @@ fn master_key_sources_are_unambiguous_and_bounded() {
     ];
 
     // Set but empty does not hide the file.
-    let out = run_cmd(
+    let out = run(
         bare(
             &list,
             &[
@@ -1738,7 +1633,7 @@ fn master_key_sources_are_unambiguous_and_bounded() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // Set but empty and nothing else: said so, not a base64 error.
-    let out = run_cmd(bare(&list, &[("BYOK_MASTER_KEY", "".as_ref())]), "");
+    let out = run(bare(&list, &[("BYOK_MASTER_KEY", "".as_ref())]), "");
     assert_eq!(
         error_code(&out).as_deref(),
         Some("invalid_master_key"),
@@ -1747,7 +1642,7 @@ fn master_key_sources_are_unambiguous_and_bounded() {
     );
     assert!(text(&out).contains("empty"), "{}", text(&out));
     // Both given: refused, naming both variables (and neither value).
-    let out = run_cmd(
+    let out = run(
         bare(
             &list,
             &[
@@ -1774,7 +1669,7 @@ fn master_key_sources_are_unambiguous_and_bounded() {
     let mut body = format!("{}\n", v.master).into_bytes();
     body.resize(64 << 20, b'A');
     std::fs::write(&huge, body).unwrap();
-    let out = run_cmd(
+    let out = run(
         bare(&list, &[("BYOK_MASTER_KEY_FILE", huge.as_os_str())]),
         "",
     );
@@ -1816,7 +1711,7 @@ fn readable_vault_and_key_files_are_warned_about() {
     let key_file = dir.path().join("master.key");
     std::fs::write(&key_file, &v.master).unwrap();
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o640)).unwrap();
-    let out = run_cmd(
+    let out = run(
         bare(
             &[
                 "--vault",
@@ -1972,8 +1867,7 @@ fn keys_in_plain_text_fields_are_refused() {
             "names the field: {}",
             text(&out)
         );
-        assert_no_leak(&out, &stray);
-        assert_no_leak(&out, &secret);
+        assert_no_leak(&out, &[&stray, &secret]);
     }
     // Nothing was stored by any of them.
     let out = v.run(&["init"], "");
