@@ -16,7 +16,10 @@ use byok::store::{
     binding, conformance,
 };
 use byok_testkit::canary::{Canary, Detector};
-use common::{assert_no_leak, byok_cmd, error_code, json_lines, run, text};
+use common::{
+    assert_error, assert_exit, assert_no_leak, assert_refused, byok_cmd, error_code, json_lines,
+    run, text,
+};
 use serde_json::Value;
 
 fn master() -> String {
@@ -67,33 +70,105 @@ impl Vault {
         child
     }
 
+    /// `run` with the variables `vars` set too.
+    fn run_with(&self, args: &[&str], stdin: &str, vars: &[(&str, &str)]) -> Output {
+        let mut c = self.cmd(args);
+        c.envs(vars.iter().copied());
+        run(c, stdin)
+    }
+
+    /// `vault add --no-test --json` of `key` (label `l`), which must succeed: its view.
     fn add(&self, ws: &str, provider: &str, key: &str) -> Value {
-        let out = self.run(
-            &[
-                "add",
-                "--no-test",
-                "--json",
-                "--workspace",
-                ws,
-                "--provider",
-                provider,
-                "--label",
-                "l",
-            ],
-            key,
-        );
+        let out = self.run(&add_args(ws, provider, "l"), key);
         assert_eq!(out.status.code(), Some(0), "add failed: {}", text(&out));
         json_lines(&out).remove(0)
     }
 
+    /// `vault edit --json --workspace WS ID --version VERSION CHANGES...`.
+    fn edit(&self, ws: &str, id: &str, version: &str, changes: &[&str]) -> Output {
+        let mut args = vec![
+            "edit",
+            "--json",
+            "--workspace",
+            ws,
+            id,
+            "--version",
+            version,
+        ];
+        args.extend_from_slice(changes);
+        self.run(&args, "")
+    }
+
+    /// `vault select --json --workspace WS --provider PROVIDER`.
+    fn select(&self, ws: &str, provider: &str) -> Output {
+        let args = [
+            "select",
+            "--json",
+            "--workspace",
+            ws,
+            "--provider",
+            provider,
+        ];
+        self.run(&args, "")
+    }
+
+    /// One OpenAI project key per seed added to `ws`: their ids.
+    fn add_seeded(&self, ws: &str, seeds: std::ops::Range<u64>) -> Vec<String> {
+        seeds
+            .map(|seed| {
+                let view = self.add(
+                    ws,
+                    "openai",
+                    &fake::key(Provider::OpenAi, KeyKind::Project, seed),
+                );
+                view["id"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    }
+
     fn ids(&self, ws: &str) -> Vec<String> {
         let out = self.run(&["list", "--json", "--workspace", ws], "");
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert_exit(&out, 0);
         json_lines(&out)
             .iter()
             .map(|v| v["id"].as_str().unwrap().to_owned())
             .collect()
     }
+}
+
+/// `add --no-test --json --workspace WS --provider PROVIDER --label LABEL`.
+fn add_args<'a>(ws: &'a str, provider: &'a str, label: &'a str) -> Vec<&'a str> {
+    vec![
+        "add",
+        "--no-test",
+        "--json",
+        "--workspace",
+        ws,
+        "--provider",
+        provider,
+        "--label",
+        label,
+    ]
+}
+
+/// `add_args` followed by `extra`.
+fn add_args_and<'a>(
+    ws: &'a str,
+    provider: &'a str,
+    label: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = add_args(ws, provider, label);
+    args.extend_from_slice(extra);
+    args
+}
+
+/// A runtime for opening the vault file directly, beside the CLI.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 #[test]
@@ -132,21 +207,7 @@ fn add_list_show_rotate_disable_revoke_delete() {
 
     let backup = fake::key(Provider::OpenAi, KeyKind::ServiceAccount, 2);
     let out = v.run(
-        &[
-            "add",
-            "--no-test",
-            "--json",
-            "--workspace",
-            "acme",
-            "--provider",
-            "openai",
-            "--label",
-            "b",
-            "--role",
-            "backup",
-            "--order",
-            "2",
-        ],
+        &add_args_and("acme", "openai", "b", &["--role", "backup", "--order", "2"]),
         &backup,
     );
     assert_eq!(json_lines(&out)[0]["role"], "backup");
@@ -204,63 +265,16 @@ fn edit_applies_only_from_the_current_version() {
         &fake::key(Provider::OpenAi, KeyKind::Project, 8),
     );
     let id = view["id"].as_str().unwrap();
-    let args = [
-        "edit",
-        "--json",
-        "--workspace",
-        "w",
-        id,
-        "--version",
-        "1",
-        "--label",
-        "renamed",
-    ];
-    let out = v.run(&args, "");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = v.edit("w", id, "1", &["--label", "renamed"]);
+    assert_exit(&out, 0);
     let edited = &json_lines(&out)[0];
     assert_eq!(
         (edited["label"].as_str(), edited["version"].as_u64()),
         (Some("renamed"), Some(2))
     );
-    let out = v.run(
-        &[
-            "edit",
-            "--json",
-            "--workspace",
-            "w",
-            id,
-            "--version",
-            "1",
-            "--role",
-            "backup",
-            "--order",
-            "4",
-        ],
-        "",
-    );
-    assert_eq!(
-        (
-            out.status.code(),
-            json_lines(&out)[0]["error"]["code"].as_str()
-        ),
-        (Some(2), Some("conflict"))
-    );
-    let out = v.run(
-        &[
-            "edit",
-            "--json",
-            "--workspace",
-            "w",
-            id,
-            "--version",
-            "2",
-            "--role",
-            "backup",
-            "--order",
-            "4",
-        ],
-        "",
-    );
+    let out = v.edit("w", id, "1", &["--role", "backup", "--order", "4"]);
+    assert_refused(&out, 2, "conflict");
+    let out = v.edit("w", id, "2", &["--role", "backup", "--order", "4"]);
     let edited = &json_lines(&out)[0];
     assert_eq!(
         (
@@ -277,66 +291,15 @@ fn refusals_carry_codes_and_exit_codes() {
     let v = Vault::new();
     let key = fake::key(Provider::Anthropic, KeyKind::Api, 4);
     v.add("w", "anthropic", &key);
-    let dup = v.run(
-        &[
-            "add",
-            "--no-test",
-            "--json",
-            "--workspace",
-            "w",
-            "--provider",
-            "anthropic",
-            "--label",
-            "again",
-        ],
-        &key,
-    );
-    assert_eq!(
-        (
-            dup.status.code(),
-            json_lines(&dup)[0]["error"]["code"].as_str()
-        ),
-        (Some(2), Some("duplicate"))
-    );
+    let dup = v.run(&add_args("w", "anthropic", "again"), &key);
+    assert_refused(&dup, 2, "duplicate");
     assert_no_leak(&dup, &[&key]);
 
-    let wrong = v.run(
-        &[
-            "add",
-            "--no-test",
-            "--json",
-            "--workspace",
-            "w",
-            "--provider",
-            "openai",
-            "--label",
-            "x",
-        ],
-        &key,
-    );
-    assert_eq!(
-        (
-            wrong.status.code(),
-            json_lines(&wrong)[0]["error"]["code"].as_str()
-        ),
-        (Some(1), Some("wrong_provider"))
-    );
+    let wrong = v.run(&add_args("w", "openai", "x"), &key);
+    assert_refused(&wrong, 1, "wrong_provider");
 
     let admin = fake::key(Provider::OpenAi, KeyKind::Admin, 5);
-    let refused = v.run(
-        &[
-            "add",
-            "--no-test",
-            "--json",
-            "--workspace",
-            "w",
-            "--provider",
-            "openai",
-            "--label",
-            "x",
-        ],
-        &admin,
-    );
+    let refused = v.run(&add_args("w", "openai", "x"), &admin);
     assert_eq!(
         json_lines(&refused)[0]["error"]["code"],
         "admin_key_refused"
@@ -362,18 +325,14 @@ fn refusals_carry_codes_and_exit_codes() {
     let mut c = v.cmd(&["list", "--json", "--workspace", "w"]);
     c.env_remove("BYOK_MASTER_KEY");
     let out = run(c, "");
-    assert_eq!(
-        (
-            out.status.code(),
-            json_lines(&out)[0]["error"]["code"].as_str()
-        ),
-        (Some(2), Some("missing_master_key"))
-    );
+    assert_refused(&out, 2, "missing_master_key");
 
-    let mut c = v.cmd(&["list", "--json", "--workspace", "w"]);
     let other = master();
-    c.env("BYOK_MASTER_KEY", &other);
-    let out = run(c, "");
+    let out = v.run_with(
+        &["list", "--json", "--workspace", "w"],
+        "",
+        &[("BYOK_MASTER_KEY", &other)],
+    );
     assert_eq!(json_lines(&out)[0]["error"]["code"], "wrong_master_key");
     assert!(!text(&out).contains(&other) && !text(&out).contains(&v.master));
 
@@ -406,23 +365,13 @@ fn master_key_file_and_default_path() {
     std::fs::write(&key_file, master()).unwrap();
     let data = dir.path().join("data");
     let mut c = byok_cmd();
-    c.args([
-        "vault",
-        "add",
-        "--no-test",
-        "--json",
-        "--workspace",
-        "w",
-        "--provider",
-        "google",
-        "--label",
-        "g",
-    ])
-    .env_remove("BYOK_MASTER_KEY")
-    .env("BYOK_MASTER_KEY_FILE", &key_file)
-    .env("XDG_DATA_HOME", &data);
+    c.arg("vault")
+        .args(add_args("w", "google", "g"))
+        .env_remove("BYOK_MASTER_KEY")
+        .env("BYOK_MASTER_KEY_FILE", &key_file)
+        .env("XDG_DATA_HOME", &data);
     let out = run(c, &fake::key(Provider::Google, KeyKind::Standard, 6));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     assert!(
         data.join("byok/vault.db").exists(),
         "default path under XDG_DATA_HOME"
@@ -461,10 +410,7 @@ fn vault_files(path: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 fn the_vault_file_never_holds_a_key_in_any_encoding() {
     let v = Vault::new();
     // Hold a connection open so the last CLI process does not checkpoint and delete the WAL.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let holder = rt.block_on(SqliteStore::open(&v.path)).unwrap();
     let mut keys = Vec::new();
     for (i, (p, k)) in [
@@ -542,19 +488,8 @@ fn the_vault_file_never_holds_a_key_in_any_encoding() {
 #[test]
 fn bit_flips_and_swapped_rows_are_caught_per_record() {
     let v = Vault::new();
-    let mut ids = Vec::new();
-    for seed in 0..5 {
-        let view = v.add(
-            "w",
-            "openai",
-            &fake::key(Provider::OpenAi, KeyKind::Project, 200 + seed),
-        );
-        ids.push(view["id"].as_str().unwrap().to_owned());
-    }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let ids = v.add_seeded("w", 200..205);
+    let rt = runtime();
     rt.block_on(async {
         let store = SqliteStore::open(&v.path).await.unwrap();
         let ws = WorkspaceId::new("w").unwrap();
@@ -586,7 +521,7 @@ fn bit_flips_and_swapped_rows_are_caught_per_record() {
         store.close().await;
     });
     let out = v.run(&["check", "--json"], "");
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_exit(&out, 1);
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 5);
     for line in &lines {
@@ -607,18 +542,9 @@ fn bit_flips_and_swapped_rows_are_caught_per_record() {
 #[test]
 fn a_damaged_schema_fails_every_read_instead_of_showing_an_empty_vault() {
     let v = Vault::new();
-    for seed in 0..2 {
-        v.add(
-            "w",
-            "openai",
-            &fake::key(Provider::OpenAi, KeyKind::Project, 300 + seed),
-        );
-    }
+    v.add_seeded("w", 300..302);
     // Closing the last connection folds the WAL back into the file.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async { SqliteStore::open(&v.path).await.unwrap().close().await });
     let mut bytes = std::fs::read(&v.path).unwrap();
     let needle = b"label TEXT";
@@ -659,13 +585,7 @@ fn a_damaged_schema_fails_every_read_instead_of_showing_an_empty_vault() {
 #[test]
 fn rewrap_moves_to_the_new_master_key() {
     let v = Vault::new();
-    for seed in 0..3 {
-        v.add(
-            "w",
-            "openai",
-            &fake::key(Provider::OpenAi, KeyKind::Project, 300 + seed),
-        );
-    }
+    v.add_seeded("w", 300..303);
     let new = master();
     let out = v.run(&["rewrap", "--json"], "");
     assert_eq!(
@@ -673,10 +593,8 @@ fn rewrap_moves_to_the_new_master_key() {
         "invalid_input",
         "rewrap needs BYOK_NEW_MASTER_KEY"
     );
-    let mut c = v.cmd(&["rewrap", "--json"]);
-    c.env("BYOK_NEW_MASTER_KEY", &new);
-    let out = run(c, "");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = v.run_with(&["rewrap", "--json"], "", &[("BYOK_NEW_MASTER_KEY", &new)]);
+    assert_exit(&out, 0);
     let report = &json_lines(&out)[0];
     assert_eq!(
         (report["rewrapped"].as_u64(), report["complete"].as_bool()),
@@ -695,10 +613,8 @@ fn rewrap_moves_to_the_new_master_key() {
         "the old key is retired: {}",
         text(&out)
     );
-    let mut c = v.cmd(&["check", "--json"]);
-    c.env("BYOK_MASTER_KEY", &new);
-    let out = run(c, "");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = v.run_with(&["check", "--json"], "", &[("BYOK_MASTER_KEY", &new)]);
+    assert_exit(&out, 0);
     assert!(json_lines(&out).iter().all(|l| l["ok"] == true));
 }
 
@@ -707,23 +623,13 @@ fn rewrap_moves_to_the_new_master_key() {
 #[test]
 fn a_rewrap_killed_after_retiring_the_old_key_resumes_with_the_same_command() {
     let v = Vault::new();
-    for seed in 0..2 {
-        v.add(
-            "w",
-            "openai",
-            &fake::key(Provider::OpenAi, KeyKind::Project, 320 + seed),
-        );
-    }
+    v.add_seeded("w", 320..322);
     let new = master();
-    let rewrap = || {
-        let mut c = v.cmd(&["rewrap", "--json"]);
-        c.env("BYOK_NEW_MASTER_KEY", &new);
-        run(c, "")
-    };
+    let rewrap = || v.run_with(&["rewrap", "--json"], "", &[("BYOK_NEW_MASTER_KEY", &new)]);
     // The first run got as far as retiring the old key; whether its report was
     // printed does not matter to the operator, who runs the same command again.
     let first = rewrap();
-    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert_exit(&first, 0);
     let help = v.run(&["rewrap", "--help"], "");
     assert!(
         String::from_utf8_lossy(&help.stdout).contains("run the same command again"),
@@ -731,7 +637,7 @@ fn a_rewrap_killed_after_retiring_the_old_key_resumes_with_the_same_command() {
         text(&help)
     );
     let again = rewrap();
-    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert_exit(&again, 0);
     let report = &json_lines(&again)[0];
     assert_eq!(
         (
@@ -747,21 +653,10 @@ fn a_rewrap_killed_after_retiring_the_old_key_resumes_with_the_same_command() {
 #[test]
 fn an_interrupted_rewrap_resumes_with_the_same_command() {
     let v = Vault::new();
-    let mut ids = Vec::new();
-    for seed in 0..4 {
-        let view = v.add(
-            "w",
-            "openai",
-            &fake::key(Provider::OpenAi, KeyKind::Project, 400 + seed),
-        );
-        ids.push(view["id"].as_str().unwrap().to_owned());
-    }
+    let ids = v.add_seeded("w", 400..404);
     let new = master();
     // Interrupt a rewrap by hand: new KEK registered, half the records moved, then "crash".
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async {
         let store = SqliteStore::open(&v.path).await.unwrap();
         let key = |b64: &str| -> Arc<dyn Kek> {
@@ -786,10 +681,8 @@ fn an_interrupted_rewrap_resumes_with_the_same_command() {
         }
         store.close().await;
     });
-    let mut c = v.cmd(&["rewrap", "--json"]);
-    c.env("BYOK_NEW_MASTER_KEY", &new);
-    let out = run(c, "");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = v.run_with(&["rewrap", "--json"], "", &[("BYOK_NEW_MASTER_KEY", &new)]);
+    assert_exit(&out, 0);
     let report = &json_lines(&out)[0];
     assert_eq!(
         (
@@ -799,10 +692,8 @@ fn an_interrupted_rewrap_resumes_with_the_same_command() {
         ),
         (Some(2), Some(2), Some(true))
     );
-    let mut c = v.cmd(&["check", "--json"]);
-    c.env("BYOK_MASTER_KEY", &new);
-    let out = run(c, "");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = v.run_with(&["check", "--json"], "", &[("BYOK_MASTER_KEY", &new)]);
+    assert_exit(&out, 0);
     assert_eq!(json_lines(&out).len(), 4);
 }
 
@@ -822,23 +713,15 @@ fn two_processes_writing_one_vault_lose_nothing() {
                 let mut ids = Vec::new();
                 for i in 0..8u64 {
                     let mut c = byok_cmd();
-                    c.args(["vault", "--vault"]).arg(&args.0).args([
-                        "add",
-                        "--no-test",
-                        "--json",
-                        "--workspace",
-                        "w",
-                        "--provider",
-                        "google",
-                        "--label",
-                        "x",
-                    ]);
+                    c.args(["vault", "--vault"])
+                        .arg(&args.0)
+                        .args(add_args("w", "google", "x"));
                     c.env("BYOK_MASTER_KEY", &args.1);
                     let out = run(
                         c,
                         &fake::key(Provider::Google, KeyKind::Standard, 2000 + w * 100 + i),
                     );
-                    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+                    assert_exit(&out, 0);
                     ids.push(json_lines(&out)[0]["id"].as_str().unwrap().to_owned());
                 }
                 ids
@@ -863,25 +746,12 @@ fn processes_racing_to_create_a_new_vault_all_succeed() {
         let children: Vec<Child> = (0..4u64)
             .map(|i| {
                 let key = fake::key(Provider::Anthropic, KeyKind::Api, 7000 + round * 10 + i);
-                v.spawn(
-                    &[
-                        "add",
-                        "--no-test",
-                        "--json",
-                        "--workspace",
-                        "w",
-                        "--provider",
-                        "anthropic",
-                        "--label",
-                        "k",
-                    ],
-                    &key,
-                )
+                v.spawn(&add_args("w", "anthropic", "k"), &key)
             })
             .collect();
         for child in children {
             let out = child.wait_with_output().unwrap();
-            assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+            assert_exit(&out, 0);
         }
         assert_eq!(v.ids("w").len(), 4, "every creator's key is there");
     }
@@ -902,20 +772,7 @@ fn sigkill_in_the_middle_of_writes_loses_no_acknowledged_write() {
         let mut children: Vec<Child> = (0..4u64)
             .map(|i| {
                 let key = fake::key(Provider::OpenAi, KeyKind::Project, 6000 + round * 10 + i);
-                v.spawn(
-                    &[
-                        "add",
-                        "--no-test",
-                        "--json",
-                        "--workspace",
-                        "w",
-                        "--provider",
-                        "openai",
-                        "--label",
-                        "k",
-                    ],
-                    &key,
-                )
+                v.spawn(&add_args("w", "openai", "k"), &key)
             })
             .collect();
         // Kill half of them at staggered moments while they open, migrate, seal and insert.
@@ -959,10 +816,7 @@ struct Mock {
 
 impl Mock {
     fn start(builder: byok_testkit::MockBuilder) -> Mock {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let provider = rt.block_on(builder.start());
         Mock { rt, provider }
     }
@@ -1003,7 +857,7 @@ fn add_tests_the_key_first_and_saves_a_valid_one_with_its_verdict() {
     let mock = Mock::start(byok_testkit::MockOpenAi::builder());
     let key = fake::key(Provider::OpenAi, KeyKind::Project, 11);
     let out = add_tested(&v, &mock, "w", &key, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     assert_no_leak(&out, &[&key]);
     let view = json_lines(&out).remove(0);
     assert_eq!(view["verdict"], "valid");
@@ -1034,7 +888,7 @@ fn add_tests_the_key_first_and_saves_a_valid_one_with_its_verdict() {
         ],
         &key2,
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     assert!(text(&out).contains("verdict: valid"), "{}", text(&out));
     assert_no_leak(&out, &[&key2]);
     assert_eq!(v.ids("w").len(), 2);
@@ -1049,7 +903,7 @@ fn an_invalid_key_is_refused_with_its_verdict_and_not_stored() {
             .scenario_for_key(&key, byok_testkit::Scenario::InvalidKey),
     );
     let out = add_tested(&v, &mock, "w", &key, &[]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_exit(&out, 1);
     assert_no_leak(&out, &[&key]);
     let refused = json_lines(&out).remove(0);
     assert_eq!(refused["error"]["code"], "key_rejected");
@@ -1076,7 +930,7 @@ fn an_invalid_key_is_refused_with_its_verdict_and_not_stored() {
         ],
         &key,
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_exit(&out, 1);
     assert!(String::from_utf8_lossy(&out.stderr).contains("error[key_rejected]"));
     assert!(String::from_utf8_lossy(&out.stdout).contains("what to do:"));
     assert_no_leak(&out, &[&key]);
@@ -1091,7 +945,7 @@ fn a_key_without_credits_is_saved_with_a_warning() {
     );
     let key = fake::key(Provider::OpenAi, KeyKind::Project, 14);
     let out = add_tested(&v, &mock, "w", &key, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     assert_no_leak(&out, &[&key]);
     let view = json_lines(&out).remove(0);
     assert_eq!(view["verdict"], "no_credits");
@@ -1109,7 +963,7 @@ fn no_test_sends_no_request() {
     let mock = Mock::start(byok_testkit::MockOpenAi::builder());
     let key = fake::key(Provider::OpenAi, KeyKind::Project, 15);
     let out = add_tested(&v, &mock, "w", &key, &["--no-test"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     let view = json_lines(&out).remove(0);
     assert!(view["verdict"].is_null(), "{view}");
     assert!(view["last_verdict"].is_null(), "{view}");
@@ -1142,7 +996,7 @@ fn vault_test_records_the_verdict_on_the_key() {
     mock.provider
         .set_scenario(byok_testkit::Scenario::NoCredits);
     let out = test(true);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_exit(&out, 1);
     assert_no_leak(&out, &[&key]);
     let report = json_lines(&out).remove(0);
     assert_eq!(
@@ -1158,7 +1012,7 @@ fn vault_test_records_the_verdict_on_the_key() {
 
     mock.provider.set_scenario(byok_testkit::Scenario::Valid);
     let out = test(false);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     assert!(text(&out).starts_with("valid"), "{}", text(&out));
     assert_no_leak(&out, &[&key]);
     assert_eq!(show()["last_verdict"], "valid");
@@ -1166,19 +1020,13 @@ fn vault_test_records_the_verdict_on_the_key() {
     // Usage errors: an unknown id, a bad timeout.
     let missing = "0190b1a2-0000-7000-8000-000000000000";
     let out = v.run(&["test", "--json", "--workspace", "w", missing], "");
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_exit(&out, 2);
     assert_eq!(json_lines(&out)[0]["error"]["code"], "not_found");
     let out = v.run(
         &["test", "--json", "--workspace", "w", &id, "--timeout", "0"],
         "",
     );
-    assert_eq!(
-        (
-            out.status.code(),
-            json_lines(&out)[0]["error"]["code"].as_str()
-        ),
-        (Some(2), Some("invalid_timeout"))
-    );
+    assert_refused(&out, 2, "invalid_timeout");
 }
 
 #[test]
@@ -1202,18 +1050,8 @@ fn vault_select_falls_back_from_a_primary_without_credits() {
     .remove(0);
     assert_eq!(b["verdict"], "valid");
 
-    let out = v.run(
-        &[
-            "select",
-            "--json",
-            "--workspace",
-            "w",
-            "--provider",
-            "openai",
-        ],
-        "",
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = v.select("w", "openai");
+    assert_exit(&out, 0);
     assert_no_leak(&out, &[&primary, &backup]);
     let chosen = json_lines(&out).remove(0);
     assert_eq!(chosen["id"], b["id"]);
@@ -1228,7 +1066,7 @@ fn vault_select_falls_back_from_a_primary_without_credits() {
     assert!(skipped[0]["reason"]["message"].is_string());
 
     let out = v.run(&["select", "--workspace", "w", "--provider", "openai"], "");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     let t = String::from_utf8_lossy(&out.stdout);
     assert!(
         t.lines()
@@ -1247,18 +1085,8 @@ fn vault_select_falls_back_from_a_primary_without_credits() {
             .code(),
         Some(0)
     );
-    let out = v.run(
-        &[
-            "select",
-            "--json",
-            "--workspace",
-            "w",
-            "--provider",
-            "openai",
-        ],
-        "",
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let out = v.select("w", "openai");
+    assert_exit(&out, 1);
     assert_no_leak(&out, &[&primary, &backup]);
     let none = json_lines(&out).remove(0);
     assert_eq!(none["error"]["code"], "no_usable_key");
@@ -1301,7 +1129,7 @@ fn vault_test_sends_base_url_to_the_stored_keys_provider() {
         ],
         "",
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_exit(&out, 1);
     assert_no_leak(&out, &[&key]);
     let report = json_lines(&out).remove(0);
     assert_eq!(
@@ -1312,18 +1140,8 @@ fn vault_test_sends_base_url_to_the_stored_keys_provider() {
     let out = v.run(&["show", "--json", "--workspace", "w", id], "");
     assert_eq!(json_lines(&out)[0]["last_verdict"], "invalid");
     // An invalid stored key is passed over by select.
-    let out = v.run(
-        &[
-            "select",
-            "--json",
-            "--workspace",
-            "w",
-            "--provider",
-            "anthropic",
-        ],
-        "",
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let out = v.select("w", "anthropic");
+    assert_exit(&out, 1);
     assert_eq!(
         json_lines(&out)[0]["skipped"][0]["reason"]["verdict"],
         "invalid"
@@ -1336,7 +1154,7 @@ fn usage_sync_admin_keys_are_saved_untested() {
     let mock = Mock::start(byok_testkit::MockOpenAi::builder());
     let admin = fake::key(Provider::OpenAi, KeyKind::Admin, 20);
     let out = add_tested(&v, &mock, "w", &admin, &["--usage-sync"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     assert_no_leak(&out, &[&admin]);
     let view = json_lines(&out).remove(0);
     assert_eq!(view["kind"], "admin");
@@ -1402,10 +1220,7 @@ fn read_only_commands_never_create_a_vault() {
     // A SQLite file that is not a vault is not turned into one either.
     std::fs::remove_file(&v.path).unwrap();
     {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         rt.block_on(async {
             use sqlx::Connection;
             let url = format!("sqlite://{}?mode=rwc", v.path.display());
@@ -1419,25 +1234,20 @@ fn read_only_commands_never_create_a_vault() {
     }
     let before = std::fs::read(&v.path).unwrap();
     let out = v.run(&["check", "--json"], "");
-    assert_eq!(
-        error_code(&out).as_deref(),
-        Some("not_found"),
-        "{}",
-        text(&out)
-    );
+    assert_error(&out, "not_found");
     assert_eq!(std::fs::read(&v.path).unwrap(), before);
     std::fs::remove_file(&v.path).unwrap();
 
     // `init` creates it (idempotently); then the read-only commands work.
     for _ in 0..2 {
         let out = v.run(&["init", "--json"], "");
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert_exit(&out, 0);
         assert_eq!(json_lines(&out)[0]["ready"], true);
     }
     let out = v.run(&["check", "--json"], "");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     let out = v.run(&["list", "--json", "--workspace", "w"], "");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     // `add` also creates a vault where there is none.
     let fresh = Vault::new();
     fresh.add(
@@ -1472,19 +1282,7 @@ fn vault_url_mistakes_never_print_the_password() {
                 )
             } else {
                 bare(
-                    &[
-                        "--vault",
-                        target,
-                        "add",
-                        "--no-test",
-                        "--json",
-                        "--workspace",
-                        "w",
-                        "--provider",
-                        "openai",
-                        "--label",
-                        "l",
-                    ],
+                    &[&["--vault", target][..], &add_args("w", "openai", "l")].concat(),
                     &[("BYOK_MASTER_KEY", master.as_ref())],
                 )
             };
@@ -1521,7 +1319,7 @@ fn vault_url_mistakes_never_print_the_password() {
         ),
         "",
     );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_exit(&out, 2);
     assert_eq!(error_code(&out).as_deref(), Some("backend_error"));
     assert!(!text(&out).contains(secret), "{}", text(&out));
     // Unreachable server: the driver's own message, still without the URL.
@@ -1540,12 +1338,7 @@ fn vault_url_mistakes_never_print_the_password() {
         ),
         "",
     );
-    assert_eq!(
-        error_code(&out).as_deref(),
-        Some("backend_error"),
-        "{}",
-        text(&out)
-    );
+    assert_error(&out, "backend_error");
     assert!(!text(&out).contains(secret), "{}", text(&out));
 }
 
@@ -1557,24 +1350,8 @@ fn byok_vault_names_the_vault_without_argv() {
         ("BYOK_MASTER_KEY", v.master.as_ref()),
     ];
     let key = fake::key(Provider::Anthropic, KeyKind::Api, 31);
-    let out = run(
-        bare(
-            &[
-                "add",
-                "--no-test",
-                "--json",
-                "--workspace",
-                "w",
-                "--provider",
-                "anthropic",
-                "--label",
-                "a",
-            ],
-            &env,
-        ),
-        &key,
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run(bare(&add_args("w", "anthropic", "a"), &env), &key);
+    assert_exit(&out, 0);
     assert!(v.path.exists());
     assert_eq!(v.ids("w").len(), 1, "the same vault as --vault names");
     // --vault wins over BYOK_VAULT.
@@ -1592,12 +1369,7 @@ fn byok_vault_names_the_vault_without_argv() {
     );
     c.env("BYOK_MASTER_KEY", &other.master);
     let out = run(c, "");
-    assert_eq!(
-        error_code(&out).as_deref(),
-        Some("not_found"),
-        "{}",
-        text(&out)
-    );
+    assert_error(&out, "not_found");
 }
 
 #[test]
@@ -1631,15 +1403,10 @@ fn master_key_sources_are_unambiguous_and_bounded() {
         ),
         "",
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     // Set but empty and nothing else: said so, not a base64 error.
     let out = run(bare(&list, &[("BYOK_MASTER_KEY", "".as_ref())]), "");
-    assert_eq!(
-        error_code(&out).as_deref(),
-        Some("invalid_master_key"),
-        "{}",
-        text(&out)
-    );
+    assert_error(&out, "invalid_master_key");
     assert!(text(&out).contains("empty"), "{}", text(&out));
     // Both given: refused, naming both variables (and neither value).
     let out = run(
@@ -1652,12 +1419,7 @@ fn master_key_sources_are_unambiguous_and_bounded() {
         ),
         "",
     );
-    assert_eq!(
-        error_code(&out).as_deref(),
-        Some("invalid_master_key"),
-        "{}",
-        text(&out)
-    );
+    assert_error(&out, "invalid_master_key");
     assert!(
         text(&out).contains("BYOK_MASTER_KEY_FILE"),
         "{}",
@@ -1673,12 +1435,7 @@ fn master_key_sources_are_unambiguous_and_bounded() {
         bare(&list, &[("BYOK_MASTER_KEY_FILE", huge.as_os_str())]),
         "",
     );
-    assert_eq!(
-        error_code(&out).as_deref(),
-        Some("invalid_master_key"),
-        "{}",
-        text(&out)
-    );
+    assert_error(&out, "invalid_master_key");
     assert!(text(&out).contains("larger than"), "{}", text(&out));
 }
 
@@ -1724,7 +1481,7 @@ fn readable_vault_and_key_files_are_warned_about() {
         ),
         "",
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("warning: the master key file"), "{err}");
     assert!(!err.contains(&v.master), "{err}");
@@ -1740,10 +1497,7 @@ fn audit_is_read_in_pages_and_filtered() {
     );
     let id: byok::store::KeyId = added["id"].as_str().unwrap().parse().unwrap();
     let ws = WorkspaceId::new("w").unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     // 2,500 more events: more than two of the CLI's pages of 1,000.
     let middle = rt.block_on(async {
         let store = SqliteStore::open(&v.path).await.unwrap();
@@ -1761,7 +1515,7 @@ fn audit_is_read_in_pages_and_filtered() {
         middle.unwrap()
     });
     let all = v.run(&["audit", "--json", "--workspace", "w"], "");
-    assert_eq!(all.status.code(), Some(0), "{}", text(&all));
+    assert_exit(&all, 0);
     let all = json_lines(&all);
     assert_eq!(all.len(), 2501, "every event, across pages");
     assert_eq!(all[0]["action"], "add");
@@ -1871,27 +1625,14 @@ fn keys_in_plain_text_fields_are_refused() {
     }
     // Nothing was stored by any of them.
     let out = v.run(&["init"], "");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     assert!(v.ids("w").is_empty());
     // An edit is refused the same way, and the record is unchanged.
     let added = v.add("w", "openai", &secret);
     let id = added["id"].as_str().unwrap();
     let version = added["version"].to_string();
     for flag in ["--label", "--note", "--default-model"] {
-        let out = v.run(
-            &[
-                "edit",
-                "--json",
-                "--workspace",
-                "w",
-                id,
-                "--version",
-                &version,
-                flag,
-                &note,
-            ],
-            "",
-        );
+        let out = v.edit("w", id, &version, &[flag, &note]);
         assert_eq!(
             error_code(&out).as_deref(),
             Some("secret_in_field"),

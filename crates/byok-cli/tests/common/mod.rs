@@ -107,6 +107,30 @@ pub(crate) fn error_code(out: &Output) -> Option<String> {
         .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
 }
 
+/// The command exited with `code`.
+#[track_caller]
+pub(crate) fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(out.status.code(), Some(code), "{}", text(out));
+}
+
+/// The first JSON line is an error with this `error.code`.
+#[track_caller]
+pub(crate) fn assert_error(out: &Output, error: &str) {
+    assert_eq!(error_code(out).as_deref(), Some(error), "{}", text(out));
+}
+
+/// The command exited with `code` and the first JSON line is an error with this
+/// `error.code`.
+#[track_caller]
+pub(crate) fn assert_refused(out: &Output, code: i32, error: &str) {
+    assert_eq!(
+        (out.status.code(), error_code(out).as_deref()),
+        (Some(code), Some(error)),
+        "{}",
+        text(out)
+    );
+}
+
 /// Neither stdout nor stderr holds any form of any of `keys` (API keys): any
 /// 12 characters of their secret part, whole or in hex, base64, UTF-16, escaped.
 #[track_caller]
