@@ -151,18 +151,6 @@ fn add_args<'a>(ws: &'a str, provider: &'a str, label: &'a str) -> Vec<&'a str> 
     ]
 }
 
-/// `add_args` followed by `extra`.
-fn add_args_and<'a>(
-    ws: &'a str,
-    provider: &'a str,
-    label: &'a str,
-    extra: &[&'a str],
-) -> Vec<&'a str> {
-    let mut args = add_args(ws, provider, label);
-    args.extend_from_slice(extra);
-    args
-}
-
 /// A runtime for opening the vault file directly, beside the CLI.
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -207,7 +195,11 @@ fn add_list_show_rotate_disable_revoke_delete() {
 
     let backup = fake::key(Provider::OpenAi, KeyKind::ServiceAccount, 2);
     let out = v.run(
-        &add_args_and("acme", "openai", "b", &["--role", "backup", "--order", "2"]),
+        &[
+            add_args("acme", "openai", "b"),
+            vec!["--role", "backup", "--order", "2"],
+        ]
+        .concat(),
         &backup,
     );
     assert_eq!(json_lines(&out)[0]["role"], "backup");
@@ -832,10 +824,14 @@ impl Mock {
 
 /// `vault add --json` of `key` to workspace `ws`, tested against `mock`.
 fn add_tested(v: &Vault, mock: &Mock, ws: &str, key: &str, extra: &[&str]) -> Output {
+    add_tested_text(v, mock, ws, key, &[&["--json"], extra].concat())
+}
+
+/// `vault add` (text output) of `key` to workspace `ws`, tested against `mock`.
+fn add_tested_text(v: &Vault, mock: &Mock, ws: &str, key: &str, extra: &[&str]) -> Output {
     let uri = mock.uri();
     let mut args = vec![
         "add",
-        "--json",
         "--workspace",
         ws,
         "--provider",
@@ -871,23 +867,7 @@ fn add_tests_the_key_first_and_saves_a_valid_one_with_its_verdict() {
 
     // Text mode says the verdict under the view line.
     let key2 = fake::key(Provider::OpenAi, KeyKind::Project, 12);
-    let uri = mock.uri();
-    let out = v.run(
-        &[
-            "add",
-            "--workspace",
-            "w",
-            "--provider",
-            "openai",
-            "--label",
-            "t",
-            "--depth",
-            "auth",
-            "--base-url",
-            &uri,
-        ],
-        &key2,
-    );
+    let out = add_tested_text(&v, &mock, "w", &key2, &["--depth", "auth"]);
     assert_exit(&out, 0);
     assert!(text(&out).contains("verdict: valid"), "{}", text(&out));
     assert_no_leak(&out, &[&key2]);
@@ -915,21 +895,7 @@ fn an_invalid_key_is_refused_with_its_verdict_and_not_stored() {
     assert!(v.ids("w").is_empty(), "an invalid key must not be stored");
 
     // Text mode: the report on stdout, the error code on stderr, exit 1.
-    let uri = mock.uri();
-    let out = v.run(
-        &[
-            "add",
-            "--workspace",
-            "w",
-            "--provider",
-            "openai",
-            "--label",
-            "l",
-            "--base-url",
-            &uri,
-        ],
-        &key,
-    );
+    let out = add_tested_text(&v, &mock, "w", &key, &[]);
     assert_exit(&out, 1);
     assert!(String::from_utf8_lossy(&out.stderr).contains("error[key_rejected]"));
     assert!(String::from_utf8_lossy(&out.stdout).contains("what to do:"));
