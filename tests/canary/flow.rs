@@ -861,39 +861,17 @@ fn report_every_outcome_and_the_guard_of_a_lease() {
 fn flow_on_postgres_leaves_no_trace_in_any_row() {
     use byok::guard::PostgresLedger;
     use byok::store::PostgresStore;
-    use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Row};
+
+    use crate::postgres::{ScratchDb, url_for};
 
     init();
-    let url = match std::env::var("BYOK_TEST_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ if std::env::var("BYOK_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!("BYOK_REQUIRE_SERVICES=1 but BYOK_TEST_POSTGRES_URL is unset: flow on postgres")
-        }
-        _ => {
-            eprintln!(
-                "SKIPPED (set BYOK_TEST_POSTGRES_URL): flow_on_postgres_leaves_no_trace_in_any_row"
-            );
-            return;
-        }
+    let Some(url) = url_for("flow_on_postgres_leaves_no_trace_in_any_row") else {
+        return;
     };
-    // Unique per run (a v7 uuid), so runs side by side never meet.
-    let db = format!(
-        "byok_canary_flow_{}",
-        KeyId::new().to_string().replace('-', "_")
-    );
-    let (base, rest) = url.rsplit_once('/').expect("a database URL");
-    let query = rest
-        .split_once('?')
-        .map(|(_, q)| format!("?{q}"))
-        .unwrap_or_default();
-    let db_url = format!("{base}/{db}{query}");
     let mut out = String::new();
     rt().block_on(async {
-        let mut admin = PgConnection::connect(&url).await.expect("server");
-        admin
-            .execute(AssertSqlSafe(format!("CREATE DATABASE {db}")))
-            .await
-            .expect("create database");
+        let db = ScratchDb::create(&url, "byok_canary_flow").await;
+        let db_url = db.url.clone();
         let mocks = Mocks::start().await;
         let store = PostgresStore::connect(&db_url).await.expect("connect");
         let ledger = PostgresLedger::connect(&db_url).await.expect("ledger");
@@ -975,40 +953,14 @@ fn flow_on_postgres_leaves_no_trace_in_any_row() {
             }
         }
 
-        // Every row of every table, as text.
-        let mut conn = PgConnection::connect(&db_url).await.expect("connect");
-        let tables = sqlx::query(
-            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
-        )
-        .fetch_all(&mut conn)
-        .await
-        .expect("tables");
-        let mut rows = 0;
-        for t in tables {
-            let name: String = t.get(0);
-            let dump = sqlx::query(AssertSqlSafe(format!(
-                "SELECT row_to_json(t)::text FROM \"{name}\" t"
-            )))
-            .fetch_all(&mut conn)
-            .await
-            .expect("dump");
-            for row in dump {
-                let text: String = row.get(0);
-                assert_clean(&format!("postgres flow: table {name}"), text.as_bytes());
-                rows += 1;
-            }
-        }
+        let rows = db.assert_rows_clean("postgres flow").await;
         assert!(
             rows > 6,
             "records, audit events and ledger rows were dumped: {rows}"
         );
-        drop(conn);
         drop(vault);
         store.pool().close().await;
-        admin
-            .execute(AssertSqlSafe(format!("DROP DATABASE {db} WITH (FORCE)")))
-            .await
-            .expect("drop database");
+        db.drop_database().await;
     });
     assert_clean("postgres flow: surfaces", out.as_bytes());
     assert_emitted_clean("postgres flow");
