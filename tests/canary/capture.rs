@@ -101,6 +101,6 @@ fn expect_failure<T: std::fmt::Debug, E>(result: Result<T, E>) -> E {
 /// The logs and panic records of the whole binary hold no canary.
 #[track_caller]
 pub(crate) fn assert_emitted_clean(label: &str) {
-    assert_clean(&format!("{label}: tracing at TRACE"), &logs());
-    assert_clean(&format!("{label}: panic messages"), &panics());
+    assert_clean(&format!("{label}: tracing at TRACE"), logs());
+    assert_clean(&format!("{label}: panic messages"), panics());
 }

@@ -279,7 +279,7 @@ fn scan_decodes_utf16_files_and_says_what_it_skipped() {
     // Stdin in UTF-16 too.
     let piped = byok(
         &["scan", "--json"],
-        &utf16(&format!("x={}", keys[0]), false, true),
+        utf16(&format!("x={}", keys[0]), false, true),
     );
     assert_eq!(json_lines(&piped)[0]["column"], 3);
 }

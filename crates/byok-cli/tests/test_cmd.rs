@@ -92,7 +92,7 @@ const NO_QUOTA: &str = r#"{"error":{"message":"You exceeded your current quota."
 fn valid_key_exits_zero_with_the_json_contract() {
     let (url, seen) = serve(vec![(Some(200), MODELS), (Some(200), CHAT)]);
     let key = fake::key(Provider::OpenAi, KeyKind::Project, 1);
-    let out = byok(&["test", "--base-url", &url, "--json"], &format!("{key}\n"));
+    let out = byok(&["test", "--base-url", &url, "--json"], format!("{key}\n"));
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -126,7 +126,7 @@ fn no_credits_exits_one_and_is_sent_once() {
     // A pasted key with quotes and a Bearer prefix is normalised first.
     let out = byok(
         &["test", "--base-url", &url, "--json"],
-        &format!("\"Bearer {key}\"\n"),
+        format!("\"Bearer {key}\"\n"),
     );
     assert_eq!(out.status.code(), Some(1));
     let j = json(&out);

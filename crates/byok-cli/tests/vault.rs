@@ -362,7 +362,7 @@ fn master_key_file_and_default_path() {
         .env_remove("BYOK_MASTER_KEY")
         .env("BYOK_MASTER_KEY_FILE", &key_file)
         .env("XDG_DATA_HOME", &data);
-    let out = run(c, &fake::key(Provider::Google, KeyKind::Standard, 6));
+    let out = run(c, fake::key(Provider::Google, KeyKind::Standard, 6));
     assert_exit(&out, 0);
     assert!(
         data.join("byok/vault.db").exists(),
@@ -711,7 +711,7 @@ fn two_processes_writing_one_vault_lose_nothing() {
                     c.env("BYOK_MASTER_KEY", &args.1);
                     let out = run(
                         c,
-                        &fake::key(Provider::Google, KeyKind::Standard, 2000 + w * 100 + i),
+                        fake::key(Provider::Google, KeyKind::Standard, 2000 + w * 100 + i),
                     );
                     assert_exit(&out, 0);
                     ids.push(json_lines(&out)[0]["id"].as_str().unwrap().to_owned());

@@ -159,14 +159,7 @@ impl Canary {
             // encoding of the 3-byte groups wholly inside the body is the same whatever
             // surrounds it. Group boundaries fall at `align` in the body.
             let groups = &body[align..align + (body.len() - align) / 3 * 3];
-            forms.push(
-                &format!("base64 of the body (alignment {align})"),
-                STANDARD_NO_PAD.encode(groups).into_bytes(),
-            );
-            forms.push(
-                &format!("URL-safe base64 of the body (alignment {align})"),
-                URL_SAFE_NO_PAD.encode(groups).into_bytes(),
-            );
+            forms.base64(&format!("the body (alignment {align})"), groups);
         }
         let pct: String = body.iter().map(|b| format!("%{b:02X}")).collect();
         forms.push("percent-encoded body", pct.clone().into_bytes());
@@ -188,15 +181,7 @@ impl Canary {
             forms.encodings(&what, w);
             // The whole 3-byte groups of the window: what a base64 encoding holds
             // wherever the window starts on a group boundary.
-            let groups = &w[..w.len() / 3 * 3];
-            forms.push(
-                &format!("base64 of {what}"),
-                STANDARD_NO_PAD.encode(groups).into_bytes(),
-            );
-            forms.push(
-                &format!("URL-safe base64 of {what}"),
-                URL_SAFE_NO_PAD.encode(groups).into_bytes(),
-            );
+            forms.base64(&what, &w[..w.len() / 3 * 3]);
         }
         if self.decodes {
             if let Ok(decoded) = STANDARD.decode(&self.secret) {
@@ -280,6 +265,18 @@ impl<'a> Forms<'a> {
         let upper = hex.to_uppercase().into_bytes();
         self.push(&format!("hex of {what}"), hex.into_bytes());
         self.push(&format!("upper-case hex of {what}"), upper);
+    }
+
+    /// Standard and URL-safe base64 of `groups` (whole 3-byte groups: no padding).
+    fn base64(&mut self, what: &str, groups: &[u8]) {
+        self.push(
+            &format!("base64 of {what}"),
+            STANDARD_NO_PAD.encode(groups).into_bytes(),
+        );
+        self.push(
+            &format!("URL-safe base64 of {what}"),
+            URL_SAFE_NO_PAD.encode(groups).into_bytes(),
+        );
     }
 
     /// Hex and UTF-16 of `bytes`.
