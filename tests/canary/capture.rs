@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, Once};
 
 use tracing_subscriber::fmt::format::FmtSpan;
 
-use crate::forms::assert_clean;
+use byok_testkit::canary::standard::assert_clean;
 
 #[derive(Clone, Default)]
 struct Buffer(Arc<Mutex<Vec<u8>>>);
@@ -101,6 +101,6 @@ fn expect_failure<T: std::fmt::Debug, E>(result: Result<T, E>) -> E {
 /// The logs and panic records of the whole binary hold no canary.
 #[track_caller]
 pub(crate) fn assert_emitted_clean(label: &str) {
-    assert_clean(&format!("{label}: tracing at TRACE"), &logs());
-    assert_clean(&format!("{label}: panic messages"), &panics());
+    assert_clean(&format!("{label}: tracing at TRACE"), logs());
+    assert_clean(&format!("{label}: panic messages"), panics());
 }

@@ -30,9 +30,9 @@ use byok_testkit::{
 use wiremock::{Mock, matchers::any};
 
 use crate::capture::{assert_emitted_clean, init, unwrap_panic};
-use crate::forms::{assert_clean, canary_key, canary_keys, find_leak};
 use crate::vault::{assert_files_clean, error_surfaces, expect_error, master, rt};
 use crate::{debugged, json, shown};
+use byok_testkit::canary::standard::{self as canary, assert_clean};
 
 /// The three mock providers, one server each, all in `Valid` until told otherwise.
 struct Mocks(Vec<MockProvider>);
@@ -144,15 +144,15 @@ fn new_key(workspace: &WorkspaceId, raw: &str, label: &str) -> NewKey {
 
 /// The first non-admin canary key of `provider` from seed number `n`.
 fn key_of(provider: Provider, n: usize) -> String {
-    let kind = canary_keys(0)
+    let kind = canary::keys(0)
         .into_iter()
         .find(|(p, k, _)| *p == provider && *k != KeyKind::Admin)
         .map(|(_, k, _)| k)
         .expect("every provider has a non-admin shape");
-    let raw = canary_key(provider, kind, n);
+    let raw = canary::key(provider, kind, n);
     // Else every check below would pass vacuously.
     assert!(
-        find_leak(raw.as_bytes()).is_some(),
+        canary::find_leak(raw.as_bytes()).is_some(),
         "a key the detector knows"
     );
     raw
@@ -350,7 +350,7 @@ fn add_without_a_verifier_with_skip_and_admin_keys() {
         // No verifier: saved untested; the Test button says what is missing.
         let (vault, store) = open(&dir.path().join("none"), None, None).await;
         let space = ws("no-verifier");
-        for (i, (_, kind, raw)) in canary_keys(2).into_iter().enumerate() {
+        for (i, (_, kind, raw)) in canary::keys(2).into_iter().enumerate() {
             let mut new = new_key(&space, &raw, &format!("untested {i}"));
             if kind == KeyKind::Admin {
                 new = new.purpose(Purpose::UsageSync);
@@ -376,7 +376,7 @@ fn add_without_a_verifier_with_skip_and_admin_keys() {
         for mock in &mocks.0 {
             mock.set_scenario(Scenario::InvalidKey);
         }
-        for (i, (_, kind, raw)) in canary_keys(3).into_iter().enumerate() {
+        for (i, (_, kind, raw)) in canary::keys(3).into_iter().enumerate() {
             let mut new = new_key(&ws("skip"), &raw, &format!("offline {i}"));
             if kind == KeyKind::Admin {
                 new = new.purpose(Purpose::UsageSync);
@@ -398,7 +398,7 @@ fn add_without_a_verifier_with_skip_and_admin_keys() {
         for mock in &mocks.0 {
             mock.set_scenario(Scenario::Valid);
         }
-        for (i, (_, kind, raw)) in canary_keys(3).into_iter().enumerate() {
+        for (i, (_, kind, raw)) in canary::keys(3).into_iter().enumerate() {
             let space = ws(format!("auth-{i}"));
             if kind == KeyKind::Admin {
                 out += &expect_error(
@@ -518,7 +518,7 @@ fn select_with_every_fallback_and_no_usable_key() {
             let b1 = add(key_of(provider, 3), "backup one", Some(1)).await;
             let primary = add(key_of(provider, 2), "primary", None).await;
             if provider != Provider::Google {
-                let admin = canary_key(provider, KeyKind::Admin, 2);
+                let admin = canary::key(provider, KeyKind::Admin, 2);
                 vault
                     .add(new_key(&space, &admin, "usage").purpose(Purpose::UsageSync))
                     .await
@@ -652,7 +652,7 @@ fn select_with_every_fallback_and_no_usable_key() {
             .add(
                 new_key(
                     &admins,
-                    &canary_key(Provider::OpenAi, KeyKind::Admin, 5),
+                    &canary::key(Provider::OpenAi, KeyKind::Admin, 5),
                     "usage",
                 )
                 .purpose(Purpose::UsageSync),
@@ -861,39 +861,17 @@ fn report_every_outcome_and_the_guard_of_a_lease() {
 fn flow_on_postgres_leaves_no_trace_in_any_row() {
     use byok::guard::PostgresLedger;
     use byok::store::PostgresStore;
-    use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Row};
+
+    use crate::postgres::{ScratchDb, url_for};
 
     init();
-    let url = match std::env::var("BYOK_TEST_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ if std::env::var("BYOK_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!("BYOK_REQUIRE_SERVICES=1 but BYOK_TEST_POSTGRES_URL is unset: flow on postgres")
-        }
-        _ => {
-            eprintln!(
-                "SKIPPED (set BYOK_TEST_POSTGRES_URL): flow_on_postgres_leaves_no_trace_in_any_row"
-            );
-            return;
-        }
+    let Some(url) = url_for("flow_on_postgres_leaves_no_trace_in_any_row") else {
+        return;
     };
-    // Unique per run (a v7 uuid), so runs side by side never meet.
-    let db = format!(
-        "byok_canary_flow_{}",
-        KeyId::new().to_string().replace('-', "_")
-    );
-    let (base, rest) = url.rsplit_once('/').expect("a database URL");
-    let query = rest
-        .split_once('?')
-        .map(|(_, q)| format!("?{q}"))
-        .unwrap_or_default();
-    let db_url = format!("{base}/{db}{query}");
     let mut out = String::new();
     rt().block_on(async {
-        let mut admin = PgConnection::connect(&url).await.expect("server");
-        admin
-            .execute(AssertSqlSafe(format!("CREATE DATABASE {db}")))
-            .await
-            .expect("create database");
+        let db = ScratchDb::create(&url, "byok_canary_flow").await;
+        let db_url = db.url.clone();
         let mocks = Mocks::start().await;
         let store = PostgresStore::connect(&db_url).await.expect("connect");
         let ledger = PostgresLedger::connect(&db_url).await.expect("ledger");
@@ -975,40 +953,14 @@ fn flow_on_postgres_leaves_no_trace_in_any_row() {
             }
         }
 
-        // Every row of every table, as text.
-        let mut conn = PgConnection::connect(&db_url).await.expect("connect");
-        let tables = sqlx::query(
-            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
-        )
-        .fetch_all(&mut conn)
-        .await
-        .expect("tables");
-        let mut rows = 0;
-        for t in tables {
-            let name: String = t.get(0);
-            let dump = sqlx::query(AssertSqlSafe(format!(
-                "SELECT row_to_json(t)::text FROM \"{name}\" t"
-            )))
-            .fetch_all(&mut conn)
-            .await
-            .expect("dump");
-            for row in dump {
-                let text: String = row.get(0);
-                assert_clean(&format!("postgres flow: table {name}"), text.as_bytes());
-                rows += 1;
-            }
-        }
+        let rows = db.assert_rows_clean("postgres flow").await;
         assert!(
             rows > 6,
             "records, audit events and ledger rows were dumped: {rows}"
         );
-        drop(conn);
         drop(vault);
         store.pool().close().await;
-        admin
-            .execute(AssertSqlSafe(format!("DROP DATABASE {db} WITH (FORCE)")))
-            .await
-            .expect("drop database");
+        db.drop_database().await;
     });
     assert_clean("postgres flow: surfaces", out.as_bytes());
     assert_emitted_clean("postgres flow");

@@ -10,11 +10,11 @@ use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::capture::{assert_emitted_clean, init, unwrap_panic};
-use crate::forms::{assert_clean, canary_key, canary_passphrase};
 use crate::{debugged, json, shown};
+use byok_testkit::canary::standard::{self as canary, assert_clean};
 
 fn admin(provider: Provider, n: usize) -> (String, ApiKey) {
-    let raw = canary_key(provider, KeyKind::Admin, n);
+    let raw = canary::key(provider, KeyKind::Admin, n);
     let key = ApiKey::parse(&raw).expect("canary parses");
     (raw, key)
 }
@@ -93,7 +93,7 @@ async fn cost_sync_answers_outages_and_garbage() {
         )
         .await;
         // Not an admin key: refused before any request.
-        let inference = ApiKey::parse(&canary_key(
+        let inference = ApiKey::parse(&canary::key(
             provider,
             if provider == Provider::OpenAi {
                 KeyKind::Project
@@ -106,7 +106,7 @@ async fn cost_sync_answers_outages_and_garbage() {
         out += &sync_against(provider, &inference, ResponseTemplate::new(200)).await;
     }
     // A provider without a cost API.
-    let google = ApiKey::parse(&canary_key(Provider::Google, KeyKind::Standard, 0)).unwrap();
+    let google = ApiKey::parse(&canary::key(Provider::Google, KeyKind::Standard, 0)).unwrap();
     out += &sync_against(Provider::Google, &google, ResponseTemplate::new(200)).await;
     // Nobody listens.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -186,7 +186,7 @@ async fn ledger_urls_with_a_secret_password_are_never_repeated() {
     init();
     let mut out = String::new();
     let dir = tempfile::tempdir().expect("tempdir");
-    let secret = canary_passphrase().replace(' ', "-");
+    let secret = canary::passphrase().replace(' ', "-");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -270,7 +270,7 @@ fn load_prices(inputs: Vec<String>) -> String {
 fn usage_bodies_quoting_a_key() {
     init();
     let mut out = String::new();
-    let raw = canary_key(Provider::Anthropic, KeyKind::Api, 5);
+    let raw = canary::key(Provider::Anthropic, KeyKind::Api, 5);
     for input in hostile_inputs(&raw) {
         out += &debugged(&byok::guard::Usage::from_json(&input));
         if let Ok(value) = serde_json::from_str::<serde_json::Value>(&input) {
@@ -293,7 +293,7 @@ fn usage_bodies_quoting_a_key() {
 #[test]
 fn price_files_quoting_a_key() {
     init();
-    let raw = canary_key(Provider::OpenAi, KeyKind::Project, 5);
+    let raw = canary::key(Provider::OpenAi, KeyKind::Project, 5);
     let out = load_prices(price_inputs(&raw));
     assert_clean("guard: price file errors", out.as_bytes());
     assert_emitted_clean("guard: price file errors");
@@ -302,7 +302,7 @@ fn price_files_quoting_a_key() {
 #[test]
 fn price_files_quoting_a_key_where_a_number_belongs() {
     init();
-    let raw = canary_key(Provider::OpenAi, KeyKind::Project, 6);
+    let raw = canary::key(Provider::OpenAi, KeyKind::Project, 6);
     let out = load_prices(leaking_price_inputs(&raw));
     assert_clean("guard: price file errors quoting the value", out.as_bytes());
     assert_emitted_clean("guard: price file errors quoting the value");

@@ -7,8 +7,8 @@ use byok::keys::{
 };
 
 use crate::capture::{assert_emitted_clean, init, unwrap_panic};
-use crate::forms::{assert_clean, canary_keys, near_miss_keys};
 use crate::{debugged, json, shown};
+use byok_testkit::canary::standard::{self as canary, assert_clean};
 
 const PROVIDERS: [Provider; 3] = [Provider::OpenAi, Provider::Anthropic, Provider::Google];
 
@@ -71,7 +71,7 @@ fn pasted_variants(raw: &str) -> Vec<String> {
 fn parsing_every_shape_shows_only_the_mask() {
     init();
     let mut out = String::new();
-    for (provider, kind, raw) in canary_keys(0) {
+    for (provider, kind, raw) in canary::keys(0) {
         let key = ApiKey::parse(&raw).expect("canary parses");
         assert_eq!((key.provider(), key.kind()), (provider, kind));
         out += &shown(&key);
@@ -127,7 +127,7 @@ fn every_error_path_keeps_the_body_out() {
     init();
     let mut out = String::new();
     let mut codes = std::collections::BTreeSet::new();
-    for (provider, _, raw) in canary_keys(1) {
+    for (provider, _, raw) in canary::keys(1) {
         for (what, broken) in broken_variants(&raw) {
             let results = [
                 ApiKey::parse(&broken),
@@ -166,7 +166,7 @@ fn every_error_path_keeps_the_body_out() {
 fn normalize_cleans_pastes_without_echoing_them() {
     init();
     let mut out = String::new();
-    for (provider, kind, raw) in canary_keys(2) {
+    for (provider, kind, raw) in canary::keys(2) {
         for pasted in pasted_variants(&raw) {
             let n = normalize(&pasted);
             out += &debugged(&n);
@@ -197,7 +197,7 @@ fn normalize_cleans_pastes_without_echoing_them() {
 fn scan_and_redact_report_masks_and_remove_every_key() {
     init();
     let mut out = String::new();
-    let keys = canary_keys(3);
+    let keys = canary::keys(3);
     let mut text = String::from("# config dump\n");
     for (i, (_, _, raw)) in keys.iter().enumerate() {
         text += &match i % 5 {
@@ -232,7 +232,7 @@ fn scan_and_redact_report_masks_and_remove_every_key() {
 
 #[test]
 fn findings_iterator_debug() {
-    let (_, _, raw) = &canary_keys(3)[0];
+    let (_, _, raw) = &canary::keys(3)[0];
     let text = format!("KEY={raw}\n");
     let findings = scan(&text);
     assert_clean("keys: Debug of Findings", debugged(&findings).as_bytes());
@@ -242,7 +242,7 @@ fn findings_iterator_debug() {
 fn redact_masks_near_misses_and_log_shapes_whole_and_streamed() {
     init();
     for n in 0..4 {
-        let text = near_miss_keys(n);
+        let text = canary::near_miss_keys(n);
         let whole = redact(&text);
         assert_clean("keys: redact of near misses", whole.as_bytes());
         assert_eq!(redact_bytes(text.as_bytes()), whole.as_bytes());

@@ -3,13 +3,13 @@
 //! not in return values' `Debug`/`Display`/JSON, not in TRACE-level logs, not in
 //! panic messages, not in any file written, not whole, not in part, not encoded.
 //!
-//! The CLI side lives in `crates/byok-cli/tests/canary.rs` (only that package can
-//! run the binary). A leak found in another crate is fixed
-//! there, with its canary case added here; none is left ignored.
+//! The canaries and the detector are `byok_testkit::canary::standard`, shared with
+//! the CLI side in `crates/byok-cli/tests/canary.rs` (only that package can run the
+//! binary), so both search for exactly the same forms. A leak found in another crate
+//! is fixed there, with its canary case added here; none is left ignored.
 
 mod capture;
 mod flow;
-mod forms;
 mod guard;
 mod keys;
 #[cfg(feature = "postgres")]

@@ -7,15 +7,17 @@
 use std::sync::Arc;
 
 use byok::keys::{ExposeSecret, KeyKind, SecretString};
-use byok::store::{MasterKeySource, PostgresStore, WorkspaceId};
+use byok::store::{KeyId, MasterKeySource, PostgresStore, WorkspaceId};
 use byok::{NewKey, Purpose, Vault};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Row};
 
 use crate::capture::{assert_emitted_clean, init};
-use crate::forms::{assert_clean, canary_keys, canary_master_key};
 use crate::{debugged, json};
+use byok_testkit::canary::standard::{self as canary, assert_clean};
 
-fn url_for(test: &str) -> Option<String> {
+/// The server of `BYOK_TEST_POSTGRES_URL`, or `None` (said on stderr) when it is unset;
+/// with `BYOK_REQUIRE_SERVICES=1` an unset URL fails `test` instead.
+pub(crate) fn url_for(test: &str) -> Option<String> {
     match std::env::var("BYOK_TEST_POSTGRES_URL") {
         Ok(u) if !u.is_empty() => Some(u),
         _ if std::env::var("BYOK_REQUIRE_SERVICES").as_deref() == Ok("1") => {
@@ -25,6 +27,70 @@ fn url_for(test: &str) -> Option<String> {
             eprintln!("SKIPPED (set BYOK_TEST_POSTGRES_URL): {test}");
             None
         }
+    }
+}
+
+/// A throwaway database of its own on the server, so its every table can be dumped
+/// without meeting other tests' rows. Dropped by [`ScratchDb::drop_database`].
+pub(crate) struct ScratchDb {
+    admin: PgConnection,
+    name: String,
+    /// The URL of the new database.
+    pub(crate) url: String,
+}
+
+impl ScratchDb {
+    /// Create a database named `prefix` plus a v7 uuid (unique per run, so runs side
+    /// by side never meet) on the server at `url`.
+    pub(crate) async fn create(url: &str, prefix: &str) -> ScratchDb {
+        let name = format!("{prefix}_{}", KeyId::new().to_string().replace('-', "_"));
+        let mut admin = PgConnection::connect(url).await.expect("server");
+        admin
+            .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .expect("create database");
+        let url = with_database(url, &name);
+        ScratchDb { admin, name, url }
+    }
+
+    /// Every row of every table, as JSON text, checked for every canary (labelled
+    /// `label: table NAME`); how many rows there were.
+    pub(crate) async fn assert_rows_clean(&self, label: &str) -> usize {
+        let mut conn = PgConnection::connect(&self.url).await.expect("connect");
+        let tables = sqlx::query(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("tables");
+        assert!(!tables.is_empty(), "{label}: the store made tables");
+        let mut rows = 0;
+        for t in tables {
+            let name: String = t.get(0);
+            let dump = sqlx::query(AssertSqlSafe(format!(
+                "SELECT row_to_json(t)::text FROM \"{name}\" t"
+            )))
+            .fetch_all(&mut conn)
+            .await
+            .expect("dump");
+            for row in dump {
+                let text: String = row.get(0);
+                assert_clean(&format!("{label}: table {name}"), text.as_bytes());
+                rows += 1;
+            }
+        }
+        rows
+    }
+
+    /// Drop the database (its pools must be closed first).
+    pub(crate) async fn drop_database(mut self) {
+        self.admin
+            .execute(AssertSqlSafe(format!(
+                "DROP DATABASE {} WITH (FORCE)",
+                self.name
+            )))
+            .await
+            .expect("drop database");
     }
 }
 
@@ -44,32 +110,22 @@ async fn vault_on_postgres_leaves_no_trace_in_any_row() {
     let Some(url) = url_for("vault_on_postgres_leaves_no_trace_in_any_row") else {
         return;
     };
-    // A database of our own: its every table can be dumped without meeting other tests' rows.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos();
-    let db = format!("byok_canary_{}_{nanos}", std::process::id());
-    let mut admin = PgConnection::connect(&url).await.expect("server");
-    admin
-        .execute(AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .await
-        .expect("create database");
-    let db_url = with_database(&url, &db);
+    let db = ScratchDb::create(&url, "byok_canary").await;
+    let db_url = db.url.clone();
 
     let mut out = String::new();
     let store = PostgresStore::connect(&db_url).await.expect("connect");
     let vault = Vault::builder()
         .store(Arc::new(store.clone()))
         .master_key(MasterKeySource::Base64(SecretString::from(
-            canary_master_key(0),
+            canary::master_key(0),
         )))
         .build()
         .await
         .expect("vault");
     let ws = WorkspaceId::new("pg").unwrap();
     let mut ids = Vec::new();
-    for (_, kind, raw) in canary_keys(2) {
+    for (_, kind, raw) in canary::keys(2) {
         let mut new = NewKey::new(ws.clone(), SecretString::from(format!("{raw}\n")), "pg");
         if kind == KeyKind::Admin {
             new = new.purpose(Purpose::UsageSync);
@@ -88,7 +144,7 @@ async fn vault_on_postgres_leaves_no_trace_in_any_row() {
     vault.delete(&ws, id).await.expect("delete");
     let report = vault
         .rewrap(
-            MasterKeySource::Base64(SecretString::from(canary_master_key(1))),
+            MasterKeySource::Base64(SecretString::from(canary::master_key(1))),
             |_| {},
         )
         .await
@@ -98,41 +154,14 @@ async fn vault_on_postgres_leaves_no_trace_in_any_row() {
         out += &debugged(&record);
     }
 
-    // Every row of every table, as text.
-    let mut conn = PgConnection::connect(&db_url).await.expect("connect");
-    let tables = sqlx::query(
-        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .expect("tables");
-    assert!(!tables.is_empty(), "the store made tables");
-    let mut rows = 0;
-    for t in tables {
-        let name: String = t.get(0);
-        let dump = sqlx::query(AssertSqlSafe(format!(
-            "SELECT row_to_json(t)::text FROM \"{name}\" t"
-        )))
-        .fetch_all(&mut conn)
-        .await
-        .expect("dump");
-        for row in dump {
-            let text: String = row.get(0);
-            assert_clean(&format!("postgres table {name}"), text.as_bytes());
-            rows += 1;
-        }
-    }
+    let rows = db.assert_rows_clean("postgres").await;
     assert!(
         rows > ids.len(),
         "records and audit events were dumped: {rows}"
     );
-    drop(conn);
     drop(vault);
     store.pool().close().await;
-    admin
-        .execute(AssertSqlSafe(format!("DROP DATABASE {db} WITH (FORCE)")))
-        .await
-        .expect("drop database");
+    db.drop_database().await;
     assert_clean("postgres: surfaces", out.as_bytes());
     assert_emitted_clean("postgres");
 }

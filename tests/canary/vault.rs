@@ -11,11 +11,11 @@ use byok::store::{
 use byok::{KeyEdit, NewKey, Purpose, Vault, VaultError};
 
 use crate::capture::{assert_emitted_clean, init, unwrap_panic};
-use crate::forms::{assert_clean, canary_key, canary_keys, canary_master_key, canary_passphrase};
 use crate::{debugged, json, shown};
+use byok_testkit::canary::standard::{self as canary, assert_clean};
 
 pub(crate) fn master(n: u64) -> MasterKeySource {
-    MasterKeySource::Base64(SecretString::from(canary_master_key(n)))
+    MasterKeySource::Base64(SecretString::from(canary::master_key(n)))
 }
 
 pub(crate) fn rt() -> tokio::runtime::Runtime {
@@ -103,7 +103,7 @@ fn every_vault_operation_on_sqlite_leaves_no_trace() {
         let mut ids: Vec<(Provider, KeyKind, KeyId, String)> = Vec::new();
 
         // add: every shape, pasted the messy way people paste.
-        for (i, (provider, kind, raw)) in canary_keys(4).into_iter().enumerate() {
+        for (i, (provider, kind, raw)) in canary::keys(4).into_iter().enumerate() {
             let pasted = SecretString::from(format!(" \"Bearer {raw}\"\n"));
             let mut new = NewKey::new(ws.clone(), pasted, format!("label {i}"))
                 .default_model("gpt-4o-mini")
@@ -194,13 +194,13 @@ fn every_vault_operation_on_sqlite_leaves_no_trace() {
 
         // rotate: to another canary of the same provider; to another provider; malformed.
         let (provider, kind, id, _) = ids[0].clone();
-        let next = canary_key(provider, kind, 5);
+        let next = canary::key(provider, kind, 5);
         let view = vault
             .rotate(&ws, id, SecretString::from(format!("{next}\n")))
             .await
             .expect("rotate");
         out += &(debugged(&view) + &json(&view));
-        let foreign = canary_key(Provider::Google, KeyKind::Standard, 5);
+        let foreign = canary::key(Provider::Google, KeyKind::Standard, 5);
         out += &error_surfaces(
             &vault
                 .rotate(&ws, id, SecretString::from(foreign))
@@ -235,7 +235,7 @@ fn every_vault_operation_on_sqlite_leaves_no_trace() {
                 .rotate(
                     &ws,
                     id,
-                    SecretString::from(canary_key(Provider::OpenAi, KeyKind::Project, 6)),
+                    SecretString::from(canary::key(Provider::OpenAi, KeyKind::Project, 6)),
                 )
                 .await,
             "key_inactive",
@@ -320,7 +320,8 @@ fn every_vault_operation_on_sqlite_leaves_no_trace() {
         let (_, _, id, raw) = &ids[1];
         let back = reopened.lease_secret(&ws, *id).await.expect("lease");
         assert_eq!(back.expose_secret(), raw);
-        let bad = MasterKeySource::Base64(SecretString::from(format!("{}!", canary_master_key(2))));
+        let bad =
+            MasterKeySource::Base64(SecretString::from(format!("{}!", canary::master_key(2))));
         out += &error_surfaces(&open(&db, bad).await.expect_err("malformed master key"));
         drop(reopened);
         store.close().await;
@@ -337,14 +338,14 @@ fn passphrase_vault_and_master_key_errors() {
     let mut out = String::new();
     rt().block_on(async {
         let source = MasterKeySource::Passphrase {
-            passphrase: SecretString::from(canary_passphrase()),
+            passphrase: SecretString::from(canary::passphrase()),
             cost: Some((64, 1, 1)),
         };
         out += &debugged(&source);
         let db = dir.path().join("pass.db");
         let (vault, store) = open(&db, source.clone()).await.expect("a passphrase vault");
         let ws = WorkspaceId::new("p").unwrap();
-        let raw = canary_key(Provider::Anthropic, KeyKind::Api, 6);
+        let raw = canary::key(Provider::Anthropic, KeyKind::Api, 6);
         let view = vault
             .add(NewKey::new(ws.clone(), SecretString::from(raw), "p"))
             .await
@@ -353,7 +354,7 @@ fn passphrase_vault_and_master_key_errors() {
         drop(vault);
         store.close().await;
         let wrong = MasterKeySource::Passphrase {
-            passphrase: SecretString::from(format!("{}x", canary_passphrase())),
+            passphrase: SecretString::from(format!("{}x", canary::passphrase())),
             cost: Some((64, 1, 1)),
         };
         out += &expect_error(open(&db, wrong).await, "wrong_master_key");
@@ -365,7 +366,7 @@ fn passphrase_vault_and_master_key_errors() {
         for source in [
             MasterKeySource::Env("BYOK_CANARY_UNSET_VARIABLE".into()),
             MasterKeySource::File(missing_file),
-            MasterKeySource::Base64(SecretString::from(canary_passphrase())),
+            MasterKeySource::Base64(SecretString::from(canary::passphrase())),
         ] {
             out += &debugged(&source);
             match source.resolve(&memory).await {
@@ -374,11 +375,11 @@ fn passphrase_vault_and_master_key_errors() {
             }
         }
         let key_file = dir.path().join("master.key");
-        std::fs::write(&key_file, canary_master_key(2)).unwrap();
+        std::fs::write(&key_file, canary::master_key(2)).unwrap();
         let from_file = MasterKey::from_file(&key_file).expect("a key file");
         out += &debugged(&from_file);
         let e: StoreError =
-            MasterKey::from_base64(&SecretString::from(format!("{}#", canary_master_key(1))))
+            MasterKey::from_base64(&SecretString::from(format!("{}#", canary::master_key(1))))
                 .expect_err("not base64");
         out += &error_surfaces(&VaultError::Store(e));
         out += &error_surfaces(
@@ -407,12 +408,12 @@ fn sealing_every_shape_and_every_way_opening_fails() {
     init();
     let mut out = String::new();
     rt().block_on(async {
-        let kek = MasterKey::from_base64(&SecretString::from(canary_master_key(2))).expect("kek");
-        let other = MasterKey::from_base64(&SecretString::from(canary_master_key(1))).unwrap();
+        let kek = MasterKey::from_base64(&SecretString::from(canary::master_key(2))).expect("kek");
+        let other = MasterKey::from_base64(&SecretString::from(canary::master_key(1))).unwrap();
         out += &(debugged(&kek) + &format!("{}\n", kek.id()));
         let ws = WorkspaceId::new("seal").unwrap();
         let other_ws = WorkspaceId::new("seal-other").unwrap();
-        for (provider, _, raw) in canary_keys(6) {
+        for (provider, _, raw) in canary::keys(6) {
             let id = KeyId::new();
             let binding = Binding {
                 workspace: &ws,

@@ -16,8 +16,8 @@ use futures::StreamExt;
 use wiremock::{Mock, ResponseTemplate, matchers::any};
 
 use crate::capture::{assert_emitted_clean, init, logs};
-use crate::forms::{assert_clean, canary_key, canary_keys};
 use crate::{debugged, json};
+use byok_testkit::canary::standard::{self as canary, assert_clean};
 
 async fn start(provider: Provider, scenario: Scenario) -> MockProvider {
     let builder = match provider {
@@ -84,7 +84,7 @@ async fn assert_carried_only_in_header(mock: &MockProvider, keys: &[ApiKey]) {
 }
 
 fn keys_of(provider: Provider, n: usize) -> Vec<ApiKey> {
-    canary_keys(n)
+    canary::keys(n)
         .into_iter()
         .filter(|(p, k, _)| *p == provider && *k != KeyKind::Admin)
         .map(|(_, _, raw)| ApiKey::parse(&raw).expect("canary parses"))
@@ -131,7 +131,7 @@ async fn admin_keys_closed_ports_and_echoing_providers() {
     for provider in [Provider::OpenAi, Provider::Anthropic] {
         let mock = start(provider, Scenario::Valid).await;
         let verifier = Verifier::new(config(provider, &mock.uri())).expect("config");
-        let admin = ApiKey::parse(&canary_key(provider, KeyKind::Admin, 6)).unwrap();
+        let admin = ApiKey::parse(&canary::key(provider, KeyKind::Admin, 6)).unwrap();
         out += &surfaces(&verifier.verify(&admin, Depth::Billing).await, &verifier);
         assert!(
             mock.requests().await.is_empty(),
@@ -199,7 +199,7 @@ async fn admin_keys_closed_ports_and_echoing_providers() {
     )
     .expect("config");
     let keys: Vec<_> = (0..8)
-        .flat_map(canary_keys)
+        .flat_map(canary::keys)
         .map(|(_, _, raw)| ApiKey::parse(&raw).expect("canary parses"))
         .collect();
     let count = keys.len();
@@ -216,7 +216,7 @@ async fn admin_keys_closed_ports_and_echoing_providers() {
     assert_eq!(results.len(), count);
     for mock in [&openai, &anthropic, &google] {
         let keys: Vec<_> = (0..8)
-            .flat_map(canary_keys)
+            .flat_map(canary::keys)
             .filter(|(p, _, _)| *p == mock.provider())
             .map(|(_, _, raw)| ApiKey::parse(&raw).expect("canary parses"))
             .collect();

@@ -1,30 +1,25 @@
 //! The canary suite, command-line side: every `byok` command, with and without
 //! `--json`, error paths included, fed the same canary secrets as the facade's
-//! suite (`tests/canary/forms.rs` at the workspace root, included below). Every
-//! stdout, every stderr and every file a command writes is searched for every form
-//! of every canary: whole, body, 16-character windows, base64, hex, percent-encoded.
+//! suite (`byok_testkit::canary::standard`). Every stdout, every stderr and every
+//! file a command writes is searched for every form of every canary: whole, body,
+//! 12-character windows, base64, hex, UTF-16, percent- and JSON-escaped.
 //!
 //! The binary runs with `RUST_LOG=trace` and `RUST_BACKTRACE=1`, so anything it would
 //! log or print on a panic is on stderr and searched too.
 
-// The CLI suite needs the detector, not every helper the root suite uses.
-#[allow(dead_code)]
-#[path = "../../../tests/canary/forms.rs"]
-mod forms;
+mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use byok::keys::{KeyKind, Provider};
+use byok_testkit::canary::standard::{self as canary, assert_clean};
 use byok_testkit::{
     MockAnthropic, MockGemini, MockOpenAi, MockProvider, Scenario, echo_answers, echo_forms,
     echo_refusal,
 };
-use forms::{
-    assert_clean, canary_key, canary_keys, canary_master_key, canary_passphrase, near_miss_keys,
-};
+use common::{byok_cmd, run};
 use serde_json::Value;
 
 /// What one run showed: its arguments (for failure messages) and its output.
@@ -76,43 +71,18 @@ impl Env {
     /// Run `byok args` with `stdin`; check stdout and stderr at once.
     #[track_caller]
     fn run(&self, args: &[&str], stdin: &str) -> Run {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_byok"));
+        let mut cmd = byok_cmd();
         cmd.args(args)
             .current_dir(self.dir.path())
             .env("HOME", self.dir.path())
             .env("XDG_DATA_HOME", self.dir.path())
             .env("RUST_LOG", "trace")
-            .env("RUST_BACKTRACE", "1");
-        for name in [
-            "BYOK_MASTER_KEY",
-            "BYOK_MASTER_KEY_FILE",
-            "BYOK_NEW_MASTER_KEY",
-            "BYOK_PREVIOUS_MASTER_KEY",
-            "BYOK_LEDGER",
-        ] {
-            cmd.env_remove(name);
-        }
-        for (name, value) in &self.vars {
-            cmd.env(name, value);
-        }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run byok");
-        // A command may exit before reading stdin (a usage error): ignore EPIPE. Written
-        // from a thread: a streaming command writes output before it has read all input.
-        let mut pipe = child.stdin.take().expect("stdin");
-        let input = stdin.as_bytes().to_vec();
-        let writer = std::thread::spawn(move || {
-            let _ = pipe.write_all(&input);
-        });
-        let out = child.wait_with_output().expect("byok finishes");
-        writer.join().expect("stdin writer");
+            .env("RUST_BACKTRACE", "1")
+            .envs(self.vars.iter().map(|(name, value)| (*name, value)));
+        let out = run(cmd, stdin);
         // A failure message names the command, unless its arguments hold a canary.
         let joined = args.join(" ");
-        let what = match forms::find_leak(joined.as_bytes()) {
+        let what = match canary::find_leak(joined.as_bytes()) {
             None => format!("byok {joined}"),
             Some(_) => format!("byok {} (arguments hold a canary)", args[0]),
         };
@@ -156,7 +126,7 @@ fn files_clean(label: &str, dir: &Path) -> usize {
 
 /// Every canary key of seed `n`, one per line.
 fn all_keys(n: usize) -> String {
-    canary_keys(n)
+    canary::keys(n)
         .into_iter()
         .map(|(_, _, raw)| raw + "\n")
         .collect()
@@ -165,7 +135,7 @@ fn all_keys(n: usize) -> String {
 /// The same keys, broken in the ways pastes break.
 fn broken_keys(n: usize) -> String {
     let mut out = String::new();
-    for (_, _, raw) in canary_keys(n) {
+    for (_, _, raw) in canary::keys(n) {
         let mid = raw.len() / 2;
         out += &format!("{}\n", &raw[..raw.len() - 3]);
         out += &format!("{raw}xyz\n");
@@ -191,9 +161,9 @@ fn inspect_scan_redact() {
     // scan: stdin, a file, a directory, a missing path.
     let text = format!(
         "OPENAI_API_KEY={}\n{{\"k\": \"{}\"}}\nhttps://x/?key={}&alt=json\n{}",
-        canary_key(Provider::OpenAi, KeyKind::Project, 2),
-        canary_key(Provider::Anthropic, KeyKind::Api, 2),
-        canary_key(Provider::Google, KeyKind::Standard, 2),
+        canary::key(Provider::OpenAi, KeyKind::Project, 2),
+        canary::key(Provider::Anthropic, KeyKind::Api, 2),
+        canary::key(Provider::Google, KeyKind::Standard, 2),
         all_keys(2)
     );
     let found = env.both(&["scan"], &text, 1);
@@ -221,7 +191,7 @@ fn inspect_scan_redact() {
 
 #[test]
 fn vault_every_command_and_error() {
-    let env = Env::new().set("BYOK_MASTER_KEY", canary_master_key(0));
+    let env = Env::new().set("BYOK_MASTER_KEY", canary::master_key(0));
     let db = env.path("vault.db");
     let db = db.to_str().unwrap();
     let v = |rest: &[&str]| -> Vec<String> {
@@ -237,7 +207,7 @@ fn vault_every_command_and_error() {
 
     // add: every shape (admin keys only for usage sync), pasted messily.
     let mut ids = Vec::new();
-    for (i, (provider, kind, raw)) in canary_keys(4).into_iter().enumerate() {
+    for (i, (provider, kind, raw)) in canary::keys(4).into_iter().enumerate() {
         let label = format!("l{i}");
         let mut args = vec![
             "add",
@@ -276,7 +246,7 @@ fn vault_every_command_and_error() {
     let (_, _, id1) = ids[1].clone();
 
     // A PostgreSQL vault URL whose password is a secret: malformed, and nobody listening.
-    let pass = canary_passphrase().replace(' ', "-");
+    let pass = canary::passphrase().replace(' ', "-");
     for url in [
         format!("postgres://byok:{pass}@127.0.0.1:99999/vault"),
         format!("postgres://byok:{pass}@[::1/vault"),
@@ -290,7 +260,7 @@ fn vault_every_command_and_error() {
     }
 
     // add: duplicate, wrong provider, malformed, empty.
-    let dup = canary_key(Provider::OpenAi, KeyKind::Project, 4);
+    let dup = canary::key(Provider::OpenAi, KeyKind::Project, 4);
     let add = [
         "add",
         "--workspace",
@@ -341,13 +311,13 @@ fn vault_every_command_and_error() {
     run(&["show", "--workspace", "acme", "not-a-uuid"], "", 2);
 
     // rotate: same provider, another provider, malformed.
-    let next = canary_key(Provider::OpenAi, KeyKind::Legacy, 5);
+    let next = canary::key(Provider::OpenAi, KeyKind::Legacy, 5);
     run(
         &["rotate", "--workspace", "acme", &id0],
         &format!("{next}\n"),
         0,
     );
-    let google = canary_key(Provider::Google, KeyKind::Standard, 5);
+    let google = canary::key(Provider::Google, KeyKind::Standard, 5);
     let r = env.run(
         &v(&["rotate", "--workspace", "acme", &id0])
             .iter()
@@ -374,7 +344,7 @@ fn vault_every_command_and_error() {
             .iter()
             .map(String::as_str)
             .collect::<Vec<_>>(),
-        &canary_key(Provider::OpenAi, KeyKind::Project, 6),
+        &canary::key(Provider::OpenAi, KeyKind::Project, 6),
     );
     assert_ne!(r.code(), Some(0), "{}", r.what);
     let once = |rest: &[&str], code: i32| {
@@ -394,8 +364,8 @@ fn vault_every_command_and_error() {
     let rewrap = Env {
         dir: tempfile::tempdir().unwrap(),
         vars: vec![
-            ("BYOK_MASTER_KEY", canary_master_key(0)),
-            ("BYOK_NEW_MASTER_KEY", canary_master_key(1)),
+            ("BYOK_MASTER_KEY", canary::master_key(0)),
+            ("BYOK_NEW_MASTER_KEY", canary::master_key(1)),
         ],
     };
     let r = rewrap.run(&["vault", "--vault", db, "rewrap", "--json"], "");
@@ -417,15 +387,15 @@ fn vault_every_command_and_error() {
     assert_eq!(wrong.code(), Some(2), "{}", wrong.what);
     let after = Env {
         dir: tempfile::tempdir().unwrap(),
-        vars: vec![("BYOK_MASTER_KEY", canary_master_key(1))],
+        vars: vec![("BYOK_MASTER_KEY", canary::master_key(1))],
     };
     let ok = after.run(&["vault", "--vault", db, "check", "--json"], "");
     assert_eq!(ok.code(), Some(0), "{}: {:?}", ok.what, ok.out);
 
     // Master keys that are malformed, missing, or in a missing file; a missing vault dir.
     for vars in [
-        vec![("BYOK_MASTER_KEY", format!("{}!", canary_master_key(2)))],
-        vec![("BYOK_MASTER_KEY", canary_passphrase())],
+        vec![("BYOK_MASTER_KEY", format!("{}!", canary::master_key(2)))],
+        vec![("BYOK_MASTER_KEY", canary::passphrase())],
         vec![(
             "BYOK_MASTER_KEY_FILE",
             env.path("no-such-file").display().to_string(),
@@ -461,7 +431,7 @@ fn vault_every_command_and_error() {
     assert_eq!(r.code(), Some(2), "{}", r.what);
     // A master key file holding the canary master key.
     let key_file = env.path("master.key");
-    std::fs::write(&key_file, canary_master_key(1)).unwrap();
+    std::fs::write(&key_file, canary::master_key(1)).unwrap();
     let from_file = Env {
         dir: tempfile::tempdir().unwrap(),
         vars: vec![("BYOK_MASTER_KEY_FILE", key_file.display().to_string())],
@@ -520,7 +490,7 @@ fn test_command_against_mock_providers() {
         Provider::Anthropic => "x-api-key",
         _ => "x-goog-api-key",
     };
-    for (provider, kind, raw) in canary_keys(5) {
+    for (provider, kind, raw) in canary::keys(5) {
         if kind == KeyKind::Admin {
             continue;
         }
@@ -564,7 +534,7 @@ fn test_command_against_mock_providers() {
         }
     }
     // Errors before any request: malformed, wrong provider, two keys, nothing, bad timeout.
-    let raw = canary_key(Provider::Anthropic, KeyKind::Api, 6);
+    let raw = canary::key(Provider::Anthropic, KeyKind::Api, 6);
     env.both(&["test"], &raw[..raw.len() - 3], 2);
     env.both(&["test", "--provider", "openai"], &raw, 2);
     env.both(&["test"], &format!("{raw}\n{raw}\n"), 2);
@@ -580,7 +550,7 @@ fn test_command_against_mock_providers() {
     env.both(&["test", "--base-url", &closed, "--timeout", "1"], &raw, 1);
     env.both(&["test", "--base-url", "not a url"], &raw, 2);
     // A gateway URL with credentials in it is refused, and not repeated.
-    let pass = canary_passphrase().replace(' ', "-");
+    let pass = canary::passphrase().replace(' ', "-");
     let gateway = format!("http://byok:{pass}@127.0.0.1:{port}/gw");
     env.both(&["test", "--base-url", &gateway, "--timeout", "1"], &raw, 2);
     env.both(&["test", "--base-url", &format!("{gateway}:x:y")], &raw, 2);
@@ -590,7 +560,7 @@ fn test_command_against_mock_providers() {
 #[test]
 fn cost_estimate_budget_with_secrets_in_their_input() {
     let env = Env::new();
-    let key = canary_key(Provider::OpenAi, KeyKind::Project, 7);
+    let key = canary::key(Provider::OpenAi, KeyKind::Project, 7);
     // A response body that quotes a key: cost reads the usage, never echoes the rest.
     let body = format!(
         "{{\"id\": \"{key}\", \"model\": \"gpt-4o\", \"usage\": {{\"prompt_tokens\": 10, \"completion_tokens\": 5}}, \"key\": \"{key}\"}}"
@@ -725,7 +695,7 @@ fn cost_estimate_budget_with_secrets_in_their_input() {
     // Ledger URLs whose password is a secret are never repeated: on a parse error,
     // an unknown scheme, a missing directory, and (once: it waits for the connect
     // timeout) a server that is not there.
-    let pass = canary_passphrase().replace(' ', "-");
+    let pass = canary::passphrase().replace(' ', "-");
     for url in [
         format!("postgres://byok:{pass}@127.0.0.1:99999/ledger"),
         format!("redis://:{pass}@127.0.0.1:99999/"),
@@ -772,7 +742,7 @@ fn redact_near_miss_keys() {
         .filter(|l| !l.contains('!'))
         .map(|l| format!("{l}\n"))
         .collect();
-    let text = near_miss_keys(3) + &broken;
+    let text = canary::near_miss_keys(3) + &broken;
     let run = env.run(&["redact"], &text);
     assert_eq!(run.code(), Some(0), "{}", run.what);
     assert_eq!(run.stdout().lines().count(), text.lines().count());
@@ -785,7 +755,7 @@ fn redact_near_miss_keys() {
 #[test]
 fn vault_add_test_select_against_mock_providers() {
     let rt = runtime();
-    let env = Env::new().set("BYOK_MASTER_KEY", canary_master_key(1));
+    let env = Env::new().set("BYOK_MASTER_KEY", canary::master_key(1));
     let db = env.path("flow.db");
     let db = db.to_str().unwrap().to_owned();
     let vault = |rest: &[&str]| -> Vec<String> {
@@ -834,7 +804,7 @@ fn vault_add_test_select_against_mock_providers() {
     ];
     let mut servers = Vec::new();
     for provider in Provider::ALL {
-        let raw = canary_keys(6)
+        let raw = canary::keys(6)
             .into_iter()
             .find(|(p, k, _)| *p == provider && *k != KeyKind::Admin)
             .map(|(_, _, raw)| raw)
@@ -886,7 +856,7 @@ fn vault_add_test_select_against_mock_providers() {
 
         // The fleet: a primary and a backup, saved untested.
         let ws = format!("fleet-{p}");
-        let backup_raw = canary_key(
+        let backup_raw = canary::key(
             provider,
             match provider {
                 Provider::OpenAi => KeyKind::Project,
@@ -1005,13 +975,13 @@ fn vault_add_test_select_against_mock_providers() {
 
 #[test]
 fn vault_add_and_test_against_providers_quoting_the_key() {
-    let env = Env::new().set("BYOK_MASTER_KEY", canary_master_key(2));
+    let env = Env::new().set("BYOK_MASTER_KEY", canary::master_key(2));
     let db = env.path("echo.db");
     let db = db.to_str().unwrap().to_owned();
     let rt = runtime();
     // Every form for the first key of each provider, two forms for the others.
     let mut plays: Vec<(Provider, KeyKind, String, &str, String)> = Vec::new();
-    for (provider, kind, raw) in canary_keys(7) {
+    for (provider, kind, raw) in canary::keys(7) {
         if kind == KeyKind::Admin {
             continue;
         }
@@ -1088,7 +1058,7 @@ fn test_command_against_providers_echoing_the_key_in_every_field() {
     let env = Env::new();
     let mut answered = 0;
     for provider in Provider::ALL {
-        let raw = canary_keys(3)
+        let raw = canary::keys(3)
             .into_iter()
             .find(|(p, kind, _)| *p == provider && *kind != KeyKind::Admin)
             .map(|(_, _, raw)| raw)

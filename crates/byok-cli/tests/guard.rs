@@ -1,36 +1,31 @@
 //! Black-box tests of `byok cost`, `byok estimate` and `byok budget`.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
 
-use serde_json::{Value, json};
+use std::process::Output;
 
-fn byok(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_byok"))
-        .args(args)
-        .env_remove("BYOK_LEDGER")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run byok");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+use common::{byok, json_line};
+use serde_json::json;
+
+/// A budget ledger in a temporary SQLite file.
+struct Ledger {
+    _dir: tempfile::TempDir,
+    url: String,
 }
 
-fn json_line(out: &Output) -> Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.lines().next().unwrap_or_default()).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {text:?} / {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+impl Ledger {
+    fn new() -> Ledger {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
+        Ledger { _dir: dir, url }
+    }
+
+    /// `byok budget --ledger URL ARGS...`.
+    fn run(&self, args: &[&str]) -> Output {
+        let mut all = vec!["budget", "--ledger", &self.url];
+        all.extend_from_slice(args);
+        byok(&all, "")
+    }
 }
 
 #[test]
@@ -166,27 +161,19 @@ fn estimate_counts_openai_prompts_exactly() {
 
 #[test]
 fn budget_set_reserve_settle_release_status() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
-    let l = url.as_str();
-    let set = byok(
-        &[
-            "budget",
-            "--ledger",
-            l,
-            "set",
-            "--scope",
-            "project:p1",
-            "--limit-usd",
-            "1",
-            "--period",
-            "total",
-            "--alerts",
-            "50,100",
-            "--json",
-        ],
-        "",
-    );
+    let ledger = Ledger::new();
+    let set = ledger.run(&[
+        "set",
+        "--scope",
+        "project:p1",
+        "--limit-usd",
+        "1",
+        "--period",
+        "total",
+        "--alerts",
+        "50,100",
+        "--json",
+    ]);
     assert_eq!(
         set.status.code(),
         Some(0),
@@ -194,37 +181,11 @@ fn budget_set_reserve_settle_release_status() {
         String::from_utf8_lossy(&set.stderr)
     );
 
-    let r = json_line(&byok(
-        &[
-            "budget",
-            "--ledger",
-            l,
-            "reserve",
-            "--scope",
-            "project:p1",
-            "--usd",
-            "0.6",
-            "--json",
-        ],
-        "",
-    ));
+    let r = json_line(&ledger.run(&["reserve", "--scope", "project:p1", "--usd", "0.6", "--json"]));
     assert_eq!(r["reserved"], true);
     let id = r["id"].as_str().unwrap().to_owned();
 
-    let denied = byok(
-        &[
-            "budget",
-            "--ledger",
-            l,
-            "reserve",
-            "--scope",
-            "project:p1",
-            "--usd",
-            "0.5",
-            "--json",
-        ],
-        "",
-    );
+    let denied = ledger.run(&["reserve", "--scope", "project:p1", "--usd", "0.5", "--json"]);
     assert_eq!(
         denied.status.code(),
         Some(1),
@@ -241,34 +202,13 @@ fn budget_set_reserve_settle_release_status() {
         (json!("1"), json!("0.6"), json!("0.5"))
     );
 
-    let s = json_line(&byok(
-        &[
-            "budget", "--ledger", l, "settle", "--id", &id, "--usd", "0.55", "--json",
-        ],
-        "",
-    ));
+    let s = json_line(&ledger.run(&["settle", "--id", &id, "--usd", "0.55", "--json"]));
     assert_eq!(s["settled"], true);
     assert_eq!(s["alerts"][0]["percent"], 50);
-    let again = json_line(&byok(
-        &[
-            "budget", "--ledger", l, "settle", "--id", &id, "--usd", "0.55", "--json",
-        ],
-        "",
-    ));
+    let again = json_line(&ledger.run(&["settle", "--id", &id, "--usd", "0.55", "--json"]));
     assert_eq!(again["already_settled"], true);
 
-    let st = json_line(&byok(
-        &[
-            "budget",
-            "--ledger",
-            l,
-            "status",
-            "--scope",
-            "project:p1",
-            "--json",
-        ],
-        "",
-    ));
+    let st = json_line(&ledger.run(&["status", "--scope", "project:p1", "--json"]));
     assert_eq!(
         (
             st["spent"].clone(),
@@ -279,44 +219,24 @@ fn budget_set_reserve_settle_release_status() {
     );
     assert_eq!(st["spent_by_label"], json!({"estimated": "0.55"}));
 
-    let rel = byok(
-        &["budget", "--ledger", l, "release", "--id", &id, "--json"],
-        "",
-    );
+    let rel = ledger.run(&["release", "--id", &id, "--json"]);
     assert_eq!(rel.status.code(), Some(2));
     assert_eq!(json_line(&rel)["error"]["code"], "reservation_settled");
 
-    let r2 = json_line(&byok(
-        &[
-            "budget",
-            "--ledger",
-            l,
-            "reserve",
-            "--scope",
-            "project:p1",
-            "--model",
-            "gpt-4o",
-            "--input-tokens",
-            "100",
-            "--max-output-tokens",
-            "100",
-            "--json",
-        ],
-        "",
-    ));
+    let r2 = json_line(&ledger.run(&[
+        "reserve",
+        "--scope",
+        "project:p1",
+        "--model",
+        "gpt-4o",
+        "--input-tokens",
+        "100",
+        "--max-output-tokens",
+        "100",
+        "--json",
+    ]));
     assert_eq!(r2["usd"], "0.00125");
-    let rel = json_line(&byok(
-        &[
-            "budget",
-            "--ledger",
-            l,
-            "release",
-            "--id",
-            r2["id"].as_str().unwrap(),
-            "--json",
-        ],
-        "",
-    ));
+    let rel = json_line(&ledger.run(&["release", "--id", r2["id"].as_str().unwrap(), "--json"]));
     assert_eq!(rel["released"], true);
 }
 
@@ -324,30 +244,19 @@ fn budget_set_reserve_settle_release_status() {
 /// a settle past the limit is now reported.
 #[test]
 fn short_ttls_are_refused_and_settles_past_the_limit_are_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
-    let l = url.as_str();
-    let set = byok(
-        &[
-            "budget",
-            "--ledger",
-            l,
-            "set",
-            "--scope",
-            "project:ttl",
-            "--limit-usd",
-            "5",
-            "--json",
-        ],
-        "",
-    );
+    let ledger = Ledger::new();
+    let set = ledger.run(&[
+        "set",
+        "--scope",
+        "project:ttl",
+        "--limit-usd",
+        "5",
+        "--json",
+    ]);
     assert_eq!(set.status.code(), Some(0));
     for ttl in ["0", "59"] {
         for json in [true, false] {
             let mut args = vec![
-                "budget",
-                "--ledger",
-                l,
                 "reserve",
                 "--scope",
                 "project:ttl",
@@ -359,7 +268,7 @@ fn short_ttls_are_refused_and_settles_past_the_limit_are_reported() {
             if json {
                 args.push("--json");
             }
-            let out = byok(&args, "");
+            let out = ledger.run(&args);
             assert_eq!(out.status.code(), Some(2), "TTL {ttl}");
             if json {
                 let e = json_line(&out);
@@ -376,49 +285,25 @@ fn short_ttls_are_refused_and_settles_past_the_limit_are_reported() {
             }
         }
     }
-    let r = json_line(&byok(
-        &[
-            "budget",
-            "--ledger",
-            l,
-            "reserve",
-            "--scope",
-            "project:ttl",
-            "--usd",
-            "1",
-            "--ttl-secs",
-            "60",
-            "--json",
-        ],
-        "",
-    ));
+    let r = json_line(&ledger.run(&[
+        "reserve",
+        "--scope",
+        "project:ttl",
+        "--usd",
+        "1",
+        "--ttl-secs",
+        "60",
+        "--json",
+    ]));
     assert_eq!(r["reserved"], true);
     let id = r["id"].as_str().unwrap();
-    let s = json_line(&byok(
-        &[
-            "budget", "--ledger", l, "settle", "--id", id, "--usd", "7", "--json",
-        ],
-        "",
-    ));
+    let s = json_line(&ledger.run(&["settle", "--id", id, "--usd", "7", "--json"]));
     assert_eq!(s["settled"], true);
     assert_eq!(
         s["over_limit"],
         json!([{"scope": "project:ttl", "limit": "5", "spent": "7", "period": s["over_limit"][0]["period"], "late": false}])
     );
-    let r = json_line(&byok(
-        &[
-            "budget",
-            "--ledger",
-            l,
-            "reserve",
-            "--scope",
-            "project:ttl",
-            "--usd",
-            "0",
-            "--json",
-        ],
-        "",
-    ));
+    let r = json_line(&ledger.run(&["reserve", "--scope", "project:ttl", "--usd", "0", "--json"]));
     assert_eq!(r["reserved"], false, "an overspent budget admits nothing");
 }
 
@@ -494,25 +379,11 @@ fn token_counts_past_u64_are_too_large() {
 /// A reservation on scopes no budget covers was admitted silently.
 #[test]
 fn reservations_on_uncovered_scopes_say_so() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
-    let l = url.as_str();
-    let set = byok(
-        &[
-            "budget",
-            "--ledger",
-            l,
-            "set",
-            "--scope",
-            "workspace:w",
-            "--limit-usd",
-            "5",
-        ],
-        "",
-    );
+    let ledger = Ledger::new();
+    let set = ledger.run(&["set", "--scope", "workspace:w", "--limit-usd", "5"]);
     assert_eq!(set.status.code(), Some(0));
     let args = |scopes: &[&'static str], json: bool| {
-        let mut a = vec!["budget", "--ledger", l, "reserve", "--usd", "1"];
+        let mut a = vec!["reserve", "--usd", "1"];
         for s in scopes {
             a.extend(["--scope", s]);
         }
@@ -521,19 +392,19 @@ fn reservations_on_uncovered_scopes_say_so() {
         }
         a
     };
-    let r = json_line(&byok(&args(&["key:k1", "workspace:w"], true), ""));
+    let r = json_line(&ledger.run(&args(&["key:k1", "workspace:w"], true)));
     assert_eq!(
         (r["budgets"].clone(), r["uncovered"].clone()),
         (json!(["workspace:w"]), json!(["key:k1"]))
     );
-    let text = byok(&args(&["key:typo"], false), "");
+    let text = ledger.run(&args(&["key:typo"], false));
     assert_eq!(text.status.code(), Some(0));
     let err = String::from_utf8_lossy(&text.stderr);
     assert!(
         err.contains("warning[uncovered_scope]: no budget covers key:typo: nothing limits"),
         "{err}"
     );
-    let covered = byok(&args(&["workspace:w"], false), "");
+    let covered = ledger.run(&args(&["workspace:w"], false));
     assert!(
         covered.stderr.is_empty(),
         "no warning when every scope has a budget"
@@ -544,50 +415,19 @@ fn reservations_on_uncovered_scopes_say_so() {
 /// period's spend: $9 spent on a $5 limit.
 #[test]
 fn redefining_a_budget_keeps_its_spend() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
-    let l = url.as_str();
+    let ledger = Ledger::new();
     let set = |extra: &[&str]| {
-        let mut args = vec![
-            "budget",
-            "--ledger",
-            l,
-            "set",
-            "--scope",
-            "project:tz",
-            "--limit-usd",
-            "5",
-            "--json",
-        ];
+        let mut args = vec!["set", "--scope", "project:tz", "--limit-usd", "5", "--json"];
         args.extend_from_slice(extra);
-        let out = byok(&args, "");
+        let out = ledger.run(&args);
         assert_eq!(out.status.code(), Some(0), "{extra:?}");
     };
-    let reserve = |usd: &str| {
-        byok(
-            &[
-                "budget",
-                "--ledger",
-                l,
-                "reserve",
-                "--scope",
-                "project:tz",
-                "--usd",
-                usd,
-                "--json",
-            ],
-            "",
-        )
-    };
+    let reserve =
+        |usd: &str| ledger.run(&["reserve", "--scope", "project:tz", "--usd", usd, "--json"]);
     set(&["--period", "month"]);
     let r = json_line(&reserve("4"));
     let id = r["id"].as_str().unwrap();
-    let s = byok(
-        &[
-            "budget", "--ledger", l, "settle", "--id", id, "--usd", "4", "--json",
-        ],
-        "",
-    );
+    let s = ledger.run(&["settle", "--id", id, "--usd", "4", "--json"]);
     assert_eq!(s.status.code(), Some(0));
     for extra in [
         &["--period", "month", "--time-zone", "Pacific/Kiritimati"][..],
@@ -662,44 +502,30 @@ fn unknown_models_are_unavailable_in_estimates_and_denied_under_a_budget() {
         (json!(null), json!("unavailable"))
     );
 
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
-    let l = url.as_str();
-    let set = byok(
-        &[
-            "budget",
-            "--ledger",
-            l,
-            "set",
-            "--scope",
-            "workspace:w",
-            "--limit-usd",
-            "100",
-            "--period",
-            "day",
-            "--time-zone",
-            "Europe/Paris",
-        ],
-        "",
-    );
+    let ledger = Ledger::new();
+    let set = ledger.run(&[
+        "set",
+        "--scope",
+        "workspace:w",
+        "--limit-usd",
+        "100",
+        "--period",
+        "day",
+        "--time-zone",
+        "Europe/Paris",
+    ]);
     assert_eq!(set.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&set.stdout).contains("budget workspace:w set: $100 per day"));
-    let denied = byok(
-        &[
-            "budget",
-            "--ledger",
-            l,
-            "reserve",
-            "--scope",
-            "workspace:w",
-            "--model",
-            "my-private-model",
-            "--input-tokens",
-            "10",
-            "--json",
-        ],
-        "",
-    );
+    let denied = ledger.run(&[
+        "reserve",
+        "--scope",
+        "workspace:w",
+        "--model",
+        "my-private-model",
+        "--input-tokens",
+        "10",
+        "--json",
+    ]);
     assert_eq!(denied.status.code(), Some(1));
     let d = json_line(&denied);
     assert_eq!(
@@ -707,30 +533,21 @@ fn unknown_models_are_unavailable_in_estimates_and_denied_under_a_budget() {
         (json!("unpriced_model"), json!(null))
     );
 
-    let st = byok(
-        &["budget", "--ledger", l, "status", "--scope", "workspace:w"],
-        "",
-    );
+    let st = ledger.run(&["status", "--scope", "workspace:w"]);
     let text = String::from_utf8_lossy(&st.stdout);
     assert!(
         text.contains("limit $100 per day") && text.contains("remaining $100"),
         "{text}"
     );
-    let bad_tz = byok(
-        &[
-            "budget",
-            "--ledger",
-            l,
-            "set",
-            "--scope",
-            "w",
-            "--limit-usd",
-            "1",
-            "--time-zone",
-            "Mars/Base",
-            "--json",
-        ],
-        "",
-    );
+    let bad_tz = ledger.run(&[
+        "set",
+        "--scope",
+        "w",
+        "--limit-usd",
+        "1",
+        "--time-zone",
+        "Mars/Base",
+        "--json",
+    ]);
     assert_eq!(json_line(&bad_tz)["error"]["code"], "invalid_time_zone");
 }

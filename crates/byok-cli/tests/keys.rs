@@ -1,36 +1,13 @@
 //! Black-box tests of `byok inspect`, `byok scan` and `byok redact`.
 
+mod common;
+
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use byok::keys::{KeyKind, Provider, fake};
+use common::{assert_no_leak, byok, json_lines, run};
 use serde_json::Value;
-
-fn byok(args: &[&str], stdin: &[u8]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_byok"));
-    cmd.args(args);
-    run(cmd, stdin)
-}
-
-/// Run `cmd` with `stdin`, capturing stdout and stderr.
-fn run(mut cmd: Command, stdin: &[u8]) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run byok");
-    // A usage error exits before reading stdin: a broken pipe here is expected then.
-    // Written from a thread: `redact` answers before it has read all of its input.
-    let mut pipe = child.stdin.take().unwrap();
-    let input = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = pipe.write_all(&input);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
-}
 
 /// `sh -c script` under an address-space limit of 160,000 KiB, `$1` set to `arg`:
 /// the debug binary maps under 100 MB, so that leaves it about 60 MB.
@@ -40,26 +17,6 @@ fn limited(script: &str, arg: &str, stdin: &[u8]) -> Output {
     cmd.args(["-c", &format!("ulimit -v 160000 && {script}"), "sh", arg])
         .env("BYOK", env!("CARGO_BIN_EXE_byok"));
     run(cmd, stdin)
-}
-
-fn json_lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
-}
-
-/// No output stream may hold any 12-character window of the secret part of any of
-/// `keys` (after the longest public prefix, before the last four the mask shows).
-fn assert_no_secret(out: &Output, keys: &[String]) {
-    let all = [out.stdout.as_slice(), out.stderr.as_slice()].concat();
-    let all = String::from_utf8_lossy(&all);
-    for k in keys {
-        for w in k.as_bytes()[16..k.len() - 4].windows(12) {
-            let w = std::str::from_utf8(w).unwrap();
-            assert!(!all.contains(w), "output holds key material {w:?}");
-        }
-    }
 }
 
 #[test]
@@ -108,7 +65,7 @@ fn inspect_json_reports_each_line() {
     assert!(lines[1]["error"]["hint"].is_string());
 
     assert_eq!(lines[2]["error"]["code"], "placeholder");
-    assert_no_secret(&out, &[good, split]);
+    assert_no_leak(&out, &[good, split]);
 }
 
 #[test]
@@ -130,7 +87,7 @@ fn inspect_exit_codes_and_provider_filter() {
 
     let out = byok(&["inspect", "--provider", "mistral"], g.as_bytes());
     assert_eq!(out.status.code(), Some(2), "usage error");
-    assert_no_secret(&out, &[g]);
+    assert_no_leak(&out, &[g]);
 }
 
 #[test]
@@ -193,8 +150,8 @@ fn scan_walks_directories_with_lines_and_columns() {
         text_out.contains("config.env:2:16: openai service_account sk-svcacct-…"),
         "{text_out}"
     );
-    assert_no_secret(&out, &[k1.clone(), k2.clone(), k3.clone()]);
-    assert_no_secret(&text, &[k1, k2, k3]);
+    assert_no_leak(&out, &[k1.clone(), k2.clone(), k3.clone()]);
+    assert_no_leak(&text, &[k1, k2, k3]);
 }
 
 #[test]
@@ -216,7 +173,7 @@ fn scan_stdin_and_exit_codes() {
     let out = byok(&["scan", "--json", "/definitely/not/here"], b"");
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(json_lines(&out)[0]["error"]["code"], "io_error");
-    assert_no_secret(&out, &[k]);
+    assert_no_leak(&out, &[k]);
 }
 
 #[test]
@@ -229,7 +186,7 @@ fn redact_masks_stdin_and_keeps_everything_else() {
     input.extend_from_slice(&[0xff, b'\n', b'e', b'n', b'd']);
     let out = byok(&["redact"], &input);
     assert_eq!(out.status.code(), Some(0));
-    assert_no_secret(&out, &keys);
+    assert_no_leak(&out, &keys);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.lines().count(), keys.len() + 2);
     assert!(text.contains("level=error key=\"sk-proj-…"));
@@ -316,13 +273,13 @@ fn scan_decodes_utf16_files_and_says_what_it_skipped() {
     );
     assert!(String::from_utf8_lossy(&text.stdout).contains("0.env:2:16: openai project sk-proj-…"));
     keys.push(hidden);
-    assert_no_secret(&out, &keys);
-    assert_no_secret(&text, &keys);
+    assert_no_leak(&out, &keys);
+    assert_no_leak(&text, &keys);
 
     // Stdin in UTF-16 too.
     let piped = byok(
         &["scan", "--json"],
-        &utf16(&format!("x={}", keys[0]), false, true),
+        utf16(&format!("x={}", keys[0]), false, true),
     );
     assert_eq!(json_lines(&piped)[0]["column"], 3);
 }
@@ -392,7 +349,7 @@ fn printed_paths_are_redacted() {
             .into_owned();
         assert!(all.contains("sk-ant-api03-…"), "{all}");
         assert!(all.contains("AQ.…"), "the finding is reported: {all}");
-        assert_no_secret(&out, &[named.clone(), inside.clone()]);
+        assert_no_leak(&out, &[named.clone(), inside.clone()]);
     }
 }
 
@@ -454,5 +411,5 @@ fn scan_reads_a_huge_file_in_bounded_memory() {
     let found = json_lines(&out);
     assert_eq!(found.len(), 1);
     assert_eq!(found[0]["line"].as_u64(), Some((128u64 << 20) / 64 + 1));
-    assert_no_secret(&out, &[key]);
+    assert_no_leak(&out, &[key]);
 }

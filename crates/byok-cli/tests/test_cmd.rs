@@ -1,12 +1,15 @@
 //! Black-box tests of `byok test` against a tiny scripted HTTP server.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use byok::keys::{KeyKind, Provider, fake};
+use common::{assert_no_leak, byok, byok_with, only_json as json};
 use serde_json::Value;
 
 /// One recorded request: the request line and its headers, lowercase names.
@@ -81,39 +84,6 @@ fn handle(stream: TcpStream, log: &Mutex<Vec<Seen>>, answers: &[(Option<u16>, &s
     }
 }
 
-fn byok(args: &[&str], stdin: &str) -> Output {
-    byok_with(args, stdin, &[])
-}
-
-/// [`byok`] with environment variables set.
-fn byok_with(args: &[&str], stdin: &str, vars: &[(&str, &str)]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_byok"))
-        .args(args)
-        .envs(vars.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run byok");
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
-}
-
-fn json(out: &Output) -> Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.trim())
-        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {text}"))
-}
-
-fn assert_no_key(out: &Output, key: &str) {
-    let all = String::from_utf8_lossy(&[out.stdout.as_slice(), out.stderr.as_slice()].concat())
-        .into_owned();
-    assert!(
-        !all.contains(&key[12..key.len() - 4]),
-        "output holds the key: {all}"
-    );
-}
-
 const MODELS: &str = r#"{"object":"list","data":[]}"#;
 const CHAT: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","choices":[]}"#;
 const NO_QUOTA: &str = r#"{"error":{"message":"You exceeded your current quota.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#;
@@ -122,7 +92,7 @@ const NO_QUOTA: &str = r#"{"error":{"message":"You exceeded your current quota."
 fn valid_key_exits_zero_with_the_json_contract() {
     let (url, seen) = serve(vec![(Some(200), MODELS), (Some(200), CHAT)]);
     let key = fake::key(Provider::OpenAi, KeyKind::Project, 1);
-    let out = byok(&["test", "--base-url", &url, "--json"], &format!("{key}\n"));
+    let out = byok(&["test", "--base-url", &url, "--json"], format!("{key}\n"));
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -146,7 +116,7 @@ fn valid_key_exits_zero_with_the_json_contract() {
         .find(|(k, _)| k == "authorization")
         .map(|(_, v)| v.clone());
     assert_eq!(auth, Some(format!("Bearer {key}")));
-    assert_no_key(&out, &key);
+    assert_no_leak(&out, &[&key]);
 }
 
 #[test]
@@ -156,7 +126,7 @@ fn no_credits_exits_one_and_is_sent_once() {
     // A pasted key with quotes and a Bearer prefix is normalised first.
     let out = byok(
         &["test", "--base-url", &url, "--json"],
-        &format!("\"Bearer {key}\"\n"),
+        format!("\"Bearer {key}\"\n"),
     );
     assert_eq!(out.status.code(), Some(1));
     let j = json(&out);
@@ -171,7 +141,7 @@ fn no_credits_exits_one_and_is_sent_once() {
         "the no-credits 429 is not retried"
     );
     assert!(j["remediation"].as_str().unwrap().contains("credits"));
-    assert_no_key(&out, &key);
+    assert_no_leak(&out, &[&key]);
 }
 
 #[test]
@@ -191,7 +161,7 @@ fn depth_auth_makes_one_request_and_text_output_explains() {
     );
     assert!(text.contains("HTTP 401"), "{text}");
     assert_eq!(seen.lock().unwrap().len(), 1);
-    assert_no_key(&out, &key);
+    assert_no_leak(&out, &[&key]);
 }
 
 #[test]
@@ -249,7 +219,7 @@ fn closed_port_is_a_network_error() {
         (j["verdict"].as_str(), j["reason"].as_str()),
         (Some("network_error"), Some("connect"))
     );
-    assert_no_key(&out, &key);
+    assert_no_leak(&out, &[&key]);
 }
 
 #[test]
@@ -295,7 +265,7 @@ fn usage_errors_exit_two() {
         let out = byok(args, &stdin);
         assert_eq!(out.status.code(), Some(2), "{code}");
         assert_eq!(json(&out)["error"]["code"], code);
-        assert_no_key(&out, &key);
+        assert_no_leak(&out, &[&key]);
     }
     let out = byok(&["test", "--base-url", "ftp://x", "--json"], &key);
     assert_eq!(json(&out)["error"]["code"], "invalid_base_url");
@@ -436,7 +406,7 @@ fn plain_http_to_another_host_is_refused_unless_allowed() {
     let (url, _) = serve(vec![(Some(200), MODELS)]);
     let out = byok(&["test", "--depth", "auth", "--base-url", &url], &key);
     assert_eq!(out.status.code(), Some(0));
-    assert_no_key(&out, &key);
+    assert_no_leak(&out, &[&key]);
 }
 
 #[test]

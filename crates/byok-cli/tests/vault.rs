@@ -2,15 +2,23 @@
 //! the file never holds a key, tampering is caught per record, SIGKILL loses no
 //! acknowledged write, and two processes can share one vault.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 
+use base64::Engine as _;
 use byok::keys::{ExposeSecret, KeyKind, Provider, SecretString, fake};
 use byok::store::{
     AuditAction, Kek, KeyStore, Keyring, MasterKey, SealedSecret, SqliteStore, WorkspaceId,
     binding, conformance,
+};
+use byok_testkit::canary::{Canary, Detector};
+use common::{
+    assert_error, assert_exit, assert_no_leak, assert_refused, byok_cmd, error_code, json_lines,
+    run, text,
 };
 use serde_json::Value;
 
@@ -40,18 +48,14 @@ impl Vault {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_byok"));
+        let mut c = byok_cmd();
         c.arg("vault").arg("--vault").arg(&self.path).args(args);
-        c.env("BYOK_MASTER_KEY", &self.master)
-            .env_remove("BYOK_NEW_MASTER_KEY")
-            .env_remove("BYOK_PREVIOUS_MASTER_KEY")
-            .env_remove("BYOK_MASTER_KEY_FILE")
-            .env_remove("BYOK_VAULT");
+        c.env("BYOK_MASTER_KEY", &self.master);
         c
     }
 
     fn run(&self, args: &[&str], stdin: &str) -> Output {
-        run_cmd(self.cmd(args), stdin)
+        run(self.cmd(args), stdin)
     }
 
     fn spawn(&self, args: &[&str], stdin: &str) -> Child {
@@ -66,28 +70,65 @@ impl Vault {
         child
     }
 
+    /// `run` with the variables `vars` set too.
+    fn run_with(&self, args: &[&str], stdin: &str, vars: &[(&str, &str)]) -> Output {
+        let mut c = self.cmd(args);
+        c.envs(vars.iter().copied());
+        run(c, stdin)
+    }
+
+    /// `vault add --no-test --json` of `key` (label `l`), which must succeed: its view.
     fn add(&self, ws: &str, provider: &str, key: &str) -> Value {
-        let out = self.run(
-            &[
-                "add",
-                "--no-test",
-                "--json",
-                "--workspace",
-                ws,
-                "--provider",
-                provider,
-                "--label",
-                "l",
-            ],
-            key,
-        );
+        let out = self.run(&add_args(ws, provider, "l"), key);
         assert_eq!(out.status.code(), Some(0), "add failed: {}", text(&out));
         json_lines(&out).remove(0)
     }
 
+    /// `vault edit --json --workspace WS ID --version VERSION CHANGES...`.
+    fn edit(&self, ws: &str, id: &str, version: &str, changes: &[&str]) -> Output {
+        let mut args = vec![
+            "edit",
+            "--json",
+            "--workspace",
+            ws,
+            id,
+            "--version",
+            version,
+        ];
+        args.extend_from_slice(changes);
+        self.run(&args, "")
+    }
+
+    /// `vault select --json --workspace WS --provider PROVIDER`.
+    fn select(&self, ws: &str, provider: &str) -> Output {
+        let args = [
+            "select",
+            "--json",
+            "--workspace",
+            ws,
+            "--provider",
+            provider,
+        ];
+        self.run(&args, "")
+    }
+
+    /// One OpenAI project key per seed added to `ws`: their ids.
+    fn add_seeded(&self, ws: &str, seeds: std::ops::Range<u64>) -> Vec<String> {
+        seeds
+            .map(|seed| {
+                let view = self.add(
+                    ws,
+                    "openai",
+                    &fake::key(Provider::OpenAi, KeyKind::Project, seed),
+                );
+                view["id"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    }
+
     fn ids(&self, ws: &str) -> Vec<String> {
         let out = self.run(&["list", "--json", "--workspace", ws], "");
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert_exit(&out, 0);
         json_lines(&out)
             .iter()
             .map(|v| v["id"].as_str().unwrap().to_owned())
@@ -95,43 +136,27 @@ impl Vault {
     }
 }
 
-fn run_cmd(mut c: Command, stdin: &str) -> Output {
-    let mut child = c
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
+/// `add --no-test --json --workspace WS --provider PROVIDER --label LABEL`.
+fn add_args<'a>(ws: &'a str, provider: &'a str, label: &'a str) -> Vec<&'a str> {
+    vec![
+        "add",
+        "--no-test",
+        "--json",
+        "--workspace",
+        ws,
+        "--provider",
+        provider,
+        "--label",
+        label,
+    ]
+}
+
+/// A runtime for opening the vault file directly, beside the CLI.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
         .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn json_lines(o: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
-}
-
-fn assert_no_leak(out: &Output, key: &str) {
-    let all = text(out);
-    assert!(
-        !all.contains(&key[key.len() - 20..]),
-        "the secret leaked: {all}"
-    );
 }
 
 #[test]
@@ -171,20 +196,10 @@ fn add_list_show_rotate_disable_revoke_delete() {
     let backup = fake::key(Provider::OpenAi, KeyKind::ServiceAccount, 2);
     let out = v.run(
         &[
-            "add",
-            "--no-test",
-            "--json",
-            "--workspace",
-            "acme",
-            "--provider",
-            "openai",
-            "--label",
-            "b",
-            "--role",
-            "backup",
-            "--order",
-            "2",
-        ],
+            add_args("acme", "openai", "b"),
+            vec!["--role", "backup", "--order", "2"],
+        ]
+        .concat(),
         &backup,
     );
     assert_eq!(json_lines(&out)[0]["role"], "backup");
@@ -203,7 +218,7 @@ fn add_list_show_rotate_disable_revoke_delete() {
         (Some(id.as_str()), Some(2))
     );
     assert_ne!(rotated["masked"], view["masked"]);
-    assert_no_leak(&out, &new_key);
+    assert_no_leak(&out, &[&new_key]);
 
     for (cmd, status) in [
         ("disable", "disabled"),
@@ -242,63 +257,16 @@ fn edit_applies_only_from_the_current_version() {
         &fake::key(Provider::OpenAi, KeyKind::Project, 8),
     );
     let id = view["id"].as_str().unwrap();
-    let args = [
-        "edit",
-        "--json",
-        "--workspace",
-        "w",
-        id,
-        "--version",
-        "1",
-        "--label",
-        "renamed",
-    ];
-    let out = v.run(&args, "");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = v.edit("w", id, "1", &["--label", "renamed"]);
+    assert_exit(&out, 0);
     let edited = &json_lines(&out)[0];
     assert_eq!(
         (edited["label"].as_str(), edited["version"].as_u64()),
         (Some("renamed"), Some(2))
     );
-    let out = v.run(
-        &[
-            "edit",
-            "--json",
-            "--workspace",
-            "w",
-            id,
-            "--version",
-            "1",
-            "--role",
-            "backup",
-            "--order",
-            "4",
-        ],
-        "",
-    );
-    assert_eq!(
-        (
-            out.status.code(),
-            json_lines(&out)[0]["error"]["code"].as_str()
-        ),
-        (Some(2), Some("conflict"))
-    );
-    let out = v.run(
-        &[
-            "edit",
-            "--json",
-            "--workspace",
-            "w",
-            id,
-            "--version",
-            "2",
-            "--role",
-            "backup",
-            "--order",
-            "4",
-        ],
-        "",
-    );
+    let out = v.edit("w", id, "1", &["--role", "backup", "--order", "4"]);
+    assert_refused(&out, 2, "conflict");
+    let out = v.edit("w", id, "2", &["--role", "backup", "--order", "4"]);
     let edited = &json_lines(&out)[0];
     assert_eq!(
         (
@@ -315,71 +283,20 @@ fn refusals_carry_codes_and_exit_codes() {
     let v = Vault::new();
     let key = fake::key(Provider::Anthropic, KeyKind::Api, 4);
     v.add("w", "anthropic", &key);
-    let dup = v.run(
-        &[
-            "add",
-            "--no-test",
-            "--json",
-            "--workspace",
-            "w",
-            "--provider",
-            "anthropic",
-            "--label",
-            "again",
-        ],
-        &key,
-    );
-    assert_eq!(
-        (
-            dup.status.code(),
-            json_lines(&dup)[0]["error"]["code"].as_str()
-        ),
-        (Some(2), Some("duplicate"))
-    );
-    assert_no_leak(&dup, &key);
+    let dup = v.run(&add_args("w", "anthropic", "again"), &key);
+    assert_refused(&dup, 2, "duplicate");
+    assert_no_leak(&dup, &[&key]);
 
-    let wrong = v.run(
-        &[
-            "add",
-            "--no-test",
-            "--json",
-            "--workspace",
-            "w",
-            "--provider",
-            "openai",
-            "--label",
-            "x",
-        ],
-        &key,
-    );
-    assert_eq!(
-        (
-            wrong.status.code(),
-            json_lines(&wrong)[0]["error"]["code"].as_str()
-        ),
-        (Some(1), Some("wrong_provider"))
-    );
+    let wrong = v.run(&add_args("w", "openai", "x"), &key);
+    assert_refused(&wrong, 1, "wrong_provider");
 
     let admin = fake::key(Provider::OpenAi, KeyKind::Admin, 5);
-    let refused = v.run(
-        &[
-            "add",
-            "--no-test",
-            "--json",
-            "--workspace",
-            "w",
-            "--provider",
-            "openai",
-            "--label",
-            "x",
-        ],
-        &admin,
-    );
+    let refused = v.run(&add_args("w", "openai", "x"), &admin);
     assert_eq!(
         json_lines(&refused)[0]["error"]["code"],
         "admin_key_refused"
     );
-    assert_no_leak(&refused, &admin);
+    assert_no_leak(&refused, &[&admin]);
     let ok = v.run(
         &[
             "add",
@@ -399,19 +316,15 @@ fn refusals_carry_codes_and_exit_codes() {
 
     let mut c = v.cmd(&["list", "--json", "--workspace", "w"]);
     c.env_remove("BYOK_MASTER_KEY");
-    let out = run_cmd(c, "");
-    assert_eq!(
-        (
-            out.status.code(),
-            json_lines(&out)[0]["error"]["code"].as_str()
-        ),
-        (Some(2), Some("missing_master_key"))
-    );
+    let out = run(c, "");
+    assert_refused(&out, 2, "missing_master_key");
 
-    let mut c = v.cmd(&["list", "--json", "--workspace", "w"]);
     let other = master();
-    c.env("BYOK_MASTER_KEY", &other);
-    let out = run_cmd(c, "");
+    let out = v.run_with(
+        &["list", "--json", "--workspace", "w"],
+        "",
+        &[("BYOK_MASTER_KEY", &other)],
+    );
     assert_eq!(json_lines(&out)[0]["error"]["code"], "wrong_master_key");
     assert!(!text(&out).contains(&other) && !text(&out).contains(&v.master));
 
@@ -422,7 +335,7 @@ fn refusals_carry_codes_and_exit_codes() {
 
 #[test]
 fn add_help_says_it_tests_and_how_to_skip() {
-    let out = Command::new(env!("CARGO_BIN_EXE_byok"))
+    let out = byok_cmd()
         .args(["vault", "add", "--help"])
         .output()
         .unwrap();
@@ -443,24 +356,14 @@ fn master_key_file_and_default_path() {
     let key_file = dir.path().join("master.key");
     std::fs::write(&key_file, master()).unwrap();
     let data = dir.path().join("data");
-    let mut c = Command::new(env!("CARGO_BIN_EXE_byok"));
-    c.args([
-        "vault",
-        "add",
-        "--no-test",
-        "--json",
-        "--workspace",
-        "w",
-        "--provider",
-        "google",
-        "--label",
-        "g",
-    ])
-    .env_remove("BYOK_MASTER_KEY")
-    .env("BYOK_MASTER_KEY_FILE", &key_file)
-    .env("XDG_DATA_HOME", &data);
-    let out = run_cmd(c, &fake::key(Provider::Google, KeyKind::Standard, 6));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let mut c = byok_cmd();
+    c.arg("vault")
+        .args(add_args("w", "google", "g"))
+        .env_remove("BYOK_MASTER_KEY")
+        .env("BYOK_MASTER_KEY_FILE", &key_file)
+        .env("XDG_DATA_HOME", &data);
+    let out = run(c, fake::key(Provider::Google, KeyKind::Standard, 6));
+    assert_exit(&out, 0);
     assert!(
         data.join("byok/vault.db").exists(),
         "default path under XDG_DATA_HOME"
@@ -475,58 +378,6 @@ fn master_key_file_and_default_path() {
             & 0o777;
         assert_eq!(mode, 0o700);
     }
-}
-
-/// Every way the secret part of a key (after its public prefix, which the mask
-/// shows on purpose) could sit in a file: raw, hex, base64 (every alignment), UTF-16.
-fn encodings_of(key: &str) -> Vec<Vec<u8>> {
-    const WINDOW: usize = 12;
-    let prefix = byok::keys::ApiKey::parse(key).unwrap().prefix().len();
-    let bytes = &key.as_bytes()[prefix..];
-    let mut needles = Vec::new();
-    for w in bytes.windows(WINDOW).step_by(3) {
-        needles.push(w.to_vec());
-        let hex: String = w.iter().map(|b| format!("{b:02x}")).collect();
-        needles.push(hex.clone().into_bytes());
-        needles.push(hex.to_uppercase().into_bytes());
-        needles.push(w.iter().flat_map(|&b| [b, 0]).collect());
-        needles.push(w.iter().flat_map(|&b| [0, b]).collect());
-    }
-    for alphabet in [B64_STANDARD, B64_URL] {
-        for skip in 0..3 {
-            let encoded = base64(&bytes[skip..], alphabet);
-            // Drop the edges, whose characters depend on neighbouring bytes.
-            let inner = &encoded.as_bytes()[4..encoded.len().saturating_sub(4)];
-            for w in inner.windows(16).step_by(4) {
-                needles.push(w.to_vec());
-            }
-        }
-    }
-    needles
-}
-
-const B64_STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const B64_URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/// Plain base64 (the CLI crate has no base64 dependency; padding is irrelevant here).
-fn base64(bytes: &[u8], alphabet: &[u8; 64]) -> String {
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(alphabet[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-#[test]
-fn the_base64_helper_is_right() {
-    assert_eq!(base64(b"OpenAI", B64_STANDARD), "T3BlbkFJ");
-    assert_eq!(base64(b"\xfb\xff", B64_URL), "-_8");
 }
 
 fn vault_files(path: &Path) -> Vec<(PathBuf, Vec<u8>)> {
@@ -551,10 +402,7 @@ fn vault_files(path: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 fn the_vault_file_never_holds_a_key_in_any_encoding() {
     let v = Vault::new();
     // Hold a connection open so the last CLI process does not checkpoint and delete the WAL.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let holder = rt.block_on(SqliteStore::open(&v.path)).unwrap();
     let mut keys = Vec::new();
     for (i, (p, k)) in [
@@ -599,25 +447,27 @@ fn the_vault_file_never_holds_a_key_in_any_encoding() {
         files.iter().map(|(_, b)| b.len()).sum::<usize>() > 4096,
         "the files hold data"
     );
-    // Group the needles by length, then slide over every file once per length.
-    let mut by_len: std::collections::HashMap<usize, std::collections::HashSet<Vec<u8>>> =
-        Default::default();
-    for key in &keys {
-        for needle in encodings_of(key) {
-            by_len.entry(needle.len()).or_default().insert(needle);
-        }
+    // Every form of every key: any 12 characters of its secret part (after the public
+    // prefix, which the mask shows on purpose), raw, hex, base64 (every alignment),
+    // UTF-16, escaped.
+    let detector: Detector = keys
+        .iter()
+        .enumerate()
+        .map(|(n, key)| Canary::api_key(format!("key #{n}"), key))
+        .collect();
+    for (path, bytes) in &files {
+        detector.assert_clean(&path.display().to_string(), bytes);
     }
-    for (len, needles) in &by_len {
-        for (path, bytes) in &files {
-            if let Some(hit) = bytes.windows(*len).find(|w| needles.contains(*w)) {
-                panic!(
-                    "{} holds a piece of a key ({len} bytes: {:?})",
-                    path.display(),
-                    String::from_utf8_lossy(hit)
-                );
-            }
-        }
-    }
+    // The search itself works: a piece of a key, base64-encoded inside the file, is found.
+    let mut planted = files[0].1.clone();
+    let piece = &keys[3][20..60];
+    planted.extend(
+        base64::engine::general_purpose::STANDARD
+            .encode(piece)
+            .bytes(),
+    );
+    let leak = detector.find(&planted).expect("a planted piece is found");
+    assert!(leak.form().starts_with("key #3: base64"), "{leak}");
     // The search itself works: the mask, which is stored on purpose, is found.
     let mask_tail = keys[1].as_bytes()[keys[1].len() - 4..].to_vec();
     assert!(files.iter().any(|(_, b)| {
@@ -630,19 +480,8 @@ fn the_vault_file_never_holds_a_key_in_any_encoding() {
 #[test]
 fn bit_flips_and_swapped_rows_are_caught_per_record() {
     let v = Vault::new();
-    let mut ids = Vec::new();
-    for seed in 0..5 {
-        let view = v.add(
-            "w",
-            "openai",
-            &fake::key(Provider::OpenAi, KeyKind::Project, 200 + seed),
-        );
-        ids.push(view["id"].as_str().unwrap().to_owned());
-    }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let ids = v.add_seeded("w", 200..205);
+    let rt = runtime();
     rt.block_on(async {
         let store = SqliteStore::open(&v.path).await.unwrap();
         let ws = WorkspaceId::new("w").unwrap();
@@ -674,7 +513,7 @@ fn bit_flips_and_swapped_rows_are_caught_per_record() {
         store.close().await;
     });
     let out = v.run(&["check", "--json"], "");
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_exit(&out, 1);
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 5);
     for line in &lines {
@@ -695,18 +534,9 @@ fn bit_flips_and_swapped_rows_are_caught_per_record() {
 #[test]
 fn a_damaged_schema_fails_every_read_instead_of_showing_an_empty_vault() {
     let v = Vault::new();
-    for seed in 0..2 {
-        v.add(
-            "w",
-            "openai",
-            &fake::key(Provider::OpenAi, KeyKind::Project, 300 + seed),
-        );
-    }
+    v.add_seeded("w", 300..302);
     // Closing the last connection folds the WAL back into the file.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async { SqliteStore::open(&v.path).await.unwrap().close().await });
     let mut bytes = std::fs::read(&v.path).unwrap();
     let needle = b"label TEXT";
@@ -747,13 +577,7 @@ fn a_damaged_schema_fails_every_read_instead_of_showing_an_empty_vault() {
 #[test]
 fn rewrap_moves_to_the_new_master_key() {
     let v = Vault::new();
-    for seed in 0..3 {
-        v.add(
-            "w",
-            "openai",
-            &fake::key(Provider::OpenAi, KeyKind::Project, 300 + seed),
-        );
-    }
+    v.add_seeded("w", 300..303);
     let new = master();
     let out = v.run(&["rewrap", "--json"], "");
     assert_eq!(
@@ -761,10 +585,8 @@ fn rewrap_moves_to_the_new_master_key() {
         "invalid_input",
         "rewrap needs BYOK_NEW_MASTER_KEY"
     );
-    let mut c = v.cmd(&["rewrap", "--json"]);
-    c.env("BYOK_NEW_MASTER_KEY", &new);
-    let out = run_cmd(c, "");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = v.run_with(&["rewrap", "--json"], "", &[("BYOK_NEW_MASTER_KEY", &new)]);
+    assert_exit(&out, 0);
     let report = &json_lines(&out)[0];
     assert_eq!(
         (report["rewrapped"].as_u64(), report["complete"].as_bool()),
@@ -783,10 +605,8 @@ fn rewrap_moves_to_the_new_master_key() {
         "the old key is retired: {}",
         text(&out)
     );
-    let mut c = v.cmd(&["check", "--json"]);
-    c.env("BYOK_MASTER_KEY", &new);
-    let out = run_cmd(c, "");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = v.run_with(&["check", "--json"], "", &[("BYOK_MASTER_KEY", &new)]);
+    assert_exit(&out, 0);
     assert!(json_lines(&out).iter().all(|l| l["ok"] == true));
 }
 
@@ -795,23 +615,13 @@ fn rewrap_moves_to_the_new_master_key() {
 #[test]
 fn a_rewrap_killed_after_retiring_the_old_key_resumes_with_the_same_command() {
     let v = Vault::new();
-    for seed in 0..2 {
-        v.add(
-            "w",
-            "openai",
-            &fake::key(Provider::OpenAi, KeyKind::Project, 320 + seed),
-        );
-    }
+    v.add_seeded("w", 320..322);
     let new = master();
-    let rewrap = || {
-        let mut c = v.cmd(&["rewrap", "--json"]);
-        c.env("BYOK_NEW_MASTER_KEY", &new);
-        run_cmd(c, "")
-    };
+    let rewrap = || v.run_with(&["rewrap", "--json"], "", &[("BYOK_NEW_MASTER_KEY", &new)]);
     // The first run got as far as retiring the old key; whether its report was
     // printed does not matter to the operator, who runs the same command again.
     let first = rewrap();
-    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert_exit(&first, 0);
     let help = v.run(&["rewrap", "--help"], "");
     assert!(
         String::from_utf8_lossy(&help.stdout).contains("run the same command again"),
@@ -819,7 +629,7 @@ fn a_rewrap_killed_after_retiring_the_old_key_resumes_with_the_same_command() {
         text(&help)
     );
     let again = rewrap();
-    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert_exit(&again, 0);
     let report = &json_lines(&again)[0];
     assert_eq!(
         (
@@ -835,21 +645,10 @@ fn a_rewrap_killed_after_retiring_the_old_key_resumes_with_the_same_command() {
 #[test]
 fn an_interrupted_rewrap_resumes_with_the_same_command() {
     let v = Vault::new();
-    let mut ids = Vec::new();
-    for seed in 0..4 {
-        let view = v.add(
-            "w",
-            "openai",
-            &fake::key(Provider::OpenAi, KeyKind::Project, 400 + seed),
-        );
-        ids.push(view["id"].as_str().unwrap().to_owned());
-    }
+    let ids = v.add_seeded("w", 400..404);
     let new = master();
     // Interrupt a rewrap by hand: new KEK registered, half the records moved, then "crash".
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async {
         let store = SqliteStore::open(&v.path).await.unwrap();
         let key = |b64: &str| -> Arc<dyn Kek> {
@@ -874,10 +673,8 @@ fn an_interrupted_rewrap_resumes_with_the_same_command() {
         }
         store.close().await;
     });
-    let mut c = v.cmd(&["rewrap", "--json"]);
-    c.env("BYOK_NEW_MASTER_KEY", &new);
-    let out = run_cmd(c, "");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = v.run_with(&["rewrap", "--json"], "", &[("BYOK_NEW_MASTER_KEY", &new)]);
+    assert_exit(&out, 0);
     let report = &json_lines(&out)[0];
     assert_eq!(
         (
@@ -887,10 +684,8 @@ fn an_interrupted_rewrap_resumes_with_the_same_command() {
         ),
         (Some(2), Some(2), Some(true))
     );
-    let mut c = v.cmd(&["check", "--json"]);
-    c.env("BYOK_MASTER_KEY", &new);
-    let out = run_cmd(c, "");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = v.run_with(&["check", "--json"], "", &[("BYOK_MASTER_KEY", &new)]);
+    assert_exit(&out, 0);
     assert_eq!(json_lines(&out).len(), 4);
 }
 
@@ -909,24 +704,16 @@ fn two_processes_writing_one_vault_lose_nothing() {
             std::thread::spawn(move || {
                 let mut ids = Vec::new();
                 for i in 0..8u64 {
-                    let mut c = Command::new(env!("CARGO_BIN_EXE_byok"));
-                    c.args(["vault", "--vault"]).arg(&args.0).args([
-                        "add",
-                        "--no-test",
-                        "--json",
-                        "--workspace",
-                        "w",
-                        "--provider",
-                        "google",
-                        "--label",
-                        "x",
-                    ]);
+                    let mut c = byok_cmd();
+                    c.args(["vault", "--vault"])
+                        .arg(&args.0)
+                        .args(add_args("w", "google", "x"));
                     c.env("BYOK_MASTER_KEY", &args.1);
-                    let out = run_cmd(
+                    let out = run(
                         c,
-                        &fake::key(Provider::Google, KeyKind::Standard, 2000 + w * 100 + i),
+                        fake::key(Provider::Google, KeyKind::Standard, 2000 + w * 100 + i),
                     );
-                    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+                    assert_exit(&out, 0);
                     ids.push(json_lines(&out)[0]["id"].as_str().unwrap().to_owned());
                 }
                 ids
@@ -951,25 +738,12 @@ fn processes_racing_to_create_a_new_vault_all_succeed() {
         let children: Vec<Child> = (0..4u64)
             .map(|i| {
                 let key = fake::key(Provider::Anthropic, KeyKind::Api, 7000 + round * 10 + i);
-                v.spawn(
-                    &[
-                        "add",
-                        "--no-test",
-                        "--json",
-                        "--workspace",
-                        "w",
-                        "--provider",
-                        "anthropic",
-                        "--label",
-                        "k",
-                    ],
-                    &key,
-                )
+                v.spawn(&add_args("w", "anthropic", "k"), &key)
             })
             .collect();
         for child in children {
             let out = child.wait_with_output().unwrap();
-            assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+            assert_exit(&out, 0);
         }
         assert_eq!(v.ids("w").len(), 4, "every creator's key is there");
     }
@@ -990,20 +764,7 @@ fn sigkill_in_the_middle_of_writes_loses_no_acknowledged_write() {
         let mut children: Vec<Child> = (0..4u64)
             .map(|i| {
                 let key = fake::key(Provider::OpenAi, KeyKind::Project, 6000 + round * 10 + i);
-                v.spawn(
-                    &[
-                        "add",
-                        "--no-test",
-                        "--json",
-                        "--workspace",
-                        "w",
-                        "--provider",
-                        "openai",
-                        "--label",
-                        "k",
-                    ],
-                    &key,
-                )
+                v.spawn(&add_args("w", "openai", "k"), &key)
             })
             .collect();
         // Kill half of them at staggered moments while they open, migrate, seal and insert.
@@ -1047,10 +808,7 @@ struct Mock {
 
 impl Mock {
     fn start(builder: byok_testkit::MockBuilder) -> Mock {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let provider = rt.block_on(builder.start());
         Mock { rt, provider }
     }
@@ -1066,10 +824,14 @@ impl Mock {
 
 /// `vault add --json` of `key` to workspace `ws`, tested against `mock`.
 fn add_tested(v: &Vault, mock: &Mock, ws: &str, key: &str, extra: &[&str]) -> Output {
+    add_tested_text(v, mock, ws, key, &[&["--json"], extra].concat())
+}
+
+/// `vault add` (text output) of `key` to workspace `ws`, tested against `mock`.
+fn add_tested_text(v: &Vault, mock: &Mock, ws: &str, key: &str, extra: &[&str]) -> Output {
     let uri = mock.uri();
     let mut args = vec![
         "add",
-        "--json",
         "--workspace",
         ws,
         "--provider",
@@ -1091,8 +853,8 @@ fn add_tests_the_key_first_and_saves_a_valid_one_with_its_verdict() {
     let mock = Mock::start(byok_testkit::MockOpenAi::builder());
     let key = fake::key(Provider::OpenAi, KeyKind::Project, 11);
     let out = add_tested(&v, &mock, "w", &key, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_no_leak(&out, &key);
+    assert_exit(&out, 0);
+    assert_no_leak(&out, &[&key]);
     let view = json_lines(&out).remove(0);
     assert_eq!(view["verdict"], "valid");
     assert_eq!(view["last_verdict"], "valid");
@@ -1105,26 +867,10 @@ fn add_tests_the_key_first_and_saves_a_valid_one_with_its_verdict() {
 
     // Text mode says the verdict under the view line.
     let key2 = fake::key(Provider::OpenAi, KeyKind::Project, 12);
-    let uri = mock.uri();
-    let out = v.run(
-        &[
-            "add",
-            "--workspace",
-            "w",
-            "--provider",
-            "openai",
-            "--label",
-            "t",
-            "--depth",
-            "auth",
-            "--base-url",
-            &uri,
-        ],
-        &key2,
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = add_tested_text(&v, &mock, "w", &key2, &["--depth", "auth"]);
+    assert_exit(&out, 0);
     assert!(text(&out).contains("verdict: valid"), "{}", text(&out));
-    assert_no_leak(&out, &key2);
+    assert_no_leak(&out, &[&key2]);
     assert_eq!(v.ids("w").len(), 2);
 }
 
@@ -1137,8 +883,8 @@ fn an_invalid_key_is_refused_with_its_verdict_and_not_stored() {
             .scenario_for_key(&key, byok_testkit::Scenario::InvalidKey),
     );
     let out = add_tested(&v, &mock, "w", &key, &[]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert_no_leak(&out, &key);
+    assert_exit(&out, 1);
+    assert_no_leak(&out, &[&key]);
     let refused = json_lines(&out).remove(0);
     assert_eq!(refused["error"]["code"], "key_rejected");
     assert_eq!(refused["verdict"], "invalid");
@@ -1149,25 +895,11 @@ fn an_invalid_key_is_refused_with_its_verdict_and_not_stored() {
     assert!(v.ids("w").is_empty(), "an invalid key must not be stored");
 
     // Text mode: the report on stdout, the error code on stderr, exit 1.
-    let uri = mock.uri();
-    let out = v.run(
-        &[
-            "add",
-            "--workspace",
-            "w",
-            "--provider",
-            "openai",
-            "--label",
-            "l",
-            "--base-url",
-            &uri,
-        ],
-        &key,
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let out = add_tested_text(&v, &mock, "w", &key, &[]);
+    assert_exit(&out, 1);
     assert!(String::from_utf8_lossy(&out.stderr).contains("error[key_rejected]"));
     assert!(String::from_utf8_lossy(&out.stdout).contains("what to do:"));
-    assert_no_leak(&out, &key);
+    assert_no_leak(&out, &[&key]);
     assert!(v.ids("w").is_empty());
 }
 
@@ -1179,8 +911,8 @@ fn a_key_without_credits_is_saved_with_a_warning() {
     );
     let key = fake::key(Provider::OpenAi, KeyKind::Project, 14);
     let out = add_tested(&v, &mock, "w", &key, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_no_leak(&out, &key);
+    assert_exit(&out, 0);
+    assert_no_leak(&out, &[&key]);
     let view = json_lines(&out).remove(0);
     assert_eq!(view["verdict"], "no_credits");
     assert_eq!(view["last_verdict"], "no_credits");
@@ -1197,7 +929,7 @@ fn no_test_sends_no_request() {
     let mock = Mock::start(byok_testkit::MockOpenAi::builder());
     let key = fake::key(Provider::OpenAi, KeyKind::Project, 15);
     let out = add_tested(&v, &mock, "w", &key, &["--no-test"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     let view = json_lines(&out).remove(0);
     assert!(view["verdict"].is_null(), "{view}");
     assert!(view["last_verdict"].is_null(), "{view}");
@@ -1230,8 +962,8 @@ fn vault_test_records_the_verdict_on_the_key() {
     mock.provider
         .set_scenario(byok_testkit::Scenario::NoCredits);
     let out = test(true);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert_no_leak(&out, &key);
+    assert_exit(&out, 1);
+    assert_no_leak(&out, &[&key]);
     let report = json_lines(&out).remove(0);
     assert_eq!(
         (report["verdict"].as_str(), report["id"].as_str()),
@@ -1246,27 +978,21 @@ fn vault_test_records_the_verdict_on_the_key() {
 
     mock.provider.set_scenario(byok_testkit::Scenario::Valid);
     let out = test(false);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     assert!(text(&out).starts_with("valid"), "{}", text(&out));
-    assert_no_leak(&out, &key);
+    assert_no_leak(&out, &[&key]);
     assert_eq!(show()["last_verdict"], "valid");
 
     // Usage errors: an unknown id, a bad timeout.
     let missing = "0190b1a2-0000-7000-8000-000000000000";
     let out = v.run(&["test", "--json", "--workspace", "w", missing], "");
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_exit(&out, 2);
     assert_eq!(json_lines(&out)[0]["error"]["code"], "not_found");
     let out = v.run(
         &["test", "--json", "--workspace", "w", &id, "--timeout", "0"],
         "",
     );
-    assert_eq!(
-        (
-            out.status.code(),
-            json_lines(&out)[0]["error"]["code"].as_str()
-        ),
-        (Some(2), Some("invalid_timeout"))
-    );
+    assert_refused(&out, 2, "invalid_timeout");
 }
 
 #[test]
@@ -1290,20 +1016,9 @@ fn vault_select_falls_back_from_a_primary_without_credits() {
     .remove(0);
     assert_eq!(b["verdict"], "valid");
 
-    let out = v.run(
-        &[
-            "select",
-            "--json",
-            "--workspace",
-            "w",
-            "--provider",
-            "openai",
-        ],
-        "",
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_no_leak(&out, &primary);
-    assert_no_leak(&out, &backup);
+    let out = v.select("w", "openai");
+    assert_exit(&out, 0);
+    assert_no_leak(&out, &[&primary, &backup]);
     let chosen = json_lines(&out).remove(0);
     assert_eq!(chosen["id"], b["id"]);
     assert_eq!(chosen["masked"], b["masked"]);
@@ -1317,7 +1032,7 @@ fn vault_select_falls_back_from_a_primary_without_credits() {
     assert!(skipped[0]["reason"]["message"].is_string());
 
     let out = v.run(&["select", "--workspace", "w", "--provider", "openai"], "");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     let t = String::from_utf8_lossy(&out.stdout);
     assert!(
         t.lines()
@@ -1336,20 +1051,9 @@ fn vault_select_falls_back_from_a_primary_without_credits() {
             .code(),
         Some(0)
     );
-    let out = v.run(
-        &[
-            "select",
-            "--json",
-            "--workspace",
-            "w",
-            "--provider",
-            "openai",
-        ],
-        "",
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert_no_leak(&out, &primary);
-    assert_no_leak(&out, &backup);
+    let out = v.select("w", "openai");
+    assert_exit(&out, 1);
+    assert_no_leak(&out, &[&primary, &backup]);
     let none = json_lines(&out).remove(0);
     assert_eq!(none["error"]["code"], "no_usable_key");
     let reasons: Vec<&str> = none["skipped"]
@@ -1391,8 +1095,8 @@ fn vault_test_sends_base_url_to_the_stored_keys_provider() {
         ],
         "",
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert_no_leak(&out, &key);
+    assert_exit(&out, 1);
+    assert_no_leak(&out, &[&key]);
     let report = json_lines(&out).remove(0);
     assert_eq!(
         (report["verdict"].as_str(), report["provider"].as_str()),
@@ -1402,18 +1106,8 @@ fn vault_test_sends_base_url_to_the_stored_keys_provider() {
     let out = v.run(&["show", "--json", "--workspace", "w", id], "");
     assert_eq!(json_lines(&out)[0]["last_verdict"], "invalid");
     // An invalid stored key is passed over by select.
-    let out = v.run(
-        &[
-            "select",
-            "--json",
-            "--workspace",
-            "w",
-            "--provider",
-            "anthropic",
-        ],
-        "",
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let out = v.select("w", "anthropic");
+    assert_exit(&out, 1);
     assert_eq!(
         json_lines(&out)[0]["skipped"][0]["reason"]["verdict"],
         "invalid"
@@ -1426,8 +1120,8 @@ fn usage_sync_admin_keys_are_saved_untested() {
     let mock = Mock::start(byok_testkit::MockOpenAi::builder());
     let admin = fake::key(Provider::OpenAi, KeyKind::Admin, 20);
     let out = add_tested(&v, &mock, "w", &admin, &["--usage-sync"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_no_leak(&out, &admin);
+    assert_exit(&out, 0);
+    assert_no_leak(&out, &[&admin]);
     let view = json_lines(&out).remove(0);
     assert_eq!(view["kind"], "admin");
     assert!(view["verdict"].is_null(), "{view}");
@@ -1438,27 +1132,12 @@ fn usage_sync_admin_keys_are_saved_untested() {
 
 /// `byok vault ARGS` with exactly the environment given (no inherited BYOK_*).
 fn bare(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_byok"));
+    let mut c = byok_cmd();
     c.arg("vault").args(args);
-    for var in [
-        "BYOK_MASTER_KEY",
-        "BYOK_MASTER_KEY_FILE",
-        "BYOK_NEW_MASTER_KEY",
-        "BYOK_PREVIOUS_MASTER_KEY",
-        "BYOK_VAULT",
-    ] {
-        c.env_remove(var);
-    }
     for (k, v) in env {
         c.env(k, v);
     }
     c
-}
-
-fn error_code(out: &Output) -> Option<String> {
-    json_lines(out)
-        .first()
-        .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
 }
 
 #[test]
@@ -1507,10 +1186,7 @@ fn read_only_commands_never_create_a_vault() {
     // A SQLite file that is not a vault is not turned into one either.
     std::fs::remove_file(&v.path).unwrap();
     {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         rt.block_on(async {
             use sqlx::Connection;
             let url = format!("sqlite://{}?mode=rwc", v.path.display());
@@ -1524,25 +1200,20 @@ fn read_only_commands_never_create_a_vault() {
     }
     let before = std::fs::read(&v.path).unwrap();
     let out = v.run(&["check", "--json"], "");
-    assert_eq!(
-        error_code(&out).as_deref(),
-        Some("not_found"),
-        "{}",
-        text(&out)
-    );
+    assert_error(&out, "not_found");
     assert_eq!(std::fs::read(&v.path).unwrap(), before);
     std::fs::remove_file(&v.path).unwrap();
 
     // `init` creates it (idempotently); then the read-only commands work.
     for _ in 0..2 {
         let out = v.run(&["init", "--json"], "");
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert_exit(&out, 0);
         assert_eq!(json_lines(&out)[0]["ready"], true);
     }
     let out = v.run(&["check", "--json"], "");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     let out = v.run(&["list", "--json", "--workspace", "w"], "");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     // `add` also creates a vault where there is none.
     let fresh = Vault::new();
     fresh.add(
@@ -1577,25 +1248,13 @@ fn vault_url_mistakes_never_print_the_password() {
                 )
             } else {
                 bare(
-                    &[
-                        "--vault",
-                        target,
-                        "add",
-                        "--no-test",
-                        "--json",
-                        "--workspace",
-                        "w",
-                        "--provider",
-                        "openai",
-                        "--label",
-                        "l",
-                    ],
+                    &[&["--vault", target][..], &add_args("w", "openai", "l")].concat(),
                     &[("BYOK_MASTER_KEY", master.as_ref())],
                 )
             };
             c.current_dir(dir.path());
             // The URL is refused before the key is read: no stdin, no broken pipe.
-            let out = run_cmd(c, "");
+            let out = run(c, "");
             assert_eq!(out.status.code(), Some(2), "{target}: {}", text(&out));
             assert_eq!(
                 error_code(&out).as_deref(),
@@ -1619,19 +1278,19 @@ fn vault_url_mistakes_never_print_the_password() {
 
     // A well-formed URL with options the driver rejects: a fixed message, no echo.
     let bad_option = format!("postgres://app:{secret}@127.0.0.1:1/byok?sslmode={secret}");
-    let out = run_cmd(
+    let out = run(
         bare(
             &["--vault", &bad_option, "list", "--json", "--workspace", "w"],
             &[("BYOK_MASTER_KEY", master.as_ref())],
         ),
         "",
     );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_exit(&out, 2);
     assert_eq!(error_code(&out).as_deref(), Some("backend_error"));
     assert!(!text(&out).contains(secret), "{}", text(&out));
     // Unreachable server: the driver's own message, still without the URL.
     let unreachable = format!("postgres://app:{secret}@127.0.0.1:1/byok");
-    let out = run_cmd(
+    let out = run(
         bare(
             &[
                 "--vault",
@@ -1645,12 +1304,7 @@ fn vault_url_mistakes_never_print_the_password() {
         ),
         "",
     );
-    assert_eq!(
-        error_code(&out).as_deref(),
-        Some("backend_error"),
-        "{}",
-        text(&out)
-    );
+    assert_error(&out, "backend_error");
     assert!(!text(&out).contains(secret), "{}", text(&out));
 }
 
@@ -1662,24 +1316,8 @@ fn byok_vault_names_the_vault_without_argv() {
         ("BYOK_MASTER_KEY", v.master.as_ref()),
     ];
     let key = fake::key(Provider::Anthropic, KeyKind::Api, 31);
-    let out = run_cmd(
-        bare(
-            &[
-                "add",
-                "--no-test",
-                "--json",
-                "--workspace",
-                "w",
-                "--provider",
-                "anthropic",
-                "--label",
-                "a",
-            ],
-            &env,
-        ),
-        &key,
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run(bare(&add_args("w", "anthropic", "a"), &env), &key);
+    assert_exit(&out, 0);
     assert!(v.path.exists());
     assert_eq!(v.ids("w").len(), 1, "the same vault as --vault names");
     // --vault wins over BYOK_VAULT.
@@ -1696,13 +1334,8 @@ fn byok_vault_names_the_vault_without_argv() {
         &env,
     );
     c.env("BYOK_MASTER_KEY", &other.master);
-    let out = run_cmd(c, "");
-    assert_eq!(
-        error_code(&out).as_deref(),
-        Some("not_found"),
-        "{}",
-        text(&out)
-    );
+    let out = run(c, "");
+    assert_error(&out, "not_found");
 }
 
 #[test]
@@ -1726,7 +1359,7 @@ fn master_key_sources_are_unambiguous_and_bounded() {
     ];
 
     // Set but empty does not hide the file.
-    let out = run_cmd(
+    let out = run(
         bare(
             &list,
             &[
@@ -1736,18 +1369,13 @@ fn master_key_sources_are_unambiguous_and_bounded() {
         ),
         "",
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     // Set but empty and nothing else: said so, not a base64 error.
-    let out = run_cmd(bare(&list, &[("BYOK_MASTER_KEY", "".as_ref())]), "");
-    assert_eq!(
-        error_code(&out).as_deref(),
-        Some("invalid_master_key"),
-        "{}",
-        text(&out)
-    );
+    let out = run(bare(&list, &[("BYOK_MASTER_KEY", "".as_ref())]), "");
+    assert_error(&out, "invalid_master_key");
     assert!(text(&out).contains("empty"), "{}", text(&out));
     // Both given: refused, naming both variables (and neither value).
-    let out = run_cmd(
+    let out = run(
         bare(
             &list,
             &[
@@ -1757,12 +1385,7 @@ fn master_key_sources_are_unambiguous_and_bounded() {
         ),
         "",
     );
-    assert_eq!(
-        error_code(&out).as_deref(),
-        Some("invalid_master_key"),
-        "{}",
-        text(&out)
-    );
+    assert_error(&out, "invalid_master_key");
     assert!(
         text(&out).contains("BYOK_MASTER_KEY_FILE"),
         "{}",
@@ -1774,16 +1397,11 @@ fn master_key_sources_are_unambiguous_and_bounded() {
     let mut body = format!("{}\n", v.master).into_bytes();
     body.resize(64 << 20, b'A');
     std::fs::write(&huge, body).unwrap();
-    let out = run_cmd(
+    let out = run(
         bare(&list, &[("BYOK_MASTER_KEY_FILE", huge.as_os_str())]),
         "",
     );
-    assert_eq!(
-        error_code(&out).as_deref(),
-        Some("invalid_master_key"),
-        "{}",
-        text(&out)
-    );
+    assert_error(&out, "invalid_master_key");
     assert!(text(&out).contains("larger than"), "{}", text(&out));
 }
 
@@ -1816,7 +1434,7 @@ fn readable_vault_and_key_files_are_warned_about() {
     let key_file = dir.path().join("master.key");
     std::fs::write(&key_file, &v.master).unwrap();
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o640)).unwrap();
-    let out = run_cmd(
+    let out = run(
         bare(
             &[
                 "--vault",
@@ -1829,7 +1447,7 @@ fn readable_vault_and_key_files_are_warned_about() {
         ),
         "",
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("warning: the master key file"), "{err}");
     assert!(!err.contains(&v.master), "{err}");
@@ -1845,10 +1463,7 @@ fn audit_is_read_in_pages_and_filtered() {
     );
     let id: byok::store::KeyId = added["id"].as_str().unwrap().parse().unwrap();
     let ws = WorkspaceId::new("w").unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     // 2,500 more events: more than two of the CLI's pages of 1,000.
     let middle = rt.block_on(async {
         let store = SqliteStore::open(&v.path).await.unwrap();
@@ -1866,7 +1481,7 @@ fn audit_is_read_in_pages_and_filtered() {
         middle.unwrap()
     });
     let all = v.run(&["audit", "--json", "--workspace", "w"], "");
-    assert_eq!(all.status.code(), Some(0), "{}", text(&all));
+    assert_exit(&all, 0);
     let all = json_lines(&all);
     assert_eq!(all.len(), 2501, "every event, across pages");
     assert_eq!(all[0]["action"], "add");
@@ -1972,32 +1587,18 @@ fn keys_in_plain_text_fields_are_refused() {
             "names the field: {}",
             text(&out)
         );
-        assert_no_leak(&out, &stray);
-        assert_no_leak(&out, &secret);
+        assert_no_leak(&out, &[&stray, &secret]);
     }
     // Nothing was stored by any of them.
     let out = v.run(&["init"], "");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     assert!(v.ids("w").is_empty());
     // An edit is refused the same way, and the record is unchanged.
     let added = v.add("w", "openai", &secret);
     let id = added["id"].as_str().unwrap();
     let version = added["version"].to_string();
     for flag in ["--label", "--note", "--default-model"] {
-        let out = v.run(
-            &[
-                "edit",
-                "--json",
-                "--workspace",
-                "w",
-                id,
-                "--version",
-                &version,
-                flag,
-                &note,
-            ],
-            "",
-        );
+        let out = v.edit("w", id, &version, &[flag, &note]);
         assert_eq!(
             error_code(&out).as_deref(),
             Some("secret_in_field"),

@@ -59,12 +59,31 @@
 //! and types, messages, request ids, retry and rate-limit headers), in several
 //! forms: whole, cut, its first 100 characters, one character short, glued.
 //!
+//! ## Leak checks
+//! [`canary`] builds every form in which a secret must never come out — whole, in
+//! pieces, hex, base64, UTF-16, percent- or JSON-escaped — and searches any output
+//! for all of them at once. A failure names the form and its position, never the
+//! secret:
+//!
+//! ```
+//! use byok_testkit::canary::{Canary, Detector};
+//!
+//! let key = byok_keys::fake::key(byok_keys::Provider::Google, byok_keys::KeyKind::Standard, 3);
+//! let detector = Detector::new([Canary::api_key("the user's key", &key)]);
+//! let logged = format!("calling gemini with key {}", &key[..10]); // the prefix and 4 more
+//! detector.assert_clean("the log", logged.as_bytes());
+//! let leaked = format!("GET /v1/models?key={}", &key[6..30]);
+//! let leak = detector.find(&leaked).expect("a piece of the key");
+//! assert_eq!(leak.to_string(), "the user's key: characters 6..18 at byte 19 (line 1, column 20)");
+//! ```
+//!
 //! [wiremock]: https://docs.rs/wiremock
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod anthropic;
+pub mod canary;
 mod echo;
 mod error;
 mod gemini;
