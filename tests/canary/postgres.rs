@@ -135,7 +135,7 @@ async fn vault_on_postgres_leaves_no_trace_in_any_row() {
         ids.push((view.id, raw));
     }
     for (id, raw) in &ids {
-        let secret = vault.lease_secret(&ws, *id).await.expect("lease");
+        let secret = vault.secret(&ws, *id).await.expect("lease");
         assert_eq!(secret.expose_secret(), raw);
     }
     let (id, _) = ids[0];

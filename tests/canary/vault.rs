@@ -183,11 +183,11 @@ fn every_vault_operation_on_sqlite_leaves_no_trace() {
         // lease: the secret is the canary, and nothing else shows it.
         for (_, _, id, raw) in &ids {
             let same = vault
-                .lease(&ws, *id, |k| k.expose_secret() == raw)
+                .with_key(&ws, *id, |k| k.expose_secret() == raw)
                 .await
                 .expect("lease");
             assert!(same, "the vault returns the very canary");
-            let secret = vault.lease_secret(&ws, *id).await.expect("lease_secret");
+            let secret = vault.secret(&ws, *id).await.expect("lease_secret");
             assert_eq!(secret.expose_secret(), raw);
             out += &debugged(&secret);
         }
@@ -226,10 +226,10 @@ fn every_vault_operation_on_sqlite_leaves_no_trace() {
         // disable, enable, revoke, and what a disabled or revoked key refuses.
         let (_, _, id, _) = ids[2].clone();
         out += &debugged(&vault.disable(&ws, id).await.expect("disable"));
-        out += &expect_error(vault.lease(&ws, id, |_| ()).await, "key_inactive");
+        out += &expect_error(vault.with_key(&ws, id, |_| ()).await, "key_inactive");
         out += &debugged(&vault.enable(&ws, id).await.expect("enable"));
         vault.revoke(&ws, id).await.expect("revoke");
-        out += &expect_error(vault.lease_secret(&ws, id).await, "key_inactive");
+        out += &expect_error(vault.secret(&ws, id).await, "key_inactive");
         out += &expect_error(
             vault
                 .rotate(
@@ -318,7 +318,7 @@ fn every_vault_operation_on_sqlite_leaves_no_trace() {
             .await
             .expect("the new master key opens it");
         let (_, _, id, raw) = &ids[1];
-        let back = reopened.lease_secret(&ws, *id).await.expect("lease");
+        let back = reopened.secret(&ws, *id).await.expect("lease");
         assert_eq!(back.expose_secret(), raw);
         let bad =
             MasterKeySource::Base64(SecretString::from(format!("{}!", canary::master_key(2))));
