@@ -9,7 +9,9 @@ pub use flow::{Added, Lease, VerifyPolicy};
 
 use std::sync::{Arc, RwLock};
 
-use crate::keys::{ApiKey, ExposeSecret, KeyError, KeyKind, Provider, SecretString, normalize};
+use crate::keys::{
+    ApiKey, ExposeSecret, KeyError, KeyKind, Provider, SecretString, VerdictCode, normalize,
+};
 use crate::store::{
     AuditAction, AuditEvent, AuditPage, AuditQuery, Binding, CheckOutcome, Kek, KeyId, KeyRecord,
     KeyStore, KeyView, Keyring, LookupHash, MasterKeySource, RewrapProgress, RewrapReport, Role,
@@ -461,7 +463,7 @@ impl Vault {
         new: NewKey,
         key: &ApiKey,
         hash: LookupHash,
-        verdict: Option<&str>,
+        verdict: Option<VerdictCode>,
     ) -> Result<KeyView, VaultError> {
         let ring = self.keyring();
         let ws = new.workspace;
@@ -474,24 +476,13 @@ impl Vault {
         let (kek_id, sealed) = ring
             .seal_for(self.kv(), binding, key.expose_secret())
             .await?;
-        let mut record = KeyRecord::new(
-            id,
-            ws.clone(),
-            key.provider(),
-            key.kind(),
-            new.label,
-            key.masked(),
-            key.fingerprint().to_string(),
-            hash,
-            kek_id,
-            sealed,
-        );
+        let mut record = KeyRecord::new(id, ws.clone(), key, new.label, hash, kek_id, sealed);
         record.role = new.role;
         record.order = new.order;
         record.default_model = new.default_model;
         record.note = new.note;
         if let Some(v) = verdict {
-            record.last_verdict = Some(v.to_owned());
+            record.last_verdict = Some(v);
             record.last_verdict_at = Some(now());
         }
         self.kv()

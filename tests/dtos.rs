@@ -235,7 +235,7 @@ async fn key_view(vault: &Vault, ws: &WorkspaceId) -> KeyView {
         .expect("a well-formed key is added");
     // What a Test button records: the verdict code and when.
     let mut record = vault.store().get(ws, view.id).await.expect("just added");
-    record.last_verdict = Some("valid".into());
+    record.last_verdict = Some(byok::keys::VerdictCode::Valid);
     record.last_verdict_at = Some(now());
     let event = AuditEvent::now(ws.clone(), view.id, AuditAction::Update, "user:42");
     vault
@@ -280,7 +280,7 @@ async fn real() -> Real {
     dtos.insert("Skipped".to_owned(), json(&skipped[0]));
     // The backup's last call said "no credits": now no key is usable, and both are listed.
     let mut record = vault.store().get(&ws, backup.id).await.expect("added");
-    record.last_verdict = Some("no_credits".into());
+    record.last_verdict = Some(byok::keys::VerdictCode::NoCredits);
     record.last_verdict_at = Some(now());
     let event = AuditEvent::now(ws.clone(), backup.id, AuditAction::Update, "user:42");
     vault

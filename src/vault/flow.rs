@@ -2,7 +2,7 @@
 //! fallback, outcomes reported back, and the guard tied to the chosen key.
 
 use byok_guard::{Guard, Scope};
-use byok_keys::{ApiKey, Provider};
+use byok_keys::{ApiKey, Provider, VerdictCode};
 use byok_store::{AuditAction, KeyId, KeyView, StoreError, WorkspaceId};
 use byok_verify::{Depth, Report, Verdict};
 use serde::Serialize;
@@ -136,7 +136,7 @@ impl Vault {
                 report: Box::new(r.clone()),
             });
         }
-        let verdict = report.as_ref().map(|r| r.verdict.code());
+        let verdict = report.as_ref().map(|r| r.verdict.verdict_code());
         let view = self.store_new(new, &key, hash, verdict).await?;
         Ok(Added { key: view, report })
     }
@@ -161,7 +161,7 @@ impl Vault {
         let key = self.open_for_use(workspace, id).await?;
         let report = verifier.verify(&key, depth).await;
         if select::worth_recording(&report.verdict) || report.verdict.is_valid() {
-            self.record_verdict(workspace, id, report.verdict.code())
+            self.record_verdict(workspace, id, report.verdict.verdict_code())
                 .await?;
         }
         Ok(report)
@@ -243,7 +243,7 @@ impl Vault {
         // A success is written only when it lifts a bench: no write per successful call.
         let record = select::worth_recording(&verdict) && (benched || !verdict.is_valid());
         if record {
-            self.record_verdict(&lease.view.workspace, lease.view.id, verdict.code())
+            self.record_verdict(&lease.view.workspace, lease.view.id, verdict.verdict_code())
                 .await?;
         }
         Ok(verdict)
@@ -260,11 +260,11 @@ impl Vault {
         &self,
         workspace: &WorkspaceId,
         id: KeyId,
-        verdict: &str,
+        verdict: VerdictCode,
     ) -> Result<(), VaultError> {
         for attempt in 0..2 {
             let mut next = self.kv().get(workspace, id).await?;
-            next.last_verdict = Some(verdict.to_owned());
+            next.last_verdict = Some(verdict);
             next.last_verdict_at = Some(byok_store::now());
             next.updated_at = byok_store::now();
             match self

@@ -10,7 +10,7 @@
 //! # });
 //! ```
 
-use byok_keys::{KeyKind, Provider};
+use byok_keys::{ApiKey, KeyKind, Provider, VerdictCode};
 use secrecy::ExposeSecret;
 
 use crate::audit::{AuditAction, AuditEvent, AuditQuery};
@@ -68,19 +68,23 @@ pub async fn sample_record(
         Provider::Google => KeyKind::Standard,
         _ => KeyKind::Project,
     };
+    // The clear fields of a real key of the provider; the sealed secret is `secret`.
+    let key = ApiKey::parse(&byok_keys::fake::key(
+        provider,
+        kind,
+        id.as_uuid().as_u64_pair().1,
+    ))
+    .expect("a fake key parses");
     let mut r = KeyRecord::new(
         id,
         workspace.clone(),
-        provider,
-        kind,
+        &key,
         "label ✓ with unicode",
-        "sk-proj-…AbCd",
-        "sha256:0123456789abcdef",
         random_hash(),
         kek_id(kek),
         sealed,
     );
-    r.last_verdict = Some("valid".into());
+    r.last_verdict = Some(VerdictCode::Valid);
     r.last_verdict_at = Some(now());
     r.default_model = Some("gpt-4o-mini".into());
     r.note = Some("note".into());

@@ -593,11 +593,8 @@ mod tests {
         let r = KeyRecord::new(
             id,
             ws.clone(),
-            Provider::OpenAi,
-            KeyKind::Project,
+            &key,
             "l",
-            key.masked(),
-            key.fingerprint().to_string(),
             ring.lookup_hash(ws, secret),
             kek_id,
             sealed,

@@ -45,8 +45,7 @@
 //!     .seal(Binding { workspace: &ws, id, provider: key.provider() }, key.expose_secret())
 //!     .await?;
 //! let hash = keyring.lookup_hash(&ws, key.expose_secret());
-//! let record = KeyRecord::new(id, ws.clone(), key.provider(), key.kind(), "prod",
-//!     key.masked(), key.fingerprint().to_string(), hash, kek_id, sealed);
+//! let record = KeyRecord::new(id, ws.clone(), &key, "prod", hash, kek_id, sealed);
 //! store.insert(&record, &AuditEvent::now(ws.clone(), id, AuditAction::Add, "user:42")).await?;
 //!
 //! let stored = store.get(&ws, id).await?;

@@ -6,7 +6,9 @@ use jiff::Timestamp;
 
 use crate::audit::AuditEvent;
 use crate::error::StoreError;
-use crate::record::{KeyId, KeyRecord, LookupHash, WorkspaceId, parse_kind, parse_provider};
+use crate::record::{
+    KeyId, KeyRecord, LookupHash, WorkspaceId, parse_kind, parse_provider, parse_verdict,
+};
 use crate::sealed::SealedSecret;
 
 /// `SELECT <every byok_keys column> FROM byok_keys <tail>` as a `&'static str`.
@@ -202,7 +204,7 @@ impl RawRecord {
             created_at: micros(r.created_at),
             updated_at: micros(r.updated_at),
             last_used_at: r.last_used_at.map(micros),
-            last_verdict: r.last_verdict.clone(),
+            last_verdict: r.last_verdict.map(|v| v.as_str().to_owned()),
             last_verdict_at: r.last_verdict_at.map(micros),
             default_model: r.default_model.clone(),
             note: r.note.clone(),
@@ -235,7 +237,11 @@ impl RawRecord {
             created_at: from_micros(self.created_at)?,
             updated_at: from_micros(self.updated_at)?,
             last_used_at: self.last_used_at.map(from_micros).transpose()?,
-            last_verdict: self.last_verdict,
+            last_verdict: self
+                .last_verdict
+                .as_deref()
+                .map(parse_verdict)
+                .transpose()?,
             last_verdict_at: self.last_verdict_at.map(from_micros).transpose()?,
             default_model: self.default_model,
             note: self.note,

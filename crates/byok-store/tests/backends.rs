@@ -117,6 +117,42 @@ mod sqlite {
         assert!(err.to_string().contains("schema is damaged"), "{err}");
     }
 
+    /// A verdict code this byok does not know reads as a damaged record
+    /// (`malformed`, like an unknown status or kind), never as "no verdict".
+    #[tokio::test]
+    async fn an_unknown_stored_verdict_is_malformed() {
+        use sqlx::Connection as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vault.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        let kek = byok_store::MasterKey::generate().unwrap();
+        let ws = conformance::fresh_workspace();
+        let rec = conformance::sample_record(&kek, &ws, byok_keys::Provider::OpenAi, "s").await;
+        store
+            .insert(
+                &rec,
+                &conformance::event(&rec, byok_store::AuditAction::Add),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get(&ws, rec.id).await.unwrap().last_verdict,
+            Some(byok_keys::VerdictCode::Valid),
+            "stored as its code, read back typed"
+        );
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display()))
+            .await
+            .unwrap();
+        sqlx::raw_sql("UPDATE byok_keys SET last_verdict = 'valid?'")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        let err = store.get(&ws, rec.id).await.unwrap_err();
+        assert_eq!(err.code(), "malformed", "{err}");
+        assert!(err.to_string().contains("verdict"), "{err}");
+    }
+
     #[tokio::test]
     async fn a_missing_directory_is_an_io_error() {
         let dir = tempfile::tempdir().unwrap();
@@ -277,18 +313,7 @@ mod postgres_vault {
         let hash = ring.lookup_hash(ws, secret);
         // The mask and fingerprint the secret implies: `check` compares them.
         let key = byok_keys::ApiKey::parse(secret).unwrap();
-        let record = KeyRecord::new(
-            id,
-            ws.clone(),
-            Provider::OpenAi,
-            key.kind(),
-            "k",
-            key.masked(),
-            key.fingerprint().to_string(),
-            hash,
-            kek_id,
-            sealed,
-        );
+        let record = KeyRecord::new(id, ws.clone(), &key, "k", hash, kek_id, sealed);
         let event = AuditEvent::now(ws.clone(), id, AuditAction::Add, "test");
         store.insert(&record, &event).await.unwrap();
         id
