@@ -1,7 +1,15 @@
 //! # byok-store — encrypted storage of users' LLM API keys
 //!
 //! - [`KeyStore`]: the persistence trait (object safe, `Arc<dyn KeyStore>`), with a
-//!   written contract and a public [`conformance`] suite any backend can run.
+//!   written contract and a public conformance suite any backend can run
+#![cfg_attr(
+    feature = "conformance",
+    doc = "  ([`conformance`], feature `conformance`)."
+)]
+#![cfg_attr(
+    not(feature = "conformance"),
+    doc = "  (`conformance`, feature `conformance`, off in this build)."
+)]
 //! - Envelope encryption: per record a random 256-bit data key seals the secret
 //!   with XChaCha20-Poly1305; a [`Kek`] (the local [`MasterKey`], or a KMS you plug
 //!   in) wraps the data key. Both layers bind format version, workspace, record id
@@ -65,9 +73,12 @@
 //! secret, a master key or a passphrase.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod aead;
 mod audit;
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 mod error;
 mod kek;

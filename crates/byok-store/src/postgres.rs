@@ -62,6 +62,7 @@ const MIGRATIONS: &[(i64, &str)] = &[(
 ///
 /// Every write is one statement; concurrency control is the `version` column
 /// (compare-and-set), so no row locks are held across calls.
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,

@@ -64,6 +64,7 @@ const MIGRATIONS: &[(i64, &str)] = &[(
 /// Safe to share between processes: writes are single statements or
 /// `BEGIN IMMEDIATE` transactions, and a 10-second busy timeout waits for locks.
 /// `synchronous = FULL`, so an acknowledged write survives a crash or power loss.
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,

@@ -1,10 +1,12 @@
 //! The conformance suite on every backend, plus backend-specific guarantees.
 
+use std::sync::Arc;
+
 use byok_store::{MemoryStore, conformance};
 
 #[tokio::test]
 async fn memory_store_conforms() {
-    conformance::run_all(&MemoryStore::new()).await;
+    conformance::run_all(Arc::new(MemoryStore::new())).await;
 }
 
 #[tokio::test]
@@ -25,7 +27,7 @@ mod sqlite {
         let store = SqliteStore::open(dir.path().join("vault.db"))
             .await
             .unwrap();
-        conformance::run_all(&store).await;
+        conformance::run_all(Arc::new(store)).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,7 +190,7 @@ mod postgres {
             return;
         };
         let store = PostgresStore::connect(&url).await.unwrap();
-        conformance::run_all(&store).await;
+        conformance::run_all(Arc::new(store)).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
