@@ -102,6 +102,7 @@ pub async fn sample_record(
     r.last_verdict_at = Some(now());
     r.default_model = Some("gpt-4o-mini".into());
     r.note = Some("note".into());
+    r.mac = Some(random_hash().0.to_vec());
     r
 }
 
@@ -155,6 +156,7 @@ pub async fn round_trip(backend: &dyn KeyStore) {
     minimal.last_verdict_at = None;
     minimal.default_model = None;
     minimal.note = None;
+    minimal.mac = None;
     backend
         .insert(&minimal, &event(&minimal, AuditAction::Add))
         .await
@@ -808,8 +810,8 @@ impl Writer<'_> {
         record.lookup_hash = self.ring.lookup_hash(&self.ws, &secret);
         let stored = if rotate {
             match self
-                .store
-                .update(&record, &event(&record, AuditAction::Rotate))
+                .ring
+                .update(self.store, &record, &event(&record, AuditAction::Rotate))
                 .await
             {
                 Ok(stored) => stored,
@@ -817,12 +819,13 @@ impl Writer<'_> {
                 Err(e) => panic!("rotate: {e}"),
             }
         } else {
-            self.store
-                .insert(&record, &event(&record, AuditAction::Add))
+            let stored = self
+                .ring
+                .insert(self.store, &record, &event(&record, AuditAction::Add))
                 .await
                 .expect("insert");
             self.ids.push(record.id);
-            record
+            stored
         };
         match self
             .ring
@@ -989,4 +992,292 @@ pub async fn rewrap_with_concurrent_writers(backend: &dyn KeyStore, with_old_onl
             only_new.open(r).await.expect("opens under the new key");
         }
     }
+}
+
+/// A stored record for a real (fake) key, written through `ring` with its MAC:
+/// its clear fields match its secret, so `check` passes it.
+async fn add_real(
+    backend: &dyn KeyStore,
+    ring: &crate::Keyring,
+    ws: &WorkspaceId,
+    seed: u64,
+) -> KeyRecord {
+    let record = real_record(backend, ring, ws, seed).await;
+    ring.insert(backend, &record, &event(&record, AuditAction::Add))
+        .await
+        .expect("insert")
+}
+
+/// [`add_real`]'s record, not yet written (and without a MAC).
+async fn real_record(
+    backend: &dyn KeyStore,
+    ring: &crate::Keyring,
+    ws: &WorkspaceId,
+    seed: u64,
+) -> KeyRecord {
+    let key = ApiKey::parse(&byok_keys::fake::key(
+        Provider::OpenAi,
+        KeyKind::Project,
+        seed,
+    ))
+    .expect("a fake key parses");
+    let id = KeyId::new();
+    let bind = Binding {
+        workspace: ws,
+        id,
+        provider: key.provider(),
+    };
+    let (kek_id, sealed) = ring
+        .seal_for(backend, bind, key.expose_secret())
+        .await
+        .expect("seal");
+    let hash = ring.lookup_hash(ws, key.expose_secret());
+    KeyRecord::new(id, ws.clone(), &key, "real", hash, kek_id, sealed)
+}
+
+/// The error code of `check` for record `id`, `None` when it passed.
+async fn check_code(
+    backend: &dyn KeyStore,
+    ring: &crate::Keyring,
+    ws: &WorkspaceId,
+    id: KeyId,
+) -> Option<&'static str> {
+    ring.check(backend, Some(ws))
+        .await
+        .expect("check")
+        .into_iter()
+        .find(|o| o.id == id)
+        .expect("checked")
+        .error
+        .map(|e| e.code())
+}
+
+/// A change made to a row behind the keyring's back.
+type Alteration = fn(&mut KeyRecord);
+
+/// Record MACs catch rows altered with write access to the store alone: a
+/// revoked key made active again, a changed role, order, kind, mask or label,
+/// a MAC removed. Each is `tampered` on open (what selecting a key uses), in
+/// `check`, and for `Keyring::update` (which never re-authenticates an altered
+/// row); a rewrap refuses to move it. `mark_used` keeps the MAC valid.
+///
+/// Uses the vault metadata of `backend`: give it a store of its own.
+pub async fn record_macs_catch_altered_rows(backend: &dyn KeyStore) {
+    use std::sync::Arc;
+    let kek: Arc<dyn crate::Kek> = Arc::new(MasterKey::generate().expect("key"));
+    let ring = crate::Keyring::unlock(backend, kek.clone(), vec![])
+        .await
+        .expect("unlock");
+    let ws = fresh_workspace();
+    let untouched = add_real(backend, &ring, &ws, 1000).await;
+    let revoked = add_real(backend, &ring, &ws, 1001).await;
+    let mut next = revoked.clone();
+    next.status = Status::Revoked;
+    ring.update(backend, &next, &event(&next, AuditAction::Revoke))
+        .await
+        .expect("revoke through the keyring");
+    backend
+        .mark_used(&ws, untouched.id, &event(&untouched, AuditAction::Use))
+        .await
+        .expect("mark_used");
+    let alterations: [(&str, Alteration); 7] = [
+        ("un-revoked", |r| r.status = Status::Active),
+        ("role", |r| r.role = Role::Backup),
+        ("order", |r| r.order = 9),
+        ("kind", |r| r.kind = KeyKind::Admin),
+        ("masked", |r| r.masked = "sk-proj-…Q8xA".into()),
+        ("label", |r| r.label = "renamed".into()),
+        ("mac removed", |r| r.mac = None),
+    ];
+    let mut altered = Vec::new();
+    for (seed, (what, alter)) in (2000..).zip(alterations) {
+        let id = if what == "un-revoked" {
+            revoked.id
+        } else {
+            add_real(backend, &ring, &ws, seed).await.id
+        };
+        let mut row = backend.get(&ws, id).await.expect("get");
+        alter(&mut row);
+        // A write that bypasses the keyring, as SQL access would: the old MAC stays.
+        let row = backend
+            .update(&row, &event(&row, AuditAction::Update))
+            .await
+            .expect("raw update");
+        let stored = backend.get(&ws, id).await.expect("get");
+        assert_eq!(stored, row);
+        assert_eq!(
+            ring.open(&stored).await.map(drop).map_err(|e| e.code()),
+            Err("tampered"),
+            "{what}: refused on open"
+        );
+        assert_eq!(
+            check_code(backend, &ring, &ws, id).await,
+            Some("tampered"),
+            "{what}: check"
+        );
+        let mut edit = stored.clone();
+        edit.note = Some("edited".into());
+        assert_eq!(
+            ring.update(backend, &edit, &event(&edit, AuditAction::Update))
+                .await
+                .map(drop)
+                .map_err(|e| e.code()),
+            Err("tampered"),
+            "{what}: an update never gives an altered row a fresh MAC"
+        );
+        altered.push(id);
+    }
+    let used = backend.get(&ws, untouched.id).await.expect("get");
+    assert!(used.last_used_at.is_some());
+    ring.open(&used).await.expect("a use keeps the MAC valid");
+    assert_eq!(check_code(backend, &ring, &ws, untouched.id).await, None);
+    let revoked_ok = crate::Keyring::unlock(backend, kek, vec![])
+        .await
+        .expect("unlock again");
+    assert_eq!(
+        revoked_ok
+            .open(&backend.get(&ws, revoked.id).await.expect("get"))
+            .await
+            .map(drop)
+            .map_err(|e| e.code()),
+        Err("tampered"),
+        "a fresh unlock still refuses the un-revoked row"
+    );
+
+    // A rewrap moves the intact record (with a fresh MAC) and refuses the others.
+    let new: Arc<dyn crate::Kek> = Arc::new(MasterKey::generate().expect("key"));
+    let moved = ring.begin_rewrap(backend, new).await.expect("begin");
+    let report = moved
+        .finish_rewrap(backend, "conformance", |_| {})
+        .await
+        .expect("finish");
+    assert!(!report.complete);
+    let mut failed: Vec<(KeyId, &str)> = report
+        .failures
+        .iter()
+        .map(|f| (f.id, f.error.as_ref().map_or("ok", StoreError::code)))
+        .collect();
+    failed.sort();
+    let mut expected: Vec<(KeyId, &str)> = altered.iter().map(|id| (*id, "tampered")).collect();
+    expected.sort();
+    assert_eq!(
+        failed, expected,
+        "every altered row, and only those, is refused"
+    );
+    let intact = backend.get(&ws, untouched.id).await.expect("get");
+    assert_eq!(intact.kek_id, moved.current().id());
+    moved
+        .open(&intact)
+        .await
+        .expect("re-wrapped with a fresh MAC");
+}
+
+/// A vault written before record MACs (records without one, metadata of the
+/// old form) gets a MAC for every record when a keyring holding every KEK it
+/// lists unlocks it, and is marked so in its metadata in the same step; from
+/// then on a record without a MAC (set back to none with write access alone)
+/// is `tampered`, and the old form of the metadata cannot be restored without
+/// the master key.
+///
+/// Uses the vault metadata of `backend`: give it a store of its own.
+pub async fn old_vaults_get_record_macs_on_unlock(backend: &dyn KeyStore) {
+    use base64::Engine as _;
+    use std::sync::Arc;
+    let kek: Arc<dyn crate::Kek> = Arc::new(MasterKey::generate().expect("key"));
+    let lookup = DataKey::generate().expect("entropy");
+    // What an older byok wrote: the lookup key under the old AAD, no MACs.
+    let old = crate::Keyring::new(kek.clone(), vec![], lookup.as_bytes(), false);
+    let mut meta = crate::meta::VaultMeta::default();
+    let wrapped = kek
+        .wrap(&lookup, crate::keyring::LOOKUP_AAD)
+        .await
+        .expect("wrap");
+    meta.keks.insert(
+        kek.id().to_owned(),
+        base64::engine::general_purpose::STANDARD.encode(wrapped),
+    );
+    meta.current = Some(kek.id().to_owned());
+    assert!(
+        meta.store(backend, None).await.expect("meta"),
+        "a fresh store"
+    );
+    let ws = fresh_workspace();
+    let mut ids = Vec::new();
+    for seed in 0..3 {
+        let r = real_record(backend, &old, &ws, 3000 + seed).await;
+        backend
+            .insert(&r, &event(&r, AuditAction::Add))
+            .await
+            .expect("insert");
+        ids.push(r.id);
+    }
+    for id in &ids {
+        assert_eq!(backend.get(&ws, *id).await.expect("get").mac, None);
+        old.open(&backend.get(&ws, *id).await.expect("get"))
+            .await
+            .expect("an old vault accepts records without a MAC");
+    }
+
+    let ring = crate::Keyring::unlock(backend, kek.clone(), vec![])
+        .await
+        .expect("unlock upgrades");
+    for id in &ids {
+        let r = backend.get(&ws, *id).await.expect("get");
+        assert!(r.mac.is_some(), "every record got its MAC");
+        assert_eq!(r.version, 2, "written as an update");
+        ring.open(&r).await.expect("and opens");
+    }
+    assert!(
+        ring.check(backend, Some(&ws))
+            .await
+            .expect("check")
+            .iter()
+            .all(crate::CheckOutcome::ok)
+    );
+    let upgrades = backend
+        .audit(&ws)
+        .await
+        .expect("audit")
+        .iter()
+        .filter(|e| e.action == AuditAction::Update && e.actor == "byok:record-mac")
+        .count();
+    assert_eq!(upgrades, ids.len(), "one audit event per record");
+    let (after, _) = crate::meta::VaultMeta::load(backend).await.expect("meta");
+    let entry = base64::engine::general_purpose::STANDARD
+        .decode(&after.keks[kek.id()])
+        .expect("base64");
+    assert!(
+        kek.unwrap(&entry, crate::keyring::LOOKUP_AAD)
+            .await
+            .expect("unwrap")
+            .is_none(),
+        "the metadata no longer has the old form"
+    );
+    // Works as any vault: add, edit, open.
+    let added = add_real(backend, &ring, &ws, 3100).await;
+    ring.open(&added).await.expect("a new record opens");
+
+    // A MAC removed afterwards is tampering, for this keyring and a fresh one.
+    let mut stripped = backend.get(&ws, ids[0]).await.expect("get");
+    stripped.mac = None;
+    backend
+        .update(&stripped, &event(&stripped, AuditAction::Update))
+        .await
+        .expect("raw update");
+    let stripped = backend.get(&ws, ids[0]).await.expect("get");
+    let again = crate::Keyring::unlock(backend, kek, vec![])
+        .await
+        .expect("unlock");
+    for r in [&ring, &again] {
+        assert_eq!(
+            r.open(&stripped).await.map(drop).map_err(|e| e.code()),
+            Err("tampered")
+        );
+        assert_eq!(check_code(backend, r, &ws, ids[0]).await, Some("tampered"));
+    }
+    assert_eq!(
+        backend.get(&ws, ids[0]).await.expect("get").mac,
+        None,
+        "unlocking an upgraded vault back-fills nothing"
+    );
 }

@@ -15,8 +15,10 @@
 //!   in) wraps the data key. Both layers bind format version, workspace, record id
 //!   and provider as AAD, so a sealed value copied to another row fails to open.
 //! - [`Keyring`]: an unlocked vault — fails first with `wrong_master_key`, seals,
-//!   opens, computes keyed lookup hashes for duplicate detection, checks every
-//!   record, and rotates the master key online and resumably (rewrap).
+//!   opens, computes keyed lookup hashes for duplicate detection, writes records
+//!   with a MAC over their fields and verifies it on every open (a row altered
+//!   with SQL access alone is `tampered`), checks every record, and rotates the
+//!   master key online and resumably (rewrap).
 //! - Backends: [`MemoryStore`] always;
 #![cfg_attr(
     feature = "sqlite",
@@ -54,7 +56,8 @@
 //!     .await?;
 //! let hash = keyring.lookup_hash(&ws, key.expose_secret());
 //! let record = KeyRecord::new(id, ws.clone(), &key, "prod", hash, kek_id, sealed);
-//! store.insert(&record, &AuditEvent::now(ws.clone(), id, AuditAction::Add, "user:42")).await?;
+//! // Written through the keyring, which adds the record's MAC.
+//! keyring.insert(&store, &record, &AuditEvent::now(ws.clone(), id, AuditAction::Add, "user:42")).await?;
 //!
 //! let stored = store.get(&ws, id).await?;
 //! assert_eq!(keyring.open(&stored).await?.expose_secret(), key.expose_secret());

@@ -16,9 +16,10 @@ use crate::store::{KeyStore, RetireOutcome};
 const MIGRATION_LOCK: i64 = 0x6279_6f6b_7374_6f72; // "byokstor"
 
 /// Schema migrations, applied in order inside one transaction holding [`MIGRATION_LOCK`].
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"CREATE TABLE byok_keys (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"CREATE TABLE byok_keys (
         id TEXT COLLATE "C" PRIMARY KEY,
         workspace TEXT NOT NULL,
         provider TEXT NOT NULL,
@@ -56,7 +57,10 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         name TEXT PRIMARY KEY,
         value BYTEA NOT NULL
     );"#,
-)];
+    ),
+    // 2: the record MAC (NULL until the vault is upgraded; see `Keyring::unlock`).
+    (2, "ALTER TABLE byok_keys ADD COLUMN mac BYTEA"),
+];
 
 /// The shared key store for many application instances, on PostgreSQL.
 ///

@@ -264,6 +264,12 @@ pub struct KeyRecord {
     pub kek_id: String,
     /// The envelope-encrypted secret.
     pub sealed: SealedSecret,
+    /// HMAC-SHA-256 over every other field except `last_used_at`, under a key
+    /// derived from the vault's lookup key: set by [`crate::Keyring::insert`] and
+    /// [`crate::Keyring::update`], checked by [`crate::Keyring::authenticate`] (on
+    /// every open and check). `None` only in a vault not yet upgraded to record
+    /// MACs; after the upgrade a missing or wrong MAC is `tampered`.
+    pub mac: Option<Vec<u8>>,
 }
 
 impl KeyRecord {
@@ -303,6 +309,7 @@ impl KeyRecord {
             version: 1,
             kek_id: kek_id.into(),
             sealed,
+            mac: None,
         }
     }
 

@@ -17,7 +17,7 @@ macro_rules! select_keys {
         concat!(
             "SELECT id, workspace, provider, kind, label, role, ord, status, masked, fingerprint, ",
             "lookup_hash, created_at, updated_at, last_used_at, last_verdict, last_verdict_at, ",
-            "default_model, note, version, kek_id, sealed FROM byok_keys ",
+            "default_model, note, version, kek_id, sealed, mac FROM byok_keys ",
             $tail
         )
     };
@@ -30,8 +30,8 @@ macro_rules! insert_keys {
         concat!(
             "INSERT INTO byok_keys (id, workspace, provider, kind, label, role, ord, status, masked, fingerprint, ",
             "lookup_hash, created_at, updated_at, last_used_at, last_verdict, last_verdict_at, default_model, note, ",
-            "version, kek_id, sealed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, ",
-            "$16, $17, $18, $19, $20, $21)"
+            "version, kek_id, sealed, mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, ",
+            "$15, $16, $17, $18, $19, $20, $21, $22)"
         )
     };
 }
@@ -45,8 +45,8 @@ macro_rules! update_keys {
             "UPDATE byok_keys SET provider = $1, kind = $2, label = $3, role = $4, ord = $5, status = $6, ",
             "masked = $7, fingerprint = $8, lookup_hash = $9, updated_at = $10, last_used_at = $11, ",
             "last_verdict = $12, last_verdict_at = $13, default_model = $14, note = $15, ",
-            "version = version + 1, kek_id = $16, sealed = $17 ",
-            "WHERE workspace = $18 AND id = $19 AND version = $20"
+            "version = version + 1, kek_id = $16, sealed = $17, mac = $18 ",
+            "WHERE workspace = $19 AND id = $20 AND version = $21"
         )
     };
 }
@@ -74,6 +74,7 @@ macro_rules! bind_update {
             .bind(&r.note)
             .bind(&r.kek_id)
             .bind(&r.sealed)
+            .bind(&r.mac)
             .bind(&r.workspace)
             .bind(&r.id)
             .bind(r.version)
@@ -104,6 +105,7 @@ pub(crate) struct RawRecord {
     pub(crate) version: i64,
     pub(crate) kek_id: String,
     pub(crate) sealed: Vec<u8>,
+    pub(crate) mac: Option<Vec<u8>>,
 }
 
 /// Reads a [`RawRecord`] from any sqlx row whose driver decodes the portable types.
@@ -134,6 +136,7 @@ macro_rules! raw_record_from_row {
                 version: row.try_get("version")?,
                 kek_id: row.try_get("kek_id")?,
                 sealed: row.try_get("sealed")?,
+                mac: row.try_get("mac")?,
             })
         })()
         .map_err($crate::sql::backend)
@@ -168,6 +171,7 @@ macro_rules! bind_raw_record {
             .bind(r.version)
             .bind(r.kek_id.clone())
             .bind(r.sealed.clone())
+            .bind(r.mac.clone())
     }};
 }
 pub(crate) use bind_raw_record;
@@ -211,6 +215,7 @@ impl RawRecord {
             version: version_to_sql(r.version)?,
             kek_id: r.kek_id.clone(),
             sealed: r.sealed.as_bytes().to_vec(),
+            mac: r.mac.clone(),
         })
     }
 
@@ -248,6 +253,7 @@ impl RawRecord {
             version: u64::try_from(self.version).map_err(|_| StoreError::malformed("version"))?,
             kek_id: self.kek_id,
             sealed: SealedSecret::from_bytes(self.sealed),
+            mac: self.mac,
         })
     }
 }

@@ -17,9 +17,10 @@ use crate::sql::{backend, micros};
 use crate::store::{KeyStore, RetireOutcome};
 
 /// Schema migrations, applied in order inside one `BEGIN IMMEDIATE` transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE byok_keys (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE byok_keys (
         id TEXT PRIMARY KEY NOT NULL,
         workspace TEXT NOT NULL,
         provider TEXT NOT NULL,
@@ -57,7 +58,10 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         name TEXT PRIMARY KEY NOT NULL,
         value BLOB NOT NULL
     );",
-)];
+    ),
+    // 2: the record MAC (NULL until the vault is upgraded; see `Keyring::unlock`).
+    (2, "ALTER TABLE byok_keys ADD COLUMN mac BLOB"),
+];
 
 /// The embedded key store: one SQLite file in WAL mode, created with mode 0600.
 ///

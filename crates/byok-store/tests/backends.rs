@@ -10,9 +10,74 @@ async fn memory_store_conforms() {
 }
 
 #[tokio::test]
+async fn memory_record_macs_catch_altered_rows_and_old_vaults_upgrade() {
+    conformance::record_macs_catch_altered_rows(&MemoryStore::new()).await;
+    conformance::old_vaults_get_record_macs_on_unlock(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
 async fn memory_rewrap_with_concurrent_writers_strands_nothing() {
     conformance::rewrap_with_concurrent_writers(&MemoryStore::new(), false).await;
     conformance::rewrap_with_concurrent_writers(&MemoryStore::new(), true).await;
+}
+
+/// A real (fake) key added through `ring`, then revoked through it.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+async fn add_revoked(
+    store: &dyn byok_store::KeyStore,
+    ring: &byok_store::Keyring,
+    ws: &byok_store::WorkspaceId,
+    seed: u64,
+) -> byok_store::KeyId {
+    use byok_keys::{KeyKind, Provider, fake};
+    use byok_store::{AuditAction, AuditEvent, Binding, KeyId, KeyRecord, Status};
+    let key =
+        byok_keys::ApiKey::parse(&fake::key(Provider::OpenAi, KeyKind::Project, seed)).unwrap();
+    let id = KeyId::new();
+    let bind = Binding {
+        workspace: ws,
+        id,
+        provider: key.provider(),
+    };
+    let (kek_id, sealed) = ring
+        .seal_for(store, bind, key.expose_secret())
+        .await
+        .unwrap();
+    let hash = ring.lookup_hash(ws, key.expose_secret());
+    let record = KeyRecord::new(id, ws.clone(), &key, "k", hash, kek_id, sealed);
+    let event = |a| AuditEvent::now(ws.clone(), id, a, "test");
+    let mut stored = ring
+        .insert(store, &record, &event(AuditAction::Add))
+        .await
+        .unwrap();
+    stored.status = Status::Revoked;
+    ring.update(store, &stored, &event(AuditAction::Revoke))
+        .await
+        .unwrap();
+    id
+}
+
+/// Every record of `ids` is `tampered` on open and in `check`; the rest pass.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+async fn assert_tampered(
+    store: &dyn byok_store::KeyStore,
+    ring: &byok_store::Keyring,
+    ws: &byok_store::WorkspaceId,
+    ids: &[byok_store::KeyId],
+) {
+    for id in ids {
+        let record = store.get(ws, *id).await.unwrap();
+        assert_eq!(
+            ring.open(&record).await.map(drop).map_err(|e| e.code()),
+            Err("tampered"),
+            "{record:?}"
+        );
+    }
+    for outcome in ring.check(store, Some(ws)).await.unwrap() {
+        let code = outcome.error.as_ref().map(byok_store::StoreError::code);
+        let expected = ids.contains(&outcome.id).then_some("tampered");
+        assert_eq!(code, expected, "{outcome:?}");
+    }
 }
 
 #[cfg(feature = "sqlite")]
@@ -39,6 +104,49 @@ mod sqlite {
                 .unwrap();
             conformance::rewrap_with_concurrent_writers(&store, with_old_only).await;
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_record_macs_catch_altered_rows_and_old_vaults_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("a.db")).await.unwrap();
+        conformance::record_macs_catch_altered_rows(&store).await;
+        let store = SqliteStore::open(dir.path().join("b.db")).await.unwrap();
+        conformance::old_vaults_get_record_macs_on_unlock(&store).await;
+    }
+
+    /// Raw SQL on the vault file: a revoked key set active again, and (after the
+    /// upgrade) a MAC set to NULL, are `tampered` on open and in `check`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn raw_sql_un_revoking_or_dropping_a_mac_is_tampering() {
+        use sqlx::Connection as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vault.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        let ring = byok_store::Keyring::unlock(
+            &store,
+            Arc::new(byok_store::MasterKey::generate().unwrap()),
+            vec![],
+        )
+        .await
+        .unwrap();
+        let ws = byok_store::WorkspaceId::new("w").unwrap();
+        let (revoked, stripped) = (
+            super::add_revoked(&store, &ring, &ws, 1).await,
+            super::add_revoked(&store, &ring, &ws, 2).await,
+        );
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display()))
+            .await
+            .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "UPDATE byok_keys SET status = 'active' WHERE id = '{revoked}'; \
+             UPDATE byok_keys SET mac = NULL WHERE id = '{stripped}';"
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+        super::assert_tampered(&store, &ring, &ws, &[revoked, stripped]).await;
     }
 
     #[tokio::test]
@@ -299,6 +407,55 @@ mod postgres_vault {
         }
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_record_macs_catch_altered_rows_and_old_vaults_upgrade() {
+        for case in 0..2 {
+            let Some(db) =
+                TempDb::create("postgres_record_macs_catch_altered_rows_and_old_vaults_upgrade")
+                    .await
+            else {
+                return;
+            };
+            let store = PostgresStore::connect(&db.url).await.unwrap();
+            if case == 0 {
+                byok_store::conformance::record_macs_catch_altered_rows(&store).await;
+            } else {
+                byok_store::conformance::old_vaults_get_record_macs_on_unlock(&store).await;
+            }
+            store.pool().close().await;
+            db.drop_db().await;
+        }
+    }
+
+    /// Raw SQL: a revoked key set active again, and a MAC set to NULL, are `tampered`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn raw_sql_un_revoking_or_dropping_a_mac_is_tampering() {
+        let Some(db) = TempDb::create("raw_sql_un_revoking_or_dropping_a_mac_is_tampering").await
+        else {
+            return;
+        };
+        let store = PostgresStore::connect(&db.url).await.unwrap();
+        let ring = Keyring::unlock(&store, Arc::new(MasterKey::generate().unwrap()), vec![])
+            .await
+            .unwrap();
+        let ws = WorkspaceId::new("w").unwrap();
+        let revoked = super::add_revoked(&store, &ring, &ws, 1).await;
+        let stripped = super::add_revoked(&store, &ring, &ws, 2).await;
+        sqlx::query("UPDATE byok_keys SET status = 'active' WHERE id = $1")
+            .bind(revoked.to_string())
+            .execute(store.pool())
+            .await
+            .unwrap();
+        sqlx::query("UPDATE byok_keys SET mac = NULL WHERE id = $1")
+            .bind(stripped.to_string())
+            .execute(store.pool())
+            .await
+            .unwrap();
+        super::assert_tampered(&store, &ring, &ws, &[revoked, stripped]).await;
+        store.pool().close().await;
+        db.drop_db().await;
+    }
+
     async fn add(store: &dyn KeyStore, ring: &Keyring, ws: &WorkspaceId, secret: &str) -> KeyId {
         let id = KeyId::new();
         let (kek_id, sealed) = ring
@@ -317,7 +474,7 @@ mod postgres_vault {
         let key = byok_keys::ApiKey::parse(secret).unwrap();
         let record = KeyRecord::new(id, ws.clone(), &key, "k", hash, kek_id, sealed);
         let event = AuditEvent::now(ws.clone(), id, AuditAction::Add, "test");
-        store.insert(&record, &event).await.unwrap();
+        ring.insert(store, &record, &event).await.unwrap();
         id
     }
 

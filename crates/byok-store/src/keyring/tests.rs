@@ -43,11 +43,13 @@ async fn add(store: &MemoryStore, ring: &Keyring, ws: &WorkspaceId, name: &str) 
         kek_id,
         sealed,
     );
-    store
-        .insert(&r, &AuditEvent::now(ws.clone(), id, AuditAction::Add, "t"))
-        .await
-        .unwrap();
-    r
+    ring.insert(
+        store,
+        &r,
+        &AuditEvent::now(ws.clone(), id, AuditAction::Add, "t"),
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -225,13 +227,13 @@ async fn rewrap_moves_every_record_and_survives_an_interruption() {
             .await
             .unwrap();
         moved.kek_id = new.id().to_owned();
-        store
-            .update(
-                &moved,
-                &AuditEvent::now(ws.clone(), r.id, AuditAction::Update, "t"),
-            )
-            .await
-            .unwrap();
+        next.update(
+            &store,
+            &moved,
+            &AuditEvent::now(ws.clone(), r.id, AuditAction::Update, "t"),
+        )
+        .await
+        .unwrap();
     }
     drop(next);
     // During the rewrap both keys open the vault.
@@ -383,4 +385,89 @@ async fn readers_keep_working_during_a_rewrap() {
         key_for("b")
     );
     assert_eq!(ring.open(&b).await.unwrap_err().code(), "unknown_kek");
+}
+
+/// The MAC covers every field but `last_used_at`, and `None` differs from an
+/// empty value (the encoding is unambiguous).
+#[tokio::test]
+async fn the_record_mac_covers_every_field_but_last_use() {
+    let store = MemoryStore::new();
+    let ring = Keyring::unlock(&store, mk(), vec![]).await.unwrap();
+    let ws = WorkspaceId::new("w").unwrap();
+    let stored = add(&store, &ring, &ws, "mac").await;
+    ring.authenticate(&stored).unwrap();
+    type Change = Box<dyn Fn(&mut KeyRecord)>;
+    let changes: Vec<(&str, Change)> = vec![
+        ("id", Box::new(|r| r.id = KeyId::new())),
+        (
+            "workspace",
+            Box::new(|r| r.workspace = WorkspaceId::new("x").unwrap()),
+        ),
+        ("provider", Box::new(|r| r.provider = Provider::Anthropic)),
+        ("kind", Box::new(|r| r.kind = KeyKind::Admin)),
+        ("label", Box::new(|r| r.label.push('!'))),
+        ("role", Box::new(|r| r.role = crate::Role::Backup)),
+        ("order", Box::new(|r| r.order += 1)),
+        ("status", Box::new(|r| r.status = crate::Status::Disabled)),
+        ("masked", Box::new(|r| r.masked.push('!'))),
+        ("fingerprint", Box::new(|r| r.fingerprint.push('0'))),
+        ("lookup_hash", Box::new(|r| r.lookup_hash.0[0] ^= 1)),
+        (
+            "created_at",
+            Box::new(|r| r.created_at = jiff::Timestamp::UNIX_EPOCH),
+        ),
+        (
+            "updated_at",
+            Box::new(|r| r.updated_at = jiff::Timestamp::UNIX_EPOCH),
+        ),
+        (
+            "last_verdict",
+            Box::new(|r| r.last_verdict = Some(byok_keys::VerdictCode::NoCredits)),
+        ),
+        (
+            "last_verdict_at",
+            Box::new(|r| r.last_verdict_at = Some(now())),
+        ),
+        (
+            "default_model",
+            Box::new(|r| r.default_model = Some(String::new())),
+        ),
+        ("note", Box::new(|r| r.note = Some(String::new()))),
+        ("version", Box::new(|r| r.version += 1)),
+        ("kek_id", Box::new(|r| r.kek_id.push('x'))),
+        (
+            "sealed",
+            Box::new(|r| {
+                let mut b = r.sealed.as_bytes().to_vec();
+                b[5] ^= 1;
+                r.sealed = SealedSecret::from_bytes(b);
+            }),
+        ),
+    ];
+    for (field, change) in &changes {
+        let mut r = stored.clone();
+        change(&mut r);
+        assert_eq!(
+            ring.authenticate(&r).map_err(|e| e.code()),
+            Err("tampered"),
+            "{field} is covered"
+        );
+    }
+    let mut used = stored.clone();
+    used.last_used_at = Some(now());
+    ring.authenticate(&used)
+        .expect("last_used_at is not covered (mark_used changes it)");
+    let other = Keyring::unlock(&MemoryStore::new(), mk(), vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        other.authenticate(&stored).unwrap_err().code(),
+        "tampered",
+        "another vault's keys do not vouch for this record"
+    );
+    assert_ne!(
+        stored.mac.as_deref(),
+        Some(&ring.lookup_key[..]),
+        "the MAC key is derived, never the lookup key"
+    );
 }
