@@ -138,9 +138,8 @@ pub(crate) fn skip_reason_for(e: &crate::VaultError) -> Option<SkipReason> {
     use crate::VaultError;
     use byok_store::StoreError;
     match e {
-        VaultError::Store(StoreError::Corrupt { .. }) | VaultError::Key(_) => {
-            Some(SkipReason::Corrupt)
-        }
+        VaultError::Store(StoreError::Corrupt { .. } | StoreError::Tampered { .. })
+        | VaultError::Key(_) => Some(SkipReason::Corrupt),
         VaultError::Store(StoreError::UnknownKek { .. }) => Some(SkipReason::UnknownKek),
         VaultError::Store(StoreError::NotFound { .. }) | VaultError::Inactive { .. } => {
             Some(SkipReason::Changed)

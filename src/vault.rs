@@ -485,8 +485,8 @@ impl Vault {
             record.last_verdict = Some(v);
             record.last_verdict_at = Some(now());
         }
-        self.kv()
-            .insert(&record, &self.event(&ws, id, AuditAction::Add))
+        let record = ring
+            .insert(self.kv(), &record, &self.event(&ws, id, AuditAction::Add))
             .await?;
         ring.after_write(self.kv(), &record, &self.actor).await?;
         Ok(record.view())
@@ -570,9 +570,12 @@ impl Vault {
         next.last_verdict = None;
         next.last_verdict_at = None;
         next.updated_at = now();
-        let stored = self
-            .kv()
-            .update(&next, &self.event(workspace, id, AuditAction::Rotate))
+        let stored = ring
+            .update(
+                self.kv(),
+                &next,
+                &self.event(workspace, id, AuditAction::Rotate),
+            )
             .await?;
         ring.after_write(self.kv(), &stored, &self.actor).await?;
         Ok(stored.view())
@@ -622,8 +625,12 @@ impl Vault {
         }
         next.updated_at = now();
         let stored = self
-            .kv()
-            .update(&next, &self.event(workspace, id, AuditAction::Update))
+            .keyring()
+            .update(
+                self.kv(),
+                &next,
+                &self.event(workspace, id, AuditAction::Update),
+            )
             .await?;
         Ok(stored.view())
     }
@@ -658,8 +665,8 @@ impl Vault {
         next.status = status;
         next.updated_at = now();
         let stored = self
-            .kv()
-            .update(&next, &self.event(workspace, id, action))
+            .keyring()
+            .update(self.kv(), &next, &self.event(workspace, id, action))
             .await?;
         Ok(stored.view())
     }
@@ -998,12 +1005,18 @@ mod tests {
         let mut p = store.get(&w, primary.id).await.unwrap();
         p.sealed = store.get(&w, backup1.id).await.unwrap().sealed;
         store.update(&p, &event(p.id)).await.unwrap();
-        // The admin key's row is altered to look like a backup for inference.
+        // The admin key's row is altered to look like a backup for inference, with
+        // a valid MAC (as only a holder of the vault's keys could write it): the
+        // opened secret itself is what gives it away.
         let mut a = store.get(&w, admin.id).await.unwrap();
         a.kind = KeyKind::Project;
         a.role = Role::Backup;
         a.order = 0;
-        store.update(&a, &event(a.id)).await.unwrap();
+        vault
+            .keyring()
+            .update(store.as_ref(), &a, &event(a.id))
+            .await
+            .unwrap();
 
         let lease = vault.select(&w, Provider::OpenAi).await.unwrap();
         let reasons: Vec<(KeyId, &str)> = lease

@@ -287,3 +287,53 @@ async fn skip_policy_saves_without_calling_the_provider() {
     assert!(added.report.is_none());
     assert_eq!(mock.requests().await.len(), 0, "no request was sent");
 }
+
+/// A revoked key made active again behind the vault's back (a raw store write
+/// that keeps the old MAC, as SQL access would) is never leased: `select`
+/// passes it over for the next key, `lease` and `check` say `tampered`.
+#[tokio::test]
+async fn a_key_un_revoked_behind_the_vaults_back_is_never_leased() {
+    use byok::store::{AuditAction, AuditEvent, KeyStore, Status};
+    let store = Arc::new(MemoryStore::new());
+    let vault = Vault::builder()
+        .store(store.clone())
+        .master_key(MasterKeySource::Base64(
+            MasterKey::generate().unwrap().to_base64(),
+        ))
+        .build()
+        .await
+        .unwrap();
+    let ws = WorkspaceId::new("w").unwrap();
+    let key = |seed| SecretString::from(fake::key(Provider::OpenAi, KeyKind::Project, seed));
+    let primary = vault
+        .add(NewKey::new(ws.clone(), key(501), "primary"))
+        .await
+        .unwrap();
+    let backup = vault
+        .add(NewKey::new(ws.clone(), key(502), "backup").backup(1))
+        .await
+        .unwrap();
+    vault.revoke(&ws, primary.id).await.unwrap();
+    let mut row = store.get(&ws, primary.id).await.unwrap();
+    row.status = Status::Active;
+    let event = AuditEvent::now(ws.clone(), row.id, AuditAction::Update, "attacker");
+    store.update(&row, &event).await.unwrap();
+
+    let lease = vault.select(&ws, Provider::OpenAi).await.unwrap();
+    assert_eq!(lease.id(), backup.id, "the backup serves the call");
+    let skipped: Vec<_> = lease
+        .skipped()
+        .iter()
+        .map(|s| (s.id, s.reason.code()))
+        .collect();
+    assert_eq!(skipped, [(primary.id, "corrupt")]);
+    let err = vault.lease(&ws, primary.id, |_| ()).await.unwrap_err();
+    assert_eq!(err.code(), "tampered");
+    let checked = vault.check(Some(&ws)).await.unwrap();
+    let codes: Vec<_> = checked
+        .iter()
+        .map(|o| (o.id, o.error.as_ref().map(|e| e.code())))
+        .collect();
+    assert!(codes.contains(&(primary.id, Some("tampered"))), "{codes:?}");
+    assert!(codes.contains(&(backup.id, None)), "{codes:?}");
+}

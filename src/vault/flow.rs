@@ -268,8 +268,12 @@ impl Vault {
             next.last_verdict_at = Some(byok_store::now());
             next.updated_at = byok_store::now();
             match self
-                .kv()
-                .update(&next, &self.event(workspace, id, AuditAction::Update))
+                .keyring()
+                .update(
+                    self.kv(),
+                    &next,
+                    &self.event(workspace, id, AuditAction::Update),
+                )
                 .await
             {
                 Ok(_) => return Ok(()),
