@@ -1008,8 +1008,11 @@ async fn add_real(
         .expect("insert")
 }
 
-/// [`add_real`]'s record, not yet written (and without a MAC).
-async fn real_record(
+/// A new record for the (fake) key of `seed`, sealed and hashed by `ring` for
+/// the vault in `backend`, not yet written (so without a MAC): its clear fields
+/// match its secret, so once written with [`crate::Keyring::insert`] it passes
+/// `check`.
+pub async fn real_record(
     backend: &dyn KeyStore,
     ring: &crate::Keyring,
     ws: &WorkspaceId,

@@ -29,22 +29,9 @@ async fn add_revoked(
     ws: &byok_store::WorkspaceId,
     seed: u64,
 ) -> byok_store::KeyId {
-    use byok_keys::{KeyKind, Provider, fake};
-    use byok_store::{AuditAction, AuditEvent, Binding, KeyId, KeyRecord, Status};
-    let key =
-        byok_keys::ApiKey::parse(&fake::key(Provider::OpenAi, KeyKind::Project, seed)).unwrap();
-    let id = KeyId::new();
-    let bind = Binding {
-        workspace: ws,
-        id,
-        provider: key.provider(),
-    };
-    let (kek_id, sealed) = ring
-        .seal_for(store, bind, key.expose_secret())
-        .await
-        .unwrap();
-    let hash = ring.lookup_hash(ws, key.expose_secret());
-    let record = KeyRecord::new(id, ws.clone(), &key, "k", hash, kek_id, sealed);
+    use byok_store::{AuditAction, AuditEvent, Status};
+    let record = conformance::real_record(store, ring, ws, seed).await;
+    let id = record.id;
     let event = |a| AuditEvent::now(ws.clone(), id, a, "test");
     let mut stored = ring
         .insert(store, &record, &event(AuditAction::Add))
@@ -119,7 +106,6 @@ mod sqlite {
     /// upgrade) a MAC set to NULL, are `tampered` on open and in `check`.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn raw_sql_un_revoking_or_dropping_a_mac_is_tampering() {
-        use sqlx::Connection as _;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("vault.db");
         let store = SqliteStore::open(&path).await.unwrap();
@@ -135,17 +121,14 @@ mod sqlite {
             super::add_revoked(&store, &ring, &ws, 1).await,
             super::add_revoked(&store, &ring, &ws, 2).await,
         );
-        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display()))
-            .await
-            .unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "UPDATE byok_keys SET status = 'active' WHERE id = '{revoked}'; \
-             UPDATE byok_keys SET mac = NULL WHERE id = '{stripped}';"
-        )))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-        conn.close().await.unwrap();
+        raw_sql(
+            &path,
+            format!(
+                "UPDATE byok_keys SET status = 'active' WHERE id = '{revoked}'; \
+                 UPDATE byok_keys SET mac = NULL WHERE id = '{stripped}';"
+            ),
+        )
+        .await;
         super::assert_tampered(&store, &ring, &ws, &[revoked, stripped]).await;
     }
 
@@ -186,28 +169,21 @@ mod sqlite {
     /// 0xFF: the column's declared type is no longer UTF-8, and sqlx's worker
     /// thread panics on every statement that reads the column.
     pub(super) async fn corrupt_schema_text(path: &std::path::Path) {
-        use sqlx::Connection as _;
-        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display()))
-            .await
-            .unwrap();
-        sqlx::raw_sql(
+        raw_sql(
+            path,
             "PRAGMA writable_schema = ON; \
              UPDATE sqlite_master SET sql = replace(sql, 'label TEXT', 'label T' || CAST(X'FF' AS TEXT) || 'XT') \
-             WHERE name = 'byok_keys';",
+             WHERE name = 'byok_keys';"
+                .into(),
         )
-        .execute(&mut conn)
-        .await
-        .unwrap();
-        conn.close().await.unwrap();
+        .await;
     }
 
-    /// A damaged schema (a declared type that is not UTF-8, on which the driver's
-    /// worker thread would panic mid-read) is an error at open, never an empty answer.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_damaged_schema_is_an_error_never_an_empty_vault() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("vault.db");
-        let store = SqliteStore::open(&path).await.unwrap();
+    /// A new vault file at `path` holding one sample record (no vault metadata).
+    async fn with_one_record(
+        path: &std::path::Path,
+    ) -> (SqliteStore, byok_store::WorkspaceId, byok_store::KeyRecord) {
+        let store = SqliteStore::open(path).await.unwrap();
         let kek = byok_store::MasterKey::generate().unwrap();
         let ws = conformance::fresh_workspace();
         let rec = conformance::sample_record(&kek, &ws, byok_keys::Provider::OpenAi, "s").await;
@@ -218,6 +194,30 @@ mod sqlite {
             )
             .await
             .unwrap();
+        (store, ws, rec)
+    }
+
+    /// Run `sql` on the file at `path` through a connection of its own, as
+    /// someone with write access to the file would.
+    async fn raw_sql(path: &std::path::Path, sql: String) {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display()))
+            .await
+            .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+
+    /// A damaged schema (a declared type that is not UTF-8, on which the driver's
+    /// worker thread would panic mid-read) is an error at open, never an empty answer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_damaged_schema_is_an_error_never_an_empty_vault() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vault.db");
+        let (store, _, _) = with_one_record(&path).await;
         assert!(store.swap_meta("vault", None, b"{}").await.unwrap());
         store.close().await;
         corrupt_schema_text(&path).await;
@@ -231,33 +231,15 @@ mod sqlite {
     /// (`malformed`, like an unknown status or kind), never as "no verdict".
     #[tokio::test]
     async fn an_unknown_stored_verdict_is_malformed() {
-        use sqlx::Connection as _;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("vault.db");
-        let store = SqliteStore::open(&path).await.unwrap();
-        let kek = byok_store::MasterKey::generate().unwrap();
-        let ws = conformance::fresh_workspace();
-        let rec = conformance::sample_record(&kek, &ws, byok_keys::Provider::OpenAi, "s").await;
-        store
-            .insert(
-                &rec,
-                &conformance::event(&rec, byok_store::AuditAction::Add),
-            )
-            .await
-            .unwrap();
+        let (store, ws, rec) = with_one_record(&path).await;
         assert_eq!(
             store.get(&ws, rec.id).await.unwrap().last_verdict,
             Some(byok_keys::VerdictCode::Valid),
             "stored as its code, read back typed"
         );
-        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display()))
-            .await
-            .unwrap();
-        sqlx::raw_sql("UPDATE byok_keys SET last_verdict = 'valid?'")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        conn.close().await.unwrap();
+        raw_sql(&path, "UPDATE byok_keys SET last_verdict = 'valid?'".into()).await;
         let err = store.get(&ws, rec.id).await.unwrap_err();
         assert_eq!(err.code(), "malformed", "{err}");
         assert!(err.to_string().contains("verdict"), "{err}");

@@ -471,3 +471,61 @@ async fn the_record_mac_covers_every_field_but_last_use() {
         "the MAC key is derived, never the lookup key"
     );
 }
+
+/// An old vault in the middle of a rewrap (two KEKs listed): a keyring holding
+/// only one cannot re-wrap the other's entry, so it back-fills nothing and
+/// accepts records without a MAC; one holding both upgrades the vault.
+#[tokio::test]
+async fn an_old_vault_is_upgraded_only_by_a_keyring_holding_every_kek() {
+    let store = MemoryStore::new();
+    let (a, b) = (mk(), mk());
+    let lookup = DataKey::generate().unwrap();
+    let mut meta = VaultMeta::default();
+    for k in [&a, &b] {
+        let wrapped = k.wrap(&lookup, LOOKUP_AAD).await.unwrap();
+        meta.keks
+            .insert(k.id().to_owned(), STANDARD.encode(wrapped));
+    }
+    meta.current = Some(a.id().to_owned());
+    meta.rewrap_to = Some(b.id().to_owned());
+    assert!(meta.store(&store, None).await.unwrap());
+    let old = Keyring::new(a.clone(), vec![], lookup.as_bytes(), false);
+    let ws = WorkspaceId::new("w").unwrap();
+    let key = byok_keys::ApiKey::parse(&key_for("old")).unwrap();
+    let id = KeyId::new();
+    let bind = Binding {
+        workspace: &ws,
+        id,
+        provider: key.provider(),
+    };
+    let (kek_id, sealed) = old.seal(bind, key.expose_secret()).await.unwrap();
+    let hash = old.lookup_hash(&ws, key.expose_secret());
+    let record = KeyRecord::new(id, ws.clone(), &key, "l", hash, kek_id, sealed);
+    let event = AuditEvent::now(ws.clone(), id, AuditAction::Add, "t");
+    store.insert(&record, &event).await.unwrap();
+
+    let partial = Keyring::unlock(&store, a.clone(), vec![]).await.unwrap();
+    let stored = store.get(&ws, id).await.unwrap();
+    assert_eq!(
+        (stored.mac.as_deref(), stored.version),
+        (None, 1),
+        "nothing back-filled"
+    );
+    partial
+        .open(&stored)
+        .await
+        .expect("an old vault not yet upgraded");
+    assert_eq!(
+        VaultMeta::load(&store).await.unwrap().0,
+        meta,
+        "metadata untouched"
+    );
+
+    let full = Keyring::unlock(&store, a, vec![b]).await.unwrap();
+    let stored = store.get(&ws, id).await.unwrap();
+    assert!(stored.mac.is_some());
+    full.open(&stored).await.unwrap();
+    let mut stripped = stored.clone();
+    stripped.mac = None;
+    assert_eq!(full.authenticate(&stripped).unwrap_err().code(), "tampered");
+}
