@@ -68,7 +68,9 @@
 //! ## What this crate does not do
 //! It does not protect a secret from a process that holds the master key (a
 //! compromised application server can open every record), and it does not hide
-//! which workspace holds how many keys of which provider. See `docs/SECURITY.md`.
+//! which workspace holds how many keys of which provider. Record MACs catch a
+//! row changed field by field, not a whole row put back from an older copy (a
+//! backup from before a revoke still carries a valid MAC). See `docs/SECURITY.md`.
 //!
 //! ## Security
 //! Plaintext never reaches a backend; decrypted bytes live only in zeroizing
