@@ -103,7 +103,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("\n== 3. What a key-management UI shows (never the secret) ==\n");
     for k in vault.list(&ws).await? {
-        let verdict = k.last_verdict.as_deref().unwrap_or("-");
+        let verdict = k.last_verdict.map_or("-", |v| v.as_str());
         println!(
             "{:<11} {:<8} {:<7} {:<20} last test: {verdict}",
             k.label,

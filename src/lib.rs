@@ -47,7 +47,7 @@
 //! // The paste box: normalised, checked, tested (an invalid key is refused), sealed, audited.
 //! let pasted = format!("Bearer {}\n", fake::key(Provider::OpenAi, KeyKind::Project, 1));
 //! let key = vault.add(NewKey::new(ws.clone(), SecretString::from(pasted), "production")).await?;
-//! assert_eq!(key.last_verdict.as_deref(), Some("valid"));
+//! assert_eq!(key.last_verdict, Some(byok::keys::VerdictCode::Valid));
 //!
 //! // A call: pick the key, hold the worst case on the budget, call, report, settle.
 //! let guard = vault.guard().unwrap();

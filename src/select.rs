@@ -5,7 +5,7 @@
 
 use std::cmp::Ordering;
 
-use byok_keys::Provider;
+use byok_keys::{Provider, VerdictCode};
 use byok_store::{KeyId, KeyView, Role, Status};
 use byok_verify::Verdict;
 use serde::Serialize;
@@ -15,6 +15,7 @@ use serde::Serialize;
 /// `rate_limited`, `provider_unavailable`, `network_error` and `indeterminate` are
 /// passing states, and `restricted` keys still serve the models they may use, so
 /// none of those moves traffic to a backup.
+#[deprecated(since = "0.2.0", note = "use `VerdictCode::benches_key`")]
 pub const BENCHING_VERDICTS: [&str; 2] = ["invalid", "no_credits"];
 
 /// Why a key was passed over.
@@ -30,8 +31,8 @@ pub enum SkipReason {
     Revoked,
     /// Its last Test, or a call reported back, said it does not work.
     LastVerdict {
-        /// `invalid` or `no_credits`.
-        verdict: String,
+        /// `invalid` or `no_credits` ([`VerdictCode::benches_key`]).
+        verdict: VerdictCode,
     },
     /// Its sealed secret failed its integrity check (tampered, damaged, moved).
     Corrupt,
@@ -63,7 +64,9 @@ impl SkipReason {
         match self {
             SkipReason::Disabled => "the key is disabled".into(),
             SkipReason::Revoked => "the key is revoked".into(),
-            SkipReason::LastVerdict { verdict } if verdict == "no_credits" => {
+            SkipReason::LastVerdict {
+                verdict: VerdictCode::NoCredits,
+            } => {
                 "the key's account has no credits (last test or call)".into()
             }
             SkipReason::LastVerdict { verdict } => {
@@ -125,11 +128,8 @@ pub fn unusable(key: &KeyView) -> Option<SkipReason> {
         _ => {}
     }
     key.last_verdict
-        .as_deref()
-        .filter(|v| BENCHING_VERDICTS.contains(v))
-        .map(|v| SkipReason::LastVerdict {
-            verdict: v.to_owned(),
-        })
+        .filter(|v| v.benches_key())
+        .map(|verdict| SkipReason::LastVerdict { verdict })
 }
 
 /// Why a chosen key that failed to open is passed over, or `None` when the error
@@ -138,9 +138,8 @@ pub(crate) fn skip_reason_for(e: &crate::VaultError) -> Option<SkipReason> {
     use crate::VaultError;
     use byok_store::StoreError;
     match e {
-        VaultError::Store(StoreError::Corrupt { .. }) | VaultError::Key(_) => {
-            Some(SkipReason::Corrupt)
-        }
+        VaultError::Store(StoreError::Corrupt { .. } | StoreError::Tampered { .. })
+        | VaultError::Key(_) => Some(SkipReason::Corrupt),
         VaultError::Store(StoreError::UnknownKek { .. }) => Some(SkipReason::UnknownKek),
         VaultError::Store(StoreError::NotFound { .. }) | VaultError::Inactive { .. } => {
             Some(SkipReason::Changed)
@@ -297,7 +296,7 @@ mod tests {
     #[test]
     fn falls_back_in_order_with_reasons() {
         let mut keys = fleet();
-        keys[4].last_verdict = Some("no_credits".into());
+        keys[4].last_verdict = Some(VerdictCode::NoCredits);
         keys[3].status = Status::Disabled;
         let (key, skipped) = choose(&keys, Provider::OpenAi).unwrap();
         assert_eq!(key.label, "backup-2");
@@ -317,15 +316,8 @@ mod tests {
     #[test]
     fn passing_verdicts_do_not_bench_a_key() {
         let mut keys = fleet();
-        for v in [
-            "rate_limited",
-            "provider_unavailable",
-            "network_error",
-            "indeterminate",
-            "restricted",
-            "valid",
-        ] {
-            keys[4].last_verdict = Some(v.into());
+        for v in VerdictCode::ALL.into_iter().filter(|v| !v.benches_key()) {
+            keys[4].last_verdict = Some(v);
             assert_eq!(
                 choose(&keys, Provider::OpenAi).unwrap().0.label,
                 "primary",
@@ -338,7 +330,7 @@ mod tests {
     fn none_usable_lists_every_candidate_but_never_admin_keys() {
         let mut keys = fleet();
         keys[0].status = Status::Revoked;
-        keys[3].last_verdict = Some("invalid".into());
+        keys[3].last_verdict = Some(VerdictCode::Invalid);
         keys[4].status = Status::Disabled;
         let skipped = choose(&keys, Provider::OpenAi).unwrap_err();
         let got: Vec<_> = skipped.iter().map(|s| s.label.as_str()).collect();

@@ -20,8 +20,8 @@ use byok::keys::{
 };
 use byok::select::{SkipReason, choose};
 use byok::store::{
-    AuditAction, AuditEvent, KeyView, MasterKey, MasterKeySource, MemoryStore, Role, Status,
-    StoreError, WorkspaceId, now,
+    AuditAction, AuditEvent, KeyView, Keyring, MasterKey, MasterKeySource, MemoryStore, Role,
+    Status, StoreError, WorkspaceId, now,
 };
 use byok::verify::{
     Depth, InvalidReason, NetworkErrorKind, NoCreditsReason, Probe, RestrictedReason, Verdict,
@@ -210,20 +210,25 @@ fn serde_codes<T: serde::Serialize>(items: &[T]) -> BTreeSet<String> {
         .collect()
 }
 
-async fn vault() -> Vault {
-    Vault::builder()
+/// A vault, and a keyring of its master key for writing records directly.
+async fn vault() -> (Vault, Keyring) {
+    let master = MasterKey::generate().expect("OS randomness").to_base64();
+    let vault = Vault::builder()
         .store(Arc::new(MemoryStore::new()))
-        .master_key(MasterKeySource::Base64(
-            MasterKey::generate().expect("OS randomness").to_base64(),
-        ))
+        .master_key(MasterKeySource::Base64(master.clone()))
         .actor("user:42")
         .build()
         .await
-        .expect("a memory vault opens")
+        .expect("a memory vault opens");
+    let kek = Arc::new(MasterKey::from_base64(&master).expect("just made"));
+    let ring = Keyring::unlock(vault.store().as_ref(), kek, vec![])
+        .await
+        .expect("the same master key");
+    (vault, ring)
 }
 
 /// A key as a UI lists it after it was added, tested and used once.
-async fn key_view(vault: &Vault, ws: &WorkspaceId) -> KeyView {
+async fn key_view(vault: &Vault, ring: &Keyring, ws: &WorkspaceId) -> KeyView {
     let raw = fake::key(Provider::OpenAi, KeyKind::Project, 11);
     let view = vault
         .add(
@@ -235,12 +240,10 @@ async fn key_view(vault: &Vault, ws: &WorkspaceId) -> KeyView {
         .expect("a well-formed key is added");
     // What a Test button records: the verdict code and when.
     let mut record = vault.store().get(ws, view.id).await.expect("just added");
-    record.last_verdict = Some("valid".into());
+    record.last_verdict = Some(byok::keys::VerdictCode::Valid);
     record.last_verdict_at = Some(now());
     let event = AuditEvent::now(ws.clone(), view.id, AuditAction::Update, "user:42");
-    vault
-        .store()
-        .update(&record, &event)
+    ring.update(vault.store().as_ref(), &record, &event)
         .await
         .expect("no concurrent edit");
     vault
@@ -255,9 +258,9 @@ async fn real() -> Real {
     let mut codes_of = BTreeMap::new();
 
     // byok::store::KeyView, and byok::select::Skipped via the selection rules.
-    let vault = vault().await;
+    let (vault, ring) = vault().await;
     let ws = WorkspaceId::new("acme").expect("a valid workspace id");
-    let primary = key_view(&vault, &ws).await;
+    let primary = key_view(&vault, &ring, &ws).await;
     dtos.insert("KeyView".to_owned(), json(&primary));
     let backup = vault
         .add(
@@ -280,12 +283,10 @@ async fn real() -> Real {
     dtos.insert("Skipped".to_owned(), json(&skipped[0]));
     // The backup's last call said "no credits": now no key is usable, and both are listed.
     let mut record = vault.store().get(&ws, backup.id).await.expect("added");
-    record.last_verdict = Some("no_credits".into());
+    record.last_verdict = Some(byok::keys::VerdictCode::NoCredits);
     record.last_verdict_at = Some(now());
     let event = AuditEvent::now(ws.clone(), backup.id, AuditAction::Update, "user:42");
-    vault
-        .store()
-        .update(&record, &event)
+    ring.update(vault.store().as_ref(), &record, &event)
         .await
         .expect("no concurrent edit");
     let none = choose(&vault.list(&ws).await.expect("list"), Provider::OpenAi)
@@ -314,7 +315,7 @@ async fn real() -> Real {
             SkipReason::Disabled.code(),
             SkipReason::Revoked.code(),
             SkipReason::LastVerdict {
-                verdict: "invalid".into(),
+                verdict: byok::keys::VerdictCode::Invalid,
             }
             .code(),
             SkipReason::Corrupt.code(),

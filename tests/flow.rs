@@ -54,7 +54,10 @@ async fn add_tests_keys_refuses_invalid_ones_and_keeps_the_rest_with_their_verdi
         ))
         .await
         .unwrap();
-    assert_eq!(good.key.last_verdict.as_deref(), Some("valid"));
+    assert_eq!(
+        good.key.last_verdict.map(byok::keys::VerdictCode::as_str),
+        Some("valid")
+    );
     assert!(good.key.last_verdict_at.is_some());
     assert_eq!(
         good.report.as_ref().unwrap().depth,
@@ -92,7 +95,7 @@ async fn add_tests_keys_refuses_invalid_ones_and_keeps_the_rest_with_their_verdi
         .await
         .unwrap();
     assert_eq!(
-        broke.key.last_verdict.as_deref(),
+        broke.key.last_verdict.map(byok::keys::VerdictCode::as_str),
         Some("no_credits"),
         "kept, with its verdict"
     );
@@ -186,7 +189,7 @@ async fn select_falls_back_and_report_benches_keys() {
             .await
             .unwrap()
             .last_verdict
-            .as_deref(),
+            .map(byok::keys::VerdictCode::as_str),
         Some("valid")
     );
     let lease = vault.select(&ws, Provider::OpenAi).await.unwrap();
@@ -286,4 +289,54 @@ async fn skip_policy_saves_without_calling_the_provider() {
         .unwrap();
     assert!(added.report.is_none());
     assert_eq!(mock.requests().await.len(), 0, "no request was sent");
+}
+
+/// A revoked key made active again behind the vault's back (a raw store write
+/// that keeps the old MAC, as SQL access would) is never leased: `select`
+/// passes it over for the next key, `lease` and `check` say `tampered`.
+#[tokio::test]
+async fn a_key_un_revoked_behind_the_vaults_back_is_never_leased() {
+    use byok::store::{AuditAction, AuditEvent, KeyStore, Status};
+    let store = Arc::new(MemoryStore::new());
+    let vault = Vault::builder()
+        .store(store.clone())
+        .master_key(MasterKeySource::Base64(
+            MasterKey::generate().unwrap().to_base64(),
+        ))
+        .build()
+        .await
+        .unwrap();
+    let ws = WorkspaceId::new("w").unwrap();
+    let key = |seed| SecretString::from(fake::key(Provider::OpenAi, KeyKind::Project, seed));
+    let primary = vault
+        .add(NewKey::new(ws.clone(), key(501), "primary"))
+        .await
+        .unwrap();
+    let backup = vault
+        .add(NewKey::new(ws.clone(), key(502), "backup").backup(1))
+        .await
+        .unwrap();
+    vault.revoke(&ws, primary.id).await.unwrap();
+    let mut row = store.get(&ws, primary.id).await.unwrap();
+    row.status = Status::Active;
+    let event = AuditEvent::now(ws.clone(), row.id, AuditAction::Update, "attacker");
+    store.update(&row, &event).await.unwrap();
+
+    let lease = vault.select(&ws, Provider::OpenAi).await.unwrap();
+    assert_eq!(lease.id(), backup.id, "the backup serves the call");
+    let skipped: Vec<_> = lease
+        .skipped()
+        .iter()
+        .map(|s| (s.id, s.reason.code()))
+        .collect();
+    assert_eq!(skipped, [(primary.id, "corrupt")]);
+    let err = vault.with_key(&ws, primary.id, |_| ()).await.unwrap_err();
+    assert_eq!(err.code(), "tampered");
+    let checked = vault.check(Some(&ws)).await.unwrap();
+    let codes: Vec<_> = checked
+        .iter()
+        .map(|o| (o.id, o.error.as_ref().map(|e| e.code())))
+        .collect();
+    assert!(codes.contains(&(primary.id, Some("tampered"))), "{codes:?}");
+    assert!(codes.contains(&(backup.id, None)), "{codes:?}");
 }

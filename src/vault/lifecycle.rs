@@ -8,7 +8,7 @@ use byok_verify::{Report, Verdict};
 use serde::Serialize;
 
 use super::{Vault, VaultError, VerifyPolicy, parse, unpinned};
-use crate::keys::{ApiKey, KeyKind, SecretString};
+use crate::keys::{ApiKey, KeyKind, SecretString, VerdictCode};
 use crate::store::{
     AuditAction, AuditEvent, AuditPage, AuditQuery, Binding, CheckOutcome, Kek, KeyId, KeyRecord,
     KeyView, LookupHash, MasterKeySource, RewrapProgress, RewrapReport, Status, StoreError,
@@ -65,7 +65,7 @@ impl Vault {
                 report: Box::new(r.clone()),
             });
         }
-        let verdict = report.as_ref().map(|r| r.verdict.code());
+        let verdict = report.as_ref().map(|r| r.verdict.verdict_code());
         let view = self.store_new(new, &key, hash, verdict).await?;
         Ok(Added { key: view, report })
     }
@@ -128,7 +128,7 @@ impl Vault {
         new: NewKey,
         key: &ApiKey,
         hash: LookupHash,
-        verdict: Option<&str>,
+        verdict: Option<VerdictCode>,
     ) -> Result<KeyView, VaultError> {
         let ring = self.keyring();
         let ws = new.workspace;
@@ -141,28 +141,17 @@ impl Vault {
         let (kek_id, sealed) = ring
             .seal_for(self.kv(), binding, key.expose_secret())
             .await?;
-        let mut record = KeyRecord::new(
-            id,
-            ws.clone(),
-            key.provider(),
-            key.kind(),
-            new.label,
-            key.masked(),
-            key.fingerprint().to_string(),
-            hash,
-            kek_id,
-            sealed,
-        );
+        let mut record = KeyRecord::new(id, ws.clone(), key, new.label, hash, kek_id, sealed);
         record.role = new.role;
         record.order = new.order;
         record.default_model = new.default_model;
         record.note = new.note;
         if let Some(v) = verdict {
-            record.last_verdict = Some(v.to_owned());
+            record.last_verdict = Some(v);
             record.last_verdict_at = Some(now());
         }
-        self.kv()
-            .insert(&record, &self.event(&ws, id, AuditAction::Add))
+        let record = ring
+            .insert(self.kv(), &record, &self.event(&ws, id, AuditAction::Add))
             .await?;
         ring.after_write(self.kv(), &record, &self.actor).await?;
         Ok(record.view())
@@ -236,9 +225,12 @@ impl Vault {
         next.last_verdict = None;
         next.last_verdict_at = None;
         next.updated_at = now();
-        let stored = self
-            .kv()
-            .update(&next, &self.event(workspace, id, AuditAction::Rotate))
+        let stored = ring
+            .update(
+                self.kv(),
+                &next,
+                &self.event(workspace, id, AuditAction::Rotate),
+            )
             .await?;
         ring.after_write(self.kv(), &stored, &self.actor).await?;
         Ok(stored.view())
@@ -288,8 +280,12 @@ impl Vault {
         }
         next.updated_at = now();
         let stored = self
-            .kv()
-            .update(&next, &self.event(workspace, id, AuditAction::Update))
+            .keyring()
+            .update(
+                self.kv(),
+                &next,
+                &self.event(workspace, id, AuditAction::Update),
+            )
             .await?;
         Ok(stored.view())
     }
@@ -324,8 +320,8 @@ impl Vault {
         next.status = status;
         next.updated_at = now();
         let stored = self
-            .kv()
-            .update(&next, &self.event(workspace, id, action))
+            .keyring()
+            .update(self.kv(), &next, &self.event(workspace, id, action))
             .await?;
         Ok(stored.view())
     }

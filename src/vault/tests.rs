@@ -158,12 +158,18 @@ async fn select_passes_over_keys_it_cannot_open_and_admin_secrets() {
     let mut p = store.get(&w, primary.id).await.unwrap();
     p.sealed = store.get(&w, backup1.id).await.unwrap().sealed;
     store.update(&p, &event(p.id)).await.unwrap();
-    // The admin key's row is altered to look like a backup for inference.
+    // The admin key's row is altered to look like a backup for inference, with
+    // a valid MAC (as only a holder of the vault's keys could write it): the
+    // opened secret itself is what gives it away.
     let mut a = store.get(&w, admin.id).await.unwrap();
     a.kind = KeyKind::Project;
     a.role = Role::Backup;
     a.order = 0;
-    store.update(&a, &event(a.id)).await.unwrap();
+    vault
+        .keyring()
+        .update(store.as_ref(), &a, &event(a.id))
+        .await
+        .unwrap();
 
     let lease = vault.select(&w, Provider::OpenAi).await.unwrap();
     let reasons: Vec<(KeyId, &str)> = lease

@@ -7,7 +7,7 @@ use byok_guard::{Guard, Scope};
 use byok_verify::{Depth, Report, Verdict};
 
 use super::{Vault, VaultError};
-use crate::keys::{ApiKey, Provider, SecretString};
+use crate::keys::{ApiKey, Provider, SecretString, VerdictCode};
 use crate::select::{self, CallOutcome, Skipped};
 use crate::store::{AuditAction, KeyId, KeyView, Status, StoreError, WorkspaceId};
 
@@ -90,7 +90,7 @@ impl Vault {
         let key = self.open_for_use(workspace, id).await?;
         let report = verifier.verify(&key, depth).await;
         if select::worth_recording(&report.verdict) || report.verdict.is_valid() {
-            self.record_verdict(workspace, id, report.verdict.code())
+            self.record_verdict(workspace, id, report.verdict.verdict_code())
                 .await?;
         }
         Ok(report)
@@ -167,12 +167,11 @@ impl Vault {
         let benched = lease
             .view
             .last_verdict
-            .as_deref()
-            .is_some_and(|v| select::BENCHING_VERDICTS.contains(&v));
+            .is_some_and(VerdictCode::benches_key);
         // A success is written only when it lifts a bench: no write per successful call.
         let record = select::worth_recording(&verdict) && (benched || !verdict.is_valid());
         if record {
-            self.record_verdict(&lease.view.workspace, lease.view.id, verdict.code())
+            self.record_verdict(&lease.view.workspace, lease.view.id, verdict.verdict_code())
                 .await?;
         }
         Ok(verdict)
@@ -189,16 +188,20 @@ impl Vault {
         &self,
         workspace: &WorkspaceId,
         id: KeyId,
-        verdict: &str,
+        verdict: VerdictCode,
     ) -> Result<(), VaultError> {
         for attempt in 0..2 {
             let mut next = self.kv().get(workspace, id).await?;
-            next.last_verdict = Some(verdict.to_owned());
+            next.last_verdict = Some(verdict);
             next.last_verdict_at = Some(byok_store::now());
             next.updated_at = byok_store::now();
             match self
-                .kv()
-                .update(&next, &self.event(workspace, id, AuditAction::Update))
+                .keyring()
+                .update(
+                    self.kv(),
+                    &next,
+                    &self.event(workspace, id, AuditAction::Update),
+                )
                 .await
             {
                 Ok(_) => return Ok(()),

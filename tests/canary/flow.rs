@@ -260,8 +260,8 @@ fn add_and_test_every_verdict_of_every_provider() {
                         codes.insert(report.verdict.code());
                         assert_ne!(report.verdict.code(), "invalid", "{scenario:?}");
                         assert_eq!(
-                            added.key.last_verdict.as_deref(),
-                            Some(report.verdict.code()),
+                            added.key.last_verdict,
+                            Some(report.verdict.verdict_code()),
                             "{scenario:?}: the verdict is kept on the record"
                         );
                         assert_eq!(
@@ -304,7 +304,7 @@ fn add_and_test_every_verdict_of_every_provider() {
                 } else {
                     "valid"
                 };
-                assert_eq!(recorded.as_deref(), Some(expected), "{scenario:?}");
+                assert_eq!(recorded.map(|v| v.as_str()), Some(expected), "{scenario:?}");
                 out += &unwrap_panic(vault.test(&stored, id, Depth::Auth).await);
             }
         }
@@ -584,10 +584,10 @@ fn select_with_every_fallback_and_no_usable_key() {
                 reasons,
                 [
                     SkipReason::LastVerdict {
-                        verdict: "invalid".into()
+                        verdict: byok::keys::VerdictCode::Invalid
                     },
                     SkipReason::LastVerdict {
-                        verdict: "no_credits".into()
+                        verdict: byok::keys::VerdictCode::NoCredits
                     }
                 ]
             );
@@ -738,9 +738,9 @@ fn report_every_outcome_and_the_guard_of_a_lease() {
                 let verdict = vault.report(&lease, call).await.expect("reported");
                 out += &verdict_surfaces(&verdict);
                 let recorded = vault.show(&space, id).await.expect("show").last_verdict;
-                if select::BENCHING_VERDICTS.contains(&verdict.code()) {
+                if verdict.verdict_code().benches_key() {
                     benched += 1;
-                    assert_eq!(recorded.as_deref(), Some(verdict.code()));
+                    assert_eq!(recorded, Some(verdict.verdict_code()));
                     out += &expect_error(vault.select(&space, provider).await, "no_usable_key");
                     // Back in service after a good Test.
                     mocks.of(provider).set_scenario(Scenario::Valid);
@@ -748,9 +748,7 @@ fn report_every_outcome_and_the_guard_of_a_lease() {
                     assert!(report.verdict.is_valid());
                 } else {
                     assert!(
-                        recorded
-                            .as_deref()
-                            .is_none_or(|v| !select::BENCHING_VERDICTS.contains(&v)),
+                        recorded.is_none_or(|v| !v.benches_key()),
                         "{verdict:?} does not bench"
                     );
                 }

@@ -666,8 +666,7 @@ fn an_interrupted_rewrap_resumes_with_the_same_command() {
                 .await
                 .unwrap();
             r.kek_id = next.id().to_owned();
-            store
-                .update(&r, &conformance::event(&r, AuditAction::Rewrap))
+            ring.update(&store, &r, &conformance::event(&r, AuditAction::Rewrap))
                 .await
                 .unwrap();
         }

@@ -154,6 +154,7 @@ impl AuditQuery {
     }
 
     /// The limit as a SQL bind value (1 ..= i64::MAX).
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn sql_limit(&self) -> i64 {
         i64::try_from(self.limit.max(1)).unwrap_or(i64::MAX)
     }

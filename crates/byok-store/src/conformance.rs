@@ -1,16 +1,29 @@
-//! The `KeyStore` contract as runnable checks, for every backend — ours and yours.
+//! The `KeyStore` contract as runnable checks, for every backend — ours and yours
+//! (feature `conformance`).
 //!
 //! Each check panics with a message naming the broken rule. Checks use fresh
 //! random workspaces and metadata names, so they can run concurrently and
-//! repeatedly against one shared database.
+//! repeatedly against one shared database. The shape matches
+//! `byok_guard::conformance`: [`run_all`] takes the backend as
+//! `Arc<dyn KeyStore>`, each case takes `&dyn KeyStore` (a case that spawned
+//! tasks would take the `Arc`).
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! byok_store::conformance::run_all(&byok_store::MemoryStore::new()).await;
+//! use std::sync::Arc;
+//! byok_store::conformance::run_all(Arc::new(byok_store::MemoryStore::new())).await;
 //! # });
 //! ```
+//!
+//! ## Semver
+//! The suite may gain cases in minor releases. A new case that fails against
+//! your backend has found a bug in it (a rule of the contract it breaks), not
+//! a breaking change in this crate; the signatures of existing cases change
+//! only in a major release.
 
-use byok_keys::{KeyKind, Provider};
+use std::sync::Arc;
+
+use byok_keys::{ApiKey, KeyKind, Provider, VerdictCode};
 use secrecy::ExposeSecret;
 
 use crate::audit::{AuditAction, AuditEvent, AuditQuery};
@@ -20,19 +33,20 @@ use crate::record::{KeyId, KeyRecord, LookupHash, Role, Status, WorkspaceId, now
 use crate::sealed::{Binding, SealedSecret};
 use crate::store::{KeyStore, RetireOutcome};
 
-/// Run every check below against `store`.
-pub async fn run_all(store: &dyn KeyStore) {
-    round_trip(store).await;
-    workspace_isolation(store).await;
-    duplicates(store).await;
-    optimistic_concurrency(store).await;
-    concurrent_updates_have_one_winner(store).await;
-    ordering_and_scan(store).await;
-    delete_and_mark_used(store).await;
-    audit_log(store).await;
-    metadata_compare_and_set(store).await;
-    tamper_and_swap_detection(store).await;
-    retire_keks_is_a_checked_compare_and_set(store).await;
+/// Run every check below against `backend`.
+pub async fn run_all(backend: Arc<dyn KeyStore>) {
+    let backend = backend.as_ref();
+    round_trip(backend).await;
+    workspace_isolation(backend).await;
+    duplicates(backend).await;
+    optimistic_concurrency(backend).await;
+    concurrent_updates_have_one_winner(backend).await;
+    ordering_and_scan(backend).await;
+    delete_and_mark_used(backend).await;
+    audit_log(backend).await;
+    metadata_compare_and_set(backend).await;
+    tamper_and_swap_detection(backend).await;
+    retire_keks_is_a_checked_compare_and_set(backend).await;
 }
 
 /// A fresh workspace with a random name.
@@ -68,22 +82,27 @@ pub async fn sample_record(
         Provider::Google => KeyKind::Standard,
         _ => KeyKind::Project,
     };
+    // The clear fields of a real key of the provider; the sealed secret is `secret`.
+    let key = ApiKey::parse(&byok_keys::fake::key(
+        provider,
+        kind,
+        id.as_uuid().as_u64_pair().1,
+    ))
+    .expect("a fake key parses");
     let mut r = KeyRecord::new(
         id,
         workspace.clone(),
-        provider,
-        kind,
+        &key,
         "label ✓ with unicode",
-        "sk-proj-…AbCd",
-        "sha256:0123456789abcdef",
         random_hash(),
         kek_id(kek),
         sealed,
     );
-    r.last_verdict = Some("valid".into());
+    r.last_verdict = Some(VerdictCode::Valid);
     r.last_verdict_at = Some(now());
     r.default_model = Some("gpt-4o-mini".into());
     r.note = Some("note".into());
+    r.mac = Some(random_hash().0.to_vec());
     r
 }
 
@@ -97,28 +116,28 @@ fn kek_id(kek: &MasterKey) -> String {
 }
 
 /// What is stored is what comes back, through every read path.
-pub async fn round_trip(store: &dyn KeyStore) {
+pub async fn round_trip(backend: &dyn KeyStore) {
     let kek = MasterKey::generate().expect("key");
     let ws = fresh_workspace();
     let mut rec = sample_record(&kek, &ws, Provider::OpenAi, "secret-round-trip").await;
     rec.role = Role::Backup;
     rec.order = 7;
-    store
+    backend
         .insert(&rec, &event(&rec, AuditAction::Add))
         .await
         .expect("insert");
     assert_eq!(
-        store.get(&ws, rec.id).await.expect("get"),
+        backend.get(&ws, rec.id).await.expect("get"),
         rec,
         "get returns the inserted record"
     );
     assert_eq!(
-        store.list(&ws).await.expect("list"),
+        backend.list(&ws).await.expect("list"),
         vec![rec.clone()],
         "list returns it"
     );
     assert_eq!(
-        store
+        backend
             .find_by_lookup(&ws, &rec.lookup_hash)
             .await
             .expect("find"),
@@ -126,7 +145,7 @@ pub async fn round_trip(store: &dyn KeyStore) {
         "find_by_lookup finds it"
     );
     assert_eq!(
-        store
+        backend
             .find_by_lookup(&ws, &random_hash())
             .await
             .expect("find"),
@@ -137,16 +156,17 @@ pub async fn round_trip(store: &dyn KeyStore) {
     minimal.last_verdict_at = None;
     minimal.default_model = None;
     minimal.note = None;
-    store
+    minimal.mac = None;
+    backend
         .insert(&minimal, &event(&minimal, AuditAction::Add))
         .await
         .expect("insert minimal");
     assert_eq!(
-        store.get(&ws, minimal.id).await.expect("get"),
+        backend.get(&ws, minimal.id).await.expect("get"),
         minimal,
         "None fields round-trip"
     );
-    let got = store.get(&ws, rec.id).await.expect("get");
+    let got = backend.get(&ws, rec.id).await.expect("get");
     let opened = got
         .sealed
         .open(
@@ -166,11 +186,11 @@ pub async fn round_trip(store: &dyn KeyStore) {
 }
 
 /// Another workspace's record is indistinguishable from a missing one.
-pub async fn workspace_isolation(store: &dyn KeyStore) {
+pub async fn workspace_isolation(backend: &dyn KeyStore) {
     let kek = MasterKey::generate().expect("key");
     let (a, b) = (fresh_workspace(), fresh_workspace());
     let rec = sample_record(&kek, &a, Provider::OpenAi, "isolated").await;
-    store
+    backend
         .insert(&rec, &event(&rec, AuditAction::Add))
         .await
         .expect("insert");
@@ -181,73 +201,73 @@ pub async fn workspace_isolation(store: &dyn KeyStore) {
             "{what} across workspaces must be not_found"
         );
     };
-    nf(store.get(&b, rec.id).await.map(|_| ()), "get");
+    nf(backend.get(&b, rec.id).await.map(|_| ()), "get");
     let mut moved = rec.clone();
     moved.workspace = b.clone();
     nf(
-        store
+        backend
             .update(&moved, &event(&moved, AuditAction::Update))
             .await
             .map(|_| ()),
         "update",
     );
     nf(
-        store
+        backend
             .delete(&b, rec.id, &event(&moved, AuditAction::Delete))
             .await,
         "delete",
     );
     nf(
-        store
+        backend
             .mark_used(&b, rec.id, &event(&moved, AuditAction::Use))
             .await,
         "mark_used",
     );
     assert!(
-        store.audit(&b).await.expect("audit").is_empty(),
+        backend.audit(&b).await.expect("audit").is_empty(),
         "refused changes append no audit event"
     );
     assert!(
-        store.list(&b).await.expect("list").is_empty(),
+        backend.list(&b).await.expect("list").is_empty(),
         "list shows only the workspace's records"
     );
     assert_eq!(
-        store
+        backend
             .find_by_lookup(&b, &rec.lookup_hash)
             .await
             .expect("find"),
         None
     );
     assert_eq!(
-        store.get(&a, rec.id).await.expect("still there"),
+        backend.get(&a, rec.id).await.expect("still there"),
         rec,
         "nothing changed in the owner workspace"
     );
     let mut same_hash = sample_record(&kek, &b, Provider::OpenAi, "isolated").await;
     same_hash.lookup_hash = rec.lookup_hash;
-    store
+    backend
         .insert(&same_hash, &event(&same_hash, AuditAction::Add))
         .await
         .expect("the same lookup hash may exist in another workspace");
 }
 
 /// Ids and lookup hashes are unique (per workspace for hashes).
-pub async fn duplicates(store: &dyn KeyStore) {
+pub async fn duplicates(backend: &dyn KeyStore) {
     let kek = MasterKey::generate().expect("key");
     let ws = fresh_workspace();
     let rec = sample_record(&kek, &ws, Provider::OpenAi, "dup").await;
-    store
+    backend
         .insert(&rec, &event(&rec, AuditAction::Add))
         .await
         .expect("insert");
-    let err = store
+    let err = backend
         .insert(&rec, &event(&rec, AuditAction::Add))
         .await
         .expect_err("same id twice");
     assert_eq!(err.code(), "duplicate");
     let mut same_hash = sample_record(&kek, &ws, Provider::OpenAi, "dup").await;
     same_hash.lookup_hash = rec.lookup_hash;
-    let err = store
+    let err = backend
         .insert(&same_hash, &event(&same_hash, AuditAction::Add))
         .await
         .expect_err("same lookup hash in one workspace");
@@ -258,44 +278,44 @@ pub async fn duplicates(store: &dyn KeyStore) {
         }
     );
     let other = sample_record(&kek, &ws, Provider::OpenAi, "other").await;
-    store
+    backend
         .insert(&other, &event(&other, AuditAction::Add))
         .await
         .expect("insert other");
     let mut clash = other.clone();
     clash.lookup_hash = rec.lookup_hash;
-    let err = store
+    let err = backend
         .update(&clash, &event(&clash, AuditAction::Update))
         .await
         .expect_err("update onto a taken lookup hash");
     assert_eq!(err.code(), "duplicate");
     assert_eq!(
-        store.get(&ws, other.id).await.expect("get"),
+        backend.get(&ws, other.id).await.expect("get"),
         other,
         "a refused update changes nothing"
     );
 }
 
 /// A stale update is a conflict, never a lost update.
-pub async fn optimistic_concurrency(store: &dyn KeyStore) {
+pub async fn optimistic_concurrency(backend: &dyn KeyStore) {
     let kek = MasterKey::generate().expect("key");
     let ws = fresh_workspace();
     let rec = sample_record(&kek, &ws, Provider::Anthropic, "occ").await;
-    store
+    backend
         .insert(&rec, &event(&rec, AuditAction::Add))
         .await
         .expect("insert");
     let mut first = rec.clone();
     first.label = "first".into();
-    let stored = store
+    let stored = backend
         .update(&first, &event(&first, AuditAction::Update))
         .await
         .expect("update from version 1");
     assert_eq!(stored.version, 2, "update bumps the version");
-    assert_eq!(store.get(&ws, rec.id).await.expect("get"), stored);
+    assert_eq!(backend.get(&ws, rec.id).await.expect("get"), stored);
     let mut stale = rec.clone();
     stale.label = "stale".into();
-    let err = store
+    let err = backend
         .update(&stale, &event(&stale, AuditAction::Update))
         .await
         .expect_err("stale update");
@@ -307,11 +327,11 @@ pub async fn optimistic_concurrency(store: &dyn KeyStore) {
         }
     );
     assert_eq!(
-        store.get(&ws, rec.id).await.expect("get").label,
+        backend.get(&ws, rec.id).await.expect("get").label,
         "first",
         "the stale write is not applied"
     );
-    let actions: Vec<AuditAction> = store
+    let actions: Vec<AuditAction> = backend
         .audit(&ws)
         .await
         .expect("audit")
@@ -326,22 +346,22 @@ pub async fn optimistic_concurrency(store: &dyn KeyStore) {
 }
 
 /// Two updates racing from the same version: exactly one wins.
-pub async fn concurrent_updates_have_one_winner(store: &dyn KeyStore) {
+pub async fn concurrent_updates_have_one_winner(backend: &dyn KeyStore) {
     let kek = MasterKey::generate().expect("key");
     let ws = fresh_workspace();
     let rec = sample_record(&kek, &ws, Provider::OpenAi, "race").await;
-    store
+    backend
         .insert(&rec, &event(&rec, AuditAction::Add))
         .await
         .expect("insert");
     for round in 0..5u64 {
-        let base = store.get(&ws, rec.id).await.expect("get");
+        let base = backend.get(&ws, rec.id).await.expect("get");
         let (mut x, mut y) = (base.clone(), base.clone());
         x.label = format!("x{round}");
         y.label = format!("y{round}");
         let (rx, ry) = futures_join(
-            store.update(&x, &event(&x, AuditAction::Update)),
-            store.update(&y, &event(&y, AuditAction::Update)),
+            backend.update(&x, &event(&x, AuditAction::Update)),
+            backend.update(&y, &event(&y, AuditAction::Update)),
         )
         .await;
         let wins = [&rx, &ry].iter().filter(|r| r.is_ok()).count();
@@ -354,7 +374,7 @@ pub async fn concurrent_updates_have_one_winner(store: &dyn KeyStore) {
             (1, 1),
             "one winner and one conflict, got {rx:?} / {ry:?}"
         );
-        let after = store.get(&ws, rec.id).await.expect("get");
+        let after = backend.get(&ws, rec.id).await.expect("get");
         assert_eq!(after.version, base.version + 1);
         let winner = if rx.is_ok() { &x.label } else { &y.label };
         assert_eq!(&after.label, winner, "the stored record is the winner's");
@@ -389,7 +409,7 @@ async fn futures_join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output
 }
 
 /// `list` puts primaries first, then backups by order; `scan` pages by id.
-pub async fn ordering_and_scan(store: &dyn KeyStore) {
+pub async fn ordering_and_scan(backend: &dyn KeyStore) {
     let kek = MasterKey::generate().expect("key");
     let ws = fresh_workspace();
     let mut ids = Vec::new();
@@ -397,13 +417,13 @@ pub async fn ordering_and_scan(store: &dyn KeyStore) {
         let mut r = sample_record(&kek, &ws, Provider::OpenAi, "order").await;
         r.role = role;
         r.order = order;
-        store
+        backend
             .insert(&r, &event(&r, AuditAction::Add))
             .await
             .expect("insert");
         ids.push(r.id);
     }
-    let listed: Vec<KeyId> = store
+    let listed: Vec<KeyId> = backend
         .list(&ws)
         .await
         .expect("list")
@@ -419,7 +439,7 @@ pub async fn ordering_and_scan(store: &dyn KeyStore) {
     let mut seen = Vec::new();
     let mut after = None;
     loop {
-        let page = store.scan(after, 2).await.expect("scan");
+        let page = backend.scan(after, 2).await.expect("scan");
         assert!(page.len() <= 2, "scan honours the limit");
         assert!(
             page.windows(2).all(|w| w[0].id < w[1].id),
@@ -443,21 +463,21 @@ pub async fn ordering_and_scan(store: &dyn KeyStore) {
 }
 
 /// Deleted records are gone; `mark_used` records the use without a new version.
-pub async fn delete_and_mark_used(store: &dyn KeyStore) {
+pub async fn delete_and_mark_used(backend: &dyn KeyStore) {
     let kek = MasterKey::generate().expect("key");
     let ws = fresh_workspace();
     let rec = sample_record(&kek, &ws, Provider::Google, "used").await;
-    store
+    backend
         .insert(&rec, &event(&rec, AuditAction::Add))
         .await
         .expect("insert");
     let used = event(&rec, AuditAction::Use);
     let at = used.at;
-    store
+    backend
         .mark_used(&ws, rec.id, &used)
         .await
         .expect("mark_used");
-    let got = store.get(&ws, rec.id).await.expect("get");
+    let got = backend.get(&ws, rec.id).await.expect("get");
     assert_eq!(
         (got.last_used_at, got.version),
         (Some(at), 1),
@@ -465,20 +485,20 @@ pub async fn delete_and_mark_used(store: &dyn KeyStore) {
     );
     let mut changed = got.clone();
     changed.status = Status::Revoked;
-    store
+    backend
         .update(&changed, &event(&changed, AuditAction::Update))
         .await
         .expect("update after mark_used");
-    store
+    backend
         .delete(&ws, rec.id, &event(&rec, AuditAction::Delete))
         .await
         .expect("delete");
     assert_eq!(
-        store.get(&ws, rec.id).await.expect_err("gone").code(),
+        backend.get(&ws, rec.id).await.expect_err("gone").code(),
         "not_found"
     );
     assert_eq!(
-        store
+        backend
             .delete(&ws, rec.id, &event(&rec, AuditAction::Delete))
             .await
             .expect_err("gone")
@@ -486,7 +506,7 @@ pub async fn delete_and_mark_used(store: &dyn KeyStore) {
         "not_found"
     );
     assert_eq!(
-        store
+        backend
             .update(&changed, &event(&changed, AuditAction::Update))
             .await
             .expect_err("gone")
@@ -494,13 +514,13 @@ pub async fn delete_and_mark_used(store: &dyn KeyStore) {
         "not_found"
     );
     assert_eq!(
-        store
+        backend
             .find_by_lookup(&ws, &rec.lookup_hash)
             .await
             .expect("find"),
         None
     );
-    let actions: Vec<AuditAction> = store
+    let actions: Vec<AuditAction> = backend
         .audit(&ws)
         .await
         .expect("audit")
@@ -520,7 +540,7 @@ pub async fn delete_and_mark_used(store: &dyn KeyStore) {
 }
 
 /// Audit events are appended and listed per workspace, oldest first.
-pub async fn audit_log(store: &dyn KeyStore) {
+pub async fn audit_log(backend: &dyn KeyStore) {
     let (a, b) = (fresh_workspace(), fresh_workspace());
     let id = KeyId::new();
     let events = [
@@ -532,10 +552,10 @@ pub async fn audit_log(store: &dyn KeyStore) {
     let mut expected = Vec::new();
     for action in events {
         let e = AuditEvent::now(a.clone(), id, action, "conformance@test");
-        store.append_audit(&e).await.expect("append");
+        backend.append_audit(&e).await.expect("append");
         expected.push(e);
     }
-    store
+    backend
         .append_audit(&AuditEvent::now(
             b.clone(),
             KeyId::new(),
@@ -545,18 +565,18 @@ pub async fn audit_log(store: &dyn KeyStore) {
         .await
         .expect("append");
     assert_eq!(
-        store.audit(&a).await.expect("audit"),
+        backend.audit(&a).await.expect("audit"),
         expected,
         "events come back in order, per workspace"
     );
-    assert_eq!(store.audit(&b).await.expect("audit").len(), 1);
+    assert_eq!(backend.audit(&b).await.expect("audit").len(), 1);
 
     // Paged: the same events, in order, two at a time, with no page past the end.
     let mut paged = Vec::new();
     let mut query = AuditQuery::first(2);
     let mut pages = 0;
     loop {
-        let page = store.audit_page(&a, &query).await.expect("audit page");
+        let page = backend.audit_page(&a, &query).await.expect("audit page");
         assert!(
             page.events.len() <= 2,
             "a page holds at most `limit` events"
@@ -574,7 +594,7 @@ pub async fn audit_log(store: &dyn KeyStore) {
     assert_eq!(pages, 2, "four events in pages of two: no empty third page");
     // `since`: events at or after a time (the last two share the same or a later time).
     let since = expected[2].at;
-    let late = store
+    let late = backend
         .audit_page(&a, &AuditQuery::first(100).since(since))
         .await
         .expect("audit since");
@@ -583,7 +603,7 @@ pub async fn audit_log(store: &dyn KeyStore) {
     assert!(!late.events.iter().any(|(_, e)| e.at < since));
     assert_eq!(late.next, None);
     assert_eq!(
-        store
+        backend
             .audit_page(&b, &AuditQuery::first(0))
             .await
             .expect("audit b")
@@ -595,48 +615,48 @@ pub async fn audit_log(store: &dyn KeyStore) {
 }
 
 /// `swap_meta` is a compare-and-set.
-pub async fn metadata_compare_and_set(store: &dyn KeyStore) {
+pub async fn metadata_compare_and_set(backend: &dyn KeyStore) {
     let name = format!("conformance-{}", uuid::Uuid::now_v7());
-    assert_eq!(store.get_meta(&name).await.expect("get"), None);
+    assert_eq!(backend.get_meta(&name).await.expect("get"), None);
     assert!(
-        store.swap_meta(&name, None, b"one").await.expect("swap"),
+        backend.swap_meta(&name, None, b"one").await.expect("swap"),
         "create when absent"
     );
     assert!(
-        !store.swap_meta(&name, None, b"two").await.expect("swap"),
+        !backend.swap_meta(&name, None, b"two").await.expect("swap"),
         "absent expected but present"
     );
     assert!(
-        !store
+        !backend
             .swap_meta(&name, Some(b"zzz"), b"two")
             .await
             .expect("swap"),
         "wrong expected value"
     );
     assert_eq!(
-        store.get_meta(&name).await.expect("get").as_deref(),
+        backend.get_meta(&name).await.expect("get").as_deref(),
         Some(&b"one"[..])
     );
     assert!(
-        store
+        backend
             .swap_meta(&name, Some(b"one"), b"two")
             .await
             .expect("swap")
     );
     assert_eq!(
-        store.get_meta(&name).await.expect("get").as_deref(),
+        backend.get_meta(&name).await.expect("get").as_deref(),
         Some(&b"two"[..])
     );
 }
 
 /// A flipped bit and swapped sealed values are detected per record; the rest stays readable.
-pub async fn tamper_and_swap_detection(store: &dyn KeyStore) {
+pub async fn tamper_and_swap_detection(backend: &dyn KeyStore) {
     let kek = MasterKey::generate().expect("key");
     let ws = fresh_workspace();
     let mut recs = Vec::new();
     for i in 0..5 {
         let r = sample_record(&kek, &ws, Provider::OpenAi, &format!("tamper-secret-{i}")).await;
-        store
+        backend
             .insert(&r, &event(&r, AuditAction::Add))
             .await
             .expect("insert");
@@ -647,23 +667,23 @@ pub async fn tamper_and_swap_detection(store: &dyn KeyStore) {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x10;
     flipped.sealed = SealedSecret::from_bytes(bytes);
-    store
+    backend
         .update(&flipped, &event(&flipped, AuditAction::Update))
         .await
         .expect("store flipped bytes");
     let (mut x, mut y) = (recs[2].clone(), recs[3].clone());
     core::mem::swap(&mut x.sealed, &mut y.sealed);
-    store
+    backend
         .update(&x, &event(&x, AuditAction::Update))
         .await
         .expect("store swapped");
-    store
+    backend
         .update(&y, &event(&y, AuditAction::Update))
         .await
         .expect("store swapped");
 
     for (i, r) in recs.iter().enumerate() {
-        let got = store.get(&ws, r.id).await.expect("get");
+        let got = backend.get(&ws, r.id).await.expect("get");
         let opened = got
             .sealed
             .open(
@@ -692,13 +712,13 @@ pub async fn tamper_and_swap_detection(store: &dyn KeyStore) {
 }
 
 /// `retire_keks` refuses while a record carries a retired KEK, and is a compare-and-set otherwise.
-pub async fn retire_keks_is_a_checked_compare_and_set(store: &dyn KeyStore) {
+pub async fn retire_keks_is_a_checked_compare_and_set(backend: &dyn KeyStore) {
     let name = format!("conformance-{}", uuid::Uuid::now_v7());
-    assert!(store.swap_meta(&name, None, b"one").await.expect("swap"));
+    assert!(backend.swap_meta(&name, None, b"one").await.expect("swap"));
     let kek = MasterKey::generate().expect("key");
     let ws = fresh_workspace();
     let rec = sample_record(&kek, &ws, Provider::OpenAi, "retire").await;
-    store
+    backend
         .insert(&rec, &event(&rec, AuditAction::Add))
         .await
         .expect("insert");
@@ -707,7 +727,7 @@ pub async fn retire_keks_is_a_checked_compare_and_set(store: &dyn KeyStore) {
         format!("unused-{}", uuid::Uuid::now_v7()),
     ];
     assert_eq!(
-        store
+        backend
             .retire_keks(&name, b"one", b"two", &retired)
             .await
             .expect("retire"),
@@ -715,30 +735,30 @@ pub async fn retire_keks_is_a_checked_compare_and_set(store: &dyn KeyStore) {
         "a record still carries the KEK"
     );
     assert_eq!(
-        store.get_meta(&name).await.expect("get").as_deref(),
+        backend.get_meta(&name).await.expect("get").as_deref(),
         Some(&b"one"[..]),
         "a refused retirement changes nothing"
     );
-    store
+    backend
         .delete(&ws, rec.id, &event(&rec, AuditAction::Delete))
         .await
         .expect("delete");
     assert_eq!(
-        store
+        backend
             .retire_keks(&name, b"stale", b"two", &retired)
             .await
             .expect("retire"),
         RetireOutcome::MetaChanged
     );
     assert_eq!(
-        store
+        backend
             .retire_keks(&name, b"one", b"two", &retired)
             .await
             .expect("retire"),
         RetireOutcome::Retired
     );
     assert_eq!(
-        store.get_meta(&name).await.expect("get").as_deref(),
+        backend.get_meta(&name).await.expect("get").as_deref(),
         Some(&b"two"[..])
     );
 }
@@ -790,8 +810,8 @@ impl Writer<'_> {
         record.lookup_hash = self.ring.lookup_hash(&self.ws, &secret);
         let stored = if rotate {
             match self
-                .store
-                .update(&record, &event(&record, AuditAction::Rotate))
+                .ring
+                .update(self.store, &record, &event(&record, AuditAction::Rotate))
                 .await
             {
                 Ok(stored) => stored,
@@ -799,12 +819,13 @@ impl Writer<'_> {
                 Err(e) => panic!("rotate: {e}"),
             }
         } else {
-            self.store
-                .insert(&record, &event(&record, AuditAction::Add))
+            let stored = self
+                .ring
+                .insert(self.store, &record, &event(&record, AuditAction::Add))
                 .await
                 .expect("insert");
             self.ids.push(record.id);
-            record
+            stored
         };
         match self
             .ring
@@ -852,17 +873,17 @@ async fn yield_now() {
 ///
 /// Uses the vault metadata of `store`: give it a store of its own (a fresh
 /// file or database), not one shared with other tests.
-pub async fn rewrap_with_concurrent_writers(store: &dyn KeyStore, with_old_only: bool) {
+pub async fn rewrap_with_concurrent_writers(backend: &dyn KeyStore, with_old_only: bool) {
     use std::sync::Arc;
     let old: Arc<dyn crate::Kek> = Arc::new(MasterKey::generate().expect("key"));
     let new: Arc<dyn crate::Kek> = Arc::new(MasterKey::generate().expect("key"));
-    let admin = crate::Keyring::unlock(store, old.clone(), vec![])
+    let admin = crate::Keyring::unlock(backend, old.clone(), vec![])
         .await
         .expect("unlock");
     let ws = fresh_workspace();
     let mut both = Writer {
-        store,
-        ring: crate::Keyring::unlock(store, old.clone(), vec![new.clone()])
+        store: backend,
+        ring: crate::Keyring::unlock(backend, old.clone(), vec![new.clone()])
             .await
             .expect("unlock with both keys"),
         ws: ws.clone(),
@@ -872,7 +893,7 @@ pub async fn rewrap_with_concurrent_writers(store: &dyn KeyStore, with_old_only:
         stranded: Vec::new(),
     };
     let mut old_only = Writer {
-        store,
+        store: backend,
         ring: admin.clone(),
         ws: ws.clone(),
         name: "old",
@@ -883,8 +904,11 @@ pub async fn rewrap_with_concurrent_writers(store: &dyn KeyStore, with_old_only:
     both.run(10).await;
     old_only.run(if with_old_only { 10 } else { 0 }).await;
     let rewrap = async {
-        let next = admin.begin_rewrap(store, new.clone()).await.expect("begin");
-        next.finish_rewrap(store, "conformance", |_| {})
+        let next = admin
+            .begin_rewrap(backend, new.clone())
+            .await
+            .expect("begin");
+        next.finish_rewrap(backend, "conformance", |_| {})
             .await
             .expect("finish")
     };
@@ -899,11 +923,11 @@ pub async fn rewrap_with_concurrent_writers(store: &dyn KeyStore, with_old_only:
     let (report, _) = futures_join(rewrap, writers).await;
     assert!(report.failures.is_empty(), "{:?}", report.failures);
 
-    let (meta, _) = crate::meta::VaultMeta::load(store).await.expect("meta");
+    let (meta, _) = crate::meta::VaultMeta::load(backend).await.expect("meta");
     let mut after = None;
     let mut records = Vec::new();
     loop {
-        let page = store.scan(after, 256).await.expect("scan");
+        let page = backend.scan(after, 256).await.expect("scan");
         records.extend(page.iter().filter(|r| r.workspace == ws).cloned());
         match page.last() {
             Some(last) if page.len() == 256 => after = Some(last.id),
@@ -925,18 +949,18 @@ pub async fn rewrap_with_concurrent_writers(store: &dyn KeyStore, with_old_only:
     }
     if !old_only.stranded.is_empty() {
         // What the error tells the operator: resume with the old key as previous.
-        let resumed = crate::Keyring::unlock(store, new.clone(), vec![old.clone()])
+        let resumed = crate::Keyring::unlock(backend, new.clone(), vec![old.clone()])
             .await
             .expect("unlock to resume");
         let again = resumed
-            .finish_rewrap(store, "conformance", |_| {})
+            .finish_rewrap(backend, "conformance", |_| {})
             .await
             .expect("resume");
         assert!(again.complete, "{again:?}");
         records.clear();
         let mut after = None;
         loop {
-            let page = store.scan(after, 256).await.expect("scan");
+            let page = backend.scan(after, 256).await.expect("scan");
             records.extend(page.iter().filter(|r| r.workspace == ws).cloned());
             match page.last() {
                 Some(last) if page.len() == 256 => after = Some(last.id),
@@ -960,7 +984,7 @@ pub async fn rewrap_with_concurrent_writers(store: &dyn KeyStore, with_old_only:
         );
     }
     if report.complete {
-        let only_new = crate::Keyring::unlock(store, new.clone(), vec![])
+        let only_new = crate::Keyring::unlock(backend, new.clone(), vec![])
             .await
             .expect("the new key opens the vault");
         for r in &records {
@@ -968,4 +992,295 @@ pub async fn rewrap_with_concurrent_writers(store: &dyn KeyStore, with_old_only:
             only_new.open(r).await.expect("opens under the new key");
         }
     }
+}
+
+/// A stored record for a real (fake) key, written through `ring` with its MAC:
+/// its clear fields match its secret, so `check` passes it.
+async fn add_real(
+    backend: &dyn KeyStore,
+    ring: &crate::Keyring,
+    ws: &WorkspaceId,
+    seed: u64,
+) -> KeyRecord {
+    let record = real_record(backend, ring, ws, seed).await;
+    ring.insert(backend, &record, &event(&record, AuditAction::Add))
+        .await
+        .expect("insert")
+}
+
+/// A new record for the (fake) key of `seed`, sealed and hashed by `ring` for
+/// the vault in `backend`, not yet written (so without a MAC): its clear fields
+/// match its secret, so once written with [`crate::Keyring::insert`] it passes
+/// `check`.
+pub async fn real_record(
+    backend: &dyn KeyStore,
+    ring: &crate::Keyring,
+    ws: &WorkspaceId,
+    seed: u64,
+) -> KeyRecord {
+    let key = ApiKey::parse(&byok_keys::fake::key(
+        Provider::OpenAi,
+        KeyKind::Project,
+        seed,
+    ))
+    .expect("a fake key parses");
+    let id = KeyId::new();
+    let bind = Binding {
+        workspace: ws,
+        id,
+        provider: key.provider(),
+    };
+    let (kek_id, sealed) = ring
+        .seal_for(backend, bind, key.expose_secret())
+        .await
+        .expect("seal");
+    let hash = ring.lookup_hash(ws, key.expose_secret());
+    KeyRecord::new(id, ws.clone(), &key, "real", hash, kek_id, sealed)
+}
+
+/// The error code of `check` for record `id`, `None` when it passed.
+async fn check_code(
+    backend: &dyn KeyStore,
+    ring: &crate::Keyring,
+    ws: &WorkspaceId,
+    id: KeyId,
+) -> Option<&'static str> {
+    ring.check(backend, Some(ws))
+        .await
+        .expect("check")
+        .into_iter()
+        .find(|o| o.id == id)
+        .expect("checked")
+        .error
+        .map(|e| e.code())
+}
+
+/// A change made to a row behind the keyring's back.
+type Alteration = fn(&mut KeyRecord);
+
+/// Record MACs catch rows altered with write access to the store alone: a
+/// revoked key made active again, a changed role, order, kind, mask or label,
+/// a MAC removed. Each is `tampered` on open (what selecting a key uses), in
+/// `check`, and for `Keyring::update` (which never re-authenticates an altered
+/// row); a rewrap refuses to move it. `mark_used` keeps the MAC valid.
+///
+/// Uses the vault metadata of `backend`: give it a store of its own.
+pub async fn record_macs_catch_altered_rows(backend: &dyn KeyStore) {
+    use std::sync::Arc;
+    let kek: Arc<dyn crate::Kek> = Arc::new(MasterKey::generate().expect("key"));
+    let ring = crate::Keyring::unlock(backend, kek.clone(), vec![])
+        .await
+        .expect("unlock");
+    let ws = fresh_workspace();
+    let untouched = add_real(backend, &ring, &ws, 1000).await;
+    let revoked = add_real(backend, &ring, &ws, 1001).await;
+    let mut next = revoked.clone();
+    next.status = Status::Revoked;
+    ring.update(backend, &next, &event(&next, AuditAction::Revoke))
+        .await
+        .expect("revoke through the keyring");
+    backend
+        .mark_used(&ws, untouched.id, &event(&untouched, AuditAction::Use))
+        .await
+        .expect("mark_used");
+    let alterations: [(&str, Alteration); 7] = [
+        ("un-revoked", |r| r.status = Status::Active),
+        ("role", |r| r.role = Role::Backup),
+        ("order", |r| r.order = 9),
+        ("kind", |r| r.kind = KeyKind::Admin),
+        ("masked", |r| r.masked = "sk-proj-…Q8xA".into()),
+        ("label", |r| r.label = "renamed".into()),
+        ("mac removed", |r| r.mac = None),
+    ];
+    let mut altered = Vec::new();
+    for (seed, (what, alter)) in (2000..).zip(alterations) {
+        let id = if what == "un-revoked" {
+            revoked.id
+        } else {
+            add_real(backend, &ring, &ws, seed).await.id
+        };
+        let mut row = backend.get(&ws, id).await.expect("get");
+        alter(&mut row);
+        // A write that bypasses the keyring, as SQL access would: the old MAC stays.
+        let row = backend
+            .update(&row, &event(&row, AuditAction::Update))
+            .await
+            .expect("raw update");
+        let stored = backend.get(&ws, id).await.expect("get");
+        assert_eq!(stored, row);
+        assert_eq!(
+            ring.open(&stored).await.map(drop).map_err(|e| e.code()),
+            Err("tampered"),
+            "{what}: refused on open"
+        );
+        assert_eq!(
+            check_code(backend, &ring, &ws, id).await,
+            Some("tampered"),
+            "{what}: check"
+        );
+        let mut edit = stored.clone();
+        edit.note = Some("edited".into());
+        assert_eq!(
+            ring.update(backend, &edit, &event(&edit, AuditAction::Update))
+                .await
+                .map(drop)
+                .map_err(|e| e.code()),
+            Err("tampered"),
+            "{what}: an update never gives an altered row a fresh MAC"
+        );
+        altered.push(id);
+    }
+    let used = backend.get(&ws, untouched.id).await.expect("get");
+    assert!(used.last_used_at.is_some());
+    ring.open(&used).await.expect("a use keeps the MAC valid");
+    assert_eq!(check_code(backend, &ring, &ws, untouched.id).await, None);
+    let revoked_ok = crate::Keyring::unlock(backend, kek, vec![])
+        .await
+        .expect("unlock again");
+    assert_eq!(
+        revoked_ok
+            .open(&backend.get(&ws, revoked.id).await.expect("get"))
+            .await
+            .map(drop)
+            .map_err(|e| e.code()),
+        Err("tampered"),
+        "a fresh unlock still refuses the un-revoked row"
+    );
+
+    // A rewrap moves the intact record (with a fresh MAC) and refuses the others.
+    let new: Arc<dyn crate::Kek> = Arc::new(MasterKey::generate().expect("key"));
+    let moved = ring.begin_rewrap(backend, new).await.expect("begin");
+    let report = moved
+        .finish_rewrap(backend, "conformance", |_| {})
+        .await
+        .expect("finish");
+    assert!(!report.complete);
+    let mut failed: Vec<(KeyId, &str)> = report
+        .failures
+        .iter()
+        .map(|f| (f.id, f.error.as_ref().map_or("ok", StoreError::code)))
+        .collect();
+    failed.sort();
+    let mut expected: Vec<(KeyId, &str)> = altered.iter().map(|id| (*id, "tampered")).collect();
+    expected.sort();
+    assert_eq!(
+        failed, expected,
+        "every altered row, and only those, is refused"
+    );
+    let intact = backend.get(&ws, untouched.id).await.expect("get");
+    assert_eq!(intact.kek_id, moved.current().id());
+    moved
+        .open(&intact)
+        .await
+        .expect("re-wrapped with a fresh MAC");
+}
+
+/// A vault written before record MACs (records without one, metadata of the
+/// old form) gets a MAC for every record when a keyring holding every KEK it
+/// lists unlocks it, and is marked so in its metadata in the same step; from
+/// then on a record without a MAC (set back to none with write access alone)
+/// is `tampered`, and the old form of the metadata cannot be restored without
+/// the master key.
+///
+/// Uses the vault metadata of `backend`: give it a store of its own.
+pub async fn old_vaults_get_record_macs_on_unlock(backend: &dyn KeyStore) {
+    use base64::Engine as _;
+    use std::sync::Arc;
+    let kek: Arc<dyn crate::Kek> = Arc::new(MasterKey::generate().expect("key"));
+    let lookup = DataKey::generate().expect("entropy");
+    // What an older byok wrote: the lookup key under the old AAD, no MACs.
+    let old = crate::Keyring::new(kek.clone(), vec![], lookup.as_bytes(), false);
+    let mut meta = crate::meta::VaultMeta::default();
+    let wrapped = kek
+        .wrap(&lookup, crate::keyring::LOOKUP_AAD)
+        .await
+        .expect("wrap");
+    meta.keks.insert(
+        kek.id().to_owned(),
+        base64::engine::general_purpose::STANDARD.encode(wrapped),
+    );
+    meta.current = Some(kek.id().to_owned());
+    assert!(
+        meta.store(backend, None).await.expect("meta"),
+        "a fresh store"
+    );
+    let ws = fresh_workspace();
+    let mut ids = Vec::new();
+    for seed in 0..3 {
+        let r = real_record(backend, &old, &ws, 3000 + seed).await;
+        backend
+            .insert(&r, &event(&r, AuditAction::Add))
+            .await
+            .expect("insert");
+        ids.push(r.id);
+    }
+    for id in &ids {
+        assert_eq!(backend.get(&ws, *id).await.expect("get").mac, None);
+        old.open(&backend.get(&ws, *id).await.expect("get"))
+            .await
+            .expect("an old vault accepts records without a MAC");
+    }
+
+    let ring = crate::Keyring::unlock(backend, kek.clone(), vec![])
+        .await
+        .expect("unlock upgrades");
+    for id in &ids {
+        let r = backend.get(&ws, *id).await.expect("get");
+        assert!(r.mac.is_some(), "every record got its MAC");
+        assert_eq!(r.version, 2, "written as an update");
+        ring.open(&r).await.expect("and opens");
+    }
+    assert!(
+        ring.check(backend, Some(&ws))
+            .await
+            .expect("check")
+            .iter()
+            .all(crate::CheckOutcome::ok)
+    );
+    let upgrades = backend
+        .audit(&ws)
+        .await
+        .expect("audit")
+        .iter()
+        .filter(|e| e.action == AuditAction::Update && e.actor == "byok:record-mac")
+        .count();
+    assert_eq!(upgrades, ids.len(), "one audit event per record");
+    let (after, _) = crate::meta::VaultMeta::load(backend).await.expect("meta");
+    let entry = base64::engine::general_purpose::STANDARD
+        .decode(&after.keks[kek.id()])
+        .expect("base64");
+    assert!(
+        kek.unwrap(&entry, crate::keyring::LOOKUP_AAD)
+            .await
+            .expect("unwrap")
+            .is_none(),
+        "the metadata no longer has the old form"
+    );
+    // Works as any vault: add, edit, open.
+    let added = add_real(backend, &ring, &ws, 3100).await;
+    ring.open(&added).await.expect("a new record opens");
+
+    // A MAC removed afterwards is tampering, for this keyring and a fresh one.
+    let mut stripped = backend.get(&ws, ids[0]).await.expect("get");
+    stripped.mac = None;
+    backend
+        .update(&stripped, &event(&stripped, AuditAction::Update))
+        .await
+        .expect("raw update");
+    let stripped = backend.get(&ws, ids[0]).await.expect("get");
+    let again = crate::Keyring::unlock(backend, kek, vec![])
+        .await
+        .expect("unlock");
+    for r in [&ring, &again] {
+        assert_eq!(
+            r.open(&stripped).await.map(drop).map_err(|e| e.code()),
+            Err("tampered")
+        );
+        assert_eq!(check_code(backend, r, &ws, ids[0]).await, Some("tampered"));
+    }
+    assert_eq!(
+        backend.get(&ws, ids[0]).await.expect("get").mac,
+        None,
+        "unlocking an upgraded vault back-fills nothing"
+    );
 }

@@ -42,9 +42,11 @@ pub enum StoreError {
         id: String,
     },
     /// A record's clear fields (provider, kind, mask, fingerprint, lookup hash) do
-    /// not match the secret it seals: the row was altered outside byok.
+    /// not match the secret it seals, or its fields do not match their MAC
+    /// (`field` is `mac`: status, role, order, … changed, or the MAC removed):
+    /// the row was altered outside byok.
     #[error(
-        "the record of key {id} does not match its sealed secret ({field} differs): its row was altered; restore it from a backup, or delete and re-add the key"
+        "the record of key {id} does not match its sealed secret or its MAC ({field} differs): its row was altered outside byok; restore it from a backup, or delete and re-add the key"
     )]
     Tampered {
         /// The record id.

@@ -19,8 +19,17 @@ use crate::record::{KeyId, KeyRecord, LookupHash, WorkspaceId, now};
 use crate::sealed::{Binding, SealedSecret};
 use crate::store::{KeyStore, RetireOutcome};
 
-/// AAD of the wrapped lookup key in the vault metadata.
-const LOOKUP_AAD: &[u8] = b"byok/v1/lookup-key";
+mod mac;
+
+/// AAD of the wrapped lookup key in the metadata of a vault from before record
+/// MACs: its records may lack one (see [`Keyring::unlock`]).
+pub(crate) const LOOKUP_AAD: &[u8] = b"byok/v1/lookup-key";
+/// AAD of the wrapped lookup key in the metadata of a vault every record of
+/// which carries a MAC. Only a holder of the KEK can wrap under either, so the
+/// marker cannot be removed or forged with write access to the database alone.
+const LOOKUP_AAD_MACS: &[u8] = b"byok/v1/lookup-key/record-macs";
+/// The actor of the audit events written when an old vault's records get their MACs.
+const UPGRADE_ACTOR: &str = "byok:record-mac";
 /// Records read per page by `check` and `rewrap`.
 const PAGE: usize = 256;
 /// How many times `finish_rewrap` re-visits records written under an old KEK
@@ -29,11 +38,24 @@ const FINAL_ROUNDS: usize = 5;
 
 /// The keys of an unlocked vault. Built by [`Keyring::unlock`], which fails with
 /// `WrongMasterKey` before anything else when the master key does not fit.
+///
+/// Every record carries a MAC over its fields (status, role, order, kind, …)
+/// under a key derived from the vault's lookup key: write records with
+/// [`Keyring::insert`] and [`Keyring::update`], which compute it; every
+/// [`open`](Keyring::open) and [`check`](Keyring::check) verifies it, so a row
+/// altered with SQL access alone (a revoked key made active again, say) is
+/// `tampered`.
 #[derive(Clone)]
 pub struct Keyring {
     current: Arc<dyn Kek>,
     previous: Vec<Arc<dyn Kek>>,
     lookup_key: Arc<Zeroizing<[u8; 32]>>,
+    /// Derived from `lookup_key` (domain-separated); the key of record MACs.
+    record_key: Arc<Zeroizing<[u8; 32]>>,
+    /// Whether the vault's metadata says every record carries a MAC; only a
+    /// vault from before record MACs that this keyring could not upgrade
+    /// (it does not hold every KEK the vault lists) accepts a record without one.
+    macs_required: bool,
 }
 
 impl fmt::Debug for Keyring {
@@ -121,20 +143,21 @@ impl Keyring {
                     continue;
                 }
                 let lookup = DataKey::generate()?;
-                let wrapped = current.wrap(&lookup, LOOKUP_AAD).await?;
+                let wrapped = current.wrap(&lookup, LOOKUP_AAD_MACS).await?;
                 meta.keks
                     .insert(current.id().to_owned(), STANDARD.encode(wrapped));
                 meta.current = Some(current.id().to_owned());
                 if meta.store(store, raw.as_deref()).await? {
-                    return Ok(Keyring {
-                        current,
-                        previous,
-                        lookup_key: Arc::new(Zeroizing::new(*lookup.as_bytes())),
-                    });
+                    return Ok(Keyring::new(
+                        current.clone(),
+                        previous.clone(),
+                        lookup.as_bytes(),
+                        true,
+                    ));
                 }
                 continue;
             }
-            let lookup_key = unwrap_lookup(&meta, current.as_ref())
+            let (lookup_key, upgraded) = unwrap_lookup(&meta, current.as_ref())
                 .await?
                 .ok_or(StoreError::WrongMasterKey)?;
             for p in &previous {
@@ -142,12 +165,158 @@ impl Keyring {
                 // knows must open its entry.
                 unwrap_lookup(&meta, p.as_ref()).await?;
             }
-            return Ok(Keyring {
-                current,
-                previous,
-                lookup_key: Arc::new(Zeroizing::new(*lookup_key.as_bytes())),
+            let ring = Keyring::new(
+                current.clone(),
+                previous.clone(),
+                lookup_key.as_bytes(),
+                upgraded,
+            );
+            if upgraded || !meta.keks.keys().all(|id| ring.kek(id).is_some()) {
+                return Ok(ring);
+            }
+            // A vault from before record MACs, and this keyring holds every KEK
+            // it lists: give every record its MAC, then mark the vault (every
+            // entry re-wrapped under the new AAD) in one compare-and-set.
+            ring.backfill_macs(store).await?;
+            let mut next = meta.clone();
+            for (id, entry) in next.keks.iter_mut() {
+                let kek = ring.kek(id).expect("held: checked above");
+                *entry = STANDARD.encode(kek.wrap(&lookup_key, LOOKUP_AAD_MACS).await?);
+            }
+            if next.store(store, raw.as_deref()).await? {
+                return Ok(Keyring {
+                    macs_required: true,
+                    ..ring
+                });
+            }
+            // The metadata changed meanwhile (another process upgraded it, or
+            // began a rewrap): read it again.
+        }
+    }
+
+    /// A keyring over `lookup_key` (no metadata read or written).
+    pub(crate) fn new(
+        current: Arc<dyn Kek>,
+        previous: Vec<Arc<dyn Kek>>,
+        lookup_key: &[u8; 32],
+        macs_required: bool,
+    ) -> Keyring {
+        Keyring {
+            current,
+            previous,
+            lookup_key: Arc::new(Zeroizing::new(*lookup_key)),
+            record_key: Arc::new(mac::derive_key(lookup_key)),
+            macs_required,
+        }
+    }
+
+    /// Give every record without a MAC one (an update, with an audit event
+    /// by `byok:record-mac`), retrying on concurrent edits.
+    async fn backfill_macs(&self, store: &dyn KeyStore) -> Result<(), StoreError> {
+        let mut after = None;
+        loop {
+            let page = store.scan(after, PAGE).await?;
+            for r in &page {
+                let mut record = r.clone();
+                while record.mac.is_none() {
+                    let event = AuditEvent::now(
+                        record.workspace.clone(),
+                        record.id,
+                        AuditAction::Update,
+                        UPGRADE_ACTOR,
+                    );
+                    match self.write_update(store, &record, &event).await {
+                        Ok(_) | Err(StoreError::NotFound { .. }) => break,
+                        Err(StoreError::Conflict { .. }) => {
+                            match store.get(&record.workspace, record.id).await {
+                                Ok(fresh) => record = fresh,
+                                Err(StoreError::NotFound { .. }) => break,
+                                Err(e) => return Err(e),
+                            }
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == PAGE => after = Some(last.id),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Check `record`'s MAC: `tampered` (field `mac`) when it is missing or
+    /// does not match its fields, that is, when the row was changed by anything
+    /// but [`Keyring::insert`] / [`Keyring::update`] with this vault's keys.
+    ///
+    /// A record without a MAC passes only in a vault from before record MACs
+    /// that could not be upgraded yet (see [`Keyring::unlock`]).
+    pub fn authenticate(&self, record: &KeyRecord) -> Result<(), StoreError> {
+        let ok = match &record.mac {
+            None => !self.macs_required,
+            Some(tag) => mac::matches(&self.record_key, record, tag),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(StoreError::Tampered {
+                id: record.id.to_string(),
+                field: "mac".into(),
+            })
+        }
+    }
+
+    /// Store a new record with its MAC and its audit event (see
+    /// [`KeyStore::insert`]); returns the record as stored.
+    pub async fn insert(
+        &self,
+        store: &dyn KeyStore,
+        record: &KeyRecord,
+        event: &AuditEvent,
+    ) -> Result<KeyRecord, StoreError> {
+        let mut stored = record.clone();
+        stored.mac = Some(mac::compute(&self.record_key, record, record.version));
+        store.insert(&stored, event).await?;
+        Ok(stored)
+    }
+
+    /// Compare-and-set update of `record` from `record.version` (see
+    /// [`KeyStore::update`]), with a MAC for the version it is stored at.
+    ///
+    /// The row being replaced is read and authenticated first, so an update
+    /// never gives a fresh MAC to a row altered outside byok (`tampered`); a
+    /// stored version other than `record.version` is `conflict`.
+    pub async fn update(
+        &self,
+        store: &dyn KeyStore,
+        record: &KeyRecord,
+        event: &AuditEvent,
+    ) -> Result<KeyRecord, StoreError> {
+        let current = store.get(&record.workspace, record.id).await?;
+        if current.version != record.version {
+            return Err(StoreError::Conflict {
+                id: record.id.to_string(),
+                expected: record.version,
             });
         }
+        self.authenticate(&current)?;
+        self.write_update(store, record, event).await
+    }
+
+    /// [`KeyStore::update`] with the MAC of the version the row will have.
+    async fn write_update(
+        &self,
+        store: &dyn KeyStore,
+        record: &KeyRecord,
+        event: &AuditEvent,
+    ) -> Result<KeyRecord, StoreError> {
+        let mut next = record.clone();
+        next.mac = Some(mac::compute(
+            &self.record_key,
+            record,
+            record.version.saturating_add(1),
+        ));
+        store.update(&next, event).await
     }
 
     /// The KEK new secrets are sealed under.
@@ -254,8 +423,17 @@ impl Keyring {
             .map(drop)
     }
 
-    /// Open a record's secret.
+    /// Open a record's secret, after its MAC is checked ([`Keyring::authenticate`]):
+    /// `corrupt` when the sealed secret fails to open, `tampered` when the
+    /// record's fields were altered.
     pub async fn open(&self, record: &KeyRecord) -> Result<SecretString, StoreError> {
+        let secret = self.open_sealed(record).await?;
+        self.authenticate(record)?;
+        Ok(secret)
+    }
+
+    /// Open the sealed secret alone (its AEAD binds workspace, id and provider).
+    async fn open_sealed(&self, record: &KeyRecord) -> Result<SecretString, StoreError> {
         let kek = self
             .kek(&record.kek_id)
             .ok_or_else(|| StoreError::UnknownKek {
@@ -305,9 +483,10 @@ impl Keyring {
     /// Open `record` and check that its clear fields say what its secret is:
     /// provider, kind, mask, fingerprint and lookup hash are all derived from the
     /// key, so a row whose mask was spoofed or whose kind was changed (an admin key
-    /// passed off as one for inference) is `tampered`, not "ok".
+    /// passed off as one for inference) is `tampered`, not "ok"; then check its
+    /// MAC, which covers the rest (status, role, order, …).
     pub async fn verify(&self, record: &KeyRecord) -> Result<(), StoreError> {
-        let secret = self.open(record).await?;
+        let secret = self.open_sealed(record).await?;
         let tampered = |field: &str| StoreError::Tampered {
             id: record.id.to_string(),
             field: field.to_owned(),
@@ -332,7 +511,7 @@ impl Keyring {
         if hash != record.lookup_hash {
             return Err(tampered("lookup_hash"));
         }
-        Ok(())
+        self.authenticate(record)
     }
 
     /// Start rotating the master key to `new`: records the new KEK in the vault
@@ -350,8 +529,18 @@ impl Keyring {
                 return Err(StoreError::WrongMasterKey);
             }
             if !meta.keks.contains_key(new.id()) {
+                // The new entry keeps the vault's form (with or without record MACs).
+                let upgraded = match unwrap_lookup(&meta, self.current()).await? {
+                    Some((_, upgraded)) => upgraded,
+                    None => return Err(StoreError::WrongMasterKey),
+                };
+                let aad = if upgraded {
+                    LOOKUP_AAD_MACS
+                } else {
+                    LOOKUP_AAD
+                };
                 let lookup = DataKey::from_bytes(Zeroizing::new(**self.lookup_key));
-                let wrapped = new.wrap(&lookup, LOOKUP_AAD).await?;
+                let wrapped = new.wrap(&lookup, aad).await?;
                 meta.keks
                     .insert(new.id().to_owned(), STANDARD.encode(wrapped));
             }
@@ -366,6 +555,8 @@ impl Keyring {
             current: new,
             previous,
             lookup_key: self.lookup_key.clone(),
+            record_key: self.record_key.clone(),
+            macs_required: self.macs_required,
         })
     }
 
@@ -457,7 +648,11 @@ impl Keyring {
                     Ok(true) => counts.rewrapped += 1,
                     Ok(false) if first => counts.already += 1,
                     Ok(false) => continue,
-                    Err(e @ (StoreError::Corrupt { .. } | StoreError::UnknownKek { .. })) => {
+                    Err(
+                        e @ (StoreError::Corrupt { .. }
+                        | StoreError::UnknownKek { .. }
+                        | StoreError::Tampered { .. }),
+                    ) => {
                         if failures.iter().any(|f| f.id == r.id) {
                             continue;
                         }
@@ -493,6 +688,8 @@ impl Keyring {
             if record.kek_id == target.id() {
                 return Ok(false);
             }
+            // Never give a fresh MAC to a row altered outside byok.
+            self.authenticate(&record)?;
             let old = self
                 .kek(&record.kek_id)
                 .ok_or_else(|| StoreError::UnknownKek {
@@ -509,7 +706,7 @@ impl Keyring {
                 AuditAction::Rewrap,
                 actor,
             );
-            match store.update(&next, &event).await {
+            match self.write_update(store, &next, &event).await {
                 Ok(_) => return Ok(true),
                 Err(StoreError::Conflict { .. }) => {
                     match store.get(&record.workspace, record.id).await {
@@ -534,11 +731,15 @@ pub fn binding(record: &KeyRecord) -> Binding<'_> {
     }
 }
 
-/// The lookup key wrapped under `kek`: `None` when the vault does not know `kek`.
+/// The lookup key wrapped under `kek`, and whether its entry says every record
+/// carries a MAC: `None` when the vault does not know `kek`.
 ///
 /// A KEK's id is derived from its key material, so an entry under `kek`'s id
 /// that does not open under `kek` is damage to the metadata, not a wrong key.
-async fn unwrap_lookup(meta: &VaultMeta, kek: &dyn Kek) -> Result<Option<DataKey>, StoreError> {
+async fn unwrap_lookup(
+    meta: &VaultMeta,
+    kek: &dyn Kek,
+) -> Result<Option<(DataKey, bool)>, StoreError> {
     let Some(encoded) = meta.keks.get(kek.id()) else {
         return Ok(None);
     };
@@ -548,399 +749,14 @@ async fn unwrap_lookup(meta: &VaultMeta, kek: &dyn Kek) -> Result<Option<DataKey
     let wrapped = STANDARD
         .decode(encoded)
         .map_err(|_| damaged("is not base64"))?;
+    if let Some(key) = kek.unwrap(&wrapped, LOOKUP_AAD_MACS).await? {
+        return Ok(Some((key, true)));
+    }
     match kek.unwrap(&wrapped, LOOKUP_AAD).await? {
-        Some(key) => Ok(Some(key)),
+        Some(key) => Ok(Some((key, false))),
         None => Err(damaged("fails its integrity check")),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::kek::MasterKey;
-    use crate::memory::MemoryStore;
-    use byok_keys::{KeyKind, Provider};
-    use secrecy::ExposeSecret;
-
-    fn mk() -> Arc<dyn Kek> {
-        Arc::new(MasterKey::generate().unwrap())
-    }
-
-    /// A real (fake) OpenAI key standing for `name`, so records carry the mask,
-    /// fingerprint and kind their secret implies (`check` compares them).
-    fn key_for(name: &str) -> String {
-        let seed = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
-        byok_keys::fake::key(Provider::OpenAi, KeyKind::Project, seed)
-    }
-
-    async fn add(store: &MemoryStore, ring: &Keyring, ws: &WorkspaceId, name: &str) -> KeyRecord {
-        let key = byok_keys::ApiKey::parse(&key_for(name)).unwrap();
-        let secret = key.expose_secret();
-        let id = KeyId::new();
-        let (kek_id, sealed) = ring
-            .seal(
-                Binding {
-                    workspace: ws,
-                    id,
-                    provider: Provider::OpenAi,
-                },
-                secret,
-            )
-            .await
-            .unwrap();
-        let r = KeyRecord::new(
-            id,
-            ws.clone(),
-            Provider::OpenAi,
-            KeyKind::Project,
-            "l",
-            key.masked(),
-            key.fingerprint().to_string(),
-            ring.lookup_hash(ws, secret),
-            kek_id,
-            sealed,
-        );
-        store
-            .insert(&r, &AuditEvent::now(ws.clone(), id, AuditAction::Add, "t"))
-            .await
-            .unwrap();
-        r
-    }
-
-    #[tokio::test]
-    async fn wrong_master_key_fails_first() {
-        let store = MemoryStore::new();
-        let right = mk();
-        Keyring::unlock(&store, right.clone(), vec![])
-            .await
-            .unwrap();
-        let err = Keyring::unlock(&store, mk(), vec![]).await.unwrap_err();
-        assert_eq!(err, StoreError::WrongMasterKey);
-        Keyring::unlock(&store, right, vec![])
-            .await
-            .expect("the right key still opens");
-    }
-
-    /// Records without metadata: no master key may claim the vault.
-    #[tokio::test]
-    async fn records_without_metadata_are_refused_not_claimed() {
-        let store = MemoryStore::new();
-        let right = mk();
-        let ring = Keyring::unlock(&store, right.clone(), vec![])
-            .await
-            .unwrap();
-        let ws = WorkspaceId::new("w").unwrap();
-        add(&store, &ring, &ws, "secret").await;
-        let saved = store
-            .get_meta(crate::meta::META_NAME)
-            .await
-            .unwrap()
-            .unwrap();
-        let stripped = MemoryStore::new();
-        for r in store.list(&ws).await.unwrap() {
-            stripped
-                .insert(
-                    &r,
-                    &AuditEvent::now(ws.clone(), r.id, AuditAction::Add, "t"),
-                )
-                .await
-                .unwrap();
-        }
-        let err = Keyring::unlock(&stripped, mk(), vec![]).await.unwrap_err();
-        assert_eq!(err.code(), "metadata_missing");
-        assert!(err.to_string().contains("backup"), "{err}");
-        assert!(
-            stripped
-                .get_meta(crate::meta::META_NAME)
-                .await
-                .unwrap()
-                .is_none()
-        );
-        // Restored from a backup, the real key opens it again.
-        assert!(
-            stripped
-                .swap_meta(crate::meta::META_NAME, None, &saved)
-                .await
-                .unwrap()
-        );
-        let back = Keyring::unlock(&stripped, right, vec![]).await.unwrap();
-        assert!(
-            back.check(&stripped, None)
-                .await
-                .unwrap()
-                .iter()
-                .all(CheckOutcome::ok)
-        );
-    }
-
-    /// Damage to the metadata is `corrupt_metadata`; `wrong_master_key` is kept
-    /// for a key the intact document does not know.
-    #[tokio::test]
-    async fn damaged_metadata_is_not_a_wrong_master_key() {
-        let store = MemoryStore::new();
-        let key = mk();
-        Keyring::unlock(&store, key.clone(), vec![]).await.unwrap();
-        let (meta, raw) = VaultMeta::load(&store).await.unwrap();
-        // Not JSON any more.
-        assert!(
-            store
-                .swap_meta(
-                    crate::meta::META_NAME,
-                    raw.as_deref(),
-                    b"{\"format\":1,\"keks\":{"
-                )
-                .await
-                .unwrap()
-        );
-        let err = Keyring::unlock(&store, key.clone(), vec![])
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), "corrupt_metadata");
-        assert!(
-            meta.store(&store, Some(b"{\"format\":1,\"keks\":{"))
-                .await
-                .unwrap()
-        );
-        // The check value of the key given is not base64.
-        let (mut bad, raw) = VaultMeta::load(&store).await.unwrap();
-        bad.keks.insert(key.id().to_owned(), "%%%".into());
-        assert!(bad.store(&store, raw.as_deref()).await.unwrap());
-        let err = Keyring::unlock(&store, key.clone(), vec![])
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), "corrupt_metadata");
-        assert!(
-            meta.store(&store, Some(&bad.encode().unwrap()))
-                .await
-                .unwrap()
-        );
-        assert_eq!(
-            Keyring::unlock(&store, mk(), vec![]).await.unwrap_err(),
-            StoreError::WrongMasterKey,
-            "a key the intact document does not know"
-        );
-        Keyring::unlock(&store, key, vec![])
-            .await
-            .expect("intact again");
-    }
-
-    /// A bit flipped in the check value of the key given: that key is the
-    /// vault's (its id is listed), so the document is damaged.
-    #[tokio::test]
-    async fn a_tampered_check_value_is_corrupt_metadata() {
-        let store = MemoryStore::new();
-        let key = mk();
-        Keyring::unlock(&store, key.clone(), vec![]).await.unwrap();
-        let (mut meta, raw) = VaultMeta::load(&store).await.unwrap();
-        let wrapped = meta.keks.get_mut(key.id()).unwrap();
-        let mut bytes = STANDARD.decode(&*wrapped).unwrap();
-        bytes[30] ^= 1;
-        *wrapped = STANDARD.encode(bytes);
-        assert!(meta.store(&store, raw.as_deref()).await.unwrap());
-        assert_eq!(
-            Keyring::unlock(&store, key, vec![])
-                .await
-                .unwrap_err()
-                .code(),
-            "corrupt_metadata"
-        );
-    }
-
-    #[tokio::test]
-    async fn lookup_hash_is_keyed_and_workspace_bound() {
-        let store = MemoryStore::new();
-        let ring = Keyring::unlock(&store, mk(), vec![]).await.unwrap();
-        let other = Keyring::unlock(&MemoryStore::new(), mk(), vec![])
-            .await
-            .unwrap();
-        let (a, b) = (
-            WorkspaceId::new("a").unwrap(),
-            WorkspaceId::new("b").unwrap(),
-        );
-        assert_eq!(ring.lookup_hash(&a, "k"), ring.lookup_hash(&a, "k"));
-        assert_ne!(ring.lookup_hash(&a, "k"), ring.lookup_hash(&b, "k"));
-        assert_ne!(ring.lookup_hash(&a, "k"), other.lookup_hash(&a, "k"));
-    }
-
-    #[tokio::test]
-    async fn rewrap_moves_every_record_and_survives_an_interruption() {
-        let store = MemoryStore::new();
-        let (old, new) = (mk(), mk());
-        let ring = Keyring::unlock(&store, old.clone(), vec![]).await.unwrap();
-        let ws = WorkspaceId::new("w").unwrap();
-        let mut recs = Vec::new();
-        for i in 0..5 {
-            recs.push(add(&store, &ring, &ws, &format!("secret-{i}")).await);
-        }
-        let next = ring.begin_rewrap(&store, new.clone()).await.unwrap();
-        // Simulate a crash after two records: rewrap them by hand, then resume from a fresh unlock.
-        for r in &recs[..2] {
-            let mut moved = r.clone();
-            moved.sealed = r
-                .sealed
-                .rewrap(old.as_ref(), new.as_ref(), binding(r))
-                .await
-                .unwrap();
-            moved.kek_id = new.id().to_owned();
-            store
-                .update(
-                    &moved,
-                    &AuditEvent::now(ws.clone(), r.id, AuditAction::Update, "t"),
-                )
-                .await
-                .unwrap();
-        }
-        drop(next);
-        // During the rewrap both keys open the vault.
-        Keyring::unlock(&store, old.clone(), vec![]).await.unwrap();
-        let resumed = Keyring::unlock(&store, new.clone(), vec![old.clone()])
-            .await
-            .unwrap();
-        assert!(
-            resumed
-                .check(&store, None)
-                .await
-                .unwrap()
-                .iter()
-                .all(CheckOutcome::ok)
-        );
-        let mut seen = Vec::new();
-        let report = resumed
-            .finish_rewrap(&store, "test", |p| seen.push(p))
-            .await
-            .unwrap();
-        assert!(report.complete);
-        assert_eq!((report.progress.rewrapped, report.progress.already), (3, 2));
-        assert_eq!(seen.len(), 5, "progress after every record");
-        for r in store.list(&ws).await.unwrap() {
-            assert_eq!(r.kek_id, new.id());
-        }
-        let only_new = Keyring::unlock(&store, new.clone(), vec![]).await.unwrap();
-        for r in store.list(&ws).await.unwrap().iter() {
-            assert!(
-                only_new
-                    .open(r)
-                    .await
-                    .unwrap()
-                    .expose_secret()
-                    .starts_with("sk-proj-")
-            );
-        }
-        assert_eq!(
-            Keyring::unlock(&store, old, vec![]).await.unwrap_err(),
-            StoreError::WrongMasterKey,
-            "the old key is retired"
-        );
-        let rewraps = store
-            .audit(&ws)
-            .await
-            .unwrap()
-            .iter()
-            .filter(|e| e.action == AuditAction::Rewrap)
-            .count();
-        assert_eq!(rewraps, 3);
-    }
-
-    #[tokio::test]
-    async fn rewrap_reports_corrupt_records_and_keeps_both_keys() {
-        let store = MemoryStore::new();
-        let (old, new) = (mk(), mk());
-        let ring = Keyring::unlock(&store, old.clone(), vec![]).await.unwrap();
-        let ws = WorkspaceId::new("w").unwrap();
-        let good = add(&store, &ring, &ws, "good").await;
-        let mut bad = add(&store, &ring, &ws, "bad").await;
-        let mut bytes = bad.sealed.as_bytes().to_vec();
-        bytes[10] ^= 4;
-        bad.sealed = SealedSecret::from_bytes(bytes);
-        store
-            .update(
-                &bad,
-                &AuditEvent::now(ws.clone(), bad.id, AuditAction::Update, "t"),
-            )
-            .await
-            .unwrap();
-        let next = ring.begin_rewrap(&store, new.clone()).await.unwrap();
-        let report = next.finish_rewrap(&store, "test", |_| {}).await.unwrap();
-        assert!(!report.complete);
-        assert_eq!(report.failures.len(), 1);
-        assert_eq!(report.failures[0].id, bad.id);
-        assert_eq!(store.get(&ws, good.id).await.unwrap().kek_id, new.id());
-        Keyring::unlock(&store, old, vec![])
-            .await
-            .expect("an incomplete rewrap keeps the old key valid");
-        let checks = next.check(&store, Some(&ws)).await.unwrap();
-        assert_eq!(checks.iter().filter(|c| !c.ok()).count(), 1);
-    }
-
-    #[tokio::test]
-    async fn a_stale_instance_is_caught_by_check_and_repaired_by_a_resumed_rewrap() {
-        let store = MemoryStore::new();
-        let (old, new) = (mk(), mk());
-        let stale = Keyring::unlock(&store, old.clone(), vec![]).await.unwrap();
-        let ws = WorkspaceId::new("w").unwrap();
-        add(&store, &stale, &ws, "before").await;
-        let next = stale.begin_rewrap(&store, new.clone()).await.unwrap();
-        assert!(
-            next.finish_rewrap(&store, "a", |_| {})
-                .await
-                .unwrap()
-                .complete
-        );
-        // An instance never restarted keeps sealing under the retired key.
-        let late = add(&store, &stale, &ws, "late").await;
-        let only_new = Keyring::unlock(&store, new.clone(), vec![]).await.unwrap();
-        let failed: Vec<_> = only_new
-            .check(&store, None)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|c| !c.ok())
-            .collect();
-        assert_eq!(failed.len(), 1);
-        assert_eq!(
-            (failed[0].id, failed[0].error.as_ref().map(StoreError::code)),
-            (late.id, Some("unknown_kek"))
-        );
-        let repair = Keyring::unlock(&store, new.clone(), vec![old])
-            .await
-            .unwrap();
-        let report = repair.finish_rewrap(&store, "a", |_| {}).await.unwrap();
-        assert_eq!((report.complete, report.progress.rewrapped), (true, 1));
-        assert!(
-            only_new
-                .check(&store, None)
-                .await
-                .unwrap()
-                .iter()
-                .all(CheckOutcome::ok)
-        );
-    }
-
-    #[tokio::test]
-    async fn readers_keep_working_during_a_rewrap() {
-        let store = MemoryStore::new();
-        let ring = Keyring::unlock(&store, mk(), vec![]).await.unwrap();
-        let ws = WorkspaceId::new("w").unwrap();
-        let a = add(&store, &ring, &ws, "a").await;
-        let next = ring.begin_rewrap(&store, mk()).await.unwrap();
-        let b = add(&store, &next, &ws, "b").await;
-        // Half-way: `a` still under the old KEK, `b` under the new one; `next` opens both.
-        assert_eq!(
-            next.open(&store.get(&ws, a.id).await.unwrap())
-                .await
-                .unwrap()
-                .expose_secret(),
-            key_for("a")
-        );
-        assert_eq!(
-            next.open(&store.get(&ws, b.id).await.unwrap())
-                .await
-                .unwrap()
-                .expose_secret(),
-            key_for("b")
-        );
-        assert_eq!(ring.open(&b).await.unwrap_err().code(), "unknown_kek");
-    }
-}
+mod tests;

@@ -1,14 +1,24 @@
 //! # byok-store — encrypted storage of users' LLM API keys
 //!
 //! - [`KeyStore`]: the persistence trait (object safe, `Arc<dyn KeyStore>`), with a
-//!   written contract and a public [`conformance`] suite any backend can run.
+//!   written contract and a public conformance suite any backend can run
+#![cfg_attr(
+    feature = "conformance",
+    doc = "  ([`conformance`], feature `conformance`)."
+)]
+#![cfg_attr(
+    not(feature = "conformance"),
+    doc = "  (`conformance`, feature `conformance`, off in this build)."
+)]
 //! - Envelope encryption: per record a random 256-bit data key seals the secret
 //!   with XChaCha20-Poly1305; a [`Kek`] (the local [`MasterKey`], or a KMS you plug
 //!   in) wraps the data key. Both layers bind format version, workspace, record id
 //!   and provider as AAD, so a sealed value copied to another row fails to open.
 //! - [`Keyring`]: an unlocked vault — fails first with `wrong_master_key`, seals,
-//!   opens, computes keyed lookup hashes for duplicate detection, checks every
-//!   record, and rotates the master key online and resumably (rewrap).
+//!   opens, computes keyed lookup hashes for duplicate detection, writes records
+//!   with a MAC over their fields and verifies it on every open (a row altered
+//!   with SQL access alone is `tampered`), checks every record, and rotates the
+//!   master key online and resumably (rewrap).
 //! - Backends: [`MemoryStore`] always;
 #![cfg_attr(
     feature = "sqlite",
@@ -45,9 +55,9 @@
 //!     .seal(Binding { workspace: &ws, id, provider: key.provider() }, key.expose_secret())
 //!     .await?;
 //! let hash = keyring.lookup_hash(&ws, key.expose_secret());
-//! let record = KeyRecord::new(id, ws.clone(), key.provider(), key.kind(), "prod",
-//!     key.masked(), key.fingerprint().to_string(), hash, kek_id, sealed);
-//! store.insert(&record, &AuditEvent::now(ws.clone(), id, AuditAction::Add, "user:42")).await?;
+//! let record = KeyRecord::new(id, ws.clone(), &key, "prod", hash, kek_id, sealed);
+//! // Written through the keyring, which adds the record's MAC.
+//! keyring.insert(&store, &record, &AuditEvent::now(ws.clone(), id, AuditAction::Add, "user:42")).await?;
 //!
 //! let stored = store.get(&ws, id).await?;
 //! assert_eq!(keyring.open(&stored).await?.expose_secret(), key.expose_secret());
@@ -58,7 +68,9 @@
 //! ## What this crate does not do
 //! It does not protect a secret from a process that holds the master key (a
 //! compromised application server can open every record), and it does not hide
-//! which workspace holds how many keys of which provider. See `docs/SECURITY.md`.
+//! which workspace holds how many keys of which provider. Record MACs catch a
+//! row changed field by field, not a whole row put back from an older copy (a
+//! backup from before a revoke still carries a valid MAC). See `docs/SECURITY.md`.
 //!
 //! ## Security
 //! Plaintext never reaches a backend; decrypted bytes live only in zeroizing
@@ -66,9 +78,12 @@
 //! secret, a master key or a passphrase.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod aead;
 mod audit;
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 mod error;
 mod kek;

@@ -3,7 +3,7 @@
 use core::fmt;
 use core::str::FromStr;
 
-use byok_keys::{KeyKind, Provider};
+use byok_keys::{ApiKey, KeyKind, Provider, VerdictCode};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -251,7 +251,7 @@ pub struct KeyRecord {
     /// When the secret was last leased for use.
     pub last_used_at: Option<Timestamp>,
     /// Code of the last verification verdict (`valid`, `invalid`, ...).
-    pub last_verdict: Option<String>,
+    pub last_verdict: Option<VerdictCode>,
     /// When that verdict was obtained.
     pub last_verdict_at: Option<Timestamp>,
     /// Model to use by default with this key.
@@ -264,19 +264,24 @@ pub struct KeyRecord {
     pub kek_id: String,
     /// The envelope-encrypted secret.
     pub sealed: SealedSecret,
+    /// HMAC-SHA-256 over every other field except `last_used_at`, under a key
+    /// derived from the vault's lookup key: set by [`crate::Keyring::insert`] and
+    /// [`crate::Keyring::update`], checked by [`crate::Keyring::authenticate`] (on
+    /// every open and check). `None` only in a vault not yet upgraded to record
+    /// MACs; after the upgrade a missing or wrong MAC is `tampered`.
+    pub mac: Option<Vec<u8>>,
 }
 
 impl KeyRecord {
-    /// A new active record at version 1. The id must be the one the secret was sealed for.
-    #[allow(clippy::too_many_arguments)]
+    /// A new active primary record at version 1 for `key`: its provider, kind,
+    /// mask and fingerprint come from the key. `id`, `lookup_hash` and
+    /// `(kek_id, sealed)` must be those the key was sealed and hashed for
+    /// ([`crate::Keyring::seal_for`], [`crate::Keyring::lookup_hash`]).
     pub fn new(
         id: KeyId,
         workspace: WorkspaceId,
-        provider: Provider,
-        kind: KeyKind,
+        key: &ApiKey,
         label: impl Into<String>,
-        masked: impl Into<String>,
-        fingerprint: impl Into<String>,
         lookup_hash: LookupHash,
         kek_id: impl Into<String>,
         sealed: SealedSecret,
@@ -285,14 +290,14 @@ impl KeyRecord {
         KeyRecord {
             id,
             workspace,
-            provider,
-            kind,
+            provider: key.provider(),
+            kind: key.kind(),
             label: label.into(),
             role: Role::Primary,
             order: 0,
             status: Status::Active,
-            masked: masked.into(),
-            fingerprint: fingerprint.into(),
+            masked: key.masked(),
+            fingerprint: key.fingerprint().to_string(),
             lookup_hash,
             created_at: now,
             updated_at: now,
@@ -304,6 +309,7 @@ impl KeyRecord {
             version: 1,
             kek_id: kek_id.into(),
             sealed,
+            mac: None,
         }
     }
 
@@ -323,7 +329,7 @@ impl KeyRecord {
             created_at: self.created_at,
             updated_at: self.updated_at,
             last_used_at: self.last_used_at,
-            last_verdict: self.last_verdict.clone(),
+            last_verdict: self.last_verdict,
             last_verdict_at: self.last_verdict_at,
             default_model: self.default_model.clone(),
             note: self.note.clone(),
@@ -362,8 +368,8 @@ pub struct KeyView {
     pub updated_at: Timestamp,
     /// When last leased for use.
     pub last_used_at: Option<Timestamp>,
-    /// Last verification verdict code.
-    pub last_verdict: Option<String>,
+    /// Last verification verdict code (the [`VerdictCode`] string).
+    pub last_verdict: Option<VerdictCode>,
     /// When that verdict was obtained.
     pub last_verdict_at: Option<Timestamp>,
     /// Default model.
@@ -385,6 +391,13 @@ pub fn now() -> Timestamp {
 pub(crate) fn parse_provider(s: &str) -> Result<Provider, StoreError> {
     s.parse()
         .map_err(|_| StoreError::malformed(format!("unknown provider {s:?}")))
+}
+
+/// Parse a stored verdict code.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) fn parse_verdict(s: &str) -> Result<VerdictCode, StoreError> {
+    s.parse()
+        .map_err(|_| StoreError::malformed(format!("unknown verdict code {s:?}")))
 }
 
 /// Parse a stored key-kind name.

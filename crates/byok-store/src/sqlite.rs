@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use sqlx::Row as _;
 use sqlx::sqlite::{
     Sqlite, SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool,
@@ -14,16 +13,14 @@ use sqlx::sqlite::{
 use crate::audit::{AuditEvent, AuditPage, AuditQuery};
 use crate::error::StoreError;
 use crate::record::{KeyId, KeyRecord, LookupHash, WorkspaceId};
-use crate::sql::{
-    RawRecord, audit_from_parts, backend, bind_raw_record, is_unique_violation, micros,
-    raw_record_from_row, select_keys,
-};
+use crate::sql::{backend, micros};
 use crate::store::{KeyStore, RetireOutcome};
 
 /// Schema migrations, applied in order inside one `BEGIN IMMEDIATE` transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE byok_keys (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE byok_keys (
         id TEXT PRIMARY KEY NOT NULL,
         workspace TEXT NOT NULL,
         provider TEXT NOT NULL,
@@ -61,13 +58,17 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         name TEXT PRIMARY KEY NOT NULL,
         value BLOB NOT NULL
     );",
-)];
+    ),
+    // 2: the record MAC (NULL until the vault is upgraded; see `Keyring::unlock`).
+    (2, "ALTER TABLE byok_keys ADD COLUMN mac BLOB"),
+];
 
 /// The embedded key store: one SQLite file in WAL mode, created with mode 0600.
 ///
 /// Safe to share between processes: writes are single statements or
 /// `BEGIN IMMEDIATE` transactions, and a 10-second busy timeout waits for locks.
 /// `synchronous = FULL`, so an acknowledged write survives a crash or power loss.
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -180,18 +181,6 @@ impl SqliteStore {
         }
         tx.commit().await
     }
-
-    async fn existing_for(&self, record: &KeyRecord) -> Result<String, StoreError> {
-        if let Some(r) = self
-            .find_by_lookup(&record.workspace, &record.lookup_hash)
-            .await?
-        {
-            if r.id != record.id {
-                return Ok(r.id.to_string());
-            }
-        }
-        Ok(record.id.to_string())
-    }
 }
 
 /// How long a writer waits for another's lock, and how long opening retries.
@@ -233,41 +222,6 @@ fn is_busy(e: &sqlx::Error) -> bool {
         .is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
-/// The workspace's audit events matching `query`, with their sequence numbers.
-async fn audit_rows(
-    store: &SqliteStore,
-    workspace: &WorkspaceId,
-    query: &AuditQuery,
-) -> Result<Vec<(u64, AuditEvent)>, StoreError> {
-    let after = query
-        .after
-        .map_or(0, |a| i64::try_from(a).unwrap_or(i64::MAX));
-    let rows = store
-        .fetch_all(
-            sqlx::query("SELECT seq, at, workspace, key_id, action, actor FROM byok_audit WHERE workspace = ? AND seq > ? AND at >= ? ORDER BY seq LIMIT ?")
-                .bind(workspace.as_str())
-                .bind(after)
-                .bind(query.since.map_or(i64::MIN, micros))
-                .bind(query.sql_limit()),
-        )
-        .await?;
-    rows.iter()
-        .map(|row| {
-            let seq: i64 = row.try_get("seq").map_err(backend)?;
-            let event = audit_from_parts(
-                row.try_get("at").map_err(backend)?,
-                row.try_get("workspace").map_err(backend)?,
-                row.try_get("key_id").map_err(backend)?,
-                row.try_get("action").map_err(backend)?,
-                row.try_get("actor").map_err(backend)?,
-            )?;
-            let seq = u64::try_from(seq)
-                .map_err(|_| StoreError::malformed("negative audit sequence number"))?;
-            Ok((seq, event))
-        })
-        .collect()
-}
-
 /// A statement of this backend, with its bound arguments.
 type Statement<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments>;
 
@@ -295,7 +249,40 @@ impl SqliteStore {
         alive(conn).await?;
         Ok(done?.rows_affected())
     }
+
+    /// A write transaction: `BEGIN IMMEDIATE` takes the write lock first, so
+    /// every other writer waits for this one (the busy timeout) instead of
+    /// failing on a lock upgrade.
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)
+    }
+
+    /// After a write statement in a transaction reported no changed row: prove it ran.
+    async fn wrote_nothing(conn: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
+        match sqlx::query_scalar::<_, i64>("SELECT 1")
+            .fetch_one(conn)
+            .await
+        {
+            Ok(1) => Ok(()),
+            _ => Err(StoreError::Backend {
+                detail:
+                    "the SQLite driver failed while writing to the vault (its file may be damaged: \
+                     run `sqlite3 FILE 'PRAGMA integrity_check'` and restore from a backup)"
+                        .into(),
+            }),
+        }
+    }
+
+    /// `BEGIN IMMEDIATE` already holds every other writer off.
+    async fn lock_keys(_conn: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
+
+crate::sql::impl_key_store!(SqliteStore);
 
 /// Prove that `conn`'s worker thread survived the statement it just ran.
 ///
@@ -321,344 +308,5 @@ async fn alive(mut conn: sqlx::pool::PoolConnection<Sqlite>) -> Result<(), Store
                         .into(),
             })
         }
-    }
-}
-
-/// After a write statement in a transaction reported no changed row: prove it ran.
-async fn ran(conn: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
-    match sqlx::query_scalar::<_, i64>("SELECT 1")
-        .fetch_one(conn)
-        .await
-    {
-        Ok(1) => Ok(()),
-        _ => Err(StoreError::Backend {
-            detail:
-                "the SQLite driver failed while writing to the vault (its file may be damaged: \
-                     run `sqlite3 FILE 'PRAGMA integrity_check'` and restore from a backup)"
-                    .into(),
-        }),
-    }
-}
-
-/// Append an audit event on `conn` (inside the caller's transaction, if any).
-async fn append_audit_in(
-    conn: &mut sqlx::SqliteConnection,
-    event: &AuditEvent,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO byok_audit (at, workspace, key_id, action, actor) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(micros(event.at))
-    .bind(event.workspace.as_str())
-    .bind(event.key_id.to_string())
-    .bind(event.action.as_str())
-    .bind(&event.actor)
-    .execute(conn)
-    .await
-    .map_err(backend)?;
-    Ok(())
-}
-
-#[async_trait]
-impl KeyStore for SqliteStore {
-    async fn insert(&self, record: &KeyRecord, event: &AuditEvent) -> Result<(), StoreError> {
-        let raw = RawRecord::from_record(record)?;
-        let sql = "INSERT INTO byok_keys (id, workspace, provider, kind, label, role, ord, status, masked, fingerprint, \
-             lookup_hash, created_at, updated_at, last_used_at, last_verdict, last_verdict_at, default_model, note, \
-             version, kek_id, sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)?;
-        match bind_raw_record!(sqlx::query(sql), &raw)
-            .execute(&mut *tx)
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                drop(tx);
-                return Err(StoreError::Duplicate {
-                    existing: self.existing_for(record).await?,
-                });
-            }
-            Err(e) => return Err(backend(e)),
-        }
-        append_audit_in(&mut tx, event).await?;
-        tx.commit().await.map_err(backend)
-    }
-
-    async fn get(&self, workspace: &WorkspaceId, id: KeyId) -> Result<KeyRecord, StoreError> {
-        let row = self
-            .fetch_optional(
-                sqlx::query(select_keys!("WHERE workspace = ? AND id = ?"))
-                    .bind(workspace.as_str())
-                    .bind(id.to_string()),
-            )
-            .await?;
-        match row {
-            Some(row) => raw_record_from_row!(&row),
-            None => Err(StoreError::not_found(id)),
-        }
-    }
-
-    async fn find_by_lookup(
-        &self,
-        workspace: &WorkspaceId,
-        hash: &LookupHash,
-    ) -> Result<Option<KeyRecord>, StoreError> {
-        let row = self
-            .fetch_optional(
-                sqlx::query(select_keys!("WHERE workspace = ? AND lookup_hash = ?"))
-                    .bind(workspace.as_str())
-                    .bind(hash.0.to_vec()),
-            )
-            .await?;
-        row.map(|row| raw_record_from_row!(&row)).transpose()
-    }
-
-    async fn list(&self, workspace: &WorkspaceId) -> Result<Vec<KeyRecord>, StoreError> {
-        let rows = self
-            .fetch_all(
-                sqlx::query(select_keys!(
-                    "WHERE workspace = ? ORDER BY CASE role WHEN 'primary' THEN 0 ELSE 1 END, ord, id"
-                ))
-                .bind(workspace.as_str()),
-            )
-            .await?;
-        rows.iter().map(|row| raw_record_from_row!(row)).collect()
-    }
-
-    async fn update(
-        &self,
-        record: &KeyRecord,
-        event: &AuditEvent,
-    ) -> Result<KeyRecord, StoreError> {
-        let raw = RawRecord::from_record(record)?;
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)?;
-        let result = sqlx::query(
-            "UPDATE byok_keys SET provider = ?, kind = ?, label = ?, role = ?, ord = ?, status = ?, masked = ?, \
-             fingerprint = ?, lookup_hash = ?, updated_at = ?, last_used_at = ?, last_verdict = ?, last_verdict_at = ?, \
-             default_model = ?, note = ?, version = version + 1, kek_id = ?, sealed = ? \
-             WHERE workspace = ? AND id = ? AND version = ?",
-        )
-        .bind(&raw.provider)
-        .bind(&raw.kind)
-        .bind(&raw.label)
-        .bind(&raw.role)
-        .bind(raw.ord)
-        .bind(&raw.status)
-        .bind(&raw.masked)
-        .bind(&raw.fingerprint)
-        .bind(&raw.lookup_hash)
-        .bind(raw.updated_at)
-        .bind(raw.last_used_at)
-        .bind(&raw.last_verdict)
-        .bind(raw.last_verdict_at)
-        .bind(&raw.default_model)
-        .bind(&raw.note)
-        .bind(&raw.kek_id)
-        .bind(&raw.sealed)
-        .bind(&raw.workspace)
-        .bind(&raw.id)
-        .bind(raw.version)
-        .execute(&mut *tx)
-        .await;
-        match result {
-            Ok(done) if done.rows_affected() == 1 => {
-                append_audit_in(&mut tx, event).await?;
-                tx.commit().await.map_err(backend)?;
-                let mut stored = record.clone();
-                stored.version += 1;
-                Ok(stored)
-            }
-            Ok(_) => {
-                ran(&mut tx).await?;
-                drop(tx);
-                self.get(&record.workspace, record.id).await?;
-                Err(StoreError::Conflict {
-                    id: record.id.to_string(),
-                    expected: record.version,
-                })
-            }
-            Err(e) if is_unique_violation(&e) => {
-                drop(tx);
-                Err(StoreError::Duplicate {
-                    existing: self.existing_for(record).await?,
-                })
-            }
-            Err(e) => Err(backend(e)),
-        }
-    }
-
-    async fn delete(
-        &self,
-        workspace: &WorkspaceId,
-        id: KeyId,
-        event: &AuditEvent,
-    ) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)?;
-        let done = sqlx::query("DELETE FROM byok_keys WHERE workspace = ? AND id = ?")
-            .bind(workspace.as_str())
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        if done.rows_affected() == 0 {
-            ran(&mut tx).await?;
-            return Err(StoreError::not_found(id));
-        }
-        append_audit_in(&mut tx, event).await?;
-        tx.commit().await.map_err(backend)
-    }
-
-    async fn mark_used(
-        &self,
-        workspace: &WorkspaceId,
-        id: KeyId,
-        event: &AuditEvent,
-    ) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)?;
-        let done =
-            sqlx::query("UPDATE byok_keys SET last_used_at = ? WHERE workspace = ? AND id = ?")
-                .bind(micros(event.at))
-                .bind(workspace.as_str())
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-        if done.rows_affected() == 0 {
-            ran(&mut tx).await?;
-            return Err(StoreError::not_found(id));
-        }
-        append_audit_in(&mut tx, event).await?;
-        tx.commit().await.map_err(backend)
-    }
-
-    async fn scan(&self, after: Option<KeyId>, limit: usize) -> Result<Vec<KeyRecord>, StoreError> {
-        let rows = self
-            .fetch_all(
-                sqlx::query(select_keys!("WHERE id > ? ORDER BY id LIMIT ?"))
-                    .bind(after.map(|a| a.to_string()).unwrap_or_default())
-                    .bind(i64::try_from(limit).unwrap_or(i64::MAX)),
-            )
-            .await?;
-        rows.iter().map(|row| raw_record_from_row!(row)).collect()
-    }
-
-    async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(backend)?;
-        let appended = append_audit_in(&mut conn, event).await;
-        alive(conn).await?;
-        appended
-    }
-
-    async fn audit(&self, workspace: &WorkspaceId) -> Result<Vec<AuditEvent>, StoreError> {
-        let all = AuditQuery::first(usize::MAX - 1);
-        Ok(audit_rows(self, workspace, &all)
-            .await?
-            .into_iter()
-            .map(|(_, e)| e)
-            .collect())
-    }
-
-    async fn audit_page(
-        &self,
-        workspace: &WorkspaceId,
-        query: &AuditQuery,
-    ) -> Result<AuditPage, StoreError> {
-        let events = audit_rows(self, workspace, &query.probe()).await?;
-        Ok(AuditPage::from_probe(events, query.limit))
-    }
-
-    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let row = self
-            .fetch_optional(sqlx::query("SELECT value FROM byok_meta WHERE name = ?").bind(name))
-            .await?;
-        row.map(|r| r.try_get("value").map_err(backend)).transpose()
-    }
-
-    async fn swap_meta(
-        &self,
-        name: &str,
-        expected: Option<&[u8]>,
-        new: &[u8],
-    ) -> Result<bool, StoreError> {
-        let changed = match expected {
-            None => {
-                self.execute(
-                    sqlx::query(
-                        "INSERT INTO byok_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-                    )
-                    .bind(name)
-                    .bind(new),
-                )
-                .await?
-            }
-            Some(old) => {
-                self.execute(
-                    sqlx::query("UPDATE byok_meta SET value = ? WHERE name = ? AND value = ?")
-                        .bind(new)
-                        .bind(name)
-                        .bind(old),
-                )
-                .await?
-            }
-        };
-        Ok(changed == 1)
-    }
-
-    async fn retire_keks(
-        &self,
-        name: &str,
-        expected: &[u8],
-        new: &[u8],
-        retired: &[String],
-    ) -> Result<RetireOutcome, StoreError> {
-        // BEGIN IMMEDIATE takes the write lock first: every other write waits for this one.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)?;
-        let mut records = 0i64;
-        for kek in retired {
-            records +=
-                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM byok_keys WHERE kek_id = ?")
-                    .bind(kek)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-        }
-        if records > 0 {
-            return Ok(RetireOutcome::InUse {
-                records: records.unsigned_abs(),
-            });
-        }
-        let done = sqlx::query("UPDATE byok_meta SET value = ? WHERE name = ? AND value = ?")
-            .bind(new)
-            .bind(name)
-            .bind(expected)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        if done.rows_affected() != 1 {
-            ran(&mut tx).await?;
-            return Ok(RetireOutcome::MetaChanged);
-        }
-        tx.commit().await.map_err(backend)?;
-        Ok(RetireOutcome::Retired)
     }
 }

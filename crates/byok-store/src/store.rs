@@ -14,7 +14,8 @@ use crate::record::{KeyId, KeyRecord, LookupHash, WorkspaceId};
 /// above them (in `byok::Vault` or the caller).
 ///
 /// # Contract
-/// Every backend must guarantee, and [`crate::conformance::run_all`] checks:
+/// Every backend must guarantee, and `byok_store::conformance::run_all` (feature
+/// `conformance`) checks:
 /// - **Workspace isolation**: every record call is scoped by a [`WorkspaceId`]; a
 ///   record of another workspace behaves exactly like a missing one (`NotFound`),
 ///   including for `update`, `delete` and `mark_used`.

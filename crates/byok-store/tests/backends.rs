@@ -1,16 +1,70 @@
 //! The conformance suite on every backend, plus backend-specific guarantees.
 
+use std::sync::Arc;
+
 use byok_store::{MemoryStore, conformance};
 
 #[tokio::test]
 async fn memory_store_conforms() {
-    conformance::run_all(&MemoryStore::new()).await;
+    conformance::run_all(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn memory_record_macs_catch_altered_rows_and_old_vaults_upgrade() {
+    conformance::record_macs_catch_altered_rows(&MemoryStore::new()).await;
+    conformance::old_vaults_get_record_macs_on_unlock(&MemoryStore::new()).await;
 }
 
 #[tokio::test]
 async fn memory_rewrap_with_concurrent_writers_strands_nothing() {
     conformance::rewrap_with_concurrent_writers(&MemoryStore::new(), false).await;
     conformance::rewrap_with_concurrent_writers(&MemoryStore::new(), true).await;
+}
+
+/// A real (fake) key added through `ring`, then revoked through it.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+async fn add_revoked(
+    store: &dyn byok_store::KeyStore,
+    ring: &byok_store::Keyring,
+    ws: &byok_store::WorkspaceId,
+    seed: u64,
+) -> byok_store::KeyId {
+    use byok_store::{AuditAction, AuditEvent, Status};
+    let record = conformance::real_record(store, ring, ws, seed).await;
+    let id = record.id;
+    let event = |a| AuditEvent::now(ws.clone(), id, a, "test");
+    let mut stored = ring
+        .insert(store, &record, &event(AuditAction::Add))
+        .await
+        .unwrap();
+    stored.status = Status::Revoked;
+    ring.update(store, &stored, &event(AuditAction::Revoke))
+        .await
+        .unwrap();
+    id
+}
+
+/// Every record of `ids` is `tampered` on open and in `check`; the rest pass.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+async fn assert_tampered(
+    store: &dyn byok_store::KeyStore,
+    ring: &byok_store::Keyring,
+    ws: &byok_store::WorkspaceId,
+    ids: &[byok_store::KeyId],
+) {
+    for id in ids {
+        let record = store.get(ws, *id).await.unwrap();
+        assert_eq!(
+            ring.open(&record).await.map(drop).map_err(|e| e.code()),
+            Err("tampered"),
+            "{record:?}"
+        );
+    }
+    for outcome in ring.check(store, Some(ws)).await.unwrap() {
+        let code = outcome.error.as_ref().map(byok_store::StoreError::code);
+        let expected = ids.contains(&outcome.id).then_some("tampered");
+        assert_eq!(code, expected, "{outcome:?}");
+    }
 }
 
 #[cfg(feature = "sqlite")]
@@ -25,7 +79,7 @@ mod sqlite {
         let store = SqliteStore::open(dir.path().join("vault.db"))
             .await
             .unwrap();
-        conformance::run_all(&store).await;
+        conformance::run_all(Arc::new(store)).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,6 +91,45 @@ mod sqlite {
                 .unwrap();
             conformance::rewrap_with_concurrent_writers(&store, with_old_only).await;
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_record_macs_catch_altered_rows_and_old_vaults_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("a.db")).await.unwrap();
+        conformance::record_macs_catch_altered_rows(&store).await;
+        let store = SqliteStore::open(dir.path().join("b.db")).await.unwrap();
+        conformance::old_vaults_get_record_macs_on_unlock(&store).await;
+    }
+
+    /// Raw SQL on the vault file: a revoked key set active again, and (after the
+    /// upgrade) a MAC set to NULL, are `tampered` on open and in `check`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn raw_sql_un_revoking_or_dropping_a_mac_is_tampering() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vault.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        let ring = byok_store::Keyring::unlock(
+            &store,
+            Arc::new(byok_store::MasterKey::generate().unwrap()),
+            vec![],
+        )
+        .await
+        .unwrap();
+        let ws = byok_store::WorkspaceId::new("w").unwrap();
+        let (revoked, stripped) = (
+            super::add_revoked(&store, &ring, &ws, 1).await,
+            super::add_revoked(&store, &ring, &ws, 2).await,
+        );
+        raw_sql(
+            &path,
+            format!(
+                "UPDATE byok_keys SET status = 'active' WHERE id = '{revoked}'; \
+                 UPDATE byok_keys SET mac = NULL WHERE id = '{stripped}';"
+            ),
+        )
+        .await;
+        super::assert_tampered(&store, &ring, &ws, &[revoked, stripped]).await;
     }
 
     #[tokio::test]
@@ -76,28 +169,21 @@ mod sqlite {
     /// 0xFF: the column's declared type is no longer UTF-8, and sqlx's worker
     /// thread panics on every statement that reads the column.
     pub(super) async fn corrupt_schema_text(path: &std::path::Path) {
-        use sqlx::Connection as _;
-        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display()))
-            .await
-            .unwrap();
-        sqlx::raw_sql(
+        raw_sql(
+            path,
             "PRAGMA writable_schema = ON; \
              UPDATE sqlite_master SET sql = replace(sql, 'label TEXT', 'label T' || CAST(X'FF' AS TEXT) || 'XT') \
-             WHERE name = 'byok_keys';",
+             WHERE name = 'byok_keys';"
+                .into(),
         )
-        .execute(&mut conn)
-        .await
-        .unwrap();
-        conn.close().await.unwrap();
+        .await;
     }
 
-    /// A damaged schema (a declared type that is not UTF-8, on which the driver's
-    /// worker thread would panic mid-read) is an error at open, never an empty answer.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_damaged_schema_is_an_error_never_an_empty_vault() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("vault.db");
-        let store = SqliteStore::open(&path).await.unwrap();
+    /// A new vault file at `path` holding one sample record (no vault metadata).
+    async fn with_one_record(
+        path: &std::path::Path,
+    ) -> (SqliteStore, byok_store::WorkspaceId, byok_store::KeyRecord) {
+        let store = SqliteStore::open(path).await.unwrap();
         let kek = byok_store::MasterKey::generate().unwrap();
         let ws = conformance::fresh_workspace();
         let rec = conformance::sample_record(&kek, &ws, byok_keys::Provider::OpenAi, "s").await;
@@ -108,6 +194,30 @@ mod sqlite {
             )
             .await
             .unwrap();
+        (store, ws, rec)
+    }
+
+    /// Run `sql` on the file at `path` through a connection of its own, as
+    /// someone with write access to the file would.
+    async fn raw_sql(path: &std::path::Path, sql: String) {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display()))
+            .await
+            .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+
+    /// A damaged schema (a declared type that is not UTF-8, on which the driver's
+    /// worker thread would panic mid-read) is an error at open, never an empty answer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_damaged_schema_is_an_error_never_an_empty_vault() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vault.db");
+        let (store, _, _) = with_one_record(&path).await;
         assert!(store.swap_meta("vault", None, b"{}").await.unwrap());
         store.close().await;
         corrupt_schema_text(&path).await;
@@ -115,6 +225,24 @@ mod sqlite {
         let err = SqliteStore::open(&path).await.unwrap_err();
         assert_eq!(err.code(), "backend_error");
         assert!(err.to_string().contains("schema is damaged"), "{err}");
+    }
+
+    /// A verdict code this byok does not know reads as a damaged record
+    /// (`malformed`, like an unknown status or kind), never as "no verdict".
+    #[tokio::test]
+    async fn an_unknown_stored_verdict_is_malformed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vault.db");
+        let (store, ws, rec) = with_one_record(&path).await;
+        assert_eq!(
+            store.get(&ws, rec.id).await.unwrap().last_verdict,
+            Some(byok_keys::VerdictCode::Valid),
+            "stored as its code, read back typed"
+        );
+        raw_sql(&path, "UPDATE byok_keys SET last_verdict = 'valid?'".into()).await;
+        let err = store.get(&ws, rec.id).await.unwrap_err();
+        assert_eq!(err.code(), "malformed", "{err}");
+        assert!(err.to_string().contains("verdict"), "{err}");
     }
 
     #[tokio::test]
@@ -152,7 +280,7 @@ mod postgres {
             return;
         };
         let store = PostgresStore::connect(&url).await.unwrap();
-        conformance::run_all(&store).await;
+        conformance::run_all(Arc::new(store)).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,6 +389,55 @@ mod postgres_vault {
         }
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_record_macs_catch_altered_rows_and_old_vaults_upgrade() {
+        for case in 0..2 {
+            let Some(db) =
+                TempDb::create("postgres_record_macs_catch_altered_rows_and_old_vaults_upgrade")
+                    .await
+            else {
+                return;
+            };
+            let store = PostgresStore::connect(&db.url).await.unwrap();
+            if case == 0 {
+                byok_store::conformance::record_macs_catch_altered_rows(&store).await;
+            } else {
+                byok_store::conformance::old_vaults_get_record_macs_on_unlock(&store).await;
+            }
+            store.pool().close().await;
+            db.drop_db().await;
+        }
+    }
+
+    /// Raw SQL: a revoked key set active again, and a MAC set to NULL, are `tampered`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn raw_sql_un_revoking_or_dropping_a_mac_is_tampering() {
+        let Some(db) = TempDb::create("raw_sql_un_revoking_or_dropping_a_mac_is_tampering").await
+        else {
+            return;
+        };
+        let store = PostgresStore::connect(&db.url).await.unwrap();
+        let ring = Keyring::unlock(&store, Arc::new(MasterKey::generate().unwrap()), vec![])
+            .await
+            .unwrap();
+        let ws = WorkspaceId::new("w").unwrap();
+        let revoked = super::add_revoked(&store, &ring, &ws, 1).await;
+        let stripped = super::add_revoked(&store, &ring, &ws, 2).await;
+        sqlx::query("UPDATE byok_keys SET status = 'active' WHERE id = $1")
+            .bind(revoked.to_string())
+            .execute(store.pool())
+            .await
+            .unwrap();
+        sqlx::query("UPDATE byok_keys SET mac = NULL WHERE id = $1")
+            .bind(stripped.to_string())
+            .execute(store.pool())
+            .await
+            .unwrap();
+        super::assert_tampered(&store, &ring, &ws, &[revoked, stripped]).await;
+        store.pool().close().await;
+        db.drop_db().await;
+    }
+
     async fn add(store: &dyn KeyStore, ring: &Keyring, ws: &WorkspaceId, secret: &str) -> KeyId {
         let id = KeyId::new();
         let (kek_id, sealed) = ring
@@ -277,20 +454,9 @@ mod postgres_vault {
         let hash = ring.lookup_hash(ws, secret);
         // The mask and fingerprint the secret implies: `check` compares them.
         let key = byok_keys::ApiKey::parse(secret).unwrap();
-        let record = KeyRecord::new(
-            id,
-            ws.clone(),
-            Provider::OpenAi,
-            key.kind(),
-            "k",
-            key.masked(),
-            key.fingerprint().to_string(),
-            hash,
-            kek_id,
-            sealed,
-        );
+        let record = KeyRecord::new(id, ws.clone(), &key, "k", hash, kek_id, sealed);
         let event = AuditEvent::now(ws.clone(), id, AuditAction::Add, "test");
-        store.insert(&record, &event).await.unwrap();
+        ring.insert(store, &record, &event).await.unwrap();
         id
     }
 
