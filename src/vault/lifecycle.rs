@@ -215,7 +215,7 @@ impl Vault {
         let (kek_id, sealed) = ring
             .seal_for(self.kv(), binding, key.expose_secret())
             .await?;
-        let mut next = current;
+        let mut next = current.clone();
         next.kind = key.kind();
         next.masked = key.masked();
         next.fingerprint = key.fingerprint().to_string();
@@ -226,8 +226,9 @@ impl Vault {
         next.last_verdict_at = None;
         next.updated_at = now();
         let stored = ring
-            .update(
+            .update_from(
                 self.kv(),
+                &current,
                 &next,
                 &self.event(workspace, id, AuditAction::Rotate),
             )
@@ -245,8 +246,8 @@ impl Vault {
         expected_version: u64,
         edit: KeyEdit,
     ) -> Result<KeyView, VaultError> {
-        let mut next = self.kv().get(workspace, id).await?;
-        if next.version != expected_version {
+        let current = self.kv().get(workspace, id).await?;
+        if current.version != expected_version {
             return Err(StoreError::Conflict {
                 id: id.to_string(),
                 expected: expected_version,
@@ -265,6 +266,7 @@ impl Vault {
             "note",
             edit.note.as_ref().and_then(|n| n.as_deref()).unwrap_or(""),
         )?;
+        let mut next = current.clone();
         if let Some(label) = edit.label {
             next.label = label;
         }
@@ -281,8 +283,9 @@ impl Vault {
         next.updated_at = now();
         let stored = self
             .keyring()
-            .update(
+            .update_from(
                 self.kv(),
+                &current,
                 &next,
                 &self.event(workspace, id, AuditAction::Update),
             )
@@ -316,12 +319,17 @@ impl Vault {
                 status: current.status,
             });
         }
-        let mut next = current;
+        let mut next = current.clone();
         next.status = status;
         next.updated_at = now();
         let stored = self
             .keyring()
-            .update(self.kv(), &next, &self.event(workspace, id, action))
+            .update_from(
+                self.kv(),
+                &current,
+                &next,
+                &self.event(workspace, id, action),
+            )
             .await?;
         Ok(stored.view())
     }

@@ -112,8 +112,11 @@ impl Vault {
 }
 
 /// How often an operation whose caller pinned no version is retried after a
-/// concurrent edit won the record's compare-and-set.
-const UNPINNED_RETRIES: u32 = 8;
+/// concurrent edit won the record's compare-and-set. Each retry first yields to
+/// the executor a random number of times, so the winner's write completes and two
+/// writers do not stay in lockstep; the bound is generous because a busy editor
+/// may still win many rounds in a row.
+const UNPINNED_RETRIES: u32 = 64;
 
 /// Run `op` (which reads the record afresh each time) until it does not lose a
 /// compare-and-set to a concurrent edit, at most [`UNPINNED_RETRIES`] more times.
@@ -127,8 +130,43 @@ where
         match op().await {
             Err(VaultError::Store(StoreError::Conflict { .. })) if attempt < UNPINNED_RETRIES => {
                 attempt += 1;
+                // A random number of turns: two writers in lockstep would
+                // otherwise keep colliding in the same phase.
+                for _ in 0..=jitter(attempt) {
+                    YieldNow(false).await;
+                }
             }
             other => return other,
+        }
+    }
+}
+
+/// A pseudo-random number below `2^min(attempt, 6)`, from the clock's nanoseconds
+/// (good enough to break lockstep; nothing depends on its quality).
+fn jitter(attempt: u32) -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    (nanos ^ (nanos >> 7)) % (1 << attempt.min(6))
+}
+
+/// A future that is pending once (waking itself) and then ready: gives other tasks
+/// on the executor a turn, without tying the facade to one async runtime.
+struct YieldNow(bool);
+
+impl std::future::Future for YieldNow {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
         }
     }
 }

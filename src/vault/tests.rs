@@ -231,8 +231,11 @@ async fn unpinned_changes_survive_concurrent_edits() {
     let id = view.id;
     // (2,000 rounds each: without the retry, a run sees conflicts every time.)
     // One task toggles the key's status, the other edits its label from
-    // whatever version it reads: every status change must land, none is a
-    // `conflict` (the editor's pinned edits may lose and simply retry).
+    // whatever version it reads, about once a millisecond (an editor writing
+    // flat out, back to back, would win every round against any writer whose
+    // read-to-write window is as long as its own cycle: optimistic concurrency
+    // cannot serve that, only locks could): every status change must land, none
+    // is a `conflict` (the editor's pinned edits may lose and simply retry).
     let toggler = {
         let (vault, w) = (vault.clone(), w.clone());
         tokio::spawn(async move {
@@ -254,7 +257,10 @@ async fn unpinned_changes_survive_concurrent_edits() {
                 let v = vault.show(&w, id).await.unwrap();
                 let edit = KeyEdit::new().label(format!("label {edits}"));
                 match vault.edit(&w, id, v.version, edit).await {
-                    Ok(_) => edits += 1,
+                    Ok(_) => {
+                        edits += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    }
                     Err(VaultError::Store(StoreError::Conflict { .. })) => {}
                     Err(e) => panic!("{e}"),
                 }

@@ -191,14 +191,16 @@ impl Vault {
         verdict: VerdictCode,
     ) -> Result<(), VaultError> {
         for attempt in 0..2 {
-            let mut next = self.kv().get(workspace, id).await?;
+            let current = self.kv().get(workspace, id).await?;
+            let mut next = current.clone();
             next.last_verdict = Some(verdict);
             next.last_verdict_at = Some(byok_store::now());
             next.updated_at = byok_store::now();
             match self
                 .keyring()
-                .update(
+                .update_from(
                     self.kv(),
+                    &current,
                     &next,
                     &self.event(workspace, id, AuditAction::Update),
                 )

@@ -52,7 +52,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return output::argument_error(&e),
+    };
     match cli.command {
         Command::Inspect(args) => inspect::run(args),
         Command::Scan(args) => scan::run(args),

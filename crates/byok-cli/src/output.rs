@@ -68,6 +68,39 @@ impl CliError {
     }
 }
 
+/// A command line the parser refused. Its message can quote what was typed (a key
+/// pasted as a flag's value), so every key in it is masked and every line escaped;
+/// with `--json` anywhere before `--` it is one `invalid_arguments` JSON error line.
+/// Exit 2. Help and version are printed as usual.
+pub(crate) fn argument_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::from(OK);
+    }
+    let rendered = e.render().to_string();
+    let shown = byok::keys::redact(&rendered);
+    let json = std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json");
+    if json {
+        let mut lines = shown.lines().map(str::trim).filter(|l| !l.is_empty());
+        let message = lines.next().unwrap_or("invalid arguments");
+        let message = message.strip_prefix("error: ").unwrap_or(message);
+        let rest: Vec<&str> = lines.collect();
+        let mut err = CliError::new("invalid_arguments", message);
+        if !rest.is_empty() {
+            err = err.hint(rest.join(" "));
+        }
+        return err.report(true);
+    }
+    for line in shown.lines() {
+        errln!("{line}");
+    }
+    ExitCode::from(USAGE)
+}
+
 /// Run a command's async part to completion on a current-thread runtime: the
 /// one runtime every command uses.
 pub(crate) fn block_on<F: std::future::Future>(fut: F) -> Result<F::Output, CliError> {

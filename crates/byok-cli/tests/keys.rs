@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::{Command, Output};
 
 use byok::keys::{KeyKind, Provider, fake};
-use common::{assert_no_leak, byok, json_lines, run};
+use common::{assert_no_leak, byok, json_lines, only_json, run, text};
 use serde_json::Value;
 
 /// `sh -c script` under an address-space limit of 160,000 KiB, `$1` set to `arg`:
@@ -412,4 +412,34 @@ fn scan_reads_a_huge_file_in_bounded_memory() {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0]["line"].as_u64(), Some((128u64 << 20) / 64 + 1));
     assert_no_leak(&out, &[key]);
+}
+
+/// A key pasted as a flag's value (a slip of the clipboard) is never echoed by
+/// the argument parser's error, in text or JSON mode; with `--json` the usage
+/// error is a JSON line with a code, like every other error.
+#[test]
+fn argument_errors_never_echo_a_key() {
+    let key = fake::key(Provider::OpenAi, KeyKind::Project, 7);
+    for args in [
+        vec!["test", "--provider", key.as_str()],
+        vec!["vault", "list", "--workspace", "w", key.as_str()],
+        vec!["scan", "--no-such-flag", key.as_str()],
+    ] {
+        let out = byok(&args, "");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_no_leak(&out, &[&key]);
+        assert!(!text(&out).is_empty(), "{args:?}: the error is still shown");
+
+        let mut with_json = args.clone();
+        with_json.push("--json");
+        let out = byok(&with_json, "");
+        assert_eq!(out.status.code(), Some(2), "{with_json:?}");
+        assert_no_leak(&out, &[&key]);
+        let line = only_json(&out);
+        assert_eq!(line["error"]["code"], "invalid_arguments", "{with_json:?}");
+        assert!(line["error"]["message"].is_string());
+    }
+    // Help and version are not errors.
+    assert_eq!(byok(&["--help"], "").status.code(), Some(0));
+    assert_eq!(byok(&["--version"], "").status.code(), Some(0));
 }

@@ -303,6 +303,28 @@ impl Keyring {
         self.write_update(store, record, event).await
     }
 
+    /// [`Keyring::update`] for a caller that already read the row it changes:
+    /// `read` (as the store returned it) is authenticated instead of being read
+    /// again, and `next` (the changed copy) must be at its version. One store read
+    /// fewer, so a read-modify-write loses fewer compare-and-sets to concurrent
+    /// writers.
+    pub async fn update_from(
+        &self,
+        store: &dyn KeyStore,
+        read: &KeyRecord,
+        next: &KeyRecord,
+        event: &AuditEvent,
+    ) -> Result<KeyRecord, StoreError> {
+        if next.id != read.id || next.workspace != read.workspace || next.version != read.version {
+            return Err(StoreError::Conflict {
+                id: next.id.to_string(),
+                expected: next.version,
+            });
+        }
+        self.authenticate(read)?;
+        self.write_update(store, next, event).await
+    }
+
     /// [`KeyStore::update`] with the MAC of the version the row will have.
     async fn write_update(
         &self,
