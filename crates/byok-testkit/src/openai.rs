@@ -1,4 +1,5 @@
-//! OpenAI's answers: `{"error":{"message","type","param","code"}}`, `x-request-id`, `x-ratelimit-*`.
+//! OpenAI's answers: `{"error":{"message","type","param","code"}}`, `x-request-id`, `x-ratelimit-*`;
+//! chat completions and the Responses API.
 
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use wiremock::ResponseTemplate;
 
 use crate::record::Endpoint;
 use crate::scenario::Scenario;
-use crate::wire::{go_duration, openai_mask};
+use crate::wire::{go_duration, openai_mask, whole_seconds};
 
 fn error(status: u16, message: &str, kind: &str, code: Option<&str>) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_json(json!({
@@ -15,8 +16,68 @@ fn error(status: u16, message: &str, kind: &str, code: Option<&str>) -> Response
     }))
 }
 
-pub(crate) fn success(endpoint: Endpoint, model: &str) -> ResponseTemplate {
+/// A Responses API answer as `POST /v1/responses` sends it without streaming.
+fn response_object(model: &str, request: &Value) -> Value {
+    json!({
+        "id": "resp_0BYOKTESTKIT00000000000000000000000000000001",
+        "object": "response",
+        "created_at": 1_767_225_600,
+        "status": "completed",
+        "background": false,
+        "error": null,
+        "incomplete_details": null,
+        "instructions": request.get("instructions").cloned().unwrap_or(Value::Null),
+        "max_output_tokens": request.get("max_output_tokens").cloned().unwrap_or(Value::Null),
+        "max_tool_calls": null,
+        "model": model,
+        "output": [{
+            "id": "msg_0BYOKTESTKIT00000000000000000000000000000001",
+            "type": "message",
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "P", "annotations": [], "logprobs": []}]
+        }],
+        "parallel_tool_calls": true,
+        "previous_response_id": null,
+        "prompt_cache_key": null,
+        "reasoning": {"effort": null, "summary": null},
+        "safety_identifier": null,
+        "service_tier": "default",
+        "store": true,
+        "temperature": 1.0,
+        "text": {"format": {"type": "text"}, "verbosity": "medium"},
+        "tool_choice": "auto",
+        "tools": [],
+        "top_logprobs": 0,
+        "top_p": 1.0,
+        "truncation": "disabled",
+        "usage": {
+            "input_tokens": 8,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 1,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 9
+        },
+        "user": null,
+        "metadata": {}
+    })
+}
+
+/// The honest refusal of a streamed request: this mock answers whole bodies only.
+pub(crate) fn stream_unsupported() -> ResponseTemplate {
+    ResponseTemplate::new(400).set_body_json(json!({
+        "error": {
+            "message": "Streaming (\"stream\": true) is not supported by this mock yet (byok-testkit); send the request without \"stream\".",
+            "type": "invalid_request_error",
+            "param": "stream",
+            "code": null
+        }
+    }))
+}
+
+pub(crate) fn success(endpoint: Endpoint, model: &str, request: &Value) -> ResponseTemplate {
     let body = match endpoint {
+        Endpoint::Responses => response_object(model, request),
         Endpoint::Billable => json!({
             "id": "chatcmpl-BYOKTESTKIT0001",
             "object": "chat.completion",
@@ -75,6 +136,8 @@ pub(crate) fn rate_limited(retry_after: Duration) -> ResponseTemplate {
         Some("rate_limit_exceeded"),
     )
     .insert_header("retry-after-ms", retry_after.as_millis().to_string())
+    // Whole seconds, never 0: clients that read only `retry-after` must still wait.
+    .insert_header("retry-after", whole_seconds(retry_after).to_string())
     .insert_header("x-ratelimit-limit-requests", "500")
     .insert_header("x-ratelimit-remaining-requests", "0")
     .insert_header("x-ratelimit-reset-requests", go_duration(retry_after))
@@ -103,9 +166,10 @@ pub(crate) fn situation(
     endpoint: Endpoint,
     key: &str,
     model: &str,
+    organization_header: bool,
 ) -> Option<ResponseTemplate> {
     let inv = "invalid_request_error";
-    let billable = endpoint == Endpoint::Billable;
+    let billable = endpoint.is_billable();
     Some(match scenario {
         Scenario::InvalidKey => error(
             401,
@@ -122,7 +186,7 @@ pub(crate) fn situation(
             inv,
             Some("account_deactivated"),
         ),
-        Scenario::OrganizationMismatch => error(
+        Scenario::OrganizationMismatch if organization_header => error(
             401,
             "OpenAI-Organization header should match organization for API key",
             inv,
@@ -169,7 +233,15 @@ pub(crate) fn key(headers: &wiremock::http::HeaderMap) -> Option<String> {
     (!k.is_empty()).then(|| k.to_owned())
 }
 
-/// The model of a chat completion request.
+/// Whether the request names an organization (`OpenAI-Organization`).
+pub(crate) fn names_organization(headers: &wiremock::http::HeaderMap) -> bool {
+    headers
+        .get("openai-organization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim().is_empty())
+}
+
+/// The model of a chat completion or Responses API request.
 pub(crate) fn model(body: &Value) -> String {
     body.get("model")
         .and_then(Value::as_str)

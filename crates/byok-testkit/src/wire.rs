@@ -19,6 +19,13 @@ pub(crate) fn go_duration(d: Duration) -> String {
     }
 }
 
+/// A wait in whole seconds as `retry-after` carries it: rounded up, at least 1
+/// (a `retry-after: 0` tells a client to retry at once).
+pub(crate) fn whole_seconds(d: Duration) -> u64 {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    secs.max(1)
+}
+
 /// `now + d` as RFC 3339 (Anthropic's reset headers).
 pub(crate) fn rfc3339_in(d: Duration) -> String {
     let now = jiff::Timestamp::now();
@@ -55,6 +62,14 @@ mod tests {
         assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(go_duration(Duration::from_secs(360)), "6m0s");
         assert_eq!(go_duration(Duration::from_secs(3723)), "1h2m3s");
+    }
+
+    #[test]
+    fn retry_after_in_whole_seconds_at_least_one() {
+        assert_eq!(whole_seconds(Duration::ZERO), 1);
+        assert_eq!(whole_seconds(Duration::from_millis(10)), 1);
+        assert_eq!(whole_seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(whole_seconds(Duration::from_secs(45)), 45);
     }
 
     #[test]
