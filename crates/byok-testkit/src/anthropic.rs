@@ -9,7 +9,7 @@ use wiremock::ResponseTemplate;
 
 use crate::record::Endpoint;
 use crate::scenario::Scenario;
-use crate::wire::{rfc3339_in, whole_seconds};
+use crate::wire::{rfc3339_in, sse, whole_seconds};
 
 fn error(status: u16, kind: &str, message: &str, request_id: &str) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_json(json!({
@@ -97,13 +97,47 @@ pub(crate) fn rate_limited(retry_after: Duration, request_id: &str) -> ResponseT
     limits(t, 0, retry_after)
 }
 
-/// The honest refusal of a streamed request: this mock answers whole bodies only.
-pub(crate) fn stream_unsupported(request_id: &str) -> ResponseTemplate {
-    error(
-        400,
-        "invalid_request_error",
-        "stream: streaming is not supported by this mock yet (byok-testkit); send the request without \"stream\"",
-        request_id,
+/// A message streamed: `message_start` (with the input usage and a first
+/// `output_tokens`), one text block, a `ping`, `message_delta` with the
+/// cumulative `usage.output_tokens`, `message_stop`.
+pub(crate) fn streamed(model: &str) -> ResponseTemplate {
+    let named = |name: &'static str, mut data: Value| {
+        data["type"] = json!(name);
+        (Some(name), data)
+    };
+    let events = [
+        named(
+            "message_start",
+            json!({"message": {
+                "id": "msg_01BYOKTESTKIT", "type": "message", "role": "assistant", "model": model,
+                "content": [], "stop_reason": null, "stop_sequence": null,
+                "usage": {"input_tokens": 8, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+                          "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+                          "output_tokens": 1, "service_tier": "standard"}
+            }}),
+        ),
+        named(
+            "content_block_start",
+            json!({"index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        named("ping", json!({})),
+        named(
+            "content_block_delta",
+            json!({"index": 0, "delta": {"type": "text_delta", "text": "P"}}),
+        ),
+        named("content_block_stop", json!({"index": 0})),
+        named(
+            "message_delta",
+            json!({"delta": {"stop_reason": "max_tokens", "stop_sequence": null},
+                                      "usage": {"output_tokens": 1}}),
+        ),
+        named("message_stop", json!({})),
+    ];
+    limits(
+        ResponseTemplate::new(200)
+            .set_body_raw(sse(&events, None), "text/event-stream; charset=utf-8"),
+        49,
+        Duration::from_secs(1),
     )
 }
 

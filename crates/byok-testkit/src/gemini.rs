@@ -72,6 +72,43 @@ pub(crate) fn success(endpoint: Endpoint, model: &str) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(body)
 }
 
+/// `:streamGenerateContent`: with `?alt=sse`, `data: {GenerateContentResponse}`
+/// events; without it, one JSON array of them. The usage is a running total,
+/// final on the last chunk.
+pub(crate) fn streamed(model: &str, alt_sse: bool) -> ResponseTemplate {
+    let chunk = |text: &str, finish: Option<&str>, usage: Value| {
+        let mut candidate =
+            json!({"content": {"parts": [{"text": text}], "role": "model"}, "index": 0});
+        if let Some(f) = finish {
+            candidate["finishReason"] = json!(f);
+        }
+        json!({"candidates": [candidate], "usageMetadata": usage,
+               "modelVersion": model, "responseId": "byoktestkit0001"})
+    };
+    let chunks = [
+        chunk(
+            "P",
+            None,
+            json!({"promptTokenCount": 1, "totalTokenCount": 1}),
+        ),
+        chunk(
+            "",
+            Some("MAX_TOKENS"),
+            json!({"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2,
+                   "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 1}]}),
+        ),
+    ];
+    if alt_sse {
+        let body: String = chunks
+            .iter()
+            .map(|c| format!("data: {c}\r\n\r\n"))
+            .collect();
+        ResponseTemplate::new(200).set_body_raw(body, "text/event-stream")
+    } else {
+        ResponseTemplate::new(200).set_body_json(Value::Array(chunks.to_vec()))
+    }
+}
+
 pub(crate) fn missing_auth() -> ResponseTemplate {
     error(
         403,
@@ -211,7 +248,10 @@ pub(crate) fn key(
 pub(crate) fn model(path: &str) -> String {
     path.rsplit('/')
         .next()
-        .and_then(|last| last.strip_suffix(":generateContent"))
+        .and_then(|last| {
+            last.strip_suffix(":generateContent")
+                .or_else(|| last.strip_suffix(":streamGenerateContent"))
+        })
         .unwrap_or("gemini-2.5-flash-lite")
         .to_owned()
 }

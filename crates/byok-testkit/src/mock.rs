@@ -306,11 +306,19 @@ fn answer(state: &State, request: &Request, n: u64) -> Answer {
         Provider::Anthropic => anthropic::model(&body),
         _ => gemini::model(path),
     };
-    let streamed =
-        endpoint.is_billable() && body.get("stream") == Some(&serde_json::Value::Bool(true));
+    let streamed = endpoint.is_billable()
+        && match provider {
+            Provider::Google => path.ends_with(":streamGenerateContent"),
+            _ => body.get("stream") == Some(&serde_json::Value::Bool(true)),
+        };
+    let alt_sse = request
+        .url
+        .query_pairs()
+        .any(|(k, v)| k == "alt" && v == "sse");
     let success = || match provider {
-        _ if streamed && provider == Provider::OpenAi => openai::stream_unsupported(),
-        _ if streamed && provider == Provider::Anthropic => anthropic::stream_unsupported(&rid),
+        Provider::OpenAi if streamed => openai::streamed(endpoint, &model, &body),
+        Provider::Anthropic if streamed => anthropic::streamed(&model),
+        Provider::Google if streamed => gemini::streamed(&model, alt_sse),
         Provider::OpenAi => openai::success(endpoint, &model, &body),
         Provider::Anthropic => anthropic::success(endpoint, &model),
         _ => gemini::success(endpoint, &model),

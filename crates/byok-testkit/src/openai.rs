@@ -8,7 +8,7 @@ use wiremock::ResponseTemplate;
 
 use crate::record::Endpoint;
 use crate::scenario::Scenario;
-use crate::wire::{go_duration, openai_mask, whole_seconds};
+use crate::wire::{go_duration, openai_mask, sse, whole_seconds};
 
 fn error(status: u16, message: &str, kind: &str, code: Option<&str>) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_json(json!({
@@ -63,16 +63,127 @@ fn response_object(model: &str, request: &Value) -> Value {
     })
 }
 
-/// The honest refusal of a streamed request: this mock answers whole bodies only.
-pub(crate) fn stream_unsupported() -> ResponseTemplate {
-    ResponseTemplate::new(400).set_body_json(json!({
-        "error": {
-            "message": "Streaming (\"stream\": true) is not supported by this mock yet (byok-testkit); send the request without \"stream\".",
-            "type": "invalid_request_error",
-            "param": "stream",
-            "code": null
+/// A chat completion streamed: `data: {chat.completion.chunk}` events and
+/// `data: [DONE]`; with `stream_options.include_usage`, one last chunk with
+/// `"choices": []` and the usage, every other chunk `"usage": null`.
+fn chat_stream(model: &str, request: &Value) -> String {
+    let include_usage = request
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let chunk = |choices: Value, usage: Value| {
+        let mut c = json!({
+            "id": "chatcmpl-BYOKTESTKIT0001",
+            "object": "chat.completion.chunk",
+            "created": 1_767_225_600,
+            "model": model,
+            "service_tier": "default",
+            "system_fingerprint": "fp_byoktest",
+            "choices": choices
+        });
+        if include_usage {
+            c["usage"] = usage;
         }
-    }))
+        (None, c)
+    };
+    let choice = |delta: Value, finish: Value| json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]);
+    let mut events = vec![
+        chunk(
+            choice(
+                json!({"role": "assistant", "content": "", "refusal": null}),
+                Value::Null,
+            ),
+            Value::Null,
+        ),
+        chunk(choice(json!({"content": "P"}), Value::Null), Value::Null),
+        chunk(choice(json!({}), json!("length")), Value::Null),
+    ];
+    if include_usage {
+        events.push(chunk(json!([]), chat_usage()));
+    }
+    sse(&events, Some("[DONE]"))
+}
+
+/// A Responses API answer streamed: named events, each with its `type` and a
+/// `sequence_number`, ending with exactly one `response.completed` that
+/// carries the usage; no `[DONE]`.
+fn responses_stream(model: &str, request: &Value) -> String {
+    let done = response_object(model, request);
+    let mut pending = done.clone();
+    pending["status"] = json!("in_progress");
+    pending["output"] = json!([]);
+    pending["usage"] = Value::Null;
+    let item = done["output"][0].clone();
+    let item_id = item["id"].clone();
+    let mut started = item.clone();
+    started["status"] = json!("in_progress");
+    started["content"] = json!([]);
+    let part = |text: &str| json!({"type": "output_text", "text": text, "annotations": []});
+    let at = json!({"item_id": item_id, "output_index": 0, "content_index": 0});
+    let with = |mut base: Value, extra: Value| {
+        if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        base
+    };
+    let steps = [
+        ("response.created", json!({"response": pending.clone()})),
+        ("response.in_progress", json!({"response": pending})),
+        (
+            "response.output_item.added",
+            json!({"output_index": 0, "item": started}),
+        ),
+        (
+            "response.content_part.added",
+            with(at.clone(), json!({"part": part("")})),
+        ),
+        (
+            "response.output_text.delta",
+            with(at.clone(), json!({"delta": "P", "logprobs": []})),
+        ),
+        (
+            "response.output_text.done",
+            with(at.clone(), json!({"text": "P", "logprobs": []})),
+        ),
+        (
+            "response.content_part.done",
+            with(at, json!({"part": part("P")})),
+        ),
+        (
+            "response.output_item.done",
+            json!({"output_index": 0, "item": item}),
+        ),
+        ("response.completed", json!({"response": done})),
+    ];
+    let events: Vec<_> = steps
+        .into_iter()
+        .enumerate()
+        .map(|(n, (name, data))| {
+            (
+                Some(name),
+                with(json!({"type": name, "sequence_number": n}), data),
+            )
+        })
+        .collect();
+    sse(&events, None)
+}
+
+fn chat_usage() -> Value {
+    json!({"prompt_tokens": 8, "completion_tokens": 1, "total_tokens": 9,
+           "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+           "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+               "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}})
+}
+
+/// The answer to a `"stream": true` request: the provider's event stream.
+pub(crate) fn streamed(endpoint: Endpoint, model: &str, request: &Value) -> ResponseTemplate {
+    let body = match endpoint {
+        Endpoint::Responses => responses_stream(model, request),
+        _ => chat_stream(model, request),
+    };
+    with_rate_limits(
+        ResponseTemplate::new(200).set_body_raw(body, "text/event-stream; charset=utf-8"),
+    )
 }
 
 pub(crate) fn success(endpoint: Endpoint, model: &str, request: &Value) -> ResponseTemplate {
@@ -85,10 +196,7 @@ pub(crate) fn success(endpoint: Endpoint, model: &str, request: &Value) -> Respo
             "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": "P", "refusal": null},
                          "logprobs": null, "finish_reason": "length"}],
-            "usage": {"prompt_tokens": 8, "completion_tokens": 1, "total_tokens": 9,
-                      "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-                      "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                          "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}},
+            "usage": chat_usage(),
             "service_tier": "default",
             "system_fingerprint": "fp_byoktest"
         }),
@@ -100,9 +208,12 @@ pub(crate) fn success(endpoint: Endpoint, model: &str, request: &Value) -> Respo
             ]
         }),
     };
-    ResponseTemplate::new(200)
-        .set_body_json(body)
-        .insert_header("x-ratelimit-limit-requests", "500")
+    with_rate_limits(ResponseTemplate::new(200).set_body_json(body))
+}
+
+/// The rate-limit headers of a successful answer.
+fn with_rate_limits(t: ResponseTemplate) -> ResponseTemplate {
+    t.insert_header("x-ratelimit-limit-requests", "500")
         .insert_header("x-ratelimit-remaining-requests", "499")
         .insert_header("x-ratelimit-reset-requests", "120ms")
         .insert_header("x-ratelimit-limit-tokens", "200000")

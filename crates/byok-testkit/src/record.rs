@@ -9,7 +9,8 @@ pub enum Endpoint {
     /// `GET /v1/models` (OpenAI, Anthropic) or `GET /v1beta/models` / `GET /v1/models` (Gemini).
     ListModels,
     /// `POST /v1/chat/completions`, `POST /v1/messages` or
-    /// `POST /v1beta/models/{model}:generateContent` (also under `/v1/`).
+    /// `POST /v1beta/models/{model}:generateContent` / `:streamGenerateContent`
+    /// (also under `/v1/`), streamed or not.
     Billable,
     /// OpenAI's Responses API, `POST /v1/responses`: billable like
     /// [`Billable`](Endpoint::Billable), counted apart so tests can tell the APIs apart.
@@ -33,7 +34,8 @@ impl Endpoint {
             _ => (
                 path.ends_with("/v1beta/models") || path.ends_with("/v1/models"),
                 (path.contains("/v1beta/models/") || path.contains("/v1/models/"))
-                    && path.ends_with(":generateContent"),
+                    && (path.ends_with(":generateContent")
+                        || path.ends_with(":streamGenerateContent")),
             ),
         };
         let responses = provider == Provider::OpenAi && path.ends_with("/v1/responses");

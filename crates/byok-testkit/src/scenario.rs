@@ -38,6 +38,10 @@ use byok_keys::Provider;
 ///
 /// "—": the provider has no such answer; [`MockBuilder::scenario`](crate::MockBuilder::scenario) panics.
 /// "billable" rows answer OpenAI's chat completions and Responses API alike.
+/// A successful billable call streams when asked (`"stream": true`, Gemini's
+/// `:streamGenerateContent`, with `?alt=sse` or as a JSON array) the way the
+/// provider does, usage included; a refusal is the ordinary JSON answer, as it
+/// is before a real stream's first byte.
 ///
 /// Key problems are judged before the route, as the providers do: an invalid
 /// Gemini key on a path the mock does not serve still gets `API_KEY_INVALID`,

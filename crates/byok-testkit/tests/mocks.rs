@@ -560,25 +560,134 @@ async fn openai_responses_api_refuses_like_chat_in_every_scenario() {
     assert!(refused >= 8, "{refused}");
 }
 
+/// A streamed answer: status, content type, and its events as (event name, data).
+async fn stream(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> (u16, String, Vec<(Option<String>, String)>) {
+    let client = reqwest::Client::new();
+    let mut req = client.post(url).body(body.to_string());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let kind = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let text = resp.text().await.unwrap().replace("\r\n", "\n");
+    let events = text
+        .split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let field = |name: &str| {
+                e.lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(|v| v.trim().to_owned())
+            };
+            (field("event:"), field("data:").unwrap_or_default())
+        })
+        .collect();
+    (status, kind, events)
+}
+
+fn json_of(data: &str) -> Value {
+    serde_json::from_str(data).unwrap()
+}
+
 #[tokio::test]
-async fn openai_responses_api_refuses_streaming_honestly() {
+async fn openai_chat_streams_chunks_usage_last_and_done() {
+    let mock = MockOpenAi::start().await;
+    let key = fake::key(Provider::OpenAi, KeyKind::Project, 7);
+    let auth = format!("Bearer {key}");
+    let h = openai_sdk(&auth, &[]);
+    let url = format!("{}/v1/chat/completions", mock.uri());
+    let mut body = serde_json::json!({"messages": [{"role": "user", "content": "ping"}],
+        "model": "gpt-4o-mini-2024-07-18", "stream": true, "stream_options": {"include_usage": true}});
+    let (status, kind, events) = stream(&url, &h, &body).await;
+    assert_eq!(status, 200);
+    assert!(kind.starts_with("text/event-stream"), "{kind}");
+    let (last, chunks) = events.split_last().unwrap();
+    assert_eq!(last.1, "[DONE]");
+    let chunks: Vec<Value> = chunks.iter().map(|(_, d)| json_of(d)).collect();
+    let (usage, rest) = chunks.split_last().unwrap();
+    assert_eq!(usage["choices"], serde_json::json!([]));
+    assert_eq!(usage["usage"]["completion_tokens"], 1);
+    assert_eq!(usage["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+    for c in rest {
+        assert_eq!(c["object"], "chat.completion.chunk");
+        assert!(c["usage"].is_null() && c.get("usage").is_some(), "{c}");
+    }
+    let text: String = rest
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, "P");
+    assert_eq!(
+        rest.last().unwrap()["choices"][0]["finish_reason"],
+        "length"
+    );
+    // Without include_usage, no usage at all.
+    body["stream_options"] = Value::Null;
+    let (_, _, events) = stream(&url, &h, &body).await;
+    assert_eq!(events.last().unwrap().1, "[DONE]");
+    assert!(
+        events[..events.len() - 1]
+            .iter()
+            .all(|(_, d)| json_of(d).get("usage").is_none())
+    );
+}
+
+#[tokio::test]
+async fn openai_responses_stream_named_events_one_terminal_with_usage() {
     let mock = MockOpenAi::start().await;
     let key = fake::key(Provider::OpenAi, KeyKind::Project, 7);
     let auth = format!("Bearer {key}");
     let h = openai_sdk(&auth, &[]);
     let mut body = responses_body();
     body["stream"] = Value::Bool(true);
-    let (status, _, answer) = post(&format!("{}/v1/responses", mock.uri()), &h, &body).await;
-    assert_eq!(status, 400);
-    assert_eq!(answer["error"]["type"], "invalid_request_error");
-    assert_eq!(answer["error"]["param"], "stream");
-    assert!(
-        answer["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("not supported by this mock")
+    let url = format!("{}/v1/responses", mock.uri());
+    let (status, kind, events) = stream(&url, &h, &body).await;
+    assert_eq!(status, 200);
+    assert!(kind.starts_with("text/event-stream"));
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_deref().unwrap()).collect();
+    assert_eq!(names.first(), Some(&"response.created"));
+    assert!(names.contains(&"response.output_text.delta"));
+    let terminal = [
+        "response.completed",
+        "response.incomplete",
+        "response.failed",
+    ];
+    assert_eq!(names.iter().filter(|n| terminal.contains(n)).count(), 1);
+    assert_eq!(names.last(), Some(&"response.completed"));
+    assert!(events.iter().all(|(_, d)| d != "[DONE]"));
+    for (n, (name, data)) in events.iter().enumerate() {
+        let e = json_of(data);
+        assert_eq!(e["type"].as_str(), name.as_deref());
+        assert_eq!(e["sequence_number"], n);
+    }
+    let done = json_of(&events.last().unwrap().1);
+    let usage = &done["response"]["usage"];
+    assert_eq!(
+        (
+            usage["input_tokens"].as_u64(),
+            usage["output_tokens"].as_u64(),
+            usage["total_tokens"].as_u64()
+        ),
+        (Some(8), Some(1), Some(9))
     );
-    // A refusal of the key still comes first, as it would before any stream starts.
+    assert_eq!(usage["output_tokens_details"]["reasoning_tokens"], 0);
+    assert_eq!(done["response"]["status"], "completed");
+    let delta = events
+        .iter()
+        .find(|(n, _)| n.as_deref() == Some("response.output_text.delta"))
+        .unwrap();
+    assert_eq!(json_of(&delta.1)["delta"], "P");
+    assert_eq!(mock.count(Endpoint::Responses).await, 1);
+    // An error before the first byte is an ordinary JSON answer.
     let bad = MockOpenAi::builder()
         .scenario(Scenario::InvalidKey)
         .start()
@@ -588,6 +697,80 @@ async fn openai_responses_api_refuses_streaming_honestly() {
         (status, answer["error"]["code"].as_str()),
         (401, Some("invalid_api_key"))
     );
+}
+
+#[tokio::test]
+async fn anthropic_streams_message_events_with_cumulative_usage() {
+    let mock = MockAnthropic::start().await;
+    let key = fake::key(Provider::Anthropic, KeyKind::Api, 7);
+    let auth = format!("Bearer {key}");
+    let mut body = messages_body();
+    body["stream"] = Value::Bool(true);
+    let (status, kind, events) = stream(
+        &format!("{}/v1/messages", mock.uri()),
+        &anthropic_sdk(&auth),
+        &body,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(kind.starts_with("text/event-stream"));
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_deref().unwrap()).collect();
+    assert_eq!(names.first(), Some(&"message_start"));
+    assert_eq!(names.last(), Some(&"message_stop"));
+    assert!(names.contains(&"ping"));
+    for (name, data) in &events {
+        assert_eq!(json_of(data)["type"].as_str(), name.as_deref());
+    }
+    let start = json_of(&events[0].1);
+    assert_eq!(start["message"]["usage"]["input_tokens"], 8);
+    assert_eq!(
+        start["message"]["usage"]["cache_creation"]["ephemeral_1h_input_tokens"],
+        0
+    );
+    let delta = events
+        .iter()
+        .find(|(n, _)| n.as_deref() == Some("message_delta"))
+        .unwrap();
+    assert_eq!(json_of(&delta.1)["usage"]["output_tokens"], 1);
+    let text: String = events
+        .iter()
+        .filter(|(n, _)| n.as_deref() == Some("content_block_delta"))
+        .map(|(_, d)| json_of(d)["delta"]["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(text, "P");
+}
+
+#[tokio::test]
+async fn gemini_streams_sse_with_alt_sse_and_a_json_array_without() {
+    let mock = MockGemini::start().await;
+    let key = fake::key(Provider::Google, KeyKind::Standard, 7);
+    let h = genai_sdk(&key);
+    let url = format!(
+        "{}/v1/models/gemini-2.5-flash:streamGenerateContent",
+        mock.uri()
+    );
+    let (status, kind, events) = stream(&format!("{url}?alt=sse"), &h, &genai_body()).await;
+    assert_eq!(status, 200);
+    assert!(kind.starts_with("text/event-stream"));
+    assert!(events.len() >= 2);
+    let last = json_of(&events.last().unwrap().1);
+    assert_eq!(last["usageMetadata"]["candidatesTokenCount"], 1);
+    assert_eq!(last["candidates"][0]["finishReason"], "MAX_TOKENS");
+    assert_eq!(last["modelVersion"], "gemini-2.5-flash");
+    let (status, _, array) = post(&url, &h, &genai_body()).await;
+    assert_eq!(status, 200);
+    assert_eq!(array.as_array().unwrap().len(), events.len());
+    assert_eq!(mock.count(Endpoint::Billable).await, 2);
+    // Refusals come before any stream.
+    let dry = MockGemini::builder()
+        .scenario(Scenario::NoCredits)
+        .start()
+        .await;
+    let url = format!(
+        "{}/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+        dry.uri()
+    );
+    assert_eq!(post(&url, &h, &genai_body()).await.0, 429);
 }
 
 #[tokio::test]
