@@ -6,17 +6,51 @@ use byok_keys::{KeyKind, Provider, fake};
 use byok_testkit::{Endpoint, MockAnthropic, MockGemini, MockOpenAi, Scenario};
 use serde_json::Value;
 
-async fn get(url: &str, headers: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, Value) {
-    let client = reqwest::Client::new();
-    let mut req = client.get(url);
+/// Send one request; the status, headers and body text of the answer.
+async fn send(
+    method: reqwest::Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let mut req = reqwest::Client::new().request(method, url);
+    if let Some(body) = body {
+        req = req.body(body.to_string());
+    }
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
     let resp = req.send().await.unwrap();
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
-    let body = resp.json().await.unwrap_or(Value::Null);
-    (status, headers, body)
+    (status, headers, resp.text().await.unwrap())
+}
+
+async fn get(url: &str, headers: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, Value) {
+    let (status, headers, text) = send(reqwest::Method::GET, url, headers, None).await;
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+async fn post(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let (status, headers, text) = send(reqwest::Method::POST, url, headers, Some(body)).await;
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+/// The status and one field of the provider's `error` object, for one-line asserts.
+fn refusal<'v>(status: u16, body: &'v Value, field: &str) -> (u16, Option<&'v str>) {
+    (status, body["error"][field].as_str())
 }
 
 #[tokio::test]
@@ -80,7 +114,7 @@ async fn anthropic_needs_key_and_version() {
     let url = format!("{}/v1/models", mock.uri());
     let (status, headers, body) = get(&url, &[]).await;
     assert_eq!(
-        (status, body["error"]["type"].as_str()),
+        refusal(status, &body, "type"),
         (401, Some("authentication_error"))
     );
     assert!(headers.contains_key("request-id"));
@@ -125,7 +159,7 @@ async fn anthropic_rate_limit_then_fine_with_whole_second_retry_after() {
     for _ in 0..2 {
         let (status, headers, body) = get(&url, &h).await;
         assert_eq!(
-            (status, body["error"]["type"].as_str()),
+            refusal(status, &body, "type"),
             (429, Some("rate_limit_error"))
         );
         assert_eq!(headers["retry-after"], "2");
@@ -140,7 +174,7 @@ async fn gemini_records_a_query_key_so_tests_can_forbid_it() {
     let key = fake::key(Provider::Google, KeyKind::Standard, 1);
     let (status, _, body) = get(&format!("{}/v1beta/models", mock.uri()), &[]).await;
     assert_eq!(
-        (status, body["error"]["status"].as_str()),
+        refusal(status, &body, "status"),
         (403, Some("PERMISSION_DENIED"))
     );
     let (status, _, _) = get(&format!("{}/v1beta/models?key={key}", mock.uri()), &[]).await;
@@ -215,7 +249,7 @@ async fn per_key_scenarios_and_runtime_changes() {
     assert_eq!(get(&url, &[("authorization", &auth(&good))]).await.0, 200);
     let (status, _, body) = get(&url, &[("authorization", &auth(&bad))]).await;
     assert_eq!(
-        (status, body["error"]["code"].as_str()),
+        refusal(status, &body, "code"),
         (401, Some("account_deactivated"))
     );
     mock.set_scenario(Scenario::Outage {
@@ -224,7 +258,7 @@ async fn per_key_scenarios_and_runtime_changes() {
     });
     let (status, _, body) = get(&url, &[("authorization", &auth(&good))]).await;
     assert_eq!(
-        (status, body["error"]["type"].as_str()),
+        refusal(status, &body, "type"),
         (503, Some("service_unavailable_error"))
     );
     assert_eq!(get(&url, &[("authorization", &auth(&good))]).await.0, 200);
@@ -287,23 +321,6 @@ const STAINLESS: [(&str, &str); 6] = [
     ("x-stainless-retry-count", "0"),
     ("x-stainless-read-timeout", "600"),
 ];
-
-async fn post(
-    url: &str,
-    headers: &[(&str, &str)],
-    body: &Value,
-) -> (u16, reqwest::header::HeaderMap, Value) {
-    let client = reqwest::Client::new();
-    let mut req = client.post(url).body(body.to_string());
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp.json().await.unwrap_or(Value::Null);
-    (status, headers, body)
-}
 
 /// openai-python's headers for `key`, plus `extra`.
 fn openai_sdk<'a>(auth: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
@@ -380,7 +397,7 @@ async fn anthropic_accepts_the_key_as_a_bearer_token_like_anthropic_python_2() {
     )
     .await;
     assert_eq!(
-        (status, body["error"]["type"].as_str()),
+        refusal(status, &body, "type"),
         (401, Some("authentication_error"))
     );
     // Neither header: still Anthropic's own refusal.
@@ -390,7 +407,7 @@ async fn anthropic_accepts_the_key_as_a_bearer_token_like_anthropic_python_2() {
     )
     .await;
     assert_eq!(
-        (status, body["error"]["type"].as_str()),
+        refusal(status, &body, "type"),
         (401, Some("authentication_error"))
     );
 }
@@ -465,10 +482,7 @@ async fn gemini_judges_the_key_before_the_route() {
         &genai_body(),
     )
     .await;
-    assert_eq!(
-        (status, body["error"]["status"].as_str()),
-        (404, Some("NOT_FOUND"))
-    );
+    assert_eq!(refusal(status, &body, "status"), (404, Some("NOT_FOUND")));
     assert!(
         body["error"]["message"]
             .as_str()
@@ -566,19 +580,12 @@ async fn stream(
     headers: &[(&str, &str)],
     body: &Value,
 ) -> (u16, String, Vec<(Option<String>, String)>) {
-    let client = reqwest::Client::new();
-    let mut req = client.post(url).body(body.to_string());
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let kind = resp
-        .headers()
+    let (status, headers, text) = send(reqwest::Method::POST, url, headers, Some(body)).await;
+    let kind = headers
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
-    let text = resp.text().await.unwrap().replace("\r\n", "\n");
+    let text = text.replace("\r\n", "\n");
     let events = text
         .split("\n\n")
         .filter(|e| !e.trim().is_empty())
@@ -694,7 +701,7 @@ async fn openai_responses_stream_named_events_one_terminal_with_usage() {
         .await;
     let (status, _, answer) = post(&format!("{}/v1/responses", bad.uri()), &h, &body).await;
     assert_eq!(
-        (status, answer["error"]["code"].as_str()),
+        refusal(status, &answer, "code"),
         (401, Some("invalid_api_key"))
     );
 }
@@ -919,7 +926,7 @@ async fn openai_organization_mismatch_needs_the_organization_header() {
     )
     .await;
     assert_eq!(
-        (status, body["error"]["code"].as_str()),
+        refusal(status, &body, "code"),
         (401, Some("mismatched_organization"))
     );
     // Without the header the key's own organization is used: nothing to mismatch.
