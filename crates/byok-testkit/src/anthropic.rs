@@ -1,5 +1,6 @@
 //! Anthropic's answers: `{"type":"error","error":{"type","message"},"request_id"}`,
-//! `request-id`, `anthropic-ratelimit-*`, `retry-after` in seconds.
+//! `request-id`, `anthropic-ratelimit-*`, `retry-after` in seconds. The key
+//! comes in `x-api-key` or, as anthropic-python 2.x sends it, `Authorization: Bearer`.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use wiremock::ResponseTemplate;
 
 use crate::record::Endpoint;
 use crate::scenario::Scenario;
-use crate::wire::rfc3339_in;
+use crate::wire::{rfc3339_in, sse, whole_seconds};
 
 fn error(status: u16, kind: &str, message: &str, request_id: &str) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_json(json!({
@@ -90,9 +91,62 @@ pub(crate) fn rate_limited(retry_after: Duration, request_id: &str) -> ResponseT
         "This request would exceed the rate limit for your organization of 50 requests per minute. For details, refer to: https://docs.claude.com/en/api/rate-limits.",
         request_id,
     )
-    // Anthropic sends whole seconds.
-    .insert_header("retry-after", retry_after.as_secs_f64().ceil().to_string());
+    // Anthropic sends whole seconds, and tells its SDKs a rate limit may be retried.
+    .insert_header("retry-after", whole_seconds(retry_after).to_string())
+    .insert_header("x-should-retry", "true");
     limits(t, 0, retry_after)
+}
+
+/// A message streamed: `message_start` (with the input usage and a first
+/// `output_tokens`), one text block, a `ping`, `message_delta` with the
+/// cumulative `usage.output_tokens`, `message_stop`.
+pub(crate) fn streamed(model: &str) -> ResponseTemplate {
+    let named = |name: &'static str, mut data: Value| {
+        data["type"] = json!(name);
+        (Some(name), data)
+    };
+    let events = [
+        named(
+            "message_start",
+            json!({"message": {
+                "id": "msg_01BYOKTESTKIT", "type": "message", "role": "assistant", "model": model,
+                "content": [], "stop_reason": null, "stop_sequence": null,
+                "usage": {"input_tokens": 8, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+                          "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+                          "output_tokens": 1, "service_tier": "standard"}
+            }}),
+        ),
+        named(
+            "content_block_start",
+            json!({"index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        named("ping", json!({})),
+        named(
+            "content_block_delta",
+            json!({"index": 0, "delta": {"type": "text_delta", "text": "P"}}),
+        ),
+        named("content_block_stop", json!({"index": 0})),
+        named(
+            "message_delta",
+            json!({"delta": {"stop_reason": "max_tokens", "stop_sequence": null},
+                                      "usage": {"output_tokens": 1}}),
+        ),
+        named("message_stop", json!({})),
+    ];
+    limits(
+        ResponseTemplate::new(200)
+            .set_body_raw(sse(&events, None), "text/event-stream; charset=utf-8"),
+        49,
+        Duration::from_secs(1),
+    )
+}
+
+/// The unsupported-region block: answered at Anthropic's edge, before the API,
+/// so without the `"type":"error"` envelope and without a request id.
+pub(crate) fn region_blocked() -> ResponseTemplate {
+    ResponseTemplate::new(403).set_body_json(json!({
+        "error": {"type": "forbidden", "message": "Request not allowed"}
+    }))
 }
 
 pub(crate) fn outage(status: u16, request_id: &str) -> ResponseTemplate {
@@ -103,6 +157,7 @@ pub(crate) fn outage(status: u16, request_id: &str) -> ResponseTemplate {
 }
 
 /// The answer of a key or account scenario, `None` when this endpoint succeeds.
+/// ([`Scenario::Region`] is answered by [`region_blocked`], without the API's headers.)
 pub(crate) fn situation(
     scenario: &Scenario,
     endpoint: Endpoint,
@@ -110,15 +165,25 @@ pub(crate) fn situation(
     request_id: &str,
 ) -> Option<ResponseTemplate> {
     let inv = "invalid_request_error";
-    let billable = endpoint == Endpoint::Billable;
+    let billable = endpoint.is_billable();
     Some(match scenario {
         Scenario::InvalidKey => error(401, "authentication_error", "invalid x-api-key", request_id),
         Scenario::Deactivated => {
             error(400, inv, "This organization has been disabled.", request_id)
         }
-        Scenario::Region | Scenario::PermissionDenied => {
-            error(403, "permission_error", "Request not allowed", request_id)
-        }
+        Scenario::OrganizationOnHold => ResponseTemplate::new(400).set_body_json(json!({
+            "type": "error",
+            "error": {"type": inv,
+                      "message": "This organization has been disabled. An organization admin can appeal at https://console.anthropic.com/appeal",
+                      "details": {"error_code": "organization_on_hold"}},
+            "request_id": request_id
+        })),
+        Scenario::PermissionDenied => error(
+            403,
+            "permission_error",
+            "Your API key does not have permission to use the specified resource.",
+            request_id,
+        ),
         Scenario::ModelAccess if billable => error(
             404,
             "not_found_error",
@@ -154,10 +219,20 @@ pub(crate) fn situation(
     })
 }
 
-/// The key from `x-api-key`, and whether `anthropic-version` was sent.
+/// The key from `x-api-key`, or from `Authorization: Bearer KEY` (anthropic-python
+/// 2.x); the real API accepts either, `x-api-key` first.
 pub(crate) fn key(headers: &wiremock::http::HeaderMap) -> Option<String> {
-    let k = headers.get("x-api-key")?.to_str().ok()?.trim();
-    (!k.is_empty()).then(|| k.to_owned())
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let k = header("x-api-key")
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .or_else(|| {
+            header("authorization")?
+                .strip_prefix("Bearer ")
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+        })?;
+    Some(k.to_owned())
 }
 
 /// The model of a messages request.

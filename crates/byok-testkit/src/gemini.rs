@@ -1,5 +1,7 @@
 //! Gemini's answers: `{"error":{"code","message","status","details":[..]}}`
-//! with `google.rpc` details; no rate-limit headers.
+//! with `google.rpc` details (the field is absent when there are none, as
+//! Google's JSON leaves out empty lists); no rate-limit headers. Served under
+//! `/v1beta/` and `/v1/` alike.
 
 use std::time::Duration;
 
@@ -10,9 +12,11 @@ use crate::record::Endpoint;
 use crate::scenario::Scenario;
 
 fn error(code: u16, status: &str, message: &str, details: Value) -> ResponseTemplate {
-    ResponseTemplate::new(code).set_body_json(json!({
-        "error": {"code": code, "message": message, "status": status, "details": details}
-    }))
+    let mut error = json!({"code": code, "message": message, "status": status});
+    if details.as_array().is_some_and(|d| !d.is_empty()) {
+        error["details"] = details;
+    }
+    ResponseTemplate::new(code).set_body_json(json!({ "error": error }))
 }
 
 fn error_info(reason: &str) -> Value {
@@ -68,6 +72,43 @@ pub(crate) fn success(endpoint: Endpoint, model: &str) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(body)
 }
 
+/// `:streamGenerateContent`: with `?alt=sse`, `data: {GenerateContentResponse}`
+/// events; without it, one JSON array of them. The usage is a running total,
+/// final on the last chunk.
+pub(crate) fn streamed(model: &str, alt_sse: bool) -> ResponseTemplate {
+    let chunk = |text: &str, finish: Option<&str>, usage: Value| {
+        let mut candidate =
+            json!({"content": {"parts": [{"text": text}], "role": "model"}, "index": 0});
+        if let Some(f) = finish {
+            candidate["finishReason"] = json!(f);
+        }
+        json!({"candidates": [candidate], "usageMetadata": usage,
+               "modelVersion": model, "responseId": "byoktestkit0001"})
+    };
+    let chunks = [
+        chunk(
+            "P",
+            None,
+            json!({"promptTokenCount": 1, "totalTokenCount": 1}),
+        ),
+        chunk(
+            "",
+            Some("MAX_TOKENS"),
+            json!({"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2,
+                   "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 1}]}),
+        ),
+    ];
+    if alt_sse {
+        let body: String = chunks
+            .iter()
+            .map(|c| format!("data: {c}\r\n\r\n"))
+            .collect();
+        ResponseTemplate::new(200).set_body_raw(body, "text/event-stream")
+    } else {
+        ResponseTemplate::new(200).set_body_json(Value::Array(chunks.to_vec()))
+    }
+}
+
 pub(crate) fn missing_auth() -> ResponseTemplate {
     error(
         403,
@@ -78,10 +119,15 @@ pub(crate) fn missing_auth() -> ResponseTemplate {
 }
 
 pub(crate) fn not_found(path: &str) -> ResponseTemplate {
+    let version = if path.contains("/v1/") {
+        "v1"
+    } else {
+        "v1beta"
+    };
     error(
         404,
         "NOT_FOUND",
-        &format!("{path} is not found for API version v1beta"),
+        &format!("{path} is not found for API version {version}"),
         json!([]),
     )
 }
@@ -123,7 +169,7 @@ pub(crate) fn outage(status: u16) -> ResponseTemplate {
 
 /// The answer of a key or account scenario, `None` when this endpoint succeeds.
 pub(crate) fn situation(scenario: &Scenario, endpoint: Endpoint) -> Option<ResponseTemplate> {
-    let billable = endpoint == Endpoint::Billable;
+    let billable = endpoint.is_billable();
     Some(match scenario {
         Scenario::InvalidKey => error(
             400,
@@ -161,8 +207,9 @@ pub(crate) fn situation(scenario: &Scenario, endpoint: Endpoint) -> Option<Respo
             "User location is not supported for the API use.",
             json!([]),
         ),
+        // A 429 like a quota, but without QuotaFailure or RetryInfo: waiting will not help.
         Scenario::NoCredits if billable => error(
-            402,
+            429,
             "RESOURCE_EXHAUSTED",
             "Your prepayment credits are depleted. Please go to AI Studio to manage your project and billing.",
             json!([]),
@@ -197,11 +244,14 @@ pub(crate) fn key(
     (!k.is_empty()).then_some(k)
 }
 
-/// The model named in `/v1beta/models/{model}:generateContent`.
+/// The model named in `/v1beta/models/{model}:generateContent` (or `/v1/...`).
 pub(crate) fn model(path: &str) -> String {
     path.rsplit('/')
         .next()
-        .and_then(|last| last.strip_suffix(":generateContent"))
+        .and_then(|last| {
+            last.strip_suffix(":generateContent")
+                .or_else(|| last.strip_suffix(":streamGenerateContent"))
+        })
         .unwrap_or("gemini-2.5-flash-lite")
         .to_owned()
 }

@@ -192,6 +192,14 @@ impl Slot {
         self.served.store(0, Ordering::SeqCst);
     }
 
+    /// The scenario, without counting a request.
+    fn peek(&self) -> Scenario {
+        self.scenario
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// The scenario and how many requests it answered before this one.
     fn take(&self) -> (Scenario, u32) {
         let scenario = self
@@ -209,9 +217,18 @@ impl Respond for Responder {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let state = &self.0;
         let n = state.sequence.fetch_add(1, Ordering::Relaxed);
-        let response = answer(state, request, n);
-        with_common_headers(state.provider, response, n)
+        match answer(state, request, n) {
+            Answer::Api(response) => with_common_headers(state.provider, response, n),
+            Answer::Edge(response) => response,
+        }
     }
+}
+
+/// Who answers: the provider's API (with its request id and version headers),
+/// or the network edge in front of it (a region block), which sends neither.
+enum Answer {
+    Api(ResponseTemplate),
+    Edge(ResponseTemplate),
 }
 
 fn request_id(provider: Provider, n: u64) -> String {
@@ -240,7 +257,7 @@ fn with_common_headers(provider: Provider, response: ResponseTemplate, n: u64) -
     }
 }
 
-fn answer(state: &State, request: &Request, n: u64) -> ResponseTemplate {
+fn answer(state: &State, request: &Request, n: u64) -> Answer {
     let provider = state.provider;
     let rid = request_id(provider, n);
     let path = request.url.path();
@@ -251,22 +268,14 @@ fn answer(state: &State, request: &Request, n: u64) -> ResponseTemplate {
         _ => gemini::key(&request.headers, &request.url),
     };
     let Some(key) = key else {
-        return match provider {
+        return Answer::Api(match provider {
             Provider::OpenAi => openai::missing_auth(),
             Provider::Anthropic => anthropic::missing_auth(&rid),
             _ => gemini::missing_auth(),
-        };
+        });
     };
     if provider == Provider::Anthropic && request.headers.get("anthropic-version").is_none() {
-        return anthropic::missing_version(&rid);
-    }
-    let endpoint = Endpoint::of(provider, method, path);
-    if endpoint == Endpoint::Other {
-        return match provider {
-            Provider::OpenAi => openai::not_found(method, path),
-            Provider::Anthropic => anthropic::not_found(&rid),
-            _ => gemini::not_found(path),
-        };
+        return Answer::Api(anthropic::missing_version(&rid));
     }
     let fp = Fingerprint::of(&key);
     let slot = state
@@ -274,6 +283,22 @@ fn answer(state: &State, request: &Request, n: u64) -> ResponseTemplate {
         .iter()
         .find(|(k, _)| *k == fp)
         .map_or(&state.default, |(_, s)| s);
+    let endpoint = Endpoint::of(provider, method, path);
+    if endpoint == Endpoint::Other {
+        // Google judges the key before the route: a bad key on a path the mock
+        // does not serve still gets the key's answer. (Not counted as a request
+        // of the scenario: "N times, then fine" counts served endpoints only.)
+        if provider == Provider::Google
+            && let Some(refusal) = gemini::situation(&slot.peek(), endpoint)
+        {
+            return Answer::Api(refusal);
+        }
+        return Answer::Api(match provider {
+            Provider::OpenAi => openai::not_found(method, path),
+            Provider::Anthropic => anthropic::not_found(&rid),
+            _ => gemini::not_found(path),
+        });
+    }
     let (scenario, served) = slot.take();
     let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
     let model = match provider {
@@ -281,12 +306,24 @@ fn answer(state: &State, request: &Request, n: u64) -> ResponseTemplate {
         Provider::Anthropic => anthropic::model(&body),
         _ => gemini::model(path),
     };
+    let streamed = endpoint.is_billable()
+        && match provider {
+            Provider::Google => path.ends_with(":streamGenerateContent"),
+            _ => body.get("stream") == Some(&serde_json::Value::Bool(true)),
+        };
+    let alt_sse = request
+        .url
+        .query_pairs()
+        .any(|(k, v)| k == "alt" && v == "sse");
     let success = || match provider {
-        Provider::OpenAi => openai::success(endpoint, &model),
+        Provider::OpenAi if streamed => openai::streamed(endpoint, &model, &body),
+        Provider::Anthropic if streamed => anthropic::streamed(&model),
+        Provider::Google if streamed => gemini::streamed(&model, alt_sse),
+        Provider::OpenAi => openai::success(endpoint, &model, &body),
         Provider::Anthropic => anthropic::success(endpoint, &model),
         _ => gemini::success(endpoint, &model),
     };
-    match scenario {
+    Answer::Api(match scenario {
         Scenario::Valid => success(),
         Scenario::RateLimited { times, retry_after } if served < times => match provider {
             Provider::OpenAi => openai::rate_limited(retry_after),
@@ -305,13 +342,22 @@ fn answer(state: &State, request: &Request, n: u64) -> ResponseTemplate {
             "<!DOCTYPE html><html><head><title>Sign in to the network</title></head><body>Accept the terms to continue.</body></html>",
             "text/html",
         ),
+        Scenario::Region if provider == Provider::Anthropic => {
+            return Answer::Edge(anthropic::region_blocked());
+        }
         other => {
             let specific = match provider {
-                Provider::OpenAi => openai::situation(&other, endpoint, &key, &model),
+                Provider::OpenAi => openai::situation(
+                    &other,
+                    endpoint,
+                    &key,
+                    &model,
+                    openai::names_organization(&request.headers),
+                ),
                 Provider::Anthropic => anthropic::situation(&other, endpoint, &model, &rid),
                 _ => gemini::situation(&other, endpoint),
             };
             specific.unwrap_or_else(success)
         }
-    }
+    })
 }

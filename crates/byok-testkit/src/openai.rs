@@ -1,4 +1,5 @@
-//! OpenAI's answers: `{"error":{"message","type","param","code"}}`, `x-request-id`, `x-ratelimit-*`.
+//! OpenAI's answers: `{"error":{"message","type","param","code"}}`, `x-request-id`, `x-ratelimit-*`;
+//! chat completions and the Responses API.
 
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use wiremock::ResponseTemplate;
 
 use crate::record::Endpoint;
 use crate::scenario::Scenario;
-use crate::wire::{go_duration, openai_mask};
+use crate::wire::{go_duration, openai_mask, sse, whole_seconds};
 
 fn error(status: u16, message: &str, kind: &str, code: Option<&str>) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_json(json!({
@@ -15,8 +16,179 @@ fn error(status: u16, message: &str, kind: &str, code: Option<&str>) -> Response
     }))
 }
 
-pub(crate) fn success(endpoint: Endpoint, model: &str) -> ResponseTemplate {
+/// A Responses API answer as `POST /v1/responses` sends it without streaming.
+fn response_object(model: &str, request: &Value) -> Value {
+    json!({
+        "id": "resp_0BYOKTESTKIT00000000000000000000000000000001",
+        "object": "response",
+        "created_at": 1_767_225_600,
+        "status": "completed",
+        "background": false,
+        "error": null,
+        "incomplete_details": null,
+        "instructions": request.get("instructions").cloned().unwrap_or(Value::Null),
+        "max_output_tokens": request.get("max_output_tokens").cloned().unwrap_or(Value::Null),
+        "max_tool_calls": null,
+        "model": model,
+        "output": [{
+            "id": "msg_0BYOKTESTKIT00000000000000000000000000000001",
+            "type": "message",
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "P", "annotations": [], "logprobs": []}]
+        }],
+        "parallel_tool_calls": true,
+        "previous_response_id": null,
+        "prompt_cache_key": null,
+        "reasoning": {"effort": null, "summary": null},
+        "safety_identifier": null,
+        "service_tier": "default",
+        "store": true,
+        "temperature": 1.0,
+        "text": {"format": {"type": "text"}, "verbosity": "medium"},
+        "tool_choice": "auto",
+        "tools": [],
+        "top_logprobs": 0,
+        "top_p": 1.0,
+        "truncation": "disabled",
+        "usage": {
+            "input_tokens": 8,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 1,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 9
+        },
+        "user": null,
+        "metadata": {}
+    })
+}
+
+/// A chat completion streamed: `data: {chat.completion.chunk}` events and
+/// `data: [DONE]`; with `stream_options.include_usage`, one last chunk with
+/// `"choices": []` and the usage, every other chunk `"usage": null`.
+fn chat_stream(model: &str, request: &Value) -> String {
+    let include_usage = request
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let chunk = |choices: Value, usage: Value| {
+        let mut c = json!({
+            "id": "chatcmpl-BYOKTESTKIT0001",
+            "object": "chat.completion.chunk",
+            "created": 1_767_225_600,
+            "model": model,
+            "service_tier": "default",
+            "system_fingerprint": "fp_byoktest",
+            "choices": choices
+        });
+        if include_usage {
+            c["usage"] = usage;
+        }
+        (None, c)
+    };
+    let choice = |delta: Value, finish: Value| json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]);
+    let mut events = vec![
+        chunk(
+            choice(
+                json!({"role": "assistant", "content": "", "refusal": null}),
+                Value::Null,
+            ),
+            Value::Null,
+        ),
+        chunk(choice(json!({"content": "P"}), Value::Null), Value::Null),
+        chunk(choice(json!({}), json!("length")), Value::Null),
+    ];
+    if include_usage {
+        events.push(chunk(json!([]), chat_usage()));
+    }
+    sse(&events, Some("[DONE]"))
+}
+
+/// A Responses API answer streamed: named events, each with its `type` and a
+/// `sequence_number`, ending with exactly one `response.completed` that
+/// carries the usage; no `[DONE]`.
+fn responses_stream(model: &str, request: &Value) -> String {
+    let done = response_object(model, request);
+    let mut pending = done.clone();
+    pending["status"] = json!("in_progress");
+    pending["output"] = json!([]);
+    pending["usage"] = Value::Null;
+    let item = done["output"][0].clone();
+    let item_id = item["id"].clone();
+    let mut started = item.clone();
+    started["status"] = json!("in_progress");
+    started["content"] = json!([]);
+    let part = |text: &str| json!({"type": "output_text", "text": text, "annotations": []});
+    let at = json!({"item_id": item_id, "output_index": 0, "content_index": 0});
+    let with = |mut base: Value, extra: Value| {
+        if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        base
+    };
+    let steps = [
+        ("response.created", json!({"response": pending.clone()})),
+        ("response.in_progress", json!({"response": pending})),
+        (
+            "response.output_item.added",
+            json!({"output_index": 0, "item": started}),
+        ),
+        (
+            "response.content_part.added",
+            with(at.clone(), json!({"part": part("")})),
+        ),
+        (
+            "response.output_text.delta",
+            with(at.clone(), json!({"delta": "P", "logprobs": []})),
+        ),
+        (
+            "response.output_text.done",
+            with(at.clone(), json!({"text": "P", "logprobs": []})),
+        ),
+        (
+            "response.content_part.done",
+            with(at, json!({"part": part("P")})),
+        ),
+        (
+            "response.output_item.done",
+            json!({"output_index": 0, "item": item}),
+        ),
+        ("response.completed", json!({"response": done})),
+    ];
+    let events: Vec<_> = steps
+        .into_iter()
+        .enumerate()
+        .map(|(n, (name, data))| {
+            (
+                Some(name),
+                with(json!({"type": name, "sequence_number": n}), data),
+            )
+        })
+        .collect();
+    sse(&events, None)
+}
+
+fn chat_usage() -> Value {
+    json!({"prompt_tokens": 8, "completion_tokens": 1, "total_tokens": 9,
+           "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+           "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+               "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}})
+}
+
+/// The answer to a `"stream": true` request: the provider's event stream.
+pub(crate) fn streamed(endpoint: Endpoint, model: &str, request: &Value) -> ResponseTemplate {
     let body = match endpoint {
+        Endpoint::Responses => responses_stream(model, request),
+        _ => chat_stream(model, request),
+    };
+    with_rate_limits(
+        ResponseTemplate::new(200).set_body_raw(body, "text/event-stream; charset=utf-8"),
+    )
+}
+
+pub(crate) fn success(endpoint: Endpoint, model: &str, request: &Value) -> ResponseTemplate {
+    let body = match endpoint {
+        Endpoint::Responses => response_object(model, request),
         Endpoint::Billable => json!({
             "id": "chatcmpl-BYOKTESTKIT0001",
             "object": "chat.completion",
@@ -24,10 +196,7 @@ pub(crate) fn success(endpoint: Endpoint, model: &str) -> ResponseTemplate {
             "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": "P", "refusal": null},
                          "logprobs": null, "finish_reason": "length"}],
-            "usage": {"prompt_tokens": 8, "completion_tokens": 1, "total_tokens": 9,
-                      "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-                      "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                          "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}},
+            "usage": chat_usage(),
             "service_tier": "default",
             "system_fingerprint": "fp_byoktest"
         }),
@@ -39,9 +208,12 @@ pub(crate) fn success(endpoint: Endpoint, model: &str) -> ResponseTemplate {
             ]
         }),
     };
-    ResponseTemplate::new(200)
-        .set_body_json(body)
-        .insert_header("x-ratelimit-limit-requests", "500")
+    with_rate_limits(ResponseTemplate::new(200).set_body_json(body))
+}
+
+/// The rate-limit headers of a successful answer.
+fn with_rate_limits(t: ResponseTemplate) -> ResponseTemplate {
+    t.insert_header("x-ratelimit-limit-requests", "500")
         .insert_header("x-ratelimit-remaining-requests", "499")
         .insert_header("x-ratelimit-reset-requests", "120ms")
         .insert_header("x-ratelimit-limit-tokens", "200000")
@@ -75,6 +247,8 @@ pub(crate) fn rate_limited(retry_after: Duration) -> ResponseTemplate {
         Some("rate_limit_exceeded"),
     )
     .insert_header("retry-after-ms", retry_after.as_millis().to_string())
+    // Whole seconds, never 0: clients that read only `retry-after` must still wait.
+    .insert_header("retry-after", whole_seconds(retry_after).to_string())
     .insert_header("x-ratelimit-limit-requests", "500")
     .insert_header("x-ratelimit-remaining-requests", "0")
     .insert_header("x-ratelimit-reset-requests", go_duration(retry_after))
@@ -103,9 +277,10 @@ pub(crate) fn situation(
     endpoint: Endpoint,
     key: &str,
     model: &str,
+    organization_header: bool,
 ) -> Option<ResponseTemplate> {
     let inv = "invalid_request_error";
-    let billable = endpoint == Endpoint::Billable;
+    let billable = endpoint.is_billable();
     Some(match scenario {
         Scenario::InvalidKey => error(
             401,
@@ -122,7 +297,7 @@ pub(crate) fn situation(
             inv,
             Some("account_deactivated"),
         ),
-        Scenario::OrganizationMismatch => error(
+        Scenario::OrganizationMismatch if organization_header => error(
             401,
             "OpenAI-Organization header should match organization for API key",
             inv,
@@ -169,7 +344,15 @@ pub(crate) fn key(headers: &wiremock::http::HeaderMap) -> Option<String> {
     (!k.is_empty()).then(|| k.to_owned())
 }
 
-/// The model of a chat completion request.
+/// Whether the request names an organization (`OpenAI-Organization`).
+pub(crate) fn names_organization(headers: &wiremock::http::HeaderMap) -> bool {
+    headers
+        .get("openai-organization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim().is_empty())
+}
+
+/// The model of a chat completion or Responses API request.
 pub(crate) fn model(body: &Value) -> String {
     body.get("model")
         .and_then(Value::as_str)

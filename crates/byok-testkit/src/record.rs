@@ -6,16 +6,24 @@ use byok_keys::Provider;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Endpoint {
-    /// `GET /v1/models` (OpenAI, Anthropic) or `GET /v1beta/models` (Gemini).
+    /// `GET /v1/models` (OpenAI, Anthropic) or `GET /v1beta/models` / `GET /v1/models` (Gemini).
     ListModels,
-    /// `POST /v1/chat/completions`, `POST /v1/messages` or `POST /v1beta/models/{model}:generateContent`.
+    /// `POST /v1/chat/completions`, `POST /v1/messages` or
+    /// `POST /v1beta/models/{model}:generateContent` / `:streamGenerateContent`
+    /// (also under `/v1/`), streamed or not.
     Billable,
+    /// OpenAI's Responses API, `POST /v1/responses`: billable like
+    /// [`Billable`](Endpoint::Billable), counted apart so tests can tell the APIs apart.
+    Responses,
     /// Anything else (answered with the provider's 404).
     Other,
 }
 
 impl Endpoint {
     /// Classify `method` + `path`; a path prefix before the public path is allowed.
+    ///
+    /// Gemini is served under both API versions, `/v1beta/` (older SDKs, curl
+    /// examples) and `/v1/` (google-genai 3.x), as the real API is.
     pub fn of(provider: Provider, method: &str, path: &str) -> Endpoint {
         let (list, billable) = match provider {
             Provider::OpenAi => (
@@ -24,15 +32,24 @@ impl Endpoint {
             ),
             Provider::Anthropic => (path.ends_with("/v1/models"), path.ends_with("/v1/messages")),
             _ => (
-                path.ends_with("/v1beta/models"),
-                path.contains("/v1beta/models/") && path.ends_with(":generateContent"),
+                path.ends_with("/v1beta/models") || path.ends_with("/v1/models"),
+                (path.contains("/v1beta/models/") || path.contains("/v1/models/"))
+                    && (path.ends_with(":generateContent")
+                        || path.ends_with(":streamGenerateContent")),
             ),
         };
+        let responses = provider == Provider::OpenAi && path.ends_with("/v1/responses");
         match method {
             "GET" if list => Endpoint::ListModels,
             "POST" if billable => Endpoint::Billable,
+            "POST" if responses => Endpoint::Responses,
             _ => Endpoint::Other,
         }
+    }
+
+    /// Whether a call here is billed (and so reveals "no credits", spend limits, model access).
+    pub fn is_billable(self) -> bool {
+        matches!(self, Endpoint::Billable | Endpoint::Responses)
     }
 }
 
@@ -121,6 +138,32 @@ mod tests {
         );
         assert_eq!(
             Endpoint::of(Provider::Anthropic, "POST", "/v1/complete"),
+            Endpoint::Other
+        );
+    }
+
+    #[test]
+    fn gemini_v1_and_openai_responses() {
+        assert_eq!(
+            Endpoint::of(Provider::Google, "GET", "/v1/models"),
+            Endpoint::ListModels
+        );
+        assert_eq!(
+            Endpoint::of(
+                Provider::Google,
+                "POST",
+                "/v1/models/gemini-2.5-flash:generateContent"
+            ),
+            Endpoint::Billable
+        );
+        assert_eq!(
+            Endpoint::of(Provider::OpenAi, "POST", "/v1/responses"),
+            Endpoint::Responses
+        );
+        assert!(Endpoint::Responses.is_billable());
+        assert!(!Endpoint::ListModels.is_billable());
+        assert_eq!(
+            Endpoint::of(Provider::Anthropic, "POST", "/v1/responses"),
             Endpoint::Other
         );
     }

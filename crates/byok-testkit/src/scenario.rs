@@ -18,24 +18,34 @@ use byok_keys::Provider;
 /// | `Valid` | 200 | 200 | 200 |
 /// | `InvalidKey` | 401 `invalid_api_key` | 401 `authentication_error` | 400 `API_KEY_INVALID` |
 /// | `Deactivated` | 401 `account_deactivated` | 400 "organization has been disabled" | — |
-/// | `OrganizationMismatch` | 401 `mismatched_organization` | — | — |
+/// | `OrganizationOnHold` | — | 400 "organization has been disabled", `error.details.error_code: organization_on_hold` | — |
+/// | `OrganizationMismatch` | 401 `mismatched_organization` if `OpenAI-Organization` was sent, else as `Valid` | — | — |
 /// | `ExpiredKey` | — | — | 400 `API_KEY_INVALID` "API key expired" |
 /// | `Suspended` | — | — | 403 `CONSUMER_SUSPENDED` |
 /// | `MissingScope` | models: 401 "Missing scopes" | — | — |
 /// | `ModelAccess` | billable: 404 `model_not_found` | billable: 404 `not_found_error` | — |
-/// | `Region` | 403 `unsupported_country_region_territory` | 403 `permission_error` | 400 `FAILED_PRECONDITION` |
+/// | `Region` | 403 `unsupported_country_region_territory` | 403 `{"error":{"type":"forbidden",..}}` (no envelope, no request id) | 400 `FAILED_PRECONDITION` |
 /// | `PermissionDenied` | — | 403 `permission_error` | — |
 /// | `ApiBlocked` | — | — | 403 `API_KEY_SERVICE_BLOCKED` |
 /// | `ServiceDisabled` | — | — | 403 `SERVICE_DISABLED` |
-/// | `NoCredits` | billable: 429 `insufficient_quota` | billable: 400 "credit balance is too low" | billable: 402 `RESOURCE_EXHAUSTED` |
+/// | `NoCredits` | billable: 429 `insufficient_quota` | billable: 400 "credit balance is too low" | billable: 429 `RESOURCE_EXHAUSTED` "prepayment credits are depleted", no details |
 /// | `SpendLimit` | billable: 429 `organization_spend_limit_exceeded` | billable: 400 "specified API usage limits" | — |
 /// | `TierSpendCap` | — | billable: 429 `enforced_spend_limit_reached` | — |
 /// | `Billing` | — | billable: 402 `billing_error` | — |
 /// | `DailyQuota` | — | — | billable: 429 `PerDay` quota |
-/// | `RateLimited` | 429 `rate_limit_exceeded` + `retry-after-ms`, `x-ratelimit-*` | 429 `rate_limit_error` + `retry-after`, `anthropic-ratelimit-*` | 429 `PerMinute` + `RetryInfo` |
+/// | `RateLimited` | 429 `rate_limit_exceeded` + `retry-after-ms`, `retry-after` (whole seconds, ≥ 1), `x-ratelimit-*` | 429 `rate_limit_error` + `retry-after`, `x-should-retry: true`, `anthropic-ratelimit-*` | 429 `PerMinute` + `RetryInfo` |
 /// | `Outage` | 5xx `server_error` | 5xx `api_error`, 529 `overloaded_error` | 5xx `INTERNAL`/`UNAVAILABLE`/`DEADLINE_EXCEEDED` |
 ///
 /// "—": the provider has no such answer; [`MockBuilder::scenario`](crate::MockBuilder::scenario) panics.
+/// "billable" rows answer OpenAI's chat completions and Responses API alike.
+/// A successful billable call streams when asked (`"stream": true`, Gemini's
+/// `:streamGenerateContent`, with `?alt=sse` or as a JSON array) the way the
+/// provider does, usage included; a refusal is the ordinary JSON answer, as it
+/// is before a real stream's first byte.
+///
+/// Key problems are judged before the route, as the providers do: an invalid
+/// Gemini key on a path the mock does not serve still gets `API_KEY_INVALID`,
+/// not a 404.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Scenario {
@@ -46,7 +56,14 @@ pub enum Scenario {
     /// The account (OpenAI) or organization (Anthropic) is deactivated.
     Deactivated,
     /// OpenAI: the `OpenAI-Organization` header does not match the key.
+    ///
+    /// Only a request that sends `OpenAI-Organization` gets the 401: without the
+    /// header OpenAI uses the key's own (default) organization, so there is
+    /// nothing to mismatch and the request is answered as [`Scenario::Valid`].
     OrganizationMismatch,
+    /// Anthropic: the organization is on hold (disabled pending an appeal); the
+    /// 400 carries `error.details.error_code: "organization_on_hold"`.
+    OrganizationOnHold,
     /// Gemini: the key has expired.
     ExpiredKey,
     /// Gemini: the consumer project is suspended.
@@ -98,12 +115,24 @@ pub enum Scenario {
 }
 
 impl Scenario {
+    /// The longest wait hint any [`catalogue`](Scenario::catalogue) scenario sends (see there why).
+    pub const CATALOGUE_MAX_WAIT: Duration = Duration::from_secs(60);
+
     /// One of every behaviour the mocks can play, with small parameters, for
     /// suites that must cover them all (leak tests, UI snapshots, retry policies).
     /// Keep the ones a provider has with [`supported_by`](Scenario::supported_by).
     ///
     /// Outages and rate limits appear twice: once short (one refusal, then the
     /// provider recovers) and once long enough to outlast any retry policy.
+    ///
+    /// Every wait hint in the catalogue is at most [`CATALOGUE_MAX_WAIT`](Scenario::CATALOGUE_MAX_WAIT) (60 s):
+    /// the official SDKs (anthropic-python, openai-python) sleep for whatever a
+    /// server asks within their cap, so an hour-long hint would keep a suite
+    /// that runs the catalogue through an SDK asleep for hours. The long rate
+    /// limit asks for 45 s: within every SDK's cap, and longer than byok-verify's
+    /// default 30 s deadline, so a verifier reports the rate limit at once
+    /// instead of waiting. Tests that need an hour-long hint build that scenario
+    /// themselves.
     pub fn catalogue() -> Vec<Scenario> {
         use Scenario as S;
         let outlast = 99;
@@ -112,6 +141,7 @@ impl Scenario {
             S::InvalidKey,
             S::Deactivated,
             S::OrganizationMismatch,
+            S::OrganizationOnHold,
             S::ExpiredKey,
             S::Suspended,
             S::MissingScope,
@@ -131,7 +161,7 @@ impl Scenario {
             },
             S::RateLimited {
                 times: outlast,
-                retry_after: Duration::from_secs(3600),
+                retry_after: Duration::from_secs(45),
             },
             S::Outage {
                 times: 1,
@@ -149,6 +179,37 @@ impl Scenario {
             S::Hang,
             S::Garbage,
         ]
+    }
+
+    /// A stable snake_case name (`invalid_key`, `organization_on_hold`,
+    /// `rate_limited`, ...), for logs, snapshots and programs that pick a
+    /// scenario by name. Parameters are not part of the name.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Scenario::Valid => "valid",
+            Scenario::InvalidKey => "invalid_key",
+            Scenario::Deactivated => "deactivated",
+            Scenario::OrganizationMismatch => "organization_mismatch",
+            Scenario::OrganizationOnHold => "organization_on_hold",
+            Scenario::ExpiredKey => "expired_key",
+            Scenario::Suspended => "suspended",
+            Scenario::MissingScope => "missing_scope",
+            Scenario::ModelAccess => "model_access",
+            Scenario::Region => "region",
+            Scenario::PermissionDenied => "permission_denied",
+            Scenario::ApiBlocked => "api_blocked",
+            Scenario::ServiceDisabled => "service_disabled",
+            Scenario::NoCredits => "no_credits",
+            Scenario::SpendLimit => "spend_limit",
+            Scenario::TierSpendCap => "tier_spend_cap",
+            Scenario::Billing => "billing",
+            Scenario::DailyQuota => "daily_quota",
+            Scenario::RateLimited { .. } => "rate_limited",
+            Scenario::Outage { .. } => "outage",
+            Scenario::Slow(_) => "slow",
+            Scenario::Hang => "hang",
+            Scenario::Garbage => "garbage",
+        }
     }
 
     /// Whether `provider` has an answer for this scenario (see the table).
@@ -172,7 +233,9 @@ impl Scenario {
                 matches!(provider, Provider::OpenAi | Provider::Anthropic)
             }
             S::OrganizationMismatch | S::MissingScope => provider == Provider::OpenAi,
-            S::PermissionDenied | S::TierSpendCap | S::Billing => provider == Provider::Anthropic,
+            S::PermissionDenied | S::TierSpendCap | S::Billing | S::OrganizationOnHold => {
+                provider == Provider::Anthropic
+            }
             S::ExpiredKey | S::Suspended | S::ApiBlocked | S::ServiceDisabled | S::DailyQuota => {
                 provider == Provider::Google
             }
@@ -211,8 +274,9 @@ mod tests {
             Scenario::Slow(_) => 19,
             Scenario::Hang => 20,
             Scenario::Garbage => 21,
+            Scenario::OrganizationOnHold => 22,
         };
-        let mut seen = [false; 22];
+        let mut seen = [false; 23];
         for s in Scenario::catalogue() {
             seen[slot(&s)] = true;
         }
@@ -230,6 +294,33 @@ mod tests {
                 "{p}"
             );
         }
+    }
+
+    #[test]
+    fn catalogue_waits_stay_within_what_sdks_sleep() {
+        for s in Scenario::catalogue() {
+            let wait = match s {
+                Scenario::RateLimited { retry_after, .. } => retry_after,
+                _ => Duration::ZERO,
+            };
+            assert!(wait <= Scenario::CATALOGUE_MAX_WAIT, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn names_are_stable_snake_case_and_distinct() {
+        let names: Vec<_> = Scenario::catalogue().iter().map(Scenario::name).collect();
+        for n in &names {
+            assert!(n.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{n}");
+        }
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        // rate_limited and outage appear more than once, with other parameters.
+        assert_eq!(unique.len(), 23);
+        assert_eq!(Scenario::OrganizationOnHold.name(), "organization_on_hold");
+        assert!(Scenario::OrganizationOnHold.supported_by(Provider::Anthropic));
+        assert!(!Scenario::OrganizationOnHold.supported_by(Provider::OpenAi));
     }
 
     #[test]

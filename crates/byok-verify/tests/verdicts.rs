@@ -68,13 +68,15 @@ async fn openai_rows() {
             1,
             0,
         ),
+        // Without an `OpenAI-Organization` header there is nothing to mismatch: the
+        // key works (see `openai_organization_mismatch_needs_the_header`).
         (
             Scenario::OrganizationMismatch,
             Billing,
-            Verdict::Invalid(I::OrganizationMismatch),
-            ListModels,
+            Verdict::Valid,
+            Billable,
             1,
-            0,
+            1,
         ),
         // A restricted key without "Models: read": the billable probe still runs and wins.
         (
@@ -268,10 +270,20 @@ async fn anthropic_rows() {
             1,
             0,
         ),
+        // On hold: the "organization has been disabled" 400, with a detail code.
+        (
+            Scenario::OrganizationOnHold,
+            Billing,
+            Verdict::Invalid(I::Deactivated),
+            ListModels,
+            1,
+            0,
+        ),
+        // Anthropic's edge block: 403 `forbidden` without the envelope.
         (
             Scenario::Region,
             Billing,
-            Verdict::Restricted(R::Permission),
+            Verdict::Restricted(R::Region),
             ListModels,
             1,
             0,
@@ -557,6 +569,20 @@ async fn openai_organization_and_project_headers_are_sent() {
     let body = sent[1].body_json().unwrap();
     assert_eq!(body["model"], "gpt-4o-mini-2024-07-18");
     assert_eq!(body["max_completion_tokens"], 1);
+}
+
+#[tokio::test]
+async fn openai_organization_mismatch_needs_the_header() {
+    let mock = start(Provider::OpenAi, Scenario::OrganizationMismatch).await;
+    let config = common::config_for(&mock).openai_organization("org-elsewhere");
+    let verifier = byok_verify::Verifier::new(config).unwrap();
+    let report = verifier
+        .verify(&key_for(Provider::OpenAi, 1), Depth::Billing)
+        .await;
+    assert_eq!(report.verdict, Verdict::Invalid(I::OrganizationMismatch));
+    assert_eq!(report.probe, Some(Probe::ListModels));
+    assert_eq!(report.attempts, 1);
+    assert_eq!(mock.count(Endpoint::Billable).await, 0);
 }
 
 #[tokio::test]

@@ -17,6 +17,13 @@ pub(super) fn read(status: u16, json: Option<&Value>) -> Reading {
     use Verdict as V;
     let (verdict, retryable) = match (status, kind) {
         (500 | 502 | 503 | 504 | 529, _) => (V::ProviderUnavailable, true),
+        // The unsupported-region block comes from Anthropic's edge, before the API:
+        // this exact body, without the envelope and without a request id.
+        (403, "forbidden")
+            if str_at(json, &["type"]).is_none() && message == "Request not allowed" =>
+        {
+            (V::Restricted(RestrictedReason::Region), false)
+        }
         _ if !anthropic => (V::Indeterminate, false),
         // Status first: a 401 from Anthropic itself means the key was refused.
         (401, _) => (V::Invalid(InvalidReason::Unauthorized), false),

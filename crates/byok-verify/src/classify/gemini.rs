@@ -67,6 +67,14 @@ pub(super) fn read(status: u16, json: Option<&Value>) -> Reading {
         402 if grpc == "RESOURCE_EXHAUSTED" => {
             (V::NoCredits(NoCreditsReason::PrepayDepleted), false)
         }
+        // Depleted prepaid credits come as a 429 without quota details (reported).
+        429 if grpc == "RESOURCE_EXHAUSTED"
+            && message
+                .to_ascii_lowercase()
+                .contains("prepayment credits are depleted") =>
+        {
+            (V::NoCredits(NoCreditsReason::PrepayDepleted), false)
+        }
         // A used-up daily quota will not lift within any retry budget: check it first.
         429 if grpc == "RESOURCE_EXHAUSTED" && per_day => {
             (V::NoCredits(NoCreditsReason::QuotaExhausted), false)

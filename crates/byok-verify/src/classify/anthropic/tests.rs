@@ -177,3 +177,16 @@ fn rate_limit_uses_retry_after_and_should_retry() {
     h.insert("x-should-retry", "false".parse().unwrap());
     assert!(!classify(Provider::Anthropic, 429, &h, &body("rate_limit_error", "x")).retryable);
 }
+
+#[test]
+fn the_edge_region_block_is_a_region_restriction() {
+    // No envelope, no request id: answered before the API.
+    let edge = br#"{"error":{"type":"forbidden","message":"Request not allowed"}}"#;
+    check(403, edge, Verdict::Restricted(R::Region), false);
+    let c = classify(Provider::Anthropic, 403, &HeaderMap::new(), edge);
+    assert_eq!(c.provider_code.as_deref(), Some("forbidden"));
+    // The same words under another status or type say nothing about the key.
+    check(401, edge, Verdict::Indeterminate, false);
+    let other = br#"{"error":{"type":"forbidden","message":"blocked by corporate proxy"}}"#;
+    check(403, other, Verdict::Indeterminate, false);
+}

@@ -208,3 +208,18 @@ fn should_retry_header_is_not_a_google_header() {
     h.insert("x-should-retry", "true".parse().unwrap());
     assert!(!classify(Provider::Google, 400, &h, b"").retryable);
 }
+
+#[test]
+fn depleted_prepayment_is_a_429_without_details() {
+    // What the API sends: no QuotaFailure, no RetryInfo, no `details` at all.
+    let b = serde_json::to_vec(&json!({"error": {"code": 429,
+        "message": "Your prepayment credits are depleted. Please go to AI Studio to manage your project and billing.",
+        "status": "RESOURCE_EXHAUSTED"}}))
+    .unwrap();
+    check(429, &b, Verdict::NoCredits(N::PrepayDepleted), false);
+    // A bare RESOURCE_EXHAUSTED 429 without that message stays undecided.
+    let bare = serde_json::to_vec(&json!({"error": {"code": 429,
+        "message": "Resource has been exhausted (e.g. check quota).", "status": "RESOURCE_EXHAUSTED"}}))
+    .unwrap();
+    check(429, &bare, Verdict::Indeterminate, false);
+}
