@@ -45,13 +45,17 @@
 //! same way: `let mock = MockOpenAi::start().await;` and keep it alive.
 //!
 //! ## What the mocks check
-//! The auth header of each provider (`Authorization: Bearer`, `x-api-key` plus
-//! `anthropic-version`, `x-goog-api-key` — Gemini's `?key=` is accepted like the
+//! The auth header of each provider (`Authorization: Bearer`; Anthropic's
+//! `x-api-key` or `Authorization: Bearer` (anthropic-python 2.x) plus
+//! `anthropic-version`; `x-goog-api-key` — Gemini's `?key=` is accepted like the
 //! real API does, and recorded, so tests can assert it was *not* used), and the
-//! public paths (a path prefix before them is allowed). They do not check a key
-//! is real: any key plays the scenario, or its own with
-//! [`MockBuilder::scenario_for_key`]. Wrong-key answers echo a masked key the way
-//! OpenAI does, never the key.
+//! public paths (a path prefix before them is allowed): OpenAI chat completions and
+//! the Responses API, Anthropic messages, Gemini under `/v1beta` and `/v1`, where
+//! the key is checked before the route as Google does. Billable calls stream when
+//! asked (`"stream": true`, `:streamGenerateContent`), as each provider streams,
+//! usage included. They do not check a key is real: any key plays the scenario, or
+//! its own with [`MockBuilder::scenario_for_key`]. Wrong-key answers echo a masked
+//! key the way OpenAI does, never the key.
 //!
 //! ## Hostile answers
 //! For leak tests, [`echo_answers`] and [`echo_refusal`] build answers that repeat
