@@ -1,5 +1,5 @@
 //! byok-store benchmarks: envelope seal+open of one key, the one-time passphrase
-//! (Argon2id) cost, and `Vault` add / show / lease / list latency (ops/s, p50, p99)
+//! (Argon2id) cost, and `Vault` add / show / with_key / list latency (ops/s, p50, p99)
 //! on SQLite and, when `BYOK_TEST_POSTGRES_URL` is set, PostgreSQL (a throwaway
 //! database per run).
 //!
@@ -114,7 +114,7 @@ async fn time<F: Future>(f: F) -> (F::Output, Duration) {
     (out, start.elapsed())
 }
 
-/// add, show, lease and list through the `Vault` facade on one backend.
+/// add, show, with_key and list through the `Vault` facade on one backend.
 async fn vault_ops(backend: &str, store: Arc<dyn KeyStore>) {
     let vault = Vault::builder()
         .store(store)
@@ -135,7 +135,7 @@ async fn vault_ops(backend: &str, store: Arc<dyn KeyStore>) {
         add.samples.push(d);
     }
     let mut show = Stats::new(format!("{backend} get (show)"), 0);
-    let mut lease = Stats::new(format!("{backend} get+open (lease)"), 0);
+    let mut lease = Stats::new(format!("{backend} get+open (with_key)"), 0);
     for id in ids.iter().cycle().take(2000) {
         let (v, d) = time(vault.show(&ws, *id)).await;
         black_box(v.expect("show"));
@@ -143,7 +143,7 @@ async fn vault_ops(backend: &str, store: Arc<dyn KeyStore>) {
     }
     for id in ids.iter().take(500) {
         let (v, d) = time(vault.with_key(&ws, *id, |k| k.len())).await;
-        black_box(v.expect("lease"));
+        black_box(v.expect("with_key"));
         lease.samples.push(d);
     }
     let small = WorkspaceId::new("bench-50").expect("workspace");
