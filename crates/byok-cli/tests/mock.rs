@@ -574,6 +574,14 @@ fn stops_with_exit_0_on_sigterm_and_sigint_and_releases_its_ports() {
         http("GET", &format!("{control}/providers"), &[], "").status,
         200
     );
+    // A request held open by `hang` does not keep it from stopping.
+    put_scenario(&control, "/scenario", json!({"name": "hang"}));
+    let base = served.base("openai");
+    let mut held = TcpStream::connect(base.strip_prefix("http://").unwrap()).unwrap();
+    let auth = format!("authorization: Bearer {}", openai_key());
+    let request = format!("GET /v1/models HTTP/1.1\r\nhost: x\r\n{auth}\r\n\r\n");
+    held.write_all(request.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
     assert_eq!(served.stop("TERM").code(), Some(0));
     assert!(
         TcpStream::connect(("127.0.0.1", port)).is_err(),
