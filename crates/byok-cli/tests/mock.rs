@@ -353,11 +353,11 @@ fn reset_forgets_requests_and_restores_the_starting_scenario() {
     assert_eq!(served.lines[0]["scenario"], "no_credits");
     let (base, control, key) = (served.base("openai"), served.control(), openai_key());
     assert_eq!(chat(&base, &key, "hi").status, 429);
-    put_scenario(
-        &control,
-        "/providers/openai/scenario",
-        json!({"name": "rate_limited", "times": 1}),
-    );
+    let limit_once = || {
+        let path = "/providers/openai/scenario";
+        put_scenario(&control, path, json!({"name": "rate_limited", "times": 1}))
+    };
+    limit_once();
     assert_eq!(chat(&base, &key, "hi").status, 429);
     assert_eq!(chat(&base, &key, "hi").status, 200);
 
@@ -366,22 +366,15 @@ fn reset_forgets_requests_and_restores_the_starting_scenario() {
     let openai = &reset.json()["providers"][0];
     assert_eq!(openai["scenario"], json!({"name": "no_credits"}));
     assert_eq!(openai["counts"]["total"], 0);
-    let requests = http(
-        "GET",
-        &format!("{control}/providers/openai/requests"),
-        &[],
-        "",
-    )
-    .json();
-    assert_eq!(requests["requests"], json!([]));
+    let requests = format!("{control}/providers/openai/requests");
+    assert_eq!(
+        http("GET", &requests, &[], "").json()["requests"],
+        json!([])
+    );
     assert_eq!(chat(&base, &key, "hi").status, 429);
 
-    // A count restarts on reset: "rate limited once" is once again after it.
-    put_scenario(
-        &control,
-        "/providers/openai/scenario",
-        json!({"name": "rate_limited", "times": 1}),
-    );
+    // One provider's reset: the same for that mock alone.
+    limit_once();
     assert_eq!(chat(&base, &key, "hi").status, 429);
     let one = http(
         "POST",
@@ -390,11 +383,7 @@ fn reset_forgets_requests_and_restores_the_starting_scenario() {
         "",
     );
     assert_eq!(one.json()["counts"]["total"], 0);
-    put_scenario(
-        &control,
-        "/providers/openai/scenario",
-        json!({"name": "rate_limited", "times": 1}),
-    );
+    assert_eq!(one.json()["scenario"], json!({"name": "no_credits"}));
     assert_eq!(chat(&base, &key, "hi").status, 429);
     let after = http("GET", &format!("{control}/providers/openai"), &[], "").json();
     assert_eq!(after["counts"]["billable"], 1);
@@ -415,56 +404,15 @@ fn the_control_api_refuses_with_stable_codes() {
         error["hint"].as_str().unwrap().to_owned()
     };
     // Each body PUT at a provider's scenario: the refusal and what its hint names.
+    #[rustfmt::skip]
     let cases = [
-        (
-            "openai",
-            json!({"name": "nope"}),
-            400,
-            "unknown_scenario",
-            "rate_limited",
-        ),
-        (
-            "mistral",
-            json!({"name": "valid"}),
-            404,
-            "unknown_provider",
-            "anthropic",
-        ),
-        (
-            "anthropic",
-            json!({"name": "valid"}),
-            404,
-            "provider_not_served",
-            "openai, google",
-        ),
-        (
-            "openai",
-            json!({"name": "tier_spend_cap"}),
-            422,
-            "unsupported_scenario",
-            "anthropic",
-        ),
-        (
-            "openai",
-            json!({"name": "valid", "times": 2}),
-            400,
-            "invalid_parameter",
-            "slow {ms}",
-        ),
-        (
-            "openai",
-            json!({"name": "outage", "status": 418}),
-            400,
-            "invalid_parameter",
-            "529",
-        ),
-        (
-            "openai",
-            json!({"name": "valid", "tims": 2}),
-            400,
-            "invalid_json",
-            "GET /scenarios",
-        ),
+        ("openai", json!({"name": "nope"}), 400, "unknown_scenario", "rate_limited"),
+        ("mistral", json!({"name": "valid"}), 404, "unknown_provider", "anthropic"),
+        ("anthropic", json!({"name": "valid"}), 404, "provider_not_served", "openai, google"),
+        ("openai", json!({"name": "tier_spend_cap"}), 422, "unsupported_scenario", "anthropic"),
+        ("openai", json!({"name": "valid", "times": 2}), 400, "invalid_parameter", "slow {ms}"),
+        ("openai", json!({"name": "outage", "status": 418}), 400, "invalid_parameter", "529"),
+        ("openai", json!({"name": "valid", "tims": 2}), 400, "invalid_json", "GET /scenarios"),
     ];
     for (provider, body, status, code, named) in cases {
         let path = format!("/providers/{provider}/scenario");
