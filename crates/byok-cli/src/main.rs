@@ -15,6 +15,7 @@ mod budget;
 mod cost;
 mod estimate;
 mod inspect;
+mod mock;
 mod output;
 mod redact;
 mod scan;
@@ -49,6 +50,8 @@ enum Command {
     Estimate(estimate::Args),
     /// Budgets on a ledger: set, status, reserve, settle, release.
     Budget(budget::Args),
+    /// Mock OpenAI, Anthropic and Gemini servers for tests in any language, with a control API.
+    Mock(mock::Args),
 }
 
 fn main() -> ExitCode {
@@ -65,5 +68,6 @@ fn main() -> ExitCode {
         Command::Cost(args) => cost::run(args),
         Command::Estimate(args) => estimate::run(args),
         Command::Budget(args) => budget::run(args),
+        Command::Mock(args) => mock::run(args),
     }
 }
