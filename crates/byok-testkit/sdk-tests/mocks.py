@@ -47,7 +47,11 @@ def _start_serving() -> dict:
 def _stop_serving() -> None:
     for proc in _servers:
         proc.stdin.close()  # the serve example stops when its stdin closes
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 atexit.register(_stop_serving)

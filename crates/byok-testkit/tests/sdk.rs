@@ -13,6 +13,7 @@
 //! each slot shaped like the `serve` example's output line.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -58,7 +59,9 @@ fn python() -> Option<String> {
              then BYOK_SDK_PYTHON=V/bin/python)"
         ),
         _ => {
-            eprintln!(
+            // Straight to the process's stderr: libtest captures `eprintln!` of a passing test.
+            let _ = writeln!(
+                std::io::stderr(),
                 "SKIPPED (set BYOK_SDK_PYTHON to a python with crates/byok-testkit/sdk-tests/requirements.txt): \
                  official_sdks_accept_the_mocks"
             );
