@@ -88,6 +88,11 @@ class Raises:
 
 Expect = Ok | Refused | Raises
 
+
+def both(expect: Expect) -> tuple[Expect, Expect]:
+    """The same answer to list models and to the billable call."""
+    return (expect, expect)
+
 # Per provider, per scenario label: (list models, billable call). A refused
 # billable call refuses the same way streamed, as the real API answers before
 # a stream's first byte; OpenAI's Responses API refuses like chat completions.
@@ -96,23 +101,14 @@ Expect = Ok | Refused | Raises
 INV = "invalid_request_error"
 OPENAI: dict[str, tuple[Expect, Expect]] = {
     "valid": (Ok(), Ok()),
-    "invalid_key": (
-        Refused("openai.AuthenticationError", 401, "invalid_api_key", INV),
-        Refused("openai.AuthenticationError", 401, "invalid_api_key", INV),
-    ),
-    "deactivated": (
-        Refused("openai.AuthenticationError", 401, "account_deactivated", INV),
-        Refused("openai.AuthenticationError", 401, "account_deactivated", INV),
-    ),
+    "invalid_key": both(Refused("openai.AuthenticationError", 401, "invalid_api_key", INV)),
+    "deactivated": both(Refused("openai.AuthenticationError", 401, "account_deactivated", INV)),
     # Without an OpenAI-Organization header there is nothing to mismatch
     # (test_openai_organization_mismatch sends one).
     "organization_mismatch": (Ok(), Ok()),
     "missing_scope": (Refused("openai.AuthenticationError", 401, None, INV), Ok()),
     "model_access": (Ok(), Refused("openai.NotFoundError", 404, "model_not_found", INV)),
-    "region": (
-        Refused("openai.PermissionDeniedError", 403, "unsupported_country_region_territory", "request_forbidden"),
-        Refused("openai.PermissionDeniedError", 403, "unsupported_country_region_territory", "request_forbidden"),
-    ),
+    "region": both(Refused("openai.PermissionDeniedError", 403, "unsupported_country_region_territory", "request_forbidden")),
     # openai-python retries an insufficient_quota 429 like a rate limit.
     "no_credits": (Ok(), Refused("openai.RateLimitError", 429, "insufficient_quota", "insufficient_quota", attempts=3)),
     "spend_limit": (
@@ -120,45 +116,24 @@ OPENAI: dict[str, tuple[Expect, Expect]] = {
         Refused("openai.RateLimitError", 429, "organization_spend_limit_exceeded", INV, attempts=3),
     ),
     "rate_limited_1x10ms": (Ok(attempts=2), Ok(attempts=2)),
-    "rate_limited_99x45000ms": (
-        Refused("openai.RateLimitError", 429, "rate_limit_exceeded", "requests"),
-        Refused("openai.RateLimitError", 429, "rate_limit_exceeded", "requests"),
-    ),
+    "rate_limited_99x45000ms": both(Refused("openai.RateLimitError", 429, "rate_limit_exceeded", "requests")),
     "outage_1x500": (Ok(attempts=2), Ok(attempts=2)),
-    "outage_99x503": (
-        Refused("openai.InternalServerError", 503, None, "service_unavailable_error", attempts=3),
-        Refused("openai.InternalServerError", 503, None, "service_unavailable_error", attempts=3),
-    ),
+    "outage_99x503": both(Refused("openai.InternalServerError", 503, None, "service_unavailable_error", attempts=3)),
     "slow_20ms": (Ok(), Ok()),
-    "hang": (Raises("openai.APITimeoutError", attempts=3), Raises("openai.APITimeoutError", attempts=3)),
+    "hang": both(Raises("openai.APITimeoutError", attempts=3)),
     # A 200 with an HTML page: the SDK hands back the page as a `str` (it
     # parses only JSON content types), so reading a field fails.
-    "garbage": (Raises("AttributeError"), Raises("AttributeError")),
+    "garbage": both(Raises("AttributeError")),
 }
 ANTHROPIC: dict[str, tuple[Expect, Expect]] = {
     "valid": (Ok(), Ok()),
-    "invalid_key": (
-        Refused("anthropic.AuthenticationError", 401, None, "authentication_error"),
-        Refused("anthropic.AuthenticationError", 401, None, "authentication_error"),
-    ),
-    "deactivated": (
-        Refused("anthropic.BadRequestError", 400, None, INV),
-        Refused("anthropic.BadRequestError", 400, None, INV),
-    ),
-    "organization_on_hold": (
-        Refused("anthropic.OrganizationOnHoldError", 400, "organization_on_hold", INV),
-        Refused("anthropic.OrganizationOnHoldError", 400, "organization_on_hold", INV),
-    ),
+    "invalid_key": both(Refused("anthropic.AuthenticationError", 401, None, "authentication_error")),
+    "deactivated": both(Refused("anthropic.BadRequestError", 400, None, INV)),
+    "organization_on_hold": both(Refused("anthropic.OrganizationOnHoldError", 400, "organization_on_hold", INV)),
     "model_access": (Ok(), Refused("anthropic.NotFoundError", 404, None, "not_found_error")),
     # Answered at Anthropic's edge: no envelope, no request id.
-    "region": (
-        Refused("anthropic.PermissionDeniedError", 403, None, "forbidden", request_id=False),
-        Refused("anthropic.PermissionDeniedError", 403, None, "forbidden", request_id=False),
-    ),
-    "permission_denied": (
-        Refused("anthropic.PermissionDeniedError", 403, None, "permission_error"),
-        Refused("anthropic.PermissionDeniedError", 403, None, "permission_error"),
-    ),
+    "region": both(Refused("anthropic.PermissionDeniedError", 403, None, "forbidden", request_id=False)),
+    "permission_denied": both(Refused("anthropic.PermissionDeniedError", 403, None, "permission_error")),
     "no_credits": (Ok(), Refused("anthropic.BadRequestError", 400, None, INV)),
     "spend_limit": (Ok(), Refused("anthropic.BadRequestError", 400, None, INV)),
     # anthropic-python retries it like any 429 (byok does not: PROVIDERS.md).
@@ -174,71 +149,32 @@ ANTHROPIC: dict[str, tuple[Expect, Expect]] = {
     ),
     "billing": (Ok(), Refused("anthropic.PaymentRequiredError", 402, None, "billing_error")),
     "rate_limited_1x10ms": (Ok(attempts=2), Ok(attempts=2)),
-    "rate_limited_99x45000ms": (
-        Refused("anthropic.RateLimitError", 429, None, "rate_limit_error"),
-        Refused("anthropic.RateLimitError", 429, None, "rate_limit_error"),
-    ),
+    "rate_limited_99x45000ms": both(Refused("anthropic.RateLimitError", 429, None, "rate_limit_error")),
     "outage_1x500": (Ok(attempts=2), Ok(attempts=2)),
-    "outage_99x503": (
-        Refused("anthropic.ServiceUnavailableError", 503, None, "api_error", attempts=3),
-        Refused("anthropic.ServiceUnavailableError", 503, None, "api_error", attempts=3),
-    ),
-    "outage_99x529": (
-        Refused("anthropic.OverloadedError", 529, None, "overloaded_error", attempts=3),
-        Refused("anthropic.OverloadedError", 529, None, "overloaded_error", attempts=3),
-    ),
+    "outage_99x503": both(Refused("anthropic.ServiceUnavailableError", 503, None, "api_error", attempts=3)),
+    "outage_99x529": both(Refused("anthropic.OverloadedError", 529, None, "overloaded_error", attempts=3)),
     "slow_20ms": (Ok(), Ok()),
-    "hang": (Raises("anthropic.APITimeoutError", attempts=3), Raises("anthropic.APITimeoutError", attempts=3)),
-    "garbage": (Raises("AttributeError"), Raises("AttributeError")),
+    "hang": both(Raises("anthropic.APITimeoutError", attempts=3)),
+    "garbage": both(Raises("AttributeError")),
 }
 CE, SE = "google.genai.errors.ClientError", "google.genai.errors.ServerError"
 GEMINI: dict[str, tuple[Expect, Expect]] = {
     "valid": (Ok(), Ok()),
-    "invalid_key": (
-        Refused(CE, 400, "API_KEY_INVALID", "INVALID_ARGUMENT", request_id=False),
-        Refused(CE, 400, "API_KEY_INVALID", "INVALID_ARGUMENT", request_id=False),
-    ),
-    "expired_key": (
-        Refused(CE, 400, "API_KEY_INVALID", "INVALID_ARGUMENT", request_id=False),
-        Refused(CE, 400, "API_KEY_INVALID", "INVALID_ARGUMENT", request_id=False),
-    ),
-    "suspended": (
-        Refused(CE, 403, "CONSUMER_SUSPENDED", "PERMISSION_DENIED", request_id=False),
-        Refused(CE, 403, "CONSUMER_SUSPENDED", "PERMISSION_DENIED", request_id=False),
-    ),
-    "api_blocked": (
-        Refused(CE, 403, "API_KEY_SERVICE_BLOCKED", "PERMISSION_DENIED", request_id=False),
-        Refused(CE, 403, "API_KEY_SERVICE_BLOCKED", "PERMISSION_DENIED", request_id=False),
-    ),
-    "service_disabled": (
-        Refused(CE, 403, "SERVICE_DISABLED", "PERMISSION_DENIED", request_id=False),
-        Refused(CE, 403, "SERVICE_DISABLED", "PERMISSION_DENIED", request_id=False),
-    ),
-    "region": (
-        Refused(CE, 400, None, "FAILED_PRECONDITION", request_id=False),
-        Refused(CE, 400, None, "FAILED_PRECONDITION", request_id=False),
-    ),
+    "invalid_key": both(Refused(CE, 400, "API_KEY_INVALID", "INVALID_ARGUMENT", request_id=False)),
+    "expired_key": both(Refused(CE, 400, "API_KEY_INVALID", "INVALID_ARGUMENT", request_id=False)),
+    "suspended": both(Refused(CE, 403, "CONSUMER_SUSPENDED", "PERMISSION_DENIED", request_id=False)),
+    "api_blocked": both(Refused(CE, 403, "API_KEY_SERVICE_BLOCKED", "PERMISSION_DENIED", request_id=False)),
+    "service_disabled": both(Refused(CE, 403, "SERVICE_DISABLED", "PERMISSION_DENIED", request_id=False)),
+    "region": both(Refused(CE, 400, None, "FAILED_PRECONDITION", request_id=False)),
     "no_credits": (Ok(), Refused(CE, 429, None, "RESOURCE_EXHAUSTED", request_id=False)),
     "daily_quota": (Ok(), Refused(CE, 429, None, "RESOURCE_EXHAUSTED", request_id=False)),
-    "rate_limited_1x10ms": (
-        Refused(CE, 429, None, "RESOURCE_EXHAUSTED", request_id=False),
-        Refused(CE, 429, None, "RESOURCE_EXHAUSTED", request_id=False),
-    ),
-    "rate_limited_99x45000ms": (
-        Refused(CE, 429, None, "RESOURCE_EXHAUSTED", request_id=False),
-        Refused(CE, 429, None, "RESOURCE_EXHAUSTED", request_id=False),
-    ),
-    "outage_1x500": (
-        Refused(SE, 500, None, "INTERNAL", request_id=False),
-        Refused(SE, 500, None, "INTERNAL", request_id=False),
-    ),
-    "outage_99x503": (
-        Refused(SE, 503, None, "UNAVAILABLE", request_id=False),
-        Refused(SE, 503, None, "UNAVAILABLE", request_id=False),
-    ),
+    "rate_limited_1x10ms": both(Refused(CE, 429, None, "RESOURCE_EXHAUSTED", request_id=False)),
+    "rate_limited_99x45000ms": both(Refused(CE, 429, None, "RESOURCE_EXHAUSTED", request_id=False)),
+    "outage_1x500": both(Refused(SE, 500, None, "INTERNAL", request_id=False)),
+    "outage_99x503": both(Refused(SE, 503, None, "UNAVAILABLE", request_id=False)),
     "slow_20ms": (Ok(), Ok()),
-    "hang": (Raises("httpx2.ReadTimeout"), Raises("httpx2.ReadTimeout")),
-    "garbage": (Raises("json.decoder.JSONDecodeError"), Raises("json.decoder.JSONDecodeError")),
+    "hang": both(Raises("httpx2.ReadTimeout")),
+    "garbage": both(Raises("json.decoder.JSONDecodeError")),
 }
 EXPECT = {"openai": OPENAI, "anthropic": ANTHROPIC, "gemini": GEMINI}
 

@@ -40,12 +40,12 @@ fn serve_label(scenario: &Scenario) -> String {
     }
 }
 
-/// The provider's key in the JSON map.
+/// The provider's key in the JSON map: its name, except Google's mocks are "gemini".
 fn provider_key(provider: Provider) -> &'static str {
-    match provider {
-        Provider::OpenAi => "openai",
-        Provider::Anthropic => "anthropic",
-        _ => "gemini",
+    if provider == Provider::Google {
+        "gemini"
+    } else {
+        provider.as_str()
     }
 }
 
