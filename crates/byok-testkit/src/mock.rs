@@ -103,6 +103,11 @@ fn check(provider: Provider, scenario: &Scenario) -> Result<(), TestkitError> {
 
 /// A running mock provider. Dropping it releases the server (wiremock reuses
 /// it for a later mock after clearing it).
+///
+/// Dropping many (about 64 or more) from inside a tokio worker thread has been
+/// seen to hang in wiremock's drop; a test that starts a whole catalogue's worth
+/// drops them on a plain thread (`std::thread::spawn(move || drop(mocks))`), as
+/// `tests/sdk.rs` does.
 pub struct MockProvider {
     server: MockServer,
     state: Arc<State>,
