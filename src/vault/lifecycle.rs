@@ -224,14 +224,8 @@ impl Vault {
         next.sealed = sealed;
         next.last_verdict = None;
         next.last_verdict_at = None;
-        next.updated_at = now();
-        let stored = ring
-            .update_from(
-                self.kv(),
-                &current,
-                &next,
-                &self.event(workspace, id, AuditAction::Rotate),
-            )
+        let stored = self
+            .write_change(&ring, &current, next, AuditAction::Rotate)
             .await?;
         ring.after_write(self.kv(), &stored, &self.actor).await?;
         Ok(stored.view())
@@ -280,15 +274,8 @@ impl Vault {
         if let Some(note) = edit.note {
             next.note = note;
         }
-        next.updated_at = now();
         let stored = self
-            .keyring()
-            .update_from(
-                self.kv(),
-                &current,
-                &next,
-                &self.event(workspace, id, AuditAction::Update),
-            )
+            .write_change(&self.keyring(), &current, next, AuditAction::Update)
             .await?;
         Ok(stored.view())
     }
@@ -321,15 +308,8 @@ impl Vault {
         }
         let mut next = current.clone();
         next.status = status;
-        next.updated_at = now();
         let stored = self
-            .keyring()
-            .update_from(
-                self.kv(),
-                &current,
-                &next,
-                &self.event(workspace, id, action),
-            )
+            .write_change(&self.keyring(), &current, next, action)
             .await?;
         Ok(stored.view())
     }

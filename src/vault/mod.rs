@@ -24,7 +24,9 @@ use byok_guard::Guard;
 use byok_verify::Verifier;
 
 use crate::keys::{ApiKey, ExposeSecret, KeyError, Provider, SecretString, normalize};
-use crate::store::{AuditAction, AuditEvent, KeyId, KeyStore, Keyring, StoreError, WorkspaceId};
+use crate::store::{
+    AuditAction, AuditEvent, KeyId, KeyRecord, KeyStore, Keyring, StoreError, WorkspaceId,
+};
 
 /// An unlocked key vault: add, list, rotate, disable, revoke, delete, check,
 /// rewrap, and lease secrets for use. Cheap to clone.
@@ -103,6 +105,21 @@ impl Vault {
 
     fn kv(&self) -> &dyn KeyStore {
         self.shared.store.as_ref()
+    }
+
+    /// Write `next`, a changed copy of `current` as it was read, stamped
+    /// `updated_at` now, with its MAC (`ring`) and `action`'s audit event: the one
+    /// read-modify-write of every change to a stored key.
+    async fn write_change(
+        &self,
+        ring: &Keyring,
+        current: &KeyRecord,
+        mut next: KeyRecord,
+        action: AuditAction,
+    ) -> Result<KeyRecord, StoreError> {
+        next.updated_at = crate::store::now();
+        let event = self.event(&next.workspace, next.id, action);
+        ring.update_from(self.kv(), current, &next, &event).await
     }
 
     /// The audit event for `action` on a key, by this vault's actor, now.

@@ -195,15 +195,8 @@ impl Vault {
             let mut next = current.clone();
             next.last_verdict = Some(verdict);
             next.last_verdict_at = Some(byok_store::now());
-            next.updated_at = byok_store::now();
             match self
-                .keyring()
-                .update_from(
-                    self.kv(),
-                    &current,
-                    &next,
-                    &self.event(workspace, id, AuditAction::Update),
-                )
+                .write_change(&self.keyring(), &current, next, AuditAction::Update)
                 .await
             {
                 Ok(_) => return Ok(()),
