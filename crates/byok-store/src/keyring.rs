@@ -293,14 +293,7 @@ impl Keyring {
         event: &AuditEvent,
     ) -> Result<KeyRecord, StoreError> {
         let current = store.get(&record.workspace, record.id).await?;
-        if current.version != record.version {
-            return Err(StoreError::Conflict {
-                id: record.id.to_string(),
-                expected: record.version,
-            });
-        }
-        self.authenticate(&current)?;
-        self.write_update(store, record, event).await
+        self.update_from(store, &current, record, event).await
     }
 
     /// [`Keyring::update`] for a caller that already read the row it changes:
