@@ -24,10 +24,9 @@ use byok::verify::{
 };
 use byok::{Added, Lease, NewKey, Purpose, Vault, VaultError, VerifyPolicy};
 use byok_testkit::{
-    EchoAnswer, MockAnthropic, MockGemini, MockOpenAi, MockProvider, Scenario, echo_forms,
-    echo_refusal,
+    CannedAnswer, EchoAnswer, MockAnthropic, MockGemini, MockOpenAi, MockProvider, Scenario,
+    echo_forms, echo_refusal,
 };
-use wiremock::{Mock, matchers::any};
 
 use crate::capture::{assert_emitted_clean, init, unwrap_panic};
 use crate::vault::{assert_files_clean, error_surfaces, expect_error, master, rt};
@@ -437,11 +436,7 @@ async fn echoing(provider: Provider, answer: &EchoAnswer) -> MockProvider {
         Provider::Anthropic => MockAnthropic::start().await,
         _ => MockGemini::start().await,
     };
-    Mock::given(any())
-        .respond_with(answer.template())
-        .with_priority(1)
-        .mount(mock.server())
-        .await;
+    mock.answer_with(CannedAnswer::from(answer));
     mock
 }
 

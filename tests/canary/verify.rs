@@ -9,11 +9,10 @@ use std::time::Duration;
 use byok::keys::{ApiKey, KeyKind, Provider};
 use byok::verify::{BulkOptions, Depth, Report, RetryPolicy, Verifier, VerifierConfig};
 use byok_testkit::{
-    MockAnthropic, MockGemini, MockOpenAi, MockProvider, Scenario, echo_answers, echo_forms,
-    echo_refusal,
+    CannedAnswer, MockAnthropic, MockGemini, MockOpenAi, MockProvider, Scenario, echo_answers,
+    echo_forms, echo_refusal,
 };
 use futures::StreamExt;
-use wiremock::{Mock, ResponseTemplate, matchers::any};
 
 use crate::capture::{assert_emitted_clean, init, logs};
 use crate::{debugged, json};
@@ -169,18 +168,12 @@ async fn admin_keys_closed_ports_and_echoing_providers() {
                 _ => serde_json::json!({"error": {"code": 400, "message": message,
                     "status": "INVALID_ARGUMENT", "details": [{"reason": secret}]}}),
             };
-            Mock::given(any())
-                .respond_with(
-                    ResponseTemplate::new(if provider == Provider::Google {
-                        400
-                    } else {
-                        401
-                    })
-                    .set_body_json(body),
-                )
-                .with_priority(1)
-                .mount(mock.server())
-                .await;
+            let status = if provider == Provider::Google {
+                400
+            } else {
+                401
+            };
+            mock.answer_with(CannedAnswer::json(status, &body));
             let verifier = Verifier::new(config(provider, &mock.uri())).expect("config");
             let report = verifier.verify(&key, Depth::Billing).await;
             assert!(report.http_status.is_some(), "{report:?}");
@@ -245,15 +238,11 @@ async fn provider_echoing_the_key_in_a_response_header() {
     for provider in Provider::ALL {
         let key = &keys_of(provider, 6)[0];
         let mock = start(provider, Scenario::Valid).await;
-        Mock::given(any())
-            .respond_with(
-                ResponseTemplate::new(401)
-                    .insert_header("x-request-id", key.expose_secret())
-                    .insert_header("request-id", key.expose_secret()),
-            )
-            .with_priority(1)
-            .mount(mock.server())
-            .await;
+        mock.answer_with(
+            CannedAnswer::raw(401, "")
+                .header("x-request-id", key.expose_secret())
+                .header("request-id", key.expose_secret()),
+        );
         let verifier = Verifier::new(config(provider, &mock.uri())).expect("config");
         out += &surfaces(&verifier.verify(key, Depth::Billing).await, &verifier);
     }

@@ -4,20 +4,22 @@
 
 use std::time::Duration;
 
+use crate::reply::Reply;
 use serde_json::{Value, json};
-use wiremock::ResponseTemplate;
 
 use crate::record::Endpoint;
+use crate::record::RecordedRequest;
+use crate::reply::Events;
 use crate::scenario::Scenario;
-use crate::wire::{rfc3339_in, sse, whole_seconds};
+use crate::wire::{rfc3339_in, whole_seconds};
 
-fn error(status: u16, kind: &str, message: &str, request_id: &str) -> ResponseTemplate {
-    ResponseTemplate::new(status).set_body_json(json!({
+fn error(status: u16, kind: &str, message: &str, request_id: &str) -> Reply {
+    Reply::new(status).set_body_json(json!({
         "type": "error", "error": {"type": kind, "message": message}, "request_id": request_id
     }))
 }
 
-fn limits(t: ResponseTemplate, remaining: u32, reset_in: Duration) -> ResponseTemplate {
+fn limits(t: Reply, remaining: u32, reset_in: Duration) -> Reply {
     let reset = rfc3339_in(reset_in);
     t.insert_header("anthropic-ratelimit-requests-limit", "50")
         .insert_header(
@@ -30,7 +32,7 @@ fn limits(t: ResponseTemplate, remaining: u32, reset_in: Duration) -> ResponseTe
         .insert_header("anthropic-ratelimit-tokens-reset", reset)
 }
 
-pub(crate) fn success(endpoint: Endpoint, model: &str) -> ResponseTemplate {
+pub(crate) fn success(endpoint: Endpoint, model: &str) -> Reply {
     let body = match endpoint {
         Endpoint::Billable => json!({
             "id": "msg_01BYOKTESTKIT",
@@ -56,13 +58,13 @@ pub(crate) fn success(endpoint: Endpoint, model: &str) -> ResponseTemplate {
         }),
     };
     limits(
-        ResponseTemplate::new(200).set_body_json(body),
+        Reply::new(200).set_body_json(body),
         49,
         Duration::from_secs(1),
     )
 }
 
-pub(crate) fn missing_auth(request_id: &str) -> ResponseTemplate {
+pub(crate) fn missing_auth(request_id: &str) -> Reply {
     error(
         401,
         "authentication_error",
@@ -71,7 +73,7 @@ pub(crate) fn missing_auth(request_id: &str) -> ResponseTemplate {
     )
 }
 
-pub(crate) fn missing_version(request_id: &str) -> ResponseTemplate {
+pub(crate) fn missing_version(request_id: &str) -> Reply {
     error(
         400,
         "invalid_request_error",
@@ -80,11 +82,11 @@ pub(crate) fn missing_version(request_id: &str) -> ResponseTemplate {
     )
 }
 
-pub(crate) fn not_found(request_id: &str) -> ResponseTemplate {
+pub(crate) fn not_found(request_id: &str) -> Reply {
     error(404, "not_found_error", "Not Found", request_id)
 }
 
-pub(crate) fn rate_limited(retry_after: Duration, request_id: &str) -> ResponseTemplate {
+pub(crate) fn rate_limited(retry_after: Duration, request_id: &str) -> Reply {
     let t = error(
         429,
         "rate_limit_error",
@@ -100,7 +102,7 @@ pub(crate) fn rate_limited(retry_after: Duration, request_id: &str) -> ResponseT
 /// A message streamed: `message_start` (with the input usage and a first
 /// `output_tokens`), one text block, a `ping`, `message_delta` with the
 /// cumulative `usage.output_tokens`, `message_stop`.
-pub(crate) fn streamed(model: &str) -> ResponseTemplate {
+pub(crate) fn streamed(model: &str) -> Reply {
     let named = |name: &'static str, mut data: Value| {
         data["type"] = json!(name);
         (Some(name), data)
@@ -134,22 +136,32 @@ pub(crate) fn streamed(model: &str) -> ResponseTemplate {
         named("message_stop", json!({})),
     ];
     limits(
-        ResponseTemplate::new(200)
-            .set_body_raw(sse(&events, None), "text/event-stream; charset=utf-8"),
+        Reply::new(200).set_events(
+            Events::sse(&events, None, false),
+            "text/event-stream; charset=utf-8",
+        ),
         49,
         Duration::from_secs(1),
     )
 }
 
+/// What a stream that fails after it started sends last: `event: error` with
+/// the `overloaded_error` envelope (no request id in the event; the headers had it).
+pub(crate) fn stream_error() -> Vec<Vec<u8>> {
+    let error =
+        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}});
+    Events::sse(&[(Some("error"), error)], None, false).events
+}
+
 /// The unsupported-region block: answered at Anthropic's edge, before the API,
 /// so without the `"type":"error"` envelope and without a request id.
-pub(crate) fn region_blocked() -> ResponseTemplate {
-    ResponseTemplate::new(403).set_body_json(json!({
+pub(crate) fn region_blocked() -> Reply {
+    Reply::new(403).set_body_json(json!({
         "error": {"type": "forbidden", "message": "Request not allowed"}
     }))
 }
 
-pub(crate) fn outage(status: u16, request_id: &str) -> ResponseTemplate {
+pub(crate) fn outage(status: u16, request_id: &str) -> Reply {
     match status {
         529 => error(529, "overloaded_error", "Overloaded", request_id),
         _ => error(status, "api_error", "Internal server error", request_id),
@@ -163,7 +175,7 @@ pub(crate) fn situation(
     endpoint: Endpoint,
     model: &str,
     request_id: &str,
-) -> Option<ResponseTemplate> {
+) -> Option<Reply> {
     let inv = "invalid_request_error";
     let billable = endpoint.is_billable();
     Some(match scenario {
@@ -171,7 +183,7 @@ pub(crate) fn situation(
         Scenario::Deactivated => {
             error(400, inv, "This organization has been disabled.", request_id)
         }
-        Scenario::OrganizationOnHold => ResponseTemplate::new(400).set_body_json(json!({
+        Scenario::OrganizationOnHold => Reply::new(400).set_body_json(json!({
             "type": "error",
             "error": {"type": inv,
                       "message": "This organization has been disabled. An organization admin can appeal at https://console.anthropic.com/appeal",
@@ -202,7 +214,7 @@ pub(crate) fn situation(
             "You have reached your specified API usage limits. You will regain access on 2026-12-01 at 00:00 UTC.",
             request_id,
         ),
-        Scenario::TierSpendCap if billable => ResponseTemplate::new(429).set_body_json(json!({
+        Scenario::TierSpendCap if billable => Reply::new(429).set_body_json(json!({
             "type": "error",
             "error": {"type": "rate_limit_error",
                       "message": "You have reached the spend limit for your usage tier.",
@@ -221,8 +233,8 @@ pub(crate) fn situation(
 
 /// The key from `x-api-key`, or from `Authorization: Bearer KEY` (anthropic-python
 /// 2.x); the real API accepts either, `x-api-key` first.
-pub(crate) fn key(headers: &wiremock::http::HeaderMap) -> Option<String> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+pub(crate) fn key(request: &RecordedRequest) -> Option<String> {
+    let header = |name: &str| request.header(name);
     let k = header("x-api-key")
         .map(str::trim)
         .filter(|k| !k.is_empty())

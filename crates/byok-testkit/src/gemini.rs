@@ -5,18 +5,19 @@
 
 use std::time::Duration;
 
+use crate::reply::Reply;
 use serde_json::{Value, json};
-use wiremock::ResponseTemplate;
 
-use crate::record::Endpoint;
+use crate::record::{Endpoint, RecordedRequest};
+use crate::reply::Events;
 use crate::scenario::Scenario;
 
-fn error(code: u16, status: &str, message: &str, details: Value) -> ResponseTemplate {
+fn error(code: u16, status: &str, message: &str, details: Value) -> Reply {
     let mut error = json!({"code": code, "message": message, "status": status});
     if details.as_array().is_some_and(|d| !d.is_empty()) {
         error["details"] = details;
     }
-    ResponseTemplate::new(code).set_body_json(json!({ "error": error }))
+    Reply::new(code).set_body_json(json!({ "error": error }))
 }
 
 fn error_info(reason: &str) -> Value {
@@ -47,7 +48,7 @@ fn quota(quota_id: &str, retry_delay: Option<Duration>) -> Value {
     Value::Array(d)
 }
 
-pub(crate) fn success(endpoint: Endpoint, model: &str) -> ResponseTemplate {
+pub(crate) fn success(endpoint: Endpoint, model: &str) -> Reply {
     let body = match endpoint {
         Endpoint::Billable => json!({
             "candidates": [{"content": {"parts": [{"text": "P"}], "role": "model"},
@@ -69,13 +70,13 @@ pub(crate) fn success(endpoint: Endpoint, model: &str) -> ResponseTemplate {
             "nextPageToken": ""
         }),
     };
-    ResponseTemplate::new(200).set_body_json(body)
+    Reply::new(200).set_body_json(body)
 }
 
 /// `:streamGenerateContent`: with `?alt=sse`, `data: {GenerateContentResponse}`
 /// events; without it, one JSON array of them. The usage is a running total,
 /// final on the last chunk.
-pub(crate) fn streamed(model: &str, alt_sse: bool) -> ResponseTemplate {
+pub(crate) fn streamed(model: &str, alt_sse: bool) -> Reply {
     let chunk = |text: &str, finish: Option<&str>, usage: Value| {
         let mut candidate =
             json!({"content": {"parts": [{"text": text}], "role": "model"}, "index": 0});
@@ -99,17 +100,32 @@ pub(crate) fn streamed(model: &str, alt_sse: bool) -> ResponseTemplate {
         ),
     ];
     if alt_sse {
-        let body: String = chunks
-            .iter()
-            .map(|c| format!("data: {c}\r\n\r\n"))
-            .collect();
-        ResponseTemplate::new(200).set_body_raw(body, "text/event-stream")
+        let events: Vec<_> = chunks.into_iter().map(|c| (None, c)).collect();
+        Reply::new(200).set_events(Events::sse(&events, None, true), "text/event-stream")
     } else {
-        ResponseTemplate::new(200).set_body_json(Value::Array(chunks.to_vec()))
+        Reply::new(200).set_events(
+            Events::json_array(&chunks),
+            "application/json; charset=UTF-8",
+        )
     }
 }
 
-pub(crate) fn missing_auth() -> ResponseTemplate {
+/// What a stream that fails after it started sends last: one more chunk that is
+/// the error object (`{"error": {"code": 503, ..., "status": "UNAVAILABLE"}}`),
+/// which google-genai raises as a `ServerError`; in the JSON-array form it
+/// closes the array (and opens it, when `first`: nothing was sent before).
+pub(crate) fn stream_error(alt_sse: bool, first: bool) -> Vec<Vec<u8>> {
+    let error = json!({"error": {"code": 503, "message": "The model is overloaded. Please try again later.",
+                                 "status": "UNAVAILABLE"}});
+    if alt_sse {
+        Events::sse(&[(None, error)], None, true).events
+    } else {
+        let lead = if first { "[" } else { ",\r\n" };
+        vec![format!("{lead}{error}]").into_bytes()]
+    }
+}
+
+pub(crate) fn missing_auth() -> Reply {
     error(
         403,
         "PERMISSION_DENIED",
@@ -118,7 +134,7 @@ pub(crate) fn missing_auth() -> ResponseTemplate {
     )
 }
 
-pub(crate) fn not_found(path: &str) -> ResponseTemplate {
+pub(crate) fn not_found(path: &str) -> Reply {
     let version = if path.contains("/v1/") {
         "v1"
     } else {
@@ -132,7 +148,7 @@ pub(crate) fn not_found(path: &str) -> ResponseTemplate {
     )
 }
 
-pub(crate) fn rate_limited(retry_after: Duration) -> ResponseTemplate {
+pub(crate) fn rate_limited(retry_after: Duration) -> Reply {
     error(
         429,
         "RESOURCE_EXHAUSTED",
@@ -144,7 +160,7 @@ pub(crate) fn rate_limited(retry_after: Duration) -> ResponseTemplate {
     )
 }
 
-pub(crate) fn outage(status: u16) -> ResponseTemplate {
+pub(crate) fn outage(status: u16) -> Reply {
     match status {
         503 => error(
             503,
@@ -168,7 +184,7 @@ pub(crate) fn outage(status: u16) -> ResponseTemplate {
 }
 
 /// The answer of a key or account scenario, `None` when this endpoint succeeds.
-pub(crate) fn situation(scenario: &Scenario, endpoint: Endpoint) -> Option<ResponseTemplate> {
+pub(crate) fn situation(scenario: &Scenario, endpoint: Endpoint) -> Option<Reply> {
     let billable = endpoint.is_billable();
     Some(match scenario {
         Scenario::InvalidKey => error(
@@ -228,19 +244,11 @@ pub(crate) fn situation(scenario: &Scenario, endpoint: Endpoint) -> Option<Respo
 }
 
 /// The key from `x-goog-api-key`, or (as the real API accepts it) from `?key=`.
-pub(crate) fn key(
-    headers: &wiremock::http::HeaderMap,
-    url: &wiremock::http::Url,
-) -> Option<String> {
-    let from_header = headers
-        .get("x-goog-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim);
-    let k = from_header.map(str::to_owned).or_else(|| {
-        url.query_pairs()
-            .find(|(k, _)| k == "key")
-            .map(|(_, v)| v.into_owned())
-    })?;
+pub(crate) fn key(request: &RecordedRequest) -> Option<String> {
+    let k = match request.header("x-goog-api-key") {
+        Some(k) => k.trim().to_owned(),
+        None => request.query_param("key")?,
+    };
     (!k.is_empty()).then_some(k)
 }
 

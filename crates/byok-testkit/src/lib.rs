@@ -95,12 +95,14 @@ mod mock;
 mod openai;
 mod providers;
 mod record;
+mod reply;
 mod scenario;
+mod server;
 mod wire;
 
 pub use echo::{EchoAnswer, echo_answers, echo_forms, echo_refusal};
 pub use error::TestkitError;
-pub use mock::{MockBuilder, MockProvider};
+pub use mock::{CannedAnswer, MockBuilder, MockProvider};
 pub use providers::{MockAnthropic, MockGemini, MockOpenAi};
 pub use record::{Endpoint, RecordedRequest};
 pub use scenario::Scenario;

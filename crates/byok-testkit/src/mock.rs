@@ -1,17 +1,20 @@
-//! A mock provider: one wiremock server whose single responder plays a scenario.
+//! A mock provider: one local HTTP server (see `server.rs`) whose handler plays
+//! a scenario and records every request.
 
 use core::fmt;
+use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use byok_keys::{Fingerprint, Provider};
-use wiremock::matchers::any;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::error::TestkitError;
 use crate::record::{Endpoint, RecordedRequest};
+use crate::reply::{Reply, Trouble};
 use crate::scenario::Scenario;
+use crate::server::{self, Plan, Received, Server};
 use crate::{anthropic, gemini, openai};
 
 /// How long [`Scenario::Hang`] holds a request: longer than any test waits.
@@ -68,9 +71,23 @@ impl MockBuilder {
         self
     }
 
-    /// Start the server on a free local port. Works in tests and in any
-    /// program running a tokio runtime.
+    /// Start the server on a free port of 127.0.0.1. Works in tests and in any
+    /// program, with or without a tokio runtime of its own (the mocks run on
+    /// one of the crate's).
+    ///
+    /// # Panics
+    /// If no local port can be bound (the machine is out of ports or descriptors).
     pub async fn start(self) -> MockProvider {
+        self.start_on(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .unwrap_or_else(|e| panic!("cannot start a mock provider on 127.0.0.1: {e}"))
+    }
+
+    /// Start the server on `addr` (a fixed port, for programs configured ahead
+    /// of time; port 0 picks a free one).
+    ///
+    /// # Errors
+    /// The bind error: the port is taken, or not ours to use.
+    pub fn start_on(self, addr: SocketAddr) -> io::Result<MockProvider> {
         let state = Arc::new(State {
             provider: self.provider,
             default: Slot::new(self.scenario),
@@ -80,13 +97,16 @@ impl MockBuilder {
                 .map(|(fp, s)| (fp, Slot::new(s)))
                 .collect(),
             sequence: AtomicU64::new(0),
+            requests: Mutex::new(Vec::new()),
+            canned: Mutex::new(None),
         });
-        let server = MockServer::start().await;
-        Mock::given(any())
-            .respond_with(Responder(state.clone()))
-            .mount(&server)
-            .await;
-        MockProvider { server, state }
+        let listener = std::net::TcpListener::bind(addr)?;
+        let handler = {
+            let state = state.clone();
+            Arc::new(move |received: Received| handle(&state, received))
+        };
+        let server = server::serve(listener, handler)?;
+        Ok(MockProvider { server, state })
     }
 }
 
@@ -101,15 +121,70 @@ fn check(provider: Provider, scenario: &Scenario) -> Result<(), TestkitError> {
     }
 }
 
-/// A running mock provider. Dropping it releases the server (wiremock reuses
-/// it for a later mock after clearing it).
-///
-/// Dropping many (about 64 or more) from inside a tokio worker thread has been
-/// seen to hang in wiremock's drop; a test that starts a whole catalogue's worth
-/// drops them on a plain thread (`std::thread::spawn(move || drop(mocks))`), as
-/// `tests/sdk.rs` does.
+/// A fixed answer a mock gives to every request instead of its scenario's, for
+/// answers no scenario plays (a code the provider has not sent before, a huge
+/// body). Set with [`MockProvider::answer_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CannedAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// Response body.
+    pub body: Vec<u8>,
+}
+
+impl CannedAnswer {
+    /// `status` with `body` as JSON (`content-type: application/json`).
+    pub fn json(status: u16, body: &serde_json::Value) -> CannedAnswer {
+        CannedAnswer {
+            status,
+            headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+            body: body.to_string().into_bytes(),
+        }
+    }
+
+    /// `status` with raw `body` bytes and no headers.
+    pub fn raw(status: u16, body: impl Into<Vec<u8>>) -> CannedAnswer {
+        CannedAnswer {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    /// Add a header (after those already set).
+    pub fn header(mut self, name: &str, value: &str) -> CannedAnswer {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    fn plan(&self) -> Plan {
+        Plan {
+            status: self.status,
+            headers: self.headers.clone(),
+            delay: Duration::ZERO,
+            body: server::PlanBody::Whole(self.body.clone()),
+        }
+    }
+}
+
+impl From<&crate::EchoAnswer> for CannedAnswer {
+    fn from(echo: &crate::EchoAnswer) -> CannedAnswer {
+        let mut canned = CannedAnswer::raw(echo.status, echo.body.clone().into_bytes());
+        canned.headers.clone_from(&echo.headers);
+        canned
+            .headers
+            .push(("content-type".to_owned(), "application/json".to_owned()));
+        canned
+    }
+}
+
+/// A running mock provider. Dropping it stops its server: the port closes and
+/// open connections (a [`Scenario::Hang`] included) are dropped.
 pub struct MockProvider {
-    server: MockServer,
+    server: Server,
     state: Arc<State>,
 }
 
@@ -117,7 +192,7 @@ impl fmt::Debug for MockProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MockProvider")
             .field("provider", &self.state.provider)
-            .field("uri", &self.server.uri())
+            .field("uri", &self.uri())
             .finish_non_exhaustive()
     }
 }
@@ -125,7 +200,12 @@ impl fmt::Debug for MockProvider {
 impl MockProvider {
     /// The base URL (`http://127.0.0.1:PORT`) to configure as the provider's origin.
     pub fn uri(&self) -> String {
-        self.server.uri()
+        format!("http://{}", self.server.addr())
+    }
+
+    /// The address the mock listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.server.addr()
     }
 
     /// Which provider this mock plays.
@@ -143,30 +223,59 @@ impl MockProvider {
         self.state.default.replace(scenario);
     }
 
-    /// Every request received so far, in arrival order.
+    /// Like [`set_scenario`](MockProvider::set_scenario), without panicking.
+    ///
+    /// # Errors
+    /// [`TestkitError::UnsupportedScenario`] if the provider has no such answer.
+    pub fn try_set_scenario(&self, scenario: Scenario) -> Result<(), TestkitError> {
+        check(self.state.provider, &scenario)?;
+        self.state.default.replace(scenario);
+        Ok(())
+    }
+
+    /// The default scenario now playing.
+    pub fn scenario(&self) -> Scenario {
+        self.state.default.peek()
+    }
+
+    /// Answer every request with `answer` (recorded as usual) until
+    /// [`clear_answer`](MockProvider::clear_answer), whatever the scenario.
+    pub fn answer_with(&self, answer: CannedAnswer) {
+        *lock(&self.state.canned) = Some(answer);
+    }
+
+    /// Go back to playing the scenario.
+    pub fn clear_answer(&self) {
+        *lock(&self.state.canned) = None;
+    }
+
+    /// Every request received so far (since the last
+    /// [`clear_requests`](MockProvider::clear_requests)), in arrival order.
     pub async fn requests(&self) -> Vec<RecordedRequest> {
-        self.server
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .iter()
-            .map(|r| RecordedRequest::from_wiremock(self.state.provider, r))
-            .collect()
+        self.requests_now()
+    }
+
+    /// [`requests`](MockProvider::requests), for code that is not async.
+    pub fn requests_now(&self) -> Vec<RecordedRequest> {
+        lock(&self.state.requests).clone()
+    }
+
+    /// Forget the requests received so far.
+    pub fn clear_requests(&self) {
+        lock(&self.state.requests).clear();
     }
 
     /// How many requests reached `endpoint`.
     pub async fn count(&self, endpoint: Endpoint) -> usize {
-        self.requests()
-            .await
+        lock(&self.state.requests)
             .iter()
             .filter(|r| r.endpoint == endpoint)
             .count()
     }
+}
 
-    /// The underlying wiremock server, to mount extra mocks with a higher priority.
-    pub fn server(&self) -> &MockServer {
-        &self.server
-    }
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[derive(Debug)]
@@ -175,6 +284,8 @@ struct State {
     default: Slot,
     per_key: Vec<(Fingerprint, Slot)>,
     sequence: AtomicU64,
+    requests: Mutex<Vec<RecordedRequest>>,
+    canned: Mutex<Option<CannedAnswer>>,
 }
 
 /// A scenario and how many requests it has answered (for "N times, then fine").
@@ -193,47 +304,43 @@ impl Slot {
     }
 
     fn replace(&self, scenario: Scenario) {
-        *self.scenario.lock().unwrap_or_else(PoisonError::into_inner) = scenario;
+        *lock(&self.scenario) = scenario;
         self.served.store(0, Ordering::SeqCst);
     }
 
     /// The scenario, without counting a request.
     fn peek(&self) -> Scenario {
-        self.scenario
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        lock(&self.scenario).clone()
     }
 
     /// The scenario and how many requests it answered before this one.
     fn take(&self) -> (Scenario, u32) {
-        let scenario = self
-            .scenario
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let scenario = lock(&self.scenario).clone();
         (scenario, self.served.fetch_add(1, Ordering::SeqCst))
     }
 }
 
-struct Responder(Arc<State>);
-
-impl Respond for Responder {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let state = &self.0;
-        let n = state.sequence.fetch_add(1, Ordering::Relaxed);
-        match answer(state, request, n) {
-            Answer::Api(response) => with_common_headers(state.provider, response, n),
-            Answer::Edge(response) => response,
-        }
-    }
+/// One request: record it, answer it.
+fn handle(state: &State, received: Received) -> Plan {
+    let request = RecordedRequest::from_received(state.provider, received);
+    let n = state.sequence.fetch_add(1, Ordering::Relaxed);
+    let canned = lock(&state.canned).clone();
+    let plan = match canned {
+        Some(canned) => canned.plan(),
+        None => match answer(state, &request, n) {
+            Answer::Api(reply) => with_common_headers(state.provider, reply, n).into_plan(),
+            Answer::Edge(reply) => reply.into_plan(),
+        },
+    };
+    lock(&state.requests).push(request);
+    plan
 }
 
 /// Who answers: the provider's API (with its request id and version headers),
 /// or the network edge in front of it (a region block), which sends neither.
 enum Answer {
-    Api(ResponseTemplate),
-    Edge(ResponseTemplate),
+    Api(Reply),
+    Edge(Reply),
 }
 
 fn request_id(provider: Provider, n: u64) -> String {
@@ -244,7 +351,7 @@ fn request_id(provider: Provider, n: u64) -> String {
 }
 
 /// Headers every answer of the provider carries: request id, API version, organization.
-fn with_common_headers(provider: Provider, response: ResponseTemplate, n: u64) -> ResponseTemplate {
+fn with_common_headers(provider: Provider, response: Reply, n: u64) -> Reply {
     match provider {
         Provider::OpenAi => response
             .insert_header("x-request-id", request_id(provider, n))
@@ -262,15 +369,15 @@ fn with_common_headers(provider: Provider, response: ResponseTemplate, n: u64) -
     }
 }
 
-fn answer(state: &State, request: &Request, n: u64) -> Answer {
+fn answer(state: &State, request: &RecordedRequest, n: u64) -> Answer {
     let provider = state.provider;
     let rid = request_id(provider, n);
-    let path = request.url.path();
+    let path = request.path.as_str();
     let method = request.method.as_str();
     let key = match provider {
-        Provider::OpenAi => openai::key(&request.headers),
-        Provider::Anthropic => anthropic::key(&request.headers),
-        _ => gemini::key(&request.headers, &request.url),
+        Provider::OpenAi => openai::key(request),
+        Provider::Anthropic => anthropic::key(request),
+        _ => gemini::key(request),
     };
     let Some(key) = key else {
         return Answer::Api(match provider {
@@ -279,7 +386,7 @@ fn answer(state: &State, request: &Request, n: u64) -> Answer {
             _ => gemini::missing_auth(),
         });
     };
-    if provider == Provider::Anthropic && request.headers.get("anthropic-version").is_none() {
+    if provider == Provider::Anthropic && request.header("anthropic-version").is_none() {
         return Answer::Api(anthropic::missing_version(&rid));
     }
     let fp = Fingerprint::of(&key);
@@ -288,7 +395,7 @@ fn answer(state: &State, request: &Request, n: u64) -> Answer {
         .iter()
         .find(|(k, _)| *k == fp)
         .map_or(&state.default, |(_, s)| s);
-    let endpoint = Endpoint::of(provider, method, path);
+    let endpoint = request.endpoint;
     if endpoint == Endpoint::Other {
         // Google judges the key before the route: a bad key on a path the mock
         // does not serve still gets the key's answer. (Not counted as a request
@@ -316,10 +423,7 @@ fn answer(state: &State, request: &Request, n: u64) -> Answer {
             Provider::Google => path.ends_with(":streamGenerateContent"),
             _ => body.get("stream") == Some(&serde_json::Value::Bool(true)),
         };
-    let alt_sse = request
-        .url
-        .query_pairs()
-        .any(|(k, v)| k == "alt" && v == "sse");
+    let alt_sse = request.query_param("alt").as_deref() == Some("sse");
     let success = || match provider {
         Provider::OpenAi if streamed => openai::streamed(endpoint, &model, &body),
         Provider::Anthropic if streamed => anthropic::streamed(&model),
@@ -328,6 +432,7 @@ fn answer(state: &State, request: &Request, n: u64) -> Answer {
         Provider::Anthropic => anthropic::success(endpoint, &model),
         _ => gemini::success(endpoint, &model),
     };
+    let count = |after: u32| usize::try_from(after).unwrap_or(usize::MAX);
     Answer::Api(match scenario {
         Scenario::Valid => success(),
         Scenario::RateLimited { times, retry_after } if served < times => match provider {
@@ -343,10 +448,27 @@ fn answer(state: &State, request: &Request, n: u64) -> Answer {
         Scenario::RateLimited { .. } | Scenario::Outage { .. } => success(),
         Scenario::Slow(delay) => success().set_delay(delay),
         Scenario::Hang => success().set_delay(HANG),
-        Scenario::Garbage => ResponseTemplate::new(200).set_body_raw(
+        Scenario::Garbage => Reply::new(200).set_body_raw(
             "<!DOCTYPE html><html><head><title>Sign in to the network</title></head><body>Accept the terms to continue.</body></html>",
             "text/html",
         ),
+        Scenario::StreamError { after } => {
+            let after = count(after);
+            let last = match provider {
+                Provider::OpenAi => openai::stream_error(endpoint, &model, &body, after),
+                Provider::Anthropic => anthropic::stream_error(),
+                _ => gemini::stream_error(alt_sse, after == 0),
+            };
+            success().with_trouble(Trouble::Error { after, last })
+        }
+        Scenario::StreamCut { after } => success().with_trouble(Trouble::Cut {
+            after: count(after),
+        }),
+        Scenario::StreamStall { after, stall } => success().with_trouble(Trouble::Stall {
+            after: count(after),
+            pause: stall,
+        }),
+        Scenario::KeepAlive => success().with_trouble(Trouble::KeepAlive),
         Scenario::Region if provider == Provider::Anthropic => {
             return Answer::Edge(anthropic::region_blocked());
         }
@@ -357,7 +479,7 @@ fn answer(state: &State, request: &Request, n: u64) -> Answer {
                     endpoint,
                     &key,
                     &model,
-                    openai::names_organization(&request.headers),
+                    openai::names_organization(request),
                 ),
                 Provider::Anthropic => anthropic::situation(&other, endpoint, &model, &rid),
                 _ => gemini::situation(&other, endpoint),

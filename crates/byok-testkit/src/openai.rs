@@ -3,15 +3,17 @@
 
 use std::time::Duration;
 
+use crate::reply::Reply;
 use serde_json::{Value, json};
-use wiremock::ResponseTemplate;
 
 use crate::record::Endpoint;
+use crate::record::RecordedRequest;
+use crate::reply::Events;
 use crate::scenario::Scenario;
-use crate::wire::{go_duration, openai_mask, sse, whole_seconds};
+use crate::wire::{go_duration, openai_mask, whole_seconds};
 
-fn error(status: u16, message: &str, kind: &str, code: Option<&str>) -> ResponseTemplate {
-    ResponseTemplate::new(status).set_body_json(json!({
+fn error(status: u16, message: &str, kind: &str, code: Option<&str>) -> Reply {
+    Reply::new(status).set_body_json(json!({
         "error": {"message": message, "type": kind, "param": null, "code": code}
     }))
 }
@@ -66,7 +68,7 @@ fn response_object(model: &str, request: &Value) -> Value {
 /// A chat completion streamed: `data: {chat.completion.chunk}` events and
 /// `data: [DONE]`; with `stream_options.include_usage`, one last chunk with
 /// `"choices": []` and the usage, every other chunk `"usage": null`.
-fn chat_stream(model: &str, request: &Value) -> String {
+fn chat_stream(model: &str, request: &Value) -> Events {
     let include_usage = request
         .pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
@@ -101,13 +103,13 @@ fn chat_stream(model: &str, request: &Value) -> String {
     if include_usage {
         events.push(chunk(json!([]), chat_usage()));
     }
-    sse(&events, Some("[DONE]"))
+    Events::sse(&events, Some("[DONE]"), false)
 }
 
 /// A Responses API answer streamed: named events, each with its `type` and a
 /// `sequence_number`, ending with exactly one `response.completed` that
 /// carries the usage; no `[DONE]`.
-fn responses_stream(model: &str, request: &Value) -> String {
+fn responses_stream(model: &str, request: &Value) -> Events {
     let done = response_object(model, request);
     let mut pending = done.clone();
     pending["status"] = json!("in_progress");
@@ -165,7 +167,7 @@ fn responses_stream(model: &str, request: &Value) -> String {
             )
         })
         .collect();
-    sse(&events, None)
+    Events::sse(&events, None, false)
 }
 
 fn chat_usage() -> Value {
@@ -175,18 +177,51 @@ fn chat_usage() -> Value {
                "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}})
 }
 
+/// What a stream that fails after it started sends last. Chat completions: a
+/// `data: {"error": {...}}` event and no `[DONE]` (openai-python raises
+/// `APIError` on it). Responses API: an `error` event, then the terminal
+/// `response.failed` with the error on the response; `sequence` numbers them
+/// after the `sent` events before.
+pub(crate) fn stream_error(
+    endpoint: Endpoint,
+    model: &str,
+    request: &Value,
+    sent: usize,
+) -> Vec<Vec<u8>> {
+    let message = "The server had an error while processing your request. Sorry about that!";
+    if endpoint != Endpoint::Responses {
+        let error = json!({"error": {"message": message, "type": "server_error", "param": null, "code": null}});
+        return Events::sse(&[(None, error)], None, false).events;
+    }
+    let mut failed = response_object(model, request);
+    failed["status"] = json!("failed");
+    failed["output"] = json!([]);
+    failed["usage"] = Value::Null;
+    failed["error"] = json!({"code": "server_error", "message": message});
+    let events = [
+        (
+            Some("error"),
+            json!({"type": "error", "code": "server_error", "message": message, "param": null,
+                   "sequence_number": sent}),
+        ),
+        (
+            Some("response.failed"),
+            json!({"type": "response.failed", "sequence_number": sent + 1, "response": failed}),
+        ),
+    ];
+    Events::sse(&events, None, false).events
+}
+
 /// The answer to a `"stream": true` request: the provider's event stream.
-pub(crate) fn streamed(endpoint: Endpoint, model: &str, request: &Value) -> ResponseTemplate {
-    let body = match endpoint {
+pub(crate) fn streamed(endpoint: Endpoint, model: &str, request: &Value) -> Reply {
+    let events = match endpoint {
         Endpoint::Responses => responses_stream(model, request),
         _ => chat_stream(model, request),
     };
-    with_rate_limits(
-        ResponseTemplate::new(200).set_body_raw(body, "text/event-stream; charset=utf-8"),
-    )
+    with_rate_limits(Reply::new(200).set_events(events, "text/event-stream; charset=utf-8"))
 }
 
-pub(crate) fn success(endpoint: Endpoint, model: &str, request: &Value) -> ResponseTemplate {
+pub(crate) fn success(endpoint: Endpoint, model: &str, request: &Value) -> Reply {
     let body = match endpoint {
         Endpoint::Responses => response_object(model, request),
         Endpoint::Billable => json!({
@@ -208,11 +243,11 @@ pub(crate) fn success(endpoint: Endpoint, model: &str, request: &Value) -> Respo
             ]
         }),
     };
-    with_rate_limits(ResponseTemplate::new(200).set_body_json(body))
+    with_rate_limits(Reply::new(200).set_body_json(body))
 }
 
 /// The rate-limit headers of a successful answer.
-fn with_rate_limits(t: ResponseTemplate) -> ResponseTemplate {
+fn with_rate_limits(t: Reply) -> Reply {
     t.insert_header("x-ratelimit-limit-requests", "500")
         .insert_header("x-ratelimit-remaining-requests", "499")
         .insert_header("x-ratelimit-reset-requests", "120ms")
@@ -221,7 +256,7 @@ fn with_rate_limits(t: ResponseTemplate) -> ResponseTemplate {
         .insert_header("x-ratelimit-reset-tokens", "3ms")
 }
 
-pub(crate) fn missing_auth() -> ResponseTemplate {
+pub(crate) fn missing_auth() -> Reply {
     error(
         401,
         "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
@@ -230,7 +265,7 @@ pub(crate) fn missing_auth() -> ResponseTemplate {
     )
 }
 
-pub(crate) fn not_found(method: &str, path: &str) -> ResponseTemplate {
+pub(crate) fn not_found(method: &str, path: &str) -> Reply {
     error(
         404,
         &format!("Invalid URL ({method} {path})"),
@@ -239,7 +274,7 @@ pub(crate) fn not_found(method: &str, path: &str) -> ResponseTemplate {
     )
 }
 
-pub(crate) fn rate_limited(retry_after: Duration) -> ResponseTemplate {
+pub(crate) fn rate_limited(retry_after: Duration) -> Reply {
     error(
         429,
         "Rate limit reached for gpt-4o-mini in organization org-byoktest on requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again later.",
@@ -254,7 +289,7 @@ pub(crate) fn rate_limited(retry_after: Duration) -> ResponseTemplate {
     .insert_header("x-ratelimit-reset-requests", go_duration(retry_after))
 }
 
-pub(crate) fn outage(status: u16) -> ResponseTemplate {
+pub(crate) fn outage(status: u16) -> Reply {
     match status {
         503 => error(
             503,
@@ -278,7 +313,7 @@ pub(crate) fn situation(
     key: &str,
     model: &str,
     organization_header: bool,
-) -> Option<ResponseTemplate> {
+) -> Option<Reply> {
     let inv = "invalid_request_error";
     let billable = endpoint.is_billable();
     Some(match scenario {
@@ -338,17 +373,16 @@ pub(crate) fn situation(
 }
 
 /// The key from `Authorization: Bearer KEY`.
-pub(crate) fn key(headers: &wiremock::http::HeaderMap) -> Option<String> {
-    let v = headers.get("authorization")?.to_str().ok()?;
+pub(crate) fn key(request: &RecordedRequest) -> Option<String> {
+    let v = request.header("authorization")?;
     let k = v.strip_prefix("Bearer ")?.trim();
     (!k.is_empty()).then(|| k.to_owned())
 }
 
 /// Whether the request names an organization (`OpenAI-Organization`).
-pub(crate) fn names_organization(headers: &wiremock::http::HeaderMap) -> bool {
-    headers
-        .get("openai-organization")
-        .and_then(|v| v.to_str().ok())
+pub(crate) fn names_organization(request: &RecordedRequest) -> bool {
+    request
+        .header("openai-organization")
         .is_some_and(|v| !v.trim().is_empty())
 }
 

@@ -72,24 +72,23 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
-    pub(crate) fn from_wiremock(provider: Provider, r: &wiremock::Request) -> RecordedRequest {
+    pub(crate) fn from_received(provider: Provider, r: crate::server::Received) -> RecordedRequest {
+        let endpoint = Endpoint::of(provider, &r.method, &r.path);
         RecordedRequest {
-            method: r.method.to_string(),
-            path: r.url.path().to_owned(),
-            query: r.url.query().map(str::to_owned),
-            headers: r
-                .headers
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_owned(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
-            body: r.body.clone(),
-            endpoint: Endpoint::of(provider, r.method.as_str(), r.url.path()),
+            method: r.method,
+            path: r.path,
+            query: r.query,
+            headers: r.headers,
+            body: r.body,
+            endpoint,
         }
+    }
+
+    /// The decoded value of query parameter `name` (`?key=` would be `query_param("key")`).
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        form_urlencoded::parse(self.query.as_deref()?.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
     }
 
     /// The first value of header `name` (case-insensitive).

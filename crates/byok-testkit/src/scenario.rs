@@ -35,6 +35,10 @@ use byok_keys::Provider;
 /// | `DailyQuota` | — | — | billable: 429 `PerDay` quota |
 /// | `RateLimited` | 429 `rate_limit_exceeded` + `retry-after-ms`, `retry-after` (whole seconds, ≥ 1), `x-ratelimit-*` | 429 `rate_limit_error` + `retry-after`, `x-should-retry: true`, `anthropic-ratelimit-*` | 429 `PerMinute` + `RetryInfo` |
 /// | `Outage` | 5xx `server_error` | 5xx `api_error`, 529 `overloaded_error` | 5xx `INTERNAL`/`UNAVAILABLE`/`DEADLINE_EXCEEDED` |
+/// | `StreamError` | chat: `data: {"error":{..server_error}}`, no `[DONE]`; Responses: `error` event, `response.failed` | `event: error` `overloaded_error` | `data: {"error":{"code":503,..UNAVAILABLE}}` |
+/// | `StreamCut` | connection dropped mid-body | same | same |
+/// | `StreamStall` | a pause between two events | same | same |
+/// | `KeepAlive` | `: keep-alive` comments and blank lines between events; blank lines before a JSON body | same | — |
 ///
 /// "—": the provider has no such answer; [`MockBuilder::scenario`](crate::MockBuilder::scenario) panics.
 /// "billable" rows answer OpenAI's chat completions and Responses API alike.
@@ -42,6 +46,13 @@ use byok_keys::Provider;
 /// `:streamGenerateContent`, with `?alt=sse` or as a JSON array) the way the
 /// provider does, usage included; a refusal is the ordinary JSON answer, as it
 /// is before a real stream's first byte.
+///
+/// The four stream scenarios (`StreamError`, `StreamCut`, `StreamStall`,
+/// `KeepAlive`) disturb a *successful* answer on the wire: the request is
+/// answered 200 and the trouble comes after the headers, where a client's retry
+/// policy no longer helps. `after` counts the stream's events (OpenAI chunks,
+/// Anthropic events including `ping`, Gemini chunks) sent before the trouble.
+/// Answers that are not streamed are not disturbed, except by `KeepAlive`.
 ///
 /// Key problems are judged before the route, as the providers do: an invalid
 /// Gemini key on a path the mock does not serve still gets `API_KEY_INVALID`,
@@ -112,6 +123,33 @@ pub enum Scenario {
     Hang,
     /// Every request gets `200 OK` with an HTML page: a captive portal or a misconfigured proxy.
     Garbage,
+    /// A stream fails after `after` events with the provider's mid-stream
+    /// error (Anthropic `overloaded_error`, an OpenAI `error` chunk, a Gemini
+    /// error chunk) under the 200 it already sent; input tokens were reported
+    /// by then where the provider reports them early (Anthropic `message_start`).
+    StreamError {
+        /// Events sent before the error.
+        after: u32,
+    },
+    /// A stream's connection is dropped after `after` events: no terminal
+    /// event, no usage, an incomplete chunked body.
+    StreamCut {
+        /// Events sent before the cut.
+        after: u32,
+    },
+    /// A stream goes silent for `stall` after `after` events, then finishes
+    /// normally (for per-read timeouts).
+    StreamStall {
+        /// Events sent before the pause.
+        after: u32,
+        /// How long nothing is sent.
+        stall: Duration,
+    },
+    /// The connection is held open with keep-alives, as DeepSeek and OpenRouter
+    /// do under load: SSE comments (`: keep-alive`) and blank lines before and
+    /// between a stream's events, and blank lines before a JSON body, a few
+    /// milliseconds apart. The answer itself is [`Scenario::Valid`]'s.
+    KeepAlive,
 }
 
 impl Scenario {
@@ -178,6 +216,13 @@ impl Scenario {
             S::Slow(Duration::from_millis(20)),
             S::Hang,
             S::Garbage,
+            S::StreamError { after: 1 },
+            S::StreamCut { after: 1 },
+            S::StreamStall {
+                after: 1,
+                stall: Duration::from_millis(300),
+            },
+            S::KeepAlive,
         ]
     }
 
@@ -209,6 +254,10 @@ impl Scenario {
             Scenario::Slow(_) => "slow",
             Scenario::Hang => "hang",
             Scenario::Garbage => "garbage",
+            Scenario::StreamError { .. } => "stream_error",
+            Scenario::StreamCut { .. } => "stream_cut",
+            Scenario::StreamStall { .. } => "stream_stall",
+            Scenario::KeepAlive => "keep_alive",
         }
     }
 
@@ -223,7 +272,13 @@ impl Scenario {
             | S::RateLimited { .. }
             | S::Slow(_)
             | S::Hang
-            | S::Garbage => true,
+            | S::Garbage
+            | S::StreamError { .. }
+            | S::StreamCut { .. }
+            | S::StreamStall { .. } => true,
+            // Google's stream parsers (google-genai) take an SSE comment for a
+            // JSON chunk, and Google sends none.
+            S::KeepAlive => provider != Provider::Google,
             S::Outage { status, .. } => match status {
                 500 | 502 | 503 | 504 => true,
                 529 => provider == Provider::Anthropic,
@@ -275,8 +330,12 @@ mod tests {
             Scenario::Hang => 20,
             Scenario::Garbage => 21,
             Scenario::OrganizationOnHold => 22,
+            Scenario::StreamError { .. } => 23,
+            Scenario::StreamCut { .. } => 24,
+            Scenario::StreamStall { .. } => 25,
+            Scenario::KeepAlive => 26,
         };
-        let mut seen = [false; 23];
+        let mut seen = [false; 27];
         for s in Scenario::catalogue() {
             seen[slot(&s)] = true;
         }
@@ -317,7 +376,7 @@ mod tests {
         unique.sort_unstable();
         unique.dedup();
         // rate_limited and outage appear more than once, with other parameters.
-        assert_eq!(unique.len(), 23);
+        assert_eq!(unique.len(), 27);
         assert_eq!(Scenario::OrganizationOnHold.name(), "organization_on_hold");
         assert!(Scenario::OrganizationOnHold.supported_by(Provider::Anthropic));
         assert!(!Scenario::OrganizationOnHold.supported_by(Provider::OpenAi));

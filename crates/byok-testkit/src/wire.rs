@@ -19,32 +19,6 @@ pub(crate) fn go_duration(d: Duration) -> String {
     }
 }
 
-/// Server-sent events as the providers frame them: an optional `event:` line,
-/// one `data:` line of JSON, a blank line; `terminator` (OpenAI chat's
-/// `[DONE]`) as a last `data:` line.
-pub(crate) fn sse(
-    events: &[(Option<&str>, serde_json::Value)],
-    terminator: Option<&str>,
-) -> String {
-    let mut out = String::new();
-    for (name, data) in events {
-        if let Some(name) = name {
-            out.push_str("event: ");
-            out.push_str(name);
-            out.push('\n');
-        }
-        out.push_str("data: ");
-        out.push_str(&data.to_string());
-        out.push_str("\n\n");
-    }
-    if let Some(t) = terminator {
-        out.push_str("data: ");
-        out.push_str(t);
-        out.push_str("\n\n");
-    }
-    out
-}
-
 /// A wait in whole seconds as `retry-after` carries it: rounded up, at least 1
 /// (a `retry-after: 0` tells a client to retry at once).
 pub(crate) fn whole_seconds(d: Duration) -> u64 {
@@ -88,18 +62,6 @@ mod tests {
         assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(go_duration(Duration::from_secs(360)), "6m0s");
         assert_eq!(go_duration(Duration::from_secs(3723)), "1h2m3s");
-    }
-
-    #[test]
-    fn sse_frames_named_and_unnamed_events() {
-        let events = [
-            (Some("ping"), serde_json::json!({"type": "ping"})),
-            (None, serde_json::json!({"n": 1})),
-        ];
-        assert_eq!(
-            sse(&events, Some("[DONE]")),
-            "event: ping\ndata: {\"type\":\"ping\"}\n\ndata: {\"n\":1}\n\ndata: [DONE]\n\n"
-        );
     }
 
     #[test]

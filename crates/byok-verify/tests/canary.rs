@@ -8,11 +8,10 @@ mod common;
 use std::time::Duration;
 
 use byok_keys::{ApiKey, Provider};
-use byok_testkit::{MockProvider, Scenario};
+use byok_testkit::{CannedAnswer, MockProvider, Scenario};
 use byok_verify::{BulkOptions, Depth, RetryPolicy, Verifier, VerifierConfig};
 use common::{Capture, key_for, start};
 use futures::StreamExt;
-use wiremock::{Mock, ResponseTemplate, matchers::any};
 
 fn config(mock: &MockProvider) -> VerifierConfig {
     VerifierConfig::default()
@@ -103,11 +102,7 @@ async fn no_key_anywhere() {
         } else {
             401
         };
-        Mock::given(any())
-            .respond_with(ResponseTemplate::new(status).set_body_json(body))
-            .with_priority(1)
-            .mount(mock.server())
-            .await;
+        mock.answer_with(CannedAnswer::json(status, &body));
         let verifier = Verifier::new(config(&mock)).unwrap();
         let report = verifier.verify(&key, Depth::Billing).await;
         assert!(

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use byok_keys::Provider;
-use byok_testkit::{Endpoint, Scenario};
+use byok_testkit::{CannedAnswer, Endpoint, Scenario};
 use byok_verify::{Depth, NetworkErrorKind, RetryPolicy, Verdict, Verifier, VerifierConfig};
 use common::{config_for, fast_retry, key_for, start, verifier_for};
 
@@ -182,13 +182,8 @@ async fn a_closed_port_is_a_network_error_retried_a_few_times() {
 
 #[tokio::test]
 async fn x_should_retry_false_is_obeyed() {
-    use wiremock::{Mock, ResponseTemplate, matchers::any};
     let mock = start(Provider::OpenAi, Scenario::Valid).await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(503).insert_header("x-should-retry", "false"))
-        .with_priority(1)
-        .mount(mock.server())
-        .await;
+    mock.answer_with(CannedAnswer::raw(503, "").header("x-should-retry", "false"));
     let report = verifier_for(&mock)
         .verify(&key_for(Provider::OpenAi, 1), Depth::Billing)
         .await;
@@ -198,17 +193,11 @@ async fn x_should_retry_false_is_obeyed() {
 
 #[tokio::test]
 async fn redirects_are_not_followed() {
-    use wiremock::{Mock, ResponseTemplate, matchers::any};
     let mock = start(Provider::OpenAi, Scenario::Valid).await;
     let elsewhere = start(Provider::OpenAi, Scenario::Valid).await;
-    Mock::given(any())
-        .respond_with(
-            ResponseTemplate::new(307)
-                .insert_header("location", format!("{}/v1/models", elsewhere.uri())),
-        )
-        .with_priority(1)
-        .mount(mock.server())
-        .await;
+    mock.answer_with(
+        CannedAnswer::raw(307, "").header("location", &format!("{}/v1/models", elsewhere.uri())),
+    );
     let report = verifier_for(&mock)
         .verify(&key_for(Provider::OpenAi, 1), Depth::Auth)
         .await;

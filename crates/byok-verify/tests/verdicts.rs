@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use byok_keys::Provider;
-use byok_testkit::{Endpoint, Scenario};
+use byok_testkit::{CannedAnswer, Endpoint, Scenario};
 use byok_verify::{
     Depth, InvalidReason as I, NoCreditsReason as N, Probe, RestrictedReason as R, Verdict,
 };
@@ -485,15 +485,13 @@ async fn gemini_rows() {
 
 #[tokio::test]
 async fn unknown_answers_keep_status_and_provider_code() {
-    use wiremock::{Mock, ResponseTemplate, matchers::any};
     let mock = start(Provider::OpenAi, Scenario::Valid).await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
+    mock.answer_with(CannedAnswer::json(
+        400,
+        &serde_json::json!({
             "error": {"message": "Something new", "type": "invalid_request_error", "param": null, "code": "brand_new_code"}
-        })))
-        .with_priority(1)
-        .mount(mock.server())
-        .await;
+        }),
+    ));
     let report = verifier_for(&mock)
         .verify(&key_for(Provider::OpenAi, 1), Depth::Billing)
         .await;
@@ -633,7 +631,6 @@ async fn user_agent_is_configurable() {
 
 #[tokio::test]
 async fn a_long_model_list_is_still_valid() {
-    use wiremock::{Mock, ResponseTemplate, matchers::any};
     let mock = start(Provider::Google, Scenario::Valid).await;
     let models: Vec<_> = (0..5000)
         .map(|i| serde_json::json!({"name": format!("models/gemini-{i}"), "description": "x".repeat(60)}))
@@ -643,11 +640,7 @@ async fn a_long_model_list_is_still_valid() {
         body.to_string().len() > 256 * 1024,
         "longer than the read limit"
     );
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(200).set_body_json(body))
-        .with_priority(1)
-        .mount(mock.server())
-        .await;
+    mock.answer_with(CannedAnswer::json(200, &body));
     let report = verifier_for(&mock)
         .verify(&key_for(Provider::Google, 1), Depth::Auth)
         .await;

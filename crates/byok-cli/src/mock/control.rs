@@ -1,7 +1,6 @@
 //! The control API beside the mocks: switch scenarios, read what was sent (keys
 //! masked), reset. Served by a wiremock server whose one responder routes by path.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use byok::keys::{ApiKey, Provider, SCRUBBED, redact, scrub};
@@ -18,8 +17,6 @@ pub(crate) struct Served {
     /// The scenario it started with, which `reset` restores.
     start: Scenario,
     current: Mutex<Scenario>,
-    /// Requests received before the last reset: not shown any more.
-    hidden: AtomicUsize,
 }
 
 impl Served {
@@ -28,7 +25,6 @@ impl Served {
             mock,
             current: Mutex::new(start.clone()),
             start,
-            hidden: AtomicUsize::new(0),
         }
     }
 
@@ -52,15 +48,12 @@ impl Served {
 
     /// The requests since the last reset.
     fn requests(&self) -> Vec<RecordedRequest> {
-        let all = futures::executor::block_on(self.mock.requests());
-        let hidden = self.hidden.load(Ordering::SeqCst).min(all.len());
-        all.into_iter().skip(hidden).collect()
+        self.mock.requests_now()
     }
 
     /// Forget the requests so far and go back to the starting scenario.
     fn reset(&self) {
-        let seen = futures::executor::block_on(self.mock.requests()).len();
-        self.hidden.store(seen, Ordering::SeqCst);
+        self.mock.clear_requests();
         self.play(self.start.clone());
     }
 

@@ -39,8 +39,9 @@ struct ServeArgs {
     /// name such as valid, invalid_key, no_credits, rate_limited. Default: valid.
     #[arg(long, value_name = "NAME")]
     scenario: Option<String>,
-    /// The control API's port on 127.0.0.1 (the mocks always take free ports,
-    /// printed on stdout). Default: a free port.
+    /// Fixed ports on 127.0.0.1: the control API on N, the mocks on N+1, N+2, ...
+    /// in --provider order (openai, anthropic, google when none is named).
+    /// Default: free ports, printed on stdout.
     #[arg(long, value_name = "N")]
     port: Option<u16>,
     /// One JSON object per provider on stdout.
@@ -92,11 +93,29 @@ fn serve(args: &ServeArgs) -> Result<(), CliError> {
             )
             .hint("pick another --port, or leave it out for a free one")
         })?;
-    output::block_on(run_servers(providers, start, listener, args.json))?
+    let ports = match args.port {
+        None => vec![0; providers.len()],
+        Some(n) => (1..=providers.len())
+            .map(|i| {
+                u16::try_from(usize::from(n) + i).map_err(|_| {
+                    CliError::new(
+                        "port_unavailable",
+                        format!(
+                            "--port {n} leaves no room for {} mock ports after it",
+                            providers.len()
+                        ),
+                    )
+                    .hint("the mocks take the ports after --port: pick a lower one")
+                })
+            })
+            .collect::<Result<Vec<u16>, CliError>>()?,
+    };
+    output::block_on(run_servers(providers, ports, start, listener, args.json))?
 }
 
 async fn run_servers(
     providers: Vec<Provider>,
+    ports: Vec<u16>,
     start: Scenario,
     listener: std::net::TcpListener,
     json: bool,
@@ -105,13 +124,22 @@ async fn run_servers(
     // sent right after them must find the handlers in place.
     let stop = stop_signal()?;
     let mut served = Vec::new();
-    for provider in &providers {
+    for (provider, port) in providers.iter().zip(ports) {
         let builder = match provider {
             Provider::OpenAi => MockOpenAi::builder(),
             Provider::Anthropic => MockAnthropic::builder(),
             _ => MockGemini::builder(),
         };
-        let mock = builder.scenario(start.clone()).start().await;
+        let mock = builder
+            .scenario(start.clone())
+            .start_on(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+            .map_err(|e| {
+                CliError::new(
+                    "port_unavailable",
+                    format!("cannot listen for the {} mock on port {port}: {e}", provider.display_name()),
+                )
+                .hint("pick another --port (the mocks take the ports after it), or leave it out for free ones")
+            })?;
         served.push(control::Served::new(mock, start.clone()));
     }
     let served = Arc::new(served);
