@@ -88,6 +88,7 @@
 
 mod anthropic;
 pub mod canary;
+mod content;
 mod echo;
 mod error;
 mod gemini;
