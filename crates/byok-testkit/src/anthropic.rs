@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::reply::Reply;
 use serde_json::{Value, json};
 
+use crate::content::{self, Made};
 use crate::record::Endpoint;
 use crate::record::RecordedRequest;
 use crate::reply::Events;
@@ -32,18 +33,26 @@ fn limits(t: Reply, remaining: u32, reset_in: Duration) -> Reply {
         .insert_header("anthropic-ratelimit-tokens-reset", reset)
 }
 
-pub(crate) fn success(endpoint: Endpoint, model: &str) -> Reply {
+/// `max_tokens` when the cap cut the answer, else `end_turn`.
+fn stop_reason(made: &Made) -> &'static str {
+    if made.reply.truncated {
+        "max_tokens"
+    } else {
+        "end_turn"
+    }
+}
+
+pub(crate) fn success(endpoint: Endpoint, model: &str, made: &Made) -> Reply {
     let body = match endpoint {
         Endpoint::Billable => json!({
             "id": "msg_01BYOKTESTKIT",
             "type": "message",
             "role": "assistant",
             "model": model,
-            "content": [{"type": "text", "text": "P"}],
-            "stop_reason": "max_tokens",
+            "content": [{"type": "text", "text": made.reply.text}],
+            "stop_reason": stop_reason(made),
             "stop_sequence": null,
-            "usage": {"input_tokens": 8, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
-                      "output_tokens": 1, "service_tier": "standard"}
+            "usage": content::anthropic_usage(&made.counts)
         }),
         _ => json!({
             "data": [
@@ -100,41 +109,51 @@ pub(crate) fn rate_limited(retry_after: Duration, request_id: &str) -> Reply {
 }
 
 /// A message streamed: `message_start` (with the input usage and a first
-/// `output_tokens`), one text block, a `ping`, `message_delta` with the
-/// cumulative `usage.output_tokens`, `message_stop`.
-pub(crate) fn streamed(model: &str) -> Reply {
+/// `output_tokens` of 1), one text block with a delta per word and a `ping`
+/// after the first, `message_delta` with the cumulative `usage.output_tokens`,
+/// `message_stop`.
+pub(crate) fn streamed(model: &str, made: &Made) -> Reply {
     let named = |name: &'static str, mut data: Value| {
         data["type"] = json!(name);
         (Some(name), data)
     };
-    let events = [
+    let mut start_usage = content::anthropic_usage(&made.counts);
+    start_usage["output_tokens"] = json!(made.counts.output.min(1));
+    let mut events = vec![
         named(
             "message_start",
             json!({"message": {
                 "id": "msg_01BYOKTESTKIT", "type": "message", "role": "assistant", "model": model,
                 "content": [], "stop_reason": null, "stop_sequence": null,
-                "usage": {"input_tokens": 8, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
-                          "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
-                          "output_tokens": 1, "service_tier": "standard"}
+                "usage": start_usage
             }}),
         ),
         named(
             "content_block_start",
             json!({"index": 0, "content_block": {"type": "text", "text": ""}}),
         ),
-        named("ping", json!({})),
-        named(
+    ];
+    for (n, delta) in made.reply.deltas.iter().enumerate() {
+        events.push(named(
             "content_block_delta",
-            json!({"index": 0, "delta": {"type": "text_delta", "text": "P"}}),
-        ),
+            json!({"index": 0, "delta": {"type": "text_delta", "text": delta}}),
+        ));
+        if n == 0 {
+            events.push(named("ping", json!({})));
+        }
+    }
+    if made.reply.deltas.is_empty() {
+        events.push(named("ping", json!({})));
+    }
+    events.extend([
         named("content_block_stop", json!({"index": 0})),
         named(
             "message_delta",
-            json!({"delta": {"stop_reason": "max_tokens", "stop_sequence": null},
-                                      "usage": {"output_tokens": 1}}),
+            json!({"delta": {"stop_reason": stop_reason(made), "stop_sequence": null},
+                   "usage": {"output_tokens": made.counts.output}}),
         ),
         named("message_stop", json!({})),
-    ];
+    ]);
     limits(
         Reply::new(200).set_events(
             Events::sse(&events, None, false),

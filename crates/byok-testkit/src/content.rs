@@ -50,17 +50,6 @@
 //! - Gemini: `promptTokenCount` counts the cached tokens too;
 //!   `candidatesTokenCount` is the visible answer only, `thoughtsTokenCount` the
 //!   reasoning (billed as output), and the total adds all three.
-#![cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "pure building blocks; the mock answers are wired to them separately"
-    )
-)]
-#![allow(
-    unreachable_pub,
-    reason = "REPLY_WORDS and UsageExtras are meant for users; re-exported when the mock takes them"
-)]
 
 use byok_keys::Provider;
 use serde_json::{Value, json};
@@ -200,12 +189,12 @@ pub(crate) fn max_output(provider: Provider, endpoint: Endpoint, body: &Value) -
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Reply {
     /// The visible answer: the first words of [`REPLY_WORDS`], joined with spaces.
-    pub text: String,
+    pub(crate) text: String,
     /// `text` as stream deltas, one word each (the first without a space, later
     /// ones with their leading space); `deltas.concat() == text`.
-    pub deltas: Vec<String>,
+    pub(crate) deltas: Vec<String>,
     /// Billed as output: the visible words (one token each) plus `reasoning_tokens`.
-    pub output_tokens: u64,
+    pub(crate) output_tokens: u64,
     /// The reasoning tokens spent, capped by the request's output cap.
     pub reasoning_tokens: u64,
     /// The cap stopped the reply before its twelfth word.
@@ -320,6 +309,29 @@ pub(crate) fn counts(input: u64, reply: &Reply, extras: UsageExtras) -> Counts {
         output: reply.output_tokens,
         reasoning: reply.reasoning_tokens,
     }
+}
+
+/// Everything a successful answer to one request says: its reply and its counts.
+#[derive(Debug, Clone)]
+pub(crate) struct Made {
+    pub(crate) reply: Reply,
+    pub(crate) counts: Counts,
+}
+
+/// What a successful answer to `body` at `endpoint` contains, with `extras`.
+pub(crate) fn made(
+    provider: Provider,
+    endpoint: Endpoint,
+    body: &Value,
+    extras: UsageExtras,
+) -> Made {
+    let input = input_tokens(provider, endpoint, body);
+    let reply = reply(
+        max_output(provider, endpoint, body),
+        extras.reasoning_tokens,
+    );
+    let counts = counts(input, &reply, extras);
+    Made { reply, counts }
 }
 
 /// OpenAI chat completions `usage`: prompt tokens include the cached ones,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::reply::Reply;
 use serde_json::{Value, json};
 
+use crate::content::{self, Made};
 use crate::record::{Endpoint, RecordedRequest};
 use crate::reply::Events;
 use crate::scenario::Scenario;
@@ -48,13 +49,21 @@ fn quota(quota_id: &str, retry_delay: Option<Duration>) -> Value {
     Value::Array(d)
 }
 
-pub(crate) fn success(endpoint: Endpoint, model: &str) -> Reply {
+/// `MAX_TOKENS` when the cap cut the answer, else `STOP`.
+fn finish_reason(made: &Made) -> &'static str {
+    if made.reply.truncated {
+        "MAX_TOKENS"
+    } else {
+        "STOP"
+    }
+}
+
+pub(crate) fn success(endpoint: Endpoint, model: &str, made: &Made) -> Reply {
     let body = match endpoint {
         Endpoint::Billable => json!({
-            "candidates": [{"content": {"parts": [{"text": "P"}], "role": "model"},
-                            "finishReason": "MAX_TOKENS", "index": 0}],
-            "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2,
-                              "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 1}]},
+            "candidates": [{"content": {"parts": [{"text": made.reply.text}], "role": "model"},
+                            "finishReason": finish_reason(made), "index": 0}],
+            "usageMetadata": content::gemini_usage(&made.counts),
             "modelVersion": model,
             "responseId": "byoktestkit0001"
         }),
@@ -74,9 +83,9 @@ pub(crate) fn success(endpoint: Endpoint, model: &str) -> Reply {
 }
 
 /// `:streamGenerateContent`: with `?alt=sse`, `data: {GenerateContentResponse}`
-/// events; without it, one JSON array of them. The usage is a running total,
-/// final on the last chunk.
-pub(crate) fn streamed(model: &str, alt_sse: bool) -> Reply {
+/// events; without it, one JSON array of them. A chunk per word; the usage is a
+/// running total, final on the last chunk, which carries the finish reason.
+pub(crate) fn streamed(model: &str, alt_sse: bool, made: &Made) -> Reply {
     let chunk = |text: &str, finish: Option<&str>, usage: Value| {
         let mut candidate =
             json!({"content": {"parts": [{"text": text}], "role": "model"}, "index": 0});
@@ -86,19 +95,35 @@ pub(crate) fn streamed(model: &str, alt_sse: bool) -> Reply {
         json!({"candidates": [candidate], "usageMetadata": usage,
                "modelVersion": model, "responseId": "byoktestkit0001"})
     };
-    let chunks = [
-        chunk(
-            "P",
-            None,
-            json!({"promptTokenCount": 1, "totalTokenCount": 1}),
-        ),
-        chunk(
+    let deltas = &made.reply.deltas;
+    let last = deltas.len().saturating_sub(1);
+    let mut chunks: Vec<Value> = deltas
+        .iter()
+        .enumerate()
+        .map(|(n, text)| {
+            if n == last {
+                chunk(
+                    text,
+                    Some(finish_reason(made)),
+                    content::gemini_usage(&made.counts),
+                )
+            } else {
+                let input = made.counts.input;
+                chunk(
+                    text,
+                    None,
+                    json!({"promptTokenCount": input, "totalTokenCount": input}),
+                )
+            }
+        })
+        .collect();
+    if chunks.is_empty() {
+        chunks.push(chunk(
             "",
-            Some("MAX_TOKENS"),
-            json!({"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2,
-                   "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 1}]}),
-        ),
-    ];
+            Some(finish_reason(made)),
+            content::gemini_usage(&made.counts),
+        ));
+    }
     if alt_sse {
         let events: Vec<_> = chunks.into_iter().map(|c| (None, c)).collect();
         Reply::new(200).set_events(Events::sse(&events, None, true), "text/event-stream")

@@ -101,6 +101,7 @@ mod scenario;
 mod server;
 mod wire;
 
+pub use content::{REPLY_WORDS, UsageExtras};
 pub use echo::{EchoAnswer, echo_answers, echo_forms, echo_refusal};
 pub use error::TestkitError;
 pub use mock::{CannedAnswer, MockBuilder, MockProvider};

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use byok_keys::{Fingerprint, Provider};
 
+use crate::content::{self, UsageExtras};
 use crate::error::TestkitError;
 use crate::record::{Endpoint, RecordedRequest};
 use crate::reply::{Reply, Trouble};
@@ -30,6 +31,7 @@ pub struct MockBuilder {
     provider: Provider,
     scenario: Scenario,
     per_key: Vec<(Fingerprint, Scenario)>,
+    usage: UsageExtras,
 }
 
 impl MockBuilder {
@@ -38,7 +40,15 @@ impl MockBuilder {
             provider,
             scenario: Scenario::Valid,
             per_key: Vec::new(),
+            usage: UsageExtras::default(),
         }
+    }
+
+    /// Token counts the request alone cannot determine (cache reads and writes,
+    /// reasoning), reported by every successful answer. Default: none.
+    pub fn usage(mut self, usage: UsageExtras) -> Self {
+        self.usage = usage;
+        self
     }
 
     /// The scenario for every key without its own (default [`Scenario::Valid`]).
@@ -99,6 +109,7 @@ impl MockBuilder {
             sequence: AtomicU64::new(0),
             requests: Mutex::new(Vec::new()),
             canned: Mutex::new(None),
+            usage: Mutex::new(self.usage),
         });
         let listener = std::net::TcpListener::bind(addr)?;
         let handler = {
@@ -238,6 +249,17 @@ impl MockProvider {
         self.state.default.peek()
     }
 
+    /// Report `usage` (cache reads and writes, reasoning) in every successful
+    /// answer from now on.
+    pub fn set_usage(&self, usage: UsageExtras) {
+        *lock(&self.state.usage) = usage;
+    }
+
+    /// The extra token counts now reported.
+    pub fn usage(&self) -> UsageExtras {
+        *lock(&self.state.usage)
+    }
+
     /// Answer every request with `answer` (recorded as usual) until
     /// [`clear_answer`](MockProvider::clear_answer), whatever the scenario.
     pub fn answer_with(&self, answer: CannedAnswer) {
@@ -286,6 +308,7 @@ struct State {
     sequence: AtomicU64,
     requests: Mutex<Vec<RecordedRequest>>,
     canned: Mutex<Option<CannedAnswer>>,
+    usage: Mutex<UsageExtras>,
 }
 
 /// A scenario and how many requests it has answered (for "N times, then fine").
@@ -424,13 +447,14 @@ fn answer(state: &State, request: &RecordedRequest, n: u64) -> Answer {
             _ => body.get("stream") == Some(&serde_json::Value::Bool(true)),
         };
     let alt_sse = request.query_param("alt").as_deref() == Some("sse");
+    let made = content::made(provider, endpoint, &body, *lock(&state.usage));
     let success = || match provider {
-        Provider::OpenAi if streamed => openai::streamed(endpoint, &model, &body),
-        Provider::Anthropic if streamed => anthropic::streamed(&model),
-        Provider::Google if streamed => gemini::streamed(&model, alt_sse),
-        Provider::OpenAi => openai::success(endpoint, &model, &body),
-        Provider::Anthropic => anthropic::success(endpoint, &model),
-        _ => gemini::success(endpoint, &model),
+        Provider::OpenAi if streamed => openai::streamed(endpoint, &model, &body, &made),
+        Provider::Anthropic if streamed => anthropic::streamed(&model, &made),
+        Provider::Google if streamed => gemini::streamed(&model, alt_sse, &made),
+        Provider::OpenAi => openai::success(endpoint, &model, &body, &made),
+        Provider::Anthropic => anthropic::success(endpoint, &model, &made),
+        _ => gemini::success(endpoint, &model, &made),
     };
     let count = |after: u32| usize::try_from(after).unwrap_or(usize::MAX);
     Answer::Api(match scenario {
@@ -455,7 +479,7 @@ fn answer(state: &State, request: &RecordedRequest, n: u64) -> Answer {
         Scenario::StreamError { after } => {
             let after = count(after);
             let last = match provider {
-                Provider::OpenAi => openai::stream_error(endpoint, &model, &body, after),
+                Provider::OpenAi => openai::stream_error(endpoint, &model, &body, &made, after),
                 Provider::Anthropic => anthropic::stream_error(),
                 _ => gemini::stream_error(alt_sse, after == 0),
             };

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::reply::Reply;
 use serde_json::{Value, json};
 
+use crate::content::{self, Made};
 use crate::record::Endpoint;
 use crate::record::RecordedRequest;
 use crate::reply::Events;
@@ -18,16 +19,19 @@ fn error(status: u16, message: &str, kind: &str, code: Option<&str>) -> Reply {
     }))
 }
 
-/// A Responses API answer as `POST /v1/responses` sends it without streaming.
-fn response_object(model: &str, request: &Value) -> Value {
+/// A Responses API answer as `POST /v1/responses` sends it without streaming:
+/// `completed`, or `incomplete` (reason `max_output_tokens`) when the cap cut it.
+fn response_object(model: &str, request: &Value, made: &Made) -> Value {
+    let truncated = made.reply.truncated;
+    let status = if truncated { "incomplete" } else { "completed" };
     json!({
         "id": "resp_0BYOKTESTKIT00000000000000000000000000000001",
         "object": "response",
         "created_at": 1_767_225_600,
-        "status": "completed",
+        "status": status,
         "background": false,
         "error": null,
-        "incomplete_details": null,
+        "incomplete_details": if truncated { json!({"reason": "max_output_tokens"}) } else { Value::Null },
         "instructions": request.get("instructions").cloned().unwrap_or(Value::Null),
         "max_output_tokens": request.get("max_output_tokens").cloned().unwrap_or(Value::Null),
         "max_tool_calls": null,
@@ -35,9 +39,9 @@ fn response_object(model: &str, request: &Value) -> Value {
         "output": [{
             "id": "msg_0BYOKTESTKIT00000000000000000000000000000001",
             "type": "message",
-            "status": "completed",
+            "status": status,
             "role": "assistant",
-            "content": [{"type": "output_text", "text": "P", "annotations": [], "logprobs": []}]
+            "content": [{"type": "output_text", "text": made.reply.text, "annotations": [], "logprobs": []}]
         }],
         "parallel_tool_calls": true,
         "previous_response_id": null,
@@ -53,13 +57,7 @@ fn response_object(model: &str, request: &Value) -> Value {
         "top_logprobs": 0,
         "top_p": 1.0,
         "truncation": "disabled",
-        "usage": {
-            "input_tokens": 8,
-            "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": 1,
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": 9
-        },
+        "usage": content::openai_responses_usage(&made.counts),
         "user": null,
         "metadata": {}
     })
@@ -68,7 +66,7 @@ fn response_object(model: &str, request: &Value) -> Value {
 /// A chat completion streamed: `data: {chat.completion.chunk}` events and
 /// `data: [DONE]`; with `stream_options.include_usage`, one last chunk with
 /// `"choices": []` and the usage, every other chunk `"usage": null`.
-fn chat_stream(model: &str, request: &Value) -> Events {
+fn chat_stream(model: &str, request: &Value, made: &Made) -> Events {
     let include_usage = request
         .pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
@@ -89,19 +87,25 @@ fn chat_stream(model: &str, request: &Value) -> Events {
         (None, c)
     };
     let choice = |delta: Value, finish: Value| json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]);
-    let mut events = vec![
-        chunk(
-            choice(
-                json!({"role": "assistant", "content": "", "refusal": null}),
-                Value::Null,
-            ),
+    let mut events = vec![chunk(
+        choice(
+            json!({"role": "assistant", "content": "", "refusal": null}),
             Value::Null,
         ),
-        chunk(choice(json!({"content": "P"}), Value::Null), Value::Null),
-        chunk(choice(json!({}), json!("length")), Value::Null),
-    ];
+        Value::Null,
+    )];
+    for delta in &made.reply.deltas {
+        events.push(chunk(
+            choice(json!({"content": delta}), Value::Null),
+            Value::Null,
+        ));
+    }
+    events.push(chunk(
+        choice(json!({}), json!(finish_reason(made))),
+        Value::Null,
+    ));
     if include_usage {
-        events.push(chunk(json!([]), chat_usage()));
+        events.push(chunk(json!([]), content::openai_chat_usage(&made.counts)));
     }
     Events::sse(&events, Some("[DONE]"), false)
 }
@@ -109,8 +113,8 @@ fn chat_stream(model: &str, request: &Value) -> Events {
 /// A Responses API answer streamed: named events, each with its `type` and a
 /// `sequence_number`, ending with exactly one `response.completed` that
 /// carries the usage; no `[DONE]`.
-fn responses_stream(model: &str, request: &Value) -> Events {
-    let done = response_object(model, request);
+fn responses_stream(model: &str, request: &Value, made: &Made) -> Events {
+    let done = response_object(model, request, made);
     let mut pending = done.clone();
     pending["status"] = json!("in_progress");
     pending["output"] = json!([]);
@@ -128,7 +132,13 @@ fn responses_stream(model: &str, request: &Value) -> Events {
         }
         base
     };
-    let steps = [
+    let text = made.reply.text.as_str();
+    let terminal = if made.reply.truncated {
+        "response.incomplete"
+    } else {
+        "response.completed"
+    };
+    let mut steps = vec![
         ("response.created", json!({"response": pending.clone()})),
         ("response.in_progress", json!({"response": pending})),
         (
@@ -139,24 +149,28 @@ fn responses_stream(model: &str, request: &Value) -> Events {
             "response.content_part.added",
             with(at.clone(), json!({"part": part("")})),
         ),
-        (
+    ];
+    for delta in &made.reply.deltas {
+        steps.push((
             "response.output_text.delta",
-            with(at.clone(), json!({"delta": "P", "logprobs": []})),
-        ),
+            with(at.clone(), json!({"delta": delta, "logprobs": []})),
+        ));
+    }
+    steps.extend([
         (
             "response.output_text.done",
-            with(at.clone(), json!({"text": "P", "logprobs": []})),
+            with(at.clone(), json!({"text": text, "logprobs": []})),
         ),
         (
             "response.content_part.done",
-            with(at, json!({"part": part("P")})),
+            with(at, json!({"part": part(text)})),
         ),
         (
             "response.output_item.done",
             json!({"output_index": 0, "item": item}),
         ),
-        ("response.completed", json!({"response": done})),
-    ];
+        (terminal, json!({"response": done})),
+    ]);
     let events: Vec<_> = steps
         .into_iter()
         .enumerate()
@@ -170,22 +184,25 @@ fn responses_stream(model: &str, request: &Value) -> Events {
     Events::sse(&events, None, false)
 }
 
-fn chat_usage() -> Value {
-    json!({"prompt_tokens": 8, "completion_tokens": 1, "total_tokens": 9,
-           "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-           "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-               "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}})
+/// `length` when the output cap cut the answer, else `stop`.
+fn finish_reason(made: &Made) -> &'static str {
+    if made.reply.truncated {
+        "length"
+    } else {
+        "stop"
+    }
 }
 
 /// What a stream that fails after it started sends last. Chat completions: a
 /// `data: {"error": {...}}` event and no `[DONE]` (openai-python raises
 /// `APIError` on it). Responses API: an `error` event, then the terminal
-/// `response.failed` with the error on the response; `sequence` numbers them
-/// after the `sent` events before.
+/// `response.failed` with the error on the response, numbered after the
+/// `sent` events before.
 pub(crate) fn stream_error(
     endpoint: Endpoint,
     model: &str,
     request: &Value,
+    made: &Made,
     sent: usize,
 ) -> Vec<Vec<u8>> {
     let message = "The server had an error while processing your request. Sorry about that!";
@@ -193,7 +210,7 @@ pub(crate) fn stream_error(
         let error = json!({"error": {"message": message, "type": "server_error", "param": null, "code": null}});
         return Events::sse(&[(None, error)], None, false).events;
     }
-    let mut failed = response_object(model, request);
+    let mut failed = response_object(model, request, made);
     failed["status"] = json!("failed");
     failed["output"] = json!([]);
     failed["usage"] = Value::Null;
@@ -213,25 +230,25 @@ pub(crate) fn stream_error(
 }
 
 /// The answer to a `"stream": true` request: the provider's event stream.
-pub(crate) fn streamed(endpoint: Endpoint, model: &str, request: &Value) -> Reply {
+pub(crate) fn streamed(endpoint: Endpoint, model: &str, request: &Value, made: &Made) -> Reply {
     let events = match endpoint {
-        Endpoint::Responses => responses_stream(model, request),
-        _ => chat_stream(model, request),
+        Endpoint::Responses => responses_stream(model, request, made),
+        _ => chat_stream(model, request, made),
     };
     with_rate_limits(Reply::new(200).set_events(events, "text/event-stream; charset=utf-8"))
 }
 
-pub(crate) fn success(endpoint: Endpoint, model: &str, request: &Value) -> Reply {
+pub(crate) fn success(endpoint: Endpoint, model: &str, request: &Value, made: &Made) -> Reply {
     let body = match endpoint {
-        Endpoint::Responses => response_object(model, request),
+        Endpoint::Responses => response_object(model, request, made),
         Endpoint::Billable => json!({
             "id": "chatcmpl-BYOKTESTKIT0001",
             "object": "chat.completion",
             "created": 1_767_225_600,
             "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "P", "refusal": null},
-                         "logprobs": null, "finish_reason": "length"}],
-            "usage": chat_usage(),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": made.reply.text, "refusal": null},
+                         "logprobs": null, "finish_reason": finish_reason(made)}],
+            "usage": content::openai_chat_usage(&made.counts),
             "service_tier": "default",
             "system_fingerprint": "fp_byoktest"
         }),

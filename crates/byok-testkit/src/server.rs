@@ -27,6 +27,9 @@ use tokio::sync::watch;
 /// The largest request body a mock reads (larger ones get a 413).
 const MAX_REQUEST_BODY: usize = 32 * 1024 * 1024;
 
+/// How long a cut waits for the bytes before it to leave.
+const FLUSH_BEFORE_CUT: Duration = Duration::from_millis(20);
+
 /// A request as the server read it.
 #[derive(Debug)]
 pub(crate) struct Received {
@@ -95,6 +98,14 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
         self.accept.abort();
+        // The abort lands on the server's own runtime: wait (briefly) for the
+        // listener to be gone, so the port is closed when `drop` returns.
+        for _ in 0..500 {
+            if self.accept.is_finished() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }
 
@@ -213,6 +224,9 @@ async fn answer(
                         }
                         Step::Pause(d) => tokio::time::sleep(d).await,
                         Step::Cut => {
+                            // Pending for a moment first: hyper flushes what it
+                            // buffered, so the events before the cut do arrive.
+                            tokio::time::sleep(FLUSH_BEFORE_CUT).await;
                             let cut = io::Error::new(io::ErrorKind::ConnectionAborted, "cut");
                             // Nothing after the cut: the stream ends with the error.
                             return Some((Err(cut), Vec::new().into_iter()));

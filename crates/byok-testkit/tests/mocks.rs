@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use byok_keys::{KeyKind, Provider, fake};
-use byok_testkit::{Endpoint, MockAnthropic, MockGemini, MockOpenAi, Scenario};
+use byok_testkit::{
+    CannedAnswer, Endpoint, MockAnthropic, MockGemini, MockOpenAi, REPLY_WORDS, Scenario,
+    UsageExtras,
+};
 use serde_json::Value;
 
 /// Send one request; the status, headers and body text of the answer.
@@ -518,7 +521,11 @@ async fn openai_responses_api_answers_like_openai() {
     assert_eq!(body["max_output_tokens"], 16);
     assert_eq!(body["output"][0]["type"], "message");
     assert_eq!(body["output"][0]["content"][0]["type"], "output_text");
-    assert_eq!(body["output"][0]["content"][0]["text"], "P");
+    // "ping" is one o200k token; the whole 12-word reply fits under the cap of 16.
+    assert_eq!(
+        body["output"][0]["content"][0]["text"],
+        REPLY_WORDS.join(" ")
+    );
     let usage = &body["usage"];
     assert_eq!(
         (
@@ -526,7 +533,7 @@ async fn openai_responses_api_answers_like_openai() {
             usage["output_tokens"].as_u64(),
             usage["total_tokens"].as_u64()
         ),
-        (Some(8), Some(1), Some(9))
+        (Some(1), Some(12), Some(13))
     );
     assert_eq!(usage["input_tokens_details"]["cached_tokens"], 0);
     assert_eq!(usage["output_tokens_details"]["reasoning_tokens"], 0);
@@ -622,7 +629,8 @@ async fn openai_chat_streams_chunks_usage_last_and_done() {
     let chunks: Vec<Value> = chunks.iter().map(|(_, d)| json_of(d)).collect();
     let (usage, rest) = chunks.split_last().unwrap();
     assert_eq!(usage["choices"], serde_json::json!([]));
-    assert_eq!(usage["usage"]["completion_tokens"], 1);
+    assert_eq!(usage["usage"]["prompt_tokens"], 1);
+    assert_eq!(usage["usage"]["completion_tokens"], 12);
     assert_eq!(usage["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
     for c in rest {
         assert_eq!(c["object"], "chat.completion.chunk");
@@ -632,11 +640,10 @@ async fn openai_chat_streams_chunks_usage_last_and_done() {
         .iter()
         .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
         .collect();
-    assert_eq!(text, "P");
-    assert_eq!(
-        rest.last().unwrap()["choices"][0]["finish_reason"],
-        "length"
-    );
+    assert_eq!(text, REPLY_WORDS.join(" "));
+    // A delta per word, then the finish (no cap: `stop`).
+    assert_eq!(rest.len(), 1 + REPLY_WORDS.len() + 1);
+    assert_eq!(rest.last().unwrap()["choices"][0]["finish_reason"], "stop");
     // Without include_usage, no usage at all.
     body["stream_options"] = Value::Null;
     let (_, _, events) = stream(&url, &h, &body).await;
@@ -684,7 +691,7 @@ async fn openai_responses_stream_named_events_one_terminal_with_usage() {
             usage["output_tokens"].as_u64(),
             usage["total_tokens"].as_u64()
         ),
-        (Some(8), Some(1), Some(9))
+        (Some(1), Some(12), Some(13))
     );
     assert_eq!(usage["output_tokens_details"]["reasoning_tokens"], 0);
     assert_eq!(done["response"]["status"], "completed");
@@ -692,7 +699,7 @@ async fn openai_responses_stream_named_events_one_terminal_with_usage() {
         .iter()
         .find(|(n, _)| n.as_deref() == Some("response.output_text.delta"))
         .unwrap();
-    assert_eq!(json_of(&delta.1)["delta"], "P");
+    assert_eq!(json_of(&delta.1)["delta"], REPLY_WORDS[0]);
     assert_eq!(mock.count(Endpoint::Responses).await, 1);
     // An error before the first byte is an ordinary JSON answer.
     let bad = MockOpenAi::builder()
@@ -729,7 +736,7 @@ async fn anthropic_streams_message_events_with_cumulative_usage() {
         assert_eq!(json_of(data)["type"].as_str(), name.as_deref());
     }
     let start = json_of(&events[0].1);
-    assert_eq!(start["message"]["usage"]["input_tokens"], 8);
+    assert_eq!(start["message"]["usage"]["input_tokens"], 1);
     assert_eq!(
         start["message"]["usage"]["cache_creation"]["ephemeral_1h_input_tokens"],
         0
@@ -739,12 +746,17 @@ async fn anthropic_streams_message_events_with_cumulative_usage() {
         .find(|(n, _)| n.as_deref() == Some("message_delta"))
         .unwrap();
     assert_eq!(json_of(&delta.1)["usage"]["output_tokens"], 1);
+    assert_eq!(
+        json_of(&delta.1)["delta"]["stop_reason"],
+        "max_tokens",
+        "max_tokens 1 cuts the reply"
+    );
     let text: String = events
         .iter()
         .filter(|(n, _)| n.as_deref() == Some("content_block_delta"))
         .map(|(_, d)| json_of(d)["delta"]["text"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(text, "P");
+    assert_eq!(text, REPLY_WORDS[0]);
 }
 
 #[tokio::test]
@@ -759,7 +771,8 @@ async fn gemini_streams_sse_with_alt_sse_and_a_json_array_without() {
     let (status, kind, events) = stream(&format!("{url}?alt=sse"), &h, &genai_body()).await;
     assert_eq!(status, 200);
     assert!(kind.starts_with("text/event-stream"));
-    assert!(events.len() >= 2);
+    // maxOutputTokens 1: one word, in one chunk that also finishes.
+    assert_eq!(events.len(), 1);
     let last = json_of(&events.last().unwrap().1);
     assert_eq!(last["usageMetadata"]["candidatesTokenCount"], 1);
     assert_eq!(last["candidates"][0]["finishReason"], "MAX_TOKENS");
