@@ -3,10 +3,7 @@
 use std::time::Duration;
 
 use byok_keys::{KeyKind, Provider, fake};
-use byok_testkit::{
-    CannedAnswer, Endpoint, MockAnthropic, MockGemini, MockOpenAi, REPLY_WORDS, Scenario,
-    UsageExtras,
-};
+use byok_testkit::{Endpoint, MockAnthropic, MockGemini, MockOpenAi, REPLY_WORDS, Scenario};
 use serde_json::Value;
 
 /// Send one request; the status, headers and body text of the answer.
