@@ -5,7 +5,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, ChildStdout, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use byok::keys::{ApiKey, KeyKind, Provider, fake};
@@ -600,4 +600,98 @@ fn docs_testing_lists_exactly_the_catalogue_scenarios() {
         .filter_map(|l| l.split('`').next())
         .collect();
     assert_eq!(listed, catalogue_names());
+}
+
+/// A port N with N..N+3 all free right now (the control API and three mocks).
+fn four_free_ports() -> u16 {
+    for _ in 0..50 {
+        let n = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if n > 65000 {
+            continue;
+        }
+        let all_free = (n..n + 4).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+        if all_free {
+            return n;
+        }
+    }
+    panic!("no four consecutive free ports");
+}
+
+#[test]
+fn port_fixes_the_control_api_and_the_mocks_after_it() {
+    let n = four_free_ports();
+    let served = Served::start(&["--port", &n.to_string()], 3);
+    assert_eq!(served.control(), format!("http://127.0.0.1:{n}"));
+    assert_eq!(served.base("openai"), format!("http://127.0.0.1:{}", n + 1));
+    assert_eq!(
+        served.base("anthropic"),
+        format!("http://127.0.0.1:{}", n + 2)
+    );
+    assert_eq!(served.base("google"), format!("http://127.0.0.1:{}", n + 3));
+    // Taken ports are refused with a stable code.
+    let out = Command::new(env!("CARGO_BIN_EXE_byok"))
+        .args(["mock", "serve", "--json", "--port", &n.to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let error: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(error["error"]["code"], "port_unavailable");
+}
+
+#[test]
+fn usage_extras_go_with_a_scenario_and_reset_clears_them() {
+    let served = Served::start(&["--provider", "openai"], 1);
+    let control = served.control();
+    let answer = put_scenario(
+        &control,
+        "/providers/openai/scenario",
+        json!({"name": "valid", "cached_tokens": 4, "reasoning_tokens": 2}),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        answer.json()["usage"],
+        json!({"cached_tokens": 4, "reasoning_tokens": 2, "cache_write_tokens": 0})
+    );
+    let usage = chat(
+        &served.base("openai"),
+        &openai_key(),
+        "The quick brown fox jumps over the lazy dog",
+    )
+    .json()["usage"]
+        .clone();
+    assert_eq!(usage["prompt_tokens"], 9);
+    assert_eq!(usage["prompt_tokens_details"]["cached_tokens"], 4);
+    assert_eq!(
+        usage["completion_tokens"], 14,
+        "12 words and 2 reasoning tokens"
+    );
+    assert_eq!(usage["completion_tokens_details"]["reasoning_tokens"], 2);
+    let reset = http(
+        "POST",
+        &format!("{control}/providers/openai/reset"),
+        &[],
+        "",
+    );
+    assert_eq!(reset.json()["usage"]["cached_tokens"], 0);
+    // Stream scenarios take `after` (and `stall_ms`), and nothing else.
+    let stall = put_scenario(
+        &control,
+        "/scenario",
+        json!({"name": "stream_stall", "after": 2, "stall_ms": 50}),
+    );
+    assert_eq!(
+        stall.json()["providers"][0]["scenario"],
+        json!({"name": "stream_stall", "after": 2, "stall_ms": 50})
+    );
+    let refused = put_scenario(
+        &control,
+        "/scenario",
+        json!({"name": "stream_cut", "ms": 5}),
+    );
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.json()["error"]["code"], "invalid_parameter");
 }

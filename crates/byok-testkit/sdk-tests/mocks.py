@@ -1,17 +1,14 @@
-"""Where the mocks are: the one place that knows how they are started.
+"""Where the mocks are: `byok mock serve`, driven through its control API.
 
-`mock_map()` returns `{slot: {provider: {scenario_label: base_url}}}`. A slot is
-one kind of SDK call (`SLOTS`); every slot has its own mocks, so scenarios that
-count requests ("rate limited once, then fine") start afresh for each call.
-Each slot is shaped like the output line of
-`cargo run -p byok-testkit --example serve`.
+One `byok mock serve --json` process serves the three providers for the whole
+run; each test picks its scenario with `play(provider, label)`, which resets the
+provider's mock (recorded requests forgotten, counts restarted) and sets the
+scenario and its parameters. `requests(provider)` reads what the mock received
+(keys masked), to count the attempts an SDK made.
 
-- `BYOK_SDK_MOCKS=FILE`: read the map from FILE (what `tests/sdk.rs` does: it
-  starts the mocks in its own process and writes this file).
-- otherwise: start one `serve` example per slot with cargo and read its line;
-  the processes are stopped when the suite ends (their stdin closes).
-
-To use another launcher (the `byok mock serve` CLI), change `_start_serving`.
+- `BYOK_BIN`: the `byok` binary to run (what `crates/byok-cli/tests/sdk.rs`
+  sets); otherwise `cargo run -q -p byok-cli --`.
+- The process is stopped with SIGTERM when the suite ends.
 """
 
 from __future__ import annotations
@@ -20,60 +17,100 @@ import atexit
 import json
 import os
 import pathlib
+import shlex
+import signal
 import subprocess
-
-SLOTS = ("list", "call", "stream", "responses", "responses_stream")
+import urllib.request
 
 _REPO = pathlib.Path(__file__).resolve().parents[3]
-_servers: list[subprocess.Popen] = []
+
+# Catalogue labels (a scenario's name and its parameters) -> the control API body.
+SCENARIOS: dict[str, dict] = {
+    "rate_limited_1x10ms": {"name": "rate_limited", "times": 1, "retry_after_ms": 10},
+    "rate_limited_99x45000ms": {"name": "rate_limited", "times": 99, "retry_after_ms": 45000},
+    "outage_1x500": {"name": "outage", "times": 1, "status": 500},
+    "outage_99x503": {"name": "outage", "times": 99, "status": 503},
+    "outage_99x529": {"name": "outage", "times": 99, "status": 529},
+    "slow_20ms": {"name": "slow", "ms": 20},
+    "stream_error_after_1": {"name": "stream_error", "after": 1},
+    "stream_cut_after_1": {"name": "stream_cut", "after": 1},
+    "stream_stall_300ms": {"name": "stream_stall", "after": 1, "stall_ms": 300},
+}
 
 
-def _start_serving() -> dict:
-    """Start one set of mocks (every catalogue scenario, every provider); return its map."""
-    proc = subprocess.Popen(
-        ["cargo", "run", "-q", "-p", "byok-testkit", "--example", "serve"],
-        cwd=_REPO,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    _servers.append(proc)
-    line = proc.stdout.readline()
-    if not line:
-        raise RuntimeError("the serve example exited before printing its map")
-    return json.loads(line)
+def wanted(label: str) -> dict:
+    """The control API body for a label (a bare name takes no parameters)."""
+    return dict(SCENARIOS.get(label, {"name": label}))
 
 
-def _stop_serving() -> None:
-    for proc in _servers:
-        proc.stdin.close()  # the serve example stops when its stdin closes
+class Served:
+    """The running `byok mock serve` and its control API."""
+
+    def __init__(self) -> None:
+        command = [os.environ["BYOK_BIN"]] if os.environ.get("BYOK_BIN") else shlex.split("cargo run -q -p byok-cli --")
+        self.proc = subprocess.Popen(
+            command + ["mock", "serve", "--json"],
+            cwd=_REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.base_url: dict[str, str] = {}
+        self.control_url = ""
+        for _ in range(3):
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError("byok mock serve exited before printing its three lines")
+            served = json.loads(line)
+            name = "gemini" if served["provider"] == "google" else served["provider"]
+            self.base_url[name] = served["base_url"]
+            self.control_url = served["control_url"]
+
+    def call(self, method: str, path: str, body: dict | None = None) -> dict:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.control_url + path, data=data, method=method)
+        req.add_header("content-type", "application/json")
+        with urllib.request.urlopen(req, timeout=10) as answer:
+            return json.loads(answer.read())
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=10)
+            self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            self.proc.kill()
+            self.proc.wait()
 
 
-atexit.register(_stop_serving)
-
-_cache: dict | None = None
+_served: Served | None = None
 
 
-def mock_map() -> dict:
-    """The mocks of every slot, started once per run."""
-    global _cache
-    if _cache is None:
-        path = os.environ.get("BYOK_SDK_MOCKS")
-        if path:
-            _cache = json.loads(pathlib.Path(path).read_text())
-        else:
-            _cache = {slot: _start_serving() for slot in SLOTS}
-    return _cache
+def served() -> Served:
+    global _served
+    if _served is None:
+        _served = Served()
+        atexit.register(_served.stop)
+    return _served
 
 
-def mock_url(slot: str, provider: str, scenario: str) -> str:
-    """The base URL of the mock that plays `scenario` for `provider` in `slot`."""
-    try:
-        return mock_map()[slot][provider][scenario]
-    except KeyError as e:
-        raise LookupError(f"no mock for {slot}/{provider}/{scenario} in the mock map") from e
+def _control_name(provider: str) -> str:
+    return "google" if provider == "gemini" else provider
+
+
+def play(provider: str, label: str, **usage: int) -> str:
+    """Reset `provider`'s mock and play the scenario `label` (plus usage extras); its base URL."""
+    s = served()
+    p = _control_name(provider)
+    s.call("POST", f"/providers/{p}/reset")
+    s.call("PUT", f"/providers/{p}/scenario", {**wanted(label), **usage})
+    return s.base_url[provider]
+
+
+def requests(provider: str) -> list[dict]:
+    """What `provider`'s mock received since the last `play` (keys masked)."""
+    return served().call("GET", f"/providers/{_control_name(provider)}/requests")["requests"]
+
+
+def scenario_names(provider: str) -> set[str]:
+    """The names of every scenario `provider` plays (`GET /scenarios`)."""
+    listed = served().call("GET", "/scenarios")["scenarios"]
+    return {s["name"] for s in listed if _control_name(provider) in s["providers"]}

@@ -155,6 +155,11 @@ pub(crate) fn count_tokens(text: &str) -> u64 {
     bpe_openai::o200k_base().count(text) as u64
 }
 
+/// Load the tokenizer now (once per process) rather than in the first request.
+pub(crate) fn warm_up() {
+    let _ = bpe_openai::o200k_base();
+}
+
 /// The input tokens of a request: the count of its [`prompt_text`], at least 1
 /// (no provider bills an empty prompt as zero).
 pub(crate) fn input_tokens(provider: Provider, endpoint: Endpoint, body: &Value) -> u64 {

@@ -1,6 +1,7 @@
 //! # byok-testkit — mock OpenAI, Anthropic and Gemini servers
 //!
-//! Local HTTP servers (on [wiremock]) that answer like the real providers:
+//! Local HTTP servers (on hyper, on a runtime of the crate's own) that answer,
+//! and stream, like the real providers:
 //! the same paths, status codes, error bodies, request-id and rate-limit
 //! headers, and wait hints. Built for byok's own tests and for yours: point
 //! your app's provider base URL at [`MockProvider::uri`] and play a
@@ -44,6 +45,48 @@
 //! Outside tests (a demo, a quickstart), start a mock in any tokio program the
 //! same way: `let mock = MockOpenAi::start().await;` and keep it alive.
 //!
+//! ## Answers that depend on the request
+//! Input tokens are the o200k count of the request's prompt text; the reply is
+//! [`REPLY_WORDS`] (12 one-token words) cut by the request's output cap, with the
+//! provider's finish reason; [`UsageExtras`] adds cache and reasoning tokens. A
+//! streamed answer reports the same usage as the same request unstreamed:
+//!
+//! ```
+//! use byok_testkit::{MockAnthropic, UsageExtras};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mock = MockAnthropic::builder()
+//!     .usage(UsageExtras::new().cached_tokens(4))
+//!     .start()
+//!     .await;
+//! let body = serde_json::json!({"model": "claude-haiku-4-5", "max_tokens": 5,
+//!     "messages": [{"role": "user", "content": "The quick brown fox jumps over the lazy dog"}]});
+//! let answer: serde_json::Value = reqwest::Client::new()
+//!     .post(format!("{}/v1/messages", mock.uri()))
+//!     .header("x-api-key", "any key plays the scenario")
+//!     .header("anthropic-version", "2023-06-01")
+//!     .json(&body)
+//!     .send()
+//!     .await?
+//!     .json()
+//!     .await?;
+//! assert_eq!(answer["content"][0]["text"], "This is the mock answer");
+//! assert_eq!(answer["stop_reason"], "max_tokens");
+//! // 9 prompt tokens: 4 read from the cache, 5 uncached (Anthropic reports them apart).
+//! assert_eq!(answer["usage"]["input_tokens"], 5);
+//! assert_eq!(answer["usage"]["cache_read_input_tokens"], 4);
+//! assert_eq!(answer["usage"]["output_tokens"], 5);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Streams that break
+//! [`Scenario::StreamError`], [`Scenario::StreamCut`], [`Scenario::StreamStall`]
+//! and [`Scenario::KeepAlive`] disturb a successful stream after its 200: the
+//! provider's mid-stream error event, a connection dropped mid-body, a silence
+//! between events, SSE keep-alive comments.
+//!
 //! ## What the mocks check
 //! The auth header of each provider (`Authorization: Bearer`; Anthropic's
 //! `x-api-key` or `Authorization: Bearer` (anthropic-python 2.x) plus
@@ -81,7 +124,6 @@
 //! assert_eq!(leak.to_string(), "the user's key: characters 6..18 at byte 19 (line 1, column 20)");
 //! ```
 //!
-//! [wiremock]: https://docs.rs/wiremock
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]

@@ -98,6 +98,9 @@ impl MockBuilder {
     /// # Errors
     /// The bind error: the port is taken, or not ours to use.
     pub fn start_on(self, addr: SocketAddr) -> io::Result<MockProvider> {
+        // The tokenizer loads on first use, which takes a while in a debug build:
+        // here, not inside the first request a client times.
+        content::warm_up();
         let state = Arc::new(State {
             provider: self.provider,
             default: Slot::new(self.scenario),

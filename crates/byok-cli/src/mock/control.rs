@@ -4,7 +4,7 @@
 use std::sync::{Mutex, PoisonError};
 
 use byok::keys::{ApiKey, Provider, SCRUBBED, redact, scrub};
-use byok::testkit::{Endpoint, MockProvider, RecordedRequest, Scenario};
+use byok::testkit::{Endpoint, MockProvider, RecordedRequest, Scenario, UsageExtras};
 use serde_json::{Map, Value, json};
 use wiremock::{Request, Respond, ResponseTemplate};
 
@@ -39,10 +39,11 @@ impl Served {
             .clone()
     }
 
-    /// Play `scenario` from now on, its count restarted.
-    fn play(&self, scenario: Scenario) {
+    /// Play `scenario` with `usage` from now on, its count restarted.
+    fn play(&self, scenario: Scenario, usage: UsageExtras) {
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         self.mock.set_scenario(scenario.clone());
+        self.mock.set_usage(usage);
         *current = scenario;
     }
 
@@ -54,7 +55,7 @@ impl Served {
     /// Forget the requests so far and go back to the starting scenario.
     fn reset(&self) {
         self.mock.clear_requests();
-        self.play(self.start.clone());
+        self.play(self.start.clone(), UsageExtras::default());
     }
 
     /// `{"provider", "base_url", "scenario", "counts"}`.
@@ -65,6 +66,7 @@ impl Served {
             "provider": self.provider().as_str(),
             "base_url": self.mock.uri(),
             "scenario": scenario::to_json(&self.current()),
+            "usage": scenario::usage_json(self.mock.usage()),
             "counts": {
                 "total": requests.len(),
                 "list_models": count(Endpoint::ListModels),
@@ -122,11 +124,11 @@ impl Control {
             ("GET", [] | ["providers"]) => Ok((200, self.all())),
             ("GET", ["scenarios"]) => Ok((200, scenario::catalogue_json())),
             ("PUT", ["scenario"]) => {
-                let wanted = self.scenario_of(request)?;
+                let (wanted, usage) = self.scenario_of(request)?;
                 let providers: Vec<Provider> = self.0.iter().map(Served::provider).collect();
                 scenario::check(&wanted, &providers)?;
                 for served in self.0.iter() {
-                    served.play(wanted.clone());
+                    served.play(wanted.clone(), usage);
                 }
                 Ok((200, self.all()))
             }
@@ -139,9 +141,9 @@ impl Control {
             ("GET", ["providers", p]) => Ok((200, self.served(p)?.to_json())),
             ("PUT", ["providers", p, "scenario"]) => {
                 let served = self.served(p)?;
-                let wanted = self.scenario_of(request)?;
+                let (wanted, usage) = self.scenario_of(request)?;
                 scenario::check(&wanted, &[served.provider()])?;
-                served.play(wanted);
+                served.play(wanted, usage);
                 Ok((200, served.to_json()))
             }
             ("GET", ["providers", p, "requests"]) => {
@@ -199,13 +201,13 @@ impl Control {
             })
     }
 
-    fn scenario_of(&self, request: &Request) -> Result<Scenario, CliError> {
+    fn scenario_of(&self, request: &Request) -> Result<(Scenario, UsageExtras), CliError> {
         let wanted: Wanted = serde_json::from_slice(&request.body).map_err(|e| {
             CliError::new("invalid_json", format!("the body is not a scenario: {e}")).hint(
                 r#"send {"name": "rate_limited", "times": 2, "retry_after_ms": 100}; GET /scenarios lists names and parameters"#,
             )
         })?;
-        scenario::build(&wanted)
+        Ok((scenario::build(&wanted)?, wanted.usage()))
     }
 }
 

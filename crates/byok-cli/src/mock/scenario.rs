@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use byok::keys::Provider;
-use byok::testkit::Scenario;
+use byok::testkit::{Scenario, UsageExtras};
 use serde_json::{Value, json};
 
 use crate::output::CliError;
@@ -22,6 +22,47 @@ pub(crate) struct Wanted {
     pub(crate) status: Option<u16>,
     /// `slow`: the delay before each answer, in milliseconds.
     pub(crate) ms: Option<u64>,
+    /// `stream_error`, `stream_cut`, `stream_stall`: events sent before the trouble.
+    pub(crate) after: Option<u32>,
+    /// `stream_stall`: how long the stream goes silent, in milliseconds.
+    pub(crate) stall_ms: Option<u64>,
+    /// Any scenario: input tokens reported as read from the prompt cache.
+    pub(crate) cached_tokens: Option<u64>,
+    /// Any scenario: reasoning tokens reported (spent first out of the output cap).
+    pub(crate) reasoning_tokens: Option<u64>,
+    /// Any scenario: input tokens reported as written to the prompt cache (Anthropic).
+    pub(crate) cache_write_tokens: Option<u64>,
+}
+
+impl Wanted {
+    /// The token counts every successful answer reports besides the request's own.
+    pub(crate) fn usage(&self) -> UsageExtras {
+        UsageExtras::new()
+            .cached_tokens(self.cached_tokens.unwrap_or(0))
+            .reasoning_tokens(self.reasoning_tokens.unwrap_or(0))
+            .cache_write_tokens(self.cache_write_tokens.unwrap_or(0))
+    }
+
+    /// The scenario parameters given, by name.
+    fn given(&self) -> [(&'static str, bool); 6] {
+        [
+            ("times", self.times.is_some()),
+            ("retry_after_ms", self.retry_after_ms.is_some()),
+            ("status", self.status.is_some()),
+            ("ms", self.ms.is_some()),
+            ("after", self.after.is_some()),
+            ("stall_ms", self.stall_ms.is_some()),
+        ]
+    }
+}
+
+/// The usage extras as the control API shows them.
+pub(crate) fn usage_json(usage: UsageExtras) -> Value {
+    json!({
+        "cached_tokens": usage.cached_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+    })
 }
 
 /// Every stable name, in catalogue order, each once.
@@ -33,6 +74,18 @@ pub(crate) fn names() -> Vec<&'static str> {
         }
     }
     names
+}
+
+/// The parameters `scenario` takes.
+fn parameters(scenario: &Scenario) -> &'static [&'static str] {
+    match scenario {
+        Scenario::RateLimited { .. } => &["times", "retry_after_ms"],
+        Scenario::Outage { .. } => &["times", "status"],
+        Scenario::Slow(_) => &["ms"],
+        Scenario::StreamError { .. } | Scenario::StreamCut { .. } => &["after"],
+        Scenario::StreamStall { .. } => &["after", "stall_ms"],
+        _ => &[],
+    }
 }
 
 /// The scenario `wanted` names, its defaults (the catalogue's first scenario of that
@@ -48,34 +101,26 @@ pub(crate) fn build(wanted: &Wanted) -> Result<Scenario, CliError> {
         )
         .hint(format!("scenario names: {}", names().join(", "))));
     };
-    let refuse = |param: &str| {
-        Err(CliError::new(
+    let takes = parameters(&base);
+    if let Some((param, _)) = wanted
+        .given()
+        .into_iter()
+        .find(|(p, given)| *given && !takes.contains(p))
+    {
+        return Err(CliError::new(
             "invalid_parameter",
             format!("{} takes no parameter {param:?}", base.name()),
         )
-        .hint(parameters_hint()))
-    };
-    let mut scenario = base.clone();
+        .hint(parameters_hint()));
+    }
+    let ms = Duration::from_millis;
+    let mut scenario = base;
     match &mut scenario {
         Scenario::RateLimited { times, retry_after } => {
-            if wanted.status.is_some() {
-                return refuse("status");
-            }
-            if wanted.ms.is_some() {
-                return refuse("ms");
-            }
             *times = wanted.times.unwrap_or(*times);
-            if let Some(ms) = wanted.retry_after_ms {
-                *retry_after = Duration::from_millis(ms);
-            }
+            *retry_after = wanted.retry_after_ms.map_or(*retry_after, ms);
         }
         Scenario::Outage { times, status } => {
-            if wanted.retry_after_ms.is_some() {
-                return refuse("retry_after_ms");
-            }
-            if wanted.ms.is_some() {
-                return refuse("ms");
-            }
             *times = wanted.times.unwrap_or(*times);
             *status = wanted.status.unwrap_or(*status);
             if !matches!(*status, 500 | 502 | 503 | 504 | 529) {
@@ -86,39 +131,23 @@ pub(crate) fn build(wanted: &Wanted) -> Result<Scenario, CliError> {
                 .hint("outage status: 500, 502, 503, 504, or 529 (anthropic only)"));
             }
         }
-        Scenario::Slow(delay) => {
-            for (param, given) in [
-                ("times", wanted.times.is_some()),
-                ("retry_after_ms", wanted.retry_after_ms.is_some()),
-                ("status", wanted.status.is_some()),
-            ] {
-                if given {
-                    return refuse(param);
-                }
-            }
-            if let Some(ms) = wanted.ms {
-                *delay = Duration::from_millis(ms);
-            }
+        Scenario::Slow(delay) => *delay = wanted.ms.map_or(*delay, ms),
+        Scenario::StreamError { after } | Scenario::StreamCut { after } => {
+            *after = wanted.after.unwrap_or(*after);
         }
-        _ => {
-            for (param, given) in [
-                ("times", wanted.times.is_some()),
-                ("retry_after_ms", wanted.retry_after_ms.is_some()),
-                ("status", wanted.status.is_some()),
-                ("ms", wanted.ms.is_some()),
-            ] {
-                if given {
-                    return refuse(param);
-                }
-            }
+        Scenario::StreamStall { after, stall } => {
+            *after = wanted.after.unwrap_or(*after);
+            *stall = wanted.stall_ms.map_or(*stall, ms);
         }
+        _ => {}
     }
     Ok(scenario)
 }
 
 fn parameters_hint() -> &'static str {
-    "parameters: rate_limited {times, retry_after_ms}, outage {times, status}, slow {ms}; \
-     every other scenario takes none"
+    "parameters: rate_limited {times, retry_after_ms}, outage {times, status}, slow {ms}, \
+     stream_error {after}, stream_cut {after}, stream_stall {after, stall_ms}; every other \
+     scenario takes none; any scenario takes cached_tokens, reasoning_tokens, cache_write_tokens"
 }
 
 /// Refuse a scenario one of `providers` has no answer for, naming those that have.
@@ -174,6 +203,12 @@ pub(crate) fn to_json(scenario: &Scenario) -> Value {
             "name": scenario.name(), "times": times, "status": status,
         }),
         Scenario::Slow(delay) => json!({ "name": scenario.name(), "ms": ms(delay) }),
+        Scenario::StreamError { after } | Scenario::StreamCut { after } => {
+            json!({ "name": scenario.name(), "after": after })
+        }
+        Scenario::StreamStall { after, stall } => json!({
+            "name": scenario.name(), "after": after, "stall_ms": ms(stall),
+        }),
         other => json!({ "name": other.name() }),
     }
 }
@@ -259,6 +294,44 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(e.code, "invalid_parameter");
+        let e = build(&Wanted {
+            stall_ms: Some(5),
+            ..wanted("stream_cut")
+        })
+        .unwrap_err();
+        assert_eq!(e.message, "stream_cut takes no parameter \"stall_ms\"");
+    }
+
+    #[test]
+    fn stream_scenarios_take_their_parameters() {
+        let stall = build(&Wanted {
+            after: Some(4),
+            stall_ms: Some(1500),
+            ..wanted("stream_stall")
+        })
+        .unwrap();
+        assert_eq!(
+            stall,
+            Scenario::StreamStall {
+                after: 4,
+                stall: Duration::from_millis(1500)
+            }
+        );
+        assert_eq!(
+            to_json(&stall),
+            json!({"name": "stream_stall", "after": 4, "stall_ms": 1500})
+        );
+        assert_eq!(
+            build(&wanted("stream_error")).unwrap(),
+            Scenario::StreamError { after: 1 }
+        );
+        // Usage extras go with any scenario, and are not scenario parameters.
+        let with_usage = Wanted {
+            cached_tokens: Some(3),
+            ..wanted("valid")
+        };
+        assert_eq!(build(&with_usage).unwrap(), Scenario::Valid);
+        assert_eq!(with_usage.usage(), UsageExtras::new().cached_tokens(3));
     }
 
     #[test]
