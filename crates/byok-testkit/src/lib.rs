@@ -146,6 +146,8 @@ mod wire;
 pub use content::{REPLY_WORDS, UsageExtras};
 pub use echo::{EchoAnswer, echo_answers, echo_forms, echo_refusal};
 pub use error::TestkitError;
+#[doc(hidden)]
+pub use mock::fuzz_answer;
 pub use mock::{CannedAnswer, MockBuilder, MockProvider};
 pub use providers::{MockAnthropic, MockGemini, MockOpenAi};
 pub use record::{Endpoint, RecordedRequest};

@@ -346,6 +346,54 @@ impl Slot {
     }
 }
 
+/// For the fuzz target `mock_request` (fuzz/): answer one request given as raw
+/// parts with a mock of `provider` playing `scenario`, without a server, and
+/// return the status and the body's length. Not part of the API.
+#[doc(hidden)]
+pub fn fuzz_answer(
+    provider: Provider,
+    scenario: Scenario,
+    method: &str,
+    target: &str,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+) -> (u16, usize) {
+    let state = State {
+        provider,
+        default: Slot::new(scenario),
+        per_key: Vec::new(),
+        sequence: AtomicU64::new(0),
+        requests: Mutex::new(Vec::new()),
+        canned: Mutex::new(None),
+        usage: Mutex::new(UsageExtras::new().cached_tokens(3).reasoning_tokens(2)),
+    };
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+        None => (target.to_owned(), None),
+    };
+    let plan = handle(
+        &state,
+        Received {
+            method: method.to_owned(),
+            path,
+            query,
+            headers,
+            body,
+        },
+    );
+    let length = match plan.body {
+        server::PlanBody::Whole(b) => b.len(),
+        server::PlanBody::Steps(steps) => steps
+            .iter()
+            .map(|s| match s {
+                server::Step::Send(b) => b.len(),
+                _ => 0,
+            })
+            .sum(),
+    };
+    (plan.status, length)
+}
+
 /// One request: record it, answer it.
 fn handle(state: &State, received: Received) -> Plan {
     let request = RecordedRequest::from_received(state.provider, received);
