@@ -100,6 +100,7 @@ pub use byok_guard as guard;
 #[doc(inline)]
 pub use byok_testkit as testkit;
 
+pub mod call;
 pub mod select;
 mod vault;
 pub use vault::{

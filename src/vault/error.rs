@@ -45,6 +45,52 @@ pub enum VaultError {
         /// Every candidate and why it was passed over (empty: there is no key at all).
         skipped: Vec<Skipped>,
     },
+    /// The call's request body cannot be read as its API's.
+    #[error("the request cannot be sent: {reason}")]
+    InvalidRequest {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A budget denied the call's worst case: nothing was sent.
+    #[error("{}", denied.message())]
+    BudgetDenied {
+        /// The budget, its limit, spent, held and what was needed.
+        denied: Box<byok_guard::ledger::Denied>,
+    },
+    /// The provider refused the call and no retry or fallback could help.
+    #[error("{} refused the call: {} (HTTP {status}{})", provider.display_name(), verdict.as_str(),
+        provider_code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())]
+    ProviderRefused {
+        /// The provider.
+        provider: Provider,
+        /// What the refusal amounts to (`invalid`, `no_credits`, `rate_limited`, ...).
+        verdict: crate::keys::VerdictCode,
+        /// The HTTP status.
+        status: u16,
+        /// The provider's own error code.
+        provider_code: Option<String>,
+        /// The provider's request id.
+        request_id: Option<String>,
+        /// The provider's message, scrubbed of anything of a key.
+        message: Option<String>,
+        /// Keys refused before this answer, in order.
+        fallbacks: Vec<crate::call::FellBack>,
+    },
+    /// The call's fallback policy allows no more keys.
+    #[error("the call fell back {} times, as many as its policy allows", fallbacks.len())]
+    FallbackLimit {
+        /// The keys refused, in order.
+        fallbacks: Vec<crate::call::FellBack>,
+    },
+    /// The request got no answer (timeout, connection refused, a stream broken off).
+    #[error("the call got no answer: {reason}")]
+    CallFailed {
+        /// What happened (never the URL or anything of the key).
+        reason: String,
+    },
+    /// The spend guard's ledger failed.
+    #[error("{0}")]
+    Guard(byok_guard::GuardError),
     /// `Vault::builder()` was not given what it needs.
     #[error("the vault builder needs {missing}")]
     Incomplete {
@@ -65,6 +111,12 @@ impl VaultError {
             VaultError::KeyRejected { .. } => "key_rejected",
             VaultError::NoUsableKey { .. } => "no_usable_key",
             VaultError::Incomplete { .. } => "incomplete_builder",
+            VaultError::InvalidRequest { .. } => "invalid_request",
+            VaultError::BudgetDenied { .. } => "budget_denied",
+            VaultError::ProviderRefused { .. } => "provider_refused",
+            VaultError::FallbackLimit { .. } => "fallback_limit",
+            VaultError::CallFailed { .. } => "network_error",
+            VaultError::Guard(e) => e.code(),
         }
     }
 
@@ -88,6 +140,18 @@ impl VaultError {
             VaultError::Store(StoreError::InvalidVaultUrl { .. }) => Some(format!(
                 "use a file path, sqlite:PATH, or postgres://USER@HOST/DB (in {VAULT_ENV} it stays off the command line)"
             )),
+            VaultError::BudgetDenied { .. } => Some(
+                "raise the budget, wait for its period to end, or lower the request's output cap"
+                    .into(),
+            ),
+            VaultError::ProviderRefused { verdict, .. } => Some(format!(
+                "the provider's answer amounts to `{}`; `byok vault test` re-tests the key",
+                verdict.as_str()
+            )),
+            VaultError::FallbackLimit { .. } => Some(
+                "add a working backup key, or allow more fallbacks (FallbackPolicy::NextKey { max })"
+                    .into(),
+            ),
             VaultError::NoUsableKey { .. } => Some(
                 "add a key with `byok vault add`, enable a disabled one, or re-test a benched one with `byok vault test`"
                     .into(),

@@ -107,12 +107,24 @@ impl Vault {
         workspace: &WorkspaceId,
         provider: Provider,
     ) -> Result<Lease, VaultError> {
+        self.select_excluding(workspace, provider, &[]).await
+    }
+
+    /// [`select`](Vault::select) passing over the keys `tried` (a call's
+    /// fallbacks: a key refused once in a call is not tried again in it).
+    pub(crate) async fn select_excluding(
+        &self,
+        workspace: &WorkspaceId,
+        provider: Provider,
+        tried: &[KeyId],
+    ) -> Result<Lease, VaultError> {
         let mut views: Vec<KeyView> = self
             .kv()
             .list(workspace)
             .await?
             .iter()
             .map(|r| r.view())
+            .filter(|v| !tried.contains(&v.id))
             .collect();
         let mut passed = Vec::new();
         loop {
@@ -153,12 +165,25 @@ impl Vault {
         }
     }
 
+    /// Renamed [`record_outcome`](Vault::record_outcome) (a name that cannot be
+    /// confused with `byok_verify::Report`).
+    #[deprecated(since = "0.1.0", note = "renamed `record_outcome`")]
+    pub async fn report(
+        &self,
+        lease: &Lease,
+        outcome: CallOutcome<'_>,
+    ) -> Result<Verdict, VaultError> {
+        self.record_outcome(lease, outcome).await
+    }
+
     /// Feed back what a real call with a leased key returned. An `invalid` or
     /// `no_credits` answer benches the key (the next [`select`](Vault::select)
     /// falls back); a success clears such a mark. Rate limits, outages and
     /// unknown answers say nothing about the key and change nothing.
     /// Returns the verdict the outcome amounts to.
-    pub async fn report(
+    ///
+    /// [`Vault::call`] does this itself; this is for calls an app makes on its own.
+    pub async fn record_outcome(
         &self,
         lease: &Lease,
         outcome: CallOutcome<'_>,
@@ -175,6 +200,21 @@ impl Vault {
                 .await?;
         }
         Ok(verdict)
+    }
+
+    /// The verifier configured with [`VaultBuilder::verifier`](super::VaultBuilder::verifier), if any.
+    pub fn verifier(&self) -> Option<&byok_verify::Verifier> {
+        self.shared.verifier.as_ref()
+    }
+
+    /// The verifier's configuration (base URLs, retry policy, deadline), or the
+    /// defaults without a verifier.
+    pub(crate) fn verifier_config(&self) -> byok_verify::VerifierConfig {
+        self.shared
+            .verifier
+            .as_ref()
+            .map(|v| v.config().clone())
+            .unwrap_or_default()
     }
 
     /// The spend guard configured with [`VaultBuilder::guard`](super::VaultBuilder::guard), if any.

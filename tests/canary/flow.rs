@@ -481,7 +481,7 @@ fn providers_quoting_the_key_in_their_refusal() {
 /// Bench or clear a key by feeding back a verdict through a fresh lease on it.
 async fn feed(vault: &Vault, lease: &Lease, verdict: Verdict, out: &mut String) {
     let v = vault
-        .report(lease, CallOutcome::Verdict(verdict))
+        .record_outcome(lease, CallOutcome::Verdict(verdict))
         .await
         .expect("reported");
     *out += &verdict_surfaces(&v);
@@ -730,7 +730,7 @@ fn report_every_outcome_and_the_guard_of_a_lease() {
             }
             for call in calls {
                 let lease = select(&vault, &space, provider, &mut out).await;
-                let verdict = vault.report(&lease, call).await.expect("reported");
+                let verdict = vault.record_outcome(&lease, call).await.expect("reported");
                 out += &verdict_surfaces(&verdict);
                 let recorded = vault.show(&space, id).await.expect("show").last_verdict;
                 if verdict.verdict_code().benches_key() {

@@ -281,13 +281,7 @@ impl Guard {
         let cost = match actual {
             Actual::Cost(c) => c,
             Actual::Usage(u) => match &reservation.model {
-                Some(m) => {
-                    let mut c = self.prices.cost(m, &u)?;
-                    if self.provider_synced && c.label == Label::Estimated {
-                        c.label = Label::PendingProviderSync;
-                    }
-                    c
-                }
+                Some(m) => self.cost_of(m, &u)?,
                 None => Cost::UNAVAILABLE,
             },
         };
@@ -296,6 +290,17 @@ impl Guard {
             None => (reservation.amount, Label::Unavailable),
         };
         self.settle_amount(reservation.id, amount, label).await
+    }
+
+    /// What `usage` of `model` costs with this guard's prices, labelled as a
+    /// settle would record it (`pending_provider_sync` when a provider cost
+    /// sync is configured, else `estimated`; `unavailable` for unknown models).
+    pub fn cost_of(&self, model: &str, usage: &Usage) -> Result<Cost, GuardError> {
+        let mut c = self.prices.cost(model, usage)?;
+        if self.provider_synced && c.label == Label::Estimated {
+            c.label = Label::PendingProviderSync;
+        }
+        Ok(c)
     }
 
     /// Settle by id with a known amount and label.

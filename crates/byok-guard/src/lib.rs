@@ -48,6 +48,7 @@ mod guard;
 pub mod ledger;
 mod money;
 pub mod price;
+pub mod request;
 pub mod sync;
 mod usage;
 

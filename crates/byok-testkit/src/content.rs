@@ -52,6 +52,7 @@
 //!   reasoning (billed as output), and the total adds all three.
 
 use byok_keys::Provider;
+use byok_guard::request::{self, ApiFormat};
 use serde_json::{Value, json};
 
 use crate::record::Endpoint;
@@ -64,89 +65,21 @@ pub const REPLY_WORDS: &[&str] = &[
     "words",
 ];
 
-/// The text a request carries, joined with `"\n"` in request order (see the
-/// module docs for where each provider puts it). Malformed parts count as no text.
-pub(crate) fn prompt_text(provider: Provider, endpoint: Endpoint, body: &Value) -> String {
-    let mut pieces: Vec<&str> = Vec::new();
+/// The guard's reading of a request at a mock endpoint (`None`: not billable).
+fn format(provider: Provider, endpoint: Endpoint) -> Option<ApiFormat> {
     match (provider, endpoint) {
-        (Provider::OpenAi, Endpoint::Billable) => {
-            for message in array(body.get("messages")) {
-                content(message.get("content"), &["text"], &mut pieces);
-            }
-        }
-        (Provider::OpenAi, Endpoint::Responses) => {
-            push_str(body.get("instructions"), &mut pieces);
-            let input = body.get("input");
-            if input.is_some_and(Value::is_string) {
-                push_str(input, &mut pieces);
-            } else {
-                for item in array(input) {
-                    content(
-                        item.get("content"),
-                        &["input_text", "output_text", "text"],
-                        &mut pieces,
-                    );
-                }
-            }
-        }
-        (Provider::Anthropic, Endpoint::Billable) => {
-            content(body.get("system"), &["text"], &mut pieces);
-            for message in array(body.get("messages")) {
-                content(message.get("content"), &["text"], &mut pieces);
-            }
-        }
-        (Provider::Google, Endpoint::Billable) => {
-            let system = body
-                .get("systemInstruction")
-                .or_else(|| body.get("system_instruction"));
-            if let Some(system) = system {
-                parts(system, &mut pieces);
-            }
-            match body.get("contents") {
-                Some(one @ Value::Object(_)) => parts(one, &mut pieces),
-                contents => array(contents).for_each(|c| parts(c, &mut pieces)),
-            }
-        }
-        _ => {}
-    }
-    pieces.join("\n")
-}
-
-/// The elements of `v` if it is an array, else none.
-fn array(v: Option<&Value>) -> impl Iterator<Item = &Value> {
-    v.and_then(Value::as_array).into_iter().flatten()
-}
-
-/// Push `v` if it is a non-empty string.
-fn push_str<'a>(v: Option<&'a Value>, pieces: &mut Vec<&'a str>) {
-    if let Some(s) = v.and_then(Value::as_str).filter(|s| !s.is_empty()) {
-        pieces.push(s);
+        (Provider::OpenAi, Endpoint::Billable) => Some(ApiFormat::OpenAiChat),
+        (Provider::OpenAi, Endpoint::Responses) => Some(ApiFormat::OpenAiResponses),
+        (Provider::Anthropic, Endpoint::Billable) => Some(ApiFormat::AnthropicMessages),
+        (Provider::Google, Endpoint::Billable) => Some(ApiFormat::GeminiGenerate),
+        _ => None,
     }
 }
 
-/// A `content` that is a string, or an array of parts: the `text` of those
-/// whose `type` is one of `types`.
-fn content<'a>(v: Option<&'a Value>, types: &[&str], pieces: &mut Vec<&'a str>) {
-    if v.is_some_and(Value::is_string) {
-        push_str(v, pieces);
-        return;
-    }
-    for part in array(v) {
-        let typed = part
-            .get("type")
-            .and_then(Value::as_str)
-            .is_some_and(|t| types.contains(&t));
-        if typed {
-            push_str(part.get("text"), pieces);
-        }
-    }
-}
-
-/// A Gemini `Content`: the `text` of each of its `parts`.
-fn parts<'a>(content: &'a Value, pieces: &mut Vec<&'a str>) {
-    for part in array(content.get("parts")) {
-        push_str(part.get("text"), pieces);
-    }
+/// The text a request carries (`byok_guard::request::prompt_text`: the same
+/// rule the call path reserves with).
+pub(crate) fn prompt_text(provider: Provider, endpoint: Endpoint, body: &Value) -> String {
+    format(provider, endpoint).map_or_else(String::new, |f| request::prompt_text(f, body))
 }
 
 /// The mock's token count of `text` for every provider: o200k, the real count
@@ -166,27 +99,9 @@ pub(crate) fn input_tokens(provider: Provider, endpoint: Endpoint, body: &Value)
     count_tokens(&prompt_text(provider, endpoint, body)).max(1)
 }
 
-/// The output cap a request sets, if any: OpenAI chat `max_completion_tokens`
-/// (else the older `max_tokens`), Responses `max_output_tokens`, Anthropic
-/// `max_tokens`, Gemini `generationConfig.maxOutputTokens` (the snake_case
-/// spellings too, as Google's JSON parser takes them). Anything but a
-/// non-negative integer is no cap.
+/// The output cap a request sets (`byok_guard::request::max_output_tokens`).
 pub(crate) fn max_output(provider: Provider, endpoint: Endpoint, body: &Value) -> Option<u64> {
-    let int = |v: Option<&Value>| v.and_then(Value::as_u64);
-    match (provider, endpoint) {
-        (Provider::OpenAi, Endpoint::Billable) => {
-            int(body.get("max_completion_tokens")).or_else(|| int(body.get("max_tokens")))
-        }
-        (Provider::OpenAi, Endpoint::Responses) => int(body.get("max_output_tokens")),
-        (Provider::Anthropic, Endpoint::Billable) => int(body.get("max_tokens")),
-        (Provider::Google, Endpoint::Billable) => {
-            let config = body
-                .get("generationConfig")
-                .or_else(|| body.get("generation_config"))?;
-            int(config.get("maxOutputTokens")).or_else(|| int(config.get("max_output_tokens")))
-        }
-        _ => None,
-    }
+    format(provider, endpoint).and_then(|f| request::max_output_tokens(f, body))
 }
 
 /// A successful answer's content: the visible text, its stream deltas and what

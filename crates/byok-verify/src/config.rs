@@ -149,6 +149,16 @@ impl VerifierConfig {
         self
     }
 
+    /// How requests are retried.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// The overall deadline of one probe, or of one call with its retries.
+    pub fn deadline_limit(&self) -> Duration {
+        self.deadline
+    }
+
     /// The configured base URL of `provider`.
     pub fn base_url_of(&self, provider: Provider) -> &str {
         match provider {

@@ -75,6 +75,7 @@ pub use config::VerifierConfig;
 pub use error::VerifyError;
 pub use ratelimit::{RateLimit, RateLimits};
 pub use report::{Depth, Probe, Report};
+pub use request::auth_headers;
 pub use retry::RetryPolicy;
 pub use verdict::{InvalidReason, NetworkErrorKind, NoCreditsReason, RestrictedReason, Verdict};
 pub use verifier::Verifier;

@@ -118,6 +118,21 @@ fn line(
     }
 }
 
+/// The headers that authenticate a request with `key` at its provider, as
+/// configured: OpenAI `Authorization: Bearer` (plus `OpenAI-Organization` /
+/// `OpenAI-Project` when set), Anthropic `x-api-key` and `anthropic-version`,
+/// Gemini `x-goog-api-key`. The key's values are marked sensitive (shown as
+/// `Sensitive` by `Debug`, never HPACK-indexed); the key never goes in a URL.
+/// `None` if the key cannot go in a header (impossible for a parsed key).
+///
+/// The one home of each provider's auth: the Test button and the call path
+/// both use it.
+pub fn auth_headers(config: &VerifierConfig, key: &ApiKey) -> Option<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    add_auth(&mut headers, config, key)?;
+    Some(headers)
+}
+
 fn add_auth(headers: &mut HeaderMap, config: &VerifierConfig, key: &ApiKey) -> Option<()> {
     let secret = |value: String| {
         let mut v = HeaderValue::from_str(&value).ok()?;

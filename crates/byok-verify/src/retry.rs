@@ -85,8 +85,13 @@ impl RetryPolicy {
         doubled.min(self.max_backoff).mul_f64(1.0 - self.jitter * r)
     }
 
-    /// What to do after `attempts` attempts: `Some(wait)` to retry, `None` to stop.
-    pub(crate) fn next_wait(
+    /// What to do after `attempts` attempts of a request whose last answer was
+    /// `retryable` (its [`Classification`](crate::Classification) says) with the
+    /// server's wait hint `server_wait`, `until_deadline` before the caller's
+    /// deadline, `r` a random draw in `0..1` for the jitter: `Some(wait)` to
+    /// retry after `wait`, `None` to stop (not retryable, out of attempts, a
+    /// server wait above [`max_wait`](RetryPolicy::max_wait), or past the deadline).
+    pub fn next_wait(
         &self,
         attempts: u32,
         retryable: bool,

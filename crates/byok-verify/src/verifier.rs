@@ -84,7 +84,12 @@ impl Verifier {
         })
     }
 
-    /// The configuration.
+    /// The HTTP client it sends with (shared by the call path: one pool).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.inner.client
+    }
+
+    /// The configuration it was built with.
     pub fn config(&self) -> &VerifierConfig {
         &self.inner.config
     }

@@ -1,0 +1,308 @@
+//! The call: one straight line from "which key" to "what it cost".
+//!
+//! [`Vault::call`] takes the JSON body the app would have sent (chat
+//! completions, the Responses API, Anthropic messages, Gemini
+//! `generateContent`) and does the rest: selects the key (primary, then
+//! backups), reserves the worst case before sending (a denied budget sends
+//! nothing), sends with the provider's auth and the configured base URL,
+//! retries rate limits and outages the server says to wait out (within the
+//! deadline), falls back to the next key on `invalid` or `no_credits` (benching
+//! the refused key, never retrying quota on it), fails closed
+//! (`no_usable_key`), and settles exactly once with the provider's usage —
+//! or releases the hold when nothing was billed.
+//!
+//! [`Vault::call_stream`] does the same for a stream and meters it as it
+//! passes ([`CallStream`]). Apps with their own HTTP client drive the same
+//! steps with [`Vault::plan`] ([`CallPlan`]): the built-in sender is that loop.
+//!
+//! ```
+//! # async fn demo(vault: byok::Vault, ws: byok::store::WorkspaceId) -> Result<(), byok::VaultError> {
+//! use byok::call::Call;
+//! let body = serde_json::json!({"model": "gpt-4o-mini", "max_completion_tokens": 64,
+//!     "messages": [{"role": "user", "content": "Say hi"}]});
+//! let called = vault.call(&ws, Call::openai_chat(body)).await?;
+//! println!("{} via {}: {:?}", called.status, called.key.masked, called.cost);
+//! # Ok(()) }
+//! ```
+
+mod plan;
+// mod stream;
+
+pub use plan::{Attempt, CallPlan, Step};
+
+
+use byok_guard::{Cost, Usage};
+use reqwest::header::HeaderMap;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::keys::{Provider, VerdictCode};
+use crate::select::Skipped;
+use crate::store::{KeyId, Role as KeyRole, WorkspaceId};
+use crate::vault::{Lease, VaultError};
+use crate::Vault;
+
+/// Which provider API a call's body is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Api {
+    /// OpenAI Chat Completions.
+    OpenAiChat,
+    /// OpenAI Responses.
+    OpenAiResponses,
+    /// Anthropic Messages.
+    AnthropicMessages,
+    /// Gemini `generateContent` (streamed: `streamGenerateContent?alt=sse`).
+    GeminiGenerate,
+}
+
+impl Api {
+    /// The provider that serves it.
+    pub fn provider(self) -> Provider {
+        match self {
+            Api::OpenAiChat | Api::OpenAiResponses => Provider::OpenAi,
+            Api::AnthropicMessages => Provider::Anthropic,
+            Api::GeminiGenerate => Provider::Google,
+        }
+    }
+}
+
+/// What to do when a key is refused (`invalid`, `no_credits`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "policy")]
+#[non_exhaustive]
+pub enum FallbackPolicy {
+    /// Stop with the refusal.
+    Never,
+    /// Try the next usable key, up to `max` fallbacks.
+    NextKey {
+        /// The most keys to fall back to after the first.
+        max: u32,
+    },
+}
+
+impl Default for FallbackPolicy {
+    fn default() -> Self {
+        FallbackPolicy::NextKey { max: 2 }
+    }
+}
+
+/// One call to make: the body the app would have sent, and how.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct Call {
+    pub(crate) api: Api,
+    pub(crate) body: Value,
+    pub(crate) model: Option<String>,
+    pub(crate) stream: bool,
+    pub(crate) project: Option<String>,
+    pub(crate) fallback: FallbackPolicy,
+}
+
+impl Call {
+    /// A call of `api` with `body` (streams when the body says `"stream": true`).
+    pub fn new(api: Api, body: Value) -> Call {
+        let stream = body.get("stream") == Some(&Value::Bool(true));
+        Call {
+            api,
+            body,
+            model: None,
+            stream,
+            project: None,
+            fallback: FallbackPolicy::default(),
+        }
+    }
+
+    /// `POST /v1/chat/completions` with `body`.
+    pub fn openai_chat(body: Value) -> Call {
+        Call::new(Api::OpenAiChat, body)
+    }
+
+    /// `POST /v1/responses` with `body`.
+    pub fn openai_responses(body: Value) -> Call {
+        Call::new(Api::OpenAiResponses, body)
+    }
+
+    /// `POST /v1/messages` with `body`.
+    pub fn anthropic(body: Value) -> Call {
+        Call::new(Api::AnthropicMessages, body)
+    }
+
+    /// Gemini `generateContent` for `model` with `body` (`.stream(true)` for
+    /// `streamGenerateContent`, as server-sent events).
+    pub fn gemini(model: &str, body: Value) -> Call {
+        Call::new(Api::GeminiGenerate, body).model(model)
+    }
+
+    /// The model, when the body does not name it (Gemini puts it in the path).
+    pub fn model(mut self, model: &str) -> Call {
+        self.model = Some(model.to_owned());
+        self
+    }
+
+    /// Stream the answer (OpenAI and Anthropic also set `"stream": true` in the body).
+    pub fn stream(mut self, stream: bool) -> Call {
+        self.stream = stream;
+        if self.api != Api::GeminiGenerate
+            && let Some(obj) = self.body.as_object_mut()
+        {
+            obj.insert("stream".into(), Value::Bool(stream));
+        }
+        self
+    }
+
+    /// Count the call against `project`'s budget too (besides the key's and the workspace's).
+    pub fn project(mut self, project: &str) -> Call {
+        self.project = Some(project.to_owned());
+        self
+    }
+
+    /// What to do when a key is refused (default: the next key, at most 2 fallbacks).
+    pub fn fallback(mut self, policy: FallbackPolicy) -> Call {
+        self.fallback = policy;
+        self
+    }
+
+    pub(crate) fn streams(&self) -> bool {
+        self.stream
+    }
+}
+
+/// The key a call used, masked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct KeyUsed {
+    /// Its id.
+    pub id: KeyId,
+    /// Its mask (`sk-proj-…Q8xA`).
+    pub masked: String,
+    /// Its label.
+    pub label: String,
+    /// Primary or backup.
+    pub role: KeyRole,
+}
+
+impl KeyUsed {
+    pub(crate) fn of(lease: &Lease) -> KeyUsed {
+        let v = lease.view();
+        KeyUsed {
+            id: v.id,
+            masked: v.masked.clone(),
+            label: v.label.clone(),
+            role: v.role,
+        }
+    }
+}
+
+/// A key the call fell back from, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct FellBack {
+    /// The refused key.
+    pub key: KeyUsed,
+    /// What the refusal amounts to (`invalid`, `no_credits`).
+    pub verdict: VerdictCode,
+    /// The HTTP status.
+    pub status: u16,
+    /// The provider's own code (`insufficient_quota`, `invalid_api_key`, ...).
+    pub provider_code: Option<String>,
+}
+
+/// A finished call: the provider's answer, the key used, the fallbacks taken,
+/// the usage and its labelled cost.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Called {
+    /// The provider's HTTP status.
+    pub status: u16,
+    /// The provider's response headers.
+    pub headers: HeaderMap,
+    /// The provider's response body (empty for a stream: its bytes went to the caller).
+    pub body: Vec<u8>,
+    /// The key that answered.
+    pub key: KeyUsed,
+    /// Keys refused along the way, in order.
+    pub fallbacks: Vec<FellBack>,
+    /// Keys `select` passed over before trying any (disabled, benched, ...).
+    pub skipped: Vec<Skipped>,
+    /// The provider's usage (or, for a broken stream, the estimate of what was seen).
+    pub usage: Option<Usage>,
+    /// What it cost, labelled (`estimated`, `pending_provider_sync`, `unavailable`).
+    pub cost: Option<Cost>,
+    /// Requests sent, retries and fallbacks included.
+    pub attempts: u32,
+    /// The model.
+    pub model: String,
+    /// How the stream ended (streamed calls only).
+    pub stream: Option<()>,
+}
+
+impl Called {
+    /// The body as JSON, if it is JSON.
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+impl Vault {
+    /// Make `call` with the workspace's keys (see the [module docs](crate::call)).
+    ///
+    /// Needs a verifier ([`VaultBuilder::verifier`](crate::VaultBuilder::verifier)):
+    /// its configuration (base URLs, retry policy, deadline) and HTTP client
+    /// are the call's. A guard, when configured, holds and settles the cost.
+    ///
+    /// # Errors
+    /// `no_usable_key`, `budget_denied`, `provider_refused` (the verdict, status
+    /// and provider code; fallbacks listed), `network_error`, `invalid_request`.
+    pub async fn call(&self, workspace: &WorkspaceId, call: Call) -> Result<Called, VaultError> {
+        let mut plan = self.plan(workspace, call.stream(false))?;
+        let client = self.http_client()?;
+        let mut attempt = plan.next_attempt().await?;
+        loop {
+            let sent = attempt.to_reqwest(&client).send().await;
+            let step = match sent {
+                Err(e) => return Err(plan.failed(attempt, network_reason(&e)).await),
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let headers = response.headers().clone();
+                    match response.bytes().await {
+                        Ok(body) => plan.complete(attempt, status, &headers, body.to_vec()).await?,
+                        Err(e) => return Err(plan.failed(attempt, network_reason(&e)).await),
+                    }
+                }
+            };
+            attempt = match step {
+                Step::Done(called) => return Ok(called),
+                Step::Retry { attempt, wait } => {
+                    tokio::time::sleep(wait).await;
+                    attempt
+                }
+                Step::FallBack(_) => plan.next_attempt().await?,
+            };
+        }
+    }
+
+    /// The verifier's HTTP client (the call path shares its pool).
+    pub(crate) fn http_client(&self) -> Result<reqwest::Client, VaultError> {
+        self.verifier()
+            .map(|v| v.client().clone())
+            .ok_or(VaultError::Incomplete {
+                missing: "a verifier (VaultBuilder::verifier) to make calls",
+            })
+    }
+}
+
+/// Why a request got no answer, without the URL (which is ours) or anything of the key.
+pub(crate) fn network_reason(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "the answer broke off"
+    } else {
+        "the request failed"
+    };
+    kind.to_owned()
+}

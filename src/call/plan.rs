@@ -1,0 +1,483 @@
+//! The client-agnostic core of a call: [`CallPlan`] hands out an [`Attempt`]
+//! (a key chosen, the worst case reserved, the request prepared: URL, headers
+//! with the auth, body), the caller sends it with any HTTP client, and
+//! [`CallPlan::complete`] (or [`CallPlan::meter`] for a stream) turns the answer
+//! into the next [`Step`]: done, retry the same key after a wait, or fall back
+//! to the next key. The built-in sender ([`Vault::call`]) is this loop over the
+//! verifier's reqwest client.
+
+use std::time::Duration;
+
+use byok_guard::request::{ApiFormat, RequestShape};
+use byok_guard::{Admission, CallRequest, Cost, Prompt, Reservation, Usage};
+use byok_verify::Classification;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use serde_json::Value;
+
+use super::{Api, Call, Called, FallbackPolicy, FellBack, KeyUsed};
+use crate::Vault;
+use crate::keys::Provider;
+use crate::select::CallOutcome;
+use crate::store::{KeyId, WorkspaceId};
+use crate::vault::{Lease, VaultError};
+
+/// One call's progress across its attempts (keys tried, fallbacks taken).
+/// Get one from [`Vault::plan`]; drive it with [`next_attempt`](CallPlan::next_attempt).
+#[derive(Debug)]
+pub struct CallPlan {
+    vault: Vault,
+    workspace: WorkspaceId,
+    call: Call,
+    /// The body as it goes on the wire (usage asked for where the provider must be asked).
+    wire_body: Vec<u8>,
+    /// Whether byok added `stream_options.include_usage` (then hidden from the caller).
+    pub(crate) injected_usage: bool,
+    shape: RequestShape,
+    model: String,
+    tried: Vec<KeyId>,
+    fallbacks: Vec<FellBack>,
+    attempts: u32,
+    started: tokio::time::Instant,
+}
+
+/// One request to send: everything a client needs, and the hold behind it.
+///
+/// `Debug` shows the URL and the key's mask, never the auth headers' values.
+pub struct Attempt {
+    lease: Lease,
+    reservation: Option<Reservation>,
+    /// `POST`.
+    pub method: reqwest::Method,
+    /// The provider URL (base URL + the API's path; the key is never in it).
+    pub url: String,
+    /// Content type, the provider's auth (values marked sensitive) and version headers.
+    pub headers: HeaderMap,
+    /// The request body.
+    pub body: Vec<u8>,
+    /// Whether the answer is a stream (meter it with [`CallPlan::meter`]).
+    pub stream: bool,
+}
+
+impl core::fmt::Debug for Attempt {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Attempt")
+            .field("url", &self.url)
+            .field("key", &self.lease.view().masked)
+            .field("stream", &self.stream)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Attempt {
+    pub(crate) fn lease(&self) -> &Lease {
+        &self.lease
+    }
+
+    /// The key this attempt uses (masked).
+    pub fn key(&self) -> KeyUsed {
+        KeyUsed::of(&self.lease)
+    }
+
+    /// The reservation holding the worst case, when a guard is configured.
+    pub fn reservation(&self) -> Option<&Reservation> {
+        self.reservation.as_ref()
+    }
+
+    /// The attempt as a reqwest request (the built-in sender's).
+    pub fn to_reqwest(&self, client: &reqwest::Client) -> reqwest::RequestBuilder {
+        client
+            .request(self.method.clone(), &self.url)
+            .headers(self.headers.clone())
+            .body(self.body.clone())
+    }
+}
+
+/// What to do after an answer.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Step {
+    /// The call is over: the provider's answer, settled.
+    Done(Called),
+    /// Send the same attempt again after `wait` (a rate limit or an outage the
+    /// server said to wait out, within the deadline). The hold is kept.
+    Retry {
+        /// The attempt, unchanged.
+        attempt: Attempt,
+        /// How long to wait first.
+        wait: Duration,
+    },
+    /// The key was refused (`invalid`, `no_credits`) and benched; ask
+    /// [`CallPlan::next_attempt`] for the next key. The hold was released.
+    FallBack(FellBack),
+}
+
+impl Vault {
+    /// Start a call without sending anything: the client-agnostic way, for
+    /// apps with their own HTTP client. [`Vault::call`] is this plan driven
+    /// with the built-in client.
+    ///
+    /// # Errors
+    /// `invalid_request` when the body cannot be read as `call`'s API.
+    pub fn plan(&self, workspace: &WorkspaceId, call: Call) -> Result<CallPlan, VaultError> {
+        let shape = RequestShape::of(call.api.format(), &call.body);
+        let model = match (&call.model, &shape.model) {
+            (Some(m), _) | (None, Some(m)) => m.clone(),
+            (None, None) => {
+                return Err(VaultError::InvalidRequest {
+                    reason: "the request body names no model (set \"model\", or Call::model)",
+                });
+            }
+        };
+        let mut body = call.body.clone();
+        let stream = call.streams();
+        let mut injected_usage = false;
+        if call.api == Api::OpenAiChat && stream {
+            let asked = body
+                .pointer("/stream_options/include_usage")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            if !asked {
+                // Usage comes only when asked for; the caller gets the stream it asked for.
+                if let Some(obj) = body.as_object_mut() {
+                    let options = obj
+                        .entry("stream_options")
+                        .or_insert_with(|| Value::Object(Default::default()));
+                    if let Some(options) = options.as_object_mut() {
+                        options.insert("include_usage".into(), Value::Bool(true));
+                        injected_usage = true;
+                    }
+                }
+            }
+        }
+        if call.api == Api::GeminiGenerate
+            && let Some(obj) = body.as_object_mut()
+        {
+            obj.remove("model");
+            obj.remove("stream");
+        }
+        Ok(CallPlan {
+            vault: self.clone(),
+            workspace: workspace.clone(),
+            wire_body: serde_json::to_vec(&body).unwrap_or_default(),
+            injected_usage,
+            shape,
+            model,
+            call,
+            tried: Vec::new(),
+            fallbacks: Vec::new(),
+            attempts: 0,
+            started: tokio::time::Instant::now(),
+        })
+    }
+}
+
+impl CallPlan {
+    /// The model the call is for.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The provider the call goes to.
+    pub fn provider(&self) -> Provider {
+        self.call.api.provider()
+    }
+
+    /// The fallbacks taken so far.
+    pub fn fallbacks(&self) -> &[FellBack] {
+        &self.fallbacks
+    }
+
+    /// The call's API.
+    pub(crate) fn api(&self) -> Api {
+        self.call.api
+    }
+
+    /// The prompt tokens counted from the request (the estimate a stream falls back on).
+    pub(crate) fn input_estimate(&self) -> u64 {
+        byok_guard::count_tokens(&self.model, &self.shape.prompt_text).0
+    }
+
+    /// The next key's attempt: select (skipping keys this call already tried
+    /// and benched ones), then reserve the worst case. Nothing is sent.
+    ///
+    /// # Errors
+    /// `no_usable_key` (every candidate and why; fails closed, never another
+    /// workspace's key), `budget_denied` (nothing was sent), `fallback_limit`
+    /// when the policy allows no more keys.
+    pub async fn next_attempt(&mut self) -> Result<Attempt, VaultError> {
+        if let FallbackPolicy::NextKey { max } = self.call.fallback
+            && self.fallbacks.len() > max as usize
+        {
+            return Err(VaultError::FallbackLimit {
+                fallbacks: self.fallbacks.clone(),
+            });
+        }
+        if self.call.fallback == FallbackPolicy::Never && !self.fallbacks.is_empty() {
+            return Err(VaultError::FallbackLimit {
+                fallbacks: self.fallbacks.clone(),
+            });
+        }
+        let provider = self.provider();
+        let lease = self
+            .vault
+            .select_excluding(&self.workspace, provider, &self.tried)
+            .await?;
+        self.tried.push(lease.id());
+        let reservation = match self.vault.guard() {
+            None => None,
+            Some(guard) => {
+                let scopes = match &self.call.project {
+                    Some(p) => lease.scopes_in(p),
+                    None => lease.scopes(),
+                };
+                let request = CallRequest {
+                    scopes,
+                    model: &self.model,
+                    prompt: Prompt::Text(&self.shape.prompt_text),
+                    max_output_tokens: self.shape.max_output_tokens,
+                };
+                match guard.reserve(&request).await.map_err(VaultError::Guard)? {
+                    Admission::Reserved(r) => Some(r),
+                    Admission::Denied(denied) => {
+                        return Err(VaultError::BudgetDenied {
+                            denied: Box::new(denied),
+                        });
+                    }
+                }
+            }
+        };
+        let config = self.vault.verifier_config();
+        let mut headers =
+            byok_verify::auth_headers(&config, lease.key()).ok_or(VaultError::InvalidRequest {
+                reason: "the key cannot be sent in a header",
+            })?;
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let base = config.base_url_of(provider).trim_end_matches('/').to_owned();
+        let stream = self.call.streams();
+        let url = format!("{base}{}", self.call.api.path(&self.model, stream));
+        Ok(Attempt {
+            lease,
+            reservation,
+            method: reqwest::Method::POST,
+            url,
+            headers,
+            body: self.wire_body.clone(),
+            stream,
+        })
+    }
+
+    /// The answer to `attempt`, read whole (a non-streamed call, or a stream's
+    /// refusal before its first byte): settle on success, fall back on a refused
+    /// key, retry a rate limit or outage within the deadline, else the refusal.
+    ///
+    /// # Errors
+    /// `provider_refused` with the provider's verdict and code when the answer
+    /// is an error that no retry or fallback can help; ledger errors.
+    pub async fn complete(
+        &mut self,
+        attempt: Attempt,
+        status: u16,
+        headers: &HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<Step, VaultError> {
+        self.attempts += 1;
+        if (200..300).contains(&status) {
+            let usage = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| Usage::from_provider_value(self.provider(), &v).ok());
+            // A success clears a bench (the report's rule).
+            self.vault
+                .record_outcome(&attempt.lease, CallOutcome::Success)
+                .await?;
+            let cost = self.settle(&attempt, usage, false).await?;
+            return Ok(Step::Done(Called {
+                status,
+                headers: headers.clone(),
+                body,
+                key: attempt.key(),
+                fallbacks: self.fallbacks.clone(),
+                skipped: attempt.lease.skipped().to_vec(),
+                usage,
+                cost,
+                attempts: self.attempts,
+                model: self.model.clone(),
+                stream: None,
+            }));
+        }
+        let classified = byok_verify::classify_for_key(attempt.lease.key(), status, headers, &body);
+        self.after_refusal(attempt, classified).await
+    }
+
+    /// A refused answer: retry, fall back, or the error.
+    async fn after_refusal(
+        &mut self,
+        attempt: Attempt,
+        classified: Classification,
+    ) -> Result<Step, VaultError> {
+        let code = classified.verdict.verdict_code();
+        if code.benches_key() {
+            // Invalid or out of credits: never retried on this key. Bench it, give the hold back.
+            self.vault
+                .record_outcome(
+                    &attempt.lease,
+                    CallOutcome::Verdict(classified.verdict.clone()),
+                )
+                .await?;
+            self.release(&attempt).await?;
+            let fell = FellBack {
+                key: attempt.key(),
+                verdict: code,
+                status: classified.status,
+                provider_code: classified.provider_code.clone(),
+            };
+            self.fallbacks.push(fell.clone());
+            if self.call.fallback == FallbackPolicy::Never {
+                return Err(refused(self.provider(), &classified, &self.fallbacks));
+            }
+            return Ok(Step::FallBack(fell));
+        }
+        let config = self.vault.verifier_config();
+        let elapsed = self.started.elapsed();
+        let left = config.deadline_limit().saturating_sub(elapsed);
+        let r = f64::from(jiff::Timestamp::now().subsec_nanosecond().unsigned_abs() % 1000) / 1000.0;
+        if let Some(wait) = config.retry_policy().next_wait(
+            self.attempts,
+            classified.retryable,
+            classified.retry_after,
+            left,
+            r,
+        ) {
+            return Ok(Step::Retry { attempt, wait });
+        }
+        self.release(&attempt).await?;
+        Err(refused(self.provider(), &classified, &self.fallbacks))
+    }
+
+    /// A network failure of `attempt` (no answer): the hold released, the
+    /// error to return (`network_error`, or the ledger's if releasing failed).
+    pub async fn failed(&mut self, attempt: Attempt, reason: String) -> VaultError {
+        self.attempts += 1;
+        match self.release(&attempt).await {
+            Ok(()) => VaultError::CallFailed { reason },
+            Err(e) => e,
+        }
+    }
+
+    /// Settle `attempt`'s hold with `usage` (the provider's, or an estimate):
+    /// exactly once; with no usage at all the held worst case is recorded
+    /// `unavailable` (the call happened: never $0).
+    /// `estimated`: the usage is byok's estimate (a broken stream), so the
+    /// cost is labelled `estimated` whatever a provider sync would say.
+    pub(crate) async fn settle(
+        &self,
+        attempt: &Attempt,
+        usage: Option<Usage>,
+        estimated: bool,
+    ) -> Result<Option<Cost>, VaultError> {
+        let mut cost = match (self.vault.guard(), usage) {
+            (Some(guard), Some(u)) => Some(guard.cost_of(&self.model, &u).map_err(VaultError::Guard)?),
+            (None, Some(u)) => byok_guard::PriceBook::embedded().cost(&self.model, &u).ok(),
+            (_, None) => None,
+        };
+        if estimated
+            && let Some(c) = cost.as_mut()
+            && c.usd.is_some()
+        {
+            c.label = byok_guard::Label::Estimated;
+        }
+        if let (Some(guard), Some(r)) = (self.vault.guard(), &attempt.reservation) {
+            let (amount, label) = match cost.and_then(|c| c.usd.map(|usd| (usd, c.label))) {
+                Some(found) => found,
+                None => (r.amount, byok_guard::Label::Unavailable),
+            };
+            guard
+                .settle_amount(r.id, amount, label)
+                .await
+                .map_err(VaultError::Guard)?;
+        }
+        Ok(cost)
+    }
+
+    /// Give `attempt`'s hold back (nothing was billed).
+    pub(crate) async fn release(&self, attempt: &Attempt) -> Result<(), VaultError> {
+        if let (Some(guard), Some(r)) = (self.vault.guard(), &attempt.reservation) {
+            guard.release(r.id).await.map_err(VaultError::Guard)?;
+        }
+        Ok(())
+    }
+
+    /// How many requests were sent so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    pub(crate) fn count_attempt(&mut self) {
+        self.attempts += 1;
+    }
+
+    pub(crate) fn called(
+        &self,
+        attempt: &Attempt,
+        status: u16,
+        headers: HeaderMap,
+        usage: Option<Usage>,
+        cost: Option<Cost>,
+    ) -> Called {
+        Called {
+            status,
+            headers,
+            body: Vec::new(),
+            key: attempt.key(),
+            fallbacks: self.fallbacks.clone(),
+            skipped: attempt.lease.skipped().to_vec(),
+            usage,
+            cost,
+            attempts: self.attempts,
+            model: self.model.clone(),
+            stream: None,
+        }
+    }
+
+    /// The vault the call uses.
+    pub(crate) fn vault(&self) -> &Vault {
+        &self.vault
+    }
+}
+
+/// The error for an answer nothing can help.
+fn refused(provider: Provider, c: &Classification, fallbacks: &[FellBack]) -> VaultError {
+    VaultError::ProviderRefused {
+        provider,
+        verdict: c.verdict.verdict_code(),
+        status: c.status,
+        provider_code: c.provider_code.clone(),
+        request_id: c.request_id.clone(),
+        message: c.provider_message.clone(),
+        fallbacks: fallbacks.to_vec(),
+    }
+}
+
+impl Api {
+    /// The guard's name for this API's request bodies.
+    pub(crate) fn format(self) -> ApiFormat {
+        match self {
+            Api::OpenAiChat => ApiFormat::OpenAiChat,
+            Api::OpenAiResponses => ApiFormat::OpenAiResponses,
+            Api::AnthropicMessages => ApiFormat::AnthropicMessages,
+            Api::GeminiGenerate => ApiFormat::GeminiGenerate,
+        }
+    }
+
+    /// The public path of a request for `model`.
+    fn path(self, model: &str, stream: bool) -> String {
+        match self {
+            Api::OpenAiChat => "/v1/chat/completions".into(),
+            Api::OpenAiResponses => "/v1/responses".into(),
+            Api::AnthropicMessages => "/v1/messages".into(),
+            Api::GeminiGenerate if stream => {
+                format!("/v1beta/models/{model}:streamGenerateContent?alt=sse")
+            }
+            Api::GeminiGenerate => format!("/v1beta/models/{model}:generateContent"),
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! Streams, metered while they pass: [`Metering`] (any HTTP client feeds it the
+//! provider's bytes) and [`CallStream`] (the built-in sender on top of it).
+//!
+//! Every byte goes to the caller as it arrives; usage is read from the stream
+//! as it passes (`byok_guard::meter`). The call settles exactly once: on the
+//! end of the stream with the provider's usage, or — after a mid-stream error,
+//! a cut connection, or the caller dropping the stream — with what was seen
+//! (input from the request or the stream's first event, output counted from
+//! the text received), labelled `estimated`, never $0.
+
+use byok_guard::meter::{Metered, StreamFormat, StreamMeter};
+use byok_guard::Usage;
+use reqwest::header::HeaderMap;
+use serde::Serialize;
+
+use super::plan::{Attempt, CallPlan, Step};
+use super::{Api, Call, Called, network_reason};
+use crate::Vault;
+use crate::select::CallOutcome;
+use crate::store::WorkspaceId;
+use crate::vault::VaultError;
+
+/// How a metered stream ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct StreamEnd {
+    /// The provider's terminal event arrived.
+    pub complete: bool,
+    /// The usage is the provider's (else estimated from what was seen).
+    pub reported: bool,
+    /// The provider's mid-stream error type or code, if it sent one.
+    pub error: Option<String>,
+    /// Bytes of visible output text received.
+    pub output_text_bytes: u64,
+}
+
+/// The meter of one streamed answer, for any HTTP client: feed it the body's
+/// bytes as they arrive, pass on what it gives back, and [`finish`](Metering::finish)
+/// when the body ends, breaks or is abandoned.
+#[derive(Debug)]
+pub struct Metering {
+    plan: CallPlan,
+    attempt: Attempt,
+    status: u16,
+    headers: HeaderMap,
+    meter: StreamMeter,
+}
+
+impl Metering {
+    /// Feed the next bytes; appends to `out` the bytes for the caller (the
+    /// same bytes, except what byok added to the request is hidden).
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        self.meter.feed(chunk, out);
+    }
+
+    /// Settle (exactly once) with the provider's usage, or the estimate of what
+    /// was seen; appends to `out` any bytes still held back.
+    ///
+    /// # Errors
+    /// Ledger and store errors.
+    pub async fn finish(self, out: &mut Vec<u8>) -> Result<Called, VaultError> {
+        let Metering {
+            plan,
+            attempt,
+            status,
+            headers,
+            meter,
+        } = self;
+        let metered: Metered = meter.finish(out);
+        plan.vault()
+            .record_outcome(attempt.lease(), CallOutcome::Success)
+            .await?;
+        let usage: Usage = metered.usage;
+        let cost = plan.settle(&attempt, Some(usage), !metered.reported).await?;
+        let mut called = plan.called(&attempt, status, headers, Some(usage), cost);
+        called.stream = Some(StreamEnd {
+            complete: metered.complete,
+            reported: metered.reported,
+            error: metered.error,
+            output_text_bytes: metered.output_text_bytes,
+        });
+        Ok(called)
+    }
+}
+
+impl CallPlan {
+    /// Meter the streamed answer to `attempt` whose status is a success
+    /// (a refusal is read whole with [`CallPlan::complete`]).
+    pub fn meter(mut self, attempt: Attempt, status: u16, headers: HeaderMap) -> Metering {
+        self.count_attempt();
+        let format = match self.api() {
+            Api::OpenAiChat => StreamFormat::OpenAiChat,
+            Api::OpenAiResponses => StreamFormat::OpenAiResponses,
+            Api::AnthropicMessages => StreamFormat::Anthropic,
+            _ => StreamFormat::GeminiSse,
+        };
+        let meter = StreamMeter::new(format, self.model(), self.input_estimate())
+            .hide_injected_usage(self.injected_usage);
+        Metering {
+            plan: self,
+            attempt,
+            status,
+            headers,
+            meter,
+        }
+    }
+}
+
+/// A streamed call in progress: read it with [`next_chunk`](CallStream::next_chunk),
+/// end it with [`finish`](CallStream::finish). Dropped unfinished, it settles
+/// in the background with what was seen.
+#[derive(Debug)]
+pub struct CallStream {
+    metering: Option<Metering>,
+    response: Option<reqwest::Response>,
+    status: u16,
+    headers: HeaderMap,
+    done: Option<Result<Called, VaultError>>,
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl CallStream {
+    /// The provider's status (a success: refusals are errors of
+    /// [`Vault::call_stream`], with fallbacks taken first).
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The provider's response headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The next bytes of the stream as they arrive; `None` at the end (the
+    /// call is then settled: [`finish`](CallStream::finish) returns the summary).
+    pub async fn next_chunk(&mut self) -> Option<Result<Vec<u8>, VaultError>> {
+        loop {
+            let response = self.response.as_mut()?;
+            let metering = self.metering.as_mut()?;
+            let mut out = Vec::new();
+            match response.chunk().await {
+                Ok(Some(bytes)) => {
+                    metering.feed(&bytes, &mut out);
+                    if out.is_empty() {
+                        continue;
+                    }
+                    return Some(Ok(out));
+                }
+                Ok(None) => {
+                    self.response = None;
+                    let result = self.settle(&mut out).await;
+                    let failed = result.as_ref().err().cloned();
+                    self.done = Some(result);
+                    if let Some(e) = failed {
+                        return Some(Err(e));
+                    }
+                    return (!out.is_empty()).then_some(Ok(out));
+                }
+                Err(e) => {
+                    // The connection broke mid-stream: settle with what was seen.
+                    self.response = None;
+                    let result = self.settle(&mut out).await;
+                    self.done = Some(result);
+                    return Some(Err(VaultError::CallFailed {
+                        reason: format!("{} mid-stream", network_reason(&e)),
+                    }));
+                }
+            }
+        }
+    }
+
+    async fn settle(&mut self, out: &mut Vec<u8>) -> Result<Called, VaultError> {
+        match self.metering.take() {
+            Some(m) => m.finish(out).await,
+            None => Err(VaultError::InvalidRequest {
+                reason: "the stream was already settled",
+            }),
+        }
+    }
+
+    /// End the call: settles with what was seen if the stream did not end by
+    /// itself (the caller stopped reading), and returns the summary: key,
+    /// fallbacks, usage, labelled cost.
+    ///
+    /// # Errors
+    /// Ledger and store errors.
+    pub async fn finish(mut self) -> Result<Called, VaultError> {
+        if let Some(done) = self.done.take() {
+            return done;
+        }
+        self.response = None;
+        let mut out = Vec::new();
+        self.settle(&mut out).await
+    }
+}
+
+impl Drop for CallStream {
+    fn drop(&mut self) {
+        if let (Some(metering), Some(runtime)) = (self.metering.take(), self.runtime.take()) {
+            // Dropped mid-stream: settle in the background, exactly once.
+            runtime.spawn(async move {
+                let mut out = Vec::new();
+                if let Err(e) = metering.finish(&mut out).await {
+                    tracing::warn!(code = e.code(), "a dropped stream could not be settled");
+                }
+            });
+        }
+    }
+}
+
+impl Vault {
+    /// Make `call` as a stream: the same key choice, reservation, retries and
+    /// fallbacks as [`Vault::call`] (all before the first byte reaches the
+    /// caller), then the provider's bytes as they arrive, metered.
+    ///
+    /// # Errors
+    /// As [`Vault::call`], for everything before the stream starts.
+    pub async fn call_stream(
+        &self,
+        workspace: &WorkspaceId,
+        call: Call,
+    ) -> Result<CallStream, VaultError> {
+        let mut plan = self.plan(workspace, call.stream(true))?;
+        let client = self.http_client()?;
+        let mut attempt = plan.next_attempt().await?;
+        loop {
+            let sent = attempt.to_reqwest(&client).send().await;
+            let response = match sent {
+                Err(e) => return Err(plan.failed(attempt, network_reason(&e)).await),
+                Ok(r) => r,
+            };
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            if (200..300).contains(&status) {
+                let metering = plan.meter(attempt, status, headers.clone());
+                return Ok(CallStream {
+                    metering: Some(metering),
+                    response: Some(response),
+                    status,
+                    headers,
+                    done: None,
+                    runtime: tokio::runtime::Handle::try_current().ok(),
+                });
+            }
+            let body = match response.bytes().await {
+                Ok(b) => b.to_vec(),
+                Err(e) => return Err(plan.failed(attempt, network_reason(&e)).await),
+            };
+            attempt = match plan.complete(attempt, status, &headers, body).await? {
+                Step::Done(_) => {
+                    return Err(VaultError::InvalidRequest {
+                        reason: "a refusal cannot complete a stream",
+                    });
+                }
+                Step::Retry { attempt, wait } => {
+                    tokio::time::sleep(wait).await;
+                    attempt
+                }
+                Step::FallBack(_) => plan.next_attempt().await?,
+            };
+        }
+    }
+}

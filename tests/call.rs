@@ -1,0 +1,430 @@
+//! `Vault::call` and `Vault::call_stream` against the testkit's mock providers:
+//! the settled amount is the cost of the provider's usage, fallbacks on refused
+//! keys (one request each, quota never retried), fail-closed, budget denial
+//! before any request, retries of rate limits, and broken streams settled once
+//! as `estimated` with nonzero output.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use byok::call::{Call, FallbackPolicy};
+use byok::guard::{Budget, Guard, Label, MemoryLedger, Period, Scope, Usd};
+use byok::keys::{KeyKind, Provider, SecretString, fake};
+use byok::store::{MasterKey, MasterKeySource, MemoryStore, WorkspaceId};
+use byok::verify::{RetryPolicy, Verifier, VerifierConfig};
+use byok::{NewKey, Vault, VaultError, VerifyPolicy};
+use byok_testkit::{Endpoint, MockAnthropic, MockGemini, MockOpenAi, MockProvider, Scenario};
+use serde_json::{Value, json};
+
+const PROMPT: &str = "The quick brown fox jumps over the lazy dog";
+
+fn kind(provider: Provider) -> KeyKind {
+    match provider {
+        Provider::OpenAi => KeyKind::Project,
+        Provider::Anthropic => KeyKind::Api,
+        _ => KeyKind::Standard,
+    }
+}
+
+/// A vault whose verifier sends `provider`'s calls to `mock`, a memory ledger
+/// with a $5 workspace budget, and `keys` keys of `provider` (the first primary).
+struct World {
+    vault: Vault,
+    guard: Guard,
+    ws: WorkspaceId,
+    keys: Vec<String>,
+}
+
+async fn world(provider: Provider, mock: &MockProvider, keys: usize) -> World {
+    let config = VerifierConfig::default()
+        .base_url(provider, &mock.uri())
+        .retry(
+            RetryPolicy::default()
+                .with_backoff(Duration::from_millis(5), Duration::from_millis(20))
+                .with_jitter(0.0),
+        );
+    let guard = Guard::new(Arc::new(MemoryLedger::new()));
+    let vault = Vault::builder()
+        .store(Arc::new(MemoryStore::new()))
+        .master_key(MasterKeySource::Base64(
+            MasterKey::generate().unwrap().to_base64(),
+        ))
+        .verifier(Verifier::new(config).unwrap())
+        .verify_policy(VerifyPolicy::Skip)
+        .guard(guard.clone())
+        .build()
+        .await
+        .unwrap();
+    let ws = WorkspaceId::new("acme").unwrap();
+    guard
+        .set_budget(&Budget::new(
+            Scope::workspace("acme"),
+            Usd::from_dollars(5),
+            Period::Month,
+        ))
+        .await
+        .unwrap();
+    let mut raw = Vec::new();
+    for n in 0..keys {
+        let key = fake::key(provider, kind(provider), 100 + n as u64);
+        let mut new = NewKey::new(ws.clone(), SecretString::from(key.clone()), format!("k{n}"));
+        if n > 0 {
+            new = new.backup(n as u32);
+        }
+        vault.add(new).await.unwrap();
+        raw.push(key);
+    }
+    World {
+        vault,
+        guard,
+        ws,
+        keys: raw,
+    }
+}
+
+fn call_for(provider: Provider, cap: u64) -> Call {
+    match provider {
+        Provider::OpenAi => Call::openai_chat(json!({"model": "gpt-4o-mini", "max_completion_tokens": cap,
+            "messages": [{"role": "user", "content": PROMPT}]})),
+        Provider::Anthropic => Call::anthropic(json!({"model": "claude-haiku-4-5", "max_tokens": cap,
+            "messages": [{"role": "user", "content": PROMPT}]})),
+        _ => Call::gemini(
+            "gemini-2.5-flash",
+            json!({"contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
+                   "generationConfig": {"maxOutputTokens": cap}}),
+        ),
+    }
+}
+
+async fn start(provider: Provider, scenario: Scenario) -> MockProvider {
+    let b = match provider {
+        Provider::OpenAi => MockOpenAi::builder(),
+        Provider::Anthropic => MockAnthropic::builder(),
+        _ => MockGemini::builder(),
+    };
+    b.scenario(scenario).start().await
+}
+
+async fn spent(w: &World) -> Usd {
+    w.guard
+        .status(&Scope::workspace("acme"))
+        .await
+        .unwrap()
+        .unwrap()
+        .spent
+}
+
+async fn held(w: &World) -> Usd {
+    w.guard
+        .status(&Scope::workspace("acme"))
+        .await
+        .unwrap()
+        .unwrap()
+        .held
+}
+
+#[tokio::test]
+async fn a_call_settles_exactly_the_cost_of_the_providers_usage() {
+    for provider in Provider::ALL {
+        let mock = start(provider, Scenario::Valid).await;
+        let w = world(provider, &mock, 1).await;
+        let called = w.vault.call(&w.ws, call_for(provider, 5)).await.unwrap();
+        assert_eq!(called.status, 200, "{provider}");
+        let usage = called.usage.expect("the provider's usage");
+        assert_eq!(usage.prompt_tokens(), 9, "{provider}: the mock's count of the prompt");
+        assert_eq!(usage.completion_tokens(), 5, "{provider}");
+        let cost = called.cost.expect("a cost");
+        assert_eq!(cost.label, Label::Estimated);
+        let exact = w.guard.cost_of(&called.model, &usage).unwrap();
+        assert_eq!(cost, exact);
+        assert_eq!(spent(&w).await, exact.usd.unwrap(), "{provider}: settled = cost(usage)");
+        assert_eq!(held(&w).await, Usd::ZERO, "{provider}: no hold left");
+        assert!(called.fallbacks.is_empty() && called.attempts == 1);
+        assert_eq!(called.key.label, "k0");
+        let text = called.json().unwrap().to_string();
+        assert!(text.contains("This is the mock answer"), "{text}");
+        // The key went in the provider's header, never the URL.
+        let sent = mock.requests().await;
+        assert_eq!(sent.len(), 1);
+        assert!(sent[0].query.is_none() || !sent[0].query.as_deref().unwrap().contains("key="));
+    }
+}
+
+#[tokio::test]
+async fn a_refused_key_falls_back_once_and_is_benched() {
+    for (scenario, code) in [(Scenario::InvalidKey, "invalid"), (Scenario::NoCredits, "no_credits")] {
+        for provider in Provider::ALL {
+            let mut w_keys = Vec::new();
+            for n in 0..2u64 {
+                w_keys.push(fake::key(provider, kind(provider), 100 + n));
+            }
+            let b = match provider {
+                Provider::OpenAi => MockOpenAi::builder(),
+                Provider::Anthropic => MockAnthropic::builder(),
+                _ => MockGemini::builder(),
+            };
+            let mock = b.scenario_for_key(&w_keys[0], scenario.clone()).start().await;
+            let w = world(provider, &mock, 2).await;
+            assert_eq!(w.keys, w_keys);
+            let called = w.vault.call(&w.ws, call_for(provider, 5)).await.unwrap();
+            let what = format!("{provider} {code}");
+            assert_eq!(called.key.label, "k1", "{what}: the backup answered");
+            assert_eq!(called.fallbacks.len(), 1, "{what}");
+            assert_eq!(called.fallbacks[0].verdict.as_str(), code, "{what}");
+            assert_eq!(called.fallbacks[0].key.label, "k0");
+            assert_eq!(called.attempts, 2, "{what}: one request each, quota never retried");
+            let billable = mock.count(Endpoint::Billable).await;
+            assert_eq!(billable, 2, "{what}");
+            // Only the backup's call is billed.
+            let exact = w.guard.cost_of(&called.model, &called.usage.unwrap()).unwrap();
+            assert_eq!(spent(&w).await, exact.usd.unwrap(), "{what}");
+            assert_eq!(held(&w).await, Usd::ZERO, "{what}");
+            // The refused key is benched: the next call goes straight to the backup.
+            mock.clear_requests();
+            let again = w.vault.call(&w.ws, call_for(provider, 5)).await.unwrap();
+            assert_eq!(again.key.label, "k1");
+            assert!(again.fallbacks.is_empty());
+            assert_eq!(again.skipped.len(), 1, "{what}: the benched primary is passed over");
+            assert_eq!(mock.requests().await.len(), 1);
+        }
+    }
+}
+
+#[tokio::test]
+async fn no_usable_key_fails_closed_and_never_policy_stops_at_the_refusal() {
+    let mock = start(Provider::OpenAi, Scenario::InvalidKey).await;
+    let w = world(Provider::OpenAi, &mock, 1).await;
+    let e = w.vault.call(&w.ws, call_for(Provider::OpenAi, 5)).await.unwrap_err();
+    assert_eq!(e.code(), "no_usable_key", "{e}");
+    assert_eq!(held(&w).await, Usd::ZERO);
+    assert_eq!(spent(&w).await, Usd::ZERO);
+    // Another workspace's key is never used.
+    let other = WorkspaceId::new("other").unwrap();
+    let e = w.vault.call(&other, call_for(Provider::OpenAi, 5)).await.unwrap_err();
+    match e {
+        VaultError::NoUsableKey { skipped, .. } => assert!(skipped.is_empty()),
+        other => panic!("{other:?}"),
+    }
+
+    let mock = start(Provider::Anthropic, Scenario::InvalidKey).await;
+    let w = world(Provider::Anthropic, &mock, 2).await;
+    let e = w
+        .vault
+        .call(&w.ws, call_for(Provider::Anthropic, 5).fallback(FallbackPolicy::Never))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "provider_refused", "{e}");
+    let VaultError::ProviderRefused { verdict, status, fallbacks, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!((verdict.as_str(), *status, fallbacks.len()), ("invalid", 401, 1));
+    assert_eq!(mock.requests().await.len(), 1, "the backup was not tried");
+}
+
+#[tokio::test]
+async fn a_denied_budget_sends_nothing() {
+    let mock = start(Provider::OpenAi, Scenario::Valid).await;
+    let w = world(Provider::OpenAi, &mock, 1).await;
+    w.guard
+        .set_budget(&Budget::new(
+            Scope::workspace("acme"),
+            Usd::parse("0.000001").unwrap(),
+            Period::Month,
+        ))
+        .await
+        .unwrap();
+    let e = w.vault.call(&w.ws, call_for(Provider::OpenAi, 4000)).await.unwrap_err();
+    assert_eq!(e.code(), "budget_denied", "{e}");
+    assert!(e.to_string().contains("limit"), "{e}");
+    assert!(e.hint().is_some());
+    assert!(mock.requests().await.is_empty(), "nothing was sent");
+}
+
+#[tokio::test]
+async fn a_rate_limit_with_a_hint_is_waited_out_on_the_same_key() {
+    for provider in Provider::ALL {
+        let mock = start(
+            provider,
+            Scenario::RateLimited {
+                times: 1,
+                retry_after: Duration::from_millis(10),
+            },
+        )
+        .await;
+        let w = world(provider, &mock, 2).await;
+        let called = w.vault.call(&w.ws, call_for(provider, 5)).await.unwrap();
+        assert_eq!(called.attempts, 2, "{provider}");
+        assert_eq!(called.key.label, "k0", "{provider}: a rate limit is not the key's fault");
+        assert!(called.fallbacks.is_empty());
+        assert_eq!(held(&w).await, Usd::ZERO);
+    }
+    // A long rate limit is not waited for: the refusal comes at once, the hold released.
+    let mock = start(
+        Provider::OpenAi,
+        Scenario::RateLimited {
+            times: 9,
+            retry_after: Duration::from_secs(3600),
+        },
+    )
+    .await;
+    let w = world(Provider::OpenAi, &mock, 1).await;
+    let e = w.vault.call(&w.ws, call_for(Provider::OpenAi, 5)).await.unwrap_err();
+    let VaultError::ProviderRefused { verdict, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(verdict.as_str(), "rate_limited");
+    assert_eq!(held(&w).await, Usd::ZERO);
+    assert_eq!(spent(&w).await, Usd::ZERO);
+}
+
+#[tokio::test]
+async fn a_call_without_a_model_is_refused_before_anything() {
+    let mock = start(Provider::OpenAi, Scenario::Valid).await;
+    let w = world(Provider::OpenAi, &mock, 1).await;
+    let e = w
+        .vault
+        .call(&w.ws, Call::openai_chat(json!({"messages": []})))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "invalid_request");
+    assert!(mock.requests().await.is_empty());
+    let _ = Value::Null;
+}
+
+fn stream_call_for(provider: Provider) -> Call {
+    call_for(provider, 1000).stream(true)
+}
+
+/// Read a stream to its end; the bytes the caller got.
+async fn drain(stream: &mut byok::call::CallStream) -> (Vec<u8>, Option<VaultError>) {
+    let mut got = Vec::new();
+    while let Some(chunk) = stream.next_chunk().await {
+        match chunk {
+            Ok(bytes) => got.extend(bytes),
+            Err(e) => return (got, Some(e)),
+        }
+    }
+    (got, None)
+}
+
+#[tokio::test]
+async fn a_stream_is_passed_through_and_settled_with_the_providers_usage() {
+    for provider in Provider::ALL {
+        let mock = start(provider, Scenario::Valid).await;
+        let w = world(provider, &mock, 1).await;
+        let mut stream = w.vault.call_stream(&w.ws, stream_call_for(provider)).await.unwrap();
+        assert_eq!(stream.status(), 200);
+        let (got, error) = drain(&mut stream).await;
+        assert!(error.is_none(), "{provider}: {error:?}");
+        let text = String::from_utf8(got).unwrap();
+        let called = stream.finish().await.unwrap();
+        let end = called.stream.clone().unwrap();
+        assert!(end.complete && end.reported, "{provider}: {end:?}");
+        let usage = called.usage.unwrap();
+        assert_eq!(usage.prompt_tokens(), 9, "{provider}");
+        assert_eq!(usage.completion_tokens(), 12, "{provider}");
+        let exact = w.guard.cost_of(&called.model, &usage).unwrap();
+        assert_eq!(called.cost, Some(exact));
+        assert_eq!(spent(&w).await, exact.usd.unwrap(), "{provider}: settled once, exactly");
+        assert_eq!(held(&w).await, Usd::ZERO);
+        // The caller got the stream it asked for: OpenAI's usage chunk was asked for by byok,
+        // so it is not in the caller's bytes.
+        if provider == Provider::OpenAi {
+            assert!(text.contains("data: [DONE]"), "{text}");
+            assert!(!text.contains("\"usage\""), "{text}");
+            let sent = mock.requests().await[0].body_json().unwrap();
+            assert_eq!(sent["stream_options"]["include_usage"], true);
+        }
+        for word in ["This", " is", " the", " mock", " answer"] {
+            assert!(text.contains(word), "{provider}: {text}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn broken_streams_settle_once_as_estimated_never_zero() {
+    let scenarios = [
+        Scenario::StreamCut { after: 3 },
+        Scenario::StreamError { after: 3 },
+    ];
+    for scenario in scenarios {
+        for provider in Provider::ALL {
+            let mock = start(provider, scenario.clone()).await;
+            let w = world(provider, &mock, 1).await;
+            let mut stream = w.vault.call_stream(&w.ws, stream_call_for(provider)).await.unwrap();
+            let (_, error) = drain(&mut stream).await;
+            let what = format!("{provider} {}", scenario.name());
+            if matches!(scenario, Scenario::StreamCut { .. }) {
+                assert_eq!(error.map(|e| e.code()), Some("network_error"), "{what}");
+            }
+            let called = stream.finish().await.unwrap();
+            let end = called.stream.clone().unwrap();
+            assert!(!end.reported, "{what}");
+            if matches!(scenario, Scenario::StreamError { .. }) {
+                assert!(end.error.is_some(), "{what}: {end:?}");
+            }
+            let usage = called.usage.unwrap();
+            assert!(usage.prompt_tokens() > 0, "{what}");
+            assert!(usage.completion_tokens() > 0, "{what}: output counted from the text seen");
+            let cost = called.cost.unwrap();
+            assert_eq!(cost.label, Label::Estimated, "{what}");
+            let settled = spent(&w).await;
+            assert!(settled > Usd::ZERO, "{what}: never $0");
+            assert_eq!(settled, cost.usd.unwrap(), "{what}");
+            assert_eq!(held(&w).await, Usd::ZERO, "{what}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_stream_settles_in_the_background_once() {
+    for provider in Provider::ALL {
+        let mock = start(
+            provider,
+            Scenario::StreamStall {
+                after: 3,
+                stall: Duration::from_secs(30),
+            },
+        )
+        .await;
+        let w = world(provider, &mock, 1).await;
+        let mut stream = w.vault.call_stream(&w.ws, stream_call_for(provider)).await.unwrap();
+        // Read until some text arrived, then walk away.
+        let first = stream.next_chunk().await.unwrap().unwrap();
+        assert!(!first.is_empty());
+        drop(stream);
+        let mut settled = Usd::ZERO;
+        for _ in 0..200 {
+            settled = spent(&w).await;
+            if settled > Usd::ZERO {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(settled > Usd::ZERO, "{provider}: the drop settled, not $0");
+        assert_eq!(held(&w).await, Usd::ZERO, "{provider}: no hold outlives the call");
+    }
+}
+
+#[tokio::test]
+async fn a_stream_refused_before_its_first_byte_falls_back_like_a_call() {
+    let keys: Vec<String> = (0..2u64)
+        .map(|n| fake::key(Provider::Anthropic, KeyKind::Api, 100 + n))
+        .collect();
+    let mock = MockAnthropic::builder()
+        .scenario_for_key(&keys[0], Scenario::NoCredits)
+        .start()
+        .await;
+    let w = world(Provider::Anthropic, &mock, 2).await;
+    let mut stream = w
+        .vault
+        .call_stream(&w.ws, stream_call_for(Provider::Anthropic))
+        .await
+        .unwrap();
+    let (_, error) = drain(&mut stream).await;
+    assert!(error.is_none());
+    let called = stream.finish().await.unwrap();
+    assert_eq!(called.key.label, "k1");
+    assert_eq!(called.fallbacks.len(), 1);
+    assert_eq!(called.fallbacks[0].verdict.as_str(), "no_credits");
+}
