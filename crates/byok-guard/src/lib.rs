@@ -11,6 +11,7 @@
 //!   [`MemoryLedger`], and behind features `SqliteLedger` (`sqlite`, default),
 //!   `PostgresLedger` (`postgres`), `RedisLedger` (`redis`); [`ledger::open`] takes
 //!   `memory:`, `sqlite:PATH`, `postgres://…`, `redis://…`.
+//! - [`meter`]: usage metered from a provider's stream as it passes through (cut, errored or complete).
 //! - [`sync`]: the providers' own cost reports (admin keys) and drift from our estimates.
 //!
 //! Pricing rules, label meanings, estimate accuracy per provider and budget
@@ -46,6 +47,7 @@ mod error;
 mod estimate;
 mod guard;
 pub mod ledger;
+pub mod meter;
 mod money;
 pub mod price;
 pub mod request;
