@@ -13,11 +13,9 @@
 
 use std::sync::Arc;
 
-use byok::guard::{
-    Actual, Admission, Budget, CallRequest, Guard, Period, Prompt, Scope, Usage, Usd, ledger,
-};
+use byok::call::Call;
+use byok::guard::{Budget, Guard, Period, Scope, Usd, ledger};
 use byok::keys::{KeyKind, Provider, SecretString, fake, normalize};
-use byok::select::CallOutcome;
 use byok::store::{MasterKey, MasterKeySource, SqliteStore, WorkspaceId};
 use byok::verify::{Depth, Verifier, VerifierConfig};
 use byok::{NewKey, Vault, VaultError};
@@ -113,7 +111,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
-    println!("\n== 4. Calls: reserve the budget, call with the selected key, settle ==\n");
+    println!("\n== 4. Calls: one line from \"which key\" to \"what it cost\" ==\n");
     let budget = Scope::workspace("acme");
     let guard = vault.guard().expect("configured above");
     guard
@@ -121,69 +119,53 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             &Budget::new(budget.clone(), Usd::from_dollars(5), Period::Month).alerts([50, 80, 100]),
         )
         .await?;
-    let http = reqwest::Client::new();
+    let body = serde_json::json!({"model": "gpt-4o-mini", "max_completion_tokens": 50,
+        "messages": [{"role": "user", "content": "Hello"}]});
     for call in 1..=3 {
         if call == 2 {
             openai.set_scenario(Scenario::NoCredits); // the primary's account runs dry
             println!("(the primary's account runs out of credits)");
         }
-        let lease = vault.select(&ws, Provider::OpenAi).await?;
-        for s in lease.skipped() {
-            println!(
-                "call {call}: skipped {} {}: {}",
-                s.label,
-                s.masked,
-                s.reason.message()
-            );
-        }
-        // Hold the worst case for this model and prompt (every output token used).
-        let request = CallRequest {
-            scopes: lease.scopes(),
-            model: "gpt-4o-mini",
-            prompt: Prompt::Text("Hello"),
-            max_output_tokens: Some(50),
-        };
-        let Admission::Reserved(hold) = guard.reserve(&request).await? else {
-            println!("call {call}: over budget, not sent");
-            continue;
-        };
-        let answer = http
-            .post(format!("{}/v1/chat/completions", openai.uri()))
-            .bearer_auth(lease.key().expose_secret())
-            .json(&serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}], "max_completion_tokens": 50}))
-            .send()
-            .await?;
-        let status = answer.status().as_u16();
-        let body = answer.bytes().await?;
-        let verdict = vault
-            .report(
-                &lease,
-                CallOutcome::HttpError {
-                    status,
-                    body: &body,
-                },
-            )
-            .await?;
-        if status == 200 {
-            let usage = Usage::from_json(std::str::from_utf8(&body)?)?;
-            let cost = guard.prices().cost("gpt-4o-mini", &usage)?;
-            guard.settle(&hold, Actual::Usage(usage)).await?;
-            let usd = cost.usd.map_or_else(|| "n/a".into(), |u| format!("${u}"));
-            println!(
-                "call {call}: {} answered with {}: {usd} ({})",
-                lease.view().label,
-                lease.view().masked,
-                cost.label.human()
-            );
-        } else {
-            guard.release(hold.id).await?;
-            println!(
-                "call {call}: {} answered {status}: {} (reported; the key is benched)",
-                lease.view().label,
-                verdict.message()
-            );
+        // Select the key, hold the worst case, send, fall back on a refused key, settle.
+        match vault.call(&ws, Call::openai_chat(body.clone())).await {
+            Ok(called) => {
+                for f in &called.fallbacks {
+                    println!(
+                        "call {call}: {} {} refused ({}), benched; falling back",
+                        f.key.label,
+                        f.key.masked,
+                        f.verdict.as_str()
+                    );
+                }
+                let cost = called.cost.expect("a priced model");
+                let usd = cost.usd.map_or_else(|| "n/a".into(), |u| format!("${u}"));
+                println!(
+                    "call {call}: {} answered with {}: {usd} ({})",
+                    called.key.label,
+                    called.key.masked,
+                    cost.label.human()
+                );
+            }
+            Err(e) => println!("call {call}: not made [{}] {e}", e.code()),
         }
     }
+
+    // A streamed call: the provider's bytes as they arrive, metered on the way.
+    let streamed = Call::openai_chat(body.clone()).stream(true);
+    let mut stream = vault.call_stream(&ws, streamed).await?;
+    let mut bytes = 0;
+    while let Some(chunk) = stream.next_chunk().await {
+        bytes += chunk?.len();
+    }
+    let called = stream.finish().await?;
+    let cost = called.cost.expect("a priced model");
+    println!(
+        "stream: {bytes} bytes passed through; {} tokens in, {} out: ${} ({})",
+        called.usage.map_or(0, |u| u.prompt_tokens()),
+        called.usage.map_or(0, |u| u.completion_tokens()),
+        cost.usd.map_or_else(|| "n/a".into(), |u| u.to_string()),
+        cost.label.human()
+    );
     let s = guard.status(&budget).await?.expect("set above");
     println!(
         "\nbudget {budget}: spent ${} of ${} this month, ${} held, ${} remaining",

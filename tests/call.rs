@@ -84,10 +84,14 @@ async fn world(provider: Provider, mock: &MockProvider, keys: usize) -> World {
 
 fn call_for(provider: Provider, cap: u64) -> Call {
     match provider {
-        Provider::OpenAi => Call::openai_chat(json!({"model": "gpt-4o-mini", "max_completion_tokens": cap,
-            "messages": [{"role": "user", "content": PROMPT}]})),
-        Provider::Anthropic => Call::anthropic(json!({"model": "claude-haiku-4-5", "max_tokens": cap,
-            "messages": [{"role": "user", "content": PROMPT}]})),
+        Provider::OpenAi => {
+            Call::openai_chat(json!({"model": "gpt-4o-mini", "max_completion_tokens": cap,
+            "messages": [{"role": "user", "content": PROMPT}]}))
+        }
+        Provider::Anthropic => {
+            Call::anthropic(json!({"model": "claude-haiku-4-5", "max_tokens": cap,
+            "messages": [{"role": "user", "content": PROMPT}]}))
+        }
         _ => Call::gemini(
             "gemini-2.5-flash",
             json!({"contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
@@ -131,13 +135,21 @@ async fn a_call_settles_exactly_the_cost_of_the_providers_usage() {
         let called = w.vault.call(&w.ws, call_for(provider, 5)).await.unwrap();
         assert_eq!(called.status, 200, "{provider}");
         let usage = called.usage.expect("the provider's usage");
-        assert_eq!(usage.prompt_tokens(), 9, "{provider}: the mock's count of the prompt");
+        assert_eq!(
+            usage.prompt_tokens(),
+            9,
+            "{provider}: the mock's count of the prompt"
+        );
         assert_eq!(usage.completion_tokens(), 5, "{provider}");
         let cost = called.cost.expect("a cost");
         assert_eq!(cost.label, Label::Estimated);
         let exact = w.guard.cost_of(&called.model, &usage).unwrap();
         assert_eq!(cost, exact);
-        assert_eq!(spent(&w).await, exact.usd.unwrap(), "{provider}: settled = cost(usage)");
+        assert_eq!(
+            spent(&w).await,
+            exact.usd.unwrap(),
+            "{provider}: settled = cost(usage)"
+        );
         assert_eq!(held(&w).await, Usd::ZERO, "{provider}: no hold left");
         assert!(called.fallbacks.is_empty() && called.attempts == 1);
         assert_eq!(called.key.label, "k0");
@@ -152,7 +164,10 @@ async fn a_call_settles_exactly_the_cost_of_the_providers_usage() {
 
 #[tokio::test]
 async fn a_refused_key_falls_back_once_and_is_benched() {
-    for (scenario, code) in [(Scenario::InvalidKey, "invalid"), (Scenario::NoCredits, "no_credits")] {
+    for (scenario, code) in [
+        (Scenario::InvalidKey, "invalid"),
+        (Scenario::NoCredits, "no_credits"),
+    ] {
         for provider in Provider::ALL {
             let mut w_keys = Vec::new();
             for n in 0..2u64 {
@@ -163,7 +178,10 @@ async fn a_refused_key_falls_back_once_and_is_benched() {
                 Provider::Anthropic => MockAnthropic::builder(),
                 _ => MockGemini::builder(),
             };
-            let mock = b.scenario_for_key(&w_keys[0], scenario.clone()).start().await;
+            let mock = b
+                .scenario_for_key(&w_keys[0], scenario.clone())
+                .start()
+                .await;
             let w = world(provider, &mock, 2).await;
             assert_eq!(w.keys, w_keys);
             let called = w.vault.call(&w.ws, call_for(provider, 5)).await.unwrap();
@@ -172,11 +190,17 @@ async fn a_refused_key_falls_back_once_and_is_benched() {
             assert_eq!(called.fallbacks.len(), 1, "{what}");
             assert_eq!(called.fallbacks[0].verdict.as_str(), code, "{what}");
             assert_eq!(called.fallbacks[0].key.label, "k0");
-            assert_eq!(called.attempts, 2, "{what}: one request each, quota never retried");
+            assert_eq!(
+                called.attempts, 2,
+                "{what}: one request each, quota never retried"
+            );
             let billable = mock.count(Endpoint::Billable).await;
             assert_eq!(billable, 2, "{what}");
             // Only the backup's call is billed.
-            let exact = w.guard.cost_of(&called.model, &called.usage.unwrap()).unwrap();
+            let exact = w
+                .guard
+                .cost_of(&called.model, &called.usage.unwrap())
+                .unwrap();
             assert_eq!(spent(&w).await, exact.usd.unwrap(), "{what}");
             assert_eq!(held(&w).await, Usd::ZERO, "{what}");
             // The refused key is benched: the next call goes straight to the backup.
@@ -184,7 +208,11 @@ async fn a_refused_key_falls_back_once_and_is_benched() {
             let again = w.vault.call(&w.ws, call_for(provider, 5)).await.unwrap();
             assert_eq!(again.key.label, "k1");
             assert!(again.fallbacks.is_empty());
-            assert_eq!(again.skipped.len(), 1, "{what}: the benched primary is passed over");
+            assert_eq!(
+                again.skipped.len(),
+                1,
+                "{what}: the benched primary is passed over"
+            );
             assert_eq!(mock.requests().await.len(), 1);
         }
     }
@@ -194,13 +222,21 @@ async fn a_refused_key_falls_back_once_and_is_benched() {
 async fn no_usable_key_fails_closed_and_never_policy_stops_at_the_refusal() {
     let mock = start(Provider::OpenAi, Scenario::InvalidKey).await;
     let w = world(Provider::OpenAi, &mock, 1).await;
-    let e = w.vault.call(&w.ws, call_for(Provider::OpenAi, 5)).await.unwrap_err();
+    let e = w
+        .vault
+        .call(&w.ws, call_for(Provider::OpenAi, 5))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "no_usable_key", "{e}");
     assert_eq!(held(&w).await, Usd::ZERO);
     assert_eq!(spent(&w).await, Usd::ZERO);
     // Another workspace's key is never used.
     let other = WorkspaceId::new("other").unwrap();
-    let e = w.vault.call(&other, call_for(Provider::OpenAi, 5)).await.unwrap_err();
+    let e = w
+        .vault
+        .call(&other, call_for(Provider::OpenAi, 5))
+        .await
+        .unwrap_err();
     match e {
         VaultError::NoUsableKey { skipped, .. } => assert!(skipped.is_empty()),
         other => panic!("{other:?}"),
@@ -210,14 +246,26 @@ async fn no_usable_key_fails_closed_and_never_policy_stops_at_the_refusal() {
     let w = world(Provider::Anthropic, &mock, 2).await;
     let e = w
         .vault
-        .call(&w.ws, call_for(Provider::Anthropic, 5).fallback(FallbackPolicy::Never))
+        .call(
+            &w.ws,
+            call_for(Provider::Anthropic, 5).fallback(FallbackPolicy::Never),
+        )
         .await
         .unwrap_err();
     assert_eq!(e.code(), "provider_refused", "{e}");
-    let VaultError::ProviderRefused { verdict, status, fallbacks, .. } = &e else {
+    let VaultError::ProviderRefused {
+        verdict,
+        status,
+        fallbacks,
+        ..
+    } = &e
+    else {
         panic!("{e:?}")
     };
-    assert_eq!((verdict.as_str(), *status, fallbacks.len()), ("invalid", 401, 1));
+    assert_eq!(
+        (verdict.as_str(), *status, fallbacks.len()),
+        ("invalid", 401, 1)
+    );
     assert_eq!(mock.requests().await.len(), 1, "the backup was not tried");
 }
 
@@ -233,7 +281,11 @@ async fn a_denied_budget_sends_nothing() {
         ))
         .await
         .unwrap();
-    let e = w.vault.call(&w.ws, call_for(Provider::OpenAi, 4000)).await.unwrap_err();
+    let e = w
+        .vault
+        .call(&w.ws, call_for(Provider::OpenAi, 4000))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "budget_denied", "{e}");
     assert!(e.to_string().contains("limit"), "{e}");
     assert!(e.hint().is_some());
@@ -254,7 +306,10 @@ async fn a_rate_limit_with_a_hint_is_waited_out_on_the_same_key() {
         let w = world(provider, &mock, 2).await;
         let called = w.vault.call(&w.ws, call_for(provider, 5)).await.unwrap();
         assert_eq!(called.attempts, 2, "{provider}");
-        assert_eq!(called.key.label, "k0", "{provider}: a rate limit is not the key's fault");
+        assert_eq!(
+            called.key.label, "k0",
+            "{provider}: a rate limit is not the key's fault"
+        );
         assert!(called.fallbacks.is_empty());
         assert_eq!(held(&w).await, Usd::ZERO);
     }
@@ -268,7 +323,11 @@ async fn a_rate_limit_with_a_hint_is_waited_out_on_the_same_key() {
     )
     .await;
     let w = world(Provider::OpenAi, &mock, 1).await;
-    let e = w.vault.call(&w.ws, call_for(Provider::OpenAi, 5)).await.unwrap_err();
+    let e = w
+        .vault
+        .call(&w.ws, call_for(Provider::OpenAi, 5))
+        .await
+        .unwrap_err();
     let VaultError::ProviderRefused { verdict, .. } = &e else {
         panic!("{e:?}")
     };
@@ -312,7 +371,11 @@ async fn a_stream_is_passed_through_and_settled_with_the_providers_usage() {
     for provider in Provider::ALL {
         let mock = start(provider, Scenario::Valid).await;
         let w = world(provider, &mock, 1).await;
-        let mut stream = w.vault.call_stream(&w.ws, stream_call_for(provider)).await.unwrap();
+        let mut stream = w
+            .vault
+            .call_stream(&w.ws, stream_call_for(provider))
+            .await
+            .unwrap();
         assert_eq!(stream.status(), 200);
         let (got, error) = drain(&mut stream).await;
         assert!(error.is_none(), "{provider}: {error:?}");
@@ -325,7 +388,11 @@ async fn a_stream_is_passed_through_and_settled_with_the_providers_usage() {
         assert_eq!(usage.completion_tokens(), 12, "{provider}");
         let exact = w.guard.cost_of(&called.model, &usage).unwrap();
         assert_eq!(called.cost, Some(exact));
-        assert_eq!(spent(&w).await, exact.usd.unwrap(), "{provider}: settled once, exactly");
+        assert_eq!(
+            spent(&w).await,
+            exact.usd.unwrap(),
+            "{provider}: settled once, exactly"
+        );
         assert_eq!(held(&w).await, Usd::ZERO);
         // The caller got the stream it asked for: OpenAI's usage chunk was asked for by byok,
         // so it is not in the caller's bytes.
@@ -351,7 +418,11 @@ async fn broken_streams_settle_once_as_estimated_never_zero() {
         for provider in Provider::ALL {
             let mock = start(provider, scenario.clone()).await;
             let w = world(provider, &mock, 1).await;
-            let mut stream = w.vault.call_stream(&w.ws, stream_call_for(provider)).await.unwrap();
+            let mut stream = w
+                .vault
+                .call_stream(&w.ws, stream_call_for(provider))
+                .await
+                .unwrap();
             let (_, error) = drain(&mut stream).await;
             let what = format!("{provider} {}", scenario.name());
             if matches!(scenario, Scenario::StreamCut { .. }) {
@@ -365,7 +436,10 @@ async fn broken_streams_settle_once_as_estimated_never_zero() {
             }
             let usage = called.usage.unwrap();
             assert!(usage.prompt_tokens() > 0, "{what}");
-            assert!(usage.completion_tokens() > 0, "{what}: output counted from the text seen");
+            assert!(
+                usage.completion_tokens() > 0,
+                "{what}: output counted from the text seen"
+            );
             let cost = called.cost.unwrap();
             assert_eq!(cost.label, Label::Estimated, "{what}");
             let settled = spent(&w).await;
@@ -388,7 +462,11 @@ async fn a_dropped_stream_settles_in_the_background_once() {
         )
         .await;
         let w = world(provider, &mock, 1).await;
-        let mut stream = w.vault.call_stream(&w.ws, stream_call_for(provider)).await.unwrap();
+        let mut stream = w
+            .vault
+            .call_stream(&w.ws, stream_call_for(provider))
+            .await
+            .unwrap();
         // Read until some text arrived, then walk away.
         let first = stream.next_chunk().await.unwrap().unwrap();
         assert!(!first.is_empty());
@@ -402,7 +480,11 @@ async fn a_dropped_stream_settles_in_the_background_once() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert!(settled > Usd::ZERO, "{provider}: the drop settled, not $0");
-        assert_eq!(held(&w).await, Usd::ZERO, "{provider}: no hold outlives the call");
+        assert_eq!(
+            held(&w).await,
+            Usd::ZERO,
+            "{provider}: no hold outlives the call"
+        );
     }
 }
 

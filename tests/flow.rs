@@ -197,7 +197,10 @@ async fn select_falls_back_and_report_benches_keys() {
 
     // A success on a benched key clears its mark.
     assert_eq!(
-        vault.record_outcome(&lease, CallOutcome::Success).await.unwrap(),
+        vault
+            .record_outcome(&lease, CallOutcome::Success)
+            .await
+            .unwrap(),
         Verdict::Valid
     );
 }

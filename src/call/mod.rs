@@ -26,21 +26,21 @@
 //! ```
 
 mod plan;
-// mod stream;
+mod stream;
 
 pub use plan::{Attempt, CallPlan, Step};
-
+pub use stream::{CallStream, Metering, StreamEnd};
 
 use byok_guard::{Cost, Usage};
 use reqwest::header::HeaderMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::Vault;
 use crate::keys::{Provider, VerdictCode};
 use crate::select::Skipped;
 use crate::store::{KeyId, Role as KeyRole, WorkspaceId};
 use crate::vault::{Lease, VaultError};
-use crate::Vault;
 
 /// Which provider API a call's body is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -235,7 +235,7 @@ pub struct Called {
     /// The model.
     pub model: String,
     /// How the stream ended (streamed calls only).
-    pub stream: Option<()>,
+    pub stream: Option<StreamEnd>,
 }
 
 impl Called {
@@ -267,7 +267,10 @@ impl Vault {
                     let status = response.status().as_u16();
                     let headers = response.headers().clone();
                     match response.bytes().await {
-                        Ok(body) => plan.complete(attempt, status, &headers, body.to_vec()).await?,
+                        Ok(body) => {
+                            plan.complete(attempt, status, &headers, body.to_vec())
+                                .await?
+                        }
                         Err(e) => return Err(plan.failed(attempt, network_reason(&e)).await),
                     }
                 }

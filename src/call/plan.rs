@@ -252,7 +252,10 @@ impl CallPlan {
                 reason: "the key cannot be sent in a header",
             })?;
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let base = config.base_url_of(provider).trim_end_matches('/').to_owned();
+        let base = config
+            .base_url_of(provider)
+            .trim_end_matches('/')
+            .to_owned();
         let stream = self.call.streams();
         let url = format!("{base}{}", self.call.api.path(&self.model, stream));
         Ok(Attempt {
@@ -339,7 +342,8 @@ impl CallPlan {
         let config = self.vault.verifier_config();
         let elapsed = self.started.elapsed();
         let left = config.deadline_limit().saturating_sub(elapsed);
-        let r = f64::from(jiff::Timestamp::now().subsec_nanosecond().unsigned_abs() % 1000) / 1000.0;
+        let r =
+            f64::from(jiff::Timestamp::now().subsec_nanosecond().unsigned_abs() % 1000) / 1000.0;
         if let Some(wait) = config.retry_policy().next_wait(
             self.attempts,
             classified.retryable,
@@ -375,7 +379,9 @@ impl CallPlan {
         estimated: bool,
     ) -> Result<Option<Cost>, VaultError> {
         let mut cost = match (self.vault.guard(), usage) {
-            (Some(guard), Some(u)) => Some(guard.cost_of(&self.model, &u).map_err(VaultError::Guard)?),
+            (Some(guard), Some(u)) => {
+                Some(guard.cost_of(&self.model, &u).map_err(VaultError::Guard)?)
+            }
             (None, Some(u)) => byok_guard::PriceBook::embedded().cost(&self.model, &u).ok(),
             (_, None) => None,
         };

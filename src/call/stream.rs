@@ -8,8 +8,8 @@
 //! (input from the request or the stream's first event, output counted from
 //! the text received), labelled `estimated`, never $0.
 
-use byok_guard::meter::{Metered, StreamFormat, StreamMeter};
 use byok_guard::Usage;
+use byok_guard::meter::{Metered, StreamFormat, StreamMeter};
 use reqwest::header::HeaderMap;
 use serde::Serialize;
 
@@ -71,7 +71,9 @@ impl Metering {
             .record_outcome(attempt.lease(), CallOutcome::Success)
             .await?;
         let usage: Usage = metered.usage;
-        let cost = plan.settle(&attempt, Some(usage), !metered.reported).await?;
+        let cost = plan
+            .settle(&attempt, Some(usage), !metered.reported)
+            .await?;
         let mut called = plan.called(&attempt, status, headers, Some(usage), cost);
         called.stream = Some(StreamEnd {
             complete: metered.complete,

@@ -909,7 +909,7 @@ fn flow_on_postgres_leaves_no_trace_in_any_row() {
                 key_of(provider, 7)
             );
             let v = vault
-                .report(
+                .record_outcome(
                     &lease,
                     CallOutcome::HttpError {
                         status: 401,

@@ -57,10 +57,7 @@ impl RequestShape {
     /// Read `body` as a request of `format`.
     pub fn of(format: ApiFormat, body: &Value) -> RequestShape {
         RequestShape {
-            model: body
-                .get("model")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            model: body.get("model").and_then(Value::as_str).map(str::to_owned),
             prompt_text: prompt_text(format, body),
             max_output_tokens: max_output_tokens(format, body),
             stream: format != ApiFormat::GeminiGenerate
@@ -173,4 +170,3 @@ fn parts<'a>(content: &'a Value, pieces: &mut Vec<&'a str>) {
         push_str(part.get("text"), pieces);
     }
 }
-

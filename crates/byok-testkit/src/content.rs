@@ -51,8 +51,8 @@
 //!   `candidatesTokenCount` is the visible answer only, `thoughtsTokenCount` the
 //!   reasoning (billed as output), and the total adds all three.
 
-use byok_keys::Provider;
 use byok_guard::request::{self, ApiFormat};
+use byok_keys::Provider;
 use serde_json::{Value, json};
 
 use crate::record::Endpoint;
