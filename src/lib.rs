@@ -16,20 +16,22 @@
 //! | [`verify`] | `byok-verify` | the Test button: provider probes and verdicts |
 //! | [`guard`] | `byok-guard` | prices, costs with labels, budgets and reservations |
 //! | [`select`] | this crate | primary, then backups, with the reason each key was skipped |
+//! | [`call`] | this crate | the call: select, reserve, send, fall back, meter streams, settle |
 //! | `testkit` (feature) | `byok-testkit` | mock providers for tests |
 //!
 //! ## The whole flow
 //!
-//! Paste → check → Test → save encrypted → select → reserve → call → report →
-//! settle. Here against byok-testkit's mock OpenAI, so it runs anywhere:
+//! Paste → check → Test → save encrypted → call ([`Vault::call`]: select the
+//! key, reserve the worst case, send, fall back on a refused key, settle the
+//! cost). Here against byok-testkit's mock OpenAI, so it runs anywhere:
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use byok::guard::{Actual, Admission, Budget, CallRequest, Guard, MemoryLedger, Period, Prompt, Scope, Usage, Usd};
+//! use byok::call::Call;
+//! use byok::guard::{Budget, Guard, MemoryLedger, Period, Scope, Usd};
 //! use byok::keys::{KeyKind, Provider, SecretString, fake};
-//! use byok::select::CallOutcome;
 //! use byok::store::{MasterKey, MasterKeySource, MemoryStore, WorkspaceId};
 //! use byok::verify::{Verifier, VerifierConfig};
 //! use byok::{NewKey, Vault};
@@ -49,21 +51,25 @@
 //! let key = vault.add(NewKey::new(ws.clone(), SecretString::from(pasted), "production")).await?;
 //! assert_eq!(key.last_verdict, Some(byok::keys::VerdictCode::Valid));
 //!
-//! // A call: pick the key, hold the worst case on the budget, call, report, settle.
-//! let guard = vault.guard().unwrap();
-//! guard.set_budget(&Budget::new(Scope::workspace("acme"), Usd::from_dollars(5), Period::Month)).await?;
-//! let lease = vault.select(&ws, Provider::OpenAi).await?;
-//! let call = CallRequest { scopes: lease.scopes(), model: "gpt-4o-mini", prompt: Prompt::Text("Hi"), max_output_tokens: Some(50) };
-//! let Admission::Reserved(hold) = guard.reserve(&call).await? else { panic!("within budget") };
-//! // ... POST to the provider with lease.key().expose_secret(); it answered 200 with this usage:
-//! let body = br#"{"usage":{"prompt_tokens":8,"completion_tokens":1,"total_tokens":9}}"#;
-//! vault.report(&lease, CallOutcome::HttpError { status: 200, body }).await?;
-//! guard.settle(&hold, Actual::Usage(Usage::from_json(std::str::from_utf8(body)?)?)).await?;
-//! let status = guard.status(&Scope::workspace("acme")).await?.unwrap();
-//! assert_eq!(status.spent.to_string(), "0.0000018"); // labelled "Estimated"
+//! // A call, under a $5 budget: the body the app would have sent, and byok does the rest.
+//! let budget = Scope::workspace("acme");
+//! vault.guard().unwrap().set_budget(&Budget::new(budget.clone(), Usd::from_dollars(5), Period::Month)).await?;
+//! let body = serde_json::json!({"model": "gpt-4o-mini", "max_completion_tokens": 50,
+//!     "messages": [{"role": "user", "content": "Hi"}]});
+//! let called = vault.call(&ws, Call::openai_chat(body)).await?;
+//! assert_eq!((called.status, called.key.label.as_str()), (200, "production"));
+//! let cost = called.cost.unwrap(); // labelled: "Estimated" (no provider sync configured)
+//! let status = vault.guard().unwrap().status(&budget).await?.unwrap();
+//! assert_eq!(Some(status.spent), cost.usd); // settled exactly once, nothing left held
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Streams: [`Vault::call_stream`] hands over the provider's bytes as they
+//! arrive and settles on the last one (or, cut short, with what was seen,
+//! labelled `estimated`). Apps with their own HTTP client use [`Vault::plan`]:
+//! the same steps, any client. The low-level pieces ([`Vault::select`],
+//! [`guard::Guard::reserve`], [`Vault::record_outcome`], `settle`) stay public.
 //!
 //! ## Just the key formats
 //!

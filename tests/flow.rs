@@ -133,7 +133,7 @@ async fn select_falls_back_and_report_benches_keys() {
 
     // The real call said "no credits": the primary is benched, the backup takes over.
     let verdict = vault
-        .report(
+        .record_outcome(
             &lease,
             CallOutcome::HttpError {
                 status: 429,
@@ -150,7 +150,7 @@ async fn select_falls_back_and_report_benches_keys() {
 
     // A rate limit says nothing about the key: nothing changes.
     let verdict = vault
-        .report(
+        .record_outcome(
             &lease,
             CallOutcome::HttpError {
                 status: 429,
@@ -167,7 +167,7 @@ async fn select_falls_back_and_report_benches_keys() {
 
     // The backup is revoked at the provider: nothing usable is left, and the error says why for each.
     vault
-        .report(
+        .record_outcome(
             &lease,
             CallOutcome::Verdict(Verdict::Invalid(byok::verify::InvalidReason::Unauthorized)),
         )
