@@ -78,11 +78,26 @@ impl Metering {
         called.stream = Some(StreamEnd {
             complete: metered.complete,
             reported: metered.reported,
-            error: metered.error,
+            error: metered
+                .error
+                .and_then(|code| clean_code(&code, attempt.lease().key())),
             output_text_bytes: metered.output_text_bytes,
         });
         Ok(called)
     }
+}
+
+/// A provider's error code as byok shows it: at most 64 characters of
+/// `A-Z a-z 0-9 _ . : -` and nothing of a key (a hostile provider may put the
+/// key it was sent, or any key, in the field), else `None`.
+fn clean_code(code: &str, key: &crate::keys::ApiKey) -> Option<String> {
+    let shaped = !code.is_empty()
+        && code.len() <= 64
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
+    let untouched = crate::keys::scrub(code, Some(key.expose_secret()), usize::MAX) == code;
+    (shaped && untouched).then(|| code.to_owned())
 }
 
 impl CallPlan {

@@ -98,6 +98,28 @@ impl Mocks {
     }
 }
 
+/// [`open`] with `verifier` and no Test on add (the call canaries' vaults).
+pub(crate) async fn open_at(dir: &Path, verifier: Verifier) -> (Vault, SqliteStore) {
+    std::fs::create_dir_all(dir).expect("a directory");
+    let store = SqliteStore::open(&dir.join("vault.db"))
+        .await
+        .expect("a new store");
+    let ledger = SqliteLedger::open(&format!("sqlite:{}", dir.join("ledger.db").display()))
+        .await
+        .expect("a new ledger");
+    let vault = Vault::builder()
+        .store(Arc::new(store.clone()))
+        .master_key(master(1))
+        .actor("canary")
+        .guard(Guard::new(Arc::new(ledger)))
+        .verifier(verifier)
+        .verify_policy(VerifyPolicy::Skip)
+        .build()
+        .await
+        .expect("a vault");
+    (vault, store)
+}
+
 /// A vault on the SQLite file at `path` with a verifier on `mocks` (or none) and a
 /// guard on a SQLite ledger beside it; the store is returned so it can be closed.
 async fn open(
@@ -128,11 +150,11 @@ async fn open(
     (builder.build().await.expect("a vault"), store)
 }
 
-fn ws(name: impl std::fmt::Display) -> WorkspaceId {
+pub(crate) fn ws(name: impl std::fmt::Display) -> WorkspaceId {
     WorkspaceId::new(name.to_string()).expect("a workspace id")
 }
 
-fn new_key(workspace: &WorkspaceId, raw: &str, label: &str) -> NewKey {
+pub(crate) fn new_key(workspace: &WorkspaceId, raw: &str, label: &str) -> NewKey {
     // Pasted the messy way people paste.
     NewKey::new(
         workspace.clone(),
@@ -142,7 +164,7 @@ fn new_key(workspace: &WorkspaceId, raw: &str, label: &str) -> NewKey {
 }
 
 /// The first non-admin canary key of `provider` from seed number `n`.
-fn key_of(provider: Provider, n: usize) -> String {
+pub(crate) fn key_of(provider: Provider, n: usize) -> String {
     let kind = canary::keys(0)
         .into_iter()
         .find(|(p, k, _)| *p == provider && *k != KeyKind::Admin)

@@ -8,6 +8,7 @@
 //! binary), so both search for exactly the same forms. A leak found in another crate
 //! is fixed there, with its canary case added here; none is left ignored.
 
+mod call;
 mod capture;
 mod flow;
 mod guard;
