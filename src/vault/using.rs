@@ -209,12 +209,13 @@ impl Vault {
 
     /// The verifier's configuration (base URLs, retry policy, deadline), or the
     /// defaults without a verifier.
-    pub(crate) fn verifier_config(&self) -> byok_verify::VerifierConfig {
+    pub(crate) fn verifier_config(&self) -> &byok_verify::VerifierConfig {
+        static DEFAULT: std::sync::LazyLock<byok_verify::VerifierConfig> =
+            std::sync::LazyLock::new(byok_verify::VerifierConfig::default);
         self.shared
             .verifier
             .as_ref()
-            .map(|v| v.config().clone())
-            .unwrap_or_default()
+            .map_or(&*DEFAULT, |v| v.config())
     }
 
     /// The spend guard configured with [`VaultBuilder::guard`](super::VaultBuilder::guard), if any.
