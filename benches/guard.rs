@@ -1,5 +1,6 @@
 //! byok-guard benchmarks: cost per call, token counting against tiktoken-rs on
-//! the same text, and reserve+settle latency per ledger.
+//! the same text, stream metering against bare line splitting, and reserve+settle
+//! latency per ledger.
 //!
 //! `cargo bench --bench guard --features postgres,redis -- --warm-up-time 1 --measurement-time 3`
 //! (PostgreSQL and Redis run when `BYOK_TEST_POSTGRES_URL` / `BYOK_TEST_REDIS_URL` are set).
@@ -8,6 +9,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
+use byok::guard::meter::{StreamFormat, StreamMeter};
 use byok::guard::{
     Admission, Budget, Guard, Label, Ledger, Period, PriceBook, Scope, Usage, Usd, ledger,
 };
@@ -70,6 +72,102 @@ fn tokens(c: &mut Criterion) {
 
 fn bpe_count(text: &str) -> usize {
     byok::guard::count_tokens("gpt-4o", text).0 as usize
+}
+
+/// A realistic OpenAI chat stream of about `size` bytes: role chunk, one chunk per
+/// token-sized delta (with the `"usage":null` of `include_usage`), finish chunk,
+/// usage chunk, `[DONE]`.
+fn chat_stream(size: usize) -> Vec<u8> {
+    let words = [
+        "The", " quick", " brown", " fox", " jumps", " over", " the", " lazy", " dog", ".",
+        r"\n\n", " fn", " main", "()", " {", " println", r#"!(\""#, "{x}", r#"\");"#, " }", " Ünï",
+        "cödé", " —", " 日本", "語",
+    ];
+    let chunk = |delta: &str, finish: &str| {
+        format!(
+            "data: {{\"id\":\"chatcmpl-C0Vq1BYOKbench0000000000000\",\"object\":\"chat.completion.chunk\",\"created\":1767225600,\
+             \"model\":\"gpt-4o-mini-2024-07-18\",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_560af6e559\",\
+             \"choices\":[{{\"index\":0,\"delta\":{delta},\"logprobs\":null,\"finish_reason\":{finish}}}],\"usage\":null}}\n\n"
+        )
+    };
+    let mut s = chunk(
+        r#"{"role":"assistant","content":"","refusal":null}"#,
+        "null",
+    );
+    let mut n = 0;
+    while s.len() < size {
+        s.push_str(&chunk(
+            &format!(r#"{{"content":"{}"}}"#, words[n % words.len()]),
+            "null",
+        ));
+        n += 1;
+    }
+    s.push_str(&chunk("{}", "\"stop\""));
+    s.push_str(&format!(
+        "data: {{\"id\":\"chatcmpl-C0Vq1BYOKbench0000000000000\",\"object\":\"chat.completion.chunk\",\"created\":1767225600,\
+         \"model\":\"gpt-4o-mini-2024-07-18\",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_560af6e559\",\"choices\":[],\
+         \"usage\":{{\"prompt_tokens\":1200,\"completion_tokens\":{n},\"total_tokens\":{},\
+         \"prompt_tokens_details\":{{\"cached_tokens\":0,\"audio_tokens\":0}},\"completion_tokens_details\":{{\"reasoning_tokens\":0}}}}}}\n\n\
+         data: [DONE]\n\n",
+        n + 1200
+    ));
+    s.into_bytes()
+}
+
+fn meter(c: &mut Criterion) {
+    // ~64 MiB of chunks, read as a client reads a body: 16 KiB at a time.
+    let big = chat_stream(64 << 20);
+    // The same bytes as 1024 streams of ~64 KiB (answers of ~1,300 tokens).
+    let small = chat_stream(64 << 10);
+    let mut out = Vec::with_capacity(big.len() + (1 << 20));
+    let run = |stream: &[u8], hide: bool, out: &mut Vec<u8>| {
+        out.clear();
+        let mut m = StreamMeter::new(StreamFormat::OpenAiChat, "gpt-4o-mini", 1200)
+            .hide_injected_usage(hide);
+        for piece in stream.chunks(16 << 10) {
+            m.feed(piece, out);
+        }
+        m.finish(out)
+    };
+    let m = run(&big, false, &mut out);
+    assert!(m.reported && m.complete && m.skipped_events == 0, "{m:?}");
+    assert_eq!(out, big);
+    let mut g = c.benchmark_group("guard/meter");
+    g.throughput(Throughput::Bytes(big.len() as u64));
+    g.sample_size(10);
+    g.bench_function("memchr_lines_baseline_64MiB", |b| {
+        b.iter(|| {
+            let mut lines = 0usize;
+            for piece in black_box(&big).chunks(16 << 10) {
+                lines += memchr::memchr_iter(b'\n', piece).count();
+            }
+            lines
+        })
+    });
+    g.bench_function("stream_meter_64MiB", |b| {
+        b.iter(|| run(black_box(&big), false, &mut out))
+    });
+    g.bench_function("stream_meter_hiding_64MiB", |b| {
+        b.iter(|| run(black_box(&big), true, &mut out))
+    });
+    // Without the usage chunk (a cut stream, or a provider that sends none): all
+    // ~0.9 MB of output text is counted with bpe-openai at the end.
+    let unreported = &big[..big.len() - 600];
+    let m = run(unreported, false, &mut out);
+    assert!(!m.reported && m.usage.output_tokens > 0, "{m:?}");
+    g.throughput(Throughput::Bytes(unreported.len() as u64));
+    g.bench_function("stream_meter_unreported_64MiB", |b| {
+        b.iter(|| run(black_box(unreported), false, &mut out))
+    });
+    g.throughput(Throughput::Bytes(small.len() as u64 * 1024));
+    g.bench_function("stream_meter_1024x64KiB", |b| {
+        b.iter(|| {
+            for _ in 0..1024 {
+                black_box(run(black_box(&small), false, &mut out));
+            }
+        })
+    });
+    g.finish();
 }
 
 fn ledgers(c: &mut Criterion) {
@@ -156,5 +254,5 @@ fn uuid_ish() -> String {
     )
 }
 
-criterion_group!(benches, cost, tokens, ledgers);
+criterion_group!(benches, cost, tokens, meter, ledgers);
 criterion_main!(benches);

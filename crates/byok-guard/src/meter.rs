@@ -38,8 +38,14 @@ mod tests;
 /// The largest event (SSE event or JSON array element) read; larger ones are skipped.
 pub const MAX_EVENT: usize = 16 << 20;
 
-/// Output text is counted once this many bytes of it have accumulated.
-pub const TEXT_PIECE: usize = 64 << 10;
+/// Output text is counted once this many bytes of it have accumulated (and the rest
+/// at the end, only when the provider reported no usage).
+///
+/// Counting (`bpe-openai`, tens of MiB/s) is the costliest part of metering, and only
+/// an unreported stream needs it: 1 MiB is about 250k tokens, more than any model's
+/// output cap, so a stream that ends with the provider's usage is never counted, and
+/// a stream's text never holds more than this (plus one event's) in memory.
+pub const TEXT_PIECE: usize = 1 << 20;
 
 /// Which stream the bytes are.
 #[non_exhaustive]

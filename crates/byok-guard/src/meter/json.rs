@@ -3,7 +3,9 @@
 //! and skips the rest without building values. Usage and error objects are
 //! returned as raw slices, to be parsed fully (they occur once per stream).
 
-use memchr::{memchr, memchr2};
+use std::sync::LazyLock;
+
+use memchr::{memchr, memchr2, memchr3, memmem};
 
 /// How deep skipped values may nest.
 const MAX_DEPTH: u32 = 128;
@@ -33,7 +35,8 @@ pub(super) struct ChatChunk<'a> {
 pub(super) fn chat_chunk<'a>(data: &'a [u8], text: &mut String) -> Option<ChatChunk<'a>> {
     let mut c = Cur { b: data, i: 0 };
     let mut chunk = ChatChunk::default();
-    c.object(|key, c| {
+    let resume = flat_prefix(data, &mut chunk);
+    let members = |key: &'a [u8], c: &mut Cur<'a>| {
         match key {
             b"choices" => {
                 if c.peek() == Some(b'n') {
@@ -80,9 +83,64 @@ pub(super) fn chat_chunk<'a>(data: &'a [u8], text: &mut String) -> Option<ChatCh
             _ => c.skip(1)?,
         }
         Some(())
-    })?;
+    };
+    match resume {
+        Some(at) => {
+            c.i = at;
+            c.members(members)?;
+        }
+        None => c.object(members)?,
+    }
     c.ws();
     (c.i == data.len()).then_some(chunk)
+}
+
+/// The fast path of the usual chunk (`{"id":…,"object":…,"created":…,"model":…,…,"choices":…}`):
+/// when every member before `choices` is a plain scalar (no escapes, no object or array, no
+/// `usage` or `error`), they need not be walked. Returns where the `"choices"` key starts,
+/// with `chunk.model` read from the members before it; `None` to walk the whole chunk.
+fn flat_prefix<'a>(data: &'a [u8], chunk: &mut ChatChunk<'a>) -> Option<usize> {
+    static CHOICES: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b"\"choices\":"));
+    static MODEL: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b"\"model\""));
+    static USAGE: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b"\"usage\""));
+    static ERROR: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b"\"error\""));
+    let open = data.iter().position(|c| !c.is_ascii_whitespace())?;
+    if data[open] != b'{' {
+        return None;
+    }
+    let at = CHOICES.find(data)?;
+    let prefix = data.get(open + 1..at)?;
+    // No escapes: every quote delimits a string, so `"choices":` is a key; no brackets:
+    // it is a top-level one and nothing before it holds text or usage.
+    if memchr3(b'\\', b'{', b'[', prefix).is_some()
+        || USAGE.find(prefix).is_some()
+        || ERROR.find(prefix).is_some()
+    {
+        return None;
+    }
+    let before = prefix
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map(|i| prefix[i]);
+    if !matches!(before, None | Some(b',')) {
+        return None;
+    }
+    if let Some(m) = MODEL.find(prefix) {
+        let mut c = Cur { b: prefix, i: m };
+        c.string()?;
+        if !c.eat(b':') {
+            return None;
+        }
+        if c.peek() == Some(b'"') {
+            let (raw, _) = c.string()?;
+            chunk.model = Some(std::str::from_utf8(raw).ok()?);
+        }
+    }
+    Some(at)
 }
 
 /// One element of `choices`.
@@ -181,7 +239,7 @@ impl<'a> Cur<'a> {
         let start = self.i;
         let mut escaped = false;
         loop {
-            let j = self.i + memchr2(b'"', b'\\', self.b.get(self.i..)?)?;
+            let j = self.i + quote_or_backslash(self.b.get(self.i..)?)?;
             if self.b[j] == b'"' {
                 self.i = j + 1;
                 return Some((&self.b[start..j], escaped));
@@ -204,13 +262,18 @@ impl<'a> Cur<'a> {
     }
 
     /// An object's members: `f` is given each key (raw) and must read its value.
-    fn object(&mut self, mut f: impl FnMut(&'a [u8], &mut Self) -> Option<()>) -> Option<()> {
+    fn object(&mut self, f: impl FnMut(&'a [u8], &mut Self) -> Option<()>) -> Option<()> {
         if !self.eat(b'{') {
             return None;
         }
         if self.eat(b'}') {
             return Some(());
         }
+        self.members(f)
+    }
+
+    /// An object's members from a key on, to its closing `}`.
+    fn members(&mut self, mut f: impl FnMut(&'a [u8], &mut Self) -> Option<()>) -> Option<()> {
         loop {
             let (key, _) = self.string()?;
             if !self.eat(b':') {
@@ -276,6 +339,35 @@ impl<'a> Cur<'a> {
             None
         }
     }
+}
+
+/// The first `"` or `\\` in `b`. Chunk strings are short (keys, ids, a token of text):
+/// eight bytes at a time first, `memchr2` past 64.
+fn quote_or_backslash(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const QUOTES: u64 = u64::from_ne_bytes([b'"'; 8]);
+    const SLASHES: u64 = u64::from_ne_bytes([b'\\'; 8]);
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let mut i = 0;
+    while i + 8 <= b.len() && i < 64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i..i + 8]);
+        let w = u64::from_le_bytes(w);
+        let hit = zero(w ^ QUOTES) | zero(w ^ SLASHES);
+        if hit != 0 {
+            // The lowest flagged byte is exact (false flags only sit above a true one).
+            return Some(i + (hit.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    if i < 64 {
+        return b[i..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\')
+            .map(|k| i + k);
+    }
+    memchr2(b'"', b'\\', &b[i..]).map(|k| i + k)
 }
 
 /// Append a JSON string's raw content, decoding escapes (a lone surrogate becomes U+FFFD).
@@ -386,7 +478,39 @@ mod tests {
         assert_eq!(text_of(&format!("{{\"a\":{deep}}}")), None);
     }
 
+    #[test]
+    fn fast_and_full_walks_agree() {
+        let fast = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}"#;
+        let mut chunk = ChatChunk::default();
+        assert!(flat_prefix(fast.as_bytes(), &mut chunk).is_some());
+        assert_eq!(chunk.model, Some("gpt-4o"));
+        for slow in [
+            r#"{"id":"c\"","model":"m","choices":[{"delta":{"content":"hi"}}],"usage":null}"#,
+            r#"{"usage":null,"model":"m","choices":[{"delta":{"content":"hi"}}]}"#,
+            r#"{"meta":{"choices":[]},"model":"m","choices":[{"delta":{"content":"hi"}}],"usage":null}"#,
+            r#"{"x\"choices":1,"model":"m","choices":[{"delta":{"content":"hi"}}],"usage":null}"#,
+        ] {
+            let mut chunk = ChatChunk::default();
+            assert_eq!(flat_prefix(slow.as_bytes(), &mut chunk), None, "{slow}");
+            let mut t = String::new();
+            let c = chat_chunk(slow.as_bytes(), &mut t).unwrap();
+            assert_eq!(
+                (t.as_str(), c.model, c.choices),
+                ("hi", Some("m"), Some(1)),
+                "{slow}"
+            );
+        }
+        let mut t = String::new();
+        let c = chat_chunk(br#"{"usage":null,"choices":[]}"#, &mut t).unwrap();
+        assert!(c.usage_null);
+    }
+
     proptest! {
+        #[test]
+        fn quote_scan_agrees_with_memchr(b in proptest::collection::vec(prop_oneof![Just(b'"'), Just(b'\\'), Just(0x22 ^ 0x80), Just(0xA2), any::<u8>()], 0..200)) {
+            prop_assert_eq!(quote_or_backslash(&b), memchr2(b'"', b'\\', &b));
+        }
+
         /// On any valid JSON object the walker agrees with serde_json about the content text.
         #[test]
         fn content_matches_serde(s in "\\PC{0,40}", junk in "[a-z]{0,5}") {

@@ -63,13 +63,30 @@ impl StreamMeter {
                 self.keep_partial(rest);
                 break;
             };
-            let mut eol = 1;
-            if rest[i] == b'\r' {
-                match rest.get(i + 1) {
-                    Some(b'\n') => eol = 2,
-                    Some(_) => {}
-                    None => self.sse.skip_lf = true,
+            let eol = self.line_end(rest, i);
+            // The common case, without copying: a whole one-line `data:` event in this chunk.
+            if self.sse.line.is_empty()
+                && !self.sse.line_over
+                && self.sse.started
+                && !self.sse.has_data
+                && !self.sse.event_over
+                && !self.sse.skip_lf
+                && rest[..i].starts_with(b"data:")
+                && matches!(rest.get(i + eol), Some(b'\n' | b'\r'))
+            {
+                let value = &rest[5..i];
+                let value = value.strip_prefix(b" ").unwrap_or(value);
+                let blank = self.line_end(rest, i + eol);
+                let name = std::mem::take(&mut self.sse.name);
+                let fate = self.on_event(&name, value);
+                self.sse.name = name;
+                self.sse.name.clear();
+                self.sse.in_event = false;
+                pos += i + eol + blank;
+                if self.hide {
+                    self.resolve(base + pos, fate, out);
                 }
+                continue;
             }
             let fate = if self.sse.line.is_empty() && !self.sse.line_over {
                 self.on_line(&rest[..i])
@@ -128,6 +145,19 @@ impl StreamMeter {
             let end = self.sse.held.len();
             self.resolve(end, fate.unwrap_or(Fate::Pass), out);
         }
+    }
+
+    /// The length of the line end at `rest[i]` (`\n`, `\r\n` or `\r`); a `\r` last in the
+    /// chunk may be followed by a `\n` in the next one.
+    fn line_end(&mut self, rest: &[u8], i: usize) -> usize {
+        if rest[i] == b'\r' {
+            match rest.get(i + 1) {
+                Some(b'\n') => return 2,
+                Some(_) => {}
+                None => self.sse.skip_lf = true,
+            }
+        }
+        1
     }
 
     /// Keep part of a line not yet ended, up to the size limit.

@@ -545,7 +545,7 @@ fn sse_framing_variants() {
 #[test]
 fn long_text_is_counted_in_pieces() {
     let word = " lorem ipsum dolor sit amet, 日本語 ü 😀";
-    let n = 2 * TEXT_PIECE / word.len() + 10;
+    let n = TEXT_PIECE / word.len() + 10;
     let words: Vec<&str> = std::iter::repeat_n(word, n).collect();
     let s = chat_events(&words, false).concat();
     let mut meter = StreamMeter::new(StreamFormat::OpenAiChat, "gpt-4o", 1);
