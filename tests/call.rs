@@ -510,3 +510,92 @@ async fn a_stream_refused_before_its_first_byte_falls_back_like_a_call() {
     assert_eq!(called.fallbacks.len(), 1);
     assert_eq!(called.fallbacks[0].verdict.as_str(), "no_credits");
 }
+
+/// The client-agnostic way: the app sends each `Attempt` with its own client
+/// (here a plain reqwest client of its own, nothing of byok's) and hands the
+/// answers back; fallbacks, settling and metering are the same as the built-in's.
+#[tokio::test]
+async fn an_app_with_its_own_client_drives_the_same_steps() {
+    use byok::call::Step;
+    let keys: Vec<String> = (0..2u64)
+        .map(|n| fake::key(Provider::OpenAi, KeyKind::Project, 100 + n))
+        .collect();
+    let mock = MockOpenAi::builder()
+        .scenario_for_key(&keys[0], Scenario::NoCredits)
+        .start()
+        .await;
+    let w = world(Provider::OpenAi, &mock, 2).await;
+    let mine = reqwest::Client::new();
+    let mut plan = w.vault.plan(&w.ws, call_for(Provider::OpenAi, 5)).unwrap();
+    let mut attempt = plan.next_attempt().await.unwrap();
+    let debug = format!("{attempt:?}");
+    assert!(
+        !debug.contains(&keys[0]) && debug.contains("sk-proj-…"),
+        "{debug}"
+    );
+    let called = loop {
+        let response = mine
+            .request(attempt.method.clone(), &attempt.url)
+            .headers(attempt.headers.clone())
+            .body(attempt.body.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.unwrap().to_vec();
+        attempt = match plan
+            .complete(attempt, status, &headers, body)
+            .await
+            .unwrap()
+        {
+            Step::Done(called) => break called,
+            Step::Retry { attempt, wait } => {
+                tokio::time::sleep(wait).await;
+                attempt
+            }
+            Step::FallBack(fell) => {
+                assert_eq!(fell.verdict.as_str(), "no_credits");
+                plan.next_attempt().await.unwrap()
+            }
+        };
+    };
+    assert_eq!(called.key.label, "k1");
+    assert_eq!(plan.fallbacks().len(), 1);
+    let exact = w
+        .guard
+        .cost_of(&called.model, &called.usage.unwrap())
+        .unwrap();
+    assert_eq!(spent(&w).await, exact.usd.unwrap());
+
+    // A stream through the app's client, metered by byok.
+    let mut plan = w
+        .vault
+        .plan(&w.ws, call_for(Provider::OpenAi, 1000).stream(true))
+        .unwrap();
+    let attempt = plan.next_attempt().await.unwrap();
+    assert!(attempt.stream);
+    let mut response = mine
+        .request(attempt.method.clone(), &attempt.url)
+        .headers(attempt.headers.clone())
+        .body(attempt.body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    let mut metering = plan.meter(attempt, 200, headers);
+    let mut passed = Vec::new();
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        metering.feed(&chunk, &mut passed);
+    }
+    let called = metering.finish(&mut passed).await.unwrap();
+    assert!(called.stream.as_ref().unwrap().reported);
+    assert_eq!(called.usage.unwrap().completion_tokens(), 12);
+    assert!(
+        String::from_utf8(passed)
+            .unwrap()
+            .ends_with("data: [DONE]\n\n")
+    );
+    assert_eq!(held(&w).await, Usd::ZERO);
+}
