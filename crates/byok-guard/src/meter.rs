@@ -128,6 +128,8 @@ pub struct StreamMeter {
     latest: Option<Usage>,
     /// Anthropic's usage members so far: `message_start`'s, overlaid by each `message_delta`'s.
     anthropic: Option<Map<String, Value>>,
+    /// A `message_delta` usage has come.
+    anthropic_final: bool,
     complete: bool,
     reported: bool,
     error: Option<String>,
@@ -151,6 +153,7 @@ impl StreamMeter {
             text_bytes: 0,
             latest: None,
             anthropic: None,
+            anthropic_final: false,
             complete: false,
             reported: false,
             error: None,
@@ -360,6 +363,7 @@ impl StreamMeter {
                     for (k, val) in u {
                         merged.insert(k.clone(), val.clone());
                     }
+                    self.anthropic_final = true;
                     self.anthropic_usage();
                 }
             }
@@ -379,7 +383,8 @@ impl StreamMeter {
             }
             "message_stop" => {
                 self.complete = true;
-                self.reported = self.latest.is_some();
+                // Final once a `message_delta` gave the output (`message_start`'s is a placeholder).
+                self.reported = self.latest.is_some() && self.anthropic_final;
             }
             "error" => self.error = Some(error_code(v).unwrap_or_else(|| "error".to_owned())),
             _ => {}
@@ -418,17 +423,25 @@ impl StreamMeter {
                 finished |= c.get("finishReason").is_some_and(Value::is_string);
             }
         }
+        let mut has_usage = false;
         if let Some(u) = v.get("usageMetadata").filter(|u| u.is_object()) {
             // Running totals: the last one stands.
             match Usage::from_format(UsageFormat::Gemini, u) {
-                Ok(u) => self.latest = Some(u),
+                Ok(u) => {
+                    self.latest = Some(u);
+                    has_usage = true;
+                }
                 Err(_) => self.skipped += 1,
             }
         }
         self.model_at(v, "/modelVersion");
         if finished {
             self.complete = true;
-            self.reported = self.latest.is_some();
+        }
+        // Final: the usage on the chunk with the finish reason (or after it), never an
+        // earlier running figure.
+        if self.complete && has_usage {
+            self.reported = true;
         }
     }
 
