@@ -85,7 +85,7 @@ pub struct Metered {
     /// provider wrote it (e.g. `"overloaded_error"`, `"server_error"`, `"UNAVAILABLE"`), never
     /// its message text.
     pub error: Option<String>,
-    /// The model the stream says answered, if it says.
+    /// The model the stream says answered, if it says (the first it names).
     pub model: Option<String>,
     /// Bytes of output text received (UTF-8 of the deltas: text, refusals, tool-call
     /// arguments and reasoning text — what the output estimate counts).
@@ -265,7 +265,7 @@ impl StreamMeter {
             return Fate::Pass;
         }
         let mark = self.text.len();
-        let Some(chunk) = json::chat_chunk(data, &mut self.text) else {
+        let Some(chunk) = json::chat_chunk(data, self.answered.is_none(), &mut self.text) else {
             self.text.truncate(mark);
             self.skipped += 1;
             return Fate::Pass;
@@ -469,7 +469,7 @@ impl StreamMeter {
     }
 
     fn set_model(&mut self, m: &str) {
-        if !m.is_empty() && self.answered.as_deref() != Some(m) {
+        if !m.is_empty() && self.answered.is_none() {
             self.answered = Some(m.to_owned());
         }
     }
