@@ -85,7 +85,7 @@ pub struct Metered {
     /// provider wrote it (e.g. `"overloaded_error"`, `"server_error"`, `"UNAVAILABLE"`), never
     /// its message text.
     pub error: Option<String>,
-    /// The model the stream says answered, if it says.
+    /// The model the stream says answered, if it says (the first it names).
     pub model: Option<String>,
     /// Bytes of output text received (UTF-8 of the deltas: text, refusals, tool-call
     /// arguments and reasoning text — what the output estimate counts).
@@ -128,6 +128,8 @@ pub struct StreamMeter {
     latest: Option<Usage>,
     /// Anthropic's usage members so far: `message_start`'s, overlaid by each `message_delta`'s.
     anthropic: Option<Map<String, Value>>,
+    /// A `message_delta` usage has come.
+    anthropic_final: bool,
     complete: bool,
     reported: bool,
     error: Option<String>,
@@ -151,6 +153,7 @@ impl StreamMeter {
             text_bytes: 0,
             latest: None,
             anthropic: None,
+            anthropic_final: false,
             complete: false,
             reported: false,
             error: None,
@@ -262,7 +265,7 @@ impl StreamMeter {
             return Fate::Pass;
         }
         let mark = self.text.len();
-        let Some(chunk) = json::chat_chunk(data, &mut self.text) else {
+        let Some(chunk) = json::chat_chunk(data, self.answered.is_none(), &mut self.text) else {
             self.text.truncate(mark);
             self.skipped += 1;
             return Fate::Pass;
@@ -360,6 +363,7 @@ impl StreamMeter {
                     for (k, val) in u {
                         merged.insert(k.clone(), val.clone());
                     }
+                    self.anthropic_final = true;
                     self.anthropic_usage();
                 }
             }
@@ -379,7 +383,8 @@ impl StreamMeter {
             }
             "message_stop" => {
                 self.complete = true;
-                self.reported = self.latest.is_some();
+                // Final once a `message_delta` gave the output (`message_start`'s is a placeholder).
+                self.reported = self.latest.is_some() && self.anthropic_final;
             }
             "error" => self.error = Some(error_code(v).unwrap_or_else(|| "error".to_owned())),
             _ => {}
@@ -418,17 +423,25 @@ impl StreamMeter {
                 finished |= c.get("finishReason").is_some_and(Value::is_string);
             }
         }
+        let mut has_usage = false;
         if let Some(u) = v.get("usageMetadata").filter(|u| u.is_object()) {
             // Running totals: the last one stands.
             match Usage::from_format(UsageFormat::Gemini, u) {
-                Ok(u) => self.latest = Some(u),
+                Ok(u) => {
+                    self.latest = Some(u);
+                    has_usage = true;
+                }
                 Err(_) => self.skipped += 1,
             }
         }
         self.model_at(v, "/modelVersion");
         if finished {
             self.complete = true;
-            self.reported = self.latest.is_some();
+        }
+        // Final: the usage on the chunk with the finish reason (or after it), never an
+        // earlier running figure.
+        if self.complete && has_usage {
+            self.reported = true;
         }
     }
 
@@ -456,7 +469,7 @@ impl StreamMeter {
     }
 
     fn set_model(&mut self, m: &str) {
-        if !m.is_empty() && self.answered.as_deref() != Some(m) {
+        if !m.is_empty() && self.answered.is_none() {
             self.answered = Some(m.to_owned());
         }
     }

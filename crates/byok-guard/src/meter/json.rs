@@ -29,13 +29,17 @@ pub(super) struct ChatChunk<'a> {
     pub(super) error: Option<&'a [u8]>,
 }
 
-/// Read a chat chunk, appending its text (content, refusal, reasoning, tool-call
+/// Read a chat chunk (its `model` only when `want_model`: the first chunks say it), appending its text (content, refusal, reasoning, tool-call
 /// arguments) to `text`. `None` when it is not a JSON object as chat chunks are
 /// (the caller truncates `text` back).
-pub(super) fn chat_chunk<'a>(data: &'a [u8], text: &mut String) -> Option<ChatChunk<'a>> {
+pub(super) fn chat_chunk<'a>(
+    data: &'a [u8],
+    want_model: bool,
+    text: &mut String,
+) -> Option<ChatChunk<'a>> {
     let mut c = Cur { b: data, i: 0 };
     let mut chunk = ChatChunk::default();
-    let resume = flat_prefix(data, &mut chunk);
+    let resume = flat_prefix(data, want_model, &mut chunk);
     let members = |key: &'a [u8], c: &mut Cur<'a>| {
         match key {
             b"choices" => {
@@ -49,7 +53,7 @@ pub(super) fn chat_chunk<'a>(data: &'a [u8], text: &mut String) -> Option<ChatCh
                 })?;
                 chunk.choices = Some(n);
             }
-            b"model" => {
+            b"model" if want_model => {
                 if c.peek() == Some(b'"') {
                     let (raw, esc) = c.string()?;
                     if !esc {
@@ -98,16 +102,15 @@ pub(super) fn chat_chunk<'a>(data: &'a [u8], text: &mut String) -> Option<ChatCh
 /// The fast path of the usual chunk (`{"id":…,"object":…,"created":…,"model":…,…,"choices":…}`):
 /// when every member before `choices` is a plain scalar (no escapes, no object or array, no
 /// `usage` or `error`), they need not be walked. Returns where the `"choices"` key starts,
-/// with `chunk.model` read from the members before it; `None` to walk the whole chunk.
-fn flat_prefix<'a>(data: &'a [u8], chunk: &mut ChatChunk<'a>) -> Option<usize> {
+/// with `chunk.model` read from the members before it when `want_model`; `None` to walk the
+/// whole chunk.
+fn flat_prefix<'a>(data: &'a [u8], want_model: bool, chunk: &mut ChatChunk<'a>) -> Option<usize> {
     static CHOICES: LazyLock<memmem::Finder<'static>> =
         LazyLock::new(|| memmem::Finder::new(b"\"choices\":"));
     static MODEL: LazyLock<memmem::Finder<'static>> =
         LazyLock::new(|| memmem::Finder::new(b"\"model\""));
     static USAGE: LazyLock<memmem::Finder<'static>> =
         LazyLock::new(|| memmem::Finder::new(b"\"usage\""));
-    static ERROR: LazyLock<memmem::Finder<'static>> =
-        LazyLock::new(|| memmem::Finder::new(b"\"error\""));
     let open = data.iter().position(|c| !c.is_ascii_whitespace())?;
     if data[open] != b'{' {
         return None;
@@ -115,11 +118,9 @@ fn flat_prefix<'a>(data: &'a [u8], chunk: &mut ChatChunk<'a>) -> Option<usize> {
     let at = CHOICES.find(data)?;
     let prefix = data.get(open + 1..at)?;
     // No escapes: every quote delimits a string, so `"choices":` is a key; no brackets:
-    // it is a top-level one and nothing before it holds text or usage.
-    if memchr3(b'\\', b'{', b'[', prefix).is_some()
-        || USAGE.find(prefix).is_some()
-        || ERROR.find(prefix).is_some()
-    {
+    // it is a top-level one and nothing before it holds text, a usage or an error object
+    // (a `"usage":null` there is left to the full walk, for hiding).
+    if memchr3(b'\\', b'{', b'[', prefix).is_some() || USAGE.find(prefix).is_some() {
         return None;
     }
     let before = prefix
@@ -128,6 +129,9 @@ fn flat_prefix<'a>(data: &'a [u8], chunk: &mut ChatChunk<'a>) -> Option<usize> {
         .map(|i| prefix[i]);
     if !matches!(before, None | Some(b',')) {
         return None;
+    }
+    if !want_model {
+        return Some(at);
     }
     if let Some(m) = MODEL.find(prefix) {
         let mut c = Cur { b: prefix, i: m };
@@ -436,27 +440,32 @@ mod tests {
 
     fn text_of(json: &str) -> Option<String> {
         let mut t = String::new();
-        chat_chunk(json.as_bytes(), &mut t).map(|_| t)
+        chat_chunk(json.as_bytes(), true, &mut t).map(|_| t)
     }
 
     #[test]
     fn reads_the_members_needed() {
         let j = r#"{"id":"x","model":"gpt-4o","choices":[{"index":0,"delta":{"content":"a\"b\u00e9\ud83d\ude00\n","tool_calls":[{"index":0,"function":{"name":"f","arguments":"{\"k\":1}"}}]},"logprobs":null,"finish_reason":"stop"}],"usage":null}"#;
         let mut t = String::new();
-        let c = chat_chunk(j.as_bytes(), &mut t).unwrap();
+        let c = chat_chunk(j.as_bytes(), true, &mut t).unwrap();
         assert_eq!(t, "a\"b\u{e9}\u{1F600}\n{\"k\":1}");
         assert_eq!(c.model, Some("gpt-4o"));
         assert!(c.usage_null && c.finished && !c.finish_error);
         assert_eq!(c.choices, Some(1));
         let u = r#"{"choices":[],"usage":{"prompt_tokens":1, "completion_tokens":2}}"#;
-        let c = chat_chunk(u.as_bytes(), &mut t).unwrap();
+        let c = chat_chunk(u.as_bytes(), true, &mut t).unwrap();
         assert_eq!(
             c.usage,
             Some(&br#"{"prompt_tokens":1, "completion_tokens":2}"#[..])
         );
         assert_eq!(c.choices, Some(0));
         let e = r#"{"error":{"type":"server_error","message":"m"}}"#;
-        assert!(chat_chunk(e.as_bytes(), &mut t).unwrap().error.is_some());
+        assert!(
+            chat_chunk(e.as_bytes(), true, &mut t)
+                .unwrap()
+                .error
+                .is_some()
+        );
     }
 
     #[test]
@@ -482,7 +491,7 @@ mod tests {
     fn fast_and_full_walks_agree() {
         let fast = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}"#;
         let mut chunk = ChatChunk::default();
-        assert!(flat_prefix(fast.as_bytes(), &mut chunk).is_some());
+        assert!(flat_prefix(fast.as_bytes(), true, &mut chunk).is_some());
         assert_eq!(chunk.model, Some("gpt-4o"));
         for slow in [
             r#"{"id":"c\"","model":"m","choices":[{"delta":{"content":"hi"}}],"usage":null}"#,
@@ -491,9 +500,13 @@ mod tests {
             r#"{"x\"choices":1,"model":"m","choices":[{"delta":{"content":"hi"}}],"usage":null}"#,
         ] {
             let mut chunk = ChatChunk::default();
-            assert_eq!(flat_prefix(slow.as_bytes(), &mut chunk), None, "{slow}");
+            assert_eq!(
+                flat_prefix(slow.as_bytes(), true, &mut chunk),
+                None,
+                "{slow}"
+            );
             let mut t = String::new();
-            let c = chat_chunk(slow.as_bytes(), &mut t).unwrap();
+            let c = chat_chunk(slow.as_bytes(), true, &mut t).unwrap();
             assert_eq!(
                 (t.as_str(), c.model, c.choices),
                 ("hi", Some("m"), Some(1)),
@@ -501,7 +514,7 @@ mod tests {
             );
         }
         let mut t = String::new();
-        let c = chat_chunk(br#"{"usage":null,"choices":[]}"#, &mut t).unwrap();
+        let c = chat_chunk(br#"{"usage":null,"choices":[]}"#, true, &mut t).unwrap();
         assert!(c.usage_null);
     }
 

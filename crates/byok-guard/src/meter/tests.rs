@@ -598,6 +598,30 @@ fn gemini_array_oddities() {
 }
 
 #[test]
+fn an_early_running_figure_is_not_final() {
+    // Gemini: the finish chunk without usageMetadata; the earlier prompt-only figure is not final.
+    let mut g = gemini_chunks(&WORDS[..3]);
+    g[2].as_object_mut().unwrap().remove("usageMetadata");
+    let m = meter(StreamFormat::GeminiSse, &gemini_sse(&g).concat());
+    assert!(m.complete && !m.reported);
+    assert_eq!(m.usage.input_tokens, 30);
+    assert_eq!(
+        m.usage.output_tokens,
+        tokens(StreamFormat::GeminiSse, &WORDS[..3].concat())
+    );
+    // Anthropic: message_stop without a message_delta.
+    let m = meter(
+        StreamFormat::Anthropic,
+        &anthropic_events(&WORDS, &[]).concat(),
+    );
+    assert!(m.complete && !m.reported);
+    assert_eq!(
+        m.usage.output_tokens,
+        tokens(StreamFormat::Anthropic, &WORDS.concat())
+    );
+}
+
+#[test]
 fn nothing_received_is_the_estimate() {
     for format in [
         StreamFormat::OpenAiChat,
