@@ -37,6 +37,8 @@ pub struct CallPlan {
     tried: Vec<KeyId>,
     fallbacks: Vec<FellBack>,
     attempts: u32,
+    /// Requests sent with the current key (its retries are counted apart).
+    key_attempts: u32,
     started: tokio::time::Instant,
 }
 
@@ -94,7 +96,10 @@ impl Attempt {
 
 /// What to do after an answer.
 #[derive(Debug)]
-#[allow(clippy::large_enum_variant)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one Step per answer, consumed at once: boxing the common case buys nothing"
+)]
 pub enum Step {
     /// The call is over: the provider's answer, settled.
     Done(Called),
@@ -166,6 +171,7 @@ impl Vault {
             tried: Vec::new(),
             fallbacks: Vec::new(),
             attempts: 0,
+            key_attempts: 0,
             started: tokio::time::Instant::now(),
         })
     }
@@ -223,6 +229,7 @@ impl CallPlan {
             .select_excluding(&self.workspace, provider, &self.tried)
             .await?;
         self.tried.push(lease.id());
+        self.key_attempts = 0;
         let reservation = match self.vault.guard() {
             None => None,
             Some(guard) => {
@@ -284,6 +291,7 @@ impl CallPlan {
         body: Vec<u8>,
     ) -> Result<Step, VaultError> {
         self.attempts += 1;
+        self.key_attempts += 1;
         if (200..300).contains(&status) {
             let usage = serde_json::from_slice::<Value>(&body)
                 .ok()
@@ -345,7 +353,7 @@ impl CallPlan {
         let r =
             f64::from(jiff::Timestamp::now().subsec_nanosecond().unsigned_abs() % 1000) / 1000.0;
         if let Some(wait) = config.retry_policy().next_wait(
-            self.attempts,
+            self.key_attempts,
             classified.retryable,
             classified.retry_after,
             left,
