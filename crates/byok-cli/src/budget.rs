@@ -1,10 +1,11 @@
 //! `byok budget`: set and inspect budgets, reserve, settle and release by hand.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use byok::guard::{
-    Admission, Budget, CallRequest, Denied, Guard, Label, Period, Prompt, ReservationId, Scope,
-    SettleOutcome, Usd, ledger,
+    Admission, Budget, CallRequest, Denied, Guard, Label, Ledger, Period, Prompt, ReservationId,
+    Scope, SettleOutcome, Usd, ledger,
 };
 use clap::Subcommand;
 
@@ -105,6 +106,17 @@ pub(crate) fn run(args: Args) -> ExitCode {
     }
 }
 
+/// The ledger `--ledger` names, else `$BYOK_LEDGER`, else `sqlite:byok-ledger.db`:
+/// the one way every command that spends (`budget`, `call`) finds it.
+pub(crate) async fn open_ledger(flag: Option<&str>) -> Result<Arc<dyn Ledger>, CliError> {
+    // The URL may carry a password: it can come from the environment instead of argv.
+    let url = flag
+        .map(str::to_owned)
+        .or_else(|| std::env::var("BYOK_LEDGER").ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "sqlite:byok-ledger.db".to_owned());
+    ledger::open(&url).await.map_err(guard_error)
+}
+
 fn scope(s: &str) -> Result<Scope, CliError> {
     Scope::custom(s).map_err(guard_error)
 }
@@ -115,12 +127,7 @@ fn usd(s: &str) -> Result<Usd, CliError> {
 
 async fn act(args: Args) -> Result<u8, CliError> {
     let json = args.json;
-    // The URL may carry a password: it can come from the environment instead of argv.
-    let url = args
-        .ledger
-        .or_else(|| std::env::var("BYOK_LEDGER").ok().filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| "sqlite:byok-ledger.db".to_owned());
-    let ledger = ledger::open(&url).await.map_err(guard_error)?;
+    let ledger = open_ledger(args.ledger.as_deref()).await?;
     match args.action {
         Action::Set {
             scope: s,

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod budget;
+mod call;
 mod cost;
 mod estimate;
 mod inspect;
@@ -50,6 +51,9 @@ enum Command {
     Estimate(estimate::Args),
     /// Budgets on a ledger: set, status, reserve, settle, release.
     Budget(budget::Args),
+    /// One LLM call with the vault's keys under the ledger's budgets: prompt on stdin,
+    /// the answer (streamed with --stream), then the key used, fallbacks, usage and cost.
+    Call(call::Args),
     /// Mock OpenAI, Anthropic and Gemini servers for tests in any language, with a control API.
     Mock(mock::Args),
 }
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
         Command::Cost(args) => cost::run(args),
         Command::Estimate(args) => estimate::run(args),
         Command::Budget(args) => budget::run(args),
+        Command::Call(args) => call::run(args),
         Command::Mock(args) => mock::run(args),
     }
 }

@@ -170,9 +170,34 @@ impl<T: fmt::Display> fmt::Display for Inert<T> {
     }
 }
 
+/// [`Inert`] for a model's answer: newlines and tabs are kept (an answer has
+/// lines), every other character that could drive the terminal is escaped.
+pub(crate) struct InertText<'a>(pub(crate) &'a str);
+
+impl fmt::Display for InertText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c != '\n' && c != '\t' && drives_the_terminal(c) {
+                write!(f, "{}", c.escape_debug())?;
+            } else {
+                fmt::Write::write_char(f, c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Inert;
+    use super::{Inert, InertText};
+
+    #[test]
+    fn answers_keep_their_lines() {
+        assert_eq!(
+            InertText("a\n\tb\u{1b}[2K\r").to_string(),
+            "a\n\tb\\u{1b}[2K\\r"
+        );
+    }
 
     #[test]
     fn controls_and_bidi_overrides_are_escaped_the_rest_is_kept() {

@@ -1,5 +1,6 @@
-//! The verifier options shared by `byok test` and `byok vault add|test`:
-//! `--depth`, `--base-url`, `--timeout`, and the one way they become a [`Verifier`].
+//! The verifier options shared by `byok test`, `byok vault add|test` and `byok call`:
+//! `--depth`, `--base-url`, `--allow-http`, `--timeout`, and the one way they become
+//! a [`Verifier`] ([`ConnectArgs::verifier`]).
 
 use std::time::Duration;
 
@@ -15,6 +16,14 @@ pub(crate) struct VerifyArgs {
     /// the only way to learn whether the account has credits.
     #[arg(long, value_name = "auth|billing", default_value = "billing")]
     pub(crate) depth: Depth,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+}
+
+/// Where and how long requests to a provider go: the options of every command that
+/// sends a key to its provider (`byok call` has no `--depth`).
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ConnectArgs {
     /// Send requests to this origin (optionally with a path prefix) instead of the provider's.
     /// Must be https, or http to this machine (127.0.0.0/8, ::1, localhost).
     #[arg(long, value_name = "URL")]
@@ -28,6 +37,13 @@ pub(crate) struct VerifyArgs {
 }
 
 impl VerifyArgs {
+    /// A verifier for keys of `provider` (`--base-url` applies to that provider).
+    pub(crate) fn verifier(&self, provider: Provider) -> Result<Verifier, CliError> {
+        self.connect.verifier(provider)
+    }
+}
+
+impl ConnectArgs {
     /// A verifier for keys of `provider` (`--base-url` applies to that provider).
     pub(crate) fn verifier(&self, provider: Provider) -> Result<Verifier, CliError> {
         let mut config = VerifierConfig::default().allow_http(self.allow_http);

@@ -1089,3 +1089,163 @@ fn test_command_against_providers_echoing_the_key_in_every_field() {
     assert!(answered > 100, "the echoing servers answered: {answered}");
     env.assert_files_clean("test echo");
 }
+
+/// `byok call`: successes, fallbacks, streams (whole and cut), budget denials, and
+/// providers that quote the key back in every field of a refusal (each form of
+/// `echo_forms`); every output and the vault and ledger files searched.
+#[test]
+fn call_against_mock_providers_and_providers_echoing_the_key() {
+    use byok::keys::SecretString;
+    use byok::store::{MasterKeySource, OpenMode, WorkspaceId};
+
+    let rt = runtime();
+    let master = canary::master_key(2);
+    let env = Env::new().set("BYOK_MASTER_KEY", master.clone());
+    let db = env.path("call.db");
+    let db = db.to_str().unwrap().to_owned();
+    let ledger = format!("sqlite:{}", env.path("ledger.db").display());
+    let providers = [Provider::OpenAi, Provider::Anthropic, Provider::Google];
+    let kind = |p: Provider| match p {
+        Provider::OpenAi => KeyKind::Project,
+        Provider::Anthropic => KeyKind::Api,
+        _ => KeyKind::Standard,
+    };
+    let model = |p: Provider| match p {
+        Provider::OpenAi => "gpt-4o-mini",
+        Provider::Anthropic => "claude-haiku-4-5",
+        _ => "gemini-2.5-flash",
+    };
+    let forms = echo_forms(&canary::key(Provider::OpenAi, KeyKind::Project, 1)).len();
+    // The workspaces and their keys, added through the facade in this process;
+    // the vault is closed before any `byok` runs.
+    rt.block_on(async {
+        let vault = byok::Vault::builder()
+            .store(byok::store::open(&db, OpenMode::Create).await.unwrap())
+            .master_key(MasterKeySource::Base64(SecretString::from(master.clone())))
+            .build()
+            .await
+            .unwrap();
+        for p in providers {
+            let add = |ws: String, n: usize, label: &str| {
+                let ws = WorkspaceId::new(ws).unwrap();
+                byok::NewKey::new(ws, SecretString::from(canary::key(p, kind(p), n)), label)
+            };
+            vault
+                .add(add(format!("m-{p}"), 0, "primary"))
+                .await
+                .unwrap();
+            vault
+                .add(add(format!("m-{p}"), 1, "backup").backup(1))
+                .await
+                .unwrap();
+            for i in 0..forms {
+                for mode in ["t", "j"] {
+                    vault
+                        .add(add(format!("e-{p}-{i}-{mode}"), 1, "k"))
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+    });
+    let call = |p: Provider, ws: &str, uri: &str, extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "call",
+            "--vault",
+            &db,
+            "--ledger",
+            &ledger,
+            "--workspace",
+            ws,
+            "--provider",
+            &p.to_string(),
+            "--base-url",
+            uri,
+            "--model",
+            model(p),
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        args
+    };
+    let mut refused = 0;
+    for p in providers {
+        let ws = format!("m-{p}");
+        let primary = canary::key(p, kind(p), 0);
+        let mock = rt.block_on(
+            match p {
+                Provider::OpenAi => MockOpenAi::builder(),
+                Provider::Anthropic => MockAnthropic::builder(),
+                _ => MockGemini::builder(),
+            }
+            .scenario_for_key(&primary, Scenario::InvalidKey)
+            .start(),
+        );
+        let uri = mock.uri();
+        let budget = |limit: &str| {
+            let scope = format!("workspace:{ws}");
+            let r = env.run(
+                &[
+                    "budget",
+                    "--ledger",
+                    &ledger,
+                    "set",
+                    "--scope",
+                    &scope,
+                    "--limit-usd",
+                    limit,
+                ],
+                "",
+            );
+            assert_eq!(r.code(), Some(0), "{}: {:?}", r.what, r.out);
+        };
+        let args = |extra: &[&str]| call(p, &ws, &uri, extra);
+        budget("5");
+        // Falls back from the primary (benched), then passes over it.
+        let r = env.both(&strs(&args(&[])), "Say hi", 0);
+        assert_eq!(r.first_json()["type"], "answer", "{}", r.what);
+        env.both(&strs(&args(&["--stream"])), "Say hi", 0);
+        mock.set_scenario(Scenario::StreamCut { after: 2 });
+        env.both(&strs(&args(&["--stream"])), "Say hi", 1);
+        mock.set_scenario(Scenario::StreamError { after: 2 });
+        let r = env.run(&strs(&args(&["--stream", "--json"])), "Say hi");
+        assert_eq!(r.code(), Some(1), "{}: {:?}", r.what, r.out);
+        mock.set_scenario(Scenario::Valid);
+        budget("0.0001");
+        env.both(
+            &strs(&args(&["--max-output-tokens", "100000"])),
+            "Say hi",
+            1,
+        );
+        // Refusals quoting the key in every field but the verdict's: text mode
+        // prints the provider's (scrubbed) message, JSON mode the error line.
+        let key = canary::key(p, kind(p), 1);
+        for (i, (form, echoed)) in echo_forms(&key).into_iter().enumerate() {
+            let answer = echo_refusal(p, form, &echoed);
+            let server = rt.block_on(answer.serve());
+            for (mode, json) in [("t", &[][..]), ("j", &["--json"][..])] {
+                let ws = format!("e-{p}-{i}-{mode}");
+                let mut extra = vec!["--no-fallback", "--timeout", "2"];
+                extra.extend_from_slice(json);
+                let r = env.run(&strs(&call(p, &ws, &server.uri(), &extra)), "Say hi");
+                assert_eq!(
+                    r.code(),
+                    Some(1),
+                    "{} ({}): {:?}",
+                    r.what,
+                    answer.label,
+                    r.out
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(refused, 3 * 2 * forms);
+    assert!(env.assert_files_clean("call") >= 2);
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}

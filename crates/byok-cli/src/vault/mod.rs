@@ -22,7 +22,7 @@ use byok::store::{
     KeyId, KeyStore, MasterKeySource, OpenMode, StoreError, VAULT_ENV, VaultLocation, WorkspaceId,
     permissions_warning,
 };
-use byok::{Vault, VaultError, VerifyPolicy};
+use byok::{Vault, VaultBuilder, VaultError, VerifyPolicy};
 
 use commands::StatusChange;
 
@@ -240,24 +240,11 @@ async fn execute(args: Args) -> Result<ExitCode, VaultError> {
         Command::Add(_) | Command::Init => OpenMode::Create,
         _ => OpenMode::Existing,
     };
-    let (store, location) = open_store(args.vault.as_deref(), mode).await?;
-    let actor = args.actor.unwrap_or_else(|| {
-        format!(
-            "cli:{}",
-            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-        )
-    });
-    let master = MasterKeySource::from_env()?;
-    if let MasterKeySource::File(path) = &master {
-        warn_if_readable(path, "the master key file");
-    }
-    let mut builder = Vault::builder()
-        .store(store.clone())
-        .master_key(master)
-        .actor(actor);
-    if std::env::var_os(PREVIOUS_MASTER_KEY_ENV).is_some() {
-        builder = builder.previous_master_key(MasterKeySource::Env(PREVIOUS_MASTER_KEY_ENV.into()));
-    }
+    let Opened {
+        mut builder,
+        store,
+        location,
+    } = open(args.vault.as_deref(), args.actor, mode).await?;
     if matches!(args.command, Command::Rewrap) && std::env::var_os(NEW_MASTER_KEY_ENV).is_none() {
         return Err(StoreError::InvalidInput {
             detail: format!("rewrap needs the new master key in {NEW_MASTER_KEY_ENV}"),
@@ -306,6 +293,50 @@ async fn execute(args: Args) -> Result<ExitCode, VaultError> {
         Command::Rewrap => commands::rewrap(&vault, json).await,
         Command::Audit(a) => commands::audit(&vault, a, json).await,
     }
+}
+
+/// A vault about to be unlocked: what `--vault`, `--actor` and the master-key
+/// variables name, shared by every command that opens the vault (`vault`, `call`).
+pub(crate) struct Opened {
+    /// The builder with the store, the master key (and a previous one) and the actor.
+    pub(crate) builder: VaultBuilder,
+    /// The store itself.
+    pub(crate) store: Arc<dyn KeyStore>,
+    /// Where it is, fit to show.
+    pub(crate) location: String,
+}
+
+/// Open the store `vault` names (see [`Args`]) and prepare its builder: the master
+/// key from the environment, `BYOK_PREVIOUS_MASTER_KEY` when set, the actor
+/// (default `cli:$USER`).
+pub(crate) async fn open(
+    vault: Option<&str>,
+    actor: Option<String>,
+    mode: OpenMode,
+) -> Result<Opened, VaultError> {
+    let (store, location) = open_store(vault, mode).await?;
+    let actor = actor.unwrap_or_else(|| {
+        format!(
+            "cli:{}",
+            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+        )
+    });
+    let master = MasterKeySource::from_env()?;
+    if let MasterKeySource::File(path) = &master {
+        warn_if_readable(path, "the master key file");
+    }
+    let mut builder = Vault::builder()
+        .store(store.clone())
+        .master_key(master)
+        .actor(actor);
+    if std::env::var_os(PREVIOUS_MASTER_KEY_ENV).is_some() {
+        builder = builder.previous_master_key(MasterKeySource::Env(PREVIOUS_MASTER_KEY_ENV.into()));
+    }
+    Ok(Opened {
+        builder,
+        store,
+        location,
+    })
 }
 
 /// A warning on stderr when `path` can be read by other local users.
