@@ -119,6 +119,15 @@ async fn overhead(ledger_name: &str, ledger_url: &str) {
     a.report();
     b.report();
     println!("  added at p50: {:.1} µs", added * 1e6);
+    // Where it goes: the key choice alone (list, open, MAC check, the `use` audit event).
+    let mut s = Stats::new(format!("  of which vault.select ({ledger_name})"), ROUNDS);
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        let lease = vault.select(&ws, Provider::OpenAi).await.unwrap();
+        s.samples.push(t.elapsed());
+        drop(lease);
+    }
+    s.report();
 }
 
 async fn first_byte() {

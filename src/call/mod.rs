@@ -141,11 +141,13 @@ impl Call {
         self
     }
 
-    /// Stream the answer (OpenAI and Anthropic also set `"stream": true` in the body).
+    /// Stream the answer (OpenAI and Anthropic: `"stream": true` in the body; a
+    /// body that did not mention `stream` is left without it when not streaming).
     pub fn stream(mut self, stream: bool) -> Call {
         self.stream = stream;
         if self.api != Api::GeminiGenerate
             && let Some(obj) = self.body.as_object_mut()
+            && (stream || obj.contains_key("stream"))
         {
             obj.insert("stream".into(), Value::Bool(stream));
         }
