@@ -644,6 +644,28 @@ async fn real() -> Real {
                     provider: Provider::OpenAi,
                     skipped: vec![],
                 },
+                VaultError::InvalidRequest { reason: "r" },
+                VaultError::BudgetDenied {
+                    denied: Box::new(byok::guard::Denied {
+                        budget: byok::guard::Scope::workspace("w"),
+                        limit: byok::guard::Usd::ZERO,
+                        spent: byok::guard::Usd::ZERO,
+                        reserved: byok::guard::Usd::ZERO,
+                        needed: None,
+                        reason: byok::guard::DenyReason::OverLimit,
+                    }),
+                },
+                VaultError::ProviderRefused {
+                    provider: Provider::OpenAi,
+                    verdict: byok::keys::VerdictCode::Invalid,
+                    status: 401,
+                    provider_code: None,
+                    request_id: None,
+                    message: None,
+                    fallbacks: vec![],
+                },
+                VaultError::FallbackLimit { fallbacks: vec![] },
+                VaultError::CallFailed { reason: s("r") },
             ]
             .iter()
             .map(VaultError::code)

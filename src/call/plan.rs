@@ -301,19 +301,9 @@ impl CallPlan {
                 .record_outcome(&attempt.lease, CallOutcome::Success)
                 .await?;
             let cost = self.settle(&attempt, usage, false).await?;
-            return Ok(Step::Done(Called {
-                status,
-                headers: headers.clone(),
-                body,
-                key: attempt.key(),
-                fallbacks: self.fallbacks.clone(),
-                skipped: attempt.lease.skipped().to_vec(),
-                usage,
-                cost,
-                attempts: self.attempts,
-                model: self.model.clone(),
-                stream: None,
-            }));
+            let mut called = self.called(&attempt, status, headers.clone(), usage, cost);
+            called.body = body;
+            return Ok(Step::Done(called));
         }
         let classified = byok_verify::classify_for_key(attempt.lease.key(), status, headers, &body);
         self.after_refusal(attempt, classified).await
