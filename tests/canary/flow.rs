@@ -100,24 +100,7 @@ impl Mocks {
 
 /// [`open`] with `verifier` and no Test on add (the call canaries' vaults).
 pub(crate) async fn open_at(dir: &Path, verifier: Verifier) -> (Vault, SqliteStore) {
-    std::fs::create_dir_all(dir).expect("a directory");
-    let store = SqliteStore::open(&dir.join("vault.db"))
-        .await
-        .expect("a new store");
-    let ledger = SqliteLedger::open(&format!("sqlite:{}", dir.join("ledger.db").display()))
-        .await
-        .expect("a new ledger");
-    let vault = Vault::builder()
-        .store(Arc::new(store.clone()))
-        .master_key(master(1))
-        .actor("canary")
-        .guard(Guard::new(Arc::new(ledger)))
-        .verifier(verifier)
-        .verify_policy(VerifyPolicy::Skip)
-        .build()
-        .await
-        .expect("a vault");
-    (vault, store)
+    open_with(dir, Some(verifier), Some(VerifyPolicy::Skip)).await
 }
 
 /// A vault on the SQLite file at `path` with a verifier on `mocks` (or none) and a
@@ -125,6 +108,14 @@ pub(crate) async fn open_at(dir: &Path, verifier: Verifier) -> (Vault, SqliteSto
 async fn open(
     dir: &Path,
     mocks: Option<&Mocks>,
+    policy: Option<VerifyPolicy>,
+) -> (Vault, SqliteStore) {
+    open_with(dir, mocks.map(Mocks::verifier), policy).await
+}
+
+async fn open_with(
+    dir: &Path,
+    verifier: Option<Verifier>,
     policy: Option<VerifyPolicy>,
 ) -> (Vault, SqliteStore) {
     std::fs::create_dir_all(dir).expect("a directory");
@@ -139,8 +130,8 @@ async fn open(
         .master_key(master(1))
         .actor("canary")
         .guard(Guard::new(Arc::new(ledger)));
-    if let Some(mocks) = mocks {
-        builder = builder.verifier(mocks.verifier());
+    if let Some(verifier) = verifier {
+        builder = builder.verifier(verifier);
     }
     if let Some(policy) = policy {
         builder = builder.verify_policy(policy);

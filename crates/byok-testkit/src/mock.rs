@@ -101,7 +101,21 @@ impl MockBuilder {
         // The tokenizer loads on first use, which takes a while in a debug build:
         // here, not inside the first request a client times.
         content::warm_up();
-        let state = Arc::new(State {
+        let state = Arc::new(self.into_state());
+        let listener = std::net::TcpListener::bind(addr)?;
+        let handler = {
+            let state = state.clone();
+            Arc::new(move |received: Received| handle(&state, received))
+        };
+        let server = server::serve(listener, handler)?;
+        Ok(MockProvider { server, state })
+    }
+}
+
+impl MockBuilder {
+    /// What the server's handler plays: the scenarios, counts and records.
+    fn into_state(self) -> State {
+        State {
             provider: self.provider,
             default: Slot::new(self.scenario),
             per_key: self
@@ -113,14 +127,7 @@ impl MockBuilder {
             requests: Mutex::new(Vec::new()),
             canned: Mutex::new(None),
             usage: Mutex::new(self.usage),
-        });
-        let listener = std::net::TcpListener::bind(addr)?;
-        let handler = {
-            let state = state.clone();
-            Arc::new(move |received: Received| handle(&state, received))
-        };
-        let server = server::serve(listener, handler)?;
-        Ok(MockProvider { server, state })
+        }
     }
 }
 
@@ -358,15 +365,13 @@ pub fn fuzz_answer(
     headers: Vec<(String, String)>,
     body: Vec<u8>,
 ) -> (u16, usize) {
-    let state = State {
+    let state = MockBuilder {
         provider,
-        default: Slot::new(scenario),
+        scenario,
         per_key: Vec::new(),
-        sequence: AtomicU64::new(0),
-        requests: Mutex::new(Vec::new()),
-        canned: Mutex::new(None),
-        usage: Mutex::new(UsageExtras::new().cached_tokens(3).reasoning_tokens(2)),
-    };
+        usage: UsageExtras::new().cached_tokens(3).reasoning_tokens(2),
+    }
+    .into_state();
     let (path, query) = match target.split_once('?') {
         Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
         None => (target.to_owned(), None),
