@@ -599,3 +599,126 @@ async fn an_app_with_its_own_client_drives_the_same_steps() {
     );
     assert_eq!(held(&w).await, Usd::ZERO);
 }
+
+/// A world whose calls have `timeouts` (the verifier's configuration).
+async fn world_with(
+    provider: Provider,
+    mock: &MockProvider,
+    timeouts: byok::verify::CallTimeouts,
+) -> World {
+    let mut w = world(provider, mock, 1).await;
+    let config = VerifierConfig::default()
+        .base_url(provider, &mock.uri())
+        .call_timeouts(timeouts);
+    let vault = Vault::builder()
+        .store(Arc::new(MemoryStore::new()))
+        .master_key(MasterKeySource::Base64(
+            MasterKey::generate().unwrap().to_base64(),
+        ))
+        .verifier(Verifier::new(config).unwrap())
+        .verify_policy(VerifyPolicy::Skip)
+        .guard(w.guard.clone())
+        .build()
+        .await
+        .unwrap();
+    vault
+        .add(NewKey::new(
+            w.ws.clone(),
+            SecretString::from(w.keys[0].clone()),
+            "k0",
+        ))
+        .await
+        .unwrap();
+    w.vault = vault;
+    w
+}
+
+#[tokio::test]
+async fn a_stalled_stream_is_cut_at_the_idle_timeout_and_settled_as_estimated() {
+    for provider in Provider::ALL {
+        let mock = start(
+            provider,
+            Scenario::StreamStall {
+                after: 3,
+                stall: Duration::from_secs(30),
+            },
+        )
+        .await;
+        let timeouts = byok::verify::CallTimeouts::default().idle(Duration::from_millis(200));
+        let w = world_with(provider, &mock, timeouts).await;
+        let started = std::time::Instant::now();
+        let mut stream = w
+            .vault
+            .call_stream(&w.ws, stream_call_for(provider))
+            .await
+            .unwrap();
+        let (_, error) = drain(&mut stream).await;
+        assert!(started.elapsed() < Duration::from_secs(10), "{provider}");
+        assert_eq!(
+            error.as_ref().map(VaultError::code),
+            Some("stream_stalled"),
+            "{provider}"
+        );
+        let called = stream.finish().await.unwrap();
+        let end = called.stream.clone().unwrap();
+        assert_eq!(end.stopped, Some("stream_stalled"), "{provider}");
+        assert!(!end.complete, "{provider}");
+        let cost = called.cost.unwrap();
+        assert_eq!(cost.label, Label::Estimated, "{provider}");
+        assert!(spent(&w).await > Usd::ZERO, "{provider}: never $0");
+        assert_eq!(spent(&w).await, cost.usd.unwrap(), "{provider}");
+        assert_eq!(held(&w).await, Usd::ZERO, "{provider}: no hold left");
+    }
+}
+
+#[tokio::test]
+async fn keep_alives_are_activity_and_do_not_cut_a_stream() {
+    for provider in [Provider::OpenAi, Provider::Anthropic] {
+        let mock = start(provider, Scenario::KeepAlive).await;
+        // Longer than one keep-alive gap (20 ms), shorter than the keep-alives together.
+        let timeouts = byok::verify::CallTimeouts::default().idle(Duration::from_millis(50));
+        let w = world_with(provider, &mock, timeouts).await;
+        let mut stream = w
+            .vault
+            .call_stream(&w.ws, stream_call_for(provider))
+            .await
+            .unwrap();
+        let (_, error) = drain(&mut stream).await;
+        assert!(error.is_none(), "{provider}: {error:?}");
+        let called = stream.finish().await.unwrap();
+        let end = called.stream.clone().unwrap();
+        assert!(end.complete && end.reported, "{provider}: {end:?}");
+        assert_eq!(end.stopped, None);
+        assert_eq!(held(&w).await, Usd::ZERO);
+    }
+}
+
+#[tokio::test]
+async fn a_hung_answer_times_out_and_is_settled_with_the_input_estimate() {
+    let provider = Provider::OpenAi;
+    let mock = start(provider, Scenario::Hang).await;
+    let timeouts = byok::verify::CallTimeouts::default()
+        .answer(Duration::from_millis(200))
+        .headers(Duration::from_millis(200));
+    let w = world_with(provider, &mock, timeouts).await;
+    let e = w
+        .vault
+        .call(&w.ws, call_for(provider, 5))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "answer_timeout");
+    let settled = spent(&w).await;
+    assert!(
+        settled > Usd::ZERO,
+        "the provider may have billed the prompt"
+    );
+    assert_eq!(held(&w).await, Usd::ZERO);
+    let e = w
+        .vault
+        .call_stream(&w.ws, stream_call_for(provider))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "headers_timeout");
+    assert!(spent(&w).await > settled);
+    assert_eq!(held(&w).await, Usd::ZERO);
+}

@@ -666,6 +666,18 @@ async fn real() -> Real {
                 },
                 VaultError::FallbackLimit { fallbacks: vec![] },
                 VaultError::CallFailed { reason: s("r") },
+                VaultError::TimedOut {
+                    timeout: byok::call::Timeout::Headers,
+                    after: std::time::Duration::from_secs(1),
+                },
+                VaultError::TimedOut {
+                    timeout: byok::call::Timeout::Answer,
+                    after: std::time::Duration::from_secs(1),
+                },
+                VaultError::TimedOut {
+                    timeout: byok::call::Timeout::Stalled,
+                    after: std::time::Duration::from_secs(1),
+                },
             ]
             .iter()
             .map(VaultError::code)

@@ -260,21 +260,30 @@ impl Vault {
     pub async fn call(&self, workspace: &WorkspaceId, call: Call) -> Result<Called, VaultError> {
         let mut plan = self.plan(workspace, call.stream(false))?;
         let client = self.http_client()?;
+        let limit = self.call_timeouts()?.answer;
         let mut attempt = plan.next_attempt().await?;
         loop {
-            let sent = attempt.to_reqwest(&client).send().await;
-            let step = match sent {
-                Err(e) => return Err(plan.failed(attempt, network_reason(&e)).await),
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let headers = response.headers().clone();
-                    match response.bytes().await {
-                        Ok(body) => {
-                            plan.complete(attempt, status, &headers, body.to_vec())
-                                .await?
-                        }
-                        Err(e) => return Err(plan.failed(attempt, network_reason(&e)).await),
-                    }
+            // The whole answer, headers and body, within the answer timeout.
+            let answer = tokio::time::timeout(limit, async {
+                let response = attempt.to_reqwest(&client).send().await?;
+                let status = response.status().as_u16();
+                let headers = response.headers().clone();
+                let body = response.bytes().await?;
+                Ok::<_, reqwest::Error>((status, headers, body))
+            })
+            .await;
+            let step = match answer {
+                Ok(Ok((status, headers, body))) => {
+                    plan.complete(attempt, status, &headers, body.to_vec())
+                        .await?
+                }
+                Ok(Err(e)) => return Err(lost(&mut plan, attempt, &e).await),
+                Err(_) => {
+                    let error = VaultError::TimedOut {
+                        timeout: Timeout::Answer,
+                        after: limit,
+                    };
+                    return Err(plan.unanswered(attempt, error).await);
                 }
             };
             attempt = match step {
@@ -288,6 +297,15 @@ impl Vault {
         }
     }
 
+    /// The call timeouts (the verifier's configuration).
+    pub(crate) fn call_timeouts(&self) -> Result<crate::verify::CallTimeouts, VaultError> {
+        self.verifier()
+            .map(|v| v.config().configured_call_timeouts())
+            .ok_or(VaultError::Incomplete {
+                missing: "a verifier (VaultBuilder::verifier) to make calls",
+            })
+    }
+
     /// The verifier's HTTP client (the call path shares its pool).
     pub(crate) fn http_client(&self) -> Result<reqwest::Client, VaultError> {
         self.verifier()
@@ -295,6 +313,71 @@ impl Vault {
             .ok_or(VaultError::Incomplete {
                 missing: "a verifier (VaultBuilder::verifier) to make calls",
             })
+    }
+}
+
+/// Which of the call's timeouts ran out ([`CallTimeouts`](crate::verify::CallTimeouts),
+/// set with [`VerifierConfig::call_timeouts`](crate::verify::VerifierConfig::call_timeouts)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Timeout {
+    /// A stream's status and headers did not come in time (`headers_timeout`).
+    Headers,
+    /// A non-streamed answer did not end in time (`answer_timeout`).
+    Answer,
+    /// A stream went silent, not a byte, for longer than the idle timeout (`stream_stalled`).
+    Stalled,
+}
+
+impl Timeout {
+    /// Its stable code: `headers_timeout`, `answer_timeout`, `stream_stalled`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Timeout::Headers => "headers_timeout",
+            Timeout::Answer => "answer_timeout",
+            Timeout::Stalled => "stream_stalled",
+        }
+    }
+
+    /// One line for a person.
+    pub fn message(self, after: std::time::Duration) -> String {
+        let secs = after.as_secs_f64();
+        match self {
+            Timeout::Headers => {
+                format!("the provider did not start its answer within {secs} s")
+            }
+            Timeout::Answer => format!("the provider's answer did not end within {secs} s"),
+            Timeout::Stalled => format!("the stream sent nothing for {secs} s"),
+        }
+    }
+
+    /// What to do about it.
+    pub(crate) fn hint(self) -> &'static str {
+        match self {
+            Timeout::Headers => {
+                "the provider may be overloaded; retry later, or allow longer (CallTimeouts::headers, byok call --headers-timeout); the cost is estimated from the request"
+            }
+            Timeout::Answer => {
+                "a long answer may need longer (CallTimeouts::answer, byok call --answer-timeout), or stream it; the cost is estimated from the request"
+            }
+            Timeout::Stalled => {
+                "the answer is cut short; allow longer silences with CallTimeouts::idle (byok call --idle-timeout); the cost is estimated from what was received"
+            }
+        }
+    }
+}
+
+/// `attempt` got no answer: when the request never left (no connection), the
+/// hold is released; once it was sent the provider may have billed it, and the
+/// hold is settled with the input estimate (`estimated`), as a cut stream is.
+pub(crate) async fn lost(plan: &mut CallPlan, attempt: Attempt, e: &reqwest::Error) -> VaultError {
+    let reason = network_reason(e);
+    if e.is_connect() {
+        plan.failed(attempt, reason).await
+    } else {
+        plan.unanswered(attempt, VaultError::CallFailed { reason })
+            .await
     }
 }
 

@@ -365,6 +365,23 @@ impl CallPlan {
         }
     }
 
+    /// `attempt` was sent but its answer did not come (a timeout, or the
+    /// connection lost after the request went out): the provider may have
+    /// billed it, so the hold is settled — exactly once — with the input
+    /// counted from the request, labelled `estimated` (never released as if
+    /// nothing happened). Returns `error` (or the ledger's, if settling failed).
+    pub async fn unanswered(&mut self, attempt: Attempt, error: VaultError) -> VaultError {
+        self.attempts += 1;
+        let usage = Usage {
+            input_tokens: self.input_estimate(),
+            ..Usage::default()
+        };
+        match self.settle(&attempt, Some(usage), true).await {
+            Ok(_) => error,
+            Err(e) => e,
+        }
+    }
+
     /// Settle `attempt`'s hold with `usage` (the provider's, or an estimate):
     /// exactly once; with no usage at all the held worst case is recorded
     /// `unavailable` (the call happened: never $0).

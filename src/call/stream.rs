@@ -14,7 +14,7 @@ use reqwest::header::HeaderMap;
 use serde::Serialize;
 
 use super::plan::{Attempt, CallPlan, Step};
-use super::{Api, Call, Called, network_reason};
+use super::{Api, Call, Called, Timeout, lost, network_reason};
 use crate::Vault;
 use crate::select::CallOutcome;
 use crate::store::WorkspaceId;
@@ -32,6 +32,11 @@ pub struct StreamEnd {
     pub error: Option<String>,
     /// Bytes of visible output text received.
     pub output_text_bytes: u64,
+    /// Why the stream was stopped before it ended by itself: `stream_stalled`
+    /// (silent past the idle timeout), `network_error` (the connection broke),
+    /// `abandoned` (the caller finished or dropped it before the end); `None`
+    /// when the body ended on its own.
+    pub stopped: Option<&'static str>,
 }
 
 /// The meter of one streamed answer, for any HTTP client: feed it the body's
@@ -44,6 +49,7 @@ pub struct Metering {
     status: u16,
     headers: HeaderMap,
     meter: StreamMeter,
+    stopped: Option<&'static str>,
 }
 
 impl Metering {
@@ -51,6 +57,12 @@ impl Metering {
     /// same bytes, except what byok added to the request is hidden).
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
         self.meter.feed(chunk, out);
+    }
+
+    /// Record why the stream is being stopped before its end (a stable code,
+    /// e.g. `stream_stalled`, `abandoned`), for [`StreamEnd::stopped`].
+    pub fn stopped(&mut self, code: &'static str) {
+        self.stopped.get_or_insert(code);
     }
 
     /// Settle (exactly once) with the provider's usage, or the estimate of what
@@ -65,6 +77,7 @@ impl Metering {
             status,
             headers,
             meter,
+            stopped,
         } = self;
         let metered: Metered = meter.finish(out);
         plan.vault()
@@ -82,6 +95,7 @@ impl Metering {
                 .error
                 .and_then(|code| clean_code(&code, attempt.lease().key())),
             output_text_bytes: metered.output_text_bytes,
+            stopped,
         });
         Ok(called)
     }
@@ -119,6 +133,7 @@ impl CallPlan {
             status,
             headers,
             meter,
+            stopped: None,
         }
     }
 }
@@ -134,6 +149,8 @@ pub struct CallStream {
     headers: HeaderMap,
     done: Option<Result<Called, VaultError>>,
     runtime: Option<tokio::runtime::Handle>,
+    /// The longest silence between two reads.
+    idle: std::time::Duration,
 }
 
 impl CallStream {
@@ -155,7 +172,19 @@ impl CallStream {
             let response = self.response.as_mut()?;
             let metering = self.metering.as_mut()?;
             let mut out = Vec::new();
-            match response.chunk().await {
+            let Ok(read) = tokio::time::timeout(self.idle, response.chunk()).await else {
+                // Not a byte for `idle`: stop reading, settle with what was seen.
+                self.response = None;
+                metering.stopped(Timeout::Stalled.code());
+                let result = self.settle(&mut out).await;
+                let failed = result.as_ref().err().cloned();
+                self.done = Some(result);
+                return Some(Err(failed.unwrap_or(VaultError::TimedOut {
+                    timeout: Timeout::Stalled,
+                    after: self.idle,
+                })));
+            };
+            match read {
                 Ok(Some(bytes)) => {
                     metering.feed(&bytes, &mut out);
                     if out.is_empty() {
@@ -176,6 +205,7 @@ impl CallStream {
                 Err(e) => {
                     // The connection broke mid-stream: settle with what was seen.
                     self.response = None;
+                    metering.stopped("network_error");
                     let result = self.settle(&mut out).await;
                     self.done = Some(result);
                     return Some(Err(VaultError::CallFailed {
@@ -206,6 +236,9 @@ impl CallStream {
             return done;
         }
         self.response = None;
+        if let Some(m) = self.metering.as_mut() {
+            m.stopped("abandoned");
+        }
         let mut out = Vec::new();
         self.settle(&mut out).await
     }
@@ -213,8 +246,9 @@ impl CallStream {
 
 impl Drop for CallStream {
     fn drop(&mut self) {
-        if let (Some(metering), Some(runtime)) = (self.metering.take(), self.runtime.take()) {
+        if let (Some(mut metering), Some(runtime)) = (self.metering.take(), self.runtime.take()) {
             // Dropped mid-stream: settle in the background, exactly once.
+            metering.stopped("abandoned");
             runtime.spawn(async move {
                 let mut out = Vec::new();
                 if let Err(e) = metering.finish(&mut out).await {
@@ -239,12 +273,20 @@ impl Vault {
     ) -> Result<CallStream, VaultError> {
         let mut plan = self.plan(workspace, call.stream(true))?;
         let client = self.http_client()?;
+        let timeouts = self.call_timeouts()?;
         let mut attempt = plan.next_attempt().await?;
         loop {
-            let sent = attempt.to_reqwest(&client).send().await;
-            let response = match sent {
-                Err(e) => return Err(plan.failed(attempt, network_reason(&e)).await),
-                Ok(r) => r,
+            let sent = tokio::time::timeout(timeouts.headers, attempt.to_reqwest(&client).send());
+            let response = match sent.await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => return Err(lost(&mut plan, attempt, &e).await),
+                Err(_) => {
+                    let error = VaultError::TimedOut {
+                        timeout: Timeout::Headers,
+                        after: timeouts.headers,
+                    };
+                    return Err(plan.unanswered(attempt, error).await);
+                }
             };
             let status = response.status().as_u16();
             let headers = response.headers().clone();
@@ -257,11 +299,20 @@ impl Vault {
                     headers,
                     done: None,
                     runtime: tokio::runtime::Handle::try_current().ok(),
+                    idle: timeouts.idle,
                 });
             }
-            let body = match response.bytes().await {
-                Ok(b) => b.to_vec(),
-                Err(e) => return Err(plan.failed(attempt, network_reason(&e)).await),
+            // A refusal before the first byte: read whole, as a call's answer.
+            let body = match tokio::time::timeout(timeouts.answer, response.bytes()).await {
+                Ok(Ok(b)) => b.to_vec(),
+                Ok(Err(e)) => return Err(lost(&mut plan, attempt, &e).await),
+                Err(_) => {
+                    let error = VaultError::TimedOut {
+                        timeout: Timeout::Answer,
+                        after: timeouts.answer,
+                    };
+                    return Err(plan.unanswered(attempt, error).await);
+                }
             };
             attempt = match plan.complete(attempt, status, &headers, body).await? {
                 Step::Done(_) => {

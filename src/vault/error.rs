@@ -88,6 +88,17 @@ pub enum VaultError {
         /// What happened (never the URL or anything of the key).
         reason: String,
     },
+    /// The call's answer took longer than its timeout
+    /// ([`CallTimeouts`](crate::verify::CallTimeouts)). The request was sent:
+    /// the call was settled with what was seen, labelled `estimated` (the
+    /// input counted from the request, and a stream's output so far).
+    #[error("{}", timeout.message(*after))]
+    TimedOut {
+        /// Which timeout ran out (`headers_timeout`, `answer_timeout`, `stream_stalled`).
+        timeout: crate::call::Timeout,
+        /// The timeout's length.
+        after: std::time::Duration,
+    },
     /// The spend guard's ledger failed.
     #[error("{0}")]
     Guard(byok_guard::GuardError),
@@ -116,6 +127,7 @@ impl VaultError {
             VaultError::ProviderRefused { .. } => "provider_refused",
             VaultError::FallbackLimit { .. } => "fallback_limit",
             VaultError::CallFailed { .. } => "network_error",
+            VaultError::TimedOut { timeout, .. } => timeout.code(),
             VaultError::Guard(e) => e.code(),
         }
     }
@@ -152,6 +164,7 @@ impl VaultError {
                 "add a working backup key, or allow more fallbacks (FallbackPolicy::NextKey { max })"
                     .into(),
             ),
+            VaultError::TimedOut { timeout, .. } => Some(timeout.hint().into()),
             VaultError::NoUsableKey { .. } => Some(
                 "add a key with `byok vault add`, enable a disabled one, or re-test a benched one with `byok vault test`"
                     .into(),

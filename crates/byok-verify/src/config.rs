@@ -49,6 +49,72 @@ pub struct VerifierConfig {
     pub(crate) retry: RetryPolicy,
     pub(crate) user_agent: String,
     allow_http: bool,
+    call_timeouts: CallTimeouts,
+}
+
+/// How long a call (byok's `Vault::call` and `Vault::call_stream`) waits for
+/// each answer: the call path's one home for timeouts, set with
+/// [`VerifierConfig::call_timeouts`]. Per request sent (a retry or a fallback
+/// starts its own clock); the connect timeout
+/// ([`VerifierConfig::connect_timeout`]) applies too.
+///
+/// The defaults are generous for LLMs: a long non-streamed answer (a reasoning
+/// model) takes minutes, and a provider under load holds a stream open with
+/// keep-alive comments for many minutes — bytes are activity.
+///
+/// ```
+/// use std::time::Duration;
+/// use byok_verify::{CallTimeouts, VerifierConfig};
+///
+/// let config = VerifierConfig::default()
+///     .call_timeouts(CallTimeouts::default().idle(Duration::from_secs(20)));
+/// assert_eq!(config.configured_call_timeouts().idle, Duration::from_secs(20));
+/// assert_eq!(config.configured_call_timeouts().answer, Duration::from_secs(600));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallTimeouts {
+    /// A stream: the longest wait from sending the request to the answer's
+    /// status and headers (default 120 s). Code `headers_timeout`.
+    pub headers: Duration,
+    /// Not streamed: the longest wait from sending the request to the end of
+    /// the whole answer, headers and body (default 600 s; a provider sends a
+    /// non-streamed answer's headers only when it is ready). Code `answer_timeout`.
+    pub answer: Duration,
+    /// A stream: the longest silence between two reads of its body (default
+    /// 60 s); any byte counts, keep-alive comments and blank lines included.
+    /// Code `stream_stalled`.
+    pub idle: Duration,
+}
+
+impl Default for CallTimeouts {
+    fn default() -> Self {
+        CallTimeouts {
+            headers: Duration::from_secs(120),
+            answer: Duration::from_secs(600),
+            idle: Duration::from_secs(60),
+        }
+    }
+}
+
+impl CallTimeouts {
+    /// The longest wait for a stream's status and headers.
+    pub fn headers(mut self, timeout: Duration) -> Self {
+        self.headers = timeout;
+        self
+    }
+
+    /// The longest wait for a whole non-streamed answer.
+    pub fn answer(mut self, timeout: Duration) -> Self {
+        self.answer = timeout;
+        self
+    }
+
+    /// The longest silence within a stream's body.
+    pub fn idle(mut self, timeout: Duration) -> Self {
+        self.idle = timeout;
+        self
+    }
 }
 
 impl Default for VerifierConfig {
@@ -68,6 +134,7 @@ impl Default for VerifierConfig {
             retry: RetryPolicy::default(),
             user_agent: concat!("byok/", env!("CARGO_PKG_VERSION")).to_owned(),
             allow_http: false,
+            call_timeouts: CallTimeouts::default(),
         }
     }
 }
@@ -112,7 +179,8 @@ impl VerifierConfig {
         self
     }
 
-    /// Longest wait for one HTTP answer (default 10 s).
+    /// Longest wait for one HTTP answer of a verification probe (default 10 s;
+    /// calls have [`call_timeouts`](VerifierConfig::call_timeouts)).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
@@ -124,7 +192,8 @@ impl VerifierConfig {
         self
     }
 
-    /// Overall deadline of one verification, all probes and retries included (default 30 s).
+    /// Overall deadline of one verification, all probes and retries included
+    /// (default 30 s); for a call, how long its retries may keep waiting.
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
         self
@@ -147,6 +216,17 @@ impl VerifierConfig {
     pub fn allow_http(mut self, allow: bool) -> Self {
         self.allow_http = allow;
         self
+    }
+
+    /// How long calls wait for their answers (see [`CallTimeouts`]).
+    pub fn call_timeouts(mut self, timeouts: CallTimeouts) -> Self {
+        self.call_timeouts = timeouts;
+        self
+    }
+
+    /// The call timeouts configured.
+    pub fn configured_call_timeouts(&self) -> CallTimeouts {
+        self.call_timeouts
     }
 
     /// How requests are retried.

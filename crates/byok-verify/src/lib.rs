@@ -71,7 +71,7 @@ pub use bulk::{BulkOptions, BulkResult};
 /// store can keep one without depending on this crate.
 pub use byok_keys::{UnknownVerdict, VerdictCode};
 pub use classify::{Classification, classify, classify_for_key};
-pub use config::VerifierConfig;
+pub use config::{CallTimeouts, VerifierConfig};
 pub use error::VerifyError;
 pub use ratelimit::{RateLimit, RateLimits};
 pub use report::{Depth, Probe, Report};
