@@ -11,11 +11,13 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use byok::call::{Api, Call, CallStream, Called, FallbackPolicy};
 use byok::guard::{BudgetStatus, Guard, Scope};
 use byok::keys::Provider;
 use byok::store::{OpenMode, WorkspaceId};
+use byok::verify::{CallTimeouts, VerifierConfig};
 use byok::{Vault, VaultError};
 use serde_json::{Value, json};
 
@@ -62,6 +64,16 @@ pub(crate) struct Args {
     /// instead of the answer's text.
     #[arg(long, conflicts_with = "json")]
     raw: bool,
+    /// A stream: the longest silence, in seconds, before byok stops reading and
+    /// settles with what was seen (default 60; keep-alives count as activity).
+    #[arg(long, value_name = "SECS")]
+    idle_timeout: Option<f64>,
+    /// A stream: the longest wait, in seconds, for the answer to start (default 120).
+    #[arg(long, value_name = "SECS")]
+    headers_timeout: Option<f64>,
+    /// Not streamed: the longest wait, in seconds, for the whole answer (default 600).
+    #[arg(long, value_name = "SECS")]
+    answer_timeout: Option<f64>,
     #[command(flatten)]
     connect: ConnectArgs,
     /// Vault file (SQLite, or sqlite:PATH) or a postgres:// URL, as for `byok vault`
@@ -125,6 +137,7 @@ impl From<VaultError> for Failed {
                 | VaultError::FallbackLimit { .. }
                 | VaultError::NoUsableKey { .. }
                 | VaultError::CallFailed { .. }
+                | VaultError::TimedOut { .. }
                 | VaultError::KeyRejected { .. }
                 | VaultError::AdminKeyRefused { .. }
         );
@@ -220,7 +233,10 @@ async fn make(args: Args) -> Result<u8, Failure> {
     let workspace = WorkspaceId::new(&args.workspace).map_err(|e| fail(VaultError::from(e)))?;
     // The input first: a usage error costs no vault or ledger access.
     let input = read_input(args.body.as_deref()).map_err(fail)?;
-    let verifier = args.connect.verifier(args.provider).map_err(fail)?;
+    let verifier = args
+        .connect
+        .verifier_with(args.provider, timeouts(&args).map_err(fail)?)
+        .map_err(fail)?;
     let ledger = crate::budget::open_ledger(args.ledger.as_deref())
         .await
         .map_err(fail)?;
@@ -317,6 +333,34 @@ async fn streamed(
         Some(f) => f.report(out.json),
         None => output::OK,
     })
+}
+
+/// `--idle-timeout`, `--headers-timeout`, `--answer-timeout` as the verifier's call timeouts.
+fn timeouts(args: &Args) -> Result<VerifierConfig, CliError> {
+    let secs = |flag: &str, value: Option<f64>| -> Result<Option<Duration>, CliError> {
+        match value {
+            None => Ok(None),
+            Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
+                Ok(Some(Duration::from_secs_f64(s)))
+            }
+            Some(s) => Err(CliError::new(
+                "invalid_timeout",
+                format!("--{flag} {s} is not a number of seconds between 0 and 86400"),
+            )
+            .hint(format!("e.g. --{flag} 60"))),
+        }
+    };
+    let mut t = CallTimeouts::default();
+    if let Some(d) = secs("idle-timeout", args.idle_timeout)? {
+        t = t.idle(d);
+    }
+    if let Some(d) = secs("headers-timeout", args.headers_timeout)? {
+        t = t.headers(d);
+    }
+    if let Some(d) = secs("answer-timeout", args.answer_timeout)? {
+        t = t.answer(d);
+    }
+    Ok(VerifierConfig::default().call_timeouts(t))
 }
 
 /// The budget of the workspace after the call, if one covers it.

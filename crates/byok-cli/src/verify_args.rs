@@ -46,7 +46,16 @@ impl VerifyArgs {
 impl ConnectArgs {
     /// A verifier for keys of `provider` (`--base-url` applies to that provider).
     pub(crate) fn verifier(&self, provider: Provider) -> Result<Verifier, CliError> {
-        let mut config = VerifierConfig::default().allow_http(self.allow_http);
+        self.verifier_with(provider, VerifierConfig::default())
+    }
+
+    /// As [`verifier`](ConnectArgs::verifier), starting from `config` (`byok call`'s timeouts).
+    pub(crate) fn verifier_with(
+        &self,
+        provider: Provider,
+        config: VerifierConfig,
+    ) -> Result<Verifier, CliError> {
+        let mut config = config.allow_http(self.allow_http);
         if let Some(url) = &self.base_url {
             config = config.base_url(provider, url);
         }

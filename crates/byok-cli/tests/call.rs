@@ -919,3 +919,38 @@ fn the_documented_lines_are_the_real_ones() {
         diffs.join("\n")
     );
 }
+
+#[test]
+fn a_stalled_stream_is_cut_at_the_idle_timeout() {
+    let provider = Provider::Anthropic;
+    let mock = Mock::start(builder(provider).scenario(Scenario::StreamStall {
+        after: 3,
+        stall: std::time::Duration::from_secs(30),
+    }));
+    let (env, keys) = setup(provider, 1);
+    let started = std::time::Instant::now();
+    let out = env.call(
+        &mock,
+        provider,
+        &[
+            "--model",
+            "claude-haiku-4-5",
+            "--stream",
+            "--json",
+            "--idle-timeout",
+            "0.3",
+        ],
+        PROMPT,
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_exit(&out, 1);
+    let lines = json_lines(&out);
+    let s = lines
+        .iter()
+        .find(|l| l["type"] == "summary")
+        .unwrap_or_else(|| panic!("no summary: {}", text(&out)));
+    assert_eq!(s["stream"]["stopped"], "stream_stalled", "{s}");
+    assert_settled(s);
+    assert_eq!(lines.last().unwrap()["error"]["code"], "stream_stalled");
+    assert_no_leak(&out, &keys);
+}
