@@ -279,10 +279,7 @@ impl Vault {
                 }
                 Ok(Err(e)) => return Err(lost(&mut plan, attempt, &e).await),
                 Err(_) => {
-                    let error = VaultError::TimedOut {
-                        timeout: Timeout::Answer,
-                        after: limit,
-                    };
+                    let error = Timeout::Answer.error(limit);
                     return Err(plan.unanswered(attempt, error).await);
                 }
             };
@@ -349,6 +346,14 @@ impl Timeout {
             }
             Timeout::Answer => format!("the provider's answer did not end within {secs} s"),
             Timeout::Stalled => format!("the stream sent nothing for {secs} s"),
+        }
+    }
+
+    /// The call's error for this timeout, after `after`.
+    pub(crate) fn error(self, after: std::time::Duration) -> VaultError {
+        VaultError::TimedOut {
+            timeout: self,
+            after,
         }
     }
 

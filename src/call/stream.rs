@@ -179,10 +179,7 @@ impl CallStream {
                 let result = self.settle(&mut out).await;
                 let failed = result.as_ref().err().cloned();
                 self.done = Some(result);
-                return Some(Err(failed.unwrap_or(VaultError::TimedOut {
-                    timeout: Timeout::Stalled,
-                    after: self.idle,
-                })));
+                return Some(Err(failed.unwrap_or(Timeout::Stalled.error(self.idle))));
             };
             match read {
                 Ok(Some(bytes)) => {
@@ -281,10 +278,7 @@ impl Vault {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => return Err(lost(&mut plan, attempt, &e).await),
                 Err(_) => {
-                    let error = VaultError::TimedOut {
-                        timeout: Timeout::Headers,
-                        after: timeouts.headers,
-                    };
+                    let error = Timeout::Headers.error(timeouts.headers);
                     return Err(plan.unanswered(attempt, error).await);
                 }
             };
@@ -307,10 +301,7 @@ impl Vault {
                 Ok(Ok(b)) => b.to_vec(),
                 Ok(Err(e)) => return Err(lost(&mut plan, attempt, &e).await),
                 Err(_) => {
-                    let error = VaultError::TimedOut {
-                        timeout: Timeout::Answer,
-                        after: timeouts.answer,
-                    };
+                    let error = Timeout::Answer.error(timeouts.answer);
                     return Err(plan.unanswered(attempt, error).await);
                 }
             };
