@@ -261,10 +261,11 @@ impl fmt::Display for KeyError {
 
 impl std::error::Error for KeyError {}
 
+/// "a" or "an" before the provider's name: by its sound, so "an xAI" and "an OpenAI".
 fn article(p: Provider) -> &'static str {
-    match p {
-        Provider::OpenAi | Provider::Anthropic => "n",
-        Provider::Google => "",
+    match p.display_name().as_bytes().first() {
+        Some(b'A' | b'E' | b'I' | b'O' | b'U' | b'x') => "n",
+        _ => "",
     }
 }
 

@@ -53,6 +53,7 @@ mod provider;
 mod redact;
 mod scan;
 mod scrub;
+pub mod spec;
 mod verdict;
 
 pub use error::{FormatWarning, KeyError};

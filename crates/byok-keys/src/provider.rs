@@ -5,41 +5,92 @@ use core::str::FromStr;
 
 /// The LLM provider a key belongs to.
 ///
-/// Serialised (and printed by [`Provider::as_str`]) as `openai`, `anthropic`, `google`.
+/// Serialised (and printed by [`Provider::as_str`]) as its stable snake_case code:
+/// `openai`, `anthropic`, `google`, `openrouter`, `groq`, `xai`, `deepseek`,
+/// `mistral`, `together`, `fireworks`, `perplexity`, `azure_openai`, `bedrock`,
+/// `cohere`. Everything else byok knows about a provider is data in its
+/// [`ProviderSpec`](crate::spec::ProviderSpec) ([`Provider::spec`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 #[non_exhaustive]
 pub enum Provider {
     /// OpenAI (`sk-…` keys).
     #[cfg_attr(feature = "serde", serde(rename = "openai"))]
     OpenAi,
     /// Anthropic (`sk-ant-…` keys).
+    #[cfg_attr(feature = "serde", serde(rename = "anthropic"))]
     Anthropic,
     /// Google Gemini / AI Studio (`AIza…` and `AQ.…` keys).
+    #[cfg_attr(feature = "serde", serde(rename = "google"))]
     Google,
+    /// OpenRouter (`sk-or-v1-…` keys).
+    #[cfg_attr(feature = "serde", serde(rename = "openrouter"))]
+    OpenRouter,
+    /// Groq (`gsk_…` keys).
+    #[cfg_attr(feature = "serde", serde(rename = "groq"))]
+    Groq,
+    /// xAI (`xai-…` keys).
+    #[cfg_attr(feature = "serde", serde(rename = "xai"))]
+    XAi,
+    /// DeepSeek (`sk-` + 32 hex keys).
+    #[cfg_attr(feature = "serde", serde(rename = "deepseek"))]
+    DeepSeek,
+    /// Mistral (32 characters, no prefix).
+    #[cfg_attr(feature = "serde", serde(rename = "mistral"))]
+    Mistral,
+    /// Together AI (`tgp_v1_…` keys).
+    #[cfg_attr(feature = "serde", serde(rename = "together"))]
+    Together,
+    /// Fireworks AI (`fw_…` keys).
+    #[cfg_attr(feature = "serde", serde(rename = "fireworks"))]
+    Fireworks,
+    /// Perplexity (`pplx-…` keys).
+    #[cfg_attr(feature = "serde", serde(rename = "perplexity"))]
+    Perplexity,
+    /// Azure OpenAI (resource keys; needs resource, deployment and API version).
+    #[cfg_attr(feature = "serde", serde(rename = "azure_openai"))]
+    AzureOpenAi,
+    /// Amazon Bedrock API keys (`ABSK…` long-term, `bedrock-api-key-…` short-term; region-bound).
+    #[cfg_attr(feature = "serde", serde(rename = "bedrock"))]
+    Bedrock,
+    /// Cohere (40 characters, no prefix).
+    #[cfg_attr(feature = "serde", serde(rename = "cohere"))]
+    Cohere,
 }
 
 impl Provider {
-    /// Every provider byok knows, in a stable order.
-    pub const ALL: [Provider; 3] = [Provider::OpenAi, Provider::Anthropic, Provider::Google];
+    /// Every provider byok knows, in a stable order (the first three are the
+    /// original ones; new providers are appended).
+    pub const ALL: [Provider; 14] = [
+        Provider::OpenAi,
+        Provider::Anthropic,
+        Provider::Google,
+        Provider::OpenRouter,
+        Provider::Groq,
+        Provider::XAi,
+        Provider::DeepSeek,
+        Provider::Mistral,
+        Provider::Together,
+        Provider::Fireworks,
+        Provider::Perplexity,
+        Provider::AzureOpenAi,
+        Provider::Bedrock,
+        Provider::Cohere,
+    ];
 
-    /// Stable machine name: `openai`, `anthropic` or `google`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Provider::OpenAi => "openai",
-            Provider::Anthropic => "anthropic",
-            Provider::Google => "google",
-        }
+    /// Everything byok knows about this provider, as data.
+    pub const fn spec(self) -> &'static crate::spec::ProviderSpec {
+        crate::spec::of(self)
     }
 
-    /// Name for people: `OpenAI`, `Anthropic`, `Google`.
+    /// Stable machine name (`openai`, `azure_openai`, ...; see the type docs).
+    pub const fn as_str(self) -> &'static str {
+        self.spec().code
+    }
+
+    /// Name for people: `OpenAI`, `Anthropic`, `Google`, `OpenRouter`, `xAI`, ...
     pub const fn display_name(self) -> &'static str {
-        match self {
-            Provider::OpenAi => "OpenAI",
-            Provider::Anthropic => "Anthropic",
-            Provider::Google => "Google",
-        }
+        self.spec().display_name
     }
 }
 
@@ -51,20 +102,26 @@ impl fmt::Display for Provider {
 
 /// The error of [`Provider::from_str`]: the name is not a provider byok knows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown provider {0:?}: expected one of openai, anthropic, google")]
+#[error(
+    "unknown provider {0:?}: expected one of openai, anthropic, google, openrouter, groq, xai, \
+     deepseek, mistral, together, fireworks, perplexity, azure_openai, bedrock, cohere"
+)]
 pub struct UnknownProvider(pub String);
 
 impl FromStr for Provider {
     type Err = UnknownProvider;
 
-    /// Accepts the stable names plus common spellings (`OpenAI`, `gemini`, `claude`).
+    /// Accepts the stable codes plus common spellings (`OpenAI`, `gemini`, `claude`,
+    /// `x.ai`, `azure`, `aws-bedrock`, ...: each spec's aliases), case-insensitively.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "openai" | "open-ai" | "open_ai" => Ok(Provider::OpenAi),
-            "anthropic" | "claude" => Ok(Provider::Anthropic),
-            "google" | "gemini" | "googleai" | "google-ai" | "aistudio" => Ok(Provider::Google),
-            _ => Err(UnknownProvider(s.to_owned())),
-        }
+        let wanted = s.trim().to_ascii_lowercase();
+        Provider::ALL
+            .into_iter()
+            .find(|p| {
+                let spec = p.spec();
+                spec.code == wanted || spec.aliases.contains(&wanted.as_str())
+            })
+            .ok_or_else(|| UnknownProvider(s.to_owned()))
     }
 }
 
@@ -72,7 +129,10 @@ impl FromStr for Provider {
 ///
 /// Stable names ([`KeyKind::as_str`], serde): OpenAI `legacy`, `project`,
 /// `service_account`, `admin`, `unscoped` (`sk-None-`); Anthropic `api`, `admin`;
-/// Google `standard` (`AIza…`), `auth` (`AQ.…`).
+/// Google `standard` (`AIza…`), `auth` (`AQ.…`); Azure OpenAI `legacy` (32 hex) and
+/// `standard`; Bedrock `long_term` (`ABSK…`) and `short_term` (`bedrock-api-key-…`);
+/// every other provider's one shape is `standard`. Which kinds a provider has is
+/// its spec's [`kinds`](crate::spec::ProviderSpec::kinds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
@@ -91,10 +151,15 @@ pub enum KeyKind {
     Unscoped,
     /// Anthropic API key (`sk-ant-api03-`).
     Api,
-    /// Google API key (`AIza…`, 39 characters).
+    /// The provider's ordinary API key (Google `AIza…`, Groq `gsk_…`, xAI `xai-…`, ...).
     Standard,
     /// Google AI Studio auth key (`AQ.…`), the 2026 default.
     Auth,
+    /// Amazon Bedrock long-term API key (`ABSK…`), tied to an IAM user.
+    LongTerm,
+    /// Amazon Bedrock short-term API key (`bedrock-api-key-…`): a presigned URL that
+    /// carries its region, issue time and expiry (at most 12 hours).
+    ShortTerm,
 }
 
 impl KeyKind {
@@ -109,6 +174,8 @@ impl KeyKind {
             KeyKind::Api => "api",
             KeyKind::Standard => "standard",
             KeyKind::Auth => "auth",
+            KeyKind::LongTerm => "long_term",
+            KeyKind::ShortTerm => "short_term",
         }
     }
 
@@ -117,20 +184,10 @@ impl KeyKind {
         matches!(self, KeyKind::Admin)
     }
 
-    /// Whether this kind exists for `provider`.
-    pub const fn belongs_to(self, provider: Provider) -> bool {
-        matches!(
-            (provider, self),
-            (
-                Provider::OpenAi,
-                KeyKind::Legacy
-                    | KeyKind::Project
-                    | KeyKind::ServiceAccount
-                    | KeyKind::Admin
-                    | KeyKind::Unscoped
-            ) | (Provider::Anthropic, KeyKind::Api | KeyKind::Admin)
-                | (Provider::Google, KeyKind::Standard | KeyKind::Auth)
-        )
+    /// Whether this kind exists for `provider` (its spec's
+    /// [`kinds`](crate::spec::ProviderSpec::kinds)).
+    pub fn belongs_to(self, provider: Provider) -> bool {
+        provider.spec().kinds.contains(&self)
     }
 }
 
@@ -150,7 +207,10 @@ mod tests {
             assert_eq!(p.as_str().parse::<Provider>().unwrap(), p);
         }
         assert_eq!("Gemini".parse::<Provider>().unwrap(), Provider::Google);
-        assert!("mistral".parse::<Provider>().is_err());
+        assert_eq!("x.ai".parse::<Provider>().unwrap(), Provider::XAi);
+        assert_eq!("Azure".parse::<Provider>().unwrap(), Provider::AzureOpenAi);
+        assert!("mistral-ai-x".parse::<Provider>().is_err());
+        assert!("".parse::<Provider>().is_err());
     }
 
     #[cfg(feature = "serde")]
@@ -171,6 +231,8 @@ mod tests {
             KeyKind::Api,
             KeyKind::Standard,
             KeyKind::Auth,
+            KeyKind::LongTerm,
+            KeyKind::ShortTerm,
         ] {
             assert_eq!(
                 serde_json::to_string(&k).unwrap(),

@@ -1,0 +1,907 @@
+//! Providers as data: one [`ProviderSpec`] per [`Provider`], read by every byok crate.
+//!
+//! A provider is described once, here: its codes and names, key kinds, where its
+//! API lives and how a key authenticates, which probes the Test button may send,
+//! how its errors, rate-limit headers and usage are shaped, where it reports an
+//! exact cost, and which price-table entries are its own. `byok-verify` builds
+//! its requests and reads its answers from this description, `byok-guard` its
+//! usage and prices, `byok-testkit` its mocks and the CLI its `--provider`
+//! names, so adding a provider is one entry here plus the small code its
+//! dialects need (a new error or usage shape), never five crates' `match`es.
+//!
+//! ```
+//! use byok_keys::Provider;
+//! use byok_keys::spec::{Auth, Wire};
+//!
+//! let groq = Provider::Groq.spec();
+//! assert_eq!(groq.code, "groq");
+//! assert_eq!(groq.auth, Auth::Bearer);
+//! assert_eq!(groq.wire, Wire::OpenAiChat);
+//! assert_eq!(groq.chat_path, Some("/openai/v1/chat/completions"));
+//! // Every spec belongs to its provider, and codes are unique.
+//! for p in Provider::ALL {
+//!     assert_eq!(p.spec().provider, p);
+//! }
+//! ```
+
+use crate::{KeyKind, Provider};
+
+/// Everything byok knows about one provider, as data.
+///
+/// Paths are absolute from the origin (`/v1/models`), so a configured base URL
+/// (an origin, optionally with a gateway prefix) is joined with them unchanged.
+/// Templates in braces (`{resource}`, `{region}`, `{deployment}`, `{api_version}`)
+/// are filled from the key's [`params`](ProviderSpec::params).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProviderSpec {
+    /// The provider described.
+    pub provider: Provider,
+    /// Stable snake_case code (`openai`, `azure_openai`, ...).
+    pub code: &'static str,
+    /// Name for people (`OpenAI`, `xAI`, ...).
+    pub display_name: &'static str,
+    /// Other spellings `--provider` and [`Provider::from_str`](core::str::FromStr) accept, lowercase.
+    pub aliases: &'static [&'static str],
+    /// The key kinds this provider issues ([`KeyKind::belongs_to`]).
+    pub kinds: &'static [KeyKind],
+    /// Words that, near a prefix-less key, say it is this provider's (`mistral`,
+    /// `CO_API_KEY`, ...). Empty for providers whose keys carry a prefix.
+    pub context_keywords: &'static [&'static str],
+    /// The production origin (`https://api.openai.com`), possibly a template.
+    pub origin: &'static str,
+    /// Parameters a key alone does not give (Azure resource, deployment and API
+    /// version; Bedrock region), stored with the key and used in templates.
+    pub params: &'static [ParamSpec],
+    /// How a key authenticates. Never in a URL.
+    pub auth: Auth,
+    /// Headers every request carries besides the auth (`anthropic-version`).
+    pub fixed_headers: &'static [(&'static str, &'static str)],
+    /// The inference dialect byok speaks to this provider.
+    pub wire: Wire,
+    /// The OpenAI-compatible chat completions path, where the provider has one.
+    pub chat_path: Option<&'static str>,
+    /// The free "list models" probe (`GET`), where the provider has one.
+    pub models_path: Option<&'static str>,
+    /// A free probe that says more than "valid" (credit left, blocked flags).
+    pub key_info: Option<KeyInfo>,
+    /// The default model of the billable probe (one output token): cheap and dated.
+    pub probe_model: &'static str,
+    /// How error bodies are shaped.
+    pub errors: ErrorDialect,
+    /// Which rate-limit headers the provider sends.
+    pub rate_limits: RateLimitDialect,
+    /// Where a response carries its token usage.
+    pub usage: UsageDialect,
+    /// How the provider streams.
+    pub stream: StreamTraits,
+    /// Where a response reports its exact cost, if it does.
+    pub reported_cost: Option<ReportedCost>,
+    /// The `litellm_provider` values of this provider's entries in the
+    /// LiteLLM-format price table, and the model-name prefix its keys use
+    /// (`groq/llama-3.1-8b-instant`).
+    pub price_providers: &'static [&'static str],
+    /// The provider's console pages, for remediation hints.
+    pub console: Console,
+}
+
+/// A parameter a key alone does not give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParamSpec {
+    /// The name used in templates and stored records (`resource`, `region`).
+    pub name: &'static str,
+    /// What it is, for people.
+    pub description: &'static str,
+    /// The value used when none is stored, if any (`api_version`).
+    pub default: Option<&'static str>,
+    /// What a valid value looks like.
+    pub check: ParamCheck,
+}
+
+/// What a valid parameter value looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ParamCheck {
+    /// A DNS label: 2 to 64 of `a-z 0-9 -`, not starting or ending with `-`.
+    DnsLabel,
+    /// An Azure deployment name: 1 to 64 of `A-Z a-z 0-9 - _ .`.
+    DeploymentName,
+    /// A date-like API version: `YYYY-MM-DD`, optionally `-preview`.
+    ApiVersion,
+    /// An AWS region (`us-east-1`).
+    AwsRegion,
+}
+
+impl ParamCheck {
+    /// Whether `value` is acceptable.
+    pub fn accepts(self, value: &str) -> bool {
+        let b = value.as_bytes();
+        match self {
+            ParamCheck::DnsLabel => {
+                (2..=64).contains(&b.len())
+                    && b.iter()
+                        .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+                    && b[0] != b'-'
+                    && b[b.len() - 1] != b'-'
+            }
+            ParamCheck::DeploymentName => {
+                (1..=64).contains(&b.len())
+                    && b.iter()
+                        .all(|&c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
+            }
+            ParamCheck::ApiVersion => {
+                let date = value.strip_suffix("-preview").unwrap_or(value).as_bytes();
+                date.len() == 10
+                    && date.iter().enumerate().all(|(i, &c)| {
+                        if i == 4 || i == 7 {
+                            c == b'-'
+                        } else {
+                            c.is_ascii_digit()
+                        }
+                    })
+            }
+            ParamCheck::AwsRegion => {
+                // `us-east-1`, `ap-southeast-2`, `us-gov-west-1`: letters, then dash-
+                // separated parts, the last one a number.
+                let mut parts = value.split('-');
+                let first = parts.next().unwrap_or("");
+                let rest: Vec<&str> = parts.collect();
+                (2..=3).contains(&first.len())
+                    && first.bytes().all(|c| c.is_ascii_lowercase())
+                    && rest.len() >= 2
+                    && rest[..rest.len() - 1]
+                        .iter()
+                        .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_lowercase()))
+                    && rest[rest.len() - 1].len() == 1
+                    && rest[rest.len() - 1].bytes().all(|c| c.is_ascii_digit())
+            }
+        }
+    }
+}
+
+/// How a key authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Auth {
+    /// `Authorization: Bearer KEY`.
+    Bearer,
+    /// The key alone in the named header (`x-api-key`, `api-key`, `x-goog-api-key`).
+    Header(&'static str),
+}
+
+/// The inference dialect byok speaks to a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Wire {
+    /// OpenAI Chat Completions (and, for OpenAI itself, the Responses API).
+    OpenAiChat,
+    /// OpenAI Responses only (Perplexity after Sonar chat completions ended).
+    OpenAiResponses,
+    /// Anthropic Messages.
+    AnthropicMessages,
+    /// Gemini `generateContent`.
+    GeminiGenerate,
+    /// Amazon Bedrock Converse (`POST /model/{id}/converse`).
+    BedrockConverse,
+    /// Cohere v2 chat (`POST /v2/chat`).
+    CohereChat,
+}
+
+/// A free probe that tells more than "the key is valid".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyInfo {
+    /// `GET` or `POST`.
+    pub method: &'static str,
+    /// Absolute path from the origin.
+    pub path: &'static str,
+    /// How to read the answer.
+    pub reader: KeyInfoReader,
+}
+
+/// How to read a key-info answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyInfoReader {
+    /// OpenRouter `GET /api/v1/key`: `data.{limit, limit_remaining, expires_at, ...}`.
+    OpenRouterKey,
+    /// xAI `GET /v1/api-key`: `api_key_blocked`, `api_key_disabled`, `team_blocked`, `acls`.
+    XAiApiKey,
+    /// DeepSeek `GET /user/balance`: `is_available`, `balance_infos[]`.
+    DeepSeekBalance,
+    /// Cohere `POST /v1/check-api-key`: `{"valid": bool}`.
+    CohereCheck,
+}
+
+/// How a provider shapes its error bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorDialect {
+    /// `{"error":{"message","type","code"}}` (OpenAI and the compatible providers).
+    OpenAi,
+    /// `{"type":"error","error":{"type","message"}}`.
+    Anthropic,
+    /// Google `{"error":{"code","status","message","details"}}`.
+    Gemini,
+    /// OpenRouter `{"error":{"code": <int>, "message", "metadata"}}`.
+    OpenRouter,
+    /// xAI `{"code": "...", "error": "..."}`: the message decides before the status.
+    XAi,
+    /// Mistral `{"message"}`, `{"detail"}` or `{"object":"error","code":"1300",...}`.
+    Mistral,
+    /// Azure `{"error":{"code": "<string>", "message"}}`.
+    Azure,
+    /// AWS `{"Message"}` with the type in `x-amzn-ErrorType`.
+    Aws,
+    /// Cohere `{"message"}` (or `{"id","message"}`).
+    Cohere,
+}
+
+/// Which rate-limit headers a provider sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RateLimitDialect {
+    /// `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`, resets as Go durations.
+    OpenAi,
+    /// `anthropic-ratelimit-*`, resets as RFC 3339 times.
+    Anthropic,
+    /// `X-RateLimit-{Limit,Remaining,Reset}`, reset as epoch milliseconds (OpenRouter).
+    Single,
+    /// Mistral `x-ratelimit-{limit,remaining}-{tokens,req}-minute`.
+    Mistral,
+    /// No rate-limit headers (only `retry-after`, if that).
+    None,
+}
+
+/// Where a response carries its token usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UsageDialect {
+    /// OpenAI chat `usage` (`prompt_tokens`, `completion_tokens`, `*_details`), with
+    /// the compatible providers' extras (DeepSeek `prompt_cache_hit_tokens`, ...).
+    OpenAiChat,
+    /// OpenAI Responses `usage` (`input_tokens`, `output_tokens`).
+    OpenAiResponses,
+    /// Anthropic `usage` (`input_tokens` excludes the cache).
+    Anthropic,
+    /// Gemini `usageMetadata`.
+    Gemini,
+    /// Bedrock Converse `usage` (`inputTokens` excludes cache reads and writes).
+    Converse,
+    /// Cohere v2 `usage.billed_units`.
+    CohereV2,
+}
+
+/// How a provider streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StreamTraits {
+    /// Usage comes only when asked with `stream_options.include_usage`.
+    pub needs_stream_options: bool,
+    /// `stream_options` is refused: never add it.
+    pub rejects_stream_options: bool,
+    /// After a 200 has started, an error arrives as an event (OpenRouter
+    /// `finish_reason: "error"`).
+    pub error_event_after_200: bool,
+    /// Under load the provider holds the connection with blank lines or
+    /// `: keep-alive` comments (DeepSeek: up to 30 minutes).
+    pub keepalive: bool,
+}
+
+const STREAM_OPENAI: StreamTraits = StreamTraits {
+    needs_stream_options: true,
+    rejects_stream_options: false,
+    error_event_after_200: false,
+    keepalive: false,
+};
+
+const STREAM_NATIVE: StreamTraits = StreamTraits {
+    needs_stream_options: false,
+    rejects_stream_options: false,
+    error_event_after_200: false,
+    keepalive: false,
+};
+
+/// Where a response reports its exact cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReportedCost {
+    /// xAI `usage.cost_in_usd_ticks`: an integer, 10¹⁰ ticks per USD (1 tick = 100 pUSD).
+    XAiTicks,
+    /// OpenRouter `usage.cost` in credits (= USD), and for BYOK
+    /// `usage.cost_details.upstream_inference_cost`.
+    OpenRouterCredits,
+    /// Perplexity `usage.cost.total_cost` in USD (request, search and token fees).
+    PerplexityUsd,
+}
+
+/// A provider's console pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Console {
+    /// Where keys are created and revoked.
+    pub keys: &'static str,
+    /// Where credits are bought or the plan changed.
+    pub billing: &'static str,
+    /// The status page.
+    pub status: &'static str,
+}
+
+const SK: &[KeyKind] = &[KeyKind::Standard];
+
+/// The spec of `provider`.
+pub const fn of(provider: Provider) -> &'static ProviderSpec {
+    match provider {
+        Provider::OpenAi => &OPENAI,
+        Provider::Anthropic => &ANTHROPIC,
+        Provider::Google => &GOOGLE,
+        Provider::OpenRouter => &OPENROUTER,
+        Provider::Groq => &GROQ,
+        Provider::XAi => &XAI,
+        Provider::DeepSeek => &DEEPSEEK,
+        Provider::Mistral => &MISTRAL,
+        Provider::Together => &TOGETHER,
+        Provider::Fireworks => &FIREWORKS,
+        Provider::Perplexity => &PERPLEXITY,
+        Provider::AzureOpenAi => &AZURE,
+        Provider::Bedrock => &BEDROCK,
+        Provider::Cohere => &COHERE,
+    }
+}
+
+/// Every spec, in [`Provider::ALL`] order.
+pub fn all() -> impl Iterator<Item = &'static ProviderSpec> {
+    Provider::ALL.into_iter().map(of)
+}
+
+const OPENAI: ProviderSpec = ProviderSpec {
+    provider: Provider::OpenAi,
+    code: "openai",
+    display_name: "OpenAI",
+    aliases: &["open-ai", "open_ai", "chatgpt"],
+    kinds: &[
+        KeyKind::Legacy,
+        KeyKind::Project,
+        KeyKind::ServiceAccount,
+        KeyKind::Admin,
+        KeyKind::Unscoped,
+    ],
+    context_keywords: &[],
+    origin: "https://api.openai.com",
+    params: &[],
+    auth: Auth::Bearer,
+    fixed_headers: &[],
+    wire: Wire::OpenAiChat,
+    chat_path: Some("/v1/chat/completions"),
+    models_path: Some("/v1/models"),
+    key_info: None,
+    probe_model: "gpt-4o-mini-2024-07-18",
+    errors: ErrorDialect::OpenAi,
+    rate_limits: RateLimitDialect::OpenAi,
+    usage: UsageDialect::OpenAiChat,
+    stream: STREAM_OPENAI,
+    reported_cost: None,
+    price_providers: &["openai"],
+    console: Console {
+        keys: "https://platform.openai.com/api-keys",
+        billing: "https://platform.openai.com/settings/organization/billing",
+        status: "https://status.openai.com",
+    },
+};
+
+const ANTHROPIC: ProviderSpec = ProviderSpec {
+    provider: Provider::Anthropic,
+    code: "anthropic",
+    display_name: "Anthropic",
+    aliases: &["claude"],
+    kinds: &[KeyKind::Api, KeyKind::Admin],
+    context_keywords: &[],
+    origin: "https://api.anthropic.com",
+    params: &[],
+    auth: Auth::Header("x-api-key"),
+    fixed_headers: &[("anthropic-version", "2023-06-01")],
+    wire: Wire::AnthropicMessages,
+    chat_path: None,
+    models_path: Some("/v1/models"),
+    key_info: None,
+    probe_model: "claude-haiku-4-5",
+    errors: ErrorDialect::Anthropic,
+    rate_limits: RateLimitDialect::Anthropic,
+    usage: UsageDialect::Anthropic,
+    stream: STREAM_NATIVE,
+    reported_cost: None,
+    price_providers: &["anthropic"],
+    console: Console {
+        keys: "https://console.anthropic.com/settings/keys",
+        billing: "https://console.anthropic.com/settings/billing",
+        status: "https://status.anthropic.com",
+    },
+};
+
+const GOOGLE: ProviderSpec = ProviderSpec {
+    provider: Provider::Google,
+    code: "google",
+    display_name: "Google",
+    aliases: &["gemini", "googleai", "google-ai", "google_ai", "aistudio"],
+    kinds: &[KeyKind::Standard, KeyKind::Auth],
+    context_keywords: &[],
+    origin: "https://generativelanguage.googleapis.com",
+    params: &[],
+    auth: Auth::Header("x-goog-api-key"),
+    fixed_headers: &[],
+    wire: Wire::GeminiGenerate,
+    chat_path: None,
+    models_path: Some("/v1beta/models"),
+    key_info: None,
+    probe_model: "gemini-2.5-flash-lite",
+    errors: ErrorDialect::Gemini,
+    rate_limits: RateLimitDialect::None,
+    usage: UsageDialect::Gemini,
+    stream: STREAM_NATIVE,
+    reported_cost: None,
+    price_providers: &["gemini"],
+    console: Console {
+        keys: "https://aistudio.google.com/apikey",
+        billing: "https://aistudio.google.com/usage",
+        status: "https://aistudio.google.com/status",
+    },
+};
+
+const OPENROUTER: ProviderSpec = ProviderSpec {
+    provider: Provider::OpenRouter,
+    code: "openrouter",
+    display_name: "OpenRouter",
+    aliases: &["open-router", "open_router"],
+    kinds: SK,
+    context_keywords: &[],
+    origin: "https://openrouter.ai",
+    params: &[],
+    auth: Auth::Bearer,
+    fixed_headers: &[],
+    wire: Wire::OpenAiChat,
+    chat_path: Some("/api/v1/chat/completions"),
+    models_path: None,
+    key_info: Some(KeyInfo {
+        method: "GET",
+        path: "/api/v1/key",
+        reader: KeyInfoReader::OpenRouterKey,
+    }),
+    probe_model: "openai/gpt-4o-mini",
+    errors: ErrorDialect::OpenRouter,
+    rate_limits: RateLimitDialect::Single,
+    usage: UsageDialect::OpenAiChat,
+    stream: StreamTraits {
+        // Usage always comes in the last chunk; `stream_options` is accepted.
+        needs_stream_options: false,
+        rejects_stream_options: false,
+        error_event_after_200: true,
+        keepalive: true,
+    },
+    reported_cost: Some(ReportedCost::OpenRouterCredits),
+    price_providers: &["openrouter"],
+    console: Console {
+        keys: "https://openrouter.ai/settings/keys",
+        billing: "https://openrouter.ai/settings/credits",
+        status: "https://status.openrouter.ai",
+    },
+};
+
+const GROQ: ProviderSpec = ProviderSpec {
+    provider: Provider::Groq,
+    code: "groq",
+    display_name: "Groq",
+    aliases: &["groqcloud"],
+    kinds: SK,
+    context_keywords: &[],
+    origin: "https://api.groq.com",
+    params: &[],
+    auth: Auth::Bearer,
+    fixed_headers: &[],
+    wire: Wire::OpenAiChat,
+    chat_path: Some("/openai/v1/chat/completions"),
+    models_path: Some("/openai/v1/models"),
+    key_info: None,
+    probe_model: "llama-3.1-8b-instant",
+    errors: ErrorDialect::OpenAi,
+    rate_limits: RateLimitDialect::OpenAi,
+    usage: UsageDialect::OpenAiChat,
+    stream: STREAM_OPENAI,
+    reported_cost: None,
+    price_providers: &["groq"],
+    console: Console {
+        keys: "https://console.groq.com/keys",
+        billing: "https://console.groq.com/settings/billing",
+        status: "https://groqstatus.com",
+    },
+};
+
+const XAI: ProviderSpec = ProviderSpec {
+    provider: Provider::XAi,
+    code: "xai",
+    display_name: "xAI",
+    aliases: &["x.ai", "x-ai", "grok"],
+    kinds: SK,
+    context_keywords: &[],
+    origin: "https://api.x.ai",
+    params: &[],
+    auth: Auth::Bearer,
+    fixed_headers: &[],
+    wire: Wire::OpenAiChat,
+    chat_path: Some("/v1/chat/completions"),
+    models_path: Some("/v1/models"),
+    key_info: Some(KeyInfo {
+        method: "GET",
+        path: "/v1/api-key",
+        reader: KeyInfoReader::XAiApiKey,
+    }),
+    probe_model: "grok-3-mini",
+    errors: ErrorDialect::XAi,
+    rate_limits: RateLimitDialect::OpenAi,
+    usage: UsageDialect::OpenAiChat,
+    stream: STREAM_OPENAI,
+    reported_cost: Some(ReportedCost::XAiTicks),
+    price_providers: &["xai"],
+    console: Console {
+        keys: "https://console.x.ai/team/default/api-keys",
+        billing: "https://console.x.ai/team/default/billing",
+        status: "https://status.x.ai",
+    },
+};
+
+const DEEPSEEK: ProviderSpec = ProviderSpec {
+    provider: Provider::DeepSeek,
+    code: "deepseek",
+    display_name: "DeepSeek",
+    aliases: &["deep-seek", "deep_seek"],
+    kinds: SK,
+    context_keywords: &["deepseek"],
+    origin: "https://api.deepseek.com",
+    params: &[],
+    auth: Auth::Bearer,
+    fixed_headers: &[],
+    wire: Wire::OpenAiChat,
+    chat_path: Some("/chat/completions"),
+    models_path: Some("/models"),
+    key_info: Some(KeyInfo {
+        method: "GET",
+        path: "/user/balance",
+        reader: KeyInfoReader::DeepSeekBalance,
+    }),
+    probe_model: "deepseek-chat",
+    errors: ErrorDialect::OpenAi,
+    rate_limits: RateLimitDialect::None,
+    usage: UsageDialect::OpenAiChat,
+    stream: StreamTraits {
+        needs_stream_options: true,
+        rejects_stream_options: false,
+        error_event_after_200: false,
+        keepalive: true,
+    },
+    reported_cost: None,
+    price_providers: &["deepseek"],
+    console: Console {
+        keys: "https://platform.deepseek.com/api_keys",
+        billing: "https://platform.deepseek.com/top_up",
+        status: "https://status.deepseek.com",
+    },
+};
+
+const MISTRAL: ProviderSpec = ProviderSpec {
+    provider: Provider::Mistral,
+    code: "mistral",
+    display_name: "Mistral",
+    aliases: &["mistralai", "mistral-ai", "mistral_ai"],
+    kinds: SK,
+    context_keywords: &["mistral"],
+    origin: "https://api.mistral.ai",
+    params: &[],
+    auth: Auth::Bearer,
+    fixed_headers: &[],
+    wire: Wire::OpenAiChat,
+    chat_path: Some("/v1/chat/completions"),
+    models_path: Some("/v1/models"),
+    key_info: None,
+    probe_model: "mistral-small-latest",
+    errors: ErrorDialect::Mistral,
+    rate_limits: RateLimitDialect::Mistral,
+    usage: UsageDialect::OpenAiChat,
+    stream: StreamTraits {
+        // Usage comes in the last chunk unasked; `stream_options` is refused.
+        needs_stream_options: false,
+        rejects_stream_options: true,
+        error_event_after_200: false,
+        keepalive: false,
+    },
+    reported_cost: None,
+    price_providers: &["mistral"],
+    console: Console {
+        keys: "https://console.mistral.ai/api-keys",
+        billing: "https://console.mistral.ai/billing",
+        status: "https://status.mistral.ai",
+    },
+};
+
+const TOGETHER: ProviderSpec = ProviderSpec {
+    provider: Provider::Together,
+    code: "together",
+    display_name: "Together AI",
+    aliases: &["together_ai", "together-ai", "togetherai"],
+    kinds: SK,
+    context_keywords: &[],
+    origin: "https://api.together.xyz",
+    params: &[],
+    auth: Auth::Bearer,
+    fixed_headers: &[],
+    wire: Wire::OpenAiChat,
+    chat_path: Some("/v1/chat/completions"),
+    models_path: Some("/v1/models"),
+    key_info: None,
+    probe_model: "meta-llama/Llama-3.2-3B-Instruct-Turbo",
+    errors: ErrorDialect::OpenAi,
+    rate_limits: RateLimitDialect::OpenAi,
+    usage: UsageDialect::OpenAiChat,
+    stream: STREAM_OPENAI,
+    reported_cost: None,
+    price_providers: &["together_ai"],
+    console: Console {
+        keys: "https://api.together.ai/settings/api-keys",
+        billing: "https://api.together.ai/settings/billing",
+        status: "https://status.together.ai",
+    },
+};
+
+const FIREWORKS: ProviderSpec = ProviderSpec {
+    provider: Provider::Fireworks,
+    code: "fireworks",
+    display_name: "Fireworks AI",
+    aliases: &["fireworks_ai", "fireworks-ai", "fireworksai"],
+    kinds: SK,
+    context_keywords: &[],
+    origin: "https://api.fireworks.ai",
+    params: &[],
+    auth: Auth::Bearer,
+    fixed_headers: &[],
+    wire: Wire::OpenAiChat,
+    chat_path: Some("/inference/v1/chat/completions"),
+    // `/inference/v1/models` answers 500 for some accounts: the verifier must
+    // never read a 500 there as Invalid.
+    models_path: Some("/inference/v1/models"),
+    key_info: None,
+    probe_model: "accounts/fireworks/models/llama-v3p1-8b-instruct",
+    errors: ErrorDialect::OpenAi,
+    rate_limits: RateLimitDialect::OpenAi,
+    usage: UsageDialect::OpenAiChat,
+    stream: STREAM_OPENAI,
+    reported_cost: None,
+    price_providers: &["fireworks_ai"],
+    console: Console {
+        keys: "https://fireworks.ai/account/api-keys",
+        billing: "https://fireworks.ai/account/billing",
+        status: "https://status.fireworks.ai",
+    },
+};
+
+const PERPLEXITY: ProviderSpec = ProviderSpec {
+    provider: Provider::Perplexity,
+    code: "perplexity",
+    display_name: "Perplexity",
+    aliases: &["pplx", "perplexity-ai", "perplexity_ai"],
+    kinds: SK,
+    context_keywords: &[],
+    origin: "https://api.perplexity.ai",
+    params: &[],
+    auth: Auth::Bearer,
+    fixed_headers: &[],
+    wire: Wire::OpenAiResponses,
+    chat_path: None,
+    models_path: None,
+    key_info: None,
+    probe_model: "sonar",
+    errors: ErrorDialect::OpenAi,
+    rate_limits: RateLimitDialect::None,
+    usage: UsageDialect::OpenAiResponses,
+    stream: STREAM_NATIVE,
+    reported_cost: Some(ReportedCost::PerplexityUsd),
+    price_providers: &["perplexity"],
+    console: Console {
+        keys: "https://www.perplexity.ai/account/api/keys",
+        billing: "https://www.perplexity.ai/account/api/billing",
+        status: "https://status.perplexity.com",
+    },
+};
+
+const AZURE: ProviderSpec = ProviderSpec {
+    provider: Provider::AzureOpenAi,
+    code: "azure_openai",
+    display_name: "Azure OpenAI",
+    aliases: &["azure", "azure-openai", "azureopenai", "aoai"],
+    kinds: &[KeyKind::Legacy, KeyKind::Standard],
+    context_keywords: &["azure", "openai.azure.com", "AZURE_OPENAI"],
+    origin: "https://{resource}.openai.azure.com",
+    params: &[
+        ParamSpec {
+            name: "resource",
+            description: "the Azure OpenAI resource name ({resource}.openai.azure.com)",
+            default: None,
+            check: ParamCheck::DnsLabel,
+        },
+        ParamSpec {
+            name: "deployment",
+            description: "the model deployment name",
+            default: None,
+            check: ParamCheck::DeploymentName,
+        },
+        ParamSpec {
+            name: "api_version",
+            description: "the API version (YYYY-MM-DD[-preview])",
+            default: Some("2024-10-21"),
+            check: ParamCheck::ApiVersion,
+        },
+    ],
+    auth: Auth::Header("api-key"),
+    fixed_headers: &[],
+    wire: Wire::OpenAiChat,
+    chat_path: Some("/openai/deployments/{deployment}/chat/completions?api-version={api_version}"),
+    models_path: Some("/openai/deployments?api-version=2023-03-15-preview"),
+    key_info: None,
+    probe_model: "{deployment}",
+    errors: ErrorDialect::Azure,
+    rate_limits: RateLimitDialect::OpenAi,
+    usage: UsageDialect::OpenAiChat,
+    stream: STREAM_OPENAI,
+    reported_cost: None,
+    price_providers: &["azure"],
+    console: Console {
+        keys: "https://portal.azure.com/#view/Microsoft_Azure_ProjectOxford/CognitiveServicesHub/~/OpenAI",
+        billing: "https://portal.azure.com/#view/Microsoft_Azure_CostManagement/Menu/~/overview",
+        status: "https://azure.status.microsoft",
+    },
+};
+
+const BEDROCK: ProviderSpec = ProviderSpec {
+    provider: Provider::Bedrock,
+    code: "bedrock",
+    display_name: "Amazon Bedrock",
+    aliases: &["aws-bedrock", "aws_bedrock", "amazon-bedrock", "aws"],
+    kinds: &[KeyKind::LongTerm, KeyKind::ShortTerm],
+    context_keywords: &[],
+    origin: "https://bedrock-runtime.{region}.amazonaws.com",
+    params: &[ParamSpec {
+        name: "region",
+        description: "the AWS region the key is bound to (us-east-1)",
+        default: None,
+        check: ParamCheck::AwsRegion,
+    }],
+    auth: Auth::Bearer,
+    fixed_headers: &[],
+    wire: Wire::BedrockConverse,
+    chat_path: None,
+    models_path: None,
+    key_info: None,
+    probe_model: "amazon.nova-micro-v1:0",
+    errors: ErrorDialect::Aws,
+    rate_limits: RateLimitDialect::None,
+    usage: UsageDialect::Converse,
+    stream: STREAM_NATIVE,
+    reported_cost: None,
+    price_providers: &["bedrock_converse", "bedrock"],
+    console: Console {
+        keys: "https://console.aws.amazon.com/bedrock/home#/api-keys",
+        billing: "https://console.aws.amazon.com/billing/home",
+        status: "https://health.aws.amazon.com/health/status",
+    },
+};
+
+const COHERE: ProviderSpec = ProviderSpec {
+    provider: Provider::Cohere,
+    code: "cohere",
+    display_name: "Cohere",
+    aliases: &["cohere-ai", "cohere_ai"],
+    kinds: SK,
+    context_keywords: &["cohere", "CO_API_KEY"],
+    origin: "https://api.cohere.com",
+    params: &[],
+    auth: Auth::Bearer,
+    fixed_headers: &[],
+    wire: Wire::CohereChat,
+    chat_path: Some("/compatibility/v1/chat/completions"),
+    models_path: Some("/v1/models"),
+    key_info: Some(KeyInfo {
+        method: "POST",
+        path: "/v1/check-api-key",
+        reader: KeyInfoReader::CohereCheck,
+    }),
+    probe_model: "command-r7b-12-2024",
+    errors: ErrorDialect::Cohere,
+    rate_limits: RateLimitDialect::None,
+    usage: UsageDialect::CohereV2,
+    stream: STREAM_NATIVE,
+    reported_cost: None,
+    price_providers: &["cohere_chat", "cohere"],
+    console: Console {
+        keys: "https://dashboard.cohere.com/api-keys",
+        billing: "https://dashboard.cohere.com/billing",
+        status: "https://status.cohere.com",
+    },
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_names_and_aliases_are_unique() {
+        let mut seen = std::collections::BTreeSet::new();
+        for spec in all() {
+            assert!(seen.insert(spec.code), "{}", spec.code);
+            for alias in spec.aliases {
+                assert_eq!(alias.to_ascii_lowercase(), *alias, "{alias}");
+                assert!(seen.insert(alias), "{alias} used twice");
+            }
+            assert!(
+                spec.code
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_')
+            );
+            assert!(!spec.kinds.is_empty());
+        }
+    }
+
+    #[test]
+    fn paths_are_absolute_and_keys_never_in_urls() {
+        for spec in all() {
+            for path in [spec.chat_path, spec.models_path, spec.key_info.map(|k| k.path)]
+                .into_iter()
+                .flatten()
+            {
+                assert!(path.starts_with('/'), "{}: {path}", spec.code);
+                assert!(!path.contains("key="), "{}: {path}", spec.code);
+            }
+            assert!(spec.origin.starts_with("https://"), "{}", spec.code);
+            // Every template names a declared parameter.
+            let templated = [Some(spec.origin), spec.chat_path, Some(spec.probe_model)];
+            for text in templated.into_iter().flatten() {
+                let mut rest = text;
+                while let Some(open) = rest.find('{') {
+                    let close = rest[open..].find('}').unwrap() + open;
+                    let name = &rest[open + 1..close];
+                    assert!(
+                        spec.params.iter().any(|p| p.name == name),
+                        "{}: {{{name}}} is not a parameter",
+                        spec.code
+                    );
+                    rest = &rest[close + 1..];
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn param_checks() {
+        assert!(ParamCheck::DnsLabel.accepts("my-resource-1"));
+        assert!(!ParamCheck::DnsLabel.accepts("-bad"));
+        assert!(!ParamCheck::DnsLabel.accepts("Has.Dot"));
+        assert!(!ParamCheck::DnsLabel.accepts("a"));
+        assert!(ParamCheck::DeploymentName.accepts("gpt-4o_mini.v2"));
+        assert!(!ParamCheck::DeploymentName.accepts("a/b"));
+        assert!(!ParamCheck::DeploymentName.accepts(""));
+        assert!(ParamCheck::ApiVersion.accepts("2024-10-21"));
+        assert!(ParamCheck::ApiVersion.accepts("2025-04-01-preview"));
+        assert!(!ParamCheck::ApiVersion.accepts("2024-1-21"));
+        assert!(!ParamCheck::ApiVersion.accepts("latest"));
+        assert!(ParamCheck::AwsRegion.accepts("us-east-1"));
+        assert!(ParamCheck::AwsRegion.accepts("ap-southeast-2"));
+        assert!(ParamCheck::AwsRegion.accepts("us-gov-west-1"));
+        assert!(!ParamCheck::AwsRegion.accepts("us-east"));
+        assert!(!ParamCheck::AwsRegion.accepts("US-EAST-1"));
+        assert!(!ParamCheck::AwsRegion.accepts("us-east-1/evil"));
+        for spec in all() {
+            for param in spec.params {
+                if let Some(default) = param.default {
+                    assert!(param.check.accepts(default), "{}", param.name);
+                }
+            }
+        }
+    }
+}
