@@ -38,6 +38,15 @@ SCENARIOS: dict[str, dict] = {
 }
 
 
+# The providers the suite drives (control API codes): the first three with their
+# own SDKs, the rest through the `openai` SDK at their OpenAI-compatible routes.
+PROVIDERS = [
+    "openai", "anthropic", "google",
+    "openrouter", "groq", "xai", "deepseek", "mistral", "together", "fireworks",
+    "perplexity", "azure_openai", "cohere",
+]
+
+
 def wanted(label: str) -> dict:
     """The control API body for a label (a bare name takes no parameters)."""
     return dict(SCENARIOS.get(label, {"name": label}))
@@ -48,18 +57,19 @@ class Served:
 
     def __init__(self) -> None:
         command = [os.environ["BYOK_BIN"]] if os.environ.get("BYOK_BIN") else shlex.split("cargo run -q -p byok-cli --")
+        flags = [arg for p in PROVIDERS for arg in ("--provider", p)]
         self.proc = subprocess.Popen(
-            command + ["mock", "serve", "--json"],
+            command + ["mock", "serve", "--json", *flags],
             cwd=_REPO,
             stdout=subprocess.PIPE,
             text=True,
         )
         self.base_url: dict[str, str] = {}
         self.control_url = ""
-        for _ in range(3):
+        for _ in PROVIDERS:
             line = self.proc.stdout.readline()
             if not line:
-                raise RuntimeError("byok mock serve exited before printing its three lines")
+                raise RuntimeError("byok mock serve exited before printing one line per provider")
             served = json.loads(line)
             name = "gemini" if served["provider"] == "google" else served["provider"]
             self.base_url[name] = served["base_url"]

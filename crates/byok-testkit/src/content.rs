@@ -72,6 +72,10 @@ fn format(provider: Provider, endpoint: Endpoint) -> Option<ApiFormat> {
         (Provider::OpenAi, Endpoint::Responses) => Some(ApiFormat::OpenAiResponses),
         (Provider::Anthropic, Endpoint::Billable) => Some(ApiFormat::AnthropicMessages),
         (Provider::Google, Endpoint::Billable) => Some(ApiFormat::GeminiGenerate),
+        // The others: Perplexity's Responses API, the rest chat-shaped bodies
+        // (`messages` of text parts, `max_tokens`), Bedrock's `inferenceConfig.maxTokens` aside.
+        (p, Endpoint::Responses) if crate::compat::serves(p) => Some(ApiFormat::OpenAiResponses),
+        (p, Endpoint::Billable) if crate::compat::serves(p) => Some(ApiFormat::OpenAiChat),
         _ => None,
     }
 }

@@ -130,6 +130,7 @@
 
 mod anthropic;
 pub mod canary;
+pub mod compat;
 mod content;
 mod echo;
 mod error;
@@ -149,6 +150,10 @@ pub use error::TestkitError;
 #[doc(hidden)]
 pub use mock::fuzz_answer;
 pub use mock::{CannedAnswer, MockBuilder, MockProvider};
-pub use providers::{MockAnthropic, MockGemini, MockOpenAi};
+pub use providers::{
+    MockAnthropic, MockAzureOpenAi, MockBedrock, MockCohere, MockDeepSeek, MockFireworks,
+    MockGemini, MockGroq, MockMistral, MockOpenAi, MockOpenRouter, MockPerplexity, MockTogether,
+    MockXAi,
+};
 pub use record::{Endpoint, RecordedRequest};
 pub use scenario::Scenario;

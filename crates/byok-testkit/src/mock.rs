@@ -16,7 +16,7 @@ use crate::record::{Endpoint, RecordedRequest};
 use crate::reply::{Reply, Trouble};
 use crate::scenario::Scenario;
 use crate::server::{self, Plan, Received, Server};
-use crate::{anthropic, gemini, openai};
+use crate::{anthropic, compat, gemini, openai};
 
 /// How long [`Scenario::Hang`] holds a request: longer than any test waits.
 const HANG: Duration = Duration::from_secs(3600);
@@ -35,7 +35,8 @@ pub struct MockBuilder {
 }
 
 impl MockBuilder {
-    pub(crate) fn new(provider: Provider) -> MockBuilder {
+    /// A mock of `provider` (any provider; `MockGroq::builder()` and friends are this).
+    pub fn new(provider: Provider) -> MockBuilder {
         MockBuilder {
             provider,
             scenario: Scenario::Valid,
@@ -431,6 +432,10 @@ fn request_id(provider: Provider, n: u64) -> String {
 
 /// Headers every answer of the provider carries: request id, API version, organization.
 fn with_common_headers(provider: Provider, response: Reply, n: u64) -> Reply {
+    if compat::serves(provider) {
+        // Added in `answer`, which has the request id.
+        return response;
+    }
     match provider {
         Provider::OpenAi => response
             .insert_header("x-request-id", request_id(provider, n))
@@ -451,6 +456,13 @@ fn with_common_headers(provider: Provider, response: Reply, n: u64) -> Reply {
 fn answer(state: &State, request: &RecordedRequest, n: u64) -> Answer {
     let provider = state.provider;
     let rid = request_id(provider, n);
+    if compat::serves(provider) {
+        return Answer::Api(compat::with_common_headers(
+            provider,
+            answer_compat(state, request),
+            &rid,
+        ));
+    }
     let path = request.path.as_str();
     let method = request.method.as_str();
     let key = match provider {
@@ -567,4 +579,69 @@ fn answer(state: &State, request: &RecordedRequest, n: u64) -> Answer {
             specific.unwrap_or_else(success)
         }
     })
+}
+
+/// [`answer`] for the providers of [`compat`]: the same scenario rules, their own bodies.
+fn answer_compat(state: &State, request: &RecordedRequest) -> Reply {
+    let provider = state.provider;
+    let path = request.path.as_str();
+    let Some(key) = compat::key(provider, request) else {
+        return compat::missing_auth(provider);
+    };
+    let fp = Fingerprint::of(&key);
+    let slot = state
+        .per_key
+        .iter()
+        .find(|(k, _)| *k == fp)
+        .map_or(&state.default, |(_, s)| s);
+    let endpoint = request.endpoint;
+    if endpoint == Endpoint::Other {
+        return compat::not_found(provider, request.method.as_str(), path);
+    }
+    let (scenario, served) = slot.take();
+    let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
+    let model = compat::model(provider, path, &body);
+    let streamed = endpoint.is_billable() && compat::is_streamed(&body);
+    let made = content::made(provider, endpoint, &body, *lock(&state.usage));
+    let success = |scenario: &Scenario| {
+        if streamed {
+            compat::streamed(provider, endpoint, path, &model, &body, &made)
+        } else {
+            compat::success(provider, endpoint, path, &model, scenario, &key, &made)
+        }
+    };
+    let count = |after: u32| usize::try_from(after).unwrap_or(usize::MAX);
+    match scenario {
+        Scenario::Valid => success(&scenario),
+        Scenario::RateLimited { times, retry_after } if served < times => {
+            compat::rate_limited(provider, retry_after)
+        }
+        Scenario::Outage { times, status } if served < times => compat::outage(provider, status),
+        Scenario::RateLimited { .. } | Scenario::Outage { .. } => success(&Scenario::Valid),
+        Scenario::Slow(delay) => success(&Scenario::Valid).set_delay(delay),
+        Scenario::Hang => success(&Scenario::Valid).set_delay(HANG),
+        Scenario::Garbage => Reply::new(200).set_body_raw(
+            "<!DOCTYPE html><html><head><title>Sign in to the network</title></head><body>Accept the terms to continue.</body></html>",
+            "text/html",
+        ),
+        Scenario::StreamError { after } => {
+            let last = compat::stream_error(provider, endpoint, path);
+            success(&Scenario::Valid).with_trouble(Trouble::Error {
+                after: count(after),
+                last,
+            })
+        }
+        Scenario::StreamCut { after } => success(&Scenario::Valid).with_trouble(Trouble::Cut {
+            after: count(after),
+        }),
+        Scenario::StreamStall { after, stall } => {
+            success(&Scenario::Valid).with_trouble(Trouble::Stall {
+                after: count(after),
+                pause: stall,
+            })
+        }
+        Scenario::KeepAlive => success(&Scenario::Valid).with_trouble(Trouble::KeepAlive),
+        other => compat::situation(provider, &other, endpoint, &key, &model)
+            .unwrap_or_else(|| success(&other)),
+    }
 }

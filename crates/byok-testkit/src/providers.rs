@@ -27,3 +27,14 @@ macro_rules! provider_mock {
 provider_mock!(MockOpenAi, Provider::OpenAi, "OpenAI");
 provider_mock!(MockAnthropic, Provider::Anthropic, "Anthropic");
 provider_mock!(MockGemini, Provider::Google, "Gemini");
+provider_mock!(MockOpenRouter, Provider::OpenRouter, "OpenRouter");
+provider_mock!(MockGroq, Provider::Groq, "Groq");
+provider_mock!(MockXAi, Provider::XAi, "xAI");
+provider_mock!(MockDeepSeek, Provider::DeepSeek, "DeepSeek");
+provider_mock!(MockMistral, Provider::Mistral, "Mistral");
+provider_mock!(MockTogether, Provider::Together, "Together AI");
+provider_mock!(MockFireworks, Provider::Fireworks, "Fireworks AI");
+provider_mock!(MockPerplexity, Provider::Perplexity, "Perplexity");
+provider_mock!(MockAzureOpenAi, Provider::AzureOpenAi, "Azure OpenAI");
+provider_mock!(MockBedrock, Provider::Bedrock, "Amazon Bedrock");
+provider_mock!(MockCohere, Provider::Cohere, "Cohere");

@@ -15,6 +15,9 @@ pub enum Endpoint {
     /// OpenAI's Responses API, `POST /v1/responses`: billable like
     /// [`Billable`](Endpoint::Billable), counted apart so tests can tell the APIs apart.
     Responses,
+    /// A free key-info probe: OpenRouter `GET /api/v1/key`, xAI `GET /v1/api-key`,
+    /// DeepSeek `GET /user/balance`, Cohere `POST /v1/check-api-key`.
+    KeyInfo,
     /// Anything else (answered with the provider's 404).
     Other,
 }
@@ -25,12 +28,16 @@ impl Endpoint {
     /// Gemini is served under both API versions, `/v1beta/` (older SDKs, curl
     /// examples) and `/v1/` (google-genai 3.x), as the real API is.
     pub fn of(provider: Provider, method: &str, path: &str) -> Endpoint {
+        if crate::compat::serves(provider) {
+            return crate::compat::endpoint(provider, method, path);
+        }
         let (list, billable) = match provider {
             Provider::OpenAi => (
                 path.ends_with("/v1/models"),
                 path.ends_with("/v1/chat/completions"),
             ),
             Provider::Anthropic => (path.ends_with("/v1/models"), path.ends_with("/v1/messages")),
+            // Google (the others returned above).
             _ => (
                 path.ends_with("/v1beta/models") || path.ends_with("/v1/models"),
                 (path.contains("/v1beta/models/") || path.contains("/v1/models/"))

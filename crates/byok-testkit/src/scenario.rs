@@ -264,6 +264,9 @@ impl Scenario {
     /// Whether `provider` has an answer for this scenario (see the table).
     pub fn supported_by(&self, provider: Provider) -> bool {
         use Scenario as S;
+        if crate::compat::serves(provider) {
+            return crate::compat::supports(provider, self);
+        }
         match self {
             S::Valid
             | S::InvalidKey

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use byok::keys::Provider;
-use byok::testkit::{MockAnthropic, MockGemini, MockOpenAi, Scenario};
+use byok::testkit::{MockBuilder, Scenario};
 use serde_json::json;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer};
@@ -32,7 +32,8 @@ enum MockCommand {
 /// Arguments of `byok mock serve`.
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
-    /// A provider to mock (openai, anthropic, google; repeatable). Default: all three.
+    /// A provider to mock (any provider code: openai, anthropic, google, groq, ...;
+    /// repeatable). Default: every provider.
     #[arg(long = "provider", value_name = "P")]
     providers: Vec<String>,
     /// The scenario every mock starts with (and `POST /reset` restores): a stable
@@ -40,7 +41,7 @@ struct ServeArgs {
     #[arg(long, value_name = "NAME")]
     scenario: Option<String>,
     /// Fixed ports on 127.0.0.1: the control API on N, the mocks on N+1, N+2, ...
-    /// in --provider order (openai, anthropic, google when none is named).
+    /// in --provider order (every provider, in `Provider::ALL` order, when none is named).
     /// Default: free ports, printed on stdout.
     #[arg(long, value_name = "N")]
     port: Option<u16>,
@@ -62,7 +63,13 @@ pub(crate) fn run(args: Args) -> ExitCode {
 pub(crate) fn parse_provider(name: &str) -> Result<Provider, CliError> {
     name.parse::<Provider>().map_err(|_| {
         CliError::new("unknown_provider", format!("no provider is named {name:?}"))
-            .hint("providers: openai, anthropic, google (also spelled gemini)")
+            .hint(format!(
+                "providers: {}",
+                byok::keys::spec::all()
+                    .map(|s| s.code)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
     })
 }
 
@@ -125,12 +132,7 @@ async fn run_servers(
     let stop = stop_signal()?;
     let mut served = Vec::new();
     for (provider, port) in providers.iter().zip(ports) {
-        let builder = match provider {
-            Provider::OpenAi => MockOpenAi::builder(),
-            Provider::Anthropic => MockAnthropic::builder(),
-            _ => MockGemini::builder(),
-        };
-        let mock = builder
+        let mock = MockBuilder::new(*provider)
             .scenario(start.clone())
             .start_on(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
             .map_err(|e| {
