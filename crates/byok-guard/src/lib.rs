@@ -62,7 +62,7 @@ mod usage;
 pub use budget::{Budget, Period, Scope, Window};
 pub use cost::{Cost, Label, cost};
 pub use error::GuardError;
-pub use estimate::{Estimate, Prompt, TokenCounting, count_tokens};
+pub use estimate::{Estimate, Prompt, TokenCounting, count_tokens, count_tokens_for};
 pub use guard::{Actual, Admission, CallRequest, Guard, Reservation, UnpricedPolicy};
 pub use ledger::memory::MemoryLedger;
 #[cfg(feature = "postgres")]

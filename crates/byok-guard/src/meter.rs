@@ -1,8 +1,8 @@
 //! `meter`: the usage of a streamed call, metered from the provider's bytes as
 //! they pass through to the caller.
 //!
-//! A [`StreamMeter`] reads OpenAI chat and Responses, Anthropic and Gemini
-//! streams incrementally (any split of the bytes), passes them on unchanged
+//! A [`StreamMeter`] reads OpenAI chat (and the OpenAI-compatible providers'),
+//! Responses, Anthropic, Gemini and Cohere v2 streams incrementally (any split of the bytes), passes them on unchanged
 //! (or, for OpenAI chat, without the usage chunk byok asked for on the
 //! caller's behalf), and at the end says what to settle: the provider's usage
 //! when the stream reported one, else an estimate from what was seen — input
@@ -24,10 +24,12 @@
 //! output text is counted in pieces of [`TEXT_PIECE`] bytes, and an event
 //! larger than [`MAX_EVENT`] is skipped rather than buffered.
 
+use byok_keys::Provider;
 use serde_json::{Map, Value};
 
-use crate::estimate::count_tokens;
+use crate::estimate::{TokenCounting, count_tokens, count_tokens_for};
 use crate::usage::{Usage, UsageFormat};
+use crate::{Cost, reported_cost, reported_cost_from_json};
 
 mod array;
 mod json;
@@ -61,6 +63,10 @@ pub enum StreamFormat {
     GeminiSse,
     /// Gemini `streamGenerateContent` without `alt=sse`: one JSON array, streamed.
     GeminiJsonArray,
+    /// Cohere v2 chat (`POST /v2/chat`, `"stream": true`): SSE events `message-start`,
+    /// `content-delta`, `tool-call-delta`, …, and `message-end`, whose
+    /// `delta.usage.billed_units` is the usage billed.
+    CohereV2,
 }
 
 /// What a metered stream comes to.
@@ -92,6 +98,12 @@ pub struct Metered {
     pub output_text_bytes: u64,
     /// Events that could not be read (bad JSON, unknown shape, too large).
     pub skipped_events: u64,
+    /// The exact cost the provider reported with its final usage (xAI
+    /// `cost_in_usd_ticks`, OpenRouter `usage.cost`, Perplexity
+    /// `usage.cost.total_cost`: [`reported_cost`]), labelled
+    /// `verified_by_provider`; only for a meter told its provider
+    /// ([`StreamMeter::for_provider`]) and a stream that `reported`.
+    pub reported_cost: Option<Cost>,
 }
 
 /// What happens to an event's bytes when the injected usage is hidden.
@@ -113,6 +125,10 @@ enum Fate {
 #[derive(Debug)]
 pub struct StreamMeter {
     format: StreamFormat,
+    /// The provider, when told: its token counting and reported cost.
+    provider: Option<Provider>,
+    /// The cost reported with the latest usage.
+    cost: Option<Cost>,
     /// The request's model, for counting output text.
     model: String,
     input_estimate: u64,
@@ -143,6 +159,8 @@ impl StreamMeter {
     pub fn new(format: StreamFormat, model: &str, input_estimate: u64) -> StreamMeter {
         StreamMeter {
             format,
+            provider: None,
+            cost: None,
             model: model.to_owned(),
             input_estimate,
             hide: false,
@@ -160,6 +178,33 @@ impl StreamMeter {
             answered: None,
             skipped: 0,
         }
+    }
+
+    /// As [`new`](StreamMeter::new), for a stream from `provider`: output text is
+    /// counted as that provider's tokens ([`count_tokens_for`]), and the cost the
+    /// provider reports with its final usage is kept ([`Metered::reported_cost`]).
+    ///
+    /// ```
+    /// use byok_guard::meter::{StreamFormat, StreamMeter};
+    /// use byok_keys::Provider;
+    /// let mut meter = StreamMeter::for_provider(Provider::XAi, StreamFormat::OpenAiChat, "grok-3-mini", 10);
+    /// let mut out = Vec::new();
+    /// meter.feed(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n", &mut out);
+    /// meter.feed(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":1,\"cost_in_usd_ticks\":35000}}\n\n", &mut out);
+    /// meter.feed(b"data: [DONE]\n\n", &mut out);
+    /// let m = meter.finish(&mut out);
+    /// assert!(m.reported);
+    /// assert_eq!(m.reported_cost.unwrap().usd.unwrap().to_string(), "0.0000035");
+    /// ```
+    pub fn for_provider(
+        provider: Provider,
+        format: StreamFormat,
+        model: &str,
+        input_estimate: u64,
+    ) -> StreamMeter {
+        let mut meter = StreamMeter::new(format, model, input_estimate);
+        meter.provider = Some(provider);
+        meter
     }
 
     /// Hide what byok added to the request: OpenAI chat `stream_options.include_usage` when
@@ -204,8 +249,7 @@ impl StreamMeter {
             partial => {
                 let mut counted = self.counted;
                 if !self.text.is_empty() {
-                    counted =
-                        counted.saturating_add(count_tokens(&self.model, &self.text).0.max(1));
+                    counted = counted.saturating_add(self.count(&self.text).0.max(1));
                 }
                 let mut u = partial.unwrap_or(Usage {
                     input_tokens: self.input_estimate,
@@ -223,6 +267,15 @@ impl StreamMeter {
             model: self.answered,
             output_text_bytes: self.text_bytes,
             skipped_events: self.skipped,
+            reported_cost: self.cost.filter(|_| self.reported),
+        }
+    }
+
+    /// Tokens of output text, as the provider (when told) or the model counts them.
+    fn count(&self, text: &str) -> (u64, TokenCounting) {
+        match self.provider {
+            Some(p) => count_tokens_for(p, &self.model, text),
+            None => count_tokens(&self.model, text),
         }
     }
 
@@ -242,6 +295,10 @@ impl StreamMeter {
             }
             StreamFormat::GeminiSse | StreamFormat::GeminiJsonArray => {
                 self.with_json(data, |m, v| m.on_gemini(v));
+                Fate::Pass
+            }
+            StreamFormat::CohereV2 => {
+                self.with_json(data, |m, v| m.on_cohere(name, v));
                 Fate::Pass
             }
         }
@@ -295,10 +352,15 @@ impl StreamMeter {
                 Some(u) => {
                     self.latest = Some(u);
                     // The usage chunk (`"choices": []`), or a last chunk that carries
-                    // both (OpenRouter): final. Usage on every chunk is a running figure.
+                    // both (OpenRouter, Mistral): final. Usage on every chunk is a running figure.
                     if chunk.choices == Some(0) || chunk.finished {
                         self.complete = true;
                         self.reported = true;
+                        // The usage's own text: every digit of a reported cost counts.
+                        self.cost = self
+                            .provider
+                            .zip(std::str::from_utf8(raw).ok())
+                            .and_then(|(p, text)| reported_cost_from_json(p, text));
                     }
                     if chunk.choices == Some(0) {
                         fate = Fate::Drop;
@@ -333,6 +395,7 @@ impl StreamMeter {
                         Ok(u) => {
                             self.latest = Some(u);
                             self.reported = true;
+                            self.cost = self.provider.and_then(|p| reported_cost(p, usage));
                         }
                         Err(_) => self.skipped += 1,
                     }
@@ -387,6 +450,56 @@ impl StreamMeter {
                 self.reported = self.latest.is_some() && self.anthropic_final;
             }
             "error" => self.error = Some(error_code(v).unwrap_or_else(|| "error".to_owned())),
+            _ => {}
+        }
+    }
+
+    fn on_cohere(&mut self, name: &[u8], v: &Value) {
+        let text_at = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_owned);
+        match event_type(name, v) {
+            "content-delta" => {
+                // Text, or a reasoning model's thinking.
+                for p in [
+                    "/delta/message/content/text",
+                    "/delta/message/content/thinking",
+                ] {
+                    if let Some(t) = text_at(v, p) {
+                        self.push_text(&t);
+                    }
+                }
+            }
+            "tool-plan-delta" => {
+                if let Some(t) = text_at(v, "/delta/message/tool_plan") {
+                    self.push_text(&t);
+                }
+            }
+            "tool-call-start" | "tool-call-delta" => {
+                if let Some(t) = text_at(v, "/delta/message/tool_calls/function/arguments") {
+                    self.push_text(&t);
+                }
+            }
+            "message-end" => {
+                self.complete = true;
+                // The reason as written (`ERROR`, `TIMEOUT`); `delta.error` is message
+                // text, never kept.
+                let reason = v.pointer("/delta/finish_reason").and_then(Value::as_str);
+                if let Some(r) = reason.filter(|r| {
+                    r.eq_ignore_ascii_case("error") || r.eq_ignore_ascii_case("timeout")
+                }) {
+                    self.error = Some(r.to_owned());
+                } else if v.pointer("/delta/error").is_some_and(|e| !e.is_null()) {
+                    self.error = Some("error".to_owned());
+                }
+                if let Some(u) = v.pointer("/delta/usage").filter(|u| u.is_object()) {
+                    match Usage::from_format(UsageFormat::CohereV2, u) {
+                        Ok(u) => {
+                            self.latest = Some(u);
+                            self.reported = true;
+                        }
+                        Err(_) => self.skipped += 1,
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -456,7 +569,7 @@ impl StreamMeter {
     /// pieces depend only on the events, never on how the bytes were split).
     fn count_if_full(&mut self) {
         if self.text.len() >= TEXT_PIECE {
-            let n = count_tokens(&self.model, &self.text).0.max(1);
+            let n = self.count(&self.text).0.max(1);
             self.counted = self.counted.saturating_add(n);
             self.text.clear();
         }
