@@ -9,18 +9,19 @@ use byok_guard::meter::{StreamFormat, StreamMeter};
 use byok_keys::Provider;
 use libfuzzer_sys::fuzz_target;
 
-const FORMATS: [StreamFormat; 6] = [
+const FORMATS: [StreamFormat; 7] = [
     StreamFormat::OpenAiChat,
     StreamFormat::OpenAiResponses,
     StreamFormat::Anthropic,
     StreamFormat::GeminiSse,
     StreamFormat::GeminiJsonArray,
     StreamFormat::CohereV2,
+    StreamFormat::BedrockEventStream,
 ];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, rest)) = data.split_first() else { return };
-    let format = FORMATS[usize::from(pick % 6)];
+    let format = FORMATS[usize::from(pick % 7)];
     // None, or one of the providers (those with a reported cost among them).
     let provider = match usize::from(pick >> 3) % (Provider::ALL.len() + 1) {
         0 => None,

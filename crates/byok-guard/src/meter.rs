@@ -2,7 +2,8 @@
 //! they pass through to the caller.
 //!
 //! A [`StreamMeter`] reads OpenAI chat (and the OpenAI-compatible providers'),
-//! Responses, Anthropic, Gemini and Cohere v2 streams incrementally (any split of the bytes), passes them on unchanged
+//! Responses, Anthropic, Gemini and Cohere v2 streams and Bedrock's binary
+//! `ConverseStream` incrementally (any split of the bytes), passes them on unchanged
 //! (or, for OpenAI chat, without the usage chunk byok asked for on the
 //! caller's behalf), and at the end says what to settle: the provider's usage
 //! when the stream reported one, else an estimate from what was seen — input
@@ -32,6 +33,7 @@ use crate::usage::{Usage, UsageFormat};
 use crate::{Cost, reported_cost, reported_cost_from_json};
 
 mod array;
+mod aws;
 mod json;
 mod sse;
 #[cfg(test)]
@@ -67,6 +69,36 @@ pub enum StreamFormat {
     /// `content-delta`, `tool-call-delta`, …, and `message-end`, whose
     /// `delta.usage.billed_units` is the usage billed.
     CohereV2,
+    /// Bedrock `ConverseStream`: the binary AWS event stream
+    /// (`application/vnd.amazon.eventstream`) of `messageStart`,
+    /// `contentBlockDelta`, …, `messageStop`, then `metadata` with the usage
+    /// (`inputTokens` excludes the cache); exceptions as `:message-type: exception`
+    /// frames (their `:exception-type` is [`Metered::error`]).
+    BedrockEventStream,
+}
+
+/// One AWS event-stream frame with string headers and `payload`, as Bedrock's
+/// `ConverseStream` sends them (for tests and mocks); the payload must be under 4 GiB.
+///
+/// ```
+/// use byok_guard::meter::{event_stream_frame, StreamFormat, StreamMeter};
+/// let mut bytes = event_stream_frame(
+///     &[(":message-type", "event"), (":event-type", "contentBlockDelta")],
+///     br#"{"contentBlockIndex":0,"delta":{"text":"Hello"}}"#,
+/// );
+/// bytes.extend(event_stream_frame(
+///     &[(":message-type", "event"), (":event-type", "metadata")],
+///     br#"{"usage":{"inputTokens":7,"outputTokens":1,"totalTokens":8},"metrics":{"latencyMs":90}}"#,
+/// ));
+/// let mut meter = StreamMeter::new(StreamFormat::BedrockEventStream, "amazon.nova-micro-v1:0", 5);
+/// let mut out = Vec::new();
+/// meter.feed(&bytes, &mut out);
+/// let m = meter.finish(&mut out);
+/// assert!(m.reported && out == bytes);
+/// assert_eq!((m.usage.input_tokens, m.usage.output_tokens), (7, 1));
+/// ```
+pub fn event_stream_frame(headers: &[(&str, &str)], payload: &[u8]) -> Vec<u8> {
+    aws::frame(headers, payload)
 }
 
 /// What a metered stream comes to.
@@ -135,6 +167,7 @@ pub struct StreamMeter {
     hide: bool,
     sse: sse::SseState,
     array: array::ArrayState,
+    aws: aws::AwsState,
     /// Output text not yet counted (< TEXT_PIECE, plus at most one event's text).
     text: String,
     /// Tokens of the text already counted.
@@ -166,6 +199,7 @@ impl StreamMeter {
             hide: false,
             sse: sse::SseState::default(),
             array: array::ArrayState::default(),
+            aws: aws::AwsState::default(),
             text: String::new(),
             counted: 0,
             text_bytes: 0,
@@ -228,6 +262,7 @@ impl StreamMeter {
         }
         match self.format {
             StreamFormat::GeminiJsonArray => self.feed_array(chunk),
+            StreamFormat::BedrockEventStream => self.feed_aws(chunk),
             _ => self.feed_sse(chunk, out),
         }
     }
@@ -242,6 +277,7 @@ impl StreamMeter {
     pub fn finish(mut self, out: &mut Vec<u8>) -> Metered {
         match self.format {
             StreamFormat::GeminiJsonArray => self.finish_array(),
+            StreamFormat::BedrockEventStream => self.finish_aws(),
             _ => self.finish_sse(out),
         }
         let usage = match self.latest {
@@ -301,6 +337,8 @@ impl StreamMeter {
                 self.with_json(data, |m, v| m.on_cohere(name, v));
                 Fate::Pass
             }
+            // Binary frames, never SSE events (read in `aws`).
+            StreamFormat::BedrockEventStream => Fate::Pass,
         }
     }
 
