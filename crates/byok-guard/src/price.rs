@@ -61,7 +61,9 @@ pub struct ModelPrice {
     pub tiers: Vec<Tier>,
     /// The model's maximum prompt, when known.
     pub max_input_tokens: Option<u64>,
-    /// The model's maximum output, when known.
+    /// The model's maximum output, when known: `max_output_tokens`, else
+    /// LiteLLM's legacy `max_tokens` (for some models the context size: an
+    /// over-estimate, the safe side for a hold).
     pub max_output_tokens: Option<u64>,
 }
 
@@ -349,6 +351,8 @@ pub fn litellm_subset(json: &str) -> Result<String, GuardError> {
                     f.as_str(),
                     "litellm_provider" | "mode" | "max_input_tokens" | "max_output_tokens"
                 ) || rate_field(f).is_some()
+                    // The legacy field stands in only where the output cap is missing.
+                    || (f.as_str() == "max_tokens" && !sel.fields.contains_key("max_output_tokens"))
             })
             .map(|(f, v)| format!("{}:{}", json_string(f), v.get()))
             .collect();
@@ -509,7 +513,7 @@ fn model_price(
         base,
         tiers,
         max_input_tokens: count("max_input_tokens"),
-        max_output_tokens: count("max_output_tokens"),
+        max_output_tokens: count("max_output_tokens").or_else(|| count("max_tokens")),
     }))
 }
 
@@ -620,6 +624,33 @@ mod tests {
             assert!(book.get(m).is_some(), "{m}");
         }
         assert!(names.contains(&"together/llama-x") && names.contains(&"openrouter/openai/gpt-x"));
+    }
+
+    #[test]
+    fn legacy_max_tokens_stands_in_for_a_missing_output_cap() {
+        let json = r#"{
+          "perplexity/p": {"litellm_provider":"perplexity","mode":"chat","input_cost_per_token":1e-06,
+            "output_cost_per_token":1e-06,"max_tokens":128000,"max_input_tokens":128000},
+          "perplexity/q": {"litellm_provider":"perplexity","mode":"chat","input_cost_per_token":1e-06,
+            "output_cost_per_token":1e-06,"max_tokens":128000,"max_output_tokens":8000}
+        }"#;
+        let book = PriceBook::from_litellm_json(json).unwrap();
+        let cap = |m| {
+            book.get_for(Provider::Perplexity, m)
+                .unwrap()
+                .max_output_tokens
+        };
+        assert_eq!((cap("p"), cap("q")), (Some(128_000), Some(8000)));
+        let subset = litellm_subset(json).unwrap();
+        assert_eq!(subset.matches("max_tokens").count(), 1, "{subset}");
+        let again = PriceBook::from_litellm_json(&subset).unwrap();
+        assert_eq!(
+            again
+                .get_for(Provider::Perplexity, "p")
+                .unwrap()
+                .max_output_tokens,
+            Some(128_000)
+        );
     }
 
     #[test]

@@ -52,17 +52,20 @@ use crate::GuardError;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Usage {
-    /// Prompt tokens neither read from nor written to a cache.
+    /// Prompt tokens neither read from nor written to a cache (Perplexity's
+    /// citation tokens included).
     pub input_tokens: u64,
     /// Prompt tokens read from the cache.
     pub cached_input_tokens: u64,
-    /// Prompt tokens written to a 5-minute cache (Anthropic).
+    /// Prompt tokens written to a 5-minute cache (Anthropic; Bedrock; OpenRouter's
+    /// `cache_write_tokens`, whose lifetime it does not say, at the 5-minute rate).
     pub cache_write_5m_tokens: u64,
-    /// Prompt tokens written to a 1-hour cache (Anthropic).
+    /// Prompt tokens written to a 1-hour cache (Anthropic, Bedrock).
     pub cache_write_1h_tokens: u64,
     /// Visible output tokens (reasoning excluded).
     pub output_tokens: u64,
-    /// Reasoning / thinking tokens (billed as output, possibly at their own rate).
+    /// Reasoning / thinking tokens (billed as output, possibly at their own rate:
+    /// Perplexity's deep research has one).
     pub reasoning_tokens: u64,
 }
 
