@@ -26,6 +26,7 @@
 //! larger than [`MAX_EVENT`] is skipped rather than buffered.
 
 use byok_keys::Provider;
+use byok_keys::spec::Wire;
 use serde_json::{Map, Value};
 
 use crate::estimate::{TokenCounting, count_tokens, count_tokens_for};
@@ -75,6 +76,32 @@ pub enum StreamFormat {
     /// (`inputTokens` excludes the cache); exceptions as `:message-type: exception`
     /// frames (their `:exception-type` is [`Metered::error`]).
     BedrockEventStream,
+}
+
+impl StreamFormat {
+    /// The stream a provider's native dialect answers with (`spec().wire`):
+    /// OpenAI chat for the OpenAI-compatible providers, Responses for
+    /// Perplexity, Cohere v2's events, Bedrock's event stream, Gemini's SSE (byok
+    /// asks `alt=sse`). `None` for a dialect this meter does not read yet.
+    ///
+    /// ```
+    /// use byok_guard::meter::StreamFormat;
+    /// use byok_keys::Provider;
+    /// assert_eq!(StreamFormat::for_wire(Provider::Groq.spec().wire), Some(StreamFormat::OpenAiChat));
+    /// assert_eq!(StreamFormat::for_wire(Provider::Cohere.spec().wire), Some(StreamFormat::CohereV2));
+    /// assert_eq!(StreamFormat::for_wire(Provider::Bedrock.spec().wire), Some(StreamFormat::BedrockEventStream));
+    /// ```
+    pub fn for_wire(wire: Wire) -> Option<StreamFormat> {
+        Some(match wire {
+            Wire::OpenAiChat => StreamFormat::OpenAiChat,
+            Wire::OpenAiResponses => StreamFormat::OpenAiResponses,
+            Wire::AnthropicMessages => StreamFormat::Anthropic,
+            Wire::GeminiGenerate => StreamFormat::GeminiSse,
+            Wire::CohereChat => StreamFormat::CohereV2,
+            Wire::BedrockConverse => StreamFormat::BedrockEventStream,
+            _ => return None,
+        })
+    }
 }
 
 /// One AWS event-stream frame with string headers and `payload`, as Bedrock's

@@ -112,7 +112,8 @@ type Members<'a> = BTreeMap<String, &'a RawValue>;
 /// The usage object with the cost in it: the body's `usage` (or
 /// `response.usage`, Responses' terminal event), or the value itself.
 fn usage_of(v: &Value, how: ReportedCost) -> Option<&Value> {
-    let has = |u: &Value| u.get(cost_member(how)).is_some();
+    let member = cost_member(how)?;
+    let has = |u: &Value| u.get(member).is_some();
     [
         v.get("usage"),
         v.get("response").and_then(|r| r.get("usage")),
@@ -124,7 +125,7 @@ fn usage_of(v: &Value, how: ReportedCost) -> Option<&Value> {
 }
 
 fn raw_usage_of<'a>(top: Members<'a>, how: ReportedCost) -> Option<Members<'a>> {
-    let member = cost_member(how);
+    let member = cost_member(how)?;
     let obj = |raw: Option<&&'a RawValue>| -> Option<Members<'a>> {
         serde_json::from_str(raw?.get()).ok()
     };
@@ -141,12 +142,12 @@ fn raw_usage_of<'a>(top: Members<'a>, how: ReportedCost) -> Option<Members<'a>> 
 }
 
 /// The usage member that holds the cost.
-fn cost_member(how: ReportedCost) -> &'static str {
+fn cost_member(how: ReportedCost) -> Option<&'static str> {
     match how {
-        ReportedCost::XAiTicks => "cost_in_usd_ticks",
-        ReportedCost::OpenRouterCredits | ReportedCost::PerplexityUsd => "cost",
+        ReportedCost::XAiTicks => Some("cost_in_usd_ticks"),
+        ReportedCost::OpenRouterCredits | ReportedCost::PerplexityUsd => Some("cost"),
         // A shape added to the spec later is not read until taught here.
-        _ => "\0",
+        _ => None,
     }
 }
 
