@@ -409,7 +409,7 @@ impl StreamMeter {
         } else {
             Fate::Pass
         };
-        if let Some(raw) = chunk.usage {
+        if let Some(raw) = chunk.usage.or(chunk.x_groq_usage) {
             let usage = serde_json::from_slice::<Value>(raw)
                 .ok()
                 .and_then(|v| Usage::from_format(UsageFormat::OpenAiChat, &v).ok());

@@ -728,3 +728,27 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn groq_usage_in_x_groq_on_the_last_chunk() {
+    let text = sse(&[
+        r#"data: {"id":"g","object":"chat.completion.chunk","model":"llama-3.1-8b-instant","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"},"finish_reason":null}],"x_groq":{"id":"req_1"}}"#,
+        r#"data: {"id":"g","object":"chat.completion.chunk","model":"llama-3.1-8b-instant","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"x_groq":{"id":"req_1","usage":{"queue_time":0.01,"prompt_tokens":40,"prompt_time":0.002,"completion_tokens":12,"completion_time":0.01,"total_tokens":52,"total_time":0.012}}}"#,
+        "data: [DONE]",
+    ]);
+    let meter = StreamMeter::for_provider(
+        Provider::Groq,
+        StreamFormat::OpenAiChat,
+        "llama-3.1-8b-instant",
+        5,
+    );
+    let (m, out) = run(meter, &[text.as_bytes()]);
+    assert_eq!(out, text.as_bytes());
+    assert!(m.reported && m.complete);
+    assert_eq!((m.usage.input_tokens, m.usage.output_tokens), (40, 12));
+    // 40×5e-8 + 12×8e-8 = 0.000002 + 0.00000096
+    let cost = PriceBook::embedded()
+        .cost_for(Provider::Groq, "llama-3.1-8b-instant", &m.usage)
+        .unwrap();
+    assert_eq!(cost.usd, Some(usd("0.00000296")));
+}
