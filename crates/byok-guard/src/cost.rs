@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::price::{PriceBook, Rates, TierName};
+use byok_keys::Provider;
+
+use crate::price::{ModelPrice, PriceBook, Rates, TierName};
 use crate::{GuardError, Usage, Usd};
 
 /// How sure a cost figure is. Shown to users next to every amount.
@@ -111,16 +113,43 @@ impl PriceBook {
     /// assert_eq!((unknown.usd, unknown.label), (None, Label::Unavailable));
     /// ```
     pub fn cost(&self, model: &str, usage: &Usage) -> Result<Cost, GuardError> {
-        let Some(price) = self.get(model) else {
-            return Ok(Cost::UNAVAILABLE);
-        };
-        let (tier, rates) = price.tier_for(usage.prompt_tokens());
-        Ok(Cost {
-            usd: Some(price_usage(rates, usage)?),
-            label: Label::Estimated,
-            tier: Some(tier),
-        })
+        priced(self.get(model), usage)
     }
+
+    /// As [`cost`](PriceBook::cost), with `model` as `provider` bills it
+    /// ([`get_for`](PriceBook::get_for)): never another provider's price.
+    ///
+    /// ```
+    /// use byok_guard::{Label, PriceBook, Usage};
+    /// use byok_keys::Provider;
+    /// let usage = Usage { input_tokens: 1_000_000, output_tokens: 1_000_000, ..Usage::default() };
+    /// // Groq's llama-3.1-8b-instant: $0.05 in, $0.08 out per 1M.
+    /// let cost = PriceBook::embedded().cost_for(Provider::Groq, "llama-3.1-8b-instant", &usage)?;
+    /// assert_eq!(cost.usd.unwrap().to_string(), "0.13");
+    /// let elsewhere = PriceBook::embedded().cost_for(Provider::Mistral, "llama-3.1-8b-instant", &usage)?;
+    /// assert_eq!(elsewhere.label, Label::Unavailable);
+    /// # Ok::<(), byok_guard::GuardError>(())
+    /// ```
+    pub fn cost_for(
+        &self,
+        provider: Provider,
+        model: &str,
+        usage: &Usage,
+    ) -> Result<Cost, GuardError> {
+        priced(self.get_for(provider, model), usage)
+    }
+}
+
+fn priced(price: Option<&ModelPrice>, usage: &Usage) -> Result<Cost, GuardError> {
+    let Some(price) = price else {
+        return Ok(Cost::UNAVAILABLE);
+    };
+    let (tier, rates) = price.tier_for(usage.prompt_tokens());
+    Ok(Cost {
+        usd: Some(price_usage(rates, usage)?),
+        label: Label::Estimated,
+        tier: Some(tier),
+    })
 }
 
 /// Σ tokens × rate over the disjoint parts of `usage`.

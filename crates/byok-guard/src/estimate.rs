@@ -70,9 +70,39 @@ pub fn count_tokens(model: &str, text: &str) -> (u64, TokenCounting) {
     count_with(provider, model, text)
 }
 
+/// Count `text`'s tokens for a call to `provider`: exactly with OpenAI's
+/// tokenizers for OpenAI, and for Azure OpenAI when the model is an OpenAI
+/// model (a deployment name that does not say is counted conservatively), and
+/// conservatively for every other provider (their tokenizers are not
+/// `o200k_base`: × 1.35 + 16, Gemini × 1.25 + 16).
+///
+/// ```
+/// use byok_guard::{count_tokens_for, TokenCounting};
+/// use byok_keys::Provider;
+/// assert_eq!(count_tokens_for(Provider::AzureOpenAi, "gpt-4o", "hello world"), (2, TokenCounting::O200k));
+/// let (n, how) = count_tokens_for(Provider::Groq, "llama-3.1-8b-instant", "hello world");
+/// assert!(n > 2 && how == TokenCounting::Conservative);
+/// // OpenRouter's `openai/…` models are still counted conservatively: its router may add framing.
+/// assert_eq!(count_tokens_for(Provider::OpenRouter, "openai/gpt-4o", "hi").1, TokenCounting::Conservative);
+/// ```
+pub fn count_tokens_for(provider: Provider, model: &str, text: &str) -> (u64, TokenCounting) {
+    if provider == Provider::AzureOpenAi && !looks_openai(model) {
+        // An Azure deployment named otherwise (or a non-OpenAI model it hosts):
+        // its tokenizer is unknown.
+        return conservative(Some(provider), text);
+    }
+    count_with(Some(provider), model, text)
+}
+
+/// Providers that serve OpenAI's own models with OpenAI's tokenizers (a fact
+/// the provider specs do not carry).
+fn uses_openai_tokenizer(provider: Provider) -> bool {
+    matches!(provider, Provider::OpenAi | Provider::AzureOpenAi)
+}
+
 fn count_with(provider: Option<Provider>, model: &str, text: &str) -> (u64, TokenCounting) {
     let openai_like =
-        provider == Some(Provider::OpenAi) || (provider.is_none() && looks_openai(model));
+        provider.is_some_and(uses_openai_tokenizer) || (provider.is_none() && looks_openai(model));
     if openai_like {
         if uses_cl100k(model) {
             return (
@@ -85,6 +115,11 @@ fn count_with(provider: Option<Provider>, model: &str, text: &str) -> (u64, Toke
             TokenCounting::O200k,
         );
     }
+    conservative(provider, text)
+}
+
+/// The conservative count: `o200k_base` × 1.35 (× 1.25 for Gemini), rounded up, + 16.
+fn conservative(provider: Option<Provider>, text: &str) -> (u64, TokenCounting) {
     let base = bpe_openai::o200k_base().count(text) as u64;
     // Ratios in hundredths, integer math: ceil(base × ratio / 100) + framing.
     let ratio: u64 = if provider == Some(Provider::Google) {
@@ -147,36 +182,74 @@ impl PriceBook {
             Prompt::Tokens(n) => (n, TokenCounting::Given),
             Prompt::Text(t) => count_with(price.map(|p| p.provider), model, t),
         };
-        let Some(price) = price else {
-            return Ok(Estimate {
-                input_tokens,
-                counting,
-                output_tokens: max_output_tokens.unwrap_or(0),
-                cost: Cost::UNAVAILABLE,
-            });
+        worst_case(price, model, input_tokens, counting, max_output_tokens)
+    }
+
+    /// As [`estimate`](PriceBook::estimate), for a call to `provider`: its
+    /// price ([`get_for`](PriceBook::get_for)) and its token counting
+    /// ([`count_tokens_for`]).
+    ///
+    /// ```
+    /// use byok_guard::{Prompt, PriceBook};
+    /// use byok_keys::Provider;
+    /// let e = PriceBook::embedded()
+    ///     .estimate_for(Provider::Groq, "llama-3.1-8b-instant", Prompt::Tokens(1000), Some(500))?;
+    /// // 1000 × $0.05/1M + 500 × $0.08/1M
+    /// assert_eq!(e.cost.usd.unwrap().to_string(), "0.00009");
+    /// # Ok::<(), byok_guard::GuardError>(())
+    /// ```
+    pub fn estimate_for(
+        &self,
+        provider: Provider,
+        model: &str,
+        prompt: Prompt<'_>,
+        max_output_tokens: Option<u64>,
+    ) -> Result<Estimate, GuardError> {
+        let price = self.get_for(provider, model);
+        let (input_tokens, counting) = match prompt {
+            Prompt::Tokens(n) => (n, TokenCounting::Given),
+            Prompt::Text(t) => count_tokens_for(provider, model, t),
         };
-        let output_tokens = max_output_tokens
-            .or(price.max_output_tokens)
-            .ok_or_else(|| GuardError::OutputCapUnknown {
-                model: model.to_owned(),
-            })?;
-        let (tier, rates) = price.tier_for(input_tokens);
-        let out_rate = rates.output.max(rates.reasoning);
-        let usd = Usd::checked_sum([
-            rates.input.checked_mul_tokens(input_tokens)?,
-            out_rate.checked_mul_tokens(output_tokens)?,
-        ])?;
-        Ok(Estimate {
+        worst_case(price, model, input_tokens, counting, max_output_tokens)
+    }
+}
+
+fn worst_case(
+    price: Option<&crate::price::ModelPrice>,
+    model: &str,
+    input_tokens: u64,
+    counting: TokenCounting,
+    max_output_tokens: Option<u64>,
+) -> Result<Estimate, GuardError> {
+    let Some(price) = price else {
+        return Ok(Estimate {
             input_tokens,
             counting,
-            output_tokens,
-            cost: Cost {
-                usd: Some(usd),
-                label: Label::Estimated,
-                tier: Some(tier),
-            },
-        })
-    }
+            output_tokens: max_output_tokens.unwrap_or(0),
+            cost: Cost::UNAVAILABLE,
+        });
+    };
+    let output_tokens = max_output_tokens
+        .or(price.max_output_tokens)
+        .ok_or_else(|| GuardError::OutputCapUnknown {
+            model: model.to_owned(),
+        })?;
+    let (tier, rates) = price.tier_for(input_tokens);
+    let out_rate = rates.output.max(rates.reasoning);
+    let usd = Usd::checked_sum([
+        rates.input.checked_mul_tokens(input_tokens)?,
+        out_rate.checked_mul_tokens(output_tokens)?,
+    ])?;
+    Ok(Estimate {
+        input_tokens,
+        counting,
+        output_tokens,
+        cost: Cost {
+            usd: Some(usd),
+            label: Label::Estimated,
+            tier: Some(tier),
+        },
+    })
 }
 
 #[cfg(test)]

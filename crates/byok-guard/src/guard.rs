@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use byok_keys::Provider;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
@@ -46,6 +47,11 @@ pub struct Reservation {
     pub id: ReservationId,
     /// The model, when reserved for a call.
     pub model: Option<String>,
+    /// The provider the call goes to, when reserved with
+    /// [`Guard::reserve_for`]: settling its usage prices the model as that
+    /// provider bills it. Absent (and not serialised) for [`Guard::reserve`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<Provider>,
     /// The amount held on each budget.
     pub amount: Usd,
     /// The worst-case estimate behind the amount, when reserved for a call.
@@ -168,10 +174,41 @@ impl Guard {
     }
 
     /// Reserve the worst-case cost of a call on every budget of its scopes, atomically.
+    ///
+    /// The model is looked up by name alone ([`PriceBook::get`]): an OpenAI,
+    /// Anthropic or Gemini model, or a provider-prefixed name
+    /// (`groq/llama-3.1-8b-instant`). For a call to any other provider use
+    /// [`reserve_for`](Guard::reserve_for).
     pub async fn reserve(&self, call: &CallRequest<'_>) -> Result<Admission, GuardError> {
-        let estimate = self
-            .prices
-            .estimate(call.model, call.prompt, call.max_output_tokens)?;
+        self.reserve_priced(None, call).await
+    }
+
+    /// As [`reserve`](Guard::reserve), for a call to `provider`: the model is
+    /// priced and its prompt counted as that provider bills it
+    /// ([`PriceBook::estimate_for`]), and the reservation remembers the
+    /// provider so that [`settle`](Guard::settle) prices the usage the same way.
+    pub async fn reserve_for(
+        &self,
+        provider: Provider,
+        call: &CallRequest<'_>,
+    ) -> Result<Admission, GuardError> {
+        self.reserve_priced(Some(provider), call).await
+    }
+
+    async fn reserve_priced(
+        &self,
+        provider: Option<Provider>,
+        call: &CallRequest<'_>,
+    ) -> Result<Admission, GuardError> {
+        let estimate = match provider {
+            Some(p) => {
+                self.prices
+                    .estimate_for(p, call.model, call.prompt, call.max_output_tokens)?
+            }
+            None => self
+                .prices
+                .estimate(call.model, call.prompt, call.max_output_tokens)?,
+        };
         let amount = match (estimate.cost.usd, self.unpriced) {
             (Some(usd), _) => usd,
             (None, UnpricedPolicy::Hold(usd)) => usd,
@@ -191,8 +228,13 @@ impl Guard {
                 Usd::ZERO
             }
         };
-        self.hold(&call.scopes, amount, Some(call.model), Some(estimate))
-            .await
+        let mut admission = self
+            .hold(&call.scopes, amount, Some(call.model), Some(estimate))
+            .await?;
+        if let Admission::Reserved(r) = &mut admission {
+            r.provider = provider;
+        }
+        Ok(admission)
     }
 
     /// Reserve an amount the caller priced itself.
@@ -258,6 +300,7 @@ impl Guard {
                 Admission::Reserved(Reservation {
                     id: request.id,
                     model: model.map(str::to_owned),
+                    provider: None,
                     amount,
                     estimate,
                     budgets,
@@ -273,6 +316,10 @@ impl Guard {
     ///
     /// A cost that cannot be priced (unknown model) records the held amount
     /// labelled `unavailable`: the call happened, so it is never counted as $0.
+    /// Usage is priced as the reservation's provider bills the model (when
+    /// reserved with [`reserve_for`](Guard::reserve_for)). A cost given as
+    /// [`Actual::Cost`] keeps its label: a provider-reported cost
+    /// ([`reported_cost`](crate::reported_cost)) is recorded `verified_by_provider`.
     pub async fn settle(
         &self,
         reservation: &Reservation,
@@ -280,9 +327,10 @@ impl Guard {
     ) -> Result<SettleOutcome, GuardError> {
         let cost = match actual {
             Actual::Cost(c) => c,
-            Actual::Usage(u) => match &reservation.model {
-                Some(m) => self.cost_of(m, &u)?,
-                None => Cost::UNAVAILABLE,
+            Actual::Usage(u) => match (&reservation.model, reservation.provider) {
+                (Some(m), Some(p)) => self.cost_of_for(p, m, &u)?,
+                (Some(m), None) => self.cost_of(m, &u)?,
+                (None, _) => Cost::UNAVAILABLE,
             },
         };
         let (amount, label) = match cost.usd {
@@ -296,11 +344,25 @@ impl Guard {
     /// settle would record it (`pending_provider_sync` when a provider cost
     /// sync is configured, else `estimated`; `unavailable` for unknown models).
     pub fn cost_of(&self, model: &str, usage: &Usage) -> Result<Cost, GuardError> {
-        let mut c = self.prices.cost(model, usage)?;
+        Ok(self.synced(self.prices.cost(model, usage)?))
+    }
+
+    /// As [`cost_of`](Guard::cost_of), with `model` as `provider` bills it
+    /// ([`PriceBook::cost_for`]).
+    pub fn cost_of_for(
+        &self,
+        provider: Provider,
+        model: &str,
+        usage: &Usage,
+    ) -> Result<Cost, GuardError> {
+        Ok(self.synced(self.prices.cost_for(provider, model, usage)?))
+    }
+
+    fn synced(&self, mut c: Cost) -> Cost {
         if self.provider_synced && c.label == Label::Estimated {
             c.label = Label::PendingProviderSync;
         }
-        Ok(c)
+        c
     }
 
     /// Settle by id with a known amount and label.

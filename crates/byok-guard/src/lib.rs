@@ -1,9 +1,13 @@
 //! `byok-guard`: spend guardrails for LLM calls made with users' own keys.
 //!
 //! - [`Usd`]: exact money (integer picodollars), never `f64`.
-//! - [`PriceBook`]: per-token prices from LiteLLM-format JSON, embedded or loaded at run time.
-//! - [`Usage`]: token counts normalised from OpenAI, Anthropic and Gemini usage objects.
+//! - [`PriceBook`]: per-token prices from LiteLLM-format JSON, embedded or loaded at run time,
+//!   per provider ([`PriceBook::get_for`]): the same model name at two providers is two prices.
+//! - [`Usage`]: token counts normalised from each provider's usage object (OpenAI chat and
+//!   Responses and the compatible providers, Anthropic, Gemini, Bedrock Converse, Cohere v2).
 //! - [`Cost`]: an amount with an honest [`Label`]; an unknown model has no amount, never $0.
+//! - [`reported_cost`]: the exact cost a provider reports per call (xAI ticks,
+//!   OpenRouter credits, Perplexity's total), labelled `verified_by_provider`.
 //! - [`estimate`](PriceBook::estimate): the worst-case cost of a call before it is made.
 //! - [`Budget`], [`Guard`]: reserve before a call, settle after it, across every
 //!   applicable budget atomically; holds expire after a TTL so none leaks.
@@ -50,6 +54,7 @@ pub mod ledger;
 pub mod meter;
 mod money;
 pub mod price;
+mod reported;
 pub mod request;
 pub mod sync;
 mod usage;
@@ -57,7 +62,7 @@ mod usage;
 pub use budget::{Budget, Period, Scope, Window};
 pub use cost::{Cost, Label, cost};
 pub use error::GuardError;
-pub use estimate::{Estimate, Prompt, TokenCounting, count_tokens};
+pub use estimate::{Estimate, Prompt, TokenCounting, count_tokens, count_tokens_for};
 pub use guard::{Actual, Admission, CallRequest, Guard, Reservation, UnpricedPolicy};
 pub use ledger::memory::MemoryLedger;
 #[cfg(feature = "postgres")]
@@ -75,4 +80,5 @@ pub use ledger::{
 };
 pub use money::{PICOS_PER_USD, Usd};
 pub use price::PriceBook;
+pub use reported::{MAX_REPORTED_USD, PICOS_PER_TICK, reported_cost, reported_cost_from_json};
 pub use usage::{Usage, UsageFormat};

@@ -1,8 +1,9 @@
 //! `meter`: the usage of a streamed call, metered from the provider's bytes as
 //! they pass through to the caller.
 //!
-//! A [`StreamMeter`] reads OpenAI chat and Responses, Anthropic and Gemini
-//! streams incrementally (any split of the bytes), passes them on unchanged
+//! A [`StreamMeter`] reads OpenAI chat (and the OpenAI-compatible providers'),
+//! Responses, Anthropic, Gemini and Cohere v2 streams and Bedrock's binary
+//! `ConverseStream` incrementally (any split of the bytes), passes them on unchanged
 //! (or, for OpenAI chat, without the usage chunk byok asked for on the
 //! caller's behalf), and at the end says what to settle: the provider's usage
 //! when the stream reported one, else an estimate from what was seen — input
@@ -24,12 +25,16 @@
 //! output text is counted in pieces of [`TEXT_PIECE`] bytes, and an event
 //! larger than [`MAX_EVENT`] is skipped rather than buffered.
 
+use byok_keys::Provider;
+use byok_keys::spec::Wire;
 use serde_json::{Map, Value};
 
-use crate::estimate::count_tokens;
+use crate::estimate::{TokenCounting, count_tokens, count_tokens_for};
 use crate::usage::{Usage, UsageFormat};
+use crate::{Cost, reported_cost, reported_cost_from_json};
 
 mod array;
+mod aws;
 mod json;
 mod sse;
 #[cfg(test)]
@@ -61,6 +66,66 @@ pub enum StreamFormat {
     GeminiSse,
     /// Gemini `streamGenerateContent` without `alt=sse`: one JSON array, streamed.
     GeminiJsonArray,
+    /// Cohere v2 chat (`POST /v2/chat`, `"stream": true`): SSE events `message-start`,
+    /// `content-delta`, `tool-call-delta`, …, and `message-end`, whose
+    /// `delta.usage.billed_units` is the usage billed.
+    CohereV2,
+    /// Bedrock `ConverseStream`: the binary AWS event stream
+    /// (`application/vnd.amazon.eventstream`) of `messageStart`,
+    /// `contentBlockDelta`, …, `messageStop`, then `metadata` with the usage
+    /// (`inputTokens` excludes the cache); exceptions as `:message-type: exception`
+    /// frames (their `:exception-type` is [`Metered::error`]).
+    BedrockEventStream,
+}
+
+impl StreamFormat {
+    /// The stream a provider's native dialect answers with (`spec().wire`):
+    /// OpenAI chat for the OpenAI-compatible providers, Responses for
+    /// Perplexity, Cohere v2's events, Bedrock's event stream, Gemini's SSE (byok
+    /// asks `alt=sse`). `None` for a dialect this meter does not read yet.
+    ///
+    /// ```
+    /// use byok_guard::meter::StreamFormat;
+    /// use byok_keys::Provider;
+    /// assert_eq!(StreamFormat::for_wire(Provider::Groq.spec().wire), Some(StreamFormat::OpenAiChat));
+    /// assert_eq!(StreamFormat::for_wire(Provider::Cohere.spec().wire), Some(StreamFormat::CohereV2));
+    /// assert_eq!(StreamFormat::for_wire(Provider::Bedrock.spec().wire), Some(StreamFormat::BedrockEventStream));
+    /// ```
+    pub fn for_wire(wire: Wire) -> Option<StreamFormat> {
+        Some(match wire {
+            Wire::OpenAiChat => StreamFormat::OpenAiChat,
+            Wire::OpenAiResponses => StreamFormat::OpenAiResponses,
+            Wire::AnthropicMessages => StreamFormat::Anthropic,
+            Wire::GeminiGenerate => StreamFormat::GeminiSse,
+            Wire::CohereChat => StreamFormat::CohereV2,
+            Wire::BedrockConverse => StreamFormat::BedrockEventStream,
+            _ => return None,
+        })
+    }
+}
+
+/// One AWS event-stream frame with string headers and `payload`, as Bedrock's
+/// `ConverseStream` sends them (for tests and mocks); the payload must be under 4 GiB.
+///
+/// ```
+/// use byok_guard::meter::{event_stream_frame, StreamFormat, StreamMeter};
+/// let mut bytes = event_stream_frame(
+///     &[(":message-type", "event"), (":event-type", "contentBlockDelta")],
+///     br#"{"contentBlockIndex":0,"delta":{"text":"Hello"}}"#,
+/// );
+/// bytes.extend(event_stream_frame(
+///     &[(":message-type", "event"), (":event-type", "metadata")],
+///     br#"{"usage":{"inputTokens":7,"outputTokens":1,"totalTokens":8},"metrics":{"latencyMs":90}}"#,
+/// ));
+/// let mut meter = StreamMeter::new(StreamFormat::BedrockEventStream, "amazon.nova-micro-v1:0", 5);
+/// let mut out = Vec::new();
+/// meter.feed(&bytes, &mut out);
+/// let m = meter.finish(&mut out);
+/// assert!(m.reported && out == bytes);
+/// assert_eq!((m.usage.input_tokens, m.usage.output_tokens), (7, 1));
+/// ```
+pub fn event_stream_frame(headers: &[(&str, &str)], payload: &[u8]) -> Vec<u8> {
+    aws::frame(headers, payload)
 }
 
 /// What a metered stream comes to.
@@ -92,6 +157,12 @@ pub struct Metered {
     pub output_text_bytes: u64,
     /// Events that could not be read (bad JSON, unknown shape, too large).
     pub skipped_events: u64,
+    /// The exact cost the provider reported with its final usage (xAI
+    /// `cost_in_usd_ticks`, OpenRouter `usage.cost`, Perplexity
+    /// `usage.cost.total_cost`: [`reported_cost`]), labelled
+    /// `verified_by_provider`; only for a meter told its provider
+    /// ([`StreamMeter::for_provider`]) and a stream that `reported`.
+    pub reported_cost: Option<Cost>,
 }
 
 /// What happens to an event's bytes when the injected usage is hidden.
@@ -113,12 +184,17 @@ enum Fate {
 #[derive(Debug)]
 pub struct StreamMeter {
     format: StreamFormat,
+    /// The provider, when told: its token counting and reported cost.
+    provider: Option<Provider>,
+    /// The cost reported with the latest usage.
+    cost: Option<Cost>,
     /// The request's model, for counting output text.
     model: String,
     input_estimate: u64,
     hide: bool,
     sse: sse::SseState,
     array: array::ArrayState,
+    aws: aws::AwsState,
     /// Output text not yet counted (< TEXT_PIECE, plus at most one event's text).
     text: String,
     /// Tokens of the text already counted.
@@ -143,11 +219,14 @@ impl StreamMeter {
     pub fn new(format: StreamFormat, model: &str, input_estimate: u64) -> StreamMeter {
         StreamMeter {
             format,
+            provider: None,
+            cost: None,
             model: model.to_owned(),
             input_estimate,
             hide: false,
             sse: sse::SseState::default(),
             array: array::ArrayState::default(),
+            aws: aws::AwsState::default(),
             text: String::new(),
             counted: 0,
             text_bytes: 0,
@@ -160,6 +239,33 @@ impl StreamMeter {
             answered: None,
             skipped: 0,
         }
+    }
+
+    /// As [`new`](StreamMeter::new), for a stream from `provider`: output text is
+    /// counted as that provider's tokens ([`count_tokens_for`]), and the cost the
+    /// provider reports with its final usage is kept ([`Metered::reported_cost`]).
+    ///
+    /// ```
+    /// use byok_guard::meter::{StreamFormat, StreamMeter};
+    /// use byok_keys::Provider;
+    /// let mut meter = StreamMeter::for_provider(Provider::XAi, StreamFormat::OpenAiChat, "grok-3-mini", 10);
+    /// let mut out = Vec::new();
+    /// meter.feed(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n", &mut out);
+    /// meter.feed(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":1,\"cost_in_usd_ticks\":35000}}\n\n", &mut out);
+    /// meter.feed(b"data: [DONE]\n\n", &mut out);
+    /// let m = meter.finish(&mut out);
+    /// assert!(m.reported);
+    /// assert_eq!(m.reported_cost.unwrap().usd.unwrap().to_string(), "0.0000035");
+    /// ```
+    pub fn for_provider(
+        provider: Provider,
+        format: StreamFormat,
+        model: &str,
+        input_estimate: u64,
+    ) -> StreamMeter {
+        let mut meter = StreamMeter::new(format, model, input_estimate);
+        meter.provider = Some(provider);
+        meter
     }
 
     /// Hide what byok added to the request: OpenAI chat `stream_options.include_usage` when
@@ -183,6 +289,7 @@ impl StreamMeter {
         }
         match self.format {
             StreamFormat::GeminiJsonArray => self.feed_array(chunk),
+            StreamFormat::BedrockEventStream => self.feed_aws(chunk),
             _ => self.feed_sse(chunk, out),
         }
     }
@@ -197,6 +304,7 @@ impl StreamMeter {
     pub fn finish(mut self, out: &mut Vec<u8>) -> Metered {
         match self.format {
             StreamFormat::GeminiJsonArray => self.finish_array(),
+            StreamFormat::BedrockEventStream => self.finish_aws(),
             _ => self.finish_sse(out),
         }
         let usage = match self.latest {
@@ -204,8 +312,7 @@ impl StreamMeter {
             partial => {
                 let mut counted = self.counted;
                 if !self.text.is_empty() {
-                    counted =
-                        counted.saturating_add(count_tokens(&self.model, &self.text).0.max(1));
+                    counted = counted.saturating_add(self.count(&self.text).0.max(1));
                 }
                 let mut u = partial.unwrap_or(Usage {
                     input_tokens: self.input_estimate,
@@ -223,6 +330,15 @@ impl StreamMeter {
             model: self.answered,
             output_text_bytes: self.text_bytes,
             skipped_events: self.skipped,
+            reported_cost: self.cost.filter(|_| self.reported),
+        }
+    }
+
+    /// Tokens of output text, as the provider (when told) or the model counts them.
+    fn count(&self, text: &str) -> (u64, TokenCounting) {
+        match self.provider {
+            Some(p) => count_tokens_for(p, &self.model, text),
+            None => count_tokens(&self.model, text),
         }
     }
 
@@ -244,6 +360,12 @@ impl StreamMeter {
                 self.with_json(data, |m, v| m.on_gemini(v));
                 Fate::Pass
             }
+            StreamFormat::CohereV2 => {
+                self.with_json(data, |m, v| m.on_cohere(name, v));
+                Fate::Pass
+            }
+            // Binary frames, never SSE events (read in `aws`).
+            StreamFormat::BedrockEventStream => Fate::Pass,
         }
     }
 
@@ -287,7 +409,7 @@ impl StreamMeter {
         } else {
             Fate::Pass
         };
-        if let Some(raw) = chunk.usage {
+        if let Some(raw) = chunk.usage.or(chunk.x_groq_usage) {
             let usage = serde_json::from_slice::<Value>(raw)
                 .ok()
                 .and_then(|v| Usage::from_format(UsageFormat::OpenAiChat, &v).ok());
@@ -295,10 +417,15 @@ impl StreamMeter {
                 Some(u) => {
                     self.latest = Some(u);
                     // The usage chunk (`"choices": []`), or a last chunk that carries
-                    // both (OpenRouter): final. Usage on every chunk is a running figure.
+                    // both (OpenRouter, Mistral): final. Usage on every chunk is a running figure.
                     if chunk.choices == Some(0) || chunk.finished {
                         self.complete = true;
                         self.reported = true;
+                        // The usage's own text: every digit of a reported cost counts.
+                        self.cost = self
+                            .provider
+                            .zip(std::str::from_utf8(raw).ok())
+                            .and_then(|(p, text)| reported_cost_from_json(p, text));
                     }
                     if chunk.choices == Some(0) {
                         fate = Fate::Drop;
@@ -333,6 +460,7 @@ impl StreamMeter {
                         Ok(u) => {
                             self.latest = Some(u);
                             self.reported = true;
+                            self.cost = self.provider.and_then(|p| reported_cost(p, usage));
                         }
                         Err(_) => self.skipped += 1,
                     }
@@ -387,6 +515,56 @@ impl StreamMeter {
                 self.reported = self.latest.is_some() && self.anthropic_final;
             }
             "error" => self.error = Some(error_code(v).unwrap_or_else(|| "error".to_owned())),
+            _ => {}
+        }
+    }
+
+    fn on_cohere(&mut self, name: &[u8], v: &Value) {
+        let text_at = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_owned);
+        match event_type(name, v) {
+            "content-delta" => {
+                // Text, or a reasoning model's thinking.
+                for p in [
+                    "/delta/message/content/text",
+                    "/delta/message/content/thinking",
+                ] {
+                    if let Some(t) = text_at(v, p) {
+                        self.push_text(&t);
+                    }
+                }
+            }
+            "tool-plan-delta" => {
+                if let Some(t) = text_at(v, "/delta/message/tool_plan") {
+                    self.push_text(&t);
+                }
+            }
+            "tool-call-start" | "tool-call-delta" => {
+                if let Some(t) = text_at(v, "/delta/message/tool_calls/function/arguments") {
+                    self.push_text(&t);
+                }
+            }
+            "message-end" => {
+                self.complete = true;
+                // The reason as written (`ERROR`, `TIMEOUT`); `delta.error` is message
+                // text, never kept.
+                let reason = v.pointer("/delta/finish_reason").and_then(Value::as_str);
+                if let Some(r) = reason.filter(|r| {
+                    r.eq_ignore_ascii_case("error") || r.eq_ignore_ascii_case("timeout")
+                }) {
+                    self.error = Some(r.to_owned());
+                } else if v.pointer("/delta/error").is_some_and(|e| !e.is_null()) {
+                    self.error = Some("error".to_owned());
+                }
+                if let Some(u) = v.pointer("/delta/usage").filter(|u| u.is_object()) {
+                    match Usage::from_format(UsageFormat::CohereV2, u) {
+                        Ok(u) => {
+                            self.latest = Some(u);
+                            self.reported = true;
+                        }
+                        Err(_) => self.skipped += 1,
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -456,7 +634,7 @@ impl StreamMeter {
     /// pieces depend only on the events, never on how the bytes were split).
     fn count_if_full(&mut self) {
         if self.text.len() >= TEXT_PIECE {
-            let n = count_tokens(&self.model, &self.text).0.max(1);
+            let n = self.count(&self.text).0.max(1);
             self.counted = self.counted.saturating_add(n);
             self.text.clear();
         }

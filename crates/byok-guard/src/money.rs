@@ -93,7 +93,24 @@ impl Usd {
     /// Errors with `invalid_amount` when the text is not a decimal number or has
     /// a fraction finer than one picodollar, and `amount_overflow` when it is too large.
     pub fn parse(text: &str) -> Result<Usd, GuardError> {
-        parse_decimal(text).map(Usd)
+        parse_decimal(text, false).map(Usd)
+    }
+
+    /// As [`Usd::parse`], but a fraction finer than one picodollar is rounded
+    /// to the nearest picodollar (halves away from zero) instead of refused.
+    ///
+    /// For amounts a provider reports as floating-point numbers (OpenRouter's
+    /// `usage.cost`), whose last digits are the float's noise, not money:
+    /// `"0.30000000000000004"` is `0.3`. Prices are never read this way.
+    ///
+    /// ```
+    /// use byok_guard::Usd;
+    /// assert_eq!(Usd::parse_rounded("0.30000000000000004").unwrap().to_string(), "0.3");
+    /// assert_eq!(Usd::parse_rounded("5e-13").unwrap().picos(), 1);
+    /// assert_eq!(Usd::parse_rounded("4.95e-05").unwrap().to_string(), "0.0000495");
+    /// ```
+    pub fn parse_rounded(text: &str) -> Result<Usd, GuardError> {
+        parse_decimal(text, true).map(Usd)
     }
 }
 
@@ -140,8 +157,8 @@ fn invalid(text: &str, reason: &'static str) -> GuardError {
     }
 }
 
-/// Exact decimal text to picodollars.
-fn parse_decimal(text: &str) -> Result<i128, GuardError> {
+/// Decimal text to picodollars: exact, or (`round`) to the nearest picodollar.
+fn parse_decimal(text: &str, round: bool) -> Result<i128, GuardError> {
     let (negative, rest) = match text.as_bytes().first() {
         Some(b'-') => (true, &text[1..]),
         Some(b'+') => (false, &text[1..]),
@@ -178,14 +195,20 @@ fn parse_decimal(text: &str) -> Result<i128, GuardError> {
     let digits = format!("{int_part}{frac_part}");
     let digits = digits.trim_start_matches('0');
     let shift = i64::from(exponent) - frac_part.len() as i64 + i64::from(SCALE);
+    let mut round_up = false;
     let (digits, shift) = if shift < 0 {
-        let cut = shift.unsigned_abs() as usize;
+        let cut = usize::try_from(shift.unsigned_abs()).unwrap_or(usize::MAX);
         let keep = digits.len().saturating_sub(cut);
         if digits[keep..].bytes().any(|b| b != b'0') {
-            return Err(invalid(
-                text,
-                "it is finer than one picodollar (12 decimal places)",
-            ));
+            if !round {
+                return Err(invalid(
+                    text,
+                    "it is finer than one picodollar (12 decimal places)",
+                ));
+            }
+            // The first digit cut decides (it is there only when nothing before it was cut off).
+            let first_cut = cut.checked_sub(digits.len() - keep).filter(|&z| z == 0);
+            round_up = first_cut.is_some() && digits.as_bytes()[keep] >= b'5';
         }
         (&digits[..keep], 0)
     } else {
@@ -202,6 +225,9 @@ fn parse_decimal(text: &str) -> Result<i128, GuardError> {
         for _ in 0..shift {
             value = value.checked_mul(10).ok_or(GuardError::Overflow)?;
         }
+    }
+    if round_up {
+        value = value.checked_add(1).ok_or(GuardError::Overflow)?;
     }
     Ok(if negative { -value } else { value })
 }
@@ -235,6 +261,33 @@ mod tests {
         }
         assert_eq!(Usd::parse("1e-13").unwrap_err().code(), "invalid_amount");
         assert_eq!(Usd::parse("1e40").unwrap_err().code(), "amount_overflow");
+    }
+
+    #[test]
+    fn rounds_only_past_the_last_picodollar() {
+        assert_eq!(
+            Usd::parse_rounded("1.0000000000004").unwrap().picos(),
+            PICOS_PER_USD
+        );
+        assert_eq!(
+            Usd::parse_rounded("1.0000000000005").unwrap().picos(),
+            PICOS_PER_USD + 1
+        );
+        assert_eq!(
+            Usd::parse_rounded("-1.0000000000005").unwrap().picos(),
+            -PICOS_PER_USD - 1
+        );
+        // Far below a picodollar: 0 (the first cut digit is a leading zero).
+        assert_eq!(Usd::parse_rounded("9e-20").unwrap(), Usd::ZERO);
+        assert_eq!(Usd::parse_rounded("4.9e-13").unwrap(), Usd::ZERO);
+        assert_eq!(Usd::parse_rounded("0.5e-12").unwrap().picos(), 1);
+        assert_eq!(Usd::parse_rounded("1e-99999").unwrap(), Usd::ZERO);
+        for bad in ["", "NaN", "inf", "1e", "0x1"] {
+            assert_eq!(
+                Usd::parse_rounded(bad).unwrap_err().code(),
+                "invalid_amount"
+            );
+        }
     }
 
     #[test]
@@ -301,6 +354,28 @@ mod tests {
         #[test]
         fn parse_never_panics(s in "\\PC{0,40}") {
             let _ = Usd::parse(&s);
+            let _ = Usd::parse_rounded(&s);
+        }
+
+        #[test]
+        fn rounded_parse_is_exact_when_exact_and_nearest_otherwise(
+            picos in -1_000_000_000_000_000i128..1_000_000_000_000_000, extra in 0u32..1000, digits in 1usize..4
+        ) {
+            let exact = Usd::from_picos(picos).to_string();
+            prop_assert_eq!(Usd::parse_rounded(&exact).unwrap(), Usd::from_picos(picos));
+            // Append sub-picodollar digits to a 12-decimal rendering: rounds to the nearest.
+            let sign = if picos < 0 { "-" } else { "" };
+            let abs = picos.unsigned_abs();
+            let tail = format!("{extra:03}");
+            let tail = &tail[..digits];
+            let text = format!("{sign}{}.{:012}{tail}", abs / 1_000_000_000_000, abs % 1_000_000_000_000);
+            let up = tail.as_bytes()[0] >= b'5';
+            let want = (abs + u128::from(up)) as i128;
+            let want = if picos < 0 { -want } else { want };
+            prop_assert_eq!(Usd::parse_rounded(&text).unwrap().picos(), want, "{}", text);
+            if tail.bytes().any(|b| b != b'0') {
+                prop_assert!(Usd::parse(&text).is_err());
+            }
         }
     }
 }

@@ -61,7 +61,9 @@ pub struct ModelPrice {
     pub tiers: Vec<Tier>,
     /// The model's maximum prompt, when known.
     pub max_input_tokens: Option<u64>,
-    /// The model's maximum output, when known.
+    /// The model's maximum output, when known: `max_output_tokens`, else
+    /// LiteLLM's legacy `max_tokens` (for some models the context size: an
+    /// over-estimate, the safe side for a hold).
     pub max_output_tokens: Option<u64>,
 }
 
@@ -109,19 +111,58 @@ impl ModelPrice {
     }
 }
 
-/// Model name → prices. Cheap to clone behind an `Arc`; lookups are one hash probe.
+/// The providers whose models [`PriceBook::get`] finds by name alone: their
+/// names never collide (the first three byok supported). Every other provider's
+/// model is found by [`PriceBook::get_for`], or by `get` with the provider's
+/// prefix (`groq/llama-3.1-8b-instant`).
+const BARE_NAMED: [Provider; 3] = [Provider::OpenAi, Provider::Anthropic, Provider::Google];
+
+/// Provider → the provider's own model names → prices. Cheap to clone behind
+/// an `Arc`; lookups are one or two hash probes.
+///
+/// A model is filed under the provider that bills it, named as that provider's
+/// API spells it: the LiteLLM key without the provider's table prefix
+/// (`groq/llama-3.1-8b-instant` is Groq's `llama-3.1-8b-instant`,
+/// `openrouter/openai/gpt-4o-mini` is OpenRouter's `openai/gpt-4o-mini`). So the
+/// same bare name at two providers is two entries, and a call to one never finds
+/// the other's price: look up with the provider the call goes to
+/// ([`get_for`](PriceBook::get_for)).
 ///
 /// ```
 /// use byok_guard::PriceBook;
+/// use byok_keys::Provider;
 /// let book = PriceBook::embedded();
 /// assert!(book.get("gpt-4o").is_some());
 /// assert!(book.get("claude-sonnet-4-5").is_some());
 /// assert!(book.get("gemini-2.5-pro").is_some());
 /// assert!(book.get("no-such-model").is_none());
+/// let groq = book.get_for(Provider::Groq, "llama-3.1-8b-instant").unwrap();
+/// assert_eq!(groq.provider, Provider::Groq);
+/// // The provider-prefixed spelling finds the same entry; another provider never does.
+/// assert_eq!(book.get("groq/llama-3.1-8b-instant"), Some(groq));
+/// assert!(book.get_for(Provider::Together, "llama-3.1-8b-instant").is_none());
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct PriceBook {
-    models: HashMap<String, ModelPrice>,
+    models: HashMap<Provider, HashMap<String, Entry>>,
+}
+
+/// One model's prices and the name [`PriceBook::get`] finds it by.
+#[derive(Clone, Debug)]
+struct Entry {
+    global: String,
+    price: ModelPrice,
+}
+
+impl Entry {
+    fn new(provider: Provider, name: &str, price: ModelPrice) -> Entry {
+        let global = if BARE_NAMED.contains(&provider) {
+            name.to_owned()
+        } else {
+            format!("{}/{name}", provider.spec().code)
+        };
+        Entry { global, price }
+    }
 }
 
 impl PriceBook {
@@ -136,9 +177,13 @@ impl PriceBook {
 
     /// Load any LiteLLM-format file (`model_prices_and_context_window.json`).
     ///
-    /// Keeps chat and responses models billed by `openai`, `anthropic` or
-    /// `gemini`, named as the provider spells them (`gemini/` is stripped).
-    /// Numbers are read from their decimal text, exactly.
+    /// Keeps chat and responses models billed by a provider byok supports (an
+    /// entry's `litellm_provider` is one of a spec's
+    /// [`price_providers`](byok_keys::spec::ProviderSpec::price_providers)),
+    /// named as the provider spells them: the table's prefix (`gemini/`,
+    /// `groq/`, `openrouter/`, ...) is stripped. When two entries give one
+    /// provider the same name (`deepseek-chat` and `deepseek/deepseek-chat`), the
+    /// prefixed one wins. Numbers are read from their decimal text, exactly.
     pub fn from_litellm_json(json: &str) -> Result<PriceBook, GuardError> {
         let entries: BTreeMap<String, &RawValue> = serde_json::from_str(json).map_err(|e| {
             bad(format!(
@@ -146,52 +191,137 @@ impl PriceBook {
                 json_problem(&e)
             ))
         })?;
-        let mut models = HashMap::new();
+        let mut book = PriceBook::default();
+        let mut prefixed: HashMap<(Provider, String), bool> = HashMap::new();
         for (key, raw) in entries {
-            let Some((name, provider, fields)) = select(&key, raw)? else {
+            let Some(sel) = select(&key, raw)? else {
                 continue;
             };
-            let Some(price) = model_price(&key, provider, &fields)? else {
+            let Some(price) = model_price(&key, sel.provider, &sel.fields)? else {
                 continue;
             };
-            models.insert(name, price);
+            // A bare entry never replaces a prefixed one of the same name.
+            let seen = prefixed
+                .entry((sel.provider, sel.name.clone()))
+                .or_insert(sel.prefixed);
+            if *seen && !sel.prefixed {
+                continue;
+            }
+            *seen = sel.prefixed;
+            let entry = Entry::new(sel.provider, &sel.name, price);
+            book.models
+                .entry(sel.provider)
+                .or_default()
+                .insert(sel.name, entry);
         }
-        Ok(PriceBook { models })
+        Ok(book)
     }
 
-    /// Prices of `model`, also accepting `models/…` (Gemini) and `openai/…`,
-    /// `anthropic/…`, `gemini/…` prefixes.
+    /// Prices of `model` by name alone: an OpenAI, Anthropic or Gemini model
+    /// (also accepting `models/…`, `openai/…`, `anthropic/…`, `gemini/…`), or any
+    /// provider's model prefixed with its code or table prefix
+    /// (`groq/llama-3.1-8b-instant`, `openrouter/openai/gpt-4o-mini`,
+    /// `together_ai/…`). A bare name of another provider is not found here: use
+    /// [`get_for`](PriceBook::get_for).
     pub fn get(&self, model: &str) -> Option<&ModelPrice> {
-        if let Some(p) = self.models.get(model) {
-            return Some(p);
-        }
-        let bare = ["models/", "openai/", "anthropic/", "gemini/"]
+        if let Some(p) = BARE_NAMED
             .iter()
-            .find_map(|p| model.strip_prefix(p))?;
-        self.models.get(bare)
+            .find_map(|p| self.models.get(p).and_then(|m| m.get(model)))
+        {
+            return Some(&p.price);
+        }
+        if let Some(rest) = model.strip_prefix("models/") {
+            return self.get_for(Provider::Google, rest);
+        }
+        let (prefix, rest) = model.split_once('/')?;
+        let provider = Provider::ALL
+            .into_iter()
+            .find(|p| names_prefix(*p, prefix))?;
+        self.get_for(provider, rest)
     }
 
-    /// Add or replace one model's prices (for models the file does not know yet).
+    /// Prices of `model` as `provider` bills it: the provider's own name
+    /// (`llama-3.1-8b-instant` for Groq, `openai/gpt-4o-mini` for OpenRouter),
+    /// also with the provider's code or table prefix (`groq/…`), or `models/…`.
+    /// Never another provider's entry: a model this provider's table does not
+    /// price is `None` (its cost is `unavailable`, never another's price).
+    pub fn get_for(&self, provider: Provider, model: &str) -> Option<&ModelPrice> {
+        let map = self.models.get(&provider)?;
+        if let Some(e) = map.get(model) {
+            return Some(&e.price);
+        }
+        let (prefix, rest) = model.split_once('/')?;
+        if prefix == "models" || names_prefix(provider, prefix) {
+            return map.get(rest).map(|e| &e.price);
+        }
+        None
+    }
+
+    /// Add or replace one model's prices (for models the file does not know
+    /// yet), filed under `price.provider` with `model` as that provider spells it
+    /// (a leading provider prefix, `groq/`, is dropped).
     pub fn insert(&mut self, model: impl Into<String>, price: ModelPrice) {
-        self.models.insert(model.into(), price);
+        let mut model = model.into();
+        if let Some((prefix, rest)) = model.split_once('/')
+            && names_prefix(price.provider, prefix)
+        {
+            model = rest.to_owned();
+        }
+        let provider = price.provider;
+        let entry = Entry::new(provider, &model, price);
+        self.models
+            .entry(provider)
+            .or_default()
+            .insert(model, entry);
     }
 
     /// Number of models.
     pub fn len(&self) -> usize {
-        self.models.len()
+        self.models.values().map(HashMap::len).sum()
     }
 
     /// True when no model is known.
     pub fn is_empty(&self) -> bool {
-        self.models.is_empty()
+        self.models.values().all(HashMap::is_empty)
     }
 
-    /// Model names, sorted.
+    /// Every model once, named as [`get`](PriceBook::get) finds it (OpenAI,
+    /// Anthropic and Gemini models bare, others as `code/name`: `groq/…`), sorted.
     pub fn models(&self) -> Vec<&str> {
-        let mut v: Vec<&str> = self.models.keys().map(String::as_str).collect();
+        let mut v: Vec<&str> = self
+            .models
+            .values()
+            .flat_map(|m| m.values().map(|e| e.global.as_str()))
+            .collect();
         v.sort_unstable();
         v
     }
+
+    /// `provider`'s models, named as the provider spells them, sorted.
+    pub fn models_of(&self, provider: Provider) -> Vec<&str> {
+        let mut v: Vec<&str> = self
+            .models
+            .get(&provider)
+            .into_iter()
+            .flat_map(|m| m.keys().map(String::as_str))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+/// Whether `prefix` (before a `/`) names `provider`: its code or one of its
+/// price-table prefixes.
+fn names_prefix(provider: Provider, prefix: &str) -> bool {
+    let spec = provider.spec();
+    spec.code == prefix || spec.price_providers.contains(&prefix)
+}
+
+/// The provider whose price-table entries have this `litellm_provider` (one home: the specs).
+pub fn provider_of_litellm(litellm_provider: &str) -> Option<Provider> {
+    Provider::ALL
+        .into_iter()
+        .find(|p| p.spec().price_providers.contains(&litellm_provider))
 }
 
 /// Reduce a LiteLLM-format file to the entries and fields a `PriceBook` reads,
@@ -207,19 +337,22 @@ pub fn litellm_subset(json: &str) -> Result<String, GuardError> {
     let mut out = String::from("{\n");
     let mut first = true;
     for (key, raw) in entries {
-        let Some((_, provider, fields)) = select(&key, raw)? else {
+        let Some(sel) = select(&key, raw)? else {
             continue;
         };
-        if model_price(&key, provider, &fields)?.is_none() {
+        if model_price(&key, sel.provider, &sel.fields)?.is_none() {
             continue;
         }
-        let kept: Vec<String> = fields
+        let kept: Vec<String> = sel
+            .fields
             .iter()
             .filter(|(f, _)| {
                 matches!(
                     f.as_str(),
                     "litellm_provider" | "mode" | "max_input_tokens" | "max_output_tokens"
                 ) || rate_field(f).is_some()
+                    // The legacy field stands in only where the output cap is missing.
+                    || (f.as_str() == "max_tokens" && !sel.fields.contains_key("max_output_tokens"))
             })
             .map(|(f, v)| format!("{}:{}", json_string(f), v.get()))
             .collect();
@@ -243,11 +376,18 @@ fn bad(reason: String) -> GuardError {
 
 type Fields<'a> = BTreeMap<String, &'a RawValue>;
 
-/// The entries we price: (provider's name, provider, fields) or `None` to skip.
-fn select<'a>(
-    key: &str,
-    raw: &'a RawValue,
-) -> Result<Option<(String, Provider, Fields<'a>)>, GuardError> {
+/// An entry we price.
+struct Selected<'a> {
+    /// The provider's own name of the model.
+    name: String,
+    provider: Provider,
+    /// The key carried the provider's table prefix (`deepseek/deepseek-chat`).
+    prefixed: bool,
+    fields: Fields<'a>,
+}
+
+/// The entries we price, or `None` to skip.
+fn select<'a>(key: &str, raw: &'a RawValue) -> Result<Option<Selected<'a>>, GuardError> {
     // Non-object entries (LiteLLM's `sample_spec` is one) are skipped, not errors.
     let Ok(fields) = serde_json::from_str::<Fields<'a>>(raw.get()) else {
         return Ok(None);
@@ -257,20 +397,30 @@ fn select<'a>(
             .get(f)
             .and_then(|v| serde_json::from_str::<String>(v.get()).ok())
     };
-    let provider = match text("litellm_provider").as_deref() {
-        Some("openai") => Provider::OpenAi,
-        Some("anthropic") => Provider::Anthropic,
-        Some("gemini") => Provider::Google,
-        _ => return Ok(None),
+    let Some(provider) = text("litellm_provider")
+        .as_deref()
+        .and_then(provider_of_litellm)
+    else {
+        return Ok(None);
     };
     if !matches!(text("mode").as_deref(), Some("chat" | "responses")) {
         return Ok(None);
     }
-    let name = key.strip_prefix("gemini/").unwrap_or(key);
-    if name.contains('/') {
+    let stripped = provider
+        .spec()
+        .price_providers
+        .iter()
+        .find_map(|p| key.strip_prefix(p).and_then(|r| r.strip_prefix('/')));
+    let name = stripped.unwrap_or(key);
+    if name.is_empty() {
         return Ok(None);
     }
-    Ok(Some((name.to_owned(), provider, fields)))
+    Ok(Some(Selected {
+        name: name.to_owned(),
+        provider,
+        prefixed: stripped.is_some(),
+        fields,
+    }))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -363,7 +513,7 @@ fn model_price(
         base,
         tiers,
         max_input_tokens: count("max_input_tokens"),
-        max_output_tokens: count("max_output_tokens"),
+        max_output_tokens: count("max_output_tokens").or_else(|| count("max_tokens")),
     }))
 }
 
@@ -407,8 +557,156 @@ mod tests {
     #[test]
     fn loads_only_priced_chat_models_of_our_providers() {
         let book = PriceBook::from_litellm_json(SAMPLE).unwrap();
-        assert_eq!(book.models(), vec!["claude-x", "gem-x", "o-x"]);
+        // Azure is one of ours since the eleven providers: its entry is kept, under its code.
+        assert_eq!(
+            book.models(),
+            vec!["azure_openai/gpt-x", "claude-x", "gem-x", "o-x"]
+        );
         assert_eq!(book.get("models/gem-x").unwrap().provider, Provider::Google);
+        assert_eq!(book.models_of(Provider::AzureOpenAi), vec!["gpt-x"]);
+        assert!(
+            book.get("text-embedding-x").is_none(),
+            "embedding models are not priced"
+        );
+    }
+
+    const SAME_NAMES: &str = r#"{
+      "groq/llama-x": {"litellm_provider":"groq","mode":"chat","input_cost_per_token":5e-08,"output_cost_per_token":8e-08},
+      "together_ai/llama-x": {"litellm_provider":"together_ai","mode":"chat","input_cost_per_token":1e-07,"output_cost_per_token":2e-07},
+      "llama-x": {"litellm_provider":"bedrock_converse","mode":"chat","input_cost_per_token":3e-07,"output_cost_per_token":4e-07},
+      "deepseek-x": {"litellm_provider":"deepseek","mode":"chat","input_cost_per_token":9e-07,"output_cost_per_token":9e-07},
+      "deepseek/deepseek-x": {"litellm_provider":"deepseek","mode":"chat","input_cost_per_token":2.8e-07,"output_cost_per_token":4.2e-07},
+      "openrouter/openai/gpt-x": {"litellm_provider":"openrouter","mode":"chat","input_cost_per_token":1.5e-07,"output_cost_per_token":6e-07},
+      "gpt-x": {"litellm_provider":"openai","mode":"chat","input_cost_per_token":1e-06,"output_cost_per_token":1e-06},
+      "command-x": {"litellm_provider":"cohere_chat","mode":"chat","input_cost_per_token":1e-06,"output_cost_per_token":2e-06}
+    }"#;
+
+    #[test]
+    fn the_same_bare_name_at_two_providers_is_two_entries() {
+        let book = PriceBook::from_litellm_json(SAME_NAMES).unwrap();
+        let input = |p, m| {
+            book.get_for(p, m)
+                .map(|x: &ModelPrice| x.base.input.picos())
+        };
+        assert_eq!(input(Provider::Groq, "llama-x"), Some(50_000));
+        assert_eq!(input(Provider::Together, "llama-x"), Some(100_000));
+        assert_eq!(input(Provider::Bedrock, "llama-x"), Some(300_000));
+        assert_eq!(input(Provider::Groq, "groq/llama-x"), Some(50_000));
+        assert_eq!(input(Provider::Together, "together/llama-x"), Some(100_000));
+        // Never another provider's entry, never the bare name's owner by accident.
+        assert_eq!(input(Provider::Fireworks, "llama-x"), None);
+        assert_eq!(input(Provider::Groq, "together_ai/llama-x"), None);
+        assert!(
+            book.get("llama-x").is_none(),
+            "not a name get() resolves alone"
+        );
+        assert_eq!(book.get("groq/llama-x").unwrap().provider, Provider::Groq);
+        assert_eq!(
+            book.get("bedrock/llama-x").unwrap().provider,
+            Provider::Bedrock
+        );
+        // The prefixed entry wins over a bare one of the same name.
+        assert_eq!(input(Provider::DeepSeek, "deepseek-x"), Some(280_000));
+        // OpenRouter's own name of an OpenAI model is not OpenAI's entry, nor the reverse.
+        assert_eq!(input(Provider::OpenRouter, "openai/gpt-x"), Some(150_000));
+        assert_eq!(input(Provider::OpenRouter, "gpt-x"), None);
+        assert_eq!(input(Provider::OpenAi, "gpt-x"), Some(1_000_000));
+        assert_eq!(book.get("openai/gpt-x").unwrap().provider, Provider::OpenAi);
+        assert_eq!(
+            book.get("openrouter/openai/gpt-x").unwrap().provider,
+            Provider::OpenRouter
+        );
+        assert_eq!(input(Provider::Cohere, "command-x"), Some(1_000_000));
+        // models() names every entry once, each resolvable by get().
+        let names = book.models();
+        assert_eq!(names.len(), 7);
+        for m in &names {
+            assert!(book.get(m).is_some(), "{m}");
+        }
+        assert!(names.contains(&"together/llama-x") && names.contains(&"openrouter/openai/gpt-x"));
+    }
+
+    #[test]
+    fn legacy_max_tokens_stands_in_for_a_missing_output_cap() {
+        let json = r#"{
+          "perplexity/p": {"litellm_provider":"perplexity","mode":"chat","input_cost_per_token":1e-06,
+            "output_cost_per_token":1e-06,"max_tokens":128000,"max_input_tokens":128000},
+          "perplexity/q": {"litellm_provider":"perplexity","mode":"chat","input_cost_per_token":1e-06,
+            "output_cost_per_token":1e-06,"max_tokens":128000,"max_output_tokens":8000}
+        }"#;
+        let book = PriceBook::from_litellm_json(json).unwrap();
+        let cap = |m| {
+            book.get_for(Provider::Perplexity, m)
+                .unwrap()
+                .max_output_tokens
+        };
+        assert_eq!((cap("p"), cap("q")), (Some(128_000), Some(8000)));
+        let subset = litellm_subset(json).unwrap();
+        assert_eq!(subset.matches("max_tokens").count(), 1, "{subset}");
+        let again = PriceBook::from_litellm_json(&subset).unwrap();
+        assert_eq!(
+            again
+                .get_for(Provider::Perplexity, "p")
+                .unwrap()
+                .max_output_tokens,
+            Some(128_000)
+        );
+    }
+
+    #[test]
+    fn insert_files_under_the_price_provider() {
+        let mut book = PriceBook::default();
+        let mut p = PriceBook::embedded().get("gpt-4o").unwrap().clone();
+        p.provider = Provider::Groq;
+        book.insert("groq/my-model", p.clone());
+        assert_eq!(book.get_for(Provider::Groq, "my-model"), Some(&p));
+        assert_eq!(book.get("groq/my-model"), Some(&p));
+        assert!(book.get("my-model").is_none());
+        assert_eq!(book.len(), 1);
+    }
+
+    #[test]
+    fn every_litellm_provider_of_the_specs_maps_back_to_its_provider() {
+        for spec in byok_keys::spec::all() {
+            for lp in spec.price_providers {
+                assert_eq!(provider_of_litellm(lp), Some(spec.provider), "{lp}");
+            }
+        }
+        assert_eq!(provider_of_litellm("vertex_ai"), None);
+    }
+
+    #[test]
+    fn embedded_book_prices_every_provider_and_its_probe_model() {
+        let book = PriceBook::embedded();
+        for p in Provider::ALL {
+            assert!(!book.models_of(p).is_empty(), "{p:?} has no prices");
+        }
+        for (p, m) in [
+            (Provider::Groq, "llama-3.1-8b-instant"),
+            (Provider::XAi, "grok-3-mini"),
+            (Provider::DeepSeek, "deepseek-chat"),
+            (Provider::Mistral, "mistral-small-latest"),
+            (
+                Provider::Fireworks,
+                "accounts/fireworks/models/llama-v3p1-8b-instruct",
+            ),
+            (Provider::Perplexity, "sonar"),
+            (Provider::AzureOpenAi, "gpt-4o-mini"),
+            (Provider::Bedrock, "amazon.nova-micro-v1:0"),
+            (Provider::Cohere, "command-r7b-12-2024"),
+        ] {
+            let price = book.get_for(p, m).unwrap_or_else(|| panic!("{p:?} {m}"));
+            assert_eq!(price.provider, p);
+        }
+        // Groq's probe model at Groq's price, not OpenAI's or anyone else's.
+        assert_eq!(
+            book.get_for(Provider::Groq, "llama-3.1-8b-instant")
+                .unwrap()
+                .base
+                .input
+                .picos(),
+            50_000
+        );
     }
 
     #[test]

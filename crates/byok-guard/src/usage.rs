@@ -2,8 +2,37 @@
 //!
 //! The parts are disjoint, so each token is priced exactly once: no cached
 //! token is also counted as uncached input, no reasoning token also as output.
+//!
+//! Which fields each provider's object has, and whether a part is inside or
+//! outside another, is read per [`UsageFormat`]; [`Usage::from_provider_value`]
+//! picks the format from the provider's spec
+//! ([`usage`](byok_keys::spec::ProviderSpec::usage)):
+//!
+//! - OpenAI chat and the compatible providers (Groq, Together, Fireworks,
+//!   Mistral, Azure, OpenRouter, xAI, DeepSeek): `prompt_tokens` includes
+//!   `prompt_tokens_details.cached_tokens` and OpenRouter's
+//!   `prompt_tokens_details.cache_write_tokens` (priced as a 5-minute write);
+//!   DeepSeek's `prompt_cache_hit_tokens` + `prompt_cache_miss_tokens` sum to
+//!   `prompt_tokens` (the hits are the cached part). `completion_tokens`
+//!   includes `completion_tokens_details.reasoning_tokens`, except where
+//!   `total_tokens` says the reasoning came on top (xAI:
+//!   `total = prompt + completion + reasoning`).
+//! - Responses (OpenAI, Perplexity): `input_tokens` includes
+//!   `input_tokens_details.cached_tokens`, `output_tokens` includes
+//!   `output_tokens_details.reasoning_tokens`. Perplexity's extras, in either
+//!   shape: `citation_tokens` (outside the prompt, priced as input) and a
+//!   top-level `reasoning_tokens` (outside the output, at the reasoning rate).
+//!   Its per-request and search fees are not tokens: only its reported cost
+//!   ([`reported_cost`](crate::reported_cost)) has them.
+//! - Bedrock Converse (camelCase): `inputTokens` EXCLUDES
+//!   `cacheReadInputTokens` and `cacheWriteInputTokens`; `cacheDetails[]`
+//!   (`{ttl: "5m"|"1h", inputTokens}`) splits the writes by lifetime when it
+//!   adds up to them (else they are 5-minute writes).
+//! - Cohere v2: billed on `billed_units.{input_tokens, output_tokens}`, never
+//!   on `tokens` (what was processed).
 
 use byok_keys::Provider;
+use byok_keys::spec::UsageDialect;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -23,17 +52,20 @@ use crate::GuardError;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Usage {
-    /// Prompt tokens neither read from nor written to a cache.
+    /// Prompt tokens neither read from nor written to a cache (Perplexity's
+    /// citation tokens included).
     pub input_tokens: u64,
     /// Prompt tokens read from the cache.
     pub cached_input_tokens: u64,
-    /// Prompt tokens written to a 5-minute cache (Anthropic).
+    /// Prompt tokens written to a 5-minute cache (Anthropic; Bedrock; OpenRouter's
+    /// `cache_write_tokens`, whose lifetime it does not say, at the 5-minute rate).
     pub cache_write_5m_tokens: u64,
-    /// Prompt tokens written to a 1-hour cache (Anthropic).
+    /// Prompt tokens written to a 1-hour cache (Anthropic, Bedrock).
     pub cache_write_1h_tokens: u64,
     /// Visible output tokens (reasoning excluded).
     pub output_tokens: u64,
-    /// Reasoning / thinking tokens (billed as output, possibly at their own rate).
+    /// Reasoning / thinking tokens (billed as output, possibly at their own rate:
+    /// Perplexity's deep research has one).
     pub reasoning_tokens: u64,
 }
 
@@ -49,6 +81,10 @@ pub enum UsageFormat {
     Anthropic,
     /// Gemini `usageMetadata`.
     Gemini,
+    /// Bedrock Converse `usage` (`inputTokens` excludes cache reads and writes).
+    Converse,
+    /// Cohere v2 `usage` (billed on `billed_units`).
+    CohereV2,
 }
 
 impl Usage {
@@ -83,24 +119,42 @@ impl Usage {
         Usage::from_format(format, obj)
     }
 
-    /// Parse a usage object (or body) known to come from `provider`.
+    /// Parse a usage object (or body) known to come from `provider`, in the
+    /// shape its spec names ([module docs](self)). A provider's
+    /// OpenAI-compatible endpoint answering in OpenAI's chat shape (Cohere's
+    /// Compatibility API, Bedrock's) is read as such.
+    ///
+    /// ```
+    /// use byok_guard::Usage;
+    /// use byok_keys::Provider;
+    /// let converse = serde_json::json!({"output": {}, "usage": {"inputTokens": 10,
+    ///     "outputTokens": 5, "cacheReadInputTokens": 100, "cacheWriteInputTokens": 20}});
+    /// let u = Usage::from_provider_value(Provider::Bedrock, &converse).unwrap();
+    /// assert_eq!((u.input_tokens, u.cached_input_tokens, u.cache_write_5m_tokens), (10, 100, 20));
+    /// assert_eq!(u.prompt_tokens(), 130);
+    /// ```
     pub fn from_provider_value(provider: Provider, value: &Value) -> Result<Usage, GuardError> {
+        use UsageDialect as D;
+        use UsageFormat as F;
         let obj = usage_object(value)?;
-        let format = match (provider, detect(obj)) {
-            (
-                Provider::OpenAi,
-                Some(f @ (UsageFormat::OpenAiChat | UsageFormat::OpenAiResponses)),
-            ) => f,
-            (Provider::Anthropic, Some(_)) if obj.get("input_tokens").is_some() => {
-                UsageFormat::Anthropic
+        let has_input = obj.get("input_tokens").is_some();
+        let format = match (provider.spec().usage, detect(obj)) {
+            (D::OpenAiChat, Some(f @ (F::OpenAiChat | F::OpenAiResponses))) => Some(f),
+            // Responses usage without details reads like Anthropic's: name it right.
+            (D::OpenAiResponses, Some(F::OpenAiResponses | F::Anthropic)) if has_input => {
+                Some(F::OpenAiResponses)
             }
-            (Provider::Google, Some(UsageFormat::Gemini)) => UsageFormat::Gemini,
-            _ => {
-                return Err(GuardError::MissingUsage {
-                    reason: format!("no {} usage fields", provider.as_str()),
-                });
-            }
+            (D::OpenAiResponses, Some(F::OpenAiChat)) => Some(F::OpenAiChat),
+            (D::Anthropic, Some(_)) if has_input => Some(F::Anthropic),
+            (D::Gemini, Some(F::Gemini)) => Some(F::Gemini),
+            (D::Converse, Some(F::Converse)) => Some(F::Converse),
+            (D::CohereV2, Some(F::CohereV2)) => Some(F::CohereV2),
+            (D::Converse | D::CohereV2, Some(F::OpenAiChat)) => Some(F::OpenAiChat),
+            _ => None,
         };
+        let format = format.ok_or_else(|| GuardError::MissingUsage {
+            reason: format!("no {} usage fields", provider.as_str()),
+        })?;
         Usage::from_format(format, obj)
     }
 
@@ -109,31 +163,60 @@ impl Usage {
         match format {
             UsageFormat::OpenAiChat => {
                 let prompt = count(obj, &["prompt_tokens"])?;
-                let completion = count(obj, &["completion_tokens"])?;
-                let cached = count(obj, &["prompt_tokens_details", "cached_tokens"])?;
-                let reasoning = count(obj, &["completion_tokens_details", "reasoning_tokens"])?;
+                let cached = match obj
+                    .get("prompt_tokens_details")
+                    .and_then(|d| d.get("cached_tokens"))
+                {
+                    Some(_) => count(obj, &["prompt_tokens_details", "cached_tokens"])?,
+                    None => deepseek_hits(obj, prompt)?,
+                };
                 openai(
-                    prompt,
-                    completion,
-                    cached,
-                    reasoning,
-                    "prompt_tokens",
-                    "completion_tokens",
+                    obj,
+                    OpenAiParts {
+                        prompt,
+                        completion: count(obj, &["completion_tokens"])?,
+                        cached,
+                        cache_write: count(obj, &["prompt_tokens_details", "cache_write_tokens"])?,
+                        reasoning: count(obj, &["completion_tokens_details", "reasoning_tokens"])?,
+                        fields: ("prompt_tokens", "completion_tokens"),
+                    },
                 )
             }
-            UsageFormat::OpenAiResponses => {
-                let input = count(obj, &["input_tokens"])?;
-                let output = count(obj, &["output_tokens"])?;
-                let cached = count(obj, &["input_tokens_details", "cached_tokens"])?;
-                let reasoning = count(obj, &["output_tokens_details", "reasoning_tokens"])?;
-                openai(
-                    input,
-                    output,
-                    cached,
-                    reasoning,
-                    "input_tokens",
-                    "output_tokens",
-                )
+            UsageFormat::OpenAiResponses => openai(
+                obj,
+                OpenAiParts {
+                    prompt: count(obj, &["input_tokens"])?,
+                    completion: count(obj, &["output_tokens"])?,
+                    cached: count(obj, &["input_tokens_details", "cached_tokens"])?,
+                    cache_write: 0,
+                    reasoning: count(obj, &["output_tokens_details", "reasoning_tokens"])?,
+                    fields: ("input_tokens", "output_tokens"),
+                },
+            ),
+            UsageFormat::Converse => {
+                let write = count(obj, &["cacheWriteInputTokens"])?;
+                let (w5, w1) = converse_write_split(obj, write);
+                Ok(Usage {
+                    // Excludes cache reads and writes, unlike OpenAI's prompt_tokens.
+                    input_tokens: count(obj, &["inputTokens"])?,
+                    cached_input_tokens: count(obj, &["cacheReadInputTokens"])?,
+                    cache_write_5m_tokens: w5,
+                    cache_write_1h_tokens: w1,
+                    output_tokens: count(obj, &["outputTokens"])?,
+                    reasoning_tokens: 0,
+                })
+            }
+            UsageFormat::CohereV2 => {
+                if !obj.get("billed_units").is_some_and(Value::is_object) {
+                    return Err(GuardError::MissingUsage {
+                        reason: "no billed_units in the Cohere usage".into(),
+                    });
+                }
+                Ok(Usage {
+                    input_tokens: count(obj, &["billed_units", "input_tokens"])?,
+                    output_tokens: count(obj, &["billed_units", "output_tokens"])?,
+                    ..Usage::default()
+                })
             }
             UsageFormat::Anthropic => {
                 let input = count(obj, &["input_tokens"])?;
@@ -189,31 +272,105 @@ impl Usage {
     }
 }
 
-fn openai(
+/// An OpenAI-shaped usage's counts, before they are made disjoint.
+struct OpenAiParts {
+    /// All prompt tokens (cached and cache writes included).
     prompt: u64,
+    /// All output tokens (reasoning included, unless `total_tokens` says otherwise).
     completion: u64,
     cached: u64,
+    cache_write: u64,
+    /// `*_details.reasoning_tokens`.
     reasoning: u64,
-    prompt_field: &str,
-    completion_field: &str,
-) -> Result<Usage, GuardError> {
-    if cached > prompt {
+    /// The prompt and completion fields' names, for errors.
+    fields: (&'static str, &'static str),
+}
+
+fn openai(obj: &Value, p: OpenAiParts) -> Result<Usage, GuardError> {
+    let (prompt_field, completion_field) = p.fields;
+    let in_prompt = u128::from(p.cached) + u128::from(p.cache_write);
+    if in_prompt > u128::from(p.prompt) {
         return Err(inconsistent(format!(
-            "cached_tokens ({cached}) exceeds {prompt_field} ({prompt}), which includes them"
+            "cached_tokens and cache_write_tokens ({in_prompt}) exceed {prompt_field} ({}), which includes them",
+            p.prompt
         )));
     }
-    if reasoning > completion {
+    // Perplexity's extras: citation tokens come on top of the prompt (priced as
+    // input), a top-level `reasoning_tokens` on top of the output.
+    let citation = count(obj, &["citation_tokens"])?;
+    let extra_reasoning = if p.reasoning == 0 {
+        count(obj, &["reasoning_tokens"])?
+    } else {
+        0
+    };
+    // xAI counts reasoning outside completion_tokens: its total_tokens says so.
+    let total = obj
+        .get("total_tokens")
+        .and_then(Value::as_u64)
+        .map(u128::from);
+    let outside = p.reasoning > 0
+        && total == Some(u128::from(p.prompt) + u128::from(p.completion) + u128::from(p.reasoning));
+    let (output, reasoning) = if outside {
+        (p.completion, p.reasoning)
+    } else if p.reasoning > p.completion {
         return Err(inconsistent(format!(
-            "reasoning_tokens ({reasoning}) exceeds {completion_field} ({completion}), which includes them"
+            "reasoning_tokens ({}) exceeds {completion_field} ({}), which includes them",
+            p.reasoning, p.completion
         )));
-    }
+    } else {
+        (p.completion - p.reasoning, p.reasoning)
+    };
+    let input = (p.prompt - p.cached - p.cache_write)
+        .checked_add(citation)
+        .ok_or(GuardError::Overflow)?;
     Ok(Usage {
-        input_tokens: prompt - cached,
-        cached_input_tokens: cached,
-        output_tokens: completion - reasoning,
-        reasoning_tokens: reasoning,
-        ..Usage::default()
+        input_tokens: input,
+        cached_input_tokens: p.cached,
+        cache_write_5m_tokens: p.cache_write,
+        cache_write_1h_tokens: 0,
+        output_tokens: output,
+        reasoning_tokens: reasoning
+            .checked_add(extra_reasoning)
+            .ok_or(GuardError::Overflow)?,
     })
+}
+
+/// DeepSeek's cached part: `prompt_cache_hit_tokens`, which with
+/// `prompt_cache_miss_tokens` must sum to `prompt_tokens` (0 when absent).
+fn deepseek_hits(obj: &Value, prompt: u64) -> Result<u64, GuardError> {
+    let hit = count(obj, &["prompt_cache_hit_tokens"])?;
+    if obj.get("prompt_cache_miss_tokens").is_some() {
+        let miss = count(obj, &["prompt_cache_miss_tokens"])?;
+        if u128::from(hit) + u128::from(miss) != u128::from(prompt) {
+            return Err(inconsistent(format!(
+                "prompt_cache_hit_tokens ({hit}) + prompt_cache_miss_tokens ({miss}) is not prompt_tokens ({prompt})"
+            )));
+        }
+    }
+    Ok(hit)
+}
+
+/// Bedrock's cache writes as (5-minute, 1-hour): split by `cacheDetails[]` when
+/// its entries add up to `write`, else all 5-minute (the default lifetime).
+fn converse_write_split(obj: &Value, write: u64) -> (u64, u64) {
+    let Some(details) = obj.get("cacheDetails").and_then(Value::as_array) else {
+        return (write, 0);
+    };
+    let (mut w5, mut w1) = (0u128, 0u128);
+    for d in details {
+        let n = d.get("inputTokens").and_then(Value::as_u64);
+        match (d.get("ttl").and_then(Value::as_str), n) {
+            (Some("1h"), Some(n)) => w1 += u128::from(n),
+            (Some("5m"), Some(n)) => w5 += u128::from(n),
+            _ => return (write, 0),
+        }
+    }
+    if w5 + w1 == u128::from(write) {
+        // Both fit in u64: they sum to a u64.
+        (w5 as u64, w1 as u64)
+    } else {
+        (write, 0)
+    }
 }
 
 fn inconsistent(reason: String) -> GuardError {
@@ -238,6 +395,10 @@ fn usage_object(value: &Value) -> Result<&Value, GuardError> {
 fn detect(obj: &Value) -> Option<UsageFormat> {
     if obj.get("promptTokenCount").is_some() || obj.get("candidatesTokenCount").is_some() {
         Some(UsageFormat::Gemini)
+    } else if obj.get("billed_units").is_some() {
+        Some(UsageFormat::CohereV2)
+    } else if obj.get("inputTokens").is_some() || obj.get("outputTokens").is_some() {
+        Some(UsageFormat::Converse)
     } else if obj.get("prompt_tokens").is_some() {
         Some(UsageFormat::OpenAiChat)
     } else if obj.get("input_tokens_details").is_some()

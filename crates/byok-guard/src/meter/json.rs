@@ -27,6 +27,8 @@ pub(super) struct ChatChunk<'a> {
     pub(super) finish_error: bool,
     /// The raw `error` object, when there is one.
     pub(super) error: Option<&'a [u8]>,
+    /// The raw `x_groq.usage` object (Groq), when there is one.
+    pub(super) x_groq_usage: Option<&'a [u8]>,
 }
 
 /// Read a chat chunk (its `model` only when `want_model`: the first chunks say it), appending its text (content, refusal, reasoning, tool-call
@@ -84,6 +86,18 @@ pub(super) fn chat_chunk<'a>(
                     chunk.error = Some(c.since(start));
                 }
             }
+            // Groq's last chunk carries its usage here (`x_groq.usage`) when not asked
+            // for it at the top level.
+            b"x_groq" if c.peek() == Some(b'{') => c.object(|key, c| {
+                if key == b"usage" && c.peek() == Some(b'{') {
+                    let start = c.at();
+                    c.skip(2)?;
+                    chunk.x_groq_usage = Some(c.since(start));
+                    Some(())
+                } else {
+                    c.skip(2)
+                }
+            })?,
             _ => c.skip(1)?,
         }
         Some(())

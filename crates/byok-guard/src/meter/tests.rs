@@ -308,6 +308,7 @@ fn every_format_complete_gives_the_reported_usage() {
                 model: Some(model.to_owned()),
                 output_text_bytes: WORDS.concat().len() as u64,
                 skipped_events: 0,
+                reported_cost: None,
             },
             "{format:?}"
         );
