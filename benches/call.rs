@@ -128,6 +128,47 @@ async fn overhead(ledger_name: &str, ledger_url: &str) {
         drop(lease);
     }
     s.report();
+    // The same call driven step by step through the client-agnostic plan, each
+    // step timed: where the added time goes.
+    let mut steps = [
+        Stats::new(format!("  of which plan() ({ledger_name})"), ROUNDS),
+        Stats::new(
+            format!("  of which next_attempt(): select + reserve ({ledger_name})"),
+            ROUNDS,
+        ),
+        Stats::new(
+            format!("  of which the send, whole answer ({ledger_name})"),
+            ROUNDS,
+        ),
+        Stats::new(
+            format!("  of which complete(): usage + settle ({ledger_name})"),
+            ROUNDS,
+        ),
+    ];
+    for _ in 0..ROUNDS {
+        let t0 = Instant::now();
+        let mut plan = vault.plan(&ws, Call::openai_chat(body(false))).unwrap();
+        let t1 = Instant::now();
+        let attempt = plan.next_attempt().await.unwrap();
+        let t2 = Instant::now();
+        let r = attempt.to_reqwest(&client).send().await.unwrap();
+        let (status, headers) = (r.status().as_u16(), r.headers().clone());
+        let answer = r.bytes().await.unwrap().to_vec();
+        let t3 = Instant::now();
+        let step = plan
+            .complete(attempt, status, &headers, answer)
+            .await
+            .unwrap();
+        let t4 = Instant::now();
+        assert!(matches!(step, byok::call::Step::Done(_)));
+        for (s, d) in steps.iter_mut().zip([t1 - t0, t2 - t1, t3 - t2, t4 - t3]) {
+            s.samples.push(d);
+        }
+        mock.clear_requests();
+    }
+    for s in steps {
+        s.report();
+    }
 }
 
 async fn first_byte() {

@@ -675,8 +675,9 @@ async fn a_stalled_stream_is_cut_at_the_idle_timeout_and_settled_as_estimated() 
 async fn keep_alives_are_activity_and_do_not_cut_a_stream() {
     for provider in [Provider::OpenAi, Provider::Anthropic] {
         let mock = start(provider, Scenario::KeepAlive).await;
-        // Longer than one keep-alive gap (20 ms), shorter than the keep-alives together.
-        let timeouts = byok::verify::CallTimeouts::default().idle(Duration::from_millis(50));
+        // Longer than one keep-alive gap (100 ms, with room for a loaded machine's
+        // scheduling), shorter than the three gaps before the first event together.
+        let timeouts = byok::verify::CallTimeouts::default().idle(Duration::from_millis(200));
         let w = world_with(provider, &mock, timeouts).await;
         let mut stream = w
             .vault

@@ -265,9 +265,9 @@ impl Vault {
         loop {
             // The whole answer, headers and body, within the answer timeout.
             let answer = tokio::time::timeout(limit, async {
-                let response = attempt.to_reqwest(&client).send().await?;
+                let mut response = attempt.to_reqwest(&client).send().await?;
                 let status = response.status().as_u16();
-                let headers = response.headers().clone();
+                let headers = std::mem::take(response.headers_mut());
                 let body = response.bytes().await?;
                 Ok::<_, reqwest::Error>((status, headers, body))
             })

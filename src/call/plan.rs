@@ -133,7 +133,9 @@ impl Vault {
                 });
             }
         };
-        let mut body = call.body.clone();
+        let mut call = call;
+        // The body is the plan's from here (the call keeps its settings, not a second copy).
+        let mut body = std::mem::take(&mut call.body);
         let stream = call.streams();
         let mut injected_usage = false;
         if call.api == Api::OpenAiChat && stream {
@@ -293,9 +295,8 @@ impl CallPlan {
         self.attempts += 1;
         self.key_attempts += 1;
         if (200..300).contains(&status) {
-            let usage = serde_json::from_slice::<Value>(&body)
-                .ok()
-                .and_then(|v| Usage::from_provider_value(self.provider(), &v).ok());
+            let usage =
+                usage_of(&body).and_then(|v| Usage::from_provider_value(self.provider(), &v).ok());
             // A success clears a bench (the report's rule).
             self.vault
                 .record_outcome(&attempt.lease, CallOutcome::Success)
@@ -466,6 +467,31 @@ impl CallPlan {
 }
 
 /// The error for an answer nothing can help.
+/// The usage object of an answer's body (`usage`, Gemini's `usageMetadata`, or
+/// `response.usage`), read without building the rest of the body: an answer's
+/// choices and text are skipped, not parsed into a tree.
+fn usage_of(body: &[u8]) -> Option<Value> {
+    #[derive(serde::Deserialize)]
+    struct Part {
+        #[serde(rename = "usageMetadata")]
+        usage_metadata: Option<Value>,
+        usage: Option<Value>,
+        response: Option<Nested>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Nested {
+        usage: Option<Value>,
+    }
+    match serde_json::from_slice::<Part>(body) {
+        Ok(p) => p
+            .usage_metadata
+            .or(p.usage)
+            .or_else(|| p.response.and_then(|r| r.usage)),
+        // An unusual body (`response` that is not an object, ...): read it whole.
+        Err(_) => serde_json::from_slice::<Value>(body).ok(),
+    }
+}
+
 fn refused(provider: Provider, c: &Classification, fallbacks: &[FellBack]) -> VaultError {
     VaultError::ProviderRefused {
         provider,
@@ -500,5 +526,33 @@ impl Api {
             }
             Api::GeminiGenerate => format!("/v1beta/models/{model}:generateContent"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::usage_of;
+    use serde_json::json;
+
+    #[test]
+    fn usage_is_read_from_every_place_an_answer_keeps_it() {
+        let u = json!({"prompt_tokens": 3});
+        for body in [
+            json!({"id": "x", "choices": [{"message": {"content": "hi"}}], "usage": u}),
+            json!({"candidates": [], "usageMetadata": u}),
+            json!({"type": "response.completed", "response": {"usage": u}}),
+        ] {
+            assert_eq!(
+                usage_of(body.to_string().as_bytes()),
+                Some(u.clone()),
+                "{body}"
+            );
+        }
+        // A `response` that is not an object does not lose the usage beside it.
+        let odd = json!({"response": "text", "usage": u});
+        let whole = usage_of(odd.to_string().as_bytes()).unwrap();
+        assert_eq!(whole["usage"], u);
+        assert_eq!(usage_of(b"not json"), None);
+        assert_eq!(usage_of(br#"{"choices": []}"#), None);
     }
 }

@@ -273,7 +273,7 @@ async fn make(args: Args) -> Result<u8, Failure> {
         let called = vault.call(&workspace, call).await.map_err(vault_failure)?;
         out.answer(&called);
         let budget = budget_after(&vault, &workspace).await;
-        out.summary(&called, budget.as_ref());
+        out.summary(&called, budget.as_ref(), false);
         Ok(output::OK)
     }
 }
@@ -288,10 +288,22 @@ async fn streamed(
     let mut deltas = Deltas::new(out.api);
     let mut broke = None;
     let mut printed_text = false;
-    while let Some(chunk) = running.next_chunk().await {
+    // Ctrl-C (or SIGTERM) stops reading: the call is then settled with what was
+    // received (`abandoned`), so no hold outlives it, and the summary still prints.
+    let mut stop = std::pin::pin!(crate::signal::stop().map_err(fail)?);
+    let mut interrupted = false;
+    loop {
+        let chunk = tokio::select! {
+            chunk = running.next_chunk() => chunk,
+            () = &mut stop => {
+                interrupted = true;
+                break;
+            }
+        };
         match chunk {
-            Ok(bytes) => printed_text |= out.chunk(&mut deltas, &bytes, false),
-            Err(e) => {
+            None => break,
+            Some(Ok(bytes)) => printed_text |= out.chunk(&mut deltas, &bytes, false),
+            Some(Err(e)) => {
                 broke = Some(e);
                 break;
             }
@@ -304,7 +316,13 @@ async fn streamed(
     }
     let called = running.finish().await.map_err(vault_failure)?;
     let budget = budget_after(vault, workspace).await;
-    out.summary(&called, budget.as_ref());
+    out.summary(&called, budget.as_ref(), interrupted);
+    if interrupted {
+        if !out.json {
+            errln!("interrupted: stopped reading; settled with what was received");
+        }
+        return Ok(output::INTERRUPTED);
+    }
     let end = called.stream.as_ref();
     let failed = match (broke, end) {
         (Some(e), _) => Some(Failed::from(e)),
@@ -605,10 +623,11 @@ impl Printer {
         }
     }
 
-    /// The one summary: the last JSON line, or lines on stderr.
-    fn summary(&self, called: &Called, budget: Option<&BudgetStatus>) {
+    /// The one summary: the last JSON line, or lines on stderr. `interrupted`:
+    /// a stop signal ended the reading of a stream.
+    fn summary(&self, called: &Called, budget: Option<&BudgetStatus>, interrupted: bool) {
         if self.json {
-            output::print_json(&summary_json(called, budget));
+            output::print_json(&summary_json(called, budget, interrupted));
             return;
         }
         let k = &called.key;
@@ -686,7 +705,7 @@ impl Printer {
 }
 
 /// The `summary` line of `--json`.
-fn summary_json(called: &Called, budget: Option<&BudgetStatus>) -> Value {
+fn summary_json(called: &Called, budget: Option<&BudgetStatus>, interrupted: bool) -> Value {
     json!({
         "type": "summary",
         "status": called.status,
@@ -699,6 +718,7 @@ fn summary_json(called: &Called, budget: Option<&BudgetStatus>) -> Value {
         "attempts": called.attempts,
         "stream": called.stream,
         "budget": budget,
+        "interrupted": interrupted,
     })
 }
 

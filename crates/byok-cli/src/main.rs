@@ -20,6 +20,7 @@ mod mock;
 mod output;
 mod redact;
 mod scan;
+mod signal;
 mod test_cmd;
 mod vault;
 mod verify_args;

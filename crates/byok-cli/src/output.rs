@@ -27,6 +27,9 @@ pub(crate) const OK: u8 = 0;
 pub(crate) const NEGATIVE: u8 = 1;
 /// Exit code 2: usage or I/O error.
 pub(crate) const USAGE: u8 = 2;
+/// Exit code 130: stopped by SIGINT or SIGTERM (the shell's 128 + SIGINT), after
+/// cleaning up (a stream is settled with what was received).
+pub(crate) const INTERRUPTED: u8 = 130;
 
 /// An error that ends a command with exit code 2: a stable code, a message, a hint.
 /// Never built from a secret.

@@ -788,6 +788,79 @@ fn no_key_form_appears_in_any_output_or_file() {
     }
 }
 
+#[cfg(unix)]
+#[test]
+fn ctrl_c_during_a_stream_settles_what_arrived_and_exits_130() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let provider = Provider::OpenAi;
+    // Three events, then silence long enough that only the signal ends the call.
+    let mock = Mock::start(builder(provider).scenario(Scenario::StreamStall {
+        after: 3,
+        stall: std::time::Duration::from_secs(60),
+    }));
+    let (env, keys) = setup(provider, 1);
+    let (vault, ledger, uri) = (env.vault(), env.ledger(), mock.uri());
+    let mut child = byok_cmd()
+        .args([
+            "call",
+            "--vault",
+            vault.to_str().unwrap(),
+            "--ledger",
+            &ledger,
+            "--workspace",
+            "acme",
+            "--provider",
+            name(provider),
+            "--base-url",
+            &uri,
+            "--model",
+            "gpt-4o-mini",
+            "--stream",
+            "--json",
+        ])
+        .current_dir(env.dir.path())
+        .env("HOME", env.dir.path())
+        .env("BYOK_MASTER_KEY", &env.master)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run byok");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(PROMPT.as_bytes()).unwrap();
+    drop(stdin);
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let first: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
+    assert_eq!(first["type"], "chunk", "the stream started: {first}");
+    let started = std::time::Instant::now();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(status.code(), Some(130), "{rest}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let last: Value = serde_json::from_str(rest.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {rest} / {stderr}"));
+    assert_eq!(last["type"], "summary", "{last}");
+    assert_eq!(last["interrupted"], true, "{last}");
+    assert_eq!(last["stream"]["stopped"], "abandoned", "{last}");
+    assert_eq!(last["stream"]["complete"], false, "{last}");
+    // Settled with what arrived (estimated, never $0), and no hold is left.
+    assert_settled(&last);
+    for k in &keys {
+        assert!(!rest.contains(k.as_str()) && !stderr.contains(k.as_str()));
+    }
+}
+
 // ---- docs/DTOS.md's "byok call lines" against real lines.
 
 const DTOS: &str = include_str!("../../../docs/DTOS.md");

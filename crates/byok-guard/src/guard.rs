@@ -278,21 +278,24 @@ impl Guard {
                     }
                 }
                 if !uncovered.is_empty() {
-                    let names = uncovered
-                        .iter()
-                        .map(Scope::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", ");
+                    // Joined only when the event is logged (tracing evaluates fields lazily).
+                    let names = || {
+                        uncovered
+                            .iter()
+                            .map(Scope::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    };
                     if budgets.is_empty() {
                         tracing::warn!(
                             reservation = %request.id,
-                            uncovered = %names,
+                            uncovered = %names(),
                             "no budget covers any scope of this reservation: nothing limits its spend"
                         );
                     } else {
                         tracing::debug!(
                             reservation = %request.id,
-                            uncovered = %names,
+                            uncovered = %names(),
                             "some scopes of this reservation have no budget"
                         );
                     }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::server::{Plan, PlanBody, Step};
 
 /// How long a keep-alive waits before the next one.
-const KEEP_ALIVE_GAP: Duration = Duration::from_millis(20);
+const KEEP_ALIVE_GAP: Duration = Duration::from_millis(100);
 
 /// One answer, as the provider modules build it (the method names follow
 /// wiremock's `ResponseTemplate`, which the mocks were first built on).

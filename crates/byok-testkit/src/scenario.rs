@@ -147,8 +147,9 @@ pub enum Scenario {
     },
     /// The connection is held open with keep-alives, as DeepSeek and OpenRouter
     /// do under load: SSE comments (`: keep-alive`) and blank lines before and
-    /// between a stream's events, and blank lines before a JSON body, a few
-    /// milliseconds apart. The answer itself is [`Scenario::Valid`]'s.
+    /// between a stream's events, and blank lines before a JSON body, three of
+    /// them 100 ms apart before the answer's first event. The answer itself
+    /// is [`Scenario::Valid`]'s.
     KeepAlive,
 }
 

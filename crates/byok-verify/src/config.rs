@@ -259,6 +259,18 @@ impl VerifierConfig {
 
     /// Check every base URL and model; called by `Verifier::new`.
     pub(crate) fn validate(&self) -> Result<(), VerifyError> {
+        let call = &self.call_timeouts;
+        for (which, d) in [
+            ("request", self.request_timeout),
+            ("connect", self.connect_timeout),
+            ("call headers", call.headers),
+            ("call answer", call.answer),
+            ("call idle", call.idle),
+        ] {
+            if d.is_zero() {
+                return Err(VerifyError::ZeroTimeout { which });
+            }
+        }
         for p in Provider::ALL {
             check_base(p, self.base_url_of(p), self.allow_http)?;
             let model = self.probe_model_of(p);
@@ -402,5 +414,34 @@ mod tests {
                 provider: Provider::Anthropic
             }
         );
+    }
+
+    #[test]
+    fn zero_timeouts_are_refused() {
+        let zero = Duration::ZERO;
+        let t = CallTimeouts::default;
+        for (config, which) in [
+            (VerifierConfig::default().request_timeout(zero), "request"),
+            (VerifierConfig::default().connect_timeout(zero), "connect"),
+            (
+                VerifierConfig::default().call_timeouts(t().headers(zero)),
+                "call headers",
+            ),
+            (
+                VerifierConfig::default().call_timeouts(t().answer(zero)),
+                "call answer",
+            ),
+            (
+                VerifierConfig::default().call_timeouts(t().idle(zero)),
+                "call idle",
+            ),
+        ] {
+            let err = config.validate().unwrap_err();
+            assert_eq!(err, VerifyError::ZeroTimeout { which });
+            assert_eq!(err.code(), "zero_timeout");
+            assert!(err.to_string().contains("positive duration"), "{err}");
+        }
+        // A zero retry deadline is allowed: it means "never wait to retry".
+        VerifierConfig::default().deadline(zero).validate().unwrap();
     }
 }

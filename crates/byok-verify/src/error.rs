@@ -34,6 +34,14 @@ pub enum VerifyError {
         /// Whose model.
         provider: Provider,
     },
+    /// A configured timeout is zero: every request would fail at once.
+    #[error(
+        "the {which} timeout is zero: every request or call would fail at once; give a positive duration (or leave it at its default)"
+    )]
+    ZeroTimeout {
+        /// Which one: `request`, `connect`, `call headers`, `call answer`, `call idle`.
+        which: &'static str,
+    },
     /// The HTTP client could not be built (TLS setup).
     #[error("the HTTP client could not be built ({0}); check the TLS configuration of this system")]
     HttpClient(String),
@@ -46,6 +54,7 @@ impl VerifyError {
             VerifyError::InvalidBaseUrl { .. } => "invalid_base_url",
             VerifyError::InsecureBaseUrl { .. } => "insecure_base_url",
             VerifyError::InvalidModel { .. } => "invalid_model",
+            VerifyError::ZeroTimeout { .. } => "zero_timeout",
             VerifyError::HttpClient(_) => "http_client",
         }
     }

@@ -129,7 +129,7 @@ async fn run_servers(
 ) -> Result<(), CliError> {
     // Listen for the signals before printing the lines a driver waits for: a stop
     // sent right after them must find the handlers in place.
-    let stop = stop_signal()?;
+    let stop = crate::signal::stop()?;
     let mut served = Vec::new();
     for (provider, port) in providers.iter().zip(ports) {
         let mock = MockBuilder::new(*provider)
@@ -173,30 +173,4 @@ async fn run_servers(
     stop.await;
     drop(control);
     Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM (Ctrl-C elsewhere).
-#[cfg(unix)]
-fn stop_signal() -> Result<impl Future<Output = ()>, CliError> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let handler = |kind: SignalKind| {
-        signal(kind)
-            .map_err(|e| CliError::new("io_error", format!("cannot listen for stop signals: {e}")))
-    };
-    let mut interrupt = handler(SignalKind::interrupt())?;
-    let mut terminate = handler(SignalKind::terminate())?;
-    Ok(async move {
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
-    })
-}
-
-/// Resolves on Ctrl-C.
-#[cfg(not(unix))]
-fn stop_signal() -> Result<impl Future<Output = ()>, CliError> {
-    Ok(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
 }
