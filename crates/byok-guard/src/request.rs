@@ -10,7 +10,9 @@
 //! `output_text` or `text`); Anthropic `system` then `messages[].content` (a
 //! string or blocks of type `text`); Gemini `systemInstruction.parts[].text`
 //! (or `system_instruction`), then `contents[].parts[].text` (`contents` may be
-//! one object). Anything else (images, tool calls, wrong types) carries no
+//! one object); Bedrock Converse `system[].text`, then `messages[].content[].text`
+//! (blocks are untyped: a `text` member is text). Cohere v2 chat bodies read as
+//! OpenAI chat (`messages[].content`, `max_tokens`). Anything else (images, tool calls, wrong types) carries no
 //! text; hostile JSON never panics.
 //!
 //! ```
@@ -37,6 +39,8 @@ pub enum ApiFormat {
     AnthropicMessages,
     /// Gemini `generateContent` / `streamGenerateContent` (the model is in the path).
     GeminiGenerate,
+    /// Amazon Bedrock Converse (`POST /model/{id}/converse`; the model is in the path).
+    BedrockConverse,
 }
 
 /// What a request body says about its own cost.
@@ -60,8 +64,11 @@ impl RequestShape {
             model: body.get("model").and_then(Value::as_str).map(str::to_owned),
             prompt_text: prompt_text(format, body),
             max_output_tokens: max_output_tokens(format, body),
-            stream: format != ApiFormat::GeminiGenerate
-                && body.get("stream") == Some(&Value::Bool(true)),
+            // Gemini and Bedrock stream by path, never by a body member.
+            stream: !matches!(
+                format,
+                ApiFormat::GeminiGenerate | ApiFormat::BedrockConverse
+            ) && body.get("stream") == Some(&Value::Bool(true)),
         }
     }
 }
@@ -96,6 +103,16 @@ pub fn prompt_text(format: ApiFormat, body: &Value) -> String {
                 content(message.get("content"), &["text"], &mut pieces);
             }
         }
+        ApiFormat::BedrockConverse => {
+            for block in array(body.get("system")) {
+                push_str(block.get("text"), &mut pieces);
+            }
+            for message in array(body.get("messages")) {
+                for block in array(message.get("content")) {
+                    push_str(block.get("text"), &mut pieces);
+                }
+            }
+        }
         ApiFormat::GeminiGenerate => {
             let system = body
                 .get("systemInstruction")
@@ -125,6 +142,7 @@ pub fn max_output_tokens(format: ApiFormat, body: &Value) -> Option<u64> {
         }
         ApiFormat::OpenAiResponses => int(body.get("max_output_tokens")),
         ApiFormat::AnthropicMessages => int(body.get("max_tokens")),
+        ApiFormat::BedrockConverse => int(body.pointer("/inferenceConfig/maxTokens")),
         ApiFormat::GeminiGenerate => {
             let config = body
                 .get("generationConfig")
@@ -168,5 +186,35 @@ fn content<'a>(v: Option<&'a Value>, types: &[&str], pieces: &mut Vec<&'a str>) 
 fn parts<'a>(content: &'a Value, pieces: &mut Vec<&'a str>) {
     for part in array(content.get("parts")) {
         push_str(part.get("text"), pieces);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bedrock_converse_blocks_are_untyped_text() {
+        let body = json!({
+            "system": [{"text": "Be brief."}, {"cachePoint": {"type": "default"}}],
+            "messages": [
+                {"role": "user", "content": [{"text": "Hi"}, {"image": {"format": "png"}}]},
+                {"role": "assistant", "content": [{"text": "Hello"}]},
+                {"role": "user", "content": "not blocks"}
+            ],
+            "inferenceConfig": {"maxTokens": 64},
+            "stream": true
+        });
+        let shape = RequestShape::of(ApiFormat::BedrockConverse, &body);
+        assert_eq!(shape.prompt_text, "Be brief.\nHi\nHello");
+        assert_eq!(shape.max_output_tokens, Some(64));
+        // Bedrock streams by path (`converse-stream`), never by a body member.
+        assert!(!shape.stream);
+        let negative = json!({"inferenceConfig": {"maxTokens": -1}});
+        assert_eq!(
+            max_output_tokens(ApiFormat::BedrockConverse, &negative),
+            None
+        );
     }
 }

@@ -851,9 +851,13 @@ mod tests {
     #[test]
     fn paths_are_absolute_and_keys_never_in_urls() {
         for spec in all() {
-            for path in [spec.chat_path, spec.models_path, spec.key_info.map(|k| k.path)]
-                .into_iter()
-                .flatten()
+            for path in [
+                spec.chat_path,
+                spec.models_path,
+                spec.key_info.map(|k| k.path),
+            ]
+            .into_iter()
+            .flatten()
             {
                 assert!(path.starts_with('/'), "{}: {path}", spec.code);
                 assert!(!path.contains("key="), "{}: {path}", spec.code);

@@ -104,13 +104,16 @@ pub(crate) fn endpoint(provider: Provider, method: &str, path: &str) -> Endpoint
         return Endpoint::Other;
     }
     let billable = match s.wire {
-        Wire::OpenAiResponses => return if path.ends_with("/v1/responses") {
-            Endpoint::Responses
-        } else {
-            Endpoint::Other
-        },
+        Wire::OpenAiResponses => {
+            return if path.ends_with("/v1/responses") {
+                Endpoint::Responses
+            } else {
+                Endpoint::Other
+            };
+        }
         Wire::BedrockConverse => {
             matches_template("/model/{model}/converse", path)
+                || matches_template("/model/{model}/converse-stream", path)
         }
         Wire::CohereChat => {
             path.ends_with("/v2/chat") || s.chat_path.is_some_and(|c| path.ends_with(c))
@@ -146,7 +149,10 @@ pub(crate) fn model(provider: Provider, path: &str, body: &Value) -> String {
     match spec(provider).wire {
         Wire::BedrockConverse => path
             .rsplit_once("/model/")
-            .map(|(_, rest)| rest.trim_end_matches("/converse").to_owned())
+            .map(|(_, rest)| {
+                let id = rest.strip_suffix("/converse-stream").unwrap_or(rest);
+                id.strip_suffix("/converse").unwrap_or(id).to_owned()
+            })
             .map(|m| percent_decode(&m))
             .unwrap_or_else(|| spec(provider).probe_model.to_owned()),
         _ if provider == Provider::AzureOpenAi => path
@@ -171,7 +177,8 @@ fn percent_decode(s: &str) -> String {
     while i < b.len() {
         if b[i] == b'%'
             && i + 2 < b.len()
-            && let Ok(v) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or(""), 16)
+            && let Ok(v) =
+                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or(""), 16)
         {
             out.push(v);
             i += 3;
@@ -215,7 +222,10 @@ fn azure_error(status: u16, code: &str, message: &str) -> Reply {
 fn aws_error(status: u16, kind: &str, message: &str) -> Reply {
     Reply::new(status)
         .set_body_json(json!({"Message": message}))
-        .insert_header("x-amzn-errortype", format!("{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/"))
+        .insert_header(
+            "x-amzn-errortype",
+            format!("{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/"),
+        )
 }
 
 /// Cohere: `{"id", "message"}`.
@@ -279,7 +289,9 @@ pub(crate) fn not_found(provider: Provider, method: &str, path: &str) -> Reply {
         Provider::Perplexity => perplexity_html(404, "Not Found"),
         _ => openai_error(
             404,
-            &format!("Unknown request URL: {method} {path}. Please check the URL for typos, or see the docs at https://console.groq.com/docs/"),
+            &format!(
+                "Unknown request URL: {method} {path}. Please check the URL for typos, or see the docs at https://console.groq.com/docs/"
+            ),
             "invalid_request_error",
             Some("unknown_url"),
         ),
@@ -310,8 +322,7 @@ pub(crate) fn supports(provider: Provider, scenario: &Scenario) -> bool {
         | S::Garbage
         | S::StreamCut { .. }
         | S::StreamStall { .. } => true,
-        // Bedrock's stream is an AWS binary event stream the mocks do not speak.
-        S::StreamError { .. } => provider != P::Bedrock,
+        S::StreamError { .. } => true,
         S::KeepAlive => matches!(provider, P::DeepSeek | P::OpenRouter),
         S::NoCredits => !matches!(provider, P::Groq | P::Bedrock | P::Perplexity),
         S::Outage { status, .. } => match status {
@@ -322,7 +333,10 @@ pub(crate) fn supports(provider: Provider, scenario: &Scenario) -> bool {
         },
         S::SpendLimit => matches!(provider, P::XAi | P::Fireworks | P::OpenRouter),
         S::DailyQuota => matches!(provider, P::AzureOpenAi | P::Cohere | P::Mistral),
-        S::ModelAccess => matches!(provider, P::AzureOpenAi | P::Groq | P::Together | P::Bedrock),
+        S::ModelAccess => matches!(
+            provider,
+            P::AzureOpenAi | P::Groq | P::Together | P::Bedrock
+        ),
         S::Deactivated => matches!(provider, P::Groq),
         S::ApiBlocked => matches!(provider, P::XAi),
         S::PermissionDenied => matches!(provider, P::Bedrock),
@@ -566,11 +580,30 @@ pub(crate) fn outage(provider: Provider, status: u16) -> Reply {
             Value::Null,
         ),
         (Provider::OpenRouter, s) => openrouter_error(s, "Internal Server Error", Value::Null),
-        (Provider::XAi, s) => xai_error(s, "Internal error", "The service is temporarily unavailable."),
-        (Provider::AzureOpenAi, s) => azure_error(s, "InternalServerError", "The server had an error processing your request."),
-        (Provider::Bedrock, 503) => aws_error(503, "ServiceUnavailableException", "Bedrock is unable to process your request."),
-        (Provider::Bedrock, s) => aws_error(s, "InternalServerException", "The request processing has failed because of an unknown error."),
-        (Provider::Cohere, s) => cohere_error(s, "internal server error, this has been reported to our developers"),
+        (Provider::XAi, s) => xai_error(
+            s,
+            "Internal error",
+            "The service is temporarily unavailable.",
+        ),
+        (Provider::AzureOpenAi, s) => azure_error(
+            s,
+            "InternalServerError",
+            "The server had an error processing your request.",
+        ),
+        (Provider::Bedrock, 503) => aws_error(
+            503,
+            "ServiceUnavailableException",
+            "Bedrock is unable to process your request.",
+        ),
+        (Provider::Bedrock, s) => aws_error(
+            s,
+            "InternalServerException",
+            "The request processing has failed because of an unknown error.",
+        ),
+        (Provider::Cohere, s) => cohere_error(
+            s,
+            "internal server error, this has been reported to our developers",
+        ),
         (Provider::Perplexity, s) => perplexity_html(s, "Internal Server Error"),
         (_, s) => openai_error(s, "Internal Server Error", "internal_server_error", None),
     }
@@ -688,7 +721,8 @@ fn chat_completion(provider: Provider, model: &str, made: &Made) -> Value {
         }
         Provider::Groq => body["x_groq"] = json!({"id": "req_01byoktestkit"}),
         Provider::AzureOpenAi => {
-            body["prompt_filter_results"] = json!([{"prompt_index": 0, "content_filter_results": {}}]);
+            body["prompt_filter_results"] =
+                json!([{"prompt_index": 0, "content_filter_results": {}}]);
         }
         _ => {}
     }
@@ -696,7 +730,11 @@ fn chat_completion(provider: Provider, model: &str, made: &Made) -> Value {
 }
 
 fn finish_reason(made: &Made) -> &'static str {
-    if made.reply.truncated { "length" } else { "stop" }
+    if made.reply.truncated {
+        "length"
+    } else {
+        "stop"
+    }
 }
 
 /// A chat completion streamed in `provider`'s way: usage in the last chunk when
@@ -723,14 +761,20 @@ fn chat_stream(provider: Provider, model: &str, request: &Value, made: &Made) ->
         (None, c)
     };
     let choice = |delta: Value, finish: Value| json!([{"index": 0, "delta": delta, "finish_reason": finish}]);
-    let mut events = vec![chunk(choice(json!({"role": "assistant", "content": ""}), Value::Null), None)];
+    let mut events = vec![chunk(
+        choice(json!({"role": "assistant", "content": ""}), Value::Null),
+        None,
+    )];
     for delta in &made.reply.deltas {
         events.push(chunk(choice(json!({"content": delta}), Value::Null), None));
     }
     let usage = chat_usage(provider, &made.counts);
     if provider == Provider::Mistral {
         // Mistral puts the usage on the chunk with the finish reason.
-        events.push(chunk(choice(json!({}), json!(finish_reason(made))), Some(usage)));
+        events.push(chunk(
+            choice(json!({}), json!(finish_reason(made))),
+            Some(usage),
+        ));
     } else {
         events.push(chunk(choice(json!({}), json!(finish_reason(made))), None));
         if with_usage {
@@ -787,7 +831,11 @@ fn perplexity_stream(model: &str, made: &Made) -> Events {
                    "item_id": "msg_pplx_0001", "output_index": 0, "content_index": 0, "delta": delta}),
         ));
     }
-    let terminal = if made.reply.truncated { "response.incomplete" } else { "response.completed" };
+    let terminal = if made.reply.truncated {
+        "response.incomplete"
+    } else {
+        "response.completed"
+    };
     events.push((
         Some(terminal),
         json!({"type": terminal, "sequence_number": made.reply.deltas.len() + 1, "response": done}),
@@ -816,19 +864,34 @@ fn cohere_message(made: &Made) -> Value {
 fn cohere_stream(made: &Made) -> Events {
     let id = "c0e1e000-0000-4000-8000-000000000001";
     let mut events = vec![
-        (Some("message-start"), json!({"id": id, "type": "message-start",
-            "delta": {"message": {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": [], "citations": []}}})),
-        (Some("content-start"), json!({"type": "content-start", "index": 0,
-            "delta": {"message": {"content": {"type": "text", "text": ""}}}})),
+        (
+            Some("message-start"),
+            json!({"id": id, "type": "message-start",
+            "delta": {"message": {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": [], "citations": []}}}),
+        ),
+        (
+            Some("content-start"),
+            json!({"type": "content-start", "index": 0,
+            "delta": {"message": {"content": {"type": "text", "text": ""}}}}),
+        ),
     ];
     for delta in &made.reply.deltas {
-        events.push((Some("content-delta"), json!({"type": "content-delta", "index": 0,
-            "delta": {"message": {"content": {"text": delta}}}})));
+        events.push((
+            Some("content-delta"),
+            json!({"type": "content-delta", "index": 0,
+            "delta": {"message": {"content": {"text": delta}}}}),
+        ));
     }
-    events.push((Some("content-end"), json!({"type": "content-end", "index": 0})));
-    events.push((Some("message-end"), json!({"type": "message-end", "delta": {
+    events.push((
+        Some("content-end"),
+        json!({"type": "content-end", "index": 0}),
+    ));
+    events.push((
+        Some("message-end"),
+        json!({"type": "message-end", "delta": {
         "finish_reason": if made.reply.truncated { "MAX_TOKENS" } else { "COMPLETE" },
-        "usage": cohere_usage(&made.counts)}})));
+        "usage": cohere_usage(&made.counts)}}),
+    ));
     Events::sse(&events, None, false)
 }
 
@@ -836,7 +899,10 @@ fn cohere_stream(made: &Made) -> Events {
 /// (`inputTokens` excludes cache reads and writes).
 fn converse(made: &Made) -> Value {
     let c = &made.counts;
-    let uncached = c.input.saturating_sub(c.cached).saturating_sub(c.cache_write);
+    let uncached = c
+        .input
+        .saturating_sub(c.cached)
+        .saturating_sub(c.cache_write);
     json!({
         "output": {"message": {"role": "assistant", "content": [{"text": made.reply.text}]}},
         "stopReason": if made.reply.truncated { "max_tokens" } else { "end_turn" },
@@ -851,14 +917,58 @@ fn converse(made: &Made) -> Value {
     })
 }
 
+/// One frame of Bedrock's binary event stream (`application/vnd.amazon.eventstream`).
+fn aws_event(kind: &str, payload: &Value) -> Vec<u8> {
+    byok_guard::meter::event_stream_frame(
+        &[
+            (":event-type", kind),
+            (":content-type", "application/json"),
+            (":message-type", "event"),
+        ],
+        payload.to_string().as_bytes(),
+    )
+}
+
+/// Bedrock ConverseStream: `messageStart`, a `contentBlockDelta` per word,
+/// `contentBlockStop`, `messageStop`, then `metadata` with the usage.
+fn converse_stream(made: &Made) -> Events {
+    let whole = converse(made);
+    let mut events = vec![aws_event("messageStart", &json!({"role": "assistant"}))];
+    for delta in &made.reply.deltas {
+        events.push(aws_event(
+            "contentBlockDelta",
+            &json!({"contentBlockIndex": 0, "delta": {"text": delta}}),
+        ));
+    }
+    events.push(aws_event(
+        "contentBlockStop",
+        &json!({"contentBlockIndex": 0}),
+    ));
+    events.push(aws_event(
+        "messageStop",
+        &json!({"stopReason": whole["stopReason"]}),
+    ));
+    events.push(aws_event(
+        "metadata",
+        &json!({"usage": whole["usage"], "metrics": whole["metrics"]}),
+    ));
+    Events::binary(events)
+}
+
 /// The list-models answer.
 fn models(provider: Provider) -> Value {
     let probe = spec(provider).probe_model;
     match provider {
-        Provider::AzureOpenAi => json!({"data": [{"id": "gpt-4o-mini", "model": "gpt-4o-mini", "owner": "organization",
-            "status": "succeeded", "object": "deployment", "created_at": 1_767_225_600}], "object": "list"}),
-        Provider::Cohere => json!({"models": [{"name": probe, "endpoints": ["chat"], "context_length": 128000}]}),
-        _ => json!({"object": "list", "data": [{"id": probe, "object": "model", "created": 1_767_225_600, "owned_by": "byok-testkit"}]}),
+        Provider::AzureOpenAi => {
+            json!({"data": [{"id": "gpt-4o-mini", "model": "gpt-4o-mini", "owner": "organization",
+            "status": "succeeded", "object": "deployment", "created_at": 1_767_225_600}], "object": "list"})
+        }
+        Provider::Cohere => {
+            json!({"models": [{"name": probe, "endpoints": ["chat"], "context_length": 128000}]})
+        }
+        _ => {
+            json!({"object": "list", "data": [{"id": probe, "object": "model", "created": 1_767_225_600, "owned_by": "byok-testkit"}]})
+        }
     }
 }
 
@@ -905,7 +1015,11 @@ fn key_info(provider: Provider, scenario: &Scenario, key: &str) -> Value {
             })
         }
         KeyInfoReader::DeepSeekBalance => {
-            let (total, granted, topped) = if broke { ("0.00", "0.00", "0.00") } else { ("110.00", "10.00", "100.00") };
+            let (total, granted, topped) = if broke {
+                ("0.00", "0.00", "0.00")
+            } else {
+                ("110.00", "10.00", "100.00")
+            };
             json!({"is_available": !broke, "balance_infos": [
                 {"currency": "USD", "total_balance": total, "granted_balance": granted, "topped_up_balance": topped}
             ]})
@@ -953,6 +1067,10 @@ pub(crate) fn streamed(
 ) -> Reply {
     let events = match (endpoint, spec(provider).wire) {
         (Endpoint::Responses, _) => perplexity_stream(model, made),
+        (_, Wire::BedrockConverse) => {
+            return Reply::new(200)
+                .set_events(converse_stream(made), "application/vnd.amazon.eventstream");
+        }
         (_, Wire::CohereChat) if cohere_native(path) => cohere_stream(made),
         _ => chat_stream(provider, model, request, made),
     };
@@ -966,6 +1084,17 @@ pub(crate) fn streamed(
 
 /// What a stream that fails after it started sends last.
 pub(crate) fn stream_error(provider: Provider, endpoint: Endpoint, path: &str) -> Vec<Vec<u8>> {
+    if spec(provider).wire == Wire::BedrockConverse {
+        // An exception frame: the stream's error under the 200.
+        return vec![byok_guard::meter::event_stream_frame(
+            &[
+                (":exception-type", "modelStreamErrorException"),
+                (":content-type", "application/json"),
+                (":message-type", "exception"),
+            ],
+            br#"{"message":"The system encountered an unexpected error during processing. Try your request again."}"#,
+        )];
+    }
     let event = match (endpoint, spec(provider).wire) {
         (Endpoint::Responses, _) => (
             Some("error"),
@@ -991,10 +1120,10 @@ pub(crate) fn stream_error(provider: Provider, endpoint: Endpoint, path: &str) -
     Events::sse(&[event], None, false).events
 }
 
-/// Whether a request is streamed: `"stream": true` in the body (Bedrock's
-/// `converse-stream` is not served).
-pub(crate) fn is_streamed(body: &Value) -> bool {
-    body.get("stream") == Some(&Value::Bool(true))
+/// Whether a request is streamed: `"stream": true` in the body, or Bedrock's
+/// `converse-stream` path.
+pub(crate) fn is_streamed(path: &str, body: &Value) -> bool {
+    path.ends_with("/converse-stream") || body.get("stream") == Some(&Value::Bool(true))
 }
 
 #[cfg(test)]
@@ -1004,28 +1133,81 @@ mod tests {
     #[test]
     fn templates_match_only_their_paths() {
         let azure = "/openai/deployments/{deployment}/chat/completions?api-version={api_version}";
-        assert!(matches_template(azure, "/openai/deployments/gpt-4o-mini/chat/completions"));
-        assert!(matches_template(azure, "/gw/openai/deployments/x/chat/completions"));
-        assert!(!matches_template(azure, "/openai/deployments/a/b/chat/completions"));
-        assert!(!matches_template(azure, "/openai/deployments/x/completions"));
-        assert!(matches_template("/model/{model}/converse", "/model/amazon.nova-micro-v1:0/converse"));
-        assert!(!matches_template("/model/{model}/converse", "/model/x/converse-stream"));
+        assert!(matches_template(
+            azure,
+            "/openai/deployments/gpt-4o-mini/chat/completions"
+        ));
+        assert!(matches_template(
+            azure,
+            "/gw/openai/deployments/x/chat/completions"
+        ));
+        assert!(!matches_template(
+            azure,
+            "/openai/deployments/a/b/chat/completions"
+        ));
+        assert!(!matches_template(
+            azure,
+            "/openai/deployments/x/completions"
+        ));
+        assert!(matches_template(
+            "/model/{model}/converse",
+            "/model/amazon.nova-micro-v1:0/converse"
+        ));
+        assert!(!matches_template(
+            "/model/{model}/converse",
+            "/model/x/converse-stream"
+        ));
+        assert!(matches_template(
+            "/model/{model}/converse-stream",
+            "/model/x/converse-stream"
+        ));
         assert!(matches_template("/v1/models", "/prefix/v1/models"));
     }
 
     #[test]
     fn endpoints_from_the_spec() {
         use Endpoint as E;
-        assert_eq!(endpoint(Provider::Groq, "POST", "/openai/v1/chat/completions"), E::Billable);
-        assert_eq!(endpoint(Provider::Groq, "GET", "/openai/v1/models"), E::ListModels);
-        assert_eq!(endpoint(Provider::OpenRouter, "GET", "/api/v1/key"), E::KeyInfo);
-        assert_eq!(endpoint(Provider::DeepSeek, "GET", "/user/balance"), E::KeyInfo);
-        assert_eq!(endpoint(Provider::DeepSeek, "POST", "/chat/completions"), E::Billable);
-        assert_eq!(endpoint(Provider::Cohere, "POST", "/v1/check-api-key"), E::KeyInfo);
+        assert_eq!(
+            endpoint(Provider::Groq, "POST", "/openai/v1/chat/completions"),
+            E::Billable
+        );
+        assert_eq!(
+            endpoint(Provider::Groq, "GET", "/openai/v1/models"),
+            E::ListModels
+        );
+        assert_eq!(
+            endpoint(Provider::OpenRouter, "GET", "/api/v1/key"),
+            E::KeyInfo
+        );
+        assert_eq!(
+            endpoint(Provider::DeepSeek, "GET", "/user/balance"),
+            E::KeyInfo
+        );
+        assert_eq!(
+            endpoint(Provider::DeepSeek, "POST", "/chat/completions"),
+            E::Billable
+        );
+        assert_eq!(
+            endpoint(Provider::Cohere, "POST", "/v1/check-api-key"),
+            E::KeyInfo
+        );
         assert_eq!(endpoint(Provider::Cohere, "POST", "/v2/chat"), E::Billable);
-        assert_eq!(endpoint(Provider::Perplexity, "POST", "/v1/responses"), E::Responses);
-        assert_eq!(endpoint(Provider::Perplexity, "POST", "/chat/completions"), E::Other);
-        assert_eq!(endpoint(Provider::Bedrock, "POST", "/model/amazon.nova-micro-v1%3A0/converse"), E::Billable);
+        assert_eq!(
+            endpoint(Provider::Perplexity, "POST", "/v1/responses"),
+            E::Responses
+        );
+        assert_eq!(
+            endpoint(Provider::Perplexity, "POST", "/chat/completions"),
+            E::Other
+        );
+        assert_eq!(
+            endpoint(
+                Provider::Bedrock,
+                "POST",
+                "/model/amazon.nova-micro-v1%3A0/converse"
+            ),
+            E::Billable
+        );
         assert_eq!(endpoint(Provider::XAi, "GET", "/v1/api-key"), E::KeyInfo);
         assert_eq!(endpoint(Provider::XAi, "DELETE", "/v1/models"), E::Other);
     }
@@ -1036,7 +1218,10 @@ mod tests {
         assert_eq!(dollars(34), "0.000034");
         assert_eq!(dollars(1_234_567), "1.234567");
         assert_eq!(number("0.000034").as_f64(), Some(0.000034));
-        assert_eq!(percent_decode("amazon.nova-micro-v1%3A0"), "amazon.nova-micro-v1:0");
+        assert_eq!(
+            percent_decode("amazon.nova-micro-v1%3A0"),
+            "amazon.nova-micro-v1:0"
+        );
         assert_eq!(percent_decode("bad%zz%"), "bad%zz%");
     }
 }

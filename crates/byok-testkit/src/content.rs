@@ -73,7 +73,8 @@ fn format(provider: Provider, endpoint: Endpoint) -> Option<ApiFormat> {
         (Provider::Anthropic, Endpoint::Billable) => Some(ApiFormat::AnthropicMessages),
         (Provider::Google, Endpoint::Billable) => Some(ApiFormat::GeminiGenerate),
         // The others: Perplexity's Responses API, the rest chat-shaped bodies
-        // (`messages` of text parts, `max_tokens`), Bedrock's `inferenceConfig.maxTokens` aside.
+        // (`messages` of text parts, `max_tokens`).
+        (Provider::Bedrock, Endpoint::Billable) => Some(ApiFormat::BedrockConverse),
         (p, Endpoint::Responses) if crate::compat::serves(p) => Some(ApiFormat::OpenAiResponses),
         (p, Endpoint::Billable) if crate::compat::serves(p) => Some(ApiFormat::OpenAiChat),
         _ => None,

@@ -601,7 +601,7 @@ fn answer_compat(state: &State, request: &RecordedRequest) -> Reply {
     let (scenario, served) = slot.take();
     let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
     let model = compat::model(provider, path, &body);
-    let streamed = endpoint.is_billable() && compat::is_streamed(&body);
+    let streamed = endpoint.is_billable() && compat::is_streamed(path, &body);
     let made = content::made(provider, endpoint, &body, *lock(&state.usage));
     let success = |scenario: &Scenario| {
         if streamed {

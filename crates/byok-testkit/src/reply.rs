@@ -174,6 +174,15 @@ impl Events {
         }
     }
 
+    /// Binary frames sent one by one (Bedrock's event stream), no terminator.
+    pub(crate) fn binary(frames: Vec<Vec<u8>>) -> Events {
+        Events {
+            events: frames,
+            terminator: None,
+            sse: false,
+        }
+    }
+
     /// A JSON array sent element by element: `[` with the first, `,` before
     /// each later one, `]` to close.
     pub(crate) fn json_array(elements: &[Value]) -> Events {

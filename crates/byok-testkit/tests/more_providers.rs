@@ -128,7 +128,10 @@ async fn every_provider_answers_its_billable_call_with_its_own_usage() {
             (FOX_TOKENS, REPLY_WORDS.len() as u64),
             "{provider}: {v}"
         );
-        assert_eq!(mock.count(Endpoint::Billable).await + mock.count(Endpoint::Responses).await, 1);
+        assert_eq!(
+            mock.count(Endpoint::Billable).await + mock.count(Endpoint::Responses).await,
+            1
+        );
         let u = &v["usage"];
         match provider {
             Provider::DeepSeek => {
@@ -146,7 +149,10 @@ async fn every_provider_answers_its_billable_call_with_its_own_usage() {
             }
             Provider::Perplexity => {
                 let micro = reported_micro_usd(FOX_TOKENS, 12) + PERPLEXITY_REQUEST_FEE_MICRO_USD;
-                assert_eq!(u["cost"]["total_cost"].as_f64().unwrap(), micro as f64 / 1e6);
+                assert_eq!(
+                    u["cost"]["total_cost"].as_f64().unwrap(),
+                    micro as f64 / 1e6
+                );
             }
             Provider::Cohere => {
                 // Billed units, not the processed tokens (which include the prompt template).
@@ -182,10 +188,33 @@ fn streamed_usage(provider: Provider, text: &str) -> Value {
 #[tokio::test]
 async fn streams_carry_the_same_usage_as_whole_answers() {
     for provider in MORE {
-        if provider == Provider::Bedrock {
-            continue; // Bedrock streams in AWS's binary event-stream encoding: not mocked.
-        }
         let mock = start(provider, Scenario::Valid).await;
+        if provider == Provider::Bedrock {
+            // AWS's binary event stream: read with byok's own meter.
+            let (path, body) = billable(provider, false);
+            let path = format!("{path}-stream");
+            let r = send(&mock, provider, reqwest::Method::POST, &path, Some(&body)).await;
+            assert_eq!(r.status(), 200);
+            assert_eq!(
+                r.headers()["content-type"],
+                "application/vnd.amazon.eventstream"
+            );
+            let bytes = r.bytes().await.unwrap();
+            let mut meter = byok_guard::meter::StreamMeter::new(
+                byok_guard::meter::StreamFormat::BedrockEventStream,
+                "amazon.nova-micro-v1:0",
+                1,
+            );
+            let mut out = Vec::new();
+            meter.feed(&bytes, &mut out);
+            let m = meter.finish(&mut out);
+            assert!(m.reported && m.complete, "{m:?}");
+            assert_eq!(
+                (m.usage.prompt_tokens(), m.usage.completion_tokens()),
+                (FOX_TOKENS, REPLY_WORDS.len() as u64)
+            );
+            continue;
+        }
         let (path, mut body) = billable(provider, true);
         if provider.spec().stream.needs_stream_options {
             body["stream_options"] = json!({"include_usage": true});
@@ -193,7 +222,10 @@ async fn streams_carry_the_same_usage_as_whole_answers() {
         let r = send(&mock, provider, reqwest::Method::POST, &path, Some(&body)).await;
         assert_eq!(r.status(), 200, "{provider}");
         assert!(
-            r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"),
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream"),
             "{provider}"
         );
         let text = r.text().await.unwrap();
@@ -227,28 +259,108 @@ async fn usage_comes_unasked_where_the_provider_always_sends_it() {
 async fn refusals_are_the_providers_own_bodies() {
     // (provider, scenario, status, a piece of the body)
     let rows: &[(Provider, Scenario, u16, &str)] = &[
-        (Provider::OpenRouter, Scenario::InvalidKey, 401, "User not found."),
-        (Provider::OpenRouter, Scenario::NoCredits, 402, "openrouter_credits"),
-        (Provider::OpenRouter, Scenario::SpendLimit, 402, "openrouter_key_limit"),
+        (
+            Provider::OpenRouter,
+            Scenario::InvalidKey,
+            401,
+            "User not found.",
+        ),
+        (
+            Provider::OpenRouter,
+            Scenario::NoCredits,
+            402,
+            "openrouter_credits",
+        ),
+        (
+            Provider::OpenRouter,
+            Scenario::SpendLimit,
+            402,
+            "openrouter_key_limit",
+        ),
         (Provider::Groq, Scenario::InvalidKey, 401, "invalid_api_key"),
-        (Provider::Groq, Scenario::Deactivated, 400, "organization_restricted"),
-        (Provider::XAi, Scenario::InvalidKey, 400, "Incorrect API key provided: te***ef"),
-        (Provider::XAi, Scenario::NoCredits, 429, "used all available credits"),
-        (Provider::XAi, Scenario::SpendLimit, 403, "doesn't have any credits yet"),
+        (
+            Provider::Groq,
+            Scenario::Deactivated,
+            400,
+            "organization_restricted",
+        ),
+        (
+            Provider::XAi,
+            Scenario::InvalidKey,
+            400,
+            "Incorrect API key provided: te***ef",
+        ),
+        (
+            Provider::XAi,
+            Scenario::NoCredits,
+            429,
+            "used all available credits",
+        ),
+        (
+            Provider::XAi,
+            Scenario::SpendLimit,
+            403,
+            "doesn't have any credits yet",
+        ),
         (Provider::XAi, Scenario::ApiBlocked, 403, "blocked"),
-        (Provider::DeepSeek, Scenario::InvalidKey, 401, "Authentication Fails"),
-        (Provider::DeepSeek, Scenario::NoCredits, 402, "Insufficient Balance"),
+        (
+            Provider::DeepSeek,
+            Scenario::InvalidKey,
+            401,
+            "Authentication Fails",
+        ),
+        (
+            Provider::DeepSeek,
+            Scenario::NoCredits,
+            402,
+            "Insufficient Balance",
+        ),
         (Provider::Mistral, Scenario::InvalidKey, 401, "Unauthorized"),
         (Provider::Mistral, Scenario::DailyQuota, 401, "Unauthorized"),
         (Provider::Together, Scenario::NoCredits, 402, "credit_limit"),
-        (Provider::Fireworks, Scenario::NoCredits, 412, "PRECONDITION_FAILED"),
-        (Provider::AzureOpenAi, Scenario::InvalidKey, 401, "wrong API endpoint"),
-        (Provider::AzureOpenAi, Scenario::ModelAccess, 404, "DeploymentNotFound"),
-        (Provider::AzureOpenAi, Scenario::DailyQuota, 429, "retry after 86400 seconds"),
-        (Provider::Bedrock, Scenario::InvalidKey, 403, "Authentication failed"),
-        (Provider::Bedrock, Scenario::PermissionDenied, 403, "Invalid API Key format"),
+        (
+            Provider::Fireworks,
+            Scenario::NoCredits,
+            412,
+            "PRECONDITION_FAILED",
+        ),
+        (
+            Provider::AzureOpenAi,
+            Scenario::InvalidKey,
+            401,
+            "wrong API endpoint",
+        ),
+        (
+            Provider::AzureOpenAi,
+            Scenario::ModelAccess,
+            404,
+            "DeploymentNotFound",
+        ),
+        (
+            Provider::AzureOpenAi,
+            Scenario::DailyQuota,
+            429,
+            "retry after 86400 seconds",
+        ),
+        (
+            Provider::Bedrock,
+            Scenario::InvalidKey,
+            403,
+            "Authentication failed",
+        ),
+        (
+            Provider::Bedrock,
+            Scenario::PermissionDenied,
+            403,
+            "Invalid API Key format",
+        ),
         (Provider::Perplexity, Scenario::InvalidKey, 401, "openresty"),
-        (Provider::Cohere, Scenario::InvalidKey, 401, "invalid api token"),
+        (
+            Provider::Cohere,
+            Scenario::InvalidKey,
+            401,
+            "invalid api token",
+        ),
         (Provider::Cohere, Scenario::NoCredits, 429, "Trial key"),
     ];
     for (provider, scenario, status, piece) in rows {
@@ -261,8 +373,20 @@ async fn refusals_are_the_providers_own_bodies() {
     // Bedrock's error type travels in a header.
     let mock = start(Provider::Bedrock, Scenario::InvalidKey).await;
     let (path, body) = billable(Provider::Bedrock, false);
-    let r = send(&mock, Provider::Bedrock, reqwest::Method::POST, &path, Some(&body)).await;
-    assert!(r.headers()["x-amzn-errortype"].to_str().unwrap().starts_with("AccessDeniedException"));
+    let r = send(
+        &mock,
+        Provider::Bedrock,
+        reqwest::Method::POST,
+        &path,
+        Some(&body),
+    )
+    .await;
+    assert!(
+        r.headers()["x-amzn-errortype"]
+            .to_str()
+            .unwrap()
+            .starts_with("AccessDeniedException")
+    );
 }
 
 #[tokio::test]
@@ -278,11 +402,25 @@ async fn rate_limits_and_outages_then_recovery() {
         assert_eq!(first, 429, "{provider}: {text}");
         let (second, _) = post(&mock, provider, false).await;
         assert_eq!(second, 200, "{provider}");
-        let mock = start(provider, Scenario::Outage { times: 1, status: 503 }).await;
+        let mock = start(
+            provider,
+            Scenario::Outage {
+                times: 1,
+                status: 503,
+            },
+        )
+        .await;
         assert_eq!(post(&mock, provider, false).await.0, 503, "{provider}");
         assert_eq!(post(&mock, provider, false).await.0, 200, "{provider}");
     }
-    let mock = start(Provider::Groq, Scenario::Outage { times: 1, status: 498 }).await;
+    let mock = start(
+        Provider::Groq,
+        Scenario::Outage {
+            times: 1,
+            status: 498,
+        },
+    )
+    .await;
     let (status, text) = post(&mock, Provider::Groq, false).await;
     assert_eq!(status, 498);
     assert!(text.contains("capacity_exceeded"));
@@ -293,16 +431,38 @@ async fn key_info_probes_tell_more_than_valid() {
     let get = reqwest::Method::GET;
     // OpenRouter: the key's limit and what is left of it.
     let mock = start(Provider::OpenRouter, Scenario::SpendLimit).await;
-    let r = send(&mock, Provider::OpenRouter, get.clone(), "/api/v1/key", None).await;
+    let r = send(
+        &mock,
+        Provider::OpenRouter,
+        get.clone(),
+        "/api/v1/key",
+        None,
+    )
+    .await;
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["data"]["limit"], 10);
     assert_eq!(v["data"]["limit_remaining"], 0);
-    assert!(!v["data"]["label"].as_str().unwrap().contains(&key(Provider::OpenRouter)));
+    assert!(
+        !v["data"]["label"]
+            .as_str()
+            .unwrap()
+            .contains(&key(Provider::OpenRouter))
+    );
     assert_eq!(mock.count(Endpoint::KeyInfo).await, 1);
     // DeepSeek: the balance, as decimal strings.
-    for (scenario, available, total) in [(Scenario::Valid, true, "110.00"), (Scenario::NoCredits, false, "0.00")] {
+    for (scenario, available, total) in [
+        (Scenario::Valid, true, "110.00"),
+        (Scenario::NoCredits, false, "0.00"),
+    ] {
         let mock = start(Provider::DeepSeek, scenario).await;
-        let r = send(&mock, Provider::DeepSeek, get.clone(), "/user/balance", None).await;
+        let r = send(
+            &mock,
+            Provider::DeepSeek,
+            get.clone(),
+            "/user/balance",
+            None,
+        )
+        .await;
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["is_available"], available);
         assert_eq!(v["balance_infos"][0]["total_balance"], total);
@@ -317,7 +477,14 @@ async fn key_info_probes_tell_more_than_valid() {
     // Cohere: `{"valid": bool}`.
     for (scenario, valid) in [(Scenario::Valid, true), (Scenario::InvalidKey, false)] {
         let mock = start(Provider::Cohere, scenario).await;
-        let r = send(&mock, Provider::Cohere, reqwest::Method::POST, "/v1/check-api-key", None).await;
+        let r = send(
+            &mock,
+            Provider::Cohere,
+            reqwest::Method::POST,
+            "/v1/check-api-key",
+            None,
+        )
+        .await;
         assert_eq!(r.status(), 200);
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["valid"], valid);
@@ -335,8 +502,19 @@ async fn without_a_key_or_off_route_the_provider_says_so() {
             .send()
             .await
             .unwrap();
-        assert!(matches!(r.status().as_u16(), 401 | 403 | 400), "{provider}: {}", r.status());
-        let r = send(&mock, provider, reqwest::Method::POST, "/no/such/route", Some(&body)).await;
+        assert!(
+            matches!(r.status().as_u16(), 401 | 403 | 400),
+            "{provider}: {}",
+            r.status()
+        );
+        let r = send(
+            &mock,
+            provider,
+            reqwest::Method::POST,
+            "/no/such/route",
+            Some(&body),
+        )
+        .await;
         assert_eq!(r.status(), 404, "{provider}");
         let recorded = mock.requests().await;
         assert_eq!(recorded.len(), 2);

@@ -62,14 +62,13 @@ pub(crate) fn run(args: Args) -> ExitCode {
 /// A provider by any of its spellings (`google`, `gemini`, ...).
 pub(crate) fn parse_provider(name: &str) -> Result<Provider, CliError> {
     name.parse::<Provider>().map_err(|_| {
-        CliError::new("unknown_provider", format!("no provider is named {name:?}"))
-            .hint(format!(
-                "providers: {}",
-                byok::keys::spec::all()
-                    .map(|s| s.code)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
+        CliError::new("unknown_provider", format!("no provider is named {name:?}")).hint(format!(
+            "providers: {}",
+            byok::keys::spec::all()
+                .map(|s| s.code)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
     })
 }
 
