@@ -55,16 +55,44 @@ pub enum Api {
     AnthropicMessages,
     /// Gemini `generateContent` (streamed: `streamGenerateContent?alt=sse`).
     GeminiGenerate,
+    /// Amazon Bedrock Converse (`POST /model/{id}/converse`; streamed:
+    /// `converse-stream`, AWS's binary event stream).
+    BedrockConverse,
+    /// Cohere v2 chat (`POST /v2/chat`).
+    CohereChat,
 }
 
 impl Api {
-    /// The provider that serves it.
+    /// The provider whose API it is (a call made with [`Call::chat`] or
+    /// [`Call::responses`] may send it to another provider that speaks it).
     pub fn provider(self) -> Provider {
         match self {
             Api::OpenAiChat | Api::OpenAiResponses => Provider::OpenAi,
             Api::AnthropicMessages => Provider::Anthropic,
             Api::GeminiGenerate => Provider::Google,
+            Api::BedrockConverse => Provider::Bedrock,
+            Api::CohereChat => Provider::Cohere,
         }
+    }
+
+    /// Whether `provider` serves this API: OpenAI chat completions at every
+    /// provider with an OpenAI-compatible chat route (its spec's `chat_path`),
+    /// the Responses API at OpenAI and Perplexity, the native APIs at their own.
+    pub fn served_by(self, provider: Provider) -> bool {
+        let spec = provider.spec();
+        match self {
+            Api::OpenAiChat => spec.chat_path.is_some(),
+            Api::OpenAiResponses => {
+                provider == Provider::OpenAi
+                    || spec.wire == crate::keys::spec::Wire::OpenAiResponses
+            }
+            other => other.provider() == provider,
+        }
+    }
+
+    /// Whether the model goes in the path, not the body (Gemini, Bedrock).
+    pub(crate) fn model_in_path(self) -> bool {
+        matches!(self, Api::GeminiGenerate | Api::BedrockConverse)
     }
 }
 
@@ -93,6 +121,7 @@ impl Default for FallbackPolicy {
 #[must_use]
 pub struct Call {
     pub(crate) api: Api,
+    pub(crate) provider: Provider,
     pub(crate) body: Value,
     pub(crate) model: Option<String>,
     pub(crate) stream: bool,
@@ -106,6 +135,7 @@ impl Call {
         let stream = body.get("stream") == Some(&Value::Bool(true));
         Call {
             api,
+            provider: api.provider(),
             body,
             model: None,
             stream,
@@ -135,17 +165,50 @@ impl Call {
         Call::new(Api::GeminiGenerate, body).model(model)
     }
 
-    /// The model, when the body does not name it (Gemini puts it in the path).
+    /// OpenAI-style chat completions with `body` at `provider`: OpenAI, or any
+    /// provider with an OpenAI-compatible chat route (OpenRouter, Groq, xAI,
+    /// DeepSeek, Mistral, Together, Fireworks, Azure OpenAI — its deployment is
+    /// the model —, Cohere's Compatibility API). A provider without one is
+    /// `invalid_request` when the call is planned.
+    pub fn chat(provider: Provider, body: Value) -> Call {
+        Call {
+            provider,
+            ..Call::new(Api::OpenAiChat, body)
+        }
+    }
+
+    /// The Responses API with `body` at `provider` (OpenAI, Perplexity).
+    pub fn responses(provider: Provider, body: Value) -> Call {
+        Call {
+            provider,
+            ..Call::new(Api::OpenAiResponses, body)
+        }
+    }
+
+    /// Amazon Bedrock Converse for `model` (a model or inference-profile id)
+    /// with `body` (`messages`, `system`, `inferenceConfig`); `.stream(true)`
+    /// for `converse-stream`.
+    pub fn bedrock(model: &str, body: Value) -> Call {
+        Call::new(Api::BedrockConverse, body).model(model)
+    }
+
+    /// Cohere v2 chat (`POST /v2/chat`) with `body`.
+    pub fn cohere(body: Value) -> Call {
+        Call::new(Api::CohereChat, body)
+    }
+
+    /// The model, when the body does not name it (Gemini and Bedrock put it in the path).
     pub fn model(mut self, model: &str) -> Call {
         self.model = Some(model.to_owned());
         self
     }
 
-    /// Stream the answer (OpenAI and Anthropic: `"stream": true` in the body; a
-    /// body that did not mention `stream` is left without it when not streaming).
+    /// Stream the answer (`"stream": true` in the body, except Gemini and
+    /// Bedrock, which stream by path; a body that did not mention `stream` is
+    /// left without it when not streaming).
     pub fn stream(mut self, stream: bool) -> Call {
         self.stream = stream;
-        if self.api != Api::GeminiGenerate
+        if !self.api.model_in_path()
             && let Some(obj) = self.body.as_object_mut()
             && (stream || obj.contains_key("stream"))
         {

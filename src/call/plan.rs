@@ -17,6 +17,7 @@ use serde_json::Value;
 use super::{Api, Call, Called, FallbackPolicy, FellBack, KeyUsed};
 use crate::Vault;
 use crate::keys::Provider;
+use crate::keys::spec::ParamCheck;
 use crate::select::CallOutcome;
 use crate::store::{KeyId, WorkspaceId};
 use crate::vault::{Lease, VaultError};
@@ -124,6 +125,11 @@ impl Vault {
     /// # Errors
     /// `invalid_request` when the body cannot be read as `call`'s API.
     pub fn plan(&self, workspace: &WorkspaceId, call: Call) -> Result<CallPlan, VaultError> {
+        if !call.api.served_by(call.provider) {
+            return Err(VaultError::InvalidRequest {
+                reason: "the provider has no endpoint for this API (Call::chat needs a provider with an OpenAI-compatible chat route; Call::responses is OpenAI's and Perplexity's; the native APIs are their own provider's)",
+            });
+        }
         let shape = RequestShape::of(call.api.format(), &call.body);
         let model = match (&call.model, &shape.model) {
             (Some(m), _) | (None, Some(m)) => m.clone(),
@@ -138,7 +144,12 @@ impl Vault {
         let mut body = std::mem::take(&mut call.body);
         let stream = call.streams();
         let mut injected_usage = false;
-        if call.api == Api::OpenAiChat && stream {
+        let traits = call.provider.spec().stream;
+        if call.api == Api::OpenAiChat
+            && stream
+            && traits.needs_stream_options
+            && !traits.rejects_stream_options
+        {
             let asked = body
                 .pointer("/stream_options/include_usage")
                 .and_then(Value::as_bool)
@@ -156,7 +167,7 @@ impl Vault {
                 }
             }
         }
-        if call.api == Api::GeminiGenerate
+        if call.api.model_in_path()
             && let Some(obj) = body.as_object_mut()
         {
             obj.remove("model");
@@ -187,7 +198,7 @@ impl CallPlan {
 
     /// The provider the call goes to.
     pub fn provider(&self) -> Provider {
-        self.call.api.provider()
+        self.call.provider
     }
 
     /// The fallbacks taken so far.
@@ -202,7 +213,7 @@ impl CallPlan {
 
     /// The prompt tokens counted from the request (the estimate a stream falls back on).
     pub(crate) fn input_estimate(&self) -> u64 {
-        byok_guard::count_tokens(&self.model, &self.shape.prompt_text).0
+        byok_guard::count_tokens_for(self.provider(), &self.model, &self.shape.prompt_text).0
     }
 
     /// The next key's attempt: select (skipping keys this call already tried
@@ -245,7 +256,11 @@ impl CallPlan {
                     prompt: Prompt::Text(&self.shape.prompt_text),
                     max_output_tokens: self.shape.max_output_tokens,
                 };
-                match guard.reserve(&request).await.map_err(VaultError::Guard)? {
+                match guard
+                    .reserve_for(provider, &request)
+                    .await
+                    .map_err(VaultError::Guard)?
+                {
                     Admission::Reserved(r) => Some(r),
                     Admission::Denied(denied) => {
                         return Err(VaultError::BudgetDenied {
@@ -266,7 +281,15 @@ impl CallPlan {
             .trim_end_matches('/')
             .to_owned();
         let stream = self.call.streams();
-        let url = format!("{base}{}", self.call.api.path(&self.model, stream));
+        let path = self.call.api.path(provider, &self.model, stream)?;
+        if base.contains('{') {
+            // A templated origin (Azure's resource, Bedrock's region) that no
+            // configured base URL filled in.
+            return Err(VaultError::InvalidRequest {
+                reason: "this provider's endpoint depends on the key's resource or region: configure its base URL (VerifierConfig::base_url, byok call --base-url)",
+            });
+        }
+        let url = format!("{base}{path}");
         Ok(Attempt {
             lease,
             reservation,
@@ -295,13 +318,20 @@ impl CallPlan {
         self.attempts += 1;
         self.key_attempts += 1;
         if (200..300).contains(&status) {
-            let usage =
-                usage_of(&body).and_then(|v| Usage::from_provider_value(self.provider(), &v).ok());
+            let provider = self.provider();
+            let usage = usage_of(&body).and_then(|v| Usage::from_provider_value(provider, &v).ok());
+            // The exact cost, where the answer carries one (xAI, OpenRouter, Perplexity).
+            let reported = match provider.spec().reported_cost {
+                Some(_) => std::str::from_utf8(&body)
+                    .ok()
+                    .and_then(|text| byok_guard::reported_cost_from_json(provider, text)),
+                None => None,
+            };
             // A success clears a bench (the report's rule).
             self.vault
                 .record_outcome(&attempt.lease, CallOutcome::Success)
                 .await?;
-            let cost = self.settle(&attempt, usage, false).await?;
+            let cost = self.settle(&attempt, usage, reported, false).await?;
             let mut called = self.called(&attempt, status, headers.clone(), usage, cost);
             called.body = body;
             return Ok(Step::Done(called));
@@ -377,7 +407,7 @@ impl CallPlan {
             input_tokens: self.input_estimate(),
             ..Usage::default()
         };
-        match self.settle(&attempt, Some(usage), true).await {
+        match self.settle(&attempt, Some(usage), None, true).await {
             Ok(_) => error,
             Err(e) => e,
         }
@@ -386,20 +416,29 @@ impl CallPlan {
     /// Settle `attempt`'s hold with `usage` (the provider's, or an estimate):
     /// exactly once; with no usage at all the held worst case is recorded
     /// `unavailable` (the call happened: never $0).
+    /// `reported`: the exact cost the provider put in its answer
+    /// (`verified_by_provider`), settled instead of a price-table figure.
     /// `estimated`: the usage is byok's estimate (a broken stream), so the
     /// cost is labelled `estimated` whatever a provider sync would say.
     pub(crate) async fn settle(
         &self,
         attempt: &Attempt,
         usage: Option<Usage>,
+        reported: Option<Cost>,
         estimated: bool,
     ) -> Result<Option<Cost>, VaultError> {
-        let mut cost = match (self.vault.guard(), usage) {
-            (Some(guard), Some(u)) => {
-                Some(guard.cost_of(&self.model, &u).map_err(VaultError::Guard)?)
-            }
-            (None, Some(u)) => byok_guard::PriceBook::embedded().cost(&self.model, &u).ok(),
-            (_, None) => None,
+        let provider = self.provider();
+        let mut cost = match (self.vault.guard(), usage, reported) {
+            (_, _, Some(exact)) if !estimated => Some(exact),
+            (Some(guard), Some(u), _) => Some(
+                guard
+                    .cost_of_for(provider, &self.model, &u)
+                    .map_err(VaultError::Guard)?,
+            ),
+            (None, Some(u), _) => byok_guard::PriceBook::embedded()
+                .cost_for(provider, &self.model, &u)
+                .ok(),
+            (_, None, _) => None,
         };
         if estimated
             && let Some(c) = cost.as_mut()
@@ -512,20 +551,64 @@ impl Api {
             Api::OpenAiResponses => ApiFormat::OpenAiResponses,
             Api::AnthropicMessages => ApiFormat::AnthropicMessages,
             Api::GeminiGenerate => ApiFormat::GeminiGenerate,
+            Api::BedrockConverse => ApiFormat::BedrockConverse,
+            // Cohere v2 chat bodies read as OpenAI chat (`messages`, `max_tokens`).
+            Api::CohereChat => ApiFormat::OpenAiChat,
         }
     }
 
-    /// The public path of a request for `model`.
-    fn path(self, model: &str, stream: bool) -> String {
-        match self {
-            Api::OpenAiChat => "/v1/chat/completions".into(),
+    /// The public path of a request for `model` at `provider` (which serves
+    /// this API: checked by [`Vault::plan`]).
+    ///
+    /// # Errors
+    /// `invalid_request` when `model` cannot go in the path.
+    fn path(self, provider: Provider, model: &str, stream: bool) -> Result<String, VaultError> {
+        let in_path = |ok: fn(&str) -> bool| -> Result<&str, VaultError> {
+            if ok(model) {
+                Ok(model)
+            } else {
+                Err(VaultError::InvalidRequest {
+                    reason: "the model cannot go in the request path (letters, digits, '-', '_', '.', ':' only)",
+                })
+            }
+        };
+        Ok(match self {
+            Api::OpenAiChat => {
+                let spec = provider.spec();
+                let chat = spec.chat_path.unwrap_or("/v1/chat/completions");
+                if chat.contains('{') {
+                    // Azure: the deployment is the model; the API version its default.
+                    let version = spec
+                        .params
+                        .iter()
+                        .find(|p| p.name == "api_version")
+                        .and_then(|p| p.default)
+                        .unwrap_or("2024-10-21");
+                    chat.replace("{deployment}", in_path(|m| ParamCheck::DeploymentName.accepts(m))?)
+                        .replace("{api_version}", version)
+                } else {
+                    chat.to_owned()
+                }
+            }
             Api::OpenAiResponses => "/v1/responses".into(),
             Api::AnthropicMessages => "/v1/messages".into(),
             Api::GeminiGenerate if stream => {
                 format!("/v1beta/models/{model}:streamGenerateContent?alt=sse")
             }
             Api::GeminiGenerate => format!("/v1beta/models/{model}:generateContent"),
-        }
+            Api::BedrockConverse => {
+                // A model or inference-profile id (`amazon.nova-micro-v1:0`,
+                // `us.anthropic.claude-3-5-haiku-20241022-v1:0`).
+                let id = in_path(|m| {
+                    (1..=256).contains(&m.len())
+                        && m.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._:".contains(&b))
+                })?
+                .replace(':', "%3A");
+                let verb = if stream { "converse-stream" } else { "converse" };
+                format!("/model/{id}/{verb}")
+            }
+            Api::CohereChat => "/v2/chat".into(),
+        })
     }
 }
 

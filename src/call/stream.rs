@@ -84,8 +84,10 @@ impl Metering {
             .record_outcome(attempt.lease(), CallOutcome::Success)
             .await?;
         let usage: Usage = metered.usage;
+        // A stream that ended with the provider's exact cost settles with it.
+        let reported = metered.reported_cost.filter(|_| metered.reported);
         let cost = plan
-            .settle(&attempt, Some(usage), !metered.reported)
+            .settle(&attempt, Some(usage), reported, !metered.reported)
             .await?;
         let mut called = plan.called(&attempt, status, headers, Some(usage), cost);
         called.stream = Some(StreamEnd {
@@ -123,10 +125,13 @@ impl CallPlan {
             Api::OpenAiChat => StreamFormat::OpenAiChat,
             Api::OpenAiResponses => StreamFormat::OpenAiResponses,
             Api::AnthropicMessages => StreamFormat::Anthropic,
-            _ => StreamFormat::GeminiSse,
+            Api::GeminiGenerate => StreamFormat::GeminiSse,
+            Api::BedrockConverse => StreamFormat::BedrockEventStream,
+            Api::CohereChat => StreamFormat::CohereV2,
         };
-        let meter = StreamMeter::new(format, self.model(), self.input_estimate())
-            .hide_injected_usage(self.injected_usage);
+        let meter =
+            StreamMeter::for_provider(self.provider(), format, self.model(), self.input_estimate())
+                .hide_injected_usage(self.injected_usage);
         Metering {
             plan: self,
             attempt,
