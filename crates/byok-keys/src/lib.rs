@@ -43,6 +43,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+pub mod bedrock;
 mod error;
 pub mod fake;
 mod format;
@@ -61,7 +62,7 @@ pub use key::{ApiKey, Fingerprint};
 pub use normalize::{Fix, Normalized, normalize};
 pub use provider::{KeyKind, Provider, UnknownProvider};
 pub use redact::{Redactor, redact, redact_bytes};
-pub use scan::{Finding, Findings, scan, scan_bytes};
+pub use scan::{CONTEXT_WINDOW, Finding, Findings, scan, scan_bytes, scan_bytes_for, scan_for};
 pub use scrub::{SCRUB_WINDOW, SCRUBBED, scrub};
 pub use verdict::{UnknownVerdict, VerdictCode};
 

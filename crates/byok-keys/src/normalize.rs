@@ -85,19 +85,29 @@ impl Normalized {
     /// Parse the cleaned text. Error positions point into the *original* pasted
     /// text, which is what the user sees.
     pub fn parse(&self) -> Result<ApiKey, KeyError> {
+        self.parse_at(None, std::time::SystemTime::now())
+    }
+
+    /// Like [`parse`](Normalized::parse), checked against `provider`'s shapes
+    /// ([`ApiKey::parse_for`]).
+    pub fn parse_for(&self, provider: Provider) -> Result<ApiKey, KeyError> {
+        self.parse_at(Some(provider), std::time::SystemTime::now())
+    }
+
+    /// [`ApiKey::parse_at`] on the cleaned text: `provider` named or not, and
+    /// `now` the time an expiring key is judged at.
+    pub fn parse_at(
+        &self,
+        provider: Option<Provider>,
+        now: std::time::SystemTime,
+    ) -> Result<ApiKey, KeyError> {
         use secrecy::ExposeSecret;
-        let shape = check(self.cleaned.expose_secret()).map_err(|e| self.remap(e))?;
+        let shape =
+            check(self.cleaned.expose_secret(), provider, now).map_err(|e| self.remap(e))?;
         Ok(ApiKey::from_shape(
             SecretString::from(self.cleaned.expose_secret().to_owned()),
             shape,
         ))
-    }
-
-    /// Like [`parse`](Normalized::parse), and the key must belong to `provider`.
-    pub fn parse_for(&self, provider: Provider) -> Result<ApiKey, KeyError> {
-        let key = self.parse()?;
-        key.require_provider(provider)?;
-        Ok(key)
     }
 
     /// The cleaned text, still secret.
