@@ -364,9 +364,9 @@ pub enum FormatWarning {
         /// The key's length in characters.
         length: usize,
     },
-    /// The shape says whose key this probably is, not certainly: DeepSeek's `sk-`
-    /// + 32 hex digits (other services issue `sk-` keys too). Given only when the
-    /// provider was not named.
+    /// The shape says whose key this probably is, not certainly: DeepSeek's
+    /// `sk-` and 32 hex digits (other services issue `sk-` keys too). Given only
+    /// when the provider was not named.
     ProbableProvider {
         /// The provider the key probably belongs to.
         provider: Provider,
