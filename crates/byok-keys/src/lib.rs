@@ -62,6 +62,8 @@ pub use key::{ApiKey, Fingerprint};
 pub use normalize::{Fix, Normalized, normalize};
 pub use provider::{KeyKind, Provider, UnknownProvider};
 pub use redact::{Redactor, redact, redact_bytes};
+#[doc(hidden)]
+pub use scan::variants as scan_variants;
 pub use scan::{CONTEXT_WINDOW, Finding, Findings, scan, scan_bytes, scan_bytes_for, scan_for};
 pub use scrub::{SCRUB_WINDOW, SCRUBBED, scrub};
 pub use verdict::{UnknownVerdict, VerdictCode};

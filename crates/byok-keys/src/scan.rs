@@ -118,6 +118,57 @@ static PREFILTER: LazyLock<AhoCorasick> = LazyLock::new(|| {
         .expect("literal patterns always build")
 });
 
+/// The prefilter of the three original providers alone (their four anchors), for
+/// the bench's same-run baseline.
+static PREFILTER_THREE: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .match_kind(MatchKind::LeftmostFirst)
+        .build(ANCHORS)
+        .expect("literal patterns always build")
+});
+
+/// Every anchor but no context keyword, for the bench's same-run comparison.
+static PREFILTER_NO_KEYWORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    let anchors = PATTERNS
+        .literals
+        .iter()
+        .zip(&PATTERNS.roles)
+        .filter(|(_, r)| !matches!(r, Role::Keyword(_)))
+        .map(|(l, _)| l.as_str());
+    AhoCorasick::builder()
+        .match_kind(MatchKind::LeftmostFirst)
+        .build(anchors)
+        .expect("literal patterns always build")
+});
+
+/// Scanner variants measured against each other by `benches/keys.rs` in one run.
+/// Not a stable API.
+#[doc(hidden)]
+pub mod variants {
+    use super::*;
+
+    /// The scanner restricted to the three original providers' anchors (what
+    /// `scan` was before the eleven new providers): same classifier.
+    pub fn scan_three_providers(text: &str) -> Findings<'_> {
+        with_prefilter(text.as_bytes(), &PREFILTER_THREE)
+    }
+
+    /// The scanner with every provider's anchors but no context keyword.
+    pub fn scan_without_keywords(text: &str) -> Findings<'_> {
+        with_prefilter(text.as_bytes(), &PREFILTER_NO_KEYWORDS)
+    }
+
+    fn with_prefilter<'a>(text: &'a [u8], ac: &'static AhoCorasick) -> Findings<'a> {
+        Findings {
+            text,
+            pos: 0,
+            anchors: ac.find_iter(text),
+            peeked: None,
+            pending: VecDeque::new(),
+        }
+    }
+}
+
 /// Longest token worth classifying: the longest accepted shape is well under this.
 pub(crate) const MAX_TOKEN: usize = 512;
 
