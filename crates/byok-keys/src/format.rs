@@ -150,7 +150,14 @@ pub(crate) fn classify_for(b: &[u8], named: Option<Provider>) -> Result<Shape, K
                     found: c,
                 })
             }
-            _ if p.spec().key_formats.iter().all(|f| f.builtin) => Err(e),
+            // The original three keep their errors; "name the provider" makes no
+            // sense once one is named.
+            _ if p.spec().key_formats.iter().all(|f| f.builtin) => match e {
+                KeyError::AmbiguousProvider { .. } => {
+                    Err(KeyError::UnknownFormat { looks_like: None })
+                }
+                e => Err(e),
+            },
             _ => check_named(b, p),
         },
     }

@@ -48,14 +48,16 @@ impl ApiKey {
     /// Bedrock short-term key is [`KeyError::KeyExpired`] (by the system clock;
     /// [`parse_at`](ApiKey::parse_at) takes the time).
     pub fn parse(raw: &str) -> Result<ApiKey, KeyError> {
-        ApiKey::parse_at(raw, None, SystemTime::now())
+        let shape = check(raw, None, None)?;
+        Ok(ApiKey::from_shape(SecretString::from(raw), shape))
     }
 
     /// Parse a key for `provider`: checked against that provider's shapes, so
     /// errors say what is wrong for it (with positions), and a key of another
     /// provider is [`KeyError::WrongProvider`] naming the provider it belongs to.
     pub fn parse_for(provider: Provider, raw: &str) -> Result<ApiKey, KeyError> {
-        ApiKey::parse_at(raw, Some(provider), SystemTime::now())
+        let shape = check(raw, Some(provider), None)?;
+        Ok(ApiKey::from_shape(SecretString::from(raw), shape))
     }
 
     /// [`parse`](ApiKey::parse) (`provider: None`) or
@@ -66,20 +68,20 @@ impl ApiKey {
         provider: Option<Provider>,
         now: SystemTime,
     ) -> Result<ApiKey, KeyError> {
-        let shape = check(raw, provider, now)?;
+        let shape = check(raw, provider, Some(now))?;
         Ok(ApiKey::from_shape(SecretString::from(raw), shape))
     }
 
     /// Parse a key already held in a [`SecretString`], without copying it out.
     pub fn from_secret(secret: SecretString) -> Result<ApiKey, KeyError> {
-        let shape = check(secret.expose_secret(), None, SystemTime::now())?;
+        let shape = check(secret.expose_secret(), None, None)?;
         Ok(ApiKey::from_shape(secret, shape))
     }
 
     /// [`from_secret`](ApiKey::from_secret) for `provider`, like
     /// [`parse_for`](ApiKey::parse_for).
     pub fn from_secret_for(provider: Provider, secret: SecretString) -> Result<ApiKey, KeyError> {
-        let shape = check(secret.expose_secret(), Some(provider), SystemTime::now())?;
+        let shape = check(secret.expose_secret(), Some(provider), None)?;
         Ok(ApiKey::from_shape(secret, shape))
     }
 
@@ -289,14 +291,15 @@ pub(crate) fn is_invisible(c: char) -> bool {
 }
 
 /// The strict check behind [`ApiKey::parse`]: characters first (with positions), then
-/// shape (against `named`'s shapes when a provider is named), then expiry at `now`.
+/// shape (against `named`'s shapes when a provider is named), then expiry at `now`
+/// (`None`: the system clock, read only for a key that carries its expiry).
 ///
 /// Placeholder texts (`YOUR_API_KEY`, `sk-...`) can never pass the shape check, so
 /// they are looked for only on the error path: a real key pays nothing for them.
 pub(crate) fn check(
     raw: &str,
     named: Option<Provider>,
-    now: SystemTime,
+    now: Option<SystemTime>,
 ) -> Result<Shape, KeyError> {
     let bytes = raw.as_bytes();
     let result = if format::all_key_bytes_or_dot(bytes)
@@ -306,7 +309,9 @@ pub(crate) fn check(
                 .all(|&c| c.is_ascii_alphanumeric() || b"+/=-_".contains(&c)))
     {
         format::classify_for(bytes, named).and_then(|shape| match shape.expires_at {
-            Some(expired_at) if now >= expired_at => Err(KeyError::KeyExpired { expired_at }),
+            Some(expired_at) if now.unwrap_or_else(SystemTime::now) >= expired_at => {
+                Err(KeyError::KeyExpired { expired_at })
+            }
             _ => Ok(shape),
         })
     } else if raw.trim().is_empty() {

@@ -85,13 +85,13 @@ impl Normalized {
     /// Parse the cleaned text. Error positions point into the *original* pasted
     /// text, which is what the user sees.
     pub fn parse(&self) -> Result<ApiKey, KeyError> {
-        self.parse_at(None, std::time::SystemTime::now())
+        self.check(None, None)
     }
 
     /// Like [`parse`](Normalized::parse), checked against `provider`'s shapes
     /// ([`ApiKey::parse_for`]).
     pub fn parse_for(&self, provider: Provider) -> Result<ApiKey, KeyError> {
-        self.parse_at(Some(provider), std::time::SystemTime::now())
+        self.check(Some(provider), None)
     }
 
     /// [`ApiKey::parse_at`] on the cleaned text: `provider` named or not, and
@@ -100,6 +100,14 @@ impl Normalized {
         &self,
         provider: Option<Provider>,
         now: std::time::SystemTime,
+    ) -> Result<ApiKey, KeyError> {
+        self.check(provider, Some(now))
+    }
+
+    fn check(
+        &self,
+        provider: Option<Provider>,
+        now: Option<std::time::SystemTime>,
     ) -> Result<ApiKey, KeyError> {
         use secrecy::ExposeSecret;
         let shape =
@@ -264,9 +272,13 @@ fn strip_once(chars: &[char], start: &mut usize, end: &mut usize) -> Option<Fix>
         *start += blanks(n);
         return Some(Fix::StrippedBearer);
     }
-    for header in ["x-api-key:", "x-goog-api-key:", "api-key:"] {
-        if let Some(n) = prefix_ci(s, header) {
-            *start += blanks(n);
+    // The auth headers of the providers' specs (`x-api-key`, `x-goog-api-key`, `api-key`).
+    for spec in crate::spec::all() {
+        if let crate::spec::Auth::Header(name) = spec.auth
+            && let Some(n) = prefix_ci(s, name)
+            && s.get(n) == Some(&':')
+        {
+            *start += blanks(n + 1);
             return Some(Fix::StrippedHeader);
         }
     }

@@ -208,6 +208,11 @@ fn named_provider_errors_have_positions() {
             character: '-'
         }
     );
+    // An original provider named: no "name the provider" for a prefix-less string.
+    assert_eq!(
+        err_for(Some(Provider::OpenAi), &mistral),
+        KeyError::UnknownFormat { looks_like: None }
+    );
     // A prefixed provider named with no prefix given.
     assert_eq!(
         err_for(Some(Provider::Groq), &mistral),
