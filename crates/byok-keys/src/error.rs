@@ -191,7 +191,7 @@ impl KeyError {
             }
             KeyError::UnknownFormat {
                 looks_like: Some(_),
-            } => "Paste a key from a provider byok supports instead (byok-keys docs: Provider).",
+            } => "Paste a key from one of the providers byok supports instead.",
             KeyError::UnknownFormat { looks_like: None } => {
                 "Check that this is an API key of a provider byok supports; for a key without a prefix (Mistral, Cohere, Azure OpenAI), choose the provider first."
             }

@@ -1,6 +1,7 @@
 //! Providers as data: one [`ProviderSpec`] per [`Provider`], read by every byok crate.
 //!
-//! A provider is described once, here: its codes and names, key kinds, where its
+//! A provider is described once, here: its codes and names, key kinds and key
+//! shapes ([`KeyFormat`]: what the paste box, the scanner and redaction read), where its
 //! API lives and how a key authenticates, which probes the Test button may send,
 //! how its errors, rate-limit headers and usage are shaped, where it reports an
 //! exact cost, and which price-table entries are its own. `byok-verify` builds
