@@ -43,6 +43,15 @@ pub enum KeyError {
         /// The offending character (never a key character, so never part of a secret).
         character: char,
     },
+    /// A key character this provider's keys never contain at that place (an
+    /// uppercase letter in a hex key, `_` in an alphanumeric one). The character
+    /// itself is not shown: it may be part of a real key.
+    UnexpectedCharacter {
+        /// 0-based character position.
+        position: usize,
+        /// The characters the key is made of, for people (`[0-9a-f]`).
+        allowed: &'static str,
+    },
     /// The key ends too early.
     Truncated {
         /// 0-based position where the key ends (its length in characters).
@@ -110,7 +119,7 @@ pub enum KeyError {
 
 impl KeyError {
     /// Every stable code, in declaration order.
-    pub const CODES: [&'static str; 15] = [
+    pub const CODES: [&'static str; 16] = [
         "empty",
         "placeholder",
         "whitespace",
@@ -126,6 +135,7 @@ impl KeyError {
         "invented_prefix",
         "key_expired",
         "malformed_token",
+        "unexpected_character",
     ];
 
     /// Stable snake_case code for programs (`"truncated"`); never changes meaning.
@@ -146,6 +156,7 @@ impl KeyError {
             KeyError::InventedPrefix { .. } => "invented_prefix",
             KeyError::KeyExpired { .. } => "key_expired",
             KeyError::MalformedToken { .. } => "malformed_token",
+            KeyError::UnexpectedCharacter { .. } => "unexpected_character",
         }
     }
 
@@ -155,6 +166,7 @@ impl KeyError {
             KeyError::Whitespace { position, .. }
             | KeyError::InvisibleCharacter { position, .. }
             | KeyError::InvalidCharacter { position, .. }
+            | KeyError::UnexpectedCharacter { position, .. }
             | KeyError::Truncated { position, .. }
             | KeyError::TooLong { position, .. } => Some(position),
             _ => None,
@@ -179,6 +191,9 @@ impl KeyError {
             }
             KeyError::InvalidCharacter { .. } => {
                 "Copy the key again straight from the provider: keys contain only letters, digits, '-' and '_'."
+            }
+            KeyError::UnexpectedCharacter { .. } => {
+                "Copy the key again straight from the provider, and check it is for the provider you chose."
             }
             KeyError::Truncated { .. } => {
                 "Part of the key is missing: copy it again in full (use the copy button rather than selecting text)."
@@ -254,6 +269,10 @@ impl fmt::Display for KeyError {
                 f,
                 "character {character:?} (U+{:04X}) at position {position} cannot occur in an API key",
                 character as u32
+            ),
+            KeyError::UnexpectedCharacter { position, allowed } => write!(
+                f,
+                "the character at position {position} cannot occur in this key (its characters are {allowed})"
             ),
             KeyError::Truncated {
                 position,

@@ -218,6 +218,13 @@ fn check_named(b: &[u8], p: Provider) -> Result<Shape, KeyError> {
 /// reads first). No prefix among them starts another (a test checks), so order
 /// does not matter.
 fn prefixed_formats() -> impl Iterator<Item = (Provider, &'static KeyFormat)> {
+    PREFIXED.iter().copied()
+}
+
+static PREFIXED: std::sync::LazyLock<Vec<(Provider, &'static KeyFormat)>> =
+    std::sync::LazyLock::new(|| prefixed_formats_uncached().collect());
+
+fn prefixed_formats_uncached() -> impl Iterator<Item = (Provider, &'static KeyFormat)> {
     spec::all_formats().filter(|(_, f)| {
         !f.builtin
             && !f.prefix.is_empty()
@@ -247,9 +254,17 @@ pub(crate) fn generic(b: &[u8], provider: Provider, f: &KeyFormat) -> Result<Sha
                 extra: body.len() - max,
             });
         }
-        return Err(KeyError::InvalidCharacter {
-            position: pre + at,
-            character: body[at] as char,
+        let c = body[at];
+        return Err(if is_key_byte(c) || matches!(c, b'+' | b'/' | b'=') {
+            KeyError::UnexpectedCharacter {
+                position: pre + at,
+                allowed: f.charset.as_str(),
+            }
+        } else {
+            KeyError::InvalidCharacter {
+                position: pre + at,
+                character: c as char,
+            }
         });
     }
     let len = body.len();

@@ -147,6 +147,10 @@ impl Normalized {
                 position: map(position),
                 character,
             },
+            KeyError::UnexpectedCharacter { position, allowed } => KeyError::UnexpectedCharacter {
+                position: map(position),
+                allowed,
+            },
             KeyError::Truncated { position, missing } => KeyError::Truncated {
                 position: map(position),
                 missing,

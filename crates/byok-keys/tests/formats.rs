@@ -361,6 +361,7 @@ fn every_code_has_a_message_and_hint_without_key_material() {
         format!("{raw}zz"),
         raw.replace("T3BlbkFJ", "T3BlbkFK"),
         "hf_aaaaabbbbbccccc".into(),
+        format!("sk-or-v1-{}G", &"3f2a9c1e7b4d6058".repeat(4)[..63]),
         fake::key(Provider::Anthropic, KeyKind::Api, 1).replace("api03", "oat01"),
         fake::key(Provider::Mistral, KeyKind::Standard, 15),
         format!(

@@ -152,7 +152,15 @@ fn deepseek_and_openai_legacy_keys_are_never_confused() {
     assert_eq!(err_for(None, &mixed).code(), "missing_marker");
     let upper = fake::key(Provider::DeepSeek, KeyKind::Standard, 1).to_ascii_uppercase();
     let e = err_for(Some(Provider::DeepSeek), &upper.replacen("SK-", "sk-", 1));
-    assert_eq!(e.code(), "invalid_character");
+    assert_eq!(e.code(), "unexpected_character");
+    // The character is a key character: it is not shown.
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "the character at position {} cannot occur in this key (its characters are [0-9a-f])",
+            e.position().unwrap()
+        )
+    );
 }
 
 #[test]
@@ -203,9 +211,9 @@ fn named_provider_errors_have_positions() {
     assert!(e.to_string().contains("3 characters too early"), "{e}");
     assert_eq!(
         err_for(Some(Provider::Cohere), &format!("{}-x", &mistral[..30])),
-        KeyError::InvalidCharacter {
+        KeyError::UnexpectedCharacter {
             position: 30,
-            character: '-'
+            allowed: "[A-Za-z0-9]"
         }
     );
     // An original provider named: no "name the provider" for a prefix-less string.
@@ -220,6 +228,39 @@ fn named_provider_errors_have_positions() {
             provider: Provider::Groq,
             marker: "gsk_"
         }
+    );
+}
+
+#[test]
+fn pasted_text_positions_point_into_what_was_pasted() {
+    let legacy = fake::key(Provider::AzureOpenAi, KeyKind::Legacy, 16);
+    let upper = format!("{}G{}", &legacy[..10], &legacy[11..]);
+    let n = byok_keys::normalize(&format!("  api-key: \"{upper}\"\n"));
+    assert_eq!(
+        n.parse_for(Provider::AzureOpenAi).unwrap_err(),
+        KeyError::UnexpectedCharacter {
+            position: 22,
+            allowed: "[0-9a-f]"
+        }
+    );
+    // The auth header of the spec was stripped, and the key is accepted when whole.
+    let n = byok_keys::normalize(&format!("api-key: {legacy}"));
+    assert_eq!(n.fixes(), [byok_keys::Fix::StrippedHeader]);
+    assert_eq!(
+        n.parse_for(Provider::AzureOpenAi).unwrap().kind(),
+        KeyKind::Legacy
+    );
+    assert_eq!(n.parse().unwrap_err().code(), "ambiguous_provider");
+    let short = fake::key(Provider::Bedrock, KeyKind::ShortTerm, 16);
+    let n = byok_keys::normalize(&format!("export AWS_BEARER_TOKEN_BEDROCK='{short}'"));
+    let k = n.parse_at(None, fake::short_term_issued()).unwrap();
+    assert_eq!(k.kind(), KeyKind::ShortTerm);
+    let late = fake::short_term_issued() + bedrock::MAX_EXPIRES;
+    assert_eq!(
+        n.parse_at(Some(Provider::Bedrock), late)
+            .unwrap_err()
+            .code(),
+        "key_expired"
     );
 }
 
@@ -315,9 +356,9 @@ fn azure_current_keys_need_their_markers() {
     let upper = format!("{}G{}", &legacy[..10], &legacy[11..]);
     assert_eq!(
         err_for(Some(Provider::AzureOpenAi), &upper),
-        KeyError::InvalidCharacter {
+        KeyError::UnexpectedCharacter {
             position: 10,
-            character: 'G'
+            allowed: "[0-9a-f]"
         }
     );
 }
