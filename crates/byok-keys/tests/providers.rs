@@ -757,3 +757,50 @@ proptest! {
         prop_assert!(!redact(&text).contains(&raw[16..]));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Context keys (and prefixed ones) across Redactor windows: streamed output is
+    /// byte for byte the whole-text output, and no key survives.
+    #[test]
+    fn streamed_redaction_of_context_keys_equals_whole_text(
+        pieces in proptest::collection::vec((0usize..22, any::<u64>(), 0usize..3000, 0usize..4), 1..16),
+        cuts in proptest::collection::vec(1usize..6000, 1..20),
+    ) {
+        let mut text = String::new();
+        let mut keys = Vec::new();
+        for (which, seed, pad, style) in pieces {
+            let (p, _, key) = fake::every(seed).swap_remove(which);
+            text.push_str(&"lorem ipsum, ".repeat(pad / 13));
+            let kw = p.spec().context_keywords.first().copied().unwrap_or("key");
+            match style {
+                0 => text.push_str(&format!("{}_API_KEY={key}\n", kw.to_ascii_uppercase())),
+                1 => text.push_str(&format!("{{\"provider\":\"{kw}\",\"key\":\"{key}\"}}\n")),
+                2 => text.push_str(&format!("{kw}:\n  note: {}\n  key: {key}\n", "x".repeat(pad % 150))),
+                _ => text.push_str(&format!("{kw} {key} ")),
+            }
+            keys.push(key);
+        }
+        let whole = redact_bytes(text.as_bytes()).into_owned();
+        let mut r = Redactor::with_window(4096);
+        let mut out = Vec::new();
+        let (mut at, mut i) = (0, 0);
+        while at < text.len() {
+            let n = cuts[i % cuts.len()].min(text.len() - at);
+            r.push(&text.as_bytes()[at..at + n], &mut out);
+            at += n;
+            i += 1;
+        }
+        r.finish(&mut out);
+        prop_assert!(out == whole, "streamed output differs");
+        let red = String::from_utf8(whole).unwrap();
+        for k in &keys {
+            prop_assert!(!red.contains(k.as_str()), "a key survived");
+        }
+        prop_assert_eq!(scan(&red).count(), 0);
+        // Everything planted is found, in order.
+        let found: Vec<String> = scan(&text).map(|f| text[f.span].to_owned()).collect();
+        prop_assert_eq!(found, keys);
+    }
+}
