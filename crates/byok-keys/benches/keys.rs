@@ -3,6 +3,9 @@
 //! gitleaks-style regex baseline run with the `regex` crate on the same text.
 //!
 //! `cargo bench -p byok-keys --bench keys` (results and targets in docs/PERFORMANCE.md).
+//!
+//! `fake::all` now holds every shape recognised alone (seventeen, the eleven new
+//! providers' included), so case (b) plants those too; case (a) is unchanged.
 
 use std::hint::black_box;
 
@@ -132,6 +135,33 @@ fn paired(c: &mut Criterion) {
             gib / a,
             gib / b,
             b / a
+        );
+    }
+    // Fourteen providers against the three-provider scanner (the same classifier
+    // with only the original four anchors), and without the context keywords,
+    // alternating on the same text.
+    for (name, every) in [("no_keys", None), ("key_every_4k", Some(4096))] {
+        let text = corpus(every);
+        let gib = text.len() as f64 / (1u64 << 30) as f64;
+        let (mut all, mut three, mut no_kw) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..21 {
+            let t = std::time::Instant::now();
+            black_box(byok_keys::scan(black_box(&text)).count());
+            all.push(t.elapsed().as_secs_f64());
+            let t = std::time::Instant::now();
+            black_box(byok_keys::scan_variants::scan_three_providers(black_box(&text)).count());
+            three.push(t.elapsed().as_secs_f64());
+            let t = std::time::Instant::now();
+            black_box(byok_keys::scan_variants::scan_without_keywords(black_box(&text)).count());
+            no_kw.push(t.elapsed().as_secs_f64());
+        }
+        let (a, t, k) = (median(all), median(three), median(no_kw));
+        println!(
+            "scan_providers/{name}: 14 providers {:.2} GiB/s, 3 providers {:.2} GiB/s ({:.2}x slower), 14 without context keywords {:.2} GiB/s (medians of 21 alternating runs on 64 MiB)",
+            gib / a,
+            gib / t,
+            a / t,
+            gib / k
         );
     }
     let _ = c;

@@ -43,6 +43,15 @@ pub enum KeyError {
         /// The offending character (never a key character, so never part of a secret).
         character: char,
     },
+    /// A key character this provider's keys never contain at that place (an
+    /// uppercase letter in a hex key, `_` in an alphanumeric one). The character
+    /// itself is not shown: it may be part of a real key.
+    UnexpectedCharacter {
+        /// 0-based character position.
+        position: usize,
+        /// The characters the key is made of, for people (`[0-9a-f]`).
+        allowed: &'static str,
+    },
     /// The key ends too early.
     Truncated {
         /// 0-based position where the key ends (its length in characters).
@@ -65,7 +74,7 @@ pub enum KeyError {
         /// The marker that was expected.
         marker: &'static str,
     },
-    /// Not the shape of any OpenAI, Anthropic or Google key.
+    /// Not the shape of any key byok knows.
     UnknownFormat {
         /// The service the prefix belongs to, when byok recognises it (`"OpenRouter"`).
         looks_like: Option<&'static str>,
@@ -82,11 +91,35 @@ pub enum KeyError {
         /// What it is instead, for people (`"an Anthropic OAuth access token"`).
         what: &'static str,
     },
+    /// A key without a prefix (Mistral, Cohere, Azure OpenAI): its shape alone
+    /// cannot say whose it is, so the provider must be named.
+    AmbiguousProvider {
+        /// The providers whose keys have this shape, in [`Provider::ALL`] order.
+        candidates: Vec<Provider>,
+    },
+    /// A prefix some app put before a key that has none (`mistral-`, `ms-`).
+    InventedPrefix {
+        /// The provider whose keys have no prefix.
+        provider: Provider,
+        /// The prefix found (public text, not part of the key).
+        prefix: &'static str,
+    },
+    /// A key that carries its own expiry (Amazon Bedrock short-term) and has expired.
+    KeyExpired {
+        /// When it expired.
+        expired_at: std::time::SystemTime,
+    },
+    /// A key whose body should decode (Amazon Bedrock short-term: a presigned URL)
+    /// and does not.
+    MalformedToken {
+        /// What is wrong, for people (never the token's contents).
+        reason: &'static str,
+    },
 }
 
 impl KeyError {
     /// Every stable code, in declaration order.
-    pub const CODES: [&'static str; 11] = [
+    pub const CODES: [&'static str; 16] = [
         "empty",
         "placeholder",
         "whitespace",
@@ -98,6 +131,11 @@ impl KeyError {
         "unknown_format",
         "wrong_provider",
         "not_an_api_key",
+        "ambiguous_provider",
+        "invented_prefix",
+        "key_expired",
+        "malformed_token",
+        "unexpected_character",
     ];
 
     /// Stable snake_case code for programs (`"truncated"`); never changes meaning.
@@ -114,6 +152,11 @@ impl KeyError {
             KeyError::UnknownFormat { .. } => "unknown_format",
             KeyError::WrongProvider { .. } => "wrong_provider",
             KeyError::NotAnApiKey { .. } => "not_an_api_key",
+            KeyError::AmbiguousProvider { .. } => "ambiguous_provider",
+            KeyError::InventedPrefix { .. } => "invented_prefix",
+            KeyError::KeyExpired { .. } => "key_expired",
+            KeyError::MalformedToken { .. } => "malformed_token",
+            KeyError::UnexpectedCharacter { .. } => "unexpected_character",
         }
     }
 
@@ -123,6 +166,7 @@ impl KeyError {
             KeyError::Whitespace { position, .. }
             | KeyError::InvisibleCharacter { position, .. }
             | KeyError::InvalidCharacter { position, .. }
+            | KeyError::UnexpectedCharacter { position, .. }
             | KeyError::Truncated { position, .. }
             | KeyError::TooLong { position, .. } => Some(position),
             _ => None,
@@ -148,6 +192,9 @@ impl KeyError {
             KeyError::InvalidCharacter { .. } => {
                 "Copy the key again straight from the provider: keys contain only letters, digits, '-' and '_'."
             }
+            KeyError::UnexpectedCharacter { .. } => {
+                "Copy the key again straight from the provider, and check it is for the provider you chose."
+            }
             KeyError::Truncated { .. } => {
                 "Part of the key is missing: copy it again in full (use the copy button rather than selecting text)."
             }
@@ -159,15 +206,27 @@ impl KeyError {
             }
             KeyError::UnknownFormat {
                 looks_like: Some(_),
-            } => "Paste a key from OpenAI, Anthropic or Google instead.",
+            } => "Paste a key from one of the providers byok supports instead.",
             KeyError::UnknownFormat { looks_like: None } => {
-                "Check that this is an OpenAI (sk-…), Anthropic (sk-ant-…) or Google (AIza… or AQ.…) API key."
+                "Check that this is an API key of a provider byok supports; for a key without a prefix (Mistral, Cohere, Azure OpenAI), choose the provider first."
             }
             KeyError::WrongProvider { .. } => {
                 "Paste it under the provider it belongs to, or paste a key for the provider you chose."
             }
             KeyError::NotAnApiKey { .. } => {
                 "Create an API key in the provider's console; OAuth tokens cannot be used as API keys."
+            }
+            KeyError::AmbiguousProvider { .. } => {
+                "Choose the provider this key is for: a key without a prefix cannot be recognised by its shape alone."
+            }
+            KeyError::InventedPrefix { .. } => {
+                "Paste the key exactly as the provider's console shows it, without the prefix another app added."
+            }
+            KeyError::KeyExpired { .. } => {
+                "Create a new short-term key (they last at most 12 hours), or use a long-term key."
+            }
+            KeyError::MalformedToken { .. } => {
+                "Copy the key again in full from where it was generated; it may have been cut or edited."
             }
         }
     }
@@ -211,6 +270,10 @@ impl fmt::Display for KeyError {
                 "character {character:?} (U+{:04X}) at position {position} cannot occur in an API key",
                 character as u32
             ),
+            KeyError::UnexpectedCharacter { position, allowed } => write!(
+                f,
+                "the character at position {position} cannot occur in this key (its characters are {allowed})"
+            ),
             KeyError::Truncated {
                 position,
                 missing: Some(n),
@@ -244,7 +307,43 @@ impl fmt::Display for KeyError {
                 )
             }
             KeyError::UnknownFormat { looks_like: None } => {
-                f.write_str("this is not the format of any OpenAI, Anthropic or Google API key")
+                f.write_str("this is not the format of any API key byok knows")
+            }
+            KeyError::AmbiguousProvider { ref candidates } => {
+                f.write_str("this key has no prefix, so its shape cannot tell whose it is: ")?;
+                if candidates.len() == 1 {
+                    write!(
+                        f,
+                        "name the provider (it looks like a {} key)",
+                        candidates[0].display_name()
+                    )
+                } else {
+                    f.write_str("name the provider (it could be a ")?;
+                    for (i, p) in candidates.iter().enumerate() {
+                        if i > 0 {
+                            f.write_str(if i + 1 == candidates.len() {
+                                " or "
+                            } else {
+                                ", "
+                            })?;
+                        }
+                        f.write_str(p.display_name())?;
+                    }
+                    f.write_str(" key)")
+                }
+            }
+            KeyError::InventedPrefix { provider, prefix } => write!(
+                f,
+                "{} keys have no prefix: {prefix:?} was added by another app and is not part of the key",
+                provider.display_name()
+            ),
+            KeyError::KeyExpired { expired_at } => write!(
+                f,
+                "this short-term key expired at {}",
+                crate::bedrock::rfc3339(expired_at)
+            ),
+            KeyError::MalformedToken { reason } => {
+                write!(f, "this short-term key cannot be decoded: {reason}")
             }
             KeyError::WrongProvider { expected, found } => write!(
                 f,
@@ -278,6 +377,19 @@ pub enum FormatWarning {
         /// The key's length in characters.
         length: usize,
     },
+    /// The key's length is within what its provider may issue, but no source
+    /// confirms it (Fireworks publishes no key format).
+    UnverifiedLength {
+        /// The key's length in characters.
+        length: usize,
+    },
+    /// The shape says whose key this probably is, not certainly: DeepSeek's
+    /// `sk-` and 32 hex digits (other services issue `sk-` keys too). Given only
+    /// when the provider was not named.
+    ProbableProvider {
+        /// The provider the key probably belongs to.
+        provider: Provider,
+    },
     /// An Anthropic key version other than the current one (`api03`, `admin01`).
     UnusualVersion {
         /// The version segment, e.g. `"api04"` (a public part of the prefix).
@@ -286,10 +398,13 @@ pub enum FormatWarning {
 }
 
 impl FormatWarning {
-    /// Stable snake_case code: `unusual_length` or `unusual_version`.
+    /// Stable snake_case code: `unusual_length`, `unverified_length`,
+    /// `probable_provider` or `unusual_version`.
     pub const fn code(&self) -> &'static str {
         match self {
             FormatWarning::UnusualLength { .. } => "unusual_length",
+            FormatWarning::UnverifiedLength { .. } => "unverified_length",
+            FormatWarning::ProbableProvider { .. } => "probable_provider",
             FormatWarning::UnusualVersion { .. } => "unusual_version",
         }
     }
@@ -301,6 +416,16 @@ impl fmt::Display for FormatWarning {
             FormatWarning::UnusualLength { length } => write!(
                 f,
                 "the key is {length} characters long, a length not seen before for this kind; it is accepted, but check it was copied in full"
+            ),
+            FormatWarning::UnverifiedLength { length } => write!(
+                f,
+                "the key is {length} characters long; this provider publishes no key format, so the length is unverified; it is accepted"
+            ),
+            FormatWarning::ProbableProvider { provider } => write!(
+                f,
+                "this is probably a{} {} key, by its shape; other services issue keys of this shape too, so choose the provider to be sure",
+                article(*provider),
+                provider.display_name()
             ),
             FormatWarning::UnusualVersion { version } => {
                 write!(

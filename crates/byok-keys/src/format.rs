@@ -3,6 +3,9 @@
 //! Both [`crate::ApiKey::parse`] and the scanner call [`classify`]: what the parser
 //! accepts and what the scanner reports can never drift apart.
 
+use std::time::SystemTime;
+
+use crate::spec::{self, Charset, Decode, Detect, KeyFormat};
 use crate::{FormatWarning, KeyError, KeyKind, Provider};
 
 /// base64 of "OpenAI": sits exactly in the middle of every OpenAI key body.
@@ -46,6 +49,8 @@ pub(crate) struct Shape {
     /// Length of the public prefix the mask may show (`sk-proj-`, `AIza`, …).
     pub(crate) prefix_len: usize,
     pub(crate) warning: Option<FormatWarning>,
+    /// When the key stops working, for keys that say (Bedrock short-term).
+    pub(crate) expires_at: Option<SystemTime>,
 }
 
 /// Which half-lengths (characters on each side of the OpenAI marker) have been seen.
@@ -95,14 +100,10 @@ const GOOGLE_AUTH_BODY: usize = 50;
 const GOOGLE_AUTH_RANGE: (usize, usize) = (32, 256);
 
 /// Prefixes of other services' credentials, so the error can say what the string is.
-const FOREIGN: [(&str, &str); 14] = [
-    ("sk-or-", "OpenRouter"),
+const FOREIGN: [(&str, &str); 10] = [
     ("sk-lf-", "Langfuse"),
     ("sk_live_", "Stripe"),
     ("sk_test_", "Stripe"),
-    ("gsk_", "Groq"),
-    ("xai-", "xAI"),
-    ("pplx-", "Perplexity"),
     ("hf_", "Hugging Face"),
     ("r8_", "Replicate"),
     ("csk-", "Cerebras"),
@@ -112,7 +113,252 @@ const FOREIGN: [(&str, &str); 14] = [
     ("xoxb-", "Slack"),
 ];
 
-/// Classify a candidate made only of key bytes and `.`.
+/// Classify a candidate checked against `named`'s shapes when a provider is named,
+/// else recognised by its shape alone ([`classify`]).
+///
+/// With a provider named: a key of another provider is [`KeyError::WrongProvider`]
+/// (also when it is a broken key whose prefix says whose it is); otherwise the
+/// errors are that provider's, with positions.
+pub(crate) fn classify_for(b: &[u8], named: Option<Provider>) -> Result<Shape, KeyError> {
+    let Some(p) = named else {
+        return classify(b);
+    };
+    match classify(b) {
+        Ok(shape) if shape.provider == p => Ok(Shape {
+            // Named, so no longer "probably".
+            warning: shape
+                .warning
+                .filter(|w| !matches!(w, FormatWarning::ProbableProvider { .. })),
+            ..shape
+        }),
+        Ok(shape) => Err(KeyError::WrongProvider {
+            expected: p,
+            found: shape.provider,
+        }),
+        Err(KeyError::AmbiguousProvider { candidates }) if candidates.contains(&p) => {
+            check_named(b, p)
+        }
+        Err(e @ KeyError::InventedPrefix { provider, .. }) if provider == p => Err(e),
+        Err(
+            e @ (KeyError::Empty | KeyError::Placeholder { .. } | KeyError::NotAnApiKey { .. }),
+        ) => Err(e),
+        Err(e) => match claimed(b) {
+            // `sk-` is both OpenAI's and DeepSeek's.
+            Some(c) if c != p && !(c == Provider::OpenAi && p == Provider::DeepSeek) => {
+                Err(KeyError::WrongProvider {
+                    expected: p,
+                    found: c,
+                })
+            }
+            // The original three keep their errors; "name the provider" makes no
+            // sense once one is named.
+            _ if p.spec().key_formats.iter().all(|f| f.builtin) => match e {
+                KeyError::AmbiguousProvider { .. } => {
+                    Err(KeyError::UnknownFormat { looks_like: None })
+                }
+                e => Err(e),
+            },
+            _ => check_named(b, p),
+        },
+    }
+}
+
+/// The provider whose prefix `b` starts with (the longest such prefix), if any.
+fn claimed(b: &[u8]) -> Option<Provider> {
+    if b.starts_with(b"sk-or-") {
+        return Some(Provider::OpenRouter);
+    }
+    spec::all_formats()
+        .filter(|(_, f)| !f.prefix.is_empty() && b.starts_with(f.prefix.as_bytes()))
+        .max_by_key(|(p, f)| (f.prefix.len(), core::cmp::Reverse(*p)))
+        .map(|(p, _)| p)
+}
+
+/// `b` checked against the generic shapes of `p` (not a builtin provider): the
+/// one whose prefix it has, else the prefix-less one nearest in length.
+fn check_named(b: &[u8], p: Provider) -> Result<Shape, KeyError> {
+    let formats = p.spec().key_formats;
+    let by_prefix = formats
+        .iter()
+        .filter(|f| !f.builtin && !f.prefix.is_empty() && b.starts_with(f.prefix.as_bytes()))
+        .max_by_key(|f| f.prefix.len());
+    if let Some(f) = by_prefix {
+        return generic(b, p, f);
+    }
+    let distance = |f: &&KeyFormat| {
+        let (lo, hi) = f.body_len;
+        lo.saturating_sub(b.len()).max(b.len().saturating_sub(hi))
+    };
+    match formats
+        .iter()
+        .filter(|f| !f.builtin && f.prefix.is_empty())
+        .min_by_key(distance)
+    {
+        Some(f) => {
+            if let Some(ip) = f
+                .invented_prefixes
+                .iter()
+                .find(|ip| b.starts_with(ip.as_bytes()))
+            {
+                return Err(KeyError::InventedPrefix {
+                    provider: p,
+                    prefix: ip,
+                });
+            }
+            generic(b, p, f)
+        }
+        None => Err(KeyError::MissingMarker {
+            provider: p,
+            marker: formats.first().map_or("", |f| f.prefix),
+        }),
+    }
+}
+
+/// The generic shapes with a prefix of their own (not `sk-`, which the OpenAI code
+/// reads first). No prefix among them starts another (a test checks), so order
+/// does not matter.
+fn prefixed_formats() -> impl Iterator<Item = (Provider, &'static KeyFormat)> {
+    PREFIXED.iter().copied()
+}
+
+static PREFIXED: std::sync::LazyLock<Vec<(Provider, &'static KeyFormat)>> =
+    std::sync::LazyLock::new(|| prefixed_formats_uncached().collect());
+
+fn prefixed_formats_uncached() -> impl Iterator<Item = (Provider, &'static KeyFormat)> {
+    spec::all_formats().filter(|(_, f)| {
+        !f.builtin
+            && !f.prefix.is_empty()
+            && f.detect == Detect::Prefix
+            && !f.prefix.starts_with("sk-")
+    })
+}
+
+/// Check `b` against one generic shape of `provider`; `b` starts with its prefix.
+pub(crate) fn generic(b: &[u8], provider: Provider, f: &KeyFormat) -> Result<Shape, KeyError> {
+    let pre = f.prefix.len();
+    let body = &b[pre..];
+    let (min, max) = f.body_len;
+    // Characters first: one outside the charset after a whole body is extra text.
+    let padding = if f.charset == Charset::Base64 {
+        body.iter().rev().take_while(|&&c| c == b'=').count().min(2)
+    } else {
+        0
+    };
+    let bad = body[..body.len() - padding]
+        .iter()
+        .position(|&c| !f.charset.allows(c) || c == b'=');
+    if let Some(at) = bad {
+        if at >= max {
+            return Err(KeyError::TooLong {
+                position: pre + max,
+                extra: body.len() - max,
+            });
+        }
+        let c = body[at];
+        return Err(if is_key_byte(c) || matches!(c, b'+' | b'/' | b'=') {
+            KeyError::UnexpectedCharacter {
+                position: pre + at,
+                allowed: f.charset.as_str(),
+            }
+        } else {
+            KeyError::InvalidCharacter {
+                position: pre + at,
+                character: c as char,
+            }
+        });
+    }
+    let len = body.len();
+    if len < min {
+        return Err(KeyError::Truncated {
+            position: b.len(),
+            missing: Some(f.usual_len.0.max(min) - len),
+        });
+    }
+    if len > max {
+        return Err(KeyError::TooLong {
+            position: pre + max,
+            extra: len - max,
+        });
+    }
+    for &(at, marker) in f.markers {
+        if b.get(at..at + marker.len()) != Some(marker.as_bytes()) {
+            return Err(KeyError::MissingMarker { provider, marker });
+        }
+    }
+    let mut expires_at = None;
+    match f.decode {
+        Some(Decode::BedrockLongTerm) => {
+            let decoded = crate::bedrock::base64_decode(body).map(zeroize::Zeroizing::new);
+            if !decoded.is_some_and(|d| d.starts_with(crate::bedrock::LONG_TERM_DECODED_PREFIX)) {
+                return Err(KeyError::MissingMarker {
+                    provider,
+                    marker: "BedrockAPIKey-",
+                });
+            }
+        }
+        Some(Decode::BedrockShortTerm) => {
+            let text = core::str::from_utf8(b).map_err(|_| KeyError::MalformedToken {
+                reason: "it is not text",
+            })?;
+            expires_at = Some(crate::bedrock::decode_short_term(text)?.expires_at());
+        }
+        None if f.charset == Charset::LowerHex => placeholder_hex(body)?,
+        None => placeholder_body(body)?,
+    }
+    let (lo, hi) = f.usual_len;
+    let warning = if (lo..=hi).contains(&len) {
+        None
+    } else if f.length_verified {
+        Some(FormatWarning::UnusualLength { length: b.len() })
+    } else {
+        Some(FormatWarning::UnverifiedLength { length: b.len() })
+    };
+    Ok(Shape {
+        provider,
+        kind: f.kind,
+        prefix_len: pre,
+        warning,
+        expires_at,
+    })
+}
+
+/// The placeholder check for hex bodies: only 16 characters, so runs, sequences and
+/// variety are judged against that alphabet (thresholds a random body of 32 trips
+/// with probability below 1e-8), plus a short period (`deadbeefdeadbeef…`).
+fn placeholder_hex(body: &[u8]) -> Result<(), KeyError> {
+    let mut seen = [false; 256];
+    for &c in body {
+        seen[c as usize] = true;
+    }
+    let distinct = seen.iter().filter(|&&s| s).count();
+    let longest = |step: &dyn Fn(u8, u8) -> bool| {
+        let (mut best, mut cur) = (1, 1);
+        for w in body.windows(2) {
+            cur = if step(w[0], w[1]) { cur + 1 } else { 1 };
+            best = best.max(cur);
+        }
+        best
+    };
+    let run = longest(&|a, b| a == b);
+    let seq = longest(&|a, b| b.wrapping_sub(a) == 1 || a.wrapping_sub(b) == 1);
+    let periodic =
+        (1..=16.min(body.len() / 2)).any(|p| body.iter().zip(&body[p..]).all(|(a, b)| a == b));
+    let reason = if body.len() >= 4 && distinct == 1 {
+        "one character repeated"
+    } else if run >= 9 {
+        "a long run of one character"
+    } else if seq >= 12 {
+        "a sequence like 0123456789ab"
+    } else if body.len() >= 16 && (distinct < 6 || periodic) {
+        "too few different characters to be random"
+    } else {
+        return Ok(());
+    };
+    Err(KeyError::Placeholder { reason })
+}
+
+/// Classify a candidate made only of key bytes and `.` (and, after a Bedrock
+/// prefix, base64's `+/=`), recognising the provider by the shape alone.
 ///
 /// The caller has already rejected whitespace, invisible and other invalid
 /// characters (with their positions); here only shape matters.
@@ -151,9 +397,32 @@ pub(crate) fn classify(b: &[u8]) -> Result<Shape, KeyError> {
         if b.starts_with(b"sk-service-") {
             return openai_old_service(b);
         }
+        if b.starts_with(b"sk-or-") {
+            let f = &Provider::OpenRouter.spec().key_formats[0];
+            if !b.starts_with(f.prefix.as_bytes()) {
+                return Err(KeyError::MissingMarker {
+                    provider: Provider::OpenRouter,
+                    marker: f.prefix,
+                });
+            }
+            return generic(b, Provider::OpenRouter, f);
+        }
         if let Some(looks_like) = foreign(b) {
             return Err(KeyError::UnknownFormat {
                 looks_like: Some(looks_like),
+            });
+        }
+        // DeepSeek: `sk-` + 32 lowercase hex. An OpenAI legacy key always carries
+        // the marker, which has capitals, so the two can never be confused: a body
+        // with the marker is OpenAI's, an all-lowercase-hex one is DeepSeek's.
+        let body = &b[3..];
+        let deepseek = &Provider::DeepSeek.spec().key_formats[0];
+        if (24..=40).contains(&body.len()) && body.iter().all(|&c| Charset::LowerHex.allows(c)) {
+            return generic(b, Provider::DeepSeek, deepseek).map(|shape| Shape {
+                warning: shape.warning.or(Some(FormatWarning::ProbableProvider {
+                    provider: Provider::DeepSeek,
+                })),
+                ..shape
             });
         }
         return openai_marker_body(b, 3, KeyKind::Legacy, LEGACY_KNOWN);
@@ -164,9 +433,49 @@ pub(crate) fn classify(b: &[u8]) -> Result<Shape, KeyError> {
     if b.starts_with(b"AQ.") {
         return google_auth(b);
     }
+    if let Some((p, f)) = prefixed_formats().find(|(_, f)| b.starts_with(f.prefix.as_bytes())) {
+        return generic(b, p, f);
+    }
+    for (p, f) in spec::all_formats() {
+        if let Some(ip) = f
+            .invented_prefixes
+            .iter()
+            .find(|ip| b.starts_with(ip.as_bytes()))
+        {
+            return Err(KeyError::InventedPrefix {
+                provider: p,
+                prefix: ip,
+            });
+        }
+    }
+    let mut candidates: Vec<Provider> = spec::all_formats()
+        .filter(|(_, f)| f.detect == Detect::Context && context_shape(b, f))
+        .map(|(p, _)| p)
+        .collect();
+    candidates.dedup();
+    if !candidates.is_empty() {
+        return Err(KeyError::AmbiguousProvider { candidates });
+    }
     Err(KeyError::UnknownFormat {
         looks_like: foreign(b),
     })
+}
+
+/// Whether `b` starts with the prefix of a shape whose body is standard base64
+/// (Bedrock): its `+`, `/` and `=` are then key characters.
+pub(crate) fn base64_prefixed(b: &[u8]) -> bool {
+    spec::all_formats()
+        .any(|(_, f)| f.charset == Charset::Base64 && b.starts_with(f.prefix.as_bytes()))
+}
+
+/// Whether `b` has the exact shape of a prefix-less format (length, charset, markers).
+pub(crate) fn context_shape(b: &[u8], f: &KeyFormat) -> bool {
+    let (lo, hi) = f.body_len;
+    (lo..=hi).contains(&b.len())
+        && b.iter().all(|&c| f.charset.allows(c) && c != b'=')
+        && f.markers
+            .iter()
+            .all(|&(at, m)| b.get(at..at + m.len()) == Some(m.as_bytes()))
 }
 
 fn foreign(b: &[u8]) -> Option<&'static str> {
@@ -187,6 +496,7 @@ fn accept(
         kind,
         prefix_len,
         warning,
+        expires_at: None,
     })
 }
 

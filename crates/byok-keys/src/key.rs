@@ -1,6 +1,7 @@
 //! [`ApiKey`]: a parsed key that can only be shown masked.
 
 use core::fmt;
+use std::time::SystemTime;
 
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -32,27 +33,55 @@ pub struct ApiKey {
     kind: KeyKind,
     prefix_len: usize,
     warnings: Vec<FormatWarning>,
+    expires_at: Option<SystemTime>,
 }
 
 impl ApiKey {
     /// Parse a clean key. Strict: surrounding whitespace, quotes or a `Bearer `
     /// prefix are errors here; run [`normalize`](crate::normalize) first on pasted text.
+    ///
+    /// The provider is recognised by the key's shape. A key without a prefix
+    /// (Mistral, Cohere, Azure OpenAI) cannot be: that is
+    /// [`KeyError::AmbiguousProvider`], listing the candidates; use
+    /// [`parse_for`](ApiKey::parse_for). DeepSeek's `sk-` + 32 hex digits is
+    /// accepted as DeepSeek with a [`FormatWarning::ProbableProvider`]. An expired
+    /// Bedrock short-term key is [`KeyError::KeyExpired`] (by the system clock;
+    /// [`parse_at`](ApiKey::parse_at) takes the time).
     pub fn parse(raw: &str) -> Result<ApiKey, KeyError> {
-        let shape = check(raw)?;
+        let shape = check(raw, None, None)?;
         Ok(ApiKey::from_shape(SecretString::from(raw), shape))
     }
 
-    /// Like [`parse`](ApiKey::parse), and the key must belong to `provider`
-    /// ([`KeyError::WrongProvider`] names the provider it belongs to otherwise).
+    /// Parse a key for `provider`: checked against that provider's shapes, so
+    /// errors say what is wrong for it (with positions), and a key of another
+    /// provider is [`KeyError::WrongProvider`] naming the provider it belongs to.
     pub fn parse_for(provider: Provider, raw: &str) -> Result<ApiKey, KeyError> {
-        let key = ApiKey::parse(raw)?;
-        key.require_provider(provider)?;
-        Ok(key)
+        let shape = check(raw, Some(provider), None)?;
+        Ok(ApiKey::from_shape(SecretString::from(raw), shape))
+    }
+
+    /// [`parse`](ApiKey::parse) (`provider: None`) or
+    /// [`parse_for`](ApiKey::parse_for), with `now` as the time a key that
+    /// carries its expiry is judged at.
+    pub fn parse_at(
+        raw: &str,
+        provider: Option<Provider>,
+        now: SystemTime,
+    ) -> Result<ApiKey, KeyError> {
+        let shape = check(raw, provider, Some(now))?;
+        Ok(ApiKey::from_shape(SecretString::from(raw), shape))
     }
 
     /// Parse a key already held in a [`SecretString`], without copying it out.
     pub fn from_secret(secret: SecretString) -> Result<ApiKey, KeyError> {
-        let shape = check(secret.expose_secret())?;
+        let shape = check(secret.expose_secret(), None, None)?;
+        Ok(ApiKey::from_shape(secret, shape))
+    }
+
+    /// [`from_secret`](ApiKey::from_secret) for `provider`, like
+    /// [`parse_for`](ApiKey::parse_for).
+    pub fn from_secret_for(provider: Provider, secret: SecretString) -> Result<ApiKey, KeyError> {
+        let shape = check(secret.expose_secret(), Some(provider), None)?;
         Ok(ApiKey::from_shape(secret, shape))
     }
 
@@ -63,7 +92,14 @@ impl ApiKey {
             kind: shape.kind,
             prefix_len: shape.prefix_len,
             warnings: shape.warning.into_iter().collect(),
+            expires_at: shape.expires_at,
         }
+    }
+
+    /// When the key stops working, for keys that carry their expiry (Bedrock
+    /// short-term keys, [`crate::bedrock`]); `None` for every other key.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.expires_at
     }
 
     /// `Err(WrongProvider)` unless this key belongs to `provider`.
@@ -150,6 +186,7 @@ impl Clone for ApiKey {
             kind: self.kind,
             prefix_len: self.prefix_len,
             warnings: self.warnings.clone(),
+            expires_at: self.expires_at,
         }
     }
 }
@@ -253,14 +290,30 @@ pub(crate) fn is_invisible(c: char) -> bool {
     )
 }
 
-/// The strict check behind [`ApiKey::parse`]: characters first (with positions), then shape.
+/// The strict check behind [`ApiKey::parse`]: characters first (with positions), then
+/// shape (against `named`'s shapes when a provider is named), then expiry at `now`
+/// (`None`: the system clock, read only for a key that carries its expiry).
 ///
 /// Placeholder texts (`YOUR_API_KEY`, `sk-...`) can never pass the shape check, so
 /// they are looked for only on the error path: a real key pays nothing for them.
-pub(crate) fn check(raw: &str) -> Result<Shape, KeyError> {
+pub(crate) fn check(
+    raw: &str,
+    named: Option<Provider>,
+    now: Option<SystemTime>,
+) -> Result<Shape, KeyError> {
     let bytes = raw.as_bytes();
-    let result = if format::all_key_bytes_or_dot(bytes) {
-        format::classify(bytes)
+    let result = if format::all_key_bytes_or_dot(bytes)
+        || (format::base64_prefixed(bytes)
+            && bytes
+                .iter()
+                .all(|&c| c.is_ascii_alphanumeric() || b"+/=-_".contains(&c)))
+    {
+        format::classify_for(bytes, named).and_then(|shape| match shape.expires_at {
+            Some(expired_at) if now.unwrap_or_else(SystemTime::now) >= expired_at => {
+                Err(KeyError::KeyExpired { expired_at })
+            }
+            _ => Ok(shape),
+        })
     } else if raw.trim().is_empty() {
         Err(KeyError::Empty)
     } else {

@@ -85,19 +85,37 @@ impl Normalized {
     /// Parse the cleaned text. Error positions point into the *original* pasted
     /// text, which is what the user sees.
     pub fn parse(&self) -> Result<ApiKey, KeyError> {
+        self.check(None, None)
+    }
+
+    /// Like [`parse`](Normalized::parse), checked against `provider`'s shapes
+    /// ([`ApiKey::parse_for`]).
+    pub fn parse_for(&self, provider: Provider) -> Result<ApiKey, KeyError> {
+        self.check(Some(provider), None)
+    }
+
+    /// [`ApiKey::parse_at`] on the cleaned text: `provider` named or not, and
+    /// `now` the time an expiring key is judged at.
+    pub fn parse_at(
+        &self,
+        provider: Option<Provider>,
+        now: std::time::SystemTime,
+    ) -> Result<ApiKey, KeyError> {
+        self.check(provider, Some(now))
+    }
+
+    fn check(
+        &self,
+        provider: Option<Provider>,
+        now: Option<std::time::SystemTime>,
+    ) -> Result<ApiKey, KeyError> {
         use secrecy::ExposeSecret;
-        let shape = check(self.cleaned.expose_secret()).map_err(|e| self.remap(e))?;
+        let shape =
+            check(self.cleaned.expose_secret(), provider, now).map_err(|e| self.remap(e))?;
         Ok(ApiKey::from_shape(
             SecretString::from(self.cleaned.expose_secret().to_owned()),
             shape,
         ))
-    }
-
-    /// Like [`parse`](Normalized::parse), and the key must belong to `provider`.
-    pub fn parse_for(&self, provider: Provider) -> Result<ApiKey, KeyError> {
-        let key = self.parse()?;
-        key.require_provider(provider)?;
-        Ok(key)
     }
 
     /// The cleaned text, still secret.
@@ -128,6 +146,10 @@ impl Normalized {
             } => KeyError::InvalidCharacter {
                 position: map(position),
                 character,
+            },
+            KeyError::UnexpectedCharacter { position, allowed } => KeyError::UnexpectedCharacter {
+                position: map(position),
+                allowed,
             },
             KeyError::Truncated { position, missing } => KeyError::Truncated {
                 position: map(position),
@@ -254,9 +276,13 @@ fn strip_once(chars: &[char], start: &mut usize, end: &mut usize) -> Option<Fix>
         *start += blanks(n);
         return Some(Fix::StrippedBearer);
     }
-    for header in ["x-api-key:", "x-goog-api-key:", "api-key:"] {
-        if let Some(n) = prefix_ci(s, header) {
-            *start += blanks(n);
+    // The auth headers of the providers' specs (`x-api-key`, `x-goog-api-key`, `api-key`).
+    for spec in crate::spec::all() {
+        if let crate::spec::Auth::Header(name) = spec.auth
+            && let Some(n) = prefix_ci(s, name)
+            && s.get(n) == Some(&':')
+        {
+            *start += blanks(n + 1);
             return Some(Fix::StrippedHeader);
         }
     }

@@ -22,7 +22,8 @@ use zeroize::Zeroizing;
 
 use crate::format::{self, is_key_byte};
 use crate::key::{is_invisible, mask};
-use crate::scan::{ANCHORS, MAX_TOKEN, strip_context};
+use crate::scan::{CONTEXT_WINDOW, MAX_TOKEN, PATTERNS, Role, strip_context};
+use crate::spec::{Charset, KeyFormat};
 
 /// Invisible characters (UTF-8) and escape starts that may sit inside a key, anchors
 /// included: a hit on one is checked for an anchor split by it. Only characters
@@ -54,11 +55,46 @@ const JOINERS: [&[u8]; 24] = [
     b"\\uF",
 ];
 
-static PREFILTER: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    let patterns: Vec<&[u8]> = ANCHORS
+/// The scanner's anchors (its four, then each shape's [`KeyFormat::anchor`]), as
+/// (literal, the shape it anchors for the generic ones).
+static ALL_ANCHORS: LazyLock<Vec<(&'static str, Option<&'static KeyFormat>)>> =
+    LazyLock::new(|| {
+        PATTERNS
+            .literals
+            .iter()
+            .zip(&PATTERNS.roles)
+            .filter_map(|(lit, role)| match *role {
+                Role::Builtin(_) => Some((lit.as_str(), None)),
+                Role::Prefix { format, .. } => Some((lit.as_str(), Some(format))),
+                Role::Keyword(_) => None,
+            })
+            .collect()
+    });
+
+/// The scanner's context keywords, after the anchors and [`JOINERS`] in the prefilter.
+static KEYWORDS: LazyLock<Vec<crate::Provider>> = LazyLock::new(|| {
+    PATTERNS
+        .roles
         .iter()
-        .map(|a| a.as_bytes())
+        .filter_map(|r| match *r {
+            Role::Keyword(p) => Some(p),
+            _ => None,
+        })
+        .collect()
+});
+
+static PREFILTER: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    let keywords = PATTERNS
+        .literals
+        .iter()
+        .zip(&PATTERNS.roles)
+        .filter(|(_, r)| matches!(r, Role::Keyword(_)))
+        .map(|(l, _)| l.as_bytes());
+    let patterns: Vec<&[u8]> = ALL_ANCHORS
+        .iter()
+        .map(|a| a.0.as_bytes())
         .chain(JOINERS)
+        .chain(keywords)
         .collect();
     AhoCorasick::builder()
         .match_kind(MatchKind::LeftmostFirst)
@@ -221,11 +257,15 @@ impl Redactor {
         st.emitted -= cut;
         st.scanned -= cut;
         st.memo = st.memo.and_then(|q| q.checked_sub(cut));
+        for p in &mut st.pending {
+            p.0 -= cut;
+            p.1 -= cut;
+        }
     }
 }
 
 /// Where redaction stands in the text it is given.
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone)]
 struct State {
     /// Everything before this has been written out.
     emitted: usize,
@@ -233,6 +273,11 @@ struct State {
     scanned: usize,
     /// Inside a masked run whose end has not been seen yet.
     swallowing: bool,
+    /// That run is base64 (`+`, `/` and `=` go on with it).
+    swallow_b64: bool,
+    /// Prefix-less keys found near a context keyword, in order, not yet written:
+    /// (start, end, mask).
+    pending: Vec<(usize, usize, String)>,
     /// The last OpenAI marker with no `sk-` before it: a later one in the same run
     /// need not look back past it (it would find nothing). Speed only.
     memo: Option<usize>,
@@ -291,7 +336,7 @@ fn step(t: &[u8], st: &mut State, eof: bool, sink: &mut impl Sink) {
         t.len().saturating_sub(LOOKAHEAD)
     };
     if st.swallowing {
-        match run_end(t, st.emitted, eof) {
+        match run_end(t, st.emitted, eof, st.swallow_b64) {
             Ok(end) => {
                 st.emitted = end;
                 st.swallowing = false;
@@ -314,13 +359,25 @@ fn step(t: &[u8], st: &mut State, eof: bool, sink: &mut impl Sink) {
                 break;
             }
             next_scan = next_scan.max(m.end());
+            flush_pending(t, st, m.start(), sink);
+            let id = m.pattern().as_usize();
+            let n_anchors = ALL_ANCHORS.len();
+            if id >= n_anchors + JOINERS.len() {
+                context_keys(
+                    t,
+                    m.start(),
+                    m.end(),
+                    KEYWORDS[id - n_anchors - JOINERS.len()],
+                    st,
+                );
+                continue;
+            }
             // An `AQ.` whose `AQ` ended the run masked before still starts a key.
             if m.start() < st.emitted && (m.pattern().as_usize() != AQ || m.end() <= st.emitted) {
                 continue;
             }
             let mut anchors = [None; 4];
-            let id = m.pattern().as_usize();
-            if id < ANCHORS.len() {
+            if id < n_anchors {
                 anchors[0] = Some(Anchor {
                     kind: id,
                     start: m.start(),
@@ -341,11 +398,12 @@ fn step(t: &[u8], st: &mut State, eof: bool, sink: &mut impl Sink) {
                 sink.mask(d.mask.as_bytes());
                 match d.end {
                     Some(end) => st.emitted = end,
-                    None => match run_end(t, d.body, eof) {
+                    None => match run_end(t, d.body, eof, d.b64) {
                         Ok(end) => st.emitted = end,
                         Err(wait) => {
                             st.emitted = wait;
                             st.swallowing = true;
+                            st.swallow_b64 = d.b64;
                             st.scanned = wait;
                             return;
                         }
@@ -360,16 +418,52 @@ fn step(t: &[u8], st: &mut State, eof: bool, sink: &mut impl Sink) {
     } else {
         limit.saturating_sub(KEEP)
     };
+    flush_pending(t, st, safe, sink);
     if safe > st.emitted {
         sink.raw(&t[st.emitted..safe]);
         st.emitted = safe;
     }
 }
 
+/// Write the pending context keys that start before `before`.
+fn flush_pending(t: &[u8], st: &mut State, before: usize, sink: &mut impl Sink) {
+    let n = st.pending.partition_point(|p| p.0 < before);
+    for (start, end, mask) in st.pending.drain(..n) {
+        if start >= st.emitted {
+            sink.raw(&t[st.emitted..start]);
+            sink.mask(mask.as_bytes());
+            st.emitted = end;
+        }
+    }
+}
+
+/// Queue the prefix-less keys of `provider` after its keyword at `kw..kw_end`,
+/// exactly as the scanner finds them (only plain runs of key characters: no
+/// invisible characters or escapes inside, unlike anchored keys).
+fn context_keys(t: &[u8], kw: usize, kw_end: usize, provider: crate::Provider, st: &mut State) {
+    if kw > 0 && t[kw - 1].is_ascii_lowercase() {
+        return;
+    }
+    let mut from = kw_end;
+    while let Some(f) =
+        crate::scan::context_key(t, kw_end, kw_end + CONTEXT_WINDOW, &mut from, |p| {
+            p == provider
+        })
+    {
+        let (start, end) = (f.span.start, f.span.end);
+        let at = st.pending.partition_point(|p| p.0 < start);
+        let overlaps = st.pending.get(at).is_some_and(|n| n.0 < end)
+            || (at > 0 && st.pending[at - 1].1 > start);
+        if !overlaps {
+            st.pending.insert(at, (start, end, f.masked));
+        }
+    }
+}
+
 /// An anchor in the text, possibly split by invisible characters or escapes.
 #[derive(Clone, Copy)]
 struct Anchor {
-    /// Index into [`ANCHORS`].
+    /// Index into [`ALL_ANCHORS`] (the first four are [`ANCHORS`]).
     kind: usize,
     /// Where its first character starts.
     start: usize,
@@ -389,6 +483,8 @@ struct Decision {
     end: Option<usize>,
     body: usize,
     mask: String,
+    /// The run is base64 (Bedrock): `+`, `/` and `=` go on with it.
+    b64: bool,
 }
 
 /// One step through a run of key characters, reading invisible characters and
@@ -404,10 +500,15 @@ enum Step {
 }
 
 fn next_char(t: &[u8], i: usize, eof: bool) -> Step {
+    next_char_in(t, i, eof, false)
+}
+
+/// [`next_char`], with `+`, `/` and `=` in the run when `b64`.
+fn next_char_in(t: &[u8], i: usize, eof: bool, b64: bool) -> Step {
     let Some(&b) = t.get(i) else {
         return if eof { Step::End } else { Step::More };
     };
-    if is_key_byte(b) {
+    if is_key_byte(b) || (b64 && matches!(b, b'+' | b'/' | b'=')) {
         return Step::Char(Some(b), i + 1);
     }
     let n = match b {
@@ -484,9 +585,9 @@ fn escape(e: &[u8]) -> Option<Option<u8>> {
 
 /// Where the run of key characters going on at `i` ends: `Err(at)` if that cannot be
 /// told before more input arrives (everything before `at` is in the run).
-fn run_end(t: &[u8], mut i: usize, eof: bool) -> Result<usize, usize> {
+fn run_end(t: &[u8], mut i: usize, eof: bool, b64: bool) -> Result<usize, usize> {
     loop {
-        match next_char(t, i, eof) {
+        match next_char_in(t, i, eof, b64) {
             Step::Char(_, next) => i = next,
             Step::End => return Ok(i),
             Step::More => return Err(i),
@@ -497,12 +598,13 @@ fn run_end(t: &[u8], mut i: usize, eof: bool) -> Result<usize, usize> {
 /// Anchors split by the invisible character or escape at `j`: decode a few
 /// characters on each side and look for an anchor across it.
 fn split_anchors(t: &[u8], j: usize, eof: bool, found: &mut [Option<Anchor>; 4]) {
-    // (decoded byte, start, end) of up to 7 characters before `j` and 8 from it.
+    // (decoded byte, start, end) of up to 15 characters before `j` and 16 from it
+    // (the longest anchor, `bedrock-api-key-`, is 16).
     let mut chars: Vec<(u8, usize, usize)> = Vec::with_capacity(16);
     let mut i = j;
     let lo = j.saturating_sub(64);
     let mut visible = 0;
-    while visible < 7 {
+    while visible < 15 {
         let Some((d, at)) = prev_char(t, i, lo) else {
             break;
         };
@@ -517,7 +619,7 @@ fn split_anchors(t: &[u8], j: usize, eof: bool, found: &mut [Option<Anchor>; 4])
     let mut i = j;
     let mut visible = 0;
     let mut split = false;
-    while visible < 8 && i < j + 64 {
+    while visible < 16 && i < j + 96 {
         match next_char(t, i, eof) {
             Step::Char(d, next) => {
                 if let Some(b) = d {
@@ -545,7 +647,7 @@ fn split_anchors(t: &[u8], j: usize, eof: bool, found: &mut [Option<Anchor>; 4])
     }
     let decoded: Vec<u8> = chars.iter().map(|c| c.0).collect();
     let mut n = 0;
-    for (kind, anchor) in ANCHORS.iter().enumerate() {
+    for (kind, (anchor, _)) in ALL_ANCHORS.iter().enumerate() {
         let a = anchor.as_bytes();
         // Starts before the split (or at it, an escape) and ends after it.
         for p in before.saturating_sub(a.len() - 1)..=before {
@@ -590,6 +692,28 @@ fn decide(t: &[u8], a: Anchor, eof: bool, memo: &mut Option<usize>) -> Option<De
             i
         }
         AIZA => a.start,
+        k if k > AQ => {
+            // A generic shape: the part of its prefix before the anchor (`sk`
+            // before `-or-v1-`, `pp` before `plx-`), invisible characters aside.
+            let (anchor, f) = ALL_ANCHORS[k];
+            let f = f?;
+            min_body = LOOSE_MIN_BODY.max(f.body_len.0 / 2);
+            let before = &f.prefix.as_bytes()[..f.prefix.find(anchor)?];
+            let mut i = a.start;
+            let mut want = before.iter().rev();
+            let mut next = want.next();
+            let lo = a.start.saturating_sub(64);
+            while let Some(&w) = next {
+                let (d, at) = prev_char(t, i, lo)?;
+                i = at;
+                match d {
+                    None => continue,
+                    Some(b) if b == w => next = want.next(),
+                    Some(_) => return None,
+                }
+            }
+            i
+        }
         _ => {
             // `AQ.` glued after other characters (`FAQ.getAll`, or a key after
             // junk) needs as long a body as the shortest auth key, unless what is
@@ -605,11 +729,13 @@ fn decide(t: &[u8], a: Anchor, eof: bool, memo: &mut Option<usize>) -> Option<De
         }
     };
     let hi = a.start + LOOKAHEAD - 32;
+    let format = ALL_ANCHORS.get(a.kind).and_then(|x| x.1);
+    let b64 = format.is_some_and(|f| f.charset == Charset::Base64);
     // The public prefix, decoded, and where the body starts.
     let (prefix, body) = if a.kind == AQ {
         (b"AQ.".to_vec(), a.end)
     } else {
-        read_prefix(t, start, hi, eof)?
+        read_prefix(t, start, hi, eof, format.map(|f| f.prefix.as_bytes()))?
     };
     // Enough of a body to call it a key.
     let mut i = body;
@@ -618,7 +744,7 @@ fn decide(t: &[u8], a: Anchor, eof: bool, memo: &mut Option<usize>) -> Option<De
         if i >= hi {
             return None;
         }
-        match next_char(t, i, eof) {
+        match next_char_in(t, i, eof, b64) {
             Step::Char(d, next) => {
                 seen += usize::from(d.is_some());
                 i = next;
@@ -633,7 +759,10 @@ fn decide(t: &[u8], a: Anchor, eof: bool, memo: &mut Option<usize>) -> Option<De
             .take(MAX_TOKEN + 1)
             .take_while(|&&b| is_key_byte(b))
             .count();
-    if plain - start <= MAX_TOKEN
+    // Base64 keys (Bedrock, up to 8 KiB) are always masked as their prefix and `…`:
+    // deciding one exactly could need more than the bounded lookahead.
+    if !b64
+        && plain - start <= MAX_TOKEN
         && matches!(next_char(t, plain, eof), Step::End)
         && format::all_key_bytes_or_dot(&t[start..plain])
         && let Ok(shape) = format::classify(&t[start..plain])
@@ -644,6 +773,7 @@ fn decide(t: &[u8], a: Anchor, eof: bool, memo: &mut Option<usize>) -> Option<De
             end: Some(plain),
             body,
             mask: mask(key, shape.prefix_len),
+            b64,
         });
     }
     let mut masked = String::from_utf8(prefix).unwrap_or_default();
@@ -653,6 +783,7 @@ fn decide(t: &[u8], a: Anchor, eof: bool, memo: &mut Option<usize>) -> Option<De
         end: None,
         body,
         mask: masked,
+        b64,
     })
 }
 
@@ -678,7 +809,13 @@ fn sk_before(t: &[u8], p: usize, memo: Option<usize>) -> Option<usize> {
 }
 
 /// The known prefix at `start` (decoded) and where the body after it starts.
-fn read_prefix(t: &[u8], start: usize, hi: usize, eof: bool) -> Option<(Vec<u8>, usize)> {
+fn read_prefix(
+    t: &[u8],
+    start: usize,
+    hi: usize,
+    eof: bool,
+    known: Option<&[u8]>,
+) -> Option<(Vec<u8>, usize)> {
     // Up to 24 visible characters with where each ends.
     let mut chars: Vec<(u8, usize)> = Vec::with_capacity(24);
     let mut i = start;
@@ -703,11 +840,14 @@ fn read_prefix(t: &[u8], start: usize, hi: usize, eof: bool) -> Option<(Vec<u8>,
         b"sk-ant-",
         b"AIza",
     ];
-    let mut len = PREFIXES
-        .iter()
-        .find(|p| decoded.starts_with(p))
-        .map(|p| p.len())
-        .or_else(|| decoded.starts_with(b"sk-").then_some(3))?;
+    let mut len = match known {
+        Some(known) => decoded.starts_with(known).then_some(known.len())?,
+        None => PREFIXES
+            .iter()
+            .find(|p| decoded.starts_with(p))
+            .map(|p| p.len())
+            .or_else(|| decoded.starts_with(b"sk-").then_some(3))?,
+    };
     if decoded.starts_with(b"sk-ant-") {
         // The version (`api03-`, `admin01-`) is public too.
         let word = decoded[len..]

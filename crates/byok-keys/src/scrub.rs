@@ -133,7 +133,7 @@ mod tests {
                 let kind = match p {
                     Provider::OpenAi => KeyKind::Project,
                     Provider::Anthropic => KeyKind::Api,
-                    _ => KeyKind::Standard,
+                    _ => p.spec().kinds[0],
                 };
                 fake::key(p, kind, 42)
             })

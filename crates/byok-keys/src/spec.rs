@@ -1,6 +1,7 @@
 //! Providers as data: one [`ProviderSpec`] per [`Provider`], read by every byok crate.
 //!
-//! A provider is described once, here: its codes and names, key kinds, where its
+//! A provider is described once, here: its codes and names, key kinds and key
+//! shapes ([`KeyFormat`]: what the paste box, the scanner and redaction read), where its
 //! API lives and how a key authenticates, which probes the Test button may send,
 //! how its errors, rate-limit headers and usage are shaped, where it reports an
 //! exact cost, and which price-table entries are its own. `byok-verify` builds
@@ -48,6 +49,10 @@ pub struct ProviderSpec {
     /// Words that, near a prefix-less key, say it is this provider's (`mistral`,
     /// `CO_API_KEY`, ...). Empty for providers whose keys carry a prefix.
     pub context_keywords: &'static [&'static str],
+    /// The shapes of this provider's keys, one per kind (some kinds have more than
+    /// one shape: Azure's legacy and current keys). The paste-box check, the
+    /// scanner and redaction read these ([`KeyFormat`]).
+    pub key_formats: &'static [KeyFormat],
     /// The production origin (`https://api.openai.com`), possibly a template.
     pub origin: &'static str,
     /// Parameters a key alone does not give (Azure resource, deployment and API
@@ -328,6 +333,349 @@ pub struct Console {
     pub status: &'static str,
 }
 
+/// One shape of a provider's keys: what the paste-box check, [`scan`](crate::scan)
+/// and [`redact`](crate::redact) know about it.
+///
+/// Lengths count the body, the characters after the prefix. A body length in
+/// [`body_len`](KeyFormat::body_len) but outside [`usual_len`](KeyFormat::usual_len)
+/// is accepted with a warning ([`FormatWarning::UnusualLength`](crate::FormatWarning::UnusualLength),
+/// or [`UnverifiedLength`](crate::FormatWarning::UnverifiedLength) when
+/// [`length_verified`](KeyFormat::length_verified) is false).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyFormat {
+    /// The kind of key this shape is.
+    pub kind: KeyKind,
+    /// The public prefix (`gsk_`, `sk-or-v1-`); empty for prefix-less keys.
+    pub prefix: &'static str,
+    /// Body lengths accepted, inclusive.
+    pub body_len: (usize, usize),
+    /// Body lengths seen in real keys, inclusive: no warning.
+    pub usual_len: (usize, usize),
+    /// False when no source confirms the length (Fireworks): other lengths get
+    /// an "unverified" warning rather than an "unusual" one.
+    pub length_verified: bool,
+    /// The characters of the body.
+    pub charset: Charset,
+    /// Fixed text at a character offset from the start of the key (Azure's
+    /// current keys: `JQQJ99` at 52, `ACOG` at 76).
+    pub markers: &'static [(usize, &'static str)],
+    /// How a key of this shape is recognised without the provider being named.
+    pub detect: Detect,
+    /// Prefixes apps invented for these keys, refused with a hint (Mistral `ms-`).
+    pub invented_prefixes: &'static [&'static str],
+    /// The literal the scanner looks for, a part of the prefix chosen to be rare
+    /// in ordinary text (`-or-v1-`, `plx-`); `None` for prefix-less shapes (found
+    /// by [`ProviderSpec::context_keywords`]) and for the original three providers'
+    /// shapes, which the scanner anchors itself (the OpenAI marker, `-ant-`, `AIza`, `AQ.`).
+    pub anchor: Option<&'static str>,
+    /// What the body decodes to, when it can be checked offline.
+    pub decode: Option<Decode>,
+    /// Checked by dedicated code (the OpenAI marker in the middle of the body,
+    /// Anthropic versions and the `AA` suffix, Google auth keys): the other fields
+    /// describe the shape for people and tables, the code is the authority.
+    pub builtin: bool,
+}
+
+/// The characters of a key body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Charset {
+    /// `[0-9a-f]`.
+    LowerHex,
+    /// `[A-Za-z0-9]`.
+    Alnum,
+    /// `[A-Za-z0-9_]`.
+    Word,
+    /// `[A-Za-z0-9_-]` (base64url).
+    WordDash,
+    /// Standard base64 `[A-Za-z0-9+/]`, then up to two `=`.
+    Base64,
+}
+
+impl Charset {
+    /// Whether `b` may occur in a body (for [`Charset::Base64`], `=` counts: its
+    /// place, at the end, is checked separately).
+    pub const fn allows(self, b: u8) -> bool {
+        match self {
+            Charset::LowerHex => b.is_ascii_digit() || (b >= b'a' && b <= b'f'),
+            Charset::Alnum => b.is_ascii_alphanumeric(),
+            Charset::Word => b.is_ascii_alphanumeric() || b == b'_',
+            Charset::WordDash => b.is_ascii_alphanumeric() || b == b'_' || b == b'-',
+            Charset::Base64 => b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=',
+        }
+    }
+
+    /// How people write it: `[0-9a-f]`, `[A-Za-z0-9]`, ...
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Charset::LowerHex => "[0-9a-f]",
+            Charset::Alnum => "[A-Za-z0-9]",
+            Charset::Word => "[A-Za-z0-9_]",
+            Charset::WordDash => "[A-Za-z0-9_-]",
+            Charset::Base64 => "[A-Za-z0-9+/] then ={0,2}",
+        }
+    }
+}
+
+/// How a key shape is recognised when the provider is not named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Detect {
+    /// By its prefix, anywhere.
+    Prefix,
+    /// By its shape, as the likely owner: DeepSeek's `sk-` + 32 lowercase hex (no
+    /// OpenAI marker) is "probably DeepSeek" in the paste box. The prefix is too
+    /// common in ordinary text to anchor a scan on, so the scanner needs a context
+    /// keyword, as for [`Detect::Context`].
+    Probable,
+    /// Not by its shape: the paste box asks for the provider, the scanner needs a
+    /// context keyword nearby or the provider named.
+    Context,
+}
+
+/// What a key body decodes to, checked offline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Decode {
+    /// Bedrock long-term: base64 of `BedrockAPIKey-…`.
+    BedrockLongTerm,
+    /// Bedrock short-term: base64 of a presigned URL
+    /// ([`decode_short_term`](crate::bedrock::decode_short_term)).
+    BedrockShortTerm,
+}
+
+impl ProviderSpec {
+    /// The shapes of `kind` keys.
+    pub fn formats_of(&self, kind: KeyKind) -> impl Iterator<Item = &'static KeyFormat> + use<> {
+        self.key_formats.iter().filter(move |f| f.kind == kind)
+    }
+}
+
+/// Every key shape of every provider, with its provider, in [`Provider::ALL`] order.
+pub fn all_formats() -> impl Iterator<Item = (Provider, &'static KeyFormat)> {
+    all().flat_map(|s| s.key_formats.iter().map(move |f| (s.provider, f)))
+}
+
+/// A shape checked by the generic code, with the defaults most shapes share.
+const fn fmt(
+    kind: KeyKind,
+    prefix: &'static str,
+    len: usize,
+    charset: Charset,
+    anchor: Option<&'static str>,
+) -> KeyFormat {
+    KeyFormat {
+        kind,
+        prefix,
+        body_len: (len, len),
+        usual_len: (len, len),
+        length_verified: true,
+        charset,
+        markers: &[],
+        detect: Detect::Prefix,
+        invented_prefixes: &[],
+        anchor,
+        decode: None,
+        builtin: false,
+    }
+}
+
+/// A shape the dedicated code in `format.rs` checks.
+const fn builtin(
+    kind: KeyKind,
+    prefix: &'static str,
+    body_len: (usize, usize),
+    usual_len: (usize, usize),
+    charset: Charset,
+    markers: &'static [(usize, &'static str)],
+) -> KeyFormat {
+    KeyFormat {
+        kind,
+        prefix,
+        body_len,
+        usual_len,
+        length_verified: true,
+        charset,
+        markers,
+        detect: Detect::Prefix,
+        invented_prefixes: &[],
+        anchor: None,
+        decode: None,
+        builtin: true,
+    }
+}
+
+const OPENAI_FORMATS: &[KeyFormat] = &[
+    // The marker `T3BlbkFJ` sits exactly in the middle of the body (offsets vary).
+    builtin(
+        KeyKind::Project,
+        "sk-proj-",
+        (40, 328),
+        (156, 156),
+        Charset::WordDash,
+        &[],
+    ),
+    builtin(
+        KeyKind::ServiceAccount,
+        "sk-svcacct-",
+        (100, 156),
+        (124, 156),
+        Charset::WordDash,
+        &[],
+    ),
+    builtin(
+        KeyKind::Admin,
+        "sk-admin-",
+        (40, 328),
+        (124, 124),
+        Charset::WordDash,
+        &[],
+    ),
+    builtin(
+        KeyKind::Unscoped,
+        "sk-None-",
+        (40, 328),
+        (156, 156),
+        Charset::WordDash,
+        &[],
+    ),
+    builtin(
+        KeyKind::Legacy,
+        "sk-",
+        (40, 328),
+        (48, 48),
+        Charset::Alnum,
+        &[],
+    ),
+];
+const ANTHROPIC_FORMATS: &[KeyFormat] = &[
+    builtin(
+        KeyKind::Api,
+        "sk-ant-api03-",
+        (64, 160),
+        (95, 95),
+        Charset::WordDash,
+        &[],
+    ),
+    builtin(
+        KeyKind::Admin,
+        "sk-ant-admin01-",
+        (64, 160),
+        (95, 95),
+        Charset::WordDash,
+        &[],
+    ),
+];
+const GOOGLE_FORMATS: &[KeyFormat] = &[
+    builtin(
+        KeyKind::Standard,
+        "AIza",
+        (35, 35),
+        (35, 35),
+        Charset::WordDash,
+        &[],
+    ),
+    builtin(
+        KeyKind::Auth,
+        "AQ.",
+        (32, 256),
+        (50, 50),
+        Charset::WordDash,
+        &[],
+    ),
+];
+const OPENROUTER_FORMATS: &[KeyFormat] = &[fmt(
+    KeyKind::Standard,
+    "sk-or-v1-",
+    64,
+    Charset::LowerHex,
+    Some("-or-v1-"),
+)];
+const GROQ_FORMATS: &[KeyFormat] = &[fmt(
+    KeyKind::Standard,
+    "gsk_",
+    52,
+    Charset::Alnum,
+    Some("gsk_"),
+)];
+const XAI_FORMATS: &[KeyFormat] = &[KeyFormat {
+    body_len: (70, 120),
+    ..fmt(
+        KeyKind::Standard,
+        "xai-",
+        80,
+        Charset::WordDash,
+        Some("xai-"),
+    )
+}];
+const DEEPSEEK_FORMATS: &[KeyFormat] = &[KeyFormat {
+    detect: Detect::Probable,
+    anchor: None,
+    ..fmt(KeyKind::Standard, "sk-", 32, Charset::LowerHex, None)
+}];
+const MISTRAL_FORMATS: &[KeyFormat] = &[KeyFormat {
+    detect: Detect::Context,
+    invented_prefixes: &["mistral-", "mistral_", "ms-"],
+    ..fmt(KeyKind::Standard, "", 32, Charset::Alnum, None)
+}];
+const TOGETHER_FORMATS: &[KeyFormat] = &[fmt(
+    KeyKind::Standard,
+    "tgp_v1_",
+    43,
+    Charset::WordDash,
+    Some("tgp_v1_"),
+)];
+const FIREWORKS_FORMATS: &[KeyFormat] = &[KeyFormat {
+    // No scanner rule exists; Warp's redaction uses 24. Accept 20 to 64.
+    body_len: (20, 64),
+    length_verified: false,
+    ..fmt(KeyKind::Standard, "fw_", 24, Charset::Alnum, Some("fw_"))
+}];
+const PERPLEXITY_FORMATS: &[KeyFormat] = &[fmt(
+    KeyKind::Standard,
+    "pplx-",
+    48,
+    Charset::Alnum,
+    Some("plx-"),
+)];
+const AZURE_FORMATS: &[KeyFormat] = &[
+    KeyFormat {
+        detect: Detect::Context,
+        ..fmt(KeyKind::Legacy, "", 32, Charset::LowerHex, None)
+    },
+    KeyFormat {
+        detect: Detect::Context,
+        markers: &[(52, "JQQJ99"), (76, "ACOG")],
+        ..fmt(KeyKind::Standard, "", 84, Charset::Alnum, None)
+    },
+];
+const BEDROCK_FORMATS: &[KeyFormat] = &[
+    KeyFormat {
+        body_len: (109, 271),
+        usual_len: (109, 271),
+        decode: Some(Decode::BedrockLongTerm),
+        ..fmt(KeyKind::LongTerm, "ABSK", 0, Charset::Base64, Some("ABSK"))
+    },
+    KeyFormat {
+        // A presigned URL, longer with a session token in it.
+        body_len: (200, 8192),
+        usual_len: (200, 8192),
+        decode: Some(Decode::BedrockShortTerm),
+        ..fmt(
+            KeyKind::ShortTerm,
+            "bedrock-api-key-",
+            0,
+            Charset::Base64,
+            Some("bedrock-api-key-"),
+        )
+    },
+];
+const COHERE_FORMATS: &[KeyFormat] = &[KeyFormat {
+    detect: Detect::Context,
+    ..fmt(KeyKind::Standard, "", 40, Charset::Alnum, None)
+}];
+
 const SK: &[KeyKind] = &[KeyKind::Standard];
 
 /// The spec of `provider`.
@@ -368,6 +716,7 @@ const OPENAI: ProviderSpec = ProviderSpec {
         KeyKind::Unscoped,
     ],
     context_keywords: &[],
+    key_formats: OPENAI_FORMATS,
     origin: "https://api.openai.com",
     params: &[],
     auth: Auth::Bearer,
@@ -397,6 +746,7 @@ const ANTHROPIC: ProviderSpec = ProviderSpec {
     aliases: &["claude"],
     kinds: &[KeyKind::Api, KeyKind::Admin],
     context_keywords: &[],
+    key_formats: ANTHROPIC_FORMATS,
     origin: "https://api.anthropic.com",
     params: &[],
     auth: Auth::Header("x-api-key"),
@@ -426,6 +776,7 @@ const GOOGLE: ProviderSpec = ProviderSpec {
     aliases: &["gemini", "googleai", "google-ai", "google_ai", "aistudio"],
     kinds: &[KeyKind::Standard, KeyKind::Auth],
     context_keywords: &[],
+    key_formats: GOOGLE_FORMATS,
     origin: "https://generativelanguage.googleapis.com",
     params: &[],
     auth: Auth::Header("x-goog-api-key"),
@@ -455,6 +806,7 @@ const OPENROUTER: ProviderSpec = ProviderSpec {
     aliases: &["open-router", "open_router"],
     kinds: SK,
     context_keywords: &[],
+    key_formats: OPENROUTER_FORMATS,
     origin: "https://openrouter.ai",
     params: &[],
     auth: Auth::Bearer,
@@ -494,6 +846,7 @@ const GROQ: ProviderSpec = ProviderSpec {
     aliases: &["groqcloud"],
     kinds: SK,
     context_keywords: &[],
+    key_formats: GROQ_FORMATS,
     origin: "https://api.groq.com",
     params: &[],
     auth: Auth::Bearer,
@@ -523,6 +876,7 @@ const XAI: ProviderSpec = ProviderSpec {
     aliases: &["x.ai", "x-ai", "grok"],
     kinds: SK,
     context_keywords: &[],
+    key_formats: XAI_FORMATS,
     origin: "https://api.x.ai",
     params: &[],
     auth: Auth::Bearer,
@@ -555,7 +909,8 @@ const DEEPSEEK: ProviderSpec = ProviderSpec {
     display_name: "DeepSeek",
     aliases: &["deep-seek", "deep_seek"],
     kinds: SK,
-    context_keywords: &["deepseek"],
+    context_keywords: &["deepseek", "DeepSeek"],
+    key_formats: DEEPSEEK_FORMATS,
     origin: "https://api.deepseek.com",
     params: &[],
     auth: Auth::Bearer,
@@ -594,6 +949,7 @@ const MISTRAL: ProviderSpec = ProviderSpec {
     aliases: &["mistralai", "mistral-ai", "mistral_ai"],
     kinds: SK,
     context_keywords: &["mistral"],
+    key_formats: MISTRAL_FORMATS,
     origin: "https://api.mistral.ai",
     params: &[],
     auth: Auth::Bearer,
@@ -629,6 +985,7 @@ const TOGETHER: ProviderSpec = ProviderSpec {
     aliases: &["together_ai", "together-ai", "togetherai"],
     kinds: SK,
     context_keywords: &[],
+    key_formats: TOGETHER_FORMATS,
     origin: "https://api.together.xyz",
     params: &[],
     auth: Auth::Bearer,
@@ -658,6 +1015,7 @@ const FIREWORKS: ProviderSpec = ProviderSpec {
     aliases: &["fireworks_ai", "fireworks-ai", "fireworksai"],
     kinds: SK,
     context_keywords: &[],
+    key_formats: FIREWORKS_FORMATS,
     origin: "https://api.fireworks.ai",
     params: &[],
     auth: Auth::Bearer,
@@ -689,6 +1047,7 @@ const PERPLEXITY: ProviderSpec = ProviderSpec {
     aliases: &["pplx", "perplexity-ai", "perplexity_ai"],
     kinds: SK,
     context_keywords: &[],
+    key_formats: PERPLEXITY_FORMATS,
     origin: "https://api.perplexity.ai",
     params: &[],
     auth: Auth::Bearer,
@@ -718,6 +1077,7 @@ const AZURE: ProviderSpec = ProviderSpec {
     aliases: &["azure", "azure-openai", "azureopenai", "aoai"],
     kinds: &[KeyKind::Legacy, KeyKind::Standard],
     context_keywords: &["azure", "openai.azure.com", "AZURE_OPENAI"],
+    key_formats: AZURE_FORMATS,
     origin: "https://{resource}.openai.azure.com",
     params: &[
         ParamSpec {
@@ -766,6 +1126,7 @@ const BEDROCK: ProviderSpec = ProviderSpec {
     aliases: &["aws-bedrock", "aws_bedrock", "amazon-bedrock", "aws"],
     kinds: &[KeyKind::LongTerm, KeyKind::ShortTerm],
     context_keywords: &[],
+    key_formats: BEDROCK_FORMATS,
     origin: "https://bedrock-runtime.{region}.amazonaws.com",
     params: &[ParamSpec {
         name: "region",
@@ -800,6 +1161,7 @@ const COHERE: ProviderSpec = ProviderSpec {
     aliases: &["cohere-ai", "cohere_ai"],
     kinds: SK,
     context_keywords: &["cohere", "CO_API_KEY"],
+    key_formats: COHERE_FORMATS,
     origin: "https://api.cohere.com",
     params: &[],
     auth: Auth::Bearer,

@@ -278,16 +278,59 @@ fn dots_are_only_allowed_in_google_auth_keys() {
 
 #[test]
 fn unknown_formats_name_known_services() {
-    let e = err("sk-or-v1-4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b");
+    let e = err("sk-lf-4f9a8b7c-6d5e-4f3a-2b1c-0d9e8f7a6b5c");
     assert_eq!(
         e,
         KeyError::UnknownFormat {
-            looks_like: Some("OpenRouter")
+            looks_like: Some("Langfuse")
         }
     );
-    assert!(e.to_string().contains("OpenRouter"));
-    assert_eq!(err("gsk_4f9a8b7c6d5e4f3a2b1c").code(), "unknown_format");
+    assert!(e.to_string().contains("Langfuse"));
+    assert_eq!(err("hf_4f9a8b7c6d5e4f3a2b1c").code(), "unknown_format");
     assert_eq!(err("hello").code(), "unknown_format");
+}
+
+#[test]
+fn prefixes_once_foreign_are_now_their_providers() {
+    // OpenRouter, Groq, xAI and Perplexity keys were "not supported"; now they are ours.
+    let raw = "sk-or-v1-4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b";
+    assert_eq!(
+        err(raw),
+        KeyError::TooLong {
+            position: 73,
+            extra: 2
+        }
+    );
+    let or = ok(&raw[..73]);
+    assert_eq!(
+        (or.provider(), or.kind()),
+        (Provider::OpenRouter, KeyKind::Standard)
+    );
+    assert_eq!(or.masked(), "sk-or-v1-…0f9a");
+    assert_eq!(
+        err("gsk_4f9a8b7c6d5e4f3a2b1c"),
+        KeyError::Truncated {
+            position: 24,
+            missing: Some(32)
+        }
+    );
+    assert_eq!(
+        ApiKey::parse_for(Provider::Groq, "gsk_4f9a8b7c6d5e4f3a2b1c")
+            .unwrap_err()
+            .code(),
+        "truncated"
+    );
+    assert_eq!(
+        ApiKey::parse_for(
+            Provider::OpenAi,
+            &fake::key(Provider::XAi, KeyKind::Standard, 1)
+        )
+        .unwrap_err(),
+        KeyError::WrongProvider {
+            expected: Provider::OpenAi,
+            found: Provider::XAi
+        }
+    );
 }
 
 #[test]
@@ -317,8 +360,26 @@ fn every_code_has_a_message_and_hint_without_key_material() {
         raw[..120].to_string(),
         format!("{raw}zz"),
         raw.replace("T3BlbkFJ", "T3BlbkFK"),
-        "gsk_aaaaabbbbbccccc".into(),
+        "hf_aaaaabbbbbccccc".into(),
+        format!("sk-or-v1-{}G", &"3f2a9c1e7b4d6058".repeat(4)[..63]),
         fake::key(Provider::Anthropic, KeyKind::Api, 1).replace("api03", "oat01"),
+        fake::key(Provider::Mistral, KeyKind::Standard, 15),
+        format!(
+            "mistral-{}",
+            fake::key(Provider::Mistral, KeyKind::Standard, 15)
+        ),
+        fake::bedrock_short_term(
+            15,
+            "us-east-1",
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
+            std::time::Duration::from_secs(3600),
+        ),
+        fake::bedrock_short_term(
+            15,
+            "us-east-1",
+            fake::short_term_issued(),
+            std::time::Duration::ZERO,
+        ),
     ];
     let mut codes = std::collections::BTreeSet::new();
     for b in &bad {

@@ -77,9 +77,22 @@ fn variants(key: &str, every_position: bool) -> Vec<(String, String)> {
 
 /// Whether inserting at `p` splits one of the scanner's literal anchors.
 fn splits_anchor(key: &str, p: usize) -> bool {
-    ["T3BlbkFJ", "-ant-", "AIza", "AQ."]
-        .iter()
-        .any(|a| key.match_indices(a).any(|(i, _)| i < p && p < i + a.len()))
+    [
+        "T3BlbkFJ",
+        "-ant-",
+        "AIza",
+        "AQ.",
+        "-or-v1-",
+        "gsk_",
+        "xai-",
+        "tgp_v1_",
+        "fw_",
+        "plx-",
+        "ABSK",
+        "bedrock-api-key-",
+    ]
+    .iter()
+    .any(|a| key.match_indices(a).any(|(i, _)| i < p && p < i + a.len()))
 }
 
 /// How the key is surrounded: (name, template with `{}`, whether `scan` must find a
