@@ -102,6 +102,10 @@ enum ApiArg {
     Messages,
     /// Gemini generateContent.
     Generate,
+    /// Amazon Bedrock Converse.
+    Converse,
+    /// Cohere v2 chat.
+    V2,
 }
 
 pub(crate) fn run(args: Args) -> ExitCode {
@@ -397,24 +401,37 @@ async fn budget_after(vault: &Vault, workspace: &WorkspaceId) -> Option<BudgetSt
 }
 
 fn api_of(provider: Provider, api: Option<ApiArg>) -> Result<Api, CliError> {
-    let chosen = match (provider, api) {
-        (Provider::OpenAi, None | Some(ApiArg::Chat)) => Some(Api::OpenAiChat),
-        (Provider::OpenAi, Some(ApiArg::Responses)) => Some(Api::OpenAiResponses),
-        (Provider::Anthropic, None | Some(ApiArg::Messages)) => Some(Api::AnthropicMessages),
-        (Provider::Google, None | Some(ApiArg::Generate)) => Some(Api::GeminiGenerate),
-        _ => None,
+    use byok::keys::spec::Wire;
+    // The provider's own API by default: its wire dialect.
+    let native = match provider.spec().wire {
+        Wire::AnthropicMessages => Api::AnthropicMessages,
+        Wire::GeminiGenerate => Api::GeminiGenerate,
+        Wire::OpenAiResponses => Api::OpenAiResponses,
+        Wire::BedrockConverse => Api::BedrockConverse,
+        Wire::CohereChat => Api::CohereChat,
+        _ => Api::OpenAiChat,
     };
-    chosen.ok_or_else(|| {
-        CliError::new(
-            "api_mismatch",
-            format!(
-                "{} does not serve the API --api {}",
-                provider.display_name(),
-                api.map_or("?", ApiArg::name)
-            ),
-        )
-        .hint("openai: chat or responses; anthropic: messages; google: generate")
-    })
+    let chosen = match api {
+        None => native,
+        Some(ApiArg::Chat) => Api::OpenAiChat,
+        Some(ApiArg::Responses) => Api::OpenAiResponses,
+        Some(ApiArg::Messages) => Api::AnthropicMessages,
+        Some(ApiArg::Generate) => Api::GeminiGenerate,
+        Some(ApiArg::Converse) => Api::BedrockConverse,
+        Some(ApiArg::V2) => Api::CohereChat,
+    };
+    if chosen.served_by(provider) {
+        return Ok(chosen);
+    }
+    Err(CliError::new(
+        "api_mismatch",
+        format!(
+            "{} does not serve the API --api {}",
+            provider.display_name(),
+            api.map_or("?", ApiArg::name)
+        ),
+    )
+    .hint("chat: OpenAI and the OpenAI-compatible providers (and Cohere's compatibility API); responses: openai, perplexity; messages: anthropic; generate: google; converse: bedrock; v2: cohere"))
 }
 
 impl ApiArg {
@@ -424,6 +441,8 @@ impl ApiArg {
             ApiArg::Responses => "responses",
             ApiArg::Messages => "messages",
             ApiArg::Generate => "generate",
+            ApiArg::Converse => "converse",
+            ApiArg::V2 => "v2",
         }
     }
 }
@@ -505,11 +524,13 @@ async fn model_of(
 
 /// The call: the body given or the API's minimal one, with the flags applied.
 fn build_call(api: Api, args: &Args, input: Input, model: &str) -> Call {
+    let provider = args.provider;
     let mut body = match input {
         Input::Body(body) => body,
         Input::Prompt(prompt) => minimal_body(api, &prompt),
     };
-    if api != Api::GeminiGenerate
+    let model_in_path = matches!(api, Api::GeminiGenerate | Api::BedrockConverse);
+    if !model_in_path
         && let Some(obj) = body.as_object_mut()
     {
         obj.insert("model".into(), Value::String(model.to_owned()));
@@ -533,13 +554,29 @@ fn build_call(api: Api, args: &Args, input: Input, model: &str) -> Call {
                     config.insert("maxOutputTokens".into(), json!(cap));
                 }
             }
-            _ => {
+            Api::BedrockConverse => {
+                let config = obj.entry("inferenceConfig").or_insert_with(|| json!({}));
+                if let Some(config) = config.as_object_mut() {
+                    config.insert("maxTokens".into(), json!(cap));
+                }
+            }
+            // OpenAI's own name for the cap; the compatible providers all take `max_tokens`.
+            Api::OpenAiChat if provider == Provider::OpenAi => {
                 obj.remove("max_tokens");
                 obj.insert("max_completion_tokens".into(), json!(cap));
             }
+            _ => {
+                obj.remove("max_completion_tokens");
+                obj.insert("max_tokens".into(), json!(cap));
+            }
         }
     }
-    let mut call = Call::new(api, body).model(model);
+    let call = match api {
+        Api::OpenAiChat => Call::chat(provider, body),
+        Api::OpenAiResponses => Call::responses(provider, body),
+        _ => Call::new(api, body),
+    };
+    let mut call = call.model(model);
     if let Some(p) = &args.project {
         call = call.project(p);
     }
@@ -555,6 +592,9 @@ fn minimal_body(api: Api, prompt: &str) -> Value {
         Api::OpenAiResponses => json!({ "input": prompt }),
         Api::GeminiGenerate => {
             json!({ "contents": [{ "role": "user", "parts": [{ "text": prompt }] }] })
+        }
+        Api::BedrockConverse => {
+            json!({ "messages": [{ "role": "user", "content": [{ "text": prompt }] }] })
         }
         _ => json!({ "messages": [{ "role": "user", "content": prompt }] }),
     }
@@ -748,6 +788,22 @@ fn answer_text(api: Api, body: &Value) -> String {
                 }
             }
         }
+        Api::BedrockConverse => {
+            for block in body["output"]["message"]["content"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                strs(&block["text"], &mut text);
+            }
+        }
+        Api::CohereChat => {
+            for part in body["message"]["content"].as_array().into_iter().flatten() {
+                if part["type"] == "text" {
+                    strs(&part["text"], &mut text);
+                }
+            }
+        }
         _ => gemini_parts(body, &mut text),
     }
     text
@@ -768,11 +824,15 @@ fn gemini_parts(body: &Value, text: &mut String) {
     }
 }
 
-/// The text deltas of a server-sent event stream, read line by line across
-/// chunk boundaries: each complete `data:` line's JSON, the API's delta field.
+/// The text deltas of a stream, read across chunk boundaries: each complete
+/// `data:` line's JSON and the API's delta field (server-sent events), or
+/// each whole frame's payload (Bedrock's binary event stream).
 struct Deltas {
     api: Api,
+    /// The line so far (an event stream: the frames so far).
     line: Vec<u8>,
+    /// A Bedrock frame length made no sense: nothing after it is read.
+    lost: bool,
 }
 
 impl Deltas {
@@ -780,10 +840,18 @@ impl Deltas {
         Deltas {
             api,
             line: Vec::new(),
+            lost: false,
         }
     }
 
     fn feed(&mut self, bytes: &[u8], text: &mut String) {
+        if self.api == Api::BedrockConverse {
+            if !self.lost {
+                self.line.extend_from_slice(bytes);
+                self.frames(text);
+            }
+            return;
+        }
         let mut rest = bytes;
         while let Some(at) = memchr::memchr(b'\n', rest) {
             self.line.extend_from_slice(&rest[..at]);
@@ -794,8 +862,44 @@ impl Deltas {
     }
 
     fn finish(&mut self, text: &mut String) {
+        if self.api == Api::BedrockConverse {
+            // A cut frame at the end carries nothing readable.
+            self.line.clear();
+            return;
+        }
         if !self.line.is_empty() {
             self.line_done(text);
+        }
+    }
+
+    /// Bedrock's event stream (held in `line`): each whole frame's JSON
+    /// payload, a `contentBlockDelta`'s `delta.text`. The frames were checked
+    /// (CRCs) by the call's meter; here only their lengths are read, and a
+    /// length that cannot be a frame stops the reading.
+    fn frames(&mut self, text: &mut String) {
+        loop {
+            let buf = &self.line;
+            if buf.len() < 12 {
+                return;
+            }
+            let total = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+            let headers = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
+            if total < 16 || headers > total - 16 {
+                // Not a frame: the stream cannot be followed past it.
+                self.line.clear();
+                self.lost = true;
+                return;
+            }
+            if buf.len() < total {
+                return;
+            }
+            let payload = &buf[12 + headers..total - 4];
+            if let Ok(event) = serde_json::from_slice::<Value>(payload)
+                && let Some(s) = event["delta"]["text"].as_str()
+            {
+                text.push_str(s);
+            }
+            self.line.drain(..total);
         }
     }
 
@@ -822,6 +926,9 @@ impl Deltas {
             Api::GeminiGenerate => {
                 gemini_parts(&event, text);
                 return;
+            }
+            Api::CohereChat if event["type"] == "content-delta" => {
+                &event["delta"]["message"]["content"]["text"]
             }
             _ => return,
         };
@@ -868,5 +975,46 @@ mod tests {
         d.feed(b"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"t\",\"thought\":true},{\"text\":\"c\"}]}}]}", &mut text);
         d.finish(&mut text);
         assert_eq!(text, "abc");
+    }
+
+    #[test]
+    fn cohere_deltas_and_bedrock_frames_across_any_split() {
+        let mut text = String::new();
+        let mut d = Deltas::new(Api::CohereChat);
+        d.feed(b"event: content-delta
+data: {"type":"content-delta","index":0,"delta":{"message":{"content":{"text":"Hi"}}}}
+
+", &mut text);
+        d.feed(b"data: {"type":"message-end","delta":{"finish_reason":"COMPLETE"}}
+
+", &mut text);
+        assert_eq!(text, "Hi");
+        let frame = |kind: &str, payload: &str| {
+            byok::guard::meter::event_stream_frame(
+                &[(":event-type", kind), (":message-type", "event")],
+                payload.as_bytes(),
+            )
+        };
+        let stream = [
+            frame("messageStart", r#"{"role":"assistant"}"#),
+            frame("contentBlockDelta", r#"{"contentBlockIndex":0,"delta":{"text":"Hé"}}"#),
+            frame("contentBlockDelta", r#"{"contentBlockIndex":0,"delta":{"text":"llo"}}"#),
+            frame("metadata", r#"{"usage":{"inputTokens":1,"outputTokens":2}}"#),
+        ]
+        .concat();
+        for split in 0..stream.len() {
+            let mut d = Deltas::new(Api::BedrockConverse);
+            let mut text = String::new();
+            d.feed(&stream[..split], &mut text);
+            d.feed(&stream[split..], &mut text);
+            d.finish(&mut text);
+            assert_eq!(text, "Héllo", "split at {split}");
+        }
+        // A length that cannot be a frame stops the reading, without a panic.
+        let mut d = Deltas::new(Api::BedrockConverse);
+        let mut text = String::new();
+        d.feed(&[0, 0, 0, 3, 0, 0, 0, 9, 0, 0, 0, 0, 1], &mut text);
+        d.feed(&stream, &mut text);
+        assert_eq!(text, "");
     }
 }

@@ -20,16 +20,12 @@ fn kind(provider: Provider) -> KeyKind {
     match provider {
         Provider::OpenAi => KeyKind::Project,
         Provider::Anthropic => KeyKind::Api,
-        _ => KeyKind::Standard,
+        other => other.spec().kinds[0],
     }
 }
 
 fn name(provider: Provider) -> &'static str {
-    match provider {
-        Provider::OpenAi => "openai",
-        Provider::Anthropic => "anthropic",
-        _ => "google",
-    }
+    provider.as_str()
 }
 
 fn model(provider: Provider) -> &'static str {
@@ -786,6 +782,84 @@ fn no_key_form_appears_in_any_output_or_file() {
         detector.assert_clean("every key refused", text(&out));
         assert!(env.assert_files_clean(&detector) >= 2);
     }
+}
+
+/// A model the embedded price table prices at `provider` (its probe model when it is).
+fn priced_model(provider: Provider) -> String {
+    let book = byok::guard::PriceBook::embedded();
+    let probe = provider.spec().probe_model;
+    if provider == Provider::AzureOpenAi {
+        return "gpt-4o-mini".into(); // the deployment the mock serves
+    }
+    if book.get_for(provider, probe).is_some() {
+        return probe.to_owned();
+    }
+    book.models_of(provider)
+        .into_iter()
+        .find(|m| book.get_for(provider, m).is_some_and(|p| p.max_output_tokens.is_some()))
+        .unwrap_or_else(|| panic!("{provider}: no priced model"))
+        .to_owned()
+}
+
+#[test]
+fn every_other_provider_answers_and_settles_through_byok_call() {
+    for provider in Provider::ALL.into_iter().skip(3) {
+        let mock = Mock::start(MockBuilder::new(provider));
+        let (env, keys) = setup(provider, 1);
+        let model = priced_model(provider);
+        let mut spent_before = 0.0;
+        for stream in [false, true] {
+            let mut args = vec!["--model", model.as_str(), "--max-output-tokens", "5", "--json"];
+            if stream {
+                args.push("--stream");
+            }
+            let out = env.call(&mock, provider, &args, PROMPT);
+            assert_exit(&out, 0);
+            let lines = json_lines(&out);
+            let text: String = if stream {
+                lines
+                    .iter()
+                    .filter(|l| l["type"] == "chunk")
+                    .map(|l| l["text"].as_str().unwrap().to_owned())
+                    .collect()
+            } else {
+                lines[0]["text"].as_str().unwrap_or_default().to_owned()
+            };
+            let what = format!("{provider} stream={stream}");
+            assert_eq!(text, "This is the mock answer", "{what}: {}", self::text(&out));
+            let s = summary(&out);
+            let want = if provider.spec().reported_cost.is_some() {
+                "verified_by_provider"
+            } else {
+                "estimated"
+            };
+            assert_eq!(s["cost"]["label"], want, "{what}: {s}");
+            assert_eq!(s["usage"]["output_tokens"].as_u64().unwrap() + s["usage"]["reasoning_tokens"].as_u64().unwrap(), 5, "{what}");
+            let usd: f64 = s["cost"]["usd"].as_str().unwrap().parse().unwrap();
+            assert!(usd > 0.0, "{what}: never $0");
+            let spent: f64 = s["budget"]["spent"].as_str().unwrap().parse().unwrap();
+            assert!((spent - spent_before - usd).abs() < 1e-12, "{what}: settled = cost ({s})");
+            spent_before = spent;
+            assert_eq!(s["budget"]["held"], "0", "{what}");
+            assert_no_leak(&out, &keys);
+        }
+        // The key went in the provider's own auth header, never in the URL.
+        for sent in mock.calls() {
+            assert!(!sent.path.contains(&keys[0]));
+            assert!(sent.query.as_deref().is_none_or(|q| !q.contains(&keys[0])));
+        }
+    }
+}
+
+#[test]
+fn an_api_the_provider_does_not_serve_is_a_usage_error() {
+    let provider = Provider::Groq;
+    let mock = Mock::start(MockBuilder::new(provider));
+    let (env, _) = setup(provider, 1);
+    let out = env.call(&mock, provider, &["--model", "m", "--api", "messages", "--json"], PROMPT);
+    assert_exit(&out, 2);
+    assert_eq!(json_lines(&out)[0]["error"]["code"], "api_mismatch");
+    assert!(mock.calls().is_empty());
 }
 
 #[cfg(unix)]
