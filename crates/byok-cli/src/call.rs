@@ -981,13 +981,14 @@ mod tests {
     fn cohere_deltas_and_bedrock_frames_across_any_split() {
         let mut text = String::new();
         let mut d = Deltas::new(Api::CohereChat);
-        d.feed(b"event: content-delta
-data: {"type":"content-delta","index":0,"delta":{"message":{"content":{"text":"Hi"}}}}
-
-", &mut text);
-        d.feed(b"data: {"type":"message-end","delta":{"finish_reason":"COMPLETE"}}
-
-", &mut text);
+        d.feed(
+            b"event: content-delta\ndata: {\"type\":\"content-delta\",\"index\":0,\"delta\":{\"message\":{\"content\":{\"text\":\"Hi\"}}}}\n\n",
+            &mut text,
+        );
+        d.feed(
+            b"data: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"COMPLETE\"}}\n\n",
+            &mut text,
+        );
         assert_eq!(text, "Hi");
         let frame = |kind: &str, payload: &str| {
             byok::guard::meter::event_stream_frame(

@@ -943,7 +943,7 @@ fn vault_add_test_select_against_mock_providers() {
         servers.push((provider, server));
     }
     both(
-        &["select", "--workspace", "acme", "--provider", "mistral"],
+        &["select", "--workspace", "acme", "--provider", "nonesuch"],
         2,
     );
 

@@ -85,7 +85,7 @@ fn inspect_exit_codes_and_provider_filter() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(json_lines(&out)[0]["error"]["code"], "empty");
 
-    let out = byok(&["inspect", "--provider", "mistral"], g.as_bytes());
+    let out = byok(&["inspect", "--provider", "nonesuch"], g.as_bytes());
     assert_eq!(out.status.code(), Some(2), "usage error");
     assert_no_leak(&out, &[g]);
 }

@@ -407,7 +407,7 @@ fn the_control_api_refuses_with_stable_codes() {
     #[rustfmt::skip]
     let cases = [
         ("openai", json!({"name": "nope"}), 400, "unknown_scenario", "rate_limited"),
-        ("mistral", json!({"name": "valid"}), 404, "unknown_provider", "anthropic"),
+        ("nonesuch", json!({"name": "valid"}), 404, "unknown_provider", "anthropic"),
         ("anthropic", json!({"name": "valid"}), 404, "provider_not_served", "openai, google"),
         ("openai", json!({"name": "tier_spend_cap"}), 422, "unsupported_scenario", "anthropic"),
         ("openai", json!({"name": "valid", "times": 2}), 400, "invalid_parameter", "slow {ms}"),
@@ -492,7 +492,7 @@ fn unknown_names_on_the_command_line_exit_2_with_the_valid_ones() {
         hint.contains("invalid_key") && hint.contains("garbage"),
         "{hint}"
     );
-    let out = byok(&["mock", "serve", "--json", "--provider", "mistral"], "");
+    let out = byok(&["mock", "serve", "--json", "--provider", "nonesuch"], "");
     assert_refused(&out, 2, "unknown_provider");
     let out = byok(
         &["mock", "serve", "--json", "--scenario", "tier_spend_cap"],
