@@ -404,3 +404,6 @@ fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
         None => false,
     }
 }
+
+#[cfg(test)]
+mod tests;
