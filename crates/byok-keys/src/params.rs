@@ -249,7 +249,9 @@ impl From<&Params> for UncheckedParams {
 #[non_exhaustive]
 pub enum ParamError {
     /// A required parameter has no value (`missing_param`).
-    #[error("{provider} keys need the parameter `{name}` (for example {example}); store it with the key")]
+    #[error(
+        "{provider} keys need the parameter `{name}` (for example {example}); store it with the key"
+    )]
     Missing {
         /// The provider.
         provider: Provider,
@@ -382,7 +384,11 @@ mod tests {
         let err = azure(&[("resource", "contoso")]).unwrap_err();
         assert_eq!(err.code(), "missing_param");
         assert!(err.to_string().contains("deployment"), "{err}");
-        assert!(err.hint().contains("deployment=gpt-4o-mini"), "{}", err.hint());
+        assert!(
+            err.hint().contains("deployment=gpt-4o-mini"),
+            "{}",
+            err.hint()
+        );
         // An empty form field is a missing value.
         let err = azure(&[("resource", "contoso"), ("deployment", " ")]).unwrap_err();
         assert_eq!(err.code(), "missing_param");
@@ -390,12 +396,15 @@ mod tests {
 
     #[test]
     fn invalid_values_are_refused_without_echoing_them() {
-        let secret_looking = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789";
+        let secret_looking = "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789";
         let err = azure(&[("resource", secret_looking), ("deployment", "d")]).unwrap_err();
         assert_eq!(err.code(), "invalid_param");
         let shown = format!("{err} {err:?} {}", err.hint());
-        assert!(!shown.contains("abcdefghijkl"), "{shown}");
-        assert!(shown.contains("resource") && shown.contains("my-resource"), "{shown}");
+        assert!(!shown.contains("AbCdEfGhIjKl"), "{shown}");
+        assert!(
+            shown.contains("resource") && shown.contains("my-resource"),
+            "{shown}"
+        );
         let err = Params::new(Provider::Bedrock, [("region", "us-east-1/evil")]).unwrap_err();
         assert_eq!(
             err,
@@ -443,7 +452,10 @@ mod tests {
     fn fill_every_spec_template() {
         let p = azure(&[("resource", "contoso"), ("deployment", "gpt-4o")]).unwrap();
         let spec = Provider::AzureOpenAi.spec();
-        assert_eq!(p.fill(spec.origin).unwrap(), "https://contoso.openai.azure.com");
+        assert_eq!(
+            p.fill(spec.origin).unwrap(),
+            "https://contoso.openai.azure.com"
+        );
         assert_eq!(
             p.fill(spec.chat_path.unwrap()).unwrap(),
             "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"
@@ -453,10 +465,7 @@ mod tests {
             b.fill(Provider::Bedrock.spec().origin).unwrap(),
             "https://bedrock-runtime.eu-west-3.amazonaws.com"
         );
-        assert_eq!(
-            b.fill("/{nope}").unwrap_err().code(),
-            "unknown_param"
-        );
+        assert_eq!(b.fill("/{nope}").unwrap_err().code(), "unknown_param");
         // No template: unchanged; an unclosed brace is text.
         assert_eq!(b.fill("/a{b").unwrap(), "/a{b");
     }
@@ -490,7 +499,7 @@ mod tests {
                     proptest::prop_assert!(spec.check.accepts(v));
                 }
                 let filled = params.fill(provider.spec().origin).unwrap();
-                proptest::prop_assert!(!filled.contains('{'));
+                proptest::prop_assert!(!filled.contains('{'), "{}", filled);
             }
         }
     }

@@ -135,7 +135,12 @@ impl Verifier {
                         let pacer = pacer.clone();
                         async move {
                             let report = verifier
-                                .verify_paced(&Credential::of(&key), params.as_ref(), depth, pacer.as_deref())
+                                .verify_paced(
+                                    &Credential::of(&key),
+                                    params.as_ref(),
+                                    depth,
+                                    pacer.as_deref(),
+                                )
                                 .await;
                             BulkResult { index, report }
                         }

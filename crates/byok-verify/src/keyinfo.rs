@@ -146,7 +146,9 @@ struct OpenRouterData<'a> {
 }
 
 fn openrouter(body: &[u8], known: Option<&str>) -> Option<KeyInfo> {
-    let d = serde_json::from_slice::<OpenRouterEnvelope<'_>>(body).ok()?.data?;
+    let d = serde_json::from_slice::<OpenRouterEnvelope<'_>>(body)
+        .ok()?
+        .data?;
     let management = match (boolean(d.is_management_key), boolean(d.is_provisioning_key)) {
         (None, None) => None,
         (a, b) => Some(a == Some(true) || b == Some(true)),
@@ -231,8 +233,9 @@ fn deepseek(body: &[u8]) -> Option<KeyInfo> {
         .into_iter()
         .filter_map(|e| serde_json::from_str::<DeepSeekEntry<'_>>(e.get()).ok())
         .filter_map(|e| {
-            let currency = text(e.currency, None)
-                .filter(|c| (1..=8).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphanumeric()))?;
+            let currency = text(e.currency, None).filter(|c| {
+                (1..=8).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphanumeric())
+            })?;
             Some(Balance {
                 currency,
                 total: decimal(e.total_balance)?,

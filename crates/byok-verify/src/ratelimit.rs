@@ -40,7 +40,11 @@ const ANTHROPIC_OUTPUT_TOKENS: [&str; 3] = [
     "anthropic-ratelimit-output-tokens-reset",
 ];
 
-const SINGLE: [&str; 3] = ["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"];
+const SINGLE: [&str; 3] = [
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+];
 const MISTRAL_REQUESTS: [&str; 2] = [
     "x-ratelimit-limit-req-minute",
     "x-ratelimit-remaining-req-minute",

@@ -352,30 +352,150 @@ mod tests {
 
     /// (provider, probe) → (method, production URL) for all fourteen providers.
     const EXPECTED: &[(Provider, Probe, &str, &str)] = &[
-        (Provider::OpenAi, Probe::ListModels, "GET", "https://api.openai.com/v1/models"),
-        (Provider::OpenAi, Probe::Billable, "POST", "https://api.openai.com/v1/chat/completions"),
-        (Provider::Anthropic, Probe::Billable, "POST", "https://api.anthropic.com/v1/messages"),
-        (Provider::Google, Probe::Billable, "POST", "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash-lite:generateContent"),
-        (Provider::OpenRouter, Probe::KeyInfo, "GET", "https://openrouter.ai/api/v1/key"),
-        (Provider::OpenRouter, Probe::Billable, "POST", "https://openrouter.ai/api/v1/chat/completions"),
-        (Provider::Groq, Probe::ListModels, "GET", "https://api.groq.com/openai/v1/models"),
-        (Provider::Groq, Probe::Billable, "POST", "https://api.groq.com/openai/v1/chat/completions"),
-        (Provider::XAi, Probe::KeyInfo, "GET", "https://api.x.ai/v1/api-key"),
-        (Provider::XAi, Probe::Billable, "POST", "https://api.x.ai/v1/chat/completions"),
-        (Provider::DeepSeek, Probe::KeyInfo, "GET", "https://api.deepseek.com/user/balance"),
-        (Provider::DeepSeek, Probe::Billable, "POST", "https://api.deepseek.com/chat/completions"),
-        (Provider::Mistral, Probe::ListModels, "GET", "https://api.mistral.ai/v1/models"),
-        (Provider::Mistral, Probe::Billable, "POST", "https://api.mistral.ai/v1/chat/completions"),
-        (Provider::Together, Probe::ListModels, "GET", "https://api.together.xyz/v1/models"),
-        (Provider::Together, Probe::Billable, "POST", "https://api.together.xyz/v1/chat/completions"),
-        (Provider::Fireworks, Probe::ListModels, "GET", "https://api.fireworks.ai/inference/v1/models"),
-        (Provider::Fireworks, Probe::Billable, "POST", "https://api.fireworks.ai/inference/v1/chat/completions"),
-        (Provider::Perplexity, Probe::Billable, "POST", "https://api.perplexity.ai/v1/responses"),
-        (Provider::AzureOpenAi, Probe::ListModels, "GET", "https://contoso.openai.azure.com/openai/deployments?api-version=2023-03-15-preview"),
-        (Provider::AzureOpenAi, Probe::Billable, "POST", "https://contoso.openai.azure.com/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21"),
-        (Provider::Bedrock, Probe::Billable, "POST", "https://bedrock-runtime.eu-west-3.amazonaws.com/model/amazon.nova-micro-v1:0/converse"),
-        (Provider::Cohere, Probe::KeyInfo, "POST", "https://api.cohere.com/v1/check-api-key"),
-        (Provider::Cohere, Probe::Billable, "POST", "https://api.cohere.com/v2/chat"),
+        (
+            Provider::OpenAi,
+            Probe::ListModels,
+            "GET",
+            "https://api.openai.com/v1/models",
+        ),
+        (
+            Provider::OpenAi,
+            Probe::Billable,
+            "POST",
+            "https://api.openai.com/v1/chat/completions",
+        ),
+        (
+            Provider::Anthropic,
+            Probe::Billable,
+            "POST",
+            "https://api.anthropic.com/v1/messages",
+        ),
+        (
+            Provider::Google,
+            Probe::Billable,
+            "POST",
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash-lite:generateContent",
+        ),
+        (
+            Provider::OpenRouter,
+            Probe::KeyInfo,
+            "GET",
+            "https://openrouter.ai/api/v1/key",
+        ),
+        (
+            Provider::OpenRouter,
+            Probe::Billable,
+            "POST",
+            "https://openrouter.ai/api/v1/chat/completions",
+        ),
+        (
+            Provider::Groq,
+            Probe::ListModels,
+            "GET",
+            "https://api.groq.com/openai/v1/models",
+        ),
+        (
+            Provider::Groq,
+            Probe::Billable,
+            "POST",
+            "https://api.groq.com/openai/v1/chat/completions",
+        ),
+        (
+            Provider::XAi,
+            Probe::KeyInfo,
+            "GET",
+            "https://api.x.ai/v1/api-key",
+        ),
+        (
+            Provider::XAi,
+            Probe::Billable,
+            "POST",
+            "https://api.x.ai/v1/chat/completions",
+        ),
+        (
+            Provider::DeepSeek,
+            Probe::KeyInfo,
+            "GET",
+            "https://api.deepseek.com/user/balance",
+        ),
+        (
+            Provider::DeepSeek,
+            Probe::Billable,
+            "POST",
+            "https://api.deepseek.com/chat/completions",
+        ),
+        (
+            Provider::Mistral,
+            Probe::ListModels,
+            "GET",
+            "https://api.mistral.ai/v1/models",
+        ),
+        (
+            Provider::Mistral,
+            Probe::Billable,
+            "POST",
+            "https://api.mistral.ai/v1/chat/completions",
+        ),
+        (
+            Provider::Together,
+            Probe::ListModels,
+            "GET",
+            "https://api.together.xyz/v1/models",
+        ),
+        (
+            Provider::Together,
+            Probe::Billable,
+            "POST",
+            "https://api.together.xyz/v1/chat/completions",
+        ),
+        (
+            Provider::Fireworks,
+            Probe::ListModels,
+            "GET",
+            "https://api.fireworks.ai/inference/v1/models",
+        ),
+        (
+            Provider::Fireworks,
+            Probe::Billable,
+            "POST",
+            "https://api.fireworks.ai/inference/v1/chat/completions",
+        ),
+        (
+            Provider::Perplexity,
+            Probe::Billable,
+            "POST",
+            "https://api.perplexity.ai/v1/responses",
+        ),
+        (
+            Provider::AzureOpenAi,
+            Probe::ListModels,
+            "GET",
+            "https://contoso.openai.azure.com/openai/deployments?api-version=2023-03-15-preview",
+        ),
+        (
+            Provider::AzureOpenAi,
+            Probe::Billable,
+            "POST",
+            "https://contoso.openai.azure.com/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21",
+        ),
+        (
+            Provider::Bedrock,
+            Probe::Billable,
+            "POST",
+            "https://bedrock-runtime.eu-west-3.amazonaws.com/model/amazon.nova-micro-v1:0/converse",
+        ),
+        (
+            Provider::Cohere,
+            Probe::KeyInfo,
+            "POST",
+            "https://api.cohere.com/v1/check-api-key",
+        ),
+        (
+            Provider::Cohere,
+            Probe::Billable,
+            "POST",
+            "https://api.cohere.com/v2/chat",
+        ),
     ];
 
     #[test]
@@ -409,9 +529,17 @@ mod tests {
         for provider in Provider::ALL {
             let key = Credential::raw(provider, secret);
             let params = params_for(provider);
-            assert!(routes.build(&config, &key, &params, Probe::Billable).is_some(), "{provider}");
+            assert!(
+                routes
+                    .build(&config, &key, &params, Probe::Billable)
+                    .is_some(),
+                "{provider}"
+            );
             if let Some(free) = free_probe(provider.spec()) {
-                assert!(routes.build(&config, &key, &params, free).is_some(), "{provider}");
+                assert!(
+                    routes.build(&config, &key, &params, free).is_some(),
+                    "{provider}"
+                );
             }
         }
     }
@@ -426,9 +554,18 @@ mod tests {
                 .build(&config, &key, &params_for(provider), Probe::Billable)
                 .unwrap();
             assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
-            serde_json::from_slice::<serde_json::Value>(r.body().unwrap().as_bytes().unwrap()).unwrap()
+            serde_json::from_slice::<serde_json::Value>(r.body().unwrap().as_bytes().unwrap())
+                .unwrap()
         };
-        for p in [Provider::OpenRouter, Provider::Groq, Provider::XAi, Provider::DeepSeek, Provider::Mistral, Provider::Together, Provider::Fireworks] {
+        for p in [
+            Provider::OpenRouter,
+            Provider::Groq,
+            Provider::XAi,
+            Provider::DeepSeek,
+            Provider::Mistral,
+            Provider::Together,
+            Provider::Fireworks,
+        ] {
             let b = body(p);
             assert_eq!(b["max_tokens"], 1, "{p}");
             assert_eq!(b["model"], p.spec().probe_model, "{p}");
@@ -436,28 +573,47 @@ mod tests {
         }
         assert_eq!(body(Provider::AzureOpenAi)["model"], "gpt-4o-mini");
         let b = body(Provider::Perplexity);
-        assert_eq!((b["model"].as_str(), b["max_output_tokens"].as_u64()), (Some("sonar"), Some(16)));
+        assert_eq!(
+            (b["model"].as_str(), b["max_output_tokens"].as_u64()),
+            (Some("sonar"), Some(16))
+        );
         let b = body(Provider::Bedrock);
         assert_eq!(b["inferenceConfig"]["maxTokens"], 1);
         assert_eq!(b["messages"][0]["content"][0]["text"], "ping");
         let b = body(Provider::Cohere);
-        assert_eq!((b["model"].as_str(), b["max_tokens"].as_u64()), (Some("command-r7b-12-2024"), Some(1)));
+        assert_eq!(
+            (b["model"].as_str(), b["max_tokens"].as_u64()),
+            (Some("command-r7b-12-2024"), Some(1))
+        );
     }
 
     #[test]
     fn a_configured_base_replaces_a_templated_origin() {
-        let config = VerifierConfig::default().base_url(Provider::Bedrock, "http://127.0.0.1:9/aws");
+        let config =
+            VerifierConfig::default().base_url(Provider::Bedrock, "http://127.0.0.1:9/aws");
         let routes = Routes::new(&config).unwrap();
         let key = Credential::raw(Provider::Bedrock, "ABSKsecretsecretsecret");
         let r = routes
-            .build(&config, &key, &params_for(Provider::Bedrock), Probe::Billable)
+            .build(
+                &config,
+                &key,
+                &params_for(Provider::Bedrock),
+                Probe::Billable,
+            )
             .unwrap();
-        assert_eq!(r.url().as_str(), "http://127.0.0.1:9/aws/model/amazon.nova-micro-v1:0/converse");
+        assert_eq!(
+            r.url().as_str(),
+            "http://127.0.0.1:9/aws/model/amazon.nova-micro-v1:0/converse"
+        );
         // Params of another provider never fill a template.
         let wrong = Params::none(Provider::Groq).unwrap();
         let plain = VerifierConfig::default();
         let routes = Routes::new(&plain).unwrap();
-        assert!(routes.build(&plain, &key, &wrong, Probe::Billable).is_none());
+        assert!(
+            routes
+                .build(&plain, &key, &wrong, Probe::Billable)
+                .is_none()
+        );
     }
 
     #[test]
@@ -471,12 +627,24 @@ mod tests {
             };
             let key = ApiKey::parse(&fake::key(provider, kind, 3)).unwrap();
             let h = auth_headers(&config, &key).unwrap();
-            assert_eq!(h.contains_key("openai-organization"), provider == Provider::OpenAi);
+            assert_eq!(
+                h.contains_key("openai-organization"),
+                provider == Provider::OpenAi
+            );
         }
         for provider in Provider::ALL {
             let mut h = HeaderMap::new();
-            add_auth(&mut h, &config, &Credential::raw(provider, "secret-0123456789")).unwrap();
-            assert_eq!(h.contains_key("openai-organization"), provider == Provider::OpenAi, "{provider}");
+            add_auth(
+                &mut h,
+                &config,
+                &Credential::raw(provider, "secret-0123456789"),
+            )
+            .unwrap();
+            assert_eq!(
+                h.contains_key("openai-organization"),
+                provider == Provider::OpenAi,
+                "{provider}"
+            );
             assert!(h.values().any(|v| v.is_sensitive()), "{provider}");
             let api_key = h.get("api-key").is_some();
             assert_eq!(api_key, provider == Provider::AzureOpenAi, "{provider}");

@@ -168,7 +168,8 @@ impl Verdict {
     /// What the person should do about it, with the provider's console where it helps.
     pub fn remediation(&self, provider: Provider) -> String {
         let spec = provider.spec();
-        let (billing, keys, status) = (spec.console.billing, spec.console.keys, spec.console.status);
+        let (billing, keys, status) =
+            (spec.console.billing, spec.console.keys, spec.console.status);
         let params = || {
             spec.params
                 .iter()
@@ -499,7 +500,10 @@ mod tests {
         let mistral = Verdict::Invalid(InvalidReason::KeyOrQuota);
         assert!(mistral.message().contains("quota"));
         let r = mistral.remediation(Provider::Mistral);
-        assert!(r.contains("console.mistral.ai/api-keys") && r.contains("quota"), "{r}");
+        assert!(
+            r.contains("console.mistral.ai/api-keys") && r.contains("quota"),
+            "{r}"
+        );
         let r = Verdict::Restricted(RestrictedReason::MissingParam).remediation(Provider::Bedrock);
         assert!(r.contains("region (the AWS region"), "{r}");
         let r = Verdict::Restricted(RestrictedReason::IamPermission).remediation(Provider::Bedrock);

@@ -333,7 +333,10 @@ impl Verifier {
                 let key_info = read_key_info(key, probe, &mut c, &body, complete);
                 if probe == Probe::ListModels
                     && list_unreliable(key.provider)
-                    && matches!(c.verdict, Verdict::ProviderUnavailable | Verdict::Indeterminate)
+                    && matches!(
+                        c.verdict,
+                        Verdict::ProviderUnavailable | Verdict::Indeterminate
+                    )
                 {
                     // Fireworks' list answers 500 for some accounts, for good: not
                     // retried, never Invalid; the billable probe decides.

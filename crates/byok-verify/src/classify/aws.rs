@@ -28,12 +28,12 @@ pub(super) fn read(a: Answer<'_>) -> Reading {
         (403, _) if lower.contains("invalid api key format") => {
             (V::Restricted(RestrictedReason::IamPermission), false)
         }
-        (403, _) if lower.contains("model") => (V::Restricted(RestrictedReason::ModelAccess), false),
-        (403, "AccessDeniedException") => (V::Restricted(RestrictedReason::IamPermission), false),
-        (401, _) => (V::Invalid(InvalidReason::Unauthorized), false),
-        (404, "ResourceNotFoundException") => {
+        (403, _) if lower.contains("model") => {
             (V::Restricted(RestrictedReason::ModelAccess), false)
         }
+        (403, "AccessDeniedException") => (V::Restricted(RestrictedReason::IamPermission), false),
+        (401, _) => (V::Invalid(InvalidReason::Unauthorized), false),
+        (404, "ResourceNotFoundException") => (V::Restricted(RestrictedReason::ModelAccess), false),
         (_, "ModelNotReadyException") => (V::ProviderUnavailable, true),
         // A service quota does not lift within any retry budget.
         (_, "ServiceQuotaExceededException") => (V::RateLimited { retry_after: None }, false),

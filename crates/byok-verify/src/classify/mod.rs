@@ -172,7 +172,9 @@ pub(crate) fn classify_at(
             let mut r = match spec.errors {
                 // OpenAI itself is read strictly (its codes decide); the compatible
                 // providers (Groq, DeepSeek, Together, Fireworks, Perplexity) by status too.
-                ErrorDialect::OpenAi => openai::read(status, json.as_ref(), provider != Provider::OpenAi),
+                ErrorDialect::OpenAi => {
+                    openai::read(status, json.as_ref(), provider != Provider::OpenAi)
+                }
                 ErrorDialect::Anthropic => anthropic::read(status, json.as_ref()),
                 ErrorDialect::Gemini => gemini::read(status, json.as_ref()),
                 ErrorDialect::OpenRouter => openrouter::read(answer),

@@ -34,12 +34,23 @@ fn openrouter_limit_used_up_or_unlimited() {
             "{remaining}"
         );
     }
-    let k = read(KeyInfoReader::OpenRouterKey, r#"{"data":{"limit":null,"limit_remaining":null}}"#).unwrap();
+    let k = read(
+        KeyInfoReader::OpenRouterKey,
+        r#"{"data":{"limit":null,"limit_remaining":null}}"#,
+    )
+    .unwrap();
     assert_eq!(k.verdict(), None);
     assert_eq!((k.limit_usd, k.remaining_usd), (None, None));
-    let k = read(KeyInfoReader::OpenRouterKey, r#"{"data":{"is_provisioning_key":true}}"#).unwrap();
+    let k = read(
+        KeyInfoReader::OpenRouterKey,
+        r#"{"data":{"is_provisioning_key":true}}"#,
+    )
+    .unwrap();
     assert_eq!(k.is_management_key, Some(true));
-    assert_eq!(k.verdict(), Some(Verdict::Restricted(RestrictedReason::AdminKey)));
+    assert_eq!(
+        k.verdict(),
+        Some(Verdict::Restricted(RestrictedReason::AdminKey))
+    );
 }
 
 #[test]
@@ -47,8 +58,14 @@ fn xai_flags_and_acls() {
     let body = r#"{"redacted_api_key":"xai-...abcd","name":"ci","acls":["api-key:model:grok-3-mini","api-key:endpoint:chat","api-key:model:*"],
         "team_id":"t","api_key_id":"k","api_key_blocked":false,"api_key_disabled":false,"team_blocked":false}"#;
     let k = read(KeyInfoReader::XAiApiKey, body).unwrap();
-    assert_eq!(k.models_allowed, Some(vec!["grok-3-mini".to_owned(), "*".to_owned()]));
-    assert_eq!((k.blocked, k.disabled, k.team_blocked), (Some(false), Some(false), Some(false)));
+    assert_eq!(
+        k.models_allowed,
+        Some(vec!["grok-3-mini".to_owned(), "*".to_owned()])
+    );
+    assert_eq!(
+        (k.blocked, k.disabled, k.team_blocked),
+        (Some(false), Some(false), Some(false))
+    );
     assert_eq!(k.label.as_deref(), Some("ci"));
     assert_eq!(k.verdict(), None);
     for (field, want) in [
@@ -74,14 +91,24 @@ fn deepseek_balance() {
     assert_eq!(k.balance[0].granted.as_deref(), Some("10.00"));
     assert_eq!(k.balance[1].topped_up, None);
     assert_eq!(k.verdict(), None);
-    let k = read(KeyInfoReader::DeepSeekBalance, r#"{"is_available":false,"balance_infos":[]}"#).unwrap();
-    assert_eq!(k.verdict(), Some(Verdict::NoCredits(NoCreditsReason::CreditBalance)));
+    let k = read(
+        KeyInfoReader::DeepSeekBalance,
+        r#"{"is_available":false,"balance_infos":[]}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        k.verdict(),
+        Some(Verdict::NoCredits(NoCreditsReason::CreditBalance))
+    );
 }
 
 #[test]
 fn cohere_check() {
     let k = read(KeyInfoReader::CohereCheck, r#"{"valid":false}"#).unwrap();
-    assert_eq!(k.verdict(), Some(Verdict::Invalid(InvalidReason::Unauthorized)));
+    assert_eq!(
+        k.verdict(),
+        Some(Verdict::Invalid(InvalidReason::Unauthorized))
+    );
     let k = read(KeyInfoReader::CohereCheck, r#"{"valid":true}"#).unwrap();
     assert_eq!((k.valid, k.verdict()), (Some(true), None));
 }
@@ -99,7 +126,10 @@ fn wrong_types_are_dropped_not_fatal() {
             KeyInfoReader::CohereCheck,
         ] {
             let k = read(reader, junk);
-            assert!(k.is_none() || k.as_ref().unwrap().verdict().is_none(), "{junk}: {k:?}");
+            assert!(
+                k.is_none() || k.as_ref().unwrap().verdict().is_none(),
+                "{junk}: {k:?}"
+            );
         }
     }
 }
@@ -118,7 +148,18 @@ fn decimals() {
     for ok in ["0", "12", "12.50", "-3.1", "0.000000001"] {
         assert!(is_decimal(ok), "{ok}");
     }
-    for bad in ["", "-", "1.", ".5", "1e3", "NaN", "1_0", "+1", "１", &"9".repeat(41)] {
+    for bad in [
+        "",
+        "-",
+        "1.",
+        ".5",
+        "1e3",
+        "NaN",
+        "1_0",
+        "+1",
+        "１",
+        &"9".repeat(41),
+    ] {
         assert!(!is_decimal(bad), "{bad}");
     }
     assert!(not_positive("0.000") && not_positive("-1") && !not_positive("0.01"));

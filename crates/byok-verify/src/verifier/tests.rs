@@ -110,7 +110,10 @@ async fn openrouter_key_limit_decides_without_spending() {
     assert_eq!(paths(&server).await, ["/api/v1/key"]);
     assert_eq!(report.attempts, 1);
     let info = report.key_info.clone().unwrap();
-    assert_eq!((info.limit_usd.as_deref(), info.remaining_usd.as_deref()), (Some("5"), Some("0")));
+    assert_eq!(
+        (info.limit_usd.as_deref(), info.remaining_usd.as_deref()),
+        (Some("5"), Some("0"))
+    );
     assert_eq!(info.usage_usd.as_deref(), Some("5.0001"));
     let j = serde_json::to_value(&report).unwrap();
     assert_eq!(j["key_info"]["remaining_usd"], "0");
@@ -143,7 +146,10 @@ async fn openrouter_402s_are_not_retried() {
         .await;
         assert_eq!(report.verdict, want);
         assert_eq!(report.probe, Some(Probe::Billable));
-        assert_eq!(paths(&server).await, ["/api/v1/key", "/api/v1/chat/completions"]);
+        assert_eq!(
+            paths(&server).await,
+            ["/api/v1/key", "/api/v1/chat/completions"]
+        );
         // The key info of the free probe stays in the report.
         assert_eq!(report.key_info.as_ref().unwrap().limit_usd, None);
         let sent = &server.received_requests().await.unwrap()[1];
@@ -164,9 +170,17 @@ async fn groq_rate_limit_retried_per_the_message() {
         None,
         Depth::Billing,
         vec![
-            on("GET", "/openai/v1/models", json(200, r#"{"object":"list","data":[]}"#)),
+            on(
+                "GET",
+                "/openai/v1/models",
+                json(200, r#"{"object":"list","data":[]}"#),
+            ),
             on("POST", "/openai/v1/chat/completions", json(429, limited)).times(2),
-            on("POST", "/openai/v1/chat/completions", json(200, r#"{"id":"c","choices":[]}"#)),
+            on(
+                "POST",
+                "/openai/v1/chat/completions",
+                json(200, r#"{"id":"c","choices":[]}"#),
+            ),
         ],
     )
     .await;
@@ -205,9 +219,18 @@ async fn xai_key_info_then_no_credits_never_retried() {
     )
     .await;
     assert_eq!(report.verdict, Verdict::NoCredits(N::CreditBalance));
-    assert_eq!(paths(&server).await, ["/v1/api-key", "/v1/chat/completions"]);
+    assert_eq!(
+        paths(&server).await,
+        ["/v1/api-key", "/v1/chat/completions"]
+    );
     assert_eq!(report.attempts, 2);
-    assert!(report.provider_message.as_deref().unwrap().contains("used all available credits"));
+    assert!(
+        report
+            .provider_message
+            .as_deref()
+            .unwrap()
+            .contains("used all available credits")
+    );
     let info = report.key_info.unwrap();
     assert_eq!(info.models_allowed, Some(vec!["grok-3-mini".to_owned()]));
     assert_eq!(info.blocked, Some(false));
@@ -216,7 +239,14 @@ async fn xai_key_info_then_no_credits_never_retried() {
         Provider::XAi,
         None,
         Depth::Billing,
-        vec![on("GET", "/v1/api-key", json(200, r#"{"api_key_blocked":true,"api_key_disabled":false,"team_blocked":false}"#))],
+        vec![on(
+            "GET",
+            "/v1/api-key",
+            json(
+                200,
+                r#"{"api_key_blocked":true,"api_key_disabled":false,"team_blocked":false}"#,
+            ),
+        )],
     )
     .await;
     assert_eq!(report.verdict, Verdict::Invalid(I::Blocked));
@@ -236,9 +266,16 @@ async fn deepseek_balance_says_no_credits_for_free() {
     assert_eq!(report.verdict, Verdict::NoCredits(N::CreditBalance));
     assert_eq!(paths(&server).await, ["/user/balance"]);
     let info = report.key_info.unwrap();
-    assert_eq!((info.balance[0].currency.as_str(), info.balance[0].total.as_str()), ("USD", "0.00"));
+    assert_eq!(
+        (
+            info.balance[0].currency.as_str(),
+            info.balance[0].total.as_str()
+        ),
+        ("USD", "0.00")
+    );
 
-    let ok = r#"{"is_available":true,"balance_infos":[{"currency":"CNY","total_balance":"110.00"}]}"#;
+    let ok =
+        r#"{"is_available":true,"balance_infos":[{"currency":"CNY","total_balance":"110.00"}]}"#;
     let (report, server) = run(
         Provider::DeepSeek,
         None,
@@ -260,7 +297,11 @@ async fn mistral_401_is_ambiguous_and_capacity_is_retried() {
         Provider::Mistral,
         None,
         Depth::Billing,
-        vec![on("GET", "/v1/models", json(401, r#"{"message":"Unauthorized","request_id":"abc"}"#))],
+        vec![on(
+            "GET",
+            "/v1/models",
+            json(401, r#"{"message":"Unauthorized","request_id":"abc"}"#),
+        )],
     )
     .await;
     assert_eq!(report.verdict, Verdict::Invalid(I::KeyOrQuota));
@@ -274,7 +315,11 @@ async fn mistral_401_is_ambiguous_and_capacity_is_retried() {
         None,
         Depth::Billing,
         vec![
-            on("GET", "/v1/models", json(200, r#"{"object":"list","data":[]}"#)),
+            on(
+                "GET",
+                "/v1/models",
+                json(200, r#"{"object":"list","data":[]}"#),
+            ),
             on("POST", "/v1/chat/completions", json(429, capacity)),
         ],
     )
@@ -316,20 +361,30 @@ async fn together_402_is_no_credits() {
 
 #[tokio::test]
 async fn fireworks_list_500_falls_through_to_the_billable_probe() {
-    let broken = json(500, r#"{"error":{"object":"error","type":"internal_server_error","message":"Error listing deployed models"}}"#);
+    let broken = json(
+        500,
+        r#"{"error":{"object":"error","type":"internal_server_error","message":"Error listing deployed models"}}"#,
+    );
     let (report, server) = run(
         Provider::Fireworks,
         None,
         Depth::Billing,
         vec![
             on("GET", "/inference/v1/models", broken.clone()),
-            on("POST", "/inference/v1/chat/completions", json(200, r#"{"id":"c","choices":[]}"#)),
+            on(
+                "POST",
+                "/inference/v1/chat/completions",
+                json(200, r#"{"id":"c","choices":[]}"#),
+            ),
         ],
     )
     .await;
     assert_eq!(report.verdict, Verdict::Valid);
     // The broken list is asked once, not retried.
-    assert_eq!(paths(&server).await, ["/inference/v1/models", "/inference/v1/chat/completions"]);
+    assert_eq!(
+        paths(&server).await,
+        ["/inference/v1/models", "/inference/v1/chat/completions"]
+    );
 
     let (report, server) = run(
         Provider::Fireworks,
@@ -348,7 +403,11 @@ async fn fireworks_list_500_falls_through_to_the_billable_probe() {
         Depth::Billing,
         vec![
             on("GET", "/inference/v1/models", json(200, r#"{"data":[]}"#)),
-            on("POST", "/inference/v1/chat/completions", json(412, suspended)),
+            on(
+                "POST",
+                "/inference/v1/chat/completions",
+                json(412, suspended),
+            ),
         ],
     )
     .await;
@@ -381,7 +440,11 @@ async fn perplexity_has_no_free_probe_and_a_html_401() {
 }
 
 fn azure_params() -> Params {
-    Params::new(Provider::AzureOpenAi, [("resource", "contoso"), ("deployment", "gpt-4o-mini")]).unwrap()
+    Params::new(
+        Provider::AzureOpenAi,
+        [("resource", "contoso"), ("deployment", "gpt-4o-mini")],
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -408,7 +471,11 @@ async fn azure_rows_with_params() {
         Some(azure_params()),
         Depth::Billing,
         vec![
-            on("GET", "/openai/deployments", json(200, r#"{"data":[],"object":"list"}"#)),
+            on(
+                "GET",
+                "/openai/deployments",
+                json(200, r#"{"data":[],"object":"list"}"#),
+            ),
             on("POST", chat, json(429, daily)),
         ],
     )
@@ -443,7 +510,11 @@ async fn azure_rows_with_params() {
     )
     .await;
     assert_eq!(report.verdict, Verdict::Invalid(I::KeyOrEndpoint));
-    assert!(report.remediation().contains("resource"), "{}", report.remediation());
+    assert!(
+        report.remediation().contains("resource"),
+        "{}",
+        report.remediation()
+    );
     assert_eq!(paths(&server).await.len(), 1);
 }
 
@@ -451,8 +522,14 @@ async fn azure_rows_with_params() {
 async fn bedrock_converse_rows() {
     let region = || Params::new(Provider::Bedrock, [("region", "us-east-1")]).unwrap();
     let converse = "/model/amazon.nova-micro-v1:0/converse";
-    let auth_failed = json(403, r#"{"Message":"Authentication failed: Please make sure your API Key is valid."}"#)
-        .insert_header("x-amzn-ErrorType", "UnrecognizedClientException:http://internal.amazon.com/coral/com.amazon.coral.service/");
+    let auth_failed = json(
+        403,
+        r#"{"Message":"Authentication failed: Please make sure your API Key is valid."}"#,
+    )
+    .insert_header(
+        "x-amzn-ErrorType",
+        "UnrecognizedClientException:http://internal.amazon.com/coral/com.amazon.coral.service/",
+    );
     let (report, server) = run(
         Provider::Bedrock,
         Some(region()),
@@ -467,9 +544,15 @@ async fn bedrock_converse_rows() {
     let b: serde_json::Value = serde_json::from_slice(&sent.body).unwrap();
     assert_eq!(b["inferenceConfig"]["maxTokens"], 1);
 
-    let throttled = json(429, r#"{"message":"Too many requests, please wait before trying again."}"#)
-        .insert_header("x-amzn-ErrorType", "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/")
-        .insert_header("retry-after", "0");
+    let throttled = json(
+        429,
+        r#"{"message":"Too many requests, please wait before trying again."}"#,
+    )
+    .insert_header(
+        "x-amzn-ErrorType",
+        "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/",
+    )
+    .insert_header("retry-after", "0");
     let (report, server) = run(
         Provider::Bedrock,
         Some(region()),
@@ -483,11 +566,26 @@ async fn bedrock_converse_rows() {
     assert_eq!(report.verdict, Verdict::Valid);
     assert_eq!(paths(&server).await.len(), 2);
 
-    let denied = json(403, r#"{"Message":"Invalid API Key format: Must start with pre-defined prefix"}"#)
-        .insert_header("x-amzn-ErrorType", "AccessDeniedException:http://internal.amazon.com/coral/com.amazon.bedrock/");
-    let (report, server) = run(Provider::Bedrock, Some(region()), Depth::Billing, vec![on("POST", converse, denied)]).await;
+    let denied = json(
+        403,
+        r#"{"Message":"Invalid API Key format: Must start with pre-defined prefix"}"#,
+    )
+    .insert_header(
+        "x-amzn-ErrorType",
+        "AccessDeniedException:http://internal.amazon.com/coral/com.amazon.bedrock/",
+    );
+    let (report, server) = run(
+        Provider::Bedrock,
+        Some(region()),
+        Depth::Billing,
+        vec![on("POST", converse, denied)],
+    )
+    .await;
     assert_eq!(report.verdict, Verdict::Restricted(R::IamPermission));
-    assert_eq!(report.provider_code.as_deref(), Some("AccessDeniedException"));
+    assert_eq!(
+        report.provider_code.as_deref(),
+        Some("AccessDeniedException")
+    );
     assert_eq!(paths(&server).await.len(), 1);
 }
 
@@ -497,7 +595,11 @@ async fn cohere_check_and_trial_quota() {
         Provider::Cohere,
         None,
         Depth::Billing,
-        vec![on("POST", "/v1/check-api-key", json(200, r#"{"valid":false}"#))],
+        vec![on(
+            "POST",
+            "/v1/check-api-key",
+            json(200, r#"{"valid":false}"#),
+        )],
     )
     .await;
     assert_eq!(report.verdict, Verdict::Invalid(I::Unauthorized));
@@ -518,7 +620,10 @@ async fn cohere_check_and_trial_quota() {
     assert_eq!(report.verdict, Verdict::NoCredits(N::TrialQuota));
     assert_eq!(paths(&server).await, ["/v1/check-api-key", "/v2/chat"]);
     let sent = &server.received_requests().await.unwrap()[1];
-    assert_eq!(sent.headers["authorization"].to_str().unwrap(), format!("Bearer {SECRET}"));
+    assert_eq!(
+        sent.headers["authorization"].to_str().unwrap(),
+        format!("Bearer {SECRET}")
+    );
 }
 
 #[tokio::test]
@@ -540,11 +645,16 @@ async fn the_key_never_leaves_in_a_url_or_a_report() {
             .retry(RetryPolicy::no_retry());
         let verifier = Verifier::new(config).unwrap();
         let key = Credential::raw(provider, SECRET);
-        let report = verifier.verify_paced(&key, params.as_ref(), Depth::Billing, None).await;
+        let report = verifier
+            .verify_paced(&key, params.as_ref(), Depth::Billing, None)
+            .await;
         assert_no_secret(&report);
         // The first three read their own error envelopes strictly (a bare
         // 401 body is a proxy's); every new provider's 401 is Invalid.
-        let strict = matches!(provider, Provider::OpenAi | Provider::Anthropic | Provider::Google);
+        let strict = matches!(
+            provider,
+            Provider::OpenAi | Provider::Anthropic | Provider::Google
+        );
         assert_eq!(
             matches!(report.verdict, Verdict::Invalid(_)),
             !strict,
@@ -552,8 +662,16 @@ async fn the_key_never_leaves_in_a_url_or_a_report() {
         );
         for r in server.received_requests().await.unwrap() {
             assert!(!r.url.as_str().contains(SECRET), "{provider}");
-            assert!(!String::from_utf8_lossy(&r.body).contains(SECRET), "{provider}");
-            assert!(r.headers.values().any(|v| v.to_str().unwrap_or("").contains(SECRET)), "{provider}");
+            assert!(
+                !String::from_utf8_lossy(&r.body).contains(SECRET),
+                "{provider}"
+            );
+            assert!(
+                r.headers
+                    .values()
+                    .any(|v| v.to_str().unwrap_or("").contains(SECRET)),
+                "{provider}"
+            );
         }
     }
 }

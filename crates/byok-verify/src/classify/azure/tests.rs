@@ -44,7 +44,11 @@ fn every_row() {
     // The header alone can say it too.
     let mut day = HeaderMap::new();
     day.insert("retry-after", "86400".parse().unwrap());
-    let c = az(429, &day, r#"{"error":{"code":"429","message":"Rate limit is exceeded."}}"#);
+    let c = az(
+        429,
+        &day,
+        r#"{"error":{"code":"429","message":"Rate limit is exceeded."}}"#,
+    );
     assert_eq!(c.verdict, Verdict::NoCredits(N::QuotaExhausted));
     assert_eq!(az(503, &h, "").verdict, Verdict::ProviderUnavailable);
 }

@@ -20,7 +20,10 @@ fn every_row() {
     );
     assert_eq!(c.verdict, Verdict::NoCredits(N::TrialQuota));
     assert!(!c.retryable);
-    let c = co(429, r#"{"id":"b","message":"You are using a Trial key, which is limited to 20 API calls / minute."}"#);
+    let c = co(
+        429,
+        r#"{"id":"b","message":"You are using a Trial key, which is limited to 20 API calls / minute."}"#,
+    );
     assert_eq!(c.verdict, Verdict::RateLimited { retry_after: None });
     assert!(c.retryable);
     assert_eq!(co(500, "").verdict, Verdict::ProviderUnavailable);

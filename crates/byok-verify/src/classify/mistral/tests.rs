@@ -5,7 +5,12 @@ use crate::verdict::{InvalidReason as I, NoCreditsReason as N, Verdict};
 use byok_keys::Provider;
 
 fn m(status: u16, body: &str) -> crate::Classification {
-    classify(Provider::Mistral, status, &HeaderMap::new(), body.as_bytes())
+    classify(
+        Provider::Mistral,
+        status,
+        &HeaderMap::new(),
+        body.as_bytes(),
+    )
 }
 
 #[test]
@@ -20,7 +25,12 @@ fn every_row() {
         assert_eq!(c.provider_message.as_deref(), Some("Unauthorized"));
         assert!(!c.retryable);
     }
-    assert_eq!(m(401, r#"{"message":"Unauthorized","request_id":"b1c2"}"#).request_id.as_deref(), Some("b1c2"));
+    assert_eq!(
+        m(401, r#"{"message":"Unauthorized","request_id":"b1c2"}"#)
+            .request_id
+            .as_deref(),
+        Some("b1c2")
+    );
 
     let c = m(
         429,
@@ -39,7 +49,10 @@ fn every_row() {
     assert_eq!(c.verdict, Verdict::ProviderUnavailable);
     assert!(c.retryable);
 
-    let c = m(429, r#"{"message":"You have reached your monthly usage limit."}"#);
+    let c = m(
+        429,
+        r#"{"message":"You have reached your monthly usage limit."}"#,
+    );
     assert_eq!(c.verdict, Verdict::NoCredits(N::SpendLimit));
     assert!(!c.retryable);
 }
@@ -48,7 +61,10 @@ fn every_row() {
 fn per_minute_headers() {
     let mut h = HeaderMap::new();
     h.insert("x-ratelimit-limit-tokens-minute", "500000".parse().unwrap());
-    h.insert("x-ratelimit-remaining-tokens-minute", "499990".parse().unwrap());
+    h.insert(
+        "x-ratelimit-remaining-tokens-minute",
+        "499990".parse().unwrap(),
+    );
     let c = classify(Provider::Mistral, 200, &h, b"{}");
     assert_eq!(c.verdict, Verdict::Valid);
     assert_eq!(c.rate_limits.tokens.unwrap().remaining, Some(499_990));

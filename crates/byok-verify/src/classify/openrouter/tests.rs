@@ -5,7 +5,12 @@ use crate::verdict::{InvalidReason as I, NoCreditsReason as N, Verdict};
 use byok_keys::Provider;
 
 fn or(status: u16, body: &str) -> crate::Classification {
-    classify(Provider::OpenRouter, status, &HeaderMap::new(), body.as_bytes())
+    classify(
+        Provider::OpenRouter,
+        status,
+        &HeaderMap::new(),
+        body.as_bytes(),
+    )
 }
 
 #[test]
@@ -39,12 +44,18 @@ fn every_row() {
     assert!(!c.retryable);
     assert!(!c.verdict.is_conclusive());
 
-    let c = or(429, r#"{"error":{"code":429,"message":"Rate limit exceeded: free-models-per-min"}}"#);
+    let c = or(
+        429,
+        r#"{"error":{"code":429,"message":"Rate limit exceeded: free-models-per-min"}}"#,
+    );
     assert_eq!(c.verdict, Verdict::RateLimited { retry_after: None });
     assert!(c.retryable);
 
     for status in [502, 503] {
-        let c = or(status, r#"{"error":{"code":503,"message":"No endpoints found"}}"#);
+        let c = or(
+            status,
+            r#"{"error":{"code":503,"message":"No endpoints found"}}"#,
+        );
         assert_eq!(c.verdict, Verdict::ProviderUnavailable, "{status}");
         assert!(c.retryable);
     }
