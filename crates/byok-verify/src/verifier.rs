@@ -128,8 +128,8 @@ impl Verifier {
     /// [`verify`](Verifier::verify) a key with the parameters stored with it
     /// (Azure OpenAI resource, deployment and API version; Bedrock region),
     /// which fill its provider's URL templates. Parameters checked for another
-    /// provider than the key's count as none (`restricted (missing_param)`,
-    /// without a request).
+    /// provider than the key's count as none: fine for a provider that needs
+    /// none, `restricted (missing_param)` without a request for Azure or Bedrock.
     ///
     /// ```no_run
     /// # async fn demo(verifier: byok_verify::Verifier, key: byok_keys::ApiKey) -> Result<(), byok_keys::params::ParamError> {
@@ -179,10 +179,10 @@ impl Verifier {
             tracing::debug!(provider = %key.provider, key = %report.masked, "admin key refused without a request");
             return report;
         }
+        // Parameters of another provider fill none of this provider's templates.
         let params = match params {
             Some(p) if p.provider() == key.provider => Some(Cow::Borrowed(p)),
-            Some(_) => None,
-            None => Params::none(key.provider).ok().map(Cow::Owned),
+            _ => Params::none(key.provider).ok().map(Cow::Owned),
         };
         let Some(params) = params else {
             // Never a request to a template URL.

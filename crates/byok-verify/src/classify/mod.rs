@@ -294,4 +294,6 @@ fn str_at<'v>(value: Option<&'v Value>, path: &[&str]) -> Option<&'v str> {
 #[cfg(test)]
 mod compatible_tests;
 #[cfg(test)]
+mod dialect_tests;
+#[cfg(test)]
 mod tests;
