@@ -65,7 +65,9 @@ impl FromStr for Depth {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Probe {
-    /// `GET /v1/models` (OpenAI, Anthropic) or `GET /v1beta/models` (Gemini).
+    /// The free list-models call (the spec's `models_path`): `GET /v1/models`
+    /// (OpenAI, Anthropic, xAI, Mistral, Together), `GET /v1beta/models`
+    /// (Gemini), `GET /openai/v1/models` (Groq), Azure's deployments list, ...
     ListModels,
     /// The 1-output-token request: `/v1/chat/completions`, `/v1/messages`,
     /// `:generateContent`, Bedrock `converse`, Cohere `/v2/chat`, Perplexity `/v1/responses`.

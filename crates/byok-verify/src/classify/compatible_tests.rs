@@ -194,3 +194,28 @@ fn openai_itself_stays_strict() {
     );
     assert_eq!(r.retry_after, None);
 }
+
+#[test]
+fn a_json_array_is_a_success_only_for_the_new_providers() {
+    let list = br#"[{"id":"m","object":"model"}]"#;
+    let h = HeaderMap::new();
+    assert_eq!(
+        classify(Provider::Together, 200, &h, list).verdict,
+        Verdict::Valid
+    );
+    assert_eq!(
+        classify(Provider::Together, 200, &h, b"[1,").verdict,
+        Verdict::Indeterminate
+    );
+    assert_eq!(
+        classify(Provider::Together, 200, &h, b"<html>").verdict,
+        Verdict::Indeterminate
+    );
+    for old in [Provider::OpenAi, Provider::Anthropic, Provider::Google] {
+        assert_eq!(
+            classify(old, 200, &h, list).verdict,
+            Verdict::Indeterminate,
+            "{old}"
+        );
+    }
+}

@@ -160,6 +160,11 @@ pub(crate) fn classify_at(
     let spec = provider.spec();
     let reading = match status {
         200..=299 if is_json_object(body, complete) => Reading::new(Verdict::Valid, false),
+        // Together's model list is a top-level JSON array; the first three
+        // providers never answer one (from them it is a proxy's, not theirs).
+        200..=299 if !strict_2xx(provider) && is_json_array(body, complete) => {
+            Reading::new(Verdict::Valid, false)
+        }
         // A 2xx that is not a JSON object: a captive portal or proxy page, not the provider.
         200..=299 => Reading::new(Verdict::Indeterminate, false),
         _ => {
@@ -240,6 +245,20 @@ fn code(raw: &str, known: Option<&str>) -> Option<String> {
     let c = scrub(raw, known, CODE_MAX_BYTES + 1);
     let identifier = |b: u8| b.is_ascii_alphanumeric() || b"_.:-".contains(&b);
     (!c.is_empty() && c.len() <= CODE_MAX_BYTES && c.bytes().all(identifier)).then_some(c)
+}
+
+/// The providers whose success answers are always JSON objects.
+fn strict_2xx(provider: Provider) -> bool {
+    matches!(
+        provider,
+        Provider::OpenAi | Provider::Anthropic | Provider::Google
+    )
+}
+
+/// Whether `body` is one well-formed JSON array (judged by its start when cut).
+fn is_json_array(body: &[u8], complete: bool) -> bool {
+    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
+        && (!complete || serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok())
 }
 
 /// Whether `body` is one well-formed JSON object, checked without building it.

@@ -336,14 +336,14 @@ async fn together_402_is_no_credits() {
         None,
         Depth::Billing,
         vec![
-            on("GET", "/v1/models", json(200, "[]")),
+            on("GET", "/v1/models", json(200, r#"[{"id":"meta-llama/Llama-3.2-3B-Instruct-Turbo","object":"model"}]"#)),
             on("POST", "/v1/chat/completions", json(402, r#"{"id":"x","error":{"message":"Credit limit exceeded","type":"credit_limit","code":null}}"#)),
         ],
     )
     .await;
-    // Together's model list is a JSON array, not an object: not judged valid.
-    assert_eq!(report.verdict, Verdict::Indeterminate);
-    assert_eq!(paths(&server).await.len(), 1);
+    // Together's model list is a top-level JSON array: valid, then the 402.
+    assert_eq!(report.verdict, Verdict::NoCredits(N::CreditBalance));
+    assert_eq!(paths(&server).await.len(), 2);
 
     let (report, server) = run(
         Provider::Together,

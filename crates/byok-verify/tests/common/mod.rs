@@ -30,7 +30,7 @@ pub fn verifier_for(mock: &MockProvider) -> Verifier {
 }
 
 /// The providers byok-testkit mocks today (its mocks of the eleven new
-/// providers come later; `tests/providers.rs` answers for those with wiremock).
+/// providers come later; `src/verifier/tests.rs` answers for those with wiremock).
 pub const MOCKED: [Provider; 3] = [Provider::OpenAi, Provider::Anthropic, Provider::Google];
 
 /// A well-formed fake key of `provider`'s usual kind.
