@@ -675,3 +675,46 @@ async fn the_key_never_leaves_in_a_url_or_a_report() {
         }
     }
 }
+
+#[tokio::test]
+async fn openrouter_rate_limit_waits_for_its_reset_and_odd_key_info_is_harmless() {
+    let reset = jiff::Timestamp::now().as_millisecond() + 60;
+    let limited = json(
+        429,
+        r#"{"error":{"code":429,"message":"Rate limit exceeded: free-models-per-min"}}"#,
+    )
+    .insert_header("X-RateLimit-Limit", "20")
+    .insert_header("X-RateLimit-Remaining", "0")
+    .insert_header("X-RateLimit-Reset", reset.to_string().as_str());
+    let (report, server) = run(
+        Provider::OpenRouter,
+        None,
+        Depth::Billing,
+        vec![
+            // A key-info object of the wrong shape: no info, and no verdict from it.
+            on(
+                "GET",
+                "/api/v1/key",
+                json(200, r#"{"data":"surprise","limit_remaining":0}"#),
+            ),
+            on("POST", "/api/v1/chat/completions", limited).times(1),
+            on(
+                "POST",
+                "/api/v1/chat/completions",
+                json(200, r#"{"id":"gen-1","choices":[]}"#),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(report.verdict, Verdict::Valid);
+    assert_eq!(report.key_info, None);
+    assert_eq!(
+        paths(&server).await,
+        [
+            "/api/v1/key",
+            "/api/v1/chat/completions",
+            "/api/v1/chat/completions"
+        ]
+    );
+    assert!(report.waited > Duration::ZERO && report.waited <= Duration::from_millis(60));
+}
