@@ -518,6 +518,9 @@ async fn real() -> Real {
                 I::OrganizationMismatch,
                 I::Expired,
                 I::Suspended,
+                I::KeyOrEndpoint,
+                I::KeyOrQuota,
+                I::Blocked,
             ]
             .map(Verdict::Invalid)
             .into(),
@@ -533,6 +536,8 @@ async fn real() -> Real {
                 C::Billing,
                 C::PrepayDepleted,
                 C::QuotaExhausted,
+                C::KeyLimit,
+                C::TrialQuota,
             ]
             .map(Verdict::NoCredits)
             .into(),
@@ -549,6 +554,9 @@ async fn real() -> Real {
                 R::ApiBlocked,
                 R::ServiceDisabled,
                 R::AdminKey,
+                R::DeploymentNotFound,
+                R::IamPermission,
+                R::MissingParam,
             ]
             .map(Verdict::Restricted)
             .into(),
@@ -568,7 +576,7 @@ async fn real() -> Real {
     );
     codes_of.insert(
         "probe".to_owned(),
-        serde_codes(&[Probe::ListModels, Probe::Billable]),
+        serde_codes(&[Probe::ListModels, Probe::Billable, Probe::KeyInfo]),
     );
     codes_of.insert(
         "verify_error".to_owned(),

@@ -9,6 +9,9 @@ use byok_keys::{ApiKey, Provider};
 use futures::stream::{self, BoxStream, Stream, StreamExt};
 use tokio::time::Instant;
 
+use byok_keys::params::Params;
+
+use crate::credential::Credential;
 use crate::report::{Depth, Report};
 use crate::verifier::Verifier;
 
@@ -90,9 +93,34 @@ impl Verifier {
     where
         I: IntoIterator<Item = ApiKey>,
     {
-        let mut groups: BTreeMap<Provider, Vec<(usize, ApiKey)>> = BTreeMap::new();
-        for (index, key) in keys.into_iter().enumerate() {
-            groups.entry(key.provider()).or_default().push((index, key));
+        self.verify_group(keys.into_iter().map(|k| (k, None)), options)
+    }
+
+    /// [`verify_many`](Verifier::verify_many) keys with the parameters stored
+    /// with them ([`Verifier::verify_with`]).
+    pub fn verify_many_with<I>(
+        &self,
+        keys: I,
+        options: BulkOptions,
+    ) -> impl Stream<Item = BulkResult> + Send + 'static
+    where
+        I: IntoIterator<Item = (ApiKey, Params)>,
+    {
+        self.verify_group(keys.into_iter().map(|(k, p)| (k, Some(p))), options)
+    }
+
+    fn verify_group(
+        &self,
+        keys: impl Iterator<Item = (ApiKey, Option<Params>)>,
+        options: BulkOptions,
+    ) -> impl Stream<Item = BulkResult> + Send + 'static {
+        type Entry = (usize, ApiKey, Option<Params>);
+        let mut groups: BTreeMap<Provider, Vec<Entry>> = BTreeMap::new();
+        for (index, (key, params)) in keys.enumerate() {
+            groups
+                .entry(key.provider())
+                .or_default()
+                .push((index, key, params));
         }
         let concurrency = options.concurrency_per_provider.max(1);
         let streams: Vec<BoxStream<'static, BulkResult>> = groups
@@ -102,11 +130,18 @@ impl Verifier {
                 let verifier = self.clone();
                 let depth = options.depth;
                 stream::iter(group)
-                    .map(move |(index, key)| {
+                    .map(move |(index, key, params)| {
                         let verifier = verifier.clone();
                         let pacer = pacer.clone();
                         async move {
-                            let report = verifier.verify_paced(&key, depth, pacer.as_deref()).await;
+                            let report = verifier
+                                .verify_paced(
+                                    &Credential::of(&key),
+                                    params.as_ref(),
+                                    depth,
+                                    pacer.as_deref(),
+                                )
+                                .await;
                             BulkResult { index, report }
                         }
                     })

@@ -2,24 +2,23 @@
 
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use byok_keys::Provider;
+use byok_keys::params::{ParamError, Params};
+use byok_keys::spec::Wire;
 
 use crate::error::VerifyError;
 use crate::retry::RetryPolicy;
 
-/// Production origins.
-const OPENAI_ORIGIN: &str = "https://api.openai.com";
-const ANTHROPIC_ORIGIN: &str = "https://api.anthropic.com";
-const GEMINI_ORIGIN: &str = "https://generativelanguage.googleapis.com";
-
-/// Default billable-probe models: cheap and dated where the provider dates them
-/// (an alias has been reported to answer while the dated model says "no quota").
-const OPENAI_MODEL: &str = "gpt-4o-mini-2024-07-18";
-const ANTHROPIC_MODEL: &str = "claude-haiku-4-5";
-const GEMINI_MODEL: &str = "gemini-2.5-flash-lite";
-
 /// Configuration of a [`Verifier`](crate::Verifier): base URLs, probe models,
 /// OpenAI organization/project headers, timeouts, retry policy, user agent.
+///
+/// Every provider's base URL and probe model default to its spec
+/// ([`ProviderSpec::origin`](byok_keys::spec::ProviderSpec::origin),
+/// [`probe_model`](byok_keys::spec::ProviderSpec::probe_model)); a configured
+/// base URL (a test server, a gateway) replaces the origin, templated ones
+/// (`https://{resource}.openai.azure.com`) included.
 ///
 /// ```
 /// use std::time::Duration;
@@ -35,12 +34,10 @@ const GEMINI_MODEL: &str = "gemini-2.5-flash-lite";
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifierConfig {
-    openai_base: String,
-    anthropic_base: String,
-    gemini_base: String,
-    openai_model: String,
-    anthropic_model: String,
-    gemini_model: String,
+    /// Configured base URLs; a provider without one uses its spec's origin.
+    bases: BTreeMap<Provider, String>,
+    /// Configured probe models; a provider without one uses its spec's.
+    models: BTreeMap<Provider, String>,
     pub(crate) openai_organization: Option<String>,
     pub(crate) openai_project: Option<String>,
     pub(crate) request_timeout: Duration,
@@ -120,12 +117,8 @@ impl CallTimeouts {
 impl Default for VerifierConfig {
     fn default() -> Self {
         VerifierConfig {
-            openai_base: OPENAI_ORIGIN.to_owned(),
-            anthropic_base: ANTHROPIC_ORIGIN.to_owned(),
-            gemini_base: GEMINI_ORIGIN.to_owned(),
-            openai_model: OPENAI_MODEL.to_owned(),
-            anthropic_model: ANTHROPIC_MODEL.to_owned(),
-            gemini_model: GEMINI_MODEL.to_owned(),
+            bases: BTreeMap::new(),
+            models: BTreeMap::new(),
             openai_organization: None,
             openai_project: None,
             request_timeout: Duration::from_secs(10),
@@ -148,22 +141,16 @@ impl VerifierConfig {
     /// [`allow_http`](VerifierConfig::allow_http) — the key travels in a header.
     pub fn base_url(mut self, provider: Provider, base: &str) -> Self {
         let base = base.trim().trim_end_matches('/').to_owned();
-        match provider {
-            Provider::OpenAi => self.openai_base = base,
-            Provider::Anthropic => self.anthropic_base = base,
-            _ => self.gemini_base = base,
-        }
+        self.bases.insert(provider, base);
         self
     }
 
-    /// The model of `provider`'s billable probe (1 output token).
+    /// The model of `provider`'s billable probe (1 output token). A
+    /// parameter template (`{deployment}`, Azure's default) is filled from the
+    /// key's parameters.
     pub fn probe_model(mut self, provider: Provider, model: &str) -> Self {
         let model = model.trim().to_owned();
-        match provider {
-            Provider::OpenAi => self.openai_model = model,
-            Provider::Anthropic => self.anthropic_model = model,
-            _ => self.gemini_model = model,
-        }
+        self.models.insert(provider, model);
         self
     }
 
@@ -239,22 +226,39 @@ impl VerifierConfig {
         self.deadline
     }
 
-    /// The configured base URL of `provider`.
+    /// The base URL of `provider`: the configured one, else its spec's origin,
+    /// which may be a template (`https://{resource}.openai.azure.com`; see
+    /// [`base_url_for`](VerifierConfig::base_url_for)).
     pub fn base_url_of(&self, provider: Provider) -> &str {
-        match provider {
-            Provider::OpenAi => &self.openai_base,
-            Provider::Anthropic => &self.anthropic_base,
-            _ => &self.gemini_base,
+        self.bases
+            .get(&provider)
+            .map_or(provider.spec().origin, String::as_str)
+    }
+
+    /// Whether a base URL was configured for `provider` (it then replaces the
+    /// origin, templated or not).
+    pub fn has_base_url(&self, provider: Provider) -> bool {
+        self.bases.contains_key(&provider)
+    }
+
+    /// The base URL of `provider` for a key with `params`: the configured one,
+    /// else the spec's origin with its templates filled (`https://contoso.openai.azure.com`).
+    ///
+    /// # Errors
+    /// [`ParamError`] (`missing_param`) if the origin names a parameter `params` lacks.
+    pub fn base_url_for(&self, provider: Provider, params: &Params) -> Result<String, ParamError> {
+        match self.bases.get(&provider) {
+            Some(base) => Ok(base.clone()),
+            None => params.fill(provider.spec().origin),
         }
     }
 
-    /// The configured billable-probe model of `provider`.
+    /// The billable-probe model of `provider`: the configured one, else its
+    /// spec's (possibly a template such as Azure's `{deployment}`).
     pub fn probe_model_of(&self, provider: Provider) -> &str {
-        match provider {
-            Provider::OpenAi => &self.openai_model,
-            Provider::Anthropic => &self.anthropic_model,
-            _ => &self.gemini_model,
-        }
+        self.models
+            .get(&provider)
+            .map_or(provider.spec().probe_model, String::as_str)
     }
 
     /// Check every base URL and model; called by `Verifier::new`.
@@ -272,18 +276,35 @@ impl VerifierConfig {
             }
         }
         for p in Provider::ALL {
-            check_base(p, self.base_url_of(p), self.allow_http)?;
-            let model = self.probe_model_of(p);
-            if model.is_empty()
-                || !model
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._:@".contains(&b))
-            {
+            let base = self.base_url_of(p);
+            // A templated spec origin is checked once filled, at request time.
+            if self.has_base_url(p) || !base.contains('{') {
+                check_base(p, base, self.allow_http)?;
+            }
+            if !model_ok(p, self.probe_model_of(p)) {
                 return Err(VerifyError::InvalidModel { provider: p });
             }
         }
         Ok(())
     }
+}
+
+/// A model name that can go where `provider`'s wire puts it: identifier
+/// characters, plus `/` where the model travels only in the body of an
+/// OpenAI-compatible request (`openai/gpt-4o-mini`, `meta-llama/...`), or one
+/// parameter template of the provider (`{deployment}`).
+fn model_ok(provider: Provider, model: &str) -> bool {
+    let spec = provider.spec();
+    if let Some(name) = model.strip_prefix('{').and_then(|m| m.strip_suffix('}')) {
+        return spec.params.iter().any(|p| p.name == name);
+    }
+    let slash = matches!(spec.wire, Wire::OpenAiChat | Wire::OpenAiResponses)
+        && provider != Provider::OpenAi;
+    !model.is_empty()
+        && !model.starts_with('/')
+        && model
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._:@".contains(&b) || (slash && b == b'/'))
 }
 
 fn check_base(provider: Provider, base: &str, allow_http: bool) -> Result<(), VerifyError> {
@@ -329,9 +350,17 @@ mod tests {
     #[test]
     fn defaults_are_the_production_origins() {
         let c = VerifierConfig::default();
-        assert_eq!(c.base_url_of(Provider::Google), GEMINI_ORIGIN);
-        assert_eq!(c.probe_model_of(Provider::OpenAi), OPENAI_MODEL);
+        assert_eq!(
+            c.base_url_of(Provider::Google),
+            "https://generativelanguage.googleapis.com"
+        );
+        assert_eq!(c.probe_model_of(Provider::OpenAi), "gpt-4o-mini-2024-07-18");
         c.validate().unwrap();
+        for p in Provider::ALL {
+            assert_eq!(c.base_url_of(p), p.spec().origin, "{p}");
+            assert_eq!(c.probe_model_of(p), p.spec().probe_model, "{p}");
+            assert!(!c.has_base_url(p));
+        }
     }
 
     #[test]
@@ -443,5 +472,68 @@ mod tests {
         }
         // A zero retry deadline is allowed: it means "never wait to retry".
         VerifierConfig::default().deadline(zero).validate().unwrap();
+    }
+
+    #[test]
+    fn every_provider_has_its_own_base_and_model() {
+        let mut c = VerifierConfig::default();
+        for (i, p) in Provider::ALL.into_iter().enumerate() {
+            c = c
+                .base_url(p, &format!("http://127.0.0.1:{}/", 9000 + i))
+                .probe_model(p, &format!("model-{i}"));
+        }
+        c.validate().unwrap();
+        for (i, p) in Provider::ALL.into_iter().enumerate() {
+            assert_eq!(c.base_url_of(p), format!("http://127.0.0.1:{}", 9000 + i));
+            assert_eq!(c.probe_model_of(p), format!("model-{i}"));
+            assert!(c.has_base_url(p));
+        }
+    }
+
+    #[test]
+    fn templated_origins_are_filled_or_replaced() {
+        let c = VerifierConfig::default();
+        let azure = Params::new(
+            Provider::AzureOpenAi,
+            [("resource", "contoso"), ("deployment", "gpt-4o")],
+        )
+        .unwrap();
+        assert_eq!(
+            c.base_url_for(Provider::AzureOpenAi, &azure).unwrap(),
+            "https://contoso.openai.azure.com"
+        );
+        let none = Params::none(Provider::Groq).unwrap();
+        assert_eq!(
+            c.base_url_for(Provider::Groq, &none).unwrap(),
+            "https://api.groq.com"
+        );
+        let gw = c.base_url(Provider::AzureOpenAi, "http://127.0.0.1:9/azure");
+        assert_eq!(
+            gw.base_url_for(Provider::AzureOpenAi, &azure).unwrap(),
+            "http://127.0.0.1:9/azure"
+        );
+    }
+
+    #[test]
+    fn model_names_follow_the_wire() {
+        let ok = VerifierConfig::default()
+            .probe_model(Provider::OpenRouter, "anthropic/claude-3.5-haiku")
+            .probe_model(Provider::Together, "meta-llama/Llama-3.2-3B-Instruct-Turbo")
+            .probe_model(Provider::Bedrock, "us.amazon.nova-micro-v1:0")
+            .probe_model(Provider::AzureOpenAi, "{deployment}");
+        ok.validate().unwrap();
+        for (p, bad) in [
+            (Provider::Bedrock, "a/b"),
+            (Provider::Google, "models/x"),
+            (Provider::AzureOpenAi, "{region}"),
+            (Provider::OpenRouter, "/abs"),
+            (Provider::Groq, ""),
+        ] {
+            let err = VerifierConfig::default()
+                .probe_model(p, bad)
+                .validate()
+                .unwrap_err();
+            assert_eq!(err, VerifyError::InvalidModel { provider: p }, "{bad}");
+        }
     }
 }

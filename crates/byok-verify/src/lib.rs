@@ -2,15 +2,28 @@
 //!
 //! Tells a user *why* a key does or does not work: wrong or revoked, fine but
 //! out of credits, rate limited right now, restricted, provider down, or their
-//! own network. For OpenAI, Anthropic and Google Gemini.
+//! own network. For the fourteen providers of [`Provider::ALL`](byok_keys::Provider::ALL):
+//! OpenAI, Anthropic, Google Gemini, OpenRouter, Groq, xAI, DeepSeek, Mistral,
+//! Together, Fireworks, Perplexity, Azure OpenAI, Amazon Bedrock and Cohere, each
+//! driven by its [`ProviderSpec`](byok_keys::spec::ProviderSpec): base URL, auth
+//! header, probes, error dialect and rate-limit headers are data, not code.
 //!
 //! - [`Verifier::verify`] runs the probes of a [`Depth`] and returns a [`Report`]:
 //!   a [`Verdict`] with its reason, stable code, message and remediation, the
 //!   attempts, elapsed time, the deciding probe, the provider's request id and
-//!   the parsed [`RateLimits`]. `Report` serialises for UIs.
+//!   the parsed [`RateLimits`] and, where the provider has a free key-info probe
+//!   (OpenRouter, xAI, DeepSeek, Cohere), its [`KeyInfo`]: credit limit and what
+//!   is left, blocked flags, model ACLs, balance, as exact decimals, before
+//!   anything is spent. `Report` serialises for UIs.
+//! - [`Verifier::verify_with`]: the same with the key's
+//!   [`Params`](byok_keys::params::Params) (Azure OpenAI resource, deployment and
+//!   API version; Bedrock region), which fill the provider's URL templates.
 //! - [`classify`] is the verdict table on its own (status + headers + body):
 //!   the status code lies (OpenAI's "no credits" is a 429 like a rate limit,
-//!   Anthropic's is a 400), so the body decides.
+//!   Anthropic's is a 400, xAI's a 403 or 429, Fireworks' a 412), so the body
+//!   decides. Where the provider cannot tell two causes apart (Mistral's 401 for
+//!   a wrong key or a spent plan, Azure's 401 for a wrong key or endpoint), the
+//!   reason says both (`key_or_quota`, `key_or_endpoint`).
 //! - [`RetryPolicy`]: exponential backoff with jitter that follows the server's
 //!   hints (`retry-after-ms`, `retry-after`, rate-limit resets, Gemini
 //!   `RetryInfo`, `x-should-retry`), never retries "no credits", and caps
@@ -40,7 +53,7 @@
 //!
 //! ## Security
 //! The key goes only into its auth header (`Authorization`, `x-api-key`,
-//! `x-goog-api-key`), marked sensitive; never into a URL (Gemini's `?key=` is not
+//! `x-goog-api-key`, `api-key`: the spec's [`Auth`](byok_keys::spec::Auth)), marked sensitive; never into a URL (Gemini's `?key=` is not
 //! used), an error, a log line, `Debug` output or a report. Provider messages
 //! kept in a report have anything key-shaped masked. Redirects are not followed,
 //! so the auth header never travels to another host. Tests run every path with a
@@ -56,9 +69,11 @@
 mod bulk;
 mod classify;
 mod config;
+mod credential;
 mod duration;
 mod error;
 mod hint;
+mod keyinfo;
 mod ratelimit;
 mod report;
 mod request;
@@ -73,6 +88,7 @@ pub use byok_keys::{UnknownVerdict, VerdictCode};
 pub use classify::{Classification, classify, classify_for_key};
 pub use config::{CallTimeouts, VerifierConfig};
 pub use error::VerifyError;
+pub use keyinfo::{Balance, KeyInfo};
 pub use ratelimit::{RateLimit, RateLimits};
 pub use report::{Depth, Probe, Report};
 pub use request::auth_headers;

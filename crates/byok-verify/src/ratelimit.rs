@@ -40,6 +40,20 @@ const ANTHROPIC_OUTPUT_TOKENS: [&str; 3] = [
     "anthropic-ratelimit-output-tokens-reset",
 ];
 
+const SINGLE: [&str; 3] = [
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+];
+const MISTRAL_REQUESTS: [&str; 2] = [
+    "x-ratelimit-limit-req-minute",
+    "x-ratelimit-remaining-req-minute",
+];
+const MISTRAL_TOKENS: [&str; 2] = [
+    "x-ratelimit-limit-tokens-minute",
+    "x-ratelimit-remaining-tokens-minute",
+];
+
 /// One limit's state: how many per window, how many are left, when it resets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -63,8 +77,11 @@ impl RateLimit {
     }
 }
 
-/// Parsed rate-limit headers: OpenAI `x-ratelimit-*`, Anthropic
-/// `anthropic-ratelimit-*`. Gemini sends none, so every field is `None` there.
+/// Parsed rate-limit headers, per the provider's
+/// [`RateLimitDialect`](byok_keys::spec::RateLimitDialect): OpenAI-style
+/// `x-ratelimit-*` (OpenAI, Groq, xAI, Together, Fireworks, Azure), Anthropic
+/// `anthropic-ratelimit-*`, OpenRouter `X-RateLimit-*` (requests), Mistral
+/// `x-ratelimit-*-minute`. Gemini and others send none: every field is `None` there.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct RateLimits {
@@ -115,6 +132,43 @@ impl RateLimits {
             tokens: one(ANTHROPIC_TOKENS),
             input_tokens: one(ANTHROPIC_INPUT_TOKENS),
             output_tokens: one(ANTHROPIC_OUTPUT_TOKENS),
+        }
+    }
+
+    /// Parse OpenRouter's single limit: `X-RateLimit-{Limit,Remaining,Reset}`,
+    /// the reset an epoch time in milliseconds, taken relative to `now`. Read
+    /// into [`requests`](RateLimits::requests).
+    pub fn from_single(headers: &HeaderMap, now: Timestamp) -> RateLimits {
+        let [limit, remaining, reset] = SINGLE;
+        let l = RateLimit {
+            limit: number(headers, limit),
+            remaining: number(headers, remaining),
+            reset_after: text(headers, reset)
+                .and_then(|v| v.parse::<i64>().ok())
+                .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+                .map(|t| until(now, t)),
+        };
+        RateLimits {
+            requests: (!l.is_empty()).then_some(l),
+            ..RateLimits::default()
+        }
+    }
+
+    /// Parse Mistral's per-minute limits: `x-ratelimit-{limit,remaining}-{req,tokens}-minute`
+    /// (no reset is sent).
+    pub fn from_mistral(headers: &HeaderMap) -> RateLimits {
+        let one = |[limit, remaining]: [&str; 2]| {
+            let l = RateLimit {
+                limit: number(headers, limit),
+                remaining: number(headers, remaining),
+                reset_after: None,
+            };
+            (!l.is_empty()).then_some(l)
+        };
+        RateLimits {
+            requests: one(MISTRAL_REQUESTS),
+            tokens: one(MISTRAL_TOKENS),
+            ..RateLimits::default()
         }
     }
 
@@ -233,5 +287,40 @@ mod tests {
         assert!(r.is_empty());
         let j = serde_json::to_value(r).unwrap();
         assert_eq!(j["requests"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn openrouter_reset_is_epoch_milliseconds() {
+        let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let reset = now.as_millisecond() + 2_500;
+        let h = headers(&[
+            ("X-RateLimit-Limit", "20"),
+            ("X-RateLimit-Remaining", "0"),
+            ("X-RateLimit-Reset", &reset.to_string()),
+        ]);
+        let r = RateLimits::from_single(&h, now);
+        let req = r.requests.unwrap();
+        assert_eq!((req.limit, req.remaining), (Some(20), Some(0)));
+        assert_eq!(req.reset_after, Some(Duration::from_millis(2500)));
+        assert_eq!(r.exhausted_reset(), Some(Duration::from_millis(2500)));
+        let junk = headers(&[("X-RateLimit-Reset", "soon")]);
+        assert!(RateLimits::from_single(&junk, now).is_empty());
+        let huge = headers(&[("X-RateLimit-Reset", &i64::MAX.to_string())]);
+        assert!(RateLimits::from_single(&huge, now).is_empty());
+    }
+
+    #[test]
+    fn mistral_per_minute_headers() {
+        let h = headers(&[
+            ("x-ratelimit-limit-req-minute", "60"),
+            ("x-ratelimit-remaining-req-minute", "59"),
+            ("x-ratelimit-limit-tokens-minute", "500000"),
+            ("x-ratelimit-remaining-tokens-minute", "0"),
+        ]);
+        let r = RateLimits::from_mistral(&h);
+        assert_eq!(r.requests.unwrap().remaining, Some(59));
+        assert_eq!(r.tokens.unwrap().limit, Some(500_000));
+        // Used up, but no reset is sent: no wait to derive.
+        assert_eq!(r.exhausted_reset(), None);
     }
 }

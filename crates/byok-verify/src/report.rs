@@ -8,6 +8,7 @@ use byok_keys::{Fingerprint, Provider};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::duration::{serialize_ms, serialize_opt_ms};
+use crate::keyinfo::KeyInfo;
 use crate::ratelimit::RateLimits;
 use crate::verdict::Verdict;
 
@@ -16,7 +17,11 @@ use crate::verdict::Verdict;
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Depth {
-    /// The free list-models call: proves the key is accepted, not that it can pay.
+    /// The free call (list models, or the provider's key-info probe): proves the
+    /// key is accepted, not that it can pay — except where the key-info probe
+    /// says so (OpenRouter key limit, DeepSeek balance). A provider without any
+    /// free probe (Perplexity, Bedrock) gets its billable probe even here: one
+    /// request of the fewest output tokens the API accepts.
     Auth,
     /// The free call, then the cheapest billable call (1 output token). The
     /// default, because "valid" should mean "works and has credits".
@@ -52,15 +57,25 @@ impl FromStr for Depth {
     }
 }
 
-/// Which call decided the verdict.
+/// Which call decided the verdict. Per provider the free probe is
+/// [`KeyInfo`](Probe::KeyInfo) where its spec has one (OpenRouter, xAI,
+/// DeepSeek, Cohere), else [`ListModels`](Probe::ListModels); then
+/// [`Billable`](Probe::Billable) at [`Depth::Billing`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Probe {
-    /// `GET /v1/models` (OpenAI, Anthropic) or `GET /v1beta/models` (Gemini).
+    /// The free list-models call (the spec's `models_path`): `GET /v1/models`
+    /// (OpenAI, Anthropic, xAI, Mistral, Together), `GET /v1beta/models`
+    /// (Gemini), `GET /openai/v1/models` (Groq), Azure's deployments list, ...
     ListModels,
-    /// The 1-output-token request: `/v1/chat/completions`, `/v1/messages`, `:generateContent`.
+    /// The 1-output-token request: `/v1/chat/completions`, `/v1/messages`,
+    /// `:generateContent`, Bedrock `converse`, Cohere `/v2/chat`, Perplexity `/v1/responses`.
     Billable,
+    /// The free key-info call (OpenRouter `GET /api/v1/key`, xAI `GET /v1/api-key`,
+    /// DeepSeek `GET /user/balance`, Cohere `POST /v1/check-api-key`): read into
+    /// [`Report::key_info`].
+    KeyInfo,
 }
 
 /// What a verification found. Holds the key's mask and fingerprint, never the key.
@@ -69,7 +84,7 @@ pub enum Probe {
 /// `masked`, `fingerprint`, `depth`, `verdict` (code), `reason`, `message`,
 /// `remediation`, `attempts`, `elapsed_ms`, `waited_ms`, `retry_after_ms`,
 /// `probe`, `http_status`, `provider_code`, `provider_message`, `request_id`
-/// and `rate_limits`.
+/// `rate_limits` and `key_info`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Report {
@@ -104,6 +119,10 @@ pub struct Report {
     pub request_id: Option<String>,
     /// Rate-limit state from the last answer's headers.
     pub rate_limits: RateLimits,
+    /// What the provider's free key-info probe said (credit limit and what is
+    /// left, expiry, blocked flags, model ACLs, balance), when it has one and
+    /// answered; shown before anything is spent.
+    pub key_info: Option<KeyInfo>,
 }
 
 impl Report {
@@ -146,6 +165,7 @@ struct ReportJson<'a> {
     provider_message: Option<&'a str>,
     request_id: Option<&'a str>,
     rate_limits: &'a RateLimits,
+    key_info: Option<&'a KeyInfo>,
 }
 
 impl Serialize for Report {
@@ -169,6 +189,7 @@ impl Serialize for Report {
             provider_message: self.provider_message.as_deref(),
             request_id: self.request_id.as_deref(),
             rate_limits: &self.rate_limits,
+            key_info: self.key_info.as_ref(),
         }
         .serialize(s)
     }
@@ -197,6 +218,7 @@ mod tests {
             provider_message: None,
             request_id: Some("req_1".to_owned()),
             rate_limits: RateLimits::default(),
+            key_info: None,
         };
         let j = serde_json::to_value(&report).unwrap();
         assert_eq!(j["verdict"], "no_credits");

@@ -98,6 +98,13 @@ impl Verdict {
                 }
                 InvalidReason::Expired => "The key has expired.",
                 InvalidReason::Suspended => "The key's project has been suspended by the provider.",
+                InvalidReason::KeyOrEndpoint => {
+                    "The provider refused the key: it is wrong, or it belongs to another endpoint or region."
+                }
+                InvalidReason::KeyOrQuota => {
+                    "The provider refused the key: it is wrong, or its plan's quota is used up."
+                }
+                InvalidReason::Blocked => "The key has been blocked or disabled.",
             },
             Verdict::NoCredits(r) => match r {
                 NoCreditsReason::InsufficientQuota => {
@@ -112,6 +119,10 @@ impl Verdict {
                     "The key works but the prepaid balance is used up."
                 }
                 NoCreditsReason::QuotaExhausted => "The key works but today's quota is used up.",
+                NoCreditsReason::KeyLimit => "The key works but its own credit limit is used up.",
+                NoCreditsReason::TrialQuota => {
+                    "The key works but the trial key's monthly quota is used up."
+                }
             },
             Verdict::RateLimited { .. } => "The provider is rate limiting this key right now.",
             Verdict::Restricted(r) => match r {
@@ -132,6 +143,15 @@ impl Verdict {
                 RestrictedReason::AdminKey => {
                     "This is an admin key: it is for usage and cost reports, not for model requests."
                 }
+                RestrictedReason::DeploymentNotFound => {
+                    "The key works but the deployment stored with it does not exist."
+                }
+                RestrictedReason::IamPermission => {
+                    "The key's identity lacks a permission this request needs (or the key was refused as malformed)."
+                }
+                RestrictedReason::MissingParam => {
+                    "The key cannot be tested without the parameters stored with it."
+                }
             },
             Verdict::ProviderUnavailable => "The provider is unavailable or overloaded right now.",
             Verdict::NetworkError(k) => match k {
@@ -147,20 +167,15 @@ impl Verdict {
 
     /// What the person should do about it, with the provider's console where it helps.
     pub fn remediation(&self, provider: Provider) -> String {
-        let billing = match provider {
-            Provider::OpenAi => "https://platform.openai.com/settings/organization/billing",
-            Provider::Anthropic => "https://console.anthropic.com/settings/billing",
-            _ => "https://aistudio.google.com/ (Billing)",
-        };
-        let keys = match provider {
-            Provider::OpenAi => "https://platform.openai.com/api-keys",
-            Provider::Anthropic => "https://console.anthropic.com/settings/keys",
-            _ => "https://aistudio.google.com/apikey",
-        };
-        let status = match provider {
-            Provider::OpenAi => "https://status.openai.com",
-            Provider::Anthropic => "https://status.anthropic.com",
-            _ => "https://aistudio.google.com/status",
+        let spec = provider.spec();
+        let (billing, keys, status) =
+            (spec.console.billing, spec.console.keys, spec.console.status);
+        let params = || {
+            spec.params
+                .iter()
+                .map(|p| format!("{} ({})", p.name, p.description))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         match self {
             Verdict::Valid => "Nothing to do.".to_owned(),
@@ -171,6 +186,16 @@ impl Verdict {
                 "Contact {} support or use a key from another account.",
                 provider.display_name()
             ),
+            Verdict::Invalid(InvalidReason::KeyOrEndpoint) if !spec.params.is_empty() => format!(
+                "Check the key, and the parameters stored with it: {}. The provider answers the same for a wrong key and for a key used at another endpoint or region; keys are at {keys}.",
+                params()
+            ),
+            Verdict::Invalid(InvalidReason::KeyOrQuota) => format!(
+                "Check the key for typos or create a new one at {keys}; if the key is right, the plan's quota may be used up: see {billing}."
+            ),
+            Verdict::Invalid(InvalidReason::Blocked) => format!(
+                "Unblock or re-enable the key at {keys}, or create a new one."
+            ),
             Verdict::Invalid(_) => format!(
                 "Check for typos or extra spaces, or create a new key at {keys} and paste it again."
             ),
@@ -180,6 +205,12 @@ impl Verdict {
             Verdict::NoCredits(NoCreditsReason::QuotaExhausted) => {
                 "Wait for the daily quota to reset, or enable billing for a higher quota.".to_owned()
             }
+            Verdict::NoCredits(NoCreditsReason::KeyLimit) => {
+                format!("Raise the key's credit limit, or use another key: {keys}.")
+            }
+            Verdict::NoCredits(NoCreditsReason::TrialQuota) => format!(
+                "Wait for next month's trial quota, or upgrade to a production key at {keys}."
+            ),
             Verdict::NoCredits(_) => format!("Add credits or fix the payment method at {billing}."),
             Verdict::RateLimited {
                 retry_after: Some(d),
@@ -210,6 +241,17 @@ impl Verdict {
             Verdict::Restricted(RestrictedReason::AdminKey) => {
                 format!("Create a regular API key at {keys} for model requests.")
             }
+            Verdict::Restricted(RestrictedReason::DeploymentNotFound) => format!(
+                "Check the deployment name stored with the key against the resource's deployments: {}.",
+                params()
+            ),
+            Verdict::Restricted(RestrictedReason::IamPermission) => format!(
+                "Grant the key's IAM user bedrock:CallWithBearerToken and access to the model, check that the key was pasted whole, or create a new key at {keys}."
+            ),
+            Verdict::Restricted(RestrictedReason::MissingParam) => format!(
+                "Store the key with its parameters, then test again: {}.",
+                params()
+            ),
             Verdict::Restricted(_) => {
                 "Ask the account owner for the missing permission.".to_owned()
             }
@@ -249,6 +291,14 @@ pub enum InvalidReason {
     Expired,
     /// Gemini: the consumer (project) is suspended (`suspended`).
     Suspended,
+    /// Refused, and the provider cannot tell a wrong key from a right key used at
+    /// the wrong endpoint or region (Azure OpenAI 401, Bedrock 403) (`key_or_endpoint`).
+    KeyOrEndpoint,
+    /// Refused, and the provider cannot tell a wrong key from a key whose plan
+    /// quota is used up (Mistral 401) (`key_or_quota`).
+    KeyOrQuota,
+    /// The key (not its account) is blocked or disabled (xAI) (`blocked`).
+    Blocked,
 }
 
 impl InvalidReason {
@@ -260,6 +310,9 @@ impl InvalidReason {
             InvalidReason::OrganizationMismatch => "organization_mismatch",
             InvalidReason::Expired => "expired",
             InvalidReason::Suspended => "suspended",
+            InvalidReason::KeyOrEndpoint => "key_or_endpoint",
+            InvalidReason::KeyOrQuota => "key_or_quota",
+            InvalidReason::Blocked => "blocked",
         }
     }
 }
@@ -278,8 +331,13 @@ pub enum NoCreditsReason {
     Billing,
     /// Gemini: prepaid balance used up (`prepay_depleted`).
     PrepayDepleted,
-    /// Gemini: a per-day quota is used up (`quota_exhausted`).
+    /// A per-day quota is used up (Gemini per-day quota, Azure "retry after
+    /// 86400 seconds") (`quota_exhausted`).
     QuotaExhausted,
+    /// OpenRouter: the key's own credit limit is used up (`key_limit`).
+    KeyLimit,
+    /// Cohere: a trial key's monthly call quota is used up (`trial_quota`).
+    TrialQuota,
 }
 
 impl NoCreditsReason {
@@ -292,6 +350,8 @@ impl NoCreditsReason {
             NoCreditsReason::Billing => "billing",
             NoCreditsReason::PrepayDepleted => "prepay_depleted",
             NoCreditsReason::QuotaExhausted => "quota_exhausted",
+            NoCreditsReason::KeyLimit => "key_limit",
+            NoCreditsReason::TrialQuota => "trial_quota",
         }
     }
 }
@@ -312,8 +372,18 @@ pub enum RestrictedReason {
     ApiBlocked,
     /// Gemini `SERVICE_DISABLED` (`service_disabled`).
     ServiceDisabled,
-    /// An organisation admin key, refused for model requests without a call (`admin_key`).
+    /// An organisation admin key (or an OpenRouter management key), refused for
+    /// model requests (`admin_key`).
     AdminKey,
+    /// Azure OpenAI: the deployment named in the key's parameters does not exist
+    /// (`deployment_not_found`).
+    DeploymentNotFound,
+    /// Bedrock: the key's IAM identity lacks a permission such as
+    /// `bedrock:CallWithBearerToken` (AWS then also says "Invalid API Key format") (`iam_permission`).
+    IamPermission,
+    /// The provider needs parameters a key alone does not give (Azure resource and
+    /// deployment, Bedrock region) and none were given; no request was made (`missing_param`).
+    MissingParam,
 }
 
 impl RestrictedReason {
@@ -327,6 +397,9 @@ impl RestrictedReason {
             RestrictedReason::ApiBlocked => "api_blocked",
             RestrictedReason::ServiceDisabled => "service_disabled",
             RestrictedReason::AdminKey => "admin_key",
+            RestrictedReason::DeploymentNotFound => "deployment_not_found",
+            RestrictedReason::IamPermission => "iam_permission",
+            RestrictedReason::MissingParam => "missing_param",
         }
     }
 }
@@ -400,5 +473,40 @@ mod tests {
         assert!(Verdict::Invalid(InvalidReason::Expired).is_conclusive());
         assert!(!Verdict::ProviderUnavailable.is_conclusive());
         assert!(!Verdict::Indeterminate.is_conclusive());
+    }
+
+    #[test]
+    fn remediation_uses_each_providers_console() {
+        for p in Provider::ALL {
+            let c = p.spec().console;
+            let r = Verdict::NoCredits(NoCreditsReason::CreditBalance).remediation(p);
+            assert!(r.contains(c.billing), "{p}: {r}");
+            let r = Verdict::Invalid(InvalidReason::Unauthorized).remediation(p);
+            assert!(r.contains(c.keys), "{p}: {r}");
+            let r = Verdict::ProviderUnavailable.remediation(p);
+            assert!(r.contains(c.status), "{p}: {r}");
+        }
+    }
+
+    #[test]
+    fn ambiguous_reasons_say_both_possibilities() {
+        let azure = Verdict::Invalid(InvalidReason::KeyOrEndpoint);
+        assert_eq!(azure.reason(), Some("key_or_endpoint"));
+        assert!(azure.message().contains("another endpoint or region"));
+        let r = azure.remediation(Provider::AzureOpenAi);
+        assert!(r.contains("resource") && r.contains("deployment"), "{r}");
+        let r = azure.remediation(Provider::Bedrock);
+        assert!(r.contains("region"), "{r}");
+        let mistral = Verdict::Invalid(InvalidReason::KeyOrQuota);
+        assert!(mistral.message().contains("quota"));
+        let r = mistral.remediation(Provider::Mistral);
+        assert!(
+            r.contains("console.mistral.ai/api-keys") && r.contains("quota"),
+            "{r}"
+        );
+        let r = Verdict::Restricted(RestrictedReason::MissingParam).remediation(Provider::Bedrock);
+        assert!(r.contains("region (the AWS region"), "{r}");
+        let r = Verdict::Restricted(RestrictedReason::IamPermission).remediation(Provider::Bedrock);
+        assert!(r.contains("bedrock:CallWithBearerToken"), "{r}");
     }
 }

@@ -4,16 +4,21 @@ use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::borrow::Cow;
+
 use byok_keys::ApiKey;
+use byok_keys::params::Params;
 use tokio::time::Instant;
 
 use crate::bulk::Pacer;
 use crate::classify::{Classification, classify_at};
 use crate::config::VerifierConfig;
+use crate::credential::Credential;
 use crate::error::VerifyError;
+use crate::keyinfo::KeyInfo;
 use crate::ratelimit::RateLimits;
 use crate::report::{Depth, Probe, Report};
-use crate::request::Routes;
+use crate::request::{Routes, free_probe, list_unreliable};
 use crate::retry::{self, Jitter, Retried, Try};
 use crate::verdict::{NetworkErrorKind, RestrictedReason, Verdict};
 
@@ -41,7 +46,8 @@ struct Inner {
 /// One attempt's outcome: an answer, or no answer.
 #[derive(Debug)]
 enum Observed {
-    Answer(Box<Classification>),
+    /// The classified answer, and what a key-info probe's answer said.
+    Answer(Box<(Classification, Option<KeyInfo>)>),
     Network(NetworkErrorKind),
 }
 
@@ -97,25 +103,64 @@ impl Verifier {
     /// Verify `key` to `depth`. Never fails: every outcome, including network
     /// trouble and answers byok does not recognise, is a [`Verdict`] in the report.
     ///
-    /// At [`Depth::Billing`] the billable probe runs when the free probe says
-    /// `valid` or `restricted (missing_scope)`, and its verdict wins. Admin keys
-    /// get `restricted (admin_key)` without a request.
+    /// The probes, per provider (its spec): first the free one — the key-info
+    /// probe where the provider has one (OpenRouter, xAI, DeepSeek, Cohere:
+    /// read into [`Report::key_info`]), else list models — then, at
+    /// [`Depth::Billing`], the billable probe when the free probe says `valid`
+    /// or `restricted (missing_scope)`; its verdict wins. A key-info answer can
+    /// decide alone (a used-up key limit, a blocked key, no balance): then
+    /// nothing is spent. Where the free list is unreliable (Fireworks' 5xx,
+    /// Azure's retired deployments list) an inconclusive answer there falls
+    /// through to the billable probe. Providers without a free probe
+    /// (Perplexity, Bedrock) get only the billable probe, at either depth.
+    /// Each probe is retried per the [`RetryPolicy`](crate::RetryPolicy); a
+    /// no-credits answer never is. Admin keys get `restricted (admin_key)`
+    /// without a request.
+    ///
+    /// A provider that needs parameters (Azure OpenAI, Bedrock) gets
+    /// `restricted (missing_param)` without a request here: use
+    /// [`verify_with`](Verifier::verify_with).
     pub async fn verify(&self, key: &ApiKey, depth: Depth) -> Report {
-        self.verify_paced(key, depth, None).await
+        self.verify_paced(&Credential::of(key), None, depth, None)
+            .await
+    }
+
+    /// [`verify`](Verifier::verify) a key with the parameters stored with it
+    /// (Azure OpenAI resource, deployment and API version; Bedrock region),
+    /// which fill its provider's URL templates. Parameters checked for another
+    /// provider than the key's count as none: fine for a provider that needs
+    /// none, `restricted (missing_param)` without a request for Azure or Bedrock.
+    ///
+    /// ```no_run
+    /// # async fn demo(verifier: byok_verify::Verifier, key: byok_keys::ApiKey) -> Result<(), byok_keys::params::ParamError> {
+    /// use byok_keys::Provider;
+    /// use byok_keys::params::Params;
+    /// use byok_verify::Depth;
+    ///
+    /// let params = Params::new(Provider::AzureOpenAi, [("resource", "contoso"), ("deployment", "gpt-4o-mini")])?;
+    /// let report = verifier.verify_with(&key, &params, Depth::Billing).await;
+    /// println!("{} {}", report.verdict, report.remediation());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn verify_with(&self, key: &ApiKey, params: &Params, depth: Depth) -> Report {
+        self.verify_paced(&Credential::of(key), Some(params), depth, None)
+            .await
     }
 
     pub(crate) async fn verify_paced(
         &self,
-        key: &ApiKey,
+        key: &Credential<'_>,
+        params: Option<&Params>,
         depth: Depth,
         pacer: Option<&Pacer>,
     ) -> Report {
         let start = Instant::now();
         let deadline = start + self.inner.config.deadline;
         let mut report = Report {
-            provider: key.provider(),
-            masked: key.masked(),
-            fingerprint: key.fingerprint(),
+            provider: key.provider,
+            masked: key.masked.clone(),
+            fingerprint: key.fingerprint,
             depth,
             verdict: Verdict::Restricted(RestrictedReason::AdminKey),
             probe: None,
@@ -128,19 +173,42 @@ impl Verifier {
             provider_message: None,
             request_id: None,
             rate_limits: RateLimits::default(),
+            key_info: None,
         };
-        if key.is_admin() {
-            tracing::debug!(provider = %key.provider(), key = %report.masked, "admin key refused without a request");
+        if key.admin {
+            tracing::debug!(provider = %key.provider, key = %report.masked, "admin key refused without a request");
             return report;
         }
-        self.run_probe(key, Probe::ListModels, deadline, pacer, &mut report)
-            .await;
-        let go_on = matches!(
-            report.verdict,
-            Verdict::Valid | Verdict::Restricted(RestrictedReason::MissingScope)
-        );
-        if depth == Depth::Billing && go_on {
-            self.run_probe(key, Probe::Billable, deadline, pacer, &mut report)
+        // Parameters of another provider fill none of this provider's templates.
+        let params = match params {
+            Some(p) if p.provider() == key.provider => Some(Cow::Borrowed(p)),
+            _ => Params::none(key.provider).ok().map(Cow::Owned),
+        };
+        let Some(params) = params else {
+            // Never a request to a template URL.
+            tracing::debug!(provider = %key.provider, key = %report.masked, "no parameters: not tested");
+            report.verdict = Verdict::Restricted(RestrictedReason::MissingParam);
+            return report;
+        };
+        let free = free_probe(key.provider.spec());
+        let go_on = match free {
+            Some(probe) => {
+                self.run_probe(key, &params, probe, deadline, pacer, &mut report)
+                    .await;
+                let inconclusive_list = probe == Probe::ListModels
+                    && list_unreliable(key.provider)
+                    && matches!(report.verdict, Verdict::Indeterminate);
+                depth == Depth::Billing
+                    && (inconclusive_list
+                        || matches!(
+                            report.verdict,
+                            Verdict::Valid | Verdict::Restricted(RestrictedReason::MissingScope)
+                        ))
+            }
+            None => true,
+        };
+        if go_on {
+            self.run_probe(key, &params, Probe::Billable, deadline, pacer, &mut report)
                 .await;
         }
         report.elapsed = start.elapsed();
@@ -155,7 +223,8 @@ impl Verifier {
     /// Run one probe with retries and record its outcome in `report`.
     async fn run_probe(
         &self,
-        key: &ApiKey,
+        key: &Credential<'_>,
+        params: &Params,
         probe: Probe,
         deadline: Instant,
         pacer: Option<&Pacer>,
@@ -166,12 +235,12 @@ impl Verifier {
             if let Some(p) = pacer {
                 p.wait().await;
             }
-            let observed = self.attempt(key, probe, deadline).await;
-            tracing::debug!(provider = %key.provider(), ?probe, attempt = n, outcome = ?observed, "probe answered");
+            let observed = self.attempt(key, params, probe, deadline).await;
+            tracing::debug!(provider = %key.provider, ?probe, attempt = n, outcome = ?observed, "probe answered");
             match observed {
                 Observed::Answer(c) => Try {
-                    retryable: c.retryable,
-                    server_wait: c.retry_after,
+                    retryable: c.0.retryable,
+                    server_wait: c.0.retry_after,
                     value: Observed::Answer(c),
                 },
                 // Network trouble is worth a few retries (the attempt cap applies).
@@ -187,8 +256,11 @@ impl Verifier {
         report.waited += waited;
         report.probe = Some(probe);
         match value {
-            Observed::Answer(c) => {
-                let c = *c;
+            Observed::Answer(answered) => {
+                let (c, key_info) = *answered;
+                if probe == Probe::KeyInfo {
+                    report.key_info = key_info;
+                }
                 report.retry_after = match c.verdict {
                     Verdict::RateLimited { .. } | Verdict::ProviderUnavailable => c.retry_after,
                     _ => None,
@@ -215,9 +287,15 @@ impl Verifier {
     }
 
     /// One HTTP request, bounded by the request timeout and the deadline.
-    async fn attempt(&self, key: &ApiKey, probe: Probe, deadline: Instant) -> Observed {
+    async fn attempt(
+        &self,
+        key: &Credential<'_>,
+        params: &Params,
+        probe: Probe,
+        deadline: Instant,
+    ) -> Observed {
         let inner = &self.inner;
-        let Some(request) = inner.routes.build(&inner.config, key, probe) else {
+        let Some(request) = inner.routes.build(&inner.config, key, params, probe) else {
             return Observed::Network(NetworkErrorKind::Io);
         };
         let left = deadline.saturating_duration_since(Instant::now());
@@ -242,17 +320,54 @@ impl Verifier {
         match tokio::time::timeout(limit, exchange).await {
             Err(_) => Observed::Network(NetworkErrorKind::Timeout),
             Ok(Err(e)) => Observed::Network(network_kind(&e)),
-            Ok(Ok((status, headers, body, complete))) => Observed::Answer(Box::new(classify_at(
-                key.provider(),
-                status,
-                &headers,
-                &body,
-                complete,
-                jiff::Timestamp::now(),
-                Some(key.expose_secret()),
-            ))),
+            Ok(Ok((status, headers, body, complete))) => {
+                let mut c = classify_at(
+                    key.provider,
+                    status,
+                    &headers,
+                    &body,
+                    complete,
+                    jiff::Timestamp::now(),
+                    Some(key.expose_secret()),
+                );
+                let key_info = read_key_info(key, probe, &mut c, &body, complete);
+                if probe == Probe::ListModels
+                    && list_unreliable(key.provider)
+                    && matches!(
+                        c.verdict,
+                        Verdict::ProviderUnavailable | Verdict::Indeterminate
+                    )
+                {
+                    // Fireworks' list answers 500 for some accounts, for good: not
+                    // retried, never Invalid; the billable probe decides.
+                    c.verdict = Verdict::Indeterminate;
+                    c.retryable = false;
+                }
+                Observed::Answer(Box::new((c, key_info)))
+            }
         }
     }
+}
+
+/// A key-info probe's 2xx answer read into [`KeyInfo`]; where it decides a
+/// verdict (a used-up key limit, a blocked key), that verdict replaces `valid`.
+fn read_key_info(
+    key: &Credential<'_>,
+    probe: Probe,
+    c: &mut Classification,
+    body: &[u8],
+    complete: bool,
+) -> Option<KeyInfo> {
+    let reader = key.provider.spec().key_info?.reader;
+    if probe != Probe::KeyInfo || c.verdict != Verdict::Valid || !complete {
+        return None;
+    }
+    let info = KeyInfo::read(reader, body, Some(key.expose_secret()))?;
+    if let Some(verdict) = info.verdict() {
+        c.verdict = verdict;
+        c.retryable = false;
+    }
+    Some(info)
 }
 
 /// Map a transport error to a kind. Only the kind is kept: reqwest errors
@@ -292,3 +407,6 @@ fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
         None => false,
     }
 }
+
+#[cfg(test)]
+mod tests;

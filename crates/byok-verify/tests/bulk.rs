@@ -94,3 +94,35 @@ async fn concurrency_is_bounded_per_provider() {
     }
     assert_eq!(seen, 6);
 }
+
+#[tokio::test]
+async fn many_with_params_and_params_of_another_provider() {
+    use byok_keys::params::Params;
+
+    let openai = MockOpenAi::start().await;
+    let verifier = Verifier::new(
+        VerifierConfig::default()
+            .base_url(Provider::OpenAi, &openai.uri())
+            .retry(fast_retry()),
+    )
+    .unwrap();
+    let own = Params::none(Provider::OpenAi).unwrap();
+    let bedrock = Params::new(Provider::Bedrock, [("region", "us-east-1")]).unwrap();
+    let keys = vec![
+        (key_for(Provider::OpenAi, 1), own.clone()),
+        (key_for(Provider::OpenAi, 2), bedrock),
+        (key_for(Provider::OpenAi, 3), own),
+    ];
+    let results: BTreeMap<usize, _> = verifier
+        .verify_many_with(keys, BulkOptions::default().depth(Depth::Auth))
+        .map(|r| (r.index, r.report))
+        .collect()
+        .await;
+    // Parameters checked for another provider are no parameters, which is
+    // all OpenAI needs.
+    for i in 0..3 {
+        assert_eq!(results[&i].verdict, Verdict::Valid, "{i}");
+        assert_eq!(results[&i].attempts, 1, "{i}");
+    }
+    assert_eq!(openai.count(Endpoint::ListModels).await, 3);
+}

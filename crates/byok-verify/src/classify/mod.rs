@@ -5,16 +5,24 @@
 //! Pure functions: no I/O, no clock except the `now` passed in.
 
 mod anthropic;
+mod aws;
+mod azure;
+mod cohere;
 mod gemini;
+mod mistral;
 mod openai;
+mod openrouter;
+mod xai;
 
 use std::time::Duration;
 
+use byok_keys::spec::{ErrorDialect, RateLimitDialect};
 use byok_keys::{ApiKey, Provider, scrub};
 use jiff::Timestamp;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
+use crate::duration::parse_go_duration;
 use crate::hint;
 use crate::ratelimit::{RateLimits, text};
 use crate::verdict::Verdict;
@@ -76,7 +84,16 @@ impl Reading {
     }
 }
 
-/// Classify one answer of `provider` per the verdict table in `docs/PROVIDERS.md`.
+/// One error answer as the dialect readers of the newer providers see it.
+#[derive(Debug, Clone, Copy)]
+struct Answer<'a> {
+    status: u16,
+    json: Option<&'a Value>,
+    headers: &'a HeaderMap,
+}
+
+/// Classify one answer of `provider` per the verdict tables in `docs/PROVIDERS.md`
+/// (its spec's [`ErrorDialect`] reads the body, its [`RateLimitDialect`] the headers).
 ///
 /// Useful beyond the Test button: feed it the error answers of your own
 /// inference calls to tell "no credits" from "slow down".
@@ -140,16 +157,39 @@ pub(crate) fn classify_at(
     now: Timestamp,
     known: Option<&str>,
 ) -> Classification {
+    let spec = provider.spec();
     let reading = match status {
         200..=299 if is_json_object(body, complete) => Reading::new(Verdict::Valid, false),
+        // Together's model list is a top-level JSON array; the first three
+        // providers never answer one (from them it is a proxy's, not theirs).
+        200..=299 if !strict_2xx(provider) && is_json_array(body, complete) => {
+            Reading::new(Verdict::Valid, false)
+        }
         // A 2xx that is not a JSON object: a captive portal or proxy page, not the provider.
         200..=299 => Reading::new(Verdict::Indeterminate, false),
         _ => {
             let json: Option<Value> = serde_json::from_slice(body).ok();
-            let mut r = match provider {
-                Provider::OpenAi => openai::read(status, json.as_ref()),
-                Provider::Anthropic => anthropic::read(status, json.as_ref()),
-                _ => gemini::read(status, json.as_ref()),
+            let answer = Answer {
+                status,
+                json: json.as_ref(),
+                headers,
+            };
+            let mut r = match spec.errors {
+                // OpenAI itself is read strictly (its codes decide); the compatible
+                // providers (Groq, DeepSeek, Together, Fireworks, Perplexity) by status too.
+                ErrorDialect::OpenAi => {
+                    openai::read(status, json.as_ref(), provider != Provider::OpenAi)
+                }
+                ErrorDialect::Anthropic => anthropic::read(status, json.as_ref()),
+                ErrorDialect::Gemini => gemini::read(status, json.as_ref()),
+                ErrorDialect::OpenRouter => openrouter::read(answer),
+                ErrorDialect::XAi => xai::read(answer),
+                ErrorDialect::Mistral => mistral::read(answer),
+                ErrorDialect::Azure => azure::read(answer),
+                ErrorDialect::Aws => aws::read(answer),
+                ErrorDialect::Cohere => cohere::read(answer),
+                // A dialect newer than this crate: only the status can be read.
+                _ => status_only(status),
             };
             if matches!(r.verdict, Verdict::Indeterminate) && matches!(status, 408 | 409) {
                 r.retryable = true;
@@ -157,18 +197,22 @@ pub(crate) fn classify_at(
             r
         }
     };
-    let rate_limits = match provider {
-        Provider::OpenAi => RateLimits::from_openai(headers),
-        Provider::Anthropic => RateLimits::from_anthropic(headers, now),
+    let rate_limits = match spec.rate_limits {
+        RateLimitDialect::OpenAi => RateLimits::from_openai(headers),
+        RateLimitDialect::Anthropic => RateLimits::from_anthropic(headers, now),
+        RateLimitDialect::Single => RateLimits::from_single(headers, now),
+        RateLimitDialect::Mistral => RateLimits::from_mistral(headers),
+        RateLimitDialect::None => RateLimits::default(),
+        // Headers of a dialect newer than this crate are not read.
         _ => RateLimits::default(),
     };
     let retry_after = hint::server_wait(headers, &rate_limits, reading.body_delay, now);
-    let retryable = match provider {
-        Provider::OpenAi | Provider::Anthropic => {
-            hint::should_retry(headers).unwrap_or(reading.retryable)
-        }
-        _ => reading.retryable,
-    };
+    // `x-should-retry` is OpenAI's and Anthropic's own header.
+    let own_header = matches!(provider, Provider::OpenAi | Provider::Anthropic);
+    let retryable = own_header
+        .then(|| hint::should_retry(headers))
+        .flatten()
+        .unwrap_or(reading.retryable);
     let verdict = match reading.verdict {
         Verdict::RateLimited { .. } => Verdict::RateLimited { retry_after },
         v => v,
@@ -203,11 +247,58 @@ fn code(raw: &str, known: Option<&str>) -> Option<String> {
     (!c.is_empty() && c.len() <= CODE_MAX_BYTES && c.bytes().all(identifier)).then_some(c)
 }
 
+/// The providers whose success answers are always JSON objects.
+fn strict_2xx(provider: Provider) -> bool {
+    matches!(
+        provider,
+        Provider::OpenAi | Provider::Anthropic | Provider::Google
+    )
+}
+
+/// Whether `body` is one well-formed JSON array (judged by its start when cut).
+fn is_json_array(body: &[u8], complete: bool) -> bool {
+    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
+        && (!complete || serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok())
+}
+
 /// Whether `body` is one well-formed JSON object, checked without building it.
 /// A body cut at the read limit (a long model list) can only show its start.
 fn is_json_object(body: &[u8], complete: bool) -> bool {
     body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
         && (!complete || serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok())
+}
+
+/// What the status alone says, for bodies byok cannot read.
+fn status_only(status: u16) -> Reading {
+    match status {
+        500 | 502 | 503 | 504 => Reading::new(Verdict::ProviderUnavailable, true),
+        _ => Reading::new(Verdict::Indeterminate, false),
+    }
+}
+
+/// The wait a message names after `marker` ("Please try again in 5.289s.",
+/// "retry after 86400 seconds"): a Go-style duration, or whole seconds
+/// followed by "second".
+fn delay_in_message(message: &str, marker: &str) -> Option<Duration> {
+    let lower = message.to_ascii_lowercase();
+    let at = lower.find(marker)? + marker.len();
+    let rest = lower[at..].trim_start();
+    let token: &str = rest
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == ')')
+        .next()?;
+    let token = token.trim_end_matches('.');
+    if token.bytes().all(|b| b.is_ascii_digit()) {
+        let secs: u64 = token.parse().ok()?;
+        let unit = rest[token.len()..].trim_start();
+        return (unit.starts_with("second") || unit.is_empty() || unit.starts_with('.'))
+            .then(|| Duration::from_secs(secs.min(86_400 * 7)));
+    }
+    parse_go_duration(token)
+}
+
+/// The message, if it is not empty.
+fn some(message: &str) -> Option<String> {
+    (!message.is_empty()).then(|| message.to_owned())
 }
 
 /// `value[a][b]...` as a string.
@@ -219,5 +310,9 @@ fn str_at<'v>(value: Option<&'v Value>, path: &[&str]) -> Option<&'v str> {
     v.as_str()
 }
 
+#[cfg(test)]
+mod compatible_tests;
+#[cfg(test)]
+mod dialect_tests;
 #[cfg(test)]
 mod tests;

@@ -29,6 +29,10 @@ pub fn verifier_for(mock: &MockProvider) -> Verifier {
     Verifier::new(config_for(mock)).expect("valid config")
 }
 
+/// The providers byok-testkit mocks today (its mocks of the eleven new
+/// providers come later; `src/verifier/tests.rs` answers for those with wiremock).
+pub const MOCKED: [Provider; 3] = [Provider::OpenAi, Provider::Anthropic, Provider::Google];
+
 /// A well-formed fake key of `provider`'s usual kind.
 pub fn key_for(provider: Provider, seed: u64) -> ApiKey {
     let kind = match provider {
