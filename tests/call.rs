@@ -114,7 +114,9 @@ async fn world(provider: Provider, mock: &MockProvider, keys: usize) -> World {
     let mut raw = Vec::new();
     for n in 0..keys {
         let key = fake::key(provider, kind(provider), 100 + n as u64);
-        let mut new = NewKey::new(ws.clone(), SecretString::from(key.clone()), format!("k{n}"));
+        // Named: prefix-less keys (Mistral, Cohere, Azure) cannot say whose they are.
+        let mut new = NewKey::new(ws.clone(), SecretString::from(key.clone()), format!("k{n}"))
+            .provider(provider);
         if n > 0 {
             new = new.backup(n as u32);
         }
@@ -679,11 +681,14 @@ async fn world_with(
         .await
         .unwrap();
     vault
-        .add(NewKey::new(
-            w.ws.clone(),
-            SecretString::from(w.keys[0].clone()),
-            "k0",
-        ))
+        .add(
+            NewKey::new(
+                w.ws.clone(),
+                SecretString::from(w.keys[0].clone()),
+                "k0",
+            )
+            .provider(provider),
+        )
         .await
         .unwrap();
     w.vault = vault;

@@ -322,7 +322,9 @@ impl Vault {
             });
         }
         let secret = self.keyring().open(&record).await?;
-        let key = ApiKey::from_secret(secret)?;
+        // Read as the record's provider: a prefix-less key (Mistral, Cohere,
+        // Azure) does not say whose it is.
+        let key = ApiKey::from_secret_for(record.provider, secret)?;
         if inference && key.is_admin() {
             return Err(VaultError::AdminKeyRefused {
                 masked: key.masked(),

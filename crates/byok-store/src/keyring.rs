@@ -510,7 +510,15 @@ impl Keyring {
             &record.workspace,
             secrecy::ExposeSecret::expose_secret(&secret),
         );
-        let key = byok_keys::ApiKey::from_secret(secret).map_err(|_| tampered("secret"))?;
+        // Read as the record's provider (a prefix-less key does not say whose it
+        // is); a key of another provider there means the provider was changed.
+        let key = byok_keys::ApiKey::from_secret_for(record.provider, secret).map_err(|e| {
+            if matches!(e, byok_keys::KeyError::WrongProvider { .. }) {
+                tampered("provider")
+            } else {
+                tampered("secret")
+            }
+        })?;
         if key.provider() != record.provider {
             return Err(tampered("provider"));
         }

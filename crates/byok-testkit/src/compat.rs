@@ -1100,9 +1100,11 @@ pub(crate) fn stream_error(provider: Provider, endpoint: Endpoint, path: &str) -
             Some("error"),
             json!({"type": "error", "code": "server_error", "message": "An internal error occurred.", "sequence_number": 99}),
         ),
+        // Cohere ends a failed stream with `message-end`, finish reason `ERROR`.
         (_, Wire::CohereChat) if cohere_native(path) => (
-            None,
-            json!({"type": "error", "message": "internal server error"}),
+            Some("message-end"),
+            json!({"type": "message-end", "delta": {"finish_reason": "ERROR",
+                   "error": "internal server error, this has been reported to our developers"}}),
         ),
         // After the 200, OpenRouter reports an error as a chunk with `finish_reason: "error"`.
         _ if provider == Provider::OpenRouter => (
