@@ -82,15 +82,24 @@ pub struct Canary {
 }
 
 impl Canary {
-    /// An API key in any format `byok_keys` recognises: its public prefix and the 4
-    /// characters the mask shows at the end are not secret on their own.
+    /// An API key in any format `byok_keys` recognises (a prefix-less key for any
+    /// provider whose shape it has): its public prefix and the 4 characters the
+    /// mask shows at the end are not secret on their own.
     ///
     /// # Panics
     /// If `raw` is not a recognised key (the message does not show it).
     #[track_caller]
     pub fn api_key(name: impl Into<String>, raw: &str) -> Canary {
         let name = name.into();
+        // A prefix-less key (Mistral, Cohere, Azure) is recognised only for a named
+        // provider: any provider whose shape it has will do (its prefix is empty).
         let key = byok_keys::ApiKey::parse(raw)
+            .or_else(|e| {
+                byok_keys::Provider::ALL
+                    .into_iter()
+                    .find_map(|p| byok_keys::ApiKey::parse_for(p, raw).ok())
+                    .ok_or(e)
+            })
             .unwrap_or_else(|e| panic!("canary {name:?} is not a recognised API key: {e}"));
         Canary {
             name,
