@@ -466,7 +466,6 @@ impl CallPlan {
     }
 }
 
-/// The error for an answer nothing can help.
 /// The usage object of an answer's body (`usage`, Gemini's `usageMetadata`, or
 /// `response.usage`), read without building the rest of the body: an answer's
 /// choices and text are skipped, not parsed into a tree.
@@ -492,6 +491,7 @@ fn usage_of(body: &[u8]) -> Option<Value> {
     }
 }
 
+/// The error for an answer nothing can help.
 fn refused(provider: Provider, c: &Classification, fallbacks: &[FellBack]) -> VaultError {
     VaultError::ProviderRefused {
         provider,
