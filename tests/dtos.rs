@@ -592,6 +592,7 @@ async fn real() -> Real {
                 VerifyError::InvalidModel {
                     provider: Provider::OpenAi,
                 },
+                VerifyError::ZeroTimeout { which: "request" },
                 VerifyError::HttpClient("x".into()),
             ]
             .iter()
