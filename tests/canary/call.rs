@@ -72,7 +72,7 @@ fn calls_to_providers_that_quote_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut out = String::new();
     rt().block_on(async {
-        for provider in Provider::ALL {
+        for provider in crate::FLOW_PROVIDERS {
             let m = mock(provider).await;
             let verifier = Verifier::new(VerifierConfig::default().base_url(provider, &m.uri()))
                 .expect("a verifier");

@@ -241,7 +241,7 @@ fn add_and_test_every_verdict_of_every_provider() {
     rt().block_on(async {
         let mocks = Mocks::start().await;
         let (vault, store) = open(dir.path(), Some(&mocks), None).await;
-        for provider in Provider::ALL {
+        for provider in crate::FLOW_PROVIDERS {
             let raw = key_of(provider, 1);
             for (i, scenario) in Scenario::catalogue().into_iter().enumerate() {
                 if !scenario.supported_by(provider) {
@@ -460,7 +460,7 @@ fn providers_quoting_the_key_in_their_refusal() {
     let mut out = String::new();
     rt().block_on(async {
         // Every form of the key in every field that does not decide the verdict.
-        for (provider, (n, (form, echoed))) in Provider::ALL.into_iter().flat_map(|p| {
+        for (provider, (n, (form, echoed))) in crate::FLOW_PROVIDERS.into_iter().flat_map(|p| {
             echo_forms(&key_of(p, 6))
                 .into_iter()
                 .enumerate()
@@ -508,7 +508,7 @@ fn select_with_every_fallback_and_no_usable_key() {
     rt().block_on(async {
         let mocks = Mocks::start().await;
         let (vault, store) = open(dir.path(), Some(&mocks), None).await;
-        for provider in Provider::ALL {
+        for provider in crate::FLOW_PROVIDERS {
             let space = ws(format!("fleet-{provider}"));
             let add = |raw: String, label: &'static str, order: Option<u32>| {
                 let space = space.clone();
@@ -713,7 +713,7 @@ fn report_every_outcome_and_the_guard_of_a_lease() {
     rt().block_on(async {
         let mocks = Mocks::start().await;
         let (vault, store) = open(dir.path(), Some(&mocks), None).await;
-        for provider in Provider::ALL {
+        for provider in crate::FLOW_PROVIDERS {
             let space = ws(format!("report-{provider}"));
             let raw = key_of(provider, 4);
             let id = vault
@@ -889,7 +889,7 @@ fn flow_on_postgres_leaves_no_trace_in_any_row() {
             .build()
             .await
             .expect("vault");
-        for provider in Provider::ALL {
+        for provider in crate::FLOW_PROVIDERS {
             let space = ws(format!("pg-{provider}"));
             let mock = mocks.of(provider);
             mock.set_scenario(Scenario::InvalidKey);

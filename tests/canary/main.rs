@@ -8,6 +8,17 @@
 //! binary), so both search for exactly the same forms. A leak found in another crate
 //! is fixed there, with its canary case added here; none is left ignored.
 
+/// The providers these suites drive end to end: their echoing answers
+/// (`byok_testkit::echo_*`) and hostile streams are written in these providers'
+/// own shapes. The eleven providers after them are covered for leaks by
+/// `tests/call.rs`, the verifier's own canary tests and `byok call`'s, not yet by
+/// these flows (issue #14).
+pub(crate) const FLOW_PROVIDERS: [byok::keys::Provider; 3] = [
+    byok::keys::Provider::OpenAi,
+    byok::keys::Provider::Anthropic,
+    byok::keys::Provider::Google,
+];
+
 mod call;
 mod capture;
 mod flow;

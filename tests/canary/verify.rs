@@ -95,7 +95,7 @@ async fn every_scenario_of_every_provider() {
     init();
     let mut out = String::new();
     let mut answered = 0;
-    for provider in Provider::ALL {
+    for provider in crate::FLOW_PROVIDERS {
         for scenario in Scenario::catalogue() {
             if !scenario.supported_by(provider) {
                 continue;
@@ -144,7 +144,7 @@ async fn admin_keys_closed_ports_and_echoing_providers() {
         .local_addr()
         .unwrap()
         .port();
-    for provider in Provider::ALL {
+    for provider in crate::FLOW_PROVIDERS {
         let verifier = Verifier::new(
             config(provider, &format!("http://127.0.0.1:{port}")).retry(RetryPolicy::no_retry()),
         )
@@ -155,7 +155,7 @@ async fn admin_keys_closed_ports_and_echoing_providers() {
     }
 
     // A provider that repeats the key in its error, in the body and in headers.
-    for provider in Provider::ALL {
+    for provider in crate::FLOW_PROVIDERS {
         for key in keys_of(provider, 7) {
             let mock = start(provider, Scenario::Valid).await;
             let secret = key.expose_secret();
@@ -235,7 +235,7 @@ async fn admin_keys_closed_ports_and_echoing_providers() {
 async fn provider_echoing_the_key_in_a_response_header() {
     init();
     let mut out = String::new();
-    for provider in Provider::ALL {
+    for provider in crate::FLOW_PROVIDERS {
         let key = &keys_of(provider, 6)[0];
         let mock = start(provider, Scenario::Valid).await;
         mock.answer_with(
@@ -255,7 +255,7 @@ async fn providers_echoing_the_key_in_every_field_in_every_form() {
     init();
     let mut out = String::new();
     let mut answered = 0;
-    for provider in Provider::ALL {
+    for provider in crate::FLOW_PROVIDERS {
         let keys = keys_of(provider, 4);
         // Every field and form for the first key of each provider; a recognised
         // refusal carrying every form for every key.

@@ -146,6 +146,13 @@ fn broken_keys(n: usize) -> String {
     out
 }
 
+
+/// The providers these flows drive: their echoing answers are written in these
+/// providers' own shapes. The eleven after them are covered for leaks by
+/// `tests/call.rs` (`every_other_provider_answers_and_settles_through_byok_call`),
+/// not yet by these flows (issue #14).
+const FLOW_PROVIDERS: [Provider; 3] = [Provider::OpenAi, Provider::Anthropic, Provider::Google];
+
 #[test]
 fn inspect_scan_redact() {
     let env = Env::new();
@@ -803,7 +810,7 @@ fn vault_add_test_select_against_mock_providers() {
         (Scenario::Hang, 0, &["network_error"]),
     ];
     let mut servers = Vec::new();
-    for provider in Provider::ALL {
+    for provider in FLOW_PROVIDERS {
         let raw = canary::keys(6)
             .into_iter()
             .find(|(p, k, _)| *p == provider && *k != KeyKind::Admin)
@@ -1057,7 +1064,7 @@ fn test_command_against_providers_echoing_the_key_in_every_field() {
     let rt = runtime();
     let env = Env::new();
     let mut answered = 0;
-    for provider in Provider::ALL {
+    for provider in FLOW_PROVIDERS {
         let raw = canary::keys(3)
             .into_iter()
             .find(|(p, kind, _)| *p == provider && *kind != KeyKind::Admin)

@@ -305,7 +305,7 @@ mod tests {
             let kind = match provider {
                 Provider::OpenAi => KeyKind::Project,
                 Provider::Anthropic => KeyKind::Api,
-                _ => KeyKind::Standard,
+                other => other.spec().kinds[0],
             };
             let key = fake::key(provider, kind, 3);
             let answers = echo_answers(provider, &key);

@@ -1,4 +1,4 @@
-//! # byok-testkit — mock OpenAI, Anthropic and Gemini servers
+//! # byok-testkit — mock servers of byok's fourteen providers
 //!
 //! Local HTTP servers (on hyper, on a runtime of the crate's own) that answer,
 //! and stream, like the real providers:
