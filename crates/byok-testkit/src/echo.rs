@@ -90,7 +90,11 @@ impl EchoAnswer {
 pub fn echo_forms(key: &str) -> Vec<(&'static str, String)> {
     let kept = (key.len() / 2).min(50);
     let cut = format!("{} {key}", "x".repeat(299 - kept));
-    let straddling = format!("{} {key} was refused", "x".repeat(299 - key.len() / 2));
+    // A key longer than 600 characters (Bedrock) starts the text.
+    let straddling = format!(
+        "{} {key} was refused",
+        "x".repeat(299usize.saturating_sub(key.len() / 2))
+    );
     vec![
         ("the whole key", key.to_owned()),
         (
