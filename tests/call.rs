@@ -63,13 +63,20 @@ fn exact(w: &World, provider: Provider, called: &byok::call::Called) -> byok::gu
             let usd: Usd = format!("{}.{:06}", micro / 1_000_000, micro % 1_000_000)
                 .parse()
                 .unwrap();
-            assert_eq!(called.cost.unwrap().label, Label::VerifiedByProvider, "{provider}");
+            assert_eq!(
+                called.cost.unwrap().label,
+                Label::VerifiedByProvider,
+                "{provider}"
+            );
             byok::guard::Cost {
                 usd: Some(usd),
                 ..called.cost.unwrap()
             }
         }
-        None => w.guard.cost_of_for(provider, &called.model, &usage).unwrap(),
+        None => w
+            .guard
+            .cost_of_for(provider, &called.model, &usage)
+            .unwrap(),
     }
 }
 
@@ -682,12 +689,8 @@ async fn world_with(
         .unwrap();
     vault
         .add(
-            NewKey::new(
-                w.ws.clone(),
-                SecretString::from(w.keys[0].clone()),
-                "k0",
-            )
-            .provider(provider),
+            NewKey::new(w.ws.clone(), SecretString::from(w.keys[0].clone()), "k0")
+                .provider(provider),
         )
         .await
         .unwrap();

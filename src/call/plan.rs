@@ -584,8 +584,11 @@ impl Api {
                         .find(|p| p.name == "api_version")
                         .and_then(|p| p.default)
                         .unwrap_or("2024-10-21");
-                    chat.replace("{deployment}", in_path(|m| ParamCheck::DeploymentName.accepts(m))?)
-                        .replace("{api_version}", version)
+                    chat.replace(
+                        "{deployment}",
+                        in_path(|m| ParamCheck::DeploymentName.accepts(m))?,
+                    )
+                    .replace("{api_version}", version)
                 } else {
                     chat.to_owned()
                 }
@@ -601,10 +604,15 @@ impl Api {
                 // `us.anthropic.claude-3-5-haiku-20241022-v1:0`).
                 let id = in_path(|m| {
                     (1..=256).contains(&m.len())
-                        && m.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._:".contains(&b))
+                        && m.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-._:".contains(&b))
                 })?
                 .replace(':', "%3A");
-                let verb = if stream { "converse-stream" } else { "converse" };
+                let verb = if stream {
+                    "converse-stream"
+                } else {
+                    "converse"
+                };
                 format!("/model/{id}/{verb}")
             }
             Api::CohereChat => "/v2/chat".into(),

@@ -530,9 +530,7 @@ fn build_call(api: Api, args: &Args, input: Input, model: &str) -> Call {
         Input::Prompt(prompt) => minimal_body(api, &prompt),
     };
     let model_in_path = matches!(api, Api::GeminiGenerate | Api::BedrockConverse);
-    if !model_in_path
-        && let Some(obj) = body.as_object_mut()
-    {
+    if !model_in_path && let Some(obj) = body.as_object_mut() {
         obj.insert("model".into(), Value::String(model.to_owned()));
     }
     let cap = args.max_output_tokens.or_else(|| {
@@ -998,9 +996,18 @@ mod tests {
         };
         let stream = [
             frame("messageStart", r#"{"role":"assistant"}"#),
-            frame("contentBlockDelta", r#"{"contentBlockIndex":0,"delta":{"text":"Hé"}}"#),
-            frame("contentBlockDelta", r#"{"contentBlockIndex":0,"delta":{"text":"llo"}}"#),
-            frame("metadata", r#"{"usage":{"inputTokens":1,"outputTokens":2}}"#),
+            frame(
+                "contentBlockDelta",
+                r#"{"contentBlockIndex":0,"delta":{"text":"Hé"}}"#,
+            ),
+            frame(
+                "contentBlockDelta",
+                r#"{"contentBlockIndex":0,"delta":{"text":"llo"}}"#,
+            ),
+            frame(
+                "metadata",
+                r#"{"usage":{"inputTokens":1,"outputTokens":2}}"#,
+            ),
         ]
         .concat();
         for split in 0..stream.len() {

@@ -146,7 +146,6 @@ fn broken_keys(n: usize) -> String {
     out
 }
 
-
 /// The providers these flows drive: their echoing answers are written in these
 /// providers' own shapes. The eleven after them are covered for leaks by
 /// `tests/call.rs` (`every_other_provider_answers_and_settles_through_byok_call`),

@@ -474,7 +474,10 @@ fn the_scenario_list_names_every_catalogue_scenario_and_who_plays_it() {
         .find(|s| s["name"] == "rate_limited")
         .unwrap();
     // Every provider plays a rate limit.
-    let every: Vec<&str> = byok::keys::Provider::ALL.iter().map(|p| p.as_str()).collect();
+    let every: Vec<&str> = byok::keys::Provider::ALL
+        .iter()
+        .map(|p| p.as_str())
+        .collect();
     assert_eq!(
         *limited,
         json!({"name": "rate_limited", "times": 1, "retry_after_ms": 10, "providers": every})

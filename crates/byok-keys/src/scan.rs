@@ -457,6 +457,11 @@ impl Iterator for Findings<'_> {
             // one as a whole, so a rejected token is skipped. Not after `AQ.`: a dot
             // ends runs, so the run after it may itself start the next `AQ.` key.
             let anchor_has_dot = matches!(role, Role::Builtin(i) if i == ANCHORS.len() - 1);
+            if anchored_at_start && start != m.start() {
+                // A prefix inside a longer run (`fw_` inside an OpenAI key) is not
+                // where a key starts: leave the run to its own anchors.
+                continue;
+            }
             self.pos = if anchor_has_dot {
                 m.end()
             } else {

@@ -63,10 +63,10 @@ fn spec(provider: Provider) -> &'static ProviderSpec {
 /// a path must contain in order (Azure `/openai/deployments/{deployment}/chat/completions`).
 fn matches_template(template: &str, path: &str) -> bool {
     let template = template.split('?').next().unwrap_or(template);
-    let mut parts = template.split(['{', '}']).enumerate();
+    let parts = template.split(['{', '}']).enumerate();
     let mut rest = path;
     let mut first = true;
-    while let Some((i, part)) = parts.next() {
+    for (i, part) in parts {
         if i % 2 == 1 {
             continue; // a parameter: anything without a slash, checked by the next part
         }
