@@ -61,6 +61,7 @@ mod format;
 pub mod fs;
 mod key;
 mod normalize;
+pub mod params;
 mod provider;
 mod redact;
 mod scan;
