@@ -510,7 +510,10 @@ impl Keyring {
             &record.workspace,
             secrecy::ExposeSecret::expose_secret(&secret),
         );
-        let key = byok_keys::ApiKey::from_secret(secret).map_err(|_| tampered("secret"))?;
+        // Parsed as the record's provider (some shapes fit several, Azure OpenAI's
+        // and Mistral's); a secret of another provider does not parse as this one.
+        let key = byok_keys::ApiKey::from_secret_for(record.provider, secret)
+            .map_err(|_| tampered("provider"))?;
         if key.provider() != record.provider {
             return Err(tampered("provider"));
         }
