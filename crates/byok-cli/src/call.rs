@@ -530,9 +530,7 @@ fn build_call(api: Api, args: &Args, input: Input, model: &str) -> Call {
         Input::Prompt(prompt) => minimal_body(api, &prompt),
     };
     let model_in_path = matches!(api, Api::GeminiGenerate | Api::BedrockConverse);
-    if !model_in_path
-        && let Some(obj) = body.as_object_mut()
-    {
+    if !model_in_path && let Some(obj) = body.as_object_mut() {
         obj.insert("model".into(), Value::String(model.to_owned()));
     }
     let cap = args.max_output_tokens.or_else(|| {
@@ -981,13 +979,14 @@ mod tests {
     fn cohere_deltas_and_bedrock_frames_across_any_split() {
         let mut text = String::new();
         let mut d = Deltas::new(Api::CohereChat);
-        d.feed(b"event: content-delta
-data: {"type":"content-delta","index":0,"delta":{"message":{"content":{"text":"Hi"}}}}
-
-", &mut text);
-        d.feed(b"data: {"type":"message-end","delta":{"finish_reason":"COMPLETE"}}
-
-", &mut text);
+        d.feed(
+            b"event: content-delta\ndata: {\"type\":\"content-delta\",\"index\":0,\"delta\":{\"message\":{\"content\":{\"text\":\"Hi\"}}}}\n\n",
+            &mut text,
+        );
+        d.feed(
+            b"data: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"COMPLETE\"}}\n\n",
+            &mut text,
+        );
         assert_eq!(text, "Hi");
         let frame = |kind: &str, payload: &str| {
             byok::guard::meter::event_stream_frame(
@@ -997,9 +996,18 @@ data: {"type":"content-delta","index":0,"delta":{"message":{"content":{"text":"H
         };
         let stream = [
             frame("messageStart", r#"{"role":"assistant"}"#),
-            frame("contentBlockDelta", r#"{"contentBlockIndex":0,"delta":{"text":"Hé"}}"#),
-            frame("contentBlockDelta", r#"{"contentBlockIndex":0,"delta":{"text":"llo"}}"#),
-            frame("metadata", r#"{"usage":{"inputTokens":1,"outputTokens":2}}"#),
+            frame(
+                "contentBlockDelta",
+                r#"{"contentBlockIndex":0,"delta":{"text":"Hé"}}"#,
+            ),
+            frame(
+                "contentBlockDelta",
+                r#"{"contentBlockIndex":0,"delta":{"text":"llo"}}"#,
+            ),
+            frame(
+                "metadata",
+                r#"{"usage":{"inputTokens":1,"outputTokens":2}}"#,
+            ),
         ]
         .concat();
         for split in 0..stream.len() {

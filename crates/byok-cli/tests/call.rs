@@ -796,7 +796,10 @@ fn priced_model(provider: Provider) -> String {
     }
     book.models_of(provider)
         .into_iter()
-        .find(|m| book.get_for(provider, m).is_some_and(|p| p.max_output_tokens.is_some()))
+        .find(|m| {
+            book.get_for(provider, m)
+                .is_some_and(|p| p.max_output_tokens.is_some())
+        })
         .unwrap_or_else(|| panic!("{provider}: no priced model"))
         .to_owned()
 }
@@ -809,7 +812,13 @@ fn every_other_provider_answers_and_settles_through_byok_call() {
         let model = priced_model(provider);
         let mut spent_before = 0.0;
         for stream in [false, true] {
-            let mut args = vec!["--model", model.as_str(), "--max-output-tokens", "5", "--json"];
+            let mut args = vec![
+                "--model",
+                model.as_str(),
+                "--max-output-tokens",
+                "5",
+                "--json",
+            ];
             if stream {
                 args.push("--stream");
             }
@@ -826,7 +835,12 @@ fn every_other_provider_answers_and_settles_through_byok_call() {
                 lines[0]["text"].as_str().unwrap_or_default().to_owned()
             };
             let what = format!("{provider} stream={stream}");
-            assert_eq!(text, "This is the mock answer", "{what}: {}", self::text(&out));
+            assert_eq!(
+                text,
+                "This is the mock answer",
+                "{what}: {}",
+                self::text(&out)
+            );
             let s = summary(&out);
             let want = if provider.spec().reported_cost.is_some() {
                 "verified_by_provider"
@@ -834,11 +848,19 @@ fn every_other_provider_answers_and_settles_through_byok_call() {
                 "estimated"
             };
             assert_eq!(s["cost"]["label"], want, "{what}: {s}");
-            assert_eq!(s["usage"]["output_tokens"].as_u64().unwrap() + s["usage"]["reasoning_tokens"].as_u64().unwrap(), 5, "{what}");
+            assert_eq!(
+                s["usage"]["output_tokens"].as_u64().unwrap()
+                    + s["usage"]["reasoning_tokens"].as_u64().unwrap(),
+                5,
+                "{what}"
+            );
             let usd: f64 = s["cost"]["usd"].as_str().unwrap().parse().unwrap();
             assert!(usd > 0.0, "{what}: never $0");
             let spent: f64 = s["budget"]["spent"].as_str().unwrap().parse().unwrap();
-            assert!((spent - spent_before - usd).abs() < 1e-12, "{what}: settled = cost ({s})");
+            assert!(
+                (spent - spent_before - usd).abs() < 1e-12,
+                "{what}: settled = cost ({s})"
+            );
             spent_before = spent;
             assert_eq!(s["budget"]["held"], "0", "{what}");
             assert_no_leak(&out, &keys);
@@ -856,7 +878,12 @@ fn an_api_the_provider_does_not_serve_is_a_usage_error() {
     let provider = Provider::Groq;
     let mock = Mock::start(MockBuilder::new(provider));
     let (env, _) = setup(provider, 1);
-    let out = env.call(&mock, provider, &["--model", "m", "--api", "messages", "--json"], PROMPT);
+    let out = env.call(
+        &mock,
+        provider,
+        &["--model", "m", "--api", "messages", "--json"],
+        PROMPT,
+    );
     assert_exit(&out, 2);
     assert_eq!(json_lines(&out)[0]["error"]["code"], "api_mismatch");
     assert!(mock.calls().is_empty());
