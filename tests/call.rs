@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use byok::call::{Call, FallbackPolicy};
 use byok::guard::{Budget, Guard, Label, MemoryLedger, Period, Scope, Usd};
+use byok::keys::params::Params;
 use byok::keys::{KeyKind, Provider, SecretString, fake};
 use byok::store::{MasterKey, MasterKeySource, MemoryStore, WorkspaceId};
 use byok::verify::{RetryPolicy, Verifier, VerifierConfig};
@@ -23,6 +24,26 @@ fn kind(provider: Provider) -> KeyKind {
         Provider::OpenAi => KeyKind::Project,
         Provider::Anthropic => KeyKind::Api,
         other => other.spec().kinds[0],
+    }
+}
+
+/// The parameters a key of `provider` is stored with (Azure's deployment is the
+/// one the mock serves); `None` for a provider without any.
+fn params(provider: Provider) -> Option<Params> {
+    let pairs: &[(&str, &str)] = match provider {
+        Provider::AzureOpenAi => &[("resource", "contoso"), ("deployment", "gpt-4o-mini")],
+        Provider::Bedrock => &[("region", "us-east-1")],
+        _ => return None,
+    };
+    Some(Params::new(provider, pairs.iter().copied()).unwrap())
+}
+
+/// A new key of `provider` with its parameters.
+fn new_key(provider: Provider, ws: &WorkspaceId, key: &str, label: String) -> NewKey {
+    let new = NewKey::new(ws.clone(), SecretString::from(key.to_owned()), label).provider(provider);
+    match params(provider) {
+        Some(p) => new.params(p),
+        None => new,
     }
 }
 
@@ -121,9 +142,7 @@ async fn world(provider: Provider, mock: &MockProvider, keys: usize) -> World {
     let mut raw = Vec::new();
     for n in 0..keys {
         let key = fake::key(provider, kind(provider), 100 + n as u64);
-        // Named: prefix-less keys (Mistral, Cohere, Azure) cannot say whose they are.
-        let mut new = NewKey::new(ws.clone(), SecretString::from(key.clone()), format!("k{n}"))
-            .provider(provider);
+        let mut new = new_key(provider, &ws, &key, format!("k{n}"));
         if n > 0 {
             new = new.backup(n as u32);
         }
@@ -416,6 +435,77 @@ async fn a_call_without_a_model_is_refused_before_anything() {
     let _ = Value::Null;
 }
 
+/// Azure OpenAI: a call naming no model goes to the key's `deployment`, with
+/// the key's `api_version` in the path (the default when it has none); a call
+/// naming a model goes to that deployment. The configured base URL (the mock)
+/// wins over the resource's origin. (Through the plan: the request as it would
+/// be sent.)
+#[tokio::test]
+async fn an_azure_call_without_a_model_uses_the_keys_deployment_and_api_version() {
+    let provider = Provider::AzureOpenAi;
+    let mock = start(provider, Scenario::Valid).await;
+    let w = world(provider, &mock, 0).await;
+    let key = fake::key(provider, kind(provider), 900);
+    let params = Params::new(
+        provider,
+        [
+            ("resource", "contoso"),
+            ("deployment", "gpt-4o-mini"),
+            ("api_version", "2025-04-01-preview"),
+        ],
+    )
+    .unwrap();
+    let view = w
+        .vault
+        .add(
+            NewKey::new(w.ws.clone(), SecretString::from(key), "azure")
+                .provider(provider)
+                .params(params),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        view.params.get("deployment").map(String::as_str),
+        Some("gpt-4o-mini")
+    );
+    let body = json!({"max_tokens": 5, "messages": [{"role": "user", "content": PROMPT}]});
+    let mut plan = w.vault.plan(&w.ws, Call::chat(provider, body)).unwrap();
+    let attempt = plan.next_attempt().await.unwrap();
+    assert_eq!(
+        plan.model(),
+        "gpt-4o-mini",
+        "the key's deployment is the model"
+    );
+    assert_eq!(
+        attempt.url,
+        format!(
+            "{}/openai/deployments/gpt-4o-mini/chat/completions?api-version=2025-04-01-preview",
+            mock.uri().trim_end_matches('/')
+        )
+    );
+    drop(attempt);
+    // A model named by the call is the deployment asked for.
+    let named = json!({"model": "gpt-4o", "max_tokens": 5,
+                       "messages": [{"role": "user", "content": PROMPT}]});
+    let mut plan = w.vault.plan(&w.ws, Call::chat(provider, named)).unwrap();
+    let attempt = plan.next_attempt().await.unwrap();
+    assert!(
+        attempt.url.ends_with(
+            "/openai/deployments/gpt-4o/chat/completions?api-version=2025-04-01-preview"
+        ),
+        "{}",
+        attempt.url
+    );
+    // Another provider's call without a model is still refused before anything.
+    assert_eq!(
+        w.vault
+            .plan(&w.ws, Call::chat(Provider::Groq, json!({"messages": []})))
+            .unwrap_err()
+            .code(),
+        "invalid_request"
+    );
+}
+
 fn stream_call_for(provider: Provider) -> Call {
     call_for(provider, 1000).stream(true)
 }
@@ -688,10 +778,7 @@ async fn world_with(
         .await
         .unwrap();
     vault
-        .add(
-            NewKey::new(w.ws.clone(), SecretString::from(w.keys[0].clone()), "k0")
-                .provider(provider),
-        )
+        .add(new_key(provider, &w.ws, &w.keys[0], "k0".into()))
         .await
         .unwrap();
     w.vault = vault;

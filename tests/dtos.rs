@@ -15,6 +15,7 @@ use byok::guard::{
     Actual, Admission, Budget, CallRequest, Guard, GuardError, Label, MemoryLedger, Period, Prompt,
     Scope, TokenCounting, Usage, Usd,
 };
+use byok::keys::params::Params;
 use byok::keys::{
     ApiKey, FormatWarning, KeyError, KeyKind, Provider, SecretString, fake, normalize, scan,
 };
@@ -687,7 +688,26 @@ async fn real() -> Real {
                     timeout: byok::call::Timeout::Stalled,
                     after: std::time::Duration::from_secs(1),
                 },
+                VaultError::ParamContradictsKey {
+                    name: "region",
+                    in_key: s("us-east-1"),
+                },
             ]
+            .into_iter()
+            .chain(
+                [
+                    Params::none(Provider::Bedrock),
+                    Params::new(Provider::Bedrock, [("region", "Frankfurt")]),
+                    Params::new(Provider::OpenAi, [("region", "us-east-1")]),
+                    Params::new(
+                        Provider::Bedrock,
+                        [("region", "us-east-1"), ("region", "us-east-2")],
+                    ),
+                ]
+                .into_iter()
+                .map(|r| VaultError::Param(r.unwrap_err())),
+            )
+            .collect::<Vec<_>>()
             .iter()
             .map(VaultError::code)
             // KeyRejected carries a real Test report; tests/flow.rs asserts its code on a real refusal.

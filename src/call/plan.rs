@@ -17,6 +17,7 @@ use serde_json::Value;
 use super::{Api, Call, Called, FallbackPolicy, FellBack, KeyUsed};
 use crate::Vault;
 use crate::keys::Provider;
+use crate::keys::params::Params;
 use crate::keys::spec::ParamCheck;
 use crate::select::CallOutcome;
 use crate::store::{KeyId, WorkspaceId};
@@ -35,6 +36,9 @@ pub struct CallPlan {
     pub(crate) injected_usage: bool,
     shape: RequestShape,
     model: String,
+    /// The call named no model and the key's `deployment` parameter names it
+    /// (Azure OpenAI): set per key in [`CallPlan::next_attempt`].
+    model_from_key: bool,
     tried: Vec<KeyId>,
     fallbacks: Vec<FellBack>,
     attempts: u32,
@@ -133,6 +137,10 @@ impl Vault {
         let shape = RequestShape::of(call.api.format(), &call.body);
         let model = match (&call.model, &shape.model) {
             (Some(m), _) | (None, Some(m)) => m.clone(),
+            // Azure OpenAI: the deployment is the model; a key's own is the default.
+            (None, None) if call.api == Api::OpenAiChat && names_deployment(call.provider) => {
+                String::new()
+            }
             (None, None) => {
                 return Err(VaultError::InvalidRequest {
                     reason: "the request body names no model (set \"model\", or Call::model)",
@@ -179,6 +187,7 @@ impl Vault {
             wire_body: serde_json::to_vec(&body).unwrap_or_default(),
             injected_usage,
             shape,
+            model_from_key: model.is_empty(),
             model,
             call,
             tried: Vec::new(),
@@ -243,6 +252,26 @@ impl CallPlan {
             .await?;
         self.tried.push(lease.id());
         self.key_attempts = 0;
+        if self.model_from_key {
+            match lease.params().and_then(|p| p.get("deployment")) {
+                Some(deployment) => deployment.clone_into(&mut self.model),
+                None => {
+                    return Err(VaultError::InvalidRequest {
+                        reason: "the request body names no model, and the key has no deployment parameter (set \"model\", or store the key's deployment with it)",
+                    });
+                }
+            }
+        }
+        let config = self.vault.verifier_config();
+        let stream = self.call.streams();
+        let url = attempt_url(
+            self.call.api,
+            provider,
+            config.base_url_of(provider),
+            &self.model,
+            stream,
+            lease.params(),
+        )?;
         let reservation = match self.vault.guard() {
             None => None,
             Some(guard) => {
@@ -270,26 +299,11 @@ impl CallPlan {
                 }
             }
         };
-        let config = self.vault.verifier_config();
         let mut headers =
             byok_verify::auth_headers(config, lease.key()).ok_or(VaultError::InvalidRequest {
                 reason: "the key cannot be sent in a header",
             })?;
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let base = config
-            .base_url_of(provider)
-            .trim_end_matches('/')
-            .to_owned();
-        let stream = self.call.streams();
-        let path = self.call.api.path(provider, &self.model, stream)?;
-        if base.contains('{') {
-            // A templated origin (Azure's resource, Bedrock's region) that no
-            // configured base URL filled in.
-            return Err(VaultError::InvalidRequest {
-                reason: "this provider's endpoint depends on the key's resource or region: configure its base URL (VerifierConfig::base_url, byok call --base-url)",
-            });
-        }
-        let url = format!("{base}{path}");
         Ok(Attempt {
             lease,
             reservation,
@@ -530,6 +544,52 @@ fn usage_of(body: &[u8]) -> Option<Value> {
     }
 }
 
+/// Whether `provider`'s chat route names a deployment (Azure OpenAI), which a
+/// key's `deployment` parameter can give.
+fn names_deployment(provider: Provider) -> bool {
+    provider
+        .spec()
+        .params
+        .iter()
+        .any(|p| p.name == "deployment")
+}
+
+/// The URL of one attempt: `base` (the verifier's base URL for `provider`:
+/// configured, or the provider's origin, which may be a template such as
+/// `https://{resource}.openai.azure.com`) and the API's path for `model`.
+/// A template is filled from the key's `params`; a configured base URL (a test
+/// server, a gateway) is used as it is. The path's own template values (Azure's
+/// `api_version`) come from `params`, or their defaults.
+///
+/// # Errors
+/// `invalid_request` when the base is a template and the key has no parameters
+/// (or the model cannot go in the path); the parameter's error when a template
+/// names one the key lacks.
+pub(crate) fn attempt_url(
+    api: Api,
+    provider: Provider,
+    base: &str,
+    model: &str,
+    stream: bool,
+    params: Option<&Params>,
+) -> Result<String, VaultError> {
+    let base = base.trim_end_matches('/');
+    let base = if base.contains('{') {
+        match params {
+            Some(p) => p.fill(base)?,
+            None => {
+                return Err(VaultError::InvalidRequest {
+                    reason: "this provider's endpoint depends on the key's resource or region, and the key has none: store them with the key (NewKey::params, byok vault edit --param) or configure its base URL (VerifierConfig::base_url, byok call --base-url)",
+                });
+            }
+        }
+    } else {
+        base.to_owned()
+    };
+    let path = api.path(provider, model, stream, params)?;
+    Ok(format!("{base}{path}"))
+}
+
 /// The error for an answer nothing can help.
 fn refused(provider: Provider, c: &Classification, fallbacks: &[FellBack]) -> VaultError {
     VaultError::ProviderRefused {
@@ -562,7 +622,13 @@ impl Api {
     ///
     /// # Errors
     /// `invalid_request` when `model` cannot go in the path.
-    fn path(self, provider: Provider, model: &str, stream: bool) -> Result<String, VaultError> {
+    fn path(
+        self,
+        provider: Provider,
+        model: &str,
+        stream: bool,
+        params: Option<&Params>,
+    ) -> Result<String, VaultError> {
         let in_path = |ok: fn(&str) -> bool| -> Result<&str, VaultError> {
             if ok(model) {
                 Ok(model)
@@ -577,12 +643,16 @@ impl Api {
                 let spec = provider.spec();
                 let chat = spec.chat_path.unwrap_or("/v1/chat/completions");
                 if chat.contains('{') {
-                    // Azure: the deployment is the model; the API version its default.
-                    let version = spec
-                        .params
-                        .iter()
-                        .find(|p| p.name == "api_version")
-                        .and_then(|p| p.default)
+                    // Azure: the deployment is the model; the API version the
+                    // key's, else its default.
+                    let version = params
+                        .and_then(|p| p.get("api_version"))
+                        .or_else(|| {
+                            spec.params
+                                .iter()
+                                .find(|p| p.name == "api_version")
+                                .and_then(|p| p.default)
+                        })
                         .unwrap_or("2024-10-21");
                     chat.replace(
                         "{deployment}",
@@ -622,8 +692,86 @@ impl Api {
 
 #[cfg(test)]
 mod tests {
-    use super::usage_of;
+    use super::{Api, attempt_url, usage_of};
+    use crate::keys::Provider;
+    use crate::keys::params::Params;
     use serde_json::json;
+
+    #[test]
+    fn templated_origins_are_filled_from_the_keys_params() {
+        let azure = Params::new(
+            Provider::AzureOpenAi,
+            [("resource", "contoso"), ("deployment", "gpt-4o")],
+        )
+        .unwrap();
+        let origin = Provider::AzureOpenAi.spec().origin;
+        let url = |base: &str, params: Option<&Params>| {
+            attempt_url(
+                Api::OpenAiChat,
+                Provider::AzureOpenAi,
+                base,
+                "gpt-4o",
+                false,
+                params,
+            )
+        };
+        assert_eq!(
+            url(origin, Some(&azure)).unwrap(),
+            "https://contoso.openai.azure.com/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"
+        );
+        let versioned = Params::new(
+            Provider::AzureOpenAi,
+            [
+                ("resource", "fabrikam"),
+                ("deployment", "d"),
+                ("api_version", "2025-04-01-preview"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            url(origin, Some(&versioned)).unwrap(),
+            "https://fabrikam.openai.azure.com/openai/deployments/gpt-4o/chat/completions?api-version=2025-04-01-preview"
+        );
+        // A configured base URL (a test server, a gateway) wins; the path still
+        // takes the key's API version.
+        assert_eq!(
+            url("http://127.0.0.1:9/gw/", Some(&versioned)).unwrap(),
+            "http://127.0.0.1:9/gw/openai/deployments/gpt-4o/chat/completions?api-version=2025-04-01-preview"
+        );
+        // A template and no params: refused, nothing sent.
+        assert_eq!(url(origin, None).unwrap_err().code(), "invalid_request");
+        assert_eq!(
+            url("http://127.0.0.1:9", None).unwrap(),
+            "http://127.0.0.1:9/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"
+        );
+
+        let region = Params::new(Provider::Bedrock, [("region", "eu-west-3")]).unwrap();
+        assert_eq!(
+            attempt_url(
+                Api::BedrockConverse,
+                Provider::Bedrock,
+                Provider::Bedrock.spec().origin,
+                "amazon.nova-micro-v1:0",
+                true,
+                Some(&region),
+            )
+            .unwrap(),
+            "https://bedrock-runtime.eu-west-3.amazonaws.com/model/amazon.nova-micro-v1%3A0/converse-stream"
+        );
+        // An origin that is no template is used as it is.
+        assert_eq!(
+            attempt_url(
+                Api::OpenAiChat,
+                Provider::OpenAi,
+                "https://api.openai.com",
+                "gpt-4o",
+                false,
+                None
+            )
+            .unwrap(),
+            "https://api.openai.com/v1/chat/completions"
+        );
+    }
 
     #[test]
     fn usage_is_read_from_every_place_an_answer_keeps_it() {

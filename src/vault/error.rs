@@ -1,5 +1,6 @@
 //! [`VaultError`]: why a vault operation failed, its stable code and a hint.
 
+use crate::keys::params::ParamError;
 use crate::keys::{KeyError, Provider};
 use crate::select::Skipped;
 use crate::store::{Status, StoreError, VAULT_ENV};
@@ -15,6 +16,19 @@ pub enum VaultError {
     /// The store or the encryption layer failed (`not_found`, `duplicate`, `conflict`, `corrupt`, `wrong_master_key`, ...).
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// The key's parameters are missing, not valid, or not its provider's
+    /// (`missing_param`, `invalid_param`, `unknown_param`, `duplicate_param`).
+    #[error("{0}")]
+    Param(#[from] ParamError),
+    /// A parameter given contradicts the key itself (a Bedrock short-term key's
+    /// region is inside the token): `invalid_param`.
+    #[error("the key says `{name}` is {in_key}, which is not the value given")]
+    ParamContradictsKey {
+        /// The parameter.
+        name: &'static str,
+        /// The value the key carries (not secret: a region).
+        in_key: String,
+    },
     /// An admin key was offered for inference.
     #[error(
         "{masked} is an organisation admin key, which is for usage and cost reporting only; add a normal API key for inference, or add this one with the usage-sync purpose"
@@ -117,6 +131,8 @@ impl VaultError {
         match self {
             VaultError::Key(e) => e.code(),
             VaultError::Store(e) => e.code(),
+            VaultError::Param(e) => e.code(),
+            VaultError::ParamContradictsKey { .. } => "invalid_param",
             VaultError::AdminKeyRefused { .. } => "admin_key_refused",
             VaultError::Inactive { .. } => "key_inactive",
             VaultError::KeyRejected { .. } => "key_rejected",
@@ -137,6 +153,10 @@ impl VaultError {
     pub fn hint(&self) -> Option<String> {
         match self {
             VaultError::Key(k) => Some(k.hint().to_owned()),
+            VaultError::Param(e) => Some(e.hint()),
+            VaultError::ParamContradictsKey { name, in_key } => Some(format!(
+                "leave `{name}` out (it is read from the key) or give `{name}={in_key}`"
+            )),
             VaultError::Store(StoreError::MissingMasterKey) => Some(
                 "generate one with `head -c 32 /dev/urandom | base64` and keep it in a secret manager"
                     .into(),

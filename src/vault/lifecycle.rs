@@ -7,7 +7,10 @@ use std::sync::Arc;
 use byok_verify::{Report, Verdict};
 use serde::Serialize;
 
+use super::key_params::{self, Given};
+use super::using::verify_key;
 use super::{Vault, VaultError, VerifyPolicy, parse, unpinned};
+use crate::keys::params::Params;
 use crate::keys::{ApiKey, KeyKind, SecretString, VerdictCode};
 use crate::store::{
     AuditAction, AuditEvent, AuditPage, AuditQuery, Binding, CheckOutcome, Kek, KeyId, KeyRecord,
@@ -50,10 +53,10 @@ impl Vault {
     /// ([`Added::warning`]), as users expect from a paste box. Admin keys added
     /// for usage sync are not tested (they cannot make inference calls).
     pub async fn add_with_report(&self, new: NewKey) -> Result<Added, VaultError> {
-        let (key, hash) = self.accept(&new).await?;
+        let (key, hash, params) = self.accept(&new).await?;
         let report = match (&self.shared.verifier, self.shared.verify_policy) {
             (Some(verifier), VerifyPolicy::Test(depth)) if !key.is_admin() => {
-                Some(verifier.verify(&key, depth).await)
+                Some(verify_key(verifier, &key, params.as_ref(), depth).await)
             }
             _ => None,
         };
@@ -66,7 +69,7 @@ impl Vault {
             });
         }
         let verdict = report.as_ref().map(|r| r.verdict.verdict_code());
-        let view = self.store_new(new, &key, hash, verdict).await?;
+        let view = self.store_new(new, &key, hash, params, verdict).await?;
         Ok(Added { key: view, report })
     }
 
@@ -78,13 +81,18 @@ impl Vault {
         Ok(self.add_with_report(new).await?.key)
     }
 
-    /// The checks before any provider call: parse, the admin-key policy, duplicates.
-    async fn accept(&self, new: &NewKey) -> Result<(ApiKey, LookupHash), VaultError> {
+    /// The checks before any provider call: parse, the parameters, the admin-key
+    /// policy, duplicates.
+    async fn accept(
+        &self,
+        new: &NewKey,
+    ) -> Result<(ApiKey, LookupHash, Option<Params>), VaultError> {
         refuse_secrets("workspace", new.workspace.as_str())?;
         refuse_secrets("label", &new.label)?;
         refuse_secrets("default_model", new.default_model.as_deref().unwrap_or(""))?;
         refuse_secrets("note", new.note.as_deref().unwrap_or(""))?;
         let key = parse(&new.secret, new.provider)?;
+        let params = key_params::for_key(&key, new.params.as_ref(), Given::Explicitly)?;
         let hash = self
             .admit(
                 &new.workspace,
@@ -93,7 +101,7 @@ impl Vault {
                 None,
             )
             .await?;
-        Ok((key, hash))
+        Ok((key, hash, params))
     }
 
     /// The rules a parsed secret meets before it is stored, for a new key and a
@@ -128,6 +136,7 @@ impl Vault {
         new: NewKey,
         key: &ApiKey,
         hash: LookupHash,
+        params: Option<Params>,
         verdict: Option<VerdictCode>,
     ) -> Result<KeyView, VaultError> {
         let ring = self.keyring();
@@ -146,6 +155,7 @@ impl Vault {
         record.order = new.order;
         record.default_model = new.default_model;
         record.note = new.note;
+        record.params = params;
         if let Some(v) = verdict {
             record.last_verdict = Some(v);
             record.last_verdict_at = Some(now());
@@ -173,8 +183,9 @@ impl Vault {
         Ok(self.kv().get(workspace, id).await?.view())
     }
 
-    /// Replace a key's secret, keeping its id, label and role; the old secret is gone.
-    /// The new key must be of the same provider; a revoked key cannot be rotated.
+    /// Replace a key's secret, keeping its id, label, role and parameters; the old
+    /// secret is gone. The new key must be of the same provider; a revoked key
+    /// cannot be rotated. A Bedrock short-term key's region follows the new token.
     ///
     /// The caller pins no version, so a concurrent edit of the record is not a
     /// `conflict`: the record is read again and the rotation retried (a few times).
@@ -185,7 +196,21 @@ impl Vault {
         secret: SecretString,
     ) -> Result<KeyView, VaultError> {
         let secret = &secret;
-        unpinned(move || self.rotate_once(workspace, id, secret)).await
+        unpinned(move || self.rotate_once(workspace, id, secret, None)).await
+    }
+
+    /// [`rotate`](Vault::rotate) to a key that works with other parameters
+    /// (another Azure resource, another region), checked like
+    /// [`NewKey::params`].
+    pub async fn rotate_with_params(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+        secret: SecretString,
+        params: Params,
+    ) -> Result<KeyView, VaultError> {
+        let (secret, params) = (&secret, &params);
+        unpinned(move || self.rotate_once(workspace, id, secret, Some(params))).await
     }
 
     async fn rotate_once(
@@ -193,6 +218,7 @@ impl Vault {
         workspace: &WorkspaceId,
         id: KeyId,
         secret: &SecretString,
+        params: Option<&Params>,
     ) -> Result<KeyView, VaultError> {
         let current = self.kv().get(workspace, id).await?;
         if current.status == Status::Revoked {
@@ -202,6 +228,10 @@ impl Vault {
             });
         }
         let key = parse(secret, Some(current.provider))?;
+        let params = match params {
+            Some(given) => key_params::for_key(&key, Some(given), Given::Explicitly)?,
+            None => key_params::for_key(&key, current.params.as_ref(), Given::Kept)?,
+        };
         // An admin key may replace an admin key (usage sync), never a key for calls.
         let hash = self
             .admit(workspace, &key, current.kind == KeyKind::Admin, Some(id))
@@ -222,6 +252,7 @@ impl Vault {
         next.lookup_hash = hash;
         next.kek_id = kek_id;
         next.sealed = sealed;
+        next.params = params;
         next.last_verdict = None;
         next.last_verdict_at = None;
         let stored = self
@@ -233,6 +264,8 @@ impl Vault {
 
     /// Apply `edit` if the key is still at `expected_version` (the `version` of the
     /// view the caller edited); a stale edit fails with `conflict` and changes nothing.
+    /// New parameters are checked like [`NewKey::params`] and audited as an
+    /// `update`, like every other edit.
     pub async fn edit(
         &self,
         workspace: &WorkspaceId,
@@ -273,6 +306,13 @@ impl Vault {
         }
         if let Some(note) = edit.note {
             next.note = note;
+        }
+        if let Some(params) = &edit.params {
+            // The key itself decides what fits (a short-term key's region): open
+            // it here, without recording a use, as nothing leaves the vault.
+            let secret = self.keyring().open(&current).await?;
+            let key = ApiKey::from_secret_for(current.provider, secret)?;
+            next.params = key_params::for_key(&key, Some(params), Given::Explicitly)?;
         }
         let stored = self
             .write_change(&self.keyring(), &current, next, AuditAction::Update)

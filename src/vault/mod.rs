@@ -8,6 +8,7 @@
 
 mod builder;
 mod error;
+mod key_params;
 mod lifecycle;
 mod new_key;
 mod using;

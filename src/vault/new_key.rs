@@ -1,6 +1,7 @@
 //! What callers hand the vault: a key to add ([`NewKey`], its [`Purpose`]) and
 //! changes to a stored key's non-secret fields ([`KeyEdit`]).
 
+use crate::keys::params::Params;
 use crate::keys::{Provider, SecretString};
 use crate::store::{Role, WorkspaceId};
 
@@ -27,6 +28,7 @@ pub struct NewKey {
     pub(super) purpose: Purpose,
     pub(super) default_model: Option<String>,
     pub(super) note: Option<String>,
+    pub(super) params: Option<Params>,
 }
 
 impl NewKey {
@@ -42,6 +44,7 @@ impl NewKey {
             purpose: Purpose::Inference,
             default_model: None,
             note: None,
+            params: None,
         }
     }
 
@@ -75,6 +78,29 @@ impl NewKey {
         self.note = Some(note.into());
         self
     }
+
+    /// What the key alone does not say about where it works: Azure OpenAI's
+    /// `resource` and `deployment` (and `api_version`), Bedrock's `region`.
+    /// Required for those providers (else `missing_param`), except a Bedrock
+    /// short-term key, whose region is read from the token (a different region
+    /// given here is `invalid_param`); another provider's names are `unknown_param`.
+    ///
+    /// ```
+    /// use byok::keys::{Provider, SecretString, params::Params};
+    /// use byok::store::WorkspaceId;
+    /// use byok::NewKey;
+    ///
+    /// let params = Params::new(Provider::AzureOpenAi, [("resource", "contoso"), ("deployment", "gpt-4o-mini")])?;
+    /// let new = NewKey::new(WorkspaceId::new("acme").unwrap(), SecretString::from("…".to_owned()), "azure")
+    ///     .provider(Provider::AzureOpenAi)
+    ///     .params(params);
+    /// # let _ = new;
+    /// # Ok::<(), byok::keys::params::ParamError>(())
+    /// ```
+    pub fn params(mut self, params: Params) -> Self {
+        self.params = Some(params);
+        self
+    }
 }
 
 /// Changes to a key's non-secret fields, applied only if the key is still at the
@@ -90,6 +116,9 @@ pub struct KeyEdit {
     pub default_model: Option<Option<String>>,
     /// New note (`Some(None)` clears it).
     pub note: Option<Option<String>>,
+    /// New parameters, replacing the key's (checked like [`NewKey::params`]:
+    /// a provider that needs parameters cannot be left without).
+    pub params: Option<Params>,
 }
 
 impl KeyEdit {
@@ -125,6 +154,12 @@ impl KeyEdit {
     /// Set or clear the note.
     pub fn note(mut self, note: Option<String>) -> Self {
         self.note = Some(note);
+        self
+    }
+
+    /// Replace the key's parameters (every value the key keeps: give them all).
+    pub fn params(mut self, params: Params) -> Self {
+        self.params = Some(params);
         self
     }
 }

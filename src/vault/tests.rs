@@ -721,3 +721,204 @@ async fn errors_and_debug_output_never_contain_secrets() {
         );
     }
 }
+
+fn azure_params(resource: &str) -> crate::keys::params::Params {
+    crate::keys::params::Params::new(
+        Provider::AzureOpenAi,
+        [("resource", resource), ("deployment", "gpt-4o-mini")],
+    )
+    .unwrap()
+}
+
+fn region(r: &str) -> crate::keys::params::Params {
+    crate::keys::params::Params::new(Provider::Bedrock, [("region", r)]).unwrap()
+}
+
+fn short_term(seed: u64, region: &str) -> String {
+    fake::bedrock_short_term(
+        seed,
+        region,
+        fake::short_term_issued(),
+        std::time::Duration::from_secs(12 * 3600),
+    )
+}
+
+#[tokio::test]
+async fn params_are_required_checked_stored_edited_and_kept_on_rotation() {
+    let (vault, _) = fresh().await;
+    let w = ws("p");
+    let azure = |seed| {
+        NewKey::new(
+            w.clone(),
+            secret(&fake::key(Provider::AzureOpenAi, KeyKind::Standard, seed)),
+            "azure",
+        )
+        .provider(Provider::AzureOpenAi)
+    };
+    // Without the required parameters: refused, naming the first with an example.
+    let err = vault.add(azure(1)).await.unwrap_err();
+    assert_eq!(err.code(), "missing_param");
+    assert!(
+        err.hint().unwrap().contains("resource=my-resource"),
+        "{:?}",
+        err.hint()
+    );
+    // Another provider's parameters: refused.
+    let err = vault
+        .add(azure(1).params(region("us-east-1")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "unknown_param");
+    assert!(
+        vault.list(&w).await.unwrap().is_empty(),
+        "nothing was stored"
+    );
+
+    let view = vault
+        .add(azure(1).params(azure_params("contoso")))
+        .await
+        .unwrap();
+    assert_eq!(
+        view.params.get("resource").map(String::as_str),
+        Some("contoso")
+    );
+    assert_eq!(vault.show(&w, view.id).await.unwrap().params, view.params);
+    let lease = vault.select(&w, Provider::AzureOpenAi).await.unwrap();
+    assert_eq!(lease.params(), Some(&azure_params("contoso")));
+    drop(lease);
+
+    // Edit: new parameters, checked; the audit trail says `update`, as for any edit.
+    let edited = vault
+        .edit(
+            &w,
+            view.id,
+            view.version,
+            KeyEdit::new().params(azure_params("fabrikam")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        edited.params.get("resource").map(String::as_str),
+        Some("fabrikam")
+    );
+    let last = vault.audit(&w).await.unwrap().pop().unwrap();
+    assert_eq!(
+        (last.action, last.actor.as_str()),
+        (AuditAction::Update, "tester")
+    );
+    let err = vault
+        .edit(
+            &w,
+            view.id,
+            edited.version,
+            KeyEdit::new().params(region("us-east-1")),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "unknown_param");
+
+    // Rotation keeps them, unless new ones are given.
+    let rotated = vault
+        .rotate(
+            &w,
+            view.id,
+            secret(&fake::key(Provider::AzureOpenAi, KeyKind::Standard, 2)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rotated.params, edited.params);
+    let moved = vault
+        .rotate_with_params(
+            &w,
+            view.id,
+            secret(&fake::key(Provider::AzureOpenAi, KeyKind::Standard, 3)),
+            azure_params("northwind"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        moved.params.get("resource").map(String::as_str),
+        Some("northwind")
+    );
+    // The record's MAC covers them: the vault's own check passes.
+    assert!(
+        vault
+            .check(Some(&w))
+            .await
+            .unwrap()
+            .iter()
+            .all(|o| o.error.is_none())
+    );
+
+    // A provider without parameters needs none and shows `{}`.
+    let openai = vault
+        .add(NewKey::new(
+            w.clone(),
+            secret(&fake::key(Provider::OpenAi, KeyKind::Project, 4)),
+            "o",
+        ))
+        .await
+        .unwrap();
+    assert!(openai.params.is_empty());
+    assert!(
+        serde_json::to_string(&openai)
+            .unwrap()
+            .contains("\"params\":{}")
+    );
+}
+
+#[tokio::test]
+async fn a_bedrock_short_term_keys_region_comes_from_its_token() {
+    let (vault, _) = fresh().await;
+    let w = ws("b");
+    let add =
+        |raw: String| NewKey::new(w.clone(), secret(&raw), "bedrock").provider(Provider::Bedrock);
+    let view = vault.add(add(short_term(1, "eu-central-1"))).await.unwrap();
+    assert_eq!(view.kind, KeyKind::ShortTerm);
+    assert_eq!(
+        view.params.get("region").map(String::as_str),
+        Some("eu-central-1")
+    );
+    // The same region given: fine; another: refused, the hint names the token's.
+    vault
+        .add(add(short_term(2, "eu-central-1")).params(region("eu-central-1")))
+        .await
+        .unwrap();
+    let err = vault
+        .add(add(short_term(3, "eu-central-1")).params(region("us-west-2")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_param");
+    assert!(
+        err.hint().unwrap().contains("region=eu-central-1"),
+        "{:?}",
+        err.hint()
+    );
+    let err = vault
+        .edit(
+            &w,
+            view.id,
+            view.version,
+            KeyEdit::new().params(region("us-west-2")),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_param");
+    // A rotation to a token of another region follows the new token.
+    let rotated = vault
+        .rotate(&w, view.id, secret(&short_term(4, "ap-south-1")))
+        .await
+        .unwrap();
+    assert_eq!(
+        rotated.params.get("region").map(String::as_str),
+        Some("ap-south-1")
+    );
+    // A long-term key has no region inside: it must be given.
+    let long = || add(fake::key(Provider::Bedrock, KeyKind::LongTerm, 5));
+    assert_eq!(vault.add(long()).await.unwrap_err().code(), "missing_param");
+    let view = vault.add(long().params(region("us-east-2"))).await.unwrap();
+    assert_eq!(
+        view.params.get("region").map(String::as_str),
+        Some("us-east-2")
+    );
+}

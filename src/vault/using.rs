@@ -4,9 +4,10 @@
 //! [`Vault::secret`] open a key by id. Every use is audited.
 
 use byok_guard::{Guard, Scope};
-use byok_verify::{Depth, Report, Verdict};
+use byok_verify::{Depth, Report, Verdict, Verifier};
 
 use super::{Vault, VaultError};
+use crate::keys::params::Params;
 use crate::keys::{ApiKey, Provider, SecretString, VerdictCode};
 use crate::select::{self, CallOutcome, Skipped};
 use crate::store::{AuditAction, KeyId, KeyView, Status, StoreError, WorkspaceId};
@@ -17,6 +18,7 @@ use crate::store::{AuditAction, KeyId, KeyView, Status, StoreError, WorkspaceId}
 pub struct Lease {
     key: ApiKey,
     view: KeyView,
+    params: Option<Params>,
     skipped: Vec<Skipped>,
 }
 
@@ -34,6 +36,12 @@ impl Lease {
     /// The keys passed over before this one, and why (empty when the primary served).
     pub fn skipped(&self) -> &[Skipped] {
         &self.skipped
+    }
+
+    /// The chosen key's parameters, checked (Azure OpenAI's resource and
+    /// deployment, Bedrock's region); `None` for a key without any.
+    pub fn params(&self) -> Option<&Params> {
+        self.params.as_ref()
     }
 
     /// The key, for the provider call. The one way to the secret.
@@ -69,6 +77,26 @@ impl core::fmt::Debug for Lease {
     }
 }
 
+/// The one place the vault asks the verifier about a key: the Test button
+/// ([`Vault::test`]) and the test before saving ([`Vault::add_with_report`]), with
+/// the key's parameters (Azure OpenAI's resource, deployment and API version,
+/// Bedrock's region), which a templated base URL needs.
+///
+/// The record's parameters (Azure's resource and deployment, Bedrock's region)
+/// fill the provider's URL templates; without them a provider that needs them
+/// answers `restricted (missing_param)` and nothing is sent.
+pub(super) async fn verify_key(
+    verifier: &Verifier,
+    key: &ApiKey,
+    params: Option<&Params>,
+    depth: Depth,
+) -> Report {
+    match params {
+        Some(p) => verifier.verify_with(key, p, depth).await,
+        None => verifier.verify(key, depth).await,
+    }
+}
+
 impl Vault {
     /// The Test button for a stored key: run the probes of `depth`, record the
     /// verdict and its time on the record, return the full report.
@@ -87,8 +115,9 @@ impl Vault {
             .ok_or(VaultError::Incomplete {
                 missing: "a verifier (VaultBuilder::verifier) to test keys",
             })?;
+        let record = self.kv().get(workspace, id).await?;
         let key = self.open_for_use(workspace, id).await?;
-        let report = verifier.verify(&key, depth).await;
+        let report = verify_key(verifier, &key, record.params.as_ref(), depth).await;
         if select::worth_recording(&report.verdict) || report.verdict.is_valid() {
             self.record_verdict(workspace, id, report.verdict.verdict_code())
                 .await?;
@@ -118,10 +147,8 @@ impl Vault {
         provider: Provider,
         tried: &[KeyId],
     ) -> Result<Lease, VaultError> {
-        let mut views: Vec<KeyView> = self
-            .kv()
-            .list(workspace)
-            .await?
+        let records = self.kv().list(workspace).await?;
+        let mut views: Vec<KeyView> = records
             .iter()
             .map(|r| r.view())
             .filter(|v| !tried.contains(&v.id))
@@ -143,9 +170,14 @@ impl Vault {
             // the next one in order is tried; other failures are the caller's.
             let reason = match self.open_for_inference(workspace, view.id).await {
                 Ok(key) => {
+                    let params = records
+                        .iter()
+                        .find(|r| r.id == view.id)
+                        .and_then(|r| r.params.clone());
                     return Ok(Lease {
                         key,
                         view,
+                        params,
                         skipped: passed,
                     });
                 }

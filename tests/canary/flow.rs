@@ -147,11 +147,30 @@ pub(crate) fn ws(name: impl std::fmt::Display) -> WorkspaceId {
 
 pub(crate) fn new_key(workspace: &WorkspaceId, raw: &str, label: &str) -> NewKey {
     // Pasted the messy way people paste.
-    NewKey::new(
-        workspace.clone(),
-        SecretString::from(format!(" \"Bearer {raw}\"\n")),
-        label,
+    with_params(
+        NewKey::new(
+            workspace.clone(),
+            SecretString::from(format!(" \"Bearer {raw}\"\n")),
+            label,
+        ),
+        raw,
     )
+}
+
+/// `new` with the parameters its key's provider needs (read from the key as the
+/// vault reads it): Azure OpenAI's resource and deployment, a long-term Bedrock
+/// key's region (a short-term key's is in its token).
+pub(crate) fn with_params(new: NewKey, raw: &str) -> NewKey {
+    use byok::keys::params::Params;
+    let Ok(key) = byok::keys::normalize(raw).parse() else {
+        return new;
+    };
+    let pairs: &[(&str, &str)] = match (key.provider(), key.kind()) {
+        (Provider::AzureOpenAi, _) => &[("resource", "canary-res"), ("deployment", "gpt-4o-mini")],
+        (Provider::Bedrock, KeyKind::LongTerm) => &[("region", "us-east-1")],
+        _ => return new,
+    };
+    new.params(Params::new(key.provider(), pairs.iter().copied()).expect("valid params"))
 }
 
 /// The first non-admin canary key of `provider` from seed number `n`.

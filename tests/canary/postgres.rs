@@ -126,7 +126,10 @@ async fn vault_on_postgres_leaves_no_trace_in_any_row() {
     let ws = WorkspaceId::new("pg").unwrap();
     let mut ids = Vec::new();
     for (_, kind, raw) in canary::keys(2) {
-        let mut new = NewKey::new(ws.clone(), SecretString::from(format!("{raw}\n")), "pg");
+        let mut new = crate::flow::with_params(
+            NewKey::new(ws.clone(), SecretString::from(format!("{raw}\n")), "pg"),
+            &raw,
+        );
         if kind == KeyKind::Admin {
             new = new.purpose(Purpose::UsageSync);
         }

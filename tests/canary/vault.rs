@@ -108,6 +108,7 @@ fn every_vault_operation_on_sqlite_leaves_no_trace() {
             let mut new = NewKey::new(ws.clone(), pasted, format!("label {i}"))
                 .default_model("gpt-4o-mini")
                 .note("a note");
+            new = crate::flow::with_params(new, &raw);
             if i % 2 == 1 {
                 new = new.backup(i as u32);
             }

@@ -194,6 +194,21 @@ impl Env {
     }
 }
 
+/// The `--param` arguments a key of `provider` is added with (Azure's deployment
+/// is the one the mock serves); none for a provider without parameters.
+fn params(provider: Provider) -> &'static [&'static str] {
+    match provider {
+        Provider::AzureOpenAi => &[
+            "--param",
+            "resource=contoso",
+            "--param",
+            "deployment=gpt-4o-mini",
+        ],
+        Provider::Bedrock => &["--param", "region=us-east-1"],
+        _ => &[],
+    }
+}
+
 /// One workspace `acme` with a $5 budget and `n` keys of `provider` (the first the primary).
 fn setup(provider: Provider, n: u64) -> (Env, Vec<String>) {
     let env = Env::new();
@@ -202,11 +217,12 @@ fn setup(provider: Provider, n: u64) -> (Env, Vec<String>) {
     for i in 0..n {
         let key = fake::key(provider, kind(provider), 300 + i);
         let order = (i).to_string();
-        let extra: Vec<&str> = if i == 0 {
+        let mut extra: Vec<&str> = if i == 0 {
             vec![]
         } else {
             vec!["--role", "backup", "--order", &order]
         };
+        extra.extend_from_slice(params(provider));
         env.add("acme", provider, &key, &extra);
         keys.push(key);
     }

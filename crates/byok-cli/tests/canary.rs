@@ -236,6 +236,17 @@ fn vault_every_command_and_error() {
         if i % 2 == 1 {
             args.extend(["--role", "backup"]);
         }
+        // What a key alone does not give (the fake short-term Bedrock keys are us-east-1).
+        match provider {
+            Provider::AzureOpenAi => args.extend([
+                "--param",
+                "resource=byok-canary",
+                "--param",
+                "deployment=gpt-4o-mini",
+            ]),
+            Provider::Bedrock => args.extend(["--param", "region=us-east-1"]),
+            _ => {}
+        }
         args.push("--json");
         let added = env.run(
             &v(&args).iter().map(String::as_str).collect::<Vec<_>>(),

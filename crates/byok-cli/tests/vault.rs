@@ -1609,3 +1609,95 @@ fn keys_in_plain_text_fields_are_refused() {
     assert_eq!(json_lines(&shown)[0]["version"], added["version"]);
     assert_eq!(json_lines(&shown)[0]["label"], "l");
 }
+
+/// `vault add --param` (repeatable) stores Azure's and Bedrock's parameters
+/// (checked: a missing one names itself with an example, a malformed argument is
+/// a usage error that never echoes what was typed); `list` and `show` print
+/// them (text and JSON); `edit --param` changes one and keeps the others.
+#[test]
+fn params_are_added_listed_shown_and_edited() {
+    let v = Vault::new();
+    let azure = fake::key(Provider::AzureOpenAi, KeyKind::Standard, 31);
+    let mut args = add_args("w", "azure_openai", "azure");
+    let out = v.run(&args, &azure);
+    assert_refused(&out, 2, "missing_param");
+    assert!(
+        text(&out).contains("resource=my-resource"),
+        "{}",
+        text(&out)
+    );
+    args.extend([
+        "--param",
+        "resource=contoso",
+        "--param",
+        "deployment=gpt-4o-mini",
+    ]);
+    let out = v.run(&args, &azure);
+    assert_exit(&out, 0);
+    let view = &json_lines(&out)[0];
+    assert_eq!(
+        view["params"],
+        serde_json::json!({"resource": "contoso", "deployment": "gpt-4o-mini"})
+    );
+    let id = view["id"].as_str().unwrap().to_owned();
+
+    let out = v.run(&["list", "--workspace", "w"], "");
+    assert_exit(&out, 0);
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        listed.contains("params: deployment=gpt-4o-mini resource=contoso"),
+        "{listed}"
+    );
+    let out = v.run(&["show", "--json", "--workspace", "w", &id], "");
+    assert_eq!(json_lines(&out)[0]["params"]["resource"], "contoso");
+
+    let out = v.edit(
+        "w",
+        &id,
+        "1",
+        &["--param", "api_version=2025-04-01-preview"],
+    );
+    assert_exit(&out, 0);
+    assert_eq!(
+        json_lines(&out)[0]["params"],
+        serde_json::json!({"resource": "contoso", "deployment": "gpt-4o-mini",
+                           "api_version": "2025-04-01-preview"})
+    );
+    let out = v.edit("w", &id, "2", &["--param", "resource=Not A Name"]);
+    assert_refused(&out, 2, "invalid_param");
+    let out = v.edit("w", &id, "2", &["--param", "region=us-east-1"]);
+    assert_refused(&out, 2, "unknown_param");
+
+    // A malformed argument: a coded usage error that does not repeat it.
+    let pasted = fake::key(Provider::OpenAi, KeyKind::Project, 32);
+    let mut bad = add_args("w", "bedrock", "b");
+    bad.extend(["--param", pasted.as_str()]);
+    let out = v.run(&bad, &fake::key(Provider::Bedrock, KeyKind::LongTerm, 33));
+    assert_refused(&out, 2, "invalid_param_syntax");
+    assert!(!text(&out).contains(&pasted[8..30]), "{}", text(&out));
+    let out = v.edit("w", &id, "2", &["--param", "=x"]);
+    assert_refused(&out, 2, "invalid_param_syntax");
+
+    // Bedrock: the region given, or read from a short-term key.
+    let mut args = add_args("w", "bedrock", "long");
+    args.extend(["--param", "region=eu-west-1"]);
+    let out = v.run(&args, &fake::key(Provider::Bedrock, KeyKind::LongTerm, 34));
+    assert_exit(&out, 0);
+    assert_eq!(json_lines(&out)[0]["params"]["region"], "eu-west-1");
+    let short = fake::bedrock_short_term(
+        35,
+        "ap-southeast-2",
+        fake::short_term_issued(),
+        std::time::Duration::from_secs(3600),
+    );
+    let out = v.run(&add_args("w", "bedrock", "short"), &short);
+    assert_exit(&out, 0);
+    assert_eq!(json_lines(&out)[0]["params"]["region"], "ap-southeast-2");
+    // Keys without parameters print as before, with `params: {}` in JSON.
+    let openai = v.add(
+        "w",
+        "openai",
+        &fake::key(Provider::OpenAi, KeyKind::Project, 36),
+    );
+    assert_eq!(openai["params"], serde_json::json!({}));
+}

@@ -23,6 +23,7 @@
 
 use std::sync::Arc;
 
+use byok_keys::params::Params;
 use byok_keys::{ApiKey, KeyKind, Provider, VerdictCode};
 use secrecy::ExposeSecret;
 
@@ -47,6 +48,7 @@ pub async fn run_all(backend: Arc<dyn KeyStore>) {
     metadata_compare_and_set(backend).await;
     tamper_and_swap_detection(backend).await;
     retire_keks_is_a_checked_compare_and_set(backend).await;
+    params_round_trip(backend).await;
 }
 
 /// A fresh workspace with a random name.
@@ -79,15 +81,15 @@ pub async fn sample_record(
     .expect("seal");
     let kind = match provider {
         Provider::Anthropic => KeyKind::Api,
-        Provider::Google => KeyKind::Standard,
+        Provider::Google | Provider::AzureOpenAi => KeyKind::Standard,
+        Provider::Bedrock => KeyKind::LongTerm,
         _ => KeyKind::Project,
     };
     // The clear fields of a real key of the provider; the sealed secret is `secret`.
-    let key = ApiKey::parse(&byok_keys::fake::key(
+    let key = ApiKey::parse_for(
         provider,
-        kind,
-        id.as_uuid().as_u64_pair().1,
-    ))
+        &byok_keys::fake::key(provider, kind, id.as_uuid().as_u64_pair().1),
+    )
     .expect("a fake key parses");
     let mut r = KeyRecord::new(
         id,
@@ -102,8 +104,24 @@ pub async fn sample_record(
     r.last_verdict_at = Some(now());
     r.default_model = Some("gpt-4o-mini".into());
     r.note = Some("note".into());
+    r.params = sample_params(provider);
     r.mac = Some(random_hash().0.to_vec());
     r
+}
+
+/// Parameters for a sample record of `provider`: every one it has (Azure OpenAI
+/// with an API version, Bedrock a region), `None` for a provider without any.
+fn sample_params(provider: Provider) -> Option<Params> {
+    let pairs: &[(&str, &str)] = match provider {
+        Provider::AzureOpenAi => &[
+            ("resource", "contoso-eu"),
+            ("deployment", "gpt-4o-mini"),
+            ("api_version", "2025-04-01-preview"),
+        ],
+        Provider::Bedrock => &[("region", "eu-central-1")],
+        _ => return None,
+    };
+    Some(Params::new(provider, pairs.iter().copied()).expect("sample params are valid"))
 }
 
 /// The audit event that goes with a change to `record`.
@@ -183,6 +201,103 @@ pub async fn round_trip(backend: &dyn KeyStore) {
         "secret-round-trip",
         "sealed bytes round-trip"
     );
+}
+
+/// Key parameters come back as written through every read path, are changed
+/// (and removed) by an update, and parameters checked for another provider than
+/// the record's are refused (`invalid_input`) on insert and update.
+pub async fn params_round_trip(backend: &dyn KeyStore) {
+    let kek = MasterKey::generate().expect("key");
+    let ws = fresh_workspace();
+    let azure = sample_record(&kek, &ws, Provider::AzureOpenAi, "secret-azure").await;
+    let bedrock = sample_record(&kek, &ws, Provider::Bedrock, "secret-bedrock").await;
+    let plain = sample_record(&kek, &ws, Provider::OpenAi, "secret-plain").await;
+    assert!(azure.params.is_some() && bedrock.params.is_some() && plain.params.is_none());
+    for rec in [&azure, &bedrock, &plain] {
+        backend
+            .insert(rec, &event(rec, AuditAction::Add))
+            .await
+            .expect("insert");
+        assert_eq!(
+            backend.get(&ws, rec.id).await.expect("get"),
+            *rec,
+            "{}: params round-trip through get",
+            rec.provider
+        );
+        assert_eq!(
+            backend
+                .find_by_lookup(&ws, &rec.lookup_hash)
+                .await
+                .expect("find")
+                .as_ref(),
+            Some(rec),
+            "{}: and find_by_lookup",
+            rec.provider
+        );
+    }
+    let mut listed = backend.list(&ws).await.expect("list");
+    listed.sort_by_key(|r| r.id);
+    let mut expected = vec![azure.clone(), bedrock.clone(), plain.clone()];
+    expected.sort_by_key(|r| r.id);
+    assert_eq!(listed, expected, "params round-trip through list");
+    let scanned: Vec<KeyRecord> = backend
+        .scan(None, usize::MAX / 2)
+        .await
+        .expect("scan")
+        .into_iter()
+        .filter(|r| r.workspace == ws)
+        .collect();
+    assert_eq!(scanned.len(), 3, "scan reads records with params");
+
+    let mut next = bedrock.clone();
+    next.params = Some(Params::new(Provider::Bedrock, [("region", "ap-south-1")]).expect("valid"));
+    let stored = backend
+        .update(&next, &event(&next, AuditAction::Update))
+        .await
+        .expect("update params");
+    assert_eq!(backend.get(&ws, bedrock.id).await.expect("get"), stored);
+    assert_eq!(
+        stored.params.as_ref().and_then(|p| p.get("region")),
+        Some("ap-south-1")
+    );
+    let mut cleared = stored.clone();
+    cleared.params = None;
+    let cleared = backend
+        .update(&cleared, &event(&cleared, AuditAction::Update))
+        .await
+        .expect("update without params");
+    assert_eq!(
+        backend.get(&ws, bedrock.id).await.expect("get").params,
+        None
+    );
+
+    // Parameters checked for another provider never reach the store.
+    let mut wrong = sample_record(&kek, &ws, Provider::OpenAi, "secret-wrong").await;
+    wrong.params = sample_params(Provider::Bedrock);
+    assert_eq!(
+        backend
+            .insert(&wrong, &event(&wrong, AuditAction::Add))
+            .await
+            .map_err(|e| e.code()),
+        Err("invalid_input"),
+        "insert refuses another provider's params"
+    );
+    assert_eq!(
+        backend.get(&ws, wrong.id).await.map_err(|e| e.code()),
+        Err("not_found")
+    );
+    let mut wrong_update = cleared.clone();
+    wrong_update.params = sample_params(Provider::AzureOpenAi);
+    assert_eq!(
+        backend
+            .update(&wrong_update, &event(&wrong_update, AuditAction::Update))
+            .await
+            .map(drop)
+            .map_err(|e| e.code()),
+        Err("invalid_input"),
+        "update refuses another provider's params"
+    );
+    assert_eq!(backend.get(&ws, bedrock.id).await.expect("get"), cleared);
 }
 
 /// Another workspace's record is indistinguishable from a missing one.
@@ -1173,6 +1288,96 @@ pub async fn record_macs_catch_altered_rows(backend: &dyn KeyStore) {
         .open(&intact)
         .await
         .expect("re-wrapped with a fresh MAC");
+}
+
+/// The record MAC covers key parameters: a region changed, parameters added to a
+/// record written without, or removed from one written with them, with write
+/// access to the store alone, is `tampered` on open and in `check`; a change
+/// through the keyring gets a fresh MAC. A record without parameters verifies
+/// as before.
+///
+/// Uses the vault metadata of `backend`: give it a store of its own.
+pub async fn record_macs_cover_params(backend: &dyn KeyStore) {
+    use std::sync::Arc;
+    let kek: Arc<dyn crate::Kek> = Arc::new(MasterKey::generate().expect("key"));
+    let ring = crate::Keyring::unlock(backend, kek, vec![])
+        .await
+        .expect("unlock");
+    let ws = fresh_workspace();
+    let region = |r: &str| Some(Params::new(Provider::Bedrock, [("region", r)]).expect("valid"));
+    let add_bedrock = |seed: u64, params: Option<Params>| {
+        let ring = &ring;
+        let ws = &ws;
+        async move {
+            let key = ApiKey::parse_for(
+                Provider::Bedrock,
+                &byok_keys::fake::key(Provider::Bedrock, KeyKind::LongTerm, seed),
+            )
+            .expect("a fake key parses");
+            let id = KeyId::new();
+            let bind = Binding {
+                workspace: ws,
+                id,
+                provider: key.provider(),
+            };
+            let (kek_id, sealed) = ring
+                .seal_for(backend, bind, key.expose_secret())
+                .await
+                .expect("seal");
+            let hash = ring.lookup_hash(ws, key.expose_secret());
+            let mut record = KeyRecord::new(id, ws.clone(), &key, "bedrock", hash, kek_id, sealed);
+            record.params = params;
+            ring.insert(backend, &record, &event(&record, AuditAction::Add))
+                .await
+                .expect("insert")
+        }
+    };
+    let with = add_bedrock(3000, region("us-east-1")).await;
+    ring.open(&with)
+        .await
+        .expect("a record with params verifies");
+    let without = add_bedrock(3001, None).await;
+    ring.open(&without)
+        .await
+        .expect("a record without params verifies");
+
+    // Through the keyring: a fresh MAC.
+    let mut moved = with.clone();
+    moved.params = region("eu-west-1");
+    let moved = ring
+        .update(backend, &moved, &event(&moved, AuditAction::Update))
+        .await
+        .expect("update through the keyring");
+    ring.open(&backend.get(&ws, moved.id).await.expect("get"))
+        .await
+        .expect("params changed through the keyring verify");
+
+    let changed = moved.clone();
+    let added = without.clone();
+    let removed = add_bedrock(3002, region("us-west-2")).await;
+    let alterations: [(&str, KeyRecord, Option<Params>); 3] = [
+        ("region changed", changed, region("us-east-1")),
+        ("params added", added, region("us-east-1")),
+        ("params removed", removed, None),
+    ];
+    for (what, record, params) in alterations {
+        let mut row = backend.get(&ws, record.id).await.expect("get");
+        row.params = params;
+        let row = backend
+            .update(&row, &event(&row, AuditAction::Update))
+            .await
+            .expect("raw update");
+        assert_eq!(
+            ring.open(&row).await.map(drop).map_err(|e| e.code()),
+            Err("tampered"),
+            "{what}: refused on open"
+        );
+        assert_eq!(
+            check_code(backend, &ring, &ws, row.id).await,
+            Some("tampered"),
+            "{what}: check"
+        );
+    }
 }
 
 /// A vault written before record MACs (records without one, metadata of the

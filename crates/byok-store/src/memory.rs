@@ -55,6 +55,7 @@ impl Inner {
 #[async_trait]
 impl KeyStore for MemoryStore {
     async fn insert(&self, record: &KeyRecord, event: &AuditEvent) -> Result<(), StoreError> {
+        record.check_params()?;
         let mut inner = self.lock();
         if inner.records.contains_key(&record.id) {
             return Err(StoreError::Duplicate {
@@ -108,6 +109,7 @@ impl KeyStore for MemoryStore {
         record: &KeyRecord,
         event: &AuditEvent,
     ) -> Result<KeyRecord, StoreError> {
+        record.check_params()?;
         let mut inner = self.lock();
         let current = inner
             .in_workspace(&record.workspace, record.id)

@@ -3,6 +3,9 @@
 use core::fmt;
 use core::str::FromStr;
 
+use std::collections::BTreeMap;
+
+use byok_keys::params::{Params, UncheckedParams};
 use byok_keys::{ApiKey, KeyKind, Provider, VerdictCode};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -258,6 +261,13 @@ pub struct KeyRecord {
     pub default_model: Option<String>,
     /// Free-form owner note (never the secret).
     pub note: Option<String>,
+    /// What the key alone does not say about where it works (Azure OpenAI's
+    /// resource and deployment, Bedrock's region), checked against `provider`:
+    /// `None` when none were stored (every record written before parameters
+    /// existed). Backends refuse to write parameters checked for another
+    /// provider ([`KeyRecord::check_params`]) and check them again on every read
+    /// (a stored value that fails is `malformed`). Covered by the MAC when not empty.
+    pub params: Option<Params>,
     /// Optimistic-concurrency version: 1 when added, +1 on every update.
     pub version: u64,
     /// Id of the key-encryption key that wraps this record's data key.
@@ -306,6 +316,7 @@ impl KeyRecord {
             last_verdict_at: None,
             default_model: None,
             note: None,
+            params: None,
             version: 1,
             kek_id: kek_id.into(),
             sealed,
@@ -333,7 +344,28 @@ impl KeyRecord {
             last_verdict_at: self.last_verdict_at,
             default_model: self.default_model.clone(),
             note: self.note.clone(),
+            params: self
+                .params
+                .as_ref()
+                .map(|p| UncheckedParams::from(p).0)
+                .unwrap_or_default(),
             version: self.version,
+        }
+    }
+
+    /// `invalid_input` when [`params`](KeyRecord::params) were checked for a
+    /// provider other than the record's: what every backend refuses to write.
+    pub fn check_params(&self) -> Result<(), StoreError> {
+        match &self.params {
+            Some(p) if p.provider() != self.provider => Err(StoreError::InvalidInput {
+                detail: format!(
+                    "the parameters of key {} are for {}, the key is a {} key",
+                    self.id,
+                    p.provider(),
+                    self.provider
+                ),
+            }),
+            _ => Ok(()),
         }
     }
 }
@@ -376,6 +408,10 @@ pub struct KeyView {
     pub default_model: Option<String>,
     /// Owner note.
     pub note: Option<String>,
+    /// The key's parameters as given (`{"resource":"contoso","deployment":"gpt-4o-mini"}`;
+    /// defaults such as Azure's `api_version` are not listed), `{}` when it has none.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
     /// Optimistic-concurrency version.
     pub version: u64,
 }
@@ -398,6 +434,25 @@ pub(crate) fn parse_provider(s: &str) -> Result<Provider, StoreError> {
 pub(crate) fn parse_verdict(s: &str) -> Result<VerdictCode, StoreError> {
     s.parse()
         .map_err(|_| StoreError::malformed(format!("unknown verdict code {s:?}")))
+}
+
+/// Parse stored parameters (a JSON object of strings) and check them against
+/// the record's `provider`: `malformed` when they do not parse or fail the check
+/// (the message names the parameter, never a value).
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) fn parse_params(json: &str, provider: Provider) -> Result<Params, StoreError> {
+    let unchecked: UncheckedParams = serde_json::from_str(json).map_err(|_| {
+        StoreError::malformed("stored key parameters are not a JSON object of strings")
+    })?;
+    unchecked
+        .check(provider)
+        .map_err(|e| StoreError::malformed(format!("stored key parameters ({}): {e}", e.code())))
+}
+
+/// Stored parameters as text: a JSON object of strings.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) fn params_json(params: &Params) -> String {
+    serde_json::to_string(params).unwrap_or_else(|_| "{}".to_owned())
 }
 
 /// Parse a stored key-kind name.

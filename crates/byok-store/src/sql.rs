@@ -7,7 +7,8 @@ use jiff::Timestamp;
 use crate::audit::AuditEvent;
 use crate::error::StoreError;
 use crate::record::{
-    KeyId, KeyRecord, LookupHash, WorkspaceId, parse_kind, parse_provider, parse_verdict,
+    KeyId, KeyRecord, LookupHash, WorkspaceId, params_json, parse_kind, parse_params,
+    parse_provider, parse_verdict,
 };
 use crate::sealed::SealedSecret;
 
@@ -17,7 +18,7 @@ macro_rules! select_keys {
         concat!(
             "SELECT id, workspace, provider, kind, label, role, ord, status, masked, fingerprint, ",
             "lookup_hash, created_at, updated_at, last_used_at, last_verdict, last_verdict_at, ",
-            "default_model, note, version, kek_id, sealed, mac FROM byok_keys ",
+            "default_model, note, version, kek_id, sealed, mac, params FROM byok_keys ",
             $tail
         )
     };
@@ -30,8 +31,8 @@ macro_rules! insert_keys {
         concat!(
             "INSERT INTO byok_keys (id, workspace, provider, kind, label, role, ord, status, masked, fingerprint, ",
             "lookup_hash, created_at, updated_at, last_used_at, last_verdict, last_verdict_at, default_model, note, ",
-            "version, kek_id, sealed, mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, ",
-            "$15, $16, $17, $18, $19, $20, $21, $22)"
+            "version, kek_id, sealed, mac, params) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, ",
+            "$14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
         )
     };
 }
@@ -45,8 +46,8 @@ macro_rules! update_keys {
             "UPDATE byok_keys SET provider = $1, kind = $2, label = $3, role = $4, ord = $5, status = $6, ",
             "masked = $7, fingerprint = $8, lookup_hash = $9, updated_at = $10, last_used_at = $11, ",
             "last_verdict = $12, last_verdict_at = $13, default_model = $14, note = $15, ",
-            "version = version + 1, kek_id = $16, sealed = $17, mac = $18 ",
-            "WHERE workspace = $19 AND id = $20 AND version = $21"
+            "version = version + 1, kek_id = $16, sealed = $17, mac = $18, params = $19 ",
+            "WHERE workspace = $20 AND id = $21 AND version = $22"
         )
     };
 }
@@ -75,6 +76,7 @@ macro_rules! bind_update {
             .bind(&r.kek_id)
             .bind(&r.sealed)
             .bind(&r.mac)
+            .bind(&r.params)
             .bind(&r.workspace)
             .bind(&r.id)
             .bind(r.version)
@@ -106,6 +108,8 @@ pub(crate) struct RawRecord {
     pub(crate) kek_id: String,
     pub(crate) sealed: Vec<u8>,
     pub(crate) mac: Option<Vec<u8>>,
+    /// JSON object of strings; `NULL` when the record has no parameters.
+    pub(crate) params: Option<String>,
 }
 
 /// Reads a [`RawRecord`] from any sqlx row whose driver decodes the portable types.
@@ -137,6 +141,7 @@ macro_rules! raw_record_from_row {
                 kek_id: row.try_get("kek_id")?,
                 sealed: row.try_get("sealed")?,
                 mac: row.try_get("mac")?,
+                params: row.try_get("params")?,
             })
         })()
         .map_err($crate::sql::backend)
@@ -172,6 +177,7 @@ macro_rules! bind_raw_record {
             .bind(r.kek_id.clone())
             .bind(r.sealed.clone())
             .bind(r.mac.clone())
+            .bind(r.params.clone())
     }};
 }
 pub(crate) use bind_raw_record;
@@ -193,6 +199,7 @@ pub(crate) fn version_to_sql(v: u64) -> Result<i64, StoreError> {
 
 impl RawRecord {
     pub(crate) fn from_record(r: &KeyRecord) -> Result<Self, StoreError> {
+        r.check_params()?;
         Ok(RawRecord {
             id: r.id.to_string(),
             workspace: r.workspace.as_str().to_owned(),
@@ -216,10 +223,12 @@ impl RawRecord {
             kek_id: r.kek_id.clone(),
             sealed: r.sealed.as_bytes().to_vec(),
             mac: r.mac.clone(),
+            params: r.params.as_ref().map(params_json),
         })
     }
 
     pub(crate) fn into_record(self) -> Result<KeyRecord, StoreError> {
+        let provider = parse_provider(&self.provider)?;
         Ok(KeyRecord {
             id: self
                 .id
@@ -227,7 +236,7 @@ impl RawRecord {
                 .map_err(|_| StoreError::malformed("record id"))?,
             workspace: WorkspaceId::new(self.workspace)
                 .map_err(|_| StoreError::malformed("workspace"))?,
-            provider: parse_provider(&self.provider)?,
+            provider,
             kind: parse_kind(&self.kind)?,
             label: self.label,
             role: self
@@ -250,6 +259,11 @@ impl RawRecord {
             last_verdict_at: self.last_verdict_at.map(from_micros).transpose()?,
             default_model: self.default_model,
             note: self.note,
+            params: self
+                .params
+                .as_deref()
+                .map(|json| parse_params(json, provider))
+                .transpose()?,
             version: u64::try_from(self.version).map_err(|_| StoreError::malformed("version"))?,
             kek_id: self.kek_id,
             sealed: SealedSecret::from_bytes(self.sealed),

@@ -61,6 +61,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     // 2: the record MAC (NULL until the vault is upgraded; see `Keyring::unlock`).
     (2, "ALTER TABLE byok_keys ADD COLUMN mac BLOB"),
+    // 3: key parameters, a JSON object of strings (NULL for a key without any).
+    (3, "ALTER TABLE byok_keys ADD COLUMN params TEXT"),
 ];
 
 /// The embedded key store: one SQLite file in WAL mode, created with mode 0600.

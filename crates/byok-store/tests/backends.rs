@@ -13,6 +13,7 @@ async fn memory_store_conforms() {
 async fn memory_record_macs_catch_altered_rows_and_old_vaults_upgrade() {
     conformance::record_macs_catch_altered_rows(&MemoryStore::new()).await;
     conformance::old_vaults_get_record_macs_on_unlock(&MemoryStore::new()).await;
+    conformance::record_macs_cover_params(&MemoryStore::new()).await;
 }
 
 #[tokio::test]
@@ -100,6 +101,8 @@ mod sqlite {
         conformance::record_macs_catch_altered_rows(&store).await;
         let store = SqliteStore::open(dir.path().join("b.db")).await.unwrap();
         conformance::old_vaults_get_record_macs_on_unlock(&store).await;
+        let store = SqliteStore::open(dir.path().join("c.db")).await.unwrap();
+        conformance::record_macs_cover_params(&store).await;
     }
 
     /// Raw SQL on the vault file: a revoked key set active again, and (after the
@@ -243,6 +246,77 @@ mod sqlite {
         let err = store.get(&ws, rec.id).await.unwrap_err();
         assert_eq!(err.code(), "malformed", "{err}");
         assert!(err.to_string().contains("verdict"), "{err}");
+    }
+
+    /// Stored parameters that fail their check (a value no longer valid, a name
+    /// the provider does not have, not JSON) read as a damaged record
+    /// (`malformed`, naming the parameter, never its value), never as no params.
+    #[tokio::test]
+    async fn stored_params_that_fail_the_check_are_malformed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vault.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        let kek = byok_store::MasterKey::generate().unwrap();
+        let ws = conformance::fresh_workspace();
+        let rec = conformance::sample_record(&kek, &ws, byok_keys::Provider::Bedrock, "s").await;
+        store
+            .insert(
+                &rec,
+                &conformance::event(&rec, byok_store::AuditAction::Add),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get(&ws, rec.id).await.unwrap().params,
+            rec.params,
+            "stored as JSON, read back checked"
+        );
+        for (stored, shows) in [
+            (r#"{"region":"Frankfurt am Main"}"#, "invalid_param"),
+            (r#"{"region":"us-east-1","zone":"a"}"#, "unknown_param"),
+            (r#"{}"#, "missing_param"),
+            (r#"["region"]"#, "JSON object"),
+            ("not json", "JSON object"),
+        ] {
+            raw_sql(
+                &path,
+                format!(
+                    "UPDATE byok_keys SET params = '{stored}' WHERE id = '{}'",
+                    rec.id
+                ),
+            )
+            .await;
+            let err = store.get(&ws, rec.id).await.unwrap_err();
+            assert_eq!(err.code(), "malformed", "{stored}: {err}");
+            assert!(err.to_string().contains(shows), "{stored}: {err}");
+            assert!(!err.to_string().contains("Frankfurt"), "{err}");
+            assert_eq!(
+                store.list(&ws).await.map_err(|e| e.code()),
+                Err("malformed"),
+                "{stored}: list fails too, never drops the record"
+            );
+        }
+    }
+
+    /// A vault file written before parameters existed (schema version 2) is
+    /// migrated when opened, and its records read back without params.
+    #[tokio::test]
+    async fn a_vault_from_before_params_opens_without_params() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vault.db");
+        let (store, ws, rec) = with_one_record(&path).await;
+        store.close().await;
+        // Back to the schema of version 2: no params column, no migration 3.
+        raw_sql(
+            &path,
+            "ALTER TABLE byok_keys DROP COLUMN params;              DELETE FROM byok_store_migrations WHERE version = 3;"
+                .into(),
+        )
+        .await;
+        let store = SqliteStore::open(&path).await.unwrap();
+        let back = store.get(&ws, rec.id).await.unwrap();
+        assert_eq!(back.params, None);
+        assert_eq!(back, rec);
     }
 
     #[tokio::test]
@@ -391,7 +465,7 @@ mod postgres_vault {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres_record_macs_catch_altered_rows_and_old_vaults_upgrade() {
-        for case in 0..2 {
+        for case in 0..3 {
             let Some(db) =
                 TempDb::create("postgres_record_macs_catch_altered_rows_and_old_vaults_upgrade")
                     .await
@@ -399,10 +473,10 @@ mod postgres_vault {
                 return;
             };
             let store = PostgresStore::connect(&db.url).await.unwrap();
-            if case == 0 {
-                byok_store::conformance::record_macs_catch_altered_rows(&store).await;
-            } else {
-                byok_store::conformance::old_vaults_get_record_macs_on_unlock(&store).await;
+            match case {
+                0 => byok_store::conformance::record_macs_catch_altered_rows(&store).await,
+                1 => byok_store::conformance::old_vaults_get_record_macs_on_unlock(&store).await,
+                _ => byok_store::conformance::record_macs_cover_params(&store).await,
             }
             store.pool().close().await;
             db.drop_db().await;

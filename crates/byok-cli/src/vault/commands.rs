@@ -3,6 +3,8 @@
 
 use std::process::ExitCode;
 
+use byok::keys::Provider;
+use byok::keys::params::Params;
 use byok::store::{AuditQuery, MasterKeySource, Role};
 use byok::{KeyEdit, NewKey, Purpose, Vault, VaultError};
 use serde_json::json;
@@ -15,7 +17,7 @@ use super::{
     AddArgs, AuditArgs, CheckArgs, EditArgs, KeyArg, NEW_MASTER_KEY_ENV, SelectArgs, TestArgs,
     WorkspaceArg, key_id, read_secret, workspace,
 };
-use crate::output::{self, outln};
+use crate::output::{self, CliError, outln};
 use crate::test_cmd::print_report;
 
 type Exit = Result<ExitCode, VaultError>;
@@ -38,10 +40,49 @@ pub(super) fn init(location: &str, json: bool) -> Exit {
     ok()
 }
 
+/// `--param NAME=VALUE` arguments as pairs: `invalid_param_syntax` (exit 2)
+/// for one without `=` or without a name. Never quotes the argument: a key
+/// pasted into the wrong flag must not be printed back.
+pub(super) fn param_pairs(args: &[String]) -> Result<Vec<(String, String)>, CliError> {
+    args.iter()
+        .enumerate()
+        .map(|(i, arg)| match arg.split_once('=') {
+            Some((name, value)) if !name.trim().is_empty() => {
+                Ok((name.trim().to_owned(), value.trim().to_owned()))
+            }
+            _ => Err(CliError::new(
+                "invalid_param_syntax",
+                format!("--param number {} is not NAME=VALUE", i + 1),
+            )
+            .hint("write each parameter as --param NAME=VALUE, e.g. --param region=us-east-1")),
+        })
+        .collect()
+}
+
+/// The checked parameters of `--param` arguments for `provider`, `None` when none
+/// were given.
+fn params_of(
+    provider: Provider,
+    pairs: Vec<(String, String)>,
+) -> Result<Option<Params>, VaultError> {
+    if pairs.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Params::new(provider, pairs)?))
+}
+
 /// `add`: the key on stdin, tested first unless `--no-test`.
 pub(super) async fn add(vault: &Vault, a: AddArgs, json: bool) -> Exit {
+    let pairs = match param_pairs(&a.params) {
+        Ok(p) => p,
+        Err(e) => return Ok(e.report(json)),
+    };
+    let params = params_of(a.provider, pairs)?;
     let secret = read_secret()?;
     let mut new = NewKey::new(workspace(&a.workspace)?, secret, a.label).provider(a.provider);
+    if let Some(p) = params {
+        new = new.params(p);
+    }
     if a.role == Role::Backup.as_str() {
         new = new.backup(a.order);
     }
@@ -158,6 +199,19 @@ pub(super) async fn edit(vault: &Vault, e: EditArgs, json: bool) -> Exit {
         edit = edit.note(Some(note));
     }
     let (ws, id) = (workspace(&e.key.workspace)?, key_id(&e.key.id)?);
+    let pairs = match param_pairs(&e.params) {
+        Ok(p) => p,
+        Err(err) => return Ok(err.report(json)),
+    };
+    if !pairs.is_empty() {
+        // Merged into the key's current parameters: the ones not named are kept.
+        let current = vault.show(&ws, id).await?;
+        let mut merged = current.params.clone();
+        merged.extend(pairs);
+        if let Some(p) = params_of(current.provider, merged.into_iter().collect())? {
+            edit = edit.params(p);
+        }
+    }
     print_view(&vault.edit(&ws, id, e.version, edit).await?, json);
     ok()
 }

@@ -121,6 +121,11 @@ struct AddArgs {
     /// A note (never the secret).
     #[arg(long)]
     note: Option<String>,
+    /// A key parameter, NAME=VALUE, repeatable: Azure OpenAI needs `resource` and
+    /// `deployment` (`api_version` optional), Bedrock `region` (read from a
+    /// short-term key itself).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
     /// Save without testing the key: no request is sent to the provider (offline
     /// imports). The key is then untested until `byok vault test`.
     #[arg(long)]
@@ -200,6 +205,10 @@ struct EditArgs {
     /// New note (never the secret).
     #[arg(long)]
     note: Option<String>,
+    /// Set a key parameter, NAME=VALUE, repeatable; the others are kept
+    /// (`NAME=` removes an optional one).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -32,6 +32,14 @@ pub(super) fn print_view(v: &KeyView, json: bool) {
             v.status.as_str(),
             v.fingerprint
         );
+        if !v.params.is_empty() {
+            let shown: Vec<String> = v
+                .params
+                .iter()
+                .map(|(k, val)| format!("{k}={val}"))
+                .collect();
+            outln!("  params: {}", shown.join(" "));
+        }
     }
 }
 
