@@ -47,24 +47,8 @@ fn new_key(provider: Provider, ws: &WorkspaceId, key: &str, label: String) -> Ne
     }
 }
 
-/// A model the embedded price table prices at `provider` (its probe model when it is).
 fn model(provider: Provider) -> String {
-    let book = byok::guard::PriceBook::embedded();
-    let probe = provider.spec().probe_model;
-    if provider == Provider::AzureOpenAi {
-        return "gpt-4o-mini".into(); // the deployment name the mock serves
-    }
-    if book.get_for(provider, probe).is_some() {
-        return probe.to_owned();
-    }
-    book.models_of(provider)
-        .into_iter()
-        .find(|m| {
-            book.get_for(provider, m)
-                .is_some_and(|p| p.max_output_tokens.is_some())
-        })
-        .unwrap_or_else(|| panic!("{provider}: no priced model"))
-        .to_owned()
+    byok_testkit::compat::priced_model(provider)
 }
 
 /// The exact cost of `called` as the ledger must have settled it: the
@@ -74,16 +58,13 @@ fn exact(w: &World, provider: Provider, called: &byok::call::Called) -> byok::gu
     let usage = called.usage.unwrap();
     match provider.spec().reported_cost {
         Some(_) => {
-            let mut micro = byok_testkit::compat::reported_micro_usd(
+            let micro = byok_testkit::compat::reported_total_micro_usd(
+                provider,
                 usage.prompt_tokens(),
                 usage.completion_tokens(),
-            );
-            if provider == Provider::Perplexity {
-                micro += byok_testkit::compat::PERPLEXITY_REQUEST_FEE_MICRO_USD;
-            }
-            let usd: Usd = format!("{}.{:06}", micro / 1_000_000, micro % 1_000_000)
-                .parse()
-                .unwrap();
+            )
+            .unwrap();
+            let usd: Usd = byok_testkit::compat::dollars(micro).parse().unwrap();
             assert_eq!(
                 called.cost.unwrap().label,
                 Label::VerifiedByProvider,

@@ -800,32 +800,12 @@ fn no_key_form_appears_in_any_output_or_file() {
     }
 }
 
-/// A model the embedded price table prices at `provider` (its probe model when it is).
-fn priced_model(provider: Provider) -> String {
-    let book = byok::guard::PriceBook::embedded();
-    let probe = provider.spec().probe_model;
-    if provider == Provider::AzureOpenAi {
-        return "gpt-4o-mini".into(); // the deployment the mock serves
-    }
-    if book.get_for(provider, probe).is_some() {
-        return probe.to_owned();
-    }
-    book.models_of(provider)
-        .into_iter()
-        .find(|m| {
-            book.get_for(provider, m)
-                .is_some_and(|p| p.max_output_tokens.is_some())
-        })
-        .unwrap_or_else(|| panic!("{provider}: no priced model"))
-        .to_owned()
-}
-
 #[test]
 fn every_other_provider_answers_and_settles_through_byok_call() {
     for provider in Provider::ALL.into_iter().skip(3) {
         let mock = Mock::start(MockBuilder::new(provider));
         let (env, keys) = setup(provider, 1);
-        let model = priced_model(provider);
+        let model = byok_testkit::compat::priced_model(provider);
         let mut spent_before = 0.0;
         for stream in [false, true] {
             let mut args = vec![

@@ -42,8 +42,49 @@ pub fn reported_micro_usd(input_tokens: u64, output_tokens: u64) -> u64 {
 /// Perplexity's per-request fee on top of tokens (low search context): $0.005.
 pub const PERPLEXITY_REQUEST_FEE_MICRO_USD: u64 = 5_000;
 
+/// What `provider`'s mock reports as the whole cost of a call with these
+/// tokens, in µUSD (Perplexity adds its request fee); `None` for a provider
+/// that reports no cost.
+pub fn reported_total_micro_usd(
+    provider: Provider,
+    input_tokens: u64,
+    output_tokens: u64,
+) -> Option<u64> {
+    provider.spec().reported_cost?;
+    let tokens = reported_micro_usd(input_tokens, output_tokens);
+    Some(match provider {
+        Provider::Perplexity => tokens.saturating_add(PERPLEXITY_REQUEST_FEE_MICRO_USD),
+        _ => tokens,
+    })
+}
+
+/// A model `provider`'s mock answers for and the embedded price table prices
+/// at `provider` (its probe model when priced; Azure: the deployment the mock
+/// serves), for tests whose costs must be exact.
+///
+/// # Panics
+/// If the table prices no model of `provider` with a known output cap.
+pub fn priced_model(provider: Provider) -> String {
+    if provider == Provider::AzureOpenAi {
+        return "gpt-4o-mini".into();
+    }
+    let book = byok_guard::PriceBook::embedded();
+    let probe = provider.spec().probe_model;
+    if book.get_for(provider, probe).is_some() {
+        return probe.to_owned();
+    }
+    book.models_of(provider)
+        .into_iter()
+        .find(|m| {
+            book.get_for(provider, m)
+                .is_some_and(|p| p.max_output_tokens.is_some())
+        })
+        .unwrap_or_else(|| panic!("{provider}: no priced model"))
+        .to_owned()
+}
+
 /// µUSD as the decimal text of dollars (`1234` → `0.001234`).
-fn dollars(micro: u64) -> String {
+pub fn dollars(micro: u64) -> String {
     format!("{}.{:06}", micro / 1_000_000, micro % 1_000_000)
 }
 
@@ -787,8 +828,7 @@ fn chat_stream(provider: Provider, model: &str, request: &Value, made: &Made) ->
 /// Perplexity's Responses API answer, with its cost breakdown in `usage.cost`.
 fn perplexity_response(model: &str, made: &Made) -> Value {
     let c = &made.counts;
-    let tokens = reported_micro_usd(c.input, c.output);
-    let total = tokens.saturating_add(PERPLEXITY_REQUEST_FEE_MICRO_USD);
+    let total = reported_total_micro_usd(Provider::Perplexity, c.input, c.output).unwrap_or(0);
     json!({
         "id": "resp_pplx_BYOKTESTKIT0001",
         "object": "response",
