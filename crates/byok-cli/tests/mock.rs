@@ -606,36 +606,46 @@ fn docs_testing_lists_exactly_the_catalogue_scenarios() {
     assert_eq!(listed, catalogue_names());
 }
 
-/// A port N with N..N+3 all free right now (the control API and three mocks).
-fn four_free_ports() -> u16 {
-    for _ in 0..50 {
+/// A port N with the `count` ports from N all free right now.
+fn free_ports(count: u16) -> u16 {
+    for _ in 0..200 {
         let n = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        if n > 65000 {
+        if n > 65535 - count {
             continue;
         }
-        let all_free = (n..n + 4).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+        let all_free =
+            (n..n + count).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
         if all_free {
             return n;
         }
     }
-    panic!("no four consecutive free ports");
+    panic!("no {count} consecutive free ports");
 }
 
 #[test]
 fn port_fixes_the_control_api_and_the_mocks_after_it() {
-    let n = four_free_ports();
-    let served = Served::start(&["--port", &n.to_string()], 3);
+    // With no --provider every provider is served: the control API on N, then one
+    // mock a port, in `Provider::ALL` order.
+    let count = Provider::ALL.len();
+    let n = free_ports(u16::try_from(count + 1).unwrap());
+    let served = Served::start(&["--port", &n.to_string()], count);
     assert_eq!(served.control(), format!("http://127.0.0.1:{n}"));
-    assert_eq!(served.base("openai"), format!("http://127.0.0.1:{}", n + 1));
-    assert_eq!(
-        served.base("anthropic"),
-        format!("http://127.0.0.1:{}", n + 2)
-    );
-    assert_eq!(served.base("google"), format!("http://127.0.0.1:{}", n + 3));
+    for (i, provider) in Provider::ALL.iter().enumerate() {
+        let port = usize::from(n) + 1 + i;
+        assert_eq!(
+            served.lines[i]["provider"],
+            provider.as_str(),
+            "line {i} is {provider}"
+        );
+        assert_eq!(
+            served.base(provider.as_str()),
+            format!("http://127.0.0.1:{port}")
+        );
+    }
     // Taken ports are refused with a stable code.
     let out = Command::new(env!("CARGO_BIN_EXE_byok"))
         .args(["mock", "serve", "--json", "--port", &n.to_string()])
