@@ -18,6 +18,7 @@ mod estimate;
 mod inspect;
 mod mock;
 mod output;
+mod params_arg;
 mod redact;
 mod scan;
 mod signal;

@@ -6,14 +6,21 @@ use byok::keys::{Provider, normalize};
 use byok::verify::Report;
 
 use crate::output::{self, CliError, errln, outln};
+use crate::params_arg;
 use crate::verify_args::VerifyArgs;
 
 /// Arguments of `byok test`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The key's provider (openai, anthropic, google); detected from the key when not given.
+    /// The key's provider (any provider code: openai, anthropic, google, openrouter, ...);
+    /// detected from the key when not given.
     #[arg(long, value_name = "P")]
     provider: Option<Provider>,
+    /// A key parameter, NAME=VALUE, repeatable: what the key alone does not say
+    /// (Azure OpenAI `resource` and `deployment`, `api_version` optional; a long-term
+    /// Bedrock key's `region`). Without them such a key is `restricted` (`missing_param`).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
     #[command(flatten)]
     verify: VerifyArgs,
     /// One JSON object on stdout.
@@ -36,6 +43,8 @@ pub(crate) fn run(args: Args) -> ExitCode {
 }
 
 fn test(args: &Args) -> Result<Report, CliError> {
+    // Checked before stdin is read: a wrong flag loses no piped key.
+    let pairs = params_arg::pairs(&args.params)?;
     let input = output::read_stdin()?;
     let text = zeroize::Zeroizing::new(String::from_utf8_lossy(&input).into_owned());
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
@@ -61,8 +70,15 @@ fn test(args: &Args) -> Result<Report, CliError> {
         CliError::new(e.code(), e.to_string()).hint(hint)
     })?;
 
+    let params =
+        params_arg::checked(key.provider(), pairs).map_err(|e| params_arg::cli_error(&e))?;
     let verifier = args.verify.verifier(key.provider())?;
-    output::block_on(verifier.verify(&key, args.verify.depth))
+    output::block_on(async {
+        match &params {
+            Some(p) => verifier.verify_with(&key, p, args.verify.depth).await,
+            None => verifier.verify(&key, args.verify.depth).await,
+        }
+    })
 }
 
 /// The report as `byok test` prints it (also used by `byok vault test`).

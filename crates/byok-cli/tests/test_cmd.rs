@@ -454,3 +454,82 @@ fn scan_and_budget_text_cannot_draw_on_the_terminal() {
     );
     assert_inert(&status);
 }
+
+/// `--param` gives what an Azure OpenAI key alone does not say (its resource and
+/// deployment): the probes go to the deployment, with the key in `api-key`.
+/// Without them the key is `restricted` (`missing_param`) and nothing is sent; a
+/// wrong parameter is a usage error (exit 2) with the parameter's hint.
+#[test]
+fn params_say_where_an_azure_key_is_tested() {
+    let (url, seen) = serve(vec![(Some(200), MODELS), (Some(200), CHAT)]);
+    let key = fake::key(Provider::AzureOpenAi, KeyKind::Standard, 5);
+    let args = |extra: &[&'static str]| {
+        let mut a = vec!["test", "--provider", "azure_openai", "--base-url", &url];
+        a.extend_from_slice(extra);
+        a.push("--json");
+        a.into_iter().map(str::to_owned).collect::<Vec<String>>()
+    };
+    let run = |a: Vec<String>| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        byok(&a, &key)
+    };
+
+    let out = run(args(&[]));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(json(&out)["verdict"], "restricted");
+    assert_eq!(json(&out)["reason"], "missing_param");
+    assert!(seen.lock().unwrap().is_empty(), "nothing sent without them");
+
+    let out = run(args(&[
+        "--param",
+        "resource=contoso",
+        "--param",
+        "deployment=gpt-4o-mini",
+    ]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(json(&out)["verdict"], "valid");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    assert!(
+        seen[1].line.starts_with(
+            "POST /openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21 "
+        ),
+        "{}",
+        seen[1].line
+    );
+    for s in &seen {
+        let carriers: Vec<_> = s
+            .headers
+            .iter()
+            .filter(|(_, v)| v.contains(&key))
+            .map(|(k, _)| k.as_str())
+            .collect();
+        assert_eq!(carriers, ["api-key"], "{}", s.line);
+    }
+    assert_no_leak(&out, &[&key]);
+
+    for (extra, code) in [
+        (
+            &["--param", "resource=Not A Name", "--param", "deployment=d"][..],
+            "invalid_param",
+        ),
+        (&["--param", "region=us-east-1"][..], "unknown_param"),
+        (&["--param", "resource"][..], "invalid_param_syntax"),
+    ] {
+        let out = run(args(extra));
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        assert_eq!(json(&out)["error"]["code"], code, "{extra:?}");
+        assert!(json(&out)["error"]["hint"].is_string(), "{extra:?}");
+        assert_no_leak(&out, &[&key]);
+    }
+}

@@ -1701,3 +1701,60 @@ fn params_are_added_listed_shown_and_edited() {
     );
     assert_eq!(openai["params"], serde_json::json!({}));
 }
+
+/// `vault rotate --param` moves a key to another resource or region in the same
+/// step as its new secret (the parameters not named are kept); a wrong parameter
+/// is refused before the secret is read and changes nothing.
+#[test]
+fn rotate_with_params_changes_them_with_the_secret() {
+    let v = Vault::new();
+    let first = fake::key(Provider::AzureOpenAi, KeyKind::Standard, 41);
+    let mut args = add_args("w", "azure_openai", "azure");
+    args.extend([
+        "--param",
+        "resource=contoso",
+        "--param",
+        "deployment=gpt-4o-mini",
+    ]);
+    let out = v.run(&args, &first);
+    assert_exit(&out, 0);
+    let added = json_lines(&out).remove(0);
+    let id = added["id"].as_str().unwrap().to_owned();
+
+    let second = fake::key(Provider::AzureOpenAi, KeyKind::Standard, 42);
+    let rotate = |extra: &[&str], stdin: &str| {
+        let mut a = vec!["rotate", "--json", "--workspace", "w", id.as_str()];
+        a.extend_from_slice(extra);
+        v.run(&a, stdin)
+    };
+    for (extra, code) in [
+        (&["--param", "resource=Not A Name"][..], "invalid_param"),
+        (&["--param", "region=us-east-1"][..], "unknown_param"),
+        (&["--param", "resource"][..], "invalid_param_syntax"),
+    ] {
+        let out = rotate(extra, &second);
+        assert_refused(&out, 2, code);
+        assert!(!text(&out).contains(&second[5..]), "{}", text(&out));
+    }
+    let shown = json_lines(&v.run(&["show", "--json", "--workspace", "w", &id], "")).remove(0);
+    assert_eq!(
+        shown["fingerprint"], added["fingerprint"],
+        "nothing changed"
+    );
+    assert_eq!(shown["params"], added["params"]);
+
+    let out = rotate(&["--param", "resource=fabrikam"], &second);
+    assert_exit(&out, 0);
+    let rotated = json_lines(&out).remove(0);
+    assert_eq!(rotated["id"], added["id"]);
+    assert_ne!(rotated["fingerprint"], added["fingerprint"]);
+    assert_eq!(
+        rotated["params"],
+        serde_json::json!({"resource": "fabrikam", "deployment": "gpt-4o-mini"})
+    );
+    // Without --param the parameters stay.
+    let third = fake::key(Provider::AzureOpenAi, KeyKind::Standard, 43);
+    let out = rotate(&[], &third);
+    assert_exit(&out, 0);
+    assert_eq!(json_lines(&out)[0]["params"], rotated["params"]);
+}

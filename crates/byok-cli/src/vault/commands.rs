@@ -3,8 +3,6 @@
 
 use std::process::ExitCode;
 
-use byok::keys::Provider;
-use byok::keys::params::Params;
 use byok::store::{AuditQuery, MasterKeySource, Role};
 use byok::{KeyEdit, NewKey, Purpose, Vault, VaultError};
 use serde_json::json;
@@ -14,10 +12,11 @@ use super::print::{
     print_view,
 };
 use super::{
-    AddArgs, AuditArgs, CheckArgs, EditArgs, KeyArg, NEW_MASTER_KEY_ENV, SelectArgs, TestArgs,
-    WorkspaceArg, key_id, read_secret, workspace,
+    AddArgs, AuditArgs, CheckArgs, EditArgs, KeyArg, NEW_MASTER_KEY_ENV, RotateArgs, SelectArgs,
+    TestArgs, WorkspaceArg, key_id, read_secret, workspace,
 };
-use crate::output::{self, CliError, outln};
+use crate::output::{self, outln};
+use crate::params_arg;
 use crate::test_cmd::print_report;
 
 type Exit = Result<ExitCode, VaultError>;
@@ -40,44 +39,13 @@ pub(super) fn init(location: &str, json: bool) -> Exit {
     ok()
 }
 
-/// `--param NAME=VALUE` arguments as pairs: `invalid_param_syntax` (exit 2)
-/// for one without `=` or without a name. Never quotes the argument: a key
-/// pasted into the wrong flag must not be printed back.
-pub(super) fn param_pairs(args: &[String]) -> Result<Vec<(String, String)>, CliError> {
-    args.iter()
-        .enumerate()
-        .map(|(i, arg)| match arg.split_once('=') {
-            Some((name, value)) if !name.trim().is_empty() => {
-                Ok((name.trim().to_owned(), value.trim().to_owned()))
-            }
-            _ => Err(CliError::new(
-                "invalid_param_syntax",
-                format!("--param number {} is not NAME=VALUE", i + 1),
-            )
-            .hint("write each parameter as --param NAME=VALUE, e.g. --param region=us-east-1")),
-        })
-        .collect()
-}
-
-/// The checked parameters of `--param` arguments for `provider`, `None` when none
-/// were given.
-fn params_of(
-    provider: Provider,
-    pairs: Vec<(String, String)>,
-) -> Result<Option<Params>, VaultError> {
-    if pairs.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(Params::new(provider, pairs)?))
-}
-
 /// `add`: the key on stdin, tested first unless `--no-test`.
 pub(super) async fn add(vault: &Vault, a: AddArgs, json: bool) -> Exit {
-    let pairs = match param_pairs(&a.params) {
+    let pairs = match params_arg::pairs(&a.params) {
         Ok(p) => p,
         Err(e) => return Ok(e.report(json)),
     };
-    let params = params_of(a.provider, pairs)?;
+    let params = params_arg::checked(a.provider, pairs)?;
     let secret = read_secret()?;
     let mut new = NewKey::new(workspace(&a.workspace)?, secret, a.label).provider(a.provider);
     if let Some(p) = params {
@@ -172,11 +140,24 @@ pub(super) async fn show(vault: &Vault, k: KeyArg, json: bool) -> Exit {
 }
 
 /// `rotate`: the new secret on stdin, same id.
-pub(super) async fn rotate(vault: &Vault, k: KeyArg, json: bool) -> Exit {
+pub(super) async fn rotate(vault: &Vault, r: RotateArgs, json: bool) -> Exit {
+    let (ws, id) = (workspace(&r.key.workspace)?, key_id(&r.key.id)?);
+    let pairs = match params_arg::pairs(&r.params) {
+        Ok(p) => p,
+        Err(err) => return Ok(err.report(json)),
+    };
+    // Checked before the secret is read: a wrong parameter loses no pasted key.
+    let params = if pairs.is_empty() {
+        None
+    } else {
+        let current = vault.show(&ws, id).await?;
+        params_arg::merged(current.provider, &current.params, pairs)?
+    };
     let secret = read_secret()?;
-    let view = vault
-        .rotate(&workspace(&k.workspace)?, key_id(&k.id)?, secret)
-        .await?;
+    let view = match params {
+        Some(p) => vault.rotate_with_params(&ws, id, secret, p).await?,
+        None => vault.rotate(&ws, id, secret).await?,
+    };
     print_view(&view, json);
     ok()
 }
@@ -199,16 +180,14 @@ pub(super) async fn edit(vault: &Vault, e: EditArgs, json: bool) -> Exit {
         edit = edit.note(Some(note));
     }
     let (ws, id) = (workspace(&e.key.workspace)?, key_id(&e.key.id)?);
-    let pairs = match param_pairs(&e.params) {
+    let pairs = match params_arg::pairs(&e.params) {
         Ok(p) => p,
         Err(err) => return Ok(err.report(json)),
     };
     if !pairs.is_empty() {
         // Merged into the key's current parameters: the ones not named are kept.
         let current = vault.show(&ws, id).await?;
-        let mut merged = current.params.clone();
-        merged.extend(pairs);
-        if let Some(p) = params_of(current.provider, merged.into_iter().collect())? {
+        if let Some(p) = params_arg::merged(current.provider, &current.params, pairs)? {
             edit = edit.params(p);
         }
     }

@@ -72,8 +72,9 @@ enum Command {
     /// Which key a call to a provider would use: the primary, or the first usable
     /// backup, with every key passed over and why (never the secret).
     Select(SelectArgs),
-    /// Replace a key's secret with the one read from stdin (same id).
-    Rotate(KeyArg),
+    /// Replace a key's secret with the one read from stdin (same id); `--param`
+    /// changes its parameters in the same step (another Azure resource, region).
+    Rotate(RotateArgs),
     /// Change a key's label, role, default model or note, from the version you saw
     /// (a stale version is a `conflict`).
     Edit(EditArgs),
@@ -181,6 +182,16 @@ struct KeyArg {
     workspace: String,
     /// Key id (from `add` or `list`).
     id: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct RotateArgs {
+    #[command(flatten)]
+    key: KeyArg,
+    /// Set a key parameter for the new secret, NAME=VALUE, repeatable; the others
+    /// are kept (`NAME=` removes an optional one). Checked before the key is read.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
