@@ -23,12 +23,12 @@ REPLY = "This is the mock answer and it has exactly twelve short words".split(" 
 
 # provider -> (path prefix of its OpenAI-compatible API, model)
 COMPAT = {
-    "openrouter": ("/api/v1", "openai/gpt-4o-mini"),
+    "openrouter": ("/api/v1", "openai/gpt-4.1-nano"),
     "groq": ("/openai/v1", "llama-3.1-8b-instant"),
     "xai": ("/v1", "grok-3-mini"),
     "deepseek": ("", "deepseek-chat"),
     "mistral": ("/v1", "mistral-small-latest"),
-    "together": ("/v1", "meta-llama/Llama-3.2-3B-Instruct-Turbo"),
+    "together": ("/v1", "meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo"),
     "fireworks": ("/inference/v1", "accounts/fireworks/models/llama-v3p1-8b-instruct"),
     "cohere": ("/compatibility/v1", "command-r7b-12-2024"),
 }
