@@ -30,7 +30,7 @@ const ANTHROPIC_DEFAULT_MAX_TOKENS: u64 = 1024;
 /// Arguments of `byok call`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The provider to call (openai, anthropic, google).
+    /// The provider to call (any provider code: openai, anthropic, google, openrouter, groq, xai, deepseek, mistral, together, fireworks, perplexity, azure_openai, bedrock, cohere).
     #[arg(long, value_name = "P")]
     provider: Provider,
     /// The provider API: chat (OpenAI Chat Completions, OpenAI's default), responses

@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use byok::guard::{Cost, GuardError, PriceBook, Usage};
+use byok::guard::{Cost, GuardError, PriceBook, Usage, reported_cost_from_json};
+use byok::keys::Provider;
 
 use crate::output::{self, CliError, outln};
 
@@ -12,7 +13,14 @@ pub(crate) struct Args {
     /// The model, as the provider spells it (e.g. gpt-4o, claude-sonnet-4-5, gemini-2.5-pro).
     #[arg(long)]
     model: String,
-    /// A usage object or whole response body (OpenAI, Anthropic or Gemini); `-` for stdin.
+    /// The provider that billed the call (any provider code): the model is priced at
+    /// that provider's rate, `--usage` is read in its shape, and a cost the provider
+    /// reported in the body (xAI, OpenRouter, Perplexity) is the answer,
+    /// `verified_by_provider`. Without it the model is looked up by name (OpenAI,
+    /// Anthropic, Gemini, or any provider's prefixed name: `groq/llama-3.1-8b-instant`).
+    #[arg(long, value_name = "P")]
+    provider: Option<Provider>,
+    /// A usage object or whole response body; `-` for stdin.
     #[arg(long, conflicts_with_all = ["input_tokens", "output_tokens"])]
     usage: Option<String>,
     /// Uncached input tokens (excluding cached reads and cache writes).
@@ -36,7 +44,7 @@ pub(crate) struct Args {
     /// A LiteLLM-format price file to use instead of the embedded prices.
     #[arg(long, value_name = "FILE")]
     prices: Option<String>,
-    /// One JSON object: {"model","usd","label","tier"}.
+    /// One JSON object: {"model","usd","label","tier"} (and "provider" when given).
     #[arg(long)]
     json: bool,
 }
@@ -44,7 +52,7 @@ pub(crate) struct Args {
 pub(crate) fn run(args: Args) -> ExitCode {
     match cost(&args) {
         Ok(cost) => {
-            print(&args.model, &cost, args.json);
+            print(&args.model, args.provider, &cost, args.json);
             ExitCode::from(output::OK)
         }
         Err(e) => e.report(args.json),
@@ -53,7 +61,20 @@ pub(crate) fn run(args: Args) -> ExitCode {
 
 fn cost(args: &Args) -> Result<Cost, CliError> {
     let usage = match (&args.usage, args.input_tokens, args.output_tokens) {
-        (Some(path), _, _) => read_usage(path)?,
+        (Some(path), _, _) => {
+            let text = read_usage_text(path)?;
+            let usage = match args.provider {
+                Some(p) => Usage::from_provider_json(p, &text).map_err(guard_error)?,
+                None => Usage::from_json(&text).map_err(guard_error)?,
+            };
+            if let Some(reported) = args
+                .provider
+                .and_then(|p| reported_cost_from_json(p, &text))
+            {
+                return Ok(reported);
+            }
+            usage
+        }
         (None, Some(input), Some(output)) => Usage {
             input_tokens: input,
             cached_input_tokens: args.cached_input_tokens,
@@ -69,17 +90,25 @@ fn cost(args: &Args) -> Result<Cost, CliError> {
         }
     };
     let book = prices(args.prices.as_deref())?;
-    book.cost(&args.model, &usage).map_err(guard_error)
+    match args.provider {
+        Some(p) => book.cost_for(p, &args.model, &usage),
+        None => book.cost(&args.model, &usage),
+    }
+    .map_err(guard_error)
 }
 
-fn print(model: &str, cost: &Cost, json: bool) {
+fn print(model: &str, provider: Option<Provider>, cost: &Cost, json: bool) {
     if json {
-        output::print_json(&serde_json::json!({
+        let mut line = serde_json::json!({
             "model": model,
             "usd": cost.usd.map(|u| u.to_string()),
             "label": cost.label.as_str(),
             "tier": cost.tier.map(|t| t.to_string()),
-        }));
+        });
+        if let Some(p) = provider {
+            line["provider"] = p.as_str().into();
+        }
+        output::print_json(&line);
         return;
     }
     match (cost.usd, cost.tier) {
@@ -110,14 +139,18 @@ pub(crate) fn prices(path: Option<&str>) -> Result<std::borrow::Cow<'static, Pri
 
 /// Usage from a file or stdin (`-`).
 pub(crate) fn read_usage(path: &str) -> Result<Usage, CliError> {
-    let text = if path == "-" {
+    Usage::from_json(&read_usage_text(path)?).map_err(guard_error)
+}
+
+/// The text of a usage file or stdin (`-`).
+fn read_usage_text(path: &str) -> Result<String, CliError> {
+    if path == "-" {
         String::from_utf8(output::read_stdin()?.to_vec())
-            .map_err(|_| CliError::new("missing_usage", "stdin is not UTF-8 text"))?
+            .map_err(|_| CliError::new("missing_usage", "stdin is not UTF-8 text"))
     } else {
         std::fs::read_to_string(path)
-            .map_err(|e| CliError::new("io_error", format!("cannot read usage file {path}: {e}")))?
-    };
-    Usage::from_json(&text).map_err(guard_error)
+            .map_err(|e| CliError::new("io_error", format!("cannot read usage file {path}: {e}")))
+    }
 }
 
 /// A token-count flag: a whole number from 0 to 2^64 - 1; the message starts with a stable code.

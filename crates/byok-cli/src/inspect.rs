@@ -13,7 +13,7 @@ pub(crate) struct Args {
     /// One JSON object per input line.
     #[arg(long)]
     json: bool,
-    /// Require keys of this provider (openai, anthropic, google).
+    /// Require keys of this provider (any provider code: openai, anthropic, google, openrouter, groq, xai, deepseek, mistral, together, fireworks, perplexity, azure_openai, bedrock, cohere).
     #[arg(long, value_name = "P")]
     provider: Option<Provider>,
 }

@@ -104,10 +104,13 @@ impl Usage {
     /// Parse a usage object or a whole response body, detecting its format.
     /// A body's `usage` or `usageMetadata` member is used when present.
     pub fn from_json(text: &str) -> Result<Usage, GuardError> {
-        let value: Value = serde_json::from_str(text).map_err(|e| GuardError::MissingUsage {
-            reason: format!("the input is not JSON ({})", crate::error::json_problem(&e)),
-        })?;
-        Usage::from_value(&value)
+        Usage::from_value(&parse(text)?)
+    }
+
+    /// As [`Usage::from_provider_value`], from JSON text (`missing_usage` when it
+    /// is not JSON).
+    pub fn from_provider_json(provider: Provider, text: &str) -> Result<Usage, GuardError> {
+        Usage::from_provider_value(provider, &parse(text)?)
     }
 
     /// As [`Usage::from_json`], from a parsed value.
@@ -332,6 +335,14 @@ fn openai(obj: &Value, p: OpenAiParts) -> Result<Usage, GuardError> {
         reasoning_tokens: reasoning
             .checked_add(extra_reasoning)
             .ok_or(GuardError::Overflow)?,
+    })
+}
+
+/// `text` as JSON, or `missing_usage` naming where it stops being JSON (never
+/// quoting it).
+fn parse(text: &str) -> Result<Value, GuardError> {
+    serde_json::from_str(text).map_err(|e| GuardError::MissingUsage {
+        reason: format!("the input is not JSON ({})", crate::error::json_problem(&e)),
     })
 }
 

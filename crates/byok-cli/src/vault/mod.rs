@@ -101,7 +101,7 @@ struct AddArgs {
     /// Workspace (tenant) to add the key to.
     #[arg(long, value_name = "W")]
     workspace: String,
-    /// Provider the key must belong to (openai, anthropic, google).
+    /// Provider the key must belong to (any provider code: openai, anthropic, google, openrouter, groq, xai, deepseek, mistral, together, fireworks, perplexity, azure_openai, bedrock, cohere).
     #[arg(long, value_name = "P")]
     provider: Provider,
     /// A name for the key.
@@ -148,7 +148,7 @@ struct SelectArgs {
     /// Workspace (tenant).
     #[arg(long, value_name = "W")]
     workspace: String,
-    /// Provider the call is for (openai, anthropic, google).
+    /// Provider the call is for (any provider code: openai, anthropic, google, openrouter, groq, xai, deepseek, mistral, together, fireworks, perplexity, azure_openai, bedrock, cohere).
     #[arg(long, value_name = "P")]
     provider: Provider,
 }
