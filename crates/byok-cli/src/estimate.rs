@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use byok::guard::{Estimate, Prompt};
+use byok::keys::Provider;
 
 use crate::cost::{guard_error, prices};
 use crate::output::{self, CliError, outln};
@@ -13,6 +14,10 @@ pub(crate) struct Args {
     /// The model, as the provider spells it.
     #[arg(long)]
     model: String,
+    /// The provider the call goes to (any provider code): the model at that provider's
+    /// price, its prompt counted with that provider's tokenizer or conservatively.
+    #[arg(long, value_name = "P")]
+    provider: Option<Provider>,
     /// The request's output cap (default: the model's maximum output).
     #[arg(long, value_parser = crate::cost::token_count)]
     max_output_tokens: Option<u64>,
@@ -22,7 +27,8 @@ pub(crate) struct Args {
     /// A LiteLLM-format price file to use instead of the embedded prices.
     #[arg(long, value_name = "FILE")]
     prices: Option<String>,
-    /// One JSON object: {"model","input_tokens","counting","output_tokens","usd","label","tier"}.
+    /// One JSON object: {"model","input_tokens","counting","output_tokens","usd","label","tier"}
+    /// (and "provider" when given).
     #[arg(long)]
     json: bool,
 }
@@ -30,7 +36,7 @@ pub(crate) struct Args {
 pub(crate) fn run(args: Args) -> ExitCode {
     match estimate(&args) {
         Ok(e) => {
-            print(&args.model, &e, args.json);
+            print(&args.model, args.provider, &e, args.json);
             ExitCode::from(output::OK)
         }
         Err(e) => e.report(args.json),
@@ -39,23 +45,27 @@ pub(crate) fn run(args: Args) -> ExitCode {
 
 fn estimate(args: &Args) -> Result<Estimate, CliError> {
     let book = prices(args.prices.as_deref())?;
-    match args.input_tokens {
-        Some(n) => book.estimate(&args.model, Prompt::Tokens(n), args.max_output_tokens),
+    let bytes;
+    let prompt = match args.input_tokens {
+        Some(n) => Prompt::Tokens(n),
         None => {
-            let bytes = output::read_stdin()?;
-            let text = std::str::from_utf8(&bytes).map_err(|_| {
+            bytes = output::read_stdin()?;
+            Prompt::Text(std::str::from_utf8(&bytes).map_err(|_| {
                 CliError::new("invalid_prompt", "the prompt on stdin is not UTF-8 text")
-            })?;
-            book.estimate(&args.model, Prompt::Text(text), args.max_output_tokens)
+            })?)
         }
+    };
+    match args.provider {
+        Some(p) => book.estimate_for(p, &args.model, prompt, args.max_output_tokens),
+        None => book.estimate(&args.model, prompt, args.max_output_tokens),
     }
     .map_err(guard_error)
 }
 
-fn print(model: &str, e: &Estimate, json: bool) {
+fn print(model: &str, provider: Option<Provider>, e: &Estimate, json: bool) {
     let counting = serde_json::to_value(e.counting).unwrap_or_default();
     if json {
-        output::print_json(&serde_json::json!({
+        let mut line = serde_json::json!({
             "model": model,
             "input_tokens": e.input_tokens,
             "counting": counting,
@@ -63,7 +73,11 @@ fn print(model: &str, e: &Estimate, json: bool) {
             "usd": e.cost.usd.map(|u| u.to_string()),
             "label": e.cost.label.as_str(),
             "tier": e.cost.tier.map(|t| t.to_string()),
-        }));
+        });
+        if let Some(p) = provider {
+            line["provider"] = p.as_str().into();
+        }
+        output::print_json(&line);
         return;
     }
     let how = counting.as_str().unwrap_or("counted");

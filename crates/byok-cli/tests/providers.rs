@@ -222,6 +222,29 @@ fn every_provider_is_priced_at_its_own_rate_or_its_reported_cost() {
         assert_eq!(c["label"], "estimated", "{provider} {model}");
         assert!(c["usd"].is_string(), "{provider} {model}: {c}");
         assert_eq!(c["provider"], provider.as_str());
+
+        // The worst case before the call, at the same provider's price.
+        let args = [
+            "estimate",
+            "--json",
+            "--provider",
+            provider.as_str(),
+            "--model",
+            &model,
+            "--max-output-tokens",
+            "100",
+        ];
+        let out = byok(&args, "Say hello to the world");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{provider}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let e = json_line(&out);
+        assert_eq!(e["provider"], provider.as_str());
+        assert!(e["usd"].is_string(), "{provider} {model}: {e}");
+        assert!(e["input_tokens"].as_u64().unwrap() > 0, "{provider}: {e}");
     }
     // A model another provider prices is not priced here.
     let c = cost(
