@@ -530,7 +530,14 @@ fn test_command_against_mock_providers() {
         (Scenario::Garbage, 1),
         (Scenario::Hang, 1),
     ];
-    for (provider, kind, raw) in canary::keys(5) {
+    // Every shape of every provider, those that need their provider named included.
+    let shapes = Provider::ALL.into_iter().flat_map(|p| {
+        p.spec()
+            .kinds
+            .iter()
+            .map(move |k| (p, *k, canary::key(p, *k, 5)))
+    });
+    for (provider, kind, raw) in shapes {
         // A key whose provider needs parameters (Azure, Bedrock) is not tested
         // without them (`missing_param`, covered by the verifier's tests).
         if kind == KeyKind::Admin || byok::keys::params::Params::required_by(provider) {
@@ -544,11 +551,9 @@ fn test_command_against_mock_providers() {
             }
             let server = rt.block_on(mock(provider, scenario.clone()));
             let uri = server.uri();
-            env.both(
-                &["test", "--base-url", &uri, "--timeout", "0.5"],
-                &format!("{raw}\n"),
-                code,
-            );
+            let mut args = vec!["test", "--base-url", &uri, "--timeout", "0.5"];
+            args.extend(named(provider));
+            env.both(&args, &format!("{raw}\n"), code);
             let requests = rt.block_on(server.requests());
             assert!(
                 !requests.is_empty(),
