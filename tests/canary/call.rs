@@ -5,63 +5,156 @@
 
 use byok::call::{Call, FallbackPolicy};
 use byok::keys::Provider;
+use byok::keys::spec::Wire;
 use byok::verify::{Verifier, VerifierConfig};
-use byok_testkit::{
-    CannedAnswer, MockAnthropic, MockGemini, MockOpenAi, MockProvider, echo_forms, echo_refusal,
-};
+use byok_testkit::{CannedAnswer, MockBuilder, MockProvider, echo_forms, echo_refusal};
 use serde_json::json;
 
+use crate::canaries::assert_clean;
 use crate::capture::{assert_emitted_clean, init, unwrap_panic};
 use crate::debugged;
 use crate::flow::{key_of, new_key, open_at, ws};
 use crate::vault::{assert_files_clean, rt};
-use byok_testkit::canary::standard::assert_clean;
 
 async fn mock(provider: Provider) -> MockProvider {
-    match provider {
-        Provider::OpenAi => MockOpenAi::start().await,
-        Provider::Anthropic => MockAnthropic::start().await,
-        _ => MockGemini::start().await,
-    }
+    MockBuilder::new(provider).start().await
 }
 
+/// A small call in `provider`'s own API, to a model the mock answers for.
 fn call_for(provider: Provider) -> Call {
     let prompt = "The quick brown fox jumps over the lazy dog";
-    match provider {
-        Provider::OpenAi => {
-            Call::openai_chat(json!({"model": "gpt-4o-mini", "max_completion_tokens": 8,
-            "messages": [{"role": "user", "content": prompt}]}))
+    let model = byok_testkit::compat::priced_model(provider);
+    match provider.spec().wire {
+        Wire::AnthropicMessages => Call::anthropic(json!({"model": model, "max_tokens": 8,
+            "messages": [{"role": "user", "content": prompt}]})),
+        Wire::GeminiGenerate => {
+            Call::gemini(&model, json!({"contents": [{"parts": [{"text": prompt}]}]}))
         }
-        Provider::Anthropic => {
-            Call::anthropic(json!({"model": "claude-haiku-4-5", "max_tokens": 8,
-            "messages": [{"role": "user", "content": prompt}]}))
-        }
-        _ => Call::gemini(
-            "gemini-2.5-flash",
-            json!({"contents": [{"parts": [{"text": prompt}]}]}),
+        Wire::OpenAiResponses => Call::responses(
+            provider,
+            json!({"model": model, "input": prompt, "max_output_tokens": 8}),
+        ),
+        Wire::BedrockConverse => Call::bedrock(
+            &model,
+            json!({"messages": [{"role": "user", "content": [{"text": prompt}]}],
+                   "inferenceConfig": {"maxTokens": 8}}),
+        ),
+        Wire::CohereChat => Call::cohere(json!({"model": model, "max_tokens": 8,
+            "messages": [{"role": "user", "content": prompt}]})),
+        // OpenAI Chat Completions, and any wire newer than this suite.
+        _ => Call::chat(
+            provider,
+            json!({"model": model, "max_tokens": 8,
+                   "messages": [{"role": "user", "content": prompt}]}),
         ),
     }
 }
 
-/// A stream that starts, then sends an error event whose every field is `k`.
+/// A stream that starts, then sends the provider's own mid-stream error whose
+/// every field is `k`.
 fn hostile_stream(provider: Provider, k: &str) -> CannedAnswer {
-    let body = match provider {
-        Provider::OpenAi => format!(
-            "data: {}\n\ndata: {}\n\n",
-            json!({"choices": [{"index": 0, "delta": {"content": "Hi"}}]}),
-            json!({"error": {"message": k, "type": k, "code": k, "param": k}})
-        ),
-        Provider::Anthropic => format!(
-            "event: message_start\ndata: {}\n\nevent: error\ndata: {}\n\n",
-            json!({"type": "message_start", "message": {"id": k, "model": k,
-                "usage": {"input_tokens": 9, "output_tokens": 1}}}),
-            json!({"type": "error", "error": {"type": k, "message": k}})
-        ),
-        _ => format!(
+    let sse = |events: &[(Option<&str>, serde_json::Value)]| -> String {
+        events
+            .iter()
+            .map(|(event, data)| match event {
+                Some(e) => format!("event: {e}\ndata: {data}\n\n"),
+                None => format!("data: {data}\n\n"),
+            })
+            .collect()
+    };
+    let body = match provider.spec().wire {
+        Wire::AnthropicMessages => sse(&[
+            (
+                Some("message_start"),
+                json!({"type": "message_start", "message": {"id": k, "model": k,
+                    "usage": {"input_tokens": 9, "output_tokens": 1}}}),
+            ),
+            (
+                Some("error"),
+                json!({"type": "error", "error": {"type": k, "message": k}}),
+            ),
+        ]),
+        Wire::GeminiGenerate => format!(
             "data: {}\r\n\r\ndata: {}\r\n\r\n",
             json!({"candidates": [{"content": {"parts": [{"text": "Hi"}]}}]}),
             json!({"error": {"code": 503, "message": k, "status": k}})
         ),
+        Wire::OpenAiResponses => sse(&[
+            (
+                Some("response.output_text.delta"),
+                json!({"type": "response.output_text.delta", "sequence_number": 1,
+                    "item_id": k, "output_index": 0, "content_index": 0, "delta": "Hi"}),
+            ),
+            (
+                Some("error"),
+                json!({"type": "error", "code": k, "message": k, "param": k, "sequence_number": 2}),
+            ),
+        ]),
+        // Cohere ends a failed stream with `message-end`, finish reason `ERROR`.
+        Wire::CohereChat => sse(&[
+            (
+                Some("message-start"),
+                json!({"id": k, "type": "message-start",
+                    "delta": {"message": {"role": "assistant", "content": []}}}),
+            ),
+            (
+                Some("content-delta"),
+                json!({"type": "content-delta", "index": 0,
+                    "delta": {"message": {"content": {"text": "Hi"}}}}),
+            ),
+            (
+                Some("message-end"),
+                json!({"type": "message-end", "delta": {"finish_reason": "ERROR", "error": k}}),
+            ),
+        ]),
+        // Bedrock's binary event stream: a text delta, then an exception frame.
+        Wire::BedrockConverse => {
+            let frame = |headers: &[(&str, &str)], payload: serde_json::Value| {
+                byok::guard::meter::event_stream_frame(headers, payload.to_string().as_bytes())
+            };
+            let mut body = frame(
+                &[
+                    (":event-type", "contentBlockDelta"),
+                    (":content-type", "application/json"),
+                    (":message-type", "event"),
+                ],
+                json!({"contentBlockIndex": 0, "delta": {"text": "Hi"}}),
+            );
+            body.extend(frame(
+                &[
+                    (":exception-type", "modelStreamErrorException"),
+                    (":content-type", "application/json"),
+                    (":message-type", "exception"),
+                ],
+                json!({"message": k, "Message": k, "originalMessage": k}),
+            ));
+            return CannedAnswer::raw(200, body)
+                .header("content-type", "application/vnd.amazon.eventstream");
+        }
+        // After the 200, OpenRouter reports an error as a chunk with `finish_reason: "error"`.
+        _ if provider == Provider::OpenRouter => sse(&[
+            (
+                None,
+                json!({"id": k, "choices": [{"index": 0, "delta": {"content": "Hi"}}]}),
+            ),
+            (
+                None,
+                json!({"id": k, "object": "chat.completion.chunk", "provider": k,
+                    "error": {"code": 502, "message": k, "metadata": {"raw": k}},
+                    "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]}),
+            ),
+        ]),
+        // OpenAI Chat Completions (and the compatible providers).
+        _ => sse(&[
+            (
+                None,
+                json!({"choices": [{"index": 0, "delta": {"content": "Hi"}}]}),
+            ),
+            (
+                None,
+                json!({"error": {"message": k, "type": k, "code": k, "param": k}}),
+            ),
+        ]),
     };
     CannedAnswer::raw(200, body).header("content-type", "text/event-stream")
 }
@@ -72,7 +165,7 @@ fn calls_to_providers_that_quote_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut out = String::new();
     rt().block_on(async {
-        for provider in crate::FLOW_PROVIDERS {
+        for provider in Provider::ALL {
             let m = mock(provider).await;
             let verifier = Verifier::new(VerifierConfig::default().base_url(provider, &m.uri()))
                 .expect("a verifier");

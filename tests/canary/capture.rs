@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, Once};
 
 use tracing_subscriber::fmt::format::FmtSpan;
 
-use byok_testkit::canary::standard::assert_clean;
+use crate::canaries::assert_clean;
 
 #[derive(Clone, Default)]
 struct Buffer(Arc<Mutex<Vec<u8>>>);

@@ -15,6 +15,7 @@ use byok::guard::{
     Actual, Admission, Budget, CallRequest, Guard, Label, Period, Prompt, Scope, SqliteLedger,
     Usage, Usd,
 };
+use byok::keys::spec::Auth;
 use byok::keys::{KeyKind, Provider, SecretString};
 use byok::select::{self, CallOutcome, SkipReason};
 use byok::store::{KeyId, SqliteStore, WorkspaceId};
@@ -24,25 +25,24 @@ use byok::verify::{
 };
 use byok::{Added, Lease, NewKey, Purpose, Vault, VaultError, VerifyPolicy};
 use byok_testkit::{
-    CannedAnswer, EchoAnswer, MockAnthropic, MockGemini, MockOpenAi, MockProvider, Scenario,
-    echo_forms, echo_refusal,
+    CannedAnswer, EchoAnswer, MockBuilder, MockProvider, Scenario, echo_forms, echo_refusal,
 };
 
+use crate::canaries::{self as canary, assert_clean};
 use crate::capture::{assert_emitted_clean, init, unwrap_panic};
 use crate::vault::{assert_files_clean, error_surfaces, expect_error, master, rt};
 use crate::{debugged, json, shown};
-use byok_testkit::canary::standard::{self as canary, assert_clean};
 
-/// The three mock providers, one server each, all in `Valid` until told otherwise.
+/// A mock of every provider, one server each, all in `Valid` until told otherwise.
 struct Mocks(Vec<MockProvider>);
 
 impl Mocks {
     async fn start() -> Mocks {
-        Mocks(vec![
-            MockOpenAi::start().await,
-            MockAnthropic::start().await,
-            MockGemini::start().await,
-        ])
+        let mut mocks = Vec::new();
+        for provider in Provider::ALL {
+            mocks.push(MockBuilder::new(provider).start().await);
+        }
+        Mocks(mocks)
     }
 
     fn of(&self, provider: Provider) -> &MockProvider {
@@ -75,11 +75,7 @@ impl Mocks {
     async fn assert_requests_clean(&self, label: &str) -> usize {
         let mut seen = 0;
         for mock in &self.0 {
-            let auth = match mock.provider() {
-                Provider::OpenAi => "authorization",
-                Provider::Anthropic => "x-api-key",
-                _ => "x-goog-api-key",
-            };
+            let auth = auth_header(mock.provider());
             for r in mock.requests().await {
                 seen += 1;
                 let what = format!("{label}: {} {}", mock.provider(), r.path);
@@ -96,6 +92,21 @@ impl Mocks {
         }
         seen
     }
+}
+
+/// The header `provider`'s key travels in, per its spec.
+pub(crate) fn auth_header(provider: Provider) -> &'static str {
+    match provider.spec().auth {
+        Auth::Bearer => "authorization",
+        Auth::Header(name) => name,
+        // An auth scheme newer than this suite: no header is exempt from the search.
+        _ => "",
+    }
+}
+
+/// Whether `provider` issues admin keys (usage and cost sync), per its spec.
+pub(crate) fn has_admin_keys(provider: Provider) -> bool {
+    provider.spec().kinds.contains(&KeyKind::Admin)
 }
 
 /// [`open`] with `verifier` and no Test on add (the call canaries' vaults).
@@ -147,14 +158,20 @@ pub(crate) fn ws(name: impl std::fmt::Display) -> WorkspaceId {
 
 pub(crate) fn new_key(workspace: &WorkspaceId, raw: &str, label: &str) -> NewKey {
     // Pasted the messy way people paste.
-    with_params(
-        NewKey::new(
-            workspace.clone(),
-            SecretString::from(format!(" \"Bearer {raw}\"\n")),
-            label,
-        ),
-        raw,
-    )
+    let new = NewKey::new(
+        workspace.clone(),
+        SecretString::from(format!(" \"Bearer {raw}\"\n")),
+        label,
+    );
+    // The shapes that need their provider named (DeepSeek, Mistral, Azure, Cohere)
+    // are added the way their UI does: with the provider chosen.
+    let new = match shape_of(raw) {
+        Some((provider, _)) if !provider.spec().context_keywords.is_empty() => {
+            new.provider(provider)
+        }
+        _ => new,
+    };
+    with_params(new, raw)
 }
 
 /// `new` with the parameters its key's provider needs (read from the key as the
@@ -162,23 +179,24 @@ pub(crate) fn new_key(workspace: &WorkspaceId, raw: &str, label: &str) -> NewKey
 /// key's region (a short-term key's is in its token).
 pub(crate) fn with_params(new: NewKey, raw: &str) -> NewKey {
     use byok::keys::params::Params;
-    let Ok(key) = byok::keys::normalize(raw).parse() else {
+    let Some((provider, kind)) = shape_of(raw) else {
         return new;
     };
-    let pairs: &[(&str, &str)] = match (key.provider(), key.kind()) {
+    let pairs: &[(&str, &str)] = match (provider, kind) {
         (Provider::AzureOpenAi, _) => &[("resource", "canary-res"), ("deployment", "gpt-4o-mini")],
         (Provider::Bedrock, KeyKind::LongTerm) => &[("region", "us-east-1")],
         _ => return new,
     };
-    new.params(Params::new(key.provider(), pairs.iter().copied()).expect("valid params"))
+    new.params(Params::new(provider, pairs.iter().copied()).expect("valid params"))
 }
 
 /// The first non-admin canary key of `provider` from seed number `n`.
 pub(crate) fn key_of(provider: Provider, n: usize) -> String {
-    let kind = canary::keys(0)
-        .into_iter()
-        .find(|(p, k, _)| *p == provider && *k != KeyKind::Admin)
-        .map(|(_, k, _)| k)
+    let kind = *provider
+        .spec()
+        .kinds
+        .iter()
+        .find(|k| **k != KeyKind::Admin)
         .expect("every provider has a non-admin shape");
     let raw = canary::key(provider, kind, n);
     // Else every check below would pass vacuously.
@@ -187,6 +205,19 @@ pub(crate) fn key_of(provider: Provider, n: usize) -> String {
         "a key the detector knows"
     );
     raw
+}
+
+/// The provider and kind of canary key `raw`: named shapes are not told apart by
+/// their text alone (an Azure legacy key also fits Mistral's shape).
+pub(crate) fn shape_of(raw: &str) -> Option<(Provider, KeyKind)> {
+    use byok::keys::fake::{NAMED_SHAPES, SHAPES};
+    (0..byok_testkit::canary::standard::SEEDS.len()).find_map(|n| {
+        SHAPES
+            .iter()
+            .chain(&NAMED_SHAPES)
+            .find(|&&(p, k)| canary::key(p, k, n) == raw)
+            .copied()
+    })
 }
 
 /// Everything an `Added` shows.
@@ -260,7 +291,7 @@ fn add_and_test_every_verdict_of_every_provider() {
     rt().block_on(async {
         let mocks = Mocks::start().await;
         let (vault, store) = open(dir.path(), Some(&mocks), None).await;
-        for provider in crate::FLOW_PROVIDERS {
+        for provider in Provider::ALL {
             let raw = key_of(provider, 1);
             for (i, scenario) in Scenario::catalogue().into_iter().enumerate() {
                 if !scenario.supported_by(provider) {
@@ -463,11 +494,7 @@ fn add_without_a_verifier_with_skip_and_admin_keys() {
 /// A mock of `provider` refusing every request with `answer`: a wrong-key refusal
 /// in the provider's own shape (so it is recognised) that echoes the key.
 async fn echoing(provider: Provider, answer: &EchoAnswer) -> MockProvider {
-    let mock = match provider {
-        Provider::OpenAi => MockOpenAi::start().await,
-        Provider::Anthropic => MockAnthropic::start().await,
-        _ => MockGemini::start().await,
-    };
+    let mock = MockBuilder::new(provider).start().await;
     mock.answer_with(CannedAnswer::from(answer));
     mock
 }
@@ -479,7 +506,7 @@ fn providers_quoting_the_key_in_their_refusal() {
     let mut out = String::new();
     rt().block_on(async {
         // Every form of the key in every field that does not decide the verdict.
-        for (provider, (n, (form, echoed))) in crate::FLOW_PROVIDERS.into_iter().flat_map(|p| {
+        for (provider, (n, (form, echoed))) in Provider::ALL.into_iter().flat_map(|p| {
             echo_forms(&key_of(p, 6))
                 .into_iter()
                 .enumerate()
@@ -527,7 +554,7 @@ fn select_with_every_fallback_and_no_usable_key() {
     rt().block_on(async {
         let mocks = Mocks::start().await;
         let (vault, store) = open(dir.path(), Some(&mocks), None).await;
-        for provider in crate::FLOW_PROVIDERS {
+        for provider in Provider::ALL {
             let space = ws(format!("fleet-{provider}"));
             let add = |raw: String, label: &'static str, order: Option<u32>| {
                 let space = space.clone();
@@ -544,7 +571,8 @@ fn select_with_every_fallback_and_no_usable_key() {
             let b2 = add(key_of(provider, 7), "backup two", Some(2)).await;
             let b1 = add(key_of(provider, 3), "backup one", Some(1)).await;
             let primary = add(key_of(provider, 2), "primary", None).await;
-            if provider != Provider::Google {
+            // Only OpenAI and Anthropic issue admin keys (their spec's `kinds`).
+            if has_admin_keys(provider) {
                 let admin = canary::key(provider, KeyKind::Admin, 2);
                 vault
                     .add(new_key(&space, &admin, "usage").purpose(Purpose::UsageSync))
@@ -703,8 +731,11 @@ fn select_with_every_fallback_and_no_usable_key() {
     assert_emitted_clean("flow: select");
 }
 
-/// What real calls return, bodies quoting the key included, per provider.
-fn outcomes(raw: &str) -> Vec<(u16, Vec<u8>)> {
+/// What real calls return, bodies quoting the key included: the first three
+/// providers' shapes (what a proxy in front of any provider may answer) and
+/// `provider`'s own wrong-key refusal quoting the key in every other field.
+fn outcomes(provider: Provider, raw: &str) -> Vec<(u16, Vec<u8>)> {
+    let refusal = echo_refusal(provider, "the whole key", raw);
     let quoted = format!(
         r#"{{"error":{{"message":"Incorrect API key provided: {raw}.","type":"invalid_request_error","code":"invalid_api_key"}}}}"#
     );
@@ -720,6 +751,7 @@ fn outcomes(raw: &str) -> Vec<(u16, Vec<u8>)> {
         (500, quoted.into_bytes()),
         (503, Vec::new()),
         (502, garbage),
+        (refusal.status, refusal.body.into_bytes()),
     ]
 }
 
@@ -732,7 +764,7 @@ fn report_every_outcome_and_the_guard_of_a_lease() {
     rt().block_on(async {
         let mocks = Mocks::start().await;
         let (vault, store) = open(dir.path(), Some(&mocks), None).await;
-        for provider in crate::FLOW_PROVIDERS {
+        for provider in Provider::ALL {
             let space = ws(format!("report-{provider}"));
             let raw = key_of(provider, 4);
             let id = vault
@@ -741,7 +773,7 @@ fn report_every_outcome_and_the_guard_of_a_lease() {
                 .expect("added")
                 .id;
             let mut calls: Vec<CallOutcome<'_>> = vec![CallOutcome::Success];
-            let bodies = outcomes(&raw);
+            let bodies = outcomes(provider, &raw);
             calls.extend(bodies.iter().map(|(status, body)| CallOutcome::HttpError {
                 status: *status,
                 body,
@@ -829,6 +861,12 @@ fn report_every_outcome_and_the_guard_of_a_lease() {
             // the key (a user pasting it into the chat), settled from the usage.
             let prompt = format!("my key is {raw}, why does it not work?");
             let call_scopes = lease.scopes_in("canary-project");
+            let model = match provider {
+                Provider::OpenAi => "gpt-4o".to_owned(),
+                Provider::Anthropic => "claude-sonnet-4-5".to_owned(),
+                Provider::Google => "gemini-2.5-pro".to_owned(),
+                other => byok_testkit::compat::priced_model(other),
+            };
             assert_eq!(
                 call_scopes,
                 [
@@ -840,15 +878,12 @@ fn report_every_outcome_and_the_guard_of_a_lease() {
             out += &(debugged(&call_scopes) + &json(&call_scopes));
             let call = CallRequest {
                 scopes: call_scopes,
-                model: match provider {
-                    Provider::OpenAi => "gpt-4o",
-                    Provider::Anthropic => "claude-sonnet-4-5",
-                    _ => "gemini-2.5-pro",
-                },
+                model: &model,
                 prompt: Prompt::Text(&prompt),
                 max_output_tokens: Some(100),
             };
-            let admitted = guard.reserve(&call).await.expect("reserve");
+            // Priced as `provider` bills it (OpenRouter's `openai/gpt-4o-mini` is its own entry).
+            let admitted = guard.reserve_for(provider, &call).await.expect("reserve");
             out += &debugged(&admitted);
             let Admission::Reserved(reservation) = admitted else {
                 panic!("{provider}: a small call fits the key's remaining budget")
@@ -865,7 +900,7 @@ fn report_every_outcome_and_the_guard_of_a_lease() {
                 .await
                 .expect("settled");
             out += &debugged(&settled);
-            out += &unwrap_panic(guard.reserve(&call).await);
+            out += &unwrap_panic(guard.reserve_for(provider, &call).await);
         }
         mocks.assert_requests_clean("flow: report").await;
         store.close().await;
@@ -908,7 +943,7 @@ fn flow_on_postgres_leaves_no_trace_in_any_row() {
             .build()
             .await
             .expect("vault");
-        for provider in crate::FLOW_PROVIDERS {
+        for provider in Provider::ALL {
             let space = ws(format!("pg-{provider}"));
             let mock = mocks.of(provider);
             mock.set_scenario(Scenario::InvalidKey);
@@ -918,11 +953,24 @@ fn flow_on_postgres_leaves_no_trace_in_any_row() {
                     .await
                     .expect_err("invalid"),
             );
-            mock.set_scenario(Scenario::NoCredits);
-            let added = vault
-                .add_with_report(new_key(&space, &key_of(provider, 6), "broke"))
-                .await
-                .expect("saved with a warning");
+            let added = if Scenario::NoCredits.supported_by(provider) {
+                mock.set_scenario(Scenario::NoCredits);
+                vault
+                    .add_with_report(new_key(&space, &key_of(provider, 6), "broke"))
+                    .await
+                    .expect("saved with a warning")
+            } else {
+                // Groq, Bedrock and Perplexity have no no-credits answer (AWS bills
+                // the account; PROVIDERS-MORE.md §3): the primary is disabled instead,
+                // so the backup is chosen over it all the same.
+                mock.set_scenario(Scenario::Valid);
+                let added = vault
+                    .add_with_report(new_key(&space, &key_of(provider, 6), "disabled"))
+                    .await
+                    .expect("valid");
+                out += &debugged(&vault.disable(&space, added.key.id).await.expect("disable"));
+                added
+            };
             out += &added_surfaces(&added);
             mock.set_scenario(Scenario::Valid);
             let backup = vault
@@ -951,6 +999,9 @@ fn flow_on_postgres_leaves_no_trace_in_any_row() {
                 .await
                 .expect("reported");
             out += &verdict_surfaces(&v);
+            if !Scenario::NoCredits.supported_by(provider) {
+                out += &debugged(&vault.enable(&space, added.key.id).await.expect("enable"));
+            }
             out += &json(
                 &vault
                     .test(&space, added.key.id, Depth::Billing)

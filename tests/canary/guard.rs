@@ -9,9 +9,9 @@ use serde_json::json;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::canaries::{self as canary, assert_clean};
 use crate::capture::{assert_emitted_clean, init, unwrap_panic};
 use crate::{debugged, json, shown};
-use byok_testkit::canary::standard::{self as canary, assert_clean};
 
 fn admin(provider: Provider, n: usize) -> (String, ApiKey) {
     let raw = canary::key(provider, KeyKind::Admin, n);

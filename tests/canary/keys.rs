@@ -6,9 +6,9 @@ use byok::keys::{
     scan_bytes,
 };
 
+use crate::canaries::{self as canary, assert_clean};
 use crate::capture::{assert_emitted_clean, init, unwrap_panic};
 use crate::{debugged, json, shown};
-use byok_testkit::canary::standard::{self as canary, assert_clean};
 
 const PROVIDERS: [Provider; 3] = [Provider::OpenAi, Provider::Anthropic, Provider::Google];
 

@@ -3,23 +3,20 @@
 //! not in return values' `Debug`/`Display`/JSON, not in TRACE-level logs, not in
 //! panic messages, not in any file written, not whole, not in part, not encoded.
 //!
-//! The canaries and the detector are `byok_testkit::canary::standard`, shared with
-//! the CLI side in `crates/byok-cli/tests/canary.rs` (only that package can run the
-//! binary), so both search for exactly the same forms. A leak found in another crate
+//! The canaries and the detector are `byok_testkit::canary::standard` plus the
+//! shapes that need their provider named (`canaries.rs`), shared in the same way
+//! with the CLI side in `crates/byok-cli/tests/canary.rs` (only that package can run
+//! the binary), so both search for exactly the same forms. A leak found in another crate
 //! is fixed there, with its canary case added here; none is left ignored.
-
-/// The providers these suites drive end to end: their echoing answers
-/// (`byok_testkit::echo_*`) and hostile streams are written in these providers'
-/// own shapes. The eleven providers after them are covered for leaks by
-/// `tests/call.rs`, the verifier's own canary tests and `byok call`'s, not yet by
-/// these flows (issue #14).
-pub(crate) const FLOW_PROVIDERS: [byok::keys::Provider; 3] = [
-    byok::keys::Provider::OpenAi,
-    byok::keys::Provider::Anthropic,
-    byok::keys::Provider::Google,
-];
+//!
+//! The flows drive all fourteen providers (`Provider::ALL`), each against its own
+//! mock (`byok_testkit::MockBuilder`) and its own hostile answers: the echoing
+//! refusals and fields of `byok_testkit::echo_*` are written in each provider's
+//! error dialect, the broken streams in its wire's shape. Where a flow cannot
+//! apply to a provider, it says so beside the skip, with the spec field that decides.
 
 mod call;
+mod canaries;
 mod capture;
 mod flow;
 mod guard;

@@ -11,9 +11,9 @@ use byok::store::{KeyId, MasterKeySource, PostgresStore, WorkspaceId};
 use byok::{NewKey, Purpose, Vault};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Row};
 
+use crate::canaries::{self as canary, assert_clean};
 use crate::capture::{assert_emitted_clean, init};
 use crate::{debugged, json};
-use byok_testkit::canary::standard::{self as canary, assert_clean};
 
 /// The server of `BYOK_TEST_POSTGRES_URL`, or `None` (said on stderr) when it is unset;
 /// with `BYOK_REQUIRE_SERVICES=1` an unset URL fails `test` instead.

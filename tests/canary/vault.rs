@@ -10,9 +10,9 @@ use byok::store::{
 };
 use byok::{KeyEdit, NewKey, Purpose, Vault, VaultError};
 
+use crate::canaries::{self as canary, assert_clean};
 use crate::capture::{assert_emitted_clean, init, unwrap_panic};
 use crate::{debugged, json, shown};
-use byok_testkit::canary::standard::{self as canary, assert_clean};
 
 pub(crate) fn master(n: u64) -> MasterKeySource {
     MasterKeySource::Base64(SecretString::from(canary::master_key(n)))

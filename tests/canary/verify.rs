@@ -6,25 +6,40 @@
 
 use std::time::Duration;
 
+use byok::keys::params::Params;
 use byok::keys::{ApiKey, KeyKind, Provider};
 use byok::verify::{BulkOptions, Depth, Report, RetryPolicy, Verifier, VerifierConfig};
 use byok_testkit::{
-    CannedAnswer, MockAnthropic, MockGemini, MockOpenAi, MockProvider, Scenario, echo_answers,
-    echo_forms, echo_refusal,
+    CannedAnswer, MockBuilder, MockProvider, Scenario, echo_answers, echo_forms, echo_refusal,
 };
 use futures::StreamExt;
 
+use crate::canaries::{self as canary, assert_clean};
 use crate::capture::{assert_emitted_clean, init, logs};
+use crate::flow::{auth_header, has_admin_keys};
 use crate::{debugged, json};
-use byok_testkit::canary::standard::{self as canary, assert_clean};
 
 async fn start(provider: Provider, scenario: Scenario) -> MockProvider {
-    let builder = match provider {
-        Provider::OpenAi => MockOpenAi::builder(),
-        Provider::Anthropic => MockAnthropic::builder(),
-        _ => MockGemini::builder(),
+    MockBuilder::new(provider).scenario(scenario).start().await
+}
+
+/// The parameters stored with `key` (its spec's `params`): Azure OpenAI's
+/// resource and deployment, Bedrock's region (the fake short-term keys are
+/// us-east-1 too); none for the others.
+fn params_of(key: &ApiKey) -> Params {
+    let provider = key.provider();
+    let pairs: &[(&str, &str)] = match provider {
+        Provider::AzureOpenAi => &[("resource", "canary-res"), ("deployment", "gpt-4o-mini")],
+        Provider::Bedrock => &[("region", "us-east-1")],
+        _ => &[],
     };
-    builder.scenario(scenario).start().await
+    Params::new(provider, pairs.iter().copied()).expect("valid params")
+}
+
+/// `verifier.verify_with` the key's parameters: without them Azure and Bedrock
+/// keys get `missing_param` and no request, which would test nothing.
+async fn verify(verifier: &Verifier, key: &ApiKey, depth: Depth) -> Report {
+    verifier.verify_with(key, &params_of(key), depth).await
 }
 
 fn config(provider: Provider, base: &str) -> VerifierConfig {
@@ -58,11 +73,7 @@ fn surfaces(report: &Report, verifier: &Verifier) -> String {
 /// Each request to `mock` carries one of `keys` in the provider's auth header and
 /// no canary anywhere else: not in the path, the query, the body or another header.
 async fn assert_carried_only_in_header(mock: &MockProvider, keys: &[ApiKey]) {
-    let expected = match mock.provider() {
-        Provider::OpenAi => "authorization",
-        Provider::Anthropic => "x-api-key",
-        _ => "x-goog-api-key",
-    };
+    let expected = auth_header(mock.provider());
     let requests = mock.requests().await;
     for r in &requests {
         let what = format!("{} {}", mock.provider(), r.path);
@@ -82,11 +93,27 @@ async fn assert_carried_only_in_header(mock: &MockProvider, keys: &[ApiKey]) {
     }
 }
 
+/// Canary keys of seed `n`, one per non-admin kind of `provider`.
 fn keys_of(provider: Provider, n: usize) -> Vec<ApiKey> {
-    canary::keys(n)
+    provider
+        .spec()
+        .kinds
+        .iter()
+        .filter(|k| **k != KeyKind::Admin)
+        .map(|k| ApiKey::parse_for(provider, &canary::key(provider, *k, n)).expect("canary parses"))
+        .collect()
+}
+
+/// Every canary key of seed `n`, admin keys included, of every provider.
+fn every_key(n: usize) -> Vec<ApiKey> {
+    let admins = canary::keys(n)
         .into_iter()
-        .filter(|(p, k, _)| *p == provider && *k != KeyKind::Admin)
-        .map(|(_, _, raw)| ApiKey::parse(&raw).expect("canary parses"))
+        .filter(|(_, k, _)| *k == KeyKind::Admin)
+        .map(|(p, _, raw)| ApiKey::parse_for(p, &raw).expect("canary parses"));
+    Provider::ALL
+        .into_iter()
+        .flat_map(|p| keys_of(p, n))
+        .chain(admins)
         .collect()
 }
 
@@ -95,7 +122,7 @@ async fn every_scenario_of_every_provider() {
     init();
     let mut out = String::new();
     let mut answered = 0;
-    for provider in crate::FLOW_PROVIDERS {
+    for provider in Provider::ALL {
         for scenario in Scenario::catalogue() {
             if !scenario.supported_by(provider) {
                 continue;
@@ -104,15 +131,18 @@ async fn every_scenario_of_every_provider() {
             let verifier = Verifier::new(config(provider, &mock.uri())).expect("config");
             let keys = keys_of(provider, 5);
             for key in &keys {
-                let report = verifier.verify(key, Depth::Billing).await;
+                let report = verify(&verifier, key, Depth::Billing).await;
                 answered += usize::from(report.http_status.is_some());
                 out += &surfaces(&report, &verifier);
             }
-            out += &surfaces(&verifier.verify(&keys[0], Depth::Auth).await, &verifier);
+            out += &surfaces(&verify(&verifier, &keys[0], Depth::Auth).await, &verifier);
             assert_carried_only_in_header(&mock, &keys).await;
         }
     }
-    assert!(answered > 20, "the mocks answered: {answered}");
+    assert!(
+        answered > 10 * Provider::ALL.len(),
+        "the mocks answered: {answered}"
+    );
     assert_clean("verify: reports", out.as_bytes());
     assert!(
         String::from_utf8_lossy(&logs()).contains("key verified"),
@@ -126,12 +156,12 @@ async fn admin_keys_closed_ports_and_echoing_providers() {
     init();
     let mut out = String::new();
 
-    // Admin keys are refused without a request.
-    for provider in [Provider::OpenAi, Provider::Anthropic] {
+    // Admin keys are refused without a request (only OpenAI and Anthropic issue them).
+    for provider in Provider::ALL.into_iter().filter(|p| has_admin_keys(*p)) {
         let mock = start(provider, Scenario::Valid).await;
         let verifier = Verifier::new(config(provider, &mock.uri())).expect("config");
         let admin = ApiKey::parse(&canary::key(provider, KeyKind::Admin, 6)).unwrap();
-        out += &surfaces(&verifier.verify(&admin, Depth::Billing).await, &verifier);
+        out += &surfaces(&verify(&verifier, &admin, Depth::Billing).await, &verifier);
         assert!(
             mock.requests().await.is_empty(),
             "no request for an admin key"
@@ -144,60 +174,62 @@ async fn admin_keys_closed_ports_and_echoing_providers() {
         .local_addr()
         .unwrap()
         .port();
-    for provider in crate::FLOW_PROVIDERS {
+    for provider in Provider::ALL {
         let verifier = Verifier::new(
             config(provider, &format!("http://127.0.0.1:{port}")).retry(RetryPolicy::no_retry()),
         )
         .expect("config");
         for key in keys_of(provider, 6) {
-            out += &surfaces(&verifier.verify(&key, Depth::Billing).await, &verifier);
+            out += &surfaces(&verify(&verifier, &key, Depth::Billing).await, &verifier);
         }
     }
 
     // A provider that repeats the key in its error, in the body and in headers.
-    for provider in crate::FLOW_PROVIDERS {
+    for provider in Provider::ALL {
         for key in keys_of(provider, 7) {
             let mock = start(provider, Scenario::Valid).await;
             let secret = key.expose_secret();
             let message = format!("Incorrect API key provided: {secret}. key={secret}");
-            let body = match provider {
-                Provider::OpenAi => serde_json::json!({"error": {"message": message,
-                    "type": "invalid_request_error", "param": secret, "code": "invalid_api_key"}}),
-                Provider::Anthropic => serde_json::json!({"type": "error",
-                    "error": {"type": "authentication_error", "message": message}}),
-                _ => serde_json::json!({"error": {"code": 400, "message": message,
-                    "status": "INVALID_ARGUMENT", "details": [{"reason": secret}]}}),
-            };
-            let status = if provider == Provider::Google {
-                400
-            } else {
-                401
-            };
-            mock.answer_with(CannedAnswer::json(status, &body));
+            // The provider's own refusal, the message in every field but the verdict's.
+            mock.answer_with(CannedAnswer::from(&echo_refusal(
+                provider, "quoted", &message,
+            )));
             let verifier = Verifier::new(config(provider, &mock.uri())).expect("config");
-            let report = verifier.verify(&key, Depth::Billing).await;
+            let report = verify(&verifier, &key, Depth::Billing).await;
             assert!(report.http_status.is_some(), "{report:?}");
+            assert_eq!(report.code(), "invalid", "{provider}: {report:?}");
             out += &surfaces(&report, &verifier);
         }
     }
 
-    // Bulk verification, every provider at once, every shape (admin keys included).
-    let openai = start(Provider::OpenAi, Scenario::InvalidKey).await;
-    let anthropic = start(Provider::Anthropic, Scenario::NoCredits).await;
-    let google = start(Provider::Google, Scenario::Valid).await;
-    let verifier = Verifier::new(
-        config(Provider::OpenAi, &openai.uri())
-            .base_url(Provider::Anthropic, &anthropic.uri())
-            .base_url(Provider::Google, &google.uri()),
-    )
-    .expect("config");
+    // Bulk verification, every provider at once, every shape (admin keys included):
+    // refused, broke (where the provider has a no-credits answer) or valid, in turn.
+    let mut mocks = Vec::new();
+    for (n, provider) in Provider::ALL.into_iter().enumerate() {
+        let scenario = [Scenario::InvalidKey, Scenario::NoCredits, Scenario::Valid][n % 3].clone();
+        let scenario = if scenario.supported_by(provider) {
+            scenario
+        } else {
+            Scenario::InvalidKey
+        };
+        mocks.push(start(provider, scenario).await);
+    }
+    let bulk = mocks
+        .iter()
+        .fold(config(Provider::OpenAi, &mocks[0].uri()), |c, m| {
+            c.base_url(m.provider(), &m.uri())
+        });
+    let verifier = Verifier::new(bulk).expect("config");
     let keys: Vec<_> = (0..8)
-        .flat_map(canary::keys)
-        .map(|(_, _, raw)| ApiKey::parse(&raw).expect("canary parses"))
+        .flat_map(every_key)
+        .map(|key| {
+            let params = params_of(&key);
+            (key, params)
+        })
         .collect();
     let count = keys.len();
     let results: Vec<_> = verifier
-        .verify_many(
+        .verify_many_with(
             keys,
             BulkOptions::default()
                 .requests_per_second(None)
@@ -207,11 +239,10 @@ async fn admin_keys_closed_ports_and_echoing_providers() {
         .collect()
         .await;
     assert_eq!(results.len(), count);
-    for mock in [&openai, &anthropic, &google] {
+    for mock in &mocks {
         let keys: Vec<_> = (0..8)
-            .flat_map(canary::keys)
-            .filter(|(p, _, _)| *p == mock.provider())
-            .map(|(_, _, raw)| ApiKey::parse(&raw).expect("canary parses"))
+            .flat_map(every_key)
+            .filter(|k| k.provider() == mock.provider())
             .collect();
         assert!(!mock.requests().await.is_empty(), "{}", mock.provider());
         assert_carried_only_in_header(mock, &keys).await;
@@ -235,7 +266,7 @@ async fn admin_keys_closed_ports_and_echoing_providers() {
 async fn provider_echoing_the_key_in_a_response_header() {
     init();
     let mut out = String::new();
-    for provider in crate::FLOW_PROVIDERS {
+    for provider in Provider::ALL {
         let key = &keys_of(provider, 6)[0];
         let mock = start(provider, Scenario::Valid).await;
         mock.answer_with(
@@ -244,7 +275,7 @@ async fn provider_echoing_the_key_in_a_response_header() {
                 .header("request-id", key.expose_secret()),
         );
         let verifier = Verifier::new(config(provider, &mock.uri())).expect("config");
-        out += &surfaces(&verifier.verify(key, Depth::Billing).await, &verifier);
+        out += &surfaces(&verify(&verifier, key, Depth::Billing).await, &verifier);
     }
     assert_clean("verify: request-id echo", out.as_bytes());
     assert_emitted_clean("verify: request-id echo");
@@ -255,7 +286,7 @@ async fn providers_echoing_the_key_in_every_field_in_every_form() {
     init();
     let mut out = String::new();
     let mut answered = 0;
-    for provider in crate::FLOW_PROVIDERS {
+    for provider in Provider::ALL {
         let keys = keys_of(provider, 4);
         // Every field and form for the first key of each provider; a recognised
         // refusal carrying every form for every key.
@@ -271,7 +302,7 @@ async fn providers_echoing_the_key_in_every_field_in_every_form() {
         for (key, answer) in plays {
             let server = answer.serve().await;
             let verifier = Verifier::new(config(provider, &server.uri())).expect("config");
-            let report = verifier.verify(&key, Depth::Billing).await;
+            let report = verify(&verifier, &key, Depth::Billing).await;
             answered += usize::from(report.http_status == Some(answer.status));
             let shown = surfaces(&report, &verifier);
             assert_clean(&format!("verify: {}", answer.label), shown.as_bytes());
@@ -281,7 +312,11 @@ async fn providers_echoing_the_key_in_every_field_in_every_form() {
             out += &shown;
         }
     }
-    assert!(answered > 150, "the echoing servers answered: {answered}");
+    // 54 answers and six refusals or more per provider, nearly all answered.
+    assert!(
+        answered > 50 * Provider::ALL.len(),
+        "the echoing servers answered: {answered}"
+    );
     assert_clean("verify: echo in every field", out.as_bytes());
     assert_emitted_clean("verify: echo in every field");
 }

@@ -1,12 +1,16 @@
 //! The canary suite, command-line side: every `byok` command, with and without
 //! `--json`, error paths included, fed the same canary secrets as the facade's
-//! suite (`byok_testkit::canary::standard`). Every stdout, every stderr and every
+//! suite (`byok_testkit::canary::standard` plus the shapes that need their
+//! provider named, in the facade's `tests/canary/canaries.rs`). Every stdout, every stderr and every
 //! file a command writes is searched for every form of every canary: whole, body,
 //! 12-character windows, base64, hex, UTF-16, percent- and JSON-escaped.
 //!
 //! The binary runs with `RUST_LOG=trace` and `RUST_BACKTRACE=1`, so anything it would
 //! log or print on a panic is on stderr and searched too.
 
+// The facade suite's canaries, so both sides search for exactly the same forms.
+#[path = "../../../tests/canary/canaries.rs"]
+mod canary;
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -14,11 +18,8 @@ use std::process::Output;
 use std::time::Duration;
 
 use byok::keys::{KeyKind, Provider};
-use byok_testkit::canary::standard::{self as canary, assert_clean};
-use byok_testkit::{
-    MockAnthropic, MockGemini, MockOpenAi, MockProvider, Scenario, echo_answers, echo_forms,
-    echo_refusal,
-};
+use byok_testkit::{MockProvider, Scenario, echo_answers, echo_forms, echo_refusal};
+use canary::assert_clean;
 use common::{byok_cmd, run};
 use serde_json::Value;
 
@@ -146,11 +147,50 @@ fn broken_keys(n: usize) -> String {
     out
 }
 
-/// The providers these flows drive: their echoing answers are written in these
-/// providers' own shapes. The eleven after them are covered for leaks by
-/// `tests/call.rs` (`every_other_provider_answers_and_settles_through_byok_call`),
-/// not yet by these flows (issue #14).
-const FLOW_PROVIDERS: [Provider; 3] = [Provider::OpenAi, Provider::Anthropic, Provider::Google];
+/// The `--param` flags a key of `provider` is added with: what its spec's
+/// `params` need and a key alone does not give (Azure OpenAI's resource and
+/// deployment, Bedrock's region; the fake short-term Bedrock keys are us-east-1).
+fn param_flags(provider: Provider) -> &'static [&'static str] {
+    match provider {
+        Provider::AzureOpenAi => &[
+            "--param",
+            "resource=byok-canary",
+            "--param",
+            "deployment=gpt-4o-mini",
+        ],
+        Provider::Bedrock => &["--param", "region=us-east-1"],
+        _ => &[],
+    }
+}
+
+/// The header `provider`'s key travels in, per its spec.
+fn auth_header(provider: Provider) -> &'static str {
+    match provider.spec().auth {
+        byok::keys::spec::Auth::Header(name) => name,
+        _ => "authorization",
+    }
+}
+
+/// The first non-admin kind of `provider`'s keys (its spec's `kinds`).
+fn first_kind(provider: Provider) -> KeyKind {
+    *provider
+        .spec()
+        .kinds
+        .iter()
+        .find(|k| **k != KeyKind::Admin)
+        .expect("every provider has a non-admin shape")
+}
+
+/// `--provider P` for a key whose shape needs its provider named (its spec's
+/// `context_keywords`: DeepSeek, Mistral, Azure OpenAI, Cohere); the others are
+/// recognised alone, and are left to be.
+fn named(provider: Provider) -> Vec<&'static str> {
+    if provider.spec().context_keywords.is_empty() {
+        vec![]
+    } else {
+        vec!["--provider", provider.as_str()]
+    }
+}
 
 #[test]
 fn inspect_scan_redact() {
@@ -236,17 +276,7 @@ fn vault_every_command_and_error() {
         if i % 2 == 1 {
             args.extend(["--role", "backup"]);
         }
-        // What a key alone does not give (the fake short-term Bedrock keys are us-east-1).
-        match provider {
-            Provider::AzureOpenAi => args.extend([
-                "--param",
-                "resource=byok-canary",
-                "--param",
-                "deployment=gpt-4o-mini",
-            ]),
-            Provider::Bedrock => args.extend(["--param", "region=us-east-1"]),
-            _ => {}
-        }
+        args.extend(param_flags(provider));
         args.push("--json");
         let added = env.run(
             &v(&args).iter().map(String::as_str).collect::<Vec<_>>(),
@@ -500,11 +530,14 @@ fn test_command_against_mock_providers() {
         (Scenario::Garbage, 1),
         (Scenario::Hang, 1),
     ];
-    let expected_header = |provider: Provider| match provider.spec().auth {
-        byok::keys::spec::Auth::Header(name) => name,
-        _ => "authorization",
-    };
-    for (provider, kind, raw) in canary::keys(5) {
+    // Every shape of every provider, those that need their provider named included.
+    let shapes = Provider::ALL.into_iter().flat_map(|p| {
+        p.spec()
+            .kinds
+            .iter()
+            .map(move |k| (p, *k, canary::key(p, *k, 5)))
+    });
+    for (provider, kind, raw) in shapes {
         // A key whose provider needs parameters (Azure, Bedrock) is not tested
         // without them (`missing_param`, covered by the verifier's tests).
         if kind == KeyKind::Admin || byok::keys::params::Params::required_by(provider) {
@@ -518,11 +551,9 @@ fn test_command_against_mock_providers() {
             }
             let server = rt.block_on(mock(provider, scenario.clone()));
             let uri = server.uri();
-            env.both(
-                &["test", "--base-url", &uri, "--timeout", "0.5"],
-                &format!("{raw}\n"),
-                code,
-            );
+            let mut args = vec!["test", "--base-url", &uri, "--timeout", "0.5"];
+            args.extend(named(provider));
+            env.both(&args, &format!("{raw}\n"), code);
             let requests = rt.block_on(server.requests());
             assert!(
                 !requests.is_empty(),
@@ -541,11 +572,7 @@ fn test_command_against_mock_providers() {
                     .filter(|(_, v)| v.contains(raw.as_str()))
                     .map(|(k, _)| k.to_ascii_lowercase())
                     .collect();
-                assert_eq!(
-                    carriers,
-                    [expected_header(provider)],
-                    "{provider} {scenario:?}"
-                );
+                assert_eq!(carriers, [auth_header(provider)], "{provider} {scenario:?}");
             }
         }
     }
@@ -819,12 +846,8 @@ fn vault_add_test_select_against_mock_providers() {
         (Scenario::Hang, 0, &["network_error"]),
     ];
     let mut servers = Vec::new();
-    for provider in FLOW_PROVIDERS {
-        let raw = canary::keys(6)
-            .into_iter()
-            .find(|(p, k, _)| *p == provider && *k != KeyKind::Admin)
-            .map(|(_, _, raw)| raw)
-            .expect("a non-admin shape");
+    for provider in Provider::ALL {
+        let raw = canary::key(provider, first_kind(provider), 6);
         let p = provider.as_str();
         let server = rt.block_on(mock(provider, Scenario::Valid));
         let uri = server.uri();
@@ -847,6 +870,7 @@ fn vault_add_test_select_against_mock_providers() {
             for json in [false, true] {
                 let ws = format!("add-{p}-{i}-{json}");
                 let mut args = vec!["add", "--workspace", &ws, "--provider", p, "--label", "x"];
+                args.extend(param_flags(provider));
                 args.extend(flags_for(scenario));
                 if json {
                     args.push("--json");
@@ -872,21 +896,13 @@ fn vault_add_test_select_against_mock_providers() {
 
         // The fleet: a primary and a backup, saved untested.
         let ws = format!("fleet-{p}");
-        let backup_raw = canary::key(
-            provider,
-            match provider {
-                Provider::OpenAi => KeyKind::Project,
-                Provider::Anthropic => KeyKind::Api,
-                _ => KeyKind::Standard,
-            },
-            7,
-        );
+        let backup_raw = canary::key(provider, first_kind(provider), 7);
         let mut ids = Vec::new();
         for (label, key, role) in [
             ("primary", &raw, "primary"),
             ("backup", &backup_raw, "backup"),
         ] {
-            let args = [
+            let mut args = vec![
                 "add",
                 "--workspace",
                 &ws,
@@ -899,6 +915,7 @@ fn vault_add_test_select_against_mock_providers() {
                 "--no-test",
                 "--json",
             ];
+            args.extend(param_flags(provider));
             let r = run(&args, key, 0);
             assert!(r.first_json()["verdict"].is_null(), "{}", r.what);
             ids.push(r.first_json()["id"].as_str().unwrap().to_owned());
@@ -965,11 +982,7 @@ fn vault_add_test_select_against_mock_providers() {
 
     // What the mocks received: the key only in the provider's auth header.
     for (provider, server) in &servers {
-        let auth = match provider {
-            Provider::OpenAi => "authorization",
-            Provider::Anthropic => "x-api-key",
-            _ => "x-goog-api-key",
-        };
+        let auth = auth_header(*provider);
         let requests = rt.block_on(server.requests());
         assert!(!requests.is_empty(), "{provider}: the mock was called");
         for r in requests {
@@ -997,11 +1010,14 @@ fn vault_add_and_test_against_providers_quoting_the_key() {
     let rt = runtime();
     // Every form for the first key of each provider, two forms for the others.
     let mut plays: Vec<(Provider, KeyKind, String, &str, String)> = Vec::new();
-    for (provider, kind, raw) in canary::keys(7) {
-        // The echoing refusals are written in the first three providers' shapes.
-        if kind == KeyKind::Admin || !FLOW_PROVIDERS.contains(&provider) {
-            continue;
-        }
+    let shapes = Provider::ALL.into_iter().flat_map(|p| {
+        p.spec()
+            .kinds
+            .iter()
+            .filter(|k| **k != KeyKind::Admin)
+            .map(move |k| (p, *k, canary::key(p, *k, 7)))
+    });
+    for (provider, kind, raw) in shapes {
         let first = !plays.iter().any(|(p, ..)| *p == provider);
         for (form, echoed) in echo_forms(&raw) {
             if first || matches!(form, "the whole key" | "one character short") {
@@ -1021,7 +1037,7 @@ fn vault_add_and_test_against_providers_quoting_the_key() {
             args
         };
         // Refused on add, plain and JSON, with the verdict.
-        let add = vault(&[
+        let mut add = vault(&[
             "add",
             "--workspace",
             &ws,
@@ -1034,6 +1050,7 @@ fn vault_add_and_test_against_providers_quoting_the_key() {
             "--timeout",
             "2",
         ]);
+        add.extend(param_flags(provider).iter().map(|s| (*s).to_owned()));
         let r = env.both(&add.iter().map(String::as_str).collect::<Vec<_>>(), &raw, 1);
         assert!(r.stdout().contains("invalid"), "{}: {}", r.what, r.stdout());
         // Saved untested, then the Test button meets the same refusal.
@@ -1074,21 +1091,22 @@ fn test_command_against_providers_echoing_the_key_in_every_field() {
     let rt = runtime();
     let env = Env::new();
     let mut answered = 0;
-    for provider in FLOW_PROVIDERS {
-        let raw = canary::keys(3)
-            .into_iter()
-            .find(|(p, kind, _)| *p == provider && *kind != KeyKind::Admin)
-            .map(|(_, _, raw)| raw)
-            .expect("a canary key per provider");
+    for provider in Provider::ALL {
+        let raw = canary::key(provider, first_kind(provider), 3);
+        // `byok test` takes no `--param`: a key whose spec's `params` are required
+        // (Azure OpenAI, Bedrock) gets `missing_param` without a request, so no answer
+        // would reach it. Their echoing refusals are met through `byok vault add|test`
+        // (vault_add_and_test_against_providers_quoting_the_key) and `byok call`.
+        if byok::keys::params::Params::required_by(provider) {
+            continue;
+        }
         for answer in echo_answers(provider, &raw) {
             let server = rt.block_on(answer.serve());
             let uri = server.uri();
             // Never valid: exit 1, text and JSON; both outputs searched by `run`.
-            let r = env.both(
-                &["test", "--base-url", &uri, "--timeout", "2"],
-                &format!("{raw}\n"),
-                1,
-            );
+            let mut args = vec!["test", "--base-url", &uri, "--timeout", "2"];
+            args.extend(named(provider));
+            let r = env.both(&args, &format!("{raw}\n"), 1);
             let report = r.first_json();
             answered += usize::from(report["http_status"] == answer.status);
             if let Some(code) = report["provider_code"].as_str() {
@@ -1121,17 +1139,9 @@ fn call_against_mock_providers_and_providers_echoing_the_key() {
     let db = env.path("call.db");
     let db = db.to_str().unwrap().to_owned();
     let ledger = format!("sqlite:{}", env.path("ledger.db").display());
-    let providers = [Provider::OpenAi, Provider::Anthropic, Provider::Google];
-    let kind = |p: Provider| match p {
-        Provider::OpenAi => KeyKind::Project,
-        Provider::Anthropic => KeyKind::Api,
-        _ => KeyKind::Standard,
-    };
-    let model = |p: Provider| match p {
-        Provider::OpenAi => "gpt-4o-mini",
-        Provider::Anthropic => "claude-haiku-4-5",
-        _ => "gemini-2.5-flash",
-    };
+    let providers = Provider::ALL;
+    let kind = first_kind;
+    let model = byok_testkit::compat::priced_model;
     let forms = echo_forms(&canary::key(Provider::OpenAi, KeyKind::Project, 1)).len();
     // The workspaces and their keys, added through the facade in this process;
     // the vault is closed before any `byok` runs.
@@ -1145,7 +1155,19 @@ fn call_against_mock_providers_and_providers_echoing_the_key() {
         for p in providers {
             let add = |ws: String, n: usize, label: &str| {
                 let ws = WorkspaceId::new(ws).unwrap();
-                byok::NewKey::new(ws, SecretString::from(canary::key(p, kind(p), n)), label)
+                let new =
+                    byok::NewKey::new(ws, SecretString::from(canary::key(p, kind(p), n)), label)
+                        .provider(p);
+                // The flags' parameters, `--param NAME=VALUE` pairs.
+                let pairs = param_flags(p)
+                    .iter()
+                    .filter_map(|f| f.split_once('='))
+                    .collect::<Vec<_>>();
+                if pairs.is_empty() {
+                    new
+                } else {
+                    new.params(byok::keys::params::Params::new(p, pairs).unwrap())
+                }
             };
             vault
                 .add(add(format!("m-{p}"), 0, "primary"))
@@ -1166,6 +1188,7 @@ fn call_against_mock_providers_and_providers_echoing_the_key() {
         }
     });
     let call = |p: Provider, ws: &str, uri: &str, extra: &[&str]| -> Vec<String> {
+        let model = model(p);
         let mut args: Vec<String> = [
             "call",
             "--vault",
@@ -1179,7 +1202,7 @@ fn call_against_mock_providers_and_providers_echoing_the_key() {
             "--base-url",
             uri,
             "--model",
-            model(p),
+            &model,
         ]
         .iter()
         .map(|s| (*s).to_owned())
@@ -1192,13 +1215,9 @@ fn call_against_mock_providers_and_providers_echoing_the_key() {
         let ws = format!("m-{p}");
         let primary = canary::key(p, kind(p), 0);
         let mock = rt.block_on(
-            match p {
-                Provider::OpenAi => MockOpenAi::builder(),
-                Provider::Anthropic => MockAnthropic::builder(),
-                _ => MockGemini::builder(),
-            }
-            .scenario_for_key(&primary, Scenario::InvalidKey)
-            .start(),
+            byok::testkit::MockBuilder::new(p)
+                .scenario_for_key(&primary, Scenario::InvalidKey)
+                .start(),
         );
         let uri = mock.uri();
         let budget = |limit: &str| {
@@ -1259,7 +1278,7 @@ fn call_against_mock_providers_and_providers_echoing_the_key() {
             }
         }
     }
-    assert_eq!(refused, 3 * 2 * forms);
+    assert_eq!(refused, Provider::ALL.len() * 2 * forms);
     assert!(env.assert_files_clean("call") >= 2);
 }
 
