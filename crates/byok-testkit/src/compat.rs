@@ -59,7 +59,7 @@ pub fn reported_total_micro_usd(
 }
 
 /// A model `provider`'s mock answers for and the embedded price table prices
-/// at `provider` (its probe model when priced; Azure: the deployment the mock
+/// at `provider` with a known output cap (its probe model when it is; Azure: the deployment the mock
 /// serves), for tests whose costs must be exact.
 ///
 /// # Panics
@@ -70,7 +70,12 @@ pub fn priced_model(provider: Provider) -> String {
     }
     let book = byok_guard::PriceBook::embedded();
     let probe = provider.spec().probe_model;
-    if book.get_for(provider, probe).is_some() {
+    // Priced, and with an output cap (a call that sets none reserves the model's
+    // maximum output, so an uncapped model cannot be called without one).
+    if book
+        .get_for(provider, probe)
+        .is_some_and(|p| p.max_output_tokens.is_some())
+    {
         return probe.to_owned();
     }
     book.models_of(provider)
