@@ -20,6 +20,7 @@ mod mock;
 mod output;
 mod redact;
 mod scan;
+mod serve;
 mod signal;
 mod test_cmd;
 mod vault;
@@ -55,6 +56,9 @@ enum Command {
     /// One LLM call with the vault's keys under the ledger's budgets: prompt on stdin,
     /// the answer (streamed with --stream), then the key used, fallbacks, usage and cost.
     Call(call::Args),
+    /// The management REST API (workspaces, keys, Test, budgets, audit, tokens; OpenAPI at
+    /// /openapi.json) over a vault and a ledger.
+    Serve(serve::Args),
     /// Mock OpenAI, Anthropic and Gemini servers for tests in any language, with a control API.
     Mock(mock::Args),
 }
@@ -75,5 +79,6 @@ fn main() -> ExitCode {
         Command::Budget(args) => budget::run(args),
         Command::Call(args) => call::run(args),
         Command::Mock(args) => mock::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }

@@ -16,7 +16,7 @@ use byok::store::StoreError;
 #[derive(Debug, Clone)]
 pub struct ApiError {
     status: StatusCode,
-    code: String,
+    code: &'static str,
     message: String,
     hint: Option<String>,
     report: Option<serde_json::Value>,
@@ -48,10 +48,10 @@ pub struct ErrorDetail {
 
 impl ApiError {
     /// An error with this status, code and message.
-    pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            code: code.into(),
+            code,
             message: message.into(),
             hint: None,
             report: None,
@@ -70,8 +70,8 @@ impl ApiError {
     }
 
     /// The stable code.
-    pub fn code(&self) -> &str {
-        &self.code
+    pub fn code(&self) -> &'static str {
+        self.code
     }
 
     /// 401: no token, or one that is unknown, revoked or mistyped (not told apart).
@@ -176,7 +176,7 @@ impl IntoResponse for ApiError {
         let unauthorized = self.status == StatusCode::UNAUTHORIZED;
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code,
+                code: self.code.to_owned(),
                 message: self.message,
                 hint: self.hint,
                 report: self.report,
