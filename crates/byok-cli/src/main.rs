@@ -21,6 +21,7 @@ mod output;
 mod params_arg;
 mod redact;
 mod scan;
+mod serve;
 mod signal;
 mod test_cmd;
 mod vault;
@@ -56,6 +57,9 @@ enum Command {
     /// One LLM call with the vault's keys under the ledger's budgets: prompt on stdin,
     /// the answer (streamed with --stream), then the key used, fallbacks, usage and cost.
     Call(call::Args),
+    /// The management REST API (workspaces, keys, Test, budgets, audit, tokens; OpenAPI at
+    /// /openapi.json) over a vault and a ledger.
+    Serve(serve::Args),
     /// Mock OpenAI, Anthropic and Gemini servers for tests in any language, with a control API.
     Mock(mock::Args),
 }
@@ -76,5 +80,6 @@ fn main() -> ExitCode {
         Command::Budget(args) => budget::run(args),
         Command::Call(args) => call::run(args),
         Command::Mock(args) => mock::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }

@@ -80,6 +80,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod access;
 mod aead;
 mod audit;
 #[cfg(feature = "conformance")]
@@ -103,6 +104,7 @@ mod sql;
 mod sqlite;
 mod store;
 
+pub use access::{AccessStore, TokenRow, WorkspaceRow};
 pub use audit::{AuditAction, AuditEvent, AuditPage, AuditQuery};
 pub use error::StoreError;
 pub use kek::{DataKey, KdfParams, Kek, MASTER_KEY_ENV, MAX_KEY_FILE_BYTES, MasterKey};

@@ -62,6 +62,25 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, "ALTER TABLE byok_keys ADD COLUMN mac BYTEA"),
     // 3: key parameters, a JSON object of strings (NULL for a key without any).
     (3, "ALTER TABLE byok_keys ADD COLUMN params TEXT"),
+    // 4: a server's API tokens (SHA-256 hashes only) and the workspaces it serves.
+    (
+        4,
+        r#"CREATE TABLE byok_api_tokens (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        scope TEXT NOT NULL,
+        workspace TEXT,
+        name TEXT NOT NULL,
+        hash BYTEA NOT NULL,
+        created_at BIGINT NOT NULL,
+        created_by TEXT NOT NULL,
+        revoked_at BIGINT
+    );
+    CREATE TABLE byok_workspaces (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        created_at BIGINT NOT NULL,
+        created_by TEXT NOT NULL
+    );"#,
+    ),
 ];
 
 /// The shared key store for many application instances, on PostgreSQL.
@@ -193,3 +212,15 @@ impl PostgresStore {
 }
 
 crate::sql::impl_key_store!(PostgresStore);
+
+crate::access::impl_access_store!(
+    PostgresStore,
+    "$1",
+    "$2",
+    "$3",
+    "$4",
+    "$5",
+    "$6",
+    "$7",
+    "$8"
+);

@@ -425,6 +425,10 @@ macro_rules! impl_key_store {
 
         #[async_trait::async_trait]
         impl KeyStore for $store {
+            fn access(&self) -> Option<&dyn $crate::access::AccessStore> {
+                Some(self)
+            }
+
             async fn insert(&self, record: &KeyRecord, event: &AuditEvent) -> Result<(), StoreError> {
                 let raw = $crate::sql::RawRecord::from_record(record)?;
                 let sql = $crate::sql::insert_keys!();

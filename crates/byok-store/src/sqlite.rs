@@ -63,6 +63,25 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, "ALTER TABLE byok_keys ADD COLUMN mac BLOB"),
     // 3: key parameters, a JSON object of strings (NULL for a key without any).
     (3, "ALTER TABLE byok_keys ADD COLUMN params TEXT"),
+    // 4: a server's API tokens (SHA-256 hashes only) and the workspaces it serves.
+    (
+        4,
+        "CREATE TABLE byok_api_tokens (
+        id TEXT PRIMARY KEY NOT NULL,
+        scope TEXT NOT NULL,
+        workspace TEXT,
+        name TEXT NOT NULL,
+        hash BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        revoked_at INTEGER
+    );
+    CREATE TABLE byok_workspaces (
+        id TEXT PRIMARY KEY NOT NULL,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL
+    );",
+    ),
 ];
 
 /// The embedded key store: one SQLite file in WAL mode, created with mode 0600.
@@ -312,3 +331,5 @@ async fn alive(mut conn: sqlx::pool::PoolConnection<Sqlite>) -> Result<(), Store
         }
     }
 }
+
+crate::access::impl_access_store!(SqliteStore, "?", "?", "?", "?", "?", "?", "?", "?");

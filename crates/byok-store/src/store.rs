@@ -161,6 +161,12 @@ pub trait KeyStore: Send + Sync + Debug + 'static {
             false => RetireOutcome::MetaChanged,
         })
     }
+
+    /// The API tokens and workspaces of a server in front of this store, when
+    /// the backend keeps them (SQLite and PostgreSQL do; `None` by default).
+    fn access(&self) -> Option<&dyn crate::access::AccessStore> {
+        None
+    }
 }
 
 /// What [`KeyStore::retire_keks`] did.

@@ -306,10 +306,11 @@ mod sqlite {
         let path = dir.path().join("vault.db");
         let (store, ws, rec) = with_one_record(&path).await;
         store.close().await;
-        // Back to the schema of version 2: no params column, no migration 3.
+        // Back to the schema of version 2: no params column, no migration 3 (nor 4).
         raw_sql(
             &path,
-            "ALTER TABLE byok_keys DROP COLUMN params;              DELETE FROM byok_store_migrations WHERE version = 3;"
+            "ALTER TABLE byok_keys DROP COLUMN params; DROP TABLE byok_api_tokens; \
+             DROP TABLE byok_workspaces; DELETE FROM byok_store_migrations WHERE version >= 3;"
                 .into(),
         )
         .await;

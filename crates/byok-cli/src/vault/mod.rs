@@ -334,6 +334,16 @@ pub(crate) async fn open(
     actor: Option<String>,
     mode: OpenMode,
 ) -> Result<Opened, VaultError> {
+    open_with_master(vault, actor, mode, MasterKeySource::from_env()?).await
+}
+
+/// [`open`] with the master key given (`byok serve` may generate one).
+pub(crate) async fn open_with_master(
+    vault: Option<&str>,
+    actor: Option<String>,
+    mode: OpenMode,
+    master: MasterKeySource,
+) -> Result<Opened, VaultError> {
     let (store, location) = open_store(vault, mode).await?;
     let actor = actor.unwrap_or_else(|| {
         format!(
@@ -341,7 +351,6 @@ pub(crate) async fn open(
             std::env::var("USER").unwrap_or_else(|_| "unknown".into())
         )
     });
-    let master = MasterKeySource::from_env()?;
     if let MasterKeySource::File(path) = &master {
         warn_if_readable(path, "the master key file");
     }
@@ -398,7 +407,7 @@ async fn open_store(
 }
 
 /// `$XDG_DATA_HOME/byok/vault.db`, else `$HOME/.local/share/byok/vault.db`.
-fn default_path() -> Result<PathBuf, VaultError> {
+pub(crate) fn default_path() -> Result<PathBuf, VaultError> {
     let base = match (std::env::var_os("XDG_DATA_HOME"), std::env::var_os("HOME")) {
         (Some(x), _) if !x.is_empty() => PathBuf::from(x),
         (_, Some(h)) if !h.is_empty() => PathBuf::from(h).join(".local/share"),

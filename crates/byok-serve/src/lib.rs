@@ -1,0 +1,81 @@
+//! # byok-serve — the management REST API of a byok vault
+//!
+//! A thin HTTP face (axum on tokio) on [`byok::Vault`] and a budget ledger, for
+//! key-management UIs written in any language: workspaces; keys (add with the
+//! paste-box checks and Test before save, list masked, show, edit, Test,
+//! rotate, disable / enable / revoke, delete); a stateless format check; the
+//! selection preview; budgets (set, status, alerts); the audit trail; API
+//! tokens. JSON bodies are the DTOs of `docs/DTOS.md`; errors are
+//! `{"error": {"code", "message", "hint"}}` with the library's stable codes.
+//! The OpenAPI 3.1 document is generated from the code ([`ApiDoc`]) and served
+//! at `/openapi.json`. `byok serve` runs it; `docs/SERVER.md` describes it.
+//!
+//! **Tokens** ([`token`]) are scoped — admin (everything), workspace (one
+//! workspace's keys, budgets and audit), app (the proxy only, which is not
+//! served yet) — stored only as SHA-256 hashes in the vault's database, compared
+//! in constant time, revocable at once, and named by id (`token:<id>`) in the
+//! audit trail. Every workspace route checks the workspace in its path;
+//! another workspace's records are `not_found`.
+//!
+//! **Safe defaults**: loopback listen (`byok serve`), a 64 KiB body limit, a
+//! request timeout, security headers on every answer, CORS off unless origins
+//! are given, no bodies in logs, graceful shutdown.
+//!
+//! ## What it does not do (yet)
+//! The metering BYOK proxy (provider routes authenticated with app tokens),
+//! rate limits, TLS (put it behind a TLS-terminating proxy) and `/metrics`
+//! are the next phase.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use byok::Vault;
+//! use byok::store::{MasterKey, MasterKeySource, OpenMode};
+//! use byok_serve::Server;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("vault.db");
+//! let store = byok::store::open(path.to_str().unwrap(), OpenMode::Create).await?;
+//! let vault = Vault::builder()
+//!     .store(store)
+//!     .master_key(MasterKeySource::Base64(MasterKey::generate()?.to_base64()))
+//!     .build()
+//!     .await?;
+//! let ledger = byok::guard::ledger::open("memory:").await?;
+//! let server = Server::new(vault, ledger)?;
+//! let admin = server.bootstrap().await?.expect("a new vault has no admin token yet");
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let url = format!("http://{}/v1/workspaces", listener.local_addr()?);
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let running = tokio::spawn(server.run(listener, async { let _ = stopped.await; }));
+//!
+//! let answer = reqwest::Client::new()
+//!     .post(&url)
+//!     .bearer_auth(admin.expose_secret())
+//!     .json(&serde_json::json!({ "id": "acme" }))
+//!     .send()
+//!     .await?;
+//! assert_eq!(answer.status(), 201);
+//! let _ = stop.send(());
+//! running.await??;
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+
+mod auth;
+mod error;
+mod openapi;
+mod routes;
+mod schema;
+mod server;
+mod state;
+pub mod token;
+
+pub use auth::Caller;
+pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use openapi::ApiDoc;
+pub use server::{Options, Server};
+pub use token::{IssuedToken, TOKEN_PATTERN, TokenScope, find_tokens};

@@ -1,0 +1,185 @@
+//! `/v1/workspaces/{workspace}/budget…` (set, status, alerts) and `…/audit`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use byok::guard::{Budget, Period, Scope, Usd};
+use byok::store::AuditQuery;
+
+use super::{Body, Query};
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::schema::{AuditEntrySchema, BudgetStatusSchema};
+use crate::state::AppState;
+
+type Answer = Result<Response, ApiError>;
+
+/// A workspace's budget to set (replacing the one it has; its spend stays).
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct SetBudget {
+    /// The hard limit per period in dollars, a decimal string (`"25"`, `"0.50"`).
+    limit_usd: String,
+    /// `day`, `week`, `month` (default) or `total`.
+    period: Option<String>,
+    /// IANA time zone of calendar periods (default `UTC`).
+    time_zone: Option<String>,
+    /// Soft alert thresholds, percent of the limit.
+    #[serde(default)]
+    alert_percents: Vec<u32>,
+}
+
+/// A budget's alert thresholds and which fired this period.
+#[derive(ToSchema)]
+#[schema(as = BudgetAlerts)]
+#[allow(dead_code)]
+pub(crate) struct AlertsSchema {
+    /// `workspace:<id>`.
+    scope: String,
+    /// The thresholds set, percent of the limit.
+    alert_percents: Vec<u32>,
+    /// Those already fired this period.
+    alerts_fired: Vec<u32>,
+    /// RFC 3339; null for `total`.
+    period_start: Option<String>,
+    /// RFC 3339; null for `total`.
+    period_end: Option<String>,
+}
+
+/// One page of the audit trail.
+#[derive(ToSchema)]
+#[schema(as = AuditPage)]
+#[allow(dead_code)]
+pub(crate) struct AuditPageSchema {
+    /// Oldest first.
+    events: Vec<AuditEntrySchema>,
+    /// Pass as `after` for the next page; null after the last.
+    next: Option<u64>,
+}
+
+/// Which part of the trail.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AuditParams {
+    /// Only events after this cursor (a page's `next`).
+    after: Option<u64>,
+    /// Only events at or after this time (RFC 3339).
+    since: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    limit: Option<usize>,
+}
+
+fn budget_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "budget_not_found",
+        "this workspace has no budget",
+    )
+    .hint("set one with PUT /v1/workspaces/{workspace}/budget")
+}
+
+async fn status(state: &AppState, scope: &Scope) -> Result<byok::guard::BudgetStatus, ApiError> {
+    state
+        .guard()
+        .status(scope)
+        .await?
+        .ok_or_else(budget_not_found)
+}
+
+#[utoipa::path(put, path = "/v1/workspaces/{workspace}/budget", tag = "budgets",
+    params(("workspace" = String, Path, description = "Workspace id")), request_body = SetBudget,
+    responses((status = 200, description = "Set; its status now", body = BudgetStatusSchema),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn set(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(ws): Path<String>,
+    Body(body): Body<SetBudget>,
+) -> Answer {
+    let (ws, _) = caller.workspace(&state, &ws).await?;
+    let period: Period = body.period.as_deref().unwrap_or("month").parse()?;
+    let limit: Usd = body.limit_usd.parse()?;
+    let scope = Scope::workspace(ws.as_str());
+    let budget = Budget::new(scope.clone(), limit, period)
+        .time_zone(body.time_zone.unwrap_or_else(|| "UTC".into()))
+        .alerts(body.alert_percents);
+    state.ledger().put_budget(&budget).await?;
+    Ok(Json(status(&state, &scope).await?).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/workspaces/{workspace}/budget", tag = "budgets",
+    params(("workspace" = String, Path, description = "Workspace id")),
+    responses((status = 200, description = "Limit, spend by label, held, remaining, period", body = BudgetStatusSchema),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "No such workspace, or no budget (`budget_not_found`)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn get(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(ws): Path<String>,
+) -> Answer {
+    let (ws, _) = caller.workspace(&state, &ws).await?;
+    Ok(Json(status(&state, &Scope::workspace(ws.as_str())).await?).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/workspaces/{workspace}/budget/alerts", tag = "budgets",
+    params(("workspace" = String, Path, description = "Workspace id")),
+    responses((status = 200, description = "The thresholds and those fired this period", body = AlertsSchema),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn alerts(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(ws): Path<String>,
+) -> Answer {
+    let (ws, _) = caller.workspace(&state, &ws).await?;
+    let st = status(&state, &Scope::workspace(ws.as_str())).await?;
+    Ok(Json(json!({
+        "scope": st.budget.scope,
+        "alert_percents": st.budget.alert_percents,
+        "alerts_fired": st.alerts_fired,
+        "period_start": st.period_start,
+        "period_end": st.period_end,
+    }))
+    .into_response())
+}
+
+#[utoipa::path(get, path = "/v1/workspaces/{workspace}/audit", tag = "audit",
+    params(("workspace" = String, Path, description = "Workspace id"), AuditParams),
+    responses((status = 200, description = "The audit trail, oldest first, a page at a time", body = AuditPageSchema),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn audit(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(ws): Path<String>,
+    Query(q): Query<AuditParams>,
+) -> Answer {
+    let (ws, vault) = caller.workspace(&state, &ws).await?;
+    let mut query = AuditQuery::first(q.limit.unwrap_or(100).clamp(1, 1000));
+    if let Some(since) = q.since {
+        let since = since
+            .parse()
+            .map_err(|_| ApiError::invalid("`since` is not an RFC 3339 time"))?;
+        query = query.since(since);
+    }
+    query.after = q.after;
+    let page = vault.audit_page(&ws, &query).await?;
+    let events: Vec<serde_json::Value> = page
+        .events
+        .iter()
+        .map(|(seq, e)| {
+            let mut v = serde_json::to_value(e).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("seq".into(), json!(seq));
+            }
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "events": events, "next": page.next })).into_response())
+}

@@ -1,0 +1,62 @@
+//! The state every handler shares: the vault, the ledger and its guard.
+
+use std::sync::Arc;
+
+use byok::Vault;
+use byok::guard::{Guard, Ledger};
+use byok::store::AccessStore;
+
+use crate::error::ApiError;
+
+/// Shared by every request; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    vault: Vault,
+    ledger: Arc<dyn Ledger>,
+    guard: Guard,
+}
+
+impl AppState {
+    pub(crate) fn new(vault: Vault, ledger: Arc<dyn Ledger>) -> AppState {
+        AppState {
+            inner: Arc::new(Inner {
+                vault,
+                guard: Guard::new(ledger.clone()),
+                ledger,
+            }),
+        }
+    }
+
+    /// The vault, acting as `byok-serve` (handlers use `Caller::workspace`'s copy,
+    /// which names the token in the audit trail).
+    pub(crate) fn vault(&self) -> &Vault {
+        &self.inner.vault
+    }
+
+    pub(crate) fn ledger(&self) -> &Arc<dyn Ledger> {
+        &self.inner.ledger
+    }
+
+    pub(crate) fn guard(&self) -> &Guard {
+        &self.inner.guard
+    }
+
+    /// The tokens and workspaces, kept in the vault's database.
+    pub(crate) fn access(&self) -> Result<&dyn AccessStore, ApiError> {
+        self.inner.vault.store().access().ok_or_else(no_access)
+    }
+}
+
+/// The error of a store that keeps no tokens (checked at `Server::new`).
+pub(crate) fn no_access() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "incomplete_builder",
+        "this vault's store keeps no API tokens: serve a SQLite or PostgreSQL vault",
+    )
+}

@@ -1,0 +1,217 @@
+//! The authorisation table: every route × every kind of caller × another
+//! workspace's ids. No `/v1` route answers without a valid token; app tokens
+//! reach none; a workspace token reaches its workspace only (another's is
+//! `not_found`, as is another workspace's key under one's own path); admin-only
+//! routes refuse workspace tokens; a revoked token is refused at once.
+
+use byok::keys::{KeyKind, Provider, fake};
+use byok_serve::TokenScope;
+use serde_json::{Value, json};
+
+use crate::common::Harness;
+
+/// A route of the table: method, path (`{ws}`, `{id}`, `{token}` filled in per
+/// case), whether only admins may call it, and the status a permitted call gets.
+pub(crate) struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub admin_only: bool,
+    pub ok: u16,
+}
+
+const fn r(method: &'static str, path: &'static str, admin_only: bool, ok: u16) -> Route {
+    Route {
+        method,
+        path,
+        admin_only,
+        ok,
+    }
+}
+
+/// Every authenticated route (`/healthz`, `/readyz`, `/openapi.json` are public).
+pub(crate) const ROUTES: &[Route] = &[
+    r("GET", "/v1/workspaces", false, 200),
+    r("POST", "/v1/workspaces", true, 201),
+    r("GET", "/v1/tokens", true, 200),
+    r("POST", "/v1/tokens", true, 201),
+    r("DELETE", "/v1/tokens/{token}", true, 200),
+    r("POST", "/v1/format-check", false, 200),
+    r("GET", "/v1/workspaces/{ws}/keys", false, 200),
+    r("POST", "/v1/workspaces/{ws}/keys", false, 201),
+    r("GET", "/v1/workspaces/{ws}/keys/{id}", false, 200),
+    r("PATCH", "/v1/workspaces/{ws}/keys/{id}", false, 200),
+    r("DELETE", "/v1/workspaces/{ws}/keys/{id}", false, 204),
+    r("POST", "/v1/workspaces/{ws}/keys/{id}/test", false, 200),
+    r("POST", "/v1/workspaces/{ws}/keys/{id}/rotate", false, 200),
+    r("POST", "/v1/workspaces/{ws}/keys/{id}/disable", false, 200),
+    r("POST", "/v1/workspaces/{ws}/keys/{id}/enable", false, 200),
+    r("POST", "/v1/workspaces/{ws}/keys/{id}/revoke", false, 200),
+    r(
+        "GET",
+        "/v1/workspaces/{ws}/selection?provider=openai",
+        false,
+        200,
+    ),
+    r("PUT", "/v1/workspaces/{ws}/budget", false, 200),
+    r("GET", "/v1/workspaces/{ws}/budget", false, 200),
+    r("GET", "/v1/workspaces/{ws}/budget/alerts", false, 200),
+    r("GET", "/v1/workspaces/{ws}/audit", false, 200),
+];
+
+/// Two workspaces, a key in each, a budget on the first, tokens.
+pub(crate) struct Case {
+    pub ws: String,
+    pub other_ws: String,
+    pub key_id: String,
+    pub other_key_id: String,
+    pub target_token: String,
+    pub seed: u64,
+}
+
+/// Distinct OpenAI project keys, not canaries (the canary test owns those).
+fn openai_key(seed: u64) -> String {
+    fake::key(Provider::OpenAi, KeyKind::Project, 0xA0_0000 + seed)
+}
+
+pub(crate) async fn case(h: &Harness, seed: u64) -> Case {
+    let admin = Some(h.admin.as_str());
+    let ws = h.workspace("a").await;
+    let other_ws = h.workspace("b").await;
+    let mut ids = Vec::new();
+    for w in [&ws, &other_ws] {
+        let (status, added) = h
+            .call(
+                "POST",
+                &format!("/v1/workspaces/{w}/keys"),
+                admin,
+                Some(json!({ "key": openai_key(seed * 10), "label": "k" })),
+            )
+            .await;
+        assert_eq!(status, 201, "{added}");
+        ids.push(added["key"]["id"].as_str().unwrap().to_owned());
+    }
+    let (status, _) = h
+        .call(
+            "PUT",
+            &format!("/v1/workspaces/{ws}/budget"),
+            admin,
+            Some(json!({ "limit_usd": "5" })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let target = h.token(TokenScope::App, Some(&ws)).await;
+    Case {
+        ws,
+        other_ws,
+        key_id: ids[0].clone(),
+        other_key_id: ids[1].clone(),
+        target_token: byok_serve::token::parse(&target).unwrap().id.to_owned(),
+        seed,
+    }
+}
+
+pub(crate) fn fill(path: &str, ws: &str, id: &str, token: &str) -> String {
+    path.replace("{ws}", ws)
+        .replace("{id}", id)
+        .replace("{token}", token)
+}
+
+/// A body the route takes, fresh for the case.
+pub(crate) fn body(route: &Route, case: &Case) -> Option<Value> {
+    let p = route.path;
+    match route.method {
+        "POST" if p == "/v1/workspaces" => {
+            Some(json!({ "id": format!("new-{}-{}", case.ws, case.seed) }))
+        }
+        "POST" if p == "/v1/tokens" => {
+            Some(json!({ "scope": "workspace", "workspace": case.ws, "name": "t" }))
+        }
+        "POST" if p == "/v1/format-check" => Some(json!({ "key": openai_key(1) })),
+        "POST" if p.ends_with("/keys") => {
+            Some(json!({ "key": openai_key(case.seed * 10 + 1), "label": "new" }))
+        }
+        "POST" if p.ends_with("/rotate") => Some(json!({ "key": openai_key(case.seed * 10 + 2) })),
+        "PATCH" => Some(json!({ "version": 1, "label": "edited" })),
+        "PUT" => Some(json!({ "limit_usd": "7" })),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_by_every_caller() {
+    let h = Harness::start().await;
+    let mut seed = 1;
+    let mut checked = 0;
+    for route in ROUTES {
+        for caller in [
+            "none",
+            "garbage",
+            "revoked",
+            "app",
+            "admin",
+            "workspace",
+            "workspace_other_ws",
+            "admin_other_key",
+            "workspace_other_key",
+        ] {
+            let c = case(&h, seed).await;
+            seed += 1;
+            let token = match caller {
+                "none" => None,
+                "garbage" => Some(format!("byok_adm_{}_{}", "0".repeat(32), "f".repeat(64))),
+                "revoked" => {
+                    let t = h.token(TokenScope::Admin, None).await;
+                    let id = byok_serve::token::parse(&t).unwrap().id.to_owned();
+                    let (status, _) = h
+                        .call("DELETE", &format!("/v1/tokens/{id}"), Some(&h.admin), None)
+                        .await;
+                    assert_eq!(status, 200);
+                    Some(t)
+                }
+                "app" => Some(h.token(TokenScope::App, Some(&c.ws)).await),
+                "admin" | "admin_other_key" => Some(h.admin.clone()),
+                _ => Some(h.token(TokenScope::Workspace, Some(&c.ws)).await),
+            };
+            let ws_route = route.path.contains("{ws}");
+            let key_route = route.path.contains("{id}");
+            let (ws, id) = match caller {
+                "workspace_other_ws" => (&c.other_ws, &c.other_key_id),
+                "admin_other_key" | "workspace_other_key" => (&c.ws, &c.other_key_id),
+                _ => (&c.ws, &c.key_id),
+            };
+            if (caller == "workspace_other_ws" && !ws_route)
+                || (caller.ends_with("other_key") && !key_route)
+            {
+                continue;
+            }
+            let path = fill(route.path, ws, id, &c.target_token);
+            let (status, answer) = h
+                .call(route.method, &path, token.as_deref(), body(route, &c))
+                .await;
+            let expected = match caller {
+                "none" | "garbage" | "revoked" => 401,
+                "app" => 403,
+                "workspace" if route.admin_only => 403,
+                "workspace_other_ws" | "admin_other_key" | "workspace_other_key" => 404,
+                _ => route.ok,
+            };
+            assert_eq!(
+                status, expected,
+                "{} {} as {caller}: {answer}",
+                route.method, route.path
+            );
+            if expected >= 400 {
+                let code = answer["error"]["code"].as_str().unwrap_or_default();
+                let want = match expected {
+                    401 => "unauthorized",
+                    403 => "forbidden",
+                    _ => "not_found",
+                };
+                assert_eq!(code, want, "{} {} as {caller}", route.method, route.path);
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 150, "{checked}");
+    h.stop().await;
+}

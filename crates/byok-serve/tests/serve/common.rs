@@ -1,0 +1,281 @@
+//! The harness: a vault (SQLite file or a fresh PostgreSQL database), mock
+//! providers, a running server, an admin token, and a client that keeps every
+//! answer for the canary check.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use byok::Vault;
+use byok::keys::{KeyKind, Provider};
+use byok::store::{MasterKeySource, OpenMode, WorkspaceId};
+use byok::verify::{Verifier, VerifierConfig};
+use byok_serve::{Server, TokenScope};
+use byok_testkit::canary::standard;
+use byok_testkit::{MockAnthropic, MockGemini, MockOpenAi, MockProvider, Scenario};
+use serde_json::Value;
+
+/// Where the vault lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Every log line of this test binary (TRACE and up), for the canary check.
+pub(crate) fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = LogWriter(buf.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buf
+    })
+}
+
+#[derive(Clone)]
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A canary key of the standard set (the detector knows every form of it).
+pub(crate) fn key(provider: Provider, kind: KeyKind, n: usize) -> String {
+    standard::key(provider, kind, n)
+}
+
+/// The key the OpenAI mock calls invalid.
+pub(crate) fn invalid_openai_key() -> String {
+    key(Provider::OpenAi, KeyKind::Project, 7)
+}
+
+pub(crate) struct Harness {
+    #[allow(dead_code)]
+    pub backend: Backend,
+    pub url: String,
+    pub admin: String,
+    pub server: Server,
+    #[allow(dead_code)]
+    pub openai: MockProvider,
+    pub dir: tempfile::TempDir,
+    client: reqwest::Client,
+    answers: Mutex<Vec<String>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    pg: Option<(String, String)>,
+    _mocks: Vec<MockProvider>,
+}
+
+/// The PostgreSQL server's URL, or `None` after a loud skip line (a panic when
+/// services are required).
+pub(crate) fn postgres_url(test: &str) -> Option<String> {
+    match std::env::var("BYOK_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ if std::env::var("BYOK_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("BYOK_REQUIRE_SERVICES=1 but BYOK_TEST_POSTGRES_URL is unset: {test}")
+        }
+        _ => {
+            eprintln!("SKIPPED (set BYOK_TEST_POSTGRES_URL): {test}");
+            None
+        }
+    }
+}
+
+async fn admin_pool(url: &str) -> sqlx::PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .unwrap()
+}
+
+impl Harness {
+    /// A server on SQLite.
+    pub(crate) async fn start() -> Harness {
+        Harness::start_on(Backend::Sqlite, None).await
+    }
+
+    /// A server on `backend` (`pg_admin`: the PostgreSQL server's URL).
+    pub(crate) async fn start_on(backend: Backend, pg_admin: Option<String>) -> Harness {
+        logs();
+        let dir = tempfile::tempdir().unwrap();
+        let mut pg = None;
+        let target = match backend {
+            Backend::Sqlite => dir.path().join("vault.db").display().to_string(),
+            Backend::Postgres => {
+                let admin = pg_admin.expect("a PostgreSQL URL");
+                let name = format!("byok_serve_{}", uuid::Uuid::now_v7().simple());
+                let pool = admin_pool(&admin).await;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+                let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
+                let url = format!("{base}/{name}");
+                pg = Some((admin, name));
+                url
+            }
+        };
+        let openai = MockOpenAi::builder()
+            .scenario_for_key(&invalid_openai_key(), Scenario::InvalidKey)
+            .start()
+            .await;
+        let anthropic = MockAnthropic::start().await;
+        let gemini = MockGemini::start().await;
+        let config = VerifierConfig::default()
+            .allow_http(true)
+            .base_url(Provider::OpenAi, &openai.uri())
+            .base_url(Provider::Anthropic, &anthropic.uri())
+            .base_url(Provider::Google, &gemini.uri());
+        let store = byok::store::open(&target, OpenMode::Create).await.unwrap();
+        let vault = Vault::builder()
+            .store(store)
+            .master_key(MasterKeySource::Base64(standard::master_key(0).into()))
+            .verifier(Verifier::new(config).unwrap())
+            .actor("byok-serve")
+            .build()
+            .await
+            .unwrap();
+        let ledger = byok::guard::ledger::open("memory:").await.unwrap();
+        let server = Server::new(vault, ledger).unwrap();
+        let admin = server
+            .bootstrap()
+            .await
+            .unwrap()
+            .expect("a new vault has no admin token");
+        assert!(
+            server.bootstrap().await.unwrap().is_none(),
+            "bootstrap runs once"
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.clone().run(listener, async {
+            let _ = stopped.await;
+        }));
+        Harness {
+            backend,
+            url,
+            admin: admin.expose_secret().to_owned(),
+            server,
+            openai,
+            dir,
+            client: reqwest::Client::new(),
+            answers: Mutex::new(Vec::new()),
+            stop: Some(stop),
+            task: Some(task),
+            pg,
+            _mocks: vec![anthropic, gemini],
+        }
+    }
+
+    /// A workspace of a unique name, created by the admin.
+    pub(crate) async fn workspace(&self, prefix: &str) -> String {
+        let name = format!(
+            "{prefix}-{}",
+            &uuid::Uuid::now_v7().simple().to_string()[20..]
+        );
+        let (status, _) = self
+            .call(
+                "POST",
+                "/v1/workspaces",
+                Some(&self.admin),
+                Some(serde_json::json!({ "id": name })),
+            )
+            .await;
+        assert_eq!(status, 201);
+        name
+    }
+
+    /// A token of `scope` for `workspace`, made by the server directly.
+    pub(crate) async fn token(&self, scope: TokenScope, workspace: Option<&str>) -> String {
+        let ws = workspace.map(|w| WorkspaceId::new(w).unwrap());
+        self.server
+            .issue_token(scope, ws, "test")
+            .await
+            .unwrap()
+            .expose_secret()
+            .to_owned()
+    }
+
+    /// One request; the status and the JSON body (`Null` when empty).
+    pub(crate) async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let (status, _, body) = self.call_full(method, path, token, body).await;
+        (status, body)
+    }
+
+    /// One request; status, headers and JSON body.
+    pub(crate) async fn call_full(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.client.request(method, format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let answer = req.send().await.unwrap();
+        let status = answer.status().as_u16();
+        let headers = answer.headers().clone();
+        let text = answer.text().await.unwrap();
+        let mut shown = format!("{status} ");
+        for (name, value) in &headers {
+            shown.push_str(&format!(
+                "{name}: {}\n",
+                String::from_utf8_lossy(value.as_bytes())
+            ));
+        }
+        shown.push_str(&text);
+        self.answers.lock().unwrap().push(shown);
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {status} {text}"))
+        };
+        (status, headers, value)
+    }
+
+    /// Every answer so far (status, headers and body).
+    pub(crate) fn answers(&self) -> Vec<String> {
+        self.answers.lock().unwrap().clone()
+    }
+
+    /// Stop the server (gracefully) and drop a PostgreSQL database.
+    pub(crate) async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+        if let Some((admin, name)) = self.pg.take() {
+            let pool = admin_pool(&admin).await;
+            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
+            pool.close().await;
+        }
+    }
+}
