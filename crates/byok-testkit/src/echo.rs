@@ -37,6 +37,7 @@ use byok_keys::spec::{ErrorDialect, RateLimitDialect};
 use serde_json::{Value, json};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
 /// One hostile answer: what a mock sends back to every request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
