@@ -1139,6 +1139,18 @@ pub async fn real_record(
         seed,
     ))
     .expect("a fake key parses");
+    sealed_record(backend, ring, ws, &key, "real").await
+}
+
+/// A new record of `key` labelled `label`, its secret sealed by `ring` as a vault
+/// seals it (not yet inserted).
+async fn sealed_record(
+    backend: &dyn KeyStore,
+    ring: &crate::Keyring,
+    ws: &WorkspaceId,
+    key: &ApiKey,
+    label: &str,
+) -> KeyRecord {
     let id = KeyId::new();
     let bind = Binding {
         workspace: ws,
@@ -1150,7 +1162,7 @@ pub async fn real_record(
         .await
         .expect("seal");
     let hash = ring.lookup_hash(ws, key.expose_secret());
-    KeyRecord::new(id, ws.clone(), &key, "real", hash, kek_id, sealed)
+    KeyRecord::new(id, ws.clone(), key, label, hash, kek_id, sealed)
 }
 
 /// The error code of `check` for record `id`, `None` when it passed.
@@ -1314,18 +1326,7 @@ pub async fn record_macs_cover_params(backend: &dyn KeyStore) {
                 &byok_keys::fake::key(Provider::Bedrock, KeyKind::LongTerm, seed),
             )
             .expect("a fake key parses");
-            let id = KeyId::new();
-            let bind = Binding {
-                workspace: ws,
-                id,
-                provider: key.provider(),
-            };
-            let (kek_id, sealed) = ring
-                .seal_for(backend, bind, key.expose_secret())
-                .await
-                .expect("seal");
-            let hash = ring.lookup_hash(ws, key.expose_secret());
-            let mut record = KeyRecord::new(id, ws.clone(), &key, "bedrock", hash, kek_id, sealed);
+            let mut record = sealed_record(backend, ring, ws, &key, "bedrock").await;
             record.params = params;
             ring.insert(backend, &record, &event(&record, AuditAction::Add))
                 .await

@@ -186,10 +186,18 @@ mod sqlite {
     async fn with_one_record(
         path: &std::path::Path,
     ) -> (SqliteStore, byok_store::WorkspaceId, byok_store::KeyRecord) {
+        with_one_record_of(path, byok_keys::Provider::OpenAi).await
+    }
+
+    /// [`with_one_record`] of a `provider` key.
+    async fn with_one_record_of(
+        path: &std::path::Path,
+        provider: byok_keys::Provider,
+    ) -> (SqliteStore, byok_store::WorkspaceId, byok_store::KeyRecord) {
         let store = SqliteStore::open(path).await.unwrap();
         let kek = byok_store::MasterKey::generate().unwrap();
         let ws = conformance::fresh_workspace();
-        let rec = conformance::sample_record(&kek, &ws, byok_keys::Provider::OpenAi, "s").await;
+        let rec = conformance::sample_record(&kek, &ws, provider, "s").await;
         store
             .insert(
                 &rec,
@@ -255,17 +263,7 @@ mod sqlite {
     async fn stored_params_that_fail_the_check_are_malformed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("vault.db");
-        let store = SqliteStore::open(&path).await.unwrap();
-        let kek = byok_store::MasterKey::generate().unwrap();
-        let ws = conformance::fresh_workspace();
-        let rec = conformance::sample_record(&kek, &ws, byok_keys::Provider::Bedrock, "s").await;
-        store
-            .insert(
-                &rec,
-                &conformance::event(&rec, byok_store::AuditAction::Add),
-            )
-            .await
-            .unwrap();
+        let (store, ws, rec) = with_one_record_of(&path, byok_keys::Provider::Bedrock).await;
         assert_eq!(
             store.get(&ws, rec.id).await.unwrap().params,
             rec.params,
