@@ -337,7 +337,7 @@ impl Vault {
             .await;
             let step = match answer {
                 Ok(Ok((status, headers, body))) => {
-                    plan.complete(attempt, status, &headers, body.to_vec())
+                    plan.complete_owned(attempt, status, headers, body.into())
                         .await?
                 }
                 Ok(Err(e)) => return Err(lost(&mut plan, attempt, &e).await),

@@ -329,6 +329,19 @@ impl CallPlan {
         headers: &HeaderMap,
         body: Vec<u8>,
     ) -> Result<Step, VaultError> {
+        self.complete_owned(attempt, status, headers.clone(), body)
+            .await
+    }
+
+    /// [`complete`](CallPlan::complete) taking the headers it returns in the
+    /// answer (the built-in senders own them: no copy).
+    pub(crate) async fn complete_owned(
+        &mut self,
+        attempt: Attempt,
+        status: u16,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<Step, VaultError> {
         self.attempts += 1;
         self.key_attempts += 1;
         if (200..300).contains(&status) {
@@ -346,11 +359,12 @@ impl CallPlan {
                 .record_outcome(&attempt.lease, CallOutcome::Success)
                 .await?;
             let cost = self.settle(&attempt, usage, reported, false).await?;
-            let mut called = self.called(&attempt, status, headers.clone(), usage, cost);
+            let mut called = self.called(&attempt, status, headers, usage, cost);
             called.body = body;
             return Ok(Step::Done(called));
         }
-        let classified = byok_verify::classify_for_key(attempt.lease.key(), status, headers, &body);
+        let classified =
+            byok_verify::classify_for_key(attempt.lease.key(), status, &headers, &body);
         self.after_refusal(attempt, classified).await
     }
 

@@ -310,7 +310,7 @@ impl Vault {
                     return Err(plan.unanswered(attempt, error).await);
                 }
             };
-            attempt = match plan.complete(attempt, status, &headers, body).await? {
+            attempt = match plan.complete_owned(attempt, status, headers, body).await? {
                 Step::Done(_) => {
                     return Err(VaultError::InvalidRequest {
                         reason: "a refusal cannot complete a stream",

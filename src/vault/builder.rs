@@ -153,6 +153,7 @@ impl VaultBuilder {
                 }),
                 verifier: self.verifier,
                 guard: self.guard,
+                opened: Default::default(),
             }),
             actor: self.actor.unwrap_or_else(|| "byok".into()).into(),
         })

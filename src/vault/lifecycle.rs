@@ -375,6 +375,7 @@ impl Vault {
     /// Delete a key and its sealed secret.
     pub async fn delete(&self, workspace: &WorkspaceId, id: KeyId) -> Result<(), VaultError> {
         let event = self.event(workspace, id, AuditAction::Delete);
+        self.shared.opened.forget(id);
         Ok(self.kv().delete(workspace, id, &event).await?)
     }
 
@@ -432,6 +433,7 @@ impl Vault {
             .keyring
             .write()
             .unwrap_or_else(|p| p.into_inner()) = next.clone();
+        self.shared.opened.clear();
         Ok(next.finish_rewrap(self.kv(), &self.actor, progress).await?)
     }
 }

@@ -11,6 +11,7 @@ mod error;
 mod key_params;
 mod lifecycle;
 mod new_key;
+mod opened;
 mod using;
 
 pub use builder::{VaultBuilder, VerifyPolicy};
@@ -73,6 +74,8 @@ struct Shared {
     verifier: Option<Verifier>,
     verify_policy: VerifyPolicy,
     guard: Option<Guard>,
+    /// Keys opened for use, so a call with the same key does not open it again.
+    opened: opened::OpenedKeys,
 }
 
 impl Vault {
@@ -120,6 +123,9 @@ impl Vault {
     ) -> Result<KeyRecord, StoreError> {
         next.updated_at = crate::store::now();
         let event = self.event(&next.workspace, next.id, action);
+        // Whatever the change, the key is opened afresh next time (a disabled or
+        // revoked key's secret does not stay in memory).
+        self.shared.opened.forget(next.id);
         ring.update_from(self.kv(), current, &next, &event).await
     }
 

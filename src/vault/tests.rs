@@ -922,3 +922,53 @@ async fn a_bedrock_short_term_keys_region_comes_from_its_token() {
         Some("us-east-2")
     );
 }
+
+/// The cache of opened keys never outlives what it was opened from: a row
+/// altered outside byok after a use (its MAC left as it was) is caught as
+/// `tampered` on the next use, a rotated key serves its new secret, a revoked
+/// one is refused and no longer kept open.
+#[tokio::test]
+async fn opened_keys_are_served_only_for_the_record_they_were_opened_from() {
+    let store: Arc<dyn KeyStore> = Arc::new(MemoryStore::new());
+    let master = MasterKey::generate().unwrap().to_base64();
+    let vault = vault_on(store.clone(), &master).await.unwrap();
+    let w = ws("a");
+    let raw = |seed| fake::key(Provider::OpenAi, KeyKind::Project, seed);
+    let mut ids = Vec::new();
+    for seed in [1, 2] {
+        let new = NewKey::new(w.clone(), secret(&raw(seed)), "k");
+        ids.push(vault.add(new).await.unwrap().id);
+    }
+    // Each opened once (and kept), then again from the cache.
+    for _ in 0..2 {
+        for (id, seed) in ids.iter().zip([1, 2]) {
+            let opened = vault.secret(&w, *id).await.unwrap();
+            assert_eq!(opened.expose_secret(), raw(seed));
+        }
+    }
+    // The first altered outside byok: its label, with the old MAC.
+    let mut row = store.get(&w, ids[0]).await.unwrap();
+    row.label = "attacker".into();
+    let event = AuditEvent::now(w.clone(), ids[0], AuditAction::Update, "attacker");
+    store.update(&row, &event).await.unwrap();
+    let err = vault
+        .secret(&w, ids[0])
+        .await
+        .map(|_| ())
+        .expect_err("a tampered row is caught after a cached use");
+    assert_eq!(err.code(), "tampered");
+    // The second rotated through the vault: the new secret, not the kept one.
+    vault.rotate(&w, ids[1], secret(&raw(3))).await.unwrap();
+    assert_eq!(
+        vault.secret(&w, ids[1]).await.unwrap().expose_secret(),
+        raw(3)
+    );
+    // Revoked: refused, and no longer kept open.
+    vault.revoke(&w, ids[1]).await.unwrap();
+    assert_eq!(
+        vault.secret(&w, ids[1]).await.unwrap_err().code(),
+        "key_inactive"
+    );
+    vault.delete(&w, ids[0]).await.unwrap();
+    assert!(vault.shared.opened.is_empty());
+}

@@ -3,6 +3,8 @@
 //! back, [`Vault::test`] is the Test button; [`Vault::with_key`] and
 //! [`Vault::secret`] open a key by id. Every use is audited.
 
+use std::sync::Arc;
+
 use byok_guard::{Guard, Scope};
 use byok_verify::{Depth, Report, Verdict, Verifier};
 
@@ -10,13 +12,13 @@ use super::{Vault, VaultError};
 use crate::keys::params::Params;
 use crate::keys::{ApiKey, Provider, SecretString, VerdictCode};
 use crate::select::{self, CallOutcome, Skipped};
-use crate::store::{AuditAction, KeyId, KeyView, Status, StoreError, WorkspaceId};
+use crate::store::{AuditAction, KeyId, KeyRecord, KeyView, Status, StoreError, WorkspaceId};
 
 /// A key chosen by [`Vault::select`], ready for one call.
 ///
 /// Holds the secret (zeroed on drop); `Debug` shows only the mask.
 pub struct Lease {
-    key: ApiKey,
+    key: Arc<ApiKey>,
     view: KeyView,
     params: Option<Params>,
     skipped: Vec<Skipped>,
@@ -116,7 +118,7 @@ impl Vault {
                 missing: "a verifier (VaultBuilder::verifier) to test keys",
             })?;
         let record = self.kv().get(workspace, id).await?;
-        let key = self.open_for_use(workspace, id).await?;
+        let key = self.open_record(workspace, &record, false).await?;
         let report = verify_key(verifier, &key, record.params.as_ref(), depth).await;
         if select::worth_recording(&report.verdict) || report.verdict.is_valid() {
             self.record_verdict(workspace, id, report.verdict.verdict_code())
@@ -168,16 +170,19 @@ impl Vault {
             passed.extend(skipped);
             // A key that cannot be opened now is passed over with its reason, and
             // the next one in order is tried; other failures are the caller's.
-            let reason = match self.open_for_inference(workspace, view.id).await {
+            // The record as listed: no second read of it.
+            let Some(record) = records.iter().find(|r| r.id == view.id) else {
+                return Err(VaultError::NoUsableKey {
+                    provider,
+                    skipped: passed,
+                });
+            };
+            let reason = match self.open_record(workspace, record, true).await {
                 Ok(key) => {
-                    let params = records
-                        .iter()
-                        .find(|r| r.id == view.id)
-                        .and_then(|r| r.params.clone());
                     return Ok(Lease {
                         key,
                         view,
-                        params,
+                        params: record.params.clone(),
                         skipped: passed,
                     });
                 }
@@ -325,45 +330,53 @@ impl Vault {
         self.secret(workspace, id).await
     }
 
-    async fn open_for_use(&self, workspace: &WorkspaceId, id: KeyId) -> Result<ApiKey, VaultError> {
-        self.open_checked(workspace, id, false).await
-    }
-
-    /// [`open_for_use`](Vault::open_for_use) for a call to the provider's API: an
-    /// admin secret is refused (`admin_key_refused`) whatever its record's kind says,
-    /// before any `use` is recorded.
-    pub(crate) async fn open_for_inference(
+    async fn open_for_use(
         &self,
         workspace: &WorkspaceId,
         id: KeyId,
-    ) -> Result<ApiKey, VaultError> {
-        self.open_checked(workspace, id, true).await
-    }
-
-    async fn open_checked(
-        &self,
-        workspace: &WorkspaceId,
-        id: KeyId,
-        inference: bool,
-    ) -> Result<ApiKey, VaultError> {
+    ) -> Result<Arc<ApiKey>, VaultError> {
         let record = self.kv().get(workspace, id).await?;
+        self.open_record(workspace, &record, false).await
+    }
+
+    /// Open `record`, just read from `workspace`, for use: it must be active;
+    /// the key comes from the cache of opened keys when the record is unchanged
+    /// (see [`opened`](super::opened)), else it is opened and authenticated
+    /// afresh; an admin key is refused for `inference`; the use is recorded.
+    async fn open_record(
+        &self,
+        workspace: &WorkspaceId,
+        record: &KeyRecord,
+        inference: bool,
+    ) -> Result<Arc<ApiKey>, VaultError> {
         if record.status != Status::Active {
             return Err(VaultError::Inactive {
-                id: id.to_string(),
+                id: record.id.to_string(),
                 status: record.status,
             });
         }
-        let secret = self.keyring().open(&record).await?;
-        // Read as the record's provider: a prefix-less key (Mistral, Cohere,
-        // Azure) does not say whose it is.
-        let key = ApiKey::from_secret_for(record.provider, secret)?;
+        let key = match self.shared.opened.get(record) {
+            Some(key) => key,
+            None => {
+                let secret = self.keyring().open(record).await?;
+                // Read as the record's provider: a prefix-less key (Mistral, Cohere,
+                // Azure) does not say whose it is.
+                let key = Arc::new(ApiKey::from_secret_for(record.provider, secret)?);
+                self.shared.opened.put(record, key.clone());
+                key
+            }
+        };
         if inference && key.is_admin() {
             return Err(VaultError::AdminKeyRefused {
                 masked: key.masked(),
             });
         }
         self.kv()
-            .mark_used(workspace, id, &self.event(workspace, id, AuditAction::Use))
+            .mark_used(
+                workspace,
+                record.id,
+                &self.event(workspace, record.id, AuditAction::Use),
+            )
             .await?;
         Ok(key)
     }

@@ -438,25 +438,26 @@ fn count(obj: &Value, path: &[&str]) -> Result<u64, GuardError> {
             None => return Ok(0),
         }
     }
-    let field = path.join(".");
+    // The field's name only for an error: a well-formed count allocates nothing.
+    let field = || path.join(".");
     match v {
         Value::Null => Ok(0),
         Value::Number(n) => {
             if let Some(u) = n.as_u64() {
                 Ok(u)
             } else if n.as_i64().is_some_and(|i| i < 0) || n.as_f64().is_some_and(|f| f < 0.0) {
-                Err(GuardError::NegativeTokens { field })
+                Err(GuardError::NegativeTokens { field: field() })
             } else if n
                 .as_f64()
                 .is_some_and(|f| f.fract() == 0.0 && f >= 18_446_744_073_709_551_616.0)
             {
                 // serde_json reads an integer past u64 as a float: whole, just too large.
-                Err(GuardError::TooManyTokens { field })
+                Err(GuardError::TooManyTokens { field: field() })
             } else {
-                Err(GuardError::NonIntegerTokens { field })
+                Err(GuardError::NonIntegerTokens { field: field() })
             }
         }
-        _ => Err(GuardError::NonIntegerTokens { field }),
+        _ => Err(GuardError::NonIntegerTokens { field: field() }),
     }
 }
 

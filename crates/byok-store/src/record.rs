@@ -324,6 +324,63 @@ impl KeyRecord {
         }
     }
 
+    /// Whether `other` is this record in every field its MAC covers: all but
+    /// `last_used_at`, which a use moves without a new version. A record equal
+    /// in these to one that authenticated would authenticate too (same fields,
+    /// same tag), so a cache of opened keys may trust it without a second HMAC.
+    ///
+    /// Written as an exhaustive destructuring: a new field fails to compile here
+    /// until it is compared (or deliberately left out, as `last_used_at` is).
+    pub fn same_except_last_used(&self, other: &KeyRecord) -> bool {
+        let KeyRecord {
+            id,
+            workspace,
+            provider,
+            kind,
+            label,
+            role,
+            order,
+            status,
+            masked,
+            fingerprint,
+            lookup_hash,
+            created_at,
+            updated_at,
+            last_used_at: _,
+            last_verdict,
+            last_verdict_at,
+            default_model,
+            note,
+            params,
+            version,
+            kek_id,
+            sealed,
+            mac,
+        } = self;
+        *id == other.id
+            && *version == other.version
+            && *mac == other.mac
+            && *sealed == other.sealed
+            && *workspace == other.workspace
+            && *provider == other.provider
+            && *kind == other.kind
+            && *label == other.label
+            && *role == other.role
+            && *order == other.order
+            && *status == other.status
+            && *masked == other.masked
+            && *fingerprint == other.fingerprint
+            && *lookup_hash == other.lookup_hash
+            && *created_at == other.created_at
+            && *updated_at == other.updated_at
+            && *last_verdict == other.last_verdict
+            && *last_verdict_at == other.last_verdict_at
+            && *default_model == other.default_model
+            && *note == other.note
+            && *params == other.params
+            && *kek_id == other.kek_id
+    }
+
     /// The masked, serde-ready view of this record.
     pub fn view(&self) -> KeyView {
         KeyView {

@@ -86,7 +86,7 @@ impl Routes {
         };
         let mut request = Request::new(method, url);
         let headers = request.headers_mut();
-        add_auth(headers, config, key)?;
+        add_auth(headers, config, key.provider, key.expose_secret())?;
         if let Some(body) = body {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             *request.body_mut() = Some(body.into());
@@ -211,29 +211,36 @@ fn billable(spec: &ProviderSpec, model: &str) -> Option<(String, serde_json::Val
 /// both use it. Parameters (Azure, Bedrock) shape URLs, never auth headers.
 pub fn auth_headers(config: &VerifierConfig, key: &ApiKey) -> Option<HeaderMap> {
     let mut headers = HeaderMap::new();
-    add_auth(&mut headers, config, &Credential::of(key))?;
+    // The provider and the secret only: the call path builds these per request,
+    // and a mask or fingerprint would be work for nothing.
+    add_auth(&mut headers, config, key.provider(), key.expose_secret())?;
     Some(headers)
 }
 
-fn add_auth(headers: &mut HeaderMap, config: &VerifierConfig, key: &Credential<'_>) -> Option<()> {
+fn add_auth(
+    headers: &mut HeaderMap,
+    config: &VerifierConfig,
+    provider: Provider,
+    secret_text: &str,
+) -> Option<()> {
     let secret = |value: String| {
         let mut v = HeaderValue::from_str(&value).ok()?;
         // Sensitive values print as "Sensitive" in Debug and are never HPACK-indexed.
         v.set_sensitive(true);
         Some(v)
     };
-    let spec = key.provider.spec();
+    let spec = provider.spec();
     match spec.auth {
         Auth::Bearer => {
             headers.insert(
                 reqwest::header::AUTHORIZATION,
-                secret(format!("Bearer {}", key.expose_secret()))?,
+                secret(format!("Bearer {secret_text}"))?,
             );
         }
         Auth::Header(name) => {
             headers.insert(
                 HeaderName::from_bytes(name.as_bytes()).ok()?,
-                secret(key.expose_secret().to_owned())?,
+                secret(secret_text.to_owned())?,
             );
         }
         // An auth scheme newer than this crate: the request cannot be authenticated.
@@ -245,7 +252,7 @@ fn add_auth(headers: &mut HeaderMap, config: &VerifierConfig, key: &Credential<'
             HeaderValue::from_str(value).ok()?,
         );
     }
-    if key.provider == Provider::OpenAi {
+    if provider == Provider::OpenAi {
         if let Some(org) = &config.openai_organization {
             headers.insert(
                 HeaderName::from_static("openai-organization"),
@@ -634,12 +641,7 @@ mod tests {
         }
         for provider in Provider::ALL {
             let mut h = HeaderMap::new();
-            add_auth(
-                &mut h,
-                &config,
-                &Credential::raw(provider, "secret-0123456789"),
-            )
-            .unwrap();
+            add_auth(&mut h, &config, provider, "secret-0123456789").unwrap();
             assert_eq!(
                 h.contains_key("openai-organization"),
                 provider == Provider::OpenAi,
