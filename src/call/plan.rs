@@ -45,6 +45,9 @@ pub struct CallPlan {
     /// Requests sent with the current key (its retries are counted apart).
     key_attempts: u32,
     started: tokio::time::Instant,
+    /// The prompt's tokens, counted once for the model they were counted for
+    /// (the reservation and a stream's fallback estimate both need them).
+    input_count: Option<(String, u64, byok_guard::TokenCounting)>,
 }
 
 /// One request to send: everything a client needs, and the hold behind it.
@@ -195,6 +198,7 @@ impl Vault {
             attempts: 0,
             key_attempts: 0,
             started: tokio::time::Instant::now(),
+            input_count: None,
         })
     }
 }
@@ -220,9 +224,26 @@ impl CallPlan {
         self.call.api
     }
 
+    /// The prompt tokens counted from the request (the estimate a stream falls
+    /// back on), and how: counted once per model.
+    fn input_count(&mut self) -> (u64, byok_guard::TokenCounting) {
+        match &self.input_count {
+            Some((model, n, counting)) if *model == self.model => (*n, *counting),
+            _ => {
+                let (n, counting) = byok_guard::count_tokens_for(
+                    self.provider(),
+                    &self.model,
+                    &self.shape.prompt_text,
+                );
+                self.input_count = Some((self.model.clone(), n, counting));
+                (n, counting)
+            }
+        }
+    }
+
     /// The prompt tokens counted from the request (the estimate a stream falls back on).
-    pub(crate) fn input_estimate(&self) -> u64 {
-        byok_guard::count_tokens_for(self.provider(), &self.model, &self.shape.prompt_text).0
+    pub(crate) fn input_estimate(&mut self) -> u64 {
+        self.input_count().0
     }
 
     /// The next key's attempt: select (skipping keys this call already tried
@@ -262,6 +283,8 @@ impl CallPlan {
                 }
             }
         }
+        // Counted before the reservation borrows the plan (once per model).
+        let (tokens, counting) = self.input_count();
         let config = self.vault.verifier_config();
         let stream = self.call.streams();
         let url = attempt_url(
@@ -282,7 +305,7 @@ impl CallPlan {
                 let request = CallRequest {
                     scopes,
                     model: &self.model,
-                    prompt: Prompt::Text(&self.shape.prompt_text),
+                    prompt: Prompt::Counted(tokens, counting),
                     max_output_tokens: self.shape.max_output_tokens,
                 };
                 match guard

@@ -129,9 +129,9 @@ impl CallPlan {
             Api::BedrockConverse => StreamFormat::BedrockEventStream,
             Api::CohereChat => StreamFormat::CohereV2,
         };
-        let meter =
-            StreamMeter::for_provider(self.provider(), format, self.model(), self.input_estimate())
-                .hide_injected_usage(self.injected_usage);
+        let input = self.input_estimate();
+        let meter = StreamMeter::for_provider(self.provider(), format, self.model(), input)
+            .hide_injected_usage(self.injected_usage);
         Metering {
             plan: self,
             attempt,

@@ -25,6 +25,10 @@ pub enum Prompt<'a> {
     Text(&'a str),
     /// A known prompt token count.
     Tokens(u64),
+    /// A count already made with [`count_tokens_for`] for this provider and
+    /// model, kept with how it was made (a call counts its prompt once, for the
+    /// reservation and the stream's fallback estimate alike).
+    Counted(u64, TokenCounting),
 }
 
 /// How a prompt's tokens were counted.
@@ -180,6 +184,7 @@ impl PriceBook {
         let price = self.get(model);
         let (input_tokens, counting) = match prompt {
             Prompt::Tokens(n) => (n, TokenCounting::Given),
+            Prompt::Counted(n, counting) => (n, counting),
             Prompt::Text(t) => count_with(price.map(|p| p.provider), model, t),
         };
         worst_case(price, model, input_tokens, counting, max_output_tokens)
@@ -208,6 +213,7 @@ impl PriceBook {
         let price = self.get_for(provider, model);
         let (input_tokens, counting) = match prompt {
             Prompt::Tokens(n) => (n, TokenCounting::Given),
+            Prompt::Counted(n, counting) => (n, counting),
             Prompt::Text(t) => count_tokens_for(provider, model, t),
         };
         worst_case(price, model, input_tokens, counting, max_output_tokens)
