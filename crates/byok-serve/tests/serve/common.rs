@@ -79,13 +79,22 @@ pub(crate) struct Harness {
 /// The PostgreSQL server's URL, or `None` after a loud skip line (a panic when
 /// services are required).
 pub(crate) fn postgres_url(test: &str) -> Option<String> {
-    match std::env::var("BYOK_TEST_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ if std::env::var("BYOK_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!("BYOK_REQUIRE_SERVICES=1 but BYOK_TEST_POSTGRES_URL is unset: {test}")
+    let url = std::env::var("BYOK_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    required(url, "BYOK_TEST_POSTGRES_URL", test)
+}
+
+/// `found`, or `None` after a loud skip line naming `what` to set (a panic when
+/// services are required: `BYOK_REQUIRE_SERVICES=1`).
+pub(crate) fn required<T>(found: Option<T>, what: &str, test: &str) -> Option<T> {
+    match found {
+        Some(t) => Some(t),
+        None if std::env::var("BYOK_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("BYOK_REQUIRE_SERVICES=1 but {what} is unset: {test}")
         }
-        _ => {
-            eprintln!("SKIPPED (set BYOK_TEST_POSTGRES_URL): {test}");
+        None => {
+            eprintln!("SKIPPED (set {what}): {test}");
             None
         }
     }
