@@ -275,14 +275,15 @@ async function testAgain(k) {
   } catch (e) { show(node, errorBox(e)); }
 }
 
-/** Renumber the provider's backups after moving one (order 1, 2, 3…). */
+/** Renumber the provider's backups after moving one (order 1, 2, 3…); the API
+ * takes an order only with its role. */
 async function move(backups, at, by) {
   const list = [...backups];
   const [k] = list.splice(at, 1);
   list.splice(at + by, 0, k);
   try {
     for (let i = 0; i < list.length; i++) {
-      if (list[i].order !== i + 1) await api.editKey(state.ws, list[i].id, { version: list[i].version, order: i + 1 });
+      if (list[i].order !== i + 1) await api.editKey(state.ws, list[i].id, { version: list[i].version, role: "backup", order: i + 1 });
     }
     say(`${k.label} moved ${by < 0 ? "up" : "down"}.`);
   } catch (e) { say(e.message + (e.hint ? " " + e.hint : "")); }
@@ -449,7 +450,10 @@ $("add-form").addEventListener("submit", async (ev) => {
     say(`${added.key.label}: ${(VERDICTS[added.report.verdict] || [0, added.report.verdict])[1]}. ${saved}`);
   } catch (e) {
     if (e.code === "key_rejected" && e.report) {
-      show(out, reportCard(e.report, "Test", "Not saved: the provider refused this key."));
+      // The refused key leaves the page too: paste it again once fixed.
+      $("add-key").value = "";
+      $("add-key-check").replaceChildren();
+      show(out, reportCard(e.report, "Test", "Not saved: the provider refused this key. It was cleared from the form."));
       say("Not saved: the provider refused this key.");
     } else {
       show(out, errorBox(e));
@@ -596,7 +600,7 @@ async function loadAudit() {
   show(node, h("table", { id: "audit-table" },
     h("caption", { class: "help" }, `${shown.length} event(s), newest first`),
     h("thead", {}, h("tr", {}, ["When", "Who", "Action", "Key"].map((c) => h("th", { scope: "col" }, c)))),
-    h("tbody", {}, shown.map((e) => h("tr", { "data-action": e.action },
+    h("tbody", {}, shown.map((e) => h("tr", { "data-action": e.action, "data-key-id": e.key_id },
       h("td", {}, when(e.at)), h("td", { class: "mono" }, e.actor), h("td", {}, e.action),
       h("td", {}, names.get(e.key_id) || h("span", { class: "mono" }, e.key_id.slice(0, 8) + "… (deleted)")))))));
 }

@@ -65,6 +65,10 @@ pub(crate) struct Harness {
     pub url: String,
     pub admin: String,
     pub server: Server,
+    /// The server's vault, its guard on the server's ledger: a call made with
+    /// it (`Vault::call`) is budgeted and shows in `GET …/budget`.
+    #[allow(dead_code)]
+    pub vault: Vault,
     #[allow(dead_code)]
     pub openai: MockProvider,
     pub dir: tempfile::TempDir,
@@ -116,6 +120,16 @@ impl Harness {
 
     /// A server on `backend` (`pg_admin`: the PostgreSQL server's URL).
     pub(crate) async fn start_on(backend: Backend, pg_admin: Option<String>) -> Harness {
+        Harness::start_with(backend, pg_admin, &[]).await
+    }
+
+    /// A server on `backend` whose OpenAI mock plays `openai` for these keys
+    /// (besides the invalid one of [`invalid_openai_key`]).
+    pub(crate) async fn start_with(
+        backend: Backend,
+        pg_admin: Option<String>,
+        openai: &[(String, Scenario)],
+    ) -> Harness {
         logs();
         let dir = tempfile::tempdir().unwrap();
         let mut pg = None;
@@ -136,10 +150,12 @@ impl Harness {
                 url
             }
         };
-        let openai = MockOpenAi::builder()
-            .scenario_for_key(&invalid_openai_key(), Scenario::InvalidKey)
-            .start()
-            .await;
+        let mut builder =
+            MockOpenAi::builder().scenario_for_key(&invalid_openai_key(), Scenario::InvalidKey);
+        for (key, scenario) in openai {
+            builder = builder.scenario_for_key(key, scenario.clone());
+        }
+        let openai = builder.start().await;
         let anthropic = MockAnthropic::start().await;
         let gemini = MockGemini::start().await;
         let config = VerifierConfig::default()
@@ -148,16 +164,17 @@ impl Harness {
             .base_url(Provider::Anthropic, &anthropic.uri())
             .base_url(Provider::Google, &gemini.uri());
         let store = byok::store::open(&target, OpenMode::Create).await.unwrap();
+        let ledger = byok::guard::ledger::open("memory:").await.unwrap();
         let vault = Vault::builder()
             .store(store)
             .master_key(MasterKeySource::Base64(standard::master_key(0).into()))
             .verifier(Verifier::new(config).unwrap())
             .actor("byok-serve")
+            .guard(byok::guard::Guard::new(ledger.clone()))
             .build()
             .await
             .unwrap();
-        let ledger = byok::guard::ledger::open("memory:").await.unwrap();
-        let server = Server::new(vault, ledger).unwrap();
+        let server = Server::new(vault.clone(), ledger).unwrap();
         let admin = server
             .bootstrap()
             .await
@@ -178,6 +195,7 @@ impl Harness {
             url,
             admin: admin.expose_secret().to_owned(),
             server,
+            vault,
             openai,
             dir,
             client: reqwest::Client::new(),
