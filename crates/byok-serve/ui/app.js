@@ -62,7 +62,8 @@ function errorBox(err) {
     h("p", { class: "help" }, "code ", h("code", {}, e.code)));
 }
 
-function show(node, ...children) { node.replaceChildren(...children); }
+/** Replace `node`'s children (null and undefined are left out, never shown as text). */
+function show(node, ...children) { node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false)); }
 
 function verdictBadge(code) {
   if (!code) return h("span", { class: "badge" }, "not tested");
@@ -410,7 +411,7 @@ async function runCheck() {
     "·".repeat(Math.min(e.position, 200)), h("b", {}, "^")) : null;
   show(node, h("div", { class: "error", "data-check": e.code, "data-position": e.position ?? "" },
     h("strong", {}, e.message),
-    e.position != null ? h("span", {}, ` (at position ${e.position})`) : null),
+    e.position != null && !/position/.test(e.message) ? h("span", {}, ` (at position ${e.position})`) : null),
     ruler,
     h("p", { class: "help" }, e.hint), h("p", { class: "help" }, "code ", h("code", {}, e.code)), fixes);
 }
@@ -514,7 +515,7 @@ function spendChart(st) {
     t.setAttribute("x", lx2 + 12); t.setAttribute("y", 56); t.textContent = l;
     const sw = rect(lx2, 9, colours[i % colours.length]); sw.setAttribute("y", 47); sw.setAttribute("height", 9);
     svg.append(sw, t);
-    lx2 += 14 + l.length * 6.5;
+    lx2 += 24 + l.length * 7;
   });
   return h("figure", { class: "chart" }, svg, h("figcaption", { class: "help" }, "This period against the limit (red line)."));
 }

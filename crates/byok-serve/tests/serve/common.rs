@@ -10,7 +10,7 @@ use byok::store::{MasterKeySource, OpenMode, WorkspaceId};
 use byok::verify::{Verifier, VerifierConfig};
 use byok_serve::{Server, TokenScope};
 use byok_testkit::canary::standard;
-use byok_testkit::{MockAnthropic, MockGemini, MockOpenAi, MockProvider, Scenario};
+use byok_testkit::{MockAnthropic, MockDeepSeek, MockGemini, MockOpenAi, MockProvider, Scenario};
 use serde_json::Value;
 
 /// Where the vault lives.
@@ -158,11 +158,14 @@ impl Harness {
         let openai = builder.start().await;
         let anthropic = MockAnthropic::start().await;
         let gemini = MockGemini::start().await;
+        // DeepSeek tells the balance left (the Test's credit left).
+        let deepseek = MockDeepSeek::start().await;
         let config = VerifierConfig::default()
             .allow_http(true)
             .base_url(Provider::OpenAi, &openai.uri())
             .base_url(Provider::Anthropic, &anthropic.uri())
-            .base_url(Provider::Google, &gemini.uri());
+            .base_url(Provider::Google, &gemini.uri())
+            .base_url(Provider::DeepSeek, &deepseek.uri());
         let store = byok::store::open(&target, OpenMode::Create).await.unwrap();
         let ledger = byok::guard::ledger::open("memory:").await.unwrap();
         let vault = Vault::builder()
@@ -203,7 +206,7 @@ impl Harness {
             stop: Some(stop),
             task: Some(task),
             pg,
-            _mocks: vec![anthropic, gemini],
+            _mocks: vec![anthropic, gemini, deepseek],
         }
     }
 

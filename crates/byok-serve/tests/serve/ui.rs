@@ -36,13 +36,17 @@ struct Secrets {
 }
 
 impl Secrets {
-    fn new(token: &str) -> Secrets {
+    /// `others`: keys pasted besides the standard canaries (shapes that need
+    /// the provider named, which the standard set leaves out).
+    fn new(token: &str, others: &[(&str, &str)]) -> Secrets {
+        // Its id is public (the audit trail names `token:<id>`).
+        let mut canaries = vec![Canary::secret(
+            "admin token's secret",
+            &token[token.len() - 64..],
+        )];
+        canaries.extend(others.iter().map(|(name, k)| Canary::api_key(*name, k)));
         Secrets {
-            // Its id is public (the audit trail names `token:<id>`).
-            token: Detector::new([Canary::secret(
-                "admin token's secret",
-                &token[token.len() - 64..],
-            )]),
+            token: Detector::new(canaries),
             history: std::sync::OnceLock::new(),
         }
     }
@@ -63,10 +67,18 @@ impl Secrets {
                    history: [history.length, JSON.stringify(history.state)],
                    fetched: performance.getEntriesByType('resource').map((e) => e.name),
                    title: document.title,
+                   text: document.body.innerText,
                  };",
                 json!([]),
             )
             .await;
+        let shown = seen["text"].as_str().unwrap();
+        for word in ["null", "undefined", "NaN", "[object"] {
+            assert!(
+                !shown.contains(word),
+                "the page shows {word:?} after {step}:\n{shown}"
+            );
+        }
         let cookies = b.cookies().await;
         let mut parts = vec![
             ("the DOM", seen["dom"].to_string()),
@@ -130,16 +142,23 @@ async fn wait_for(b: &Browser, css: &str) -> String {
     b.wait(css, &script).await.as_str().unwrap().to_owned()
 }
 
-/// Paste `key` into the add form with `label`, as `role` (`order` for a
+/// Paste `key` (of `provider`, or detected) into the add form with `label`, as `role` (`order` for a
 /// backup), press Test and save, and wait for the verdict: its code.
-async fn add_key(b: &Browser, key: &str, label: &str, role: &str, order: u32) -> String {
+async fn add_key(
+    b: &Browser,
+    provider: Option<&str>,
+    key: &str,
+    label: &str,
+    role: &str,
+    order: u32,
+) -> String {
     b.click("#tab-add").await;
     b.js(
         "document.getElementById('add-result').replaceChildren(); return true;",
         json!([]),
     )
     .await;
-    b.select("#add-provider", "").await;
+    b.select("#add-provider", provider.unwrap_or("")).await;
     b.fill("#add-key", key).await;
     wait_for(b, "#add-key-check [data-check='ok']").await;
     b.fill("#add-label", label).await;
@@ -218,7 +237,9 @@ async fn the_provider_vault_page_in_headless_chromium() {
     )
     .await;
     let ws = h.workspace("ui").await;
-    let secrets = Secrets::new(&h.admin);
+    // DeepSeek tells the balance left; its keys need the provider named.
+    let deepseek = byok::keys::fake::key(Provider::DeepSeek, KeyKind::Standard, 0xD5_0001);
+    let secrets = Secrets::new(&h.admin, &[("deepseek key", &deepseek)]);
 
     // The page and its assets come with the strict CSP.
     let http = reqwest::Client::new();
@@ -303,7 +324,10 @@ async fn the_provider_vault_page_in_headless_chromium() {
         .await;
 
     // Test before save, each verdict.
-    assert_eq!(add_key(&b, &primary, "main", "primary", 0).await, "valid");
+    assert_eq!(
+        add_key(&b, None, &primary, "main", "primary", 0).await,
+        "valid"
+    );
     assert_eq!(
         b.js("return document.getElementById('add-key').value", json!([]))
             .await,
@@ -311,7 +335,7 @@ async fn the_provider_vault_page_in_headless_chromium() {
     );
     secrets.check(&b, "saving a valid key", true).await;
     assert_eq!(
-        add_key(&b, &invalid_openai_key(), "refused", "backup", 1).await,
+        add_key(&b, None, &invalid_openai_key(), "refused", "backup", 1).await,
         "invalid"
     );
     let said = text(&b, "#add-result").await;
@@ -321,7 +345,7 @@ async fn the_provider_vault_page_in_headless_chromium() {
     );
     secrets.check(&b, "a refused key", true).await;
     assert_eq!(
-        add_key(&b, &no_credits, "dry", "backup", 1).await,
+        add_key(&b, None, &no_credits, "dry", "backup", 1).await,
         "no_credits"
     );
     let said = text(&b, "#add-result").await;
@@ -331,18 +355,21 @@ async fn the_provider_vault_page_in_headless_chromium() {
     );
     secrets.check(&b, "a key without credits", true).await;
     assert_eq!(
-        add_key(&b, &limited, "limited", "backup", 2).await,
+        add_key(&b, None, &limited, "limited", "backup", 2).await,
         "rate_limited"
     );
     secrets.check(&b, "a rate-limited key", true).await;
     assert_eq!(
-        add_key(&b, &down, "down", "backup", 3).await,
+        add_key(&b, None, &down, "down", "backup", 3).await,
         "provider_unavailable"
     );
     secrets
         .check(&b, "a key whose provider is down", true)
         .await;
-    assert_eq!(add_key(&b, &backup, "spare", "backup", 4).await, "valid");
+    assert_eq!(
+        add_key(&b, None, &backup, "spare", "backup", 4).await,
+        "valid"
+    );
     secrets.check(&b, "a valid backup", true).await;
 
     // The list: masked keys with fingerprints, roles and verdicts.
@@ -379,6 +406,17 @@ async fn the_provider_vault_page_in_headless_chromium() {
     }
     secrets.check(&b, "the key list", true).await;
     screenshot(&b, "keys").await;
+
+    // A provider that tells the credit left (DeepSeek's balance).
+    assert_eq!(
+        add_key(&b, Some("deepseek"), &deepseek, "deepseek", "primary", 0).await,
+        "valid"
+    );
+    let said = text(&b, "#add-result").await.to_string();
+    assert!(said.contains("Credit left"), "{said}");
+    assert!(said.contains("110.00 USD"), "{said}");
+    secrets.check(&b, "a key with its credit left", true).await;
+    b.click("#tab-keys").await;
 
     // Reorder: the spare moves up twice, to second among the backups.
     let spare = id_of(&list, "spare");
