@@ -49,6 +49,7 @@ export async function call(method, path, body) {
 }
 
 const seg = encodeURIComponent;
+const forKey = (key) => (key ? "?key=" + seg(key) : "");
 
 /** The routes the page uses, one function each. */
 export const api = {
@@ -63,8 +64,9 @@ export const api = {
   rotateKey: (ws, id, key) => call("POST", `/v1/workspaces/${seg(ws)}/keys/${seg(id)}/rotate`, { key }),
   keyAction: (ws, id, action) => call("POST", `/v1/workspaces/${seg(ws)}/keys/${seg(id)}/${action}`),
   selection: (ws, provider) => call("GET", `/v1/workspaces/${seg(ws)}/selection?provider=${seg(provider)}`),
-  budget: (ws) => call("GET", `/v1/workspaces/${seg(ws)}/budget`),
-  setBudget: (ws, body) => call("PUT", `/v1/workspaces/${seg(ws)}/budget`, body),
-  alerts: (ws) => call("GET", `/v1/workspaces/${seg(ws)}/budget/alerts`),
+  // `key`: one key's own budget (scope key:<id>); without it, the workspace's.
+  budget: (ws, key) => call("GET", `/v1/workspaces/${seg(ws)}/budget${forKey(key)}`),
+  setBudget: (ws, body, key) => call("PUT", `/v1/workspaces/${seg(ws)}/budget${forKey(key)}`, body),
+  alerts: (ws, key) => call("GET", `/v1/workspaces/${seg(ws)}/budget/alerts${forKey(key)}`),
   audit: (ws, after) => call("GET", `/v1/workspaces/${seg(ws)}/audit?limit=1000${after != null ? "&after=" + seg(after) : ""}`),
 };

@@ -520,17 +520,27 @@ function spendChart(st) {
   return h("figure", { class: "chart" }, svg, h("figcaption", { class: "help" }, "This period against the limit (red line)."));
 }
 
+/** The budget picked: the workspace's (key null) or one key's, and its name. */
+function budgetScope() {
+  const key = $("budget-scope").value || null;
+  const k = key && state.keys.find((x) => x.id === key);
+  return { key, name: k ? `key ${k.label} (${k.masked})` : "the workspace" };
+}
+
 async function loadBudget() {
   const node = $("budget-status");
   if (!needWorkspace(node)) return;
+  if (!state.keys.length) { try { state.keys = await api.keys(state.ws); fillKeyPickers(); } catch { /* shown below */ } }
+  const { key, name } = budgetScope();
+  $("budget-form-title").textContent = "Set the budget of " + name;
   let st;
-  try { st = await api.budget(state.ws); } catch (e) {
-    if (e.code === "budget_not_found") show(node, h("p", { class: "empty" }, "No budget yet: nothing limits this workspace's spend. Set one below."));
+  try { st = await api.budget(state.ws, key); } catch (e) {
+    if (e.code === "budget_not_found") show(node, h("p", { class: "empty" }, `No budget yet: nothing limits the spend of ${name}. Set one below.`));
     else show(node, errorBox(e));
     return;
   }
   let alerts = null;
-  try { alerts = await api.alerts(state.ws); } catch { alerts = null; }
+  try { alerts = await api.alerts(state.ws, key); } catch { alerts = null; }
   $("budget-limit").value = st.budget.limit;
   $("budget-period").value = st.budget.period;
   $("budget-tz").value = st.budget.time_zone;
@@ -541,7 +551,7 @@ async function loadBudget() {
   const labels = Object.entries(st.spent_by_label);
   const period = st.period_start ? `${when(st.period_start)} to ${when(st.period_end)}` : "all time (total)";
   show(node, h("div", { class: "card" },
-    h("h3", {}, `Workspace budget: $${st.budget.limit} per ${st.budget.period}`),
+    h("h3", {}, `Budget of ${name}: $${st.budget.limit} ${st.budget.period === "total" ? "in total" : "per " + st.budget.period}`),
     h("p", { class: "help" }, "Period: ", period),
     h("label", { for: "budget-progress" }, `Spent $${st.spent} + held $${st.held} of $${st.budget.limit} (${pct}%)`),
     h("progress", { id: "budget-progress", max: limit > 0 ? limit : 1, value: Math.min(used, limit > 0 ? limit : 1) }, `${pct}%`),
@@ -566,7 +576,7 @@ $("budget-form").addEventListener("submit", async (ev) => {
   const alerts = $("budget-alerts").value.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
   if (alerts.some((n) => !Number.isInteger(n) || n <= 0)) { err.textContent = "Alert percents are whole numbers, e.g. 50, 80."; err.hidden = false; return; }
   try {
-    await api.setBudget(state.ws, { limit_usd: $("budget-limit").value.trim(), period: $("budget-period").value, time_zone: $("budget-tz").value.trim() || "UTC", alert_percents: alerts });
+    await api.setBudget(state.ws, { limit_usd: $("budget-limit").value.trim(), period: $("budget-period").value, time_zone: $("budget-tz").value.trim() || "UTC", alert_percents: alerts }, budgetScope().key);
     say("Budget saved.");
     await loadBudget();
   } catch (e) { err.textContent = e.message + (e.hint ? " " + e.hint : ""); err.hidden = false; }
@@ -574,11 +584,15 @@ $("budget-form").addEventListener("submit", async (ev) => {
 
 // ---------- audit trail ----------
 function fillKeyPickers() {
-  const sel = $("audit-key");
-  const was = sel.value;
-  sel.replaceChildren(h("option", { value: "" }, "All keys"), ...state.keys.map((k) => h("option", { value: k.id }, `${k.label} (${k.masked})`)));
-  if ([...sel.options].some((o) => o.value === was)) sel.value = was;
+  for (const [id, none] of [["audit-key", "All keys"], ["budget-scope", "The workspace"]]) {
+    const sel = $(id);
+    const was = sel.value;
+    sel.replaceChildren(h("option", { value: "" }, none), ...state.keys.map((k) => h("option", { value: k.id }, `${k.label} (${k.masked})`)));
+    if ([...sel.options].some((o) => o.value === was)) sel.value = was;
+  }
 }
+$("budget-scope").addEventListener("change", () => { $("budget-error").hidden = true; loadBudget(); });
+$("budget-scope-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadBudget(); });
 
 async function loadAudit() {
   const node = $("audit-result");

@@ -485,7 +485,8 @@ async fn the_provider_vault_page_in_headless_chromium() {
     secrets.check(&b, "the selection preview", true).await;
     screenshot(&b, "selection").await;
 
-    // A budget, then a call made with the library: its spend, with its label.
+    // Budgets of the workspace and of the spare, then a call made with the
+    // library: its spend in both, with its label.
     b.click("#tab-budget").await;
     let none = wait_for(&b, "#budget-status .empty").await;
     assert!(none.contains("No budget"), "{none}");
@@ -493,7 +494,35 @@ async fn the_provider_vault_page_in_headless_chromium() {
     b.fill("#budget-alerts", "50, 80").await;
     b.click("#budget-form button[type=submit]").await;
     wait_for(&b, "#budget-status progress").await;
-    secrets.check(&b, "setting a budget", true).await;
+    secrets
+        .check(&b, "setting the workspace's budget", true)
+        .await;
+    b.select("#budget-scope", &spare).await;
+    b.wait(
+        "no budget for the spare yet",
+        "const e = document.querySelector('#budget-status .empty'); return e && e.innerText.includes('key spare');",
+    )
+    .await;
+    b.fill("#budget-limit", "1").await;
+    b.select("#budget-period", "day").await;
+    b.fill("#budget-alerts", "").await;
+    b.click("#budget-form button[type=submit]").await;
+    let heading = wait_for(&b, "#budget-status h3").await;
+    assert!(
+        heading.contains("key spare") && heading.contains("per day"),
+        "{heading}"
+    );
+    let (_, st) = h
+        .call(
+            "GET",
+            &format!("/v1/workspaces/{ws}/budget?key={spare}"),
+            Some(&h.admin),
+            None,
+        )
+        .await;
+    assert_eq!(st["budget"]["limit"], "1", "{st}");
+    secrets.check(&b, "setting a key's budget", true).await;
+
     let body = json!({"model": "gpt-4o-mini", "max_completion_tokens": 64,
         "messages": [{"role": "user", "content": "Say hi"}]});
     let called = h
@@ -504,14 +533,20 @@ async fn the_provider_vault_page_in_headless_chromium() {
     assert_eq!(called.status, 200);
     assert_eq!(called.key.id.to_string(), spare, "the call used the spare");
     let label = called.cost.as_ref().unwrap().label;
+    let row = format!("#spend-by-label tr[data-label='{}']", label.as_str());
     b.click("#tab-keys").await;
     b.click("#tab-budget").await;
-    let row = wait_for(
-        &b,
-        &format!("#spend-by-label tr[data-label='{}']", label.as_str()),
+    let spent = wait_for(&b, &row).await;
+    assert!(spent.contains(label.human()), "{spent}");
+    b.select("#budget-scope", "").await;
+    b.wait(
+        "the workspace's budget",
+        "const e = document.querySelector('#budget-status h3'); return e && e.innerText.includes('the workspace');",
     )
     .await;
-    assert!(row.contains(label.human()), "{row}");
+    let spent = wait_for(&b, &row).await;
+    assert!(spent.contains(label.human()), "{spent}");
+    assert!(!spent.contains("$0\t") && spent.contains('$'), "{spent}");
     assert!(
         b.js(
             "return !!document.querySelector('#budget-status svg[role=img]')",
