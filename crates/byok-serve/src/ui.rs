@@ -75,10 +75,29 @@ mod tests {
     #[test]
     fn no_inline_script_or_style_in_the_page() {
         let html = ASSETS[0].body;
-        assert!(!html.contains("<script>"), "inline script");
+        // Every <script> loads a file of its own and holds nothing.
+        for tag in html.split("<script").skip(1) {
+            let (open, rest) = tag.split_once('>').expect("a closed <script> tag");
+            assert!(open.contains("src=\"/ui/"), "inline script: <script{open}>");
+            assert!(rest.starts_with("</script>"), "a script with a body");
+        }
         assert!(!html.contains("style="), "inline style");
         assert!(!html.contains("<style"), "inline style element");
-        assert!(!html.contains("onclick"), "inline handler");
+        assert!(!html.contains("javascript:"), "a javascript: URL");
+        // No inline handler: ` on<letters>=` in any tag.
+        let bytes = html.as_bytes();
+        for (i, _) in html.match_indices(" on") {
+            let name: String = bytes[i + 3..]
+                .iter()
+                .take_while(|b| b.is_ascii_alphabetic())
+                .map(|&b| b as char)
+                .collect();
+            let after = bytes.get(i + 3 + name.len()).copied();
+            assert!(
+                name.is_empty() || after != Some(b'='),
+                "inline handler on{name}="
+            );
+        }
         for asset in &ASSETS[1..] {
             assert!(
                 html.contains(asset.path) || asset.path == "/ui/api.js",
@@ -89,7 +108,7 @@ mod tests {
     }
 
     #[test]
-    fn the_page_never_stores_the_token() {
+    fn the_page_never_stores_the_token_nor_writes_html() {
         for asset in &ASSETS[2..] {
             for word in [
                 "localStorage",
@@ -97,6 +116,12 @@ mod tests {
                 "document.cookie",
                 "innerHTML",
                 "history.push",
+                "history.replace",
+                "eval(",
+                "new Function",
+                "insertAdjacentHTML",
+                "outerHTML",
+                "document.write",
             ] {
                 assert!(!asset.body.contains(word), "{} uses {word}", asset.path);
             }
