@@ -450,10 +450,13 @@ $("add-form").addEventListener("submit", async (ev) => {
     show(out, reportCard(added.report, "Test of " + added.key.label, saved));
     say(`${added.key.label}: ${(VERDICTS[added.report.verdict] || [0, added.report.verdict])[1]}. ${saved}`);
   } catch (e) {
-    if (e.code === "key_rejected" && e.report) {
-      // The refused key leaves the page too: paste it again once fixed.
+    // Once the server has answered, the key leaves the page whatever the answer
+    // (paste it again once fixed); only when it could not be reached is it kept.
+    if (e.status !== 0) {
       $("add-key").value = "";
       $("add-key-check").replaceChildren();
+    }
+    if (e.code === "key_rejected" && e.report) {
       show(out, reportCard(e.report, "Test", "Not saved: the provider refused this key. It was cleared from the form."));
       say("Not saved: the provider refused this key.");
     } else {

@@ -334,6 +334,18 @@ async fn the_provider_vault_page_in_headless_chromium() {
         ""
     );
     secrets.check(&b, "saving a valid key", true).await;
+    // The same key again: the library's error, its message and code.
+    b.fill("#add-key", &primary).await;
+    wait_for(&b, "#add-key-check [data-check='ok']").await;
+    b.fill("#add-label", "again").await;
+    b.click("#add-submit").await;
+    let said = wait_for(&b, "#add-result [role=alert]").await;
+    assert!(said.contains("code duplicate"), "{said}");
+    assert!(
+        said.contains("already stored"),
+        "the library's message: {said}"
+    );
+    secrets.check(&b, "adding a key twice", true).await;
     assert_eq!(
         add_key(&b, None, &invalid_openai_key(), "refused", "backup", 1).await,
         "invalid"
@@ -613,6 +625,83 @@ async fn the_provider_vault_page_in_headless_chromium() {
     assert!(actions.contains("revoke"), "{actions}");
     assert!(mine.as_array().unwrap().len() < rows.len(), "{actions}");
     secrets.check(&b, "the audit trail", true).await;
+
+    // Edit, rotate (the new key pasted in a dialog), disable and enable, delete.
+    b.click("#tab-keys").await;
+    b.click("button[aria-label='Edit: main']").await;
+    wait_for(&b, "#dialog[open] #edit-note").await;
+    b.fill("#edit-note", "billing account 42").await;
+    b.click("#dialog-ok").await;
+    b.wait(
+        "the edited note",
+        &format!("return document.querySelector(\"[data-key-id='{main}'] dl\").innerText.includes('billing account 42')"),
+    )
+    .await;
+    secrets.check(&b, "editing a key", true).await;
+    let down_id = id_of(&list, "down");
+    let before = list.iter().find(|k| k["label"] == "down").unwrap()["masked"].clone();
+    b.click("button[aria-label='Rotate: down']").await;
+    wait_for(&b, "#dialog[open] #rotate-key").await;
+    let fresh = openai_key(5);
+    b.fill("#rotate-key", &fresh).await;
+    b.click("#dialog-ok").await;
+    b.wait(
+        "the rotated key",
+        "return document.getElementById('status').innerText.includes('down rotated')",
+    )
+    .await;
+    let after = keys(&h, &ws)
+        .await
+        .into_iter()
+        .find(|k| k["id"] == down_id.as_str())
+        .unwrap()["masked"]
+        .clone();
+    assert_ne!(before, after, "a new secret");
+    let shown = wait_for(&b, &format!("[data-key-id='{down_id}'] dl")).await;
+    assert!(shown.contains(after.as_str().unwrap()), "{shown}");
+    secrets.check(&b, "rotating a key", true).await;
+    b.click("button[aria-label='Disable: dry']").await;
+    b.wait(
+        "the disabled key",
+        "const e = document.querySelector(\"button[aria-label='Enable: dry']\"); return !!e;",
+    )
+    .await;
+    b.click("button[aria-label='Enable: dry']").await;
+    b.wait(
+        "the enabled key",
+        "const e = document.querySelector(\"button[aria-label='Disable: dry']\"); return !!e;",
+    )
+    .await;
+    secrets
+        .check(&b, "disabling and enabling a key", true)
+        .await;
+    b.click("button[aria-label='Delete: down']").await;
+    let asked = wait_for(&b, "#dialog[open]").await;
+    assert!(asked.contains("cannot be undone"), "{asked}");
+    b.click("#dialog-cancel").await;
+    assert!(
+        keys(&h, &ws)
+            .await
+            .iter()
+            .any(|k| k["id"] == down_id.as_str()),
+        "cancelled"
+    );
+    b.click("button[aria-label='Delete: down']").await;
+    wait_for(&b, "#dialog[open]").await;
+    b.click("#dialog-ok").await;
+    b.wait(
+        "the deleted key",
+        &format!("return !document.querySelector(\"#key-list [data-key-id='{down_id}']\")"),
+    )
+    .await;
+    assert!(
+        !keys(&h, &ws)
+            .await
+            .iter()
+            .any(|k| k["id"] == down_id.as_str()),
+        "deleted"
+    );
+    secrets.check(&b, "deleting a key", true).await;
 
     // A phone's width: nothing wider than the screen.
     b.resize(390, 844).await;
