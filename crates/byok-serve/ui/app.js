@@ -212,9 +212,10 @@ function ordered(keys) {
 async function loadKeys() {
   const node = $("key-list");
   if (!needWorkspace(node)) return;
+  node.setAttribute("aria-busy", "true");
   try {
     state.keys = await api.keys(state.ws);
-  } catch (e) { show(node, errorBox(e)); return; }
+  } catch (e) { show(node, errorBox(e)); return; } finally { node.setAttribute("aria-busy", "false"); }
   fillKeyPickers();
   if (!state.keys.length) {
     show(node, h("div", { class: "empty" }, "No keys in this workspace yet. ",
@@ -286,9 +287,9 @@ async function move(backups, at, by) {
     for (let i = 0; i < list.length; i++) {
       if (list[i].order !== i + 1) await api.editKey(state.ws, list[i].id, { version: list[i].version, role: "backup", order: i + 1 });
     }
+    await loadKeys();
     say(`${k.label} moved ${by < 0 ? "up" : "down"}.`);
-  } catch (e) { say(e.message + (e.hint ? " " + e.hint : "")); }
-  await loadKeys();
+  } catch (e) { await loadKeys(); say(e.message + (e.hint ? " " + e.hint : "")); }
   const again = document.querySelector(`[data-key-id="${CSS.escape(k.id)}"] .actions button`);
   if (again) again.focus();
 }
@@ -296,9 +297,9 @@ async function move(backups, at, by) {
 async function keyAction(k, action) {
   try {
     await api.keyAction(state.ws, k.id, action);
+    await loadKeys();
     say(`${k.label}: ${action}d.`);
-  } catch (e) { say(e.message + (e.hint ? " " + e.hint : "")); }
-  await loadKeys();
+  } catch (e) { await loadKeys(); say(e.message + (e.hint ? " " + e.hint : "")); }
 }
 
 /** The dialog: title, fields, an OK label; resolves with the form's values or null. */
@@ -350,8 +351,8 @@ async function editKey(k) {
     version: k.version, label: f.get("label"), role: f.get("role"), order: Number(f.get("order")) || 0,
     default_model: f.get("default_model") || null, note: f.get("note") || null,
   }));
-  if (done) say(`${k.label} saved.`);
   await loadKeys();
+  if (done) say(`${k.label} saved.`);
 }
 
 async function rotateKey(k) {
@@ -360,22 +361,22 @@ async function rotateKey(k) {
     h("p", {}, "Paste the new key. It replaces ", h("span", { class: "mono" }, k.masked), " under the same id; the old one is gone for good."),
     ...field("rotate-key", "New key", input)], "Rotate", true, (f) => api.rotateKey(state.ws, k.id, f.get("key")));
   input.value = "";
-  if (done) say(`${k.label} rotated: now ${done.masked}.`);
   await loadKeys();
+  if (done) say(`${k.label} rotated: now ${done.masked}.`);
 }
 
 async function revokeKey(k) {
   const done = await dialog("Revoke " + k.label + "?", [h("p", {}, "A revoked key is never used again and cannot be enabled: it can only be deleted. This cannot be undone.")],
     "Revoke", true, () => api.keyAction(state.ws, k.id, "revoke"));
-  if (done) say(`${k.label} revoked.`);
   await loadKeys();
+  if (done) say(`${k.label} revoked.`);
 }
 
 async function deleteKey(k) {
   const done = await dialog("Delete " + k.label + "?", [h("p", {}, "The key and its secret are deleted from the vault (the audit trail keeps the event). This cannot be undone.")],
     "Delete", true, async () => { await api.deleteKey(state.ws, k.id); return true; });
-  if (done) say(`${k.label} deleted.`);
   await loadKeys();
+  if (done) say(`${k.label} deleted.`);
 }
 
 // ---------- add a key ----------

@@ -175,6 +175,16 @@ async fn add_key(
     verdict.as_str().unwrap().to_owned()
 }
 
+/// Open the Keys tab and wait until its list is loaded afresh.
+async fn keys_tab(b: &Browser) {
+    b.click("#tab-keys").await;
+    b.wait(
+        "the key list",
+        "return document.getElementById('key-list').getAttribute('aria-busy') === 'false'",
+    )
+    .await;
+}
+
 /// The keys of the workspace, as the API lists them.
 async fn keys(h: &Harness, ws: &str) -> Vec<Value> {
     let (status, list) = h
@@ -387,7 +397,7 @@ async fn the_provider_vault_page_in_headless_chromium() {
     // The list: masked keys with fingerprints, roles and verdicts.
     let list = keys(&h, &ws).await;
     assert_eq!(list.len(), 5, "the refused key is not saved");
-    b.click("#tab-keys").await;
+    keys_tab(&b).await;
     let shown = b
         .wait(
             "the key list",
@@ -428,7 +438,7 @@ async fn the_provider_vault_page_in_headless_chromium() {
     assert!(said.contains("Credit left"), "{said}");
     assert!(said.contains("110.00 USD"), "{said}");
     secrets.check(&b, "a key with its credit left", true).await;
-    b.click("#tab-keys").await;
+    keys_tab(&b).await;
 
     // Reorder: the spare moves up twice, to second among the backups.
     let spare = id_of(&list, "spare");
@@ -546,7 +556,7 @@ async fn the_provider_vault_page_in_headless_chromium() {
     assert_eq!(called.key.id.to_string(), spare, "the call used the spare");
     let label = called.cost.as_ref().unwrap().label;
     let row = format!("#spend-by-label tr[data-label='{}']", label.as_str());
-    b.click("#tab-keys").await;
+    keys_tab(&b).await;
     b.click("#tab-budget").await;
     let spent = wait_for(&b, &row).await;
     assert!(spent.contains(label.human()), "{spent}");
@@ -572,7 +582,7 @@ async fn the_provider_vault_page_in_headless_chromium() {
     screenshot(&b, "budget").await;
 
     // Revoke, behind a confirmation.
-    b.click("#tab-keys").await;
+    keys_tab(&b).await;
     let limited_id = id_of(&list, "limited");
     b.click("button[aria-label='Revoke: limited']").await;
     let asked = wait_for(&b, "#dialog[open]").await;
@@ -627,7 +637,7 @@ async fn the_provider_vault_page_in_headless_chromium() {
     secrets.check(&b, "the audit trail", true).await;
 
     // Edit, rotate (the new key pasted in a dialog), disable and enable, delete.
-    b.click("#tab-keys").await;
+    keys_tab(&b).await;
     b.click("button[aria-label='Edit: main']").await;
     wait_for(&b, "#dialog[open] #edit-note").await;
     b.fill("#edit-note", "billing account 42").await;
@@ -705,7 +715,7 @@ async fn the_provider_vault_page_in_headless_chromium() {
 
     // A phone's width: nothing wider than the screen.
     b.resize(390, 844).await;
-    b.click("#tab-keys").await;
+    keys_tab(&b).await;
     wait_for(&b, "#key-list li.key").await;
     let widths = b
         .js(

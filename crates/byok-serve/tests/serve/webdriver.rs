@@ -162,15 +162,33 @@ impl Browser {
             .to_owned()
     }
 
-    /// Click the element `css` selects.
+    /// Click the element `css` selects (found again if the page replaced it
+    /// between the lookup and the click).
     pub(crate) async fn click(&self, css: &str) {
-        let e = self.element(css).await;
-        self.send(
-            reqwest::Method::POST,
-            &format!("/element/{e}/click"),
-            Some(json!({})),
-        )
-        .await;
+        for _ in 0..20 {
+            let e = self.element(css).await;
+            let answer: Value = self
+                .http
+                .post(format!("{}/element/{e}/click", self.base))
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            match answer["value"].get("error").and_then(Value::as_str) {
+                None => return,
+                Some("stale element reference") => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Some(err) => panic!(
+                    "webdriver click {css}: {err} {}",
+                    answer["value"]["message"]
+                ),
+            }
+        }
+        panic!("{css} kept being replaced");
     }
 
     /// Clear the field `css` selects and type `text` into it, as a person would.
