@@ -21,6 +21,12 @@ export function signIn(value) { token = value; }
 /** Forget the token. */
 export function signOut() { token = null; }
 
+/** The held token's scope, from its public tag: "admin", "workspace", "app" or null. */
+export function scope() {
+  const tag = token && /^byok_(adm|wsm|app)_/.exec(token);
+  return tag ? { adm: "admin", wsm: "workspace", app: "app" }[tag[1]] : null;
+}
+
 /** Whether a token is held. */
 export function signedIn() { return token !== null; }
 

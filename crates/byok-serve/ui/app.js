@@ -1,6 +1,6 @@
 // Provider Vault: the page's behaviour. Plain DOM, no framework; every text from the
 // API (and so from a provider) goes in with textContent, never as HTML.
-import { api, ApiError, signIn, signOut } from "./api.js";
+import { api, ApiError, scope, signIn, signOut } from "./api.js";
 
 const PROVIDERS = [
   ["openai", "OpenAI"], ["anthropic", "Anthropic"], ["google", "Google Gemini"],
@@ -171,8 +171,8 @@ function fillWorkspaces(pick) {
   state.ws = pick && list.includes(pick) ? pick : list[0] || null;
   if (state.ws) sel.value = state.ws;
   sel.disabled = list.length < 2;
-  // Creating workspaces is for admin tokens; the API says so with 403 otherwise.
-  $("workspace-admin").hidden = false;
+  // Creating workspaces is for admin tokens (the API answers 403 to others).
+  $("workspace-admin").hidden = scope() !== "admin";
 }
 $("workspace").addEventListener("change", () => {
   state.ws = $("workspace").value;

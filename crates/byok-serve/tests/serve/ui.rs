@@ -12,6 +12,7 @@ use std::time::Duration;
 use byok::call::Call;
 use byok::keys::{KeyKind, Provider};
 use byok::store::WorkspaceId;
+use byok_serve::TokenScope;
 use byok_testkit::Scenario;
 use byok_testkit::canary::{Canary, Detector, standard};
 use serde_json::{Value, json};
@@ -28,7 +29,7 @@ fn openai_key(n: usize) -> String {
 }
 
 /// Everything secret the page must never keep once a step is done: every
-/// standard canary key (the detector's) and the admin token's secret.
+/// standard canary key (the detector's) and the signed-in token's secret.
 struct Secrets {
     token: Detector,
     /// The history's length when the page was first loaded: no step adds to it.
@@ -41,7 +42,7 @@ impl Secrets {
     fn new(token: &str, others: &[(&str, &str)]) -> Secrets {
         // Its id is public (the audit trail names `token:<id>`).
         let mut canaries = vec![Canary::secret(
-            "admin token's secret",
+            "the token's secret",
             &token[token.len() - 64..],
         )];
         canaries.extend(others.iter().map(|(name, k)| Canary::api_key(*name, k)));
@@ -737,6 +738,29 @@ async fn the_provider_vault_page_in_headless_chromium() {
     let gone = text(&b, "#key-list").await;
     assert_eq!(gone, json!(""), "the list is cleared on sign-out");
     secrets.check(&b, "signing out", true).await;
+
+    // A workspace token: its own workspace only, no workspace to create.
+    let wsm = h.token(TokenScope::Workspace, Some(&ws)).await;
+    b.fill("#token", &wsm).await;
+    b.click("#signin-form button[type=submit]").await;
+    wait_for(&b, "#app:not([hidden])").await;
+    wait_for(&b, "#key-list li.key").await;
+    let picker = b
+        .js(
+            "const s = document.getElementById('workspace');
+             return [[...s.options].map((o) => o.value), s.disabled, document.getElementById('workspace-admin').hidden];",
+            json!([]),
+        )
+        .await;
+    assert_eq!(picker, json!([[ws], true, true]), "{picker}");
+    secrets
+        .check(&b, "signing in with a workspace token", true)
+        .await;
+    Secrets::new(&wsm, &[])
+        .check(&b, "signing in with a workspace token", true)
+        .await;
+    b.click("#signout").await;
+    wait_for(&b, "#signin:not([hidden])").await;
 
     b.quit().await;
     h.stop().await;
