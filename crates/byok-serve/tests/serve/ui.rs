@@ -299,6 +299,19 @@ async fn the_provider_vault_page_in_headless_chromium() {
     assert!(empty.contains("No keys"), "{empty}");
     secrets.check(&b, "picking the workspace", true).await;
 
+    // The tabs answer the arrow keys, and focus follows.
+    b.type_into("#tab-keys", "\u{E014}").await;
+    let moved = b
+        .js(
+            "return [document.getElementById('tab-add').getAttribute('aria-selected'),
+                     document.activeElement.id, document.getElementById('view-add').hidden];",
+            json!([]),
+        )
+        .await;
+    assert_eq!(moved, json!(["true", "tab-add", false]), "{moved}");
+    b.type_into("#tab-add", "\u{E012}").await;
+    keys_tab(&b).await;
+
     // The paste box: a key cut short, then a key of another provider.
     b.click("#tab-add").await;
     let cut = &primary[..primary.len() - 3];
@@ -730,6 +743,20 @@ async fn the_provider_vault_page_in_headless_chromium() {
     );
     secrets.check(&b, "a phone's width", true).await;
     screenshot(&b, "phone").await;
+    for tab in ["add", "selection", "budget", "audit"] {
+        b.click(&format!("#tab-{tab}")).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let widths = b
+            .js(
+                "return [document.documentElement.scrollWidth, window.innerWidth];",
+                json!([]),
+            )
+            .await;
+        assert!(
+            widths[0].as_u64().unwrap() <= widths[1].as_u64().unwrap(),
+            "the {tab} tab is wider than a phone: {widths}"
+        );
+    }
 
     // Sign out: back to the sign-in form, nothing left.
     b.resize(1280, 900).await;

@@ -208,6 +208,18 @@ impl Browser {
         .await;
     }
 
+    /// Send `text` (WebDriver key codes allowed: `\u{E014}` is the right
+    /// arrow) to the element `css` selects, without clearing it.
+    pub(crate) async fn type_into(&self, css: &str, text: &str) {
+        let e = self.element(css).await;
+        self.send(
+            reqwest::Method::POST,
+            &format!("/element/{e}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
     /// Pick the option of value `value` in the select `css` selects (a change event).
     pub(crate) async fn select(&self, css: &str, value: &str) {
         self.js(
