@@ -258,11 +258,33 @@ impl Browser {
         let _ = self.http.delete(self.base.clone()).send().await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        // Drop finds chromedriver gone and has nothing left to do.
     }
 }
 
 impl Drop for Browser {
+    /// After a failed step (no `quit`): end the session first, so Chromium
+    /// exits instead of outliving a killed chromedriver. Drop cannot await,
+    /// so the request runs on a runtime of its own thread.
     fn drop(&mut self) {
+        if matches!(self.driver.try_wait(), Ok(None)) {
+            let session = self.base.clone();
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let _ = reqwest::Client::new()
+                        .delete(session)
+                        .timeout(Duration::from_secs(10))
+                        .send()
+                        .await;
+                });
+            })
+            .join();
+        }
         let _ = self.driver.kill();
+        let _ = self.driver.wait();
     }
 }
