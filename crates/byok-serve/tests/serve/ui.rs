@@ -786,6 +786,19 @@ async fn the_provider_vault_page_in_headless_chromium() {
     Secrets::new(&wsm, &[])
         .check(&b, "signing in with a workspace token", true)
         .await;
+    // A reload forgets the token (it lived in the page's memory only).
+    b.js("location.reload(); return true;", json!([])).await;
+    wait_for(&b, "#signin:not([hidden])").await;
+    let after = b
+        .js("return document.getElementById('app').hidden", json!([]))
+        .await;
+    assert_eq!(after, json!(true), "signed out by a reload");
+    Secrets::new(&wsm, &[])
+        .check(&b, "reloading the page", true)
+        .await;
+    b.fill("#token", &wsm).await;
+    b.click("#signin-form button[type=submit]").await;
+    wait_for(&b, "#app:not([hidden])").await;
     b.click("#signout").await;
     wait_for(&b, "#signin:not([hidden])").await;
 
