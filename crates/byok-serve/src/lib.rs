@@ -73,6 +73,7 @@ mod schema;
 mod server;
 mod state;
 pub mod token;
+mod ui;
 
 pub use auth::Caller;
 pub use error::{ApiError, ErrorBody, ErrorDetail};

@@ -160,6 +160,7 @@ impl Server {
             .route(&format!("{ws}/budget"), get(budgets::get).put(budgets::set))
             .route(&format!("{ws}/budget/alerts"), get(budgets::alerts))
             .route(&format!("{ws}/audit"), get(budgets::audit))
+            .merge(crate::ui::routes())
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
             .with_state(self.state.clone());

@@ -19,7 +19,8 @@ use crate::state::AppState;
 
 type Answer = Result<Response, ApiError>;
 
-/// A workspace's budget to set (replacing the one it has; its spend stays).
+/// A workspace's (or one of its keys') budget to set (replacing the one it
+/// has; its spend stays).
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct SetBudget {
     /// The hard limit per period in dollars, a decimal string (`"25"`, `"0.50"`).
@@ -38,7 +39,7 @@ pub(crate) struct SetBudget {
 #[schema(as = BudgetAlerts)]
 #[allow(dead_code)]
 pub(crate) struct AlertsSchema {
-    /// `workspace:<id>`.
+    /// `workspace:<id>`, or `key:<id>` for a key's budget.
     scope: String,
     /// The thresholds set, percent of the limit.
     alert_percents: Vec<u32>,
@@ -73,13 +74,44 @@ pub(crate) struct AuditParams {
     limit: Option<usize>,
 }
 
-fn budget_not_found() -> ApiError {
+/// Which budget of the workspace: its own (by default) or one key's.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct BudgetParams {
+    /// A key id of this workspace: that key's own budget (scope `key:<id>`),
+    /// which calls with the key count against besides the workspace's.
+    key: Option<String>,
+}
+
+/// The scope `params` names in workspace `ws`: `workspace:<ws>`, or
+/// `key:<id>` for a key of `ws` (another workspace's key is `not_found`).
+async fn scope_of(
+    vault: &byok::Vault,
+    ws: &byok::store::WorkspaceId,
+    params: &BudgetParams,
+) -> Result<Scope, ApiError> {
+    match &params.key {
+        None => Ok(Scope::workspace(ws.as_str())),
+        Some(id) => {
+            let id = super::key_id(id)?;
+            vault.show(ws, id).await?;
+            Ok(Scope::key(id))
+        }
+    }
+}
+
+fn budget_not_found(scope: &Scope) -> ApiError {
+    let (whose, set) = if scope.as_str().starts_with("key:") {
+        ("this key", "PUT /v1/workspaces/{workspace}/budget?key={id}")
+    } else {
+        ("this workspace", "PUT /v1/workspaces/{workspace}/budget")
+    };
     ApiError::new(
         StatusCode::NOT_FOUND,
         "budget_not_found",
-        "this workspace has no budget",
+        format!("{whose} has no budget"),
     )
-    .hint("set one with PUT /v1/workspaces/{workspace}/budget")
+    .hint(format!("set one with {set}"))
 }
 
 async fn status(state: &AppState, scope: &Scope) -> Result<byok::guard::BudgetStatus, ApiError> {
@@ -87,11 +119,11 @@ async fn status(state: &AppState, scope: &Scope) -> Result<byok::guard::BudgetSt
         .guard()
         .status(scope)
         .await?
-        .ok_or_else(budget_not_found)
+        .ok_or_else(|| budget_not_found(scope))
 }
 
 #[utoipa::path(put, path = "/v1/workspaces/{workspace}/budget", tag = "budgets",
-    params(("workspace" = String, Path, description = "Workspace id")), request_body = SetBudget,
+    params(("workspace" = String, Path, description = "Workspace id"), BudgetParams), request_body = SetBudget,
     responses((status = 200, description = "Set; its status now", body = BudgetStatusSchema),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -99,12 +131,13 @@ pub(crate) async fn set(
     caller: Caller,
     State(state): State<AppState>,
     Path(ws): Path<String>,
+    Query(params): Query<BudgetParams>,
     Body(body): Body<SetBudget>,
 ) -> Answer {
-    let (ws, _) = caller.workspace(&state, &ws).await?;
+    let (ws, vault) = caller.workspace(&state, &ws).await?;
+    let scope = scope_of(&vault, &ws, &params).await?;
     let period: Period = body.period.as_deref().unwrap_or("month").parse()?;
     let limit: Usd = body.limit_usd.parse()?;
-    let scope = Scope::workspace(ws.as_str());
     let budget = Budget::new(scope.clone(), limit, period)
         .time_zone(body.time_zone.unwrap_or_else(|| "UTC".into()))
         .alerts(body.alert_percents);
@@ -113,22 +146,24 @@ pub(crate) async fn set(
 }
 
 #[utoipa::path(get, path = "/v1/workspaces/{workspace}/budget", tag = "budgets",
-    params(("workspace" = String, Path, description = "Workspace id")),
+    params(("workspace" = String, Path, description = "Workspace id"), BudgetParams),
     responses((status = 200, description = "Limit, spend by label, held, remaining, period", body = BudgetStatusSchema),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, description = "No such workspace, or no budget (`budget_not_found`)", body = ErrorBody)),
+        (status = 404, description = "No such workspace or key, or no budget (`budget_not_found`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn get(
     caller: Caller,
     State(state): State<AppState>,
     Path(ws): Path<String>,
+    Query(params): Query<BudgetParams>,
 ) -> Answer {
-    let (ws, _) = caller.workspace(&state, &ws).await?;
-    Ok(Json(status(&state, &Scope::workspace(ws.as_str())).await?).into_response())
+    let (ws, vault) = caller.workspace(&state, &ws).await?;
+    let scope = scope_of(&vault, &ws, &params).await?;
+    Ok(Json(status(&state, &scope).await?).into_response())
 }
 
 #[utoipa::path(get, path = "/v1/workspaces/{workspace}/budget/alerts", tag = "budgets",
-    params(("workspace" = String, Path, description = "Workspace id")),
+    params(("workspace" = String, Path, description = "Workspace id"), BudgetParams),
     responses((status = 200, description = "The thresholds and those fired this period", body = AlertsSchema),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -136,9 +171,10 @@ pub(crate) async fn alerts(
     caller: Caller,
     State(state): State<AppState>,
     Path(ws): Path<String>,
+    Query(params): Query<BudgetParams>,
 ) -> Answer {
-    let (ws, _) = caller.workspace(&state, &ws).await?;
-    let st = status(&state, &Scope::workspace(ws.as_str())).await?;
+    let (ws, vault) = caller.workspace(&state, &ws).await?;
+    let st = status(&state, &scope_of(&vault, &ws, &params).await?).await?;
     Ok(Json(json!({
         "scope": st.budget.scope,
         "alert_percents": st.budget.alert_percents,

@@ -338,6 +338,94 @@ async fn budgets_are_set_and_read() {
     h.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_has_a_budget_of_its_own() {
+    let h = Harness::start().await;
+    let admin = Some(h.admin.as_str());
+    let add = |ws: String, n: usize| {
+        let h = &h;
+        async move {
+            let (status, added) = h
+                .call(
+                    "POST",
+                    &format!("/v1/workspaces/{ws}/keys"),
+                    admin,
+                    Some(
+                        json!({ "key": key(Provider::OpenAi, KeyKind::Project, n), "label": "k" }),
+                    ),
+                )
+                .await;
+            assert_eq!(status, 201, "{added}");
+            added["key"]["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let ws = h.workspace("keybudget").await;
+    let other = h.workspace("keybudget").await;
+    let id = add(ws.clone(), 0).await;
+    let theirs = add(other.clone(), 1).await;
+    let path = format!("/v1/workspaces/{ws}/budget");
+    let mine = format!("{path}?key={id}");
+
+    let (status, err) = h.call("GET", &mine, admin, None).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (404, Some("budget_not_found"))
+    );
+    assert_eq!(err["error"]["message"], "this key has no budget");
+    let (status, st) = h
+        .call(
+            "PUT",
+            &mine,
+            admin,
+            Some(json!({ "limit_usd": "2", "period": "day", "alert_percents": [90] })),
+        )
+        .await;
+    assert_eq!(status, 200, "{st}");
+    assert_eq!(st["budget"]["scope"], format!("key:{id}"));
+    // The workspace's own budget is another one, still unset.
+    let (status, _) = h.call("GET", &path, admin, None).await;
+    assert_eq!(status, 404);
+    // Another workspace's key, or no key id at all, is not found.
+    for bad in [
+        format!("{path}?key={theirs}"),
+        format!("{path}?key=nonsense"),
+    ] {
+        for method in ["GET", "PUT"] {
+            let body = (method == "PUT").then(|| json!({ "limit_usd": "1" }));
+            let (status, err) = h.call(method, &bad, admin, body).await;
+            assert_eq!(
+                (status, err["error"]["code"].as_str()),
+                (404, Some("not_found")),
+                "{method} {bad}"
+            );
+        }
+    }
+    let (status, alerts) = h
+        .call("GET", &format!("{path}/alerts?key={id}"), admin, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(alerts["scope"], format!("key:{id}"));
+    assert_eq!(alerts["alert_percents"], json!([90]));
+
+    // A call with the key counts against its budget, with its label.
+    let body = json!({"model": "gpt-4o-mini", "max_completion_tokens": 64,
+        "messages": [{"role": "user", "content": "Say hi"}]});
+    let called = h
+        .vault
+        .call(
+            &byok::store::WorkspaceId::new(&ws).unwrap(),
+            byok::call::Call::openai_chat(body),
+        )
+        .await
+        .unwrap();
+    assert_eq!(called.key.id.to_string(), id);
+    let (status, st) = h.call("GET", &mine, admin, None).await;
+    assert_eq!(status, 200);
+    assert_ne!(st["spent"], "0", "{st}");
+    assert!(st["spent_by_label"]["estimated"].is_string(), "{st}");
+    h.stop().await;
+}
+
 async fn tokens_and_workspaces(h: &Harness) {
     let admin = Some(h.admin.as_str());
     let ws = h.workspace("tok").await;

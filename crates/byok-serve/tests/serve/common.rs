@@ -10,7 +10,7 @@ use byok::store::{MasterKeySource, OpenMode, WorkspaceId};
 use byok::verify::{Verifier, VerifierConfig};
 use byok_serve::{Server, TokenScope};
 use byok_testkit::canary::standard;
-use byok_testkit::{MockAnthropic, MockGemini, MockOpenAi, MockProvider, Scenario};
+use byok_testkit::{MockAnthropic, MockDeepSeek, MockGemini, MockOpenAi, MockProvider, Scenario};
 use serde_json::Value;
 
 /// Where the vault lives.
@@ -65,6 +65,10 @@ pub(crate) struct Harness {
     pub url: String,
     pub admin: String,
     pub server: Server,
+    /// The server's vault, its guard on the server's ledger: a call made with
+    /// it (`Vault::call`) is budgeted and shows in `GET …/budget`.
+    #[allow(dead_code)]
+    pub vault: Vault,
     #[allow(dead_code)]
     pub openai: MockProvider,
     pub dir: tempfile::TempDir,
@@ -79,13 +83,22 @@ pub(crate) struct Harness {
 /// The PostgreSQL server's URL, or `None` after a loud skip line (a panic when
 /// services are required).
 pub(crate) fn postgres_url(test: &str) -> Option<String> {
-    match std::env::var("BYOK_TEST_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ if std::env::var("BYOK_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!("BYOK_REQUIRE_SERVICES=1 but BYOK_TEST_POSTGRES_URL is unset: {test}")
+    let url = std::env::var("BYOK_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    required(url, "BYOK_TEST_POSTGRES_URL", test)
+}
+
+/// `found`, or `None` after a loud skip line naming `what` to set (a panic when
+/// services are required: `BYOK_REQUIRE_SERVICES=1`).
+pub(crate) fn required<T>(found: Option<T>, what: &str, test: &str) -> Option<T> {
+    match found {
+        Some(t) => Some(t),
+        None if std::env::var("BYOK_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("BYOK_REQUIRE_SERVICES=1 but {what} is unset: {test}")
         }
-        _ => {
-            eprintln!("SKIPPED (set BYOK_TEST_POSTGRES_URL): {test}");
+        None => {
+            eprintln!("SKIPPED (set {what}): {test}");
             None
         }
     }
@@ -107,6 +120,16 @@ impl Harness {
 
     /// A server on `backend` (`pg_admin`: the PostgreSQL server's URL).
     pub(crate) async fn start_on(backend: Backend, pg_admin: Option<String>) -> Harness {
+        Harness::start_with(backend, pg_admin, &[]).await
+    }
+
+    /// A server on `backend` whose OpenAI mock plays `openai` for these keys
+    /// (besides the invalid one of [`invalid_openai_key`]).
+    pub(crate) async fn start_with(
+        backend: Backend,
+        pg_admin: Option<String>,
+        openai: &[(String, Scenario)],
+    ) -> Harness {
         logs();
         let dir = tempfile::tempdir().unwrap();
         let mut pg = None;
@@ -127,28 +150,34 @@ impl Harness {
                 url
             }
         };
-        let openai = MockOpenAi::builder()
-            .scenario_for_key(&invalid_openai_key(), Scenario::InvalidKey)
-            .start()
-            .await;
+        let mut builder =
+            MockOpenAi::builder().scenario_for_key(&invalid_openai_key(), Scenario::InvalidKey);
+        for (key, scenario) in openai {
+            builder = builder.scenario_for_key(key, scenario.clone());
+        }
+        let openai = builder.start().await;
         let anthropic = MockAnthropic::start().await;
         let gemini = MockGemini::start().await;
+        // DeepSeek tells the balance left (the Test's credit left).
+        let deepseek = MockDeepSeek::start().await;
         let config = VerifierConfig::default()
             .allow_http(true)
             .base_url(Provider::OpenAi, &openai.uri())
             .base_url(Provider::Anthropic, &anthropic.uri())
-            .base_url(Provider::Google, &gemini.uri());
+            .base_url(Provider::Google, &gemini.uri())
+            .base_url(Provider::DeepSeek, &deepseek.uri());
         let store = byok::store::open(&target, OpenMode::Create).await.unwrap();
+        let ledger = byok::guard::ledger::open("memory:").await.unwrap();
         let vault = Vault::builder()
             .store(store)
             .master_key(MasterKeySource::Base64(standard::master_key(0).into()))
             .verifier(Verifier::new(config).unwrap())
             .actor("byok-serve")
+            .guard(byok::guard::Guard::new(ledger.clone()))
             .build()
             .await
             .unwrap();
-        let ledger = byok::guard::ledger::open("memory:").await.unwrap();
-        let server = Server::new(vault, ledger).unwrap();
+        let server = Server::new(vault.clone(), ledger).unwrap();
         let admin = server
             .bootstrap()
             .await
@@ -169,6 +198,7 @@ impl Harness {
             url,
             admin: admin.expose_secret().to_owned(),
             server,
+            vault,
             openai,
             dir,
             client: reqwest::Client::new(),
@@ -176,7 +206,7 @@ impl Harness {
             stop: Some(stop),
             task: Some(task),
             pg,
-            _mocks: vec![anthropic, gemini],
+            _mocks: vec![anthropic, gemini, deepseek],
         }
     }
 
