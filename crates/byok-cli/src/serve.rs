@@ -129,7 +129,9 @@ async fn serve(args: Args) -> Result<(), CliError> {
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::new("io_error", e.to_string()))?;
-    errln!("byok serve: listening on http://{addr} (OpenAPI at /openapi.json)");
+    errln!(
+        "byok serve: listening on http://{addr} (the Provider Vault page: open http://{addr}/ and sign in with a token; OpenAPI at /openapi.json)"
+    );
     let stop = crate::signal::stop()?;
     server
         .run(listener, stop)

@@ -18,6 +18,7 @@ use crate::routes::{access, budgets, format, health, keys};
         keys::disable, keys::enable, keys::revoke, keys::selection,
         format::check,
         budgets::set, budgets::get, budgets::alerts, budgets::audit,
+        budgets::set_project, budgets::get_project, budgets::project_alerts,
     ),
     modifiers(&BearerAuth),
     tags(

@@ -160,6 +160,14 @@ impl Server {
             .route(&format!("{ws}/budget"), get(budgets::get).put(budgets::set))
             .route(&format!("{ws}/budget/alerts"), get(budgets::alerts))
             .route(&format!("{ws}/audit"), get(budgets::audit))
+            .route(
+                "/v1/projects/{project}/budget",
+                get(budgets::get_project).put(budgets::set_project),
+            )
+            .route(
+                "/v1/projects/{project}/budget/alerts",
+                get(budgets::project_alerts),
+            )
             .merge(crate::ui::routes())
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)

@@ -524,27 +524,59 @@ function spendChart(st) {
   return h("figure", { class: "chart" }, svg, h("figcaption", { class: "help" }, "This period against the limit (red line)."));
 }
 
-/** The budget picked: the workspace's (key null) or one key's, and its name. */
+/** The option of the budget picker that stands for a project's budget (admin tokens). */
+const PROJECT_OPTION = "project:";
+
+/**
+ * The budget picked: the workspace's (key null), one key's, or (admin tokens) a
+ * project's, with its name and the API calls that read and set it.
+ */
 function budgetScope() {
-  const key = $("budget-scope").value || null;
+  const picked = $("budget-scope").value;
+  if (picked === PROJECT_OPTION) {
+    const project = $("budget-project").value.trim();
+    return {
+      project, name: project ? `project ${project}` : "a project",
+      get: () => api.projectBudget(project), set: (body) => api.setProjectBudget(project, body),
+      alerts: () => api.projectAlerts(project),
+    };
+  }
+  const key = picked || null;
   const k = key && state.keys.find((x) => x.id === key);
-  return { key, name: k ? `key ${k.label} (${k.masked})` : "the workspace" };
+  return {
+    key, name: k ? `key ${k.label} (${k.masked})` : "the workspace",
+    get: () => api.budget(state.ws, key), set: (body) => api.setBudget(state.ws, body, key),
+    alerts: () => api.alerts(state.ws, key),
+  };
+}
+
+/** Show the project field only while "A project" is picked. */
+function showProjectField() {
+  const on = $("budget-scope").value === PROJECT_OPTION;
+  $("budget-project-field").hidden = !on;
+  $("budget-project-help").hidden = !on;
+  return on;
 }
 
 async function loadBudget() {
   const node = $("budget-status");
   if (!needWorkspace(node)) return;
   if (!state.keys.length) { try { state.keys = await api.keys(state.ws); fillKeyPickers(); } catch { /* shown below */ } }
-  const { key, name } = budgetScope();
+  const which = budgetScope();
+  const { name } = which;
   $("budget-form-title").textContent = "Set the budget of " + name;
+  if (showProjectField() && !which.project) {
+    show(node, h("p", { class: "empty" }, "Name the project (what your calls pass to Call::project), then Show."));
+    return;
+  }
   let st;
-  try { st = await api.budget(state.ws, key); } catch (e) {
+  try { st = await which.get(); } catch (e) {
     if (e.code === "budget_not_found") show(node, h("p", { class: "empty" }, `No budget yet: nothing limits the spend of ${name}. Set one below.`));
     else show(node, errorBox(e));
     return;
   }
   let alerts = null;
-  try { alerts = await api.alerts(state.ws, key); } catch { alerts = null; }
+  try { alerts = await which.alerts(); } catch { alerts = null; }
   $("budget-limit").value = st.budget.limit;
   $("budget-period").value = st.budget.period;
   $("budget-tz").value = st.budget.time_zone;
@@ -580,7 +612,9 @@ $("budget-form").addEventListener("submit", async (ev) => {
   const alerts = $("budget-alerts").value.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
   if (alerts.some((n) => !Number.isInteger(n) || n <= 0)) { err.textContent = "Alert percents are whole numbers, e.g. 50, 80."; err.hidden = false; return; }
   try {
-    await api.setBudget(state.ws, { limit_usd: $("budget-limit").value.trim(), period: $("budget-period").value, time_zone: $("budget-tz").value.trim() || "UTC", alert_percents: alerts }, budgetScope().key);
+    const which = budgetScope();
+    if (which.project === "") { err.textContent = "Name the project first."; err.hidden = false; return; }
+    await which.set({ limit_usd: $("budget-limit").value.trim(), period: $("budget-period").value, time_zone: $("budget-tz").value.trim() || "UTC", alert_percents: alerts });
     say("Budget saved.");
     await loadBudget();
   } catch (e) { err.textContent = e.message + (e.hint ? " " + e.hint : ""); err.hidden = false; }
@@ -591,7 +625,8 @@ function fillKeyPickers() {
   for (const [id, none] of [["audit-key", "All keys"], ["budget-scope", "The workspace"]]) {
     const sel = $(id);
     const was = sel.value;
-    sel.replaceChildren(h("option", { value: "" }, none), ...state.keys.map((k) => h("option", { value: k.id }, `${k.label} (${k.masked})`)));
+    const project = id === "budget-scope" && scope() === "admin" ? [h("option", { value: PROJECT_OPTION }, "A project (across workspaces)")] : [];
+    sel.replaceChildren(h("option", { value: "" }, none), ...state.keys.map((k) => h("option", { value: k.id }, `${k.label} (${k.masked})`)), ...project);
     if ([...sel.options].some((o) => o.value === was)) sel.value = was;
   }
 }

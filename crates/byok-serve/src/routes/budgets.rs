@@ -1,4 +1,5 @@
-//! `/v1/workspaces/{workspace}/budget…` (set, status, alerts) and `…/audit`.
+//! `/v1/workspaces/{workspace}/budget…` (set, status, alerts) and `…/audit`;
+//! `/v1/projects/{project}/budget…` (admin tokens: a project spans workspaces).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -39,7 +40,7 @@ pub(crate) struct SetBudget {
 #[schema(as = BudgetAlerts)]
 #[allow(dead_code)]
 pub(crate) struct AlertsSchema {
-    /// `workspace:<id>`, or `key:<id>` for a key's budget.
+    /// `workspace:<id>`, `key:<id>` for a key's budget, `project:<name>` for a project's.
     scope: String,
     /// The thresholds set, percent of the limit.
     alert_percents: Vec<u32>,
@@ -100,9 +101,21 @@ async fn scope_of(
     }
 }
 
+/// `project:<name>`: a project names the app's own grouping of calls
+/// (`Call::project`), across workspaces, so only an admin token sets or reads
+/// its budget.
+fn project_scope(caller: &Caller, project: &str) -> Result<Scope, ApiError> {
+    caller.admin("project budgets (admin tokens only: a project spans workspaces)")?;
+    Scope::custom(format!("project:{project}")).map_err(|_| {
+        ApiError::invalid("a project name is 1 to 192 characters without control characters")
+    })
+}
+
 fn budget_not_found(scope: &Scope) -> ApiError {
     let (whose, set) = if scope.as_str().starts_with("key:") {
         ("this key", "PUT /v1/workspaces/{workspace}/budget?key={id}")
+    } else if scope.as_str().starts_with("project:") {
+        ("this project", "PUT /v1/projects/{project}/budget")
     } else {
         ("this workspace", "PUT /v1/workspaces/{workspace}/budget")
     };
@@ -136,13 +149,18 @@ pub(crate) async fn set(
 ) -> Answer {
     let (ws, vault) = caller.workspace(&state, &ws).await?;
     let scope = scope_of(&vault, &ws, &params).await?;
+    put_budget(&state, scope, body).await
+}
+
+/// Set `scope`'s budget from `body`; answer its status.
+async fn put_budget(state: &AppState, scope: Scope, body: SetBudget) -> Answer {
     let period: Period = body.period.as_deref().unwrap_or("month").parse()?;
     let limit: Usd = body.limit_usd.parse()?;
     let budget = Budget::new(scope.clone(), limit, period)
         .time_zone(body.time_zone.unwrap_or_else(|| "UTC".into()))
         .alerts(body.alert_percents);
     state.ledger().put_budget(&budget).await?;
-    Ok(Json(status(&state, &scope).await?).into_response())
+    Ok(Json(status(state, &scope).await?).into_response())
 }
 
 #[utoipa::path(get, path = "/v1/workspaces/{workspace}/budget", tag = "budgets",
@@ -174,7 +192,12 @@ pub(crate) async fn alerts(
     Query(params): Query<BudgetParams>,
 ) -> Answer {
     let (ws, vault) = caller.workspace(&state, &ws).await?;
-    let st = status(&state, &scope_of(&vault, &ws, &params).await?).await?;
+    alerts_of(&state, &scope_of(&vault, &ws, &params).await?).await
+}
+
+/// `scope`'s alert thresholds and those fired this period.
+async fn alerts_of(state: &AppState, scope: &Scope) -> Answer {
+    let st = status(state, scope).await?;
     Ok(Json(json!({
         "scope": st.budget.scope,
         "alert_percents": st.budget.alert_percents,
@@ -183,6 +206,51 @@ pub(crate) async fn alerts(
         "period_end": st.period_end,
     }))
     .into_response())
+}
+
+#[utoipa::path(put, path = "/v1/projects/{project}/budget", tag = "budgets",
+    params(("project" = String, Path, description = "Project name (what `Call::project` names)")), request_body = SetBudget,
+    responses((status = 200, description = "Set; its status now", body = BudgetStatusSchema),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "Not an admin token (`forbidden`)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn set_project(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    Body(body): Body<SetBudget>,
+) -> Answer {
+    let scope = project_scope(&caller, &project)?;
+    put_budget(&state, scope, body).await
+}
+
+#[utoipa::path(get, path = "/v1/projects/{project}/budget", tag = "budgets",
+    params(("project" = String, Path, description = "Project name (what `Call::project` names)")),
+    responses((status = 200, description = "Limit, spend by label, held, remaining, period", body = BudgetStatusSchema),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "Not an admin token (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No budget (`budget_not_found`)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn get_project(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+) -> Answer {
+    let scope = project_scope(&caller, &project)?;
+    Ok(Json(status(&state, &scope).await?).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/projects/{project}/budget/alerts", tag = "budgets",
+    params(("project" = String, Path, description = "Project name (what `Call::project` names)")),
+    responses((status = 200, description = "The thresholds and those fired this period", body = AlertsSchema),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn project_alerts(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+) -> Answer {
+    alerts_of(&state, &project_scope(&caller, &project)?).await
 }
 
 #[utoipa::path(get, path = "/v1/workspaces/{workspace}/audit", tag = "audit",

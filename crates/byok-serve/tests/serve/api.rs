@@ -426,6 +426,82 @@ async fn a_key_has_a_budget_of_its_own() {
     h.stop().await;
 }
 
+/// A project's budget (`project:<name>`, what `Call::project` names) spans
+/// workspaces: only an admin token sets or reads it; a call made for the
+/// project counts against it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_has_a_budget_across_workspaces() {
+    let h = Harness::start().await;
+    let admin = Some(h.admin.as_str());
+    let ws = h.workspace("projbudget").await;
+    let (status, added) = h
+        .call(
+            "POST",
+            &format!("/v1/workspaces/{ws}/keys"),
+            admin,
+            Some(json!({ "key": key(Provider::OpenAi, KeyKind::Project, 0), "label": "k" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{added}");
+    let path = "/v1/projects/checkout/budget";
+    let (status, err) = h.call("GET", path, admin, None).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (404, Some("budget_not_found"))
+    );
+    assert_eq!(err["error"]["message"], "this project has no budget");
+    // A workspace's own token may not touch a budget that spans workspaces.
+    let mine = h.token(TokenScope::Workspace, Some(&ws)).await;
+    for method in ["GET", "PUT"] {
+        let body = (method == "PUT").then(|| json!({ "limit_usd": "1" }));
+        let (status, err) = h.call(method, path, Some(&mine), body).await;
+        assert_eq!(
+            (status, err["error"]["code"].as_str()),
+            (403, Some("forbidden")),
+            "{method}"
+        );
+    }
+    let (status, st) = h
+        .call(
+            "PUT",
+            path,
+            admin,
+            Some(json!({ "limit_usd": "3", "period": "month", "alert_percents": [50, 90] })),
+        )
+        .await;
+    assert_eq!(status, 200, "{st}");
+    assert_eq!(st["budget"]["scope"], "project:checkout");
+    let (status, alerts) = h.call("GET", &format!("{path}/alerts"), admin, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(alerts["alert_percents"], json!([50, 90]));
+    // A name with a control character is refused before anything is stored.
+    let (status, err) = h
+        .call(
+            "PUT",
+            "/v1/projects/bad%07name/budget",
+            admin,
+            Some(json!({ "limit_usd": "1" })),
+        )
+        .await;
+    assert_eq!(status, 400, "{err}");
+
+    // A call made for the project counts against its budget, with its label.
+    let body = json!({"model": "gpt-4o-mini", "max_completion_tokens": 64,
+        "messages": [{"role": "user", "content": "Say hi"}]});
+    h.vault
+        .call(
+            &byok::store::WorkspaceId::new(&ws).unwrap(),
+            byok::call::Call::openai_chat(body).project("checkout"),
+        )
+        .await
+        .unwrap();
+    let (status, st) = h.call("GET", path, admin, None).await;
+    assert_eq!(status, 200);
+    assert_ne!(st["spent"], "0", "{st}");
+    assert!(st["spent_by_label"]["estimated"].is_string(), "{st}");
+    h.stop().await;
+}
+
 async fn tokens_and_workspaces(h: &Harness) {
     let admin = Some(h.admin.as_str());
     let ws = h.workspace("tok").await;

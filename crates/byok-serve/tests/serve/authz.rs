@@ -56,9 +56,15 @@ pub(crate) const ROUTES: &[Route] = &[
     r("GET", "/v1/workspaces/{ws}/budget", false, 200),
     r("GET", "/v1/workspaces/{ws}/budget/alerts", false, 200),
     r("GET", "/v1/workspaces/{ws}/audit", false, 200),
+    r("PUT", "/v1/projects/{project}/budget", true, 200),
+    r("GET", "/v1/projects/{project}/budget", true, 200),
+    r("GET", "/v1/projects/{project}/budget/alerts", true, 200),
 ];
 
-/// Two workspaces, a key in each, a budget on the first, tokens.
+/// The project whose budget every case sets (a project spans workspaces).
+const PROJECT: &str = "authz";
+
+/// Two workspaces, a key in each, a budget on the first and on [`PROJECT`], tokens.
 pub(crate) struct Case {
     pub ws: String,
     pub other_ws: String,
@@ -99,6 +105,15 @@ pub(crate) async fn case(h: &Harness, seed: u64) -> Case {
         )
         .await;
     assert_eq!(status, 200);
+    let (status, _) = h
+        .call(
+            "PUT",
+            &format!("/v1/projects/{PROJECT}/budget"),
+            admin,
+            Some(json!({ "limit_usd": "5" })),
+        )
+        .await;
+    assert_eq!(status, 200);
     let target = h.token(TokenScope::App, Some(&ws)).await;
     Case {
         ws,
@@ -114,6 +129,7 @@ pub(crate) fn fill(path: &str, ws: &str, id: &str, token: &str) -> String {
     path.replace("{ws}", ws)
         .replace("{id}", id)
         .replace("{token}", token)
+        .replace("{project}", PROJECT)
 }
 
 /// A body the route takes, fresh for the case.

@@ -595,6 +595,50 @@ async fn the_provider_vault_page_in_headless_chromium() {
     secrets.check(&b, "the spend after a call", true).await;
     screenshot(&b, "budget").await;
 
+    // A project's budget (admin tokens): named, set, and charged by a call made for it.
+    b.select("#budget-scope", "project:").await;
+    let ask = wait_for(&b, "#budget-status .empty").await;
+    assert!(ask.contains("Name the project"), "{ask}");
+    b.fill("#budget-project", "checkout").await;
+    b.click("#budget-project-field button[type=submit]").await;
+    b.wait(
+        "no budget for the project yet",
+        "const e = document.querySelector('#budget-status .empty'); return e && e.innerText.includes('project checkout');",
+    )
+    .await;
+    b.fill("#budget-limit", "2").await;
+    b.fill("#budget-alerts", "90").await;
+    b.click("#budget-form button[type=submit]").await;
+    b.wait(
+        "the project's budget",
+        "const e = document.querySelector('#budget-status h3'); return e && e.innerText.includes('project checkout');",
+    )
+    .await;
+    let body = json!({"model": "gpt-4o-mini", "max_completion_tokens": 64,
+        "messages": [{"role": "user", "content": "Say hi"}]});
+    let called = h
+        .vault
+        .call(
+            &WorkspaceId::new(&ws).unwrap(),
+            Call::openai_chat(body).project("checkout"),
+        )
+        .await
+        .unwrap();
+    let label = called.cost.as_ref().unwrap().label;
+    let row = format!("#spend-by-label tr[data-label='{}']", label.as_str());
+    b.click("#budget-project-field button[type=submit]").await;
+    let spent = wait_for(&b, &row).await;
+    assert!(spent.contains(label.human()), "{spent}");
+    let (status, st) = h
+        .call("GET", "/v1/projects/checkout/budget", Some(&h.admin), None)
+        .await;
+    assert_eq!(
+        (status, st["budget"]["limit"].as_str()),
+        (200, Some("2")),
+        "{st}"
+    );
+    secrets.check(&b, "a project's budget", true).await;
+
     // Revoke, behind a confirmation.
     keys_tab(&b).await;
     let limited_id = id_of(&list, "limited");
@@ -780,6 +824,20 @@ async fn the_provider_vault_page_in_headless_chromium() {
         )
         .await;
     assert_eq!(picker, json!([[ws], true, true]), "{picker}");
+    // No project budgets for a workspace token (the API would answer 403).
+    b.click("#tab-budget").await;
+    let offered = b
+        .js(
+            "return !!document.querySelector('#budget-scope option[value=\"project:\"]')",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        offered,
+        json!(false),
+        "a workspace token is offered no project budget"
+    );
+    keys_tab(&b).await;
     secrets
         .check(&b, "signing in with a workspace token", true)
         .await;
