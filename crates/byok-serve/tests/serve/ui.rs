@@ -370,43 +370,57 @@ async fn the_provider_vault_page_in_headless_chromium() {
         "the library's message: {said}"
     );
     secrets.check(&b, "adding a key twice", true).await;
-    assert_eq!(
-        add_key(&b, None, &invalid_openai_key(), "refused", "backup", 1).await,
-        "invalid"
-    );
-    let said = text(&b, "#add-result").await;
-    assert!(
-        said.as_str().unwrap().contains("Not saved"),
-        "an invalid key is refused: {said}"
-    );
-    secrets.check(&b, "a refused key", true).await;
-    assert_eq!(
-        add_key(&b, None, &no_credits, "dry", "backup", 1).await,
-        "no_credits"
-    );
-    let said = text(&b, "#add-result").await;
-    assert!(
-        said.as_str().unwrap().contains("Saved, with a warning"),
-        "a key without credits is kept, with a warning: {said}"
-    );
-    secrets.check(&b, "a key without credits", true).await;
-    assert_eq!(
-        add_key(&b, None, &limited, "limited", "backup", 2).await,
-        "rate_limited"
-    );
-    secrets.check(&b, "a rate-limited key", true).await;
-    assert_eq!(
-        add_key(&b, None, &down, "down", "backup", 3).await,
-        "provider_unavailable"
-    );
-    secrets
-        .check(&b, "a key whose provider is down", true)
-        .await;
-    assert_eq!(
-        add_key(&b, None, &backup, "spare", "backup", 4).await,
-        "valid"
-    );
-    secrets.check(&b, "a valid backup", true).await;
+    // Each verdict of Test before save: what the page says, and nothing leaks.
+    let invalid = invalid_openai_key();
+    // (key, label, order, verdict, what the page says, the step's name)
+    type Case<'a> = (&'a str, &'a str, u32, &'a str, Option<&'a str>, &'a str);
+    let verdicts: [Case<'_>; 5] = [
+        (
+            &invalid,
+            "refused",
+            1,
+            "invalid",
+            Some("Not saved"),
+            "a refused key",
+        ),
+        (
+            &no_credits,
+            "dry",
+            1,
+            "no_credits",
+            Some("Saved, with a warning"),
+            "a key without credits",
+        ),
+        (
+            &limited,
+            "limited",
+            2,
+            "rate_limited",
+            None,
+            "a rate-limited key",
+        ),
+        (
+            &down,
+            "down",
+            3,
+            "provider_unavailable",
+            None,
+            "a key whose provider is down",
+        ),
+        (&backup, "spare", 4, "valid", None, "a valid backup"),
+    ];
+    for (raw, label, order, verdict, says, step) in verdicts {
+        assert_eq!(
+            add_key(&b, None, raw, label, "backup", order).await,
+            verdict,
+            "{step}"
+        );
+        if let Some(says) = says {
+            let said = text(&b, "#add-result").await;
+            assert!(said.as_str().unwrap().contains(says), "{step}: {said}");
+        }
+        secrets.check(&b, step, true).await;
+    }
 
     // The list: masked keys with fingerprints, roles and verdicts.
     let list = keys(&h, &ws).await;

@@ -200,12 +200,7 @@ impl Browser {
             Some(json!({})),
         )
         .await;
-        self.send(
-            reqwest::Method::POST,
-            &format!("/element/{e}/value"),
-            Some(json!({ "text": text })),
-        )
-        .await;
+        self.type_into(css, text).await;
     }
 
     /// Send `text` (WebDriver key codes allowed: `\u{E014}` is the right
