@@ -104,12 +104,14 @@ async fn serve(args: Args) -> Result<(), CliError> {
     )
     .await
     .map_err(vault_error)?;
+    let ledger = crate::budget::open_ledger(Some(&ledger_url)).await?;
+    // The proxy's calls are metered on the server's ledger.
     let vault = builder
         .verifier(verifier(&args.base_urls, args.allow_http)?)
+        .guard(byok::guard::Guard::new(ledger.clone()))
         .build()
         .await
         .map_err(vault_error)?;
-    let ledger = crate::budget::open_ledger(Some(&ledger_url)).await?;
     let server = Server::new(vault, ledger)
         .map_err(|e| CliError::new(e.code(), e.to_string()))?
         .options(Options::default().cors_origins(args.cors_origins));

@@ -68,6 +68,7 @@
 mod auth;
 mod error;
 mod openapi;
+mod proxy;
 mod routes;
 mod schema;
 mod server;

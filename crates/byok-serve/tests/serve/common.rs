@@ -59,6 +59,20 @@ pub(crate) fn invalid_openai_key() -> String {
     key(Provider::OpenAi, KeyKind::Project, 7)
 }
 
+/// The key kind the harness uses for `provider`'s canary keys.
+pub(crate) fn kind_of(provider: Provider) -> KeyKind {
+    match provider {
+        Provider::Anthropic => KeyKind::Api,
+        Provider::Google => KeyKind::Standard,
+        _ => KeyKind::Project,
+    }
+}
+
+/// The key `provider`'s mock says has no credits (on billable calls only).
+pub(crate) fn no_credits_key(provider: Provider) -> String {
+    key(provider, kind_of(provider), 6)
+}
+
 pub(crate) struct Harness {
     #[allow(dead_code)]
     pub backend: Backend,
@@ -67,13 +81,19 @@ pub(crate) struct Harness {
     pub server: Server,
     #[allow(dead_code)]
     pub openai: MockProvider,
+    #[allow(dead_code)]
+    pub anthropic: MockProvider,
+    #[allow(dead_code)]
+    pub gemini: MockProvider,
+    /// The same vault without Test-before-save (for keys the mocks would refuse).
+    #[allow(dead_code)]
+    pub untested: Vault,
     pub dir: tempfile::TempDir,
     client: reqwest::Client,
     answers: Mutex<Vec<String>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     pg: Option<(String, String)>,
-    _mocks: Vec<MockProvider>,
 }
 
 /// The PostgreSQL server's URL, or `None` after a loud skip line (a panic when
@@ -129,25 +149,42 @@ impl Harness {
         };
         let openai = MockOpenAi::builder()
             .scenario_for_key(&invalid_openai_key(), Scenario::InvalidKey)
+            .scenario_for_key(&no_credits_key(Provider::OpenAi), Scenario::NoCredits)
             .start()
             .await;
-        let anthropic = MockAnthropic::start().await;
-        let gemini = MockGemini::start().await;
+        let anthropic = MockAnthropic::builder()
+            .scenario_for_key(&no_credits_key(Provider::Anthropic), Scenario::NoCredits)
+            .start()
+            .await;
+        let gemini = MockGemini::builder()
+            .scenario_for_key(&no_credits_key(Provider::Google), Scenario::NoCredits)
+            .start()
+            .await;
         let config = VerifierConfig::default()
             .allow_http(true)
             .base_url(Provider::OpenAi, &openai.uri())
             .base_url(Provider::Anthropic, &anthropic.uri())
             .base_url(Provider::Google, &gemini.uri());
         let store = byok::store::open(&target, OpenMode::Create).await.unwrap();
+        let ledger = byok::guard::ledger::open("memory:").await.unwrap();
         let vault = Vault::builder()
-            .store(store)
+            .store(store.clone())
             .master_key(MasterKeySource::Base64(standard::master_key(0).into()))
             .verifier(Verifier::new(config).unwrap())
+            // The proxy's calls are metered on the server's ledger.
+            .guard(byok::guard::Guard::new(ledger.clone()))
             .actor("byok-serve")
             .build()
             .await
             .unwrap();
-        let ledger = byok::guard::ledger::open("memory:").await.unwrap();
+        let untested = Vault::builder()
+            .store(store)
+            .master_key(MasterKeySource::Base64(standard::master_key(0).into()))
+            .verify_policy(byok::VerifyPolicy::Skip)
+            .actor("test")
+            .build()
+            .await
+            .unwrap();
         let server = Server::new(vault, ledger).unwrap();
         let admin = server
             .bootstrap()
@@ -170,13 +207,15 @@ impl Harness {
             admin: admin.expose_secret().to_owned(),
             server,
             openai,
+            anthropic,
+            gemini,
+            untested,
             dir,
             client: reqwest::Client::new(),
             answers: Mutex::new(Vec::new()),
             stop: Some(stop),
             task: Some(task),
             pg,
-            _mocks: vec![anthropic, gemini],
         }
     }
 
@@ -241,21 +280,71 @@ impl Harness {
         let status = answer.status().as_u16();
         let headers = answer.headers().clone();
         let text = answer.text().await.unwrap();
-        let mut shown = format!("{status} ");
-        for (name, value) in &headers {
-            shown.push_str(&format!(
-                "{name}: {}\n",
-                String::from_utf8_lossy(value.as_bytes())
-            ));
-        }
-        shown.push_str(&text);
-        self.answers.lock().unwrap().push(shown);
+        self.keep(status, &headers, text.as_bytes());
         let value = if text.is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {status} {text}"))
         };
         (status, headers, value)
+    }
+
+    /// Store `secret` of `provider` in `workspace` without testing it (a
+    /// backup when `backup` is set); its id.
+    #[allow(dead_code)]
+    pub(crate) async fn add_untested(
+        &self,
+        workspace: &str,
+        provider: Provider,
+        secret: &str,
+        backup: Option<u32>,
+    ) -> String {
+        let ws = WorkspaceId::new(workspace).unwrap();
+        let mut new =
+            byok::NewKey::new(ws, byok::keys::SecretString::from(secret), "k").provider(provider);
+        if let Some(order) = backup {
+            new = new.backup(order);
+        }
+        self.untested.add(new).await.unwrap().id.to_string()
+    }
+
+    /// The HTTP client (for requests the harness does not shape).
+    #[allow(dead_code)]
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// A POST of `body` to `url` (any URL) with these headers, kept for the
+    /// canary check; status, headers and the body's bytes.
+    #[allow(dead_code)]
+    pub(crate) async fn post_raw(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: &Value,
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let mut req = self.client.post(url).json(body);
+        for (n, v) in headers {
+            req = req.header(n.as_str(), v.as_str());
+        }
+        let answer = req.send().await.unwrap();
+        let status = answer.status().as_u16();
+        let headers = answer.headers().clone();
+        let bytes = answer.bytes().await.unwrap().to_vec();
+        self.keep(status, &headers, &bytes);
+        (status, headers, bytes)
+    }
+
+    fn keep(&self, status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) {
+        let mut shown = format!("{status} ");
+        for (name, value) in headers {
+            shown.push_str(&format!(
+                "{name}: {}\n",
+                String::from_utf8_lossy(value.as_bytes())
+            ));
+        }
+        shown.push_str(&String::from_utf8_lossy(body));
+        self.answers.lock().unwrap().push(shown);
     }
 
     /// Every answer so far (status, headers and body).

@@ -7,3 +7,4 @@ mod authz;
 mod canary;
 mod common;
 mod openapi;
+mod proxy;
