@@ -85,6 +85,9 @@ pub(crate) struct Harness {
     pub anthropic: MockProvider,
     #[allow(dead_code)]
     pub gemini: MockProvider,
+    /// An OpenAI-compatible provider.
+    #[allow(dead_code)]
+    pub groq: MockProvider,
     /// The same vault without Test-before-save (for keys the mocks would refuse).
     #[allow(dead_code)]
     pub untested: Vault,
@@ -160,11 +163,13 @@ impl Harness {
             .scenario_for_key(&no_credits_key(Provider::Google), Scenario::NoCredits)
             .start()
             .await;
+        let groq = byok_testkit::MockGroq::start().await;
         let config = VerifierConfig::default()
             .allow_http(true)
             .base_url(Provider::OpenAi, &openai.uri())
             .base_url(Provider::Anthropic, &anthropic.uri())
-            .base_url(Provider::Google, &gemini.uri());
+            .base_url(Provider::Google, &gemini.uri())
+            .base_url(Provider::Groq, &groq.uri());
         let store = byok::store::open(&target, OpenMode::Create).await.unwrap();
         let ledger = byok::guard::ledger::open("memory:").await.unwrap();
         let vault = Vault::builder()
@@ -209,6 +214,7 @@ impl Harness {
             openai,
             anthropic,
             gemini,
+            groq,
             untested,
             dir,
             client: reqwest::Client::new(),

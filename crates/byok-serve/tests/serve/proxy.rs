@@ -72,6 +72,7 @@ pub(crate) fn cases() -> Vec<Case> {
 
 pub(crate) fn mock(h: &Harness, provider: Provider) -> &MockProvider {
     match provider {
+        Provider::Groq => &h.groq,
         Provider::Anthropic => &h.anthropic,
         Provider::Google => &h.gemini,
         _ => &h.openai,
@@ -286,6 +287,60 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     false
+}
+
+#[tokio::test]
+async fn an_openai_compatible_provider_is_proxied_at_its_own_chat_path() {
+    let Setup { h, ws, app } = setup("compat").await;
+    let p = Provider::Groq;
+    let secret = key(p, byok::keys::KeyKind::Standard, 0);
+    h.add_untested(&ws, p, &secret, None).await;
+    let model = byok_testkit::compat::priced_model(p);
+    let path = p.spec().chat_path.unwrap();
+    let body = json!({"model": model, "max_tokens": 64,
+                      "messages": [{"role": "user", "content": PROMPT}]});
+    let direct_auth = [auth_header(p, &secret)];
+    let via = [auth_header(p, &app)];
+    let direct = post(&h, &format!("{}{path}", h.groq.uri()), &direct_auth, &body).await;
+    assert_eq!(direct.0, 200);
+    let url = format!("{}/proxy/groq{path}", h.url);
+    let (status, headers, answer) = post(&h, &url, &via, &body).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    assert_eq!(answer, direct.2, "unchanged");
+    let json: Value = serde_json::from_slice(&answer).unwrap();
+    let expected = cost(p, &model, &json["usage"]);
+    assert_eq!(
+        headers["x-byok-cost-usd"].to_str().unwrap(),
+        expected.to_string()
+    );
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let direct = post(
+        &h,
+        &format!("{}{path}", h.groq.uri()),
+        &direct_auth,
+        &streamed,
+    )
+    .await;
+    let (status, _, answer) = post(&h, &url, &via, &streamed).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        String::from_utf8_lossy(&answer),
+        String::from_utf8_lossy(&direct.2)
+    );
+    let total = expected.checked_add(expected).unwrap();
+    assert!(wait_for(|| async { budget(&h, &ws).await.0 == total }).await);
+    // A route the provider does not serve (Groq has no Responses API).
+    let (status, _, _) = post(
+        &h,
+        &format!("{}/proxy/groq/openai/v1/responses", h.url),
+        &via,
+        &body,
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(h.openai.requests().await.len(), 0, "nothing went to OpenAI");
+    h.stop().await;
 }
 
 #[tokio::test]
