@@ -186,16 +186,19 @@ impl Server {
             .route(&format!("{ws}/budget"), get(budgets::get).put(budgets::set))
             .route(&format!("{ws}/budget/alerts"), get(budgets::alerts))
             .route(&format!("{ws}/audit"), get(budgets::audit))
-            .merge(crate::proxy::router(self.options.proxy_body_limit))
-            .fallback(not_found)
-            .method_not_allowed_fallback(method_not_allowed)
-            .with_state(self.state.clone());
-        let mut app = api
+            // The management routes' limits. The proxy has its own body limit;
+            // its calls are bounded by the call's own timeouts (a stream's by
+            // its idle timeout), not cut at `request_timeout`.
             .layer(DefaultBodyLimit::max(self.options.body_limit))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 self.options.request_timeout,
-            ));
+            ))
+            .merge(crate::proxy::router(self.options.proxy_body_limit))
+            .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed)
+            .with_state(self.state.clone());
+        let mut app = api;
         if !self.options.cors_origins.is_empty() {
             let origins: Vec<HeaderValue> = self
                 .options

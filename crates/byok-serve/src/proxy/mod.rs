@@ -235,8 +235,13 @@ async fn answer(
     }
     let streams = route.stream_path || (route.api != Api::GeminiGenerate && body_streams(&body));
     let vault = state.vault().with_actor(caller.actor());
+    // Each call runs in a task of its own: a client that goes away before the
+    // answer drops only the wait, and the call still settles (or releases)
+    // its hold; a stream it was waiting for is dropped, which settles it.
     if streams {
-        let stream = vault.call_stream(&workspace, call).await?;
+        let stream = tokio::spawn(async move { vault.call_stream(&workspace, call).await })
+            .await
+            .map_err(|_| internal())??;
         let mut response = Response::builder().status(stream.status());
         if let Some(h) = response.headers_mut() {
             pass_headers(stream.headers(), h);
@@ -260,7 +265,9 @@ async fn answer(
         }));
         return response.body(body).map_err(|_| internal());
     }
-    let called = vault.call(&workspace, call).await?;
+    let called = tokio::spawn(async move { vault.call(&workspace, call).await })
+        .await
+        .map_err(|_| internal())??;
     let status = StatusCode::from_u16(called.status).map_err(|_| internal())?;
     let mut out = HeaderMap::new();
     pass_headers(&called.headers, &mut out);

@@ -580,3 +580,63 @@ async fn the_proxy_takes_bodies_past_the_management_limit() {
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&b));
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_that_goes_away_before_the_answer_leaves_the_call_to_settle() {
+    let Setup { h, ws, app } = setup("impatient").await;
+    h.openai
+        .set_scenario(Scenario::Slow(Duration::from_millis(1500)));
+    let case = &cases()[0];
+    let url = format!("{}/proxy/openai{}", h.url, case.path);
+    let gave_up = h
+        .client()
+        .post(&url)
+        .header("authorization", format!("Bearer {app}"))
+        .timeout(Duration::from_millis(300))
+        .json(&case.body)
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client gave up before the answer");
+    let (_, held, _) = budget(&h, &ws).await;
+    assert!(held > Usd::ZERO, "the call is still under way");
+    let settled = wait_for(|| async {
+        let (spent, held, _) = budget(&h, &ws).await;
+        held == Usd::ZERO && spent > Usd::ZERO
+    })
+    .await;
+    let (spent, held, _) = budget(&h, &ws).await;
+    assert!(
+        settled,
+        "the call settled anyway: spent {spent}, held {held}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_provider_refusal_comes_back_with_its_status_and_code() {
+    let Setup { h, app, .. } = setup("refused").await;
+    h.openai.set_scenario(Scenario::ModelAccess);
+    h.anthropic.set_scenario(Scenario::ModelAccess);
+    let all = cases();
+    for case in [&all[0], &all[2]] {
+        let p = case.provider;
+        let url = format!("{}/proxy/{}{}", h.url, p.as_str(), case.path);
+        let (status, headers, body) = post(&h, &url, &[auth_header(p, &app)], &case.body).await;
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(status, 404, "{}: {body}", case.name);
+        assert_eq!(body["error"]["byok_code"], "provider_refused", "{body}");
+        assert_eq!(headers["x-byok-error-code"], "provider_refused");
+        assert_eq!(headers["x-should-retry"], "false");
+        let code = match p {
+            Provider::OpenAi => &body["error"]["code"],
+            _ => &body["error"]["type"],
+        };
+        let want = if p == Provider::OpenAi {
+            "model_not_found"
+        } else {
+            "not_found_error"
+        };
+        assert_eq!(code, want, "{body}");
+    }
+    h.stop().await;
+}
