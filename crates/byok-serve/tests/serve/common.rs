@@ -76,6 +76,10 @@ pub(crate) fn no_credits_key(provider: Provider) -> String {
 pub(crate) struct Harness {
     #[allow(dead_code)]
     pub backend: Backend,
+    /// The vault's location and the ledger's URL (for a second server on them).
+    target: String,
+    ledger_url: String,
+    config: VerifierConfig,
     pub url: String,
     pub admin: String,
     pub server: Server,
@@ -114,6 +118,58 @@ pub(crate) fn postgres_url(test: &str) -> Option<String> {
     }
 }
 
+/// The Redis server's URL, or `None` after a loud skip line (a panic when
+/// services are required).
+#[allow(dead_code)]
+pub(crate) fn redis_url(test: &str) -> Option<String> {
+    match std::env::var("BYOK_TEST_REDIS_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ if std::env::var("BYOK_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("BYOK_REQUIRE_SERVICES=1 but BYOK_TEST_REDIS_URL is unset: {test}")
+        }
+        _ => {
+            eprintln!("SKIPPED (set BYOK_TEST_REDIS_URL): {test}");
+            None
+        }
+    }
+}
+
+/// The vault a server serves: the harness's master key, the mocks behind
+/// the verifier, the proxy's calls metered on `ledger`.
+async fn served_vault(
+    store: std::sync::Arc<dyn byok::store::KeyStore>,
+    config: &VerifierConfig,
+    ledger: std::sync::Arc<dyn byok::guard::Ledger>,
+) -> Vault {
+    Vault::builder()
+        .store(store)
+        .master_key(MasterKeySource::Base64(standard::master_key(0).into()))
+        .verifier(Verifier::new(config.clone()).unwrap())
+        .guard(byok::guard::Guard::new(ledger))
+        .actor("byok-serve")
+        .build()
+        .await
+        .unwrap()
+}
+
+/// A second server on the harness's vault and ledger (another process's, in
+/// effect: its own store connection, ledger connection and port).
+#[allow(dead_code)]
+pub(crate) struct Twin {
+    pub url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Twin {
+    /// Stop it gracefully.
+    #[allow(dead_code)]
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
 async fn admin_pool(url: &str) -> sqlx::PgPool {
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
@@ -130,6 +186,15 @@ impl Harness {
 
     /// A server on `backend` (`pg_admin`: the PostgreSQL server's URL).
     pub(crate) async fn start_on(backend: Backend, pg_admin: Option<String>) -> Harness {
+        Harness::start_with(backend, pg_admin, "memory:").await
+    }
+
+    /// A server on `backend` with the ledger at `ledger_url`.
+    pub(crate) async fn start_with(
+        backend: Backend,
+        pg_admin: Option<String>,
+        ledger_url: &str,
+    ) -> Harness {
         logs();
         let dir = tempfile::tempdir().unwrap();
         let mut pg = None;
@@ -171,17 +236,8 @@ impl Harness {
             .base_url(Provider::Google, &gemini.uri())
             .base_url(Provider::Groq, &groq.uri());
         let store = byok::store::open(&target, OpenMode::Create).await.unwrap();
-        let ledger = byok::guard::ledger::open("memory:").await.unwrap();
-        let vault = Vault::builder()
-            .store(store.clone())
-            .master_key(MasterKeySource::Base64(standard::master_key(0).into()))
-            .verifier(Verifier::new(config).unwrap())
-            // The proxy's calls are metered on the server's ledger.
-            .guard(byok::guard::Guard::new(ledger.clone()))
-            .actor("byok-serve")
-            .build()
-            .await
-            .unwrap();
+        let ledger = byok::guard::ledger::open(ledger_url).await.unwrap();
+        let vault = served_vault(store.clone(), &config, ledger.clone()).await;
         let untested = Vault::builder()
             .store(store)
             .master_key(MasterKeySource::Base64(standard::master_key(0).into()))
@@ -208,6 +264,9 @@ impl Harness {
         }));
         Harness {
             backend,
+            target,
+            ledger_url: ledger_url.to_owned(),
+            config,
             url,
             admin: admin.expose_secret().to_owned(),
             server,
@@ -223,6 +282,28 @@ impl Harness {
             task: Some(task),
             pg,
         }
+    }
+
+    /// A second server on this one's vault and ledger.
+    #[allow(dead_code)]
+    pub(crate) async fn twin(&self) -> Twin {
+        let store = byok::store::open(&self.target, OpenMode::Existing)
+            .await
+            .unwrap();
+        let ledger = byok::guard::ledger::open(&self.ledger_url).await.unwrap();
+        let vault = served_vault(store, &self.config, ledger.clone()).await;
+        let server = Server::new(vault, ledger).unwrap();
+        assert!(
+            server.bootstrap().await.unwrap().is_none(),
+            "one deployment, one first admin"
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(listener, async {
+            let _ = stopped.await;
+        }));
+        Twin { url, stop, task }
     }
 
     /// A workspace of a unique name, created by the admin.

@@ -8,3 +8,4 @@ mod canary;
 mod common;
 mod openapi;
 mod proxy;
+mod shared;
