@@ -640,6 +640,9 @@ async fn a_stream_refused_before_its_first_byte_falls_back_like_a_call() {
         .call_stream(&w.ws, stream_call_for(Provider::Anthropic))
         .await
         .unwrap();
+    // Known before the first byte: the key answering and the fallback taken.
+    assert_eq!(stream.key().label, "k1");
+    assert_eq!(stream.fallbacks().len(), 1);
     let (_, error) = drain(&mut stream).await;
     assert!(error.is_none());
     let called = stream.finish().await.unwrap();

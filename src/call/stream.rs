@@ -14,7 +14,7 @@ use reqwest::header::HeaderMap;
 use serde::Serialize;
 
 use super::plan::{Attempt, CallPlan, Step};
-use super::{Api, Call, Called, Timeout, lost, network_reason};
+use super::{Api, Call, Called, FellBack, KeyUsed, Timeout, lost, network_reason};
 use crate::Vault;
 use crate::select::CallOutcome;
 use crate::store::WorkspaceId;
@@ -152,6 +152,8 @@ pub struct CallStream {
     response: Option<reqwest::Response>,
     status: u16,
     headers: HeaderMap,
+    key: KeyUsed,
+    fallbacks: Vec<FellBack>,
     done: Option<Result<Called, VaultError>>,
     runtime: Option<tokio::runtime::Handle>,
     /// The longest silence between two reads.
@@ -168,6 +170,17 @@ impl CallStream {
     /// The provider's response headers.
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
+    }
+
+    /// The key that is answering (known before the first byte, unlike the
+    /// summary of [`finish`](CallStream::finish)).
+    pub fn key(&self) -> &KeyUsed {
+        &self.key
+    }
+
+    /// The keys refused before this one answered, in order.
+    pub fn fallbacks(&self) -> &[FellBack] {
+        &self.fallbacks
     }
 
     /// The next bytes of the stream as they arrive; `None` at the end (the
@@ -290,12 +303,16 @@ impl Vault {
             let status = response.status().as_u16();
             let headers = response.headers().clone();
             if (200..300).contains(&status) {
+                let key = attempt.key();
+                let fallbacks = plan.fallbacks().to_vec();
                 let metering = plan.meter(attempt, status, headers.clone());
                 return Ok(CallStream {
                     metering: Some(metering),
                     response: Some(response),
                     status,
                     headers,
+                    key,
+                    fallbacks,
                     done: None,
                     runtime: tokio::runtime::Handle::try_current().ok(),
                     idle: timeouts.idle,

@@ -44,6 +44,11 @@ pub(crate) struct Args {
     /// Accept an http:// --base-url to another host than this machine.
     #[arg(long)]
     allow_http: bool,
+    /// Seconds a proxied call's budget hold lasts if it is never settled (the
+    /// server killed mid-call): at least 60, longer than the slowest call.
+    #[arg(long = "hold-ttl", value_name = "SECS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(60..))]
+    hold_ttl: u64,
 }
 
 pub(crate) fn run(args: Args) -> ExitCode {
@@ -104,12 +109,17 @@ async fn serve(args: Args) -> Result<(), CliError> {
     )
     .await
     .map_err(vault_error)?;
+    let ledger = crate::budget::open_ledger(Some(&ledger_url)).await?;
+    // The proxy's calls are metered on the server's ledger.
     let vault = builder
         .verifier(verifier(&args.base_urls, args.allow_http)?)
+        .guard(
+            byok::guard::Guard::new(ledger.clone())
+                .with_ttl(std::time::Duration::from_secs(args.hold_ttl)),
+        )
         .build()
         .await
         .map_err(vault_error)?;
-    let ledger = crate::budget::open_ledger(Some(&ledger_url)).await?;
     let server = Server::new(vault, ledger)
         .map_err(|e| CliError::new(e.code(), e.to_string()))?
         .options(Options::default().cors_origins(args.cors_origins));

@@ -1,6 +1,8 @@
 //! `byok serve` as a user runs it: first start with no flags but a data directory
 //! (master key generated 0600, admin token printed once), a request with that
-//! token, a clean stop on SIGTERM, and a second start that makes no new token.
+//! token, a clean stop on SIGTERM, and a second start that makes no new token;
+//! and a SIGKILL with proxied streams in flight: after a restart nothing is
+//! lost (keys, spend) and the killed calls' holds lapse at their TTL.
 
 #![cfg(unix)]
 
@@ -10,9 +12,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn start(dir: &std::path::Path) -> (Child, String, Option<String>) {
+    start_with(dir, &[])
+}
+
+fn start_with(dir: &std::path::Path, extra: &[&str]) -> (Child, String, Option<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_byok"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
+        .args(extra)
         .env_remove("BYOK_MASTER_KEY")
         .env_remove("BYOK_MASTER_KEY_FILE")
         .env_remove("BYOK_VAULT")
@@ -110,5 +117,203 @@ fn first_start_makes_a_master_key_and_an_admin_token_once() {
     let answer = get(&addr, "/readyz", "");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(get(&addr, "/v1/workspaces", &token).starts_with("HTTP/1.1 200"));
+    stop(child);
+}
+
+/// One request with `Connection: close`: the status and the body.
+fn request(addr: &str, method: &str, path: &str, token: &str, body: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn json(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let body = body.map(|b| b.to_string());
+    let (status, text) = request(addr, method, path, token, body.as_deref());
+    assert!(
+        (200..300).contains(&status),
+        "{method} {path}: {status} {text}"
+    );
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// A proxied streamed call whose first event has arrived: the connection, left open.
+fn stream_started(addr: &str, token: &str, body: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "POST /proxy/openai/v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("data: ") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "the stream ended: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"));
+    s
+}
+
+/// The workspace budget's spent and held amounts, as the API shows them.
+fn budget(addr: &str, admin: &str, ws: &str) -> (String, String) {
+    let b = json(
+        addr,
+        "GET",
+        &format!("/v1/workspaces/{ws}/budget"),
+        admin,
+        None,
+    );
+    (
+        b["spent"].as_str().unwrap().to_owned(),
+        b["held"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn sigkill_with_streams_in_flight_loses_nothing_and_holds_lapse() {
+    use byok_testkit::{MockOpenAi, Scenario};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mock = MockOpenAi::builder()
+        .start_on("127.0.0.1:0".parse().unwrap())
+        .unwrap();
+    let base = format!("openai={}", mock.uri());
+    let args = ["--base-url", base.as_str(), "--hold-ttl", "60"];
+    let (child, addr, admin) = start_with(&data, &args);
+    let admin = admin.unwrap();
+    json(
+        &addr,
+        "POST",
+        "/v1/workspaces",
+        &admin,
+        Some(serde_json::json!({"id": "killed"})),
+    );
+    let key = byok_testkit::canary::standard::key(
+        byok::keys::Provider::OpenAi,
+        byok::keys::KeyKind::Project,
+        0,
+    );
+    let added = json(
+        &addr,
+        "POST",
+        "/v1/workspaces/killed/keys",
+        &admin,
+        Some(serde_json::json!({"key": key, "label": "main"})),
+    );
+    let id = added["key"]["id"].as_str().unwrap().to_owned();
+    json(
+        &addr,
+        "PUT",
+        "/v1/workspaces/killed/budget",
+        &admin,
+        Some(serde_json::json!({"limit_usd": "10", "period": "total"})),
+    );
+    let app = json(
+        &addr,
+        "POST",
+        "/v1/tokens",
+        &admin,
+        Some(serde_json::json!({"scope": "app", "workspace": "killed", "name": "app"})),
+    );
+    let app = app["token"].as_str().unwrap().to_owned();
+    let call = serde_json::json!({"model": "gpt-4o-mini", "max_completion_tokens": 5,
+        "messages": [{"role": "user", "content": "Say hi"}]});
+    let (status, answer) = request(
+        &addr,
+        "POST",
+        "/proxy/openai/v1/chat/completions",
+        &app,
+        Some(&call.to_string()),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let (spent, held) = budget(&addr, &admin, "killed");
+    assert_ne!(spent, "0");
+    assert_eq!(held, "0");
+
+    // Three streams that stall after their first event, then SIGKILL.
+    mock.set_scenario(Scenario::StreamStall {
+        after: 1,
+        stall: Duration::from_secs(300),
+    });
+    let mut streamed = call.clone();
+    streamed["stream"] = serde_json::json!(true);
+    let streams: Vec<TcpStream> = (0..3)
+        .map(|_| stream_started(&addr, &app, &streamed.to_string()))
+        .collect();
+    let killed_at = Instant::now();
+    let (_, in_flight) = budget(&addr, &admin, "killed");
+    assert_ne!(in_flight, "0", "the streams hold their worst case");
+    let mut child = child;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    drop(streams);
+
+    // Restarted: the key, the spend and the holds of the killed calls are there...
+    mock.set_scenario(Scenario::Valid);
+    let (child, addr, again) = start_with(&data, &args);
+    assert_eq!(again, None);
+    let keys = json(&addr, "GET", "/v1/workspaces/killed/keys", &admin, None);
+    assert_eq!(keys[0]["id"], id.as_str());
+    let (after, held) = budget(&addr, &admin, "killed");
+    assert_eq!(after, spent, "no spend lost");
+    assert_eq!(
+        held, in_flight,
+        "the killed calls' holds outlive the process"
+    );
+    // ...the server still serves calls...
+    let (status, answer) = request(
+        &addr,
+        "POST",
+        "/proxy/openai/v1/chat/completions",
+        &app,
+        Some(&call.to_string()),
+    );
+    assert_eq!(status, 200, "{answer}");
+    // ...and the holds lapse at their TTL (60 s), not later.
+    loop {
+        let (_, held) = budget(&addr, &admin, "killed");
+        if held == "0" {
+            break;
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(75),
+            "a hold outlived its TTL: {held}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        killed_at.elapsed() >= Duration::from_secs(55),
+        "the holds lapsed before their TTL"
+    );
     stop(child);
 }

@@ -66,20 +66,10 @@ impl Caller {
     }
 }
 
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let value = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(ApiError::unauthorized)?;
-        let presented = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .map(str::trim)
-            .ok_or_else(ApiError::unauthorized)?;
+impl Caller {
+    /// The caller a presented token names, checked against its stored hash:
+    /// `unauthorized` when it is unknown, revoked, mistyped or not a token.
+    pub(crate) async fn of_token(state: &AppState, presented: &str) -> Result<Caller, ApiError> {
         let parsed = token::parse(presented).ok_or_else(ApiError::unauthorized)?;
         let row = state
             .access()?
@@ -96,5 +86,23 @@ impl FromRequestParts<AppState> for Caller {
             scope,
             workspace: row.workspace,
         })
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let value = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(ApiError::unauthorized)?;
+        let presented = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or_else(ApiError::unauthorized)?;
+        Caller::of_token(state, presented).await
     }
 }

@@ -1,29 +1,32 @@
-//! # byok-serve — the management REST API of a byok vault
+//! # byok-serve — the management REST API and the metering BYOK proxy of a byok vault
 //!
 //! A thin HTTP face (axum on tokio) on [`byok::Vault`] and a budget ledger, for
-//! key-management UIs written in any language: workspaces; keys (add with the
+//! key-management UIs written in any language, and for apps in any language
+//! that call providers through byok: workspaces; keys (add with the
 //! paste-box checks and Test before save, list masked, show, edit, Test,
 //! rotate, disable / enable / revoke, delete); a stateless format check; the
 //! selection preview; budgets (set, status, alerts); the audit trail; API
-//! tokens. JSON bodies are the DTOs of `docs/DTOS.md`; errors are
+//! tokens; and the proxy, `POST /proxy/{provider}/…` (the providers' own
+//! routes, an app token as the official SDK's API key, every call one
+//! [`byok::Vault::call`] or [`byok::Vault::call_stream`] metered by the vault's
+//! guard; its errors in the provider's own shape). JSON bodies are the DTOs of `docs/DTOS.md`; errors are
 //! `{"error": {"code", "message", "hint"}}` with the library's stable codes.
 //! The OpenAPI 3.1 document is generated from the code ([`ApiDoc`]) and served
 //! at `/openapi.json`. `byok serve` runs it; `docs/SERVER.md` describes it.
 //!
 //! **Tokens** ([`token`]) are scoped — admin (everything), workspace (one
-//! workspace's keys, budgets and audit), app (the proxy only, which is not
-//! served yet) — stored only as SHA-256 hashes in the vault's database, compared
+//! workspace's keys, budgets and audit), app (the proxy only, for one
+//! workspace) — stored only as SHA-256 hashes in the vault's database, compared
 //! in constant time, revocable at once, and named by id (`token:<id>`) in the
 //! audit trail. Every workspace route checks the workspace in its path;
 //! another workspace's records are `not_found`.
 //!
-//! **Safe defaults**: loopback listen (`byok serve`), a 64 KiB body limit, a
-//! request timeout, security headers on every answer, CORS off unless origins
+//! **Safe defaults**: loopback listen (`byok serve`), a 64 KiB body limit (4
+//! MiB for the proxy), a request timeout on the management routes, security headers on every answer, CORS off unless origins
 //! are given, no bodies in logs, graceful shutdown.
 //!
 //! ## What it does not do (yet)
-//! The metering BYOK proxy (provider routes authenticated with app tokens),
-//! rate limits, TLS (put it behind a TLS-terminating proxy) and `/metrics`
+//! Rate limits, TLS (put it behind a TLS-terminating proxy) and `/metrics`
 //! are the next phase.
 //!
 //! ```
@@ -68,6 +71,7 @@
 mod auth;
 mod error;
 mod openapi;
+mod proxy;
 mod routes;
 mod schema;
 mod server;

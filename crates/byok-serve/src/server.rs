@@ -31,6 +31,8 @@ use crate::token::{IssuedToken, TokenScope};
 pub struct Options {
     /// Largest request body accepted, in bytes (default 64 KiB).
     pub body_limit: usize,
+    /// Largest request body the proxy (`/proxy/…`) accepts, in bytes (default 4 MiB).
+    pub proxy_body_limit: usize,
     /// Longest a request may take, a Test included (default 60 s): then `408`.
     pub request_timeout: Duration,
     /// Origins allowed to call from a browser (CORS); none by default (CORS off).
@@ -41,6 +43,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             body_limit: 64 * 1024,
+            proxy_body_limit: 4 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
             cors_origins: Vec::new(),
         }
@@ -51,6 +54,12 @@ impl Options {
     /// Set the body limit.
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
+        self
+    }
+
+    /// Set the proxy's body limit.
+    pub fn proxy_body_limit(mut self, bytes: usize) -> Self {
+        self.proxy_body_limit = bytes;
         self
     }
 
@@ -77,10 +86,27 @@ pub struct Server {
 impl Server {
     /// A server for `vault` (whose store must keep API tokens: SQLite or
     /// PostgreSQL) and `ledger` (budgets). The vault's verifier, if any, is the
-    /// Test button's and tests keys before they are saved.
+    /// Test button's and tests keys before they are saved, and sends the
+    /// proxy's calls; the proxy needs the vault's guard
+    /// ([`VaultBuilder::guard`](byok::VaultBuilder::guard)) on this same
+    /// ledger, which meters every proxied call (without one the proxy answers
+    /// `incomplete_builder`).
+    ///
+    /// # Errors
+    /// `incomplete_builder` when the store keeps no tokens, or the vault's
+    /// guard is on another ledger than `ledger`.
     pub fn new(vault: Vault, ledger: Arc<dyn Ledger>) -> Result<Server, ApiError> {
         if vault.store().access().is_none() {
             return Err(no_access());
+        }
+        if let Some(guard) = vault.guard()
+            && !Arc::ptr_eq(guard.ledger(), &ledger)
+        {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "incomplete_builder",
+                "the vault's guard must be on the server's ledger (Guard::new(ledger.clone()))",
+            ));
         }
         Ok(Server {
             state: AppState::new(vault, ledger),
@@ -169,15 +195,19 @@ impl Server {
                 get(budgets::project_alerts),
             )
             .merge(crate::ui::routes())
-            .fallback(not_found)
-            .method_not_allowed_fallback(method_not_allowed)
-            .with_state(self.state.clone());
-        let mut app = api
+            // The management routes' limits. The proxy has its own body limit;
+            // its calls are bounded by the call's own timeouts (a stream's by
+            // its idle timeout), not cut at `request_timeout`.
             .layer(DefaultBodyLimit::max(self.options.body_limit))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 self.options.request_timeout,
-            ));
+            ))
+            .merge(crate::proxy::router(self.options.proxy_body_limit))
+            .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed)
+            .with_state(self.state.clone());
+        let mut app = api;
         if !self.options.cors_origins.is_empty() {
             let origins: Vec<HeaderValue> = self
                 .options

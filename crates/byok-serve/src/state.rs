@@ -25,8 +25,13 @@ impl AppState {
     pub(crate) fn new(vault: Vault, ledger: Arc<dyn Ledger>) -> AppState {
         AppState {
             inner: Arc::new(Inner {
+                // The vault's own guard when it has one (the proxy's calls are
+                // metered by it), so budgets set here are the ones calls meet.
+                guard: vault
+                    .guard()
+                    .cloned()
+                    .unwrap_or_else(|| Guard::new(ledger.clone())),
                 vault,
-                guard: Guard::new(ledger.clone()),
                 ledger,
             }),
         }

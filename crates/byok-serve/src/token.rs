@@ -32,8 +32,8 @@ pub enum TokenScope {
     Admin,
     /// One workspace's keys, budgets and audit trail.
     Workspace,
-    /// Only the proxy, for one workspace (the proxy is not served yet: an app
-    /// token is refused by every management route).
+    /// Only the proxy (`/proxy/…`), for one workspace: every management route
+    /// refuses it, and the proxy refuses every other scope.
     App,
 }
 

@@ -59,9 +59,27 @@ pub(crate) fn invalid_openai_key() -> String {
     key(Provider::OpenAi, KeyKind::Project, 7)
 }
 
+/// The key kind the harness uses for `provider`'s canary keys.
+pub(crate) fn kind_of(provider: Provider) -> KeyKind {
+    match provider {
+        Provider::Anthropic => KeyKind::Api,
+        Provider::Google => KeyKind::Standard,
+        _ => KeyKind::Project,
+    }
+}
+
+/// The key `provider`'s mock says has no credits (on billable calls only).
+pub(crate) fn no_credits_key(provider: Provider) -> String {
+    key(provider, kind_of(provider), 6)
+}
+
 pub(crate) struct Harness {
     #[allow(dead_code)]
     pub backend: Backend,
+    /// The vault's location and the ledger's URL (for a second server on them).
+    target: String,
+    ledger_url: String,
+    config: VerifierConfig,
     pub url: String,
     pub admin: String,
     pub server: Server,
@@ -71,22 +89,25 @@ pub(crate) struct Harness {
     pub vault: Vault,
     #[allow(dead_code)]
     pub openai: MockProvider,
+    #[allow(dead_code)]
+    pub anthropic: MockProvider,
+    #[allow(dead_code)]
+    pub gemini: MockProvider,
+    /// An OpenAI-compatible provider.
+    #[allow(dead_code)]
+    pub groq: MockProvider,
+    /// DeepSeek tells the balance left (the Test's credit left).
+    #[allow(dead_code)]
+    pub deepseek: MockProvider,
+    /// The same vault without Test-before-save (for keys the mocks would refuse).
+    #[allow(dead_code)]
+    pub untested: Vault,
     pub dir: tempfile::TempDir,
     client: reqwest::Client,
     answers: Mutex<Vec<String>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     pg: Option<(String, String)>,
-    _mocks: Vec<MockProvider>,
-}
-
-/// The PostgreSQL server's URL, or `None` after a loud skip line (a panic when
-/// services are required).
-pub(crate) fn postgres_url(test: &str) -> Option<String> {
-    let url = std::env::var("BYOK_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    required(url, "BYOK_TEST_POSTGRES_URL", test)
 }
 
 /// `found`, or `None` after a loud skip line naming `what` to set (a panic when
@@ -101,6 +122,62 @@ pub(crate) fn required<T>(found: Option<T>, what: &str, test: &str) -> Option<T>
             eprintln!("SKIPPED (set {what}): {test}");
             None
         }
+    }
+}
+
+/// The service URL in the environment variable `var`, or `None` after a loud
+/// skip line (a panic when services are required).
+fn service_url(var: &str, test: &str) -> Option<String> {
+    let url = std::env::var(var).ok().filter(|u| !u.is_empty());
+    required(url, var, test)
+}
+
+/// The PostgreSQL server's URL, or `None` after a loud skip line (a panic when
+/// services are required).
+pub(crate) fn postgres_url(test: &str) -> Option<String> {
+    service_url("BYOK_TEST_POSTGRES_URL", test)
+}
+
+/// The Redis server's URL, or `None` after a loud skip line (a panic when
+/// services are required).
+#[allow(dead_code)]
+pub(crate) fn redis_url(test: &str) -> Option<String> {
+    service_url("BYOK_TEST_REDIS_URL", test)
+}
+
+/// The vault a server serves: the harness's master key, the mocks behind
+/// the verifier, the proxy's calls metered on `ledger`.
+async fn served_vault(
+    store: std::sync::Arc<dyn byok::store::KeyStore>,
+    config: &VerifierConfig,
+    ledger: std::sync::Arc<dyn byok::guard::Ledger>,
+) -> Vault {
+    Vault::builder()
+        .store(store)
+        .master_key(MasterKeySource::Base64(standard::master_key(0).into()))
+        .verifier(Verifier::new(config.clone()).unwrap())
+        .guard(byok::guard::Guard::new(ledger))
+        .actor("byok-serve")
+        .build()
+        .await
+        .unwrap()
+}
+
+/// A second server on the harness's vault and ledger (another process's, in
+/// effect: its own store connection, ledger connection and port).
+#[allow(dead_code)]
+pub(crate) struct Twin {
+    pub url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Twin {
+    /// Stop it gracefully.
+    #[allow(dead_code)]
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
     }
 }
 
@@ -120,14 +197,16 @@ impl Harness {
 
     /// A server on `backend` (`pg_admin`: the PostgreSQL server's URL).
     pub(crate) async fn start_on(backend: Backend, pg_admin: Option<String>) -> Harness {
-        Harness::start_with(backend, pg_admin, &[]).await
+        Harness::start_with(backend, pg_admin, "memory:", &[]).await
     }
 
-    /// A server on `backend` whose OpenAI mock plays `openai` for these keys
-    /// (besides the invalid one of [`invalid_openai_key`]).
+    /// A server on `backend` with the ledger at `ledger_url`, whose OpenAI mock
+    /// plays `openai` for these keys (besides the invalid and no-credits ones of
+    /// [`invalid_openai_key`] and [`no_credits_key`]).
     pub(crate) async fn start_with(
         backend: Backend,
         pg_admin: Option<String>,
+        ledger_url: &str,
         openai: &[(String, Scenario)],
     ) -> Harness {
         logs();
@@ -150,30 +229,38 @@ impl Harness {
                 url
             }
         };
-        let mut builder =
-            MockOpenAi::builder().scenario_for_key(&invalid_openai_key(), Scenario::InvalidKey);
+        let mut builder = MockOpenAi::builder()
+            .scenario_for_key(&invalid_openai_key(), Scenario::InvalidKey)
+            .scenario_for_key(&no_credits_key(Provider::OpenAi), Scenario::NoCredits);
         for (key, scenario) in openai {
             builder = builder.scenario_for_key(key, scenario.clone());
         }
         let openai = builder.start().await;
-        let anthropic = MockAnthropic::start().await;
-        let gemini = MockGemini::start().await;
-        // DeepSeek tells the balance left (the Test's credit left).
+        let anthropic = MockAnthropic::builder()
+            .scenario_for_key(&no_credits_key(Provider::Anthropic), Scenario::NoCredits)
+            .start()
+            .await;
+        let gemini = MockGemini::builder()
+            .scenario_for_key(&no_credits_key(Provider::Google), Scenario::NoCredits)
+            .start()
+            .await;
+        let groq = byok_testkit::MockGroq::start().await;
         let deepseek = MockDeepSeek::start().await;
         let config = VerifierConfig::default()
             .allow_http(true)
             .base_url(Provider::OpenAi, &openai.uri())
             .base_url(Provider::Anthropic, &anthropic.uri())
             .base_url(Provider::Google, &gemini.uri())
+            .base_url(Provider::Groq, &groq.uri())
             .base_url(Provider::DeepSeek, &deepseek.uri());
         let store = byok::store::open(&target, OpenMode::Create).await.unwrap();
-        let ledger = byok::guard::ledger::open("memory:").await.unwrap();
-        let vault = Vault::builder()
+        let ledger = byok::guard::ledger::open(ledger_url).await.unwrap();
+        let vault = served_vault(store.clone(), &config, ledger.clone()).await;
+        let untested = Vault::builder()
             .store(store)
             .master_key(MasterKeySource::Base64(standard::master_key(0).into()))
-            .verifier(Verifier::new(config).unwrap())
-            .actor("byok-serve")
-            .guard(byok::guard::Guard::new(ledger.clone()))
+            .verify_policy(byok::VerifyPolicy::Skip)
+            .actor("test")
             .build()
             .await
             .unwrap();
@@ -195,19 +282,48 @@ impl Harness {
         }));
         Harness {
             backend,
+            target,
+            ledger_url: ledger_url.to_owned(),
+            config,
             url,
             admin: admin.expose_secret().to_owned(),
             server,
             vault,
             openai,
+            anthropic,
+            gemini,
+            groq,
+            deepseek,
+            untested,
             dir,
             client: reqwest::Client::new(),
             answers: Mutex::new(Vec::new()),
             stop: Some(stop),
             task: Some(task),
             pg,
-            _mocks: vec![anthropic, gemini, deepseek],
         }
+    }
+
+    /// A second server on this one's vault and ledger.
+    #[allow(dead_code)]
+    pub(crate) async fn twin(&self) -> Twin {
+        let store = byok::store::open(&self.target, OpenMode::Existing)
+            .await
+            .unwrap();
+        let ledger = byok::guard::ledger::open(&self.ledger_url).await.unwrap();
+        let vault = served_vault(store, &self.config, ledger.clone()).await;
+        let server = Server::new(vault, ledger).unwrap();
+        assert!(
+            server.bootstrap().await.unwrap().is_none(),
+            "one deployment, one first admin"
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(listener, async {
+            let _ = stopped.await;
+        }));
+        Twin { url, stop, task }
     }
 
     /// A workspace of a unique name, created by the admin.
@@ -271,21 +387,71 @@ impl Harness {
         let status = answer.status().as_u16();
         let headers = answer.headers().clone();
         let text = answer.text().await.unwrap();
-        let mut shown = format!("{status} ");
-        for (name, value) in &headers {
-            shown.push_str(&format!(
-                "{name}: {}\n",
-                String::from_utf8_lossy(value.as_bytes())
-            ));
-        }
-        shown.push_str(&text);
-        self.answers.lock().unwrap().push(shown);
+        self.keep(status, &headers, text.as_bytes());
         let value = if text.is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {status} {text}"))
         };
         (status, headers, value)
+    }
+
+    /// Store `secret` of `provider` in `workspace` without testing it (a
+    /// backup when `backup` is set); its id.
+    #[allow(dead_code)]
+    pub(crate) async fn add_untested(
+        &self,
+        workspace: &str,
+        provider: Provider,
+        secret: &str,
+        backup: Option<u32>,
+    ) -> String {
+        let ws = WorkspaceId::new(workspace).unwrap();
+        let mut new =
+            byok::NewKey::new(ws, byok::keys::SecretString::from(secret), "k").provider(provider);
+        if let Some(order) = backup {
+            new = new.backup(order);
+        }
+        self.untested.add(new).await.unwrap().id.to_string()
+    }
+
+    /// The HTTP client (for requests the harness does not shape).
+    #[allow(dead_code)]
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// A POST of `body` to `url` (any URL) with these headers, kept for the
+    /// canary check; status, headers and the body's bytes.
+    #[allow(dead_code)]
+    pub(crate) async fn post_raw(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: &Value,
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let mut req = self.client.post(url).json(body);
+        for (n, v) in headers {
+            req = req.header(n.as_str(), v.as_str());
+        }
+        let answer = req.send().await.unwrap();
+        let status = answer.status().as_u16();
+        let headers = answer.headers().clone();
+        let bytes = answer.bytes().await.unwrap().to_vec();
+        self.keep(status, &headers, &bytes);
+        (status, headers, bytes)
+    }
+
+    fn keep(&self, status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) {
+        let mut shown = format!("{status} ");
+        for (name, value) in headers {
+            shown.push_str(&format!(
+                "{name}: {}\n",
+                String::from_utf8_lossy(value.as_bytes())
+            ));
+        }
+        shown.push_str(&String::from_utf8_lossy(body));
+        self.answers.lock().unwrap().push(shown);
     }
 
     /// Every answer so far (status, headers and body).

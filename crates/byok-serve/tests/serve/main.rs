@@ -8,5 +8,7 @@ mod authz;
 mod canary;
 mod common;
 mod openapi;
+mod proxy;
+mod shared;
 mod ui;
 mod webdriver;

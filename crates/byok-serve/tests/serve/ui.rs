@@ -228,6 +228,7 @@ async fn the_provider_vault_page_in_headless_chromium() {
     let h = Harness::start_with(
         Backend::Sqlite,
         None,
+        "memory:",
         &[
             (no_credits.clone(), Scenario::NoCredits),
             (
