@@ -319,8 +319,16 @@ pub(crate) fn check(
     } else {
         Err(first_bad_char(raw))
     };
+    // An expired key passed the shape check: it is a key, whatever its random
+    // part happens to contain (a short-term Bedrock token's base64 can hold a
+    // placeholder-like run), so its expiry is never reported as a placeholder.
     result.map_err(|e| match format::placeholder_text(raw) {
-        Some(reason) if !matches!(e, KeyError::Empty | KeyError::Placeholder { .. }) => {
+        Some(reason)
+            if !matches!(
+                e,
+                KeyError::Empty | KeyError::Placeholder { .. } | KeyError::KeyExpired { .. }
+            ) =>
+        {
             KeyError::Placeholder { reason }
         }
         _ => e,

@@ -644,6 +644,25 @@ fn new_near_misses_are_masked_but_never_reported() {
     }
 }
 
+/// A generated short-term token whose base64 holds a placeholder-like run (found
+/// by `short_term_tokens_round_trip`): expired, it is `key_expired`, not
+/// `placeholder`.
+#[test]
+fn an_expired_token_is_never_called_a_placeholder() {
+    let raw = fake::bedrock_short_term(
+        14_142_565_211_037_826_550,
+        "us-east-1",
+        UNIX_EPOCH,
+        Duration::from_secs(10_000),
+    );
+    let t = bedrock::decode_short_term(&raw).unwrap();
+    assert!(ApiKey::parse_at(&raw, None, UNIX_EPOCH).is_ok());
+    for named in [None, Some(Provider::Bedrock)] {
+        let e = ApiKey::parse_at(&raw, named, t.expires_at()).unwrap_err();
+        assert_eq!(e.code(), "key_expired", "{named:?}: {e}");
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
