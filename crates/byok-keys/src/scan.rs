@@ -431,6 +431,10 @@ impl Iterator for Findings<'_> {
                     .take(max_token + 1)
                     .position(|&b| !in_run(b))
                     .unwrap_or((text.len() - m.end()).min(max_token + 1));
+            // The run goes on past the longest key of this anchor: its end is not
+            // known here, and a later anchor in it (the `T3BlbkFJ` of an OpenAI key
+            // whose random body holds a `plx-`) may still find the whole run a key.
+            let truncated = run_end - m.end() > max_token;
             if b64 {
                 // Base64 padding: as many `=` as the length needs (prefixes are a
                 // multiple of 4 long), if they are there; more `=` are not the key's.
@@ -462,7 +466,7 @@ impl Iterator for Findings<'_> {
                 // where a key starts: leave the run to its own anchors.
                 continue;
             }
-            self.pos = if anchor_has_dot {
+            self.pos = if anchor_has_dot || truncated {
                 m.end()
             } else {
                 run_end.max(m.end())

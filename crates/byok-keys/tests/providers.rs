@@ -644,6 +644,33 @@ fn new_near_misses_are_masked_but_never_reported() {
     }
 }
 
+/// A key whose random body holds another provider's anchor (`plx-` inside an
+/// OpenAI project key, found by `props::scan_finds_every_planted_key_at_its_span`)
+/// is still found whole: the stray anchor's rejected candidate does not skip the
+/// rest of the run.
+#[test]
+fn an_anchor_inside_a_keys_body_does_not_hide_the_key() {
+    let key = fake::key(
+        Provider::OpenAi,
+        KeyKind::Project,
+        3_792_059_797_477_988_734,
+    );
+    assert_eq!(
+        key.find("plx-"),
+        Some(58),
+        "the seed still plants the stray anchor"
+    );
+    for text in [
+        key.clone(),
+        format!(" {key} "),
+        format!("OPENAI_API_KEY={key}\n"),
+    ] {
+        let found: Vec<_> = scan(&text).map(|f| (f.provider, f.span.len())).collect();
+        assert_eq!(found, vec![(Provider::OpenAi, key.len())], "{}", text.len());
+        assert!(!redact(&text).contains(&key[20..60]));
+    }
+}
+
 /// A generated short-term token whose base64 holds a placeholder-like run (found
 /// by `short_term_tokens_round_trip`): expired, it is `key_expired`, not
 /// `placeholder`.
