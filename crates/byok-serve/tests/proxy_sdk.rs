@@ -47,19 +47,6 @@ fn python() -> Option<String> {
     }
 }
 
-async fn budget(h: &Harness, ws: &str, limit: Option<&str>) -> (Usd, Usd) {
-    let path = format!("/v1/workspaces/{ws}/budget");
-    if let Some(limit) = limit {
-        let body = json!({"limit_usd": limit, "period": "total"});
-        let (status, b) = h.call("PUT", &path, Some(&h.admin), Some(body)).await;
-        assert_eq!(status, 200, "{b}");
-    }
-    let (status, b) = h.call("GET", &path, Some(&h.admin), None).await;
-    assert_eq!(status, 200, "{b}");
-    let usd = |v: &Value| Usd::parse(v.as_str().unwrap()).unwrap();
-    (usd(&b["spent"]), usd(&b["held"]))
-}
-
 fn provider_of(sdk: &str) -> Provider {
     match sdk {
         "anthropic" => Provider::Anthropic,
@@ -85,8 +72,8 @@ async fn official_sdks_through_the_proxy() {
         h.add_untested(&fallback, p, &key(p, kind_of(p), 1), Some(1))
             .await;
     }
-    budget(&h, &ok, Some("100")).await;
-    budget(&h, &deny, Some("0.000001")).await;
+    h.budget(&ok, Some("100")).await;
+    h.budget(&deny, Some("0.000001")).await;
     let tokens = json!({
         "ok": h.token(TokenScope::App, Some(&ok)).await,
         "deny": h.token(TokenScope::App, Some(&deny)).await,
@@ -140,7 +127,7 @@ async fn official_sdks_through_the_proxy() {
         expected = expected.checked_add(cost.usd.unwrap()).unwrap();
     }
     assert!(expected > Usd::ZERO);
-    assert_eq!(budget(&h, &ok, None).await, (expected, Usd::ZERO));
+    assert_eq!(h.budget(&ok, None).await, (expected, Usd::ZERO));
 
     // Denials: the SDK's error, one request each at the server (the server logged
     // one refusal per SDK call), nothing spent, nothing sent.
@@ -155,7 +142,7 @@ async fn official_sdks_through_the_proxy() {
         .filter(|l| l.contains("proxy refused") && l.contains("budget_denied"))
         .count();
     assert_eq!(refusals, 6, "the server saw each denied call once");
-    assert_eq!(budget(&h, &deny, None).await, (Usd::ZERO, Usd::ZERO));
+    assert_eq!(h.budget(&deny, None).await, (Usd::ZERO, Usd::ZERO));
 
     // Fallback: answered by the backup after the primary's no-credits refusal.
     assert_eq!(report["fallback"].as_array().unwrap().len(), 3);

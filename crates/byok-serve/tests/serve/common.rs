@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use byok::Vault;
+use byok::guard::Usd;
 use byok::keys::{KeyKind, Provider};
 use byok::store::{MasterKeySource, OpenMode, WorkspaceId};
 use byok::verify::{Verifier, VerifierConfig};
@@ -324,6 +325,22 @@ impl Harness {
             let _ = stopped.await;
         }));
         Twin { url, stop, task }
+    }
+
+    /// Set `ws`'s budget to `limit` dollars in total (when given), then its
+    /// spent and held amounts.
+    #[allow(dead_code)]
+    pub(crate) async fn budget(&self, ws: &str, limit: Option<&str>) -> (Usd, Usd) {
+        let path = format!("/v1/workspaces/{ws}/budget");
+        if let Some(limit) = limit {
+            let body = serde_json::json!({"limit_usd": limit, "period": "total"});
+            let (status, b) = self.call("PUT", &path, Some(&self.admin), Some(body)).await;
+            assert_eq!(status, 200, "{b}");
+        }
+        let (status, b) = self.call("GET", &path, Some(&self.admin), None).await;
+        assert_eq!(status, 200, "{b}");
+        let usd = |v: &Value| Usd::parse(v.as_str().unwrap()).unwrap();
+        (usd(&b["spent"]), usd(&b["held"]))
     }
 
     /// A workspace of a unique name, created by the admin.

@@ -10,26 +10,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use byok::guard::Usd;
 use byok::keys::{KeyKind, Provider};
 use byok_serve::TokenScope;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::common::{Backend, Harness, key, postgres_url, redis_url};
 
 const CALLS: usize = 1000;
 /// Calls the budget has room for.
 const FITS: u64 = 150;
-
-async fn budget(h: &Harness, ws: &str, limit: Option<&str>) -> (Usd, Usd) {
-    let path = format!("/v1/workspaces/{ws}/budget");
-    if let Some(limit) = limit {
-        let body = json!({"limit_usd": limit, "period": "total"});
-        let (status, b) = h.call("PUT", &path, Some(&h.admin), Some(body)).await;
-        assert_eq!(status, 200, "{b}");
-    }
-    let (status, b) = h.call("GET", &path, Some(&h.admin), None).await;
-    assert_eq!(status, 200, "{b}");
-    let usd = |v: &Value| Usd::parse(v.as_str().unwrap()).unwrap();
-    (usd(&b["spent"]), usd(&b["held"]))
-}
 
 fn times(usd: Usd, n: u64) -> Usd {
     (0..n).fold(Usd::ZERO, |sum, _| sum.checked_add(usd).unwrap())
@@ -55,7 +42,7 @@ async fn two_servers_on_one_postgres_and_redis_share_keys_and_one_budget() {
         .await;
     assert_eq!(status, 201, "{added}");
     let id = added["key"]["id"].as_str().unwrap().to_owned();
-    budget(&a, &ws, Some("1000")).await;
+    a.budget(&ws, Some("1000")).await;
     // ...answers B's proxied call, with A's app token.
     let app = a.token(TokenScope::App, Some(&ws)).await;
     let body = json!({"model": "gpt-4o-mini", "max_completion_tokens": 5,
@@ -67,14 +54,14 @@ async fn two_servers_on_one_postgres_and_redis_share_keys_and_one_budget() {
     assert_eq!(headers["x-byok-key-id"].to_str().unwrap(), id);
     let one = Usd::parse(headers["x-byok-cost-usd"].to_str().unwrap()).unwrap();
     assert_eq!(
-        budget(&a, &ws, None).await,
+        a.budget(&ws, None).await,
         (one, Usd::ZERO),
         "A sees B's spend"
     );
 
     // Room for FITS more calls; 2 × 1,000 race for it through both servers.
     let limit = times(one, FITS + 1);
-    budget(&a, &ws, Some(&limit.to_string())).await;
+    a.budget(&ws, Some(&limit.to_string())).await;
     let admitted = Arc::new(AtomicUsize::new(0));
     let denied = Arc::new(AtomicUsize::new(0));
     let client = reqwest::Client::new();
@@ -106,7 +93,7 @@ async fn two_servers_on_one_postgres_and_redis_share_keys_and_one_budget() {
     let admitted = admitted.load(Ordering::Relaxed) as u64;
     let denied = denied.load(Ordering::Relaxed) as u64;
     assert_eq!(admitted + denied, 2 * CALLS as u64);
-    let (spent, held) = budget(&a, &ws, None).await;
+    let (spent, held) = a.budget(&ws, None).await;
     assert_eq!(held, Usd::ZERO, "no hold left");
     // Every admitted call settled exactly once, at its cost; never past the limit.
     assert_eq!(spent, times(one, admitted + 1), "{admitted} admitted");
