@@ -1,5 +1,5 @@
 //! `redact_bytes` and the streaming `Redactor` on any bytes: never panic; nothing
-//! `scan_bytes` could report survives; redaction is idempotent; the stream, cut
+//! `scan_bytes` or `token::scan_tokens` could report survives; redaction is idempotent; the stream, cut
 //! wherever the first byte says, gives byte for byte the whole-text output.
 #![no_main]
 
@@ -12,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let whole = redact_bytes(text);
     assert_eq!(scan_bytes(&whole).count(), 0);
+    assert!(byok_keys::token::scan_tokens(&whole).is_empty());
     assert_eq!(redact_bytes(&whole), whole);
     let mut r = Redactor::with_window(4096);
     let mut out = Vec::new();

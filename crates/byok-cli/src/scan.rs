@@ -1,4 +1,5 @@
-//! `byok scan`: find keys in files, directories (recursively) or stdin.
+//! `byok scan`: find keys (and byok's own API tokens) in files, directories
+//! (recursively) or stdin.
 //!
 //! Each file is sniffed from its first block before the rest is read: UTF-16 (with a
 //! byte-order mark, or told by where its NUL bytes are) is decoded, other files with
@@ -10,6 +11,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use byok::keys::token::scan_tokens;
 use byok::keys::{Fingerprint, redact, scan_bytes};
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -313,6 +315,54 @@ impl Position {
 }
 
 /// Sniff, then scan a file (or stdin) window by window, printing each finding.
+/// One finding of `byok scan`: a provider key, or one of byok's own API tokens
+/// (provider `byok`, kind `admin_token`, `workspace_token` or `app_token`).
+struct Found {
+    span: std::ops::Range<usize>,
+    provider: String,
+    kind: String,
+    masked: String,
+}
+
+/// Every provider key and byok API token in `buf`, in order of where they start.
+fn found_in(buf: &[u8]) -> Vec<Found> {
+    let mut found: Vec<Found> = scan_bytes(buf)
+        .map(|f| Found {
+            span: f.span,
+            provider: f.provider.to_string(),
+            kind: f.kind.to_string(),
+            masked: f.masked,
+        })
+        .collect();
+    let tokens = scan_tokens(buf);
+    if tokens.is_empty() {
+        return found;
+    }
+    for t in tokens {
+        // A token is never also a key (no key anchor fits in lowercase hex), but
+        // keep the output free of overlaps whatever the scanners learn later.
+        if found
+            .iter()
+            .any(|f| f.span.start < t.span.end && t.span.start < f.span.end)
+        {
+            continue;
+        }
+        let kind = match t.tag {
+            "adm" => "admin_token",
+            "wsm" => "workspace_token",
+            _ => "app_token",
+        };
+        found.push(Found {
+            span: t.span,
+            provider: "byok".into(),
+            kind: kind.into(),
+            masked: t.masked,
+        });
+    }
+    found.sort_by_key(|f| f.span.start);
+    found
+}
+
 fn scan_file(
     path: &Path,
     reader: &mut dyn Read,
@@ -362,7 +412,7 @@ fn scan_file(
         } else {
             buf.len()
         };
-        for f in scan_bytes(&buf) {
+        for f in found_in(&buf) {
             if f.span.start < lo {
                 continue;
             }

@@ -443,3 +443,77 @@ fn argument_errors_never_echo_a_key() {
     assert_eq!(byok(&["--help"], "").status.code(), Some(0));
     assert_eq!(byok(&["--version"], "").status.code(), Some(0));
 }
+
+/// A byok API token of `tag` (`adm`, `wsm`, `app`), its hex digits from `seed`.
+fn api_token(tag: &str, seed: u8) -> String {
+    let hex = |n: usize, salt: u8| -> String {
+        (0..n)
+            .map(|i| {
+                b"0123456789abcdef"[(i * 7 + usize::from(seed) * 3 + usize::from(salt)) % 16]
+                    as char
+            })
+            .collect()
+    };
+    format!("byok_{tag}_{}_{}", hex(32, 1), hex(64, 5))
+}
+
+/// Neither output holds any form of the provider `key` or of the tokens' secret parts.
+#[track_caller]
+fn assert_no_token_leak(out: &Output, key: &str, tokens: &[&str]) {
+    assert_no_leak(out, &[key]);
+    let detector: byok_testkit::canary::Detector = tokens
+        .iter()
+        .map(|t| byok_testkit::canary::Canary::secret("token", &t[42..]))
+        .collect();
+    detector.assert_clean("stdout", &out.stdout);
+    detector.assert_clean("stderr", &out.stderr);
+}
+
+#[test]
+fn scan_and_redact_find_byok_api_tokens_beside_provider_keys() {
+    let key = fake::key(Provider::OpenAi, KeyKind::Project, 4);
+    let app = api_token("app", 1);
+    let admin = api_token("adm", 2);
+    let input = format!(
+        "OPENAI_API_KEY={key}\ncurl -H 'Authorization: Bearer {app}' …\nBYOK_TOKEN=\"{admin}\"\nglued={app}ff\n"
+    );
+    let out = byok(&["scan", "--json"], input.as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    let found = json_lines(&out);
+    let rows: Vec<(u64, u64, &str, &str)> = found
+        .iter()
+        .map(|f| {
+            (
+                f["line"].as_u64().unwrap(),
+                f["column"].as_u64().unwrap(),
+                f["provider"].as_str().unwrap(),
+                f["kind"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (1, 16, "openai", "project"),
+            (2, 32, "byok", "app_token"),
+            (3, 13, "byok", "admin_token"),
+        ],
+        "the glued run on line 4 is not a token"
+    );
+    assert_eq!(found[1]["masked"], format!("byok_app_…{}", &app[33..41]));
+    assert_no_token_leak(&out, &key, &[&app, &admin]);
+
+    let out = byok(&["scan"], input.as_bytes());
+    assert!(text(&out).contains("-:3:13: byok admin_token byok_adm_…"));
+    assert_no_token_leak(&out, &key, &[&app, &admin]);
+
+    let out = byok(&["redact"], input.as_bytes());
+    assert_eq!(out.status.code(), Some(0));
+    assert_no_token_leak(&out, &key, &[&app, &admin]);
+    let clean = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        clean.contains(&format!("Bearer byok_app_…{}' …", &app[33..41])),
+        "{clean}"
+    );
+    assert!(clean.contains("glued=byok_app_…\n"), "{clean}");
+}

@@ -21,6 +21,8 @@
 //!   redacts a stream in bounded memory. Prefix-less keys are found only within
 //!   [`CONTEXT_WINDOW`] bytes after a context keyword (`MISTRAL_API_KEY=…`), or
 //!   anywhere for providers named to [`scan_for`].
+//! - [`token`]: byok's own API tokens (`byok serve`'s), found by
+//!   [`token::scan_tokens`] and masked by [`redact`] and [`Redactor`] too.
 //! - [`scrub`]: provider or proxy text made safe to show: the key that was sent
 //!   removed in any fragment of 12 characters or more, other keys masked, then cut.
 //! - [`fake`]: well-formed fake keys for tests.
@@ -67,6 +69,7 @@ mod redact;
 mod scan;
 mod scrub;
 pub mod spec;
+pub mod token;
 mod verdict;
 
 pub use error::{FormatWarning, KeyError};

@@ -127,6 +127,9 @@ const GLUED_AUTH_MIN_BODY: usize = 32;
 /// zero-width, bidi or soft-hyphen character or a JSON `\uXXXX` escape inside, keys
 /// glued after an ANSI colour code, a `%XX` or `\uXXXX` escape. What follows a known
 /// prefix up to the next character that cannot be part of a key is masked whole.
+/// byok's own API tokens ([`token`](crate::token)) are masked to their tag and
+/// the end of their id (`byok_app_…1f2e3d4c`), anything token-like to its prefix
+/// (`byok_app_…`).
 ///
 /// ```
 /// use byok_keys::{KeyKind, Provider, fake, redact};
@@ -156,6 +159,24 @@ pub fn redact(text: &str) -> Cow<'_, str> {
 
 /// [`redact`] over bytes that need not be UTF-8.
 pub fn redact_bytes(text: &[u8]) -> Cow<'_, [u8]> {
+    let keys = redact_keys(text);
+    if memchr::memmem::find(&keys, b"byok_").is_none() {
+        return keys;
+    }
+    let mut out = Vec::with_capacity(keys.len());
+    crate::token::redact_runs(&keys, true, &mut out);
+    if out == *keys {
+        return keys;
+    }
+    // The key pass's copy still holds the tokens in clear: zero it.
+    if let Cow::Owned(v) = keys {
+        drop(Zeroizing::new(v));
+    }
+    Cow::Owned(out)
+}
+
+/// The provider-key pass of [`redact_bytes`].
+fn redact_keys(text: &[u8]) -> Cow<'_, [u8]> {
     let mut sink = Whole {
         text,
         out: None,
@@ -173,8 +194,8 @@ pub fn redact_bytes(text: &[u8]) -> Cow<'_, [u8]> {
 /// [`push`](Redactor::push), then call [`finish`](Redactor::finish). The output is
 /// byte for byte that of [`redact_bytes`] on the whole text, however it was split.
 ///
-/// It holds at most about 66 KiB of input (a 64 KiB window and the 1.2 KiB of
-/// context a decision may read), zeroed when dropped, whatever the length of a line; output is appended to `out`
+/// It holds at most about 67 KiB of input (a 64 KiB window, the 1.2 KiB of
+/// context a key decision may read and the 0.5 KiB a token decision may), zeroed when dropped, whatever the length of a line; output is appended to `out`
 /// as soon as it is decided.
 ///
 /// ```
@@ -194,6 +215,9 @@ pub struct Redactor {
     buf: Zeroizing<Vec<u8>>,
     state: State,
     window: usize,
+    /// The key pass's output not yet written: what the token pass
+    /// ([`crate::token`]) has not decided (at most its lookahead).
+    tokens: Zeroizing<Vec<u8>>,
 }
 
 impl Default for Redactor {
@@ -224,6 +248,7 @@ impl Redactor {
             buf: Zeroizing::new(Vec::new()),
             state: State::default(),
             window: window.max(MIN_WINDOW),
+            tokens: Zeroizing::new(Vec::new()),
         }
     }
 
@@ -245,7 +270,16 @@ impl Redactor {
         self.state = State::default();
     }
 
+    /// The key pass over the buffer, then the token pass over what it wrote.
     fn process(&mut self, eof: bool, out: &mut Vec<u8>) {
+        let mut keys_done = std::mem::take(&mut self.tokens);
+        self.keys(eof, &mut keys_done);
+        let decided = crate::token::redact_runs(&keys_done, eof, out);
+        keys_done.drain(..decided);
+        self.tokens = keys_done;
+    }
+
+    fn keys(&mut self, eof: bool, out: &mut Vec<u8>) {
         step(&self.buf, &mut self.state, eof, &mut Stream(out));
         if eof {
             return;

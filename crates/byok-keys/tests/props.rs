@@ -113,7 +113,7 @@ proptest! {
 /// long enough to cross a window.
 fn log_piece() -> impl Strategy<Value = String> {
     (
-        0usize..10,
+        0usize..13,
         any::<u64>(),
         0usize..12_000,
         "[ -~\u{200B}\u{FEFF}\u{e9}\\n]{0,40}",
@@ -134,9 +134,27 @@ fn log_piece() -> impl Strategy<Value = String> {
                 6 => format!("{run}{key}"),
                 7 => format!("sk-proj-{run}T3BlbkFJ{run}"),
                 8 => run,
+                // byok's own API tokens: whole, cut short, glued to a long run.
+                9 => api_token(seed),
+                10 => api_token(seed)[..(seed % 106) as usize].to_owned(),
+                11 => format!("{}{run}", api_token(seed)),
                 _ => noise,
             }
         })
+}
+
+/// A byok API token (`byok_app_<id>_<secret>`) made from `seed`.
+fn api_token(seed: u64) -> String {
+    let hex = |n: usize, salt: u64| -> String {
+        (0..n)
+            .map(|i| {
+                b"0123456789abcdef"[((seed ^ salt).rotate_left(i as u32 % 64) as usize + i) % 16]
+                    as char
+            })
+            .collect()
+    };
+    let tag = byok_keys::token::TOKEN_TAGS[(seed % 3) as usize];
+    format!("byok_{tag}_{}_{}", hex(32, 1), hex(64, 2))
 }
 
 proptest! {
@@ -163,5 +181,7 @@ proptest! {
         r.finish(&mut out);
         prop_assert!(out == whole, "streamed output differs ({} vs {} bytes)", out.len(), whole.len());
         prop_assert_eq!(scan(std::str::from_utf8(&whole).unwrap()).count(), 0);
+        prop_assert!(byok_keys::token::scan_tokens(&whole).is_empty());
+        prop_assert_eq!(byok_keys::redact_bytes(&whole), whole.clone());
     }
 }

@@ -14,13 +14,13 @@ use subtle::ConstantTimeEq;
 use byok::store::{TokenRow, WorkspaceId};
 
 /// A regular expression of every byok API token, for secret scanners
-/// (gitleaks, GitHub custom patterns, CI greps).
-pub const TOKEN_PATTERN: &str = r"byok_(adm|wsm|app)_[0-9a-f]{32}_[0-9a-f]{64}";
+/// (gitleaks, GitHub custom patterns, CI greps). The shape's one home is
+/// [`byok::keys::token`], which `byok scan` and `byok redact` use.
+pub const TOKEN_PATTERN: &str = byok::keys::token::TOKEN_PATTERN;
 
-const ID_LEN: usize = 32;
-const SECRET_LEN: usize = 64;
-/// `byok_` + tag + `_` + id + `_` + secret.
-const TOKEN_LEN: usize = 5 + 3 + 1 + ID_LEN + 1 + SECRET_LEN;
+#[cfg(test)]
+use byok::keys::token::TOKEN_LEN;
+use byok::keys::token::{TOKEN_ID_LEN as ID_LEN, TOKEN_SECRET_LEN as SECRET_LEN};
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -146,16 +146,11 @@ pub struct Presented<'a> {
 
 /// The scope and id of `token` when it has the shape of a byok token.
 pub fn parse(token: &str) -> Option<Presented<'_>> {
-    if token.len() != TOKEN_LEN || !token.is_ascii() {
-        return None;
-    }
-    let rest = token.strip_prefix("byok_")?;
-    let scope = TokenScope::from_tag(&rest[..3])?;
-    let rest = rest[3..].strip_prefix('_')?;
-    let (id, secret) = (&rest[..ID_LEN], rest[ID_LEN..].strip_prefix('_')?);
-    let lower_hex = |s: &str| s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    (lower_hex(id) && secret.len() == SECRET_LEN && lower_hex(secret))
-        .then_some(Presented { scope, id })
+    let shape = byok::keys::token::parse_token(token)?;
+    Some(Presented {
+        scope: TokenScope::from_tag(shape.tag)?,
+        id: shape.id,
+    })
 }
 
 /// Whether `token` is the one `row` was made for: its hash, compared in constant time.
@@ -203,26 +198,16 @@ pub struct TokenFinding {
 /// assert_eq!(found[0].id, issued.row().id);
 /// ```
 pub fn find_tokens(text: &str) -> Vec<TokenFinding> {
-    let bytes = text.as_bytes();
-    let mut found = Vec::new();
-    let mut from = 0;
-    while let Some(at) = text[from..].find("byok_").map(|i| i + from) {
-        let end = at + TOKEN_LEN;
-        let glued = |i: usize| bytes.get(i).is_some_and(|b| b.is_ascii_alphanumeric());
-        let candidate = text.get(at..end).and_then(parse);
-        match candidate {
-            Some(p) if !glued(end) && (at == 0 || !glued(at - 1)) => {
-                found.push(TokenFinding {
-                    span: at..end,
-                    scope: p.scope,
-                    id: p.id.to_owned(),
-                });
-                from = end;
-            }
-            _ => from = at + 5,
-        }
-    }
-    found
+    byok::keys::token::scan_tokens(text.as_bytes())
+        .into_iter()
+        .filter_map(|f| {
+            Some(TokenFinding {
+                scope: TokenScope::from_tag(f.tag)?,
+                span: f.span,
+                id: f.id,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
