@@ -2,7 +2,8 @@
 //! workspace's ids. No `/v1` route answers without a valid token; app tokens
 //! reach none; a workspace token reaches its workspace only (another's is
 //! `not_found`, as is another workspace's key under one's own path); admin-only
-//! routes refuse workspace tokens; a revoked token is refused at once.
+//! routes refuse workspace tokens; a revoked token is refused at once. The
+//! proxy's routes: app tokens only, each on its own workspace's keys.
 
 use byok::keys::{KeyKind, Provider, fake};
 use byok_serve::TokenScope;
@@ -229,5 +230,102 @@ async fn every_route_by_every_caller() {
         }
     }
     assert!(checked > 150, "{checked}");
+    h.stop().await;
+}
+
+/// The proxy's routes by every kind of caller. The proxy has no workspace in
+/// its path: an app token's own workspace is the one whose keys and budget a
+/// call uses, so an app token of another workspace reaches that workspace's
+/// keys only (its provider request carries its own key, never this one's). No
+/// token, a forged or revoked one: `401`; a management token: `403`; each in
+/// the provider's own shape with byok's code in `x-byok-error-code`, and
+/// nothing sent to a provider.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_proxy_route_by_every_caller() {
+    use crate::common::{key, kind_of};
+    use crate::proxy::{auth_header, cases, mock, post, streamed};
+
+    let h = Harness::start().await;
+    let mine = h.workspace("proxy-a").await;
+    let theirs = h.workspace("proxy-b").await;
+    for (ws, n) in [(&mine, 0), (&theirs, 1)] {
+        for p in [Provider::OpenAi, Provider::Anthropic, Provider::Google] {
+            h.add_untested(ws, p, &key(p, kind_of(p), n), None).await;
+        }
+    }
+    let app_mine = h.token(TokenScope::App, Some(&mine)).await;
+    let app_theirs = h.token(TokenScope::App, Some(&theirs)).await;
+    let manager = h.token(TokenScope::Workspace, Some(&mine)).await;
+    let revoked = h.token(TokenScope::App, Some(&mine)).await;
+    let revoked_id = byok_serve::token::parse(&revoked).unwrap().id.to_owned();
+    let (status, _) = h
+        .call(
+            "DELETE",
+            &format!("/v1/tokens/{revoked_id}"),
+            Some(&h.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let forged = format!("byok_app_{}_{}", "0".repeat(32), "1".repeat(64));
+
+    let mut checked = 0;
+    for case in cases() {
+        let paths = [(case.path.clone(), case.body.clone()), streamed(&case)];
+        let provider_code = case.provider.as_str();
+        for (path, body) in paths {
+            let url = format!("{}/proxy/{provider_code}{path}", h.url);
+            for (caller, token, want) in [
+                ("none", None, (401, "unauthorized")),
+                ("forged", Some(forged.as_str()), (401, "unauthorized")),
+                ("revoked", Some(revoked.as_str()), (401, "unauthorized")),
+                ("admin", Some(h.admin.as_str()), (403, "forbidden")),
+                ("workspace", Some(manager.as_str()), (403, "forbidden")),
+                ("app", Some(app_mine.as_str()), (200, "")),
+                ("other app", Some(app_theirs.as_str()), (200, "")),
+            ] {
+                let m = mock(&h, case.provider);
+                m.clear_requests();
+                let headers: Vec<(String, String)> = token
+                    .map(|t| auth_header(case.provider, t))
+                    .into_iter()
+                    .collect();
+                let (status, answer_headers, answer) = post(&h, &url, &headers, &body).await;
+                let what = format!("{} {path} as {caller}", case.name);
+                assert_eq!(
+                    status,
+                    want.0,
+                    "{what}: {}",
+                    String::from_utf8_lossy(&answer)
+                );
+                let sent = m.requests().await;
+                if want.0 >= 400 {
+                    assert_eq!(answer_headers["x-byok-error-code"], want.1, "{what}");
+                    assert_eq!(answer_headers["x-should-retry"], "false", "{what}");
+                    assert!(sent.is_empty(), "{what}: nothing may reach the provider");
+                } else {
+                    let n = if caller == "app" { 0 } else { 1 };
+                    let own = key(case.provider, kind_of(case.provider), n);
+                    let other = key(case.provider, kind_of(case.provider), 1 - n);
+                    assert_eq!(sent.len(), 1, "{what}");
+                    let headers = format!("{:?}", sent[0].headers);
+                    assert!(
+                        headers.contains(&own),
+                        "{what}: sent with its own workspace's key"
+                    );
+                    assert!(
+                        !headers.contains(&other),
+                        "{what}: never another workspace's key"
+                    );
+                    assert!(
+                        !headers.contains("byok_"),
+                        "{what}: the app token is not forwarded"
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, cases().len() * 2 * 7);
     h.stop().await;
 }
