@@ -21,9 +21,15 @@ use crate::output::{CliError, errln, outln};
 /// Arguments of `byok serve`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Address to listen on (loopback by default; put TLS in front for anything else).
+    /// Address to listen on (loopback by default; use --tls-cert or put TLS in front for anything else).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: SocketAddr,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Vault: a SQLite file or a postgres:// URL [default: $BYOK_VAULT, else DATA_DIR/vault.db].
     #[arg(long, value_name = "PATH|URL")]
     vault: Option<String>,
@@ -78,6 +84,17 @@ fn vault_error(e: byok::VaultError) -> CliError {
 }
 
 async fn serve(args: Args) -> Result<(), CliError> {
+    // Read first: a bad certificate stops the start before a vault or token is made.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            byok_serve::TlsConfig::from_pem_files(cert, key).map_err(|e| {
+                CliError::new(e.code(), e.to_string()).hint(
+                    "--tls-cert takes a PEM certificate chain (leaf first), --tls-key the PEM private key it was made for",
+                )
+            })?,
+        ),
+        _ => None,
+    };
     let data_dir = match args.data_dir {
         Some(d) => d,
         None => crate::vault::default_path()
@@ -139,14 +156,16 @@ async fn serve(args: Args) -> Result<(), CliError> {
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::new("io_error", e.to_string()))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     errln!(
-        "byok serve: listening on http://{addr} (the Provider Vault page: open http://{addr}/ and sign in with a token; OpenAPI at /openapi.json)"
+        "byok serve: listening on {scheme}://{addr} (the Provider Vault page: open {scheme}://{addr}/ and sign in with a token; OpenAPI at /openapi.json)"
     );
     let stop = crate::signal::stop()?;
-    server
-        .run(listener, stop)
-        .await
-        .map_err(|e| CliError::new("io_error", format!("the server failed: {e}")))?;
+    match &tls {
+        Some(tls) => server.run_tls(listener, tls, stop).await,
+        None => server.run(listener, stop).await,
+    }
+    .map_err(|e| CliError::new("io_error", format!("the server failed: {e}")))?;
     errln!("byok serve: stopped");
     Ok(())
 }

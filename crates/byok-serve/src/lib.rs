@@ -25,9 +25,11 @@
 //! MiB for the proxy), a request timeout on the management routes, security headers on every answer, CORS off unless origins
 //! are given, no bodies in logs, graceful shutdown.
 //!
+//! **TLS**: [`Server::run_tls`] with a [`TlsConfig`] (rustls); else plain
+//! HTTP, for loopback or behind a TLS-terminating proxy.
+//!
 //! ## What it does not do (yet)
-//! Rate limits, TLS (put it behind a TLS-terminating proxy) and `/metrics`
-//! are the next phase.
+//! Rate limits and `/metrics` are the next phase.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -76,6 +78,7 @@ mod routes;
 mod schema;
 mod server;
 mod state;
+pub mod tls;
 pub mod token;
 mod ui;
 
@@ -83,4 +86,5 @@ pub use auth::Caller;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use openapi::ApiDoc;
 pub use server::{Options, Server};
+pub use tls::TlsConfig;
 pub use token::{IssuedToken, TOKEN_PATTERN, TokenScope, find_tokens};

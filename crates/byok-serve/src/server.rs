@@ -251,6 +251,21 @@ impl Server {
             .with_graceful_shutdown(shutdown)
             .await
     }
+
+    /// [`run`](Server::run) over TLS: every connection on `listener` is a TLS
+    /// connection with `tls`'s certificate (HTTP/1.1; a handshake that takes
+    /// longer than [`HANDSHAKE_TIMEOUT`](crate::tls::HANDSHAKE_TIMEOUT) is dropped).
+    pub async fn run_tls(
+        self,
+        listener: tokio::net::TcpListener,
+        tls: &crate::TlsConfig,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let listener = crate::tls::TlsListener::new(listener, tls)?;
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
 }
 
 /// Sent with every answer: no sniffing, no framing, no caching, no referrer,

@@ -10,5 +10,6 @@ mod common;
 mod openapi;
 mod proxy;
 mod shared;
+mod tls;
 mod ui;
 mod webdriver;
