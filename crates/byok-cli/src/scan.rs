@@ -314,7 +314,6 @@ impl Position {
     }
 }
 
-/// Sniff, then scan a file (or stdin) window by window, printing each finding.
 /// One finding of `byok scan`: a provider key, or one of byok's own API tokens
 /// (provider `byok`, kind `admin_token`, `workspace_token` or `app_token`).
 struct Found {
@@ -339,6 +338,14 @@ fn found_in(buf: &[u8]) -> Vec<Found> {
         return found;
     }
     for t in tokens {
+        // The scope's own name (`admin`, `workspace`, `app`) makes the kind.
+        let Some(scope) = std::str::from_utf8(&buf[t.span.clone()])
+            .ok()
+            .and_then(byok_serve::token::parse)
+            .map(|p| p.scope)
+        else {
+            continue;
+        };
         // A token is never also a key (no key anchor fits in lowercase hex), but
         // keep the output free of overlaps whatever the scanners learn later.
         if found
@@ -347,15 +354,10 @@ fn found_in(buf: &[u8]) -> Vec<Found> {
         {
             continue;
         }
-        let kind = match t.tag {
-            "adm" => "admin_token",
-            "wsm" => "workspace_token",
-            _ => "app_token",
-        };
         found.push(Found {
             span: t.span,
             provider: "byok".into(),
-            kind: kind.into(),
+            kind: format!("{}_token", scope.as_str()),
             masked: t.masked,
         });
     }
@@ -363,6 +365,7 @@ fn found_in(buf: &[u8]) -> Vec<Found> {
     found
 }
 
+/// Sniff, then scan a file (or stdin) window by window, printing each finding.
 fn scan_file(
     path: &Path,
     reader: &mut dyn Read,

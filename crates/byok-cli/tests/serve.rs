@@ -2,7 +2,9 @@
 //! (master key generated 0600, admin token printed once), a request with that
 //! token, a clean stop on SIGTERM, and a second start that makes no new token;
 //! and a SIGKILL with proxied streams in flight: after a restart nothing is
-//! lost (keys, spend) and the killed calls' holds lapse at their TTL.
+//! lost (keys, spend) and the killed calls' holds lapse at their TTL; HTTPS
+//! with `--tls-cert`/`--tls-key`, and a clear `tls_config` error (exit 2,
+//! nothing listening, nothing made) for bad files.
 
 #![cfg(unix)]
 
@@ -15,9 +17,11 @@ fn start(dir: &std::path::Path) -> (Child, String, Option<String>) {
     start_with(dir, &[])
 }
 
-fn start_with(dir: &std::path::Path, extra: &[&str]) -> (Child, String, Option<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_byok"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+/// `byok serve` on a free loopback port with `dir` as its data directory, none
+/// of the environment's vault settings, stdout and stderr piped.
+fn serve_command(dir: &std::path::Path, extra: &[&std::ffi::OsStr]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_byok"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .args(extra)
         .env_remove("BYOK_MASTER_KEY")
@@ -26,9 +30,30 @@ fn start_with(dir: &std::path::Path, extra: &[&str]) -> (Child, String, Option<S
         .env_remove("BYOK_LEDGER")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// The address `byok serve` printed, and the scheme it printed it with.
+fn listening(line: &str) -> Option<(&'static str, String)> {
+    let rest = line.split("listening on ").nth(1)?;
+    let (scheme, rest) = ["https", "http"]
+        .into_iter()
+        .find_map(|s| Some((s, rest.strip_prefix(s)?.strip_prefix("://")?)))?;
+    Some((scheme, rest.split_whitespace().next()?.to_owned()))
+}
+
+fn start_with(dir: &std::path::Path, extra: &[&str]) -> (Child, String, Option<String>) {
+    let extra: Vec<&std::ffi::OsStr> = extra.iter().map(std::ffi::OsStr::new).collect();
+    let (child, scheme, addr, token) = start_command(serve_command(dir, &extra));
+    assert_eq!(scheme, "http");
+    (child, addr, token)
+}
+
+/// Start `cmd` (a [`serve_command`]): the child, the scheme and address it
+/// listens on, and the admin token when it made one.
+fn start_command(mut cmd: Command) -> (Child, &'static str, String, Option<String>) {
+    let mut child = cmd.spawn().unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut addr = None;
     let mut made_token = false;
@@ -40,9 +65,7 @@ fn start_with(dir: &std::path::Path, extra: &[&str]) -> (Child, String, Option<S
             "byok serve ended early"
         );
         made_token |= line.contains("an admin token was made");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            addr = rest.split_whitespace().next().map(str::to_owned);
-        }
+        addr = listening(&line);
     }
     std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
     // stderr announces the token before the listening line; stdout holds it.
@@ -53,7 +76,8 @@ fn start_with(dir: &std::path::Path, extra: &[&str]) -> (Child, String, Option<S
             .unwrap();
         out.trim().to_owned()
     });
-    (child, addr.unwrap(), token)
+    let (scheme, addr) = addr.unwrap();
+    (child, scheme, addr, token)
 }
 
 fn get(addr: &str, path: &str, token: &str) -> String {
@@ -316,4 +340,97 @@ fn sigkill_with_streams_in_flight_loses_nothing_and_holds_lapse() {
         "the holds lapsed before their TTL"
     );
     stop(child);
+}
+
+/// `byok serve --tls-cert CERT --tls-key KEY`.
+fn tls_command(dir: &std::path::Path, cert: &std::path::Path, key: &std::path::Path) -> Command {
+    serve_command(
+        dir,
+        &[
+            "--tls-cert".as_ref(),
+            cert.as_os_str(),
+            "--tls-key".as_ref(),
+            key.as_os_str(),
+        ],
+    )
+}
+
+#[test]
+fn serves_https_with_the_given_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let (child, scheme, addr, token) =
+        start_command(tls_command(&dir.path().join("data"), &cert, &key));
+    assert_eq!(scheme, "https");
+    let token = token.expect("a first start makes an admin token");
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (health, workspaces) = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(made.cert.pem().as_bytes()).unwrap(),
+            )
+            .resolve("localhost", addr)
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let base = format!("https://localhost:{}", addr.port());
+        let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+        let workspaces = client
+            .get(format!("{base}/v1/workspaces"))
+            .bearer_auth(token.trim())
+            .send()
+            .await
+            .unwrap();
+        (health.status().as_u16(), workspaces.status().as_u16())
+    });
+    assert_eq!((health, workspaces), (200, 200));
+    stop(child);
+}
+
+#[test]
+fn a_bad_certificate_stops_the_start_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    let other_key = other.signing_key.serialize_pem();
+    std::fs::write(&key, &other_key).unwrap();
+    let out = tls_command(&dir.path().join("data"), &cert, &key)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("tls_config") || stderr.contains("do not go together"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("listening on"), "{stderr}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "no vault, master key or admin token is made before the certificate is read"
+    );
+    let body: String = other_key
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let all = format!("{stderr}{}", String::from_utf8_lossy(&out.stdout));
+    assert!(!all.contains(&body[..24]), "the key is not quoted");
+
+    // One flag without the other is a usage error.
+    let out = Command::new(env!("CARGO_BIN_EXE_byok"))
+        .args(["serve", "--tls-cert"])
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
 }

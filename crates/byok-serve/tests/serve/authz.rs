@@ -154,6 +154,17 @@ pub(crate) fn body(route: &Route, case: &Case) -> Option<Value> {
     }
 }
 
+/// A token of `scope`, revoked through the API.
+async fn revoked(h: &Harness, scope: TokenScope, workspace: Option<&str>) -> String {
+    let t = h.token(scope, workspace).await;
+    let id = byok_serve::token::parse(&t).unwrap().id.to_owned();
+    let (status, _) = h
+        .call("DELETE", &format!("/v1/tokens/{id}"), Some(&h.admin), None)
+        .await;
+    assert_eq!(status, 200);
+    t
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_by_every_caller() {
     let h = Harness::start().await;
@@ -176,15 +187,7 @@ async fn every_route_by_every_caller() {
             let token = match caller {
                 "none" => None,
                 "garbage" => Some(format!("byok_adm_{}_{}", "0".repeat(32), "f".repeat(64))),
-                "revoked" => {
-                    let t = h.token(TokenScope::Admin, None).await;
-                    let id = byok_serve::token::parse(&t).unwrap().id.to_owned();
-                    let (status, _) = h
-                        .call("DELETE", &format!("/v1/tokens/{id}"), Some(&h.admin), None)
-                        .await;
-                    assert_eq!(status, 200);
-                    Some(t)
-                }
+                "revoked" => Some(revoked(&h, TokenScope::Admin, None).await),
                 "app" => Some(h.token(TokenScope::App, Some(&c.ws)).await),
                 "admin" | "admin_other_key" => Some(h.admin.clone()),
                 _ => Some(h.token(TokenScope::Workspace, Some(&c.ws)).await),
@@ -256,17 +259,7 @@ async fn every_proxy_route_by_every_caller() {
     let app_mine = h.token(TokenScope::App, Some(&mine)).await;
     let app_theirs = h.token(TokenScope::App, Some(&theirs)).await;
     let manager = h.token(TokenScope::Workspace, Some(&mine)).await;
-    let revoked = h.token(TokenScope::App, Some(&mine)).await;
-    let revoked_id = byok_serve::token::parse(&revoked).unwrap().id.to_owned();
-    let (status, _) = h
-        .call(
-            "DELETE",
-            &format!("/v1/tokens/{revoked_id}"),
-            Some(&h.admin),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
+    let revoked = revoked(&h, TokenScope::App, Some(&mine)).await;
     let forged = format!("byok_app_{}_{}", "0".repeat(32), "1".repeat(64));
 
     let mut checked = 0;
