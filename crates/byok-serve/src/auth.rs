@@ -10,6 +10,7 @@ use byok::Vault;
 use byok::store::{WorkspaceId, now};
 
 use crate::error::ApiError;
+use crate::observe::RequestFacts;
 use crate::state::AppState;
 use crate::token::{self, TokenScope};
 
@@ -103,6 +104,10 @@ impl FromRequestParts<AppState> for Caller {
             .or_else(|| value.strip_prefix("bearer "))
             .map(str::trim)
             .ok_or_else(ApiError::unauthorized)?;
-        Caller::of_token(state, presented).await
+        let caller = Caller::of_token(state, presented).await?;
+        if let Some(facts) = parts.extensions.get::<RequestFacts>() {
+            facts.token(&caller.id);
+        }
+        Ok(caller)
     }
 }

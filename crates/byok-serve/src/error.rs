@@ -20,6 +20,7 @@ pub struct ApiError {
     message: String,
     hint: Option<String>,
     report: Option<serde_json::Value>,
+    retry_after: Option<u64>,
 }
 
 /// The JSON body of every error answer.
@@ -34,7 +35,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable snake_case code (docs/DTOS.md, "Error codes"; plus `unauthorized`,
     /// `forbidden`, `budget_not_found`, `invalid_body`, `body_too_large`, `timeout`,
-    /// `not_ready`).
+    /// `not_ready`, `rate_limited`).
     pub code: String,
     /// What happened, for people.
     pub message: String,
@@ -55,6 +56,7 @@ impl ApiError {
             message: message.into(),
             hint: None,
             report: None,
+            retry_after: None,
         }
     }
 
@@ -62,6 +64,17 @@ impl ApiError {
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
+    }
+
+    /// With a `retry-after` header of this many seconds.
+    pub(crate) fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    /// The seconds of its `retry-after` header, if it has one (`rate_limited`).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after
     }
 
     /// The HTTP status.
@@ -174,6 +187,7 @@ impl std::error::Error for ApiError {}
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let unauthorized = self.status == StatusCode::UNAUTHORIZED;
+        let retry_after = self.retry_after;
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_owned(),
@@ -188,6 +202,11 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer realm=\"byok\""),
             );
+        }
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
         }
         response
     }

@@ -28,8 +28,12 @@
 //! **TLS**: [`Server::run_tls`] with a [`TlsConfig`] (rustls); else plain
 //! HTTP, for loopback or behind a TLS-terminating proxy.
 //!
-//! ## What it does not do (yet)
-//! Rate limits and `/metrics` are the next phase.
+//! **Operable**: per-token rate limits on add / Test / rotate and the format
+//! check ([`RateLimits`], `429 rate_limited` with `retry-after`); a request id
+//! on every answer (`x-byok-request-id`, the caller's `x-request-id` when it
+//! is safe) and one `tracing` event per request (`answered`: status,
+//! duration, token id, in a `request` span with the id and route template);
+//! Prometheus counters and budget gauges at `GET /metrics` (admin).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -72,6 +76,9 @@
 
 mod auth;
 mod error;
+pub mod limit;
+mod metrics;
+mod observe;
 mod openapi;
 mod proxy;
 mod routes;
@@ -84,6 +91,7 @@ mod ui;
 
 pub use auth::Caller;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use limit::{Quota, RateLimits};
 pub use openapi::ApiDoc;
 pub use server::{Options, Server};
 pub use tls::TlsConfig;

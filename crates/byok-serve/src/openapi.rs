@@ -11,7 +11,7 @@ use crate::routes::{access, budgets, format, health, keys};
 #[openapi(
     info(title = "byok serve", description = "The management REST API of a byok vault: workspaces, keys (add with Test before save, list masked, edit, Test, rotate, disable, enable, revoke, delete), format check, selection preview, budgets, audit trail, API tokens."),
     paths(
-        health::healthz, health::readyz,
+        health::healthz, health::readyz, crate::metrics::metrics,
         access::list_workspaces, access::create_workspace,
         access::list_tokens, access::create_token, access::revoke_token,
         keys::list, keys::add, keys::show, keys::edit, keys::delete, keys::test, keys::rotate,
@@ -22,7 +22,7 @@ use crate::routes::{access, budgets, format, health, keys};
     ),
     modifiers(&BearerAuth),
     tags(
-        (name = "health", description = "Liveness and readiness"),
+        (name = "health", description = "Liveness, readiness and metrics"),
         (name = "workspaces", description = "Tenants"),
         (name = "tokens", description = "API tokens (admin)"),
         (name = "keys", description = "A workspace's provider keys"),

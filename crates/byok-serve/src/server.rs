@@ -1,5 +1,6 @@
-//! [`Server`]: the router, its layers (limits, timeouts, headers, CORS), the
-//! first admin token, and serving until a shutdown signal.
+//! [`Server`]: the router, its layers (limits, timeouts, headers, CORS, request
+//! ids, logs and counters), the first admin token, and serving until a
+//! shutdown signal.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -13,13 +14,13 @@ use axum::routing::{get, post};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 use utoipa::OpenApi as _;
 
 use byok::Vault;
 use byok::guard::Ledger;
 
 use crate::error::ApiError;
+use crate::limit::RateLimits;
 use crate::openapi::ApiDoc;
 use crate::routes::{access, budgets, format, health, keys};
 use crate::state::{AppState, no_access};
@@ -37,6 +38,8 @@ pub struct Options {
     pub request_timeout: Duration,
     /// Origins allowed to call from a browser (CORS); none by default (CORS off).
     pub cors_origins: Vec<String>,
+    /// Per-token rate limits on add / Test / rotate and on the format check.
+    pub rate_limits: RateLimits,
 }
 
 impl Default for Options {
@@ -46,6 +49,7 @@ impl Default for Options {
             proxy_body_limit: 4 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
             cors_origins: Vec::new(),
+            rate_limits: RateLimits::default(),
         }
     }
 }
@@ -66,6 +70,12 @@ impl Options {
     /// Set the request timeout.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// Set the per-token rate limits ([`RateLimits::off`] for none).
+    pub fn rate_limits(mut self, limits: RateLimits) -> Self {
+        self.rate_limits = limits;
         self
     }
 
@@ -116,6 +126,7 @@ impl Server {
 
     /// With these options.
     pub fn options(mut self, options: Options) -> Self {
+        self.state = self.state.with_limits(options.rate_limits);
         self.options = options;
         self
     }
@@ -159,6 +170,7 @@ impl Server {
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))
             .route("/openapi.json", get(openapi_json))
+            .route("/metrics", get(crate::metrics::metrics))
             .route(
                 "/v1/workspaces",
                 get(access::list_workspaces).post(access::create_workspace),
@@ -235,9 +247,13 @@ impl Server {
                 HeaderValue::from_static(value),
             ));
         }
-        // Method, route template and status only: no header, no body, and not the
-        // raw path or query (a key pasted into a URL must not reach the log).
-        app.layer(TraceLayer::new_for_http().make_span_with(request_span))
+        // Outermost: the request id, the log line (method, route template,
+        // status, duration, token id: no header, no body, not the raw path or
+        // query, where a key pasted into a URL would be) and the counters.
+        app.layer(axum::middleware::from_fn_with_state(
+            self.state.clone(),
+            crate::observe::observe,
+        ))
     }
 
     /// Serve on `listener` until `shutdown` resolves, then finish the requests
@@ -280,14 +296,6 @@ const SECURITY_HEADERS: [(&str, &str); 5] = [
         "default-src 'none'; frame-ancestors 'none'",
     ),
 ];
-
-fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    let route = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or("(no route)", |p| p.as_str());
-    tracing::debug_span!("request", method = %request.method(), route = %route)
-}
 
 async fn openapi_json() -> impl IntoResponse {
     axum::Json(ApiDoc::openapi())

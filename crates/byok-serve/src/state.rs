@@ -1,4 +1,5 @@
-//! The state every handler shares: the vault, the ledger and its guard.
+//! The state every handler shares: the vault, the ledger and its guard, the
+//! rate limiter and the counters.
 
 use std::sync::Arc;
 
@@ -7,11 +8,14 @@ use byok::guard::{Guard, Ledger};
 use byok::store::AccessStore;
 
 use crate::error::ApiError;
+use crate::limit::{Limited, Limiter, RateLimits};
+use crate::metrics::Metrics;
 
 /// Shared by every request; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
+    limiter: Arc<Limiter>,
 }
 
 #[derive(Debug)]
@@ -19,6 +23,7 @@ struct Inner {
     vault: Vault,
     ledger: Arc<dyn Ledger>,
     guard: Guard,
+    metrics: Metrics,
 }
 
 impl AppState {
@@ -33,8 +38,31 @@ impl AppState {
                     .unwrap_or_else(|| Guard::new(ledger.clone())),
                 vault,
                 ledger,
+                metrics: Metrics::default(),
             }),
+            limiter: Arc::new(Limiter::new(RateLimits::default())),
         }
+    }
+
+    /// With these rate limits (a fresh allowance for every token).
+    pub(crate) fn with_limits(mut self, limits: RateLimits) -> AppState {
+        self.limiter = Arc::new(Limiter::new(limits));
+        self
+    }
+
+    /// Take one request of `kind` from the caller's allowance (`rate_limited`
+    /// when it is used up, counted in the metrics).
+    pub(crate) fn limit(&self, caller: &crate::Caller, kind: Limited) -> Result<(), ApiError> {
+        self.limiter.check(&caller.id, kind).inspect_err(|_| {
+            self.metrics().count(
+                "byok_rate_limited_total",
+                vec![("kind", kind.as_str().to_owned())],
+            );
+        })
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// The vault, acting as `byok-serve` (handlers use `Caller::workspace`'s copy,

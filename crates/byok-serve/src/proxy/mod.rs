@@ -22,7 +22,7 @@ mod shape;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -32,6 +32,7 @@ use byok::call::{Api, Call, FellBack, KeyUsed};
 use byok::keys::Provider;
 
 use crate::auth::Caller;
+use crate::observe::RequestFacts;
 use crate::state::AppState;
 use crate::token::TokenScope;
 use shape::{ProxyError, Shape};
@@ -154,6 +155,7 @@ async fn proxy(
     State(state): State<AppState>,
     Path((provider, rest)): Path<(String, String)>,
     RawQuery(query): RawQuery,
+    facts: Option<Extension<RequestFacts>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -162,7 +164,10 @@ async fn proxy(
         .ok_or_else(ProxyError::no_route)
         .and_then(|p| route(p, &rest, query.as_deref()));
     let shape = route.as_ref().map_or(shape_of(provider), Route::shape);
-    match answer(&state, route, &headers, body).await {
+    let facts = facts.map(|Extension(f)| f).unwrap_or_default();
+    // Counted under the provider of the path when it is one (else `unknown`).
+    let named = provider.map_or("unknown", Provider::as_str);
+    let response = match answer(&state, route, &headers, body, &facts).await {
         Ok(response) => response,
         Err(e) => {
             tracing::debug!(
@@ -170,9 +175,43 @@ async fn proxy(
                 code = e.code(),
                 "proxy refused"
             );
+            state.metrics().count(
+                "byok_proxy_refusals_total",
+                vec![
+                    ("provider", named.to_owned()),
+                    ("code", e.code().to_owned()),
+                ],
+            );
             e.render(shape)
         }
+    };
+    state.metrics().count(
+        "byok_proxy_calls_total",
+        vec![
+            ("provider", named.to_owned()),
+            ("status", response.status().as_u16().to_string()),
+        ],
+    );
+    response
+}
+
+/// The fallbacks a call took, in the metrics and the log.
+fn count_fallbacks(state: &AppState, provider: Provider, key: &KeyUsed, fallbacks: &[FellBack]) {
+    for f in fallbacks {
+        state.metrics().count(
+            "byok_fallbacks_total",
+            vec![
+                ("provider", provider.as_str().to_owned()),
+                ("verdict", f.verdict.as_str().to_owned()),
+            ],
+        );
     }
+    tracing::info!(
+        key_id = %key.id,
+        key_role = key.role.as_str(),
+        fallbacks = fallbacks.len(),
+        "proxied"
+    );
 }
 
 async fn answer(
@@ -180,10 +219,12 @@ async fn answer(
     route: Result<Route, ProxyError>,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
+    facts: &RequestFacts,
 ) -> Result<Response, ProxyError> {
     // Who first: an unauthenticated caller learns nothing of the routes.
     let token = presented_token(headers).ok_or_else(crate::error::ApiError::unauthorized)?;
     let caller = Caller::of_token(state, token).await?;
+    facts.token(&caller.id);
     let workspace = match (caller.scope, caller.workspace.clone()) {
         (TokenScope::App, Some(ws)) => ws,
         _ => {
@@ -242,6 +283,7 @@ async fn answer(
         let stream = tokio::spawn(async move { vault.call_stream(&workspace, call).await })
             .await
             .map_err(|_| internal())??;
+        count_fallbacks(state, route.provider, stream.key(), stream.fallbacks());
         let mut response = Response::builder().status(stream.status());
         if let Some(h) = response.headers_mut() {
             pass_headers(stream.headers(), h);
@@ -268,6 +310,7 @@ async fn answer(
     let called = tokio::spawn(async move { vault.call(&workspace, call).await })
         .await
         .map_err(|_| internal())??;
+    count_fallbacks(state, route.provider, &called.key, &called.fallbacks);
     let status = StatusCode::from_u16(called.status).map_err(|_| internal())?;
     let mut out = HeaderMap::new();
     pass_headers(&called.headers, &mut out);

@@ -2,6 +2,7 @@
 //! nothing sent to a provider).
 
 use axum::Json;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -12,7 +13,9 @@ use byok::keys::{ExposeSecret, SecretString, normalize};
 use super::Body;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
+use crate::limit::Limited;
 use crate::schema::{FormatWarningSchema, KeyErrorSchema};
+use crate::state::AppState;
 
 /// Pasted text to check.
 #[derive(Deserialize, ToSchema)]
@@ -48,13 +51,16 @@ pub(crate) struct FormatAnswerSchema {
 
 #[utoipa::path(post, path = "/v1/format-check", tag = "keys", request_body = FormatCheck,
     responses((status = 200, description = "The checks' answer (a bad key is `ok: false` with its error, not an HTTP error)", body = FormatAnswerSchema),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 429, description = "This token's format checks are over its rate limit (`rate_limited`, with `retry-after`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn check(
     caller: Caller,
+    State(state): State<AppState>,
     Body(body): Body<FormatCheck>,
 ) -> Result<Response, ApiError> {
     caller.manager("the management API (app tokens may only use the proxy)")?;
+    state.limit(&caller, Limited::FormatCheck)?;
     let provider = match body.provider.as_deref() {
         Some(code) => Some(
             code.parse::<byok::keys::Provider>()

@@ -21,6 +21,7 @@ use byok::{KeyEdit, NewKey, Purpose};
 use super::{Body, Query, key_id};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
+use crate::limit::Limited;
 use crate::schema::{KeyViewSchema, ReportSchema, SkippedSchema};
 use crate::state::AppState;
 
@@ -185,7 +186,8 @@ pub(crate) async fn list(
         (status = 400, description = "The paste-box checks failed (`truncated`, `wrong_provider`, `missing_param`, ...)", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "The same key is already stored (`duplicate`)", body = ErrorBody),
-        (status = 422, description = "The Test said `invalid` (`key_rejected`, with the report) or an admin key (`admin_key_refused`)", body = ErrorBody)),
+        (status = 422, description = "The Test said `invalid` (`key_rejected`, with the report) or an admin key (`admin_key_refused`)", body = ErrorBody),
+        (status = 429, description = "This token's adds, Tests and rotations are over its rate limit (`rate_limited`, with `retry-after`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn add(
     caller: Caller,
@@ -194,6 +196,7 @@ pub(crate) async fn add(
     Body(body): Body<AddKey>,
 ) -> Answer {
     let (ws, vault) = caller.workspace(&state, &ws).await?;
+    state.limit(&caller, Limited::KeyTest)?;
     let secret = SecretString::from(body.key);
     let named = body.provider.as_deref().map(provider).transpose()?;
     let (role, order) = role(body.role.as_deref(), body.order)?;
@@ -220,7 +223,16 @@ pub(crate) async fn add(
     if let Some(given) = given {
         new = new.params(given);
     }
-    let added = vault.add_with_report(new).await?;
+    let added = vault.add_with_report(new).await;
+    match &added {
+        Ok(byok::Added {
+            report: Some(report),
+            ..
+        }) => count_test(&state, report),
+        Err(byok::VaultError::KeyRejected { report }) => count_test(&state, report),
+        _ => {}
+    }
+    let added = added?;
     let answer = json!({ "key": added.key, "report": added.report, "warning": added.warning() });
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
@@ -296,7 +308,8 @@ pub(crate) async fn delete(
     params(("workspace" = String, Path, description = "Workspace id"), ("id" = String, Path, description = "Key id"), TestQuery),
     responses((status = 200, description = "The Test button: the report (its verdict is recorded on the key)", body = ReportSchema),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "The key is disabled or revoked (`key_inactive`)", body = ErrorBody)),
+        (status = 409, description = "The key is disabled or revoked (`key_inactive`)", body = ErrorBody),
+        (status = 429, description = "Over the rate limit (`rate_limited`, with `retry-after`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn test(
     caller: Caller,
@@ -305,13 +318,27 @@ pub(crate) async fn test(
     Query(q): Query<TestQuery>,
 ) -> Answer {
     let (ws, vault) = caller.workspace(&state, &ws).await?;
+    state.limit(&caller, Limited::KeyTest)?;
     let depth = match q.depth.as_deref() {
         None => Depth::Billing,
         Some(d) => d
             .parse::<Depth>()
             .map_err(|_| ApiError::invalid("depth must be `auth` or `billing`"))?,
     };
-    ok(vault.test(&ws, key_id(&id)?, depth).await?)
+    let report = vault.test(&ws, key_id(&id)?, depth).await?;
+    count_test(&state, &report);
+    ok(report)
+}
+
+/// A Test's verdict, in the metrics.
+fn count_test(state: &AppState, report: &byok::verify::Report) {
+    state.metrics().count(
+        "byok_key_tests_total",
+        vec![
+            ("provider", report.provider.as_str().to_owned()),
+            ("verdict", report.code().to_owned()),
+        ],
+    );
 }
 
 #[utoipa::path(post, path = "/v1/workspaces/{workspace}/keys/{id}/rotate", tag = "keys",
@@ -319,7 +346,8 @@ pub(crate) async fn test(
     request_body = RotateKey,
     responses((status = 200, description = "The key with its new secret (same id)", body = KeyViewSchema),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 429, description = "Over the rate limit (`rate_limited`, with `retry-after`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn rotate(
     caller: Caller,
@@ -328,6 +356,7 @@ pub(crate) async fn rotate(
     Body(body): Body<RotateKey>,
 ) -> Answer {
     let (ws, vault) = caller.workspace(&state, &ws).await?;
+    state.limit(&caller, Limited::KeyTest)?;
     let id = key_id(&id)?;
     let secret = SecretString::from(body.key);
     let view = match body.params {

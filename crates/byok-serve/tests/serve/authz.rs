@@ -30,6 +30,7 @@ const fn r(method: &'static str, path: &'static str, admin_only: bool, ok: u16) 
 }
 
 /// Every authenticated route (`/healthz`, `/readyz`, `/openapi.json` are public).
+/// `/metrics` answers text, which [`Harness::call`] gives as a JSON string.
 pub(crate) const ROUTES: &[Route] = &[
     r("GET", "/v1/workspaces", false, 200),
     r("POST", "/v1/workspaces", true, 201),
@@ -60,6 +61,7 @@ pub(crate) const ROUTES: &[Route] = &[
     r("PUT", "/v1/projects/{project}/budget", true, 200),
     r("GET", "/v1/projects/{project}/budget", true, 200),
     r("GET", "/v1/projects/{project}/budget/alerts", true, 200),
+    r("GET", "/metrics", true, 200),
 ];
 
 /// The project whose budget every case sets (a project spans workspaces).

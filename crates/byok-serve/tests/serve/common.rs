@@ -9,7 +9,7 @@ use byok::guard::Usd;
 use byok::keys::{KeyKind, Provider};
 use byok::store::{MasterKeySource, OpenMode, WorkspaceId};
 use byok::verify::{Verifier, VerifierConfig};
-use byok_serve::{Server, TokenScope};
+use byok_serve::{Options, RateLimits, Server, TokenScope};
 use byok_testkit::canary::standard;
 use byok_testkit::{MockAnthropic, MockDeepSeek, MockGemini, MockOpenAi, MockProvider, Scenario};
 use serde_json::Value;
@@ -210,6 +210,20 @@ impl Harness {
         ledger_url: &str,
         openai: &[(String, Scenario)],
     ) -> Harness {
+        // No rate limits: tests add and Test keys faster than people do
+        // (`ops::rate_limits_…` tests them with a harness of its own).
+        let options = Options::default().rate_limits(RateLimits::off());
+        Harness::start_with_options(backend, pg_admin, ledger_url, openai, options).await
+    }
+
+    /// [`start_with`](Harness::start_with) with these server options.
+    pub(crate) async fn start_with_options(
+        backend: Backend,
+        pg_admin: Option<String>,
+        ledger_url: &str,
+        openai: &[(String, Scenario)],
+        options: Options,
+    ) -> Harness {
         logs();
         let dir = tempfile::tempdir().unwrap();
         let mut pg = None;
@@ -265,7 +279,7 @@ impl Harness {
             .build()
             .await
             .unwrap();
-        let server = Server::new(vault.clone(), ledger).unwrap();
+        let server = Server::new(vault.clone(), ledger).unwrap().options(options);
         let admin = server
             .bootstrap()
             .await
@@ -384,7 +398,7 @@ impl Harness {
         (status, body)
     }
 
-    /// One request; status, headers and JSON body.
+    /// One request; status, headers and JSON body (a `text/plain` body as a string).
     pub(crate) async fn call_full(
         &self,
         method: &str,
@@ -405,8 +419,13 @@ impl Harness {
         let headers = answer.headers().clone();
         let text = answer.text().await.unwrap();
         self.keep(status, &headers, text.as_bytes());
+        let plain = headers
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
         let value = if text.is_empty() {
             Value::Null
+        } else if plain {
+            Value::String(text)
         } else {
             serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {status} {text}"))
         };

@@ -8,6 +8,7 @@ mod authz;
 mod canary;
 mod common;
 mod openapi;
+mod ops;
 mod proxy;
 mod shared;
 mod tls;
