@@ -14,7 +14,8 @@ use byok::store::{
     MASTER_KEY_ENV, MASTER_KEY_FILE_ENV, MasterKey, MasterKeySource, OpenMode, StoreError,
 };
 use byok::verify::{Verifier, VerifierConfig};
-use byok_serve::{Options, Server};
+use byok_serve::limit::Limit;
+use byok_serve::{Options, RateLimits, Server};
 
 use crate::output::{CliError, errln, outln};
 
@@ -55,6 +56,57 @@ pub(crate) struct Args {
     #[arg(long = "hold-ttl", value_name = "SECS", default_value_t = 600,
           value_parser = clap::value_parser!(u64).range(60..))]
     hold_ttl: u64,
+    /// Per-token limit on adding, testing and rotating keys (each one reaches the
+    /// provider): PER_MINUTE, PER_MINUTE,BURST or `off`.
+    #[arg(long, value_name = "RATE", default_value_t = Limit(RateLimits::default().key_tests))]
+    rate_limit_tests: Limit,
+    /// Per-token limit on the format check: PER_MINUTE, PER_MINUTE,BURST or `off`.
+    #[arg(long, value_name = "RATE", default_value_t = Limit(RateLimits::default().format_checks))]
+    rate_limit_format: Limit,
+    /// Log lines on stderr: `text` for people, `json` (one object per line) for a
+    /// log pipeline. Levels from $BYOK_LOG (`info` by default; e.g. `debug`,
+    /// `byok_serve=debug,info`).
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+/// How `byok serve` writes its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per event (`timestamp`, `level`, `fields`, `target`, `span`, `spans`).
+    Json,
+}
+
+/// A line for the operator on stderr: plain text, or with `--log-format json`
+/// a log event (a warning when `loud`), so a log pipeline reads every line.
+fn notice(format: LogFormat, loud: bool, line: &str) {
+    match (format, loud) {
+        (LogFormat::Text, _) => errln!("{line}"),
+        (LogFormat::Json, true) => tracing::warn!("{line}"),
+        (LogFormat::Json, false) => tracing::info!("{line}"),
+    }
+}
+
+/// Log to stderr, filtered by `$BYOK_LOG`. A bad filter is a usage error.
+fn init_logging(format: LogFormat) -> Result<(), CliError> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("BYOK_LOG") {
+        Ok(v) if !v.trim().is_empty() => EnvFilter::try_new(v.trim()).map_err(|_| {
+            CliError::new("invalid_log_filter", "$BYOK_LOG is not a log filter")
+                .hint("e.g. BYOK_LOG=info, BYOK_LOG=debug or BYOK_LOG=byok_serve=debug,warn")
+        })?,
+        _ => EnvFilter::new("info"),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let done = match format {
+        LogFormat::Text => builder.with_ansi(false).try_init(),
+        LogFormat::Json => builder.json().with_current_span(true).try_init(),
+    };
+    done.map_err(|e| CliError::new("io_error", format!("cannot start the log: {e}")))
 }
 
 pub(crate) fn run(args: Args) -> ExitCode {
@@ -84,6 +136,7 @@ fn vault_error(e: byok::VaultError) -> CliError {
 }
 
 async fn serve(args: Args) -> Result<(), CliError> {
+    init_logging(args.log_format)?;
     // Read first: a bad certificate stops the start before a vault or token is made.
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(
@@ -117,7 +170,7 @@ async fn serve(args: Args) -> Result<(), CliError> {
         .ledger
         .or_else(|| std::env::var("BYOK_LEDGER").ok().filter(|v| !v.is_empty()))
         .unwrap_or_else(|| format!("sqlite:{}", data_dir.join("ledger.db").display()));
-    let master = master_key(&data_dir).map_err(vault_error)?;
+    let master = master_key(&data_dir, args.log_format).map_err(vault_error)?;
     let crate::vault::Opened { builder, .. } = crate::vault::open_with_master(
         Some(&vault_target),
         Some("byok-serve".into()),
@@ -139,14 +192,24 @@ async fn serve(args: Args) -> Result<(), CliError> {
         .map_err(vault_error)?;
     let server = Server::new(vault, ledger)
         .map_err(|e| CliError::new(e.code(), e.to_string()))?
-        .options(Options::default().cors_origins(args.cors_origins));
+        .options(
+            Options::default()
+                .cors_origins(args.cors_origins)
+                .rate_limits(
+                    RateLimits::off()
+                        .key_tests(args.rate_limit_tests.0)
+                        .format_checks(args.rate_limit_format.0),
+                ),
+        );
     if let Some(token) = server
         .bootstrap()
         .await
         .map_err(|e| CliError::new(e.code(), e.to_string()))?
     {
-        errln!(
-            "first start: an admin token was made. It is shown this once; keep it in a secret manager:"
+        notice(
+            args.log_format,
+            true,
+            "first start: an admin token was made. It is shown this once (on stdout); keep it in a secret manager:",
         );
         outln!("{}", token.expose_secret());
     }
@@ -157,8 +220,12 @@ async fn serve(args: Args) -> Result<(), CliError> {
         .local_addr()
         .map_err(|e| CliError::new("io_error", e.to_string()))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    errln!(
-        "byok serve: listening on {scheme}://{addr} (the Provider Vault page: open {scheme}://{addr}/ and sign in with a token; OpenAPI at /openapi.json)"
+    notice(
+        args.log_format,
+        false,
+        &format!(
+            "byok serve: listening on {scheme}://{addr} (the Provider Vault page: open {scheme}://{addr}/ and sign in with a token; OpenAPI at /openapi.json)"
+        ),
     );
     let stop = crate::signal::stop()?;
     match &tls {
@@ -166,13 +233,13 @@ async fn serve(args: Args) -> Result<(), CliError> {
         None => server.run(listener, stop).await,
     }
     .map_err(|e| CliError::new("io_error", format!("the server failed: {e}")))?;
-    errln!("byok serve: stopped");
+    notice(args.log_format, false, "byok serve: stopped");
     Ok(())
 }
 
 /// The master key from the environment, else `DATA_DIR/master.key`, generated
 /// (mode 0600) with a loud note when it does not exist.
-fn master_key(data_dir: &Path) -> Result<MasterKeySource, byok::VaultError> {
+fn master_key(data_dir: &Path, format: LogFormat) -> Result<MasterKeySource, byok::VaultError> {
     let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
     if set(MASTER_KEY_ENV) || set(MASTER_KEY_FILE_ENV) {
         return Ok(MasterKeySource::from_env()?);
@@ -186,14 +253,22 @@ fn master_key(data_dir: &Path) -> Result<MasterKeySource, byok::VaultError> {
         byok::keys::fs::create_private_file(&path).map_err(io)?;
         let key = MasterKey::generate()?.to_base64();
         std::fs::write(&path, key.expose_secret().as_bytes()).map_err(io)?;
-        errln!("==================================================================");
-        errln!(
-            "byok serve: generated a new master key in {}",
+        let what = format!(
+            "byok serve: generated a new master key in {}. BACK IT UP NOW (a secret manager, offline copy): without it the vault's keys can never be opened again.",
             path.display()
         );
-        errln!("BACK IT UP NOW (a secret manager, offline copy): without it the");
-        errln!("vault's keys can never be opened again.");
-        errln!("==================================================================");
+        if format == LogFormat::Json {
+            notice(format, true, &what);
+        } else {
+            errln!("==================================================================");
+            errln!(
+                "byok serve: generated a new master key in {}",
+                path.display()
+            );
+            errln!("BACK IT UP NOW (a secret manager, offline copy): without it the");
+            errln!("vault's keys can never be opened again.");
+            errln!("==================================================================");
+        }
     }
     Ok(MasterKeySource::File(path))
 }

@@ -4,7 +4,8 @@
 //! and a SIGKILL with proxied streams in flight: after a restart nothing is
 //! lost (keys, spend) and the killed calls' holds lapse at their TTL; HTTPS
 //! with `--tls-cert`/`--tls-key`, and a clear `tls_config` error (exit 2,
-//! nothing listening, nothing made) for bad files.
+//! nothing listening, nothing made) for bad files; the deployment recipes'
+//! command lines (deploy/), with JSON logs and request ids.
 
 #![cfg(unix)]
 
@@ -433,4 +434,181 @@ fn a_bad_certificate_stops_the_start_with_a_clear_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
+}
+
+/// The command line of a deployment recipe in `deploy/`: the unit's
+/// `ExecStart=`, the Dockerfile's `ENTRYPOINT`.
+fn recipe_command_line(file: &str) -> Vec<String> {
+    let path = format!("{}/../../deploy/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    if let Some(line) = text.lines().find_map(|l| l.strip_prefix("ExecStart=")) {
+        return line.split_whitespace().map(str::to_owned).collect();
+    }
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("ENTRYPOINT "))
+        .unwrap_or_else(|| panic!("no ExecStart= or ENTRYPOINT in {path}"));
+    serde_json::from_str(line).unwrap()
+}
+
+#[test]
+fn the_deployment_recipes_command_lines_start_log_json_and_stop() {
+    for recipe in ["byok.service", "Dockerfile"] {
+        let argv = recipe_command_line(recipe);
+        assert_eq!(argv[0], "/usr/local/bin/byok", "{recipe}");
+        assert!(
+            argv.windows(2).any(|w| w == ["--log-format", "json"]),
+            "{recipe}"
+        );
+        // The recipe's own flags, with a free port and a temporary data directory.
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = argv[1..].to_vec();
+        for (flag, value) in [
+            ("--listen", "127.0.0.1:0".to_owned()),
+            ("--data-dir", dir.path().display().to_string()),
+        ] {
+            let at = args
+                .iter()
+                .position(|a| a == flag)
+                .unwrap_or_else(|| panic!("{recipe}: {flag}"));
+            args[at + 1] = value;
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_byok"))
+            .args(&args)
+            .env_remove("BYOK_MASTER_KEY")
+            .env_remove("BYOK_MASTER_KEY_FILE")
+            .env_remove("BYOK_VAULT")
+            .env_remove("BYOK_LEDGER")
+            .env_remove("BYOK_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (lines, read) = std::sync::mpsc::channel::<String>();
+        let err = BufReader::new(child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            for line in err.lines() {
+                let Ok(line) = line else { return };
+                if lines.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let next = || {
+            read.recv_timeout(Duration::from_secs(20))
+                .expect("a log line")
+        };
+        let mut seen = Vec::new();
+        let addr = loop {
+            let line = next();
+            let found = listening(&line).map(|(_, a)| a);
+            seen.push(line);
+            if let Some(a) = found {
+                break a;
+            }
+        };
+        let mut token = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut token)
+            .unwrap();
+        let token = token.trim().to_owned();
+        assert!(
+            token.starts_with("byok_adm_"),
+            "{recipe}: the first start prints the token"
+        );
+
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "GET /v1/workspaces HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nx-request-id: deploy-check-1\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(
+            answer.contains("x-byok-request-id: deploy-check-1"),
+            "{answer}"
+        );
+
+        // The request's own line: its id, route template, status and token id.
+        let token_id = token.split('_').nth(2).unwrap();
+        let answered = loop {
+            let line = next();
+            seen.push(line.clone());
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if v["span"]["request_id"] == "deploy-check-1" && v["fields"]["message"] == "answered" {
+                break v;
+            }
+        };
+        assert_eq!(answered["level"], "INFO");
+        assert_eq!(answered["span"]["route"], "/v1/workspaces");
+        assert_eq!(answered["span"]["method"], "GET");
+        assert_eq!(answered["fields"]["status"], 200);
+        assert_eq!(answered["fields"]["token"], token_id);
+        assert!(answered["fields"]["duration_ms"].as_f64().is_some());
+        stop(child);
+        while let Ok(line) = read.recv_timeout(Duration::from_secs(5)) {
+            seen.push(line);
+        }
+        // Every line is JSON, the master key's note a warning; none holds the token.
+        for line in &seen {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|_| panic!("{recipe}: not a JSON line: {line}"));
+            assert!(
+                v["level"].is_string() && v["timestamp"].is_string(),
+                "{line}"
+            );
+            assert!(
+                !line.contains(&token[9..]),
+                "{recipe}: the token's secret was logged"
+            );
+        }
+        assert!(
+            seen.iter()
+                .any(|l| l.contains("master key") && l.contains("\"WARN\""))
+        );
+        assert!(
+            seen.last().unwrap().contains("byok serve: stopped"),
+            "{seen:?}"
+        );
+    }
+
+    // The unit as systemd reads it.
+    let Ok(analyze) = which("systemd-analyze") else {
+        eprintln!("SKIP systemd-analyze verify: systemd-analyze is not installed");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let unit = std::fs::read_to_string(format!(
+        "{}/../../deploy/byok.service",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .replace("/usr/local/bin/byok", env!("CARGO_BIN_EXE_byok"));
+    let path = dir.path().join("byok.service");
+    std::fs::write(&path, unit).unwrap();
+    let out = Command::new(analyze)
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "systemd-analyze verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A program on `$PATH`.
+fn which(name: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join(name))
+                .find(|p| p.is_file())
+        })
+        .ok_or(())
 }
