@@ -154,6 +154,7 @@ impl VaultBuilder {
                 verifier: self.verifier,
                 guard: self.guard,
                 opened: Default::default(),
+                uses: Default::default(),
             }),
             actor: self.actor.unwrap_or_else(|| "byok".into()).into(),
         })

@@ -12,6 +12,7 @@ mod key_params;
 mod lifecycle;
 mod new_key;
 mod opened;
+mod uses;
 mod using;
 
 pub use builder::{VaultBuilder, VerifyPolicy};
@@ -76,6 +77,8 @@ struct Shared {
     guard: Option<Guard>,
     /// Keys opened for use, so a call with the same key does not open it again.
     opened: opened::OpenedKeys,
+    /// Uses waiting for their commit (`last_used_at`, `use` events).
+    uses: Arc<uses::UseLog>,
 }
 
 impl Vault {

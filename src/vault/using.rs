@@ -12,7 +12,9 @@ use super::{Vault, VaultError};
 use crate::keys::params::Params;
 use crate::keys::{ApiKey, Provider, SecretString, VerdictCode};
 use crate::select::{self, CallOutcome, Skipped};
-use crate::store::{AuditAction, KeyId, KeyRecord, KeyView, Status, StoreError, WorkspaceId};
+use crate::store::{
+    AuditAction, KeyId, KeyRecord, KeyView, Status, StoreError, UseMark, WorkspaceId,
+};
 
 /// A key chosen by [`Vault::select`], ready for one call.
 ///
@@ -342,7 +344,8 @@ impl Vault {
     /// Open `record`, just read from `workspace`, for use: it must be active;
     /// the key comes from the cache of opened keys when the record is unchanged
     /// (see [`opened`](super::opened)), else it is opened and authenticated
-    /// afresh; an admin key is refused for `inference`; the use is recorded.
+    /// afresh; an admin key is refused for `inference`; the use is committed
+    /// ([`uses`](super::uses)).
     async fn open_record(
         &self,
         workspace: &WorkspaceId,
@@ -371,13 +374,13 @@ impl Vault {
                 masked: key.masked(),
             });
         }
-        self.kv()
-            .mark_used(
-                workspace,
-                record.id,
-                &self.event(workspace, record.id, AuditAction::Use),
-            )
-            .await?;
+        // Committed with the uses of the calls made at the same time (see `uses`).
+        let mark = UseMark {
+            workspace: workspace.clone(),
+            id: record.id,
+            event: self.event(workspace, record.id, AuditAction::Use),
+        };
+        self.shared.uses.record(&self.shared.store, mark).await?;
         Ok(key)
     }
 }

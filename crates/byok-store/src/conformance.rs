@@ -44,6 +44,7 @@ pub async fn run_all(backend: Arc<dyn KeyStore>) {
     concurrent_updates_have_one_winner(backend).await;
     ordering_and_scan(backend).await;
     delete_and_mark_used(backend).await;
+    mark_used_many(backend).await;
     audit_log(backend).await;
     metadata_compare_and_set(backend).await;
     tamper_and_swap_detection(backend).await;
@@ -651,6 +652,74 @@ pub async fn delete_and_mark_used(backend: &dyn KeyStore) {
     assert_eq!(
         actions, expected,
         "every successful change, and only those, appended its event"
+    );
+}
+
+/// `mark_used_many` marks each key and appends each event in order, skips a
+/// deleted key's mark (and its event), and marks nothing of another workspace.
+pub async fn mark_used_many(backend: &dyn KeyStore) {
+    use crate::store::UseMark;
+    let kek = MasterKey::generate().expect("key");
+    let ws = fresh_workspace();
+    let other = fresh_workspace();
+    let a = sample_record(&kek, &ws, Provider::OpenAi, "a").await;
+    let b = sample_record(&kek, &ws, Provider::Anthropic, "b").await;
+    let gone = sample_record(&kek, &ws, Provider::Google, "gone").await;
+    for r in [&a, &b, &gone] {
+        backend
+            .insert(r, &event(r, AuditAction::Add))
+            .await
+            .expect("insert");
+    }
+    backend
+        .delete(&ws, gone.id, &event(&gone, AuditAction::Delete))
+        .await
+        .expect("delete");
+    let mark = |r: &KeyRecord, workspace: &WorkspaceId| {
+        let mut e = event(r, AuditAction::Use);
+        e.workspace = workspace.clone();
+        UseMark {
+            workspace: workspace.clone(),
+            id: r.id,
+            event: e,
+        }
+    };
+    let marks = [
+        mark(&a, &ws),
+        mark(&gone, &ws),
+        mark(&b, &ws),
+        mark(&a, &ws),
+        mark(&b, &other),
+    ];
+    backend
+        .mark_used_many(&marks)
+        .await
+        .expect("mark_used_many");
+    backend.mark_used_many(&[]).await.expect("nothing to mark");
+    for (r, m) in [(&a, &marks[3]), (&b, &marks[2])] {
+        let got = backend.get(&ws, r.id).await.expect("get");
+        assert_eq!(
+            (got.last_used_at, got.version),
+            (Some(m.event.at), 1),
+            "the last mark's time, the version kept"
+        );
+    }
+    let uses: Vec<KeyId> = backend
+        .audit(&ws)
+        .await
+        .expect("audit")
+        .iter()
+        .filter(|e| e.action == AuditAction::Use)
+        .map(|e| e.key_id)
+        .collect();
+    assert_eq!(
+        uses,
+        [a.id, b.id, a.id],
+        "each mark's event, in order; none for the deleted key"
+    );
+    assert!(
+        backend.audit(&other).await.expect("audit").is_empty(),
+        "another workspace's mark appends nothing"
     );
 }
 

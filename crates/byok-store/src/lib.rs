@@ -121,4 +121,4 @@ pub use sealed::{Binding, FORMAT_VERSION, SealedSecret};
 pub use source::{MASTER_KEY_FILE_ENV, MasterKeySource};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
-pub use store::{KeyStore, RetireOutcome};
+pub use store::{KeyStore, RetireOutcome, UseMark};

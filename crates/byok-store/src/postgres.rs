@@ -194,6 +194,20 @@ impl PostgresStore {
         self.pool.begin().await.map_err(backend)
     }
 
+    /// The transaction of a batch of key uses: its commit does not wait for
+    /// the server's WAL flush (`synchronous_commit = off`, this transaction
+    /// only). It is as atomic and as ordered as any other; a server crash in
+    /// the next moments may lose it (never a key or a change: those commit
+    /// in full).
+    async fn begin_uses(&self) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query("SET LOCAL synchronous_commit TO OFF")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        Ok(tx)
+    }
+
     /// A statement that changed no row did run: the driver reports failures.
     async fn wrote_nothing(_conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
         Ok(())

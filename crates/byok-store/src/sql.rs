@@ -571,6 +571,38 @@ macro_rules! impl_key_store {
                 .await
             }
 
+            async fn mark_used_many(
+                &self,
+                marks: &[$crate::store::UseMark],
+            ) -> Result<(), StoreError> {
+                if marks.is_empty() {
+                    return Ok(());
+                }
+                // Uses are records of calls: committed without waiting for the disk.
+                let mut tx = self.begin_uses().await?;
+                for m in marks {
+                    let done = sqlx::query(
+                        "UPDATE byok_keys SET last_used_at = $1 WHERE workspace = $2 AND id = $3",
+                    )
+                    .bind($crate::sql::micros(m.event.at))
+                    .bind(m.workspace.as_str())
+                    .bind(m.id.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::sql::backend)?;
+                    // A key deleted since its use: nothing to mark.
+                    if done.rows_affected() == 0 {
+                        continue;
+                    }
+                    let event = &m.event;
+                    $crate::sql::insert_audit!(event)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($crate::sql::backend)?;
+                }
+                tx.commit().await.map_err($crate::sql::backend)
+            }
+
             async fn scan(
                 &self,
                 after: Option<KeyId>,

@@ -93,6 +93,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// One connection with `synchronous = NORMAL`, for batches of key uses
+    /// ([`KeyStore::mark_used_many`]): committed to the WAL without an fsync of
+    /// their own (the next commit of `pool` syncs them too).
+    uses: SqlitePool,
     path: PathBuf,
 }
 
@@ -139,10 +143,20 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            // No ping on every acquire: a round trip to the connection's worker
+            // thread per statement, and a local file has no link to go stale
+            // (a dead worker is caught by `alive`).
+            .test_before_acquire(false)
+            .connect_with(options.clone())
             .await?;
+        let uses = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .test_before_acquire(false)
+            .connect_lazy_with(options.synchronous(SqliteSynchronous::Normal));
         let store = SqliteStore {
             pool,
+            uses,
             path: path.to_path_buf(),
         };
         store.migrate().await?;
@@ -180,6 +194,7 @@ impl SqliteStore {
 
     /// Close the connection pool (checkpointing the WAL when this is the last connection).
     pub async fn close(&self) {
+        self.uses.close().await;
         self.pool.close().await;
     }
 
@@ -256,17 +271,28 @@ impl SqliteStore {
     }
 
     /// The row of `query` if there is one, or an error: never "none" for a failed read.
+    /// A row that came back is the whole answer; only "none" needs the proof
+    /// that the worker lived (a round trip, half the cost of a read).
     async fn fetch_optional(&self, query: Statement<'_>) -> Result<Option<SqliteRow>, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(backend)?;
         let row = query.fetch_optional(&mut *conn).await.map_err(backend);
+        if matches!(row, Ok(Some(_))) {
+            return row;
+        }
         alive(conn).await?;
         row
     }
 
-    /// Rows changed by `query`, or an error: never 0 for a statement that did not run.
+    /// Rows changed by `query`, or an error: never 0 for a statement that did not run
+    /// (a count above 0 proves it ran; 0 is checked).
     async fn execute(&self, query: Statement<'_>) -> Result<u64, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(backend)?;
         let done = query.execute(&mut *conn).await.map_err(backend);
+        if let Ok(d) = &done
+            && d.rows_affected() > 0
+        {
+            return Ok(d.rows_affected());
+        }
         alive(conn).await?;
         Ok(done?.rows_affected())
     }
@@ -276,6 +302,17 @@ impl SqliteStore {
     /// failing on a lock upgrade.
     async fn begin(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
         self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)
+    }
+
+    /// The transaction of a batch of key uses, on the `synchronous = NORMAL`
+    /// connection: in WAL mode its commit is atomic and survives the process
+    /// being killed; only a power loss before the next synced commit (of any
+    /// connection) can lose it. Keys and changes commit on `pool`, in full.
+    async fn begin_uses(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
+        self.uses
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(backend)

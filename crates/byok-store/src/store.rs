@@ -8,6 +8,17 @@ use crate::audit::{AuditEvent, AuditPage, AuditQuery};
 use crate::error::StoreError;
 use crate::record::{KeyId, KeyRecord, LookupHash, WorkspaceId};
 
+/// One use of a key, for [`KeyStore::mark_used_many`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UseMark {
+    /// The key's workspace.
+    pub workspace: WorkspaceId,
+    /// The key.
+    pub id: KeyId,
+    /// Its `use` event (`last_used_at` becomes `event.at`).
+    pub event: AuditEvent,
+}
+
 /// Persistence of sealed key records, their audit trail and the vault's metadata.
 ///
 /// Backends see only [`crate::SealedSecret`] bytes; sealing and opening happen
@@ -83,6 +94,22 @@ pub trait KeyStore: Send + Sync + Debug + 'static {
         id: KeyId,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
+
+    /// [`mark_used`](KeyStore::mark_used) for each mark, in order, in as few
+    /// commits as the backend can (the SQL stores: one transaction). A mark of
+    /// a record that no longer exists (deleted since its use) is skipped, its
+    /// event not appended; any other failure is `Err`, and then none of the
+    /// marks is committed (the SQL stores) or the marks before it are (the
+    /// default, one `mark_used` each).
+    async fn mark_used_many(&self, marks: &[UseMark]) -> Result<(), StoreError> {
+        for m in marks {
+            match self.mark_used(&m.workspace, m.id, &m.event).await {
+                Ok(()) | Err(StoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
 
     /// Up to `limit` records of every workspace with ids after `after`, by id.
     async fn scan(&self, after: Option<KeyId>, limit: usize) -> Result<Vec<KeyRecord>, StoreError>;
