@@ -5,7 +5,8 @@
 //! lost (keys, spend) and the killed calls' holds lapse at their TTL; HTTPS
 //! with `--tls-cert`/`--tls-key`, and a clear `tls_config` error (exit 2,
 //! nothing listening, nothing made) for bad files; the deployment recipes'
-//! command lines (deploy/), with JSON logs and request ids.
+//! command lines (deploy/), with JSON logs and request ids; and two processes
+//! of one deployment on PostgreSQL and Redis sharing keys and one budget.
 
 #![cfg(unix)]
 
@@ -611,4 +612,219 @@ fn which(name: &str) -> Result<std::path::PathBuf, ()> {
                 .find(|p| p.is_file())
         })
         .ok_or(())
+}
+
+/// Two `byok serve` processes of one deployment: one PostgreSQL vault (a fresh
+/// database), one Redis ledger, one master key. A key added through one is
+/// used by the other's proxy, and 2 × 1,000 proxied calls racing on one budget
+/// through both admit exactly what fits. Skipped loudly without
+/// `BYOK_TEST_POSTGRES_URL` and `BYOK_TEST_REDIS_URL` (a failure under
+/// `BYOK_REQUIRE_SERVICES=1`).
+#[test]
+fn two_processes_on_one_postgres_and_redis_share_keys_and_one_budget() {
+    let (pg, redis) = match (
+        std::env::var("BYOK_TEST_POSTGRES_URL"),
+        std::env::var("BYOK_TEST_REDIS_URL"),
+    ) {
+        (Ok(pg), Ok(redis)) if !pg.is_empty() && !redis.is_empty() => (pg, redis),
+        _ => {
+            assert!(
+                std::env::var("BYOK_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                "BYOK_REQUIRE_SERVICES=1 but BYOK_TEST_POSTGRES_URL or BYOK_TEST_REDIS_URL is unset"
+            );
+            eprintln!(
+                "SKIP two_processes_on_one_postgres_and_redis_share_keys_and_one_budget: set BYOK_TEST_POSTGRES_URL and BYOK_TEST_REDIS_URL"
+            );
+            return;
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // A fresh vault database, and the mock both servers send to.
+    let name = format!("byok_cli_twin_{}", std::process::id());
+    let base = pg.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
+    let vault_url = format!("{base}/{name}");
+    let admin_sql = |sql: String| {
+        runtime.block_on(async {
+            let pool = sqlx::PgPool::connect(&pg).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        })
+    };
+    admin_sql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    admin_sql(format!("CREATE DATABASE {name}"));
+    let mock = runtime.block_on(byok_testkit::MockOpenAi::start());
+    let master = byok_testkit::canary::standard::master_key(0);
+    let start = |dir: &std::path::Path| {
+        let base_url = format!("openai={}", mock.uri());
+        let mut cmd = serve_command(
+            dir,
+            &[
+                "--vault".as_ref(),
+                vault_url.as_ref(),
+                "--ledger".as_ref(),
+                redis.as_ref(),
+                "--base-url".as_ref(),
+                base_url.as_ref(),
+                "--rate-limit-tests".as_ref(),
+                "off".as_ref(),
+            ],
+        );
+        cmd.env("BYOK_MASTER_KEY", &master);
+        start_command(cmd)
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, _, addr_a, token) = start(dir_a.path());
+    let admin = token.expect("the first process makes the admin token");
+    let (b, _, addr_b, again) = start(dir_b.path());
+    assert_eq!(again, None, "one deployment, one first admin token");
+
+    let body = serde_json::json!({"model": "gpt-4o-mini", "max_completion_tokens": 5,
+        "messages": [{"role": "user", "content": "The quick brown fox jumps over the lazy dog"}]});
+    let (admitted, denied, one, spent, held, limit) = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let api = |addr: &str, path: &str| format!("http://{addr}{path}");
+        // Unique: the Redis ledger outlives the run.
+        let ws = &format!(
+            "twin-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let created = client
+            .post(api(&addr_a, "/v1/workspaces"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({ "id": ws }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        // A key added (and tested) through A...
+        let key = byok_testkit::canary::standard::key(
+            byok::keys::Provider::OpenAi,
+            byok::keys::KeyKind::Project,
+            0,
+        );
+        let added: serde_json::Value = client
+            .post(api(&addr_a, &format!("/v1/workspaces/{ws}/keys")))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({ "key": key, "label": "main" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = added["key"]["id"].as_str().expect("added").to_owned();
+        let set_budget = |limit: String| {
+            let client = client.clone();
+            let url = api(&addr_a, &format!("/v1/workspaces/{ws}/budget"));
+            let admin = admin.clone();
+            async move {
+                let answer = client
+                    .put(url)
+                    .bearer_auth(&admin)
+                    .json(&serde_json::json!({ "limit_usd": limit, "period": "total" }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(answer.status(), 200);
+            }
+        };
+        set_budget("1000".into()).await;
+        let app: serde_json::Value = client
+            .post(api(&addr_a, "/v1/tokens"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({ "scope": "app", "workspace": ws, "name": "twin" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let app = app["token"].as_str().expect("an app token").to_owned();
+        // ...answers B's proxied call.
+        let path = "/proxy/openai/v1/chat/completions";
+        let first = client
+            .post(api(&addr_b, path))
+            .bearer_auth(&app)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(first.status(), 200);
+        assert_eq!(first.headers()["x-byok-key-id"].to_str().unwrap(), id);
+        let one =
+            byok::guard::Usd::parse(first.headers()["x-byok-cost-usd"].to_str().unwrap()).unwrap();
+        // Room for 150 more calls; 2 × 1,000 race for it through both processes.
+        let times =
+            |n: u64| (0..n).fold(byok::guard::Usd::ZERO, |s, _| s.checked_add(one).unwrap());
+        let limit = times(151);
+        set_budget(limit.to_string()).await;
+        let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(32));
+        let mut tasks = Vec::new();
+        for n in 0..2000 {
+            let url = api(if n % 2 == 0 { &addr_a } else { &addr_b }, path);
+            let (client, gate, body, app) =
+                (client.clone(), gate.clone(), body.clone(), app.clone());
+            tasks.push(tokio::spawn(async move {
+                let _permit = gate.acquire().await.unwrap();
+                let answer = client
+                    .post(&url)
+                    .bearer_auth(&app)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                answer.status().as_u16()
+            }));
+        }
+        let (mut admitted, mut denied) = (0u64, 0u64);
+        for t in tasks {
+            match t.await.unwrap() {
+                200 => admitted += 1,
+                402 => denied += 1,
+                other => panic!("a proxied call answered {other}"),
+            }
+        }
+        let budget: serde_json::Value = client
+            .get(api(&addr_b, &format!("/v1/workspaces/{ws}/budget")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let usd = |v: &serde_json::Value| byok::guard::Usd::parse(v.as_str().unwrap()).unwrap();
+        let spent = usd(&budget["spent"]);
+        let held = usd(&budget["held"]);
+        assert_eq!(
+            spent,
+            times(admitted + 1),
+            "every admitted call settled once, at its cost"
+        );
+        (admitted, denied, one, spent, held, limit)
+    });
+    assert_eq!(admitted + denied, 2000);
+    assert_eq!(held, byok::guard::Usd::ZERO, "no hold left");
+    assert!(
+        spent <= limit,
+        "{spent} spent past the limit {limit} ({one} a call)"
+    );
+    assert_eq!(
+        admitted, 150,
+        "exactly what fits: admitted {admitted}, denied {denied}"
+    );
+    stop(b);
+    stop(a);
+    drop(mock);
+    admin_sql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
 }
