@@ -83,11 +83,16 @@ fn start_command(mut cmd: Command) -> (Child, &'static str, String, Option<Strin
 }
 
 fn get(addr: &str, path: &str, token: &str) -> String {
+    get_with(addr, path, token, "")
+}
+
+/// [`get`] with more header lines (each ending in `\r\n`).
+fn get_with(addr: &str, path: &str, token: &str, headers: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n{headers}Connection: close\r\n\r\n"
     )
     .unwrap();
     let mut answer = String::new();
@@ -519,15 +524,12 @@ fn the_deployment_recipes_command_lines_start_log_json_and_stop() {
             "{recipe}: the first start prints the token"
         );
 
-        let mut s = TcpStream::connect(&addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(
-            s,
-            "GET /v1/workspaces HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nx-request-id: deploy-check-1\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut answer = String::new();
-        s.read_to_string(&mut answer).unwrap();
+        let answer = get_with(
+            &addr,
+            "/v1/workspaces",
+            &token,
+            "x-request-id: deploy-check-1\r\n",
+        );
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert!(
             answer.contains("x-byok-request-id: deploy-check-1"),

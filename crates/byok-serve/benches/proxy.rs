@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use byok::Vault;
@@ -71,9 +71,8 @@ fn mock_router() -> Router {
         )
 }
 
-async fn mock_chat(headers: HeaderMap, body: Bytes) -> Response {
-    let _ = headers;
-    if !memchr_find(&body, b"\"stream\":true") {
+async fn mock_chat(body: Bytes) -> Response {
+    if !contains(&body, b"\"stream\":true") {
         return ([(header::CONTENT_TYPE, "application/json")], ANSWER).into_response();
     }
     let first = Bytes::from_static(
@@ -104,7 +103,7 @@ async fn mock_chat(headers: HeaderMap, body: Bytes) -> Response {
         .unwrap()
 }
 
-fn memchr_find(hay: &[u8], needle: &[u8]) -> bool {
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
@@ -335,7 +334,7 @@ async fn held(
         s.write_all(head.as_bytes()).await.unwrap();
         let mut seen = Vec::new();
         let mut buf = [0u8; 4096];
-        while !memchr_find(&seen, until) {
+        while !contains(&seen, until) {
             let got = s.read(&mut buf).await.unwrap();
             assert!(got > 0, "closed early: {}", String::from_utf8_lossy(&seen));
             seen.extend_from_slice(&buf[..got]);
