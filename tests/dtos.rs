@@ -385,6 +385,12 @@ async fn real() -> Real {
         .expect("status")
         .expect("a budget");
     dtos.insert("BudgetStatus".to_owned(), json(&status));
+    let history = guard
+        .daily_spend(&project, 2)
+        .await
+        .expect("daily spend")
+        .expect("a budget");
+    dtos.insert("DailySpend".to_owned(), json(&history));
     // A settle that crosses a soft threshold fires an alert (once per period).
     let team = Scope::project("p2");
     guard
@@ -731,6 +737,7 @@ async fn real() -> Real {
         GuardError::OutputCapUnknown { model: s("m") },
         GuardError::InvalidBudget { reason: s("r") },
         GuardError::InvalidTimeZone { name: s("n") },
+        GuardError::InvalidHistory { reason: s("r") },
         GuardError::ReservationNotFound { id: s("x") },
         GuardError::ReservationReleased { id: s("x") },
         GuardError::ReservationSettled { id: s("x") },
@@ -831,12 +838,18 @@ fn every_field_table_lists_exactly_the_real_fields() {
             other => panic!("fields {name}: the real JSON is not an object: {other}"),
         };
         assert_eq!(top, actual, "fields {name}: table vs real top-level fields");
-        // Dotted rows (`rate_limits.requests`) must name real nested fields.
+        // Dotted rows (`rate_limits.requests`) must name real nested fields;
+        // `days[].date` is the field of an array's elements (the first one's).
         for dotted in fields.iter().filter(|f| f.contains('.')) {
             let mut at = example;
             for part in dotted.split('.') {
+                let (field, element) = match part.strip_suffix("[]") {
+                    Some(f) => (f, true),
+                    None => (part, false),
+                };
                 at = at
-                    .get(part)
+                    .get(field)
+                    .and_then(|v| if element { v.get(0) } else { Some(v) })
                     .unwrap_or_else(|| panic!("fields {name}: `{dotted}` is not a real field"));
             }
         }
@@ -846,6 +859,7 @@ fn every_field_table_lists_exactly_the_real_fields() {
         "Report",
         "Cost",
         "BudgetStatus",
+        "DailySpend",
         "Denied",
         "Reservation",
         "KeyError",

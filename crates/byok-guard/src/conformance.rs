@@ -31,8 +31,9 @@ use jiff::{SignedDuration, Timestamp};
 use crate::budget::{Budget, Period, Scope};
 use crate::cost::Label;
 use crate::ledger::{
-    DenyReason, HoldOutcome, HoldRequest, Ledger, MIN_HOLD_TTL, OverLimit, RelabelRequest,
-    Relabeled, ReleaseOutcome, ReservationId, SettleOutcome,
+    DenyReason, HistoryRequest, HoldOutcome, HoldRequest, Ledger, MAX_HISTORY_BUCKETS,
+    MIN_HOLD_TTL, OverLimit, RelabelRequest, Relabeled, ReleaseOutcome, ReservationId,
+    SettleOutcome, SpendBucket,
 };
 use crate::{GuardError, Usd};
 
@@ -87,6 +88,7 @@ pub async fn run_all(backend: Arc<dyn Ledger>) {
     huge_amounts_are_exact_or_refused(l).await;
     redefining_a_budget_keeps_the_open_periods_spend(l).await;
     relabel_moves_calls_on_every_budget(l).await;
+    spend_history_sums_settled_calls_per_bucket(l).await;
     concurrent_holds_never_overspend(backend.clone(), 16, 20).await;
 }
 
@@ -328,6 +330,162 @@ pub async fn relabel_moves_calls_on_every_budget(backend: &dyn Ledger) {
         .await
         .expect("relabel of a scope without calls");
     assert_eq!(nothing, Relabeled::default());
+}
+
+/// `spend_history` counts each settled call of the scope's budget once, in the
+/// bucket holding its settle time, with its current label; held, released and
+/// other scopes' calls are not counted; bad edges are `invalid_history`.
+pub async fn spend_history_sums_settled_calls_per_bucket(backend: &dyn Ledger) {
+    let ws = scope("history-ws");
+    let key = scope("history-key");
+    let other = scope("history-other");
+    let unbudgeted = scope("history-none");
+    for s in [&ws, &key, &other] {
+        put(backend, s, "1000", Period::Month).await;
+    }
+    let h = SignedDuration::from_hours;
+    let d0 = t0();
+    let edges = vec![d0, d0 + h(24), d0 + h(48), d0 + h(72)];
+    // (scopes, amount, label, settled at)
+    let calls: [(&[&Scope], &str, Label, Timestamp); 8] = [
+        (&[&key, &ws], "1", Label::Estimated, d0 + h(1)),
+        (&[&ws], "2", Label::PendingProviderSync, d0 + h(2)),
+        (&[&ws], "64", Label::Estimated, d0),
+        (&[&ws], "4", Label::Estimated, d0 + h(25)),
+        (&[&ws], "0", Label::Unavailable, d0 + h(49)),
+        (&[&ws], "16", Label::Estimated, d0 - h(1)),
+        (&[&ws], "32", Label::Estimated, d0 + h(72)),
+        (&[&other], "128", Label::Estimated, d0 + h(1)),
+    ];
+    for (scopes, amount, label, at) in calls {
+        let r = req(scopes, usd(amount), d0 - h(2));
+        assert!(held(backend, &r).await, "history setup hold");
+        backend
+            .settle(r.id, usd(amount), label, at)
+            .await
+            .expect("settle");
+    }
+    let open = req(&[&ws], usd("256"), d0);
+    assert!(held(backend, &open).await);
+    let gone = req(&[&ws], usd("512"), d0);
+    assert!(held(backend, &gone).await);
+    backend.release(gone.id).await.expect("release");
+
+    let history = |scope: &Scope| HistoryRequest {
+        scope: scope.clone(),
+        edges: edges.clone(),
+    };
+    type Sums = Vec<(u64, Usd, Vec<(Label, Usd)>)>;
+    let sums = |buckets: &[SpendBucket]| -> Sums {
+        buckets
+            .iter()
+            .map(|b| {
+                let labels = b.spent_by_label.iter().map(|(l, u)| (*l, *u)).collect();
+                (b.calls, b.spent, labels)
+            })
+            .collect()
+    };
+    let counts = |b: &SpendBucket| {
+        b.calls_by_label
+            .iter()
+            .map(|(l, n)| (*l, *n))
+            .collect::<Vec<_>>()
+    };
+    let got = backend
+        .spend_history(&history(&ws))
+        .await
+        .expect("spend_history");
+    assert_eq!(
+        got.iter().map(|b| (b.start, b.end)).collect::<Vec<_>>(),
+        edges.windows(2).map(|w| (w[0], w[1])).collect::<Vec<_>>(),
+        "one bucket per pair of edges, in order"
+    );
+    assert_eq!(
+        sums(&got),
+        vec![
+            (
+                3,
+                usd("67"),
+                vec![
+                    (Label::Estimated, usd("65")),
+                    (Label::PendingProviderSync, usd("2"))
+                ]
+            ),
+            (1, usd("4"), vec![(Label::Estimated, usd("4"))]),
+            (1, Usd::ZERO, vec![]),
+        ],
+        "calls settled in [start, end) count once in their bucket (the first edge in, the last out); held, released and other scopes' calls do not"
+    );
+    assert_eq!(
+        got.iter().map(counts).collect::<Vec<_>>(),
+        vec![
+            vec![(Label::Estimated, 2), (Label::PendingProviderSync, 1)],
+            vec![(Label::Estimated, 1)],
+            vec![(Label::Unavailable, 1)],
+        ],
+        "calls are counted per label, a $0 call of unknown price too"
+    );
+    let key_history = backend
+        .spend_history(&history(&key))
+        .await
+        .expect("spend_history of the key");
+    assert_eq!(
+        sums(&key_history)[0],
+        (1, usd("1"), vec![(Label::Estimated, usd("1"))]),
+        "a call counts in the history of each budget it held on"
+    );
+    backend
+        .relabel(&RelabelRequest {
+            scope: ws.clone(),
+            start: d0,
+            end: d0 + h(24),
+            from: vec![Label::PendingProviderSync],
+            to: Label::VerifiedByProvider,
+        })
+        .await
+        .expect("relabel");
+    let after = backend
+        .spend_history(&history(&ws))
+        .await
+        .expect("spend_history after relabel");
+    assert_eq!(
+        sums(&after)[0],
+        (
+            3,
+            usd("67"),
+            vec![
+                (Label::Estimated, usd("65")),
+                (Label::VerifiedByProvider, usd("2"))
+            ]
+        ),
+        "a relabelled call counts under its new label"
+    );
+    assert_eq!(
+        counts(&after[0]),
+        vec![(Label::Estimated, 2), (Label::VerifiedByProvider, 1)],
+        "and is counted under it"
+    );
+    let empty = backend
+        .spend_history(&history(&unbudgeted))
+        .await
+        .expect("spend_history without a budget");
+    assert!(
+        empty.len() == 3 && empty.iter().all(|b| b.calls == 0 && b.spent == Usd::ZERO),
+        "a scope without a budget has empty buckets: {empty:?}"
+    );
+    let too_many = (0..=MAX_HISTORY_BUCKETS + 1)
+        .map(|i| d0 + h(i64::try_from(i).expect("small")))
+        .collect();
+    for bad in [vec![d0], vec![d0 + h(1), d0], vec![d0, d0], too_many] {
+        let e = backend
+            .spend_history(&HistoryRequest {
+                scope: ws.clone(),
+                edges: bad,
+            })
+            .await
+            .expect_err("bad edges are refused");
+        assert_eq!(e.code(), "invalid_history", "{e}");
+    }
 }
 
 /// Settle once; repeat is a no-op; release and settle exclude each other.

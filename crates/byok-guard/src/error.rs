@@ -77,6 +77,12 @@ pub enum GuardError {
         /// What is wrong and how to fix it.
         reason: String,
     },
+    /// A spend-history request is malformed (no buckets, too many, or edges out of order).
+    #[error("invalid spend history request: {reason}")]
+    InvalidHistory {
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
     /// A time zone name is not in the IANA database.
     #[error("unknown time zone {name:?}; use an IANA name such as UTC or Europe/Paris")]
     InvalidTimeZone {
@@ -176,6 +182,7 @@ impl GuardError {
             GuardError::InconsistentUsage { .. } => "inconsistent_usage",
             GuardError::OutputCapUnknown { .. } => "output_cap_unknown",
             GuardError::InvalidBudget { .. } => "invalid_budget",
+            GuardError::InvalidHistory { .. } => "invalid_history",
             GuardError::InvalidTimeZone { .. } => "invalid_time_zone",
             GuardError::ReservationNotFound { .. } => "reservation_not_found",
             GuardError::ReservationReleased { .. } => "reservation_released",

@@ -10,8 +10,8 @@ use crate::budget::{Budget, Scope};
 use crate::cost::{Cost, Label};
 use crate::estimate::{Estimate, Prompt};
 use crate::ledger::{
-    BudgetStatus, Denied, DenyReason, HoldOutcome, HoldRequest, Ledger, ReleaseOutcome,
-    ReservationId, SettleOutcome,
+    BudgetStatus, DailySpend, DaySpend, Denied, DenyReason, HistoryRequest, HoldOutcome,
+    HoldRequest, Ledger, ReleaseOutcome, ReservationId, SettleOutcome,
 };
 use crate::price::PriceBook;
 use crate::{GuardError, Usage, Usd};
@@ -409,6 +409,58 @@ impl Guard {
     /// Limit, settled spend by label, held amount, remaining and period end of a scope's budget.
     pub async fn status(&self, scope: &Scope) -> Result<Option<BudgetStatus>, GuardError> {
         self.ledger.status(scope, Timestamp::now()).await
+    }
+
+    /// Settled spend of a scope's budget per calendar day of its time zone,
+    /// for the last `days` days (1 to [`MAX_HISTORY_BUCKETS`](crate::ledger::MAX_HISTORY_BUCKETS),
+    /// today included), by label; `None` when the scope has no budget.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use byok_guard::{Admission, Budget, Guard, Label, MemoryLedger, Period, Scope, Usd};
+    ///
+    /// let guard = Guard::new(Arc::new(MemoryLedger::new()));
+    /// let ws = Scope::workspace("acme");
+    /// guard.set_budget(&Budget::new(ws.clone(), Usd::from_dollars(10), Period::Month)).await.unwrap();
+    /// let Admission::Reserved(held) = guard.reserve_amount(&[ws.clone()], Usd::from_dollars(1)).await.unwrap()
+    /// else { unreachable!("$1 fits a $10 budget") };
+    /// guard.settle_amount(held.id, "0.25".parse().unwrap(), Label::Estimated).await.unwrap();
+    /// let week = guard.daily_spend(&ws, 7).await.unwrap().unwrap();
+    /// assert_eq!(week.days.len(), 7);
+    /// let today = &week.days[6].spend;
+    /// assert_eq!((today.calls, today.spent.to_string().as_str()), (1, "0.25"));
+    /// # });
+    /// ```
+    pub async fn daily_spend(
+        &self,
+        scope: &Scope,
+        days: u32,
+    ) -> Result<Option<DailySpend>, GuardError> {
+        let Some(budget) = self.ledger.budget(scope).await? else {
+            return Ok(None);
+        };
+        let request =
+            HistoryRequest::days(scope.clone(), &budget.time_zone, days, Timestamp::now())?;
+        let tz =
+            jiff::tz::db()
+                .get(&budget.time_zone)
+                .map_err(|_| GuardError::InvalidTimeZone {
+                    name: budget.time_zone.clone(),
+                })?;
+        let buckets = self.ledger.spend_history(&request).await?;
+        let days = buckets
+            .into_iter()
+            .map(|spend| DaySpend {
+                date: spend.start.to_zoned(tz.clone()).date(),
+                spend,
+            })
+            .collect();
+        Ok(Some(DailySpend {
+            scope: scope.clone(),
+            time_zone: budget.time_zone,
+            days,
+        }))
     }
 }
 

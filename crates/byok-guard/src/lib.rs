@@ -75,8 +75,9 @@ pub use ledger::redis::RedisLedger;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use ledger::sqlite::SqliteLedger;
 pub use ledger::{
-    Alert, BudgetStatus, Denied, DenyReason, HoldOutcome, HoldRequest, Ledger, MIN_HOLD_TTL,
-    OverLimit, RelabelRequest, Relabeled, ReleaseOutcome, ReservationId, SettleOutcome,
+    Alert, BudgetStatus, DailySpend, DaySpend, Denied, DenyReason, HistoryRequest, HoldOutcome,
+    HoldRequest, Ledger, MAX_HISTORY_BUCKETS, MIN_HOLD_TTL, OverLimit, RelabelRequest, Relabeled,
+    ReleaseOutcome, ReservationId, SettleOutcome, SpendBucket,
 };
 pub use money::{PICOS_PER_USD, Usd};
 pub use price::PriceBook;

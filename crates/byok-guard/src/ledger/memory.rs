@@ -7,8 +7,9 @@ use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 
 use super::{
-    BudgetStatus, HoldOutcome, HoldRequest, Ledger, RelabelRequest, Relabeled, ReleaseOutcome,
-    ReservationId, SettleOutcome, check, over_limit, status_of,
+    Buckets, BudgetStatus, HistoryRequest, HoldOutcome, HoldRequest, Ledger, RelabelRequest,
+    Relabeled, ReleaseOutcome, ReservationId, SettleOutcome, SpendBucket, check, over_limit,
+    status_of,
 };
 use crate::budget::{Budget, CachedBudget, Scope};
 use crate::cost::Label;
@@ -446,6 +447,24 @@ impl Ledger for MemoryLedger {
             out.moved = out.moved.checked_add(amount)?;
         }
         Ok(out)
+    }
+
+    async fn spend_history(&self, req: &HistoryRequest) -> Result<Vec<SpendBucket>, GuardError> {
+        req.check()?;
+        let mut buckets = Buckets::new(req);
+        let st = self.lock();
+        if let Some(ss) = st.scopes.get(&req.scope) {
+            let calls = ss
+                .settled
+                .range((req.start(), ReservationId(uuid::Uuid::nil()))..)
+                .take_while(|((at, _), _)| *at < req.end());
+            for ((at, id), ()) in calls {
+                if let Some((amount, label)) = st.reservations.get(id).and_then(|r| r.settled) {
+                    buckets.add(*at, amount, label)?;
+                }
+            }
+        }
+        buckets.finish()
     }
 
     async fn status(

@@ -321,6 +321,203 @@ pub struct Relabeled {
     pub moved: Usd,
 }
 
+/// The most buckets one [`HistoryRequest`] may ask for (a little over a year of days).
+pub const MAX_HISTORY_BUCKETS: usize = 400;
+
+/// Settled spend of a scope's budget over time, summed into consecutive
+/// buckets: what a daily spend chart draws.
+///
+/// Bucket `i` is `[edges[i], edges[i + 1])`; a call counts in the bucket that
+/// holds its settle time (the `now` given to [`Ledger::settle`]), with its
+/// current label (a [`Ledger::relabel`] moves it). Only calls that held on the
+/// scope's budget count: a scope without a budget has no history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryRequest {
+    /// Calls that count against this scope's budget.
+    pub scope: Scope,
+    /// The buckets' edges, strictly ascending: at least 2 and at most
+    /// [`MAX_HISTORY_BUCKETS`] + 1.
+    pub edges: Vec<Timestamp>,
+}
+
+impl HistoryRequest {
+    /// The last `days` calendar days in `time_zone` up to and including the
+    /// one containing `now`, a bucket per day (DST days are 23 or 25 hours long).
+    ///
+    /// ```
+    /// use byok_guard::ledger::{HistoryRequest, Scope, Timestamp};
+    ///
+    /// let now: Timestamp = "2026-03-29T12:00:00Z".parse().unwrap();
+    /// let week = HistoryRequest::days(Scope::workspace("acme"), "Europe/Paris", 7, now).unwrap();
+    /// assert_eq!(week.edges.len(), 8);
+    /// assert_eq!(week.edges[0].to_string(), "2026-03-22T23:00:00Z");
+    /// // 29 March is the day Paris moves its clocks forward: 23 hours long.
+    /// assert_eq!(week.edges[7].duration_since(week.edges[6]).as_hours(), 23);
+    /// ```
+    pub fn days(
+        scope: Scope,
+        time_zone: &str,
+        days: u32,
+        now: Timestamp,
+    ) -> Result<HistoryRequest, GuardError> {
+        let count = usize::try_from(days).unwrap_or(usize::MAX);
+        if !(1..=MAX_HISTORY_BUCKETS).contains(&count) {
+            return Err(GuardError::InvalidHistory {
+                reason: format!("{days} days asked for; ask for 1 to {MAX_HISTORY_BUCKETS}"),
+            });
+        }
+        let tz = jiff::tz::db()
+            .get(time_zone)
+            .map_err(|_| GuardError::InvalidTimeZone {
+                name: time_zone.to_owned(),
+            })?;
+        let err = |e: jiff::Error| GuardError::InvalidHistory {
+            reason: format!("cannot compute the days: {e}"),
+        };
+        let today = now.to_zoned(tz.clone()).date();
+        let first = today
+            .checked_sub(jiff::Span::new().days(i64::from(days) - 1))
+            .map_err(err)?;
+        let mut edges = Vec::with_capacity(count + 1);
+        let mut day = first;
+        for _ in 0..=count {
+            edges.push(day.to_zoned(tz.clone()).map_err(err)?.timestamp());
+            day = day.tomorrow().map_err(err)?;
+        }
+        Ok(HistoryRequest { scope, edges })
+    }
+
+    /// Refuse edges that make no buckets, too many, or are not strictly
+    /// ascending (`invalid_history`). Every backend calls this first.
+    pub fn check(&self) -> Result<(), GuardError> {
+        let buckets = self.edges.len().saturating_sub(1);
+        if !(1..=MAX_HISTORY_BUCKETS).contains(&buckets) {
+            return Err(GuardError::InvalidHistory {
+                reason: format!(
+                    "{} edges make {buckets} buckets; give 2 to {} edges",
+                    self.edges.len(),
+                    MAX_HISTORY_BUCKETS + 1
+                ),
+            });
+        }
+        if let Some(i) = self.edges.windows(2).position(|w| w[0] >= w[1]) {
+            return Err(GuardError::InvalidHistory {
+                reason: format!(
+                    "edge {} is not after edge {i}; sort them, without repeats",
+                    i + 1
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The first edge: calls settled from then (inclusive) count.
+    pub fn start(&self) -> Timestamp {
+        self.edges.first().copied().unwrap_or(Timestamp::MIN)
+    }
+
+    /// The last edge: calls settled until then (exclusive) count.
+    pub fn end(&self) -> Timestamp {
+        self.edges.last().copied().unwrap_or(Timestamp::MIN)
+    }
+}
+
+/// One bucket of a [`HistoryRequest`]'s answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpendBucket {
+    /// Inclusive start.
+    pub start: Timestamp,
+    /// Exclusive end.
+    pub end: Timestamp,
+    /// Calls settled in the bucket (a call settled at $0 counts too).
+    pub calls: u64,
+    /// The calls per label (labels without calls left out): a call of an
+    /// unknown price is settled at $0 as `unavailable`, counted here though it
+    /// adds nothing to `spent`, so a chart can say "cost unavailable", not "$0".
+    pub calls_by_label: BTreeMap<Label, u64>,
+    /// Their settled amount, all labels.
+    pub spent: Usd,
+    /// Per label (labels with nothing settled are left out, as in [`BudgetStatus`]).
+    pub spent_by_label: BTreeMap<Label, Usd>,
+}
+
+/// One calendar day of [`DailySpend`]: its date in the budget's time zone and its bucket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaySpend {
+    /// The day, `YYYY-MM-DD` in the budget's time zone.
+    pub date: jiff::civil::Date,
+    /// Its settled spend (`start` and `end` are the day's first instant and the next day's).
+    #[serde(flatten)]
+    pub spend: SpendBucket,
+}
+
+/// A budget's settled spend per calendar day, oldest first: what
+/// [`Guard::daily_spend`](crate::Guard::daily_spend) answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DailySpend {
+    /// The budget's scope.
+    pub scope: Scope,
+    /// The IANA time zone whose calendar days these are (the budget's).
+    pub time_zone: String,
+    /// One entry per day, today last.
+    pub days: Vec<DaySpend>,
+}
+
+/// Sums settled calls into a request's buckets: the one rule every backend's
+/// [`Ledger::spend_history`] applies to the calls it found in `[start, end)`.
+pub(crate) struct Buckets<'a> {
+    edges: &'a [Timestamp],
+    sums: Vec<(BTreeMap<Label, u64>, BTreeMap<Label, Usd>)>,
+}
+
+impl<'a> Buckets<'a> {
+    /// Empty buckets for a checked request.
+    pub(crate) fn new(request: &'a HistoryRequest) -> Buckets<'a> {
+        Buckets {
+            edges: &request.edges,
+            sums: vec![(BTreeMap::new(), BTreeMap::new()); request.edges.len().saturating_sub(1)],
+        }
+    }
+
+    /// Count one call settled at `at` (ignored outside `[start, end)`).
+    pub(crate) fn add(
+        &mut self,
+        at: Timestamp,
+        amount: Usd,
+        label: Label,
+    ) -> Result<(), GuardError> {
+        // The bucket whose start is the last edge at or before `at`.
+        let i = self.edges.partition_point(|e| *e <= at);
+        if i == 0 || i >= self.edges.len() {
+            return Ok(());
+        }
+        let (calls, by_label) = &mut self.sums[i - 1];
+        *calls.entry(label).or_insert(0) += 1;
+        let sum = by_label.entry(label).or_insert(Usd::ZERO);
+        *sum = sum.checked_add(amount)?;
+        Ok(())
+    }
+
+    /// The buckets, in order.
+    pub(crate) fn finish(self) -> Result<Vec<SpendBucket>, GuardError> {
+        self.sums
+            .into_iter()
+            .enumerate()
+            .map(|(i, (calls_by_label, mut spent_by_label))| {
+                spent_by_label.retain(|_, usd| *usd != Usd::ZERO);
+                Ok(SpendBucket {
+                    start: self.edges[i],
+                    end: self.edges[i + 1],
+                    calls: calls_by_label.values().sum(),
+                    calls_by_label,
+                    spent: Usd::checked_sum(spent_by_label.values().copied())?,
+                    spent_by_label,
+                })
+            })
+            .collect()
+    }
+}
+
 /// A budget's figures for the period containing `now`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct BudgetStatus {
@@ -383,6 +580,11 @@ pub struct BudgetStatus {
 ///   (all of its scopes, not only the requested one), in the period it was
 ///   held in, atomically per call. Spent totals never change. A repeated
 ///   request moves nothing. A call is relabelled on all of its budgets or on none.
+/// - **History.** `spend_history` counts every call settled on the scope's
+///   budget with its settle time in the request's window once, in its bucket,
+///   with its current label; an invalid request is `invalid_history`. Our
+///   SQL ledgers keep settled calls for good; the memory and Redis ledgers for
+///   90 days past their settle, so their history reaches 90 days back.
 #[async_trait]
 pub trait Ledger: Send + Sync + fmt::Debug + 'static {
     /// Create or replace a budget.
@@ -405,6 +607,9 @@ pub trait Ledger: Send + Sync + fmt::Debug + 'static {
     async fn release(&self, id: ReservationId) -> Result<ReleaseOutcome, GuardError>;
     /// Move settled calls of a scope and time window to another label.
     async fn relabel(&self, request: &RelabelRequest) -> Result<Relabeled, GuardError>;
+    /// Settled spend of a scope's budget per time bucket (a daily chart's bars).
+    async fn spend_history(&self, request: &HistoryRequest)
+    -> Result<Vec<SpendBucket>, GuardError>;
     /// A budget's figures for the period containing `now`; `None` without a budget.
     async fn status(
         &self,
@@ -510,4 +715,101 @@ pub(crate) fn distinct_scopes(scopes: &[Scope]) -> Vec<Scope> {
     v.sort();
     v.dedup();
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{Buckets, HistoryRequest, Label, MAX_HISTORY_BUCKETS, Scope, Timestamp, Usd};
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn days_are_calendar_days_of_the_time_zone() {
+        let now = at("2026-12-03T23:30:00Z");
+        let utc = HistoryRequest::days(Scope::workspace("w"), "UTC", 3, now).unwrap();
+        assert_eq!(
+            utc.edges.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+            [
+                "2026-12-01T00:00:00Z",
+                "2026-12-02T00:00:00Z",
+                "2026-12-03T00:00:00Z",
+                "2026-12-04T00:00:00Z"
+            ]
+        );
+        // 23:30 UTC is already 4 December in Tokyo: today there is the 4th.
+        let tokyo = HistoryRequest::days(Scope::workspace("w"), "Asia/Tokyo", 1, now).unwrap();
+        assert_eq!(tokyo.start().to_string(), "2026-12-03T15:00:00Z");
+        assert_eq!(tokyo.end().to_string(), "2026-12-04T15:00:00Z");
+        // Paris leaves summer time on 25 October 2026: a 25-hour day.
+        let autumn = HistoryRequest::days(
+            Scope::workspace("w"),
+            "Europe/Paris",
+            1,
+            at("2026-10-25T12:00:00Z"),
+        )
+        .unwrap();
+        assert_eq!(autumn.end().duration_since(autumn.start()).as_hours(), 25);
+        for (days, tz, code) in [
+            (0, "UTC", "invalid_history"),
+            (401, "UTC", "invalid_history"),
+            (7, "Mars/Olympus", "invalid_time_zone"),
+        ] {
+            let e = HistoryRequest::days(Scope::workspace("w"), tz, days, now).unwrap_err();
+            assert_eq!(e.code(), code, "{e}");
+        }
+        let year = HistoryRequest::days(
+            Scope::workspace("w"),
+            "UTC",
+            u32::try_from(MAX_HISTORY_BUCKETS).unwrap(),
+            now,
+        )
+        .unwrap();
+        year.check().unwrap();
+    }
+
+    proptest! {
+        /// Every call in [start, end) lands in exactly one bucket, the one
+        /// whose edges hold it; the buckets' sums are the calls' sums exactly.
+        #[test]
+        fn buckets_partition_the_calls(
+            gaps in prop::collection::vec(1i64..10_000, 1..20),
+            calls in prop::collection::vec((-1_000i64..200_000, 0i64..1_000_000_000, 0usize..4), 0..200),
+        ) {
+            let base = at("2030-01-01T00:00:00Z");
+            let mut edges = vec![base];
+            for g in &gaps {
+                let last = *edges.last().unwrap();
+                edges.push(last + jiff::SignedDuration::from_millis(*g));
+            }
+            let request = HistoryRequest { scope: Scope::workspace("p"), edges };
+            request.check().unwrap();
+            let labels = [Label::Estimated, Label::PendingProviderSync, Label::VerifiedByProvider, Label::Unavailable];
+            let mut b = Buckets::new(&request);
+            let (mut inside, mut total) = (0u64, Usd::ZERO);
+            for (ms, picos, l) in &calls {
+                let t = base + jiff::SignedDuration::from_millis(*ms);
+                let amount = Usd::from_picos(i128::from(*picos));
+                if t >= request.start() && t < request.end() {
+                    inside += 1;
+                    total = total.checked_add(amount).unwrap();
+                }
+                b.add(t, amount, labels[*l]).unwrap();
+            }
+            let out = b.finish().unwrap();
+            prop_assert_eq!(out.len(), gaps.len());
+            prop_assert_eq!(out.iter().map(|x| x.calls).sum::<u64>(), inside);
+            prop_assert_eq!(Usd::checked_sum(out.iter().map(|x| x.spent)).unwrap(), total);
+            for bucket in &out {
+                let by_label = Usd::checked_sum(bucket.spent_by_label.values().copied()).unwrap();
+                prop_assert_eq!(by_label, bucket.spent);
+                prop_assert_eq!(bucket.calls_by_label.values().sum::<u64>(), bucket.calls);
+                prop_assert!(bucket.spent_by_label.keys().all(|l| bucket.calls_by_label.contains_key(l)));
+                prop_assert!(bucket.spent_by_label.values().all(|u| *u != Usd::ZERO));
+            }
+        }
+    }
 }

@@ -17,9 +17,9 @@ use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
 use super::row::Rows;
 use super::schema::{self, Dialect, SETTLE_COLUMNS};
 use super::{
-    Alert, BudgetStatus, Denied, DenyReason, HoldOutcome, HoldRequest, Ledger, RelabelRequest,
-    Relabeled, ReleaseOutcome, ReservationId, SettleOutcome, distinct_scopes, over_limit,
-    status_of,
+    Alert, Buckets, BudgetStatus, Denied, DenyReason, HistoryRequest, HoldOutcome, HoldRequest,
+    Ledger, RelabelRequest, Relabeled, ReleaseOutcome, ReservationId, SettleOutcome, SpendBucket,
+    distinct_scopes, over_limit, status_of,
 };
 use crate::budget::{Budget, CachedBudget, Scope};
 use crate::cost::Label;
@@ -557,6 +557,26 @@ impl Ledger for PostgresLedger {
             moved_calls: count(2)?,
             moved: ROWS.amount(&req_col(&row, 3)?)?,
         })
+    }
+
+    async fn spend_history(&self, req: &HistoryRequest) -> Result<Vec<SpendBucket>, GuardError> {
+        req.check()?;
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT r.settled_at, r.amount, r.label FROM byok_guard_reservations r \
+             JOIN byok_guard_holds h ON h.id = r.id AND h.scope = $1 \
+             WHERE r.state = 'settled' AND r.settled_at >= $2 AND r.settled_at < $3",
+        )
+        .bind(req.scope.as_str())
+        .bind(req.start().as_millisecond())
+        .bind(req.end().as_millisecond())
+        .fetch_all(self.pool())
+        .await
+        .map_err(err)?;
+        let mut buckets = Buckets::new(req);
+        for (at, amount, label) in &rows {
+            buckets.add(ROWS.millis(*at)?, ROWS.amount(amount)?, ROWS.label(label)?)?;
+        }
+        buckets.finish()
     }
 
     async fn status(

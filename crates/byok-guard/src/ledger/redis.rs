@@ -9,9 +9,9 @@ use redis::aio::ConnectionManager;
 
 use super::row::Rows;
 use super::{
-    Alert, BudgetStatus, Denied, DenyReason, HoldOutcome, HoldRequest, Ledger, RelabelRequest,
-    Relabeled, ReleaseOutcome, ReservationId, SettleOutcome, distinct_scopes, over_limit,
-    status_of,
+    Alert, Buckets, BudgetStatus, Denied, DenyReason, HistoryRequest, HoldOutcome, HoldRequest,
+    Ledger, RelabelRequest, Relabeled, ReleaseOutcome, ReservationId, SettleOutcome, SpendBucket,
+    distinct_scopes, over_limit, status_of,
 };
 use crate::budget::{Budget, Scope};
 use crate::cost::Label;
@@ -48,6 +48,7 @@ struct Scripts {
     release: Script,
     status: Script,
     relabel: Script,
+    history: Script,
 }
 
 impl std::fmt::Debug for RedisLedger {
@@ -160,6 +161,7 @@ impl RedisLedger {
                 release: Script::new(lua!("lua/release.lua")),
                 status: Script::new(lua!("lua/status.lua")),
                 relabel: Script::new(lua!("lua/relabel.lua")),
+                history: Script::new(lua!("lua/history.lua")),
             }),
         })
     }
@@ -445,6 +447,37 @@ impl Ledger for RedisLedger {
             moved_calls: count(&moved_calls)?,
             moved: from_limbs(&moved)?,
         })
+    }
+
+    async fn spend_history(&self, req: &HistoryRequest) -> Result<Vec<SpendBucket>, GuardError> {
+        req.check()?;
+        let mut con = self.con.clone();
+        let reply: Vec<String> = self
+            .scripts
+            .history
+            .prepare_invoke()
+            .arg(&self.prefix)
+            .arg(req.scope.as_str())
+            .arg(req.start().as_millisecond())
+            .arg(req.end().as_millisecond())
+            .invoke_async(&mut con)
+            .await
+            .map_err(err)?;
+        if reply.len() % 3 != 0 {
+            return Err(ROWS.corrupt(format!("history reply of {} items", reply.len())));
+        }
+        let mut buckets = Buckets::new(req);
+        for call in reply.chunks_exact(3) {
+            let at: i64 = call[0]
+                .parse()
+                .map_err(|_| ROWS.corrupt(format!("settle time {:?}", call[0])))?;
+            buckets.add(
+                ROWS.millis(at)?,
+                from_limbs(&call[1])?,
+                ROWS.label(&call[2])?,
+            )?;
+        }
+        buckets.finish()
     }
 
     async fn status(

@@ -44,6 +44,12 @@ impl Rows {
             .map_err(|_| self.corrupt(format!("label {text:?}")))
     }
 
+    /// A time stored as milliseconds since the epoch.
+    pub(crate) fn millis(self, ms: i64) -> Result<jiff::Timestamp, GuardError> {
+        jiff::Timestamp::from_millisecond(ms)
+            .map_err(|_| self.corrupt(format!("time {ms} ms is out of range")))
+    }
+
     /// An alert threshold in percent.
     pub(crate) fn percent(self, text: &str) -> Result<u32, GuardError> {
         text.parse()
@@ -81,5 +87,7 @@ mod tests {
         }
         assert_eq!(rows.amount("0.25").unwrap(), "0.25".parse().unwrap());
         assert_eq!(rows.percent("80").unwrap(), 80);
+        assert_eq!(rows.millis(i64::MAX).unwrap_err().code(), "ledger_corrupt");
+        assert_eq!(rows.millis(1_000).unwrap().as_millisecond(), 1_000);
     }
 }

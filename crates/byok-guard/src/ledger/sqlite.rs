@@ -25,8 +25,9 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionB
 use super::row::Rows;
 use super::schema::{self, Dialect, SETTLE_COLUMNS};
 use super::{
-    Alert, BudgetStatus, HoldOutcome, HoldRequest, Ledger, RelabelRequest, Relabeled,
-    ReleaseOutcome, ReservationId, SettleOutcome, check, distinct_scopes, over_limit, status_of,
+    Alert, Buckets, BudgetStatus, HistoryRequest, HoldOutcome, HoldRequest, Ledger, RelabelRequest,
+    Relabeled, ReleaseOutcome, ReservationId, SettleOutcome, SpendBucket, check, distinct_scopes,
+    over_limit, status_of,
 };
 use crate::budget::{Budget, CachedBudget, Scope};
 use crate::cost::Label;
@@ -761,6 +762,39 @@ fn relabel(tx: rusqlite::Transaction<'_>, req: &RelabelRequest) -> Result<Relabe
     Ok(out)
 }
 
+fn history(c: &mut Conn, req: &HistoryRequest) -> Result<Vec<SpendBucket>, GuardError> {
+    let mut buckets = Buckets::new(req);
+    let mut stmt = c
+        .sql
+        .prepare_cached(
+            "SELECT r.settled_at, r.amount, r.label FROM byok_guard_reservations r \
+             JOIN byok_guard_holds h ON h.id = r.id AND h.scope = ?1 \
+             WHERE r.state = 'settled' AND r.settled_at >= ?2 AND r.settled_at < ?3",
+        )
+        .map_err(err)?;
+    let rows = stmt
+        .query_map(
+            params![
+                req.scope.as_str(),
+                req.start().as_millisecond(),
+                req.end().as_millisecond()
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
+        )
+        .map_err(err)?;
+    for row in rows {
+        let (at, amount, label) = row.map_err(err)?;
+        buckets.add(ROWS.millis(at)?, ROWS.amount(&amount)?, ROWS.label(&label)?)?;
+    }
+    buckets.finish()
+}
+
 fn status(c: &mut Conn, s: &Scope, now: Timestamp) -> Result<Option<BudgetStatus>, GuardError> {
     // A read: a deferred transaction gives one consistent snapshot without taking the write lock.
     let tx = c.sql.transaction().map_err(err)?;
@@ -855,6 +889,15 @@ impl Ledger for SqliteLedger {
     async fn relabel(&self, request: &RelabelRequest) -> Result<Relabeled, GuardError> {
         let request = request.clone();
         self.write(move |tx, _| relabel(tx, &request)).await
+    }
+
+    async fn spend_history(
+        &self,
+        request: &HistoryRequest,
+    ) -> Result<Vec<SpendBucket>, GuardError> {
+        request.check()?;
+        let request = request.clone();
+        self.run(move |c| history(c, &request)).await
     }
 
     async fn status(
