@@ -51,6 +51,15 @@ enum Action {
         #[arg(long)]
         scope: String,
     },
+    /// Settled spend per calendar day of the budget's time zone, by label, today last.
+    History {
+        /// The scope.
+        #[arg(long)]
+        scope: String,
+        /// How many days, today included (1 to 400).
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
     /// Hold budget room: a dollar amount, or a model call's worst case (prompt on stdin).
     Reserve {
         /// Every scope the spend counts against (repeat the flag).
@@ -121,6 +130,11 @@ fn scope(s: &str) -> Result<Scope, CliError> {
     Scope::custom(s).map_err(guard_error)
 }
 
+fn no_budget(s: &Scope) -> CliError {
+    CliError::new("budget_not_found", format!("no budget for scope {s}"))
+        .hint("create one with `byok budget set --scope … --limit-usd …`")
+}
+
 fn usd(s: &str) -> Result<Usd, CliError> {
     s.parse::<Usd>().map_err(guard_error)
 }
@@ -156,10 +170,7 @@ async fn act(args: Args) -> Result<u8, CliError> {
         Action::Status { scope: s } => {
             let s = scope(&s)?;
             let Some(st) = Guard::new(ledger).status(&s).await.map_err(guard_error)? else {
-                return Err(
-                    CliError::new("budget_not_found", format!("no budget for scope {s}"))
-                        .hint("create one with `byok budget set --scope … --limit-usd …`"),
-                );
+                return Err(no_budget(&s));
             };
             if json {
                 output::print_json(&serde_json::to_value(&st).unwrap_or_default());
@@ -181,6 +192,47 @@ async fn act(args: Args) -> Result<u8, CliError> {
                 }
                 if let Some(end) = st.period_end {
                     outln!("  period ends {end}");
+                }
+            }
+            Ok(output::OK)
+        }
+        Action::History { scope: s, days } => {
+            let s = scope(&s)?;
+            let Some(history) = Guard::new(ledger)
+                .daily_spend(&s, days)
+                .await
+                .map_err(guard_error)?
+            else {
+                return Err(no_budget(&s));
+            };
+            if json {
+                output::print_json(&serde_json::to_value(&history).unwrap_or_default());
+            } else {
+                outln!("{}: spend per day ({})", s, history.time_zone);
+                for day in &history.days {
+                    let d = &day.spend;
+                    let labels: Vec<String> = d
+                        .calls_by_label
+                        .iter()
+                        .map(|(label, n)| match d.spent_by_label.get(label) {
+                            Some(usd) => format!("{}: ${usd} ({n})", label.human()),
+                            None if *label == Label::Unavailable => {
+                                format!("{}: {n} calls, no price known", label.human())
+                            }
+                            None => format!("{}: $0 ({n})", label.human()),
+                        })
+                        .collect();
+                    outln!(
+                        "  {}  {:>4} calls  ${}{}",
+                        day.date,
+                        d.calls,
+                        d.spent,
+                        if labels.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  {}", labels.join(", "))
+                        }
+                    );
                 }
             }
             Ok(output::OK)

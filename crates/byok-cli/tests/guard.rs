@@ -219,6 +219,38 @@ fn budget_set_reserve_settle_release_status() {
     );
     assert_eq!(st["spent_by_label"], json!({"estimated": "0.55"}));
 
+    // Its daily history: today's entry holds the call, with its label.
+    let h = json_line(&ledger.run(&["history", "--scope", "project:p1", "--days", "3", "--json"]));
+    assert_eq!(h["scope"], "project:p1");
+    let days = h["days"].as_array().unwrap();
+    assert_eq!(days.len(), 3, "{h}");
+    assert_eq!(
+        (days[2]["calls"].clone(), days[2]["spent"].clone()),
+        (json!(1), json!("0.55")),
+        "{h}"
+    );
+    assert_eq!(days[2]["calls_by_label"], json!({"estimated": 1}));
+    let text = ledger.run(&["history", "--scope", "project:p1", "--days", "2"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("1 calls  $0.55  Estimated: $0.55 (1)"),
+        "{text}"
+    );
+    for (args, code) in [
+        (
+            vec!["history", "--scope", "project:p1", "--days", "0", "--json"],
+            "invalid_history",
+        ),
+        (
+            vec!["history", "--scope", "project:none", "--json"],
+            "budget_not_found",
+        ),
+    ] {
+        let out = ledger.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(json_line(&out)["error"]["code"], code, "{args:?}");
+    }
+
     let rel = ledger.run(&["release", "--id", &id, "--json"]);
     assert_eq!(rel.status.code(), Some(2));
     assert_eq!(json_line(&rel)["error"]["code"], "reservation_settled");

@@ -17,8 +17,8 @@ use crate::routes::{access, budgets, format, health, keys};
         keys::list, keys::add, keys::show, keys::edit, keys::delete, keys::test, keys::rotate,
         keys::disable, keys::enable, keys::revoke, keys::selection,
         format::check,
-        budgets::set, budgets::get, budgets::alerts, budgets::audit,
-        budgets::set_project, budgets::get_project, budgets::project_alerts,
+        budgets::set, budgets::get, budgets::alerts, budgets::history, budgets::audit,
+        budgets::set_project, budgets::get_project, budgets::project_alerts, budgets::project_history,
     ),
     modifiers(&BearerAuth),
     tags(

@@ -184,6 +184,41 @@ pub(crate) struct BudgetStatusSchema {
     alerts_fired: Vec<u32>,
 }
 
+/// One calendar day of a budget's history (`byok::guard::DaySpend`).
+#[derive(ToSchema)]
+#[schema(as = DaySpend)]
+#[allow(dead_code)]
+pub(crate) struct DaySpendSchema {
+    /// `YYYY-MM-DD` in the budget's time zone.
+    date: String,
+    /// The day's first instant, RFC 3339.
+    start: String,
+    /// The next day's first instant, RFC 3339.
+    end: String,
+    /// Calls settled that day (a call settled at $0 counts too).
+    calls: u64,
+    /// The calls per cost label: `unavailable` ones (no known price) add
+    /// nothing to `spent` but are counted here.
+    calls_by_label: BTreeMap<String, u64>,
+    /// Their settled spend, decimal dollars.
+    spent: String,
+    /// Per cost label (labels with nothing settled are left out).
+    spent_by_label: BTreeMap<String, String>,
+}
+
+/// A budget's settled spend per day (`byok::guard::DailySpend`).
+#[derive(ToSchema)]
+#[schema(as = DailySpend)]
+#[allow(dead_code)]
+pub(crate) struct DailySpendSchema {
+    /// `workspace:<id>`, `key:<id>` or `project:<name>`.
+    scope: String,
+    /// The IANA time zone of the days (the budget's).
+    time_zone: String,
+    /// Oldest first, today last.
+    days: Vec<DaySpendSchema>,
+}
+
 /// An unusual but accepted key shape (`byok::keys::FormatWarning`).
 #[derive(ToSchema)]
 #[schema(as = FormatWarning)]

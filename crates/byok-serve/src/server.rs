@@ -197,6 +197,7 @@ impl Server {
             .route(&format!("{ws}/selection"), get(keys::selection))
             .route(&format!("{ws}/budget"), get(budgets::get).put(budgets::set))
             .route(&format!("{ws}/budget/alerts"), get(budgets::alerts))
+            .route(&format!("{ws}/budget/history"), get(budgets::history))
             .route(&format!("{ws}/audit"), get(budgets::audit))
             .route(
                 "/v1/projects/{project}/budget",
@@ -205,6 +206,10 @@ impl Server {
             .route(
                 "/v1/projects/{project}/budget/alerts",
                 get(budgets::project_alerts),
+            )
+            .route(
+                "/v1/projects/{project}/budget/history",
+                get(budgets::project_history),
             )
             .merge(crate::ui::routes())
             // The management routes' limits. The proxy has its own body limit;

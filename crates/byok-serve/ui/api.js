@@ -74,9 +74,12 @@ export const api = {
   budget: (ws, key) => call("GET", `/v1/workspaces/${seg(ws)}/budget${forKey(key)}`),
   setBudget: (ws, body, key) => call("PUT", `/v1/workspaces/${seg(ws)}/budget${forKey(key)}`, body),
   alerts: (ws, key) => call("GET", `/v1/workspaces/${seg(ws)}/budget/alerts${forKey(key)}`),
+  // Settled spend per calendar day of the budget's time zone, by label (the daily chart).
+  history: (ws, key, days) => call("GET", `/v1/workspaces/${seg(ws)}/budget/history?days=${seg(days)}${key ? "&key=" + seg(key) : ""}`),
   // A project's budget (scope project:<name>, what Call::project names): admin tokens only.
   projectBudget: (name) => call("GET", `/v1/projects/${seg(name)}/budget`),
   setProjectBudget: (name, body) => call("PUT", `/v1/projects/${seg(name)}/budget`, body),
   projectAlerts: (name) => call("GET", `/v1/projects/${seg(name)}/budget/alerts`),
+  projectHistory: (name, days) => call("GET", `/v1/projects/${seg(name)}/budget/history?days=${seg(days)}`),
   audit: (ws, after) => call("GET", `/v1/workspaces/${seg(ws)}/audit?limit=1000${after != null ? "&after=" + seg(after) : ""}`),
 };

@@ -19,6 +19,16 @@ const LABEL_WORDS = {
   unavailable: "Cost unavailable",
 };
 
+/**
+ * The labels with an amount to draw, in the order the charts stack them, and
+ * their colours ("Cost unavailable" has no amount to draw: it is marked instead).
+ */
+const DAY_LABELS = [["verified_by_provider", "#1a7f37"], ["estimated", "#0b5cad"], ["pending_provider_sync", "#9a6700"]];
+const HELD_COLOUR = "#8250df";
+
+/** How many days the daily chart shows. */
+const HISTORY_DAYS = 30;
+
 const VERDICTS = {
   valid: ["good", "Valid"], invalid: ["bad", "Invalid"], no_credits: ["warn", "No credits"],
   rate_limited: ["warn", "Rate limited"], restricted: ["warn", "Restricted"],
@@ -496,32 +506,127 @@ $("selection-form").addEventListener("submit", async (ev) => {
 function spendChart(st) {
   // One stacked bar of this period: settled spend per label, held, remaining (inline SVG).
   const limit = Number(st.budget.limit) || 0;
-  const parts = Object.entries(st.spent_by_label).filter(([l]) => l !== "unavailable").map(([l, v]) => [LABEL_WORDS[l] || l, Number(v)]);
-  parts.push(["Held", Number(st.held)]);
+  const parts = DAY_LABELS.filter(([l]) => st.spent_by_label[l]).map(([l, colour]) => [LABEL_WORDS[l], Number(st.spent_by_label[l]), colour]);
+  parts.push(["Held", Number(st.held), HELD_COLOUR]);
   const total = Math.max(limit, parts.reduce((a, [, v]) => a + v, 0)) || 1;
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
   svg.setAttribute("viewBox", "0 0 400 70");
   svg.setAttribute("role", "img");
   svg.setAttribute("aria-label", "This period's spend by label against the limit: " + parts.map(([l, v]) => `${l} $${v}`).join(", ") + `, limit $${limit}`);
-  const colours = ["#1a7f37", "#0b5cad", "#9a6700", "#8250df", "#bf3989", "#57606a"];
   let x = 0;
   const rect = (x0, w, fill) => { const r = document.createElementNS(ns, "rect"); r.setAttribute("x", x0); r.setAttribute("y", 10); r.setAttribute("width", Math.max(w, 0)); r.setAttribute("height", 24); r.setAttribute("fill", fill); return r; };
   svg.append(rect(0, 400, "#eaeef2"));
-  parts.forEach(([l, v], i) => { const w = (v / total) * 400; svg.append(rect(x, w, colours[i % colours.length])); x += w; });
+  for (const [, v, colour] of parts) { const w = (v / total) * 400; svg.append(rect(x, w, colour)); x += w; }
   const lim = document.createElementNS(ns, "line");
   const lx = (limit / total) * 400;
   for (const [k, v] of [["x1", lx], ["x2", lx], ["y1", 4], ["y2", 40], ["stroke", "#cf222e"], ["stroke-width", 2]]) lim.setAttribute(k, v);
   svg.append(lim);
   let lx2 = 0;
-  parts.forEach(([l], i) => {
+  for (const [l, , colour] of parts) {
     const t = document.createElementNS(ns, "text");
     t.setAttribute("x", lx2 + 12); t.setAttribute("y", 56); t.textContent = l;
-    const sw = rect(lx2, 9, colours[i % colours.length]); sw.setAttribute("y", 47); sw.setAttribute("height", 9);
+    const sw = rect(lx2, 9, colour); sw.setAttribute("y", 47); sw.setAttribute("height", 9);
     svg.append(sw, t);
     lx2 += 24 + l.length * 7;
-  });
+  }
   return h("figure", { class: "chart" }, svg, h("figcaption", { class: "help" }, "This period against the limit (red line)."));
+}
+
+/** The exact sum of decimal dollar strings (the API's amounts have at most 12 decimals). */
+function sumUsd(amounts) {
+  const E = 10n ** 12n;
+  const picos = (s) => {
+    const neg = s.startsWith("-");
+    const [i, f = ""] = s.replace("-", "").split(".");
+    return (neg ? -1n : 1n) * (BigInt(i) * E + BigInt((f + "0".repeat(12)).slice(0, 12)));
+  };
+  let p = amounts.reduce((a, s) => a + picos(s), 0n);
+  const neg = p < 0n;
+  if (neg) p = -p;
+  const frac = (p % E).toString().padStart(12, "0").replace(/0+$/, "");
+  return (neg ? "-" : "") + (p / E).toString() + (frac ? "." + frac : "");
+}
+
+/** "1 call", "2 calls". */
+function plural(n, word) { return `${n} ${word}${n === 1 ? "" : "s"}`; }
+
+/** "2026-12-03" as "Dec 3" (the date is already the budget's calendar day). */
+function shortDate(date) {
+  const d = new Date(date + "T12:00:00Z");
+  return isNaN(d) ? date : d.toLocaleDateString(undefined, { month: "short", day: "numeric", timeZone: "UTC" });
+}
+
+/**
+ * The daily spend chart: one stacked bar per calendar day of the budget's time
+ * zone (inline SVG, no external service), each label in its colour; a day with
+ * spend whose cost is unknown is marked "?" rather than drawn as $0. The same
+ * figures follow as a table for screen readers and copying.
+ */
+function dailyChart(history) {
+  const days = history.days;
+  const active = days.filter((d) => d.calls > 0);
+  if (!active.length) return h("p", { class: "empty", id: "daily-empty" }, `No settled calls in the last ${days.length} days.`);
+  const ns = "http://www.w3.org/2000/svg";
+  const el = (tag, attrs, text) => {
+    const n = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v);
+    if (text !== undefined) n.textContent = text;
+    return n;
+  };
+  const drawn = (d) => DAY_LABELS.reduce((a, [l]) => a + Number(d.spent_by_label[l] || 0), 0);
+  const top = Math.max(...days.map(drawn)) || 1;
+  const [W, H, left, plot] = [600, 190, 40, 150];
+  const slot = (W - left - 8) / days.length;
+  const peak = days.reduce((a, d) => (drawn(d) > drawn(a) ? d : a), days[0]);
+  const calls = active.reduce((a, d) => a + d.calls, 0);
+  const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", id: "daily-chart",
+    "aria-label": `Settled spend per day, last ${days.length} days (${history.time_zone}): ${plural(active.length, "day")} with calls, `
+      + `${plural(calls, "call")}, $${sumUsd(active.map((d) => d.spent))} in all; highest $${peak.spent} on ${shortDate(peak.date)}.` });
+  svg.append(el("line", { x1: left, x2: W - 4, y1: plot + 8, y2: plot + 8, class: "axis" }));
+  svg.append(el("line", { x1: left, x2: W - 4, y1: 16, y2: 16, class: "axis top" }));
+  svg.append(el("text", { x: left + 4, y: 12 }, "$" + top.toLocaleString("en-US", { maximumSignificantDigits: 3 }) + " (the highest day)"));
+  svg.append(el("text", { x: left - 6, y: plot + 8, "text-anchor": "end" }, "$0"));
+  days.forEach((d, i) => {
+    const x = left + i * slot + slot * 0.15;
+    const w = Math.max(slot * 0.7, 1);
+    const g = el("g", { "data-date": d.date });
+    const parts = DAY_LABELS.filter(([l]) => d.spent_by_label[l]).map(([l]) => `$${d.spent_by_label[l]} ${LABEL_WORDS[l]}`);
+    const unknown = d.calls_by_label.unavailable || 0;
+    if (unknown) parts.push(`cost unavailable for ${plural(unknown, "call")}`);
+    g.append(el("title", {}, `${shortDate(d.date)}: ${plural(d.calls, "call")}${parts.length ? ", " + parts.join(", ") : ""}`));
+    let y = plot + 8;
+    for (const [l, colour] of DAY_LABELS) {
+      const v = Number(d.spent_by_label[l] || 0);
+      if (!v) continue;
+      const hgt = Math.max((v / top) * (plot - 8), 1);
+      y -= hgt;
+      g.append(el("rect", { x, y, width: w, height: hgt, fill: colour, "data-label": l }));
+    }
+    if (unknown) g.append(el("text", { x: x + w / 2, y: y - 3, "text-anchor": "middle", class: "unknown", "data-label": "unavailable" }, "?"));
+    svg.append(g);
+  });
+  for (const i of [0, Math.floor((days.length - 1) / 2), days.length - 1]) {
+    svg.append(el("text", { x: left + i * slot + slot / 2, y: H - 6, "text-anchor": "middle" }, shortDate(days[i].date)));
+  }
+  const legend = h("ul", { class: "legend" }, DAY_LABELS.map(([l, colour]) => h("li", {}, h("span", { class: "swatch", "data-colour": colour }), LABEL_WORDS[l])),
+    h("li", {}, h("span", { class: "swatch unknown" }, "?"), LABEL_WORDS.unavailable));
+  const rows = active.map((d) => h("tr", { "data-date": d.date },
+    h("td", {}, d.date), h("td", {}, String(d.calls)),
+    h("td", {}, Object.entries(d.calls_by_label).map(([l, n]) => `${LABEL_WORDS[l] || l}: `
+      + (l === "unavailable" ? `${plural(n, "call")}, no price known` : `$${d.spent_by_label[l] || "0"} (${plural(n, "call")})`)).join("; "))));
+  const figure = h("figure", { class: "chart daily" }, svg,
+    h("figcaption", { class: "help" }, `Settled spend per day, calendar days of ${history.time_zone}; hover a bar for its figures.`), legend,
+    h("details", {}, h("summary", {}, "Daily figures"),
+      h("table", { id: "daily-table" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Day"), h("th", { scope: "col" }, "Calls"), h("th", { scope: "col" }, "Spend by label"))),
+        h("tbody", {}, rows))));
+  // Swatch colours from the same table as the bars (no inline style: the CSP forbids it).
+  for (const sw of figure.querySelectorAll(".swatch[data-colour]")) {
+    const dot = el("svg", { viewBox: "0 0 10 10", width: 12, height: 12, "aria-hidden": "true" });
+    dot.append(el("rect", { width: 10, height: 10, fill: sw.dataset.colour }));
+    sw.append(dot);
+  }
+  return figure;
 }
 
 /** The option of the budget picker that stands for a project's budget (admin tokens). */
@@ -539,6 +644,7 @@ function budgetScope() {
       project, name: project ? `project ${project}` : "a project",
       get: () => api.projectBudget(project), set: (body) => api.setProjectBudget(project, body),
       alerts: () => api.projectAlerts(project),
+      history: () => api.projectHistory(project, HISTORY_DAYS),
     };
   }
   const key = picked || null;
@@ -547,6 +653,7 @@ function budgetScope() {
     key, name: k ? `key ${k.label} (${k.masked})` : "the workspace",
     get: () => api.budget(state.ws, key), set: (body) => api.setBudget(state.ws, body, key),
     alerts: () => api.alerts(state.ws, key),
+    history: () => api.history(state.ws, key, HISTORY_DAYS),
   };
 }
 
@@ -577,6 +684,8 @@ async function loadBudget() {
   }
   let alerts = null;
   try { alerts = await which.alerts(); } catch { alerts = null; }
+  let daily;
+  try { daily = dailyChart(await which.history()); } catch (e) { daily = errorBox(e); }
   $("budget-limit").value = st.budget.limit;
   $("budget-period").value = st.budget.period;
   $("budget-tz").value = st.budget.time_zone;
@@ -598,6 +707,8 @@ async function loadBudget() {
         h("td", {}, l === "unavailable" ? "no price known" : "$" + v)))))
       : h("p", { class: "empty" }, "No settled spend this period yet."),
     labels.length ? spendChart(st) : null,
+    h("h3", {}, `Daily spend, last ${HISTORY_DAYS} days`),
+    daily,
     h("h3", {}, "Alerts"),
     alerts && alerts.alert_percents.length
       ? h("ul", { id: "alerts" }, alerts.alert_percents.map((p) => h("li", {}, `${p}%: `,

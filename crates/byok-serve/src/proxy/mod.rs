@@ -150,6 +150,24 @@ fn presented_token(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
+/// The header naming the project a proxied call counts against (`Call::project`).
+pub(crate) const PROJECT_HEADER: &str = "x-byok-project";
+
+/// The project of [`PROJECT_HEADER`], if sent: the call then counts against
+/// that project's budget too (never instead of the workspace's and key's).
+fn project_of(headers: &HeaderMap) -> Result<Option<String>, ProxyError> {
+    let Some(value) = headers.get(PROJECT_HEADER) else {
+        return Ok(None);
+    };
+    let name = value.to_str().map_err(|_| {
+        ProxyError::from(crate::error::ApiError::invalid(
+            "the x-byok-project header is not visible ASCII text",
+        ))
+    })?;
+    crate::routes::budgets::project_named(name)?;
+    Ok(Some(name.to_owned()))
+}
+
 /// `POST /proxy/{provider}/{*rest}`.
 async fn proxy(
     State(state): State<AppState>,
@@ -273,6 +291,9 @@ async fn answer(
     };
     if route.stream_path {
         call = call.stream(true);
+    }
+    if let Some(project) = project_of(headers)? {
+        call = call.project(&project);
     }
     let streams = route.stream_path || (route.api != Api::GeminiGenerate && body_streams(&body));
     let vault = state.vault().with_actor(caller.actor());

@@ -1,4 +1,4 @@
-//! `/v1/workspaces/{workspace}/budget…` (set, status, alerts) and `…/audit`;
+//! `/v1/workspaces/{workspace}/budget…` (set, status, alerts, daily history) and `…/audit`;
 //! `/v1/projects/{project}/budget…` (admin tokens: a project spans workspaces).
 
 use axum::Json;
@@ -15,7 +15,7 @@ use byok::store::AuditQuery;
 use super::{Body, Query};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::schema::{AuditEntrySchema, BudgetStatusSchema};
+use crate::schema::{AuditEntrySchema, BudgetStatusSchema, DailySpendSchema};
 use crate::state::AppState;
 
 type Answer = Result<Response, ApiError>;
@@ -106,7 +106,16 @@ async fn scope_of(
 /// its budget.
 fn project_scope(caller: &Caller, project: &str) -> Result<Scope, ApiError> {
     caller.admin("project budgets (admin tokens only: a project spans workspaces)")?;
-    Scope::custom(format!("project:{project}")).map_err(|_| {
+    project_named(project)
+}
+
+/// The scope of the project `name` (`project:<name>`), or `invalid_input`:
+/// the one rule for project names, in a path or the proxy's `x-byok-project`.
+pub(crate) fn project_named(name: &str) -> Result<Scope, ApiError> {
+    let scope = (!name.is_empty())
+        .then(|| Scope::custom(format!("project:{name}")).ok())
+        .flatten();
+    scope.ok_or_else(|| {
         ApiError::invalid("a project name is 1 to 192 characters without control characters")
     })
 }
@@ -251,6 +260,75 @@ pub(crate) async fn project_alerts(
     Path(project): Path<String>,
 ) -> Answer {
     alerts_of(&state, &project_scope(&caller, &project)?).await
+}
+
+/// Which budget's history, and how many days of it.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct HistoryParams {
+    /// A key id of this workspace: that key's own budget (as in `GET …/budget`).
+    key: Option<String>,
+    /// How many calendar days, today included (1 to 400; default 30).
+    days: Option<u32>,
+}
+
+/// The days a history request asks for (default 30).
+fn days_of(days: Option<u32>) -> u32 {
+    days.unwrap_or(30)
+}
+
+/// `scope`'s settled spend per day of its budget's time zone.
+async fn history_of(state: &AppState, scope: &Scope, days: u32) -> Answer {
+    let history = state
+        .guard()
+        .daily_spend(scope, days)
+        .await?
+        .ok_or_else(|| budget_not_found(scope))?;
+    Ok(Json(history).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/workspaces/{workspace}/budget/history", tag = "budgets",
+    params(("workspace" = String, Path, description = "Workspace id"), HistoryParams),
+    responses((status = 200, description = "Settled spend per calendar day of the budget's time zone, by label, oldest first (a daily spend chart)", body = DailySpendSchema),
+        (status = 400, description = "`days` out of range (`invalid_history`)", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "No such workspace or key, or no budget (`budget_not_found`)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn history(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(ws): Path<String>,
+    Query(params): Query<HistoryParams>,
+) -> Answer {
+    let (ws, vault) = caller.workspace(&state, &ws).await?;
+    let which = BudgetParams { key: params.key };
+    let scope = scope_of(&vault, &ws, &which).await?;
+    history_of(&state, &scope, days_of(params.days)).await
+}
+
+/// How many days of a project's history.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ProjectHistoryParams {
+    /// How many calendar days, today included (1 to 400; default 30).
+    days: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/v1/projects/{project}/budget/history", tag = "budgets",
+    params(("project" = String, Path, description = "Project name (what `Call::project` names)"), ProjectHistoryParams),
+    responses((status = 200, description = "Settled spend per calendar day of the budget's time zone, by label, oldest first", body = DailySpendSchema),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "Not an admin token (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No budget (`budget_not_found`)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn project_history(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    Query(params): Query<ProjectHistoryParams>,
+) -> Answer {
+    let scope = project_scope(&caller, &project)?;
+    history_of(&state, &scope, days_of(params.days)).await
 }
 
 #[utoipa::path(get, path = "/v1/workspaces/{workspace}/audit", tag = "audit",

@@ -423,6 +423,74 @@ async fn a_key_has_a_budget_of_its_own() {
     assert_eq!(status, 200);
     assert_ne!(st["spent"], "0", "{st}");
     assert!(st["spent_by_label"]["estimated"].is_string(), "{st}");
+
+    // Its daily history: seven calendar days of the budget's time zone, the
+    // call in today's, with the same figures as the status.
+    let (status, history) = h
+        .call(
+            "GET",
+            &format!("{path}/history?key={id}&days=7"),
+            admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(history["scope"], format!("key:{id}"));
+    assert_eq!(history["time_zone"], "UTC");
+    let days = history["days"].as_array().unwrap();
+    assert_eq!(days.len(), 7, "{history}");
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    assert_eq!(days[6]["date"], today.to_string(), "{history}");
+    assert_eq!(days[6]["calls"], 1, "{history}");
+    assert_eq!(
+        days[6]["calls_by_label"],
+        json!({"estimated": 1}),
+        "{history}"
+    );
+    assert_eq!(days[6]["spent"], st["spent"], "{history}");
+    assert_eq!(days[6]["spent_by_label"], st["spent_by_label"], "{history}");
+    assert!(
+        days[..6].iter().all(|d| d["calls"] == 0
+            && d["spent"] == "0"
+            && d["spent_by_label"] == json!({})
+            && d["calls_by_label"] == json!({})),
+        "{history}"
+    );
+    let (status, month) = h
+        .call("GET", &format!("{path}/history?key={id}"), admin, None)
+        .await;
+    assert_eq!(
+        (status, month["days"].as_array().map(Vec::len)),
+        (200, Some(30)),
+        "thirty days unless told"
+    );
+    for (query, code) in [
+        ("days=0", "invalid_history"),
+        ("days=401", "invalid_history"),
+        ("days=many", "invalid_input"),
+    ] {
+        let (status, err) = h
+            .call(
+                "GET",
+                &format!("{path}/history?key={id}&{query}"),
+                admin,
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, err["error"]["code"].as_str()),
+            (400, Some(code)),
+            "{query}: {err}"
+        );
+    }
+    // The workspace has no budget of its own, so no history either.
+    let (status, err) = h.call("GET", &format!("{path}/history"), admin, None).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (404, Some("budget_not_found"))
+    );
     h.stop().await;
 }
 

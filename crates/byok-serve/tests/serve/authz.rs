@@ -57,10 +57,17 @@ pub(crate) const ROUTES: &[Route] = &[
     r("PUT", "/v1/workspaces/{ws}/budget", false, 200),
     r("GET", "/v1/workspaces/{ws}/budget", false, 200),
     r("GET", "/v1/workspaces/{ws}/budget/alerts", false, 200),
+    r(
+        "GET",
+        "/v1/workspaces/{ws}/budget/history?days=7",
+        false,
+        200,
+    ),
     r("GET", "/v1/workspaces/{ws}/audit", false, 200),
     r("PUT", "/v1/projects/{project}/budget", true, 200),
     r("GET", "/v1/projects/{project}/budget", true, 200),
     r("GET", "/v1/projects/{project}/budget/alerts", true, 200),
+    r("GET", "/v1/projects/{project}/budget/history", true, 200),
     r("GET", "/metrics", true, 200),
 ];
 

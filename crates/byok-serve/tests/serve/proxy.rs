@@ -640,3 +640,79 @@ async fn a_provider_refusal_comes_back_with_its_status_and_code() {
     }
     h.stop().await;
 }
+
+/// `x-byok-project` names the project a proxied call counts against, besides
+/// the workspace: its budget is charged and kept, and a bad name is refused in
+/// the provider's shape before anything is sent.
+#[tokio::test]
+async fn a_project_header_charges_and_keeps_the_projects_budget() {
+    let Setup { h, ws, app } = setup("project").await;
+    let project = format!("checkout-{ws}");
+    let path = format!("/v1/projects/{project}/budget");
+    let put = |limit: &'static str| {
+        let (h, path) = (&h, &path);
+        async move {
+            let (status, b) = h
+                .call(
+                    "PUT",
+                    path,
+                    Some(&h.admin),
+                    Some(json!({"limit_usd": limit, "period": "total"})),
+                )
+                .await;
+            assert_eq!(status, 200, "{b}");
+        }
+    };
+    put("10").await;
+    let case = &cases()[0];
+    let url = format!("{}/proxy/openai{}", h.url, case.path);
+    let with = |name: &str| {
+        vec![
+            auth_header(Provider::OpenAi, &app),
+            ("x-byok-project".into(), name.to_owned()),
+        ]
+    };
+    let (status, headers, body) = post(&h, &url, &with(&project), &case.body).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let cost = headers["x-byok-cost-usd"].to_str().unwrap().to_owned();
+    let (status, st) = h.call("GET", &path, Some(&h.admin), None).await;
+    assert_eq!(status, 200, "{st}");
+    assert_eq!(
+        st["spent"],
+        cost.as_str(),
+        "the project's budget is charged"
+    );
+    let (spent, _, _) = budget(&h, &ws).await;
+    assert_eq!(spent.to_string(), cost, "and the workspace's too");
+
+    // The project's budget is kept: with no room left the call is denied.
+    put("0").await;
+    let sent = mock(&h, Provider::OpenAi)
+        .count(byok_testkit::Endpoint::Billable)
+        .await;
+    let (status, headers, body) = post(&h, &url, &with(&project), &case.body).await;
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, 402, "{body}");
+    assert_eq!(headers["x-byok-error-code"], "budget_denied");
+    assert_eq!(
+        body["error"]["byok"]["budget"],
+        format!("project:{project}"),
+        "{body}"
+    );
+    // A bad name: refused in OpenAI's error shape.
+    for bad in [String::new(), "p".repeat(193)] {
+        let (status, headers, body) = post(&h, &url, &with(&bad), &case.body).await;
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(headers["x-byok-error-code"], "invalid_input");
+        assert_eq!(body["error"]["code"], "invalid_input", "{body}");
+    }
+    assert_eq!(
+        mock(&h, Provider::OpenAi)
+            .count(byok_testkit::Endpoint::Billable)
+            .await,
+        sent,
+        "nothing was sent for the denied and refused calls"
+    );
+    h.stop().await;
+}

@@ -1,7 +1,7 @@
 //! The Provider Vault page in a real headless Chromium over WebDriver, against
 //! a server in this process and the testkit's OpenAI mock: every verdict, the
 //! masked list, reordering, the selection preview, a budget and the spend of a
-//! call made with the library, revoking, the audit trail. After every step the
+//! call made through the proxy (with its daily chart), revoking, the audit trail. After every step the
 //! DOM, web storage, cookies, the URL, the history and the URLs the page
 //! fetched hold no key and no token (the canary detector).
 //!
@@ -9,9 +9,8 @@
 
 use std::time::Duration;
 
-use byok::call::Call;
+use byok::guard::Label;
 use byok::keys::{KeyKind, Provider};
-use byok::store::WorkspaceId;
 use byok_serve::TokenScope;
 use byok_testkit::Scenario;
 use byok_testkit::canary::{Canary, Detector, standard};
@@ -39,12 +38,12 @@ struct Secrets {
 impl Secrets {
     /// `others`: keys pasted besides the standard canaries (shapes that need
     /// the provider named, which the standard set leaves out).
-    fn new(token: &str, others: &[(&str, &str)]) -> Secrets {
-        // Its id is public (the audit trail names `token:<id>`).
-        let mut canaries = vec![Canary::secret(
-            "the token's secret",
-            &token[token.len() - 64..],
-        )];
+    fn new(tokens: &[&str], others: &[(&str, &str)]) -> Secrets {
+        // A token's id is public (the audit trail names `token:<id>`).
+        let mut canaries: Vec<Canary> = tokens
+            .iter()
+            .map(|t| Canary::secret("a token's secret", &t[t.len() - 64..]))
+            .collect();
         canaries.extend(others.iter().map(|(name, k)| Canary::api_key(*name, k)));
         Secrets {
             token: Detector::new(canaries),
@@ -177,6 +176,24 @@ async fn add_key(
 }
 
 /// Open the Keys tab and wait until its list is loaded afresh.
+/// One chat call through the proxy with the app's token, as an app would make
+/// it (for `project`, if named): the key it used and its cost label.
+async fn proxied(h: &Harness, app: &str, project: Option<&str>) -> (String, Label) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/proxy/openai/v1/chat/completions", h.url))
+        .bearer_auth(app)
+        .json(&json!({"model": "gpt-4o-mini", "max_completion_tokens": 64,
+            "messages": [{"role": "user", "content": "Say hi"}]}));
+    if let Some(p) = project {
+        request = request.header("x-byok-project", p);
+    }
+    let answer = request.send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let header = |name: &str| answer.headers()[name].to_str().unwrap().to_owned();
+    let label = header("x-byok-cost-label").parse().unwrap();
+    (header("x-byok-key-id"), label)
+}
+
 async fn keys_tab(b: &Browser) {
     b.click("#tab-keys").await;
     b.wait(
@@ -251,7 +268,9 @@ async fn the_provider_vault_page_in_headless_chromium() {
     let ws = h.workspace("ui").await;
     // DeepSeek tells the balance left; its keys need the provider named.
     let deepseek = byok::keys::fake::key(Provider::DeepSeek, KeyKind::Standard, 0xD5_0001);
-    let secrets = Secrets::new(&h.admin, &[("deepseek key", &deepseek)]);
+    // The app's token, for the calls it makes through the proxy: never on the page either.
+    let app = h.token(TokenScope::App, Some(&ws)).await;
+    let secrets = Secrets::new(&[&h.admin, &app], &[("deepseek key", &deepseek)]);
 
     // The page and its assets come with the strict CSP.
     let http = reqwest::Client::new();
@@ -574,16 +593,8 @@ async fn the_provider_vault_page_in_headless_chromium() {
     assert_eq!(st["budget"]["limit"], "1", "{st}");
     secrets.check(&b, "setting a key's budget", true).await;
 
-    let body = json!({"model": "gpt-4o-mini", "max_completion_tokens": 64,
-        "messages": [{"role": "user", "content": "Say hi"}]});
-    let called = h
-        .vault
-        .call(&WorkspaceId::new(&ws).unwrap(), Call::openai_chat(body))
-        .await
-        .unwrap();
-    assert_eq!(called.status, 200);
-    assert_eq!(called.key.id.to_string(), spare, "the call used the spare");
-    let label = called.cost.as_ref().unwrap().label;
+    let (key_id, label) = proxied(&h, &app, None).await;
+    assert_eq!(key_id, spare, "the call used the spare");
     let row = format!("#spend-by-label tr[data-label='{}']", label.as_str());
     keys_tab(&b).await;
     b.click("#tab-budget").await;
@@ -607,8 +618,56 @@ async fn the_provider_vault_page_in_headless_chromium() {
             == json!(true),
         "the spend chart"
     );
+    // The daily chart: today's bar in the label's colour, its figures in the table.
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .to_string();
+    let bar = b
+        .js(
+            "const g = document.querySelector(`#daily-chart g[data-date='${arguments[0]}']`);
+             return g && [g.querySelector('title').textContent, [...g.querySelectorAll('rect')].map((r) => r.dataset.label)];",
+            json!([today]),
+        )
+        .await;
+    assert_eq!(bar[1], json!([label.as_str()]), "{bar}");
+    let title = bar[0].as_str().unwrap();
+    assert!(
+        title.contains("1 call,") && title.contains(label.human()) && title.contains('$'),
+        "{title}"
+    );
+    // (In a closed <details>: its text content, not its rendered text.)
+    let day = b
+        .js(
+            "const r = document.querySelector(`#daily-table tr[data-date='${arguments[0]}']`); return r && r.textContent;",
+            json!([today]),
+        )
+        .await;
+    assert!(
+        day.as_str().is_some_and(|d| d.contains(label.human())),
+        "{day}"
+    );
+    let summary = b
+        .js(
+            "return document.querySelector('#daily-chart').getAttribute('aria-label')",
+            json!([]),
+        )
+        .await;
+    assert!(
+        summary
+            .as_str()
+            .unwrap()
+            .contains("1 day with calls, 1 call,"),
+        "{summary}"
+    );
     secrets.check(&b, "the spend after a call", true).await;
     screenshot(&b, "budget").await;
+    b.js(
+        "document.querySelector('#daily-chart').scrollIntoView({block: 'center'}); return true;",
+        json!([]),
+    )
+    .await;
+    screenshot(&b, "daily-spend").await;
 
     // A project's budget (admin tokens): named, set, and charged by a call made for it.
     b.select("#budget-scope", "project:").await;
@@ -629,17 +688,7 @@ async fn the_provider_vault_page_in_headless_chromium() {
         "const e = document.querySelector('#budget-status h3'); return e && e.innerText.includes('project checkout');",
     )
     .await;
-    let body = json!({"model": "gpt-4o-mini", "max_completion_tokens": 64,
-        "messages": [{"role": "user", "content": "Say hi"}]});
-    let called = h
-        .vault
-        .call(
-            &WorkspaceId::new(&ws).unwrap(),
-            Call::openai_chat(body).project("checkout"),
-        )
-        .await
-        .unwrap();
-    let label = called.cost.as_ref().unwrap().label;
+    let (_, label) = proxied(&h, &app, Some("checkout")).await;
     let row = format!("#spend-by-label tr[data-label='{}']", label.as_str());
     b.click("#budget-project-field button[type=submit]").await;
     let spent = wait_for(&b, &row).await;
@@ -856,7 +905,7 @@ async fn the_provider_vault_page_in_headless_chromium() {
     secrets
         .check(&b, "signing in with a workspace token", true)
         .await;
-    Secrets::new(&wsm, &[])
+    Secrets::new(&[&wsm], &[])
         .check(&b, "signing in with a workspace token", true)
         .await;
     // A reload forgets the token (it lived in the page's memory only).
@@ -866,7 +915,7 @@ async fn the_provider_vault_page_in_headless_chromium() {
         .js("return document.getElementById('app').hidden", json!([]))
         .await;
     assert_eq!(after, json!(true), "signed out by a reload");
-    Secrets::new(&wsm, &[])
+    Secrets::new(&[&wsm], &[])
         .check(&b, "reloading the page", true)
         .await;
     b.fill("#token", &wsm).await;
