@@ -39,6 +39,7 @@ pub struct VaultBuilder {
     verifier: Option<Verifier>,
     verify_policy: Option<VerifyPolicy>,
     guard: Option<Guard>,
+    key_list_cache: std::time::Duration,
 }
 
 #[derive(Debug)]
@@ -110,6 +111,14 @@ impl VaultBuilder {
         self
     }
 
+    /// Let key selection ([`Vault::select`], [`Vault::call`]) reuse a
+    /// workspace's key list read less than `max_age` ago (default zero: read on
+    /// every call). See [`Vault::with_key_list_cache`].
+    pub fn key_list_cache(mut self, max_age: std::time::Duration) -> Self {
+        self.key_list_cache = max_age;
+        self
+    }
+
     /// The spend guard for calls made with this vault's keys ([`Vault::guard`]).
     pub fn guard(mut self, guard: Guard) -> Self {
         self.guard = Some(guard);
@@ -157,6 +166,7 @@ impl VaultBuilder {
                 uses: Default::default(),
             }),
             actor: self.actor.unwrap_or_else(|| "byok".into()).into(),
+            key_lists: self.key_list_cache,
         })
     }
 }

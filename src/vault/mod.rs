@@ -66,6 +66,8 @@ use crate::store::{
 pub struct Vault {
     shared: Arc<Shared>,
     actor: Arc<str>,
+    /// How old a key list key selection may reuse ([`Vault::with_key_list_cache`]).
+    key_lists: std::time::Duration,
 }
 
 #[derive(Debug)]
@@ -94,6 +96,24 @@ impl Vault {
         Vault {
             shared: self.shared.clone(),
             actor: crate::keys::redact(&actor).into_owned().into(),
+            key_lists: self.key_lists,
+        }
+    }
+
+    /// The same vault, its key selection ([`select`](Vault::select),
+    /// [`call`](Vault::call)) reusing a workspace's key list read less than
+    /// `max_age` ago instead of reading it on every call (`Duration::ZERO`, the
+    /// default: read every time). What a store keeps and when it forgets is
+    /// [`KeyStore::list_recent`]'s: the SQL stores forget on every change made
+    /// through the same store, so this process's changes (disable, revoke, a
+    /// bench after `no_credits`) are seen at once, and another process's
+    /// within `max_age`. Management reads ([`list`](Vault::list), …) always
+    /// read the database.
+    pub fn with_key_list_cache(&self, max_age: std::time::Duration) -> Vault {
+        Vault {
+            shared: self.shared.clone(),
+            actor: self.actor.clone(),
+            key_lists: max_age,
         }
     }
 

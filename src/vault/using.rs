@@ -151,7 +151,7 @@ impl Vault {
         provider: Provider,
         tried: &[KeyId],
     ) -> Result<Lease, VaultError> {
-        let records = self.kv().list(workspace).await?;
+        let records = self.kv().list_recent(workspace, self.key_lists).await?;
         let mut views: Vec<KeyView> = records
             .iter()
             .map(|r| r.view())

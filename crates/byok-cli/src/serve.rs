@@ -63,6 +63,11 @@ pub(crate) struct Args {
     /// Per-token limit on the format check: PER_MINUTE, PER_MINUTE,BURST or `off`.
     #[arg(long, value_name = "RATE", default_value_t = Limit(RateLimits::default().format_checks))]
     rate_limit_format: Limit,
+    /// How long a token's row and a workspace's key list read from the vault are
+    /// reused (0: read on every request). Changes made through this server are
+    /// seen at once; another instance's or process's within this time.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    read_cache_ms: u64,
     /// Log lines on stderr: `text` for people, `json` (one object per line) for a
     /// log pipeline. Levels from $BYOK_LOG (`info` by default; e.g. `debug`,
     /// `byok_serve=debug,info`).
@@ -199,7 +204,8 @@ async fn serve(args: Args) -> Result<(), CliError> {
                     RateLimits::off()
                         .key_tests(args.rate_limit_tests.0)
                         .format_checks(args.rate_limit_format.0),
-                ),
+                )
+                .read_cache(std::time::Duration::from_millis(args.read_cache_ms)),
         );
     if let Some(token) = server
         .bootstrap()

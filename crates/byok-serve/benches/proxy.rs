@@ -136,7 +136,12 @@ struct Served {
 
 /// A `byok serve` on a SQLite vault with `ledger_url`, its OpenAI at `mock`,
 /// on its own thread and two-worker runtime (the pools live there too).
-fn start_server(mock: SocketAddr, ledger_url: &str, dir: &std::path::Path) -> Served {
+fn start_server(
+    mock: SocketAddr,
+    ledger_url: &str,
+    dir: &std::path::Path,
+    read_cache: Duration,
+) -> Served {
     let vault_path = dir.join("vault.db").display().to_string();
     let ledger_url = ledger_url.to_owned();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -171,9 +176,11 @@ fn start_server(mock: SocketAddr, ledger_url: &str, dir: &std::path::Path) -> Se
                 .build()
                 .await
                 .unwrap();
-            let server = Server::new(vault, ledger)
-                .unwrap()
-                .options(Options::default().rate_limits(RateLimits::off()));
+            let server = Server::new(vault, ledger).unwrap().options(
+                Options::default()
+                    .rate_limits(RateLimits::off())
+                    .read_cache(read_cache),
+            );
             let admin = server.bootstrap().await.unwrap().unwrap();
             let admin = admin.expose_secret().to_owned();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -354,20 +361,27 @@ fn main() {
     let mock = serve_on_own_runtime(mock_router(), 1);
     let direct = format!("http://{mock}/v1/chat/completions");
     let dir = tempfile::tempdir().unwrap();
+    // The default read cache (1 s: tokens' rows and key lists), and beside it
+    // the same servers reading both on every request (`read_cache(ZERO)`, as before).
+    let cached = Options::default().read_cache;
+    let sqlite = |n: &str| format!("sqlite:{}", dir.path().join(n).display());
     let mut ledgers = vec![
-        ("memory".to_owned(), "memory:".to_owned()),
+        ("memory/nc".to_owned(), "memory:".to_owned(), Duration::ZERO),
+        ("memory".to_owned(), "memory:".to_owned(), cached),
         (
-            "sqlite".to_owned(),
-            format!("sqlite:{}", dir.path().join("ledger.db").display()),
+            "sqlite/nc".to_owned(),
+            sqlite("ledger-nc.db"),
+            Duration::ZERO,
         ),
+        ("sqlite".to_owned(), sqlite("ledger.db"), cached),
     ];
     if let Ok(url) = std::env::var("BYOK_TEST_REDIS_URL") {
-        ledgers.push(("redis".into(), url));
+        ledgers.push(("redis".into(), url, cached));
     } else {
         println!("(Redis ledger skipped: set BYOK_TEST_REDIS_URL)");
     }
     if let Ok(url) = std::env::var("BYOK_TEST_POSTGRES_URL") {
-        ledgers.push(("postgres".into(), url));
+        ledgers.push(("postgres".into(), url, cached));
     } else {
         println!("(PostgreSQL ledger skipped: set BYOK_TEST_POSTGRES_URL)");
     }
@@ -390,10 +404,11 @@ fn main() {
         "proxy/s"
     );
     let mut last = None;
-    for (i, (name, url)) in ledgers.iter().enumerate() {
+    println!("(nc: no read cache, each request reads its token's row and key list)");
+    for (i, (name, url, read_cache)) in ledgers.iter().enumerate() {
         let sub = dir.path().join(format!("v{i}"));
         std::fs::create_dir_all(&sub).unwrap();
-        let served = start_server(mock, url, &sub);
+        let served = start_server(mock, url, &sub, *read_cache);
         let app = served.app.clone();
         let proxied = format!("http://{}/proxy/openai/v1/chat/completions", served.addr);
         client_rt.block_on(async {
@@ -415,7 +430,9 @@ fn main() {
                 us(p50) - us(d50), us(p99) - us(d99), direct_rate, proxy_rate
             );
         });
-        last = Some(served);
+        if name == "sqlite" {
+            last = Some(served);
+        }
     }
 
     // The management API on the SQLite-ledger server: key list (10 keys) and Test.

@@ -87,6 +87,7 @@ mod server;
 mod state;
 pub mod tls;
 pub mod token;
+mod tokens;
 mod ui;
 
 pub use auth::Caller;

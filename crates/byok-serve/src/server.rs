@@ -40,7 +40,18 @@ pub struct Options {
     pub cors_origins: Vec<String>,
     /// Per-token rate limits on add / Test / rotate and on the format check.
     pub rate_limits: RateLimits,
+    /// How long what every request reads from the vault's database is reused
+    /// before it is read again: a verified token's row, and the workspace's key
+    /// list a proxied call's key selection reads ([`Vault::with_key_list_cache`](byok::Vault::with_key_list_cache)).
+    /// Default 1 s; `Duration::ZERO` reads both on every request. A change made
+    /// through this server (revoking a token, disabling or revoking a key, a
+    /// key benched after `no_credits`) takes effect at once; one made by
+    /// another instance or process on the same database, within this time.
+    pub read_cache: Duration,
 }
+
+/// [`Options::read_cache`]'s default.
+pub(crate) const DEFAULT_READ_CACHE: Duration = Duration::from_secs(1);
 
 impl Default for Options {
     fn default() -> Self {
@@ -50,6 +61,7 @@ impl Default for Options {
             request_timeout: Duration::from_secs(60),
             cors_origins: Vec::new(),
             rate_limits: RateLimits::default(),
+            read_cache: DEFAULT_READ_CACHE,
         }
     }
 }
@@ -76,6 +88,12 @@ impl Options {
     /// Set the per-token rate limits ([`RateLimits::off`] for none).
     pub fn rate_limits(mut self, limits: RateLimits) -> Self {
         self.rate_limits = limits;
+        self
+    }
+
+    /// Reuse tokens' rows and key lists this long ([`Options::read_cache`]).
+    pub fn read_cache(mut self, ttl: Duration) -> Self {
+        self.read_cache = ttl;
         self
     }
 
@@ -126,7 +144,10 @@ impl Server {
 
     /// With these options.
     pub fn options(mut self, options: Options) -> Self {
-        self.state = self.state.with_limits(options.rate_limits);
+        self.state = self
+            .state
+            .with_limits(options.rate_limits)
+            .with_read_cache(options.read_cache);
         self.options = options;
         self
     }

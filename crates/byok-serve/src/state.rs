@@ -1,5 +1,5 @@
 //! The state every handler shares: the vault, the ledger and its guard, the
-//! rate limiter and the counters.
+//! rate limiter, the verified tokens' rows and the counters.
 
 use std::sync::Arc;
 
@@ -10,12 +10,14 @@ use byok::store::AccessStore;
 use crate::error::ApiError;
 use crate::limit::{Limited, Limiter, RateLimits};
 use crate::metrics::Metrics;
+use crate::tokens::TokenCache;
 
 /// Shared by every request; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
     limiter: Arc<Limiter>,
+    tokens: Arc<TokenCache>,
 }
 
 #[derive(Debug)]
@@ -41,7 +43,32 @@ impl AppState {
                 metrics: Metrics::default(),
             }),
             limiter: Arc::new(Limiter::new(RateLimits::default())),
+            tokens: Arc::new(TokenCache::new(crate::server::DEFAULT_READ_CACHE)),
         }
+    }
+
+    /// Reusing verified tokens' rows and the vault's key lists for `ttl`
+    /// (`ZERO`: read every time), as `Options::read_cache` says.
+    pub(crate) fn with_read_cache(mut self, ttl: std::time::Duration) -> AppState {
+        self.tokens = Arc::new(TokenCache::new(ttl));
+        let vault = self.inner.vault.with_key_list_cache(ttl);
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.vault = vault,
+            None => {
+                self.inner = Arc::new(Inner {
+                    vault,
+                    ledger: self.inner.ledger.clone(),
+                    guard: self.inner.guard.clone(),
+                    metrics: Metrics::default(),
+                });
+            }
+        }
+        self
+    }
+
+    /// The verified tokens' rows kept for a moment.
+    pub(crate) fn tokens(&self) -> &TokenCache {
+        &self.tokens
     }
 
     /// With these rate limits (a fresh allowance for every token).

@@ -50,6 +50,7 @@ pub async fn run_all(backend: Arc<dyn KeyStore>) {
     tamper_and_swap_detection(backend).await;
     retire_keks_is_a_checked_compare_and_set(backend).await;
     params_round_trip(backend).await;
+    recent_lists_see_the_stores_own_writes(backend).await;
 }
 
 /// A fresh workspace with a random name.
@@ -1558,4 +1559,53 @@ pub async fn old_vaults_get_record_macs_on_unlock(backend: &dyn KeyStore) {
         None,
         "unlocking an upgraded vault back-fills nothing"
     );
+}
+
+/// `list_recent` with any `max_age` answers what `list` does once this store
+/// object has changed a record: an insert, an update or a delete through it is
+/// seen at once, never an older kept list.
+pub async fn recent_lists_see_the_stores_own_writes(backend: &dyn KeyStore) {
+    let long = std::time::Duration::from_secs(3600);
+    let kek = MasterKey::generate().expect("key");
+    let ws = fresh_workspace();
+    let ids = |l: &[KeyRecord]| l.iter().map(|r| (r.id, r.status)).collect::<Vec<_>>();
+    let recent = |ws: &WorkspaceId| {
+        let ws = ws.clone();
+        async move { backend.list_recent(&ws, long).await.expect("list_recent") }
+    };
+    assert!(recent(&ws).await.is_empty());
+    let rec = sample_record(&kek, &ws, Provider::OpenAi, "listed").await;
+    backend
+        .insert(&rec, &event(&rec, AuditAction::Add))
+        .await
+        .expect("insert");
+    assert_eq!(
+        ids(&recent(&ws).await),
+        ids(std::slice::from_ref(&rec)),
+        "an insert is seen at once"
+    );
+    let mut changed = backend.get(&ws, rec.id).await.expect("get");
+    changed.status = Status::Disabled;
+    let changed = backend
+        .update(&changed, &event(&changed, AuditAction::Disable))
+        .await
+        .expect("update");
+    assert_eq!(
+        ids(&recent(&ws).await),
+        ids(std::slice::from_ref(&changed)),
+        "an update is seen at once"
+    );
+    assert_eq!(
+        *backend
+            .list_recent(&ws, std::time::Duration::ZERO)
+            .await
+            .expect("list_recent"),
+        backend.list(&ws).await.expect("list"),
+        "max_age zero reads what list reads"
+    );
+    backend
+        .delete(&ws, rec.id, &event(&rec, AuditAction::Delete))
+        .await
+        .expect("delete");
+    assert!(recent(&ws).await.is_empty(), "a delete is seen at once");
 }

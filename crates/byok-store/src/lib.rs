@@ -89,6 +89,8 @@ pub mod conformance;
 mod error;
 mod kek;
 mod keyring;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod lists;
 mod memory;
 mod meta;
 mod open;

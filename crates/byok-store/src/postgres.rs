@@ -91,6 +91,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Key lists for [`KeyStore::list_recent`], shared by clones.
+    lists: std::sync::Arc<crate::lists::ListCache>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -119,7 +121,10 @@ impl PostgresStore {
 
     /// Use an existing pool (your own settings) and migrate the schema.
     pub async fn from_pool(pool: PgPool) -> Result<Self, StoreError> {
-        let store = PostgresStore { pool };
+        let store = PostgresStore {
+            pool,
+            lists: Default::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }

@@ -430,6 +430,7 @@ macro_rules! impl_key_store {
             }
 
             async fn insert(&self, record: &KeyRecord, event: &AuditEvent) -> Result<(), StoreError> {
+                let _writing = self.lists.writing();
                 let raw = $crate::sql::RawRecord::from_record(record)?;
                 let sql = $crate::sql::insert_keys!();
                 let mut tx = self.begin().await?;
@@ -496,11 +497,29 @@ macro_rules! impl_key_store {
                 rows.iter().map(|row| $crate::sql::raw_record_from_row!(row)).collect()
             }
 
+            async fn list_recent(
+                &self,
+                workspace: &WorkspaceId,
+                max_age: std::time::Duration,
+            ) -> Result<std::sync::Arc<Vec<KeyRecord>>, StoreError> {
+                if max_age.is_zero() {
+                    return Ok(std::sync::Arc::new(self.list(workspace).await?));
+                }
+                if let Some(list) = self.lists.get(workspace, max_age) {
+                    return Ok(list);
+                }
+                let generation = self.lists.generation();
+                let list = std::sync::Arc::new(self.list(workspace).await?);
+                self.lists.keep(workspace, list.clone(), generation);
+                Ok(list)
+            }
+
             async fn update(
                 &self,
                 record: &KeyRecord,
                 event: &AuditEvent,
             ) -> Result<KeyRecord, StoreError> {
+                let _writing = self.lists.writing();
                 let raw = $crate::sql::RawRecord::from_record(record)?;
                 let mut tx = self.begin().await?;
                 let result = $crate::sql::bind_update!(sqlx::query($crate::sql::update_keys!()), &raw)
@@ -542,6 +561,7 @@ macro_rules! impl_key_store {
                 id: KeyId,
                 event: &AuditEvent,
             ) -> Result<(), StoreError> {
+                let _writing = self.lists.writing();
                 self.change_row(
                     sqlx::query("DELETE FROM byok_keys WHERE workspace = $1 AND id = $2")
                         .bind(workspace.as_str())

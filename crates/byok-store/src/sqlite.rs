@@ -98,6 +98,8 @@ pub struct SqliteStore {
     /// their own (the next commit of `pool` syncs them too).
     uses: SqlitePool,
     path: PathBuf,
+    /// Key lists for [`KeyStore::list_recent`], shared by clones.
+    lists: std::sync::Arc<crate::lists::ListCache>,
 }
 
 impl SqliteStore {
@@ -158,6 +160,7 @@ impl SqliteStore {
             pool,
             uses,
             path: path.to_path_buf(),
+            lists: Default::default(),
         };
         store.migrate().await?;
         Ok(store)

@@ -73,6 +73,22 @@ pub trait KeyStore: Send + Sync + Debug + 'static {
     /// Every record of the workspace (see the ordering in the contract).
     async fn list(&self, workspace: &WorkspaceId) -> Result<Vec<KeyRecord>, StoreError>;
 
+    /// [`list`](KeyStore::list), or the same list as read less than `max_age`
+    /// ago when the store keeps lists: what a key selection reads on every call.
+    ///
+    /// A store that keeps lists forgets them on each write it makes (before
+    /// and after), so its own writes are seen at once; a write by another
+    /// process on the same database is seen once `max_age` has passed. The
+    /// SQL stores keep lists; the default (and `max_age` zero) reads every time.
+    async fn list_recent(
+        &self,
+        workspace: &WorkspaceId,
+        max_age: std::time::Duration,
+    ) -> Result<std::sync::Arc<Vec<KeyRecord>>, StoreError> {
+        let _ = max_age;
+        Ok(std::sync::Arc::new(self.list(workspace).await?))
+    }
+
     /// Compare-and-set update from `record.version` with its audit event, atomically;
     /// returns the stored record.
     async fn update(&self, record: &KeyRecord, event: &AuditEvent)

@@ -189,6 +189,68 @@ mod sqlite {
         with_one_record_of(path, byok_keys::Provider::OpenAi).await
     }
 
+    /// `list_recent` keeps a list for `max_age`: a change by another store
+    /// object (another process) on the same file is seen once it has passed,
+    /// one through this store (or a clone) at once.
+    #[tokio::test]
+    async fn recent_lists_are_kept_for_their_max_age() {
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vault.db");
+        let (store, ws, rec) = with_one_record(&path).await;
+        let other = SqliteStore::open(&path).await.unwrap();
+        let max_age = Duration::from_millis(400);
+        let status = |l: &[byok_store::KeyRecord]| l.iter().map(|r| r.status).collect::<Vec<_>>();
+        let kept = store.list_recent(&ws, max_age).await.unwrap();
+        assert_eq!(status(&kept), [byok_store::Status::Active]);
+        let mut changed = other.get(&ws, rec.id).await.unwrap();
+        changed.status = byok_store::Status::Revoked;
+        other
+            .update(
+                &changed,
+                &conformance::event(&changed, byok_store::AuditAction::Revoke),
+            )
+            .await
+            .unwrap();
+        let stale = store.list_recent(&ws, max_age).await.unwrap();
+        assert!(
+            std::sync::Arc::ptr_eq(&kept, &stale),
+            "another process's change is not seen within max_age"
+        );
+        assert_eq!(
+            status(&store.list_recent(&ws, Duration::ZERO).await.unwrap()),
+            [byok_store::Status::Revoked],
+            "max_age zero reads the file"
+        );
+        tokio::time::sleep(max_age).await;
+        assert_eq!(
+            status(&store.list_recent(&ws, max_age).await.unwrap()),
+            [byok_store::Status::Revoked],
+            "seen once max_age has passed"
+        );
+        // A change through a clone of the store is seen at once.
+        let kept = store
+            .list_recent(&ws, Duration::from_secs(3600))
+            .await
+            .unwrap();
+        let clone = store.clone();
+        let mut back = clone.get(&ws, rec.id).await.unwrap();
+        back.status = byok_store::Status::Active;
+        clone
+            .update(
+                &back,
+                &conformance::event(&back, byok_store::AuditAction::Enable),
+            )
+            .await
+            .unwrap();
+        let now = store
+            .list_recent(&ws, Duration::from_secs(3600))
+            .await
+            .unwrap();
+        assert!(!std::sync::Arc::ptr_eq(&kept, &now));
+        assert_eq!(status(&now), [byok_store::Status::Active]);
+    }
+
     /// [`with_one_record`] of a `provider` key.
     async fn with_one_record_of(
         path: &std::path::Path,

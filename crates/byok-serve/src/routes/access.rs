@@ -226,6 +226,7 @@ pub(crate) async fn revoke_token(
         return Err(not_found());
     }
     access.revoke_token(&id, now()).await?;
+    state.tokens().forget(&id);
     let row = access.token(&id).await?.ok_or_else(not_found)?;
     Ok(Json(TokenView::from_row(&row)?).into_response())
 }

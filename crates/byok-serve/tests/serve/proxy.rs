@@ -716,3 +716,54 @@ async fn a_project_header_charges_and_keeps_the_projects_budget() {
     );
     h.stop().await;
 }
+
+/// With the read cache on (the default), what this server changes is seen by
+/// the very next call: a token revoked here is refused, a key disabled here is
+/// not used, though both were read (and kept) by the call before.
+#[tokio::test]
+async fn changes_made_here_are_seen_by_the_next_call_despite_the_read_cache() {
+    let Setup { h, ws, app } = setup("fresh").await;
+    let case = &cases()[0];
+    let url = format!("{}/proxy/openai{}", h.url, case.path);
+    let via = [auth_header(Provider::OpenAi, &app)];
+    let (status, headers, _) = post(&h, &url, &via, &case.body).await;
+    assert_eq!(status, 200);
+    let id = headers["x-byok-key-id"].to_str().unwrap().to_owned();
+    let admin = Some(h.admin.as_str());
+    let action = |what: &'static str| {
+        let (h, ws, id) = (&h, &ws, &id);
+        async move {
+            let (status, v) = h
+                .call(
+                    "POST",
+                    &format!("/v1/workspaces/{ws}/keys/{id}/{what}"),
+                    admin,
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "{what}: {v}");
+        }
+    };
+    action("disable").await;
+    let (_, headers, _) = post(&h, &url, &via, &case.body).await;
+    assert_eq!(
+        headers["x-byok-error-code"], "no_usable_key",
+        "a disabled key is not used"
+    );
+    action("enable").await;
+    let (status, _, _) = post(&h, &url, &via, &case.body).await;
+    assert_eq!(status, 200, "an enabled key serves again");
+
+    let app_id = app.split('_').nth(2).unwrap().to_owned();
+    let (status, v) = h
+        .call("DELETE", &format!("/v1/tokens/{app_id}"), admin, None)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, headers, _) = post(&h, &url, &via, &case.body).await;
+    assert_eq!(
+        (status, headers["x-byok-error-code"].to_str().unwrap()),
+        (401, "unauthorized"),
+        "a token revoked here is refused by the next call"
+    );
+    h.stop().await;
+}
