@@ -43,8 +43,10 @@ impl AppState {
                 metrics: Metrics::default(),
             }),
             limiter: Arc::new(Limiter::new(RateLimits::default())),
-            tokens: Arc::new(TokenCache::new(crate::server::DEFAULT_READ_CACHE)),
+            tokens: Arc::new(TokenCache::new(std::time::Duration::ZERO)),
         }
+        // As `Options::default()` says, until `Server::options` says otherwise.
+        .with_read_cache(crate::server::DEFAULT_READ_CACHE)
     }
 
     /// Reusing verified tokens' rows and the vault's key lists for `ttl`
