@@ -859,3 +859,170 @@ async fn a_hung_answer_times_out_and_is_settled_with_the_input_estimate() {
     assert!(spent(&w).await > settled);
     assert_eq!(held(&w).await, Usd::ZERO);
 }
+
+/// A store that records nothing of a use once `fail` is set (a database gone
+/// read-only, say): every other operation is the memory store's.
+#[derive(Debug, Default)]
+struct UsesFail {
+    inner: MemoryStore,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl byok::store::KeyStore for UsesFail {
+    async fn insert(
+        &self,
+        record: &byok::store::KeyRecord,
+        event: &byok::store::AuditEvent,
+    ) -> Result<(), byok::store::StoreError> {
+        self.inner.insert(record, event).await
+    }
+    async fn get(
+        &self,
+        workspace: &WorkspaceId,
+        id: byok::store::KeyId,
+    ) -> Result<byok::store::KeyRecord, byok::store::StoreError> {
+        self.inner.get(workspace, id).await
+    }
+    async fn find_by_lookup(
+        &self,
+        workspace: &WorkspaceId,
+        hash: &byok::store::LookupHash,
+    ) -> Result<Option<byok::store::KeyRecord>, byok::store::StoreError> {
+        self.inner.find_by_lookup(workspace, hash).await
+    }
+    async fn list(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<Vec<byok::store::KeyRecord>, byok::store::StoreError> {
+        self.inner.list(workspace).await
+    }
+    async fn update(
+        &self,
+        record: &byok::store::KeyRecord,
+        event: &byok::store::AuditEvent,
+    ) -> Result<byok::store::KeyRecord, byok::store::StoreError> {
+        self.inner.update(record, event).await
+    }
+    async fn delete(
+        &self,
+        workspace: &WorkspaceId,
+        id: byok::store::KeyId,
+        event: &byok::store::AuditEvent,
+    ) -> Result<(), byok::store::StoreError> {
+        self.inner.delete(workspace, id, event).await
+    }
+    async fn mark_used(
+        &self,
+        workspace: &WorkspaceId,
+        id: byok::store::KeyId,
+        event: &byok::store::AuditEvent,
+    ) -> Result<(), byok::store::StoreError> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(byok::store::StoreError::Backend {
+                detail: "the database is read-only".into(),
+            });
+        }
+        self.inner.mark_used(workspace, id, event).await
+    }
+    async fn scan(
+        &self,
+        after: Option<byok::store::KeyId>,
+        limit: usize,
+    ) -> Result<Vec<byok::store::KeyRecord>, byok::store::StoreError> {
+        self.inner.scan(after, limit).await
+    }
+    async fn append_audit(
+        &self,
+        event: &byok::store::AuditEvent,
+    ) -> Result<(), byok::store::StoreError> {
+        self.inner.append_audit(event).await
+    }
+    async fn audit(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<Vec<byok::store::AuditEvent>, byok::store::StoreError> {
+        self.inner.audit(workspace).await
+    }
+    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, byok::store::StoreError> {
+        self.inner.get_meta(name).await
+    }
+    async fn swap_meta(
+        &self,
+        name: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, byok::store::StoreError> {
+        self.inner.swap_meta(name, expected, new).await
+    }
+}
+
+/// The use of a key is committed beside the request to the provider, not
+/// before it; a use that cannot be recorded withholds the answer (the caller
+/// gets the store's error, never an unaudited answer), and what was sent is
+/// settled, not released as if nothing happened. An app's own client gets
+/// its attempt only once the use is committed.
+#[tokio::test]
+async fn an_unrecorded_use_withholds_the_answer_and_still_settles() {
+    for stream in [false, true] {
+        let provider = Provider::OpenAi;
+        let mock = start(provider, Scenario::Valid).await;
+        let mut w = world(provider, &mock, 1).await;
+        let store = Arc::new(UsesFail::default());
+        w.vault = Vault::builder()
+            .store(store.clone())
+            .master_key(MasterKeySource::Base64(
+                MasterKey::generate().unwrap().to_base64(),
+            ))
+            .verifier(
+                Verifier::new(VerifierConfig::default().base_url(provider, &mock.uri())).unwrap(),
+            )
+            .verify_policy(VerifyPolicy::Skip)
+            .guard(w.guard.clone())
+            .build()
+            .await
+            .unwrap();
+        w.vault
+            .add(new_key(provider, &w.ws, &w.keys[0], "k0".into()))
+            .await
+            .unwrap();
+        // Recorded: the call goes through and its use is in the trail.
+        let called = w.vault.call(&w.ws, call_for(provider, 5)).await.unwrap();
+        assert_eq!(called.status, 200);
+        let uses = |events: Vec<byok::store::AuditEvent>| {
+            events
+                .iter()
+                .filter(|e| e.action == byok::store::AuditAction::Use)
+                .count()
+        };
+        assert_eq!(uses(w.vault.audit(&w.ws).await.unwrap()), 1);
+        let before = spent(&w).await;
+
+        store.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+        let error = if stream {
+            match w.vault.call_stream(&w.ws, stream_call_for(provider)).await {
+                Ok(_) => panic!("a stream whose use was not recorded was handed out"),
+                Err(e) => e,
+            }
+        } else {
+            w.vault
+                .call(&w.ws, call_for(provider, 5))
+                .await
+                .expect_err("an answer whose use was not recorded was handed out")
+        };
+        assert_eq!(error.code(), "backend_error", "stream {stream}: {error}");
+        assert_eq!(mock.requests().await.len(), 2, "the request went out beside the commit");
+        assert!(
+            spent(&w).await > before,
+            "stream {stream}: what was sent is settled (estimated), never $0"
+        );
+        assert_eq!(held(&w).await, Usd::ZERO, "stream {stream}: no hold left");
+
+        // An app's own client: nothing is handed out (nor sent) unrecorded.
+        let mut plan = w.vault.plan(&w.ws, call_for(provider, 5)).unwrap();
+        let refused = plan.next_attempt().await.expect_err("an unrecorded attempt");
+        assert_eq!(refused.code(), "backend_error");
+        assert_eq!(held(&w).await, Usd::ZERO, "the attempt's hold went back");
+        assert_eq!(uses(w.vault.audit(&w.ws).await.unwrap()), 1);
+    }
+}

@@ -324,17 +324,25 @@ impl Vault {
         let mut plan = self.plan(workspace, call.stream(false))?;
         let client = self.http_client()?;
         let limit = self.call_timeouts()?.answer;
-        let mut attempt = plan.next_attempt().await?;
+        let mut attempt = plan.next_attempt_to_send().await?;
         loop {
-            // The whole answer, headers and body, within the answer timeout.
-            let answer = tokio::time::timeout(limit, async {
-                let mut response = attempt.to_reqwest(&client).send().await?;
-                let status = response.status().as_u16();
-                let headers = std::mem::take(response.headers_mut());
-                let body = response.bytes().await?;
-                Ok::<_, reqwest::Error>((status, headers, body))
-            })
-            .await;
+            // The whole answer, headers and body, within the answer timeout,
+            // while the key's use is committed.
+            let request = attempt.to_reqwest(&client);
+            let (answer, used) = tokio::join!(
+                tokio::time::timeout(limit, async {
+                    let mut response = request.send().await?;
+                    let status = response.status().as_u16();
+                    let headers = std::mem::take(response.headers_mut());
+                    let body = response.bytes().await?;
+                    Ok::<_, reqwest::Error>((status, headers, body))
+                }),
+                plan::committed(attempt.take_pending_use()),
+            );
+            if let Err(e) = used {
+                // An unrecorded use withholds the answer; what was sent is settled.
+                return Err(plan.unanswered(attempt, e).await);
+            }
             let step = match answer {
                 Ok(Ok((status, headers, body))) => {
                     plan.complete_owned(attempt, status, headers, body.into())
@@ -352,7 +360,7 @@ impl Vault {
                     tokio::time::sleep(wait).await;
                     attempt
                 }
-                Step::FallBack(_) => plan.next_attempt().await?,
+                Step::FallBack(_) => plan.next_attempt_to_send().await?,
             };
         }
     }

@@ -21,7 +21,15 @@ use crate::keys::params::Params;
 use crate::keys::spec::ParamCheck;
 use crate::select::CallOutcome;
 use crate::store::{KeyId, WorkspaceId};
-use crate::vault::{Lease, VaultError};
+use crate::vault::{Lease, UseCommit, VaultError};
+
+/// Wait for a `use` commit taken from an attempt (none: already committed).
+pub(crate) async fn committed(pending: Option<UseCommit>) -> Result<(), VaultError> {
+    match pending {
+        Some(pending) => Ok(pending.committed().await?),
+        None => Ok(()),
+    }
+}
 
 /// One call's progress across its attempts (keys tried, fallbacks taken).
 /// Get one from [`Vault::plan`]; drive it with [`next_attempt`](CallPlan::next_attempt).
@@ -91,6 +99,13 @@ impl Attempt {
     /// The reservation holding the worst case, when a guard is configured.
     pub fn reservation(&self) -> Option<&Reservation> {
         self.reservation.as_ref()
+    }
+
+    /// The key's `use` commit, still under way on an attempt from
+    /// [`CallPlan::next_attempt_to_send`]: the built-in senders wait for it
+    /// beside the request ([`committed`]).
+    pub(crate) fn take_pending_use(&mut self) -> Option<UseCommit> {
+        self.lease.take_pending_use()
     }
 
     /// The attempt as a reqwest request (the built-in sender's).
@@ -247,13 +262,31 @@ impl CallPlan {
     }
 
     /// The next key's attempt: select (skipping keys this call already tried
-    /// and benched ones), then reserve the worst case. Nothing is sent.
+    /// and benched ones), then reserve the worst case. Nothing is sent; the
+    /// key's `use` is committed to the audit trail before the attempt (which
+    /// holds the secret in its auth header) is handed out.
     ///
     /// # Errors
     /// `no_usable_key` (every candidate and why; fails closed, never another
     /// workspace's key), `budget_denied` (nothing was sent), `fallback_limit`
     /// when the policy allows no more keys.
     pub async fn next_attempt(&mut self) -> Result<Attempt, VaultError> {
+        let mut attempt = self.next_attempt_to_send().await?;
+        if let Err(e) = committed(attempt.take_pending_use()).await {
+            // Nothing was sent: the hold goes back.
+            return Err(match self.release(&attempt).await {
+                Ok(()) => e,
+                Err(ledger) => ledger,
+            });
+        }
+        Ok(attempt)
+    }
+
+    /// [`next_attempt`](CallPlan::next_attempt) for byok's own senders: the
+    /// `use` commit may still be under way ([`Attempt::take_pending_use`]);
+    /// the sender waits for it beside the request and withholds the answer
+    /// if it failed.
+    pub(crate) async fn next_attempt_to_send(&mut self) -> Result<Attempt, VaultError> {
         if let FallbackPolicy::NextKey { max } = self.call.fallback
             && self.fallbacks.len() > max as usize
         {

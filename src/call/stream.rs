@@ -289,10 +289,19 @@ impl Vault {
         let mut plan = self.plan(workspace, call.stream(true))?;
         let client = self.http_client()?;
         let timeouts = self.call_timeouts()?;
-        let mut attempt = plan.next_attempt().await?;
+        let mut attempt = plan.next_attempt_to_send().await?;
         loop {
-            let sent = tokio::time::timeout(timeouts.headers, attempt.to_reqwest(&client).send());
-            let response = match sent.await {
+            // The status and headers, while the key's use is committed.
+            let request = attempt.to_reqwest(&client);
+            let (sent, used) = tokio::join!(
+                tokio::time::timeout(timeouts.headers, request.send()),
+                super::plan::committed(attempt.take_pending_use()),
+            );
+            if let Err(e) = used {
+                // An unrecorded use withholds the stream; what was sent is settled.
+                return Err(plan.unanswered(attempt, e).await);
+            }
+            let response = match sent {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => return Err(lost(&mut plan, attempt, &e).await),
                 Err(_) => {
@@ -337,7 +346,7 @@ impl Vault {
                     tokio::time::sleep(wait).await;
                     attempt
                 }
-                Step::FallBack(_) => plan.next_attempt().await?,
+                Step::FallBack(_) => plan.next_attempt_to_send().await?,
             };
         }
     }

@@ -20,6 +20,7 @@ pub use error::VaultError;
 pub use lifecycle::Added;
 pub use new_key::{KeyEdit, NewKey, Purpose};
 pub use using::Lease;
+pub(crate) use uses::UseCommit;
 
 use std::sync::{Arc, RwLock};
 

@@ -1,7 +1,11 @@
 //! Key uses, committed in groups.
 //!
 //! Every key handed out for a call sets its `last_used_at` and appends a `use`
-//! event, and the secret is handed out only once that is committed. One
+//! event, and the secret is handed to an app only once that is committed;
+//! when byok sends the call itself ([`Vault::call`](crate::Vault::call),
+//! [`Vault::call_stream`](crate::Vault::call_stream), the proxy) the commit
+//! runs beside the request to the provider and the answer is withheld if it
+//! failed, so the commit's time is not added to the call's. One
 //! durable commit per call, though, is on the embedded SQLite vault
 //! (`synchronous = FULL`) an fsync of milliseconds, with every call in the
 //! process queued behind the one before. So the uses of calls made at the
@@ -43,13 +47,10 @@ impl UseLog {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Record one use: queue it, start the writer when none is at work, and
-    /// wait until the commit holding it is made (or has failed).
-    pub(crate) async fn record(
-        self: &Arc<Self>,
-        store: &Arc<dyn KeyStore>,
-        mark: UseMark,
-    ) -> Result<(), StoreError> {
+    /// Queue one use and start the writer when none is at work; the commit
+    /// goes on while the caller does something else (the call's request to
+    /// the provider), and [`UseCommit::committed`] waits for it.
+    pub(crate) fn queue_use(self: &Arc<Self>, store: &Arc<dyn KeyStore>, mark: UseMark) -> UseCommit {
         let (done, wait) = oneshot::channel();
         let start = {
             let mut q = self.queue();
@@ -61,11 +62,7 @@ impl UseLog {
             let store = store.clone();
             tokio::spawn(async move { log.drain(&store).await });
         }
-        wait.await.unwrap_or_else(|_| {
-            Err(StoreError::Backend {
-                detail: "the use of the key could not be recorded (the writer stopped)".into(),
-            })
-        })
+        UseCommit { wait }
     }
 
     /// Commit batches until the queue is empty (the one writer at work).
@@ -87,6 +84,24 @@ impl UseLog {
                 let _ = done.send(result.clone());
             }
         }
+    }
+}
+
+/// A queued use whose commit is under way. Dropping it does not stop the
+/// commit (the use is recorded all the same); it only stops waiting for it.
+#[derive(Debug)]
+pub(crate) struct UseCommit {
+    wait: oneshot::Receiver<Result<(), StoreError>>,
+}
+
+impl UseCommit {
+    /// Wait until the commit holding this use is made, or has failed.
+    pub(crate) async fn committed(self) -> Result<(), StoreError> {
+        self.wait.await.unwrap_or_else(|_| {
+            Err(StoreError::Backend {
+                detail: "the use of the key could not be recorded (the writer stopped)".into(),
+            })
+        })
     }
 }
 
@@ -112,7 +127,7 @@ mod tests {
                     id,
                     event,
                 };
-                log.record(&store, mark).await
+                log.queue_use(&store, mark).committed().await
             }));
         }
         for c in calls {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use byok_guard::{Guard, Scope};
 use byok_verify::{Depth, Report, Verdict, Verifier};
 
+use super::uses::UseCommit;
 use super::{Vault, VaultError};
 use crate::keys::params::Params;
 use crate::keys::{ApiKey, Provider, SecretString, VerdictCode};
@@ -24,9 +25,26 @@ pub struct Lease {
     view: KeyView,
     params: Option<Params>,
     skipped: Vec<Skipped>,
+    /// The `use` commit still under way, for a lease the call path sends
+    /// itself (see [`Vault::select_excluding`]); `None` once committed.
+    pending_use: Option<UseCommit>,
 }
 
 impl Lease {
+    /// Wait for the lease's `use` commit if it is still under way.
+    pub(crate) async fn use_committed(&mut self) -> Result<(), VaultError> {
+        match self.pending_use.take() {
+            Some(pending) => Ok(pending.committed().await?),
+            None => Ok(()),
+        }
+    }
+
+    /// The `use` commit still under way, taken out to be awaited beside the
+    /// request (see [`Vault::select_excluding`]).
+    pub(crate) fn take_pending_use(&mut self) -> Option<UseCommit> {
+        self.pending_use.take()
+    }
+
     /// The chosen key's id.
     pub fn id(&self) -> KeyId {
         self.view.id
@@ -140,11 +158,18 @@ impl Vault {
         workspace: &WorkspaceId,
         provider: Provider,
     ) -> Result<Lease, VaultError> {
-        self.select_excluding(workspace, provider, &[]).await
+        let mut lease = self.select_excluding(workspace, provider, &[]).await?;
+        lease.use_committed().await?;
+        Ok(lease)
     }
 
     /// [`select`](Vault::select) passing over the keys `tried` (a call's
     /// fallbacks: a key refused once in a call is not tried again in it).
+    ///
+    /// The lease comes back with its `use` commit still under way
+    /// ([`Lease::use_committed`] waits for it): the call path sends the
+    /// request to the provider meanwhile and withholds the answer if the use
+    /// could not be recorded; every lease that reaches an app is committed first.
     pub(crate) async fn select_excluding(
         &self,
         workspace: &WorkspaceId,
@@ -179,13 +204,14 @@ impl Vault {
                     skipped: passed,
                 });
             };
-            let reason = match self.open_record(workspace, record, true).await {
-                Ok(key) => {
+            let reason = match self.open_record_queued(workspace, record, true).await {
+                Ok((key, pending)) => {
                     return Ok(Lease {
                         key,
                         view,
                         params: record.params.clone(),
                         skipped: passed,
+                        pending_use: Some(pending),
                     });
                 }
                 Err(e) => match select::skip_reason_for(&e) {
@@ -341,17 +367,32 @@ impl Vault {
         self.open_record(workspace, &record, false).await
     }
 
-    /// Open `record`, just read from `workspace`, for use: it must be active;
-    /// the key comes from the cache of opened keys when the record is unchanged
-    /// (see [`opened`](super::opened)), else it is opened and authenticated
-    /// afresh; an admin key is refused for `inference`; the use is committed
-    /// ([`uses`](super::uses)).
+    /// Open `record`, just read from `workspace`, for use, and wait for the
+    /// commit of its `use` ([`open_record_queued`](Vault::open_record_queued)).
     async fn open_record(
         &self,
         workspace: &WorkspaceId,
         record: &KeyRecord,
         inference: bool,
     ) -> Result<Arc<ApiKey>, VaultError> {
+        let (key, pending) = self.open_record_queued(workspace, record, inference).await?;
+        pending.committed().await?;
+        Ok(key)
+    }
+
+    /// Open `record`, just read from `workspace`, for use: it must be active;
+    /// the key comes from the cache of opened keys when the record is unchanged
+    /// (see [`opened`](super::opened)), else it is opened and authenticated
+    /// afresh; an admin key is refused for `inference`; the use is queued for
+    /// the next commit ([`uses`](super::uses)), which the caller waits for
+    /// before the secret leaves the vault (or, on the call path, beside the
+    /// request to the provider).
+    async fn open_record_queued(
+        &self,
+        workspace: &WorkspaceId,
+        record: &KeyRecord,
+        inference: bool,
+    ) -> Result<(Arc<ApiKey>, UseCommit), VaultError> {
         if record.status != Status::Active {
             return Err(VaultError::Inactive {
                 id: record.id.to_string(),
@@ -380,7 +421,7 @@ impl Vault {
             id: record.id,
             event: self.event(workspace, record.id, AuditAction::Use),
         };
-        self.shared.uses.record(&self.shared.store, mark).await?;
-        Ok(key)
+        let pending = self.shared.uses.queue_use(&self.shared.store, mark);
+        Ok((key, pending))
     }
 }
