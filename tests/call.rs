@@ -1011,7 +1011,11 @@ async fn an_unrecorded_use_withholds_the_answer_and_still_settles() {
                 .expect_err("an answer whose use was not recorded was handed out")
         };
         assert_eq!(error.code(), "backend_error", "stream {stream}: {error}");
-        assert_eq!(mock.requests().await.len(), 2, "the request went out beside the commit");
+        assert_eq!(
+            mock.requests().await.len(),
+            2,
+            "the request went out beside the commit"
+        );
         assert!(
             spent(&w).await > before,
             "stream {stream}: what was sent is settled (estimated), never $0"
@@ -1020,7 +1024,10 @@ async fn an_unrecorded_use_withholds_the_answer_and_still_settles() {
 
         // An app's own client: nothing is handed out (nor sent) unrecorded.
         let mut plan = w.vault.plan(&w.ws, call_for(provider, 5)).unwrap();
-        let refused = plan.next_attempt().await.expect_err("an unrecorded attempt");
+        let refused = plan
+            .next_attempt()
+            .await
+            .expect_err("an unrecorded attempt");
         assert_eq!(refused.code(), "backend_error");
         assert_eq!(held(&w).await, Usd::ZERO, "the attempt's hold went back");
         assert_eq!(uses(w.vault.audit(&w.ws).await.unwrap()), 1);

@@ -19,8 +19,8 @@ pub use builder::{VaultBuilder, VerifyPolicy};
 pub use error::VaultError;
 pub use lifecycle::Added;
 pub use new_key::{KeyEdit, NewKey, Purpose};
-pub use using::Lease;
 pub(crate) use uses::UseCommit;
+pub use using::Lease;
 
 use std::sync::{Arc, RwLock};
 

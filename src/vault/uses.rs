@@ -50,7 +50,11 @@ impl UseLog {
     /// Queue one use and start the writer when none is at work; the commit
     /// goes on while the caller does something else (the call's request to
     /// the provider), and [`UseCommit::committed`] waits for it.
-    pub(crate) fn queue_use(self: &Arc<Self>, store: &Arc<dyn KeyStore>, mark: UseMark) -> UseCommit {
+    pub(crate) fn queue_use(
+        self: &Arc<Self>,
+        store: &Arc<dyn KeyStore>,
+        mark: UseMark,
+    ) -> UseCommit {
         let (done, wait) = oneshot::channel();
         let start = {
             let mut q = self.queue();

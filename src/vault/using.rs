@@ -375,7 +375,9 @@ impl Vault {
         record: &KeyRecord,
         inference: bool,
     ) -> Result<Arc<ApiKey>, VaultError> {
-        let (key, pending) = self.open_record_queued(workspace, record, inference).await?;
+        let (key, pending) = self
+            .open_record_queued(workspace, record, inference)
+            .await?;
         pending.committed().await?;
         Ok(key)
     }
