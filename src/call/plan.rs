@@ -25,10 +25,7 @@ use crate::vault::{Lease, UseCommit, VaultError};
 
 /// Wait for a `use` commit taken from an attempt (none: already committed).
 pub(crate) async fn committed(pending: Option<UseCommit>) -> Result<(), VaultError> {
-    match pending {
-        Some(pending) => Ok(pending.committed().await?),
-        None => Ok(()),
-    }
+    Ok(crate::vault::committed(pending).await?)
 }
 
 /// One call's progress across its attempts (keys tried, fallbacks taken).

@@ -19,7 +19,7 @@ pub use builder::{VaultBuilder, VerifyPolicy};
 pub use error::VaultError;
 pub use lifecycle::Added;
 pub use new_key::{KeyEdit, NewKey, Purpose};
-pub(crate) use uses::UseCommit;
+pub(crate) use uses::{UseCommit, committed};
 pub use using::Lease;
 
 use std::sync::{Arc, RwLock};

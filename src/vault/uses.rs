@@ -109,6 +109,14 @@ impl UseCommit {
     }
 }
 
+/// Wait for a commit taken out of a lease or an attempt (`None`: already committed).
+pub(crate) async fn committed(pending: Option<UseCommit>) -> Result<(), StoreError> {
+    match pending {
+        Some(pending) => pending.committed().await,
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

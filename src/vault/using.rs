@@ -31,14 +31,6 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// Wait for the lease's `use` commit if it is still under way.
-    pub(crate) async fn use_committed(&mut self) -> Result<(), VaultError> {
-        match self.pending_use.take() {
-            Some(pending) => Ok(pending.committed().await?),
-            None => Ok(()),
-        }
-    }
-
     /// The `use` commit still under way, taken out to be awaited beside the
     /// request (see [`Vault::select_excluding`]).
     pub(crate) fn take_pending_use(&mut self) -> Option<UseCommit> {
@@ -159,7 +151,7 @@ impl Vault {
         provider: Provider,
     ) -> Result<Lease, VaultError> {
         let mut lease = self.select_excluding(workspace, provider, &[]).await?;
-        lease.use_committed().await?;
+        super::uses::committed(lease.take_pending_use()).await?;
         Ok(lease)
     }
 
@@ -167,7 +159,7 @@ impl Vault {
     /// fallbacks: a key refused once in a call is not tried again in it).
     ///
     /// The lease comes back with its `use` commit still under way
-    /// ([`Lease::use_committed`] waits for it): the call path sends the
+    /// ([`Lease::take_pending_use`] hands it to the one who waits): the call path sends the
     /// request to the provider meanwhile and withholds the answer if the use
     /// could not be recorded; every lease that reaches an app is committed first.
     pub(crate) async fn select_excluding(

@@ -43,18 +43,16 @@ async fn new_files_get_small_pages_and_old_files_keep_theirs() {
             .query_row("PRAGMA page_size", [], |r| r.get(0))
             .unwrap()
     };
+    // Open the ledger at `path`, write a budget, read it back, close it.
+    async fn use_ledger(path: &std::path::Path) {
+        let scope = Scope::custom("s").unwrap();
+        let ledger = SqliteLedger::open(path).await.unwrap();
+        let budget = Budget::new(scope.clone(), Usd::from_dollars(1), Period::Month);
+        ledger.put_budget(&budget).await.unwrap();
+        assert!(ledger.budget(&scope).await.unwrap().is_some());
+    }
     let new = dir.path().join("new.db");
-    let ledger = SqliteLedger::open(&new).await.unwrap();
-    let scope = Scope::custom("s").unwrap();
-    ledger
-        .put_budget(&Budget::new(
-            scope.clone(),
-            Usd::from_dollars(1),
-            Period::Month,
-        ))
-        .await
-        .unwrap();
-    drop(ledger);
+    use_ledger(&new).await;
     assert_eq!(page_size(&new), 1024);
 
     let old = dir.path().join("old.db");
@@ -62,17 +60,7 @@ async fn new_files_get_small_pages_and_old_files_keep_theirs() {
         .unwrap()
         .execute_batch("PRAGMA page_size = 4096; CREATE TABLE before_us (x INTEGER);")
         .unwrap();
-    let ledger = SqliteLedger::open(&old).await.unwrap();
-    ledger
-        .put_budget(&Budget::new(
-            scope.clone(),
-            Usd::from_dollars(1),
-            Period::Month,
-        ))
-        .await
-        .unwrap();
-    assert!(ledger.budget(&scope).await.unwrap().is_some());
-    drop(ledger);
+    use_ledger(&old).await;
     assert_eq!(page_size(&old), 4096);
 }
 
