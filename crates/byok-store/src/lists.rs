@@ -1,10 +1,11 @@
 //! Workspaces' key lists, kept for a moment for [`KeyStore::list_recent`]:
 //! what a busy app's key selection reads on every call.
 //!
-//! A list is kept only as read, and every write of a key record through the
-//! same store object (and its clones) forgets every kept list, before the
-//! write starts and again once it has ended: no list read while a write was
-//! under way is kept. Writes by other processes on the same database are seen
+//! A list is kept only as read, and every change of a key record (insert,
+//! update, delete) through the same store object (and its clones) forgets
+//! every kept list, before the change starts and again once it has ended: no
+//! list read while a change was under way is kept. Uses (`last_used_at`) are
+//! not changes and forget nothing, so a kept list may show an older use time. Writes by other processes on the same database are seen
 //! once the kept list is older than the reader's `max_age`.
 //!
 //! [`KeyStore::list_recent`]: crate::KeyStore::list_recent

@@ -76,10 +76,12 @@ pub trait KeyStore: Send + Sync + Debug + 'static {
     /// [`list`](KeyStore::list), or the same list as read less than `max_age`
     /// ago when the store keeps lists: what a key selection reads on every call.
     ///
-    /// A store that keeps lists forgets them on each write it makes (before
-    /// and after), so its own writes are seen at once; a write by another
-    /// process on the same database is seen once `max_age` has passed. The
-    /// SQL stores keep lists; the default (and `max_age` zero) reads every time.
+    /// A store that keeps lists forgets them on each change of a record it
+    /// makes (insert, update, delete; before and after), so its own changes
+    /// are seen at once; a change by another process on the same database is
+    /// seen once `max_age` has passed. A use (`mark_used`) is not a change: a
+    /// kept list may show an older `last_used_at`. The SQL stores keep lists;
+    /// the default (and `max_age` zero) reads every time.
     async fn list_recent(
         &self,
         workspace: &WorkspaceId,
