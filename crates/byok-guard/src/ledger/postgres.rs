@@ -217,7 +217,7 @@ impl PostgresLedger {
         .execute(&mut *tx)
         .await
         .map_err(err)?;
-        for stmt in schema::indexes() {
+        for stmt in schema::indexes(Dialect::Postgres) {
             sqlx::query(AssertSqlSafe(stmt))
                 .execute(&mut *tx)
                 .await

@@ -370,7 +370,7 @@ fn open_once(path: &Path) -> rusqlite::Result<Connection> {
             ))?;
         }
     }
-    for stmt in schema::indexes() {
+    for stmt in schema::indexes(Dialect::Sqlite) {
         tx.execute_batch(&stmt)?;
     }
     tx.commit()?;
@@ -422,8 +422,9 @@ fn spend_by_label(
 }
 
 fn held(tx: &rusqlite::Transaction<'_>, scope: &str, now: Timestamp) -> Result<Usd, GuardError> {
-    // Lapsed holds are simply not counted: the (scope, active, expires_at) index
-    // range-scans only live ones, so no cleanup write is needed on the hot path.
+    // Lapsed holds are simply not counted: the partial (scope, expires_at) index
+    // of active holds range-scans only live ones, so no cleanup write is needed
+    // on the hot path.
     let mut stmt = tx
         .prepare_cached(
             "SELECT amount FROM byok_guard_holds WHERE scope = ?1 AND active = 1 AND expires_at > ?2",

@@ -171,9 +171,10 @@ async fn open_takes_a_path_and_connect_a_url() {
     assert!(named.exists());
 }
 
-/// A file made by the previous version (the two SQL backends each had their
-/// own schema) opens as it is, keeps its figures, and is the file this
-/// version makes.
+/// A file made by an earlier version (the two SQL backends each had their
+/// own schema, and SQLite's indexes were full) keeps its tables and figures,
+/// gets the partial indexes in place of the full ones, and is then the file
+/// this version makes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_ledger_file_of_the_previous_schema_opens_unchanged() {
     let dir = tempfile::tempdir().unwrap();
@@ -201,8 +202,22 @@ async fn a_ledger_file_of_the_previous_schema_opens_unchanged() {
     let made_before = objects(&before);
     let ledger = SqliteLedger::open(&before).await.unwrap();
     let _fresh = SqliteLedger::open(&fresh).await.unwrap();
-    assert_eq!(objects(&before), made_before, "opening changed nothing");
-    assert_eq!(objects(&fresh), made_before, "the same tables and indexes");
+    let migrated = objects(&before);
+    assert_eq!(migrated, objects(&fresh), "the same tables and indexes");
+    let tables = |o: &[(String, String, Option<String>)]| -> Vec<_> {
+        o.iter().filter(|(t, ..)| t == "table").cloned().collect()
+    };
+    assert_eq!(tables(&migrated), tables(&made_before), "tables unchanged");
+    let index_names: Vec<&str> = migrated
+        .iter()
+        .filter(|(t, ..)| t == "index")
+        .map(|(_, n, _)| n.as_str())
+        .filter(|n| !n.starts_with("sqlite_autoindex"))
+        .collect();
+    assert_eq!(
+        index_names,
+        ["byok_guard_holds_open", "byok_guard_reservations_done"]
+    );
     let st = ledger
         .status(&Scope::custom("kept").unwrap(), jiff::Timestamp::now())
         .await
@@ -210,4 +225,37 @@ async fn a_ledger_file_of_the_previous_schema_opens_unchanged() {
         .unwrap();
     assert_eq!(st.spent, "1.5".parse().unwrap());
     crate::conformance::run_all(Arc::new(ledger)).await;
+}
+
+/// The hot statements read the partial indexes: a hold counts live holds
+/// through `holds_open`, and a relabel finds settled calls through
+/// `reservations_done` (a plan that scanned a table would make every call
+/// slower as the file grows).
+#[tokio::test]
+async fn the_hot_queries_use_the_partial_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plans.db");
+    let _ledger = SqliteLedger::open(&path).await.unwrap();
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let plan = |sql: &str| -> String {
+        let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        rows.join("; ")
+    };
+    let held = plan(
+        "SELECT amount FROM byok_guard_holds WHERE scope = 's' AND active = 1 AND expires_at > 5",
+    );
+    assert!(held.contains("byok_guard_holds_open"), "{held}");
+    let settled = plan(
+        "SELECT r.settled_at FROM byok_guard_reservations r \
+         WHERE r.state = 'settled' AND r.settled_at >= 1 AND r.settled_at < 9",
+    );
+    assert!(
+        settled.contains("byok_guard_reservations_done"),
+        "{settled}"
+    );
 }
