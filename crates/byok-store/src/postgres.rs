@@ -199,18 +199,35 @@ impl PostgresStore {
         self.pool.begin().await.map_err(backend)
     }
 
-    /// The transaction of a batch of key uses: its commit does not wait for
+    /// A batch of key uses in one transaction whose commit does not wait for
     /// the server's WAL flush (`synchronous_commit = off`, this transaction
     /// only). It is as atomic and as ordered as any other; a server crash in
     /// the next moments may lose it (never a key or a change: those commit
     /// in full).
-    async fn begin_uses(&self) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
+    async fn commit_uses(&self, marks: &[crate::store::UseMark]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         sqlx::query("SET LOCAL synchronous_commit TO OFF")
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        Ok(tx)
+        for m in marks {
+            let done = sqlx::query(crate::sql::MARK_USED)
+                .bind(micros(m.event.at))
+                .bind(m.workspace.as_str())
+                .bind(m.id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            // A key deleted since its use: nothing to mark.
+            if done.rows_affected() == 0 {
+                continue;
+            }
+            crate::sql::insert_audit!(&m.event)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
     }
 
     /// A statement that changed no row did run: the driver reports failures.

@@ -313,17 +313,25 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 /// The `INSERT` of one audit event, for any executor (a transaction or a pooled
 /// connection).
+/// Append an audit event: `at` (µs), workspace, key id, action, actor. Every
+/// driver binds the `$n` placeholders in order ([`insert_audit`] with sqlx,
+/// the SQLite store's use writer with rusqlite).
+pub(crate) const INSERT_AUDIT: &str =
+    "INSERT INTO byok_audit (at, workspace, key_id, action, actor) VALUES ($1, $2, $3, $4, $5)";
+
+/// Mark a key used: `last_used_at` (µs), workspace, key id.
+pub(crate) const MARK_USED: &str =
+    "UPDATE byok_keys SET last_used_at = $1 WHERE workspace = $2 AND id = $3";
+
 macro_rules! insert_audit {
     ($event:expr) => {{
         let e: &$crate::audit::AuditEvent = $event;
-        sqlx::query(
-            "INSERT INTO byok_audit (at, workspace, key_id, action, actor) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind($crate::sql::micros(e.at))
-        .bind(e.workspace.as_str())
-        .bind(e.key_id.to_string())
-        .bind(e.action.as_str())
-        .bind(&e.actor)
+        sqlx::query($crate::sql::INSERT_AUDIT)
+            .bind($crate::sql::micros(e.at))
+            .bind(e.workspace.as_str())
+            .bind(e.key_id.to_string())
+            .bind(e.action.as_str())
+            .bind(&e.actor)
     }};
 }
 pub(crate) use insert_audit;
@@ -341,6 +349,9 @@ pub(crate) use insert_audit;
 ///   the statement ran (SQLite's driver thread may have died);
 /// - `lock_keys(conn)`: in `retire_keks`, hold every writer of `byok_keys` off
 ///   until the transaction ends;
+/// - `commit_uses(marks)`: [`MARK_USED`] and [`INSERT_AUDIT`] for each of a
+///   non-empty batch of uses, in one transaction committed without waiting
+///   for the disk;
 ///
 /// and its module a `Statement<'q>` type: a query of its driver with bound arguments.
 macro_rules! impl_key_store {
@@ -579,9 +590,7 @@ macro_rules! impl_key_store {
                 event: &AuditEvent,
             ) -> Result<(), StoreError> {
                 self.change_row(
-                    sqlx::query(
-                        "UPDATE byok_keys SET last_used_at = $1 WHERE workspace = $2 AND id = $3",
-                    )
+                    sqlx::query($crate::sql::MARK_USED)
                     .bind($crate::sql::micros(event.at))
                     .bind(workspace.as_str())
                     .bind(id.to_string()),
@@ -598,29 +607,7 @@ macro_rules! impl_key_store {
                 if marks.is_empty() {
                     return Ok(());
                 }
-                // Uses are records of calls: committed without waiting for the disk.
-                let mut tx = self.begin_uses().await?;
-                for m in marks {
-                    let done = sqlx::query(
-                        "UPDATE byok_keys SET last_used_at = $1 WHERE workspace = $2 AND id = $3",
-                    )
-                    .bind($crate::sql::micros(m.event.at))
-                    .bind(m.workspace.as_str())
-                    .bind(m.id.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::sql::backend)?;
-                    // A key deleted since its use: nothing to mark.
-                    if done.rows_affected() == 0 {
-                        continue;
-                    }
-                    let event = &m.event;
-                    $crate::sql::insert_audit!(event)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err($crate::sql::backend)?;
-                }
-                tx.commit().await.map_err($crate::sql::backend)
+                self.commit_uses(marks).await
             }
 
             async fn scan(

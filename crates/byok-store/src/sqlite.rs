@@ -16,6 +16,8 @@ use crate::record::{KeyId, KeyRecord, LookupHash, WorkspaceId};
 use crate::sql::{backend, micros};
 use crate::store::{KeyStore, RetireOutcome};
 
+mod uses;
+
 /// Schema migrations, applied in order inside one `BEGIN IMMEDIATE` transaction.
 const MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -96,7 +98,7 @@ pub struct SqliteStore {
     /// One connection with `synchronous = NORMAL`, for batches of key uses
     /// ([`KeyStore::mark_used_many`]): committed to the WAL without an fsync of
     /// their own (the next commit of `pool` syncs them too).
-    uses: SqlitePool,
+    uses: std::sync::Arc<uses::UseWriter>,
     path: PathBuf,
     /// Key lists for [`KeyStore::list_recent`], shared by clones.
     lists: std::sync::Arc<crate::lists::ListCache>,
@@ -151,11 +153,7 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
-        let uses = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(0)
-            .test_before_acquire(false)
-            .connect_lazy_with(options.synchronous(SqliteSynchronous::Normal));
+        let uses = uses::UseWriter::new(path, BUSY_TIMEOUT);
         let store = SqliteStore {
             pool,
             uses,
@@ -197,7 +195,7 @@ impl SqliteStore {
 
     /// Close the connection pool (checkpointing the WAL when this is the last connection).
     pub async fn close(&self) {
-        self.uses.close().await;
+        self.uses.close();
         self.pool.close().await;
     }
 
@@ -310,15 +308,13 @@ impl SqliteStore {
             .map_err(backend)
     }
 
-    /// The transaction of a batch of key uses, on the `synchronous = NORMAL`
-    /// connection: in WAL mode its commit is atomic and survives the process
-    /// being killed; only a power loss before the next synced commit (of any
-    /// connection) can lose it. Keys and changes commit on `pool`, in full.
-    async fn begin_uses(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
-        self.uses
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)
+    /// A batch of key uses in one transaction on the `synchronous = NORMAL`
+    /// connection ([`uses`]): in WAL mode its commit is atomic and survives
+    /// the process being killed; only a power loss before the next synced
+    /// commit (of any connection) can lose it. Keys and changes commit on
+    /// `pool`, in full.
+    async fn commit_uses(&self, marks: &[crate::store::UseMark]) -> Result<(), StoreError> {
+        self.uses.commit(marks).await
     }
 
     /// After a write statement in a transaction reported no changed row: prove it ran.
