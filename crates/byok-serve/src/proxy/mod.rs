@@ -297,13 +297,11 @@ async fn answer(
     }
     let streams = route.stream_path || (route.api != Api::GeminiGenerate && body_streams(&body));
     let vault = state.vault().with_actor(caller.actor());
-    // Each call runs in a task of its own: a client that goes away before the
-    // answer drops only the wait, and the call still settles (or releases)
-    // its hold; a stream it was waiting for is dropped, which settles it.
+    // A client that goes away before the answer drops only the wait: the call
+    // carries on in a task of its own and still settles (or releases) its
+    // hold; a stream it was waiting for is dropped, which settles it.
     if streams {
-        let stream = tokio::spawn(async move { vault.call_stream(&workspace, call).await })
-            .await
-            .map_err(|_| internal())??;
+        let stream = Detach::new(async move { vault.call_stream(&workspace, call).await }).await?;
         count_fallbacks(state, route.provider, stream.key(), stream.fallbacks());
         let mut response = Response::builder().status(stream.status());
         if let Some(h) = response.headers_mut() {
@@ -328,9 +326,7 @@ async fn answer(
         }));
         return response.body(body).map_err(|_| internal());
     }
-    let called = tokio::spawn(async move { vault.call(&workspace, call).await })
-        .await
-        .map_err(|_| internal())??;
+    let called = Detach::new(async move { vault.call(&workspace, call).await }).await?;
     count_fallbacks(state, route.provider, &called.key, &called.fallbacks);
     let status = StatusCode::from_u16(called.status).map_err(|_| internal())?;
     let mut out = HeaderMap::new();
@@ -349,6 +345,55 @@ async fn answer(
     }
     let body = byok::keys::redact_bytes(&called.body).into_owned();
     Ok((status, out, body).into_response())
+}
+
+/// A future run in place by whoever awaits it, until it is dropped unfinished:
+/// then what is left of it runs to its end in a task of its own.
+///
+/// The proxy's calls run this way so that a client going away (hyper drops
+/// the handler) cannot cut a call between its hold and its settle, without
+/// handing every call to another task: a spawned task and its join handle
+/// are two hand-offs between threads per call, which on two cores shared with
+/// the provider cost more than the rest of the proxy's own work.
+struct Detach<F: std::future::Future + Send + 'static> {
+    inner: Option<std::pin::Pin<Box<F>>>,
+}
+
+impl<F: std::future::Future + Send + 'static> Detach<F> {
+    fn new(future: F) -> Self {
+        Detach {
+            inner: Some(Box::pin(future)),
+        }
+    }
+}
+
+impl<F: std::future::Future + Send + 'static> std::future::Future for Detach<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let Some(inner) = self.inner.as_mut() else {
+            // Polled after it returned its output: a caller's bug, kept pending.
+            return std::task::Poll::Pending;
+        };
+        let out = std::task::ready!(inner.as_mut().poll(cx));
+        self.inner = None;
+        std::task::Poll::Ready(out)
+    }
+}
+
+impl<F: std::future::Future + Send + 'static> Drop for Detach<F> {
+    fn drop(&mut self) {
+        if let (Some(rest), Ok(runtime)) =
+            (self.inner.take(), tokio::runtime::Handle::try_current())
+        {
+            drop(runtime.spawn(async move {
+                rest.await;
+            }));
+        }
+    }
 }
 
 /// Whether a JSON body asks for a stream (`"stream": true`).
@@ -453,6 +498,29 @@ mod tests {
         assert!(route(Provider::Groq, "openai/v1/responses", None).is_err());
         assert!(route(Provider::Anthropic, "v1/complete", None).is_err());
         assert!(route(Provider::Bedrock, "v1/chat/completions", None).is_err());
+    }
+
+    /// Awaited to its end, a `Detach` is its future, run in place.
+    #[tokio::test]
+    async fn a_detach_awaited_to_its_end_gives_its_output() {
+        assert_eq!(Detach::new(async { 3 }).await, 3);
+    }
+
+    /// Dropped while its future waits, a `Detach` lets the rest of it run to
+    /// its end in a task of its own.
+    #[tokio::test]
+    async fn a_dropped_detach_finishes_in_a_task_of_its_own() {
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        let (done, finished) = tokio::sync::oneshot::channel::<u32>();
+        let mut d = Detach::new(async move {
+            wait.await.unwrap();
+            done.send(7).unwrap();
+        });
+        assert!(futures::poll!(&mut d).is_pending(), "it waits for `go`");
+        drop(d);
+        go.send(()).unwrap();
+        let got = tokio::time::timeout(std::time::Duration::from_secs(10), finished).await;
+        assert_eq!(got.unwrap().unwrap(), 7);
     }
 
     #[test]
