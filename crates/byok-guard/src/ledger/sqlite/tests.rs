@@ -259,3 +259,92 @@ async fn the_hot_queries_use_the_partial_indexes() {
         "{settled}"
     );
 }
+
+/// Take the ledger's connection on a thread of its own until the returned
+/// sender is dropped (or sent to).
+fn take_connection(ledger: &SqliteLedger) -> std::sync::mpsc::Sender<()> {
+    let db = ledger.db.clone();
+    let (taken, is_taken) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let _conn = db.conn.lock().unwrap();
+        taken.send(()).unwrap();
+        let _ = released.recv();
+    });
+    is_taken.recv().unwrap();
+    release
+}
+
+fn hold_of(scope: &Scope, dollars: &str) -> crate::ledger::HoldRequest {
+    let now = jiff::Timestamp::now();
+    crate::ledger::HoldRequest {
+        id: crate::ReservationId::new(),
+        scopes: vec![scope.clone()],
+        amount: dollars.parse().unwrap(),
+        now,
+        expires_at: now + jiff::SignedDuration::from_mins(10),
+    }
+}
+
+/// Operations asked for while the connection is taken run as one group, one
+/// transaction with a savepoint each: a denied hold rolls back only itself,
+/// and the admitted ones are exactly what fits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn holds_asked_for_together_share_a_transaction_and_deny_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = SqliteLedger::open(dir.path().join("groups.db")).await.unwrap();
+    let s = Scope::custom("grouped").unwrap();
+    let budget = Budget::new(s.clone(), Usd::from_dollars(1), Period::Total);
+    ledger.put_budget(&budget).await.unwrap();
+    let before = super::SHARED_GROUPS.load(std::sync::atomic::Ordering::Relaxed);
+    // Take the connection, so that every hold below queues behind the first.
+    let taken = take_connection(&ledger);
+    let mut calls = Vec::new();
+    for _ in 0..11 {
+        let (l, r) = (ledger.clone(), hold_of(&s, "0.30"));
+        calls.push(tokio::spawn(async move { l.hold(&r).await }));
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    drop(taken);
+    let mut admitted = 0;
+    for c in calls {
+        if let crate::ledger::HoldOutcome::Held { .. } = c.await.unwrap().unwrap() {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 3, "three holds of $0.30 fit in $1");
+    let st = ledger.status(&s, jiff::Timestamp::now()).await.unwrap().unwrap();
+    assert_eq!(st.held, "0.90".parse().unwrap());
+    let after = super::SHARED_GROUPS.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(after > before, "the queued holds ran as a group");
+}
+
+/// The caller running the groups may go away while one waits for the
+/// connection: the queue still gets a writer, and the others their answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_caller_that_goes_away_mid_group_leaves_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = SqliteLedger::open(dir.path().join("leader.db")).await.unwrap();
+    let s = Scope::custom("leader").unwrap();
+    let budget = Budget::new(s.clone(), Usd::from_dollars(1), Period::Total);
+    ledger.put_budget(&budget).await.unwrap();
+    let taken = take_connection(&ledger);
+    let (l, r) = (ledger.clone(), hold_of(&s, "0.10"));
+    let leader = tokio::spawn(async move { l.hold(&r).await });
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let (l, r) = (ledger.clone(), hold_of(&s, "0.20"));
+    let follower = tokio::spawn(async move { l.hold(&r).await });
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    leader.abort();
+    assert!(leader.await.unwrap_err().is_cancelled());
+    drop(taken);
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(10), follower)
+        .await
+        .expect("the follower got its answer")
+        .unwrap()
+        .unwrap();
+    assert!(matches!(answer, crate::ledger::HoldOutcome::Held { .. }));
+    // The leader's own hold was written all the same (its group had started).
+    let st = ledger.status(&s, jiff::Timestamp::now()).await.unwrap().unwrap();
+    assert_eq!(st.held, "0.30".parse().unwrap());
+}
