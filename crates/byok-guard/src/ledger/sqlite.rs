@@ -712,11 +712,7 @@ fn held(tx: &Connection, scope: &str, now: Timestamp) -> Result<Usd, GuardError>
     Ok(total)
 }
 
-fn fired(
-    tx: &Connection,
-    scope: &str,
-    period: &str,
-) -> Result<Vec<u32>, GuardError> {
+fn fired(tx: &Connection, scope: &str, period: &str) -> Result<Vec<u32>, GuardError> {
     let mut stmt = tx
         .prepare_cached("SELECT percent FROM byok_guard_alerts WHERE scope = ?1 AND period = ?2")
         .map_err(err)?;
@@ -729,10 +725,7 @@ fn fired(
     Ok(out)
 }
 
-fn hold_scopes(
-    tx: &Connection,
-    id: &str,
-) -> Result<Vec<(String, String)>, GuardError> {
+fn hold_scopes(tx: &Connection, id: &str) -> Result<Vec<(String, String)>, GuardError> {
     let mut stmt = tx
         .prepare_cached("SELECT scope, period FROM byok_guard_holds WHERE id = ?1 ORDER BY scope")
         .map_err(err)?;
@@ -743,10 +736,7 @@ fn hold_scopes(
 }
 
 /// The reservation's state (`held`, `settled`, `released`) and expiry (ms).
-fn reservation_state(
-    tx: &Connection,
-    id: &str,
-) -> Result<Option<(String, i64)>, GuardError> {
+fn reservation_state(tx: &Connection, id: &str) -> Result<Option<(String, i64)>, GuardError> {
     tx.prepare_cached("SELECT state, expires_at FROM byok_guard_reservations WHERE id = ?1")
         .map_err(err)?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -766,12 +756,7 @@ type Budgets = HashMap<String, Cached>;
 
 /// Move a scope's spend, holds and fired thresholds from period `from` to `into`
 /// (a redefined budget keeps its open period's figures; see `Budget::carry_from`).
-fn carry_period(
-    tx: &Connection,
-    scope: &str,
-    from: &str,
-    into: &str,
-) -> Result<(), GuardError> {
+fn carry_period(tx: &Connection, scope: &str, from: &str, into: &str) -> Result<(), GuardError> {
     let mut merged = spend_by_label(tx, scope, into)?;
     for (label, amount) in spend_by_label(tx, scope, from)? {
         let total = merged.get(&label).copied().unwrap_or_default();
@@ -953,10 +938,7 @@ fn settle(
     })
 }
 
-fn release(
-    tx: impl Unit,
-    rid: ReservationId,
-) -> Result<ReleaseOutcome, GuardError> {
+fn release(tx: impl Unit, rid: ReservationId) -> Result<ReleaseOutcome, GuardError> {
     let id = rid.to_string();
     match reservation_state(&tx, &id)?
         .as_ref()

@@ -292,7 +292,9 @@ fn hold_of(scope: &Scope, dollars: &str) -> crate::ledger::HoldRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn holds_asked_for_together_share_a_transaction_and_deny_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = SqliteLedger::open(dir.path().join("groups.db")).await.unwrap();
+    let ledger = SqliteLedger::open(dir.path().join("groups.db"))
+        .await
+        .unwrap();
     let s = Scope::custom("grouped").unwrap();
     let budget = Budget::new(s.clone(), Usd::from_dollars(1), Period::Total);
     ledger.put_budget(&budget).await.unwrap();
@@ -313,7 +315,11 @@ async fn holds_asked_for_together_share_a_transaction_and_deny_alone() {
         }
     }
     assert_eq!(admitted, 3, "three holds of $0.30 fit in $1");
-    let st = ledger.status(&s, jiff::Timestamp::now()).await.unwrap().unwrap();
+    let st = ledger
+        .status(&s, jiff::Timestamp::now())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(st.held, "0.90".parse().unwrap());
     let after = super::SHARED_GROUPS.load(std::sync::atomic::Ordering::Relaxed);
     assert!(after > before, "the queued holds ran as a group");
@@ -324,7 +330,9 @@ async fn holds_asked_for_together_share_a_transaction_and_deny_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_caller_that_goes_away_mid_group_leaves_a_writer() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = SqliteLedger::open(dir.path().join("leader.db")).await.unwrap();
+    let ledger = SqliteLedger::open(dir.path().join("leader.db"))
+        .await
+        .unwrap();
     let s = Scope::custom("leader").unwrap();
     let budget = Budget::new(s.clone(), Usd::from_dollars(1), Period::Total);
     ledger.put_budget(&budget).await.unwrap();
@@ -345,6 +353,10 @@ async fn a_caller_that_goes_away_mid_group_leaves_a_writer() {
         .unwrap();
     assert!(matches!(answer, crate::ledger::HoldOutcome::Held { .. }));
     // The leader's own hold was written all the same (its group had started).
-    let st = ledger.status(&s, jiff::Timestamp::now()).await.unwrap().unwrap();
+    let st = ledger
+        .status(&s, jiff::Timestamp::now())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(st.held, "0.30".parse().unwrap());
 }
