@@ -485,10 +485,35 @@ impl Drain {
 
 impl Drop for Drain {
     fn drop(&mut self) {
-        if let (Some(ledger), Ok(runtime)) =
-            (self.ledger.take(), tokio::runtime::Handle::try_current())
-        {
-            drop(runtime.spawn(Drain::new(ledger).run()));
+        let Some(ledger) = self.ledger.take() else {
+            return;
+        };
+        let resume = Resume(Some(ledger));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            drop(runtime.spawn(resume.run()));
+        }
+    }
+}
+
+/// The task that takes over a [`Drain`] whose caller went away. Dropped
+/// without running (its runtime shutting down), it does not spawn again: it
+/// clears `draining`, so the next caller to queue an operation runs the
+/// queue instead.
+struct Resume(Option<SqliteLedger>);
+
+impl Resume {
+    async fn run(mut self) {
+        if let Some(ledger) = self.0.take() {
+            Drain::new(ledger).run().await;
+        }
+    }
+}
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        if let Some(ledger) = self.0.take() {
+            let mut q = ledger.db.queue.lock().unwrap_or_else(|p| p.into_inner());
+            q.draining = false;
         }
     }
 }

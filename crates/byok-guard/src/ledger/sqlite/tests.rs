@@ -275,6 +275,17 @@ fn take_connection(ledger: &SqliteLedger) -> std::sync::mpsc::Sender<()> {
     release
 }
 
+/// A ledger in `dir` with a $1 budget on scope `name`.
+async fn with_a_dollar(dir: &tempfile::TempDir, name: &str) -> (SqliteLedger, Scope) {
+    let ledger = SqliteLedger::open(dir.path().join("ledger.db"))
+        .await
+        .unwrap();
+    let s = Scope::custom(name).unwrap();
+    let budget = Budget::new(s.clone(), Usd::from_dollars(1), Period::Total);
+    ledger.put_budget(&budget).await.unwrap();
+    (ledger, s)
+}
+
 fn hold_of(scope: &Scope, dollars: &str) -> crate::ledger::HoldRequest {
     let now = jiff::Timestamp::now();
     crate::ledger::HoldRequest {
@@ -292,12 +303,7 @@ fn hold_of(scope: &Scope, dollars: &str) -> crate::ledger::HoldRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn holds_asked_for_together_share_a_transaction_and_deny_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = SqliteLedger::open(dir.path().join("groups.db"))
-        .await
-        .unwrap();
-    let s = Scope::custom("grouped").unwrap();
-    let budget = Budget::new(s.clone(), Usd::from_dollars(1), Period::Total);
-    ledger.put_budget(&budget).await.unwrap();
+    let (ledger, s) = with_a_dollar(&dir, "grouped").await;
     let before = super::SHARED_GROUPS.load(std::sync::atomic::Ordering::Relaxed);
     // Take the connection, so that every hold below queues behind the first.
     let taken = take_connection(&ledger);
@@ -330,12 +336,7 @@ async fn holds_asked_for_together_share_a_transaction_and_deny_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_caller_that_goes_away_mid_group_leaves_a_writer() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = SqliteLedger::open(dir.path().join("leader.db"))
-        .await
-        .unwrap();
-    let s = Scope::custom("leader").unwrap();
-    let budget = Budget::new(s.clone(), Usd::from_dollars(1), Period::Total);
-    ledger.put_budget(&budget).await.unwrap();
+    let (ledger, s) = with_a_dollar(&dir, "leader").await;
     let taken = take_connection(&ledger);
     let (l, r) = (ledger.clone(), hold_of(&s, "0.10"));
     let leader = tokio::spawn(async move { l.hold(&r).await });
