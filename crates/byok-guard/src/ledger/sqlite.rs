@@ -73,11 +73,13 @@ struct Db {
     checkpointer: Option<Checkpointer>,
 }
 
-/// One grouped operation: it runs in a savepoint of the group's transaction
-/// and returns what hands its answer over once that transaction is committed
-/// (or has failed).
-/// Given the group's transaction, or why it could not begin.
+/// One grouped operation: given its group's transaction (or why it could
+/// not begin), it runs and returns what hands its answer over once that
+/// transaction is committed (or has failed).
 type Grouped = Box<dyn FnOnce(Given<'_, '_>, &mut Budgets) -> Deliver + Send>;
+
+/// Hands an operation's answer over: given the group's commit.
+type Deliver = Box<dyn FnOnce(&Result<(), GuardError>) + Send>;
 
 /// What a grouped operation runs in.
 enum Given<'a, 'c> {
@@ -115,8 +117,6 @@ impl Unit for Work<'_> {
         }
     }
 }
-/// Hands an operation's answer over: given the group's commit.
-type Deliver = Box<dyn FnOnce(&Result<(), GuardError>) + Send>;
 
 /// Operations waiting for a group, and whether one of their callers is
 /// running groups (it goes on until the queue is empty).
@@ -389,10 +389,11 @@ impl SqliteLedger {
     /// one set of WAL frames for the pages they share and one commit, instead
     /// of a dozen; a lone caller runs its operation itself, right away.
     ///
-    /// The caller that finds no group under way runs groups until the queue
-    /// is empty (on its own thread when the file is free, as
-    /// [`write`](Self::write) does, else on the blocking pool); the others
-    /// wait for their answer.
+    /// The caller that finds no group under way runs the next one, which
+    /// holds its own operation (on its own thread when the file is free, as
+    /// [`write`](Self::write) does, else on the blocking pool), and hands
+    /// the operations queued meanwhile to a task of its own that runs groups
+    /// until the queue is empty; the others wait for their answer.
     async fn grouped<T, F>(&self, f: F) -> Result<T, GuardError>
     where
         T: Send + 'static,
@@ -419,7 +420,10 @@ impl SqliteLedger {
             !std::mem::replace(&mut q.draining, true)
         };
         if lead {
-            Drain::new(self.clone()).run().await;
+            // One group here (it holds this caller's operation); more, if
+            // they queue meanwhile, in a task of their own: a caller is never
+            // kept writing for others under sustained load.
+            Drain::new(self.clone()).run(Some(1)).await;
         }
         answer
             .await
@@ -438,9 +442,10 @@ impl SqliteLedger {
     }
 }
 
-/// Runs groups until the queue is empty. If its caller goes away mid-way (the
-/// future dropped while a group waits on the blocking pool), a task of its
-/// own takes over, so queued operations are never left without a writer.
+/// Runs groups, until the queue is empty or a limit. If its caller goes away
+/// mid-way (the future dropped while a group waits on the blocking pool), a
+/// task of its own takes over, so queued operations are never left without a
+/// writer.
 struct Drain {
     ledger: Option<SqliteLedger>,
 }
@@ -452,11 +457,35 @@ impl Drain {
         }
     }
 
-    async fn run(mut self) {
+    /// Run groups until the queue is empty, or at most `limit` of them and
+    /// then hand what is left to a task of its own.
+    async fn run(mut self, limit: Option<usize>) {
         let Some(ledger) = self.ledger.clone() else {
             return;
         };
-        while let Some(group) = ledger.next_group() {
+        let mut ran = 0;
+        loop {
+            if limit.is_some_and(|l| ran >= l) {
+                let more = {
+                    let mut q = ledger.db.queue.lock().unwrap_or_else(|p| p.into_inner());
+                    if q.ops.is_empty() {
+                        q.draining = false;
+                    }
+                    !q.ops.is_empty()
+                };
+                // Still `draining` when more wait: the task below is the
+                // queue's writer now.
+                if let Some(ledger) = self.ledger.take()
+                    && more
+                {
+                    drop(tokio::spawn(Resume(Some(ledger)).run()));
+                }
+                return;
+            }
+            let Some(group) = ledger.next_group() else {
+                break;
+            };
+            ran += 1;
             let group = match group_here(&ledger.db, group) {
                 None => continue,
                 Some(group) => group,
@@ -502,10 +531,14 @@ impl Drop for Drain {
 struct Resume(Option<SqliteLedger>);
 
 impl Resume {
-    async fn run(mut self) {
-        if let Some(ledger) = self.0.take() {
-            Drain::new(ledger).run().await;
-        }
+    /// Boxed with `Send` spelled out: a drain spawns a resume that awaits a
+    /// drain, a cycle the compiler cannot see `Send` through by itself.
+    fn run(mut self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            if let Some(ledger) = self.0.take() {
+                Drain::new(ledger).run(None).await;
+            }
+        })
     }
 }
 
