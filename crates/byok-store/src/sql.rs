@@ -311,8 +311,6 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
         .is_some_and(|d| d.is_unique_violation())
 }
 
-/// The `INSERT` of one audit event, for any executor (a transaction or a pooled
-/// connection).
 /// Append an audit event: `at` (µs), workspace, key id, action, actor. Every
 /// driver binds the `$n` placeholders in order ([`insert_audit`] with sqlx,
 /// the SQLite store's use writer with rusqlite).
@@ -323,6 +321,8 @@ pub(crate) const INSERT_AUDIT: &str =
 pub(crate) const MARK_USED: &str =
     "UPDATE byok_keys SET last_used_at = $1 WHERE workspace = $2 AND id = $3";
 
+/// The `INSERT` of one audit event, for any executor (a transaction or a pooled
+/// connection).
 macro_rules! insert_audit {
     ($event:expr) => {{
         let e: &$crate::audit::AuditEvent = $event;

@@ -151,7 +151,7 @@ impl SqliteStore {
             // thread per statement, and a local file has no link to go stale
             // (a dead worker is caught by `alive`).
             .test_before_acquire(false)
-            .connect_with(options.clone())
+            .connect_with(options)
             .await?;
         let uses = uses::UseWriter::new(path, BUSY_TIMEOUT);
         let store = SqliteStore {

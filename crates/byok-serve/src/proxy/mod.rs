@@ -301,7 +301,9 @@ async fn answer(
     // carries on in a task of its own and still settles (or releases) its
     // hold; a stream it was waiting for is dropped, which settles it.
     if streams {
-        let stream = Detach::new(async move { vault.call_stream(&workspace, call).await }).await?;
+        let stream = Detach::new(async move { vault.call_stream(&workspace, call).await })
+            .await
+            .map_err(|_| internal())??;
         count_fallbacks(state, route.provider, stream.key(), stream.fallbacks());
         let mut response = Response::builder().status(stream.status());
         if let Some(h) = response.headers_mut() {
@@ -326,7 +328,9 @@ async fn answer(
         }));
         return response.body(body).map_err(|_| internal());
     }
-    let called = Detach::new(async move { vault.call(&workspace, call).await }).await?;
+    let called = Detach::new(async move { vault.call(&workspace, call).await })
+        .await
+        .map_err(|_| internal())??;
     count_fallbacks(state, route.provider, &called.key, &called.fallbacks);
     let status = StatusCode::from_u16(called.status).map_err(|_| internal())?;
     let mut out = HeaderMap::new();
@@ -348,7 +352,9 @@ async fn answer(
 }
 
 /// A future run in place by whoever awaits it, until it is dropped unfinished:
-/// then what is left of it runs to its end in a task of its own.
+/// then what is left of it runs to its end in a task of its own. A panic in
+/// it is its output's `Err` (as a spawned task's would be its join error),
+/// so the proxy answers `internal` instead of dropping the connection.
 ///
 /// The proxy's calls run this way so that a client going away (hyper drops
 /// the handler) cannot cut a call between its hold and its settle, without
@@ -367,18 +373,29 @@ impl<F: std::future::Future + Send + 'static> Detach<F> {
     }
 }
 
+/// The future of a [`Detach`] panicked.
+#[derive(Debug)]
+struct Panicked;
+
 impl<F: std::future::Future + Send + 'static> std::future::Future for Detach<F> {
-    type Output = F::Output;
+    type Output = Result<F::Output, Panicked>;
 
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<F::Output> {
+    ) -> std::task::Poll<Self::Output> {
         let Some(inner) = self.inner.as_mut() else {
             // Polled after it returned its output: a caller's bug, kept pending.
             return std::task::Poll::Pending;
         };
-        let out = std::task::ready!(inner.as_mut().poll(cx));
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.as_mut().poll(cx)));
+        let out = match polled {
+            Ok(std::task::Poll::Pending) => return std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(out)) => Ok(out),
+            // The future is broken: dropped here, not handed to a task.
+            Err(_) => Err(Panicked),
+        };
         self.inner = None;
         std::task::Poll::Ready(out)
     }
@@ -503,7 +520,19 @@ mod tests {
     /// Awaited to its end, a `Detach` is its future, run in place.
     #[tokio::test]
     async fn a_detach_awaited_to_its_end_gives_its_output() {
-        assert_eq!(Detach::new(async { 3 }).await, 3);
+        assert_eq!(Detach::new(async { 3 }).await.unwrap(), 3);
+    }
+
+    /// A panic in a `Detach`'s future is its `Err`, not the caller's panic.
+    #[tokio::test]
+    async fn a_detach_whose_future_panics_gives_an_error() {
+        let broken = Detach::new(async {
+            if std::hint::black_box(true) {
+                panic!("broken");
+            }
+            3
+        });
+        assert!(broken.await.is_err());
     }
 
     /// Dropped while its future waits, a `Detach` lets the rest of it run to
