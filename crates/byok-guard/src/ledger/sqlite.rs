@@ -3,10 +3,11 @@
 //! Each operation is one `BEGIN IMMEDIATE` transaction of prepared, cached
 //! statements on one connection, run where it is asked for when the file is
 //! free, else on tokio's blocking pool (a busy file can make SQLite wait, and
-//! that wait must not stall the async executor). Holds, settles and releases
-//! asked for while another is being written share the next transaction, each
-//! in a savepoint of its own ([`SqliteLedger::grouped`]): under load a group
-//! of calls pays for one commit instead of one each.
+//! that wait must not stall the async executor). Writes (holds, settles,
+//! releases, relabels, budget changes) asked for while another is being
+//! written share the next transaction, each in a savepoint of its own
+//! ([`SqliteLedger::grouped`]): under load a group of calls pays for one
+//! commit instead of one each.
 //! Running the statements in-process with rusqlite rather than through an
 //! async driver's worker thread is what keeps a reserve + settle near 100 µs:
 //! each statement then costs microseconds, not a thread round trip.
@@ -47,9 +48,9 @@ const ROWS: Rows = Rows::new("sqlite");
 ///
 /// Every mutation runs in a `BEGIN IMMEDIATE` transaction, so writers —
 /// tasks or whole processes sharing the file — are serialised and a hold's
-/// check-then-write is atomic. Concurrent holds, settles and releases of one
-/// handle are grouped into one transaction, one savepoint each, and answered
-/// only once it is committed. Amounts are stored as exact decimal text.
+/// check-then-write is atomic. Concurrent writes of one handle are grouped
+/// into one transaction, one savepoint each, and answered only once it is
+/// committed. Amounts are stored as exact decimal text.
 /// With WAL and `synchronous = NORMAL` a committed operation survives the
 /// crash of any process; only an OS crash or power loss can drop the last
 /// commits (FULL would add an `fsync` to every reservation).
@@ -66,7 +67,7 @@ impl std::fmt::Debug for SqliteLedger {
 
 struct Db {
     conn: Mutex<Conn>,
-    /// Holds, settles and releases waiting for the connection ([`SqliteLedger::grouped`]).
+    /// Writes waiting for the connection ([`SqliteLedger::grouped`]).
     queue: Mutex<Queue>,
     /// Set after each operation; the checkpointer clears it when it runs.
     dirty: Arc<AtomicBool>,
@@ -333,67 +334,25 @@ impl SqliteLedger {
 }
 
 impl SqliteLedger {
-    /// Run a write transaction: `f` gets it open (`BEGIN IMMEDIATE`) and commits
-    /// it, or drops it to roll back.
-    ///
-    /// Fast path: when this process's connection is free and no other process
-    /// holds the file's write lock, `f` runs right here — a reservation is tens
-    /// of microseconds of CPU and buffered writes, cheaper than a hop to another
-    /// thread and back. Otherwise (the lock is taken and SQLite would have to
-    /// wait for it) it runs on the blocking pool with the 60 s busy timeout.
-    async fn write<T, F>(&self, f: F) -> Result<T, GuardError>
-    where
-        T: Send + 'static,
-        F: FnOnce(rusqlite::Transaction<'_>, &mut Budgets) -> Result<T, GuardError>
-            + Send
-            + 'static,
-    {
-        let mut f = Some(f);
-        if let Ok(mut guard) = self.db.conn.try_lock() {
-            let c = &mut *guard;
-            c.sql.busy_timeout(Duration::ZERO).map_err(err)?;
-            let done = match c
-                .sql
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-            {
-                Ok(tx) => f.take().map(|f| f(tx, &mut c.budgets)),
-                Err(e) if is_busy(&e) => None,
-                Err(e) => Some(Err(err(e))),
-            };
-            c.sql.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
-            if let Some(out) = done {
-                self.db.dirty.store(true, Ordering::Release);
-                return out;
-            }
-        }
-        let Some(f) = f else {
-            return Err(ROWS.corrupt("a ledger operation ran twice"));
-        };
-        self.run(move |c| {
-            let tx = c
-                .sql
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(err)?;
-            f(tx, &mut c.budgets)
-        })
-        .await
-    }
-}
-
-impl SqliteLedger {
-    /// Run a hold, settle or release in a group: the operations that callers
-    /// ask for while one is being written share its transaction, each in a
-    /// savepoint of its own (a denied hold or a failed operation rolls back
-    /// only itself), and every answer is handed over once that transaction is
-    /// committed. Under load, a dozen calls then cost one `BEGIN IMMEDIATE`,
-    /// one set of WAL frames for the pages they share and one commit, instead
-    /// of a dozen; a lone caller runs its operation itself, right away.
+    /// Run a write (a hold, settle, release, relabel or budget change) in a
+    /// group: `f` gets its transaction open (`BEGIN IMMEDIATE`, or a savepoint
+    /// in one) and ends it with `Unit::done`, or drops it to roll back. The
+    /// operations that callers ask for while one is being written share its
+    /// transaction, each in a savepoint of its own (a denied hold or a failed
+    /// operation rolls back only itself), and every answer is handed over
+    /// once that transaction is committed. Under load, a dozen calls then cost
+    /// one `BEGIN IMMEDIATE`, one set of WAL frames for the pages they share
+    /// and one commit, instead of a dozen; a lone caller runs its operation
+    /// itself, right away.
     ///
     /// The caller that finds no group under way runs the next one, which
-    /// holds its own operation (on its own thread when the file is free, as
-    /// [`write`](Self::write) does, else on the blocking pool), and hands
-    /// the operations queued meanwhile to a task of its own that runs groups
-    /// until the queue is empty; the others wait for their answer.
+    /// holds its own operation: right here when this process's connection is
+    /// free and no other process holds the file's write lock (an operation is
+    /// tens of microseconds of CPU and buffered writes, cheaper than a hop to
+    /// another thread and back), else on the blocking pool with the 60 s busy
+    /// timeout. It hands the operations queued meanwhile to a task of its own
+    /// that runs groups until the queue is empty; the others wait for their
+    /// answer.
     async fn grouped<T, F>(&self, f: F) -> Result<T, GuardError>
     where
         T: Send + 'static,
@@ -1016,7 +975,7 @@ fn release(tx: impl Unit, rid: ReservationId) -> Result<ReleaseOutcome, GuardErr
     Ok(ReleaseOutcome::Released)
 }
 
-fn relabel(tx: rusqlite::Transaction<'_>, req: &RelabelRequest) -> Result<Relabeled, GuardError> {
+fn relabel(tx: impl Unit, req: &RelabelRequest) -> Result<Relabeled, GuardError> {
     let calls: Vec<(String, String, String)> = {
         let mut stmt = tx
             .prepare_cached(
@@ -1075,7 +1034,7 @@ fn relabel(tx: rusqlite::Transaction<'_>, req: &RelabelRequest) -> Result<Relabe
         out.moved_calls += 1;
         out.moved = out.moved.checked_add(settled)?;
     }
-    tx.commit().map_err(err)?;
+    tx.done().map_err(err)?;
     Ok(out)
 }
 
@@ -1135,7 +1094,7 @@ impl Ledger for SqliteLedger {
         let spec = ROWS.spec(budget)?;
         let s = budget.scope.to_string();
         let new = budget.clone();
-        self.write(move |tx, budgets| {
+        self.grouped(move |tx, budgets| {
             let carry = match load_budget(&tx, budgets, &s)? {
                 Some(old) => new.carry_from(old.budget.budget(), Timestamp::now())?,
                 None => None,
@@ -1150,7 +1109,7 @@ impl Ledger for SqliteLedger {
             .map_err(err)?
             .execute([&s, &spec])
             .map_err(err)?;
-            tx.commit().map_err(err)
+            tx.done().map_err(err)
         })
         .await
     }
@@ -1168,13 +1127,13 @@ impl Ledger for SqliteLedger {
 
     async fn delete_budget(&self, scope: &Scope) -> Result<bool, GuardError> {
         let s = scope.to_string();
-        self.write(move |tx, budgets| {
+        self.grouped(move |tx, budgets| {
             let n = tx
                 .prepare_cached("DELETE FROM byok_guard_budgets WHERE scope = ?1")
                 .map_err(err)?
                 .execute([&s])
                 .map_err(err)?;
-            tx.commit().map_err(err)?;
+            tx.done().map_err(err)?;
             budgets.remove(&s);
             Ok(n > 0)
         })
@@ -1205,7 +1164,7 @@ impl Ledger for SqliteLedger {
 
     async fn relabel(&self, request: &RelabelRequest) -> Result<Relabeled, GuardError> {
         let request = request.clone();
-        self.write(move |tx, _| relabel(tx, &request)).await
+        self.grouped(move |tx, _| relabel(tx, &request)).await
     }
 
     async fn spend_history(
