@@ -120,12 +120,11 @@ impl UseWriter {
             Err(e) => Some(Err(e)),
         };
         let restored = conn.busy_timeout(self.busy_timeout);
-        if done.as_ref().is_none_or(Result::is_err) || restored.is_err() {
-            // A fresh connection next time (its busy timeout in doubt, or its
-            // transaction failed and rolled back when dropped).
-            if restored.is_err() || done.is_some() {
-                *slot = Slot::Idle;
-            }
+        if restored.is_err() || matches!(done, Some(Err(_))) {
+            // A fresh connection next time: its busy timeout is in doubt, or
+            // its transaction failed (and rolled back when dropped). A busy
+            // file (`None`) leaves it as it is, for the slow path to wait on.
+            *slot = Slot::Idle;
         }
         Some(done?.map_err(sqlite_error))
     }
